@@ -1,0 +1,208 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using DeepLearning.Tensors;
+
+namespace DeepLearning;
+
+/// <summary>
+/// The one seedable random source used everywhere: initialization, shuffling, dropout masks,
+/// splits and hyperparameter search. Same seed, same numbers, on every machine.
+/// </summary>
+/// <remarks>
+/// xoshiro256** (Blackman and Vigna) seeded through SplitMix64; uniform doubles have 53 random
+/// bits, normals come from the Box–Muller transform. Not thread-safe: give each thread its own
+/// source with <see cref="Fork"/>.
+/// </remarks>
+public sealed class RandomSource
+{
+    private ulong _s0;
+    private ulong _s1;
+    private ulong _s2;
+    private ulong _s3;
+    private double _spareNormal;
+    private bool _hasSpare;
+
+    /// <summary>Creates a source from a 64-bit seed.</summary>
+    public RandomSource(ulong seed)
+    {
+        Seed = seed;
+        ulong x = seed;
+        _s0 = SplitMix64(ref x);
+        _s1 = SplitMix64(ref x);
+        _s2 = SplitMix64(ref x);
+        _s3 = SplitMix64(ref x);
+    }
+
+    /// <summary>Creates a source from a seed; negative seeds are allowed and distinct.</summary>
+    public RandomSource(int seed)
+        : this(unchecked((ulong)(long)seed))
+    {
+    }
+
+    /// <summary>The seed this source was created with.</summary>
+    public ulong Seed { get; }
+
+    /// <summary>The next 64 random bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong NextUInt64()
+    {
+        ulong result = BitOperations.RotateLeft(_s1 * 5, 7) * 9;
+        ulong t = _s1 << 17;
+        _s2 ^= _s0;
+        _s3 ^= _s1;
+        _s1 ^= _s2;
+        _s0 ^= _s3;
+        _s2 ^= t;
+        _s3 = BitOperations.RotateLeft(_s3, 45);
+        return result;
+    }
+
+    /// <summary>A uniform double in [0, 1) with 53 random bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+
+    /// <summary>A uniform float in [0, 1) with 24 random bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float NextSingle() => (NextUInt64() >> 40) * (1.0f / (1U << 24));
+
+    /// <summary>A uniform integer in [0, <paramref name="maxExclusive"/>), without modulo bias.</summary>
+    public int NextInt(int maxExclusive)
+    {
+        if (maxExclusive <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxExclusive), maxExclusive, $"maxExclusive must be positive; received {maxExclusive}");
+        }
+
+        // Lemire's multiply-shift with rejection of the biased low range.
+        ulong range = (ulong)maxExclusive;
+        ulong threshold = (0UL - range) % range;
+        while (true)
+        {
+            ulong r = NextUInt64() >> 32;
+            ulong product = r * range;
+            if ((uint)product >= threshold)
+            {
+                return (int)(product >> 32);
+            }
+        }
+    }
+
+    /// <summary>A uniform integer in [<paramref name="minInclusive"/>, <paramref name="maxExclusive"/>).</summary>
+    public int NextInt(int minInclusive, int maxExclusive)
+    {
+        if (maxExclusive <= minInclusive)
+        {
+            throw new ArgumentException($"the range [{minInclusive}, {maxExclusive}) is empty");
+        }
+
+        return minInclusive + NextInt(maxExclusive - minInclusive);
+    }
+
+    /// <summary>A uniform double in [<paramref name="low"/>, <paramref name="high"/>).</summary>
+    public double NextUniform(double low, double high) => low + ((high - low) * NextDouble());
+
+    /// <summary>A standard normal sample (mean 0, variance 1), Box–Muller.</summary>
+    public double NextGaussian()
+    {
+        if (_hasSpare)
+        {
+            _hasSpare = false;
+            return _spareNormal;
+        }
+
+        double u1 = 1.0 - NextDouble(); // (0, 1]: log never sees 0
+        double u2 = NextDouble();
+        double r = Math.Sqrt(-2.0 * Math.Log(u1));
+        double theta = 2.0 * Math.PI * u2;
+        _spareNormal = r * Math.Sin(theta);
+        _hasSpare = true;
+        return r * Math.Cos(theta);
+    }
+
+    /// <summary>A normal sample with the given mean and standard deviation.</summary>
+    public double NextGaussian(double mean, double standardDeviation) => mean + (standardDeviation * NextGaussian());
+
+    /// <summary>
+    /// An independent child source, seeded from this one. Use it to give a component (a dropout
+    /// layer, a shuffler, a search trial) its own reproducible stream.
+    /// </summary>
+    public RandomSource Fork() => new(NextUInt64());
+
+    /// <summary>Fills <paramref name="destination"/> with normal samples N(mean, std²).</summary>
+    public void FillNormal<T>(Span<T> destination, double mean = 0, double standardDeviation = 1)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!(standardDeviation >= 0) || !double.IsFinite(standardDeviation))
+        {
+            throw new ArgumentOutOfRangeException(nameof(standardDeviation), standardDeviation, $"standardDeviation must be finite and ≥ 0; received {standardDeviation}");
+        }
+
+        for (int i = 0; i < destination.Length; i++)
+        {
+            destination[i] = T.CreateTruncating(mean + (standardDeviation * NextGaussian()));
+        }
+    }
+
+    /// <summary>Fills <paramref name="destination"/> with uniform samples in [low, high).</summary>
+    public void FillUniform<T>(Span<T> destination, double low = 0, double high = 1)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!(high >= low) || !double.IsFinite(low) || !double.IsFinite(high))
+        {
+            throw new ArgumentException($"uniform bounds must be finite with low ≤ high; received low = {low}, high = {high}");
+        }
+
+        for (int i = 0; i < destination.Length; i++)
+        {
+            destination[i] = T.CreateTruncating(low + ((high - low) * NextDouble()));
+        }
+    }
+
+    /// <summary>Fills a tensor with normal samples N(mean, std²).</summary>
+    public void FillNormal<T>(Tensor<T> tensor, double mean = 0, double standardDeviation = 1)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(tensor);
+        FillNormal(tensor.Span, mean, standardDeviation);
+    }
+
+    /// <summary>Fills a tensor with uniform samples in [low, high).</summary>
+    public void FillUniform<T>(Tensor<T> tensor, double low = 0, double high = 1)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(tensor);
+        FillUniform(tensor.Span, low, high);
+    }
+
+    /// <summary>Shuffles <paramref name="items"/> in place (Fisher–Yates).</summary>
+    public void Shuffle<TItem>(Span<TItem> items)
+    {
+        for (int i = items.Length - 1; i > 0; i--)
+        {
+            int j = NextInt(i + 1);
+            (items[i], items[j]) = (items[j], items[i]);
+        }
+    }
+
+    /// <summary>A random permutation of 0..n−1.</summary>
+    public int[] Permutation(int n)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        var p = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            p[i] = i;
+        }
+
+        Shuffle(p.AsSpan());
+        return p;
+    }
+
+    private static ulong SplitMix64(ref ulong x)
+    {
+        ulong z = x += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+}

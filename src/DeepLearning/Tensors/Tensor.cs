@@ -1,0 +1,451 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace DeepLearning.Tensors;
+
+/// <summary>
+/// A dense, contiguous, row-major tensor of rank 1 to 4 over <typeparamref name="T"/>
+/// (<see cref="float"/> or <see cref="double"/>).
+/// </summary>
+/// <remarks>
+/// <para>
+/// Examples are rows: a data matrix X has shape (m, n_x), a layer's activations A[l] have shape
+/// (m, n[l]) and a weight matrix W[l] keeps the course's shape (n[l], n[l-1]), so
+/// Z[l] = A[l-1]·W[l]ᵀ + b[l].
+/// </para>
+/// <para>
+/// Storage comes from the pinned object heap and the first element of every freshly allocated
+/// tensor is 64-byte aligned, so kernels may use aligned vector loads. Views made by
+/// <see cref="Rows(int, int)"/> and <see cref="Reshape(int[])"/> share storage with their source:
+/// writing through one is visible through the other.
+/// </para>
+/// </remarks>
+/// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+public sealed class Tensor<T> : IEquatable<Tensor<T>>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>Byte alignment of the first element of a freshly allocated tensor.</summary>
+    public const int Alignment = 64;
+
+    private readonly T[] _data;
+    private readonly int _offset;
+    private readonly int[] _shape;
+
+    /// <summary>Allocates a zero-filled tensor of the given shape (rank 1 to 4).</summary>
+    /// <param name="shape">The size of each dimension; each must be non-negative.</param>
+    /// <exception cref="ArgumentException">The rank is outside 1..4 or a dimension is negative.</exception>
+    public Tensor(params int[] shape)
+    {
+        _shape = ValidateShape(shape);
+        Length = Product(_shape);
+        (_data, _offset) = AllocateAligned(Length);
+    }
+
+    private Tensor(T[] data, int offset, int[] shape)
+    {
+        _data = data;
+        _offset = offset;
+        _shape = shape;
+        Length = Product(shape);
+    }
+
+    /// <summary>The size of each dimension. The returned array is a copy.</summary>
+    public int[] Shape => (int[])_shape.Clone();
+
+    /// <summary>The number of dimensions (1 to 4).</summary>
+    public int Rank => _shape.Length;
+
+    /// <summary>The total number of elements.</summary>
+    public int Length { get; }
+
+    /// <summary>The size of dimension 0: the number of examples m when rows are examples.</summary>
+    public int RowCount => _shape[0];
+
+    /// <summary>The number of elements in one row: the product of every dimension after the first (1 for rank 1).</summary>
+    public int RowLength => ProductFrom(_shape, 1);
+
+    /// <summary>Size of dimension <paramref name="axis"/>.</summary>
+    public int Dim(int axis)
+    {
+        if ((uint)axis >= (uint)_shape.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(axis), axis, $"axis must be in [0, {_shape.Length}) for a tensor of shape {ShapeString(_shape)}; received {axis}");
+        }
+
+        return _shape[axis];
+    }
+
+    /// <summary>A span over every element, in row-major order.</summary>
+    public Span<T> Span => _data.AsSpan(_offset, Length);
+
+    /// <summary>The same elements as <see cref="Span"/>, read-only.</summary>
+    public ReadOnlySpan<T> ReadOnlySpan => _data.AsSpan(_offset, Length);
+
+    /// <summary>A span over row <paramref name="row"/> (length <see cref="RowLength"/>).</summary>
+    public Span<T> Row(int row)
+    {
+        if ((uint)row >= (uint)RowCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(row), row, $"row must be in [0, {RowCount}) for a tensor of shape {ShapeString(_shape)}; received {row}");
+        }
+
+        int rl = RowLength;
+        return _data.AsSpan(_offset + (row * rl), rl);
+    }
+
+    /// <summary>A reference to the first element, for kernels that have validated their bounds.</summary>
+    internal ref T First => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_data), _offset);
+
+    /// <summary>Element of a rank-1 tensor.</summary>
+    public T this[int i]
+    {
+        get => _data[_offset + Index(i)];
+        set => _data[_offset + Index(i)] = value;
+    }
+
+    /// <summary>Element (i, j) of a rank-2 tensor.</summary>
+    public T this[int i, int j]
+    {
+        get => _data[_offset + Index(i, j)];
+        set => _data[_offset + Index(i, j)] = value;
+    }
+
+    /// <summary>Element (i, j, k) of a rank-3 tensor.</summary>
+    public T this[int i, int j, int k]
+    {
+        get => _data[_offset + Index(i, j, k)];
+        set => _data[_offset + Index(i, j, k)] = value;
+    }
+
+    /// <summary>Element (i, j, k, l) of a rank-4 tensor.</summary>
+    public T this[int i, int j, int k, int l]
+    {
+        get => _data[_offset + Index(i, j, k, l)];
+        set => _data[_offset + Index(i, j, k, l)] = value;
+    }
+
+    /// <summary>
+    /// A view of rows [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>)
+    /// along dimension 0, sharing storage (no copy). A mini-batch is a row view of X.
+    /// </summary>
+    public Tensor<T> Rows(int start, int count)
+    {
+        if (start < 0 || count < 0 || start > RowCount - count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(start), $"rows [{start}, {start + count}) are outside a tensor of shape {ShapeString(_shape)}");
+        }
+
+        var shape = (int[])_shape.Clone();
+        shape[0] = count;
+        return new Tensor<T>(_data, _offset + (start * RowLength), shape);
+    }
+
+    /// <summary>
+    /// A view of the same elements with another shape (no copy). One dimension may be −1 and is then inferred.
+    /// </summary>
+    /// <exception cref="ArgumentException">The element counts differ; the message names both shapes.</exception>
+    public Tensor<T> Reshape(params int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        var s = (int[])shape.Clone();
+        int infer = Array.IndexOf(s, -1);
+        if (infer >= 0)
+        {
+            int known = 1;
+            for (int i = 0; i < s.Length; i++)
+            {
+                if (i != infer)
+                {
+                    known *= s[i];
+                }
+            }
+
+            if (known <= 0 || Length % known != 0)
+            {
+                throw new ArgumentException($"cannot reshape a tensor of shape {ShapeString(_shape)} ({Length} elements) to {ShapeString(shape)}", nameof(shape));
+            }
+
+            s[infer] = Length / known;
+        }
+
+        ValidateShape(s);
+        if (Product(s) != Length)
+        {
+            throw new ArgumentException($"cannot reshape a tensor of shape {ShapeString(_shape)} ({Length} elements) to {ShapeString(shape)} ({Product(s)} elements)", nameof(shape));
+        }
+
+        return new Tensor<T>(_data, _offset, s);
+    }
+
+    /// <summary>A deep copy with freshly allocated, aligned storage.</summary>
+    public Tensor<T> Clone()
+    {
+        var t = new Tensor<T>(_shape);
+        ReadOnlySpan.CopyTo(t.Span);
+        return t;
+    }
+
+    /// <summary>Copies every element into <paramref name="destination"/>, which must have the same shape.</summary>
+    public void CopyTo(Tensor<T> destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        RequireSameShape(this, destination, nameof(destination));
+        ReadOnlySpan.CopyTo(destination.Span);
+    }
+
+    /// <summary>Sets every element to <paramref name="value"/>.</summary>
+    public void Fill(T value) => Span.Fill(value);
+
+    /// <summary>Sets every element to zero.</summary>
+    public void Clear() => Span.Clear();
+
+    /// <summary>True when both tensors have the same shape.</summary>
+    public bool SameShape(Tensor<T> other) => other is not null && _shape.AsSpan().SequenceEqual(other._shape);
+
+    /// <summary>
+    /// True when the shapes match and every pair satisfies |a − b| ≤ atol + rtol·|b| (NaN equals NaN).
+    /// Intended for tests; see <see cref="MaxAbsDifference"/> for the largest gap.
+    /// </summary>
+    public bool IsClose(Tensor<T> other, double rtol = 1e-5, double atol = 1e-8)
+    {
+        if (!SameShape(other))
+        {
+            return false;
+        }
+
+        var a = ReadOnlySpan;
+        var b = other.ReadOnlySpan;
+        for (int i = 0; i < a.Length; i++)
+        {
+            double x = double.CreateTruncating(a[i]);
+            double y = double.CreateTruncating(b[i]);
+            if (double.IsNaN(x) && double.IsNaN(y))
+            {
+                continue;
+            }
+
+            if (x == y)
+            {
+                continue;
+            }
+
+            if (!(Math.Abs(x - y) <= atol + (rtol * Math.Abs(y))))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The largest |a − b| over all elements (shapes must match).</summary>
+    public double MaxAbsDifference(Tensor<T> other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        RequireSameShape(this, other, nameof(other));
+        double max = 0;
+        var a = ReadOnlySpan;
+        var b = other.ReadOnlySpan;
+        for (int i = 0; i < a.Length; i++)
+        {
+            max = Math.Max(max, Math.Abs(double.CreateTruncating(a[i]) - double.CreateTruncating(b[i])));
+        }
+
+        return max;
+    }
+
+    /// <summary>Exact element-wise equality with the same shape.</summary>
+    public bool Equals(Tensor<T>? other) => other is not null && SameShape(other) && ReadOnlySpan.SequenceEqual(other.ReadOnlySpan);
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => obj is Tensor<T> t && Equals(t);
+
+    /// <inheritdoc/>
+    public override int GetHashCode()
+    {
+        var h = new HashCode();
+        foreach (int d in _shape)
+        {
+            h.Add(d);
+        }
+
+        return h.ToHashCode();
+    }
+
+    /// <summary>
+    /// A readable form: the shape, then the elements nested by dimension (up to 6 per dimension
+    /// shown, with "..." marking elided ones).
+    /// </summary>
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        sb.Append("Tensor<").Append(typeof(T).Name).Append("> ").Append(ShapeString(_shape)).Append(' ');
+        AppendDim(sb, 0, 0);
+        return sb.ToString();
+    }
+
+    private void AppendDim(StringBuilder sb, int axis, int baseIndex)
+    {
+        const int Edge = 3;
+        int n = _shape[axis];
+        int stride = ProductFrom(_shape, axis + 1);
+        sb.Append('[');
+        for (int i = 0; i < n; i++)
+        {
+            if (n > 2 * Edge && i == Edge)
+            {
+                sb.Append("..., ");
+                i = n - Edge - 1;
+                continue;
+            }
+
+            if (axis == _shape.Length - 1)
+            {
+                sb.Append(double.CreateTruncating(_data[_offset + baseIndex + i]).ToString("G6", System.Globalization.CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                AppendDim(sb, axis + 1, baseIndex + (i * stride));
+            }
+
+            if (i < n - 1)
+            {
+                sb.Append(axis == _shape.Length - 1 ? ", " : ",\n" + new string(' ', 12 + typeof(T).Name.Length + ShapeString(_shape).Length + axis + 1));
+            }
+        }
+
+        sb.Append(']');
+    }
+
+    /// <summary>Formats a shape as "(2, 3)".</summary>
+    public static string ShapeString(ReadOnlySpan<int> shape)
+    {
+        var sb = new StringBuilder("(");
+        for (int i = 0; i < shape.Length; i++)
+        {
+            if (i > 0)
+            {
+                sb.Append(", ");
+            }
+
+            sb.Append(shape[i]);
+        }
+
+        return sb.Append(')').ToString();
+    }
+
+    /// <summary>The shape formatted as "(2, 3)".</summary>
+    public string ShapeText => ShapeString(_shape);
+
+    /// <summary>Throws an <see cref="ArgumentException"/> naming both shapes unless they are equal.</summary>
+    public static void RequireSameShape(Tensor<T> a, Tensor<T> b, string paramName)
+    {
+        if (!a.SameShape(b))
+        {
+            throw new ArgumentException($"shape mismatch: {ShapeString(a._shape)} vs {ShapeString(b._shape)}", paramName);
+        }
+    }
+
+    internal int[] ShapeArray => _shape;
+
+    private int Index(int i)
+    {
+        RequireRank(1);
+        CheckIndex(i, 0);
+        return i;
+    }
+
+    private int Index(int i, int j)
+    {
+        RequireRank(2);
+        CheckIndex(i, 0);
+        CheckIndex(j, 1);
+        return (i * _shape[1]) + j;
+    }
+
+    private int Index(int i, int j, int k)
+    {
+        RequireRank(3);
+        CheckIndex(i, 0);
+        CheckIndex(j, 1);
+        CheckIndex(k, 2);
+        return (((i * _shape[1]) + j) * _shape[2]) + k;
+    }
+
+    private int Index(int i, int j, int k, int l)
+    {
+        RequireRank(4);
+        CheckIndex(i, 0);
+        CheckIndex(j, 1);
+        CheckIndex(k, 2);
+        CheckIndex(l, 3);
+        return (((((i * _shape[1]) + j) * _shape[2]) + k) * _shape[3]) + l;
+    }
+
+    private void RequireRank(int rank)
+    {
+        if (_shape.Length != rank)
+        {
+            throw new ArgumentException($"a rank-{rank} index was used on a tensor of shape {ShapeString(_shape)} (rank {_shape.Length})");
+        }
+    }
+
+    private void CheckIndex(int i, int axis)
+    {
+        if ((uint)i >= (uint)_shape[axis])
+        {
+            throw new IndexOutOfRangeException($"index {i} on axis {axis} is outside [0, {_shape[axis]}) of a tensor of shape {ShapeString(_shape)}");
+        }
+    }
+
+    private static int[] ValidateShape(int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        if (shape.Length is < 1 or > 4)
+        {
+            throw new ArgumentException($"a tensor has rank 1 to 4; received shape {ShapeString(shape)} of rank {shape.Length}", nameof(shape));
+        }
+
+        long n = 1;
+        foreach (int d in shape)
+        {
+            if (d < 0)
+            {
+                throw new ArgumentException($"dimensions must be non-negative; received shape {ShapeString(shape)}", nameof(shape));
+            }
+
+            n *= d;
+            if (n > Array.MaxLength)
+            {
+                throw new ArgumentException($"shape {ShapeString(shape)} holds more than {Array.MaxLength} elements", nameof(shape));
+            }
+        }
+
+        return (int[])shape.Clone();
+    }
+
+    private static int Product(int[] shape) => ProductFrom(shape, 0);
+
+    private static int ProductFrom(int[] shape, int from)
+    {
+        int p = 1;
+        for (int i = from; i < shape.Length; i++)
+        {
+            p *= shape[i];
+        }
+
+        return p;
+    }
+
+    private static unsafe (T[] Data, int Offset) AllocateAligned(int length)
+    {
+        int pad = Alignment / sizeof(T);
+        var data = GC.AllocateArray<T>(length + pad, pinned: true);
+        nint address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(data));
+        int misalign = (int)(address & (Alignment - 1));
+        int offset = misalign == 0 ? 0 : (Alignment - misalign) / sizeof(T);
+        return (data, offset);
+    }
+}

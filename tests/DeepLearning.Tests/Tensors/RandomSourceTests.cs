@@ -1,0 +1,74 @@
+using DeepLearning.Tensors;
+
+namespace DeepLearning.Tests.Tensors;
+
+public class RandomSourceTests
+{
+    [Fact]
+    public void Same_seed_gives_same_numbers_and_different_seeds_differ()
+    {
+        var a = new RandomSource(42);
+        var b = new RandomSource(42);
+        var c = new RandomSource(43);
+        var xa = Enumerable.Range(0, 100).Select(_ => a.NextDouble()).ToArray();
+        var xb = Enumerable.Range(0, 100).Select(_ => b.NextDouble()).ToArray();
+        var xc = Enumerable.Range(0, 100).Select(_ => c.NextDouble()).ToArray();
+        xa.Should().Equal(xb);
+        xa.Should().NotEqual(xc);
+    }
+
+    [Fact]
+    public void Normal_fill_has_requested_mean_and_deviation()
+    {
+        var t = Tensor.RandomNormal<double>(new RandomSource(1), new[] { 200, 500 }, mean: 3, standardDeviation: 2);
+        var s = t.ReadOnlySpan.ToArray();
+        double mean = s.Average();
+        double var = s.Select(v => (v - mean) * (v - mean)).Average();
+        // 100,000 samples: standard error of the mean is 2/√1e5 ≈ 0.0063, of the variance ≈ 4·√(2/1e5) ≈ 0.018.
+        mean.Should().BeApproximately(3, 0.03);
+        var.Should().BeApproximately(4, 0.09);
+    }
+
+    [Fact]
+    public void Uniform_fill_stays_in_range()
+    {
+        var t = Tensor.RandomUniform<float>(new RandomSource(5), new[] { 10000 }, -2, 3);
+        t.ReadOnlySpan.ToArray().Should().OnlyContain(v => v >= -2 && v < 3);
+        t.ReadOnlySpan.ToArray().Average().Should().BeApproximately(0.5f, 0.1f);
+    }
+
+    [Fact]
+    public void NextInt_is_in_range_and_roughly_uniform()
+    {
+        var r = new RandomSource(9);
+        var counts = new int[7];
+        for (int i = 0; i < 70000; i++)
+        {
+            counts[r.NextInt(7)]++;
+        }
+
+        counts.Should().OnlyContain(c => c > 9500 && c < 10500);
+        var act = () => r.NextInt(0);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*received 0*");
+    }
+
+    [Fact]
+    public void Permutation_contains_every_index_once_and_is_seeded()
+    {
+        var p = new RandomSource(3).Permutation(1000);
+        p.OrderBy(i => i).Should().Equal(Enumerable.Range(0, 1000));
+        p.Should().Equal(new RandomSource(3).Permutation(1000));
+        p.Should().NotEqual(Enumerable.Range(0, 1000));
+    }
+
+    [Fact]
+    public void Fork_is_deterministic_and_independent_of_parent_later_draws()
+    {
+        var a = new RandomSource(11);
+        var fa = a.Fork();
+        var b = new RandomSource(11);
+        var fb = b.Fork();
+        fa.NextUInt64().Should().Be(fb.NextUInt64());
+        a.NextUInt64().Should().Be(b.NextUInt64());
+    }
+}
