@@ -1,0 +1,209 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text;
+using DeepLearning.Models;
+using DeepLearning.Tensors;
+
+namespace DeepLearning.Diagnostics;
+
+/// <summary>The course's reading of a gradient check's relative difference.</summary>
+public enum GradientVerdict
+{
+    /// <summary>difference &lt; 1e-7: backpropagation is correct.</summary>
+    Correct = 0,
+
+    /// <summary>1e-7 ≤ difference &lt; 1e-3 (around 1e-5): inspect the components.</summary>
+    Inspect = 1,
+
+    /// <summary>difference ≥ 1e-3: very likely a bug.</summary>
+    LikelyBug = 2,
+}
+
+/// <summary>Settings of a gradient check.</summary>
+public sealed record GradientCheckOptions
+{
+    /// <summary>ε of the central difference (J(θ + ε) − J(θ − ε))/(2ε). The course uses 1e-7.</summary>
+    public double Epsilon { get; init; } = 1e-7;
+
+    /// <summary>If set, check at most this many randomly chosen coordinates per parameter tensor (for large models).</summary>
+    public int? MaxCoordinatesPerTensor { get; init; }
+
+    /// <summary>Seed for choosing the sampled coordinates.</summary>
+    public int Seed { get; init; }
+}
+
+/// <summary>The result for one parameter tensor.</summary>
+/// <param name="Name">The parameter's name, e.g. "0.weight".</param>
+/// <param name="Coordinates">How many coordinates were checked.</param>
+/// <param name="Difference">‖dθ_approx − dθ‖₂ / (‖dθ_approx‖₂ + ‖dθ‖₂) over those coordinates.</param>
+/// <param name="MaxAbsError">The largest |dθ_approx − dθ| over those coordinates.</param>
+public sealed record ParameterCheck(string Name, int Coordinates, double Difference, double MaxAbsError)
+{
+    /// <summary>The verdict band of <see cref="Difference"/>.</summary>
+    public GradientVerdict Verdict => GradientChecker.VerdictFor(Difference);
+}
+
+/// <summary>The outcome of <see cref="GradientChecker.Check{T}"/>.</summary>
+/// <param name="Difference">The overall relative difference over every checked coordinate.</param>
+/// <param name="Parameters">Per-tensor results.</param>
+/// <param name="DropoutDisabled">True if the model had dropout layers that were turned off for the check.</param>
+/// <param name="Regularization">The regularizer included in J.</param>
+public sealed record GradientCheckReport(double Difference, IReadOnlyList<ParameterCheck> Parameters, bool DropoutDisabled, string Regularization)
+{
+    /// <summary>The overall verdict.</summary>
+    public GradientVerdict Verdict => GradientChecker.VerdictFor(Difference);
+
+    /// <inheritdoc/>
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Gradient check (central differences in double, J includes {Regularization}){(DropoutDisabled ? "; dropout turned off while checking" : string.Empty)}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{"parameter",-20}{"coords",8}{"difference",14}  verdict");
+        foreach (var p in Parameters)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"{p.Name,-20}{p.Coordinates,8}{p.Difference,14:E2}  {p.Verdict}");
+        }
+
+        sb.Append(CultureInfo.InvariantCulture, $"{"overall",-20}{Parameters.Sum(p => p.Coordinates),8}{Difference,14:E2}  {Verdict}: {Describe(Verdict)}");
+        return sb.ToString();
+    }
+
+    private static string Describe(GradientVerdict v) => v switch
+    {
+        GradientVerdict.Correct => "backpropagation is correct (< 1e-7)",
+        GradientVerdict.Inspect => "inspect: the difference is above 1e-7 (around 1e-5 may still be fine, check the components)",
+        _ => "likely a bug in backpropagation (≥ 1e-3)",
+    };
+}
+
+/// <summary>
+/// Gradient checking as the course teaches it: flatten every parameter into θ, approximate
+/// dθ_approx[i] = (J(θ + εeᵢ) − J(θ − εeᵢ))/(2ε) with J including the regularization term, and compare with
+/// backprop's dθ through difference = ‖dθ_approx − dθ‖₂ / (‖dθ_approx‖₂ + ‖dθ‖₂).
+/// </summary>
+/// <remarks>
+/// The check runs on a double-precision copy of the model (a float model is converted), so the course's
+/// 1e-7 threshold is reachable; dropout is turned off on the copy (its random mask would make J
+/// non-deterministic) and the report says so; batch norm uses batch statistics (training mode), so J is the
+/// training cost. The model passed in is not modified.
+/// </remarks>
+public static class GradientChecker
+{
+    /// <summary>Runs the check on the batch (X, Y).</summary>
+    public static GradientCheckReport Check<T>(Model<T> model, Tensor<T> x, Tensor<T> y, GradientCheckOptions? options = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(y);
+        options ??= new GradientCheckOptions();
+        if (!(options.Epsilon > 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Epsilon, $"Epsilon must be > 0; received {options.Epsilon}");
+        }
+
+        // A double model is checked in place and restored afterwards (so custom layers need no factory);
+        // a float model is checked through a double copy.
+        var copy = model as Model<double> ?? model.ConvertTo<double>();
+        var saved = ReferenceEquals(copy, model) ? copy.CaptureState() : null;
+        var dropouts = copy.Layers.OfType<Layers.Dropout<double>>().ToArray();
+        var dropoutWasEnabled = dropouts.Select(d => d.Enabled).ToArray();
+        bool hadDropout = dropouts.Any(d => d.KeepProb < 1);
+        copy.DropoutEnabled = false;
+        try
+        {
+            return Run(copy, Convert(x), Convert(y), options, hadDropout);
+        }
+        finally
+        {
+            if (saved is not null)
+            {
+                copy.RestoreState(saved);
+                for (int i = 0; i < dropouts.Length; i++)
+                {
+                    dropouts[i].Enabled = dropoutWasEnabled[i];
+                }
+            }
+        }
+    }
+
+    private static GradientCheckReport Run(Model<double> copy, Tensor<double> xd, Tensor<double> yd, GradientCheckOptions options, bool hadDropout)
+    {
+
+        copy.ComputeGradients(xd, yd);
+        var analytic = copy.Parameters.Select(p => p.Gradient.Clone()).ToArray();
+        var random = new RandomSource(options.Seed);
+        double eps = options.Epsilon;
+        var results = new List<ParameterCheck>();
+        double totalDiff2 = 0, totalApprox2 = 0, totalGrad2 = 0;
+        for (int pi = 0; pi < copy.Parameters.Count; pi++)
+        {
+            var p = copy.Parameters[pi];
+            var theta = p.Value.Span;
+            int[] coords = ChooseCoordinates(p.Length, options.MaxCoordinatesPerTensor, random);
+            double diff2 = 0, approx2 = 0, grad2 = 0, maxAbs = 0;
+            foreach (int i in coords)
+            {
+                double saved = theta[i];
+                theta[i] = saved + eps;
+                double plus = copy.Cost(xd, yd, training: true);
+                theta[i] = saved - eps;
+                double minus = copy.Cost(xd, yd, training: true);
+                theta[i] = saved;
+                double approx = (plus - minus) / (2 * eps);
+                double grad = analytic[pi].Span[i];
+                diff2 += (approx - grad) * (approx - grad);
+                approx2 += approx * approx;
+                grad2 += grad * grad;
+                maxAbs = Math.Max(maxAbs, Math.Abs(approx - grad));
+            }
+
+            results.Add(new ParameterCheck(p.Name, coords.Length, Relative(diff2, approx2, grad2), maxAbs));
+            totalDiff2 += diff2;
+            totalApprox2 += approx2;
+            totalGrad2 += grad2;
+        }
+
+        return new GradientCheckReport(Relative(totalDiff2, totalApprox2, totalGrad2), results, hadDropout, copy.Regularizer.Name);
+    }
+
+    /// <summary>The verdict band for a relative difference.</summary>
+    public static GradientVerdict VerdictFor(double difference) =>
+        difference < 1e-7 ? GradientVerdict.Correct : difference < 1e-3 ? GradientVerdict.Inspect : GradientVerdict.LikelyBug;
+
+    private static double Relative(double diff2, double approx2, double grad2)
+    {
+        double denominator = Math.Sqrt(approx2) + Math.Sqrt(grad2);
+        return denominator == 0 ? 0 : Math.Sqrt(diff2) / denominator;
+    }
+
+    private static int[] ChooseCoordinates(int length, int? max, RandomSource random)
+    {
+        if (max is null || max.Value >= length)
+        {
+            return Enumerable.Range(0, length).ToArray();
+        }
+
+        if (max.Value < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(max), max, $"MaxCoordinatesPerTensor must be ≥ 1; received {max}");
+        }
+
+        var perm = random.Permutation(length);
+        return perm.AsSpan(0, max.Value).ToArray();
+    }
+
+    private static Tensor<double> Convert<T>(Tensor<T> t)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var r = new Tensor<double>(t.Shape);
+        var s = t.ReadOnlySpan;
+        var d = r.Span;
+        for (int i = 0; i < s.Length; i++)
+        {
+            d[i] = double.CreateTruncating(s[i]);
+        }
+
+        return r;
+    }
+}

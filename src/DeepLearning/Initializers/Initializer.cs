@@ -1,0 +1,117 @@
+using System.Numerics;
+using DeepLearning.Tensors;
+
+namespace DeepLearning.Initializers;
+
+/// <summary>
+/// Fills a weight matrix W[l] of shape (n[l], n[l-1]). Biases always start at zero.
+/// </summary>
+public abstract class Initializer
+{
+    /// <summary>A name that round-trips through <see cref="Parse"/>, e.g. "He" or "RandomNormal(0.01)".</summary>
+    public abstract string Name { get; }
+
+    /// <summary>Fills <paramref name="weights"/> given fan-in n[l-1] and fan-out n[l].</summary>
+    public abstract void Initialize<T>(Tensor<T> weights, int fanIn, int fanOut, RandomSource random)
+        where T : unmanaged, IFloatingPointIeee754<T>;
+
+    /// <summary>The variance of each weight this initializer draws for the given fans (0 for zeros).</summary>
+    public abstract double Variance(int fanIn, int fanOut);
+
+    /// <inheritdoc/>
+    public override string ToString() => Name;
+
+    /// <summary>Rebuilds an initializer from its <see cref="Name"/>.</summary>
+    public static Initializer Parse(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (name.StartsWith("RandomNormal(", StringComparison.Ordinal) && name.EndsWith(')'))
+        {
+            return Init.RandomNormal(double.Parse(name[13..^1], System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return name switch
+        {
+            "Zeros" => Init.Zeros,
+            "XavierNormal" => Init.Xavier,
+            "XavierUniform" => Init.XavierUniform,
+            "GlorotNormal" => Init.Glorot,
+            "GlorotUniform" => Init.GlorotUniform,
+            "He" => Init.He,
+            "HeUniform" => Init.HeUniform,
+            _ => throw new FormatException($"unknown initializer '{name}'"),
+        };
+    }
+}
+
+/// <summary>
+/// The course's initializers. Zeros fails to break symmetry; RandomNormal(0.01) is the course's "small
+/// random"; RandomNormal(10) its "too large"; Xavier uses Var(W) = 1/n[l-1] (tanh); Glorot
+/// 2/(n[l-1] + n[l]); He 2/n[l-1] (ReLU).
+/// </summary>
+public static class Init
+{
+    /// <summary>W = 0: every unit in a layer computes the same function, forever.</summary>
+    public static Initializer Zeros { get; } = new ZerosInitializer();
+
+    /// <summary>Xavier normal: W ~ N(0, 1/n[l-1]), i.e. randn·√(1/n[l-1]). The default for tanh, sigmoid and linear layers.</summary>
+    public static Initializer Xavier { get; } = new ScaledInitializer("XavierNormal", (fi, fo) => 1.0 / fi, uniform: false);
+
+    /// <summary>Xavier uniform: W ~ U(−√(3/n[l-1]), √(3/n[l-1])), variance 1/n[l-1].</summary>
+    public static Initializer XavierUniform { get; } = new ScaledInitializer("XavierUniform", (fi, fo) => 1.0 / fi, uniform: true);
+
+    /// <summary>Glorot normal: W ~ N(0, 2/(n[l-1] + n[l])).</summary>
+    public static Initializer Glorot { get; } = new ScaledInitializer("GlorotNormal", (fi, fo) => 2.0 / (fi + fo), uniform: false);
+
+    /// <summary>Glorot uniform: W ~ U(−√(6/(n[l-1] + n[l])), +√(6/(n[l-1] + n[l]))), variance 2/(n[l-1] + n[l]).</summary>
+    public static Initializer GlorotUniform { get; } = new ScaledInitializer("GlorotUniform", (fi, fo) => 2.0 / (fi + fo), uniform: true);
+
+    /// <summary>He normal: W ~ N(0, 2/n[l-1]), i.e. randn·√(2/n[l-1]). The default for ReLU and leaky ReLU.</summary>
+    public static Initializer He { get; } = new ScaledInitializer("He", (fi, fo) => 2.0 / fi, uniform: false);
+
+    /// <summary>He uniform: W ~ U(−√(6/n[l-1]), √(6/n[l-1])), variance 2/n[l-1].</summary>
+    public static Initializer HeUniform { get; } = new ScaledInitializer("HeUniform", (fi, fo) => 2.0 / fi, uniform: true);
+
+    /// <summary>W = randn·scale: the course's ×0.01 (small) and ×10 (too large) cases.</summary>
+    public static Initializer RandomNormal(double scale = 0.01)
+    {
+        if (!(scale > 0) || !double.IsFinite(scale))
+        {
+            throw new ArgumentOutOfRangeException(nameof(scale), scale, $"scale must be finite and > 0; received {scale}");
+        }
+
+        return new ScaledInitializer(FormattableString.Invariant($"RandomNormal({scale})"), (fi, fo) => scale * scale, uniform: false);
+    }
+
+    private sealed class ZerosInitializer : Initializer
+    {
+        public override string Name => "Zeros";
+
+        public override void Initialize<T>(Tensor<T> weights, int fanIn, int fanOut, RandomSource random) => weights.Clear();
+
+        public override double Variance(int fanIn, int fanOut) => 0;
+    }
+
+    private sealed class ScaledInitializer(string name, Func<int, int, double> variance, bool uniform) : Initializer
+    {
+        public override string Name => name;
+
+        public override double Variance(int fanIn, int fanOut) => variance(Math.Max(1, fanIn), Math.Max(1, fanOut));
+
+        public override void Initialize<T>(Tensor<T> weights, int fanIn, int fanOut, RandomSource random)
+        {
+            ArgumentNullException.ThrowIfNull(weights);
+            ArgumentNullException.ThrowIfNull(random);
+            double v = Variance(fanIn, fanOut);
+            if (uniform)
+            {
+                double limit = Math.Sqrt(3 * v);
+                random.FillUniform(weights.Span, -limit, limit);
+            }
+            else
+            {
+                random.FillNormal(weights.Span, 0, Math.Sqrt(v));
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+using System.Globalization;
+using System.Numerics;
+using DeepLearning.Initializers;
+using DeepLearning.Kernels;
+using DeepLearning.Tensors;
+
+namespace DeepLearning.Layers;
+
+/// <summary>
+/// A fully connected layer: Z = A_prev·Wᵀ + b, A = g(Z), computed in one sweep through the fused GEMM
+/// epilogue (bias and activation applied while the tile is in registers).
+/// </summary>
+/// <remarks>
+/// <para>Shapes (examples are rows): A_prev (m, n[l-1]); W (n[l], n[l-1]) — the course's shape and
+/// PyTorch's <c>Linear.weight</c>; b (n[l]); Z and A (m, n[l]).</para>
+/// <para>Backward, with dA = ∂J/∂A already carrying the cost's 1/m: dZ = dA ⊙ g′(Z);
+/// dW = dZᵀ·A_prev (the course's (1/m)·dZ·A_prevᵀ in column layout); db = Σᵢ dZ (over examples);
+/// dA_prev = dZ·W. g′ is computed from A (ReLU: 1[A &gt; 0]; sigmoid: A(1 − A); tanh: 1 − A²).</para>
+/// <para>A Dense followed by BatchNorm carries no bias: the batch mean subtracts b out.</para>
+/// </remarks>
+/// <typeparam name="T">The element type.</typeparam>
+public sealed class Dense<T> : ILayer<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly BatchBuffer<T> _output;
+    private readonly BatchBuffer<T> _inputGradient;
+    private readonly BatchBuffer<T> _dz;
+    private readonly Parameter<T>[] _parameters;
+    private readonly T _slope;
+    private Tensor<T>? _input;
+    private Tensor<T>? _lastOutput;
+
+    /// <summary>Creates a dense layer and initializes W with <paramref name="initializer"/> from <paramref name="random"/>.</summary>
+    /// <param name="inputSize">n[l-1].</param>
+    /// <param name="units">n[l].</param>
+    /// <param name="activation">g; Softmax is not allowed here (use a Softmax layer).</param>
+    /// <param name="initializer">How W is initialized; b starts at 0.</param>
+    /// <param name="random">The model's random source.</param>
+    /// <param name="useBias">Whether the layer has b.</param>
+    /// <param name="leakySlope">The leaky-ReLU slope, in [0, 1).</param>
+    public Dense(int inputSize, int units, Activation activation, Initializer initializer, RandomSource random, bool useBias = true, double leakySlope = 0.01)
+    {
+        if (inputSize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(inputSize), inputSize, $"inputSize must be ≥ 1; received {inputSize}");
+        }
+
+        if (units < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(units), units, $"units must be ≥ 1; received {units}");
+        }
+
+        if (activation == Activation.Softmax)
+        {
+            throw new ArgumentException("a Dense layer cannot apply softmax; add a Softmax layer after it", nameof(activation));
+        }
+
+        if (!(leakySlope >= 0 && leakySlope < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(leakySlope), leakySlope, $"leakySlope must be in [0, 1); received {leakySlope}");
+        }
+
+        ArgumentNullException.ThrowIfNull(initializer);
+        ArgumentNullException.ThrowIfNull(random);
+        InputSize = inputSize;
+        OutputSize = units;
+        Activation = activation;
+        Initializer = initializer;
+        UseBias = useBias;
+        LeakySlope = leakySlope;
+        _slope = T.CreateTruncating(leakySlope);
+        Weight = new Parameter<T>("weight", new Tensor<T>(units, inputSize), regularized: true);
+        initializer.Initialize(Weight.Value, inputSize, units, random);
+        Bias = useBias ? new Parameter<T>("bias", new Tensor<T>(units), regularized: false) : null;
+        _parameters = Bias is null ? [Weight] : [Weight, Bias];
+        _output = new BatchBuffer<T>(units);
+        _inputGradient = new BatchBuffer<T>(inputSize);
+        _dz = new BatchBuffer<T>(units);
+    }
+
+    /// <inheritdoc/>
+    public string Kind => "Dense";
+
+    /// <inheritdoc/>
+    public string Name
+    {
+        get => field ?? string.Empty;
+        set
+        {
+            field = value;
+            Weight.Name = $"{value}.weight";
+            if (Bias is not null)
+            {
+                Bias.Name = $"{value}.bias";
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public int InputSize { get; }
+
+    /// <inheritdoc/>
+    public int OutputSize { get; }
+
+    /// <summary>The activation g applied to Z.</summary>
+    public Activation Activation { get; }
+
+    /// <summary>The initializer W was drawn with.</summary>
+    public Initializer Initializer { get; }
+
+    /// <summary>Whether the layer has a bias b.</summary>
+    public bool UseBias { get; }
+
+    /// <summary>The leaky-ReLU slope (used only with <see cref="Activation.LeakyReLU"/>).</summary>
+    public double LeakySlope { get; }
+
+    /// <summary>W, shape (n[l], n[l-1]).</summary>
+    public Parameter<T> Weight { get; }
+
+    /// <summary>b, shape (n[l]), or null when the layer has no bias.</summary>
+    public Parameter<T>? Bias { get; }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<Parameter<T>> Parameters => _parameters;
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, Tensor<T>> Buffers { get; } = new Dictionary<string, Tensor<T>>();
+
+    /// <inheritdoc/>
+    public LayerConfig Config => new(Kind, InputSize, new Dictionary<string, string>
+    {
+        ["units"] = OutputSize.ToString(CultureInfo.InvariantCulture),
+        ["activation"] = Activation.ToString(),
+        ["initializer"] = Initializer.Name,
+        ["useBias"] = UseBias.ToString(),
+        ["leakySlope"] = LeakySlope.ToString("R", CultureInfo.InvariantCulture),
+    });
+
+    /// <inheritdoc/>
+    public Tensor<T> Forward(Tensor<T> input, bool training)
+    {
+        LayerChecks.Input(this, input);
+        var output = _output.Get(input.RowCount);
+        Compute(input, output);
+        _input = input;
+        _lastOutput = output;
+        return output;
+    }
+
+    /// <inheritdoc/>
+    public void Infer(Tensor<T> input, Tensor<T> output)
+    {
+        LayerChecks.Input(this, input);
+        LayerChecks.Output(this, input, output);
+        Compute(input, output);
+    }
+
+    /// <inheritdoc/>
+    public Tensor<T> Backward(Tensor<T> outputGradient)
+    {
+        var input = _input ?? throw new InvalidOperationException($"{Kind} layer '{Name}': Backward called before Forward");
+        LayerChecks.Gradient(this, outputGradient, input.RowCount);
+        int m = input.RowCount;
+        Tensor<T> dz;
+        switch (Activation)
+        {
+            case Activation.Linear:
+                dz = outputGradient;
+                break;
+            case Activation.ReLU:
+                dz = _dz.Get(m);
+                ElementWise.ReluBackward(outputGradient.ReadOnlySpan, _lastOutput!.ReadOnlySpan, dz.Span);
+                break;
+            case Activation.LeakyReLU:
+                // A > 0 exactly when Z > 0 for a slope in [0, 1), so A stands in for Z.
+                dz = _dz.Get(m);
+                ElementWise.LeakyReluBackward(outputGradient.ReadOnlySpan, _lastOutput!.ReadOnlySpan, _slope, dz.Span);
+                break;
+            case Activation.Sigmoid:
+                dz = _dz.Get(m);
+                ElementWise.SigmoidBackward(outputGradient.ReadOnlySpan, _lastOutput!.ReadOnlySpan, dz.Span);
+                break;
+            default:
+                dz = _dz.Get(m);
+                ElementWise.TanhBackward(outputGradient.ReadOnlySpan, _lastOutput!.ReadOnlySpan, dz.Span);
+                break;
+        }
+
+        return BackwardFromZ(dz);
+    }
+
+    /// <summary>
+    /// Backward from dZ directly (skipping g′): used when a loss is fused with this layer's output.
+    /// Writes dW = dZᵀ·A_prev and db = Σ dZ; returns dA_prev = dZ·W, shape (m, n[l-1]).
+    /// </summary>
+    public Tensor<T> BackwardFromZ(Tensor<T> dz)
+    {
+        var input = _input ?? throw new InvalidOperationException($"{Kind} layer '{Name}': Backward called before Forward");
+        int m = input.RowCount;
+        int n = OutputSize;
+        int k = InputSize;
+
+        // dW (n, k) = dZᵀ (n, m) · A_prev (m, k)
+        Gemm.Multiply(Transpose.Transposed, Transpose.None, n, k, m, T.One, dz.ReadOnlySpan, n, input.ReadOnlySpan, k, T.Zero, Weight.Gradient.Span, k);
+        if (Bias is not null)
+        {
+            ElementWise.SumColumns(dz.ReadOnlySpan, m, n, Bias.Gradient.Span);
+        }
+
+        // dA_prev (m, k) = dZ (m, n) · W (n, k)
+        var dInput = _inputGradient.Get(m);
+        Gemm.Multiply(Transpose.None, Transpose.None, m, k, n, T.One, dz.ReadOnlySpan, n, Weight.Value.ReadOnlySpan, k, T.Zero, dInput.Span, k);
+        return dInput;
+    }
+
+    private void Compute(Tensor<T> input, Tensor<T> output)
+    {
+        var act = Activation switch
+        {
+            Activation.Linear => FusedActivation.Identity,
+            Activation.ReLU => FusedActivation.ReLU,
+            Activation.LeakyReLU => FusedActivation.LeakyReLU,
+            Activation.Sigmoid => FusedActivation.Sigmoid,
+            _ => FusedActivation.Tanh,
+        };
+
+        // Z (m, n) = A_prev (m, k) · Wᵀ (k, n) + b, then g, in one sweep.
+        Gemm.Multiply(
+            Transpose.None, Transpose.Transposed, input.RowCount, OutputSize, InputSize,
+            T.One, input.ReadOnlySpan, InputSize, Weight.Value.ReadOnlySpan, InputSize,
+            T.Zero, output.Span, OutputSize,
+            Bias is null ? default : Bias.Value.ReadOnlySpan, act, _slope);
+    }
+}
+
+/// <summary>Shape checks shared by the built-in layers, with messages naming the layer and both shapes.</summary>
+internal static class LayerChecks
+{
+    public static void Input<T>(ILayer<T> layer, Tensor<T> input)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (input.Rank != 2 || input.Dim(1) != layer.InputSize)
+        {
+            throw new ArgumentException($"{layer.Kind} layer '{layer.Name}' expects input (m, {layer.InputSize}); received {input.ShapeText}", nameof(input));
+        }
+    }
+
+    public static void Output<T>(ILayer<T> layer, Tensor<T> input, Tensor<T> output)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        if (output.Rank != 2 || output.Dim(0) != input.RowCount || output.Dim(1) != layer.OutputSize)
+        {
+            throw new ArgumentException($"{layer.Kind} layer '{layer.Name}' writes output ({input.RowCount}, {layer.OutputSize}); received a destination of shape {output.ShapeText}", nameof(output));
+        }
+    }
+
+    public static void Gradient<T>(ILayer<T> layer, Tensor<T> gradient, int m)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(gradient);
+        if (gradient.Rank != 2 || gradient.Dim(0) != m || gradient.Dim(1) != layer.OutputSize)
+        {
+            throw new ArgumentException($"{layer.Kind} layer '{layer.Name}' expects an output gradient ({m}, {layer.OutputSize}); received {gradient.ShapeText}", nameof(gradient));
+        }
+    }
+}

@@ -1,0 +1,131 @@
+using System.Globalization;
+using System.Numerics;
+using DeepLearning.Tensors;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace DeepLearning.Layers;
+
+/// <summary>
+/// Inverted dropout with the course's keep_prob: in training, D = 1[U &lt; keep_prob] / keep_prob with
+/// U ~ Uniform(0, 1) drawn fresh every iteration, A = A_prev ⊙ D, and backward dA_prev = dA ⊙ D (the same mask).
+/// At inference it is the identity; E[A] = A_prev, so no rescaling is needed at test time.
+/// keep_prob = 1 is an exact no-op (the input passes through untouched).
+/// </summary>
+/// <typeparam name="T">The element type.</typeparam>
+public sealed class Dropout<T> : ILayer<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly BatchBuffer<T> _mask;
+    private readonly BatchBuffer<T> _output;
+    private readonly BatchBuffer<T> _inputGradient;
+    private readonly RandomSource _random;
+    private readonly T _scale;
+    private Tensor<T>? _lastMask;
+    private bool _lastWasIdentity;
+
+    /// <summary>Creates a dropout layer.</summary>
+    /// <param name="size">Width n of the activations.</param>
+    /// <param name="keepProb">Probability of keeping each unit, in (0, 1].</param>
+    /// <param name="random">The source of the masks (forked from the model's seeded source).</param>
+    public Dropout(int size, double keepProb, RandomSource random)
+    {
+        if (size < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(size), size, $"size must be ≥ 1; received {size}");
+        }
+
+        if (!(keepProb > 0 && keepProb <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(keepProb), keepProb, $"keepProb must be in (0, 1]; received {keepProb}");
+        }
+
+        ArgumentNullException.ThrowIfNull(random);
+        InputSize = size;
+        KeepProb = keepProb;
+        _random = random;
+        _scale = T.CreateTruncating(1.0 / keepProb);
+        _mask = new BatchBuffer<T>(size);
+        _output = new BatchBuffer<T>(size);
+        _inputGradient = new BatchBuffer<T>(size);
+    }
+
+    /// <inheritdoc/>
+    public string Kind => "Dropout";
+
+    /// <inheritdoc/>
+    public string Name { get; set; } = string.Empty;
+
+    /// <inheritdoc/>
+    public int InputSize { get; }
+
+    /// <inheritdoc/>
+    public int OutputSize => InputSize;
+
+    /// <summary>keep_prob: the probability that a unit is kept.</summary>
+    public double KeepProb { get; }
+
+    /// <summary>When false, training forward passes are the identity too (the gradient checker turns dropout off this way).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <inheritdoc/>
+    public IReadOnlyList<Parameter<T>> Parameters { get; } = [];
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, Tensor<T>> Buffers { get; } = new Dictionary<string, Tensor<T>>();
+
+    /// <inheritdoc/>
+    public LayerConfig Config => new(Kind, InputSize, new Dictionary<string, string>
+    {
+        ["keepProb"] = KeepProb.ToString("R", CultureInfo.InvariantCulture),
+    });
+
+    /// <inheritdoc/>
+    public Tensor<T> Forward(Tensor<T> input, bool training)
+    {
+        LayerChecks.Input(this, input);
+        if (!training || !Enabled || KeepProb == 1)
+        {
+            _lastWasIdentity = true;
+            return input;
+        }
+
+        _lastWasIdentity = false;
+        int m = input.RowCount;
+        var mask = _mask.Get(m);
+        var ms = mask.Span;
+        float keep = (float)KeepProb;
+        for (int i = 0; i < ms.Length; i++)
+        {
+            ms[i] = _random.NextSingle() < keep ? _scale : T.Zero;
+        }
+
+        var output = _output.Get(m);
+        TP.Multiply(input.ReadOnlySpan, mask.ReadOnlySpan, output.Span);
+        _lastMask = mask;
+        return output;
+    }
+
+    /// <inheritdoc/>
+    public void Infer(Tensor<T> input, Tensor<T> output)
+    {
+        LayerChecks.Input(this, input);
+        LayerChecks.Output(this, input, output);
+        input.ReadOnlySpan.CopyTo(output.Span);
+    }
+
+    /// <inheritdoc/>
+    public Tensor<T> Backward(Tensor<T> outputGradient)
+    {
+        ArgumentNullException.ThrowIfNull(outputGradient);
+        if (_lastWasIdentity)
+        {
+            return outputGradient;
+        }
+
+        var mask = _lastMask ?? throw new InvalidOperationException($"Dropout layer '{Name}': Backward called before Forward");
+        LayerChecks.Gradient(this, outputGradient, mask.RowCount);
+        var d = _inputGradient.Get(mask.RowCount);
+        TP.Multiply(outputGradient.ReadOnlySpan, mask.ReadOnlySpan, d.Span);
+        return d;
+    }
+}

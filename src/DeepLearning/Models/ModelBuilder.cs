@@ -1,0 +1,312 @@
+using System.Globalization;
+using System.Numerics;
+using DeepLearning.Initializers;
+using DeepLearning.Layers;
+using DeepLearning.Losses;
+
+namespace DeepLearning.Models;
+
+/// <summary>Entry point of the fluent model builder.</summary>
+public static class Model
+{
+    /// <summary>
+    /// Starts a sequential model whose input has <paramref name="inputs"/> features (n_x). Each call adds a
+    /// layer whose input width is inferred from the previous one, e.g.
+    /// <c>Model.Sequential&lt;float&gt;(784).Dense(256).BatchNorm().ReLU().Dropout(0.8).Dense(10).Softmax().Build(seed: 1)</c>.
+    /// </summary>
+    public static ModelBuilder<T> Sequential<T>(int inputs)
+        where T : unmanaged, IFloatingPointIeee754<T> => new(inputs);
+
+    /// <summary>Loads a model saved with <see cref="ModelFile.Save{T}"/>; see <see cref="ModelFile.Load{T}"/>.</summary>
+    public static Model<T> Load<T>(string path)
+        where T : unmanaged, IFloatingPointIeee754<T> => ModelFile.Load<T>(path);
+}
+
+/// <summary>
+/// Builds a <see cref="Model{T}"/> layer by layer. Shapes are inferred from the input width. The loss
+/// follows from the last layer: Softmax → categorical cross-entropy; Sigmoid → binary cross-entropy;
+/// anything else → mean squared error.
+/// </summary>
+/// <remarks>
+/// At <see cref="Build(int)"/>: a Dense followed (possibly after other layers) by BatchNorm gets no bias unless
+/// asked for; a Dense's default initializer is chosen from the activation that follows it (He for ReLU and
+/// leaky ReLU, Xavier otherwise); an activation directly after a linear Dense is fused into that Dense's GEMM
+/// epilogue (except the output sigmoid/softmax, which the loss needs separate). Parameter names follow the
+/// position of the layer as written, PyTorch-style: "0.weight", "0.bias", "2.weight", ...
+/// </remarks>
+/// <typeparam name="T">The element type.</typeparam>
+public sealed class ModelBuilder<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly int _inputs;
+    private readonly List<Spec> _specs = [];
+    private int _width;
+
+    internal ModelBuilder(int inputs)
+    {
+        if (inputs < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(inputs), inputs, $"inputs must be ≥ 1; received {inputs}");
+        }
+
+        _inputs = inputs;
+        _width = inputs;
+    }
+
+    /// <summary>A fully connected layer: Z = A·Wᵀ + b, A = g(Z). W is (units, n[l-1]).</summary>
+    /// <param name="units">n[l].</param>
+    /// <param name="activation">g (Linear by default: add an activation layer or pass one here).</param>
+    /// <param name="init">The weight initializer; by default He before ReLU-family activations, Xavier otherwise.</param>
+    /// <param name="useBias">Whether to keep b; by default true unless a BatchNorm follows.</param>
+    /// <param name="leakySlope">Slope for <see cref="Layers.Activation.LeakyReLU"/>.</param>
+    public ModelBuilder<T> Dense(int units, Layers.Activation activation = Layers.Activation.Linear, Initializer? init = null, bool? useBias = null, double leakySlope = 0.01)
+    {
+        if (units < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(units), units, $"Dense units must be ≥ 1; received {units}");
+        }
+
+        if (activation == Layers.Activation.Softmax)
+        {
+            throw new ArgumentException("softmax is an output layer: use .Dense(units).Softmax()", nameof(activation));
+        }
+
+        _specs.Add(new Spec(SpecKind.Dense, _width, units, activation, init, useBias, leakySlope, 0, 0));
+        _width = units;
+        return this;
+    }
+
+    /// <summary>Batch normalization of the previous layer's Z (put it between Dense and the activation).</summary>
+    public ModelBuilder<T> BatchNorm(double momentum = 0.9, double epsilon = 1e-5)
+    {
+        _ = new BatchNorm<T>(1, momentum, epsilon); // validates the arguments now, with the builder in the stack trace
+        _specs.Add(new Spec(SpecKind.BatchNorm, _width, _width, Layers.Activation.Linear, null, null, 0, momentum, epsilon));
+        return this;
+    }
+
+    /// <summary>Inverted dropout keeping each unit with probability <paramref name="keepProb"/> during training.</summary>
+    public ModelBuilder<T> Dropout(double keepProb)
+    {
+        if (!(keepProb > 0 && keepProb <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(keepProb), keepProb, $"keepProb must be in (0, 1]; received {keepProb}");
+        }
+
+        _specs.Add(new Spec(SpecKind.Dropout, _width, _width, Layers.Activation.Linear, null, null, 0, keepProb, 0));
+        return this;
+    }
+
+    /// <summary>An activation layer g.</summary>
+    public ModelBuilder<T> Activation(Layers.Activation activation, double leakySlope = 0.01)
+    {
+        if (!(leakySlope >= 0 && leakySlope < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(leakySlope), leakySlope, $"leakySlope must be in [0, 1); received {leakySlope}");
+        }
+
+        _specs.Add(new Spec(SpecKind.Activation, _width, _width, activation, null, null, leakySlope, 0, 0));
+        return this;
+    }
+
+    /// <summary>g(z) = max(0, z).</summary>
+    public ModelBuilder<T> ReLU() => Activation(Layers.Activation.ReLU);
+
+    /// <summary>g(z) = z if z &gt; 0 else slope·z.</summary>
+    public ModelBuilder<T> LeakyReLU(double slope = 0.01) => Activation(Layers.Activation.LeakyReLU, slope);
+
+    /// <summary>g(z) = tanh z.</summary>
+    public ModelBuilder<T> Tanh() => Activation(Layers.Activation.Tanh);
+
+    /// <summary>g(z) = σ(z); as the last layer, binary cross-entropy is the loss.</summary>
+    public ModelBuilder<T> Sigmoid() => Activation(Layers.Activation.Sigmoid);
+
+    /// <summary>Row-wise softmax; as the last layer, categorical cross-entropy is the loss.</summary>
+    public ModelBuilder<T> Softmax() => Activation(Layers.Activation.Softmax);
+
+    /// <summary>Adds a custom layer, created from the current width n[l-1] and the model's random source at build time.</summary>
+    public ModelBuilder<T> Add(Func<int, RandomSource, ILayer<T>> factory, int outputSize)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        if (outputSize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(outputSize), outputSize, $"outputSize must be ≥ 1; received {outputSize}");
+        }
+
+        _specs.Add(new Spec(SpecKind.Custom, _width, outputSize, Layers.Activation.Linear, null, null, 0, 0, 0) { Factory = factory });
+        _width = outputSize;
+        return this;
+    }
+
+    /// <summary>Creates the model, drawing initial weights and dropout streams from <paramref name="seed"/>.</summary>
+    public Model<T> Build(int seed = 0) => Build(unchecked((ulong)(long)seed));
+
+    /// <summary>Creates the model from a 64-bit seed.</summary>
+    public Model<T> Build(ulong seed)
+    {
+        if (_specs.Count == 0)
+        {
+            throw new InvalidOperationException("the model has no layers; add at least one Dense layer");
+        }
+
+        var random = new RandomSource(seed);
+        var layers = new List<ILayer<T>>();
+        for (int i = 0; i < _specs.Count; i++)
+        {
+            var s = _specs[i];
+            ILayer<T> layer;
+            switch (s.Kind)
+            {
+                case SpecKind.Dense:
+                    {
+                        var activation = s.Activation;
+                        double slope = s.Slope;
+                        bool fuse = false;
+                        if (activation == Layers.Activation.Linear && i + 1 < _specs.Count && _specs[i + 1] is { Kind: SpecKind.Activation } next
+                            && next.Activation != Layers.Activation.Softmax
+                            && !(next.Activation == Layers.Activation.Sigmoid && i + 2 == _specs.Count))
+                        {
+                            activation = next.Activation;
+                            slope = next.Slope;
+                            fuse = true;
+                        }
+
+                        bool lastSigmoid = activation == Layers.Activation.Sigmoid && i + 1 == _specs.Count;
+                        var init = s.Init ?? DefaultInitializer(i, activation);
+                        bool useBias = s.UseBias ?? !FollowedByBatchNorm(i);
+                        layer = new Dense<T>(s.Input, s.Output, lastSigmoid ? Layers.Activation.Linear : activation, init, random, useBias, slope) { Name = Index(i) };
+                        layers.Add(layer);
+                        if (lastSigmoid)
+                        {
+                            layers.Add(new ActivationLayer<T>(s.Output, Layers.Activation.Sigmoid) { Name = Index(i) + "s" });
+                        }
+
+                        if (fuse)
+                        {
+                            i++;
+                        }
+
+                        continue;
+                    }
+
+                case SpecKind.BatchNorm:
+                    layer = new BatchNorm<T>(s.Input, s.A, s.B);
+                    break;
+                case SpecKind.Dropout:
+                    layer = new Dropout<T>(s.Input, s.A, random.Fork());
+                    break;
+                case SpecKind.Activation:
+                    layer = new ActivationLayer<T>(s.Input, s.Activation, s.Slope);
+                    break;
+                default:
+                    layer = s.Factory!(s.Input, random);
+                    if (layer.InputSize != s.Input || layer.OutputSize != s.Output)
+                    {
+                        throw new InvalidOperationException($"custom layer at position {i} was declared ({s.Input} → {s.Output}) but reports ({layer.InputSize} → {layer.OutputSize})");
+                    }
+
+                    break;
+            }
+
+            layer.Name = Index(i);
+            layers.Add(layer);
+        }
+
+        return new Model<T>(_inputs, [.. layers], LossFor(layers[^1]), random, seed);
+    }
+
+    internal static Loss LossFor(ILayer<T> last) => last switch
+    {
+        ActivationLayer<T> { Activation: Layers.Activation.Softmax } => Loss.CategoricalCrossEntropy,
+        ActivationLayer<T> { Activation: Layers.Activation.Sigmoid } => Loss.BinaryCrossEntropy,
+        _ => Loss.MeanSquaredError,
+    };
+
+    private static string Index(int i) => i.ToString(CultureInfo.InvariantCulture);
+
+    private bool FollowedByBatchNorm(int i)
+    {
+        for (int j = i + 1; j < _specs.Count; j++)
+        {
+            switch (_specs[j].Kind)
+            {
+                case SpecKind.BatchNorm: return true;
+                case SpecKind.Dropout: continue;
+                default: return false;
+            }
+        }
+
+        return false;
+    }
+
+    private Initializer DefaultInitializer(int i, Layers.Activation activation)
+    {
+        var g = activation;
+        if (g == Layers.Activation.Linear)
+        {
+            // Look past BatchNorm/Dropout for the activation that will follow this layer.
+            for (int j = i + 1; j < _specs.Count; j++)
+            {
+                if (_specs[j].Kind is SpecKind.BatchNorm or SpecKind.Dropout)
+                {
+                    continue;
+                }
+
+                if (_specs[j].Kind == SpecKind.Activation)
+                {
+                    g = _specs[j].Activation;
+                }
+
+                break;
+            }
+        }
+
+        return g is Layers.Activation.ReLU or Layers.Activation.LeakyReLU ? Init.He : Init.Xavier;
+    }
+
+    private enum SpecKind
+    {
+        Dense,
+        BatchNorm,
+        Dropout,
+        Activation,
+        Custom,
+    }
+
+    private sealed record Spec(SpecKind Kind, int Input, int Output, Layers.Activation Activation, Initializer? Init, bool? UseBias, double Slope, double A, double B)
+    {
+        public Func<int, RandomSource, ILayer<T>>? Factory { get; init; }
+    }
+}
+
+/// <summary>Rebuilds models from layer configs (used by load and by element-type conversion).</summary>
+internal static class ModelFactory
+{
+    public static Model<T> FromConfigs<T>(int inputs, IReadOnlyList<(string Name, LayerConfig Config)> configs, Loss loss, ulong seed)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var random = new RandomSource(seed);
+        var layers = new ILayer<T>[configs.Count];
+        int width = inputs;
+        for (int i = 0; i < configs.Count; i++)
+        {
+            var (name, config) = configs[i];
+            if (config.InputSize != width)
+            {
+                throw new FormatException($"layer {i} ('{name}', {config.Kind}) expects {config.InputSize} inputs but the previous layer gives {width}");
+            }
+
+            layers[i] = LayerRegistry.Create<T>(config, random.Fork());
+            layers[i].Name = name;
+            width = layers[i].OutputSize;
+        }
+
+        var model = new Model<T>(inputs, layers, loss, random, seed);
+        var expected = layers.Length == 0 ? Loss.MeanSquaredError : ModelBuilder<T>.LossFor(layers[^1]);
+        if (!ReferenceEquals(expected, loss))
+        {
+            throw new FormatException($"loss '{loss.Name}' does not match the output layer (expected '{expected.Name}')");
+        }
+
+        return model;
+    }
+}

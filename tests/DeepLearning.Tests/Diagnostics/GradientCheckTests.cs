@@ -1,0 +1,171 @@
+using DeepLearning.Diagnostics;
+using DeepLearning.Layers;
+using DeepLearning.Models;
+using DeepLearning.Regularizers;
+
+namespace DeepLearning.Tests.Diagnostics;
+
+/// <summary>
+/// The one shared backward-pass test: every layer, activation (fused into Dense and as its own layer),
+/// output loss and regularizer, checked against central differences in double (below 1e-7).
+/// </summary>
+public class GradientCheckTests
+{
+    public static TheoryData<string, Activation, bool, string, string> Combinations()
+    {
+        var data = new TheoryData<string, Activation, bool, string, string>();
+        foreach (var output in new[] { "softmax", "sigmoid", "linear" })
+        {
+            foreach (var act in new[] { Activation.ReLU, Activation.LeakyReLU, Activation.Tanh, Activation.Sigmoid, Activation.Linear })
+            {
+                foreach (bool fused in new[] { true, false })
+                {
+                    data.Add(output, act, fused, "plain", "none");
+                }
+            }
+
+            data.Add(output, Activation.ReLU, false, "batchnorm", "none");
+            data.Add(output, Activation.Tanh, true, "dropout", "none");
+            data.Add(output, Activation.ReLU, true, "plain", "L2");
+            data.Add(output, Activation.Tanh, false, "batchnorm", "L1");
+            data.Add(output, Activation.LeakyReLU, false, "batchnorm+dropout", "L2");
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Combinations))]
+    public void Backprop_matches_central_differences(string output, Activation hidden, bool fused, string extras, string regularization)
+    {
+        int outputs = output == "softmax" ? 4 : output == "sigmoid" ? 1 : 2;
+        var b = Model.Sequential<double>(5);
+        for (int l = 0; l < 2; l++)
+        {
+            b = fused && !extras.Contains("batchnorm") ? b.Dense(6, hidden) : b.Dense(6);
+            if (extras.Contains("batchnorm"))
+            {
+                b = b.BatchNorm();
+            }
+
+            if (!fused || extras.Contains("batchnorm"))
+            {
+                b = b.Activation(hidden, 0.05);
+            }
+
+            if (extras.Contains("dropout"))
+            {
+                b = b.Dropout(0.7);
+            }
+        }
+
+        b = b.Dense(outputs);
+        b = output switch
+        {
+            "softmax" => b.Softmax(),
+            "sigmoid" => b.Sigmoid(),
+            _ => b,
+        };
+        var model = b.Build(seed: 3);
+        model.Regularizer = regularization switch
+        {
+            "L2" => Regularization.L2(0.7),
+            "L1" => Regularization.L1(0.3),
+            _ => Regularization.None,
+        };
+        var (x, y) = TestData.Problem<double>(7, 5, outputs, output, seed: 11);
+
+        var report = GradientChecker.Check(model, x, y);
+
+        report.Difference.Should().BeLessThan(1e-7, report.ToString());
+        report.Verdict.Should().Be(GradientVerdict.Correct);
+        // Per tensor the bar is 1e-6: with ε = 1e-7 the difference quotient carries ~1e-9 of round-off,
+        // which is above 1e-7 relative for the small gradients of a deep sigmoid stack's first layer.
+        report.Parameters.Should().OnlyContain(p => p.Difference < 1e-6);
+        report.DropoutDisabled.Should().Be(extras.Contains("dropout"));
+    }
+
+    [Fact]
+    public void A_float_model_is_checked_through_a_double_copy_and_left_untouched()
+    {
+        var model = Model.Sequential<float>(4).Dense(5).BatchNorm().ReLU().Dropout(0.5).Dense(3).Softmax().Build(seed: 5);
+        model.Regularizer = Regularization.L2(0.1);
+        var before = model.CaptureState();
+        var (x, y) = TestData.Problem<float>(6, 4, 3, "softmax", seed: 2);
+        var report = GradientChecker.Check(model, x, y);
+        report.Difference.Should().BeLessThan(1e-7, report.ToString());
+        report.DropoutDisabled.Should().BeTrue();
+        report.ToString().Should().Contain("dropout turned off").And.Contain("L2(0.1)");
+        var after = model.CaptureState();
+        for (int i = 0; i < before.Tensors.Count; i++)
+        {
+            after.Tensors[i].Should().Be(before.Tensors[i]);
+        }
+
+        model.DropoutEnabled.Should().BeTrue();
+    }
+
+    [Fact]
+    public void Sampling_coordinates_checks_a_subset()
+    {
+        var model = Model.Sequential<double>(20).Dense(30, Activation.Tanh).Dense(3).Softmax().Build(seed: 1);
+        var (x, y) = TestData.Problem<double>(5, 20, 3, "softmax", seed: 4);
+        var report = GradientChecker.Check(model, x, y, new GradientCheckOptions { MaxCoordinatesPerTensor = 10 });
+        report.Parameters.Select(p => p.Coordinates).Should().Equal(10, 10, 10, 3);
+        report.Difference.Should().BeLessThan(1e-7);
+    }
+
+    [Fact]
+    public void A_wrong_backward_is_flagged_as_a_likely_bug()
+    {
+        var model = Model.Sequential<double>(3)
+            .Dense(4, Activation.Tanh)
+            .Add((n, _) => new BrokenScale(n), 4)
+            .Dense(2).Softmax().Build(seed: 2);
+        var (x, y) = TestData.Problem<double>(5, 3, 2, "softmax", seed: 8);
+        var report = GradientChecker.Check(model, x, y);
+        report.Verdict.Should().Be(GradientVerdict.LikelyBug);
+        report.Difference.Should().BeGreaterThan(1e-3);
+        report.Parameters.First(p => p.Name == "0.weight").Verdict.Should().Be(GradientVerdict.LikelyBug);
+        report.Parameters.First(p => p.Name == "2.weight").Verdict.Should().Be(GradientVerdict.Correct);
+    }
+
+    [Theory]
+    [InlineData(1e-9, GradientVerdict.Correct)]
+    [InlineData(1e-5, GradientVerdict.Inspect)]
+    [InlineData(2e-3, GradientVerdict.LikelyBug)]
+    public void Verdict_bands_follow_the_course(double difference, GradientVerdict expected) =>
+        GradientChecker.VerdictFor(difference).Should().Be(expected);
+
+    /// <summary>y = 2x, whose backward wrongly returns dA instead of 2·dA.</summary>
+    private sealed class BrokenScale(int size) : ILayer<double>
+    {
+        private readonly DeepLearning.Tensors.Tensor<double> _out = new(64, size);
+
+        public string Kind => "BrokenScale";
+
+        public string Name { get; set; } = string.Empty;
+
+        public int InputSize => size;
+
+        public int OutputSize => size;
+
+        public IReadOnlyList<DeepLearning.Tensors.Parameter<double>> Parameters { get; } = [];
+
+        public IReadOnlyDictionary<string, DeepLearning.Tensors.Tensor<double>> Buffers { get; } = new Dictionary<string, DeepLearning.Tensors.Tensor<double>>();
+
+        public LayerConfig Config => new(Kind, size, new Dictionary<string, string>());
+
+        public DeepLearning.Tensors.Tensor<double> Forward(DeepLearning.Tensors.Tensor<double> input, bool training)
+        {
+            var o = _out.Rows(0, input.RowCount);
+            Infer(input, o);
+            return o;
+        }
+
+        public void Infer(DeepLearning.Tensors.Tensor<double> input, DeepLearning.Tensors.Tensor<double> output) =>
+            DeepLearning.Tensors.TensorMath.Scale(input, 2.0, output);
+
+        public DeepLearning.Tensors.Tensor<double> Backward(DeepLearning.Tensors.Tensor<double> outputGradient) => outputGradient;
+    }
+}
