@@ -61,10 +61,10 @@ public sealed record GradientCheckReport(double Difference, IReadOnlyList<Parame
         sb.AppendLine(CultureInfo.InvariantCulture, $"{"parameter",-20}{"coords",8}{"difference",14}  verdict");
         foreach (var p in Parameters)
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"{p.Name,-20}{p.Coordinates,8}{p.Difference,14:E2}  {p.Verdict}");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"{p.Name,-20}{p.Coordinates,8}{p.Difference,14:0.00E+00}  {p.Verdict}");
         }
 
-        sb.Append(CultureInfo.InvariantCulture, $"{"overall",-20}{Parameters.Sum(p => p.Coordinates),8}{Difference,14:E2}  {Verdict}: {Describe(Verdict)}");
+        sb.Append(CultureInfo.InvariantCulture, $"{"overall",-20}{Parameters.Sum(p => p.Coordinates),8}{Difference,14:0.00E+00}  {Verdict}: {Describe(Verdict)}");
         return sb.ToString();
     }
 
