@@ -27,8 +27,8 @@ public abstract class Dimension
     public abstract HyperparameterValue Sample(RandomSource random);
 
     /// <summary>
-    /// <paramref name="count"/> evenly spaced values in this dimension's scale, ends included
-    /// (one point is the midpoint). Integer and choice dimensions may return fewer distinct values.
+    /// <paramref name="count"/> evenly spaced values in this dimension's scale, ends included, smallest
+    /// value first (one point is the midpoint). Integer and choice dimensions may return fewer distinct values.
     /// </summary>
     public abstract IReadOnlyList<HyperparameterValue> GridPoints(int count);
 
@@ -121,12 +121,16 @@ public abstract class ContinuousDimension : Dimension
             points[i] = Math.Clamp(FromScale(u), Low, High);
         }
 
-        // Ends exactly as given, free of round-off through the scale.
+        // Smallest value first whichever way the scale runs, and the ends exactly as given.
+        if (ToScale(Low) > ToScale(High))
+        {
+            Array.Reverse(points);
+        }
+
         if (count > 1)
         {
-            bool increasing = ToScale(Low) <= ToScale(High);
-            points[0] = increasing ? Low : High;
-            points[count - 1] = increasing ? High : Low;
+            points[0] = Low;
+            points[count - 1] = High;
         }
 
         return points;
