@@ -17,6 +17,13 @@ public sealed record TrialOutcome(double DevMetric)
 
     /// <summary>Further named figures (test accuracy, final cost, …), shown as extra columns.</summary>
     public IReadOnlyDictionary<string, double> Extras { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>
+    /// Anything the caller wants back from the trial, typically the trained model, e.g. to ensemble
+    /// the top trials without retraining them. Kept in memory only: never written to JSON or CSV,
+    /// and every kept artifact stays alive as long as the result does.
+    /// </summary>
+    public object? Artifact { get; init; }
 }
 
 /// <summary>Whether a larger or a smaller dev metric is better.</summary>

@@ -183,6 +183,15 @@ public class TunerTests
     }
 
     [Fact]
+    public void Artifacts_come_back_with_the_rows_but_stay_out_of_json()
+    {
+        var result = Tuner.RandomSearch(_space, (t, _) => new TrialOutcome(t.Id) { Artifact = $"model {t.Id}" }, new SearchOptions { Trials = 5, MaxDegreeOfParallelism = 2 });
+        result.Top(3).Select(t => (string)t.Outcome!.Artifact!).Should().Equal("model 4", "model 3", "model 2");
+        result.ToJson().Should().NotContain("model 4");
+        SearchResult.FromJson(result.ToJson()).Best.Outcome!.Artifact.Should().BeNull();
+    }
+
+    [Fact]
     public void Grid_search_runs_every_grid_point()
     {
         var space = new SearchSpace().LogUniform("learningRate", 1e-4, 1).Choice("activation", "relu", "tanh");
