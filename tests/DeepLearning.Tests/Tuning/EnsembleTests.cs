@@ -1,0 +1,126 @@
+using DeepLearning.Tensors;
+using DeepLearning.Tuning;
+
+namespace DeepLearning.Tests.Tuning;
+
+public class EnsembleTests
+{
+    private static readonly Tensor<double> _x = new(3, 4); // inputs are ignored by the fixed members below
+
+    // Three members, each right on 2 of 3 examples (labels 0, 1, 1), wrong on a different one.
+    private static readonly double[][] _a = [[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]];
+    private static readonly double[][] _b = [[0.4, 0.6], [0.1, 0.9], [0.3, 0.7]];
+    private static readonly double[][] _c = [[0.7, 0.3], [0.2, 0.8], [0.6, 0.4]];
+    private static readonly int[] _labels = [0, 1, 1];
+
+    private static Func<Tensor<T>, Tensor<T>> Fixed<T>(double[][] p)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
+        _ => Tensor.FromRows(p.Select(r => r.Select(T.CreateChecked).ToArray()).ToArray());
+
+    [Fact]
+    public void Equal_weights_average_the_probabilities_by_hand()
+    {
+        var ensemble = new Ensemble<double>([Fixed<double>(_a), Fixed<double>(_b), Fixed<double>(_c)]);
+        var p = ensemble.Predict(_x);
+        p.Shape.Should().Equal(3, 2);
+        // (0.9 + 0.4 + 0.7)/3 = 2/3; (0.6 + 0.1 + 0.2)/3 = 0.3; (0.2 + 0.3 + 0.6)/3 = 11/30.
+        p[0, 0].Should().BeApproximately(2.0 / 3, 1e-15);
+        p[0, 1].Should().BeApproximately(1.0 / 3, 1e-15);
+        p[1, 0].Should().BeApproximately(0.3, 1e-15);
+        p[1, 1].Should().BeApproximately(0.7, 1e-15);
+        p[2, 0].Should().BeApproximately(11.0 / 30, 1e-15);
+        p[2, 1].Should().BeApproximately(19.0 / 30, 1e-15);
+        ensemble.PredictClasses(_x).Should().Equal(0, 1, 1);
+    }
+
+    [Fact]
+    public void Weights_are_normalized_and_applied()
+    {
+        var ensemble = new Ensemble<double>([Fixed<double>(_a), Fixed<double>(_b), Fixed<double>(_c)], [2, 1, 1]);
+        ensemble.Weights.Should().Equal(0.5, 0.25, 0.25);
+        var p = ensemble.Predict(_x);
+        // 0.5·0.9 + 0.25·0.4 + 0.25·0.7 = 0.725; 0.5·0.6 + 0.25·0.1 + 0.25·0.2 = 0.375; 0.5·0.2 + 0.25·0.3 + 0.25·0.6 = 0.325.
+        p[0, 0].Should().BeApproximately(0.725, 1e-15);
+        p[1, 0].Should().BeApproximately(0.375, 1e-15);
+        p[2, 0].Should().BeApproximately(0.325, 1e-15);
+        p[2, 1].Should().BeApproximately(0.675, 1e-15);
+
+        var averaged = Ensemble<double>.Average([Fixed<double>(_a)(_x), Fixed<double>(_b)(_x)], [1, 3]);
+        averaged[0, 0].Should().BeApproximately((0.9 + (3 * 0.4)) / 4, 1e-15);
+    }
+
+    [Fact]
+    public void Evaluate_reports_member_accuracies_and_the_gain_over_the_best_member()
+    {
+        var report = new Ensemble<float>([Fixed<float>(_a), Fixed<float>(_b), Fixed<float>(_c)]).Evaluate(new Tensor<float>(3, 4), _labels);
+        report.MemberAccuracies.Should().Equal(2.0 / 3, 2.0 / 3, 2.0 / 3);
+        report.EnsembleAccuracy.Should().Be(1.0);
+        report.BestMemberIndex.Should().Be(0);
+        report.BestMemberAccuracy.Should().Be(2.0 / 3);
+        report.Gain.Should().BeApproximately(1.0 / 3, 1e-15);
+        report.ToString().Should().Be("ensemble 1.0000 vs best member #0 0.6667 (gain +0.3333); members: 0.6667, 0.6667, 0.6667");
+
+        // One-hot labels give the same report.
+        var y = Tensor.FromRows(new[] { new float[] { 1, 0 }, [0, 1], [0, 1] });
+        new Ensemble<float>([Fixed<float>(_a), Fixed<float>(_b), Fixed<float>(_c)]).Evaluate(new Tensor<float>(3, 4), y).Should().BeEquivalentTo(report);
+    }
+
+    [Fact]
+    public void A_sigmoid_output_is_read_as_p_of_class_1()
+    {
+        var ensemble = new Ensemble<double>([Fixed<double>([[0.4], [0.7]]), Fixed<double>([[0.8], [0.2]])]);
+        var x = new Tensor<double>(2, 1);
+        ensemble.Predict(x)[0, 0].Should().BeApproximately(0.6, 1e-15);
+        ensemble.PredictClasses(x).Should().Equal(1, 0);
+        var report = ensemble.Evaluate(x, Tensor.FromArray(new double[] { 1, 0 }, 2, 1));
+        report.MemberAccuracies.Should().Equal(0.0, 1.0); // classes (0, 1) and (1, 0) against labels (1, 0)
+        report.EnsembleAccuracy.Should().Be(1); // averaged (0.6, 0.45) → (1, 0)
+        report.Gain.Should().Be(0);
+    }
+
+    [Fact]
+    public void Members_may_reuse_their_output_buffer()
+    {
+        var shared = new Tensor<double>(3, 2);
+        Func<Tensor<double>, Tensor<double>> Writer(double[][] p) => _ =>
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                p[i].CopyTo(shared.Row(i));
+            }
+
+            return shared;
+        };
+
+        var ensemble = new Ensemble<double>([Writer(_a), Writer(_b), Writer(_c)]);
+        ensemble.Predict(_x)[0, 0].Should().BeApproximately(2.0 / 3, 1e-15);
+        ensemble.Evaluate(_x, _labels).MemberAccuracies.Should().Equal(2.0 / 3, 2.0 / 3, 2.0 / 3);
+    }
+
+    [Fact]
+    public void A_snapshot_ensemble_averages_the_last_snapshots_of_one_run()
+    {
+        Func<Tensor<double>, Tensor<double>> early = _ => throw new InvalidOperationException("early snapshots are not used");
+        var snapshots = new[] { early, early, Fixed<double>(_a), Fixed<double>(_c) };
+        var ensemble = Ensemble<double>.FromSnapshots(snapshots, last: 2);
+        ensemble.Count.Should().Be(2);
+        ensemble.Predict(_x)[1, 0].Should().BeApproximately(0.4, 1e-15); // (0.6 + 0.2)/2
+        FluentActions.Invoking(() => Ensemble<double>.FromSnapshots(snapshots, last: 5)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*[1, 4]*received 5*");
+    }
+
+    [Fact]
+    public void Bad_members_weights_and_labels_are_reported_clearly()
+    {
+        FluentActions.Invoking(() => new Ensemble<double>([])).Should().Throw<ArgumentException>().WithMessage("*at least one member*");
+        FluentActions.Invoking(() => new Ensemble<double>([Fixed<double>(_a)], [1, 2])).Should().Throw<ArgumentException>().WithMessage("*one entry per member: 1; received 2*");
+        FluentActions.Invoking(() => new Ensemble<double>([Fixed<double>(_a), Fixed<double>(_b)], [1, -1])).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*weight 1*received -1*");
+        FluentActions.Invoking(() => new Ensemble<double>([Fixed<double>(_a), Fixed<double>(_b)], [0, 0])).Should().Throw<ArgumentException>().WithMessage("*not all be 0*");
+
+        var mismatched = new Ensemble<double>([Fixed<double>(_a), Fixed<double>([[1.0, 0, 0], [0, 1, 0], [0, 0, 1]])]);
+        FluentActions.Invoking(() => mismatched.Predict(_x)).Should().Throw<ArgumentException>().WithMessage("*member 1*(3, 3)*(3, 2)*");
+
+        var ok = new Ensemble<double>([Fixed<double>(_a)]);
+        FluentActions.Invoking(() => ok.Evaluate(_x, [0, 1])).Should().Throw<ArgumentException>().WithMessage("*3; received 2*");
+        FluentActions.Invoking(() => ok.Evaluate(_x, [0, 1, 2])).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*label 2 must be in [0, 2); received 2*");
+    }
+}
