@@ -14,8 +14,8 @@ public enum AxisScale
 
 /// <summary>
 /// A numeric axis: its range, its "nice" tick values and their labels. Linear ticks are k·step with
-/// step ∈ {1, 2, 5}·10ᵉ; log ticks are powers of ten (with 2× and 5× between them when the range spans two
-/// decades or fewer). <see cref="Fraction"/> maps a value to [0, 1] across the axis.
+/// step ∈ {1, 2, 5}·10ᵉ (the smallest such step that keeps within the tick budget); log ticks are 1-2-5 values
+/// or, over many decades, powers of ten. <see cref="Fraction"/> maps a value to [0, 1] across the axis.
 /// </summary>
 public sealed class Axis
 {
@@ -80,7 +80,8 @@ public sealed class Axis
             (dataMin, dataMax) = (dataMin - pad, dataMax + pad);
         }
 
-        var (mantissa, exponent) = NiceStep((dataMax - dataMin) / (maxTicks - 1));
+        // Start below the final step and widen until the ticks fit: the densest nice ticks within maxTicks.
+        var (mantissa, exponent) = NiceStep((dataMax - dataMin) / (2.5 * maxTicks));
         if (integerTicks && exponent < 0)
         {
             (mantissa, exponent) = (1, 0);
@@ -127,12 +128,13 @@ public sealed class Axis
 
     /// <summary>
     /// A base-10 log axis from the largest {1, 2, 5}·10ᵉ at or below <paramref name="dataMin"/> to the smallest one at
-    /// or above <paramref name="dataMax"/>. Ticks are the 1-2-5 values inside when the axis spans at most two decades,
-    /// otherwise the powers of ten (every k-th if there would be more than <paramref name="maxTicks"/>).
+    /// or above <paramref name="dataMax"/>. Ticks are all the 1-2-5 values inside when there are at most
+    /// <paramref name="maxTicks"/> of them, else the 1-5 values when they fit and the axis spans fewer than four
+    /// powers of ten, otherwise the powers of ten (every k-th, to stay within <paramref name="maxTicks"/>).
     /// </summary>
     /// <param name="dataMin">Smallest data value; positive and finite.</param>
     /// <param name="dataMax">Largest data value; finite and ≥ <paramref name="dataMin"/>.</param>
-    /// <param name="maxTicks">Upper bound on the number of decade ticks; at least 2.</param>
+    /// <param name="maxTicks">Upper bound on the number of ticks; at least 2.</param>
     /// <returns>The axis.</returns>
     public static Axis Log(double dataMin, double dataMax, int maxTicks = 8)
     {
@@ -150,25 +152,30 @@ public sealed class Axis
         // Candidate 1-2-5 values from the decade below dataMin to the decade above dataMax.
         var firstDecade = (int)Math.Floor(Math.Log10(dataMin)) - 1;
         var lastDecade = (int)Math.Ceiling(Math.Log10(dataMax)) + 1;
-        var candidates = new List<(double Value, bool Decade)>();
+        var candidates = new List<(double Value, int Mantissa)>();
         for (var e = firstDecade; e <= lastDecade; e++)
         {
-            candidates.Add((Tick(1, 1, e), true));
-            candidates.Add((Tick(1, 2, e), false));
-            candidates.Add((Tick(1, 5, e), false));
+            candidates.Add((Tick(1, 1, e), 1));
+            candidates.Add((Tick(1, 2, e), 2));
+            candidates.Add((Tick(1, 5, e), 5));
         }
 
         var min = candidates.Last(c => c.Value <= dataMin * (1 + 1e-12)).Value;
         var max = candidates.First(c => c.Value >= dataMax * (1 - 1e-12) && c.Value > min).Value;
         var inside = candidates.Where(c => c.Value >= min * (1 - 1e-12) && c.Value <= max * (1 + 1e-12)).ToList();
+        var oneFive = inside.Where(c => c.Mantissa != 2).ToList();
         double[] ticks;
-        if (max / min <= 100 * (1 + 1e-9))
+        if (inside.Count <= maxTicks)
         {
             ticks = [.. inside.Select(c => c.Value)];
         }
+        else if (oneFive.Count <= maxTicks && inside.Count(c => c.Mantissa == 1) < 4)
+        {
+            ticks = [.. oneFive.Select(c => c.Value)];
+        }
         else
         {
-            var decades = inside.Where(c => c.Decade).Select(c => c.Value).ToList();
+            var decades = inside.Where(c => c.Mantissa == 1).Select(c => c.Value).ToList();
             var stride = (int)Math.Ceiling(decades.Count / (double)maxTicks);
             ticks = [.. decades.Where((_, i) => i % stride == 0)];
         }

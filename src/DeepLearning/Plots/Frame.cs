@@ -6,8 +6,6 @@ internal readonly record struct Box(double Left, double Top, double Width, doubl
     public double Right => Left + Width;
 
     public double Bottom => Top + Height;
-
-    public bool Contains(double x, double y) => x >= Left && x <= Right && y >= Top && y <= Bottom;
 }
 
 /// <summary>What a legend entry shows next to its name.</summary>
@@ -147,7 +145,8 @@ internal static class Frame
             var count = 0;
             foreach (var (px, py) in occupied)
             {
-                if (corner.Contains(px, py))
+                // A margin around the box: a line just above or beside it would otherwise look covered.
+                if (px >= corner.Left - 10 && px <= corner.Right + 10 && py >= corner.Top - 10 && py <= corner.Bottom + 10)
                 {
                     count++;
                 }

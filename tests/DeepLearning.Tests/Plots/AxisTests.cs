@@ -55,6 +55,9 @@ public class AxisTests
         Axis.Linear(0.13, 0.87, 6).Ticks.Should().Equal(0, 0.2, 0.4, 0.6, 0.8, 1.0);
         // (12.2 + 3.7)/7 ≈ 2.27 → step 5; −5 … 15.
         Axis.Linear(-3.7, 12.2, 8).Ticks.Should().Equal(-5, 0, 5, 10, 15);
+        // The densest nice step within the budget: 1 … 3178 with ≤ 4 ticks → step 1000 (not 2000).
+        Axis.Linear(1, 3178, 4, niceBounds: false).Ticks.Should().Equal(1000, 2000, 3000);
+        Axis.Linear(-89, 3089, 4, niceBounds: false).Ticks.Should().Equal(0, 1000, 2000, 3000);
         // Data range only: 1 … 30 with ≤ 7 ticks → step 5 → 5 … 30.
         Axis.Linear(1, 30, 7, niceBounds: false).Ticks.Should().Equal(5, 10, 15, 20, 25, 30);
         // 3 epochs: the integer step keeps labels whole.
@@ -120,7 +123,10 @@ public class AxisTests
     [Fact]
     public void Log_axis_over_many_decades_shows_powers_of_ten()
     {
-        var axis = Axis.Log(0.007, 0.69);
+        // Eight 1-2-5 values fit a budget of 8; 0.005, 0.01, 0.05, 0.1, 0.5, 1 fit a budget of 6; a budget of 5 keeps the decades only.
+        Axis.Log(0.007, 0.69, maxTicks: 6).Ticks.Should().Equal(0.005, 0.01, 0.05, 0.1, 0.5, 1);
+        Axis.Log(0.007, 0.69).Ticks.Should().Equal(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1);
+        var axis = Axis.Log(0.007, 0.69, maxTicks: 5);
         axis.Min.Should().Be(0.005);
         axis.Max.Should().Be(1);
         axis.Ticks.Should().Equal(0.01, 0.1, 1);
