@@ -71,9 +71,10 @@ public sealed class Model<T>
     public RandomSource Random { get; }
 
     /// <summary>
-    /// An optional transform (e.g. a standardizer fitted on the training set) applied to raw input by
-    /// <see cref="Predict"/>, <see cref="PredictClasses"/> and <see cref="Evaluate(Tensor{T}, Tensor{T})"/>; saved with the model.
-    /// Training methods take already-transformed data.
+    /// An optional transform (e.g. a standardizer fitted on the training set) that <see cref="Predict"/> and
+    /// <see cref="PredictClasses"/> apply to raw input; saved with the model, so a loaded model predicts on raw
+    /// input. Everything that takes targets (training, <see cref="Evaluate(Tensor{T}, Tensor{T})"/>, <see cref="Cost"/>)
+    /// takes data already transformed, as the training set was.
     /// </summary>
     public Data.IInputTransform<T>? InputTransform { get; set; }
 
@@ -117,6 +118,7 @@ public sealed class Model<T>
     {
         CheckTargets(x, y);
         var yhat = Forward(x, training: true);
+        LastOutput = yhat;
         int m = x.RowCount;
         double cost = DataCost(yhat, y) + Regularizer.Cost(_parameters, m);
 
@@ -131,6 +133,28 @@ public sealed class Model<T>
 
         Regularizer.AddGradient(_parameters, m);
         return cost;
+    }
+
+    /// <summary>Ŷ from the latest <see cref="ComputeGradients"/> (a layer-owned buffer, valid until the next training call).</summary>
+    internal Tensor<T>? LastOutput { get; private set; }
+
+    /// <summary>Copies the current parameter values and buffers into a state captured earlier (no allocation).</summary>
+    public void CaptureStateInto(ModelState<T> state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        int i = 0;
+        foreach (var layer in _layers)
+        {
+            foreach (var p in layer.Parameters)
+            {
+                p.Value.CopyTo(state.Tensors[i++]);
+            }
+
+            foreach (var b in layer.Buffers.Values)
+            {
+                b.CopyTo(state.Tensors[i++]);
+            }
+        }
     }
 
     /// <summary>The cost J (data term + regularization term) of a batch, in training mode (dropout and batch statistics) or inference mode.</summary>
@@ -191,13 +215,16 @@ public sealed class Model<T>
         return TensorMath.ArgMaxPerRow(yhat);
     }
 
-    /// <summary>Cost (inference mode, including the regularization term) and accuracy on a labelled data set given as raw X and targets Y. Thread-safe.</summary>
+    /// <summary>
+    /// Cost (inference mode; the loss alone, without the regularization term) and accuracy on labelled data X
+    /// (already transformed, like the training set) and targets Y. Thread-safe.
+    /// </summary>
     public (double Cost, double Accuracy) Evaluate(Tensor<T> x, Tensor<T> y)
     {
-        var input = PrepareInput(x);
+        var input = x;
         CheckTargets(input, y);
         var (logits, yhat) = InferLogitsAndOutput(input);
-        double cost = Loss.Cost(logits, y) + Regularizer.Cost(_parameters, input.RowCount);
+        double cost = Loss.Cost(logits, y);
         var predicted = ToClasses(yhat);
         var truth = ToClasses(y);
         int correct = 0;

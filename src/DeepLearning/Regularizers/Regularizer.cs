@@ -93,8 +93,9 @@ public static class Regularization
         public override double Cost<T>(IReadOnlyList<Parameter<T>> parameters, int m)
         {
             double sum = 0;
-            foreach (var p in parameters)
+            for (int pi = 0; pi < parameters.Count; pi++)
             {
+                var p = parameters[pi];
                 if (p.Regularized)
                 {
                     var w = p.Value.ReadOnlySpan;
@@ -112,8 +113,9 @@ public static class Regularization
         public override void AddGradient<T>(IReadOnlyList<Parameter<T>> parameters, int m)
         {
             T c = T.CreateTruncating(Lambda / Math.Max(1, m));
-            foreach (var p in parameters)
+            for (int pi = 0; pi < parameters.Count; pi++)
             {
+                var p = parameters[pi];
                 if (p.Regularized)
                 {
                     TP.MultiplyAdd(p.Value.ReadOnlySpan, c, p.Gradient.ReadOnlySpan, p.Gradient.Span);
@@ -131,8 +133,9 @@ public static class Regularization
         public override double Cost<T>(IReadOnlyList<Parameter<T>> parameters, int m)
         {
             double sum = 0;
-            foreach (var p in parameters)
+            for (int pi = 0; pi < parameters.Count; pi++)
             {
+                var p = parameters[pi];
                 if (p.Regularized)
                 {
                     var w = p.Value.ReadOnlySpan;
@@ -149,8 +152,9 @@ public static class Regularization
         public override void AddGradient<T>(IReadOnlyList<Parameter<T>> parameters, int m)
         {
             var op = new SignScaleAddOp<T>(T.CreateTruncating(Lambda / Math.Max(1, m)));
-            foreach (var p in parameters)
+            for (int pi = 0; pi < parameters.Count; pi++)
             {
+                var p = parameters[pi];
                 if (p.Regularized)
                 {
                     VectorOps.Binary(p.Gradient.ReadOnlySpan, p.Value.ReadOnlySpan, p.Gradient.Span, op);

@@ -1,0 +1,228 @@
+using System.Globalization;
+using DeepLearning.Optimizers;
+
+namespace DeepLearning.Training;
+
+/// <summary>Hooks into the fit loop. Every method has an empty default.</summary>
+public interface ITrainingCallback
+{
+    /// <summary>Called once before the first epoch.</summary>
+    void OnTrainBegin(TrainingContext context)
+    {
+    }
+
+    /// <summary>Called after every epoch, once its record (including the dev-set figures) is in the history.</summary>
+    void OnEpochEnd(TrainingContext context, EpochRecord record)
+    {
+    }
+
+    /// <summary>Called once after the last epoch (or after a stop).</summary>
+    void OnTrainEnd(TrainingContext context)
+    {
+    }
+}
+
+/// <summary>What a callback can see and change during training.</summary>
+public abstract class TrainingContext
+{
+    /// <summary>The history so far.</summary>
+    public abstract History History { get; }
+
+    /// <summary>The optimizer; its <see cref="Optimizer.LearningRate"/> may be changed between epochs.</summary>
+    public abstract Optimizer Optimizer { get; }
+
+    /// <summary>α0, the learning rate decay starts from; changing it takes effect next epoch.</summary>
+    public double InitialLearningRate { get; set; }
+
+    /// <summary>The epoch just finished, from 1.</summary>
+    public int Epoch { get; internal set; }
+
+    /// <summary>Set to stop after the current epoch.</summary>
+    public bool StopRequested { get; private set; }
+
+    /// <summary>Why training stopped early, if it did.</summary>
+    public string? StopReason { get; private set; }
+
+    /// <summary>Asks the loop to stop after this epoch.</summary>
+    public void Stop(string reason)
+    {
+        StopRequested = true;
+        StopReason = reason;
+    }
+
+    /// <summary>A copy of the model's weights and running statistics.</summary>
+    public abstract object CaptureWeights();
+
+    /// <summary>Puts back weights captured by <see cref="CaptureWeights"/>.</summary>
+    public abstract void RestoreWeights(object snapshot);
+
+    /// <summary>Saves the model (and the optimizer's state) to <paramref name="path"/> atomically.</summary>
+    public abstract void SaveCheckpoint(string path);
+
+    /// <summary>Mutable settings (batch size, decay, epochs, ...), typed per element type: cast to <c>TrainingOptions&lt;T&gt;</c>.</summary>
+    public abstract object Options { get; }
+}
+
+/// <summary>
+/// Early stopping: stop when the monitored dev figure has not improved by more than <see cref="MinDelta"/> for
+/// <see cref="Patience"/> epochs, optionally restoring the weights of the best epoch.
+/// </summary>
+public sealed class EarlyStopping : ITrainingCallback
+{
+    private object? _best;
+    private double _bestValue;
+    private int _bestEpoch;
+    private int _wait;
+
+    /// <summary>Creates the callback.</summary>
+    /// <param name="patience">Epochs without improvement tolerated (≥ 1).</param>
+    /// <param name="restoreBestWeights">Put back the best epoch's weights when stopping (and at the end).</param>
+    /// <param name="monitor">What to watch: <see cref="EarlyStoppingMonitor.DevMetric"/> (accuracy, higher is better) or <see cref="EarlyStoppingMonitor.DevCost"/> (lower is better); without a dev set the training cost is watched.</param>
+    /// <param name="minDelta">The smallest change that counts as an improvement (≥ 0).</param>
+    public EarlyStopping(int patience = 5, bool restoreBestWeights = true, EarlyStoppingMonitor monitor = EarlyStoppingMonitor.DevMetric, double minDelta = 0)
+    {
+        if (patience < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(patience), patience, $"patience must be ≥ 1; received {patience}");
+        }
+
+        if (!(minDelta >= 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(minDelta), minDelta, $"minDelta must be ≥ 0; received {minDelta}");
+        }
+
+        Patience = patience;
+        RestoreBestWeights = restoreBestWeights;
+        Monitor = monitor;
+        MinDelta = minDelta;
+    }
+
+    /// <summary>Epochs without improvement tolerated.</summary>
+    public int Patience { get; }
+
+    /// <summary>Whether the best weights are restored.</summary>
+    public bool RestoreBestWeights { get; }
+
+    /// <summary>The figure watched.</summary>
+    public EarlyStoppingMonitor Monitor { get; }
+
+    /// <summary>The smallest improvement that counts.</summary>
+    public double MinDelta { get; }
+
+    /// <summary>The best epoch seen (from 1), or 0 before the first epoch.</summary>
+    public int BestEpoch => _bestEpoch;
+
+    /// <inheritdoc/>
+    public void OnTrainBegin(TrainingContext context)
+    {
+        _best = null;
+        _bestEpoch = 0;
+        _wait = 0;
+    }
+
+    /// <inheritdoc/>
+    public void OnEpochEnd(TrainingContext context, EpochRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(record);
+        (double value, bool higherIsBetter) = Monitor switch
+        {
+            EarlyStoppingMonitor.DevMetric when record.DevMetric is { } m => (m, true),
+            EarlyStoppingMonitor.DevCost when record.DevCost is { } c => (c, false),
+            _ => (record.Cost, false),
+        };
+        bool improved = _bestEpoch == 0 || (higherIsBetter ? value > _bestValue + MinDelta : value < _bestValue - MinDelta);
+        if (improved)
+        {
+            _bestValue = value;
+            _bestEpoch = record.Epoch;
+            _wait = 0;
+            if (RestoreBestWeights)
+            {
+                _best = context.CaptureWeights();
+            }
+
+            return;
+        }
+
+        if (++_wait >= Patience)
+        {
+            context.Stop(string.Create(CultureInfo.InvariantCulture, $"early stopping: no improvement for {Patience} epochs; best epoch {_bestEpoch} ({_bestValue:G6})"));
+        }
+    }
+
+    /// <inheritdoc/>
+    public void OnTrainEnd(TrainingContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (RestoreBestWeights && _best is not null && _bestEpoch != context.Epoch)
+        {
+            context.RestoreWeights(_best);
+        }
+    }
+}
+
+/// <summary>The figure <see cref="EarlyStopping"/> watches.</summary>
+public enum EarlyStoppingMonitor
+{
+    /// <summary>Dev-set accuracy (higher is better).</summary>
+    DevMetric = 0,
+
+    /// <summary>Dev-set cost (lower is better).</summary>
+    DevCost = 1,
+}
+
+/// <summary>Saves a checkpoint (model + optimizer state, safetensors, atomic write) every N epochs.</summary>
+public sealed class Checkpoint : ITrainingCallback
+{
+    /// <summary>Creates the callback.</summary>
+    /// <param name="path">The file to write; "{epoch}" in it is replaced by the epoch number.</param>
+    /// <param name="everyEpochs">The interval (≥ 1).</param>
+    public Checkpoint(string path, int everyEpochs = 1)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        if (everyEpochs < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(everyEpochs), everyEpochs, $"everyEpochs must be ≥ 1; received {everyEpochs}");
+        }
+
+        Path = path;
+        EveryEpochs = everyEpochs;
+    }
+
+    /// <summary>The file pattern.</summary>
+    public string Path { get; }
+
+    /// <summary>The interval in epochs.</summary>
+    public int EveryEpochs { get; }
+
+    /// <inheritdoc/>
+    public void OnEpochEnd(TrainingContext context, EpochRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(record);
+        if (record.Epoch % EveryEpochs == 0)
+        {
+            context.SaveCheckpoint(Path.Replace("{epoch}", record.Epoch.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
+        }
+    }
+}
+
+/// <summary>
+/// Runs user code after every epoch: the course's "panda" babysitting, e.g. halve the learning rate when the
+/// dev accuracy stalls, or stop by hand.
+/// </summary>
+public sealed class LambdaCallback : ITrainingCallback
+{
+    private readonly Action<TrainingContext, EpochRecord> _onEpochEnd;
+
+    /// <summary>Creates the callback.</summary>
+    public LambdaCallback(Action<TrainingContext, EpochRecord> onEpochEnd)
+    {
+        ArgumentNullException.ThrowIfNull(onEpochEnd);
+        _onEpochEnd = onEpochEnd;
+    }
+
+    /// <inheritdoc/>
+    public void OnEpochEnd(TrainingContext context, EpochRecord record) => _onEpochEnd(context, record);
+}

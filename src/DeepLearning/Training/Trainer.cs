@@ -1,0 +1,358 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Numerics;
+using DeepLearning.Data;
+using DeepLearning.Losses;
+using DeepLearning.Metrics;
+using DeepLearning.Models;
+using DeepLearning.Optimizers;
+using DeepLearning.Tensors;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace DeepLearning.Training;
+
+/// <summary>
+/// The fit loop: for each epoch, shuffle and partition the training data into mini-batches (the last one may be
+/// smaller), and for each mini-batch run forward, cost, backward and one optimizer step; then evaluate the dev set,
+/// record the epoch in a <see cref="History"/>, and run the callbacks.
+/// </summary>
+public static class Trainer
+{
+    private const int EvaluationBatch = 1024;
+
+    /// <summary>
+    /// Trains <paramref name="model"/> on <paramref name="train"/> (an in-memory <see cref="DataSet{T}"/> or a
+    /// streaming source), with data already normalized. Returns the per-epoch and per-iteration history.
+    /// </summary>
+    /// <remarks>
+    /// The epoch cost is the mean of the mini-batch costs J{t} weighted by mini-batch size, each including the
+    /// regularization term. The training accuracy is the running accuracy of the training-mode forward passes
+    /// (dropout active), like Keras's; the dev figures come from an inference-mode pass and the dev cost excludes
+    /// the regularization term. A training step allocates nothing once warm.
+    /// </remarks>
+    /// <exception cref="ArgumentException">The data's widths do not match the model.</exception>
+    /// <exception cref="TrainingDivergedException">The cost became NaN or ±∞ (the weights from the start of that epoch are restored).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far).</exception>
+    public static History Fit<T>(this Model<T> model, IDataSource<T> train, TrainingOptions<T> options, CancellationToken cancellationToken = default)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(options);
+        CheckSource(model, train, "training data");
+        if (options.Validation is not null)
+        {
+            CheckSource(model, options.Validation, "validation data");
+        }
+
+        if (options.Epochs < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Epochs, $"Epochs must be ≥ 1; received {options.Epochs}");
+        }
+
+        if (options.BatchSize < 0 || (options.BatchSize == 0 && train.Count < 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, $"BatchSize must be ≥ 1 (or 0 for full batch on a source of known size); received {options.BatchSize}");
+        }
+
+        ArgumentNullException.ThrowIfNull(options.Optimizer, "options.Optimizer");
+        if (options.Regularization is not null)
+        {
+            model.Regularizer = options.Regularization;
+        }
+
+        bool classification = !ReferenceEquals(model.Loss, Loss.MeanSquaredError);
+        var history = new History(classification ? "accuracy" : "none");
+        var context = new Context<T>(model, options, history) { InitialLearningRate = options.Optimizer.LearningRate };
+        var shuffle = new RandomSource(options.Seed ?? unchecked((long)model.Seed)).Fork();
+        var guardState = options.DivergenceGuard ? model.CaptureState() : null;
+        var batch = new BatchViews<T>();
+
+        foreach (var callback in options.Callbacks)
+        {
+            callback.OnTrainBegin(context);
+        }
+
+        try
+        {
+            for (int epoch = 0; epoch < options.Epochs; epoch++)
+            {
+                var optimizer = options.Optimizer;
+                if (options.Decay is not null)
+                {
+                    optimizer.LearningRate = options.Decay.Rate(context.InitialLearningRate, epoch);
+                }
+
+                int bs = options.BatchSize == 0 || (train.Count > 0 && options.BatchSize > train.Count) ? (int)Math.Max(1, train.Count) : options.BatchSize;
+                batch.Ensure(bs, model.InputSize, model.OutputSize);
+                int batchesPerEpoch = train.Count > 0 ? (int)((train.Count + bs - 1) / bs) : -1;
+                if (options.RecordIterations && batchesPerEpoch > 0)
+                {
+                    history.EnsureIterationCapacity(history.IterationCosts.Count + batchesPerEpoch);
+                }
+
+                if (guardState is not null)
+                {
+                    model.CaptureStateInto(guardState);
+                }
+
+                long start = Stopwatch.GetTimestamp();
+                double costSum = 0;
+                long seen = 0;
+                long correct = 0;
+                int batchIndex = 0;
+                using (var reader = train.OpenEpoch(bs, options.Shuffle ? shuffle : null))
+                {
+                    int rows;
+                    while ((rows = reader.Next(batch.FullX, batch.FullY)) > 0)
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        var (x, y) = batch.View(rows);
+                        double cost = model.ComputeGradients(x, y);
+                        if (!double.IsFinite(cost))
+                        {
+                            if (guardState is not null)
+                            {
+                                model.RestoreState(guardState);
+                                throw new TrainingDivergedException(string.Create(CultureInfo.InvariantCulture,
+                                    $"the cost became {cost} at epoch {epoch + 1}, mini-batch {batchIndex + 1} (learning rate {optimizer.LearningRate:G4}); the weights from the start of epoch {epoch + 1} were restored. Try a smaller learning rate, input normalization, or gradient-friendly initialization."))
+                                { History = history };
+                            }
+                        }
+
+                        optimizer.Step(model.Parameters);
+                        costSum += cost * rows;
+                        seen += rows;
+                        batchIndex++;
+                        if (classification)
+                        {
+                            correct += CountCorrect(model.LastOutput!, y);
+                        }
+
+                        if (options.RecordIterations)
+                        {
+                            history.AddIteration(cost);
+                        }
+
+                        if (options.ReportBatches)
+                        {
+                            options.Progress?.Report(new TrainingProgress(epoch + 1, options.Epochs, batchIndex, batchesPerEpoch, cost, null));
+                        }
+                    }
+                }
+
+                if (seen == 0)
+                {
+                    throw new InvalidOperationException("the training data yielded no examples");
+                }
+
+                double? devCost = null, devMetric = null;
+                if (options.Validation is not null)
+                {
+                    var eval = Evaluate(model, options.Validation, confusion: false);
+                    devCost = eval.Cost;
+                    devMetric = classification ? eval.Accuracy : null;
+                }
+
+                double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                var record = history.AddEpoch(costSum / seen, classification ? correct / (double)seen : null, devCost, devMetric, optimizer.LearningRate, seconds);
+                context.Epoch = epoch + 1;
+                foreach (var callback in options.Callbacks)
+                {
+                    callback.OnEpochEnd(context, record);
+                }
+
+                options.Progress?.Report(new TrainingProgress(epoch + 1, options.Epochs, batchIndex, batchesPerEpoch, record.Cost, record));
+                if (context.StopRequested)
+                {
+                    history.StopReason = context.StopReason;
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            foreach (var callback in options.Callbacks)
+            {
+                callback.OnTrainEnd(context);
+            }
+        }
+
+        return history;
+    }
+
+    /// <summary>
+    /// Cost (the loss alone, inference mode), accuracy and confusion matrix of <paramref name="model"/> on a labelled
+    /// source whose inputs are already transformed like the training set. Reads the source in order, in chunks.
+    /// </summary>
+    public static Evaluation Evaluate<T>(this Model<T> model, IDataSource<T> data) => Evaluate(model, data, confusion: true);
+
+    /// <summary>One optimization step on one mini-batch: gradients, then the optimizer's update. Returns J. Allocates nothing once warm.</summary>
+    public static double Step<T>(Model<T> model, Optimizer optimizer, Tensor<T> x, Tensor<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        double cost = model.ComputeGradients(x, y);
+        optimizer.Step(model.Parameters);
+        return cost;
+    }
+
+    private static Evaluation Evaluate<T>(Model<T> model, IDataSource<T> data, bool confusion)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        CheckSource(model, data, "evaluation data");
+        bool classification = !ReferenceEquals(model.Loss, Loss.MeanSquaredError);
+        int classes = model.OutputSize == 1 ? 2 : model.OutputSize;
+        var matrix = classification && confusion ? new ConfusionMatrix(classes) : null;
+        int bs = data.Count > 0 ? (int)Math.Min(EvaluationBatch, data.Count) : EvaluationBatch;
+        var x = new Tensor<T>(bs, model.InputSize);
+        var y = new Tensor<T>(bs, model.OutputSize);
+        double costSum = 0;
+        long seen = 0, correct = 0;
+        using var reader = data.OpenEpoch(bs, null);
+        int rows;
+        while ((rows = reader.Next(x, y)) > 0)
+        {
+            var xv = rows == bs ? x : x.Rows(0, rows);
+            var yv = rows == bs ? y : y.Rows(0, rows);
+            var (logits, output) = model.InferLogitsAndOutput(xv);
+            costSum += model.Loss.Cost(logits, yv) * rows;
+            seen += rows;
+            if (classification)
+            {
+                correct += CountCorrect(output, yv);
+                if (matrix is not null)
+                {
+                    var predicted = Model<T>.ToClasses(output);
+                    var actual = Model<T>.ToClasses(yv);
+                    for (int i = 0; i < rows; i++)
+                    {
+                        matrix.Add(actual[i], predicted[i]);
+                    }
+                }
+            }
+        }
+
+        return new Evaluation(seen == 0 ? 0 : costSum / seen, classification && seen > 0 ? correct / (double)seen : null, seen, matrix);
+    }
+
+    private static long CountCorrect<T>(Tensor<T> yhat, Tensor<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int m = y.RowCount;
+        int c = y.RowLength;
+        var p = yhat.ReadOnlySpan;
+        var t = y.ReadOnlySpan;
+        long correct = 0;
+        if (c == 1)
+        {
+            T half = T.CreateTruncating(0.5);
+            for (int i = 0; i < m; i++)
+            {
+                correct += (p[i] > half) == (t[i] > half) ? 1 : 0;
+            }
+
+            return correct;
+        }
+
+        for (int i = 0; i < m; i++)
+        {
+            correct += TP.IndexOfMax(p.Slice(i * c, c)) == TP.IndexOfMax(t.Slice(i * c, c)) ? 1 : 0;
+        }
+
+        return correct;
+    }
+
+    private static void CheckSource<T>(Model<T> model, IDataSource<T> source, string what)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (source.Features != model.InputSize)
+        {
+            throw new ArgumentException($"the {what} has {source.Features} features but the model expects {model.InputSize} inputs");
+        }
+
+        if (source.Targets != model.OutputSize)
+        {
+            throw new ArgumentException($"the {what} has {source.Targets} target columns but the model has {model.OutputSize} outputs (use one-hot targets for softmax, one 0/1 column for sigmoid)");
+        }
+    }
+
+    /// <summary>Reusable batch tensors and the views for the last partial batch, so steady-state steps allocate nothing.</summary>
+    private sealed class BatchViews<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private Tensor<T>? _partialX;
+        private Tensor<T>? _partialY;
+
+        public Tensor<T> FullX { get; private set; } = null!;
+
+        public Tensor<T> FullY { get; private set; } = null!;
+
+        public void Ensure(int batchSize, int features, int targets)
+        {
+            if (FullX is null || FullX.RowCount != batchSize)
+            {
+                FullX = new Tensor<T>(batchSize, features);
+                FullY = new Tensor<T>(batchSize, targets);
+                _partialX = null;
+                _partialY = null;
+            }
+        }
+
+        public (Tensor<T> X, Tensor<T> Y) View(int rows)
+        {
+            if (rows == FullX.RowCount)
+            {
+                return (FullX, FullY);
+            }
+
+            if (_partialX is null || _partialX.RowCount != rows)
+            {
+                _partialX = FullX.Rows(0, rows);
+                _partialY = FullY.Rows(0, rows);
+            }
+
+            return (_partialX, _partialY!);
+        }
+    }
+
+    private sealed class Context<T>(Model<T> model, TrainingOptions<T> options, History history) : TrainingContext
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public override History History => history;
+
+        public override Optimizer Optimizer => options.Optimizer;
+
+        public override object Options => options;
+
+        public override object CaptureWeights() => model.CaptureState();
+
+        public override void RestoreWeights(object snapshot) => model.RestoreState((ModelState<T>)snapshot);
+
+        public override void SaveCheckpoint(string path) =>
+            ModelFile.Save(model, path, options.Optimizer.ExportState(model.Parameters).ToDictionary(kv => "optimizer." + kv.Key, kv => kv.Value), new Dictionary<string, string>
+            {
+                ["optimizer"] = options.Optimizer.Describe(),
+                ["epoch"] = Epoch.ToString(CultureInfo.InvariantCulture),
+            });
+    }
+}
+
+/// <summary>The result of <see cref="Trainer.Evaluate{T}(Model{T}, IDataSource{T})"/>.</summary>
+/// <param name="Cost">The mean loss over the examples (without the regularization term).</param>
+/// <param name="Accuracy">The fraction classified correctly (null for regression).</param>
+/// <param name="Count">The number of examples.</param>
+/// <param name="ConfusionMatrix">Counts by (actual, predicted) class, with precision/recall/F1 (null for regression).</param>
+public sealed record Evaluation(double Cost, double? Accuracy, long Count, ConfusionMatrix? ConfusionMatrix)
+{
+    /// <summary>The error rate 1 − accuracy (null for regression).</summary>
+    public double? Error => 1 - Accuracy;
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        string.Create(CultureInfo.InvariantCulture, $"m = {Count}, cost = {Cost:F4}{(Accuracy is { } a ? $", accuracy = {a:P2}" : string.Empty)}")
+        + (ConfusionMatrix is null ? string.Empty : Environment.NewLine + ConfusionMatrix);
+}

@@ -1,0 +1,275 @@
+using DeepLearning.Data;
+using DeepLearning.Layers;
+using DeepLearning.Models;
+using DeepLearning.Optimizers;
+using DeepLearning.Regularizers;
+using DeepLearning.Schedules;
+using DeepLearning.Tensors;
+using DeepLearning.Training;
+
+namespace DeepLearning.Tests.Training;
+
+public sealed class TrainerTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("dl-trainer-tests").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static DataSet<double> Separable(int m, int seed)
+    {
+        var r = new RandomSource(seed);
+        var x = new Tensor<double>(m, 2);
+        var y = new Tensor<double>(m, 1);
+        var labels = new int[m];
+        for (int i = 0; i < m; i++)
+        {
+            double a = r.NextGaussian(), b = r.NextGaussian();
+            // Keep a margin around the line a + 2b = 0.5.
+            if (Math.Abs(a + (2 * b) - 0.5) < 0.3)
+            {
+                i--;
+                continue;
+            }
+
+            x[i, 0] = a;
+            x[i, 1] = b;
+            labels[i] = a + (2 * b) > 0.5 ? 1 : 0;
+            y[i, 0] = labels[i];
+        }
+
+        return new DataSet<double>(x, y, labels, 2);
+    }
+
+    private static DataSet<float> Blobs(int m, int classes, int features, int seed) => Blobs<float>(m, classes, features, seed);
+
+    private static DataSet<T> Blobs<T>(int m, int classes, int features, int seed)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var r = new RandomSource(seed);
+        var x = new Tensor<T>(m, features);
+        var y = new Tensor<T>(m, classes);
+        var labels = new int[m];
+        for (int i = 0; i < m; i++)
+        {
+            int c = r.NextInt(classes);
+            labels[i] = c;
+            y[i, c] = T.One;
+            for (int j = 0; j < features; j++)
+            {
+                x[i, j] = T.CreateTruncating(r.NextGaussian() + (j % classes == c ? 2.5 : 0));
+            }
+        }
+
+        return new DataSet<T>(x, y, labels, classes);
+    }
+
+    [Fact]
+    public void Logistic_regression_reaches_100_percent_on_a_linearly_separable_set()
+    {
+        var data = Separable(200, seed: 1);
+        var model = Model.Sequential<double>(2).Dense(1).Sigmoid().Build(seed: 1);
+        var history = model.Fit(data, new TrainingOptions<double> { Optimizer = new GradientDescent(1.0), Epochs = 300, BatchSize = 200 });
+        model.Evaluate(data).Accuracy.Should().Be(1.0);
+        history.Epochs[^1].Cost.Should().BeLessThan(history.Epochs[0].Cost);
+    }
+
+    [Fact]
+    public void An_mlp_learns_xor()
+    {
+        var x = Tensor.FromArray(new double[] { 0, 0, 0, 1, 1, 0, 1, 1 }, 4, 2);
+        var y = Tensor.FromArray(new double[] { 0, 1, 1, 0 }, 4, 1);
+        var data = new DataSet<double>(x, y, [0, 1, 1, 0], 2);
+        var model = Model.Sequential<double>(2).Dense(8, Activation.Tanh).Dense(1).Sigmoid().Build(seed: 3);
+        model.Fit(data, new TrainingOptions<double> { Optimizer = new Adam(0.05), Epochs = 500, BatchSize = 4 });
+        model.PredictClasses(x).Should().Equal(0, 1, 1, 0);
+    }
+
+    [Fact]
+    public void Same_seed_gives_identical_history_and_weights()
+    {
+        History Run(out Model<float> model)
+        {
+            var data = Blobs(300, 3, 6, seed: 5);
+            model = Model.Sequential<float>(6).Dense(16).BatchNorm().ReLU().Dropout(0.8).Dense(3).Softmax().Build(seed: 9);
+            return model.Fit(data, new TrainingOptions<float> { Optimizer = new Adam(0.01), Epochs = 4, BatchSize = 32, Validation = data.Take(50) });
+        }
+
+        var h1 = Run(out var m1);
+        var h2 = Run(out var m2);
+        h1.Epochs.Select(e => (e.Cost, e.TrainMetric, e.DevCost, e.DevMetric)).Should().Equal(h2.Epochs.Select(e => (e.Cost, e.TrainMetric, e.DevCost, e.DevMetric)));
+        h1.IterationCosts.Should().Equal(h2.IterationCosts);
+        for (int i = 0; i < m1.Parameters.Count; i++)
+        {
+            m1.Parameters[i].Value.Should().Be(m2.Parameters[i].Value);
+        }
+    }
+
+    [Fact]
+    public void Mini_batches_cover_the_data_with_a_partial_last_batch()
+    {
+        var data = Blobs(103, 2, 3, seed: 1);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        var history = model.Fit(data, new TrainingOptions<float> { Optimizer = new GradientDescent(0.1), Epochs = 2, BatchSize = 10 });
+        history.IterationCosts.Should().HaveCount(2 * 11);
+        var sgd = model.Fit(data, new TrainingOptions<float> { Optimizer = new GradientDescent(0.01), Epochs = 1, BatchSize = 1 });
+        sgd.IterationCosts.Should().HaveCount(103);
+        var full = model.Fit(data, new TrainingOptions<float> { Optimizer = new GradientDescent(0.01), Epochs = 1, BatchSize = 0 });
+        full.IterationCosts.Should().HaveCount(1);
+    }
+
+    [Fact]
+    public void Full_batch_gradient_descent_with_a_small_step_lowers_the_cost_monotonically()
+    {
+        var data = Blobs<double>(120, 3, 4, seed: 2);
+        var model = Model.Sequential<double>(4).Dense(10, Activation.ReLU).Dropout(1.0).Dense(3).Softmax().Build(seed: 4);
+        var history = model.Fit(data, new TrainingOptions<double>
+        {
+            Optimizer = new GradientDescent(0.05),
+            Regularization = Regularization.L2(0.1),
+            Epochs = 60,
+            BatchSize = 0,
+        });
+        var costs = history.Epochs.Select(e => e.Cost).ToArray();
+        for (int i = 1; i < costs.Length; i++)
+        {
+            costs[i].Should().BeLessThan(costs[i - 1], $"epoch {i + 1}");
+        }
+    }
+
+    [Fact]
+    public void Early_stopping_restores_the_best_epochs_weights()
+    {
+        var train = Blobs(200, 3, 5, seed: 3);
+        var dev = Blobs(60, 3, 5, seed: 4);
+        var model = Model.Sequential<float>(5).Dense(32, Activation.ReLU).Dense(3).Softmax().Build(seed: 2);
+        var snapshots = new Dictionary<int, ModelState<float>>();
+        var stopper = new EarlyStopping(patience: 2, restoreBestWeights: true, monitor: EarlyStoppingMonitor.DevCost);
+        var history = model.Fit(train, new TrainingOptions<float>
+        {
+            // A learning rate that is far too large makes the dev cost rise after the first epochs.
+            Optimizer = new GradientDescent(3.0),
+            Epochs = 40,
+            BatchSize = 20,
+            Validation = dev,
+            Callbacks = { new LambdaCallback((c, r) => snapshots[r.Epoch] = (ModelState<float>)c.CaptureWeights()), stopper },
+        });
+        history.Epochs.Count.Should().BeLessThan(40);
+        history.StopReason.Should().Contain("early stopping");
+        int best = stopper.BestEpoch;
+        history.Epochs.Min(e => e.DevCost!.Value).Should().Be(history.Epochs[best - 1].DevCost!.Value);
+        var now = model.CaptureState();
+        now.Tensors.Zip(snapshots[best].Tensors).Should().OnlyContain(p => p.First.Equals(p.Second));
+        model.Evaluate(dev).Cost.Should().BeApproximately(history.Epochs[best - 1].DevCost!.Value, 1e-6);
+    }
+
+    [Fact]
+    public void Divergence_guard_stops_with_a_clear_error_and_keeps_finite_weights()
+    {
+        var data = Blobs(100, 2, 3, seed: 5);
+        for (int i = 0; i < 20; i++)
+        {
+            data.X.Span[i] *= 1e30f;
+        }
+
+        var model = Model.Sequential<float>(3).Dense(4, Activation.ReLU).Dense(2).Softmax().Build(seed: 1);
+        var act = () => model.Fit(data, new TrainingOptions<float> { Optimizer = new GradientDescent(1e10), Epochs = 5, BatchSize = 10 });
+        act.Should().Throw<TrainingDivergedException>().WithMessage("*cost became*learning rate*restored*");
+        model.Parameters.Should().OnlyContain(p => p.Value.ReadOnlySpan.ToArray().All(float.IsFinite));
+    }
+
+    [Fact]
+    public void Learning_rate_decay_and_babysitting_change_alpha_between_epochs()
+    {
+        var data = Blobs(64, 2, 3, seed: 6);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        var history = model.Fit(data, new TrainingOptions<float>
+        {
+            Optimizer = new GradientDescent(0.2),
+            Decay = LearningRateDecay.InverseTime(1.0),
+            Epochs = 4,
+            BatchSize = 64,
+        });
+        history.Epochs.Select(e => e.LearningRate).Should().Equal(0.2, 0.1, 0.2 / 3, 0.05);
+
+        var panda = model.Fit(data, new TrainingOptions<float>
+        {
+            Optimizer = new GradientDescent(0.4),
+            Epochs = 3,
+            Callbacks = { new LambdaCallback((c, r) => c.Optimizer.LearningRate /= 2) },
+        });
+        panda.Epochs.Select(e => e.LearningRate).Should().Equal(0.4, 0.2, 0.1);
+    }
+
+    [Fact]
+    public void Checkpoints_are_written_atomically_and_load()
+    {
+        var data = Blobs(64, 2, 3, seed: 6);
+        var model = Model.Sequential<float>(3).Dense(4, Activation.ReLU).Dense(2).Softmax().Build(seed: 1);
+        string pattern = Path.Combine(_dir, "ckpt-{epoch}.safetensors");
+        model.Fit(data, new TrainingOptions<float> { Epochs = 4, BatchSize = 16, Callbacks = { new Checkpoint(pattern, everyEpochs: 2) } });
+        Directory.GetFiles(_dir).Select(Path.GetFileName).Should().BeEquivalentTo("ckpt-2.safetensors", "ckpt-4.safetensors");
+        var loaded = Model.Load<float>(Path.Combine(_dir, "ckpt-4.safetensors"));
+        loaded.Predict(data.X).Should().Be(model.Predict(data.X));
+        ModelFile.Read<float>(Path.Combine(_dir, "ckpt-4.safetensors")).Tensors.Keys.Should().Contain(k => k.StartsWith("optimizer.", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Cancellation_stops_training()
+    {
+        var data = Blobs(64, 2, 3, seed: 6);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        using var cts = new CancellationTokenSource();
+        var options = new TrainingOptions<float> { Epochs = 100, BatchSize = 8, Callbacks = { new LambdaCallback((c, r) => { if (r.Epoch == 2) { cts.Cancel(); } }) } };
+        var act = () => model.Fit(data, options, cts.Token);
+        act.Should().Throw<OperationCanceledException>();
+    }
+
+    [Fact]
+    public void Progress_is_reported_per_epoch()
+    {
+        var data = Blobs(64, 2, 3, seed: 6);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        var reports = new List<TrainingProgress>();
+        model.Fit(data, new TrainingOptions<float> { Epochs = 3, BatchSize = 16, Progress = new SyncProgress(reports) });
+        reports.Select(r => r.Epoch).Should().Equal(1, 2, 3);
+        reports.Should().OnlyContain(r => r.Record != null && r.BatchesPerEpoch == 4);
+    }
+
+    [Fact]
+    public void Mismatched_data_names_the_widths()
+    {
+        var data = Blobs(10, 2, 3, seed: 6);
+        var model = Model.Sequential<float>(4).Dense(2).Softmax().Build(seed: 1);
+        var act = () => model.Fit(data, new TrainingOptions<float>());
+        act.Should().Throw<ArgumentException>().WithMessage("*3 features*expects 4 inputs*");
+    }
+
+    [Fact]
+    public void A_training_step_allocates_nothing_once_warm()
+    {
+        var data = Blobs(64, 10, 20, seed: 7);
+        var model = Model.Sequential<float>(20).Dense(32).BatchNorm().ReLU().Dropout(0.8).Dense(16, Activation.ReLU).Dense(10).Softmax().Build(seed: 1);
+        model.Regularizer = Regularization.L2(0.01);
+        var adam = new Adam(0.001);
+        var x = data.X;
+        var y = data.Y;
+        for (int i = 0; i < 5; i++)
+        {
+            Trainer.Step(model, adam, x, y);
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20; i++)
+        {
+            Trainer.Step(model, adam, x, y);
+        }
+
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        allocated.Should().Be(0);
+    }
+
+    private sealed class SyncProgress(List<TrainingProgress> sink) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => sink.Add(value);
+    }
+}
