@@ -1,0 +1,345 @@
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.InteropServices;
+
+namespace DeepLearning.Data;
+
+/// <summary>
+/// The library's own row file, for data larger than memory: a 32-byte header, then m rows of n_x inputs followed by
+/// C targets, little-endian float32 or float64. Written atomically; streamed by <see cref="Open{T}"/>.
+/// </summary>
+/// <remarks>
+/// Header (little-endian): bytes 0–3 the magic "DLRF"; 4–5 the format version (1); 6 the element size in bytes
+/// (4 = float32, 8 = float64); 7 reserved (0); 8–11 n_x (int32); 12–15 C (int32); 16–23 m (int64); 24–27 the number
+/// of classes (int32; 0 for regression, else Y is one-hot, or a 0/1 column for 2 classes); 28–31 reserved (0).
+/// The file length must be exactly 32 + m·(n_x + C)·element size.
+/// </remarks>
+public static class BinaryRowFile
+{
+    /// <summary>The format version written by this library.</summary>
+    public const int Version = 1;
+
+    /// <summary>The header length in bytes.</summary>
+    public const int HeaderBytes = 32;
+
+    private static ReadOnlySpan<byte> Magic => "DLRF"u8;
+
+    /// <summary>Writes every row of <paramref name="data"/> to <paramref name="path"/> (atomically: a temporary file in the same folder, renamed over the target).</summary>
+    public static void Write<T>(string path, DataSet<T> data)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        using var writer = Create<T>(path, data.Features, data.Targets, data.Classes);
+        writer.Append(data);
+        writer.Complete();
+    }
+
+    /// <summary>
+    /// Starts a row file to be filled row by row (for example while converting a CSV larger than memory). Nothing
+    /// appears at <paramref name="path"/> until <see cref="BinaryRowWriter{T}.Complete"/>; disposing without completing
+    /// deletes the temporary file.
+    /// </summary>
+    public static BinaryRowWriter<T> Create<T>(string path, int features, int targets, int classes = 0)
+        where T : unmanaged, IFloatingPointIeee754<T> => new(path, features, targets, classes);
+
+    /// <summary>Reads the header of a row file without reading its rows.</summary>
+    /// <exception cref="InvalidDataException">Not a row file, an unknown version, or a length that disagrees with the header.</exception>
+    public static BinaryRowFileInfo ReadInfo(string path)
+    {
+        using var stream = OpenFile(path, 4096);
+        return ReadHeader(stream, path);
+    }
+
+    /// <summary>Reads a whole row file into memory. Labels are recovered from Y when the file holds classes.</summary>
+    public static DataSet<T> ReadAll<T>(string path)
+        where T : unmanaged, IFloatingPointIeee754<T> => Open<T>(path).ToDataSet();
+
+    /// <summary>
+    /// A streaming source over a row file: memory of <paramref name="bufferRows"/> rows whatever m is; shuffled epochs
+    /// visit blocks of <paramref name="chunkRows"/> rows in random order through the shuffle buffer.
+    /// </summary>
+    public static StreamingDataSource<T> Open<T>(string path, int bufferRows = 4096, int chunkRows = 256)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var info = ReadInfo(path);
+        return new StreamingDataSource<T>(
+            Path.GetFileName(path), info.Features, info.Targets, info.Count, info.Classes, null, bufferRows, chunkRows, () => new Stream<T>(path, info));
+    }
+
+    internal static int ElementSize<T>()
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => typeof(T) == typeof(float) ? 4 : typeof(T) == typeof(double) ? 8
+            : throw new NotSupportedException($"row files hold float or double; received element type {typeof(T).Name}");
+
+    internal static void WriteHeader(Span<byte> header, int elementSize, int features, int targets, long count, int classes)
+    {
+        header.Clear();
+        Magic.CopyTo(header);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[4..], Version);
+        header[6] = (byte)elementSize;
+        BinaryPrimitives.WriteInt32LittleEndian(header[8..], features);
+        BinaryPrimitives.WriteInt32LittleEndian(header[12..], targets);
+        BinaryPrimitives.WriteInt64LittleEndian(header[16..], count);
+        BinaryPrimitives.WriteInt32LittleEndian(header[24..], classes);
+    }
+
+    internal static void CheckShape(int features, int targets, int classes)
+    {
+        if (features < 0 || targets < 0 || features + (long)targets == 0)
+        {
+            throw new ArgumentException($"a row needs n_x ≥ 0 and C ≥ 0, not both 0; received n_x = {features}, C = {targets}");
+        }
+
+        if (classes < 0 || classes == 1 || (classes > 0 && targets != classes && !(classes == 2 && targets == 1)))
+        {
+            throw new ArgumentException($"classes must be 0 (regression) or ≥ 2 with C = classes (or C = 1 for 2 classes); received classes = {classes}, C = {targets}");
+        }
+    }
+
+    private static FileStream OpenFile(string path, int bufferSize)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"row file '{path}' does not exist", path);
+        }
+
+        return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize);
+    }
+
+    private static BinaryRowFileInfo ReadHeader(FileStream stream, string path)
+    {
+        Span<byte> h = stackalloc byte[HeaderBytes];
+        int got = stream.ReadAtLeast(h, HeaderBytes, throwOnEndOfStream: false);
+        if (got < HeaderBytes)
+        {
+            throw new InvalidDataException($"'{path}' is not a row file: it has {stream.Length} bytes, fewer than the {HeaderBytes}-byte header");
+        }
+
+        if (!h[..4].SequenceEqual(Magic))
+        {
+            throw new InvalidDataException($"'{path}' is not a row file: magic bytes are {Convert.ToHexString(h[..4])}, expected {Convert.ToHexString(Magic)} (\"DLRF\")");
+        }
+
+        int version = BinaryPrimitives.ReadUInt16LittleEndian(h[4..]);
+        if (version != Version)
+        {
+            throw new InvalidDataException($"'{path}' is row-file version {version}; this library reads version {Version}");
+        }
+
+        int elementSize = h[6];
+        if (elementSize is not (4 or 8))
+        {
+            throw new InvalidDataException($"'{path}' declares element size {elementSize} bytes; expected 4 (float32) or 8 (float64)");
+        }
+
+        int n = BinaryPrimitives.ReadInt32LittleEndian(h[8..]);
+        int c = BinaryPrimitives.ReadInt32LittleEndian(h[12..]);
+        long m = BinaryPrimitives.ReadInt64LittleEndian(h[16..]);
+        int classes = BinaryPrimitives.ReadInt32LittleEndian(h[24..]);
+        try
+        {
+            CheckShape(n, c, classes);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"'{path}' has an invalid header: {e.Message}", e);
+        }
+
+        long rowBytes = (n + (long)c) * elementSize;
+        if (m < 0 || m > (long.MaxValue - HeaderBytes) / rowBytes)
+        {
+            throw new InvalidDataException($"'{path}' declares m = {m} rows; that is not a valid row count");
+        }
+
+        long expected = HeaderBytes + (m * rowBytes);
+        if (stream.Length != expected)
+        {
+            throw new InvalidDataException($"'{path}' has {stream.Length} bytes but its header (m = {m}, n_x = {n}, C = {c}, {elementSize}-byte elements) needs exactly {expected}{(stream.Length < expected ? "; the file is truncated" : string.Empty)}");
+        }
+
+        return new BinaryRowFileInfo(n, c, m, classes, elementSize);
+    }
+
+    private sealed class Stream<T> : RowStream<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private readonly FileStream _file;
+        private readonly BinaryRowFileInfo _info;
+        private readonly byte[] _row;
+        private long _next;
+
+        public Stream(string path, BinaryRowFileInfo info)
+        {
+            _file = OpenFile(path, 1 << 16);
+            var now = ReadHeader(_file, path);
+            if (now != info)
+            {
+                _file.Dispose();
+                throw new InvalidDataException($"'{path}' changed since it was opened: header was {info}, now {now}");
+            }
+
+            _info = info;
+            _row = new byte[(info.Features + info.Targets) * info.ElementSize];
+        }
+
+        public override bool CanSeek => true;
+
+        public override void SeekRow(long row)
+        {
+            if ((ulong)row > (ulong)_info.Count)
+            {
+                throw new ArgumentOutOfRangeException(nameof(row), row, $"row must be in [0, {_info.Count}]; received {row}");
+            }
+
+            _file.Position = HeaderBytes + (row * _row.Length);
+            _next = row;
+        }
+
+        public override bool ReadRow(Span<T> x, Span<T> y)
+        {
+            if (_next >= _info.Count)
+            {
+                return false;
+            }
+
+            _file.ReadExactly(_row);
+            _next++;
+            int n = _info.Features;
+            if (_info.ElementSize == 4)
+            {
+                var values = MemoryMarshal.Cast<byte, float>(_row);
+                Convert(values[..n], x);
+                Convert(values[n..], y);
+            }
+            else
+            {
+                var values = MemoryMarshal.Cast<byte, double>(_row);
+                Convert(values[..n], x);
+                Convert(values[n..], y);
+            }
+
+            return true;
+        }
+
+        public override void Dispose() => _file.Dispose();
+
+        private static void Convert<TFile>(ReadOnlySpan<TFile> source, Span<T> destination)
+            where TFile : unmanaged, IFloatingPointIeee754<TFile>
+        {
+            if (typeof(TFile) == typeof(T))
+            {
+                MemoryMarshal.Cast<TFile, T>(source).CopyTo(destination);
+                return;
+            }
+
+            for (int i = 0; i < source.Length; i++)
+            {
+                destination[i] = T.CreateTruncating(source[i]);
+            }
+        }
+    }
+}
+
+/// <summary>The header of a row file.</summary>
+/// <param name="Features">n_x, the inputs per row.</param>
+/// <param name="Targets">C, the targets per row.</param>
+/// <param name="Count">m, the number of rows.</param>
+/// <param name="Classes">The number of classes; 0 for regression.</param>
+/// <param name="ElementSize">4 for float32, 8 for float64.</param>
+public sealed record BinaryRowFileInfo(int Features, int Targets, long Count, int Classes, int ElementSize);
+
+/// <summary>
+/// Writes a row file row by row to a temporary file beside the target; <see cref="Complete"/> writes the row count
+/// into the header, flushes and renames it over the target.
+/// </summary>
+/// <typeparam name="T">The element type written: <see cref="float"/> (float32) or <see cref="double"/> (float64).</typeparam>
+public sealed class BinaryRowWriter<T> : IDisposable
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly string _path;
+    private readonly string _temporary;
+    private readonly FileStream _file;
+    private readonly int _classes;
+    private bool _done;
+
+    internal BinaryRowWriter(string path, int features, int targets, int classes)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        BinaryRowFile.CheckShape(features, targets, classes);
+        _ = BinaryRowFile.ElementSize<T>();
+        Features = features;
+        Targets = targets;
+        _classes = classes;
+        _path = Path.GetFullPath(path);
+        string folder = Path.GetDirectoryName(_path) ?? ".";
+        _temporary = Path.Combine(folder, $".{Path.GetFileName(_path)}.{Guid.NewGuid():N}.tmp");
+        _file = new FileStream(_temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
+        Span<byte> header = stackalloc byte[BinaryRowFile.HeaderBytes];
+        BinaryRowFile.WriteHeader(header, BinaryRowFile.ElementSize<T>(), features, targets, 0, classes);
+        _file.Write(header);
+    }
+
+    /// <summary>n_x, the inputs per row.</summary>
+    public int Features { get; }
+
+    /// <summary>C, the targets per row.</summary>
+    public int Targets { get; }
+
+    /// <summary>The rows appended so far.</summary>
+    public long Count { get; private set; }
+
+    /// <summary>Appends one row: x (n_x) then y (C).</summary>
+    public void Append(ReadOnlySpan<T> x, ReadOnlySpan<T> y)
+    {
+        ObjectDisposedException.ThrowIf(_done, this);
+        if (x.Length != Features || y.Length != Targets)
+        {
+            throw new ArgumentException($"a row needs {Features} inputs and {Targets} targets; received {x.Length} and {y.Length}");
+        }
+
+        _file.Write(MemoryMarshal.AsBytes(x));
+        _file.Write(MemoryMarshal.AsBytes(y));
+        Count++;
+    }
+
+    /// <summary>Appends every row of <paramref name="data"/>.</summary>
+    public void Append(DataSet<T> data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Features != Features || data.Targets != Targets || data.Classes != _classes)
+        {
+            throw new ArgumentException($"the file has n_x = {Features}, C = {Targets}, {_classes} classes; the data set has n_x = {data.Features}, C = {data.Targets}, {data.Classes} classes", nameof(data));
+        }
+
+        for (int i = 0; i < data.Count; i++)
+        {
+            Append(data.X.Row(i), data.Y.Row(i));
+        }
+    }
+
+    /// <summary>Writes m into the header, flushes to disk and renames the temporary file over the target.</summary>
+    public void Complete()
+    {
+        ObjectDisposedException.ThrowIf(_done, this);
+        Span<byte> header = stackalloc byte[BinaryRowFile.HeaderBytes];
+        BinaryRowFile.WriteHeader(header, BinaryRowFile.ElementSize<T>(), Features, Targets, Count, _classes);
+        _file.Position = 0;
+        _file.Write(header);
+        _file.Flush(flushToDisk: true);
+        _file.Dispose();
+        _done = true;
+        File.Move(_temporary, _path, overwrite: true);
+    }
+
+    /// <summary>Closes the file; without <see cref="Complete"/> the temporary file is deleted and the target untouched.</summary>
+    public void Dispose()
+    {
+        if (!_done)
+        {
+            _done = true;
+            _file.Dispose();
+            File.Delete(_temporary);
+        }
+    }
+}

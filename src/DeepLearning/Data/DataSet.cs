@@ -1,0 +1,445 @@
+using System.Globalization;
+using System.Numerics;
+using DeepLearning.Tensors;
+
+namespace DeepLearning.Data;
+
+/// <summary>
+/// An in-memory data set: inputs X (m, n_x) and targets Y (m, C), one example per row, with the class index of each
+/// example when the task is classification.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Targets follow the course: for C ≥ 3 classes Y is one-hot (m, C) and the output layer is a softmax; for a binary task
+/// Y is (m, 1) holding 0 or 1 and the output layer is a sigmoid; for regression Y holds the target values.
+/// <see cref="Labels"/> keeps the class index y⁽ⁱ⁾ of each row for classification (null for regression).
+/// </para>
+/// <para>
+/// Every operation that returns a data set (<see cref="Take"/>, <see cref="Slice"/>, <see cref="Shuffle(int)"/>,
+/// <see cref="Concat"/>, <see cref="Split"/>) copies the rows it keeps, so the result never shares storage with its
+/// source.
+/// </para>
+/// </remarks>
+/// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+public sealed class DataSet<T> : IDataSource<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>Creates a data set from X (m, n_x) and Y (m, C), optionally with the class index of each row.</summary>
+    /// <param name="x">The inputs, shape (m, n_x).</param>
+    /// <param name="y">The targets, shape (m, C); C may be 0 for unlabelled data.</param>
+    /// <param name="labels">The class index y⁽ⁱ⁾ ∈ [0, classes) of each row, or null for regression.</param>
+    /// <param name="classes">The number of classes (≥ 2) when <paramref name="labels"/> is given, else 0.</param>
+    /// <param name="classNames">Optional display names, one per class.</param>
+    /// <exception cref="ArgumentException">Shapes, labels or names disagree; the message names the values.</exception>
+    public DataSet(Tensor<T> x, Tensor<T> y, int[]? labels = null, int classes = 0, IReadOnlyList<string>? classNames = null)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(y);
+        if (x.Rank != 2)
+        {
+            throw new ArgumentException($"X must have shape (m, n_x); received shape {x.ShapeText}", nameof(x));
+        }
+
+        if (y.Rank != 2)
+        {
+            throw new ArgumentException($"Y must have shape (m, C); received shape {y.ShapeText}", nameof(y));
+        }
+
+        if (x.RowCount != y.RowCount)
+        {
+            throw new ArgumentException($"X and Y must have the same number of rows m; received X {x.ShapeText} and Y {y.ShapeText}", nameof(y));
+        }
+
+        if (labels is null)
+        {
+            if (classes != 0)
+            {
+                throw new ArgumentException($"classes must be 0 when no labels are given; received {classes}", nameof(classes));
+            }
+
+            if (classNames is not null)
+            {
+                throw new ArgumentException("classNames were given without labels", nameof(classNames));
+            }
+        }
+        else
+        {
+            if (classes < 2)
+            {
+                throw new ArgumentOutOfRangeException(nameof(classes), classes, $"classes must be ≥ 2 when labels are given; received {classes}");
+            }
+
+            if (labels.Length != x.RowCount)
+            {
+                throw new ArgumentException($"labels has {labels.Length} entries but X has {x.RowCount} rows", nameof(labels));
+            }
+
+            for (int i = 0; i < labels.Length; i++)
+            {
+                if ((uint)labels[i] >= (uint)classes)
+                {
+                    throw new ArgumentException($"label of row {i} must be in [0, {classes}); received {labels[i]}", nameof(labels));
+                }
+            }
+
+            int expected = classes == 2 ? 1 : classes;
+            if (y.RowLength != expected && !(classes == 2 && y.RowLength == 2))
+            {
+                throw new ArgumentException($"for {classes} classes Y must have {expected} column(s){(classes == 2 ? " (0/1) or 2 (one-hot)" : " (one-hot)")}; received shape {y.ShapeText}", nameof(y));
+            }
+
+            if (classNames is not null && classNames.Count != classes)
+            {
+                throw new ArgumentException($"classNames has {classNames.Count} names but there are {classes} classes", nameof(classNames));
+            }
+        }
+
+        X = x;
+        Y = y;
+        Labels = labels;
+        Classes = classes;
+        ClassNames = classNames;
+    }
+
+    /// <summary>The inputs X, shape (m, n_x).</summary>
+    public Tensor<T> X { get; }
+
+    /// <summary>The targets Y, shape (m, C): one-hot classes, a 0/1 column for a binary task, or regression targets.</summary>
+    public Tensor<T> Y { get; }
+
+    /// <summary>The class index y⁽ⁱ⁾ of each row for classification; null for regression.</summary>
+    public int[]? Labels { get; }
+
+    /// <summary>The number of classes for classification (2 for a binary task); 0 for regression.</summary>
+    public int Classes { get; }
+
+    /// <summary>Optional display names of the classes, indexed by label.</summary>
+    public IReadOnlyList<string>? ClassNames { get; }
+
+    /// <summary>The number of examples m.</summary>
+    public int Count => X.RowCount;
+
+    long IDataSource<T>.Count => X.RowCount;
+
+    /// <summary>The number of input features n_x.</summary>
+    public int Features => X.RowLength;
+
+    /// <summary>The number of target columns C.</summary>
+    public int Targets => Y.RowLength;
+
+    /// <summary>True when the rows carry class labels.</summary>
+    public bool IsClassification => Labels is not null;
+
+    /// <summary>The number of rows of each class (length <see cref="Classes"/>).</summary>
+    /// <exception cref="InvalidOperationException">The data set has no labels.</exception>
+    public int[] ClassCounts()
+    {
+        var labels = RequireLabels("ClassCounts");
+        var counts = new int[Classes];
+        foreach (int l in labels)
+        {
+            counts[l]++;
+        }
+
+        return counts;
+    }
+
+    /// <summary>The first <paramref name="count"/> rows (a copy). <c>Take(16)</c> is handy for a gradient check.</summary>
+    public DataSet<T> Take(int count)
+    {
+        if (count < 0 || count > Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"count must be in [0, {Count}]; received {count}");
+        }
+
+        return Slice(0, count);
+    }
+
+    /// <summary>Rows [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>) (a copy).</summary>
+    public DataSet<T> Slice(int start, int count)
+    {
+        if (start < 0 || count < 0 || start > Count - count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(start), $"rows [{start}, {(long)start + count}) are outside a data set of {Count} rows");
+        }
+
+        return new DataSet<T>(
+            X.Rows(start, count).Clone(),
+            Y.Rows(start, count).Clone(),
+            Labels?.AsSpan(start, count).ToArray(),
+            Classes,
+            ClassNames);
+    }
+
+    /// <summary>The rows at <paramref name="indices"/>, in that order (a copy; an index may repeat).</summary>
+    public DataSet<T> Select(ReadOnlySpan<int> indices)
+    {
+        int n = Features;
+        int c = Targets;
+        var x = new Tensor<T>(indices.Length, n);
+        var y = new Tensor<T>(indices.Length, c);
+        var labels = Labels is null ? null : new int[indices.Length];
+        var xs = X.ReadOnlySpan;
+        var ys = Y.ReadOnlySpan;
+        var xd = x.Span;
+        var yd = y.Span;
+        for (int r = 0; r < indices.Length; r++)
+        {
+            int i = indices[r];
+            if ((uint)i >= (uint)Count)
+            {
+                throw new ArgumentOutOfRangeException(nameof(indices), $"index {i} at position {r} is outside [0, {Count})");
+            }
+
+            xs.Slice(i * n, n).CopyTo(xd.Slice(r * n, n));
+            ys.Slice(i * c, c).CopyTo(yd.Slice(r * c, c));
+            if (labels is not null)
+            {
+                labels[r] = Labels![i];
+            }
+        }
+
+        return new DataSet<T>(x, y, labels, Classes, ClassNames);
+    }
+
+    /// <summary>The rows in a random order drawn from <paramref name="seed"/> (a copy). Same seed, same order.</summary>
+    public DataSet<T> Shuffle(int seed) => Shuffle(new RandomSource(seed));
+
+    /// <summary>The rows in a random order drawn from <paramref name="random"/> (a copy).</summary>
+    public DataSet<T> Shuffle(RandomSource random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        return Select(random.Permutation(Count));
+    }
+
+    /// <summary>This data set's rows followed by <paramref name="other"/>'s (a copy). Shapes and classes must agree.</summary>
+    public DataSet<T> Concat(DataSet<T> other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (other.Features != Features || other.Targets != Targets || other.Classes != Classes)
+        {
+            throw new ArgumentException($"cannot concatenate a data set with n_x = {other.Features}, C = {other.Targets}, {other.Classes} classes to one with n_x = {Features}, C = {Targets}, {Classes} classes", nameof(other));
+        }
+
+        int m = Count + other.Count;
+        var x = new Tensor<T>(m, Features);
+        var y = new Tensor<T>(m, Targets);
+        X.ReadOnlySpan.CopyTo(x.Span);
+        other.X.ReadOnlySpan.CopyTo(x.Span[X.Length..]);
+        Y.ReadOnlySpan.CopyTo(y.Span);
+        other.Y.ReadOnlySpan.CopyTo(y.Span[Y.Length..]);
+        int[]? labels = Labels is null ? null : [.. Labels, .. other.Labels!];
+        return new DataSet<T>(x, y, labels, Classes, ClassNames ?? other.ClassNames);
+    }
+
+    /// <summary>
+    /// Splits the rows into train, dev and test sets by fractions (the course's 60/20/20 for a few thousand examples,
+    /// 98/1/1 for millions). The rows are shuffled with <paramref name="seed"/> first; no row lands in two parts and
+    /// every row lands in one. Sizes: m_dev = round(m·dev), m_test = round(m·test), m_train = the rest.
+    /// </summary>
+    /// <param name="train">The fraction for training, in [0, 1].</param>
+    /// <param name="dev">The fraction for the dev (hold-out cross-validation) set, in [0, 1].</param>
+    /// <param name="test">The fraction for the test set, in [0, 1]. The three must sum to 1.</param>
+    /// <param name="seed">Seed of the shuffle.</param>
+    /// <param name="stratify">Keep each class's share the same in every part (within one row); needs labels.</param>
+    public (DataSet<T> Train, DataSet<T> Dev, DataSet<T> Test) Split(double train, double dev, double test, int seed = 0, bool stratify = false)
+    {
+        CheckFraction(train, nameof(train));
+        CheckFraction(dev, nameof(dev));
+        CheckFraction(test, nameof(test));
+        double sum = train + dev + test;
+        if (Math.Abs(sum - 1) > 1e-6)
+        {
+            throw new ArgumentException($"train + dev + test must be 1; received {train.ToString(CultureInfo.InvariantCulture)} + {dev.ToString(CultureInfo.InvariantCulture)} + {test.ToString(CultureInfo.InvariantCulture)} = {sum.ToString(CultureInfo.InvariantCulture)}");
+        }
+
+        int m = Count;
+        int nDev = (int)Math.Round(m * dev, MidpointRounding.AwayFromZero);
+        int nTest = Math.Min(m - nDev, (int)Math.Round(m * test, MidpointRounding.AwayFromZero));
+        return SplitCore(m - nDev - nTest, nDev, nTest, seed, stratify);
+    }
+
+    /// <summary>
+    /// Splits the rows into train, dev and test sets of exactly the given sizes, after a shuffle with
+    /// <paramref name="seed"/>. The sizes may sum to less than m (the remaining rows are left out) but not more.
+    /// </summary>
+    /// <param name="train">Rows in the training set.</param>
+    /// <param name="dev">Rows in the dev set.</param>
+    /// <param name="test">Rows in the test set.</param>
+    /// <param name="seed">Seed of the shuffle.</param>
+    /// <param name="stratify">Keep each class's share the same in every part (within one row); needs labels.</param>
+    public (DataSet<T> Train, DataSet<T> Dev, DataSet<T> Test) SplitByCount(int train, int dev, int test, int seed = 0, bool stratify = false)
+    {
+        if (train < 0 || dev < 0 || test < 0 || (long)train + dev + test > Count)
+        {
+            throw new ArgumentException($"split sizes must be ≥ 0 and sum to at most m = {Count}; received train = {train}, dev = {dev}, test = {test}");
+        }
+
+        return SplitCore(train, dev, test, seed, stratify);
+    }
+
+    /// <summary>
+    /// The same data with two-column one-hot targets (m, 2) instead of a 0/1 column, for a softmax output on a binary
+    /// task. Returns this data set unchanged when Y already has more than one column.
+    /// </summary>
+    public DataSet<T> ToOneHotTargets()
+    {
+        var labels = RequireLabels("ToOneHotTargets");
+        if (Targets > 1)
+        {
+            return this;
+        }
+
+        return new DataSet<T>(X.Clone(), DataSet.OneHot<T>(labels, Classes), (int[])labels.Clone(), Classes, ClassNames);
+    }
+
+    /// <summary>Throws an <see cref="InvalidDataException"/> naming the first NaN or ±∞ in X or Y, if any.</summary>
+    public void EnsureFinite()
+    {
+        CheckFinite(X, "X");
+        CheckFinite(Y, "Y");
+    }
+
+    /// <inheritdoc/>
+    public IBatchReader<T> OpenEpoch(int batchSize, RandomSource? random)
+    {
+        BatchBuffers.CheckBatchSize(batchSize);
+        return new Reader(this, batchSize, random?.Permutation(Count));
+    }
+
+    /// <summary>A one-line summary: m, n_x, C and the classes.</summary>
+    public override string ToString()
+        => $"DataSet<{typeof(T).Name}>: m = {Count}, n_x = {Features}, C = {Targets}" + (Labels is null ? ", regression" : $", {Classes} classes");
+
+    private static void CheckFraction(double f, string name)
+    {
+        if (!(f >= 0 && f <= 1))
+        {
+            throw new ArgumentOutOfRangeException(name, f, $"{name} must be in [0, 1]; received {f.ToString(CultureInfo.InvariantCulture)}");
+        }
+    }
+
+    private static void CheckFinite(Tensor<T> t, string name)
+    {
+        var s = t.ReadOnlySpan;
+        for (int k = 0; k < s.Length; k++)
+        {
+            if (!T.IsFinite(s[k]))
+            {
+                int cols = t.RowLength;
+                throw new InvalidDataException($"{name} holds {s[k]} at row {k / cols}, column {k % cols}; data must be finite");
+            }
+        }
+    }
+
+    private int[] RequireLabels(string operation)
+        => Labels ?? throw new InvalidOperationException($"{operation} needs class labels, but this data set is a regression set (Labels is null)");
+
+    private (DataSet<T> Train, DataSet<T> Dev, DataSet<T> Test) SplitCore(int nTrain, int nDev, int nTest, int seed, bool stratify)
+    {
+        var random = new RandomSource(seed);
+        int[] order = stratify ? StratifiedOrder(RequireLabels("a stratified split"), Classes, random) : random.Permutation(Count);
+        var train = order.AsSpan(0, nTrain);
+        var dev = order.AsSpan(nTrain, nDev);
+        var test = order.AsSpan(nTrain + nDev, nTest);
+
+        // A stratified order interleaves the classes; shuffle inside each part so its stored order is random too.
+        random.Shuffle(train);
+        random.Shuffle(dev);
+        random.Shuffle(test);
+        return (Select(train), Select(dev), Select(test));
+    }
+
+    /// <summary>
+    /// Orders the rows so that every prefix holds each class in proportion (within one row): row r of class c (in a
+    /// random order inside c) gets the key (r + o_c) / m_c with a random offset o_c ∈ [0, 1), and rows are sorted by
+    /// key. Cutting the order at any two points then gives parts whose class counts differ from m_c·(part/m) by
+    /// less than one.
+    /// </summary>
+    private static int[] StratifiedOrder(int[] labels, int classes, RandomSource random)
+    {
+        int m = labels.Length;
+        var counts = new int[classes];
+        foreach (int l in labels)
+        {
+            counts[l]++;
+        }
+
+        var offsets = new double[classes];
+        for (int c = 0; c < classes; c++)
+        {
+            offsets[c] = random.NextDouble();
+        }
+
+        var rankInClass = new int[classes];
+        var keys = new double[m];
+        var order = random.Permutation(m); // random order inside each class, random tie-break across classes
+        foreach (int i in order)
+        {
+            int c = labels[i];
+            keys[i] = (rankInClass[c]++ + offsets[c]) / counts[c];
+        }
+
+        var sortKeys = new double[m];
+        for (int k = 0; k < m; k++)
+        {
+            sortKeys[k] = keys[order[k]];
+        }
+
+        Array.Sort(sortKeys, order);
+        return order;
+    }
+
+    private sealed class Reader : IBatchReader<T>
+    {
+        private readonly DataSet<T> _data;
+        private readonly int _batchSize;
+        private readonly int[]? _permutation;
+        private int _position;
+
+        public Reader(DataSet<T> data, int batchSize, int[]? permutation)
+        {
+            _data = data;
+            _batchSize = batchSize;
+            _permutation = permutation;
+        }
+
+        public int Next(Tensor<T> x, Tensor<T> y)
+        {
+            int n = _data.Features;
+            int c = _data.Targets;
+            BatchBuffers.Check(x, y, _batchSize, n, c);
+            int rows = Math.Min(_batchSize, _data.Count - _position);
+            if (rows <= 0)
+            {
+                return 0;
+            }
+
+            var xs = _data.X.ReadOnlySpan;
+            var ys = _data.Y.ReadOnlySpan;
+            var xd = x.Span;
+            var yd = y.Span;
+            if (_permutation is null)
+            {
+                xs.Slice(_position * n, rows * n).CopyTo(xd);
+                ys.Slice(_position * c, rows * c).CopyTo(yd);
+            }
+            else
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    int i = _permutation[_position + r];
+                    xs.Slice(i * n, n).CopyTo(xd.Slice(r * n, n));
+                    ys.Slice(i * c, c).CopyTo(yd.Slice(r * c, c));
+                }
+            }
+
+            _position += rows;
+            return rows;
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+}

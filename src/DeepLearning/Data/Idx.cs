@@ -1,0 +1,642 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.Numerics;
+using DeepLearning.Tensors;
+
+namespace DeepLearning.Data;
+
+/// <summary>The element types of the IDX format (the third magic byte).</summary>
+public enum IdxElementType : byte
+{
+    /// <summary>Unsigned byte (0x08), as MNIST and Fashion-MNIST pixels and labels.</summary>
+    UInt8 = 0x08,
+
+    /// <summary>Signed byte (0x09).</summary>
+    SByte = 0x09,
+
+    /// <summary>Big-endian 16-bit integer (0x0B).</summary>
+    Int16 = 0x0B,
+
+    /// <summary>Big-endian 32-bit integer (0x0C).</summary>
+    Int32 = 0x0C,
+
+    /// <summary>Big-endian float32 (0x0D).</summary>
+    Single = 0x0D,
+
+    /// <summary>Big-endian float64 (0x0E).</summary>
+    Double = 0x0E,
+}
+
+/// <summary>The header of an IDX file.</summary>
+/// <param name="ElementType">The element type.</param>
+/// <param name="Dimensions">The size of each dimension, outermost (the example count) first.</param>
+/// <param name="Compressed">True when the file is gzip-compressed.</param>
+public sealed record IdxHeader(IdxElementType ElementType, int[] Dimensions, bool Compressed)
+{
+    /// <summary>The number of examples: the first dimension.</summary>
+    public int Count => Dimensions[0];
+
+    /// <summary>The elements per example: the product of every dimension after the first (1 for labels).</summary>
+    public int RowLength => (int)Dimensions.Skip(1).Aggregate(1L, (p, d) => p * d);
+
+    /// <summary>The total number of elements.</summary>
+    public long ElementCount => Dimensions.Aggregate(1L, (p, d) => p * d);
+
+    /// <summary>The bytes taken by the data after the header.</summary>
+    public long DataBytes => ElementCount * Idx.ElementSize(ElementType);
+
+    /// <summary>The header length in bytes: 4 + 4 per dimension.</summary>
+    public int HeaderBytes => 4 + (4 * Dimensions.Length);
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{string.Join(" × ", Dimensions)} of {ElementType}{(Compressed ? " (gzip)" : string.Empty)}";
+}
+
+/// <summary>
+/// Reads and writes the IDX format of MNIST and Fashion-MNIST (raw or gzip-compressed): the magic 00 00 type rank,
+/// then rank big-endian int32 dimensions, then the elements in row-major big-endian order.
+/// </summary>
+/// <remarks>
+/// Every read checks the magic number and that the dimensions match the file: the length of a raw file, or the size
+/// recorded in a gzip trailer (before anything is allocated) and then the bytes actually decompressed. Errors are
+/// <see cref="InvalidDataException"/>s naming the file and the numbers.
+/// </remarks>
+public static class Idx
+{
+    /// <summary>The size in bytes of one element of <paramref name="type"/>.</summary>
+    public static int ElementSize(IdxElementType type) => type switch
+    {
+        IdxElementType.UInt8 or IdxElementType.SByte => 1,
+        IdxElementType.Int16 => 2,
+        IdxElementType.Int32 or IdxElementType.Single => 4,
+        IdxElementType.Double => 8,
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, $"unknown IDX element type 0x{(byte)type:X2}"),
+    };
+
+    /// <summary>Reads and validates the header of an IDX file.</summary>
+    public static IdxHeader ReadHeader(string path)
+    {
+        using var file = IdxFile.Open(path);
+        return file.Header;
+    }
+
+    /// <summary>
+    /// Reads an IDX file into a tensor: (d0, d1·…·dk) for rank ≥ 2 (each example flattened into a row), (d0) for
+    /// rank 1. Every element is multiplied by <paramref name="scale"/> (1/255 maps bytes to [0, 1]).
+    /// </summary>
+    public static Tensor<T> Read<T>(string path, double scale = 1.0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        using var file = IdxFile.Open(path);
+        var h = file.Header;
+        if (h.ElementCount > Array.MaxLength)
+        {
+            throw new InvalidDataException($"'{path}' holds {h.ElementCount} elements ({h}); more than one tensor can hold");
+        }
+
+        var t = h.Dimensions.Length == 1 ? new Tensor<T>(h.Count) : new Tensor<T>(h.Count, h.RowLength);
+        file.ReadValues(t.Span, scale);
+        file.EnsureAtEnd();
+        return t;
+    }
+
+    /// <summary>Reads a rank-1 IDX file of integer class labels.</summary>
+    public static int[] ReadLabels(string path)
+    {
+        using var file = IdxFile.Open(path);
+        var h = file.Header;
+        if (h.Dimensions.Length != 1 || h.ElementType is IdxElementType.Single or IdxElementType.Double)
+        {
+            throw new InvalidDataException($"'{path}' holds {h}; labels must be a rank-1 integer IDX file");
+        }
+
+        var labels = new int[h.Count];
+        Span<double> one = stackalloc double[1];
+        for (int i = 0; i < labels.Length; i++)
+        {
+            file.ReadValues(one, 1.0);
+            if (one[0] < 0)
+            {
+                throw new InvalidDataException($"'{path}': label {i} is {one[0]}; labels must be ≥ 0");
+            }
+
+            labels[i] = (int)one[0];
+        }
+
+        file.EnsureAtEnd();
+        return labels;
+    }
+
+    /// <summary>
+    /// Loads an images file and a labels file (as MNIST's train-images-idx3-ubyte and train-labels-idx1-ubyte) into a
+    /// classification data set: X (m, height·width) multiplied by <paramref name="scale"/>, Y one-hot (or a 0/1 column
+    /// for 2 classes).
+    /// </summary>
+    /// <param name="imagesPath">The IDX file of inputs (rank ≥ 1).</param>
+    /// <param name="labelsPath">The rank-1 IDX file of class indices, same count.</param>
+    /// <param name="classes">The number of classes; 0 infers max label + 1 (at least 2).</param>
+    /// <param name="scale">Multiplies every input (1/255 maps pixel bytes to [0, 1]).</param>
+    /// <param name="classNames">Optional display names.</param>
+    public static DataSet<T> Load<T>(string imagesPath, string labelsPath, int classes = 0, double scale = 1.0, IReadOnlyList<string>? classNames = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var labels = ReadLabels(labelsPath);
+        var x = Read<T>(imagesPath, scale);
+        if (x.Rank == 1)
+        {
+            x = x.Reshape(x.Length, 1);
+        }
+
+        if (x.RowCount != labels.Length)
+        {
+            throw new InvalidDataException($"'{imagesPath}' holds {x.RowCount} examples but '{labelsPath}' holds {labels.Length} labels");
+        }
+
+        classes = ResolveClasses(labels, classes, labelsPath);
+        return DataSet.FromLabels(x, labels, classes, classNames);
+    }
+
+    /// <summary>
+    /// A streaming source over an images file and a labels file: memory of <paramref name="bufferRows"/> rows whatever m
+    /// is. Raw files are visited in random blocks when shuffled; gzip files are read sequentially.
+    /// </summary>
+    /// <param name="imagesPath">The IDX file of inputs.</param>
+    /// <param name="labelsPath">The rank-1 IDX file of class indices.</param>
+    /// <param name="classes">The number of classes (≥ 2); a label outside [0, classes) is an error when read.</param>
+    /// <param name="scale">Multiplies every input.</param>
+    /// <param name="bufferRows">Rows in the shuffle buffer.</param>
+    /// <param name="chunkRows">Rows per block in random block order.</param>
+    /// <param name="classNames">Optional display names.</param>
+    public static StreamingDataSource<T> OpenStreaming<T>(string imagesPath, string labelsPath, int classes, double scale = 1.0, int bufferRows = 4096, int chunkRows = 256, IReadOnlyList<string>? classNames = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (classes < 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(classes), classes, $"classes must be ≥ 2 for a streaming source; received {classes}");
+        }
+
+        var images = ReadHeader(imagesPath);
+        var labels = ReadHeader(labelsPath);
+        if (labels.Dimensions.Length != 1 || labels.ElementType is IdxElementType.Single or IdxElementType.Double)
+        {
+            throw new InvalidDataException($"'{labelsPath}' holds {labels}; labels must be a rank-1 integer IDX file");
+        }
+
+        if (images.Count != labels.Count)
+        {
+            throw new InvalidDataException($"'{imagesPath}' holds {images.Count} examples but '{labelsPath}' holds {labels.Count} labels");
+        }
+
+        int targets = classes == 2 ? 1 : classes;
+        return new StreamingDataSource<T>(
+            $"{Path.GetFileName(imagesPath)} + {Path.GetFileName(labelsPath)}",
+            images.RowLength,
+            targets,
+            images.Count,
+            classes,
+            classNames,
+            bufferRows,
+            chunkRows,
+            () => new IdxRowStream<T>(imagesPath, labelsPath, classes, scale));
+    }
+
+    /// <summary>
+    /// Writes a tensor as an IDX file of <paramref name="type"/> (atomically). The dimensions are the tensor's shape
+    /// unless <paramref name="dimensions"/> gives others with the same element count (for example (m, 28, 28) for a
+    /// (m, 784) tensor). Integer types require integral values in range.
+    /// </summary>
+    public static void Write<T>(string path, Tensor<T> data, IdxElementType type = IdxElementType.UInt8, bool gzip = false, int[]? dimensions = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        int[] dims = dimensions ?? data.Shape;
+        long count = dims.Aggregate(1L, (p, d) => p * d);
+        if (dims.Length is < 1 or > 255 || dims.Any(d => d < 0) || count != data.Length)
+        {
+            throw new ArgumentException($"dimensions ({string.Join(", ", dims)}) must be non-negative and hold the tensor's {data.Length} elements", nameof(dimensions));
+        }
+
+        int size = ElementSize(type);
+        WriteAtomically(path, gzip, stream =>
+        {
+            Span<byte> head = stackalloc byte[4];
+            head[2] = (byte)type;
+            head[3] = (byte)dims.Length;
+            stream.Write(head);
+            foreach (int d in dims)
+            {
+                BinaryPrimitives.WriteInt32BigEndian(head, d);
+                stream.Write(head);
+            }
+
+            var buffer = new byte[size * 4096];
+            var s = data.ReadOnlySpan;
+            for (int start = 0; start < s.Length; start += 4096)
+            {
+                int n = Math.Min(4096, s.Length - start);
+                for (int i = 0; i < n; i++)
+                {
+                    Encode(type, double.CreateTruncating(s[start + i]), buffer.AsSpan(i * size, size), start + i);
+                }
+
+                stream.Write(buffer, 0, n * size);
+            }
+        });
+    }
+
+    /// <summary>Writes class labels as a rank-1 IDX file of unsigned bytes (atomically).</summary>
+    public static void WriteLabels(string path, int[] labels, bool gzip = false)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        var t = new Tensor<double>(labels.Length);
+        for (int i = 0; i < labels.Length; i++)
+        {
+            t[i] = labels[i];
+        }
+
+        Write(path, t, IdxElementType.UInt8, gzip);
+    }
+
+    internal static int ResolveClasses(int[] labels, int classes, string source)
+    {
+        int max = labels.Length == 0 ? 0 : labels.Max();
+        if (classes == 0)
+        {
+            return Math.Max(2, max + 1);
+        }
+
+        if (classes < 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(classes), classes, $"classes must be 0 (infer) or ≥ 2; received {classes}");
+        }
+
+        if (max >= classes)
+        {
+            int row = Array.IndexOf(labels, max);
+            throw new InvalidDataException($"{source}: label {max} (example {row}) is outside [0, {classes})");
+        }
+
+        return classes;
+    }
+
+    internal static void WriteAtomically(string path, bool gzip, Action<Stream> write)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string full = Path.GetFullPath(path);
+        string temporary = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                if (gzip)
+                {
+                    using (var z = new GZipStream(file, CompressionLevel.Optimal, leaveOpen: true))
+                    {
+                        write(z);
+                    }
+                }
+                else
+                {
+                    write(file);
+                }
+
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Move(temporary, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temporary))
+            {
+                File.Delete(temporary);
+            }
+        }
+    }
+
+    private static void Encode(IdxElementType type, double v, Span<byte> destination, long index)
+    {
+        if (type is not (IdxElementType.Single or IdxElementType.Double))
+        {
+            (double lo, double hi) = type switch
+            {
+                IdxElementType.UInt8 => (0.0, 255.0),
+                IdxElementType.SByte => (-128.0, 127.0),
+                IdxElementType.Int16 => (short.MinValue, short.MaxValue),
+                _ => (int.MinValue, (double)int.MaxValue),
+            };
+            if (!(v >= lo && v <= hi) || v != Math.Floor(v))
+            {
+                throw new ArgumentException($"element {index} is {v}; an IDX {type} holds integers in [{lo}, {hi}]");
+            }
+        }
+
+        switch (type)
+        {
+            case IdxElementType.UInt8: destination[0] = (byte)v; break;
+            case IdxElementType.SByte: destination[0] = unchecked((byte)(sbyte)v); break;
+            case IdxElementType.Int16: BinaryPrimitives.WriteInt16BigEndian(destination, (short)v); break;
+            case IdxElementType.Int32: BinaryPrimitives.WriteInt32BigEndian(destination, (int)v); break;
+            case IdxElementType.Single: BinaryPrimitives.WriteSingleBigEndian(destination, (float)v); break;
+            default: BinaryPrimitives.WriteDoubleBigEndian(destination, v); break;
+        }
+    }
+
+    private sealed class IdxRowStream<T> : RowStream<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private readonly IdxFile _images;
+        private readonly IdxFile _labels;
+        private readonly int _classes;
+        private readonly double _scale;
+        private readonly int _count;
+        private readonly double[] _label = new double[1];
+        private long _next;
+
+        public IdxRowStream(string imagesPath, string labelsPath, int classes, double scale)
+        {
+            _images = IdxFile.Open(imagesPath);
+            try
+            {
+                _labels = IdxFile.Open(labelsPath);
+            }
+            catch
+            {
+                _images.Dispose();
+                throw;
+            }
+
+            _classes = classes;
+            _scale = scale;
+            _count = _images.Header.Count;
+        }
+
+        public override bool CanSeek => _images.CanSeek && _labels.CanSeek;
+
+        public override void SeekRow(long row)
+        {
+            _images.SeekRow(row);
+            _labels.SeekRow(row);
+            _next = row;
+        }
+
+        public override bool ReadRow(Span<T> x, Span<T> y)
+        {
+            if (_next >= _count)
+            {
+                return false;
+            }
+
+            _images.ReadValues(x, _scale);
+            _labels.ReadValues(_label.AsSpan(), 1.0);
+            double label = _label[0];
+            if (!(label >= 0 && label < _classes))
+            {
+                throw new InvalidDataException($"'{_labels.Path}': label of example {_next} is {label}; expected an integer in [0, {_classes})");
+            }
+
+            if (y.Length == 1)
+            {
+                y[0] = label == 1 ? T.One : T.Zero;
+            }
+            else
+            {
+                y.Clear();
+                y[(int)label] = T.One;
+            }
+
+            _next++;
+            return true;
+        }
+
+        public override void Dispose()
+        {
+            _images.Dispose();
+            _labels.Dispose();
+        }
+    }
+}
+
+/// <summary>An open IDX file positioned at its data, raw or gzip.</summary>
+internal sealed class IdxFile : IDisposable
+{
+    private const int ScratchBytes = 1 << 16;
+    private readonly FileStream _file;
+    private readonly Stream _data;
+    private readonly byte[] _scratch;
+    private readonly int _elementSize;
+    private readonly long _rowBytes;
+    private long _consumed;
+
+    private IdxFile(string path, FileStream file, Stream data, IdxHeader header)
+    {
+        Path = path;
+        _file = file;
+        _data = data;
+        Header = header;
+        _elementSize = Idx.ElementSize(header.ElementType);
+        _rowBytes = (long)header.RowLength * _elementSize;
+        _scratch = new byte[(int)Math.Max(Math.Min(ScratchBytes, header.DataBytes), Math.Min(_rowBytes, Array.MaxLength))];
+    }
+
+    public string Path { get; }
+
+    public IdxHeader Header { get; }
+
+    public bool CanSeek => !Header.Compressed;
+
+    public static IdxFile Open(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"IDX file '{path}' does not exist", path);
+        }
+
+        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        Stream data = file;
+        try
+        {
+            Span<byte> probe = stackalloc byte[4];
+            bool gzip = file.Length >= 18 && file.ReadAtLeast(probe[..2], 2, throwOnEndOfStream: false) == 2 && probe[0] == 0x1F && probe[1] == 0x8B;
+            uint gzipSize = 0;
+            if (gzip)
+            {
+                // ISIZE: the uncompressed length mod 2³², the last 4 bytes of a gzip member.
+                file.Position = file.Length - 4;
+                file.ReadExactly(probe);
+                gzipSize = BinaryPrimitives.ReadUInt32LittleEndian(probe);
+                file.Position = 0;
+                data = new GZipStream(file, CompressionMode.Decompress, leaveOpen: true);
+            }
+            else
+            {
+                file.Position = 0;
+            }
+
+            var header = ReadHeader(path, data, gzip);
+            long total = header.HeaderBytes + header.DataBytes;
+            if (gzip)
+            {
+                if ((uint)total != gzipSize)
+                {
+                    throw new InvalidDataException($"'{path}': its header ({header}) needs {total} bytes, but the gzip trailer records {gzipSize} uncompressed bytes (mod 2³²); the file is truncated or corrupt");
+                }
+            }
+            else if (file.Length != total)
+            {
+                throw new InvalidDataException($"'{path}' has {file.Length} bytes but its header ({header}) needs exactly {total}{(file.Length < total ? "; the file is truncated" : "; there are trailing bytes")}");
+            }
+
+            return new IdxFile(path, file, data, header);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException && !(e is InvalidDataException && e.Message.Contains(path, StringComparison.Ordinal)))
+        {
+            if (data != file)
+            {
+                data.Dispose();
+            }
+
+            file.Dispose();
+            throw new InvalidDataException($"'{path}' could not be read as IDX: {e.Message}", e);
+        }
+        catch
+        {
+            if (data != file)
+            {
+                data.Dispose();
+            }
+
+            file.Dispose();
+            throw;
+        }
+    }
+
+    public void SeekRow(long row)
+    {
+        if (!CanSeek)
+        {
+            throw new NotSupportedException($"'{Path}' is gzip-compressed and cannot seek");
+        }
+
+        _file.Position = Header.HeaderBytes + (row * _rowBytes);
+        _consumed = row * _rowBytes;
+    }
+
+    /// <summary>Reads destination.Length elements, each multiplied by <paramref name="scale"/>.</summary>
+    public void ReadValues<T>(Span<T> destination, double scale)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int perChunk = _scratch.Length / _elementSize;
+        for (int start = 0; start < destination.Length; start += perChunk)
+        {
+            int n = Math.Min(perChunk, destination.Length - start);
+            int bytes = n * _elementSize;
+            int got;
+            try
+            {
+                got = _data.ReadAtLeast(_scratch.AsSpan(0, bytes), bytes, throwOnEndOfStream: false);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException($"'{Path}' is corrupt after {Header.HeaderBytes + _consumed} bytes of data: {e.Message}", e);
+            }
+
+            if (got < bytes)
+            {
+                throw new InvalidDataException($"'{Path}' is truncated: its header ({Header}) needs {Header.DataBytes} data bytes but only {_consumed + got} are present");
+            }
+
+            _consumed += bytes;
+            Decode(_scratch.AsSpan(0, bytes), destination.Slice(start, n), scale);
+        }
+    }
+
+    /// <summary>Checks that nothing follows the data (for gzip, where the length was not known up front).</summary>
+    public void EnsureAtEnd()
+    {
+        if (Header.Compressed && _data.ReadAtLeast(_scratch.AsSpan(0, 1), 1, throwOnEndOfStream: false) != 0)
+        {
+            throw new InvalidDataException($"'{Path}' holds more data than its header ({Header}) declares");
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_data != _file)
+        {
+            _data.Dispose();
+        }
+
+        _file.Dispose();
+    }
+
+    private static IdxHeader ReadHeader(string path, Stream data, bool gzip)
+    {
+        Span<byte> magic = stackalloc byte[4];
+        if (data.ReadAtLeast(magic, 4, throwOnEndOfStream: false) < 4)
+        {
+            throw new InvalidDataException($"'{path}' is not an IDX file: it is shorter than the 4-byte magic number");
+        }
+
+        byte type = magic[2];
+        bool knownType = type is 0x08 or 0x09 or 0x0B or 0x0C or 0x0D or 0x0E;
+        if (magic[0] != 0 || magic[1] != 0 || !knownType || magic[3] == 0)
+        {
+            throw new InvalidDataException($"'{path}' is not an IDX file: magic bytes are {Convert.ToHexString(magic)}; expected 00 00 <type 08/09/0B/0C/0D/0E> <rank ≥ 1>");
+        }
+
+        int rank = magic[3];
+        var dims = new int[rank];
+        for (int i = 0; i < rank; i++)
+        {
+            if (data.ReadAtLeast(magic, 4, throwOnEndOfStream: false) < 4)
+            {
+                throw new InvalidDataException($"'{path}' is truncated inside its header: dimension {i} of {rank} is missing");
+            }
+
+            dims[i] = BinaryPrimitives.ReadInt32BigEndian(magic);
+            if (dims[i] < 0)
+            {
+                throw new InvalidDataException($"'{path}': dimension {i} is {dims[i]}; dimensions must be ≥ 0");
+            }
+        }
+
+        var header = new IdxHeader((IdxElementType)type, dims, gzip);
+        if (header.ElementCount > Array.MaxLength || (rank > 1 && header.ElementCount / Math.Max(1, dims[0]) > Array.MaxLength))
+        {
+            throw new InvalidDataException($"'{path}' declares {header}, more elements than this library can hold");
+        }
+
+        return header;
+    }
+
+    private void Decode<T>(ReadOnlySpan<byte> source, Span<T> destination, double scale)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var type = Header.ElementType;
+        if (type == IdxElementType.UInt8)
+        {
+            for (int i = 0; i < destination.Length; i++)
+            {
+                destination[i] = T.CreateTruncating(source[i] * scale);
+            }
+
+            return;
+        }
+
+        for (int i = 0; i < destination.Length; i++)
+        {
+            var e = source.Slice(i * _elementSize, _elementSize);
+            double v = type switch
+            {
+                IdxElementType.SByte => (sbyte)e[0],
+                IdxElementType.Int16 => BinaryPrimitives.ReadInt16BigEndian(e),
+                IdxElementType.Int32 => BinaryPrimitives.ReadInt32BigEndian(e),
+                IdxElementType.Single => BinaryPrimitives.ReadSingleBigEndian(e),
+                _ => BinaryPrimitives.ReadDoubleBigEndian(e),
+            };
+            destination[i] = T.CreateTruncating(v * scale);
+        }
+    }
+}
