@@ -18,7 +18,7 @@ namespace DeepLearning.Optimizers;
 /// </remarks>
 public sealed class Adam : Optimizer
 {
-    private static readonly string[] Names = ["v", "s"];
+    private static readonly string[] _names = ["v", "s"];
     private double _beta1;
     private double _beta2;
     private double _epsilon;
@@ -62,7 +62,7 @@ public sealed class Adam : Optimizer
     }
 
     /// <inheritdoc/>
-    public override IReadOnlyList<string> StateNames => Names;
+    public override IReadOnlyList<string> StateNames => _names;
 
     /// <summary>
     /// The rule over spans, in one pass: v ← β1·v + (1 − β1)·g; s ← β2·s + (1 − β2)·g²;

@@ -15,7 +15,7 @@ namespace DeepLearning.Optimizers;
 /// </remarks>
 public sealed class Momentum : Optimizer
 {
-    private static readonly string[] Names = ["v"];
+    private static readonly string[] _names = ["v"];
     private double _beta;
 
     /// <summary>Creates gradient descent with momentum.</summary>
@@ -42,7 +42,7 @@ public sealed class Momentum : Optimizer
     public bool BiasCorrection { get; set; }
 
     /// <inheritdoc/>
-    public override IReadOnlyList<string> StateNames => Names;
+    public override IReadOnlyList<string> StateNames => _names;
 
     /// <summary>
     /// The rule over spans: v ← β·v + (1 − β)·g; w ← w − α·v, or w ← w − α·v/(1 − βᵗ) when

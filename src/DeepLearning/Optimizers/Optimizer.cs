@@ -25,7 +25,7 @@ namespace DeepLearning.Optimizers;
 /// </remarks>
 public abstract class Optimizer
 {
-    private static readonly string[] NoStateNames = [];
+    private static readonly string[] _noStateNames = [];
     private readonly Dictionary<object, object> _state = new(ReferenceEqualityComparer.Instance);
     private double _learningRate;
 
@@ -63,7 +63,7 @@ public abstract class Optimizer
     /// The names of the per-parameter state tensors, each the same shape as the parameter:
     /// none for gradient descent, "v" for momentum, "s" for RMSprop, "v" and "s" for Adam.
     /// </summary>
-    public virtual IReadOnlyList<string> StateNames => NoStateNames;
+    public virtual IReadOnlyList<string> StateNames => _noStateNames;
 
     /// <summary>
     /// One update of every parameter from its gradient: t ← t + 1, then W ← rule(W, dW, state, t)

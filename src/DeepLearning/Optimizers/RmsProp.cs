@@ -15,7 +15,7 @@ namespace DeepLearning.Optimizers;
 /// </remarks>
 public sealed class RmsProp : Optimizer
 {
-    private static readonly string[] Names = ["s"];
+    private static readonly string[] _names = ["s"];
     private double _beta;
     private double _epsilon;
 
@@ -48,7 +48,7 @@ public sealed class RmsProp : Optimizer
     }
 
     /// <inheritdoc/>
-    public override IReadOnlyList<string> StateNames => Names;
+    public override IReadOnlyList<string> StateNames => _names;
 
     /// <summary>
     /// The rule over spans: s ← β·s + (1 − β)·g²; w ← w − α·g/(√s + ε). w, g and s have the parameter's length n.

@@ -12,8 +12,8 @@ public class MetricsTests
     //   true 2: [1 1 2]   support 4
     // predicted totals: 4, 3, 3.
     // precision 3/4, 1/3, 2/3; recall 3/4, 1/2, 1/2; F1 3/4, 2/5, 4/7; accuracy 6/10.
-    private static readonly int[] Actual = [0, 0, 0, 1, 1, 2, 2, 2, 2, 0];
-    private static readonly int[] Predicted = [0, 0, 1, 1, 2, 2, 1, 0, 2, 0];
+    private static readonly int[] _actual = [0, 0, 0, 1, 1, 2, 2, 2, 2, 0];
+    private static readonly int[] _predicted = [0, 0, 1, 1, 2, 2, 1, 0, 2, 0];
 
     [Fact]
     public void Binary_accuracy_thresholds_at_one_half_strictly()
@@ -76,7 +76,7 @@ public class MetricsTests
     [Fact]
     public void Confusion_matrix_counts_and_scores_match_hand_computation()
     {
-        var cm = ConfusionMatrix.FromLabels(Actual, Predicted, 3);
+        var cm = ConfusionMatrix.FromLabels(_actual, _predicted, 3);
         cm.Total.Should().Be(10);
         long[,] expected = { { 3, 1, 0 }, { 0, 1, 1 }, { 1, 1, 2 } };
         for (int i = 0; i < 3; i++)
@@ -111,27 +111,27 @@ public class MetricsTests
     [Fact]
     public void Confusion_matrix_from_tensors_and_by_accumulation_agree()
     {
-        // Scores whose argmax is Predicted, and one-hot targets for Actual.
+        // Scores whose argmax is _predicted, and one-hot targets for _actual.
         var scores = new Tensor<float>(10, 3);
         var targets = new Tensor<float>(10, 3);
         var acc = new ConfusionMatrix(3);
         for (int i = 0; i < 10; i++)
         {
             scores.Row(i).Fill(0.1f);
-            scores.Row(i)[Predicted[i]] = 0.8f;
-            targets.Row(i)[Actual[i]] = 1;
-            acc.Add(Actual[i], Predicted[i]);
+            scores.Row(i)[_predicted[i]] = 0.8f;
+            targets.Row(i)[_actual[i]] = 1;
+            acc.Add(_actual[i], _predicted[i]);
         }
 
-        var fromLabels = ConfusionMatrix.FromLabels(Actual, Predicted, 3);
-        var a = ConfusionMatrix.Compute(scores, Actual);
+        var fromLabels = ConfusionMatrix.FromLabels(_actual, _predicted, 3);
+        var a = ConfusionMatrix.Compute(scores, _actual);
         var b = ConfusionMatrix.Compute(scores, targets);
         foreach (var cm in new[] { a, b, acc })
         {
             cm.ToString().Should().Be(fromLabels.ToString());
         }
 
-        a.Accuracy.Should().Be(Accuracy.Compute(scores, Actual));
+        a.Accuracy.Should().Be(Accuracy.Compute(scores, _actual));
     }
 
     [Fact]
@@ -168,7 +168,7 @@ public class MetricsTests
     [Fact]
     public void ToString_lays_out_counts_and_scores_with_class_names()
     {
-        var cm = ConfusionMatrix.FromLabels(Actual, Predicted, 3);
+        var cm = ConfusionMatrix.FromLabels(_actual, _predicted, 3);
         string text = cm.ToString(["cat", "dog", "bird"]);
         var lines = text.Split('\n');
         lines[0].Should().Be("true \\ predicted   cat   dog  bird");

@@ -31,10 +31,10 @@ namespace DeepLearning.Tests.Optimizers;
 /// </summary>
 public class TorchGoldenTests
 {
-    private static readonly double[] A = [1.0, 2.0, 0.5, 3.0, 0.1];
-    private static readonly double[] W0 = [0.5, -1.5, 2.0, -0.25, 1.0];
+    private static readonly double[] _a = [1.0, 2.0, 0.5, 3.0, 0.1];
+    private static readonly double[] _w0 = [0.5, -1.5, 2.0, -0.25, 1.0];
 
-    private static readonly double[][] AdamExpected =
+    private static readonly double[][] _adamExpected =
     [
         [0.4000000007259093, -1.4000000003413828, 1.9000000017127594, -0.34999999543196336, 0.9000000015617623],
         [0.3001310915075372, -1.3004247514028124, 1.7998781696113086, -0.3762211166258248, 0.7998642301451022],
@@ -43,7 +43,7 @@ public class TorchGoldenTests
         [0.0028485392500716827, -1.0081358256652142, 1.4979885814912777, -0.28203168561403136, 0.49784483698324317],
     ];
 
-    private static readonly double[][] MomentumExpected =
+    private static readonly double[][] _momentumExpected =
     [
         [0.4862241743810963, -1.470707372016677, 1.9941614683654714, -0.25218912421710643, 0.9935969769413187],
         [0.46012265391994156, -1.4159290786576186, 1.9830442906729409, -0.2562773473110198, 0.9813838676979519],
@@ -52,7 +52,7 @@ public class TorchGoldenTests
         [0.321283247222109, -1.1414415946967436, 1.9225026078681904, -0.2766248831849941, 0.9143763022924749],
     ];
 
-    private static readonly double[][] RmsPropExpected =
+    private static readonly double[][] _rmsPropExpected =
     [
         [0.4683772241242255, -1.468377223739699, 1.9683772251110756, -0.28162277203364766, 0.9683772249600784],
         [0.44557029307734325, -1.445796286311779, 1.9451952601560163, -0.29701676664740145, 0.9450533866623374],
@@ -61,7 +61,7 @@ public class TorchGoldenTests
         [0.39432209489683645, -1.3955513435493936, 1.8922078708824448, -0.31373281122008617, 0.8915175525495918],
     ];
 
-    private static readonly double[][] SgdExpected =
+    private static readonly double[][] _sgdExpected =
     [
         [0.3622417438109627, -1.2070737201667703, 1.9416146836547141, -0.2718912421710645, 0.935969769413186],
         [0.232507093017563, -1.001234552141148, 1.8807717781990099, -0.2866503414516761, 0.867306284549906],
@@ -71,16 +71,16 @@ public class TorchGoldenTests
     ];
 
     [Fact]
-    public void Adam_matches_torch_optim_Adam() => Check(new Adam(learningRate: 0.1), AdamExpected);
+    public void Adam_matches_torch_optim_Adam() => Check(new Adam(learningRate: 0.1), _adamExpected);
 
     [Fact]
-    public void Momentum_matches_torch_SGD_with_dampening_equal_to_momentum() => Check(new Momentum(0.1, beta: 0.9), MomentumExpected);
+    public void Momentum_matches_torch_SGD_with_dampening_equal_to_momentum() => Check(new Momentum(0.1, beta: 0.9), _momentumExpected);
 
     [Fact]
-    public void RmsProp_matches_torch_optim_RMSprop() => Check(new RmsProp(0.01, beta: 0.9, epsilon: 1e-8), RmsPropExpected);
+    public void RmsProp_matches_torch_optim_RMSprop() => Check(new RmsProp(0.01, beta: 0.9, epsilon: 1e-8), _rmsPropExpected);
 
     [Fact]
-    public void GradientDescent_matches_torch_SGD() => Check(new GradientDescent(0.1), SgdExpected);
+    public void GradientDescent_matches_torch_SGD() => Check(new GradientDescent(0.1), _sgdExpected);
 
     private static void Check(Optimizer optimizer, double[][] expected)
     {
@@ -100,7 +100,7 @@ public class TorchGoldenTests
             for (int i = 0; i < w.Length; i++)
             {
                 double wi = double.CreateChecked(w[i]);
-                g[i] = T.CreateChecked((A[i] * wi) + Math.Cos(wi));
+                g[i] = T.CreateChecked((_a[i] * wi) + Math.Cos(wi));
             }
 
             optimizer.Step([p]);
@@ -113,5 +113,5 @@ public class TorchGoldenTests
 
     private static Parameter<T> Make<T>()
         where T : unmanaged, IFloatingPointIeee754<T> =>
-        new("w", Tensor.FromArray(W0.Select(T.CreateChecked).ToArray()), regularized: true);
+        new("w", Tensor.FromArray(_w0.Select(T.CreateChecked).ToArray()), regularized: true);
 }
