@@ -1,0 +1,132 @@
+using System.Globalization;
+using DeepLearning.Training;
+
+namespace DeepLearning.Diagnostics;
+
+/// <summary>
+/// The course's bias/variance diagnosis. With human-level error as the proxy for Bayes error:
+/// avoidable bias = training error − human error; variance = dev error − training error.
+/// A gap above its threshold (<see cref="BiasVarianceThresholds"/>, 1.5% by default) is high.
+/// High bias calls for a bigger network, longer training or a better optimizer, or another
+/// architecture; high variance for more data, regularization, or another architecture.
+/// </summary>
+/// <remarks>
+/// Examples from the course (human error 0 unless given): train 1%, dev 11% → high variance;
+/// 15%/16% → high bias; 15%/30% → both; 0.5%/1% → fine; human 1%, train 8%, dev 10% → high bias;
+/// human 7.5%, train 8%, dev 10% → high variance.
+/// </remarks>
+public static class BiasVariance
+{
+    private static readonly string[] _biasRemedies =
+    [
+        "bigger network: more hidden units or more layers",
+        "train longer, or use a better optimization algorithm (momentum, RMSprop, Adam)",
+        "try a different network architecture or hyperparameters",
+    ];
+
+    private static readonly string[] _varianceRemedies =
+    [
+        "more training data (or data augmentation)",
+        "regularization: L2, dropout",
+        "try a different network architecture or hyperparameters",
+    ];
+
+    /// <summary>Diagnoses from error rates (fractions: 0.01 is 1%).</summary>
+    /// <param name="trainError">Training-set error in [0, 1].</param>
+    /// <param name="devError">Dev-set error in [0, 1].</param>
+    /// <param name="humanError">Human-level (≈ Bayes) error in [0, 1]; 0 when unknown or the task is easy for people.</param>
+    /// <param name="thresholds">When a gap is large; <see cref="BiasVarianceThresholds.Default"/> when null.</param>
+    /// <returns>The report.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An error or threshold is out of range.</exception>
+    public static BiasVarianceReport Diagnose(double trainError, double devError, double humanError = 0, BiasVarianceThresholds? thresholds = null) =>
+        Diagnose(trainError, devError, humanError, thresholds, epoch: null);
+
+    /// <summary>
+    /// Diagnoses a finished training run from its history, reading one epoch's training and dev
+    /// metrics: error = 1 − metric when higher is better (accuracy), else the metric itself (an error rate).
+    /// </summary>
+    /// <param name="history">The history; the chosen epoch must have both a training and a dev metric.</param>
+    /// <param name="humanError">Human-level error in [0, 1].</param>
+    /// <param name="epoch">
+    /// Which epoch: <see cref="HistoryEpoch.Best"/> (default; the best dev metric, whose weights early stopping
+    /// restores) or <see cref="HistoryEpoch.Last"/> (the weights a run that did not restore ends with).
+    /// </param>
+    /// <param name="thresholds">When a gap is large.</param>
+    /// <returns>The report, with <see cref="BiasVarianceReport.Epoch"/> set.</returns>
+    /// <exception cref="InvalidOperationException">The history is empty or the epoch lacks a training or dev metric.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An error computed from the metrics is outside [0, 1].</exception>
+    public static BiasVarianceReport Diagnose(History history, double humanError = 0, HistoryEpoch epoch = HistoryEpoch.Best, BiasVarianceThresholds? thresholds = null)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        var record = history.Last ?? throw new InvalidOperationException("the history has no epochs to diagnose");
+        if (epoch == HistoryEpoch.Best)
+        {
+            record = history.BestEpoch ?? throw new InvalidOperationException($"no epoch has a dev {history.MetricName}; diagnosing variance needs a dev set");
+        }
+
+        if (record.TrainMetric is not double train || record.DevMetric is not double dev)
+        {
+            throw new InvalidOperationException($"epoch {record.Epoch} lacks a {(record.TrainMetric is null ? "training" : "dev")} {history.MetricName}; diagnosis needs both");
+        }
+
+        return history.HigherIsBetter
+            ? Diagnose(1 - train, 1 - dev, humanError, thresholds, record.Epoch)
+            : Diagnose(train, dev, humanError, thresholds, record.Epoch);
+    }
+
+    private static BiasVarianceReport Diagnose(double trainError, double devError, double humanError, BiasVarianceThresholds? thresholds, int? epoch)
+    {
+        RequireError(trainError, nameof(trainError));
+        RequireError(devError, nameof(devError));
+        RequireError(humanError, nameof(humanError));
+        thresholds ??= BiasVarianceThresholds.Default;
+        thresholds.Validate();
+
+        double bias = trainError - humanError;
+        double variance = devError - trainError;
+        bool highBias = bias > thresholds.AvoidableBias;
+        bool highVariance = variance > thresholds.Variance;
+        var kind = (highBias, highVariance) switch
+        {
+            (true, true) when bias >= thresholds.DominanceRatio * variance => BiasVarianceCase.HighBias,
+            (true, true) when variance >= thresholds.DominanceRatio * bias => BiasVarianceCase.HighVariance,
+            (true, true) => BiasVarianceCase.HighBiasAndHighVariance,
+            (true, false) => BiasVarianceCase.HighBias,
+            (false, true) => BiasVarianceCase.HighVariance,
+            _ => BiasVarianceCase.Fine,
+        };
+
+        // The course's basic recipe: fix bias first, then variance; in the mixed case the larger gap leads.
+        IEnumerable<string> remedies = kind switch
+        {
+            BiasVarianceCase.HighBias => _biasRemedies,
+            BiasVarianceCase.HighVariance => _varianceRemedies,
+            BiasVarianceCase.HighBiasAndHighVariance when variance > bias => _varianceRemedies.Concat(_biasRemedies),
+            BiasVarianceCase.HighBiasAndHighVariance => _biasRemedies.Concat(_varianceRemedies),
+            _ => [],
+        };
+
+        var notes = new List<string>();
+        if (bias < 0)
+        {
+            notes.Add($"training error is below the human-level estimate {Percent(humanError)}: Bayes error is lower than that estimate, so avoidable bias cannot be measured against it");
+        }
+
+        if (variance < 0)
+        {
+            notes.Add("dev error is below training error: the dev set may be easier than, or come from a different distribution than, the training set");
+        }
+
+        return new BiasVarianceReport(trainError, devError, humanError, kind, remedies.Distinct().ToArray(), notes, thresholds, epoch);
+    }
+
+    private static void RequireError(double value, string name)
+    {
+        if (!(value >= 0 && value <= 1))
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be a fraction in [0, 1] (0.01 is 1%); received {value.ToString(CultureInfo.InvariantCulture)}");
+        }
+    }
+
+    private static string Percent(double x) => (x * 100).ToString("0.0##", CultureInfo.InvariantCulture) + "%";
+}

@@ -1,0 +1,122 @@
+using System.Numerics;
+using DeepLearning.Tensors;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace DeepLearning.Metrics;
+
+/// <summary>
+/// Accuracy: the fraction of examples whose predicted label equals the true label, in [0, 1].
+/// Binary for outputs of shape (m, 1) or (m) (label 1 where ŷ &gt; threshold), multi-class for (m, C)
+/// (label = argmax of the row); see <see cref="Predictions"/>. Nothing is allocated.
+/// </summary>
+public static class Accuracy
+{
+    /// <summary>Accuracy against integer labels, binary or multi-class by the shape of Ŷ.</summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="predictions">Ŷ, (m, 1), (m) or (m, C).</param>
+    /// <param name="labels">m true labels: 0 or 1 for binary, 0..C−1 for multi-class.</param>
+    /// <param name="threshold">The binary decision threshold.</param>
+    /// <returns>The fraction correct.</returns>
+    /// <exception cref="ArgumentException">Lengths differ, a label is out of range, or there are no examples.</exception>
+    public static double Compute<T>(Tensor<T> predictions, ReadOnlySpan<int> labels, double threshold = 0.5)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (m, c) = Predictions.Shape(predictions, nameof(predictions));
+        Predictions.RequireLength(labels.Length, m, nameof(labels));
+        var y = predictions.ReadOnlySpan;
+        int correct = 0;
+        if (c == 1)
+        {
+            T cut = Predictions.Threshold<T>(threshold);
+            for (int i = 0; i < m; i++)
+            {
+                Predictions.RequireLabel(labels[i], 2, i, nameof(labels));
+                correct += (y[i] > cut ? 1 : 0) == labels[i] ? 1 : 0;
+            }
+        }
+        else
+        {
+            for (int i = 0; i < m; i++)
+            {
+                Predictions.RequireLabel(labels[i], c, i, nameof(labels));
+                correct += TP.IndexOfMax(y.Slice(i * c, c)) == labels[i] ? 1 : 0;
+            }
+        }
+
+        return (double)correct / m;
+    }
+
+    /// <summary>Accuracy against a target tensor Y of Ŷ's shape: 0/1 targets for (m, 1), one-hot rows for (m, C).</summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="predictions">Ŷ.</param>
+    /// <param name="targets">Y, same shape as Ŷ.</param>
+    /// <param name="threshold">The binary decision threshold.</param>
+    /// <returns>The fraction correct.</returns>
+    /// <exception cref="ArgumentException">Shapes differ, a binary target is not 0 or 1, or there are no examples.</exception>
+    public static double Compute<T>(Tensor<T> predictions, Tensor<T> targets, double threshold = 0.5)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (m, c) = Predictions.Shape(predictions, nameof(predictions));
+        ArgumentNullException.ThrowIfNull(targets);
+        if (!predictions.SameShape(targets))
+        {
+            throw new ArgumentException($"targets have shape {targets.ShapeText} but predictions have shape {predictions.ShapeText}", nameof(targets));
+        }
+
+        var y = predictions.ReadOnlySpan;
+        var t = targets.ReadOnlySpan;
+        int correct = 0;
+        if (c == 1)
+        {
+            T cut = Predictions.Threshold<T>(threshold);
+            for (int i = 0; i < m; i++)
+            {
+                correct += (y[i] > cut ? 1 : 0) == Predictions.BinaryTarget(t[i], i) ? 1 : 0;
+            }
+        }
+        else
+        {
+            for (int i = 0; i < m; i++)
+            {
+                correct += TP.IndexOfMax(y.Slice(i * c, c)) == TP.IndexOfMax(t.Slice(i * c, c)) ? 1 : 0;
+            }
+        }
+
+        return (double)correct / m;
+    }
+
+    /// <summary>Binary accuracy: Ŷ is (m, 1) or (m) probabilities of class 1; labels are 0 or 1.</summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="probabilities">Ŷ.</param>
+    /// <param name="labels">m labels, each 0 or 1.</param>
+    /// <param name="threshold">Predict 1 where ŷ &gt; threshold.</param>
+    /// <returns>The fraction correct.</returns>
+    /// <exception cref="ArgumentException">Ŷ has more than one column, or another check of <see cref="Compute{T}(Tensor{T}, ReadOnlySpan{int}, double)"/> fails.</exception>
+    public static double Binary<T>(Tensor<T> probabilities, ReadOnlySpan<int> labels, double threshold = 0.5)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (Predictions.Shape(probabilities, nameof(probabilities)).C != 1)
+        {
+            throw new ArgumentException($"binary accuracy needs probabilities of shape (m, 1); received {probabilities.ShapeText}", nameof(probabilities));
+        }
+
+        return Compute(probabilities, labels, threshold);
+    }
+
+    /// <summary>Multi-class accuracy: label = argmax of each row of Ŷ (m, C), C ≥ 2.</summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="scores">Ŷ, probabilities or raw scores.</param>
+    /// <param name="labels">m labels in 0..C−1.</param>
+    /// <returns>The fraction correct.</returns>
+    /// <exception cref="ArgumentException">Ŷ has one column, or another check of <see cref="Compute{T}(Tensor{T}, ReadOnlySpan{int}, double)"/> fails.</exception>
+    public static double MultiClass<T>(Tensor<T> scores, ReadOnlySpan<int> labels)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (Predictions.Shape(scores, nameof(scores)).C < 2)
+        {
+            throw new ArgumentException($"multi-class accuracy needs scores of shape (m, C) with C ≥ 2; received {scores.ShapeText}", nameof(scores));
+        }
+
+        return Compute(scores, labels);
+    }
+}

@@ -1,0 +1,263 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text;
+using DeepLearning.Tensors;
+
+namespace DeepLearning.Metrics;
+
+/// <summary>
+/// Counts of (true class, predicted class) pairs over a data set, with per-class precision, recall
+/// and F1 and their macro averages. Rows are the true class, columns the predicted class.
+/// </summary>
+/// <remarks>
+/// <para>For class c: TP = count[c, c]; FP = Σ column c − TP; FN = Σ row c − TP;
+/// precision = TP/(TP + FP); recall = TP/(TP + FN); F1 = 2·precision·recall/(precision + recall).</para>
+/// <para>Where a denominator is zero the value is defined as 0: precision of a class never
+/// predicted, recall of a class absent from the data, F1 when precision and recall are both 0.
+/// Macro averages are plain means over all <see cref="ClassCount"/> classes, absent ones included.</para>
+/// </remarks>
+public sealed class ConfusionMatrix
+{
+    private readonly long[] _counts;
+
+    /// <summary>Creates an empty matrix for <paramref name="classCount"/> classes, to fill with <see cref="Add(int, int)"/>.</summary>
+    /// <param name="classCount">C ≥ 2.</param>
+    /// <exception cref="ArgumentOutOfRangeException">C &lt; 2.</exception>
+    public ConfusionMatrix(int classCount)
+    {
+        if (classCount < 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(classCount), classCount, $"classCount must be at least 2; received {classCount}");
+        }
+
+        ClassCount = classCount;
+        _counts = new long[classCount * classCount];
+    }
+
+    /// <summary>The number of classes C.</summary>
+    public int ClassCount { get; }
+
+    /// <summary>The number of examples counted.</summary>
+    public long Total { get; private set; }
+
+    /// <summary>The number of examples of true class <paramref name="actual"/> predicted as <paramref name="predicted"/>.</summary>
+    /// <param name="actual">The true class.</param>
+    /// <param name="predicted">The predicted class.</param>
+    public long this[int actual, int predicted]
+    {
+        get
+        {
+            Predictions.RequireLabel(actual, ClassCount, 0, nameof(actual));
+            Predictions.RequireLabel(predicted, ClassCount, 0, nameof(predicted));
+            return _counts[(actual * ClassCount) + predicted];
+        }
+    }
+
+    /// <summary>The fraction of examples on the diagonal: Σ TP / total; 0 when empty.</summary>
+    public double Accuracy => Total == 0 ? 0 : (double)Enumerable.Range(0, ClassCount).Sum(c => _counts[(c * ClassCount) + c]) / Total;
+
+    /// <summary>The mean of the per-class precisions.</summary>
+    public double MacroPrecision => Enumerable.Range(0, ClassCount).Average(Precision);
+
+    /// <summary>The mean of the per-class recalls.</summary>
+    public double MacroRecall => Enumerable.Range(0, ClassCount).Average(Recall);
+
+    /// <summary>The mean of the per-class F1 scores (not the F1 of the macro precision and recall).</summary>
+    public double MacroF1 => Enumerable.Range(0, ClassCount).Average(F1);
+
+    /// <summary>Counts predictions against integer labels; binary (m, 1) outputs give a 2-class matrix, (m, C) outputs a C-class one.</summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="predictions">Ŷ, (m, 1), (m) or (m, C).</param>
+    /// <param name="labels">m true labels.</param>
+    /// <param name="threshold">The binary decision threshold (predict 1 where ŷ &gt; threshold).</param>
+    /// <returns>The matrix.</returns>
+    /// <exception cref="ArgumentException">Lengths differ, a label is out of range, or there are no examples.</exception>
+    public static ConfusionMatrix Compute<T>(Tensor<T> predictions, ReadOnlySpan<int> labels, double threshold = 0.5)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (_, c) = Predictions.Shape(predictions, nameof(predictions));
+        var predicted = Predictions.ToLabels(predictions, threshold);
+        return FromLabels(labels, predicted, Math.Max(c, 2));
+    }
+
+    /// <summary>Counts predictions against a target tensor of Ŷ's shape (0/1 for (m, 1), one-hot for (m, C)).</summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="predictions">Ŷ.</param>
+    /// <param name="targets">Y.</param>
+    /// <param name="threshold">The binary decision threshold.</param>
+    /// <returns>The matrix.</returns>
+    /// <exception cref="ArgumentException">Shapes differ or a binary target is not 0 or 1.</exception>
+    public static ConfusionMatrix Compute<T>(Tensor<T> predictions, Tensor<T> targets, double threshold = 0.5)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(predictions);
+        ArgumentNullException.ThrowIfNull(targets);
+        if (!predictions.SameShape(targets))
+        {
+            throw new ArgumentException($"targets have shape {targets.ShapeText} but predictions have shape {predictions.ShapeText}", nameof(targets));
+        }
+
+        return Compute(predictions, Predictions.FromTargets(targets), threshold);
+    }
+
+    /// <summary>Counts pairs of true and predicted labels.</summary>
+    /// <param name="actual">True labels in 0..C−1.</param>
+    /// <param name="predicted">Predicted labels in 0..C−1, as many as <paramref name="actual"/>.</param>
+    /// <param name="classCount">C ≥ 2.</param>
+    /// <returns>The matrix.</returns>
+    /// <exception cref="ArgumentException">Lengths differ or a label is out of range.</exception>
+    public static ConfusionMatrix FromLabels(ReadOnlySpan<int> actual, ReadOnlySpan<int> predicted, int classCount)
+    {
+        if (actual.Length != predicted.Length)
+        {
+            throw new ArgumentException($"predicted has {predicted.Length} labels but actual has {actual.Length}", nameof(predicted));
+        }
+
+        var matrix = new ConfusionMatrix(classCount);
+        for (int i = 0; i < actual.Length; i++)
+        {
+            Predictions.RequireLabel(actual[i], classCount, i, nameof(actual));
+            Predictions.RequireLabel(predicted[i], classCount, i, nameof(predicted));
+            matrix._counts[(actual[i] * classCount) + predicted[i]]++;
+        }
+
+        matrix.Total = actual.Length;
+        return matrix;
+    }
+
+    /// <summary>Counts one more example (for accumulating over mini-batches).</summary>
+    /// <param name="actual">Its true class.</param>
+    /// <param name="predicted">Its predicted class.</param>
+    /// <exception cref="ArgumentException">A class is out of range.</exception>
+    public void Add(int actual, int predicted)
+    {
+        Predictions.RequireLabel(actual, ClassCount, 0, nameof(actual));
+        Predictions.RequireLabel(predicted, ClassCount, 0, nameof(predicted));
+        _counts[(actual * ClassCount) + predicted]++;
+        Total++;
+    }
+
+    /// <summary>TP of class c: examples of class c predicted as c.</summary>
+    /// <param name="c">The class.</param>
+    /// <returns>The count.</returns>
+    public long TruePositives(int c) => this[c, c];
+
+    /// <summary>FP of class c: examples of other classes predicted as c.</summary>
+    /// <param name="c">The class.</param>
+    /// <returns>The count.</returns>
+    public long FalsePositives(int c) => Predicted(c) - TruePositives(c);
+
+    /// <summary>FN of class c: examples of class c predicted as another class.</summary>
+    /// <param name="c">The class.</param>
+    /// <returns>The count.</returns>
+    public long FalseNegatives(int c) => Support(c) - TruePositives(c);
+
+    /// <summary>The number of examples whose true class is c (the row sum).</summary>
+    /// <param name="c">The class.</param>
+    /// <returns>The count.</returns>
+    public long Support(int c)
+    {
+        Predictions.RequireLabel(c, ClassCount, 0, nameof(c));
+        long sum = 0;
+        for (int j = 0; j < ClassCount; j++)
+        {
+            sum += _counts[(c * ClassCount) + j];
+        }
+
+        return sum;
+    }
+
+    /// <summary>The number of examples predicted as class c (the column sum).</summary>
+    /// <param name="c">The class.</param>
+    /// <returns>The count.</returns>
+    public long Predicted(int c)
+    {
+        Predictions.RequireLabel(c, ClassCount, 0, nameof(c));
+        long sum = 0;
+        for (int i = 0; i < ClassCount; i++)
+        {
+            sum += _counts[(i * ClassCount) + c];
+        }
+
+        return sum;
+    }
+
+    /// <summary>Precision of class c: TP/(TP + FP); 0 when class c is never predicted.</summary>
+    /// <param name="c">The class.</param>
+    /// <returns>The precision.</returns>
+    public double Precision(int c) => Ratio(TruePositives(c), Predicted(c));
+
+    /// <summary>Recall of class c: TP/(TP + FN); 0 when class c never occurs.</summary>
+    /// <param name="c">The class.</param>
+    /// <returns>The recall.</returns>
+    public double Recall(int c) => Ratio(TruePositives(c), Support(c));
+
+    /// <summary>F1 of class c: 2·P·R/(P + R), the harmonic mean of precision and recall; 0 when both are 0.</summary>
+    /// <param name="c">The class.</param>
+    /// <returns>The F1 score.</returns>
+    public double F1(int c)
+    {
+        double p = Precision(c), r = Recall(c);
+        return p + r == 0 ? 0 : 2 * p * r / (p + r);
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => ToString(null);
+
+    /// <summary>
+    /// The matrix (rows true, columns predicted), then precision, recall, F1 and support per class,
+    /// the macro averages and the accuracy.
+    /// </summary>
+    /// <param name="classNames">C names to label rows and columns; class indices when null.</param>
+    /// <returns>The text.</returns>
+    /// <exception cref="ArgumentException">The number of names is not C.</exception>
+    public string ToString(IReadOnlyList<string>? classNames)
+    {
+        if (classNames is not null && classNames.Count != ClassCount)
+        {
+            throw new ArgumentException($"classNames has {classNames.Count} names but the matrix has {ClassCount} classes", nameof(classNames));
+        }
+
+        var inv = CultureInfo.InvariantCulture;
+        string[] names = Enumerable.Range(0, ClassCount).Select(c => classNames?[c] ?? c.ToString(inv)).ToArray();
+        const string Corner = "true \\ predicted";
+        int nameWidth = Math.Max(Corner.Length, names.Max(n => n.Length));
+        int cell = Math.Max(names.Max(n => n.Length), _counts.Length == 0 ? 1 : _counts.Max().ToString(inv).Length) + 2;
+
+        var sb = new StringBuilder();
+        sb.Append(Corner.PadRight(nameWidth));
+        foreach (var n in names)
+        {
+            sb.Append(n.PadLeft(cell));
+        }
+
+        sb.AppendLine();
+        for (int i = 0; i < ClassCount; i++)
+        {
+            sb.Append(names[i].PadRight(nameWidth));
+            for (int j = 0; j < ClassCount; j++)
+            {
+                sb.Append(_counts[(i * ClassCount) + j].ToString(inv).PadLeft(cell));
+            }
+
+            sb.AppendLine();
+        }
+
+        sb.AppendLine();
+        sb.Append("class".PadRight(nameWidth)).AppendLine("  precision     recall         F1    support");
+        for (int c = 0; c < ClassCount; c++)
+        {
+            sb.Append(names[c].PadRight(nameWidth))
+              .Append(inv, $"{Precision(c),11:F4}{Recall(c),11:F4}{F1(c),11:F4}{Support(c),11}")
+              .AppendLine();
+        }
+
+        sb.Append("macro avg".PadRight(nameWidth))
+          .Append(inv, $"{MacroPrecision,11:F4}{MacroRecall,11:F4}{MacroF1,11:F4}{Total,11}")
+          .AppendLine();
+        sb.Append("accuracy".PadRight(nameWidth)).Append(inv, $"{Accuracy,33:F4}{Total,11}");
+        return sb.ToString();
+    }
+
+    private static double Ratio(long numerator, long denominator) => denominator == 0 ? 0 : (double)numerator / denominator;
+}

@@ -1,0 +1,150 @@
+using System.Globalization;
+using System.Numerics;
+using DeepLearning.Tensors;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace DeepLearning.Metrics;
+
+/// <summary>
+/// Turns a model's outputs and a data set's targets into class labels, one per example (row).
+/// </summary>
+/// <remarks>
+/// Outputs of shape (m, 1) or (m) are binary: Ŷ is the probability of class 1 and the predicted
+/// label is 1 when ŷ &gt; threshold (0.5 by default, strictly greater, as the course's <c>predict</c>).
+/// Outputs of shape (m, C) with C ≥ 2 are multi-class: the label is the index of the largest
+/// score (argmax; the first one on ties), so probabilities and raw scores give the same labels.
+/// </remarks>
+public static class Predictions
+{
+    /// <summary>Predicted labels: 1 where ŷ &gt; threshold for (m, 1) outputs, the row's argmax for (m, C).</summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="predictions">Ŷ, (m, 1), (m) or (m, C).</param>
+    /// <param name="threshold">The binary decision threshold, in [0, 1].</param>
+    /// <returns>m labels.</returns>
+    public static int[] ToLabels<T>(Tensor<T> predictions, double threshold = 0.5)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (m, _) = Shape(predictions, nameof(predictions));
+        var labels = new int[m];
+        ToLabels(predictions, labels, threshold);
+        return labels;
+    }
+
+    /// <summary>Writes the predicted labels into <paramref name="labels"/> without allocating.</summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="predictions">Ŷ, (m, 1), (m) or (m, C).</param>
+    /// <param name="labels">m labels, written.</param>
+    /// <param name="threshold">The binary decision threshold, in [0, 1].</param>
+    public static void ToLabels<T>(Tensor<T> predictions, Span<int> labels, double threshold = 0.5)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (m, c) = Shape(predictions, nameof(predictions));
+        RequireLength(labels.Length, m, nameof(labels));
+        var y = predictions.ReadOnlySpan;
+        if (c == 1)
+        {
+            T cut = Threshold<T>(threshold);
+            for (int i = 0; i < m; i++)
+            {
+                labels[i] = y[i] > cut ? 1 : 0;
+            }
+        }
+        else
+        {
+            for (int i = 0; i < m; i++)
+            {
+                labels[i] = TP.IndexOfMax(y.Slice(i * c, c));
+            }
+        }
+    }
+
+    /// <summary>
+    /// True labels from a target tensor: Y of shape (m, 1) or (m) must hold 0 or 1; Y of shape (m, C)
+    /// (one-hot) gives each row's argmax.
+    /// </summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="targets">Y.</param>
+    /// <returns>m labels.</returns>
+    /// <exception cref="ArgumentException">A binary target is neither 0 nor 1.</exception>
+    public static int[] FromTargets<T>(Tensor<T> targets)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (m, c) = Shape(targets, nameof(targets));
+        var labels = new int[m];
+        var y = targets.ReadOnlySpan;
+        for (int i = 0; i < m; i++)
+        {
+            labels[i] = c == 1 ? BinaryTarget(y[i], i) : TP.IndexOfMax(y.Slice(i * c, c));
+        }
+
+        return labels;
+    }
+
+    /// <summary>(m, C) of a prediction or target tensor: C = 1 for rank 1 and for (m, 1).</summary>
+    internal static (int M, int C) Shape<T>(Tensor<T> tensor, string name)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(tensor, name);
+        if (tensor.Rank > 2)
+        {
+            throw new ArgumentException($"{name} must be (m), (m, 1) or (m, C); received {tensor.ShapeText}", name);
+        }
+
+        int m = tensor.Dim(0);
+        int c = tensor.Rank == 1 ? 1 : tensor.Dim(1);
+        if (m == 0)
+        {
+            throw new ArgumentException($"{name} holds no examples: shape {tensor.ShapeText}", name);
+        }
+
+        if (c == 0)
+        {
+            throw new ArgumentException($"{name} has no columns: shape {tensor.ShapeText}", name);
+        }
+
+        return (m, c);
+    }
+
+    internal static int BinaryTarget<T>(T value, int row)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (value == T.Zero)
+        {
+            return 0;
+        }
+
+        if (value == T.One)
+        {
+            return 1;
+        }
+
+        throw new ArgumentException($"binary targets must be 0 or 1; received {double.CreateChecked(value).ToString(CultureInfo.InvariantCulture)} at row {row}", "targets");
+    }
+
+    internal static T Threshold<T>(double threshold)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!(threshold >= 0 && threshold <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(threshold), threshold, $"threshold must be in [0, 1]; received {threshold.ToString(CultureInfo.InvariantCulture)}");
+        }
+
+        return T.CreateChecked(threshold);
+    }
+
+    internal static void RequireLength(int actual, int m, string name)
+    {
+        if (actual != m)
+        {
+            throw new ArgumentException($"{name} has {actual} entries but the predictions have {m} examples", name);
+        }
+    }
+
+    internal static void RequireLabel(int label, int classCount, int row, string name)
+    {
+        if ((uint)label >= (uint)classCount)
+        {
+            throw new ArgumentException($"{name}[{row}] = {label} is outside [0, {classCount})", name);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
+using DeepLearning.Tensors;
+
+namespace DeepLearning.Optimizers;
+
+/// <summary>
+/// Adam: momentum and RMSprop together, with bias correction.
+/// v ← β1·v + (1 − β1)·dW; s ← β2·s + (1 − β2)·dW²;
+/// v̂ = v/(1 − β1ᵗ); ŝ = s/(1 − β2ᵗ); W ← W − α·v̂/(√ŝ + ε), t counting update steps from 1.
+/// State: "v" and "s", each the parameter's shape, starting at zero.
+/// </summary>
+/// <remarks>
+/// Defaults are the course's (and the paper's): α = 0.001, β1 = 0.9, β2 = 0.999, ε = 1e-8.
+/// The rule matches PyTorch's <c>torch.optim.Adam</c> (no weight decay, not AMSGrad).
+/// On the first step v̂ = dW and ŝ = dW², so every weight moves by α·sign(dW) (ε aside).
+/// The update is one fused pass over W, dW, v and s.
+/// </remarks>
+public sealed class Adam : Optimizer
+{
+    private static readonly string[] _names = ["v", "s"];
+    private double _beta1;
+    private double _beta2;
+    private double _epsilon;
+
+    /// <summary>Creates Adam.</summary>
+    /// <param name="learningRate">α; must be positive and finite.</param>
+    /// <param name="beta1">β1 in [0, 1), the decay of the gradient average (momentum).</param>
+    /// <param name="beta2">β2 in [0, 1), the decay of the squared-gradient average (RMSprop).</param>
+    /// <param name="epsilon">ε &gt; 0.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A hyperparameter is out of range.</exception>
+    public Adam(double learningRate = 0.001, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8)
+        : base(learningRate)
+    {
+        Beta1 = beta1;
+        Beta2 = beta2;
+        Epsilon = epsilon;
+    }
+
+    /// <summary>β1 in [0, 1). May be changed between steps.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is outside [0, 1).</exception>
+    public double Beta1
+    {
+        get => _beta1;
+        set => _beta1 = RequireBeta(value, "beta1");
+    }
+
+    /// <summary>β2 in [0, 1). May be changed between steps.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is outside [0, 1).</exception>
+    public double Beta2
+    {
+        get => _beta2;
+        set => _beta2 = RequireBeta(value, "beta2");
+    }
+
+    /// <summary>ε &gt; 0. May be changed between steps.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive and finite.</exception>
+    public double Epsilon
+    {
+        get => _epsilon;
+        set => _epsilon = RequireEpsilon(value, "epsilon");
+    }
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> StateNames => _names;
+
+    /// <summary>
+    /// The rule over spans, in one pass: v ← β1·v + (1 − β1)·g; s ← β2·s + (1 − β2)·g²;
+    /// w ← w − (α/(1 − β1ᵗ))·v/(√s/√(1 − β2ᵗ) + ε). w, g, v and s have the parameter's length n.
+    /// </summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="w">W, updated in place.</param>
+    /// <param name="g">dW.</param>
+    /// <param name="v">v, updated in place.</param>
+    /// <param name="s">s, updated in place.</param>
+    /// <param name="alpha">α.</param>
+    /// <param name="beta1">β1.</param>
+    /// <param name="beta2">β2.</param>
+    /// <param name="epsilon">ε.</param>
+    /// <param name="t">The step number, 1 on the first step.</param>
+    /// <exception cref="ArgumentException">The lengths differ.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">t &lt; 1.</exception>
+    public static void Update<T>(Span<T> w, ReadOnlySpan<T> g, Span<T> v, Span<T> s, T alpha, T beta1, T beta2, T epsilon, long t)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        UpdateKernels.RequireStep(t);
+
+        // Bias corrections in double, once per step: α/(1 − β1ᵗ) and 1/√(1 − β2ᵗ).
+        T stepSize = T.CreateChecked(double.CreateChecked(alpha) / UpdateKernels.OneMinusPower(beta1, t));
+        T rootCorrection = T.CreateChecked(1.0 / Math.Sqrt(UpdateKernels.OneMinusPower(beta2, t)));
+        UpdateKernels.TwoState(w, g, v, s, new Op<T>(beta1, T.One - beta1, beta2, T.One - beta2, stepSize, rootCorrection, epsilon));
+    }
+
+    /// <inheritdoc/>
+    public override string Describe() =>
+        $"Adam(α={Format(LearningRate)}, β1={Format(Beta1)}, β2={Format(Beta2)}, ε={Format(Epsilon)})";
+
+    /// <inheritdoc/>
+    protected override void Update<T>(Parameter<T> parameter, Tensor<T>[] state, T learningRate, long t) =>
+        Update(
+            parameter.Value.Span,
+            parameter.Gradient.ReadOnlySpan,
+            state[0].Span,
+            state[1].Span,
+            learningRate,
+            T.CreateChecked(_beta1),
+            T.CreateChecked(_beta2),
+            T.CreateChecked(_epsilon),
+            t);
+
+    private readonly struct Op<T>(T beta1, T oneMinusBeta1, T beta2, T oneMinusBeta2, T stepSize, T rootCorrection, T epsilon) : ITwoStateOp<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Invoke(ref T w, T g, ref T v, ref T s)
+        {
+            v = (beta1 * v) + (oneMinusBeta1 * g);
+            s = (beta2 * s) + (oneMinusBeta2 * (g * g));
+            w -= stepSize * v / ((T.Sqrt(s) * rootCorrection) + epsilon);
+        }
+
+        public void Invoke(ref Vector128<T> w, Vector128<T> g, ref Vector128<T> v, ref Vector128<T> s)
+        {
+            v = (v * beta1) + (g * oneMinusBeta1);
+            s = (s * beta2) + (g * g * oneMinusBeta2);
+            w -= v * stepSize / ((Vector128.Sqrt(s) * rootCorrection) + Vector128.Create(epsilon));
+        }
+
+        public void Invoke(ref Vector256<T> w, Vector256<T> g, ref Vector256<T> v, ref Vector256<T> s)
+        {
+            v = (v * beta1) + (g * oneMinusBeta1);
+            s = (s * beta2) + (g * g * oneMinusBeta2);
+            w -= v * stepSize / ((Vector256.Sqrt(s) * rootCorrection) + Vector256.Create(epsilon));
+        }
+
+        public void Invoke(ref Vector512<T> w, Vector512<T> g, ref Vector512<T> v, ref Vector512<T> s)
+        {
+            v = (v * beta1) + (g * oneMinusBeta1);
+            s = (s * beta2) + (g * g * oneMinusBeta2);
+            w -= v * stepSize / ((Vector512.Sqrt(s) * rootCorrection) + Vector512.Create(epsilon));
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
+using DeepLearning.Tensors;
+
+namespace DeepLearning.Optimizers;
+
+/// <summary>
+/// Gradient descent with momentum, the course's exponentially weighted average of gradients:
+/// v ← β·v + (1 − β)·dW, then W ← W − α·v, or W ← W − α·v/(1 − βᵗ) with bias correction.
+/// State: "v", the parameter's shape, starting at zero.
+/// </summary>
+/// <remarks>
+/// PyTorch's SGD with <c>momentum=β, dampening=β</c> applies the same rule from its second step on;
+/// its first step sets the buffer to dW instead of (1 − β)·dW.
+/// </remarks>
+public sealed class Momentum : Optimizer
+{
+    private static readonly string[] _names = ["v"];
+    private double _beta;
+
+    /// <summary>Creates gradient descent with momentum.</summary>
+    /// <param name="learningRate">α; must be positive and finite.</param>
+    /// <param name="beta">β in [0, 1); 0.9 averages over about the last 10 gradients. β = 0 is plain gradient descent.</param>
+    /// <param name="biasCorrection">Whether to divide v by 1 − βᵗ (the course notes it is rarely needed after the first ~10 steps).</param>
+    /// <exception cref="ArgumentOutOfRangeException">α or β is out of range.</exception>
+    public Momentum(double learningRate, double beta = 0.9, bool biasCorrection = false)
+        : base(learningRate)
+    {
+        Beta = beta;
+        BiasCorrection = biasCorrection;
+    }
+
+    /// <summary>β, the momentum; in [0, 1). May be changed between steps.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is outside [0, 1).</exception>
+    public double Beta
+    {
+        get => _beta;
+        set => _beta = RequireBeta(value, "beta");
+    }
+
+    /// <summary>Whether the step uses v/(1 − βᵗ) instead of v.</summary>
+    public bool BiasCorrection { get; set; }
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> StateNames => _names;
+
+    /// <summary>
+    /// The rule over spans: v ← β·v + (1 − β)·g; w ← w − α·v, or w ← w − α·v/(1 − βᵗ) when
+    /// <paramref name="biasCorrection"/> is set. w, g and v have the parameter's length n.
+    /// </summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="w">W, updated in place.</param>
+    /// <param name="g">dW.</param>
+    /// <param name="v">v, updated in place.</param>
+    /// <param name="alpha">α.</param>
+    /// <param name="beta">β.</param>
+    /// <param name="biasCorrection">Whether to divide v by 1 − βᵗ in the step.</param>
+    /// <param name="t">The step number (≥ 1); used only with bias correction.</param>
+    /// <exception cref="ArgumentException">The lengths differ.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Bias correction with t &lt; 1.</exception>
+    public static void Update<T>(Span<T> w, ReadOnlySpan<T> g, Span<T> v, T alpha, T beta, bool biasCorrection = false, long t = 1)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T stepSize = alpha;
+        if (biasCorrection)
+        {
+            UpdateKernels.RequireStep(t);
+            stepSize = T.CreateChecked(double.CreateChecked(alpha) / UpdateKernels.OneMinusPower(beta, t));
+        }
+
+        UpdateKernels.OneState(w, g, v, new Op<T>(beta, T.One - beta, stepSize));
+    }
+
+    /// <inheritdoc/>
+    public override string Describe() =>
+        $"Momentum(α={Format(LearningRate)}, β={Format(Beta)}{(BiasCorrection ? ", bias correction" : string.Empty)})";
+
+    /// <inheritdoc/>
+    protected override void Update<T>(Parameter<T> parameter, Tensor<T>[] state, T learningRate, long t) =>
+        Update(parameter.Value.Span, parameter.Gradient.ReadOnlySpan, state[0].Span, learningRate, T.CreateChecked(_beta), BiasCorrection, t);
+
+    private readonly struct Op<T>(T beta, T oneMinusBeta, T stepSize) : IOneStateOp<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Invoke(ref T w, T g, ref T v)
+        {
+            v = (beta * v) + (oneMinusBeta * g);
+            w -= stepSize * v;
+        }
+
+        public void Invoke(ref Vector128<T> w, Vector128<T> g, ref Vector128<T> v)
+        {
+            v = (v * beta) + (g * oneMinusBeta);
+            w -= v * stepSize;
+        }
+
+        public void Invoke(ref Vector256<T> w, Vector256<T> g, ref Vector256<T> v)
+        {
+            v = (v * beta) + (g * oneMinusBeta);
+            w -= v * stepSize;
+        }
+
+        public void Invoke(ref Vector512<T> w, Vector512<T> g, ref Vector512<T> v)
+        {
+            v = (v * beta) + (g * oneMinusBeta);
+            w -= v * stepSize;
+        }
+    }
+}

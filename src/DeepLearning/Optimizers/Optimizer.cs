@@ -1,0 +1,322 @@
+using System.Globalization;
+using System.Numerics;
+using DeepLearning.Tensors;
+
+namespace DeepLearning.Optimizers;
+
+/// <summary>
+/// The bookkeeping every optimizer shares: the learning rate α, the step counter t, and the
+/// per-parameter state (momentum v, squared-gradient average s) created lazily on a parameter's
+/// first update and keyed by the <see cref="Parameter{T}"/> object itself (reference identity).
+/// Each concrete optimizer adds only its update rule, which also exists as a public static method
+/// over spans so a test can check it against hand-computed numbers ("stateful shell, pure core").
+/// </summary>
+/// <remarks>
+/// <para>
+/// One <see cref="Step{T}(IReadOnlyList{Parameter{T}})"/> is one update of every parameter from
+/// its <see cref="Parameter{T}.Gradient"/> (one mini-batch): t increases by one first, so the first
+/// step runs with t = 1, which is what bias correction 1/(1 − βᵗ) needs.
+/// Once every parameter's state exists, a step allocates nothing.
+/// </para>
+/// <para>
+/// A parameter listed twice in one step is updated twice; pass each parameter once.
+/// The class is not thread-safe.
+/// </para>
+/// </remarks>
+public abstract class Optimizer
+{
+    private static readonly string[] _noStateNames = [];
+    private readonly Dictionary<object, object> _state = new(ReferenceEqualityComparer.Instance);
+    private double _learningRate;
+
+    /// <summary>Initializes the shell with the learning rate α.</summary>
+    /// <param name="learningRate">α; must be positive and finite.</param>
+    /// <exception cref="ArgumentOutOfRangeException">α is not positive and finite.</exception>
+    protected Optimizer(double learningRate)
+    {
+        LearningRate = learningRate;
+    }
+
+    /// <summary>
+    /// The learning rate α. It may be changed between steps (learning-rate decay, or babysitting a
+    /// model by hand); the next step uses the new value.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive and finite.</exception>
+    public double LearningRate
+    {
+        get => _learningRate;
+        set
+        {
+            if (!(value > 0) || !double.IsFinite(value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"learningRate must be positive and finite; received {Format(value)}");
+            }
+
+            _learningRate = value;
+        }
+    }
+
+    /// <summary>t: the number of <see cref="Step{T}(IReadOnlyList{Parameter{T}})"/> calls since construction or the last <see cref="Reset"/>.</summary>
+    public long StepCount { get; private set; }
+
+    /// <summary>
+    /// The names of the per-parameter state tensors, each the same shape as the parameter:
+    /// none for gradient descent, "v" for momentum, "s" for RMSprop, "v" and "s" for Adam.
+    /// </summary>
+    public virtual IReadOnlyList<string> StateNames => _noStateNames;
+
+    /// <summary>
+    /// One update of every parameter from its gradient: t ← t + 1, then W ← rule(W, dW, state, t)
+    /// for each parameter in order. State for a parameter seen for the first time starts at zero.
+    /// </summary>
+    /// <typeparam name="T">The element type (float or double).</typeparam>
+    /// <param name="parameters">The parameters to update; their gradients must already hold dW.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="parameters"/> or one of its items is null.</exception>
+    public void Step<T>(IReadOnlyList<Parameter<T>> parameters)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            if (parameters[i] is null)
+            {
+                throw new ArgumentNullException(nameof(parameters), $"parameters[{i}] is null");
+            }
+        }
+
+        long t = ++StepCount;
+        T alpha = T.CreateChecked(_learningRate);
+        int slots = StateNames.Count;
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            var p = parameters[i];
+            Update(p, slots == 0 ? [] : GetOrCreateState(p, slots), alpha, t);
+        }
+    }
+
+    /// <summary>Drops all per-parameter state and sets t back to 0; α is kept.</summary>
+    public void Reset()
+    {
+        _state.Clear();
+        StepCount = 0;
+    }
+
+    /// <summary>Whether state (v, s) exists for <paramref name="parameter"/>, i.e. it has been updated since the last reset.</summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="parameter">The parameter.</param>
+    public bool HasState<T>(Parameter<T> parameter)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(parameter);
+        return _state.ContainsKey(parameter);
+    }
+
+    /// <summary>
+    /// A snapshot of the optimizer's state for a checkpoint: "&lt;parameter name&gt;.&lt;state name&gt;"
+    /// (e.g. "0.weight.v", "0.weight.s") for every listed parameter that has state, each a copy with the
+    /// parameter's shape, plus "t", a one-element tensor holding <see cref="StepCount"/>
+    /// (exact in float up to 2²⁴ steps).
+    /// </summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="parameters">The parameters whose state to export; their names must be distinct.</param>
+    /// <returns>A new dictionary of copies; later steps do not change it.</returns>
+    /// <exception cref="ArgumentException">Two parameters share a name.</exception>
+    public IReadOnlyDictionary<string, Tensor<T>> ExportState<T>(IReadOnlyList<Parameter<T>> parameters)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        RequireDistinctNames(parameters);
+        var result = new Dictionary<string, Tensor<T>>(StringComparer.Ordinal)
+        {
+            ["t"] = Tensor.FromArray([T.CreateChecked(StepCount)]),
+        };
+        var names = StateNames;
+        foreach (var p in parameters)
+        {
+            if (_state.TryGetValue(p, out var boxed))
+            {
+                var slots = (Tensor<T>[])boxed;
+                for (int k = 0; k < names.Count; k++)
+                {
+                    result[$"{p.Name}.{names[k]}"] = slots[k].Clone();
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Restores state written by <see cref="ExportState{T}(IReadOnlyList{Parameter{T}})"/>: sets
+    /// <see cref="StepCount"/> from "t" and, for each listed parameter, copies its state tensors in
+    /// (a parameter with no entries gets its state dropped, as if never updated).
+    /// </summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="parameters">The parameters the state belongs to, matched by name.</param>
+    /// <param name="state">The exported state.</param>
+    /// <exception cref="ArgumentException">
+    /// "t" is missing or not a non-negative integer, a key names no listed parameter or state,
+    /// a parameter has only some of its state tensors, or a shape differs from the parameter's.
+    /// </exception>
+    public void ImportState<T>(IReadOnlyList<Parameter<T>> parameters, IReadOnlyDictionary<string, Tensor<T>> state)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(state);
+        RequireDistinctNames(parameters);
+        if (!state.TryGetValue("t", out var tTensor) || tTensor.Length != 1)
+        {
+            throw new ArgumentException("optimizer state must hold \"t\", a one-element tensor with the step count", nameof(state));
+        }
+
+        double tValue = double.CreateChecked(tTensor.ReadOnlySpan[0]);
+        if (!(tValue >= 0) || tValue != Math.Floor(tValue) || tValue > long.MaxValue)
+        {
+            throw new ArgumentException($"optimizer state \"t\" must be a non-negative integer; received {Format(tValue)}", nameof(state));
+        }
+
+        var names = StateNames;
+        var used = 1;
+        var restored = new List<(Parameter<T> Parameter, Tensor<T>[] Slots)>();
+        foreach (var p in parameters)
+        {
+            var found = new Tensor<T>?[names.Count];
+            int count = 0;
+            for (int k = 0; k < names.Count; k++)
+            {
+                string key = $"{p.Name}.{names[k]}";
+                if (state.TryGetValue(key, out var tensor))
+                {
+                    if (!tensor.SameShape(p.Value))
+                    {
+                        throw new ArgumentException($"optimizer state \"{key}\" has shape {tensor.ShapeText} but parameter \"{p.Name}\" has shape {p.Value.ShapeText}", nameof(state));
+                    }
+
+                    found[k] = tensor;
+                    count++;
+                }
+            }
+
+            if (count != 0 && count != names.Count)
+            {
+                throw new ArgumentException($"optimizer state for parameter \"{p.Name}\" is incomplete: {GetType().Name} needs {string.Join(", ", names.Select(n => $"\"{p.Name}.{n}\""))}", nameof(state));
+            }
+
+            used += count;
+            restored.Add((p, count == 0 ? [] : found.Select(t => t!.Clone()).ToArray()));
+        }
+
+        if (used != state.Count)
+        {
+            var known = new HashSet<string>(StringComparer.Ordinal) { "t" };
+            foreach (var p in parameters)
+            {
+                foreach (var n in names)
+                {
+                    known.Add($"{p.Name}.{n}");
+                }
+            }
+
+            string unknown = state.Keys.First(k => !known.Contains(k));
+            throw new ArgumentException($"optimizer state \"{unknown}\" matches no listed parameter and state name of {GetType().Name}", nameof(state));
+        }
+
+        // Validated in full before anything changes, so a bad checkpoint leaves the optimizer as it was.
+        foreach (var (p, slots) in restored)
+        {
+            if (slots.Length == 0)
+            {
+                _state.Remove(p);
+            }
+            else
+            {
+                _state[p] = slots;
+            }
+        }
+
+        StepCount = (long)tValue;
+    }
+
+    /// <summary>The optimizer and its hyperparameters, e.g. "Adam(α=0.001, β1=0.9, β2=0.999, ε=1e-08)".</summary>
+    public abstract string Describe();
+
+    /// <inheritdoc/>
+    public override string ToString() => Describe();
+
+    /// <summary>
+    /// The update rule for one parameter: W ← rule(W, dW, state, t).
+    /// </summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="parameter">The parameter: <see cref="Parameter{T}.Value"/> is W, <see cref="Parameter{T}.Gradient"/> is dW.</param>
+    /// <param name="state">The state tensors in <see cref="StateNames"/> order, each W's shape; empty when there are none.</param>
+    /// <param name="learningRate">α in <typeparamref name="T"/>.</param>
+    /// <param name="t">The step number, 1 on the first step.</param>
+    protected abstract void Update<T>(Parameter<T> parameter, Tensor<T>[] state, T learningRate, long t)
+        where T : unmanaged, IFloatingPointIeee754<T>;
+
+    /// <summary>Formats a hyperparameter the same way in every message and description: invariant culture, shortest round-trip, "1e-08".</summary>
+    /// <param name="value">The value.</param>
+    /// <returns>The text.</returns>
+    protected static string Format(double value) =>
+        value.ToString("G", CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
+
+    /// <summary>Throws unless β is in [0, 1).</summary>
+    /// <param name="value">β.</param>
+    /// <param name="name">The argument's name, echoed in the message.</param>
+    /// <returns><paramref name="value"/>.</returns>
+    protected static double RequireBeta(double value, string name)
+    {
+        if (!(value >= 0 && value < 1))
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1); received {Format(value)}");
+        }
+
+        return value;
+    }
+
+    /// <summary>Throws unless ε is positive and finite.</summary>
+    /// <param name="value">ε.</param>
+    /// <param name="name">The argument's name, echoed in the message.</param>
+    /// <returns><paramref name="value"/>.</returns>
+    protected static double RequireEpsilon(double value, string name)
+    {
+        if (!(value > 0) || !double.IsFinite(value))
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be positive and finite; received {Format(value)}");
+        }
+
+        return value;
+    }
+
+    private static void RequireDistinctNames<T>(IReadOnlyList<Parameter<T>> parameters)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var p in parameters)
+        {
+            ArgumentNullException.ThrowIfNull(p, nameof(parameters));
+            if (!seen.Add(p.Name))
+            {
+                throw new ArgumentException($"two parameters are named \"{p.Name}\"; optimizer state is keyed by name in a checkpoint", nameof(parameters));
+            }
+        }
+    }
+
+    private Tensor<T>[] GetOrCreateState<T>(Parameter<T> parameter, int slots)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (_state.TryGetValue(parameter, out var boxed))
+        {
+            return (Tensor<T>[])boxed;
+        }
+
+        var created = new Tensor<T>[slots];
+        for (int k = 0; k < slots; k++)
+        {
+            created[k] = new Tensor<T>(parameter.Value.Shape);
+        }
+
+        _state[parameter] = created;
+        return created;
+    }
+}

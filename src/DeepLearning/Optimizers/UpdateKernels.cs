@@ -1,0 +1,177 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace DeepLearning.Optimizers;
+
+/// <summary>An optimizer rule with one state tensor: (W, V) ← op(W, dW, V), element by element.</summary>
+/// <typeparam name="T">The element type.</typeparam>
+internal interface IOneStateOp<T>
+    where T : unmanaged
+{
+    void Invoke(ref T w, T g, ref T v);
+
+    void Invoke(ref Vector128<T> w, Vector128<T> g, ref Vector128<T> v);
+
+    void Invoke(ref Vector256<T> w, Vector256<T> g, ref Vector256<T> v);
+
+    void Invoke(ref Vector512<T> w, Vector512<T> g, ref Vector512<T> v);
+}
+
+/// <summary>An optimizer rule with two state tensors: (W, V, S) ← op(W, dW, V, S), element by element.</summary>
+/// <typeparam name="T">The element type.</typeparam>
+internal interface ITwoStateOp<T>
+    where T : unmanaged
+{
+    void Invoke(ref T w, T g, ref T v, ref T s);
+
+    void Invoke(ref Vector128<T> w, Vector128<T> g, ref Vector128<T> v, ref Vector128<T> s);
+
+    void Invoke(ref Vector256<T> w, Vector256<T> g, ref Vector256<T> v, ref Vector256<T> s);
+
+    void Invoke(ref Vector512<T> w, Vector512<T> g, ref Vector512<T> v, ref Vector512<T> s);
+}
+
+/// <summary>
+/// Single-pass drivers for the optimizer rules: each element of W, dW and the state is loaded once
+/// and stored once, using the widest accelerated vector and the operator's scalar form for the tail.
+/// </summary>
+internal static class UpdateKernels
+{
+    // w, g, v: (n)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void OneState<T, TOp>(Span<T> w, ReadOnlySpan<T> g, Span<T> v, TOp op)
+        where T : unmanaged
+        where TOp : struct, IOneStateOp<T>
+    {
+        Same(w.Length, g.Length, "g");
+        Same(w.Length, v.Length, "v");
+        int n = w.Length;
+        ref T ws = ref MemoryMarshal.GetReference(w);
+        ref T gs = ref MemoryMarshal.GetReference(g);
+        ref T vs = ref MemoryMarshal.GetReference(v);
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported && n >= Vector512<T>.Count)
+        {
+            for (int step = Vector512<T>.Count; i <= n - step; i += step)
+            {
+                var wv = Vector512.LoadUnsafe(ref ws, (nuint)i);
+                var vv = Vector512.LoadUnsafe(ref vs, (nuint)i);
+                op.Invoke(ref wv, Vector512.LoadUnsafe(ref gs, (nuint)i), ref vv);
+                wv.StoreUnsafe(ref ws, (nuint)i);
+                vv.StoreUnsafe(ref vs, (nuint)i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported && n >= Vector256<T>.Count)
+        {
+            for (int step = Vector256<T>.Count; i <= n - step; i += step)
+            {
+                var wv = Vector256.LoadUnsafe(ref ws, (nuint)i);
+                var vv = Vector256.LoadUnsafe(ref vs, (nuint)i);
+                op.Invoke(ref wv, Vector256.LoadUnsafe(ref gs, (nuint)i), ref vv);
+                wv.StoreUnsafe(ref ws, (nuint)i);
+                vv.StoreUnsafe(ref vs, (nuint)i);
+            }
+        }
+        else if (Vector128.IsHardwareAccelerated && Vector128<T>.IsSupported && n >= Vector128<T>.Count)
+        {
+            for (int step = Vector128<T>.Count; i <= n - step; i += step)
+            {
+                var wv = Vector128.LoadUnsafe(ref ws, (nuint)i);
+                var vv = Vector128.LoadUnsafe(ref vs, (nuint)i);
+                op.Invoke(ref wv, Vector128.LoadUnsafe(ref gs, (nuint)i), ref vv);
+                wv.StoreUnsafe(ref ws, (nuint)i);
+                vv.StoreUnsafe(ref vs, (nuint)i);
+            }
+        }
+
+        for (; i < n; i++)
+        {
+            op.Invoke(ref Unsafe.Add(ref ws, i), Unsafe.Add(ref gs, i), ref Unsafe.Add(ref vs, i));
+        }
+    }
+
+    // w, g, v, s: (n)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void TwoState<T, TOp>(Span<T> w, ReadOnlySpan<T> g, Span<T> v, Span<T> s, TOp op)
+        where T : unmanaged
+        where TOp : struct, ITwoStateOp<T>
+    {
+        Same(w.Length, g.Length, "g");
+        Same(w.Length, v.Length, "v");
+        Same(w.Length, s.Length, "s");
+        int n = w.Length;
+        ref T ws = ref MemoryMarshal.GetReference(w);
+        ref T gs = ref MemoryMarshal.GetReference(g);
+        ref T vs = ref MemoryMarshal.GetReference(v);
+        ref T ss = ref MemoryMarshal.GetReference(s);
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported && n >= Vector512<T>.Count)
+        {
+            for (int step = Vector512<T>.Count; i <= n - step; i += step)
+            {
+                var wv = Vector512.LoadUnsafe(ref ws, (nuint)i);
+                var vv = Vector512.LoadUnsafe(ref vs, (nuint)i);
+                var sv = Vector512.LoadUnsafe(ref ss, (nuint)i);
+                op.Invoke(ref wv, Vector512.LoadUnsafe(ref gs, (nuint)i), ref vv, ref sv);
+                wv.StoreUnsafe(ref ws, (nuint)i);
+                vv.StoreUnsafe(ref vs, (nuint)i);
+                sv.StoreUnsafe(ref ss, (nuint)i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported && n >= Vector256<T>.Count)
+        {
+            for (int step = Vector256<T>.Count; i <= n - step; i += step)
+            {
+                var wv = Vector256.LoadUnsafe(ref ws, (nuint)i);
+                var vv = Vector256.LoadUnsafe(ref vs, (nuint)i);
+                var sv = Vector256.LoadUnsafe(ref ss, (nuint)i);
+                op.Invoke(ref wv, Vector256.LoadUnsafe(ref gs, (nuint)i), ref vv, ref sv);
+                wv.StoreUnsafe(ref ws, (nuint)i);
+                vv.StoreUnsafe(ref vs, (nuint)i);
+                sv.StoreUnsafe(ref ss, (nuint)i);
+            }
+        }
+        else if (Vector128.IsHardwareAccelerated && Vector128<T>.IsSupported && n >= Vector128<T>.Count)
+        {
+            for (int step = Vector128<T>.Count; i <= n - step; i += step)
+            {
+                var wv = Vector128.LoadUnsafe(ref ws, (nuint)i);
+                var vv = Vector128.LoadUnsafe(ref vs, (nuint)i);
+                var sv = Vector128.LoadUnsafe(ref ss, (nuint)i);
+                op.Invoke(ref wv, Vector128.LoadUnsafe(ref gs, (nuint)i), ref vv, ref sv);
+                wv.StoreUnsafe(ref ws, (nuint)i);
+                vv.StoreUnsafe(ref vs, (nuint)i);
+                sv.StoreUnsafe(ref ss, (nuint)i);
+            }
+        }
+
+        for (; i < n; i++)
+        {
+            op.Invoke(ref Unsafe.Add(ref ws, i), Unsafe.Add(ref gs, i), ref Unsafe.Add(ref vs, i), ref Unsafe.Add(ref ss, i));
+        }
+    }
+
+    /// <summary>Throws unless the two lengths agree, naming the span that disagrees.</summary>
+    public static void Same(int expected, int actual, string name)
+    {
+        if (expected != actual)
+        {
+            throw new ArgumentException($"length mismatch: {name} has {actual} elements but w has {expected}", name);
+        }
+    }
+
+    /// <summary>Throws unless t ≥ 1 (bias correction divides by 1 − βᵗ, which is 0 at t = 0).</summary>
+    public static void RequireStep(long t)
+    {
+        if (t < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(t), t, $"t (the step number) must be at least 1; received {t}");
+        }
+    }
+
+    /// <summary>1 − βᵗ computed in double, the bias-correction denominator.</summary>
+    public static double OneMinusPower<T>(T beta, long t)
+        where T : unmanaged, IFloatingPointIeee754<T> => 1.0 - Math.Pow(double.CreateChecked(beta), t);
+}

@@ -1,0 +1,18 @@
+namespace DeepLearning.Training;
+
+/// <summary>One epoch of training, as the fit loop recorded it.</summary>
+/// <param name="Epoch">The epoch number, from 0.</param>
+/// <param name="Cost">The training cost J over the epoch, including the regularization term (λ/2m)·Σ‖W‖²; NaN or ∞ when training diverged.</param>
+/// <param name="TrainMetric">The metric (e.g. accuracy) on the training set, if measured.</param>
+/// <param name="DevCost">The cost on the dev set, if there is one.</param>
+/// <param name="DevMetric">The metric on the dev set, if there is one.</param>
+/// <param name="LearningRate">The learning rate α used during the epoch.</param>
+/// <param name="Seconds">Wall-clock seconds the epoch took.</param>
+public sealed record EpochRecord(
+    int Epoch,
+    double Cost,
+    double? TrainMetric,
+    double? DevCost,
+    double? DevMetric,
+    double LearningRate,
+    double Seconds);

@@ -1,0 +1,135 @@
+using DeepLearning.Diagnostics;
+using DeepLearning.Training;
+
+namespace DeepLearning.Tests.Diagnostics;
+
+/// <summary>The course's bias/variance examples (lectures "Bias/Variance" and "Avoidable bias" / "Understanding human-level performance").</summary>
+public class BiasVarianceTests
+{
+    [Theory]
+    [InlineData(0.01, 0.11, 0.0, BiasVarianceCase.HighVariance)] // train 1%, dev 11%
+    [InlineData(0.15, 0.16, 0.0, BiasVarianceCase.HighBias)] // train 15%, dev 16%
+    [InlineData(0.15, 0.30, 0.0, BiasVarianceCase.HighBiasAndHighVariance)] // train 15%, dev 30%
+    [InlineData(0.005, 0.01, 0.0, BiasVarianceCase.Fine)] // train 0.5%, dev 1%
+    [InlineData(0.08, 0.10, 0.01, BiasVarianceCase.HighBias)] // human 1%: avoidable bias 7% vs variance 2% → focus on bias
+    [InlineData(0.08, 0.10, 0.075, BiasVarianceCase.HighVariance)] // human 7.5%: avoidable bias 0.5% vs variance 2% → focus on variance
+    [InlineData(0.05, 0.06, 0.005, BiasVarianceCase.HighBias)] // medical imaging, Bayes ≤ 0.5%: 4.5% vs 1%
+    [InlineData(0.01, 0.05, 0.005, BiasVarianceCase.HighVariance)] // 0.5% vs 4%
+    [InlineData(0.007, 0.008, 0.005, BiasVarianceCase.Fine)] // 0.2% vs 0.1%: near Bayes, progress gets hard
+    public void Course_examples(double train, double dev, double human, BiasVarianceCase expected)
+    {
+        var report = BiasVariance.Diagnose(train, dev, human);
+        report.Case.Should().Be(expected);
+        report.AvoidableBias.Should().BeApproximately(train - human, 1e-15);
+        report.Variance.Should().BeApproximately(dev - train, 1e-15);
+    }
+
+    [Fact]
+    public void Human_level_error_changes_what_to_focus_on()
+    {
+        var humans = BiasVariance.Diagnose(0.08, 0.10, humanError: 0.01);
+        humans.Focus.Should().Be("bias");
+        humans.IsBiasHigh.Should().BeTrue();
+        humans.IsVarianceHigh.Should().BeTrue("2% exceeds the 1.5% threshold, but 7% dominates it");
+        humans.Remedies[0].Should().StartWith("bigger network");
+
+        var blurry = BiasVariance.Diagnose(0.08, 0.10, humanError: 0.075);
+        blurry.Focus.Should().Be("variance");
+        blurry.Remedies.Should().Contain(r => r.StartsWith("more training data", StringComparison.Ordinal));
+        blurry.Remedies.Should().Contain(r => r.StartsWith("regularization", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Remedies_follow_the_case()
+    {
+        BiasVariance.Diagnose(0.005, 0.01).Remedies.Should().BeEmpty();
+        BiasVariance.Diagnose(0.15, 0.16).Remedies.Should().HaveCount(3).And.Contain(r => r.Contains("Adam", StringComparison.Ordinal));
+        var both = BiasVariance.Diagnose(0.15, 0.30);
+        both.Remedies.Should().HaveCount(5, "the shared 'different architecture' remedy appears once");
+        both.Remedies[0].Should().StartWith("bigger network", "bias first on a tie, as in the course's basic recipe");
+        BiasVariance.Diagnose(0.05, 0.25).Remedies[0].Should().StartWith("more training data", "variance (20%) is the larger gap");
+    }
+
+    [Fact]
+    public void Thresholds_are_configurable()
+    {
+        BiasVariance.Diagnose(0.005, 0.01, thresholds: new BiasVarianceThresholds(Variance: 0.001)).Case.Should().Be(BiasVarianceCase.HighVariance);
+        BiasVariance.Diagnose(0.08, 0.10, 0.01, new BiasVarianceThresholds(DominanceRatio: double.PositiveInfinity))
+            .Case.Should().Be(BiasVarianceCase.HighBiasAndHighVariance);
+        var act = () => BiasVariance.Diagnose(0.1, 0.2, thresholds: new BiasVarianceThresholds(DominanceRatio: 0.5));
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("the dominance ratio must be at least 1; received 0.5*");
+    }
+
+    [Fact]
+    public void Errors_must_be_fractions()
+    {
+        var act = () => BiasVariance.Diagnose(11, 15);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("trainError must be a fraction in [0, 1] (0.01 is 1%); received 11*");
+        act = () => BiasVariance.Diagnose(0.1, double.NaN);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("devError must be*received NaN*");
+    }
+
+    [Fact]
+    public void Odd_numbers_get_a_note()
+    {
+        var r = BiasVariance.Diagnose(0.02, 0.01, humanError: 0.05);
+        r.Case.Should().Be(BiasVarianceCase.Fine);
+        r.Notes.Should().HaveCount(2);
+        r.Notes[0].Should().Contain("below the human-level estimate 5.0%");
+        r.Notes[1].Should().Contain("dev error is below training error");
+    }
+
+    [Fact]
+    public void Report_text_shows_the_arithmetic_and_the_case()
+    {
+        string text = BiasVariance.Diagnose(0.08, 0.10, 0.01).ToString();
+        var lines = text.Split(Environment.NewLine);
+        lines[0].Should().Be("Bias/variance: human-level error 1.0%, training error 8.0%, dev error 10.0%");
+        lines[1].Should().Be("  avoidable bias = 8.0% - 1.0% = 7.0% (threshold 1.5%), high");
+        lines[2].Should().Be("  variance       = 10.0% - 8.0% = 2.0% (threshold 1.5%), high");
+        lines[3].Should().Be("  => high bias: work on bias first");
+        lines[4].Should().Be("  - bigger network: more hidden units or more layers");
+        BiasVariance.Diagnose(0.005, 0.01).ToString().Should().EndWith("  => fine");
+    }
+
+    [Fact]
+    public void From_history_reads_one_minus_accuracy_of_the_best_or_last_epoch()
+    {
+        var h = new History();
+        h.AddEpoch(0.6, trainMetric: 0.85, devCost: 0.7, devMetric: 0.84, learningRate: 0.01, seconds: 1); // 15% / 16%
+        h.AddEpoch(0.3, trainMetric: 0.99, devCost: 0.4, devMetric: 0.89, learningRate: 0.01, seconds: 1); // 1% / 11%: best dev
+        h.AddEpoch(0.1, trainMetric: 0.995, devCost: 0.9, devMetric: 0.70, learningRate: 0.01, seconds: 1); // 0.5% / 30%
+
+        var best = BiasVariance.Diagnose(h);
+        best.Epoch.Should().Be(1);
+        best.TrainError.Should().BeApproximately(0.01, 1e-12);
+        best.DevError.Should().BeApproximately(0.11, 1e-12);
+        best.Case.Should().Be(BiasVarianceCase.HighVariance);
+        best.ToString().Should().StartWith("Bias/variance (epoch 1):");
+
+        var last = BiasVariance.Diagnose(h, epoch: HistoryEpoch.Last);
+        last.Epoch.Should().Be(2);
+        last.DevError.Should().BeApproximately(0.30, 1e-12);
+    }
+
+    [Fact]
+    public void From_history_with_an_error_metric_uses_it_directly()
+    {
+        var h = new History("error", higherIsBetter: false);
+        h.AddEpoch(0.5, trainMetric: 0.15, devCost: 0.6, devMetric: 0.16, learningRate: 0.1, seconds: 0);
+        BiasVariance.Diagnose(h).Case.Should().Be(BiasVarianceCase.HighBias);
+    }
+
+    [Fact]
+    public void From_history_needs_train_and_dev_metrics()
+    {
+        var act = () => BiasVariance.Diagnose(new History());
+        act.Should().Throw<InvalidOperationException>().WithMessage("the history has no epochs*");
+        var noDev = new History();
+        noDev.AddEpoch(0.5, 0.9, null, null, 0.1, 0);
+        act = () => BiasVariance.Diagnose(noDev);
+        act.Should().Throw<InvalidOperationException>().WithMessage("no epoch has a dev accuracy*");
+        act = () => BiasVariance.Diagnose(noDev, epoch: HistoryEpoch.Last);
+        act.Should().Throw<InvalidOperationException>().WithMessage("epoch 0 lacks a dev accuracy*");
+    }
+}

@@ -1,0 +1,264 @@
+using System.Numerics;
+using DeepLearning.Optimizers;
+using DeepLearning.Tensors;
+
+namespace DeepLearning.Tests.Optimizers;
+
+/// <summary>The same contract for every optimizer: lazy, isolated per-parameter state; Reset; checkpoints; float and double; no allocation once warm.</summary>
+public class OptimizerSuiteTests
+{
+    public static TheoryData<string> Names => new() { "gd", "momentum", "momentum-bc", "rmsprop", "adam" };
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void State_is_created_lazily_on_first_step(string name)
+    {
+        var opt = Create(name);
+        var (p1, p2) = (MakeParameter<double>("a", 7, 1), MakeParameter<double>("b", 5, 2));
+        opt.HasState(p1).Should().BeFalse();
+        opt.StepCount.Should().Be(0);
+        opt.Step([p1]);
+        opt.StepCount.Should().Be(1);
+        opt.HasState(p1).Should().Be(opt.StateNames.Count > 0);
+        opt.HasState(p2).Should().BeFalse("a parameter never stepped has no state");
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void Two_parameters_stepped_together_evolve_as_if_each_had_its_own_optimizer(string name)
+    {
+        var shared = Create(name);
+        var (a, b) = (MakeParameter<double>("a", 33, 1), MakeParameter<double>("b", 33, 2));
+        var (soloA, soloB) = (Create(name), Create(name));
+        var (a2, b2) = (MakeParameter<double>("a", 33, 1), MakeParameter<double>("b", 33, 2));
+        for (int step = 0; step < 6; step++)
+        {
+            SetGradient(a, step, 10);
+            SetGradient(b, step, 20);
+            SetGradient(a2, step, 10);
+            SetGradient(b2, step, 20);
+            shared.Step([a, b]);
+            soloA.Step([a2]);
+            soloB.Step([b2]);
+        }
+
+        a.Value.Should().Be(a2.Value);
+        b.Value.Should().Be(b2.Value);
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void Reset_drops_state_and_restarts_t(string name)
+    {
+        var opt = Create(name);
+        var p = MakeParameter<double>("w", 9, 3);
+        var start = p.Value.Clone();
+        SetGradient(p, 0, 1);
+        opt.Step([p]);
+        var afterOne = p.Value.Clone();
+        SetGradient(p, 1, 1);
+        opt.Step([p]);
+
+        opt.Reset();
+        opt.StepCount.Should().Be(0);
+        opt.HasState(p).Should().BeFalse();
+        start.CopyTo(p.Value);
+        SetGradient(p, 0, 1);
+        opt.Step([p]);
+        p.Value.Should().Be(afterOne, "after Reset the first step is a first step again");
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void Float_follows_the_double_trajectory(string name)
+    {
+        var (od, of) = (Create(name), Create(name));
+        var pd = MakeParameter<double>("w", 40, 4);
+        var pf = MakeParameter<float>("w", 40, 4);
+        for (int step = 0; step < 20; step++)
+        {
+            SetGradient(pd, step, 1);
+            SetGradient(pf, step, 1);
+            od.Step([pd]);
+            of.Step([pf]);
+        }
+
+        for (int i = 0; i < pd.Length; i++)
+        {
+            ((double)pf.Value.Span[i]).Should().BeApproximately(pd.Value.Span[i], 1e-5);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void Export_then_import_continues_the_same_trajectory(string name)
+    {
+        var original = Create(name);
+        var p = MakeParameter<double>("layer.weight", 12, 5);
+        var q = MakeParameter<double>("layer.bias", 3, 6);
+        for (int step = 0; step < 3; step++)
+        {
+            SetGradient(p, step, 1);
+            SetGradient(q, step, 2);
+            original.Step([p, q]);
+        }
+
+        var exported = original.ExportState<double>([p, q]);
+        exported["t"].Span[0].Should().Be(3);
+        exported.Keys.Should().BeEquivalentTo(
+            new[] { "t" }.Concat(original.StateNames.SelectMany(s => new[] { $"layer.weight.{s}", $"layer.bias.{s}" })));
+
+        var (p2, q2) = (new Parameter<double>("layer.weight", p.Value.Clone(), true), new Parameter<double>("layer.bias", q.Value.Clone(), false));
+        var restored = Create(name);
+        restored.ImportState<double>([p2, q2], exported);
+        restored.StepCount.Should().Be(3);
+        for (int step = 3; step < 6; step++)
+        {
+            SetGradient(p, step, 1);
+            SetGradient(q, step, 2);
+            SetGradient(p2, step, 1);
+            SetGradient(q2, step, 2);
+            original.Step([p, q]);
+            restored.Step([p2, q2]);
+        }
+
+        p2.Value.Should().Be(p.Value);
+        q2.Value.Should().Be(q.Value);
+        exported["t"].Span[0].Should().Be(3, "an export is a snapshot");
+    }
+
+    [Fact]
+    public void Import_rejects_bad_state_and_leaves_the_optimizer_unchanged()
+    {
+        var opt = new Adam();
+        var p = MakeParameter<double>("w", 4, 1);
+        SetGradient(p, 0, 1);
+        opt.Step([p]);
+        var good = opt.ExportState<double>([p]);
+
+        var missingT = good.Where(kv => kv.Key != "t").ToDictionary(kv => kv.Key, kv => kv.Value);
+        var act = () => opt.ImportState<double>([p], missingT);
+        act.Should().Throw<ArgumentException>().WithMessage("*\"t\"*");
+
+        var incomplete = good.Where(kv => kv.Key != "w.s").ToDictionary(kv => kv.Key, kv => kv.Value);
+        act = () => opt.ImportState<double>([p], incomplete);
+        act.Should().Throw<ArgumentException>().WithMessage("*incomplete*\"w.s\"*");
+
+        var wrongShape = good.ToDictionary(kv => kv.Key, kv => kv.Key == "w.v" ? new Tensor<double>(5) : kv.Value);
+        act = () => opt.ImportState<double>([p], wrongShape);
+        act.Should().Throw<ArgumentException>().WithMessage("*\"w.v\" has shape (5)*(4)*");
+
+        var extra = good.ToDictionary(kv => kv.Key, kv => kv.Value);
+        extra["other.v"] = new Tensor<double>(4);
+        act = () => opt.ImportState<double>([p], extra);
+        act.Should().Throw<ArgumentException>().WithMessage("*\"other.v\" matches no listed parameter*");
+
+        var fractional = good.ToDictionary(kv => kv.Key, kv => kv.Key == "t" ? Tensor.FromArray([2.5]) : kv.Value);
+        act = () => opt.ImportState<double>([p], fractional);
+        act.Should().Throw<ArgumentException>().WithMessage("*non-negative integer; received 2.5*");
+
+        opt.StepCount.Should().Be(1);
+        opt.HasState(p).Should().BeTrue();
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void A_warm_step_allocates_nothing(string name)
+    {
+        var opt = Create(name);
+        var ps = new List<Parameter<float>> { MakeParameter<float>("w1", 1000, 1), MakeParameter<float>("b1", 17, 2), MakeParameter<float>("w2", 170, 3) };
+        IReadOnlyList<Parameter<float>> list = ps;
+        foreach (var p in ps)
+        {
+            SetGradient(p, 0, 1);
+        }
+
+        for (int i = 0; i < 5; i++)
+        {
+            opt.Step(list);
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 50; i++)
+        {
+            opt.Step(list);
+        }
+
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
+    }
+
+    [Fact]
+    public void Constructors_validate_and_echo_the_value()
+    {
+        Action act = () => _ = new GradientDescent(0);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("learningRate must be positive and finite; received 0*");
+        act = () => _ = new Momentum(0.1, beta: 1);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("beta must be in [0, 1); received 1*");
+        act = () => _ = new RmsProp(0.1, epsilon: -1e-8);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("epsilon must be positive and finite; received -1e-08*");
+        act = () => _ = new Adam(beta2: -0.1);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("beta2 must be in [0, 1); received -0.1*");
+        act = () => _ = new Adam(learningRate: double.NaN);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*received NaN*");
+        act = () => new Adam().LearningRate = double.PositiveInfinity;
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*received Infinity*");
+    }
+
+    [Fact]
+    public void Describe_names_the_rule_and_its_hyperparameters()
+    {
+        new Adam().Describe().Should().Be("Adam(α=0.001, β1=0.9, β2=0.999, ε=1e-08)");
+        new RmsProp(0.01).ToString().Should().Be("RmsProp(α=0.01, β=0.9, ε=1e-08)");
+        new Momentum(0.1).Describe().Should().Be("Momentum(α=0.1, β=0.9)");
+        new Momentum(0.1, 0.8, biasCorrection: true).Describe().Should().Be("Momentum(α=0.1, β=0.8, bias correction)");
+        new GradientDescent(0.5).Describe().Should().Be("GradientDescent(α=0.5)");
+    }
+
+    [Fact]
+    public void A_changed_learning_rate_applies_from_the_next_step()
+    {
+        var opt = new GradientDescent(0.1);
+        var p = new Parameter<double>("w", Tensor.FromArray([1.0]), true);
+        p.Gradient.Span[0] = 1;
+        opt.Step([p]);
+        opt.LearningRate = 0.01;
+        opt.Step([p]);
+        p.Value[0].Should().BeApproximately(1 - 0.1 - 0.01, 1e-15);
+    }
+
+    internal static Optimizer Create(string name) => name switch
+    {
+        "gd" => new GradientDescent(0.05),
+        "momentum" => new Momentum(0.05, 0.9),
+        "momentum-bc" => new Momentum(0.05, 0.9, biasCorrection: true),
+        "rmsprop" => new RmsProp(0.01, 0.9),
+        "adam" => new Adam(0.01),
+        _ => throw new ArgumentException(name),
+    };
+
+    private static Parameter<T> MakeParameter<T>(string name, int n, int seed)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rng = new RandomSource(seed);
+        var values = new T[n];
+        for (int i = 0; i < n; i++)
+        {
+            values[i] = T.CreateChecked(rng.NextGaussian());
+        }
+
+        return new Parameter<T>(name, Tensor.FromArray(values), regularized: true);
+    }
+
+    // A gradient that depends on the current weights and the step, like a real cost's would.
+    private static void SetGradient<T>(Parameter<T> p, int step, int salt)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var w = p.Value.ReadOnlySpan;
+        var g = p.Gradient.Span;
+        for (int i = 0; i < g.Length; i++)
+        {
+            double wi = double.CreateChecked(w[i]);
+            g[i] = T.CreateChecked(wi + Math.Sin((step * 0.7) + (i * 0.3) + salt));
+        }
+    }
+}
