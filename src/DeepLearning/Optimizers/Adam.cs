@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using DeepLearning.Tensors;
 
@@ -111,6 +112,7 @@ public sealed class Adam : Optimizer
     private readonly struct Op<T>(T beta1, T oneMinusBeta1, T beta2, T oneMinusBeta2, T stepSize, T rootCorrection, T epsilon) : ITwoStateOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Invoke(ref T w, T g, ref T v, ref T s)
         {
             v = (beta1 * v) + (oneMinusBeta1 * g);
@@ -118,6 +120,7 @@ public sealed class Adam : Optimizer
             w -= stepSize * v / ((T.Sqrt(s) * rootCorrection) + epsilon);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Invoke(ref Vector128<T> w, Vector128<T> g, ref Vector128<T> v, ref Vector128<T> s)
         {
             v = (v * beta1) + (g * oneMinusBeta1);
@@ -125,6 +128,7 @@ public sealed class Adam : Optimizer
             w -= v * stepSize / ((Vector128.Sqrt(s) * rootCorrection) + Vector128.Create(epsilon));
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Invoke(ref Vector256<T> w, Vector256<T> g, ref Vector256<T> v, ref Vector256<T> s)
         {
             v = (v * beta1) + (g * oneMinusBeta1);
@@ -132,6 +136,7 @@ public sealed class Adam : Optimizer
             w -= v * stepSize / ((Vector256.Sqrt(s) * rootCorrection) + Vector256.Create(epsilon));
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Invoke(ref Vector512<T> w, Vector512<T> g, ref Vector512<T> v, ref Vector512<T> s)
         {
             v = (v * beta1) + (g * oneMinusBeta1);

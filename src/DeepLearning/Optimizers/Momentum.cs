@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using DeepLearning.Tensors;
 
@@ -82,24 +83,28 @@ public sealed class Momentum : Optimizer
     private readonly struct Op<T>(T beta, T oneMinusBeta, T stepSize) : IOneStateOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Invoke(ref T w, T g, ref T v)
         {
             v = (beta * v) + (oneMinusBeta * g);
             w -= stepSize * v;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Invoke(ref Vector128<T> w, Vector128<T> g, ref Vector128<T> v)
         {
             v = (v * beta) + (g * oneMinusBeta);
             w -= v * stepSize;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Invoke(ref Vector256<T> w, Vector256<T> g, ref Vector256<T> v)
         {
             v = (v * beta) + (g * oneMinusBeta);
             w -= v * stepSize;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Invoke(ref Vector512<T> w, Vector512<T> g, ref Vector512<T> v)
         {
             v = (v * beta) + (g * oneMinusBeta);

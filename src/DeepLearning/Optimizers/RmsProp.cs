@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using DeepLearning.Tensors;
 
@@ -75,24 +76,28 @@ public sealed class RmsProp : Optimizer
     private readonly struct Op<T>(T beta, T oneMinusBeta, T alpha, T epsilon) : IOneStateOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Invoke(ref T w, T g, ref T s)
         {
             s = (beta * s) + (oneMinusBeta * (g * g));
             w -= alpha * g / (T.Sqrt(s) + epsilon);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Invoke(ref Vector128<T> w, Vector128<T> g, ref Vector128<T> s)
         {
             s = (s * beta) + (g * g * oneMinusBeta);
             w -= g * alpha / (Vector128.Sqrt(s) + Vector128.Create(epsilon));
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Invoke(ref Vector256<T> w, Vector256<T> g, ref Vector256<T> s)
         {
             s = (s * beta) + (g * g * oneMinusBeta);
             w -= g * alpha / (Vector256.Sqrt(s) + Vector256.Create(epsilon));
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Invoke(ref Vector512<T> w, Vector512<T> g, ref Vector512<T> s)
         {
             s = (s * beta) + (g * g * oneMinusBeta);

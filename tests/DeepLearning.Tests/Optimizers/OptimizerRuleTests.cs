@@ -133,6 +133,7 @@ public class OptimizerRuleTests
     }
 
     [Theory]
+    [InlineData("gd")]
     [InlineData("momentum")]
     [InlineData("momentum-bc")]
     [InlineData("rmsprop")]
@@ -172,6 +173,9 @@ public class OptimizerRuleTests
                 double a = double.CreateChecked(alpha), bb1 = double.CreateChecked(b1), bb2 = double.CreateChecked(b2), e = double.CreateChecked(eps);
                 switch (rule)
                 {
+                    case "gd":
+                        wd -= a * gd;
+                        break;
                     case "momentum":
                     case "momentum-bc":
                         vd = (bb1 * vd) + ((1 - bb1) * gd);
@@ -193,6 +197,7 @@ public class OptimizerRuleTests
 
             switch (rule)
             {
+                case "gd": GradientDescent.Update<T>(w, g, alpha); break;
                 case "momentum": Momentum.Update<T>(w, g, v, alpha, b1); break;
                 case "momentum-bc": Momentum.Update<T>(w, g, v, alpha, b1, true, Step); break;
                 case "rmsprop": RmsProp.Update<T>(w, g, s, alpha, b1, eps); break;
