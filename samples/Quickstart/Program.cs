@@ -82,7 +82,7 @@ Plot.LearningCurves(
     history.Epochs.Select(e => e.TrainMetric ?? double.NaN).ToArray(),
     history.Epochs.Select(e => e.DevMetric ?? double.NaN).ToArray()).Save(Path.Combine(outDir, "learning-curves.svg"));
 var names = Enumerable.Range(0, 10).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
-Plot.ConfusionMatrix(evaluation.ConfusionMatrix!.ToArray(), names, "Digits: test confusion matrix").Save(Path.Combine(outDir, "confusion-matrix.svg"));
+Plot.ConfusionMatrix(Counts(evaluation.ConfusionMatrix!), names, "Digits: test confusion matrix").Save(Path.Combine(outDir, "confusion-matrix.svg"));
 
 // The saved model carries the standardizer, so it classifies raw pixels.
 var reloaded = Model.Load<float>(modelPath);
@@ -102,6 +102,20 @@ else
 }
 
 return testAccuracy >= 0.9 && agree == raw.Count ? 0 : 1;
+
+static int[,] Counts(DeepLearning.Metrics.ConfusionMatrix matrix)
+{
+    var counts = new int[matrix.ClassCount, matrix.ClassCount];
+    for (int i = 0; i < matrix.ClassCount; i++)
+    {
+        for (int j = 0; j < matrix.ClassCount; j++)
+        {
+            counts[i, j] = (int)matrix[i, j];
+        }
+    }
+
+    return counts;
+}
 
 int IntArg(string name, int fallback)
 {

@@ -38,6 +38,9 @@ public sealed class History
     /// <summary>The number of epochs recorded.</summary>
     public int Count => _epochs.Count;
 
+    /// <summary>Why training stopped before its planned epochs (e.g. early stopping), or null if it ran them all.</summary>
+    public string? StopReason { get; set; }
+
     /// <summary>The last epoch, or null when none is recorded.</summary>
     public EpochRecord? Last => _epochs.Count == 0 ? null : _epochs[^1];
 

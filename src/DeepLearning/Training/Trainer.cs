@@ -64,7 +64,7 @@ public static class Trainer
         bool classification = !ReferenceEquals(model.Loss, Loss.MeanSquaredError);
         var history = new History(classification ? "accuracy" : "none");
         var context = new Context<T>(model, options, history) { InitialLearningRate = options.Optimizer.LearningRate };
-        var shuffle = new RandomSource(options.Seed ?? unchecked((long)model.Seed)).Fork();
+        var shuffle = (options.Seed is int seed ? new RandomSource(seed) : new RandomSource(model.Seed)).Fork();
         var guardState = options.DivergenceGuard ? model.CaptureState() : null;
         var batch = new BatchViews<T>();
 
@@ -155,7 +155,7 @@ public static class Trainer
                 }
 
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-                var record = history.AddEpoch(costSum / seen, classification ? correct / (double)seen : null, devCost, devMetric, optimizer.LearningRate, seconds);
+                var record = history.AddEpoch(new EpochRecord(epoch + 1, costSum / seen, classification ? correct / (double)seen : null, devCost, devMetric, optimizer.LearningRate, seconds));
                 context.Epoch = epoch + 1;
                 foreach (var callback in options.Callbacks)
                 {
@@ -185,7 +185,8 @@ public static class Trainer
     /// Cost (the loss alone, inference mode), accuracy and confusion matrix of <paramref name="model"/> on a labelled
     /// source whose inputs are already transformed like the training set. Reads the source in order, in chunks.
     /// </summary>
-    public static Evaluation Evaluate<T>(this Model<T> model, IDataSource<T> data) => Evaluate(model, data, confusion: true);
+    public static Evaluation Evaluate<T>(this Model<T> model, IDataSource<T> data)
+        where T : unmanaged, IFloatingPointIeee754<T> => Evaluate(model, data, confusion: true);
 
     /// <summary>One optimization step on one mini-batch: gradients, then the optimizer's update. Returns J. Allocates nothing once warm.</summary>
     public static double Step<T>(Model<T> model, Optimizer optimizer, Tensor<T> x, Tensor<T> y)
