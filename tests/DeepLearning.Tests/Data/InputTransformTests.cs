@@ -6,18 +6,18 @@ namespace DeepLearning.Tests.Data;
 public class InputTransformTests
 {
     // Training set: column 0 = 1, 3, 5 (μ = 3, σ² = 8/3); column 1 constant 2 (σ² = 0).
-    private static readonly double[,] TrainX = { { 1, 2 }, { 3, 2 }, { 5, 2 } };
+    private static readonly double[,] _trainX = { { 1, 2 }, { 3, 2 }, { 5, 2 } };
 
     [Fact]
     public void Standardizer_matches_the_course_formula_on_hand_computed_values()
     {
-        var s = Standardizer.Fit(Tensor.FromArray(TrainX));
+        var s = Standardizer.Fit(Tensor.FromArray(_trainX));
         s.Mean.ToArray().Should().Equal(3.0, 2.0);
         s.Variance[0].Should().BeApproximately(8.0 / 3, 1e-15);
         s.Variance[1].Should().Be(0);
         double d = Math.Sqrt((8.0 / 3) + 1e-8);
 
-        var train = s.Apply(Tensor.FromArray(TrainX));
+        var train = s.Apply(Tensor.FromArray(_trainX));
         train[0, 0].Should().BeApproximately(-2 / d, 1e-12);
         train[2, 0].Should().BeApproximately(2 / d, 1e-12);
         train[1, 1].Should().Be(0, "a constant column is centred");
@@ -95,7 +95,7 @@ public class InputTransformTests
     [Fact]
     public void MinMaxScaler_maps_the_training_range_onto_low_high()
     {
-        var x = Tensor.FromArray(TrainX);
+        var x = Tensor.FromArray(_trainX);
         var m = MinMaxScaler<double>.Fit(x, -1, 1);
         var t = m.Apply(x);
         t.ToArray2D().Should().BeEquivalentTo(new double[,] { { -1, -1 }, { 0, -1 }, { 1, -1 } });
@@ -120,7 +120,7 @@ public class InputTransformTests
     [Fact]
     public void Restore_rejects_unknown_kinds_and_bad_tensors()
     {
-        var ok = Standardizer.Fit(Tensor.FromArray(TrainX)).ExportTensors();
+        var ok = Standardizer.Fit(Tensor.FromArray(_trainX)).ExportTensors();
         FluentActions.Invoking(() => InputTransforms.Restore("whiten", ok)).Should().Throw<InvalidDataException>().WithMessage("*unknown*'whiten'*");
 
         var missing = new Dictionary<string, Tensor<double>>(ok);
@@ -136,7 +136,7 @@ public class InputTransformTests
         var nan = new Dictionary<string, Tensor<double>>(ok) { ["mean"] = Tensor.FromArray(new[] { 1.0, double.NaN }) };
         FluentActions.Invoking(() => InputTransforms.Restore("standardize", nan)).Should().Throw<InvalidDataException>().WithMessage("*'mean'*finite*");
 
-        var mm = MinMaxScaler<double>.Fit(Tensor.FromArray(TrainX)).ExportTensors();
+        var mm = MinMaxScaler<double>.Fit(Tensor.FromArray(_trainX)).ExportTensors();
         var badRange = new Dictionary<string, Tensor<double>>(mm) { ["range"] = Tensor.FromArray(new[] { 1.0, 1.0 }) };
         FluentActions.Invoking(() => InputTransforms.Restore("minmax", badRange)).Should().Throw<InvalidDataException>().WithMessage("*low < high*");
     }
