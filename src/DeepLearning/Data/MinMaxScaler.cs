@@ -25,6 +25,11 @@ public sealed class MinMaxScaler<T> : IInputTransform<T>
 
     private MinMaxScaler(double[] min, double[] max, double low, double high)
     {
+        // Round to T first, so a transform restored from its exported T tensors is bit-identical.
+        min = min.Select(RoundToT).ToArray();
+        max = max.Select(RoundToT).ToArray();
+        low = RoundToT(low);
+        high = RoundToT(high);
         _min = min;
         _max = max;
         Low = low;
@@ -42,6 +47,8 @@ public sealed class MinMaxScaler<T> : IInputTransform<T>
 
     /// <inheritdoc/>
     public string Kind => KindName;
+
+    private static double RoundToT(double v) => double.CreateTruncating(T.CreateTruncating(v));
 
     /// <inheritdoc/>
     public int Features => _min.Length;

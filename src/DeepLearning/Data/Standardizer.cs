@@ -33,6 +33,9 @@ public sealed class Standardizer<T> : IInputTransform<T>
 
     private Standardizer(double[] mean, double[] variance, double epsilon)
     {
+        // Round the statistics to T first, so a transform restored from its exported T tensors is bit-identical.
+        epsilon = RoundToT(epsilon);
+        variance = variance.Select(RoundToT).ToArray();
         Epsilon = epsilon;
         _variance = variance;
         _mean = new T[mean.Length];
@@ -46,6 +49,8 @@ public sealed class Standardizer<T> : IInputTransform<T>
 
     /// <inheritdoc/>
     public string Kind => KindName;
+
+    private static double RoundToT(double v) => double.CreateTruncating(T.CreateTruncating(v));
 
     /// <inheritdoc/>
     public int Features => _mean.Length;

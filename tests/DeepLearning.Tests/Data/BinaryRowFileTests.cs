@@ -1,0 +1,147 @@
+using DeepLearning.Data;
+using DeepLearning.Tensors;
+
+namespace DeepLearning.Tests.Data;
+
+public sealed class BinaryRowFileTests : IDisposable
+{
+    private readonly TempFolder _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void Write_and_ReadAll_round_trip_in_both_element_types()
+    {
+        var d = TestData.Numbered<float>(40, 5, 3);
+        string path = _dir.File("rows.bin");
+        BinaryRowFile.Write(path, d);
+        var info = BinaryRowFile.ReadInfo(path);
+        info.Should().Be(new BinaryRowFileInfo(5, 3, 40, 3, 4));
+        new FileInfo(path).Length.Should().Be(32 + (40 * 8 * 4));
+
+        var back = BinaryRowFile.ReadAll<float>(path);
+        back.X.Should().Be(d.X);
+        back.Y.Should().Be(d.Y);
+        back.Labels.Should().Equal(d.Labels!);
+        var wide = BinaryRowFile.ReadAll<double>(path);
+        wide.X[7, 2].Should().Be((double)d.X[7, 2]);
+
+        var r = TestData.Numbered<double>(9, 2, classes: 0);
+        BinaryRowFile.Write(_dir.File("reg.bin"), r);
+        var rb = BinaryRowFile.ReadAll<double>(_dir.File("reg.bin"));
+        rb.Y.Should().Be(r.Y);
+        rb.Labels.Should().BeNull();
+    }
+
+    [Fact]
+    public void Writing_is_atomic()
+    {
+        string path = _dir.File("rows.bin");
+        BinaryRowFile.Write(path, TestData.Numbered<float>(10));
+        using (var writer = BinaryRowFile.Create<float>(path, 3, 3, 3))
+        {
+            writer.Append(TestData.Numbered<float>(4));
+
+            // Not completed: the previous file is untouched and the temporary file is removed on dispose.
+        }
+
+        BinaryRowFile.ReadInfo(path).Count.Should().Be(10);
+        Directory.GetFiles(_dir.Path).Should().ContainSingle();
+    }
+
+    [Theory]
+    [InlineData(1000, 64, 16, 50)]
+    [InlineData(1000, 2000, 256, 64)]
+    [InlineData(7, 3, 2, 4)]
+    public void Streaming_yields_every_row_exactly_once_per_epoch(int m, int bufferRows, int chunkRows, int batchSize)
+    {
+        var d = TestData.Numbered<float>(m, 4, 5);
+        string path = _dir.File("rows.bin");
+        BinaryRowFile.Write(path, d);
+        var source = BinaryRowFile.Open<float>(path, bufferRows, chunkRows);
+        source.Count.Should().Be(m);
+        var random = new RandomSource(11);
+        var epochs = Enumerable.Range(0, 3).Select(_ => TestData.ReadEpoch(source, batchSize, random)).ToList();
+        foreach (var (ids, batches) in epochs)
+        {
+            ids.Order().Should().Equal(Enumerable.Range(0, m));
+            batches.Take(batches.Count - 1).Should().AllSatisfy(b => b.Should().Be(batchSize));
+        }
+
+        if (m > 10)
+        {
+            epochs[1].Ids.Should().NotEqual(epochs[0].Ids);
+            epochs[0].Ids.Should().NotEqual(Enumerable.Range(0, m));
+        }
+
+        TestData.ReadEpoch(source, batchSize, null).Ids.Should().Equal(Enumerable.Range(0, m));
+        TestData.ReadEpoch(source, batchSize, new RandomSource(11)).Ids.Should().Equal(epochs[0].Ids, "same seed, same order");
+    }
+
+    [Fact]
+    public void A_small_buffer_still_mixes_the_whole_file()
+    {
+        // With blocks visited in random order, the first batch should not all come from the start of the file.
+        int m = 10000;
+        BinaryRowFile.Write(_dir.File("rows.bin"), TestData.Numbered<float>(m, 1, 2));
+        var source = BinaryRowFile.Open<float>(_dir.File("rows.bin"), bufferRows: 100, chunkRows: 50);
+        var (ids, _) = TestData.ReadEpoch(source, 100, new RandomSource(5));
+        ids.Take(100).Max().Should().BeGreaterThan(200);
+        ids.Order().Should().Equal(Enumerable.Range(0, m));
+    }
+
+    [Fact]
+    public void Targets_stay_with_their_rows_when_streamed()
+    {
+        var d = TestData.Numbered<double>(300, 3, 4);
+        BinaryRowFile.Write(_dir.File("rows.bin"), d);
+        var source = BinaryRowFile.Open<double>(_dir.File("rows.bin"), 32, 8);
+        var x = new Tensor<double>(20, 3);
+        var y = new Tensor<double>(20, 4);
+        using var reader = source.OpenEpoch(20, new RandomSource(1));
+        int r;
+        while ((r = reader.Next(x, y)) > 0)
+        {
+            for (int i = 0; i < r; i++)
+            {
+                int id = (int)x[i, 0];
+                x.Row(i).ToArray().Should().Equal(d.X.Row(id).ToArray());
+                y.Row(i).ToArray().Should().Equal(d.Y.Row(id).ToArray());
+            }
+        }
+    }
+
+    [Fact]
+    public void Streaming_Next_does_not_allocate_once_warm()
+    {
+        BinaryRowFile.Write(_dir.File("rows.bin"), TestData.Numbered<float>(20000, 16, 10));
+        var source = BinaryRowFile.Open<float>(_dir.File("rows.bin"), bufferRows: 256, chunkRows: 32);
+        var x = new Tensor<float>(64, 16);
+        var y = new Tensor<float>(64, 10);
+        using var shuffled = source.OpenEpoch(64, new RandomSource(3));
+        using var ordered = source.OpenEpoch(64, null);
+        TestData.AllocatedBy(() => shuffled.Next(x, y), warmUp: 5).Should().Be(0);
+        TestData.AllocatedBy(() => ordered.Next(x, y), warmUp: 5).Should().Be(0);
+    }
+
+    [Fact]
+    public void Corrupt_files_are_clear_errors()
+    {
+        string path = _dir.File("rows.bin");
+        BinaryRowFile.Write(path, TestData.Numbered<float>(10));
+        var bytes = File.ReadAllBytes(path);
+
+        File.WriteAllBytes(path, bytes[..^4]);
+        FluentActions.Invoking(() => BinaryRowFile.Open<float>(path)).Should().Throw<InvalidDataException>().WithMessage("*needs exactly*truncated*");
+
+        var wrong = (byte[])bytes.Clone();
+        wrong[0] = (byte)'X';
+        File.WriteAllBytes(path, wrong);
+        FluentActions.Invoking(() => BinaryRowFile.Open<float>(path)).Should().Throw<InvalidDataException>().WithMessage("*not a row file*magic*");
+
+        var version = (byte[])bytes.Clone();
+        version[4] = 9;
+        File.WriteAllBytes(path, version);
+        FluentActions.Invoking(() => BinaryRowFile.Open<float>(path)).Should().Throw<InvalidDataException>().WithMessage("*version 9*");
+    }
+}

@@ -1,0 +1,167 @@
+using System.Buffers.Binary;
+using DeepLearning.Data;
+using DeepLearning.Tensors;
+
+namespace DeepLearning.Tests.Data;
+
+public sealed class IdxTests : IDisposable
+{
+    private readonly TempFolder _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Images_and_labels_round_trip_raw_and_gzip(bool gzip)
+    {
+        var (images, labels) = WriteImages(37, 4, 5, gzip);
+        var header = Idx.ReadHeader(images);
+        header.Dimensions.Should().Equal(37, 4, 5);
+        header.ElementType.Should().Be(IdxElementType.UInt8);
+        header.Compressed.Should().Be(gzip);
+
+        var d = Idx.Load<float>(images, labels, classes: 10, scale: 1.0 / 255);
+        d.Count.Should().Be(37);
+        d.Features.Should().Be(20);
+        d.Targets.Should().Be(10);
+        for (int i = 0; i < 37; i++)
+        {
+            d.Labels![i].Should().Be(i % 10);
+            for (int j = 0; j < 20; j++)
+            {
+                d.X[i, j].Should().Be((float)(Pixel(i, j) * (1.0 / 255)));
+            }
+        }
+    }
+
+    [Fact]
+    public void Float_and_int_element_types_round_trip()
+    {
+        var t = Tensor.FromArray(new double[,] { { 1.5, -2.25 }, { 1e10, -0.0 } });
+        Idx.Write(_dir.File("f64.idx"), t, IdxElementType.Double);
+        Idx.Read<double>(_dir.File("f64.idx")).Should().Be(t);
+        var ints = Tensor.FromArray(new double[,] { { -3, 300 }, { 70000, 0 } });
+        Idx.Write(_dir.File("i32.idx.gz"), ints, IdxElementType.Int32, gzip: true);
+        Idx.Read<float>(_dir.File("i32.idx.gz")).ToArray2D().Should().BeEquivalentTo(new float[,] { { -3, 300 }, { 70000, 0 } });
+        FluentActions.Invoking(() => Idx.Write(_dir.File("bad.idx"), ints, IdxElementType.UInt8))
+            .Should().Throw<ArgumentException>().WithMessage("*element 0 is -3*");
+    }
+
+    [Fact]
+    public void A_truncated_raw_file_is_a_clear_error()
+    {
+        var (images, _) = WriteImages(10, 3, 3, gzip: false);
+        var bytes = File.ReadAllBytes(images);
+        File.WriteAllBytes(images, bytes[..^5]);
+        FluentActions.Invoking(() => Idx.Read<float>(images)).Should().Throw<InvalidDataException>()
+            .WithMessage($"*{Path.GetFileName(images)}*{bytes.Length - 5} bytes*needs exactly {bytes.Length}*truncated*");
+    }
+
+    [Fact]
+    public void A_truncated_gzip_file_is_a_clear_error()
+    {
+        // Compress an IDX whose header promises more rows than the data holds: the gzip stream is intact.
+        var raw = new byte[16 + 50];
+        raw[2] = 0x08;
+        raw[3] = 3;
+        BinaryPrimitives.WriteInt32BigEndian(raw.AsSpan(4), 10);
+        BinaryPrimitives.WriteInt32BigEndian(raw.AsSpan(8), 3);
+        BinaryPrimitives.WriteInt32BigEndian(raw.AsSpan(12), 3);
+        string path = _dir.File("short.idx.gz");
+        using (var f = File.Create(path))
+        using (var z = new System.IO.Compression.GZipStream(f, System.IO.Compression.CompressionLevel.Fastest))
+        {
+            z.Write(raw);
+        }
+
+        FluentActions.Invoking(() => Idx.Read<float>(path)).Should().Throw<InvalidDataException>()
+            .WithMessage("*short.idx.gz*needs 106 bytes*gzip trailer records 66*");
+
+        // Cut the compressed file itself: the trailer is gone too, and reading fails with the file named.
+        var (images, _) = WriteImages(40, 8, 8, gzip: true);
+        var bytes = File.ReadAllBytes(images);
+        File.WriteAllBytes(images, bytes[..(bytes.Length / 2)]);
+        FluentActions.Invoking(() => Idx.Read<float>(images)).Should().Throw<InvalidDataException>()
+            .WithMessage($"*{Path.GetFileName(images)}*");
+    }
+
+    [Fact]
+    public void Wrong_magic_and_trailing_bytes_are_clear_errors()
+    {
+        string path = _dir.File("not.idx");
+        File.WriteAllBytes(path, [0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1, 9]);
+        FluentActions.Invoking(() => Idx.Read<float>(path)).Should().Throw<InvalidDataException>()
+            .WithMessage("*not.idx*not an IDX file*12345678*");
+
+        var (images, _) = WriteImages(4, 2, 2, gzip: false);
+        File.AppendAllText(images, "xyz");
+        FluentActions.Invoking(() => Idx.Read<float>(images)).Should().Throw<InvalidDataException>().WithMessage("*trailing bytes*");
+
+        FluentActions.Invoking(() => Idx.Read<float>(_dir.File("missing.idx"))).Should().Throw<FileNotFoundException>().WithMessage("*missing.idx*");
+    }
+
+    [Fact]
+    public void Labels_and_images_must_agree()
+    {
+        var (images, _) = WriteImages(5, 2, 2, gzip: false);
+        Idx.WriteLabels(_dir.File("l4"), [0, 1, 2, 3]);
+        FluentActions.Invoking(() => Idx.Load<float>(images, _dir.File("l4"))).Should().Throw<InvalidDataException>().WithMessage("*5 examples*4 labels*");
+        Idx.WriteLabels(_dir.File("l5"), [0, 1, 2, 3, 9]);
+        FluentActions.Invoking(() => Idx.Load<float>(images, _dir.File("l5"), classes: 5)).Should().Throw<InvalidDataException>().WithMessage("*label 9 (example 4)*[0, 5)*");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Streaming_yields_every_row_once_per_epoch_with_a_small_buffer(bool gzip)
+    {
+        int m = 203;
+        var (images, labels) = WriteImages(m, 2, 3, gzip, idInFirstPixel: true);
+        var source = Idx.OpenStreaming<float>(images, labels, classes: 10, bufferRows: 16, chunkRows: 10);
+        source.Count.Should().Be(m);
+        source.Features.Should().Be(6);
+        source.Targets.Should().Be(10);
+        var random = new RandomSource(3);
+        var (first, batches) = TestData.ReadEpoch(source, 32, random);
+        var (second, _) = TestData.ReadEpoch(source, 32, random);
+        first.Order().Should().Equal(Enumerable.Range(0, m));
+        second.Order().Should().Equal(Enumerable.Range(0, m));
+        second.Should().NotEqual(first);
+        batches.Sum().Should().Be(m);
+        TestData.ReadEpoch(source, 32, null).Ids.Should().Equal(Enumerable.Range(0, m));
+
+        // Targets stay with their rows: label = id % 10.
+        var all = source.ToDataSet();
+        for (int i = 0; i < m; i++)
+        {
+            all.Labels![i].Should().Be(i % 10);
+        }
+    }
+
+    private static int Pixel(int i, int j) => ((i * 31) + (j * 7)) % 256;
+
+    private (string Images, string Labels) WriteImages(int m, int h, int w, bool gzip, bool idInFirstPixel = false)
+    {
+        var t = new Tensor<double>(m, h * w);
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < h * w; j++)
+            {
+                t[i, j] = idInFirstPixel && j == 0 ? i % 256 : Pixel(i, j);
+            }
+        }
+
+        if (idInFirstPixel && m > 256)
+        {
+            throw new ArgumentException("ids must fit a byte");
+        }
+
+        string suffix = gzip ? ".gz" : string.Empty;
+        string images = _dir.File($"images-{m}-{h}x{w}{suffix}");
+        string labels = _dir.File($"labels-{m}{suffix}");
+        Idx.Write(images, t, IdxElementType.UInt8, gzip, [m, h, w]);
+        Idx.WriteLabels(labels, Enumerable.Range(0, m).Select(i => i % 10).ToArray(), gzip);
+        return (images, labels);
+    }
+}
