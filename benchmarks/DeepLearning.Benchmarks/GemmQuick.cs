@@ -9,7 +9,8 @@ namespace DeepLearning.Benchmarks;
 /// The quick GEMM table: for each case, warm up, then the best of several timed batches (≥ 40 ms each),
 /// printed as <c>gemm &lt;float|double&gt; &lt;NN|NT|TN|TT&gt; m= n= k= threads= gflops=</c>.
 /// Options: <c>--threads 1|2</c> (only that count), <c>--reps N</c> (batches per case, default 5),
-/// <c>--filter TEXT</c> (only cases whose line contains TEXT).
+/// <c>--kc/--mc/--nc/--direct N</c> (override the blocking knobs, for tuning), <c>--filter TEXT</c> (only cases whose line contains TEXT), <c>--prepacked</c> (B packed once with Gemm.PackB), <c>--cpu</c> (divide by the process's CPU time
+/// per thread instead of wall time: on a shared, overloaded machine this counts only the time we actually ran).
 /// </summary>
 public static class GemmQuick
 {
@@ -31,9 +32,21 @@ public static class GemmQuick
     /// <summary>Runs the table; returns the process exit code.</summary>
     public static int Run(string[] args)
     {
+        if (args.Contains("--probe-pack"))
+        {
+            ProbePack();
+            return 0;
+        }
+
         int reps = int.Parse(Option(args, "--reps") ?? "5", CultureInfo.InvariantCulture);
         string? only = Option(args, "--threads");
         string? filter = Option(args, "--filter");
+        _cpuTime = args.Contains("--cpu");
+        _prepacked = args.Contains("--prepacked");
+        GemmBlocking.KC = int.Parse(Option(args, "--kc") ?? GemmBlocking.KC.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+        GemmBlocking.MC = int.Parse(Option(args, "--mc") ?? GemmBlocking.MC.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+        GemmBlocking.NC = int.Parse(Option(args, "--nc") ?? GemmBlocking.NC.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+        GemmBlocking.DirectAMaxPanels = int.Parse(Option(args, "--direct") ?? GemmBlocking.DirectAMaxPanels.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
         int[] threadCounts = only is null ? new[] { 1, 2 } : new[] { int.Parse(only, CultureInfo.InvariantCulture) };
         foreach (var (type, op, m, n, k) in Cases)
         {
@@ -53,6 +66,9 @@ public static class GemmQuick
         return 0;
     }
 
+    private static bool _cpuTime;
+    private static bool _prepacked;
+
     /// <summary>Best GFLOP/s of <paramref name="reps"/> timed batches of one case.</summary>
     public static double Measure<T>(string op, int m, int n, int k, int threads, int reps)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -64,7 +80,18 @@ public static class GemmQuick
         var rng = new Random(7);
         T[] a = Fill<T>(m * k, rng), b = Fill<T>(k * n, rng), c = new T[m * n];
         Gemm.MaxThreads = threads;
-        void Once() => Gemm.Multiply(ta, tb, m, n, k, T.One, a, lda, b, ldb, T.Zero, c, n);
+        GemmPackedB<T>? packed = _prepacked ? Gemm.PackB<T>(tb, k, n, b, ldb) : null;
+        void Once()
+        {
+            if (packed is null)
+            {
+                Gemm.Multiply(ta, tb, m, n, k, T.One, a, lda, b, ldb, T.Zero, c, n);
+            }
+            else
+            {
+                Gemm.Multiply(ta, m, T.One, a, lda, packed, T.Zero, c, n);
+            }
+        }
 
         double flops = 2.0 * m * n * k;
         var sw = Stopwatch.StartNew();
@@ -77,19 +104,58 @@ public static class GemmQuick
 
         int batch = Math.Max(1, (int)(calls * 40.0 / sw.Elapsed.TotalMilliseconds));
         double best = 0;
+        var process = Process.GetCurrentProcess();
         for (int r = 0; r < reps; r++)
         {
+            process.Refresh();
+            TimeSpan cpu0 = process.TotalProcessorTime;
             sw.Restart();
             for (int i = 0; i < batch; i++)
             {
                 Once();
             }
 
-            best = Math.Max(best, flops * batch / sw.Elapsed.TotalSeconds / 1e9);
+            double seconds = sw.Elapsed.TotalSeconds;
+            if (_cpuTime)
+            {
+                process.Refresh();
+                seconds = (process.TotalProcessorTime - cpu0).TotalSeconds / threads;
+            }
+
+            best = Math.Max(best, flops * batch / seconds / 1e9);
         }
 
         Gemm.MaxThreads = Environment.ProcessorCount;
         return best;
+    }
+
+    private static unsafe void ProbePack()
+    {
+        int k = 784, n = 256;
+        float[] b = Fill<float>(k * n, new Random(1));
+        float[] dst = new float[256 * 64];
+        fixed (float* pb = b, pd = dst)
+        {
+            foreach (bool trans in new[] { false, true })
+            {
+                for (int round = 0; round < 3; round++)
+                {
+                    var sw = Stopwatch.StartNew();
+                    int count = 0;
+                    while (sw.ElapsedMilliseconds < 300)
+                    {
+                        for (int j = 0; j < n; j += 64)
+                        {
+                            GemmPacking.PackB(trans, 256, 64, 64, trans ? pb + (j * k) : pb + j, trans ? k : n, pd);
+                        }
+
+                        count++;
+                    }
+
+                    Console.WriteLine($"trans={trans}: {sw.Elapsed.TotalMilliseconds * 1e6 / count / (256.0 * n):F2} ns/element");
+                }
+            }
+        }
     }
 
     private static T[] Fill<T>(int count, Random rng)

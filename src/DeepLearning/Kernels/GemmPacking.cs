@@ -35,9 +35,9 @@ internal static unsafe class GemmPacking
             return;
         }
 
-        if (Avx2.IsSupported && nr == w && w % (32 / sizeof(T)) == 0 && (long)ldb * 8 <= int.MaxValue)
+        if (Avx2.IsSupported && nr == w && w % (32 / sizeof(T)) == 0)
         {
-            PackBTransposedGather(kc, w, b, ldb, dst);
+            PackBTransposedAvx(kc, w, b, ldb, dst);
             return;
         }
 
@@ -61,42 +61,83 @@ internal static unsafe class GemmPacking
         }
     }
 
-    // AVX2 gathers: one packed row of w values is w/lanes gathers with row stride ldb.
-    private static void PackBTransposedGather<T>(int kc, int w, T* b, nint ldb, T* dst)
+    // b: w rows of the stored matrix (each contiguous over p); dst: (kc, w). In-register 8×8 (float) or 4×4
+    // (double) transposes; the k remainder is copied element by element.
+    private static void PackBTransposedAvx<T>(int kc, int w, T* b, nint ldb, T* dst)
         where T : unmanaged
     {
         if (typeof(T) == typeof(float))
         {
-            Vector256<int> idx = Vector256.CreateSequence(0, (int)ldb);
             float* s = (float*)b;
             float* d = (float*)dst;
-            nint step = 8 * ldb;
-            for (int p = 0; p < kc; p++)
+            int kc8 = kc & ~7;
+            for (int j = 0; j < w; j += 8)
             {
-                float* sp = s + p;
-                for (int j = 0; j < w; j += 8)
+                float* sj = s + (j * ldb);
+                for (int p = 0; p < kc8; p += 8)
                 {
-                    Avx2.GatherVector256(sp + ((j / 8) * step), idx, 4).Store(d + j);
+                    float* sp = sj + p;
+                    Vector256<float> r0 = Avx.LoadVector256(sp), r1 = Avx.LoadVector256(sp + ldb);
+                    Vector256<float> r2 = Avx.LoadVector256(sp + (2 * ldb)), r3 = Avx.LoadVector256(sp + (3 * ldb));
+                    Vector256<float> r4 = Avx.LoadVector256(sp + (4 * ldb)), r5 = Avx.LoadVector256(sp + (5 * ldb));
+                    Vector256<float> r6 = Avx.LoadVector256(sp + (6 * ldb)), r7 = Avx.LoadVector256(sp + (7 * ldb));
+                    Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+                    Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+                    Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+                    Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+                    Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE);
+                    Vector256<float> s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+                    Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE);
+                    Vector256<float> s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+                    float* dp = d + ((nint)p * w) + j;
+                    Avx.Store(dp, Avx.Permute2x128(s0, s4, 0x20));
+                    Avx.Store(dp + w, Avx.Permute2x128(s1, s5, 0x20));
+                    Avx.Store(dp + (2 * w), Avx.Permute2x128(s2, s6, 0x20));
+                    Avx.Store(dp + (3 * w), Avx.Permute2x128(s3, s7, 0x20));
+                    Avx.Store(dp + (4 * w), Avx.Permute2x128(s0, s4, 0x31));
+                    Avx.Store(dp + (5 * w), Avx.Permute2x128(s1, s5, 0x31));
+                    Avx.Store(dp + (6 * w), Avx.Permute2x128(s2, s6, 0x31));
+                    Avx.Store(dp + (7 * w), Avx.Permute2x128(s3, s7, 0x31));
                 }
 
-                d += w;
+                for (int p = kc8; p < kc; p++)
+                {
+                    for (int jj = 0; jj < 8; jj++)
+                    {
+                        d[((nint)p * w) + j + jj] = sj[(jj * ldb) + p];
+                    }
+                }
             }
         }
         else if (typeof(T) == typeof(double))
         {
-            Vector128<int> idx = Vector128.CreateSequence(0, (int)ldb);
             double* s = (double*)b;
             double* d = (double*)dst;
-            nint step = 4 * ldb;
-            for (int p = 0; p < kc; p++)
+            int kc4 = kc & ~3;
+            for (int j = 0; j < w; j += 4)
             {
-                double* sp = s + p;
-                for (int j = 0; j < w; j += 4)
+                double* sj = s + (j * ldb);
+                for (int p = 0; p < kc4; p += 4)
                 {
-                    Avx2.GatherVector256(sp + ((j / 4) * step), idx, 8).Store(d + j);
+                    double* sp = sj + p;
+                    Vector256<double> r0 = Avx.LoadVector256(sp), r1 = Avx.LoadVector256(sp + ldb);
+                    Vector256<double> r2 = Avx.LoadVector256(sp + (2 * ldb)), r3 = Avx.LoadVector256(sp + (3 * ldb));
+                    Vector256<double> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+                    Vector256<double> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+                    double* dp = d + ((nint)p * w) + j;
+                    Avx.Store(dp, Avx.Permute2x128(t0, t2, 0x20));
+                    Avx.Store(dp + w, Avx.Permute2x128(t1, t3, 0x20));
+                    Avx.Store(dp + (2 * w), Avx.Permute2x128(t0, t2, 0x31));
+                    Avx.Store(dp + (3 * w), Avx.Permute2x128(t1, t3, 0x31));
                 }
 
-                d += w;
+                for (int p = kc4; p < kc; p++)
+                {
+                    for (int jj = 0; jj < 4; jj++)
+                    {
+                        d[((nint)p * w) + j + jj] = sj[(jj * ldb) + p];
+                    }
+                }
             }
         }
     }
