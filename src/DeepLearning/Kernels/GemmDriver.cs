@@ -22,6 +22,9 @@ internal static class GemmBlocking
     /// <summary>Below this many flops (2·m·n·k) one thread is faster than a hand-off.</summary>
     public static long ParallelFlops { get; set; } = 1L << 21;
 
+    /// <summary>A B̃ block up to this many elements is packed for every KC step at once (one hand-off per call).</summary>
+    public static long WholePackElements { get; set; } = 1L << 20;
+
     /// <summary>Ã is packed only when the block has more than this many NR panels to reuse it over.</summary>
     public static int DirectAMaxPanels { get; set; } = 4;
 }
@@ -52,14 +55,18 @@ internal unsafe struct GemmProblem<T>
     public nint PackedWidth;
     public int KC, MC, NC;
     public bool DirectA;
+
+    /// <summary>B̃ holds every KC step of the current NC block (packed once, pre-packed layout).</summary>
+    public bool WholePack;
 }
 
 /// <summary>
 /// The BLIS loop nest around the micro-kernel for one register width: jc (NC) → pc (KC) → pack B̃ →
-/// ic (MC) → pack Ã (or read A in place) → jr (NR) → ir (MR) → micro-kernel. Participants split the rows of C
-/// in whole MR tiles and share B̃ (each packs a share of its panels, then all meet at a barrier), so every C
-/// element is computed by the same instructions in the same k order whatever the thread count.
+/// ic (MC) → pack Ã (or read A in place) → jr (NR) → ir (MR) → micro-kernel. Participants claim chunks of C's
+/// rows (whole MR tiles) over a shared B̃, so every C element is computed by the same instructions in the same
+/// k order whatever the thread count and whoever claims its chunk.
 /// </summary>
+[SkipLocalsInit]
 internal static unsafe class GemmDriver<TS, TV, T>
     where TS : struct, ISimd<TV, T>
     where TV : struct
@@ -89,10 +96,16 @@ internal static unsafe class GemmDriver<TS, TV, T>
         }
     }
 
-    /// <summary>Multiplies, on as many participants as is worth it.</summary>
+    /// <summary>
+    /// Multiplies. With more than one participant the caller packs B̃ (all of an NC block at once when it fits,
+    /// else one KC step at a time) and then the caller and the helpers claim chunks of C's rows from a shared
+    /// counter. Nobody waits for a participant that has not started: if the helper is descheduled, the caller
+    /// simply claims every chunk itself, so a busy machine degrades to the one-thread speed, not below it.
+    /// </summary>
     public static void Multiply(ref GemmProblem<T> p, int maxThreads)
     {
-        int tiles = (p.M + GemmBlocking.MR - 1) / GemmBlocking.MR;
+        const int MR = GemmBlocking.MR;
+        int tiles = (p.M + MR - 1) / MR;
         int threads = Math.Min(maxThreads, tiles);
         if (2L * p.M * p.N * p.K < GemmBlocking.ParallelFlops)
         {
@@ -102,157 +115,197 @@ internal static unsafe class GemmDriver<TS, TV, T>
         if (!p.Prepacked)
         {
             int ncMax = Math.Min(p.NC, p.N);
-            p.PackedB = GemmScratch.PackB.Get<T>(Math.Min(p.KC, p.K) * PackedWidth(ncMax));
+            nint wholeCount = (nint)p.K * PackedWidth(ncMax);
+            p.WholePack = wholeCount <= GemmBlocking.WholePackElements;
+            p.PackedB = GemmScratch.PackB.Get<T>(p.WholePack ? wholeCount : Math.Min(p.KC, p.K) * PackedWidth(ncMax));
         }
 
+        GemmThreadPool? pool = null;
         if (threads > 1)
         {
-            GemmThreadPool pool = GemmThreadPool.Shared;
-            if (pool.TryAcquire())
+            pool = GemmThreadPool.Shared;
+            if (!pool.TryAcquire())
             {
-                try
-                {
-                    Job job = _job ??= new Job();
-                    job.Problem = p;
-                    job.Barrier.Reset(threads);
-                    pool.Run(job, threads);
-                    job.Problem = default;
-                }
-                finally
-                {
-                    pool.Release();
-                }
-
-                return;
+                pool = null;
             }
         }
 
-        Run(ref p, 0, 1, null);
+        try
+        {
+            Job? job = null;
+            int chunkTiles = 1;
+            if (pool is not null)
+            {
+                job = _job ??= new Job();
+                job.Problem = p;
+
+                // About four chunks per participant, at most one MC block each.
+                chunkTiles = Math.Clamp(tiles / (threads * 4), 1, p.MC / MR);
+                job.ChunkRows = chunkTiles * MR;
+                job.Chunks = (tiles + chunkTiles - 1) / chunkTiles;
+            }
+
+            int kcBlock = p.KC;
+            for (int jc = 0; jc < p.N; jc += p.NC)
+            {
+                int nc = Math.Min(p.NC, p.N - jc);
+                nint blockWidth = PackedWidth(nc);
+                bool whole = p.Prepacked || p.WholePack;
+                if (!p.Prepacked && p.WholePack)
+                {
+                    for (int pc = 0; pc < p.K; pc += kcBlock)
+                    {
+                        int kc = Math.Min(kcBlock, p.K - pc);
+                        PackPanels(p.TransB, kc, 0, nc, jc, nc, p.B, p.Ldb, pc, p.PackedB + ((nint)pc * blockWidth));
+                    }
+                }
+
+                for (int pc = 0; pc < p.K; pc += whole ? p.K : kcBlock)
+                {
+                    var phase = new Phase { Jc = jc, Nc = nc, PcBegin = pc, PcEnd = whole ? p.K : Math.Min(p.K, pc + kcBlock) };
+                    if (p.Prepacked)
+                    {
+                        phase.Base = p.PackedB;
+                        phase.PcStride = p.PackedWidth;
+                        phase.JcOffset = jc;
+                    }
+                    else if (p.WholePack)
+                    {
+                        phase.Base = p.PackedB;
+                        phase.PcStride = blockWidth;
+                    }
+                    else
+                    {
+                        PackPanels(p.TransB, phase.PcEnd - pc, 0, nc, jc, nc, p.B, p.Ldb, pc, p.PackedB);
+                        phase.Base = p.PackedB;
+                        phase.Single = true;
+                    }
+
+                    if (job is null)
+                    {
+                        RunRows(ref p, phase, 0, p.M);
+                    }
+                    else
+                    {
+                        job.Phase = phase;
+                        pool!.Run(job, threads);
+                    }
+                }
+            }
+
+            if (job is not null)
+            {
+                job.Problem = default;
+            }
+        }
+        finally
+        {
+            pool?.Release();
+        }
     }
 
-    private static void Run(ref GemmProblem<T> p, int index, int count, GemmBarrier? barrier)
+    // Rows [rowBegin, rowEnd) of C for the KC steps of one phase: ic (MC) → pack Ã → jr (NR) → ir (MR).
+    private static void RunRows(ref GemmProblem<T> p, in Phase phase, int rowBegin, int rowEnd)
     {
         const int MR = GemmBlocking.MR;
-        int tiles = (p.M + MR - 1) / MR;
-        int rowStart = (int)((long)tiles * index / count) * MR;
-        int rowEnd = Math.Min((int)((long)tiles * (index + 1) / count) * MR, p.M);
-        int nr = NR;
         int kcBlock = p.KC;
         int mcBlock = p.MC;
-        int sense = 0;
-        bool first = true;
+        int nr = NR;
         T* packA = p.DirectA ? null : GemmScratch.PackA.Get<T>((nint)mcBlock * kcBlock);
         T* edgeA = stackalloc T[MR * kcBlock];
         T* tile = stackalloc T[MR * 64];
-
-        for (int jc = 0; jc < p.N; jc += p.NC)
+        int jc = phase.Jc, nc = phase.Nc;
+        for (int pc = phase.PcBegin; pc < phase.PcEnd; pc += kcBlock)
         {
-            int nc = Math.Min(p.NC, p.N - jc);
-            for (int pc = 0; pc < p.K; pc += kcBlock)
+            int kc = Math.Min(kcBlock, p.K - pc);
+            T* bt = phase.Single ? phase.Base : phase.Base + ((nint)pc * phase.PcStride) + ((nint)phase.JcOffset * kc);
+            bool last = pc + kc == p.K;
+            var epi = new GemmEpilogue<T>
             {
-                int kc = Math.Min(kcBlock, p.K - pc);
-                T* bt;
-                if (p.Prepacked)
-                {
-                    bt = p.PackedB + ((nint)pc * p.PackedWidth) + ((nint)jc * kc);
-                }
-                else
-                {
-                    bt = p.PackedB;
-                    if (count > 1 && !first)
-                    {
-                        barrier!.Wait(ref sense);
-                    }
+                Alpha = p.Alpha,
+                Beta = pc == 0 ? p.Beta : T.One,
+                Activation = last ? p.Activation : FusedActivation.Identity,
+                Slope = p.Slope,
+            };
+            T* bias = last ? p.Bias : null;
 
-                    int panels = (nc + nr - 1) / nr;
-                    int p0 = (int)((long)panels * index / count), p1 = (int)((long)panels * (index + 1) / count);
-                    PackPanels(p.TransB, kc, p0 * nr, Math.Min(p1 * nr, nc), jc, nc, p.B, p.Ldb, pc, bt + ((nint)p0 * nr * kc));
-                    if (count > 1)
-                    {
-                        barrier!.Wait(ref sense);
-                    }
+            for (int ic = rowBegin; ic < rowEnd; ic += mcBlock)
+            {
+                int mc = Math.Min(mcBlock, rowEnd - ic);
+                if (!p.DirectA)
+                {
+                    T* aBlock = p.TransA ? p.A + ((nint)pc * p.Lda) + ic : p.A + ((nint)ic * p.Lda) + pc;
+                    GemmPacking.PackA(p.TransA, mc, kc, aBlock, p.Lda, packA);
                 }
 
-                first = false;
-                bool last = pc + kc == p.K;
-                var epi = new GemmEpilogue<T>
+                for (int jr = 0; jr < nc; jr += nr)
                 {
-                    Alpha = p.Alpha,
-                    Beta = pc == 0 ? p.Beta : T.One,
-                    Activation = last ? p.Activation : FusedActivation.Identity,
-                    Slope = p.Slope,
-                };
-                T* bias = last ? p.Bias : null;
-                bool directA = p.DirectA;
-
-                for (int ic = rowStart; ic < rowEnd; ic += mcBlock)
-                {
-                    int mc = Math.Min(mcBlock, rowEnd - ic);
-                    if (!directA)
+                    for (int ir = 0; ir < mc; ir += MR)
                     {
-                        T* aBlock = p.TransA ? p.A + ((nint)pc * p.Lda) + ic : p.A + ((nint)ic * p.Lda) + pc;
-                        GemmPacking.PackA(p.TransA, mc, kc, aBlock, p.Lda, packA);
-                    }
-
-                    for (int jr = 0; jr < nc; jr += nr)
-                    {
-                        int ncur = Math.Min(nr, nc - jr);
-                        int vectors = (ncur + TS.Count - 1) / TS.Count;
-                        int w = vectors * TS.Count;
-                        T* bp = bt + ((nint)jr * kc);
-                        T* biasTile = bias == null ? null : bias + jc + jr;
-                        for (int ir = 0; ir < mc; ir += MR)
-                        {
-                            int mr = Math.Min(MR, mc - ir);
-                            T* ap;
-                            nint rs, cs;
-                            if (!directA)
-                            {
-                                ap = packA + ((nint)ir * kc);
-                                rs = 1;
-                                cs = MR;
-                            }
-                            else if (mr < MR)
-                            {
-                                T* src = p.TransA ? p.A + ((nint)pc * p.Lda) + ic + ir : p.A + ((nint)(ic + ir) * p.Lda) + pc;
-                                GemmPacking.PackA(p.TransA, mr, kc, src, p.Lda, edgeA);
-                                ap = edgeA;
-                                rs = 1;
-                                cs = MR;
-                            }
-                            else if (p.TransA)
-                            {
-                                ap = p.A + ((nint)pc * p.Lda) + ic + ir;
-                                rs = 1;
-                                cs = p.Lda;
-                            }
-                            else
-                            {
-                                ap = p.A + ((nint)(ic + ir) * p.Lda) + pc;
-                                rs = p.Lda;
-                                cs = 1;
-                            }
-
-                            T* c = p.C + ((nint)(ic + ir) * p.Ldc) + jc + jr;
-                            if (mr == MR && ncur == w)
-                            {
-                                epi.Bias = biasTile;
-                                Kernel(vectors, kc, ap, rs, cs, bp, c, p.Ldc, epi);
-                                if (epi.Activation is FusedActivation.Sigmoid or FusedActivation.Tanh)
-                                {
-                                    ApplyTranscendental(epi.Activation, c, p.Ldc, MR, w);
-                                }
-                            }
-                            else
-                            {
-                                var raw = new GemmEpilogue<T> { Alpha = T.One, Beta = T.Zero, Activation = FusedActivation.Identity };
-                                Kernel(vectors, kc, ap, rs, cs, bp, tile, w, raw);
-                                EdgeEpilogue(tile, w, c, p.Ldc, mr, ncur, epi, biasTile);
-                            }
-                        }
+                        Tile(ref p, ic, ir, mc, jc, jr, nc, pc, kc, bt, packA, edgeA, tile, ref epi, bias);
                     }
                 }
             }
+        }
+    }
+
+    // One MR×NR tile of C at (ic + ir, jc + jr) for the current KC step.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile(
+        ref GemmProblem<T> p, int ic, int ir, int mc, int jc, int jr, int nc, int pc, int kc,
+        T* bt, T* packA, T* edgeA, T* tile, ref GemmEpilogue<T> epi, T* bias)
+    {
+        const int MR = GemmBlocking.MR;
+        int ncur = Math.Min(NR, nc - jr);
+        int vectors = (ncur + TS.Count - 1) / TS.Count;
+        int w = vectors * TS.Count;
+        T* bp = bt + ((nint)jr * kc);
+        int mr = Math.Min(MR, mc - ir);
+        T* ap;
+        nint rs, cs;
+        if (!p.DirectA)
+        {
+            ap = packA + ((nint)ir * kc);
+            rs = 1;
+            cs = MR;
+        }
+        else if (mr < MR)
+        {
+            T* src = p.TransA ? p.A + ((nint)pc * p.Lda) + ic + ir : p.A + ((nint)(ic + ir) * p.Lda) + pc;
+            GemmPacking.PackA(p.TransA, mr, kc, src, p.Lda, edgeA);
+            ap = edgeA;
+            rs = 1;
+            cs = MR;
+        }
+        else if (p.TransA)
+        {
+            ap = p.A + ((nint)pc * p.Lda) + ic + ir;
+            rs = 1;
+            cs = p.Lda;
+        }
+        else
+        {
+            ap = p.A + ((nint)(ic + ir) * p.Lda) + pc;
+            rs = p.Lda;
+            cs = 1;
+        }
+
+        T* c = p.C + ((nint)(ic + ir) * p.Ldc) + jc + jr;
+        T* biasTile = bias == null ? null : bias + jc + jr;
+        if (mr == MR && ncur == w)
+        {
+            epi.Bias = biasTile;
+            Kernel(vectors, kc, ap, rs, cs, bp, c, p.Ldc, epi);
+            if (epi.Activation is FusedActivation.Sigmoid or FusedActivation.Tanh)
+            {
+                ApplyTranscendental(epi.Activation, c, p.Ldc, MR, w);
+            }
+        }
+        else
+        {
+            var raw = new GemmEpilogue<T> { Alpha = T.One, Beta = T.Zero, Activation = FusedActivation.Identity };
+            Kernel(vectors, kc, ap, rs, cs, bp, tile, w, raw);
+            EdgeEpilogue(tile, w, c, p.Ldc, mr, ncur, epi, biasTile);
         }
     }
 
@@ -340,11 +393,28 @@ internal static unsafe class GemmDriver<TS, TV, T>
 
     private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
 
+    /// <summary>One parallel step: an NC block of B̃ and a range of KC steps over it.</summary>
+    private struct Phase
+    {
+        public int Jc, Nc, PcBegin, PcEnd;
+
+        /// <summary>B̃ of step pc is Base + pc·PcStride + JcOffset·kc, or Base itself when Single.</summary>
+        public T* Base;
+        public nint PcStride;
+        public int JcOffset;
+        public bool Single;
+    }
+
     private sealed class Job : GemmWork
     {
         public GemmProblem<T> Problem;
-        public readonly GemmBarrier Barrier = new();
+        public Phase Phase;
+        public int ChunkRows;
 
-        public override void Run(int index, int count) => GemmDriver<TS, TV, T>.Run(ref Problem, index, count, Barrier);
+        protected override void RunChunk(int chunk)
+        {
+            int begin = chunk * ChunkRows;
+            RunRows(ref Problem, Phase, begin, Math.Min(Problem.M, begin + ChunkRows));
+        }
     }
 }

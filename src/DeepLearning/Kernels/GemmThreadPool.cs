@@ -2,11 +2,65 @@ using System.Runtime.InteropServices;
 
 namespace DeepLearning.Kernels;
 
-/// <summary>A piece of parallel work: every participant runs <see cref="Run"/> with its own index.</summary>
+/// <summary>
+/// A parallel step split into chunks that participants claim from a shared counter. The counter carries the
+/// step's generation, so a late participant can never claim a chunk of a newer step by mistake.
+/// </summary>
 internal abstract class GemmWork
 {
-    /// <summary>Runs the part of participant <paramref name="index"/> of <paramref name="count"/>.</summary>
-    public abstract void Run(int index, int count);
+    private long _counter;
+    private int _done;
+    private Exception? _failure;
+
+    /// <summary>Chunks in the current step.</summary>
+    public int Chunks { get; set; }
+
+    /// <summary>Opens step <paramref name="generation"/> with no chunk claimed yet.</summary>
+    public void Open(long generation)
+    {
+        _failure = null;
+        Volatile.Write(ref _done, 0);
+        Volatile.Write(ref _counter, (long)(uint)generation << 32);
+    }
+
+    /// <summary>Whether every chunk of the current step has finished.</summary>
+    public bool Complete => Volatile.Read(ref _done) >= Chunks;
+
+    /// <summary>The first exception a chunk threw in the current step, if any.</summary>
+    public Exception? Failure => Volatile.Read(ref _failure);
+
+    /// <summary>Claims and runs chunks of step <paramref name="generation"/> until none is left.</summary>
+    public void Run(long generation)
+    {
+        uint phase = (uint)generation;
+        while (true)
+        {
+            long v = Volatile.Read(ref _counter);
+            if ((uint)(v >> 32) != phase || (int)(uint)v >= Chunks)
+            {
+                return;
+            }
+
+            if (Interlocked.CompareExchange(ref _counter, v + 1, v) != v)
+            {
+                continue;
+            }
+
+            try
+            {
+                RunChunk((int)(uint)v);
+            }
+            catch (Exception ex)
+            {
+                Interlocked.CompareExchange(ref _failure, ex, null);
+            }
+
+            Interlocked.Increment(ref _done);
+        }
+    }
+
+    /// <summary>Does chunk <paramref name="chunk"/>.</summary>
+    protected abstract void RunChunk(int chunk);
 }
 
 /// <summary>
@@ -26,10 +80,8 @@ internal sealed class GemmThreadPool
     private GemmWork? _work;
     private int _participants;
     private long _generation;
-    private int _pending;
     private int _sleepers;
     private int _busy;
-    private Exception? _failure;
 
     /// <summary>The process-wide pool.</summary>
     public static GemmThreadPool Shared
@@ -67,17 +119,18 @@ internal sealed class GemmThreadPool
     public void Release() => Volatile.Write(ref _busy, 0);
 
     /// <summary>
-    /// Runs <paramref name="work"/> on <paramref name="count"/> participants (the caller as participant 0 and
-    /// count − 1 helpers) and returns when all have finished. The pool must be held (<see cref="TryAcquire"/>).
+    /// Runs one step of <paramref name="work"/> with up to <paramref name="count"/> participants (the caller and
+    /// count − 1 helpers) and returns when all its chunks are done. The caller claims chunks too and waits only
+    /// for chunks already claimed by a helper. The pool must be held (<see cref="TryAcquire"/>).
     /// </summary>
     public void Run(GemmWork work, int count)
     {
         EnsureHelpers(count - 1);
+        long generation = _generation + 1;
+        work.Open(generation);
         _work = work;
         _participants = count;
-        _failure = null;
-        Volatile.Write(ref _pending, count - 1);
-        Interlocked.Increment(ref _generation);
+        Interlocked.Exchange(ref _generation, generation);
         if (Volatile.Read(ref _sleepers) > 0)
         {
             lock (_gate)
@@ -86,27 +139,16 @@ internal sealed class GemmThreadPool
             }
         }
 
-        Exception? own = null;
-        try
-        {
-            work.Run(0, count);
-        }
-        catch (Exception ex)
-        {
-            own = ex;
-        }
-
+        work.Run(generation);
         var spin = default(SpinWait);
-        while (Volatile.Read(ref _pending) != 0)
+        while (!work.Complete)
         {
             spin.SpinOnce(sleep1Threshold: -1);
         }
 
-        _work = null;
-        Exception? failure = own ?? _failure;
-        if (failure is not null)
+        if (work.Failure is { } failure)
         {
-            throw new AggregateException("A GEMM participant failed", failure);
+            throw new AggregateException("A GEMM chunk failed", failure);
         }
     }
 
@@ -163,51 +205,8 @@ internal sealed class GemmThreadPool
             GemmWork? work = _work;
             if (work is not null && index < _participants)
             {
-                try
-                {
-                    work.Run(index, _participants);
-                }
-                catch (Exception ex)
-                {
-                    _failure = ex;
-                }
-
-                Interlocked.Decrement(ref _pending);
+                work.Run(seen);
             }
-        }
-    }
-}
-
-/// <summary>A sense-reversing spin barrier for the participants of one GEMM call.</summary>
-internal sealed class GemmBarrier
-{
-    private int _remaining;
-    private int _sense;
-    private int _count;
-
-    /// <summary>Prepares the barrier for <paramref name="count"/> participants.</summary>
-    public void Reset(int count)
-    {
-        _count = count;
-        _remaining = count;
-        _sense = 0;
-    }
-
-    /// <summary>Blocks until every participant has arrived; <paramref name="localSense"/> is per participant, starting at 0.</summary>
-    public void Wait(ref int localSense)
-    {
-        localSense ^= 1;
-        if (Interlocked.Decrement(ref _remaining) == 0)
-        {
-            _remaining = _count;
-            Volatile.Write(ref _sense, localSense);
-            return;
-        }
-
-        var spin = default(SpinWait);
-        while (Volatile.Read(ref _sense) != localSense)
-        {
-            spin.SpinOnce(sleep1Threshold: -1);
         }
     }
 }

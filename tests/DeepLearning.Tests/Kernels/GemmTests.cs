@@ -67,6 +67,15 @@ public class GemmTests
         Check<double>(rng, Transpose.Transposed, Transpose.None, 70, 599, 300, alpha: 1.0, beta: 0.0, threads: 2);
     }
 
+    [Fact]
+    public void Wide_B_takes_the_per_KC_packing_and_NC_blocking_paths()
+    {
+        // k·n above the whole-B packing budget, and n above NC, so B̃ is packed one KC step of one NC block at a time.
+        var rng = new Random(19);
+        Check<float>(rng, Transpose.None, Transpose.Transposed, 13, 3100, 400, alpha: 1f, beta: 0.5f, threads: 2, bias: true, act: FusedActivation.ReLU);
+        Check<double>(rng, Transpose.Transposed, Transpose.None, 7, 3090, 350, alpha: 1.0, beta: 0.0, threads: 1);
+    }
+
     [Theory]
     [InlineData(FusedActivation.Identity)]
     [InlineData(FusedActivation.ReLU)]
