@@ -9,7 +9,7 @@ namespace DeepLearning.Benchmarks;
 /// The quick GEMM table: for each case, warm up, then the best of several timed batches (≥ 40 ms each),
 /// printed as <c>gemm &lt;float|double&gt; &lt;NN|NT|TN|TT&gt; m= n= k= threads= gflops=</c>.
 /// Options: <c>--threads 1|2</c> (only that count), <c>--reps N</c> (batches per case, default 5),
-/// <c>--kc/--mc/--nc/--direct N</c> (override the blocking knobs, for tuning), <c>--filter TEXT</c> (only cases whose line contains TEXT), <c>--prepacked</c> (B packed once with Gemm.PackB), <c>--cpu</c> (divide by the process's CPU time
+/// <c>--case float,NN,m,n,k;...</c> (other cases), <c>--kc/--mc/--nc/--direct N</c> (override the blocking knobs, for tuning), <c>--filter TEXT</c> (only cases whose line contains TEXT), <c>--prepacked</c> (B packed once with Gemm.PackB), <c>--cpu</c> (divide by the process's CPU time
 /// per thread instead of wall time: on a shared, overloaded machine this counts only the time we actually ran).
 /// </summary>
 public static class GemmQuick
@@ -48,7 +48,14 @@ public static class GemmQuick
         GemmBlocking.NC = int.Parse(Option(args, "--nc") ?? GemmBlocking.NC.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
         GemmBlocking.DirectAMaxPanels = int.Parse(Option(args, "--direct") ?? GemmBlocking.DirectAMaxPanels.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
         int[] threadCounts = only is null ? new[] { 1, 2 } : new[] { int.Parse(only, CultureInfo.InvariantCulture) };
-        foreach (var (type, op, m, n, k) in Cases)
+        var cases = Cases;
+        if (Option(args, "--case") is { } custom)
+        {
+            // --case float,NN,1000,1000,1000[;double,NT,...]
+            cases = custom.Split(';').Select(c => c.Split(',')).Select(f => (f[0], f[1], int.Parse(f[2], CultureInfo.InvariantCulture), int.Parse(f[3], CultureInfo.InvariantCulture), int.Parse(f[4], CultureInfo.InvariantCulture))).ToArray();
+        }
+
+        foreach (var (type, op, m, n, k) in cases)
         {
             foreach (int t in threadCounts)
             {
