@@ -2,12 +2,20 @@ using BenchmarkDotNet.Running;
 
 namespace DeepLearning.Benchmarks;
 
-/// <summary>Entry point: BenchmarkDotNet's switcher over every suite in this assembly.</summary>
+/// <summary>
+/// Entry point: <c>gemm --quick</c> runs the quick GEMM table (one line per case); anything else goes to
+/// BenchmarkDotNet's switcher over every suite in this assembly.
+/// </summary>
 public static class Program
 {
-    /// <summary>Runs the benchmarks named on the command line.</summary>
+    /// <summary>Runs the quick mode or the benchmarks named on the command line.</summary>
     public static int Main(string[] args)
     {
+        if (args.Length >= 1 && args[0] == "gemm" && args.Contains("--quick"))
+        {
+            return GemmQuick.Run(args);
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

@@ -1,0 +1,420 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace DeepLearning.Kernels;
+
+/// <summary>Cache blocking for this CPU class (32–48 KiB L1d, 1–2 MiB L2 per core, shared L3).</summary>
+internal static class GemmBlocking
+{
+    /// <summary>Rows of C per register tile.</summary>
+    public const int MR = GemmMicroKernel.MR;
+
+    /// <summary>Depth of one packed block: an MR×KC sliver of Ã and a KC×NR panel of B̃ are reused from L1/L2.</summary>
+    public static int KC { get; set; } = 256;
+
+    /// <summary>Rows of one packed Ã block (a multiple of MR), sized to stay in L2.</summary>
+    public static int MC { get; set; } = 96;
+
+    /// <summary>Columns of one packed B̃ block (a multiple of every NR), sized for the shared L3.</summary>
+    public static int NC { get; set; } = 3072;
+
+    /// <summary>Below this many flops (2·m·n·k) one thread is faster than a hand-off.</summary>
+    public static long ParallelFlops { get; set; } = 1L << 21;
+
+    /// <summary>A B̃ block up to this many elements is packed for every KC step at once (one hand-off per call).</summary>
+    public static long WholePackElements { get; set; } = 1L << 20;
+
+    /// <summary>Ã is packed only when the block has more than this many NR panels to reuse it over.</summary>
+    public static int DirectAMaxPanels { get; set; } = 4;
+}
+
+/// <summary>One GEMM call as raw pointers (pinned by the caller for the duration of the call).</summary>
+internal unsafe struct GemmProblem<T>
+    where T : unmanaged
+{
+    public int M, N, K;
+    public T Alpha, Beta;
+    public T* A;
+    public nint Lda;
+    public bool TransA;
+    public T* B;
+    public nint Ldb;
+    public bool TransB;
+    public T* C;
+    public nint Ldc;
+    public T* Bias;
+    public FusedActivation Activation;
+    public T Slope;
+
+    /// <summary>B̃: the shared pack buffer, or the pre-packed B when <see cref="Prepacked"/>.</summary>
+    public T* PackedB;
+    public bool Prepacked;
+
+    /// <summary>Width of all packed panels of one KC block together (pre-packed layout).</summary>
+    public nint PackedWidth;
+    public int KC, MC, NC;
+    public bool DirectA;
+
+    /// <summary>B̃ holds every KC step of the current NC block (packed once, pre-packed layout).</summary>
+    public bool WholePack;
+}
+
+/// <summary>
+/// The BLIS loop nest around the micro-kernel for one register width: jc (NC) → pc (KC) → pack B̃ →
+/// ic (MC) → pack Ã (or read A in place) → jr (NR) → ir (MR) → micro-kernel. Participants claim chunks of C's
+/// rows (whole MR tiles) over a shared B̃, so every C element is computed by the same instructions in the same
+/// k order whatever the thread count and whoever claims its chunk.
+/// </summary>
+[SkipLocalsInit]
+internal static unsafe class GemmDriver<TS, TV, T>
+    where TS : struct, ISimd<TV, T>
+    where TV : struct
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static Job? _job;
+
+    /// <summary>Register-tile width NR (columns).</summary>
+    public static int NR => TS.MaxVectors * TS.Count;
+
+    /// <summary>Total width of the packed panels covering n columns (the last panel rounded up to whole registers).</summary>
+    public static nint PackedWidth(int n)
+    {
+        int nr = NR;
+        int rem = n % nr;
+        return ((nint)(n - rem)) + (rem == 0 ? 0 : RoundUp(rem, TS.Count));
+    }
+
+    /// <summary>Packs all of op(B) (k, n) into the pre-packed layout: KC blocks, each a row of panels.</summary>
+    public static void PackAll(bool transB, int k, int n, T* b, nint ldb, int kcBlock, T* dst)
+    {
+        nint width = PackedWidth(n);
+        for (int pc = 0; pc < k; pc += kcBlock)
+        {
+            int kc = Math.Min(kcBlock, k - pc);
+            PackPanels(transB, kc, 0, n, 0, n, b, ldb, pc, dst + ((nint)pc * width));
+        }
+    }
+
+    /// <summary>
+    /// Multiplies. With more than one participant the caller packs B̃ (all of an NC block at once when it fits,
+    /// else one KC step at a time) and then the caller and the helpers claim chunks of C's rows from a shared
+    /// counter. Nobody waits for a participant that has not started: if the helper is descheduled, the caller
+    /// simply claims every chunk itself, so a busy machine degrades to the one-thread speed, not below it.
+    /// </summary>
+    public static void Multiply(ref GemmProblem<T> p, int maxThreads)
+    {
+        const int MR = GemmBlocking.MR;
+        int tiles = (p.M + MR - 1) / MR;
+        int threads = Math.Min(maxThreads, tiles);
+        if (2L * p.M * p.N * p.K < GemmBlocking.ParallelFlops)
+        {
+            threads = 1;
+        }
+
+        if (!p.Prepacked)
+        {
+            int ncMax = Math.Min(p.NC, p.N);
+            nint wholeCount = (nint)p.K * PackedWidth(ncMax);
+            p.WholePack = wholeCount <= GemmBlocking.WholePackElements;
+            p.PackedB = GemmScratch.PackB.Get<T>(p.WholePack ? wholeCount : Math.Min(p.KC, p.K) * PackedWidth(ncMax));
+        }
+
+        GemmThreadPool? pool = null;
+        if (threads > 1)
+        {
+            pool = GemmThreadPool.Shared;
+            if (!pool.TryAcquire())
+            {
+                pool = null;
+            }
+        }
+
+        try
+        {
+            Job? job = null;
+            int chunkTiles = 1;
+            if (pool is not null)
+            {
+                job = _job ??= new Job();
+                job.Problem = p;
+
+                // About four chunks per participant, at most one MC block each.
+                chunkTiles = Math.Clamp(tiles / (threads * 4), 1, p.MC / MR);
+                job.ChunkRows = chunkTiles * MR;
+                job.Chunks = (tiles + chunkTiles - 1) / chunkTiles;
+            }
+
+            int kcBlock = p.KC;
+            for (int jc = 0; jc < p.N; jc += p.NC)
+            {
+                int nc = Math.Min(p.NC, p.N - jc);
+                nint blockWidth = PackedWidth(nc);
+                bool whole = p.Prepacked || p.WholePack;
+                if (!p.Prepacked && p.WholePack)
+                {
+                    for (int pc = 0; pc < p.K; pc += kcBlock)
+                    {
+                        int kc = Math.Min(kcBlock, p.K - pc);
+                        PackPanels(p.TransB, kc, 0, nc, jc, nc, p.B, p.Ldb, pc, p.PackedB + ((nint)pc * blockWidth));
+                    }
+                }
+
+                for (int pc = 0; pc < p.K; pc += whole ? p.K : kcBlock)
+                {
+                    var phase = new Phase { Jc = jc, Nc = nc, PcBegin = pc, PcEnd = whole ? p.K : Math.Min(p.K, pc + kcBlock) };
+                    if (p.Prepacked)
+                    {
+                        phase.Base = p.PackedB;
+                        phase.PcStride = p.PackedWidth;
+                        phase.JcOffset = jc;
+                    }
+                    else if (p.WholePack)
+                    {
+                        phase.Base = p.PackedB;
+                        phase.PcStride = blockWidth;
+                    }
+                    else
+                    {
+                        PackPanels(p.TransB, phase.PcEnd - pc, 0, nc, jc, nc, p.B, p.Ldb, pc, p.PackedB);
+                        phase.Base = p.PackedB;
+                        phase.Single = true;
+                    }
+
+                    if (job is null)
+                    {
+                        RunRows(ref p, phase, 0, p.M);
+                    }
+                    else
+                    {
+                        job.Phase = phase;
+                        pool!.Run(job, threads);
+                    }
+                }
+            }
+
+            if (job is not null)
+            {
+                job.Problem = default;
+            }
+        }
+        finally
+        {
+            pool?.Release();
+        }
+    }
+
+    // Rows [rowBegin, rowEnd) of C for the KC steps of one phase: ic (MC) → pack Ã → jr (NR) → ir (MR).
+    private static void RunRows(ref GemmProblem<T> p, in Phase phase, int rowBegin, int rowEnd)
+    {
+        const int MR = GemmBlocking.MR;
+        int kcBlock = p.KC;
+        int mcBlock = p.MC;
+        int nr = NR;
+        T* packA = p.DirectA ? null : GemmScratch.PackA.Get<T>((nint)mcBlock * kcBlock);
+        T* edgeA = stackalloc T[MR * kcBlock];
+        T* tile = stackalloc T[MR * 64];
+        int jc = phase.Jc, nc = phase.Nc;
+        for (int pc = phase.PcBegin; pc < phase.PcEnd; pc += kcBlock)
+        {
+            int kc = Math.Min(kcBlock, p.K - pc);
+            T* bt = phase.Single ? phase.Base : phase.Base + ((nint)pc * phase.PcStride) + ((nint)phase.JcOffset * kc);
+            bool last = pc + kc == p.K;
+            var epi = new GemmEpilogue<T>
+            {
+                Alpha = p.Alpha,
+                Beta = pc == 0 ? p.Beta : T.One,
+                Activation = last ? p.Activation : FusedActivation.Identity,
+                Slope = p.Slope,
+            };
+            T* bias = last ? p.Bias : null;
+
+            for (int ic = rowBegin; ic < rowEnd; ic += mcBlock)
+            {
+                int mc = Math.Min(mcBlock, rowEnd - ic);
+                if (!p.DirectA)
+                {
+                    T* aBlock = p.TransA ? p.A + ((nint)pc * p.Lda) + ic : p.A + ((nint)ic * p.Lda) + pc;
+                    GemmPacking.PackA(p.TransA, mc, kc, aBlock, p.Lda, packA);
+                }
+
+                for (int jr = 0; jr < nc; jr += nr)
+                {
+                    for (int ir = 0; ir < mc; ir += MR)
+                    {
+                        Tile(ref p, ic, ir, mc, jc, jr, nc, pc, kc, bt, packA, edgeA, tile, ref epi, bias);
+                    }
+                }
+            }
+        }
+    }
+
+    // One MR×NR tile of C at (ic + ir, jc + jr) for the current KC step.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile(
+        ref GemmProblem<T> p, int ic, int ir, int mc, int jc, int jr, int nc, int pc, int kc,
+        T* bt, T* packA, T* edgeA, T* tile, ref GemmEpilogue<T> epi, T* bias)
+    {
+        const int MR = GemmBlocking.MR;
+        int ncur = Math.Min(NR, nc - jr);
+        int vectors = (ncur + TS.Count - 1) / TS.Count;
+        int w = vectors * TS.Count;
+        T* bp = bt + ((nint)jr * kc);
+        int mr = Math.Min(MR, mc - ir);
+        T* ap;
+        nint rs, cs;
+        if (!p.DirectA)
+        {
+            ap = packA + ((nint)ir * kc);
+            rs = 1;
+            cs = MR;
+        }
+        else if (mr < MR)
+        {
+            T* src = p.TransA ? p.A + ((nint)pc * p.Lda) + ic + ir : p.A + ((nint)(ic + ir) * p.Lda) + pc;
+            GemmPacking.PackA(p.TransA, mr, kc, src, p.Lda, edgeA);
+            ap = edgeA;
+            rs = 1;
+            cs = MR;
+        }
+        else if (p.TransA)
+        {
+            ap = p.A + ((nint)pc * p.Lda) + ic + ir;
+            rs = 1;
+            cs = p.Lda;
+        }
+        else
+        {
+            ap = p.A + ((nint)(ic + ir) * p.Lda) + pc;
+            rs = p.Lda;
+            cs = 1;
+        }
+
+        T* c = p.C + ((nint)(ic + ir) * p.Ldc) + jc + jr;
+        T* biasTile = bias == null ? null : bias + jc + jr;
+        if (mr == MR && ncur == w)
+        {
+            epi.Bias = biasTile;
+            Kernel(vectors, kc, ap, rs, cs, bp, c, p.Ldc, epi);
+            if (epi.Activation is FusedActivation.Sigmoid or FusedActivation.Tanh)
+            {
+                ApplyTranscendental(epi.Activation, c, p.Ldc, MR, w);
+            }
+        }
+        else
+        {
+            var raw = new GemmEpilogue<T> { Alpha = T.One, Beta = T.Zero, Activation = FusedActivation.Identity };
+            Kernel(vectors, kc, ap, rs, cs, bp, tile, w, raw);
+            EdgeEpilogue(tile, w, c, p.Ldc, mr, ncur, epi, biasTile);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Kernel(int vectors, int kc, T* a, nint rs, nint cs, T* b, T* c, nint ldc, in GemmEpilogue<T> e)
+    {
+        switch (vectors)
+        {
+            case 1:
+                GemmMicroKernel.Run<TS, TV, T, Vectors1>(kc, a, rs, cs, b, c, ldc, e);
+                break;
+            case 2:
+                GemmMicroKernel.Run<TS, TV, T, Vectors2>(kc, a, rs, cs, b, c, ldc, e);
+                break;
+            case 3:
+                GemmMicroKernel.Run<TS, TV, T, Vectors3>(kc, a, rs, cs, b, c, ldc, e);
+                break;
+            default:
+                GemmMicroKernel.Run<TS, TV, T, Vectors4>(kc, a, rs, cs, b, c, ldc, e);
+                break;
+        }
+    }
+
+    // Packs op(B)[pc.., jc+j0 .. jc+j1) as panels of NR (the block's last panel narrower) into dst.
+    private static void PackPanels(bool transB, int kc, int j0, int j1, int jc, int nc, T* b, nint ldb, int pc, T* dst)
+    {
+        int nr = NR;
+        for (int j = j0; j < j1; j += nr)
+        {
+            int ncur = Math.Min(nr, nc - j);
+            int w = RoundUp(ncur, TS.Count);
+            int col = jc + j;
+            T* src = transB ? b + ((nint)col * ldb) + pc : b + ((nint)pc * ldb) + col;
+            GemmPacking.PackB(transB, kc, ncur, w, src, ldb, dst + ((nint)(j - j0) * kc));
+        }
+    }
+
+    // c: (rows, w) finished tile rows; applies sigmoid or tanh in place.
+    private static void ApplyTranscendental(FusedActivation activation, T* c, nint ldc, int rows, int w)
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            var row = new Span<T>(c + (i * ldc), w);
+            if (activation == FusedActivation.Sigmoid)
+            {
+                TP.Sigmoid<T>(row, row);
+            }
+            else
+            {
+                TP.Tanh<T>(row, row);
+            }
+        }
+    }
+
+    // tile: (MR, w) raw sums; c: (mr, nr) part of C that exists.
+    private static void EdgeEpilogue(T* tile, int w, T* c, nint ldc, int mr, int nr, in GemmEpilogue<T> e, T* bias)
+    {
+        bool transcendental = e.Activation is FusedActivation.Sigmoid or FusedActivation.Tanh;
+        for (int i = 0; i < mr; i++)
+        {
+            T* ci = c + (i * ldc);
+            T* ti = tile + (i * w);
+            for (int j = 0; j < nr; j++)
+            {
+                T z = e.Alpha * ti[j];
+                if (e.Beta != T.Zero)
+                {
+                    z = (ci[j] * e.Beta) + z;
+                }
+
+                if (bias != null)
+                {
+                    z += bias[j];
+                }
+
+                ci[j] = transcendental ? z : GemmReference.Activate(z, e.Activation, e.Slope);
+            }
+
+            if (transcendental)
+            {
+                ApplyTranscendental(e.Activation, ci, ldc, 1, nr);
+            }
+        }
+    }
+
+    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+
+    /// <summary>One parallel step: an NC block of B̃ and a range of KC steps over it.</summary>
+    private struct Phase
+    {
+        public int Jc, Nc, PcBegin, PcEnd;
+
+        /// <summary>B̃ of step pc is Base + pc·PcStride + JcOffset·kc, or Base itself when Single.</summary>
+        public T* Base;
+        public nint PcStride;
+        public int JcOffset;
+        public bool Single;
+    }
+
+    private sealed class Job : GemmWork
+    {
+        public GemmProblem<T> Problem;
+        public Phase Phase;
+        public int ChunkRows;
+
+        protected override void RunChunk(int chunk)
+        {
+            int begin = chunk * ChunkRows;
+            RunRows(ref Problem, Phase, begin, Math.Min(Problem.M, begin + ChunkRows));
+        }
+    }
+}

@@ -1,0 +1,166 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace DeepLearning.Kernels;
+
+/// <summary>What the micro-kernel does to its tile before storing it: out = act(alpha·acc + beta·C + bias).</summary>
+internal unsafe struct GemmEpilogue<T>
+    where T : unmanaged
+{
+    public T Alpha;
+
+    /// <summary>0 means C is write-only (never loaded).</summary>
+    public T Beta;
+
+    /// <summary>Bias of the tile's first column, or null.</summary>
+    public T* Bias;
+
+    /// <summary>Identity, ReLU or LeakyReLU are applied in registers; Sigmoid/Tanh are left to the caller.</summary>
+    public FusedActivation Activation;
+
+    public T Slope;
+}
+
+/// <summary>
+/// The register-tile micro-kernel: C[0..MR, 0..w] = epilogue(Σₚ op(A)[i, p]·B̃[p, j]) with w = TW.Value·TS.Count.
+/// It knows nothing about matrix sizes, packing or threads.
+/// </summary>
+/// <remarks>
+/// A is read at a[i·rs + p·cs] (packed Ã: rs = 1, cs = MR; row-major A: rs = lda, cs = 1; transposed A:
+/// rs = 1, cs = lda), so the same kernel runs on packed and unpacked A. B̃ is a packed panel, row p at b + p·w.
+/// The MR×w accumulators stay in registers for the whole k loop; C is loaded only when beta ≠ 0.
+/// </remarks>
+internal static unsafe class GemmMicroKernel
+{
+    /// <summary>Rows of C per register tile.</summary>
+    public const int MR = 6;
+
+    // a: op(A) rows (MR, kc) at a[i·rs + p·cs]; b: B̃ (kc, w); c: (MR, w) with leading dimension ldc.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run<TS, TV, T, TW>(int kc, T* a, nint rs, nint cs, T* b, T* c, nint ldc, in GemmEpilogue<T> e)
+        where TS : struct, ISimd<TV, T>
+        where TV : struct
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TW : struct, IVectors
+    {
+        int nv = TW.Value;
+        nint n = TS.Count;
+        nint w = nv * n;
+        nint r2 = rs * 2, r3 = rs * 3, r4 = rs * 4, r5 = rs * 5;
+        TV c00 = TS.Zero, c01 = TS.Zero, c02 = TS.Zero, c03 = TS.Zero;
+        TV c10 = TS.Zero, c11 = TS.Zero, c12 = TS.Zero, c13 = TS.Zero;
+        TV c20 = TS.Zero, c21 = TS.Zero, c22 = TS.Zero, c23 = TS.Zero;
+        TV c30 = TS.Zero, c31 = TS.Zero, c32 = TS.Zero, c33 = TS.Zero;
+        TV c40 = TS.Zero, c41 = TS.Zero, c42 = TS.Zero, c43 = TS.Zero;
+        TV c50 = TS.Zero, c51 = TS.Zero, c52 = TS.Zero, c53 = TS.Zero;
+        for (int p = 0; p < kc; p++)
+        {
+            TV b0 = TS.Load(b);
+            TV b1 = nv > 1 ? TS.Load(b + n) : default;
+            TV b2 = nv > 2 ? TS.Load(b + (2 * n)) : default;
+            TV b3 = nv > 3 ? TS.Load(b + (3 * n)) : default;
+
+            TV x = TS.Broadcast(a[0]);
+            c00 = TS.MulAdd(x, b0, c00);
+            if (nv > 1) { c01 = TS.MulAdd(x, b1, c01); }
+            if (nv > 2) { c02 = TS.MulAdd(x, b2, c02); }
+            if (nv > 3) { c03 = TS.MulAdd(x, b3, c03); }
+
+            x = TS.Broadcast(a[rs]);
+            c10 = TS.MulAdd(x, b0, c10);
+            if (nv > 1) { c11 = TS.MulAdd(x, b1, c11); }
+            if (nv > 2) { c12 = TS.MulAdd(x, b2, c12); }
+            if (nv > 3) { c13 = TS.MulAdd(x, b3, c13); }
+
+            x = TS.Broadcast(a[r2]);
+            c20 = TS.MulAdd(x, b0, c20);
+            if (nv > 1) { c21 = TS.MulAdd(x, b1, c21); }
+            if (nv > 2) { c22 = TS.MulAdd(x, b2, c22); }
+            if (nv > 3) { c23 = TS.MulAdd(x, b3, c23); }
+
+            x = TS.Broadcast(a[r3]);
+            c30 = TS.MulAdd(x, b0, c30);
+            if (nv > 1) { c31 = TS.MulAdd(x, b1, c31); }
+            if (nv > 2) { c32 = TS.MulAdd(x, b2, c32); }
+            if (nv > 3) { c33 = TS.MulAdd(x, b3, c33); }
+
+            x = TS.Broadcast(a[r4]);
+            c40 = TS.MulAdd(x, b0, c40);
+            if (nv > 1) { c41 = TS.MulAdd(x, b1, c41); }
+            if (nv > 2) { c42 = TS.MulAdd(x, b2, c42); }
+            if (nv > 3) { c43 = TS.MulAdd(x, b3, c43); }
+
+            x = TS.Broadcast(a[r5]);
+            c50 = TS.MulAdd(x, b0, c50);
+            if (nv > 1) { c51 = TS.MulAdd(x, b1, c51); }
+            if (nv > 2) { c52 = TS.MulAdd(x, b2, c52); }
+            if (nv > 3) { c53 = TS.MulAdd(x, b3, c53); }
+
+            a += cs;
+            b += w;
+        }
+
+        T* bias = e.Bias;
+        StoreRow<TS, TV, T, TW>(c, e, bias, c00, c01, c02, c03);
+        StoreRow<TS, TV, T, TW>(c + ldc, e, bias, c10, c11, c12, c13);
+        StoreRow<TS, TV, T, TW>(c + (2 * ldc), e, bias, c20, c21, c22, c23);
+        StoreRow<TS, TV, T, TW>(c + (3 * ldc), e, bias, c30, c31, c32, c33);
+        StoreRow<TS, TV, T, TW>(c + (4 * ldc), e, bias, c40, c41, c42, c43);
+        StoreRow<TS, TV, T, TW>(c + (5 * ldc), e, bias, c50, c51, c52, c53);
+    }
+
+    // c: one row of the tile (w); out = act(alpha·v + beta·c + bias).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow<TS, TV, T, TW>(T* c, in GemmEpilogue<T> e, T* bias, TV v0, TV v1, TV v2, TV v3)
+        where TS : struct, ISimd<TV, T>
+        where TV : struct
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TW : struct, IVectors
+    {
+        int nv = TW.Value;
+        nint n = TS.Count;
+        TV alpha = TS.Broadcast(e.Alpha);
+        v0 = TS.Mul(v0, alpha);
+        if (nv > 1) { v1 = TS.Mul(v1, alpha); }
+        if (nv > 2) { v2 = TS.Mul(v2, alpha); }
+        if (nv > 3) { v3 = TS.Mul(v3, alpha); }
+
+        if (e.Beta != T.Zero)
+        {
+            TV beta = TS.Broadcast(e.Beta);
+            v0 = TS.MulAdd(TS.Load(c), beta, v0);
+            if (nv > 1) { v1 = TS.MulAdd(TS.Load(c + n), beta, v1); }
+            if (nv > 2) { v2 = TS.MulAdd(TS.Load(c + (2 * n)), beta, v2); }
+            if (nv > 3) { v3 = TS.MulAdd(TS.Load(c + (3 * n)), beta, v3); }
+        }
+
+        if (bias != null)
+        {
+            v0 = TS.Add(v0, TS.Load(bias));
+            if (nv > 1) { v1 = TS.Add(v1, TS.Load(bias + n)); }
+            if (nv > 2) { v2 = TS.Add(v2, TS.Load(bias + (2 * n))); }
+            if (nv > 3) { v3 = TS.Add(v3, TS.Load(bias + (3 * n))); }
+        }
+
+        if (e.Activation == FusedActivation.ReLU)
+        {
+            v0 = TS.ReLU(v0);
+            if (nv > 1) { v1 = TS.ReLU(v1); }
+            if (nv > 2) { v2 = TS.ReLU(v2); }
+            if (nv > 3) { v3 = TS.ReLU(v3); }
+        }
+        else if (e.Activation == FusedActivation.LeakyReLU)
+        {
+            TV slope = TS.Broadcast(e.Slope);
+            v0 = TS.LeakyReLU(v0, slope);
+            if (nv > 1) { v1 = TS.LeakyReLU(v1, slope); }
+            if (nv > 2) { v2 = TS.LeakyReLU(v2, slope); }
+            if (nv > 3) { v3 = TS.LeakyReLU(v3, slope); }
+        }
+
+        TS.Store(c, v0);
+        if (nv > 1) { TS.Store(c + n, v1); }
+        if (nv > 2) { TS.Store(c + (2 * n), v2); }
+        if (nv > 3) { TS.Store(c + (3 * n), v3); }
+    }
+}

@@ -1,0 +1,191 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace DeepLearning.Kernels;
+
+/// <summary>
+/// Packing routines: they absorb op(A)/op(B) and zero-pad edges so the micro-kernel always reads
+/// contiguous, full-width panels.
+/// </summary>
+internal static unsafe class GemmPacking
+{
+    /// <summary>
+    /// B̃ panel: op(B)[p, j] for p &lt; kc, j &lt; nr, stored row by row with width w ≥ nr (columns nr..w zeroed).
+    /// op(B) row p, column j is at b[p·ldb + j] (transB = None) or b[j·ldb + p] (Transposed); b points at (pc, j0).
+    /// </summary>
+    // b: op(B) block (kc, nr); dst: (kc, w)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackB<T>(bool transB, int kc, int nr, int w, T* b, nint ldb, T* dst)
+        where T : unmanaged
+    {
+        if (!transB)
+        {
+            nint bytes = nr * sizeof(T);
+            for (int p = 0; p < kc; p++)
+            {
+                T* d = dst + ((nint)p * w);
+                Unsafe.CopyBlockUnaligned(d, b + (p * ldb), (uint)bytes);
+                for (int j = nr; j < w; j++)
+                {
+                    d[j] = default;
+                }
+            }
+
+            return;
+        }
+
+        if (Avx2.IsSupported && nr == w && w % (32 / sizeof(T)) == 0)
+        {
+            PackBTransposedAvx(kc, w, b, ldb, dst);
+            return;
+        }
+
+        // Transposed: column j of the panel is row j of the stored matrix, contiguous over p.
+        for (int j = 0; j < nr; j++)
+        {
+            T* s = b + (j * ldb);
+            T* d = dst + j;
+            for (int p = 0; p < kc; p++)
+            {
+                d[(nint)p * w] = s[p];
+            }
+        }
+
+        for (int j = nr; j < w; j++)
+        {
+            for (int p = 0; p < kc; p++)
+            {
+                dst[((nint)p * w) + j] = default;
+            }
+        }
+    }
+
+    // b: w rows of the stored matrix (each contiguous over p); dst: (kc, w). In-register 8×8 (float) or 4×4
+    // (double) transposes; the k remainder is copied element by element.
+    private static void PackBTransposedAvx<T>(int kc, int w, T* b, nint ldb, T* dst)
+        where T : unmanaged
+    {
+        if (typeof(T) == typeof(float))
+        {
+            float* s = (float*)b;
+            float* d = (float*)dst;
+            int kc8 = kc & ~7;
+            for (int j = 0; j < w; j += 8)
+            {
+                float* sj = s + (j * ldb);
+                for (int p = 0; p < kc8; p += 8)
+                {
+                    float* sp = sj + p;
+                    Vector256<float> r0 = Avx.LoadVector256(sp), r1 = Avx.LoadVector256(sp + ldb);
+                    Vector256<float> r2 = Avx.LoadVector256(sp + (2 * ldb)), r3 = Avx.LoadVector256(sp + (3 * ldb));
+                    Vector256<float> r4 = Avx.LoadVector256(sp + (4 * ldb)), r5 = Avx.LoadVector256(sp + (5 * ldb));
+                    Vector256<float> r6 = Avx.LoadVector256(sp + (6 * ldb)), r7 = Avx.LoadVector256(sp + (7 * ldb));
+                    Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+                    Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+                    Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+                    Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+                    Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE);
+                    Vector256<float> s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+                    Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE);
+                    Vector256<float> s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+                    float* dp = d + ((nint)p * w) + j;
+                    Avx.Store(dp, Avx.Permute2x128(s0, s4, 0x20));
+                    Avx.Store(dp + w, Avx.Permute2x128(s1, s5, 0x20));
+                    Avx.Store(dp + (2 * w), Avx.Permute2x128(s2, s6, 0x20));
+                    Avx.Store(dp + (3 * w), Avx.Permute2x128(s3, s7, 0x20));
+                    Avx.Store(dp + (4 * w), Avx.Permute2x128(s0, s4, 0x31));
+                    Avx.Store(dp + (5 * w), Avx.Permute2x128(s1, s5, 0x31));
+                    Avx.Store(dp + (6 * w), Avx.Permute2x128(s2, s6, 0x31));
+                    Avx.Store(dp + (7 * w), Avx.Permute2x128(s3, s7, 0x31));
+                }
+
+                for (int p = kc8; p < kc; p++)
+                {
+                    for (int jj = 0; jj < 8; jj++)
+                    {
+                        d[((nint)p * w) + j + jj] = sj[(jj * ldb) + p];
+                    }
+                }
+            }
+        }
+        else if (typeof(T) == typeof(double))
+        {
+            double* s = (double*)b;
+            double* d = (double*)dst;
+            int kc4 = kc & ~3;
+            for (int j = 0; j < w; j += 4)
+            {
+                double* sj = s + (j * ldb);
+                for (int p = 0; p < kc4; p += 4)
+                {
+                    double* sp = sj + p;
+                    Vector256<double> r0 = Avx.LoadVector256(sp), r1 = Avx.LoadVector256(sp + ldb);
+                    Vector256<double> r2 = Avx.LoadVector256(sp + (2 * ldb)), r3 = Avx.LoadVector256(sp + (3 * ldb));
+                    Vector256<double> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+                    Vector256<double> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+                    double* dp = d + ((nint)p * w) + j;
+                    Avx.Store(dp, Avx.Permute2x128(t0, t2, 0x20));
+                    Avx.Store(dp + w, Avx.Permute2x128(t1, t3, 0x20));
+                    Avx.Store(dp + (2 * w), Avx.Permute2x128(t0, t2, 0x31));
+                    Avx.Store(dp + (3 * w), Avx.Permute2x128(t1, t3, 0x31));
+                }
+
+                for (int p = kc4; p < kc; p++)
+                {
+                    for (int jj = 0; jj < 4; jj++)
+                    {
+                        d[((nint)p * w) + j + jj] = sj[(jj * ldb) + p];
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Ã: op(A)[i, p] for i &lt; mc, p &lt; kc, in row tiles of MR; tile t holds (p, i) at t·MR·kc + p·MR + i,
+    /// rows beyond mc zeroed. op(A) row i, column p is at a[i·lda + p] (None) or a[p·lda + i] (Transposed).
+    /// </summary>
+    // a: op(A) block (mc, kc); dst: ceil(mc/MR) tiles of (kc, MR)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackA<T>(bool transA, int mc, int kc, T* a, nint lda, T* dst)
+        where T : unmanaged
+    {
+        const int MR = GemmMicroKernel.MR;
+        for (int i0 = 0; i0 < mc; i0 += MR)
+        {
+            int mr = Math.Min(MR, mc - i0);
+            T* d = dst + ((nint)i0 * kc);
+            if (!transA)
+            {
+                for (int i = 0; i < mr; i++)
+                {
+                    T* s = a + ((i0 + i) * lda);
+                    for (int p = 0; p < kc; p++)
+                    {
+                        d[(p * MR) + i] = s[p];
+                    }
+                }
+            }
+            else
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    T* s = a + (p * lda) + i0;
+                    for (int i = 0; i < mr; i++)
+                    {
+                        d[(p * MR) + i] = s[i];
+                    }
+                }
+            }
+
+            for (int i = mr; i < MR; i++)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    d[(p * MR) + i] = default;
+                }
+            }
+        }
+    }
+}

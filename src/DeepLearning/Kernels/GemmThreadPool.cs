@@ -1,0 +1,260 @@
+using System.Runtime.InteropServices;
+
+namespace DeepLearning.Kernels;
+
+/// <summary>
+/// A parallel step split into chunks that participants claim from a shared counter. The counter carries the
+/// step's generation, so a late participant can never claim a chunk of a newer step by mistake.
+/// </summary>
+internal abstract class GemmWork
+{
+    private long _counter;
+    private int _done;
+    private Exception? _failure;
+
+    /// <summary>Chunks in the current step.</summary>
+    public int Chunks { get; set; }
+
+    /// <summary>Opens step <paramref name="generation"/> with no chunk claimed yet.</summary>
+    public void Open(long generation)
+    {
+        _failure = null;
+        Volatile.Write(ref _done, 0);
+        Volatile.Write(ref _counter, (long)(uint)generation << 32);
+    }
+
+    /// <summary>Whether every chunk of the current step has finished.</summary>
+    public bool Complete => Volatile.Read(ref _done) >= Chunks;
+
+    /// <summary>The first exception a chunk threw in the current step, if any.</summary>
+    public Exception? Failure => Volatile.Read(ref _failure);
+
+    /// <summary>Claims and runs chunks of step <paramref name="generation"/> until none is left.</summary>
+    public void Run(long generation)
+    {
+        uint phase = (uint)generation;
+        while (true)
+        {
+            long v = Volatile.Read(ref _counter);
+            if ((uint)(v >> 32) != phase || (int)(uint)v >= Chunks)
+            {
+                return;
+            }
+
+            if (Interlocked.CompareExchange(ref _counter, v + 1, v) != v)
+            {
+                continue;
+            }
+
+            try
+            {
+                RunChunk((int)(uint)v);
+            }
+            catch (Exception ex)
+            {
+                Interlocked.CompareExchange(ref _failure, ex, null);
+            }
+
+            Interlocked.Increment(ref _done);
+        }
+    }
+
+    /// <summary>Does chunk <paramref name="chunk"/>.</summary>
+    protected abstract void RunChunk(int chunk);
+}
+
+/// <summary>
+/// Persistent helper threads for GEMM: the caller is participant 0 and hands work to the others without
+/// allocating or creating threads. A helper spins briefly after each job (so back-to-back calls hand off in
+/// well under a microsecond) and then blocks on a monitor, so an idle library costs no CPU.
+/// </summary>
+internal sealed class GemmThreadPool
+{
+    private const int SpinIterations = 20_000;
+
+    private static GemmThreadPool? _shared;
+    private static readonly object _createGate = new();
+
+    private readonly object _gate = new();
+    private readonly List<Thread> _threads = new();
+    private GemmWork? _work;
+    private int _participants;
+    private long _generation;
+    private int _sleepers;
+    private int _busy;
+
+    /// <summary>The process-wide pool.</summary>
+    public static GemmThreadPool Shared
+    {
+        get
+        {
+            if (_shared is { } pool)
+            {
+                return pool;
+            }
+
+            lock (_createGate)
+            {
+                return _shared ??= new GemmThreadPool();
+            }
+        }
+    }
+
+    /// <summary>Helper threads started so far (they are created on first need and kept).</summary>
+    public int HelperCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _threads.Count;
+            }
+        }
+    }
+
+    /// <summary>Takes the pool for one call; false if another thread is using it (then run single-threaded).</summary>
+    public bool TryAcquire() => Interlocked.CompareExchange(ref _busy, 1, 0) == 0;
+
+    /// <summary>Gives the pool back after <see cref="TryAcquire"/> succeeded.</summary>
+    public void Release() => Volatile.Write(ref _busy, 0);
+
+    /// <summary>
+    /// Runs one step of <paramref name="work"/> with up to <paramref name="count"/> participants (the caller and
+    /// count − 1 helpers) and returns when all its chunks are done. The caller claims chunks too and waits only
+    /// for chunks already claimed by a helper. The pool must be held (<see cref="TryAcquire"/>).
+    /// </summary>
+    public void Run(GemmWork work, int count)
+    {
+        EnsureHelpers(count - 1);
+        long generation = _generation + 1;
+        work.Open(generation);
+        _work = work;
+        _participants = count;
+        Interlocked.Exchange(ref _generation, generation);
+        if (Volatile.Read(ref _sleepers) > 0)
+        {
+            lock (_gate)
+            {
+                Monitor.PulseAll(_gate);
+            }
+        }
+
+        work.Run(generation);
+        var spin = default(SpinWait);
+        while (!work.Complete)
+        {
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+
+        if (work.Failure is { } failure)
+        {
+            throw new AggregateException("A GEMM chunk failed", failure);
+        }
+    }
+
+    private void EnsureHelpers(int helpers)
+    {
+        if (_threads.Count >= helpers)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            while (_threads.Count < helpers)
+            {
+                int index = _threads.Count + 1;
+                var thread = new Thread(() => Loop(index))
+                {
+                    IsBackground = true,
+                    Name = $"DeepLearning GEMM helper {index}",
+                };
+                _threads.Add(thread);
+                thread.Start();
+            }
+        }
+    }
+
+    private void Loop(int index)
+    {
+        long seen = Volatile.Read(ref _generation);
+        while (true)
+        {
+            int spins = 0;
+            while (Volatile.Read(ref _generation) == seen)
+            {
+                if (++spins < SpinIterations)
+                {
+                    Thread.SpinWait(8);
+                    continue;
+                }
+
+                lock (_gate)
+                {
+                    Interlocked.Increment(ref _sleepers);
+                    while (Volatile.Read(ref _generation) == seen)
+                    {
+                        Monitor.Wait(_gate);
+                    }
+
+                    Interlocked.Decrement(ref _sleepers);
+                }
+            }
+
+            seen = Volatile.Read(ref _generation);
+            GemmWork? work = _work;
+            if (work is not null && index < _participants)
+            {
+                work.Run(seen);
+            }
+        }
+    }
+}
+
+/// <summary>Aligned native scratch memory owned by one thread, grown on demand and freed with the thread.</summary>
+internal sealed unsafe class GemmScratch
+{
+    [ThreadStatic]
+    private static GemmScratch? _packA;
+
+    [ThreadStatic]
+    private static GemmScratch? _packB;
+
+    private void* _data;
+    private nuint _bytes;
+
+    ~GemmScratch()
+    {
+        if (_data != null)
+        {
+            NativeMemory.AlignedFree(_data);
+        }
+    }
+
+    /// <summary>This thread's buffer for packed A blocks.</summary>
+    public static GemmScratch PackA => _packA ??= new GemmScratch();
+
+    /// <summary>This thread's buffer for packed B blocks (shared with the helpers during a call).</summary>
+    public static GemmScratch PackB => _packB ??= new GemmScratch();
+
+    /// <summary>At least <paramref name="count"/> elements, 64-byte aligned.</summary>
+    public T* Get<T>(nint count)
+        where T : unmanaged
+    {
+        nuint bytes = (nuint)count * (nuint)sizeof(T);
+        if (bytes > _bytes)
+        {
+            if (_data != null)
+            {
+                NativeMemory.AlignedFree(_data);
+                _data = null;
+                _bytes = 0;
+            }
+
+            _data = NativeMemory.AlignedAlloc(bytes, 64);
+            _bytes = bytes;
+        }
+
+        return (T*)_data;
+    }
+}
