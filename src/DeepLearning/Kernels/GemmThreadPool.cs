@@ -23,6 +23,13 @@ internal abstract class GemmWork
         Volatile.Write(ref _counter, (long)(uint)generation << 32);
     }
 
+    /// <summary>
+    /// Marks step <paramref name="generation"/> exhausted once it is complete. A helper that read the counter just
+    /// before the step ended can then never claim a chunk after the caller has moved on and changed
+    /// <see cref="Chunks"/> or the problem for the next call: its compare-exchange fails against the closed counter.
+    /// </summary>
+    public void Close(long generation) => Volatile.Write(ref _counter, ((long)(uint)generation << 32) | int.MaxValue);
+
     /// <summary>Whether every chunk of the current step has finished.</summary>
     public bool Complete => Volatile.Read(ref _done) >= Chunks;
 
@@ -145,6 +152,8 @@ internal sealed class GemmThreadPool
         {
             spin.SpinOnce(sleep1Threshold: -1);
         }
+
+        work.Close(generation);
 
         if (work.Failure is { } failure)
         {

@@ -114,6 +114,12 @@ public sealed class Dense<T> : ILayer<T>
     /// <summary>The leaky-ReLU slope (used only with <see cref="Activation.LeakyReLU"/>).</summary>
     public double LeakySlope { get; }
 
+    /// <summary>
+    /// False for the first layer of a model: backward then skips dA_prev = dZ·W (a third of the layer's
+    /// backward work) and returns a buffer whose contents are unspecified. The model sets it.
+    /// </summary>
+    public bool InputGradientNeeded { get; set; } = true;
+
     /// <summary>W, shape (n[l], n[l-1]).</summary>
     public Parameter<T> Weight { get; }
 
@@ -207,8 +213,13 @@ public sealed class Dense<T> : ILayer<T>
             ElementWise.SumColumns(dz.ReadOnlySpan, m, n, Bias.Gradient.Span);
         }
 
-        // dA_prev (m, k) = dZ (m, n) · W (n, k)
+        // dA_prev (m, k) = dZ (m, n) · W (n, k); skipped for the first layer, whose input X needs no gradient.
         var dInput = _inputGradient.Get(m);
+        if (!InputGradientNeeded)
+        {
+            return dInput;
+        }
+
         Gemm.Multiply(Transpose.None, Transpose.None, m, k, n, T.One, dz.ReadOnlySpan, n, Weight.Value.ReadOnlySpan, k, T.Zero, dInput.Span, k);
         return dInput;
     }

@@ -41,6 +41,10 @@ public sealed class Model<T>
         OutputSize = layers.Length == 0 ? inputs : layers[^1].OutputSize;
         _outputGradient = new BatchBuffer<T>(OutputSize);
         _fusedOutput = layers.Length > 0 && layers[^1] is ActivationLayer<T> { Activation: Activation.Softmax or Activation.Sigmoid };
+        if (layers.Length > 0 && layers[0] is Dense<T> first)
+        {
+            first.InputGradientNeeded = false;
+        }
     }
 
     /// <summary>n_x, the number of input features.</summary>
