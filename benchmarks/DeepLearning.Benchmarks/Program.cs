@@ -3,7 +3,8 @@ using BenchmarkDotNet.Running;
 namespace DeepLearning.Benchmarks;
 
 /// <summary>
-/// Entry point: <c>gemm --quick</c> runs the quick GEMM table (one line per case); anything else goes to
+/// Entry point: <c>gemm --quick</c> runs the quick GEMM table (one line per case), <c>train --quick</c> the
+/// seconds per epoch of the reference MLP; anything else goes to
 /// BenchmarkDotNet's switcher over every suite in this assembly.
 /// </summary>
 public static class Program
@@ -14,6 +15,11 @@ public static class Program
         if (args.Length >= 1 && args[0] == "gemm" && args.Contains("--quick"))
         {
             return GemmQuick.Run(args);
+        }
+
+        if (args.Length >= 1 && args[0] == "train" && args.Contains("--quick"))
+        {
+            return TrainQuick.Run(args);
         }
 
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

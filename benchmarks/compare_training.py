@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""Seconds per epoch of the reference MLP: ours vs PyTorch's CPU build, in the same run.
+
+Usage: /usr/bin/python3 benchmarks/compare_training.py [--epochs N] [--threads 1|2] [--data DIR]
+
+Network 784-256-128-10 (ReLU, ReLU, softmax + cross-entropy), Adam(lr=0.001), mini-batches of 64, float32,
+one shuffled pass over Fashion-MNIST's 60,000 training images (Debian's dataset-fashion-mnist) per epoch.
+PyTorch (Debian's python3-torch) runs with torch.set_num_threads(t) and OPENBLAS_NUM_THREADS=1 so it does
+not oversubscribe the cores; ours runs `train --quick` of the benchmark project with the same thread count.
+Both keep the best of N epochs after a warm-up. Prints both figures and ours/PyTorch (below 1 = we are faster).
+"""
+import argparse
+import gzip
+import os
+import re
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROJECT = os.path.join(ROOT, "benchmarks", "DeepLearning.Benchmarks")
+DLL = os.path.join(PROJECT, "bin", "Release", "net10.0", "DeepLearning.Benchmarks.dll")
+LINE = re.compile(r"^train (\S+) .* threads=(\d+) seconds_per_epoch=([\d.]+)")
+
+
+def load(folder):
+    def read(name):
+        path = os.path.join(folder, name)
+        opener = gzip.open if os.path.exists(path + ".gz") else open
+        with opener(path + ".gz" if os.path.exists(path + ".gz") else path, "rb") as f:
+            return f.read()
+
+    images = np.frombuffer(read("train-images-idx3-ubyte"), dtype=np.uint8, offset=16).reshape(-1, 784)
+    labels = np.frombuffer(read("train-labels-idx1-ubyte"), dtype=np.uint8, offset=8)
+    return torch.from_numpy(images.astype(np.float32) / 255.0), torch.from_numpy(labels.astype(np.int64))
+
+
+def pytorch_seconds(x, y, threads, epochs, batch=64):
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 128), torch.nn.ReLU(),
+        torch.nn.Linear(128, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=0.001)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def epoch(n):
+        perm = torch.randperm(x.shape[0])[:n]
+        for i in range(0, n, batch):
+            idx = perm[i:i + batch]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+
+    epoch(batch * 200)  # warm-up
+    best = float("inf")
+    for _ in range(epochs):
+        start = time.perf_counter()
+        epoch(x.shape[0])
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def ours_seconds(threads, epochs, folder):
+    cmd = ["dotnet", DLL, "train", "--quick", "--threads", str(threads), "--epochs", str(epochs), "--data", folder]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        m = LINE.match(line.strip())
+        if m:
+            return float(m[3]), line.strip()
+    sys.exit("no result line from the C# quick mode:\n" + out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--threads", type=int, choices=[1, 2], action="append")
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    args = ap.parse_args()
+    subprocess.run(["dotnet", "build", PROJECT, "-c", "Release", "-v", "q", "-nologo"], check=True, capture_output=True)
+    x, y = load(args.data)
+    print(f"torch {torch.__version__}, {x.shape[0]} training images, batch 64, Adam, float32")
+    for threads in args.threads or [1, 2]:
+        ours, line = ours_seconds(threads, args.epochs, args.data)
+        theirs = pytorch_seconds(x, y, threads, args.epochs)
+        print(line)
+        print(f"pytorch threads={threads} seconds_per_epoch={theirs:.3f}")
+        print(f"ratio threads={threads} ours/pytorch={ours / theirs:.2f}")
+
+
+if __name__ == "__main__":
+    main()
