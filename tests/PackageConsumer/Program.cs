@@ -1,14 +1,24 @@
-// A user's first program against the packed library: train on the shipped digits, check accuracy.
-using DeepLearning.Data;
-using DeepLearning.Models;
-using DeepLearning.Optimizers;
-using DeepLearning.Training;
+// A user's first program against the packed library: the README's fifteen-line example, verbatim,
+// plus a check of the result (so a broken package or a stale README example fails CI).
+using DeepLearning.Data; using DeepLearning.Models; using DeepLearning.Optimizers;
+using DeepLearning.Regularizers; using DeepLearning.Schedules; using DeepLearning.Training;
 
-var (train, dev, test) = Datasets.Digits<float>().Split(0.8, 0.1, 0.1, seed: 1, stratify: true);
-var scaler = Standardizer<float>.Fit(train);
+var (train, dev, test) = Datasets.Digits<float>().Split(0.8, 0.1, 0.1, seed: 7, stratify: true);
+var scaler = Standardizer<float>.Fit(train);                      // μ, σ² of the training set only
 (train, dev, test) = (scaler.Apply(train), scaler.Apply(dev), scaler.Apply(test));
-var model = Model.Sequential<float>(64).Dense(32).ReLU().Dense(10).Softmax().Build(seed: 1);
-var history = model.Fit(train, new TrainingOptions<float> { Optimizer = new Adam(0.005), Epochs = 15, BatchSize = 32, Validation = dev });
-var evaluation = model.Evaluate(test);
-Console.WriteLine($"package consumer: {history.Count} epochs, test accuracy {evaluation.Accuracy:P1}");
-return evaluation.Accuracy >= 0.9 ? 0 : 1;
+
+var model = Model.Sequential<float>(inputs: 64)
+    .Dense(128).BatchNorm().ReLU().Dropout(keepProb: 0.8)
+    .Dense(10).Softmax().Build(seed: 7);
+var history = model.Fit(train, new TrainingOptions<float> {
+    Optimizer = new Adam(learningRate: 0.002), Decay = LearningRateDecay.InverseTime(0.05),
+    Regularization = Regularization.L2(lambda: 0.01), Epochs = 40, BatchSize = 64, Validation = dev,
+    Callbacks = { new EarlyStopping(patience: 8, restoreBestWeights: true) } });
+Console.WriteLine(model.Evaluate(test));                          // cost, accuracy, confusion matrix
+model.Save("digits.safetensors");                                 // weights PyTorch's safetensors can read
+
+var reloaded = Model.Load<float>("digits.safetensors");
+bool same = reloaded.Predict(test.X).Equals(model.Predict(test.X));
+File.Delete("digits.safetensors");
+Console.WriteLine($"package consumer: {history.Count} epochs, reloaded model identical: {same}");
+return model.Evaluate(test).Accuracy >= 0.95 && same ? 0 : 1;
