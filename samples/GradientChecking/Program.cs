@@ -7,6 +7,7 @@ using DeepLearning.Diagnostics;
 using DeepLearning.Kernels;
 using DeepLearning.Layers;
 using DeepLearning.Models;
+using DeepLearning.Plots;
 using DeepLearning.Tensors;
 
 bool json = args.Contains("--json");
@@ -33,6 +34,19 @@ var buggy = Model.Sequential<double>(4)
 var bad = GradientChecker.Check(buggy, x, y);
 Console.WriteLine("A custom layer whose backward doubles dW:");
 Console.WriteLine(bad);
+
+// Per-tensor differences on a log scale, with the course's bands at 1e-7 and 1e-3.
+string outDir = Path.Combine("out", "gradient-checking");
+Directory.CreateDirectory(outDir);
+int tensors = good.Parameters.Count;
+new LineChart("Gradient check: relative difference per parameter tensor", "parameter tensor (0.weight, 0.bias, 1.weight, ...)", "difference")
+{ LogY = true, Markers = true }
+    .Add("correct backprop", good.Parameters.Select(p => Math.Max(p.Difference, 1e-12)).ToArray())
+    .Add("buggy custom layer", bad.Parameters.Select(p => Math.Max(p.Difference, 1e-12)).ToArray())
+    .Add("1e-7: correct below", Enumerable.Repeat(1e-7, tensors).ToArray(), dashed: true)
+    .Add("1e-3: likely a bug above", Enumerable.Repeat(1e-3, tensors).ToArray(), dashed: true)
+    .ToSvg().Save(Path.Combine(outDir, "differences.svg"));
+Console.WriteLine($"Plot written to {Path.GetFullPath(Path.Combine(outDir, "differences.svg"))}");
 
 bool ok = good.Verdict == GradientVerdict.Correct && bad.Verdict != GradientVerdict.Correct;
 Console.WriteLine();

@@ -64,7 +64,7 @@ public static class Trainer
         bool classification = !ReferenceEquals(model.Loss, Loss.MeanSquaredError);
         var history = new History(classification ? "accuracy" : "none");
         var context = new Context<T>(model, options, history) { InitialLearningRate = options.Optimizer.LearningRate };
-        var shuffle = (options.Seed is int seed ? new RandomSource(seed) : new RandomSource(model.Seed)).Fork();
+        var shuffle = new RandomSource(options.Seed ?? model.Seed).Fork();
         var guardState = options.DivergenceGuard ? model.CaptureState() : null;
         var batch = new BatchViews<T>();
 

@@ -32,8 +32,8 @@ public sealed class TrainingOptions<T>
     /// <summary>Whether to reshuffle the training examples every epoch (the course's random_mini_batches). True by default.</summary>
     public bool Shuffle { get; set; } = true;
 
-    /// <summary>Seed for the shuffles; by default the model's seed.</summary>
-    public int? Seed { get; set; }
+    /// <summary>Seed for the shuffles; by default the model's seed. (A search trial can pass its <c>TrialConfig.Seed</c> directly.)</summary>
+    public ulong? Seed { get; set; }
 
     /// <summary>An optional dev set evaluated at the end of every epoch (cost and accuracy, inference mode).</summary>
     public IDataSource<T>? Validation { get; set; }

@@ -24,6 +24,10 @@ public sealed record TrialOutcome(double DevMetric)
     /// and every kept artifact stays alive as long as the result does.
     /// </summary>
     public object? Artifact { get; init; }
+
+    /// <summary>The <see cref="Artifact"/> as <typeparamref name="TArtifact"/> (e.g. the trained model), or null if there is none or it has another type.</summary>
+    public TArtifact? GetArtifact<TArtifact>()
+        where TArtifact : class => Artifact as TArtifact;
 }
 
 /// <summary>Whether a larger or a smaller dev metric is better.</summary>
