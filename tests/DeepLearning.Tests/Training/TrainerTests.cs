@@ -236,6 +236,20 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void A_streaming_source_trains_like_an_in_memory_one()
+    {
+        var data = Blobs(500, 3, 6, seed: 8);
+        string path = Path.Combine(_dir, "blobs.dlrows");
+        BinaryRowFile.Write(path, data);
+        var stream = BinaryRowFile.Open<float>(path, bufferRows: 64);
+        var model = Model.Sequential<float>(6).Dense(16, Activation.ReLU).Dense(3).Softmax().Build(seed: 2);
+        var history = model.Fit(stream, new TrainingOptions<float> { Optimizer = new Adam(0.01), Epochs = 5, BatchSize = 32, Validation = stream });
+        history.IterationCosts.Should().HaveCount(5 * 16);
+        history.Epochs[^1].DevMetric.Should().BeGreaterThan(0.9);
+        model.Evaluate(data).Accuracy.Should().Be(history.Epochs[^1].DevMetric);
+    }
+
+    [Fact]
     public void Mismatched_data_names_the_widths()
     {
         var data = Blobs(10, 2, 3, seed: 6);
