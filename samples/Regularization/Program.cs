@@ -20,7 +20,7 @@ int epochs = IntArg("--epochs", 10000);  // full batch: one epoch is one iterati
 int seed = IntArg("--seed", 1);          // the weights' and dropout masks' seed
 int trainCount = IntArg("--train", 100);
 double noise = DoubleArg("--noise", 0.3);
-int dataSeed = IntArg("--data-seed", 2); // the training set's seed (the test set's is this + 1000)
+int dataSeed = IntArg("--data-seed", 4); // the training set's seed (the test set's is this + 1000)
 string outDir = StringArg("--out", Path.Combine("out", "regularization"));
 Directory.CreateDirectory(outDir);
 
