@@ -279,40 +279,18 @@ public static class Idx
         return classes;
     }
 
-    internal static void WriteAtomically(string path, bool gzip, Action<Stream> write)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        string full = Path.GetFullPath(path);
-        string temporary = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
+    internal static void WriteAtomically(string path, bool gzip, Action<Stream> write) =>
+        AtomicFile.Write(path, file =>
         {
-            using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            if (!gzip)
             {
-                if (gzip)
-                {
-                    using (var z = new GZipStream(file, CompressionLevel.Optimal, leaveOpen: true))
-                    {
-                        write(z);
-                    }
-                }
-                else
-                {
-                    write(file);
-                }
-
-                file.Flush(flushToDisk: true);
+                write(file);
+                return;
             }
 
-            File.Move(temporary, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary))
-            {
-                File.Delete(temporary);
-            }
-        }
-    }
+            using var z = new GZipStream(file, CompressionLevel.Optimal, leaveOpen: true);
+            write(z);
+        });
 
     private static void Encode(IdxElementType type, double v, Span<byte> destination, long index)
     {

@@ -209,46 +209,22 @@ public static class ModelFile
 
         var json = Encoding.UTF8.GetBytes(header.ToJsonString());
         int padded = (json.Length + 7) / 8 * 8;
-        string fullPath = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(fullPath)!;
-        Directory.CreateDirectory(dir);
-        string temp = Path.Combine(dir, $".{Path.GetFileName(fullPath)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
+        AtomicFile.Write(path, fs =>
         {
-            using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            Span<byte> len = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)padded);
+            fs.Write(len);
+            fs.Write(json);
+            for (int i = json.Length; i < padded; i++)
             {
-                Span<byte> len = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)padded);
-                fs.Write(len);
-                fs.Write(json);
-                for (int i = json.Length; i < padded; i++)
-                {
-                    fs.WriteByte((byte)' ');
-                }
-
-                foreach (var (_, tensor) in tensors)
-                {
-                    fs.Write(MemoryMarshal.AsBytes(tensor.ReadOnlySpan));
-                }
-
-                fs.Flush(flushToDisk: true);
+                fs.WriteByte((byte)' ');
             }
 
-            File.Move(temp, fullPath, overwrite: true);
-        }
-        catch
-        {
-            try
+            foreach (var (_, tensor) in tensors)
             {
-                File.Delete(temp);
+                fs.Write(MemoryMarshal.AsBytes(tensor.ReadOnlySpan));
             }
-            catch (IOException)
-            {
-                // Best effort: the original file is untouched either way.
-            }
-
-            throw;
-        }
+        });
     }
 
     internal static string ArchitectureJson<T>(Model<T> model)

@@ -289,7 +289,7 @@ public sealed class SvgDocument
     /// and flushed, then renamed over the target, so an existing file is either kept or fully replaced.
     /// </summary>
     /// <param name="path">Destination file; its folder must exist.</param>
-    public void Save(string path) => AtomicFile.WriteAllText(path, ToString());
+    public void Save(string path) => AtomicFile.WriteAllText(path, ToString(), createDirectory: false);
 
     private SvgDocument Open(string name, string? cssClass)
     {
