@@ -56,6 +56,10 @@ public static class Trainer
         }
 
         ArgumentNullException.ThrowIfNull(options.Optimizer, "options.Optimizer");
+
+        // NaN or ∞ in the data would surface later as a "diverged" cost with the wrong advice; name the cell now.
+        (train as DataSet<T>)?.EnsureFinite();
+        (options.Validation as DataSet<T>)?.EnsureFinite();
         if (options.Regularization is not null)
         {
             model.Regularizer = options.Regularization;

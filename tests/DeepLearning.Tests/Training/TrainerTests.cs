@@ -250,6 +250,16 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void Non_finite_data_is_rejected_before_training_naming_the_cell()
+    {
+        var data = Blobs(10, 2, 3, seed: 6);
+        data.X[4, 1] = float.NaN;
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        var act = () => model.Fit(data, new TrainingOptions<float>());
+        act.Should().Throw<InvalidDataException>().WithMessage("X holds NaN at row 4, column 1*");
+    }
+
+    [Fact]
     public void Mismatched_data_names_the_widths()
     {
         var data = Blobs(10, 2, 3, seed: 6);
