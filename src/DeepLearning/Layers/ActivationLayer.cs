@@ -10,8 +10,8 @@ namespace DeepLearning.Layers;
 /// row-wise (softmax). Shapes: Z and A are (m, n).
 /// </summary>
 /// <remarks>
-/// Backward: dZ = dA ⊙ g′(Z), with g′ from A for sigmoid (A(1 − A)) and tanh (1 − A²) and from Z for the
-/// ReLU family. For softmax, dZᵢ = Aᵢ·(dAᵢ − Σⱼ dAⱼAⱼ) per row; as an output layer the model skips this and
+/// Backward: dZ = dA ⊙ g′(Z), with g′ computed from A (sigmoid A(1 − A), tanh 1 − A², ReLU 1[A &gt; 0],
+/// leaky ReLU A &gt; 0 ? 1 : slope). For softmax, dZᵢ = Aᵢ·(dAᵢ − Σⱼ dAⱼAⱼ) per row; as an output layer the model skips this and
 /// uses the fused dZ = (Ŷ − Y)/m of softmax with cross-entropy instead. The layer keeps Z so the loss can be
 /// computed stably from it (log-sum-exp).
 /// </remarks>
@@ -111,26 +111,13 @@ public sealed class ActivationLayer<T> : ILayer<T>
         LayerChecks.Gradient(this, outputGradient, z.RowCount);
         var a = _lastOutput!;
         var dz = _inputGradient.Get(z.RowCount);
-        switch (Activation)
+        if (Activation == Activation.Softmax)
         {
-            case Activation.Linear:
-                outputGradient.ReadOnlySpan.CopyTo(dz.Span);
-                break;
-            case Activation.ReLU:
-                ElementWise.ReluBackward(outputGradient.ReadOnlySpan, z.ReadOnlySpan, dz.Span);
-                break;
-            case Activation.LeakyReLU:
-                ElementWise.LeakyReluBackward(outputGradient.ReadOnlySpan, z.ReadOnlySpan, _slope, dz.Span);
-                break;
-            case Activation.Sigmoid:
-                ElementWise.SigmoidBackward(outputGradient.ReadOnlySpan, a.ReadOnlySpan, dz.Span);
-                break;
-            case Activation.Tanh:
-                ElementWise.TanhBackward(outputGradient.ReadOnlySpan, a.ReadOnlySpan, dz.Span);
-                break;
-            default:
-                SoftmaxBackward(outputGradient, a, dz);
-                break;
+            SoftmaxBackward(outputGradient, a, dz);
+        }
+        else
+        {
+            ActivationMath.Backward(Activation, outputGradient.ReadOnlySpan, a.ReadOnlySpan, _slope, dz.Span);
         }
 
         return dz;

@@ -167,29 +167,11 @@ public sealed class Dense<T> : ILayer<T>
         var input = _input ?? throw new InvalidOperationException($"{Kind} layer '{Name}': Backward called before Forward");
         LayerChecks.Gradient(this, outputGradient, input.RowCount);
         int m = input.RowCount;
-        Tensor<T> dz;
-        switch (Activation)
+        Tensor<T> dz = outputGradient;
+        if (Activation != Activation.Linear)
         {
-            case Activation.Linear:
-                dz = outputGradient;
-                break;
-            case Activation.ReLU:
-                dz = _dz.Get(m);
-                ElementWise.ReluBackward(outputGradient.ReadOnlySpan, _lastOutput!.ReadOnlySpan, dz.Span);
-                break;
-            case Activation.LeakyReLU:
-                // A > 0 exactly when Z > 0 for a slope in [0, 1), so A stands in for Z.
-                dz = _dz.Get(m);
-                ElementWise.LeakyReluBackward(outputGradient.ReadOnlySpan, _lastOutput!.ReadOnlySpan, _slope, dz.Span);
-                break;
-            case Activation.Sigmoid:
-                dz = _dz.Get(m);
-                ElementWise.SigmoidBackward(outputGradient.ReadOnlySpan, _lastOutput!.ReadOnlySpan, dz.Span);
-                break;
-            default:
-                dz = _dz.Get(m);
-                ElementWise.TanhBackward(outputGradient.ReadOnlySpan, _lastOutput!.ReadOnlySpan, dz.Span);
-                break;
+            dz = _dz.Get(m);
+            ActivationMath.Backward(Activation, outputGradient.ReadOnlySpan, _lastOutput!.ReadOnlySpan, _slope, dz.Span);
         }
 
         return BackwardFromZ(dz);
