@@ -211,8 +211,8 @@ internal static unsafe class GemmDriver<TS, TV, T>
         int kcBlock = p.KC;
         int mcBlock = p.MC;
         int nr = NR;
-        T* packA = p.DirectA ? null : GemmScratch.PackA.Get<T>((nint)mcBlock * kcBlock);
-        T* edgeA = stackalloc T[MR * kcBlock];
+        T* packA = p.DirectA ? null : GemmScratch.PackA.Get<T>(((nint)mcBlock * kcBlock) + GemmPacking.PackASlack);
+        T* edgeA = stackalloc T[(MR * kcBlock) + GemmPacking.PackASlack];
         T* tile = stackalloc T[MR * 64];
         int jc = phase.Jc, nc = phase.Nc;
         for (int pc = phase.PcBegin; pc < phase.PcEnd; pc += kcBlock)
