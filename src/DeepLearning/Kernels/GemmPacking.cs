@@ -35,14 +35,16 @@ internal static unsafe class GemmPacking
             return;
         }
 
-        if (Avx2.IsSupported && nr == w && w % (32 / sizeof(T)) == 0)
+        int j0 = 0;
+        if (Avx2.IsSupported && nr >= 32 / sizeof(T))
         {
-            PackBTransposedAvx(kc, w, b, ldb, dst);
-            return;
+            // Whole groups of 8 (float) or 4 (double) columns in registers; the rest (e.g. n = 10) below.
+            j0 = nr - (nr % (32 / sizeof(T)));
+            PackBTransposedAvx(kc, j0, w, b, ldb, dst);
         }
 
         // Transposed: column j of the panel is row j of the stored matrix, contiguous over p.
-        for (int j = 0; j < nr; j++)
+        for (int j = j0; j < nr; j++)
         {
             T* s = b + (j * ldb);
             T* d = dst + j;
@@ -61,9 +63,10 @@ internal static unsafe class GemmPacking
         }
     }
 
-    // b: w rows of the stored matrix (each contiguous over p); dst: (kc, w). In-register 8×8 (float) or 4×4
-    // (double) transposes; the k remainder is copied element by element.
-    private static void PackBTransposedAvx<T>(int kc, int w, T* b, nint ldb, T* dst)
+    // b: cols rows of the stored matrix (each contiguous over p, cols a multiple of 8 for float, 4 for double);
+    // dst: (kc, w), columns [0, cols) written. In-register 8×8 (float) or 4×4 (double) transposes; the k
+    // remainder is copied element by element.
+    private static void PackBTransposedAvx<T>(int kc, int cols, int w, T* b, nint ldb, T* dst)
         where T : unmanaged
     {
         if (typeof(T) == typeof(float))
@@ -71,7 +74,7 @@ internal static unsafe class GemmPacking
             float* s = (float*)b;
             float* d = (float*)dst;
             int kc8 = kc & ~7;
-            for (int j = 0; j < w; j += 8)
+            for (int j = 0; j < cols; j += 8)
             {
                 float* sj = s + (j * ldb);
                 for (int p = 0; p < kc8; p += 8)
@@ -114,7 +117,7 @@ internal static unsafe class GemmPacking
             double* s = (double*)b;
             double* d = (double*)dst;
             int kc4 = kc & ~3;
-            for (int j = 0; j < w; j += 4)
+            for (int j = 0; j < cols; j += 4)
             {
                 double* sj = s + (j * ldb);
                 for (int p = 0; p < kc4; p += 4)
