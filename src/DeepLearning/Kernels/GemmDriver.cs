@@ -211,8 +211,8 @@ internal static unsafe class GemmDriver<TS, TV, T>
         int kcBlock = p.KC;
         int mcBlock = p.MC;
         int nr = NR;
-        T* packA = p.DirectA ? null : GemmScratch.PackA.Get<T>((nint)mcBlock * kcBlock);
-        T* edgeA = stackalloc T[MR * kcBlock];
+        T* packA = p.DirectA ? null : GemmScratch.PackA.Get<T>(((nint)mcBlock * kcBlock) + GemmPacking.PackASlack);
+        T* edgeA = stackalloc T[(MR * kcBlock) + GemmPacking.PackASlack];
         T* tile = stackalloc T[MR * 64];
         int jc = phase.Jc, nc = phase.Nc;
         for (int pc = phase.PcBegin; pc < phase.PcEnd; pc += kcBlock)
@@ -292,13 +292,15 @@ internal static unsafe class GemmDriver<TS, TV, T>
 
         T* c = p.C + ((nint)(ic + ir) * p.Ldc) + jc + jr;
         T* biasTile = bias == null ? null : bias + jc + jr;
-        if (mr == MR && ncur == w)
+        if (mr == MR && (ncur == w || TS.HasMask))
         {
+            // A narrow last panel (e.g. n = 10) is stored with masked loads/stores straight from the registers.
             epi.Bias = biasTile;
+            epi.LastCount = ncur == w ? 0 : ncur - (w - TS.Count);
             Kernel(vectors, kc, ap, rs, cs, bp, c, p.Ldc, epi);
             if (epi.Activation is FusedActivation.Sigmoid or FusedActivation.Tanh)
             {
-                ApplyTranscendental(epi.Activation, c, p.Ldc, MR, w);
+                ApplyTranscendental(epi.Activation, c, p.Ldc, MR, ncur);
             }
         }
         else

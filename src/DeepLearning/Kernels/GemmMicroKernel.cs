@@ -19,6 +19,9 @@ internal unsafe struct GemmEpilogue<T>
     public FusedActivation Activation;
 
     public T Slope;
+
+    /// <summary>Lanes of the tile's last register that exist in C (the rest are masked off), or 0 for all of them.</summary>
+    public int LastCount;
 }
 
 /// <summary>
@@ -119,6 +122,7 @@ internal static unsafe class GemmMicroKernel
     {
         int nv = TW.Value;
         nint n = TS.Count;
+        int last = e.LastCount;
         TV alpha = TS.Broadcast(e.Alpha);
         v0 = TS.Mul(v0, alpha);
         if (nv > 1) { v1 = TS.Mul(v1, alpha); }
@@ -128,18 +132,18 @@ internal static unsafe class GemmMicroKernel
         if (e.Beta != T.Zero)
         {
             TV beta = TS.Broadcast(e.Beta);
-            v0 = TS.MulAdd(TS.Load(c), beta, v0);
-            if (nv > 1) { v1 = TS.MulAdd(TS.Load(c + n), beta, v1); }
-            if (nv > 2) { v2 = TS.MulAdd(TS.Load(c + (2 * n)), beta, v2); }
-            if (nv > 3) { v3 = TS.MulAdd(TS.Load(c + (3 * n)), beta, v3); }
+            v0 = TS.MulAdd(Load<TS, TV, T>(c, nv == 1, last), beta, v0);
+            if (nv > 1) { v1 = TS.MulAdd(Load<TS, TV, T>(c + n, nv == 2, last), beta, v1); }
+            if (nv > 2) { v2 = TS.MulAdd(Load<TS, TV, T>(c + (2 * n), nv == 3, last), beta, v2); }
+            if (nv > 3) { v3 = TS.MulAdd(Load<TS, TV, T>(c + (3 * n), nv == 4, last), beta, v3); }
         }
 
         if (bias != null)
         {
-            v0 = TS.Add(v0, TS.Load(bias));
-            if (nv > 1) { v1 = TS.Add(v1, TS.Load(bias + n)); }
-            if (nv > 2) { v2 = TS.Add(v2, TS.Load(bias + (2 * n))); }
-            if (nv > 3) { v3 = TS.Add(v3, TS.Load(bias + (3 * n))); }
+            v0 = TS.Add(v0, Load<TS, TV, T>(bias, nv == 1, last));
+            if (nv > 1) { v1 = TS.Add(v1, Load<TS, TV, T>(bias + n, nv == 2, last)); }
+            if (nv > 2) { v2 = TS.Add(v2, Load<TS, TV, T>(bias + (2 * n), nv == 3, last)); }
+            if (nv > 3) { v3 = TS.Add(v3, Load<TS, TV, T>(bias + (3 * n), nv == 4, last)); }
         }
 
         if (e.Activation == FusedActivation.ReLU)
@@ -158,9 +162,32 @@ internal static unsafe class GemmMicroKernel
             if (nv > 3) { v3 = TS.LeakyReLU(v3, slope); }
         }
 
-        TS.Store(c, v0);
-        if (nv > 1) { TS.Store(c + n, v1); }
-        if (nv > 2) { TS.Store(c + (2 * n), v2); }
-        if (nv > 3) { TS.Store(c + (3 * n), v3); }
+        Store<TS, TV, T>(c, v0, nv == 1, last);
+        if (nv > 1) { Store<TS, TV, T>(c + n, v1, nv == 2, last); }
+        if (nv > 2) { Store<TS, TV, T>(c + (2 * n), v2, nv == 3, last); }
+        if (nv > 3) { Store<TS, TV, T>(c + (3 * n), v3, nv == 4, last); }
+    }
+
+    // The tile's last register (isLast) with last ≠ 0 lanes is accessed masked; every other one whole.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV Load<TS, TV, T>(T* p, bool isLast, int last)
+        where TS : struct, ISimd<TV, T>
+        where TV : struct
+        where T : unmanaged => isLast && last != 0 ? TS.LoadFirst(p, last) : TS.Load(p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store<TS, TV, T>(T* p, TV v, bool isLast, int last)
+        where TS : struct, ISimd<TV, T>
+        where TV : struct
+        where T : unmanaged
+    {
+        if (isLast && last != 0)
+        {
+            TS.StoreFirst(p, v, last);
+        }
+        else
+        {
+            TS.Store(p, v);
+        }
     }
 }

@@ -35,14 +35,16 @@ internal static unsafe class GemmPacking
             return;
         }
 
-        if (Avx2.IsSupported && nr == w && w % (32 / sizeof(T)) == 0)
+        int j0 = 0;
+        if (Avx2.IsSupported && nr >= 32 / sizeof(T))
         {
-            PackBTransposedAvx(kc, w, b, ldb, dst);
-            return;
+            // Whole groups of 8 (float) or 4 (double) columns in registers; the rest (e.g. n = 10) below.
+            j0 = nr - (nr % (32 / sizeof(T)));
+            PackBTransposedAvx(kc, j0, w, b, ldb, dst);
         }
 
         // Transposed: column j of the panel is row j of the stored matrix, contiguous over p.
-        for (int j = 0; j < nr; j++)
+        for (int j = j0; j < nr; j++)
         {
             T* s = b + (j * ldb);
             T* d = dst + j;
@@ -61,9 +63,10 @@ internal static unsafe class GemmPacking
         }
     }
 
-    // b: w rows of the stored matrix (each contiguous over p); dst: (kc, w). In-register 8×8 (float) or 4×4
-    // (double) transposes; the k remainder is copied element by element.
-    private static void PackBTransposedAvx<T>(int kc, int w, T* b, nint ldb, T* dst)
+    // b: cols rows of the stored matrix (each contiguous over p, cols a multiple of 8 for float, 4 for double);
+    // dst: (kc, w), columns [0, cols) written. In-register 8×8 (float) or 4×4 (double) transposes; the k
+    // remainder is copied element by element.
+    private static void PackBTransposedAvx<T>(int kc, int cols, int w, T* b, nint ldb, T* dst)
         where T : unmanaged
     {
         if (typeof(T) == typeof(float))
@@ -71,7 +74,7 @@ internal static unsafe class GemmPacking
             float* s = (float*)b;
             float* d = (float*)dst;
             int kc8 = kc & ~7;
-            for (int j = 0; j < w; j += 8)
+            for (int j = 0; j < cols; j += 8)
             {
                 float* sj = s + (j * ldb);
                 for (int p = 0; p < kc8; p += 8)
@@ -114,7 +117,7 @@ internal static unsafe class GemmPacking
             double* s = (double*)b;
             double* d = (double*)dst;
             int kc4 = kc & ~3;
-            for (int j = 0; j < w; j += 4)
+            for (int j = 0; j < cols; j += 4)
             {
                 double* sj = s + (j * ldb);
                 for (int p = 0; p < kc4; p += 4)
@@ -145,6 +148,7 @@ internal static unsafe class GemmPacking
     /// <summary>
     /// Ã: op(A)[i, p] for i &lt; mc, p &lt; kc, in row tiles of MR; tile t holds (p, i) at t·MR·kc + p·MR + i,
     /// rows beyond mc zeroed. op(A) row i, column p is at a[i·lda + p] (None) or a[p·lda + i] (Transposed).
+    /// May write up to <see cref="PackASlack"/> elements past the last tile (dst must have room for them).
     /// </summary>
     // a: op(A) block (mc, kc); dst: ceil(mc/MR) tiles of (kc, MR)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -158,13 +162,45 @@ internal static unsafe class GemmPacking
             T* d = dst + ((nint)i0 * kc);
             if (!transA)
             {
-                for (int i = 0; i < mr; i++)
+                int p0 = 0;
+                if (mr == MR && typeof(T) == typeof(float) && Avx.IsSupported)
                 {
-                    T* s = a + ((i0 + i) * lda);
-                    for (int p = 0; p < kc; p++)
+                    p0 = PackA6FloatAvx(kc, (float*)(a + (i0 * lda)), lda, (float*)d);
+                }
+
+                if (mr == MR)
+                {
+                    // p outer: the tile is written contiguously, the six rows are read as six streams.
+                    T* s0 = a + (i0 * lda);
+                    T* s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda, s4 = s3 + lda, s5 = s4 + lda;
+                    for (int p = p0; p < kc; p++)
                     {
-                        d[(p * MR) + i] = s[p];
+                        T* dp = d + (p * MR);
+                        dp[0] = s0[p];
+                        dp[1] = s1[p];
+                        dp[2] = s2[p];
+                        dp[3] = s3[p];
+                        dp[4] = s4[p];
+                        dp[5] = s5[p];
                     }
+                }
+                else
+                {
+                    for (int i = 0; i < mr; i++)
+                    {
+                        T* s = a + ((i0 + i) * lda);
+                        for (int p = 0; p < kc; p++)
+                        {
+                            d[(p * MR) + i] = s[p];
+                        }
+                    }
+                }
+            }
+            else if (mr == MR)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    Unsafe.CopyBlockUnaligned(d + (p * MR), a + (p * lda) + i0, (uint)(MR * sizeof(T)));
                 }
             }
             else
@@ -187,5 +223,43 @@ internal static unsafe class GemmPacking
                 }
             }
         }
+    }
+
+    /// <summary>Elements <see cref="PackA{T}"/> may write past its last tile.</summary>
+    public const int PackASlack = 8;
+
+    // s: six rows of A (each contiguous over p, leading dimension lda); d: one Ã tile (kc, 6). Packs the first
+    // kc - kc % 8 columns with in-register 8×8 transposes (rows 6 and 7 zero); each column is stored as 8 lanes at
+    // d + p·6, so its two zero lanes land on the next column's first two slots and are overwritten by it (the last
+    // column's spill up to 2 elements past the packed part). Returns the number of columns packed.
+    private static int PackA6FloatAvx(int kc, float* s, nint lda, float* d)
+    {
+        int kc8 = kc & ~7;
+        Vector256<float> r6 = Vector256<float>.Zero;
+        for (int p = 0; p < kc8; p += 8)
+        {
+            float* sp = s + p;
+            Vector256<float> r0 = Avx.LoadVector256(sp), r1 = Avx.LoadVector256(sp + lda);
+            Vector256<float> r2 = Avx.LoadVector256(sp + (2 * lda)), r3 = Avx.LoadVector256(sp + (3 * lda));
+            Vector256<float> r4 = Avx.LoadVector256(sp + (4 * lda)), r5 = Avx.LoadVector256(sp + (5 * lda));
+            Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+            Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+            Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+            Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE);
+            Vector256<float> s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+            Vector256<float> s4 = Avx.Shuffle(t4, r6, 0x44), s5 = Avx.Shuffle(t4, r6, 0xEE);
+            Vector256<float> s6 = Avx.Shuffle(t5, r6, 0x44), s7 = Avx.Shuffle(t5, r6, 0xEE);
+            float* dp = d + (p * 6);
+            Avx.Store(dp, Avx.Permute2x128(s0, s4, 0x20));
+            Avx.Store(dp + 6, Avx.Permute2x128(s1, s5, 0x20));
+            Avx.Store(dp + 12, Avx.Permute2x128(s2, s6, 0x20));
+            Avx.Store(dp + 18, Avx.Permute2x128(s3, s7, 0x20));
+            Avx.Store(dp + 24, Avx.Permute2x128(s0, s4, 0x31));
+            Avx.Store(dp + 30, Avx.Permute2x128(s1, s5, 0x31));
+            Avx.Store(dp + 36, Avx.Permute2x128(s2, s6, 0x31));
+            Avx.Store(dp + 42, Avx.Permute2x128(s3, s7, 0x31));
+        }
+
+        return kc8;
     }
 }

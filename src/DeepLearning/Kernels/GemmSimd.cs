@@ -42,6 +42,15 @@ internal unsafe interface ISimd<TV, T>
 
     /// <summary>v &gt; 0 ? v : slope·v.</summary>
     static abstract TV LeakyReLU(TV v, TV slope);
+
+    /// <summary>Whether <see cref="LoadFirst"/> and <see cref="StoreFirst"/> are hardware-masked (never touch lanes ≥ count).</summary>
+    static abstract bool HasMask { get; }
+
+    /// <summary>The first <paramref name="count"/> lanes from p (the rest zero); other lanes' memory is not read.</summary>
+    static abstract TV LoadFirst(T* p, int count);
+
+    /// <summary>Stores the first <paramref name="count"/> lanes of v at p; memory past them is not written.</summary>
+    static abstract void StoreFirst(T* p, TV v, int count);
 }
 
 /// <summary>AVX-512: 16 floats or 8 doubles per zmm register, 4 registers per tile row (6×64 fp32, 6×32 fp64).</summary>
@@ -85,6 +94,32 @@ internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> LeakyReLU(Vector512<T> v, Vector512<T> slope) => Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<T>.Zero), v, v * slope);
+
+    public static bool HasMask => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<T> LoadFirst(T* p, int count)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            return Avx512F.MaskLoad((float*)p, Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle(), Vector512<float>.Zero).As<float, T>();
+        }
+
+        return Avx512F.MaskLoad((double*)p, Vector512.LessThan(Vector512<long>.Indices, Vector512.Create((long)count)).AsDouble(), Vector512<double>.Zero).As<double, T>();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreFirst(T* p, Vector512<T> v, int count)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Avx512F.MaskStore((float*)p, Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle(), v.AsSingle());
+        }
+        else
+        {
+            Avx512F.MaskStore((double*)p, Vector512.LessThan(Vector512<long>.Indices, Vector512.Create((long)count)).AsDouble(), v.AsDouble());
+        }
+    }
 }
 
 /// <summary>AVX2 + FMA: 8 floats or 4 doubles per ymm register, 2 registers per tile row (6×16 fp32, 6×8 fp64).</summary>
@@ -133,6 +168,32 @@ internal readonly unsafe struct Simd256<T> : ISimd<Vector256<T>, T>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<T> LeakyReLU(Vector256<T> v, Vector256<T> slope) => Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256<T>.Zero), v, v * slope);
+
+    public static bool HasMask => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> LoadFirst(T* p, int count)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            return Avx.MaskLoad((float*)p, Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(count)).AsSingle()).As<float, T>();
+        }
+
+        return Avx.MaskLoad((double*)p, Vector256.LessThan(Vector256<long>.Indices, Vector256.Create((long)count)).AsDouble()).As<double, T>();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreFirst(T* p, Vector256<T> v, int count)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Avx.MaskStore((float*)p, Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(count)).AsSingle(), v.AsSingle());
+        }
+        else
+        {
+            Avx.MaskStore((double*)p, Vector256.LessThan(Vector256<long>.Indices, Vector256.Create((long)count)).AsDouble(), v.AsDouble());
+        }
+    }
 }
 
 /// <summary>
@@ -184,6 +245,31 @@ internal readonly unsafe struct SimdVector<T> : ISimd<Vector<T>, T>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector<T> LeakyReLU(Vector<T> v, Vector<T> slope) => Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<T>.Zero), v, v * slope);
+
+    public static bool HasMask => false;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<T> LoadFirst(T* p, int count)
+    {
+        Vector<T> v = Vector<T>.Zero;
+        T* lanes = (T*)&v;
+        for (int i = 0; i < count; i++)
+        {
+            lanes[i] = p[i];
+        }
+
+        return v;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreFirst(T* p, Vector<T> v, int count)
+    {
+        T* lanes = (T*)&v;
+        for (int i = 0; i < count; i++)
+        {
+            p[i] = lanes[i];
+        }
+    }
 }
 
 /// <summary>Scalar "registers" of one lane, for machines (or runs) without hardware intrinsics: a 6×2 tile.</summary>
@@ -219,6 +305,20 @@ internal readonly unsafe struct SimdScalar<T> : ISimd<T, T>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T LeakyReLU(T v, T slope) => v > T.Zero ? v : slope * v;
+
+    public static bool HasMask => false;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T LoadFirst(T* p, int count) => count > 0 ? *p : T.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreFirst(T* p, T v, int count)
+    {
+        if (count > 0)
+        {
+            *p = v;
+        }
+    }
 }
 
 /// <summary>How many registers wide a micro-kernel instantiation is (1–4); edge panels use narrower ones.</summary>

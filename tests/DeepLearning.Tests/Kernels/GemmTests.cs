@@ -15,6 +15,9 @@ public class GemmTests
     {
         (1, 1, 1), (1, 10, 1), (5, 7, 3), (6, 16, 1), (7, 17, 2), (11, 13, 5), (13, 31, 29), (5, 63, 8), (6, 64, 9),
         (7, 65, 33), (12, 97, 17), (37, 129, 7), (23, 10, 300), (3, 200, 513), (61, 67, 259),
+
+        // More than four 64-wide panels, so Ã is packed (k % 8 ≠ 0 and = 0, m % 6 ≠ 0).
+        (13, 270, 21), (61, 300, 259), (20, 280, 64),
     };
 
     public static TheoryData<Transpose, Transpose> Transposes() => new()
