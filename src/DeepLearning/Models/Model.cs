@@ -323,7 +323,7 @@ public sealed class Model<T>
             {
                 Dense<T> d => $"Dense({d.OutputSize}{(d.Activation == Activation.Linear ? string.Empty : ", " + d.Activation)}{(d.UseBias ? string.Empty : ", no bias")}) {d.Initializer.Name}",
                 Dropout<T> d => FormattableString.Invariant($"Dropout(keepProb={d.KeepProb})"),
-                BatchNorm<T> b => FormattableString.Invariant($"BatchNorm(momentum={b.Momentum}, ε={b.Epsilon})"),
+                BatchNorm<T> b => FormattableString.Invariant($"BatchNorm(momentum={b.Momentum}, ε={b.Epsilon:0.##e0})"),
                 ActivationLayer<T> a => a.Activation.ToString(),
                 _ => layer.Kind,
             };
@@ -339,8 +339,12 @@ public sealed class Model<T>
             sb.AppendLine(FormattableString.Invariant($"Non-trainable (running statistics): {buffers:N0}"));
         }
 
-        sb.Append(FormattableString.Invariant($"Regularization: {Regularizer.Name}"));
-        return sb.ToString();
+        if (Regularizer != Regularization.None)
+        {
+            sb.AppendLine(FormattableString.Invariant($"Regularization: {Regularizer.Name}"));
+        }
+
+        return sb.ToString().TrimEnd();
     }
 
     /// <inheritdoc/>
