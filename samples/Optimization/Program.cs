@@ -63,7 +63,8 @@ Console.WriteLine("The course found GD ≈ 0.80, momentum ≈ 0.80 and Adam ≈ 
 if (json)
 {
     var obj = results.ToDictionary(kv => kv.Key, kv => new { cost = kv.Value.Cost, trainAccuracy = kv.Value.TrainAccuracy });
-    Console.WriteLine(JsonSerializer.Serialize(obj));
+    // Relaxed escaping keeps "gd+decay" readable instead of "gd\u002Bdecay".
+    Console.WriteLine(JsonSerializer.Serialize(obj, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
 }
 
 return results.Values.All(r => double.IsFinite(r.Cost)) ? 0 : 1;
