@@ -27,6 +27,16 @@ internal static class GemmBlocking
 
     /// <summary>Ã is packed only when the block has more than this many NR panels to reuse it over.</summary>
     public static int DirectAMaxPanels { get; set; } = 4;
+
+    /// <summary>
+    /// With at most this many MR row tiles per participant (m ≤ 192 on two threads, e.g. a mini-batch of 64),
+    /// participants split C by column panels instead of rows: each packs its own B̃ panels, so there is no serial
+    /// packing step and no participant streams all of B̃.
+    /// </summary>
+    public static int ColumnSplitTiles { get; set; } = 16;
+
+    /// <summary>Chunks per participant in the column split (claimed dynamically for balance).</summary>
+    public static int ColumnChunksPerThread { get; set; } = 2;
 }
 
 /// <summary>One GEMM call as raw pointers (pinned by the caller for the duration of the call).</summary>
@@ -63,7 +73,8 @@ internal unsafe struct GemmProblem<T>
 /// <summary>
 /// The BLIS loop nest around the micro-kernel for one register width: jc (NC) → pc (KC) → pack B̃ →
 /// ic (MC) → pack Ã (or read A in place) → jr (NR) → ir (MR) → micro-kernel. Participants claim chunks of C's
-/// rows (whole MR tiles) over a shared B̃, so every C element is computed by the same instructions in the same
+/// rows (whole MR tiles) over a shared B̃ or, when C has few rows, chunks of whole NR column panels over all rows
+/// with B̃ packed by each participant, so every C element is computed by the same instructions in the same
 /// k order whatever the thread count and whoever claims its chunk.
 /// </summary>
 [SkipLocalsInit]
@@ -106,18 +117,12 @@ internal static unsafe class GemmDriver<TS, TV, T>
     {
         const int MR = GemmBlocking.MR;
         int tiles = (p.M + MR - 1) / MR;
-        int threads = Math.Min(maxThreads, tiles);
+        int panels = (p.N + NR - 1) / NR;
+        bool columns = tiles <= GemmBlocking.ColumnSplitTiles * maxThreads && panels >= 2 && (p.N <= p.NC || p.NC % NR == 0);
+        int threads = Math.Min(maxThreads, columns ? panels : tiles);
         if (2L * p.M * p.N * p.K < GemmBlocking.ParallelFlops)
         {
             threads = 1;
-        }
-
-        if (!p.Prepacked)
-        {
-            int ncMax = Math.Min(p.NC, p.N);
-            nint wholeCount = (nint)p.K * PackedWidth(ncMax);
-            p.WholePack = wholeCount <= GemmBlocking.WholePackElements;
-            p.PackedB = GemmScratch.PackB.Get<T>(p.WholePack ? wholeCount : Math.Min(p.KC, p.K) * PackedWidth(ncMax));
         }
 
         GemmThreadPool? pool = null;
@@ -128,6 +133,39 @@ internal static unsafe class GemmDriver<TS, TV, T>
             {
                 pool = null;
             }
+        }
+
+        if (pool is not null && columns)
+        {
+            // Few rows: each participant packs its own column panels (and A) and runs every KC step of them.
+            try
+            {
+                Job job = _job ??= new Job();
+                job.Problem = p;
+                job.Columns = true;
+                // Balanced ranges of whole panels, a few per participant (claimed dynamically).
+                int chunks = Math.Min(panels, threads * GemmBlocking.ColumnChunksPerThread);
+                chunks = Math.Max(chunks, (panels + (p.NC / NR) - 1) / (p.NC / NR));
+                job.Panels = panels;
+                job.Chunks = chunks;
+                pool.Run(job, threads);
+                job.Problem = default;
+                job.Columns = false;
+            }
+            finally
+            {
+                pool.Release();
+            }
+
+            return;
+        }
+
+        if (!p.Prepacked)
+        {
+            int ncMax = Math.Min(p.NC, p.N);
+            nint wholeCount = (nint)p.K * PackedWidth(ncMax);
+            p.WholePack = wholeCount <= GemmBlocking.WholePackElements;
+            p.PackedB = GemmScratch.PackB.Get<T>(p.WholePack ? wholeCount : Math.Min(p.KC, p.K) * PackedWidth(ncMax));
         }
 
         try
@@ -240,9 +278,69 @@ internal static unsafe class GemmDriver<TS, TV, T>
 
                 for (int jr = 0; jr < nc; jr += nr)
                 {
+                    T* bp = bt + ((nint)jr * kc);
                     for (int ir = 0; ir < mc; ir += MR)
                     {
-                        Tile(ref p, ic, ir, mc, jc, jr, nc, pc, kc, bt, packA, edgeA, tile, ref epi, bias);
+                        Tile(ref p, ic, ir, mc, jc, jr, nc, pc, kc, bp, packA, edgeA, tile, ref epi, bias);
+                    }
+                }
+            }
+        }
+    }
+
+    // Panels [panelBegin, panelEnd) of C over all its rows and every KC step: pack this participant's own B̃
+    // panels (unless pre-packed) → ic (MC) → pack Ã → jr (NR) → ir (MR). The tiles and their k order are those
+    // of the row split, so the result is bit-identical whatever the thread count.
+    private static void RunColumns(ref GemmProblem<T> p, int panelBegin, int panelEnd)
+    {
+        const int MR = GemmBlocking.MR;
+        int kcBlock = p.KC;
+        int mcBlock = p.MC;
+        int nr = NR;
+        int j0 = panelBegin * nr, j1 = Math.Min(p.N, panelEnd * nr);
+        T* packB = p.Prepacked ? null : GemmScratch.PackB.Get<T>((nint)Math.Min(kcBlock, p.K) * (panelEnd - panelBegin) * nr);
+        T* packA = p.DirectA ? null : GemmScratch.PackA.Get<T>(((nint)mcBlock * kcBlock) + GemmPacking.PackASlack);
+        T* edgeA = stackalloc T[(MR * kcBlock) + GemmPacking.PackASlack];
+        T* tile = stackalloc T[MR * 64];
+        for (int pc = 0; pc < p.K; pc += kcBlock)
+        {
+            int kc = Math.Min(kcBlock, p.K - pc);
+            T* bt;
+            if (p.Prepacked)
+            {
+                bt = p.PackedB + ((nint)pc * p.PackedWidth) + ((nint)j0 * kc);
+            }
+            else
+            {
+                PackPanels(p.TransB, kc, j0, j1, 0, p.N, p.B, p.Ldb, pc, packB);
+                bt = packB;
+            }
+
+            bool last = pc + kc == p.K;
+            var epi = new GemmEpilogue<T>
+            {
+                Alpha = p.Alpha,
+                Beta = pc == 0 ? p.Beta : T.One,
+                Activation = last ? p.Activation : FusedActivation.Identity,
+                Slope = p.Slope,
+            };
+            T* bias = last ? p.Bias : null;
+
+            for (int ic = 0; ic < p.M; ic += mcBlock)
+            {
+                int mc = Math.Min(mcBlock, p.M - ic);
+                if (!p.DirectA)
+                {
+                    T* aBlock = p.TransA ? p.A + ((nint)pc * p.Lda) + ic : p.A + ((nint)ic * p.Lda) + pc;
+                    GemmPacking.PackA(p.TransA, mc, kc, aBlock, p.Lda, packA);
+                }
+
+                for (int jr = j0; jr < j1; jr += nr)
+                {
+                    T* bp = bt + ((nint)(jr - j0) * kc);
+                    for (int ir = 0; ir < mc; ir += MR)
+                    {
+                        Tile(ref p, ic, ir, mc, 0, jr, p.N, pc, kc, bp, packA, edgeA, tile, ref epi, bias);
                     }
                 }
             }
@@ -253,13 +351,12 @@ internal static unsafe class GemmDriver<TS, TV, T>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Tile(
         ref GemmProblem<T> p, int ic, int ir, int mc, int jc, int jr, int nc, int pc, int kc,
-        T* bt, T* packA, T* edgeA, T* tile, ref GemmEpilogue<T> epi, T* bias)
+        T* bp, T* packA, T* edgeA, T* tile, ref GemmEpilogue<T> epi, T* bias)
     {
         const int MR = GemmBlocking.MR;
         int ncur = Math.Min(NR, nc - jr);
         int vectors = (ncur + TS.Count - 1) / TS.Count;
         int w = vectors * TS.Count;
-        T* bp = bt + ((nint)jr * kc);
         int mr = Math.Min(MR, mc - ir);
         T* ap;
         nint rs, cs;
@@ -413,8 +510,18 @@ internal static unsafe class GemmDriver<TS, TV, T>
         public Phase Phase;
         public int ChunkRows;
 
+        /// <summary>Chunks are balanced ranges of the <see cref="Panels"/> column panels over all rows (few-rows problems).</summary>
+        public bool Columns;
+        public int Panels;
+
         protected override void RunChunk(int chunk)
         {
+            if (Columns)
+            {
+                RunColumns(ref Problem, (int)((long)chunk * Panels / Chunks), (int)((long)(chunk + 1) * Panels / Chunks));
+                return;
+            }
+
             int begin = chunk * ChunkRows;
             RunRows(ref Problem, Phase, begin, Math.Min(Problem.M, begin + ChunkRows));
         }

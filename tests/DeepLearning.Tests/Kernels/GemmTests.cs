@@ -132,6 +132,40 @@ public class GemmTests
 
     [Theory]
     [MemberData(nameof(Transposes))]
+    public void Few_rows_split_by_column_panels_match_reference_and_one_thread(Transpose ta, Transpose tb)
+    {
+        // m of a mini-batch and n of a layer, n not a multiple of any NR: two threads split C by column panels.
+        // Ã packed (n > 4 panels of 64) and read in place (n ≤ 4 panels); k above KC so C is accumulated over steps.
+        var rng = new Random(20);
+        foreach (var (m, n, k) in new[] { (64, 300, 70), (40, 333, 600), (13, 200, 300) })
+        {
+            Check<float>(rng, ta, tb, m, n, k, alpha: 1f, beta: 0f, threads: 2, bias: true, act: FusedActivation.ReLU);
+            Check<float>(rng, ta, tb, m, n, k, alpha: 0.5f, beta: 0.75f, threads: 2, padding: 3, bias: true, act: FusedActivation.Sigmoid);
+            Check<double>(rng, ta, tb, m, n, k, alpha: 1.0, beta: 0.0, threads: 2, bias: true, act: FusedActivation.LeakyReLU, slope: 0.1);
+
+            int lda = ta == Transpose.None ? k : m, ldb = tb == Transpose.None ? n : k;
+            float[] a = Random<float>(rng, Rows(ta, m, k) * lda), b = Random<float>(rng, Rows(tb, k, n) * ldb), bias = Random<float>(rng, n);
+            float[] one = new float[m * n], two = new float[m * n], packedTwo = new float[m * n];
+            try
+            {
+                Gemm.ThreadsOverride = 1;
+                Gemm.Multiply<float>(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, one, n, bias, FusedActivation.Tanh);
+                Gemm.ThreadsOverride = 2;
+                Gemm.Multiply<float>(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, two, n, bias, FusedActivation.Tanh);
+                Gemm.Multiply(ta, m, 1f, a, lda, Gemm.PackB<float>(tb, k, n, b, ldb), 0f, packedTwo, n, bias, FusedActivation.Tanh);
+            }
+            finally
+            {
+                Gemm.ThreadsOverride = 0;
+            }
+
+            two.Should().Equal(one, $"two threads bit-identical to one ({m}, {n}, {k}) {ta}/{tb}");
+            packedTwo.Should().Equal(one, $"pre-packed B on two threads bit-identical to one ({m}, {n}, {k}) {ta}/{tb}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transposes))]
     public void Prepacked_B_matches_reference(Transpose ta, Transpose tb)
     {
         var rng = new Random(18);
