@@ -112,7 +112,7 @@ public static class GradientChecker
         copy.DropoutEnabled = false;
         try
         {
-            return Run(copy, Convert(x), Convert(y), options, hadDropout);
+            return Run(copy, x.ConvertTo<double>(), y.ConvertTo<double>(), options, hadDropout);
         }
         finally
         {
@@ -191,19 +191,5 @@ public static class GradientChecker
 
         var perm = random.Permutation(length);
         return perm.AsSpan(0, max.Value).ToArray();
-    }
-
-    private static Tensor<double> Convert<T>(Tensor<T> t)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var r = new Tensor<double>(t.Shape);
-        var s = t.ReadOnlySpan;
-        var d = r.Span;
-        for (int i = 0; i < s.Length; i++)
-        {
-            d[i] = double.CreateTruncating(s[i]);
-        }
-
-        return r;
     }
 }

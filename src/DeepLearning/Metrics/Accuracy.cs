@@ -56,6 +56,18 @@ public static class Accuracy
     public static double Compute<T>(Tensor<T> predictions, Tensor<T> targets, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var (m, _) = Predictions.Shape(predictions, nameof(predictions));
+        return (double)CountCorrect(predictions, targets, threshold) / m;
+    }
+
+    /// <summary>
+    /// The number of rows classified correctly against targets Y (one-hot rows, or a 0/1 column for a single output):
+    /// argmax agreement, or ŷ &gt; threshold against y for one column. Allocates nothing (the fit loop calls it per mini-batch).
+    /// </summary>
+    /// <exception cref="ArgumentException">The shapes differ, or a binary target is not 0 or 1.</exception>
+    public static int CountCorrect<T>(Tensor<T> predictions, Tensor<T> targets, double threshold = 0.5)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var (m, c) = Predictions.Shape(predictions, nameof(predictions));
         ArgumentNullException.ThrowIfNull(targets);
         if (!predictions.SameShape(targets))
@@ -82,7 +94,7 @@ public static class Accuracy
             }
         }
 
-        return (double)correct / m;
+        return correct;
     }
 
     /// <summary>Binary accuracy: Ŷ is (m, 1) or (m) probabilities of class 1; labels are 0 or 1.</summary>

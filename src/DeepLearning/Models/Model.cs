@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Text;
 using DeepLearning.Layers;
 using DeepLearning.Losses;
+using DeepLearning.Metrics;
 using DeepLearning.Regularizers;
 using DeepLearning.Tensors;
 
@@ -197,27 +198,7 @@ public sealed class Model<T>
     }
 
     /// <summary>Predicted class per example: argmax of Ŷ for several outputs, ŷ &gt; 0.5 for one sigmoid output. Thread-safe.</summary>
-    public int[] PredictClasses(Tensor<T> x) => ToClasses(Predict(x));
-
-    /// <summary>Class indices from Ŷ: argmax per row, or 1[ŷ &gt; 0.5] when there is a single output.</summary>
-    public static int[] ToClasses(Tensor<T> yhat)
-    {
-        ArgumentNullException.ThrowIfNull(yhat);
-        if (yhat.RowLength == 1)
-        {
-            var r = new int[yhat.RowCount];
-            var s = yhat.ReadOnlySpan;
-            T half = T.CreateTruncating(0.5);
-            for (int i = 0; i < r.Length; i++)
-            {
-                r[i] = s[i] > half ? 1 : 0;
-            }
-
-            return r;
-        }
-
-        return TensorMath.ArgMaxPerRow(yhat);
-    }
+    public int[] PredictClasses(Tensor<T> x) => Predictions.ToLabels(Predict(x));
 
     /// <summary>
     /// Cost (inference mode; the loss alone, without the regularization term) and accuracy on labelled data X
@@ -229,15 +210,7 @@ public sealed class Model<T>
         CheckTargets(input, y);
         var (logits, yhat) = InferLogitsAndOutput(input);
         double cost = Loss.Cost(logits, y);
-        var predicted = ToClasses(yhat);
-        var truth = ToClasses(y);
-        int correct = 0;
-        for (int i = 0; i < predicted.Length; i++)
-        {
-            correct += predicted[i] == truth[i] ? 1 : 0;
-        }
-
-        return (cost, predicted.Length == 0 ? 0 : correct / (double)predicted.Length);
+        return (cost, input.RowCount == 0 ? 0 : Accuracy.Compute(yhat, y));
     }
 
     /// <summary>A copy of every parameter value and buffer (e.g. for early stopping's restore-best-weights).</summary>
@@ -291,17 +264,12 @@ public sealed class Model<T>
             var dst = copy.Layers[l].Parameters.Select(p => p.Value).Concat(copy.Layers[l].Buffers.Values).ToArray();
             for (int t = 0; t < src.Length; t++)
             {
-                var s = src[t].ReadOnlySpan;
-                var d = dst[t].Span;
-                for (int i = 0; i < s.Length; i++)
-                {
-                    d[i] = TOther.CreateTruncating(s[i]);
-                }
+                src[t].ConvertTo<TOther>().CopyTo(dst[t]);
             }
         }
 
         copy.Regularizer = Regularizer;
-        copy.InputTransform = InputTransform is null ? null : Data.InputTransforms.Restore<TOther>(InputTransform.Kind, ConvertTensors<TOther>(InputTransform.ExportTensors()));
+        copy.InputTransform = InputTransform is null ? null : Data.InputTransforms.Restore<TOther>(InputTransform.Kind, InputTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.ConvertTo<TOther>()));
         return copy;
     }
 
@@ -349,26 +317,6 @@ public sealed class Model<T>
 
     /// <inheritdoc/>
     public override string ToString() => Summary();
-
-    private static Dictionary<string, Tensor<TOther>> ConvertTensors<TOther>(IReadOnlyDictionary<string, Tensor<T>> tensors)
-        where TOther : unmanaged, IFloatingPointIeee754<TOther>
-    {
-        var r = new Dictionary<string, Tensor<TOther>>();
-        foreach (var (k, v) in tensors)
-        {
-            var t = new Tensor<TOther>(v.Shape);
-            var s = v.ReadOnlySpan;
-            var d = t.Span;
-            for (int i = 0; i < s.Length; i++)
-            {
-                d[i] = TOther.CreateTruncating(s[i]);
-            }
-
-            r[k] = t;
-        }
-
-        return r;
-    }
 
     internal (Tensor<T> Logits, Tensor<T> Output) InferLogitsAndOutput(Tensor<T> x)
     {

@@ -98,12 +98,7 @@ public static class Regularization
                 var p = parameters[pi];
                 if (p.Regularized)
                 {
-                    var w = p.Value.ReadOnlySpan;
-                    for (int i = 0; i < w.Length; i++)
-                    {
-                        double v = double.CreateTruncating(w[i]);
-                        sum += v * v;
-                    }
+                    sum += double.CreateTruncating(TP.SumOfSquares(p.Value.ReadOnlySpan));
                 }
             }
 
@@ -138,11 +133,7 @@ public static class Regularization
                 var p = parameters[pi];
                 if (p.Regularized)
                 {
-                    var w = p.Value.ReadOnlySpan;
-                    for (int i = 0; i < w.Length; i++)
-                    {
-                        sum += Math.Abs(double.CreateTruncating(w[i]));
-                    }
+                    sum += double.CreateTruncating(TP.SumOfMagnitudes(p.Value.ReadOnlySpan));
                 }
             }
 

@@ -187,6 +187,24 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         return t;
     }
 
+    /// <summary>
+    /// A copy with another element type (e.g. a float tensor as double for gradient checking), each element
+    /// converted with <c>TOther.CreateTruncating</c>. Same shape, fresh aligned storage.
+    /// </summary>
+    public Tensor<TOther> ConvertTo<TOther>()
+        where TOther : unmanaged, IFloatingPointIeee754<TOther>
+    {
+        var result = new Tensor<TOther>(_shape);
+        var s = ReadOnlySpan;
+        var d = result.Span;
+        for (int i = 0; i < s.Length; i++)
+        {
+            d[i] = TOther.CreateTruncating(s[i]);
+        }
+
+        return result;
+    }
+
     /// <summary>Copies every element into <paramref name="destination"/>, which must have the same shape.</summary>
     public void CopyTo(Tensor<T> destination)
     {

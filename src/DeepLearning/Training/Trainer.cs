@@ -7,7 +7,6 @@ using DeepLearning.Metrics;
 using DeepLearning.Models;
 using DeepLearning.Optimizers;
 using DeepLearning.Tensors;
-using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace DeepLearning.Training;
 
@@ -130,7 +129,7 @@ public static class Trainer
                         batchIndex++;
                         if (classification)
                         {
-                            correct += CountCorrect(model.LastOutput!, y);
+                            correct += Accuracy.CountCorrect(model.LastOutput!, y);
                         }
 
                         if (options.RecordIterations)
@@ -228,11 +227,11 @@ public static class Trainer
             seen += rows;
             if (classification)
             {
-                correct += CountCorrect(output, yv);
+                correct += Accuracy.CountCorrect(output, yv);
                 if (matrix is not null)
                 {
-                    var predicted = Model<T>.ToClasses(output);
-                    var actual = Model<T>.ToClasses(yv);
+                    var predicted = Predictions.ToLabels(output);
+                    var actual = Predictions.ToLabels(yv);
                     for (int i = 0; i < rows; i++)
                     {
                         matrix.Add(actual[i], predicted[i]);
@@ -242,33 +241,6 @@ public static class Trainer
         }
 
         return new Evaluation(seen == 0 ? 0 : costSum / seen, classification && seen > 0 ? correct / (double)seen : null, seen, matrix);
-    }
-
-    private static long CountCorrect<T>(Tensor<T> yhat, Tensor<T> y)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int m = y.RowCount;
-        int c = y.RowLength;
-        var p = yhat.ReadOnlySpan;
-        var t = y.ReadOnlySpan;
-        long correct = 0;
-        if (c == 1)
-        {
-            T half = T.CreateTruncating(0.5);
-            for (int i = 0; i < m; i++)
-            {
-                correct += (p[i] > half) == (t[i] > half) ? 1 : 0;
-            }
-
-            return correct;
-        }
-
-        for (int i = 0; i < m; i++)
-        {
-            correct += TP.IndexOfMax(p.Slice(i * c, c)) == TP.IndexOfMax(t.Slice(i * c, c)) ? 1 : 0;
-        }
-
-        return correct;
     }
 
     private static void CheckSource<T>(Model<T> model, IDataSource<T> source, string what)

@@ -23,6 +23,7 @@ public class MetricsTests
         Accuracy.Binary(p, [1, 0, 1, 1, 1]).Should().Be(0.6);
         Accuracy.Compute(p, [1, 0, 1, 1, 1]).Should().Be(0.6);
         Accuracy.Compute(p, Tensor.FromArray([1f, 0f, 1f, 1f, 1f], 5, 1)).Should().Be(0.6);
+        Accuracy.CountCorrect(p, Tensor.FromArray([1f, 0f, 1f, 1f, 1f], 5, 1)).Should().Be(3);
         Accuracy.Binary(p, [1, 0, 1, 1, 1], threshold: 0.05).Should().Be(0.8, "every example becomes class 1");
         Predictions.ToLabels(p).Should().Equal(1, 0, 0, 1, 0);
     }

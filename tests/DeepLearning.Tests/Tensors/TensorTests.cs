@@ -160,6 +160,16 @@ public class TensorTests
     }
 
     [Fact]
+    public void ConvertTo_changes_the_element_type_and_keeps_shape()
+    {
+        var f = Tensor.FromArray(new float[] { 1.5f, -2f, 0.1f, 3f }, 2, 2);
+        var d = f.ConvertTo<double>();
+        d.Shape.Should().Equal(2, 2);
+        d.ReadOnlySpan.ToArray().Should().Equal(1.5, -2, (double)0.1f, 3);
+        d.ConvertTo<float>().Should().Be(f);
+    }
+
+    [Fact]
     public void MathNet_round_trip_respects_column_major_storage()
     {
         var m = Matrix<double>.Build.Dense(3, 2, (i, j) => (10 * i) + j);
