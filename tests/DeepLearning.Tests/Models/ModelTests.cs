@@ -71,6 +71,28 @@ public sealed class ModelTests : IDisposable
     }
 
     [Fact]
+    public void The_input_transform_is_saved_with_the_model_so_raw_input_still_predicts()
+    {
+        var (x, y) = TestData.Problem<float>(40, 6, 3, "softmax", seed: 12);
+        TensorMath.Scale(x, 50f, x); // raw inputs on a scale of their own
+        var data = DeepLearning.Data.DataSet.FromTargets(x, y);
+        var scaler = DeepLearning.Data.Standardizer<float>.Fit(data);
+        var model = Mlp();
+        model.InputTransform = scaler;
+        model.ComputeGradients(scaler.Apply(x), y);
+        string path = Path.Combine(_dir, "t.safetensors");
+        model.Save(path);
+
+        var loaded = Model.Load<float>(path);
+        loaded.InputTransform!.Kind.Should().Be(scaler.Kind);
+        loaded.Predict(x).Should().Be(model.Predict(x));
+        // Predict applies the transform: the same as the bare network on standardized input.
+        model.InputTransform = null;
+        model.Predict(scaler.Apply(x)).Should().Be(loaded.Predict(x));
+        loaded.ConvertTo<double>().InputTransform!.Kind.Should().Be(scaler.Kind);
+    }
+
+    [Fact]
     public void Saved_file_is_plain_safetensors_with_pytorch_names()
     {
         var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 4);
