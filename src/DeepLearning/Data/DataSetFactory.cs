@@ -107,24 +107,6 @@ public static class DataSet
             throw new ArgumentException($"expected a (m, C) tensor with C ≥ 1; received shape {y.ShapeText}", nameof(y));
         }
 
-        int c = y.RowLength;
-        var s = y.ReadOnlySpan;
-        var labels = new int[y.RowCount];
-        for (int i = 0; i < labels.Length; i++)
-        {
-            var row = s.Slice(i * c, c);
-            int best = 0;
-            for (int j = 1; j < c; j++)
-            {
-                if (row[j] > row[best])
-                {
-                    best = j;
-                }
-            }
-
-            labels[i] = best;
-        }
-
-        return labels;
+        return TensorMath.ArgMaxPerRow(y);
     }
 }
