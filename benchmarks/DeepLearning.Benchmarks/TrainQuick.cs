@@ -1,11 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using DeepLearning.Data;
 using DeepLearning.Kernels;
-using DeepLearning.Models;
-using DeepLearning.Optimizers;
-using DeepLearning.Tensors;
-using DeepLearning.Training;
 
 namespace DeepLearning.Benchmarks;
 

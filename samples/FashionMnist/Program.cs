@@ -7,13 +7,7 @@
 // holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
 using System.Globalization;
 using System.Text.Json;
-using DeepLearning.Data;
-using DeepLearning.Diagnostics;
-using DeepLearning.Models;
-using DeepLearning.Optimizers;
-using DeepLearning.Plots;
-using DeepLearning.Schedules;
-using DeepLearning.Training;
+using DeepLearning;
 
 bool json = args.Contains("--json");
 int epochs = IntArg("--epochs", 20);

@@ -3,12 +3,7 @@
 // custom layer whose backward pass has a deliberate bug (dW doubled, as in the assignment's planted bug).
 using System.Globalization;
 using DeepLearning;
-using DeepLearning.Diagnostics;
 using DeepLearning.Kernels;
-using DeepLearning.Layers;
-using DeepLearning.Models;
-using DeepLearning.Plots;
-using DeepLearning.Tensors;
 
 bool json = args.Contains("--json");
 var random = new RandomSource(1);

@@ -8,13 +8,7 @@
 //       [--seed N] [--out DIR] [--json]
 using System.Globalization;
 using System.Text.Json;
-using DeepLearning.Data;
-using DeepLearning.Models;
-using DeepLearning.Optimizers;
-using DeepLearning.Regularizers;
-using DeepLearning.Tensors;
-using DeepLearning.Training;
-using DeepLearning.Tuning;
+using DeepLearning;
 
 bool json = args.Contains("--json");
 int trialsPerRound, epochs, workers, ensembleSize = 3;

@@ -7,13 +7,7 @@
 //   dotnet run -c Release --project samples/Initialization -- [--epochs N] [--seed S] [--out DIR] [--json]
 using System.Globalization;
 using System.Text.Json;
-using DeepLearning.Data;
-using DeepLearning.Initializers;
-using DeepLearning.Layers;
-using DeepLearning.Models;
-using DeepLearning.Optimizers;
-using DeepLearning.Plots;
-using DeepLearning.Training;
+using DeepLearning;
 
 bool json = args.Contains("--json");
 int epochs = IntArg("--epochs", 10000); // full batch: one epoch is one iteration (the course ran 15000)

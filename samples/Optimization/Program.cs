@@ -5,13 +5,7 @@
 //   dotnet run -c Release --project samples/Optimization -- [--epochs N] [--out DIR] [--json]
 using System.Globalization;
 using System.Text.Json;
-using DeepLearning.Data;
-using DeepLearning.Layers;
-using DeepLearning.Models;
-using DeepLearning.Optimizers;
-using DeepLearning.Plots;
-using DeepLearning.Schedules;
-using DeepLearning.Training;
+using DeepLearning;
 
 bool json = args.Contains("--json");
 int epochs = IntArg("--epochs", 5000);

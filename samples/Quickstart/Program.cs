@@ -4,13 +4,7 @@
 //   dotnet run -c Release --project samples/Quickstart -- [--epochs N] [--out DIR] [--json]
 using System.Globalization;
 using System.Text.Json;
-using DeepLearning.Data;
-using DeepLearning.Models;
-using DeepLearning.Optimizers;
-using DeepLearning.Plots;
-using DeepLearning.Regularizers;
-using DeepLearning.Schedules;
-using DeepLearning.Training;
+using DeepLearning;
 using Spectre.Console;
 
 bool json = args.Contains("--json");
@@ -103,7 +97,7 @@ else
 
 return testAccuracy >= 0.9 && agree == raw.Count ? 0 : 1;
 
-static int[,] Counts(DeepLearning.Metrics.ConfusionMatrix matrix)
+static int[,] Counts(DeepLearning.ConfusionMatrix matrix)
 {
     var counts = new int[matrix.ClassCount, matrix.ClassCount];
     for (int i = 0; i < matrix.ClassCount; i++)

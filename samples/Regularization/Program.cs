@@ -6,14 +6,7 @@
 //   dotnet run -c Release --project samples/Regularization -- [--epochs N] [--seed S] [--train M] [--noise SD] [--data-seed S] [--out DIR] [--json]
 using System.Globalization;
 using System.Text.Json;
-using DeepLearning.Data;
-using DeepLearning.Initializers;
-using DeepLearning.Layers;
-using DeepLearning.Models;
-using DeepLearning.Optimizers;
-using DeepLearning.Plots;
-using DeepLearning.Regularizers;
-using DeepLearning.Training;
+using DeepLearning;
 
 bool json = args.Contains("--json");
 int epochs = IntArg("--epochs", 10000);  // full batch: one epoch is one iteration

@@ -1,5 +1,4 @@
 using System.Numerics;
-using DeepLearning.Tensors;
 
 namespace DeepLearning.Tests;
 

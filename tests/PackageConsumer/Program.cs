@@ -1,7 +1,6 @@
 // A user's first program against the packed library: the README's fifteen-line example, verbatim,
 // plus a check of the result (so a broken package or a stale README example fails CI).
-using DeepLearning.Data; using DeepLearning.Models; using DeepLearning.Optimizers;
-using DeepLearning.Regularizers; using DeepLearning.Schedules; using DeepLearning.Training;
+using DeepLearning;
 
 var (train, dev, test) = Datasets.Digits<float>().Split(0.8, 0.1, 0.1, seed: 7, stratify: true);
 var scaler = Standardizer<float>.Fit(train);                      // μ, σ² of the training set only

@@ -1,7 +1,6 @@
 using System.Numerics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Data;
+namespace DeepLearning;
 
 /// <summary>
 /// One step of the mini-batch pipeline that changes the inputs of a batch in place, for example a random flip of each

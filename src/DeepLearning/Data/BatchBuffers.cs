@@ -1,7 +1,6 @@
 using System.Numerics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Data;
+namespace DeepLearning;
 
 /// <summary>Checks shared by every <see cref="IBatchReader{T}"/>: the caller's buffers must hold a whole batch.</summary>
 internal static class BatchBuffers

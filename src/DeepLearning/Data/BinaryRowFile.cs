@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Numerics;
 using System.Runtime.InteropServices;
 
-namespace DeepLearning.Data;
+namespace DeepLearning;
 
 /// <summary>
 /// The library's own row file, for data larger than memory: a 32-byte header, then m rows of n_x inputs followed by

@@ -2,9 +2,8 @@ using System.Globalization;
 using System.IO.Compression;
 using System.Numerics;
 using System.Text;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Data;
+namespace DeepLearning;
 
 /// <summary>How <see cref="Csv"/> reads a file: header, delimiter and which column holds the label.</summary>
 public sealed class CsvOptions

@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Numerics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Data;
+namespace DeepLearning;
 
 /// <summary>
 /// An in-memory data set: inputs X (m, n_x) and targets Y (m, C), one example per row, with the class index of each

@@ -1,7 +1,6 @@
 using System.Numerics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Data;
+namespace DeepLearning;
 
 /// <summary>Ways to build a <see cref="DataSet{T}"/> and to move between class indices and target rows.</summary>
 public static class DataSet

@@ -1,8 +1,7 @@
 using System.IO.Compression;
 using System.Numerics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Data;
+namespace DeepLearning;
 
 /// <summary>
 /// Real data sets in one call, and generators of the course's 2-D toy sets.

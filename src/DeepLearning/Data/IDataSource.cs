@@ -1,7 +1,6 @@
 using System.Numerics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Data;
+namespace DeepLearning;
 
 /// <summary>
 /// Anything the training loop can draw mini-batches from: an in-memory <see cref="DataSet{T}"/>, a file streamed from

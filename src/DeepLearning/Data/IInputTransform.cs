@@ -1,7 +1,6 @@
 using System.Numerics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Data;
+namespace DeepLearning;
 
 /// <summary>
 /// A per-feature transform of the inputs fitted on the training set and applied unchanged to dev, test and new inputs

@@ -1,9 +1,8 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Numerics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Data;
+namespace DeepLearning;
 
 /// <summary>The element types of the IDX format (the third magic byte).</summary>
 public enum IdxElementType : byte

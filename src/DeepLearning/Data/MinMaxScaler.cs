@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Numerics;
-using DeepLearning.Tensors;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
-namespace DeepLearning.Data;
+namespace DeepLearning;
 
 /// <summary>
 /// Min-max scaling fitted on the training set: x̂_j = low + (x_j − min_j)·(high − low) / (max_j − min_j), which maps

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Numerics;
-using DeepLearning.Tensors;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
-namespace DeepLearning.Data;
+namespace DeepLearning;
 
 /// <summary>
 /// Zero-mean, unit-variance input normalization, as the course teaches: fit μ and σ² on the training set only, then

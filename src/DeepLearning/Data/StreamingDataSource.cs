@@ -1,7 +1,6 @@
 using System.Numerics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Data;
+namespace DeepLearning;
 
 /// <summary>
 /// A data source read from disk one mini-batch at a time, for data larger than memory (the course's m = 50 million).

@@ -1,7 +1,6 @@
 using System.Globalization;
-using DeepLearning.Training;
 
-namespace DeepLearning.Diagnostics;
+namespace DeepLearning;
 
 /// <summary>
 /// The course's bias/variance diagnosis. With human-level error as the proxy for Bayes error:

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace DeepLearning.Diagnostics;
+namespace DeepLearning;
 
 /// <summary>The course's four cases of bias and variance.</summary>
 public enum BiasVarianceCase
@@ -19,7 +19,7 @@ public enum BiasVarianceCase
     HighBiasAndHighVariance,
 }
 
-/// <summary>Which epoch of a <see cref="Training.History"/> a diagnosis reads.</summary>
+/// <summary>Which epoch of a <see cref="History"/> a diagnosis reads.</summary>
 public enum HistoryEpoch
 {
     /// <summary>The epoch with the best dev metric — the weights early stopping with restore-best-weights keeps.</summary>

@@ -1,10 +1,8 @@
 using System.Globalization;
 using System.Numerics;
 using System.Text;
-using DeepLearning.Models;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Diagnostics;
+namespace DeepLearning;
 
 /// <summary>The course's reading of a gradient check's relative difference.</summary>
 public enum GradientVerdict
@@ -106,7 +104,7 @@ public static class GradientChecker
         // a float model is checked through a double copy.
         var copy = model as Model<double> ?? model.ConvertTo<double>();
         var saved = ReferenceEquals(copy, model) ? copy.CaptureState() : null;
-        var dropouts = copy.Layers.OfType<Layers.Dropout<double>>().ToArray();
+        var dropouts = copy.Layers.OfType<Dropout<double>>().ToArray();
         var dropoutWasEnabled = dropouts.Select(d => d.Enabled).ToArray();
         bool hadDropout = dropouts.Any(d => d.KeepProb < 1);
         copy.DropoutEnabled = false;

@@ -1,7 +1,6 @@
 using System.Numerics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Initializers;
+namespace DeepLearning;
 
 /// <summary>
 /// Fills a weight matrix W[l] of shape (n[l], n[l-1]). Biases always start at zero.

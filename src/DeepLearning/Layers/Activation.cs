@@ -1,7 +1,7 @@
 using System.Numerics;
 using DeepLearning.Kernels;
 
-namespace DeepLearning.Layers;
+namespace DeepLearning;
 
 /// <summary>The activation functions g(z) of the course.</summary>
 public enum Activation

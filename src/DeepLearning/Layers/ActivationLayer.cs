@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Numerics;
 using DeepLearning.Kernels;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Layers;
+namespace DeepLearning;
 
 /// <summary>
 /// An activation as its own layer: A = g(Z), element-wise (sigmoid, tanh, ReLU, leaky ReLU, linear) or

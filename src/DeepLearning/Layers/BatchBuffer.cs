@@ -1,7 +1,6 @@
 using System.Numerics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Layers;
+namespace DeepLearning;
 
 /// <summary>
 /// A (rows, width) buffer a layer owns and reuses from step to step. Storage grows to the largest batch

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Numerics;
-using DeepLearning.Tensors;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
-namespace DeepLearning.Layers;
+namespace DeepLearning;
 
 /// <summary>
 /// Batch normalization of Z before the activation, per unit (column), with learnable γ and β.

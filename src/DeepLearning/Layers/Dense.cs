@@ -1,10 +1,8 @@
 using System.Globalization;
 using System.Numerics;
-using DeepLearning.Initializers;
 using DeepLearning.Kernels;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Layers;
+namespace DeepLearning;
 
 /// <summary>
 /// A fully connected layer: Z = A_prev·Wᵀ + b, A = g(Z), computed in one sweep through the fused GEMM

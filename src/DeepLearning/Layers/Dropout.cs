@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Numerics;
-using DeepLearning.Tensors;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
-namespace DeepLearning.Layers;
+namespace DeepLearning;
 
 /// <summary>
 /// Inverted dropout with the course's keep_prob: in training, D = 1[U &lt; keep_prob] / keep_prob with

@@ -1,8 +1,7 @@
 using System.Collections.Concurrent;
 using System.Numerics;
-using DeepLearning.Initializers;
 
-namespace DeepLearning.Layers;
+namespace DeepLearning;
 
 /// <summary>Creates a layer of one kind from its <see cref="LayerConfig"/>; register one for a custom layer so saved models load.</summary>
 public interface ILayerFactory

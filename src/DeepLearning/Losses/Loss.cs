@@ -1,8 +1,7 @@
 using System.Numerics;
-using DeepLearning.Tensors;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
-namespace DeepLearning.Losses;
+namespace DeepLearning;
 
 /// <summary>
 /// A cost fused with the output activation, so the output gradient is the course's dZ = (Ŷ − Y)/m:

@@ -1,8 +1,7 @@
 using System.Numerics;
-using DeepLearning.Tensors;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
-namespace DeepLearning.Metrics;
+namespace DeepLearning;
 
 /// <summary>
 /// Accuracy: the fraction of examples whose predicted label equals the true label, in [0, 1].

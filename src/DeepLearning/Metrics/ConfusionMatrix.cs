@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Numerics;
 using System.Text;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Metrics;
+namespace DeepLearning;
 
 /// <summary>
 /// Counts of (true class, predicted class) pairs over a data set, with per-class precision, recall

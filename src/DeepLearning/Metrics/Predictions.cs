@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Numerics;
-using DeepLearning.Tensors;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
-namespace DeepLearning.Metrics;
+namespace DeepLearning;
 
 /// <summary>
 /// Turns a model's outputs and a data set's targets into class labels, one per example (row).

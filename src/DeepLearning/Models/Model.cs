@@ -1,12 +1,7 @@
 using System.Numerics;
 using System.Text;
-using DeepLearning.Layers;
-using DeepLearning.Losses;
-using DeepLearning.Metrics;
-using DeepLearning.Regularizers;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Models;
+namespace DeepLearning;
 
 /// <summary>
 /// A sequential network: layers applied in order to a batch X (m, n_x), ending in an output activation
@@ -81,7 +76,7 @@ public sealed class Model<T>
     /// input. Everything that takes targets (training, <see cref="Evaluate(Tensor{T}, Tensor{T})"/>, <see cref="Cost"/>)
     /// takes data already transformed, as the training set was.
     /// </summary>
-    public Data.IInputTransform<T>? InputTransform { get; set; }
+    public IInputTransform<T>? InputTransform { get; set; }
 
     /// <summary>Turns every dropout layer on or off for training passes (the gradient checker turns them off).</summary>
     public bool DropoutEnabled
@@ -269,7 +264,7 @@ public sealed class Model<T>
         }
 
         copy.Regularizer = Regularizer;
-        copy.InputTransform = InputTransform is null ? null : Data.InputTransforms.Restore<TOther>(InputTransform.Kind, InputTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.ConvertTo<TOther>()));
+        copy.InputTransform = InputTransform is null ? null : InputTransforms.Restore<TOther>(InputTransform.Kind, InputTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.ConvertTo<TOther>()));
         return copy;
     }
 

@@ -1,10 +1,7 @@
 using System.Globalization;
 using System.Numerics;
-using DeepLearning.Initializers;
-using DeepLearning.Layers;
-using DeepLearning.Losses;
 
-namespace DeepLearning.Models;
+namespace DeepLearning;
 
 /// <summary>Entry point of the fluent model builder.</summary>
 public static class Model
@@ -58,15 +55,15 @@ public sealed class ModelBuilder<T>
     /// <param name="activation">g (Linear by default: add an activation layer or pass one here).</param>
     /// <param name="init">The weight initializer; by default He before ReLU-family activations, Xavier otherwise.</param>
     /// <param name="useBias">Whether to keep b; by default true unless a BatchNorm follows.</param>
-    /// <param name="leakySlope">Slope for <see cref="Layers.Activation.LeakyReLU"/>.</param>
-    public ModelBuilder<T> Dense(int units, Layers.Activation activation = Layers.Activation.Linear, Initializer? init = null, bool? useBias = null, double leakySlope = 0.01)
+    /// <param name="leakySlope">Slope for <see cref="DeepLearning.Activation.LeakyReLU"/>.</param>
+    public ModelBuilder<T> Dense(int units, DeepLearning.Activation activation = DeepLearning.Activation.Linear, Initializer? init = null, bool? useBias = null, double leakySlope = 0.01)
     {
         if (units < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(units), units, $"Dense units must be ≥ 1; received {units}");
         }
 
-        if (activation == Layers.Activation.Softmax)
+        if (activation == DeepLearning.Activation.Softmax)
         {
             throw new ArgumentException("softmax is an output layer: use .Dense(units).Softmax()", nameof(activation));
         }
@@ -80,7 +77,7 @@ public sealed class ModelBuilder<T>
     public ModelBuilder<T> BatchNorm(double momentum = 0.9, double epsilon = 1e-5)
     {
         _ = new BatchNorm<T>(1, momentum, epsilon); // validates the arguments now, with the builder in the stack trace
-        _specs.Add(new Spec(SpecKind.BatchNorm, _width, _width, Layers.Activation.Linear, null, null, 0, momentum, epsilon));
+        _specs.Add(new Spec(SpecKind.BatchNorm, _width, _width, DeepLearning.Activation.Linear, null, null, 0, momentum, epsilon));
         return this;
     }
 
@@ -92,12 +89,12 @@ public sealed class ModelBuilder<T>
             throw new ArgumentOutOfRangeException(nameof(keepProb), keepProb, $"keepProb must be in (0, 1]; received {keepProb}");
         }
 
-        _specs.Add(new Spec(SpecKind.Dropout, _width, _width, Layers.Activation.Linear, null, null, 0, keepProb, 0));
+        _specs.Add(new Spec(SpecKind.Dropout, _width, _width, DeepLearning.Activation.Linear, null, null, 0, keepProb, 0));
         return this;
     }
 
     /// <summary>An activation layer g.</summary>
-    public ModelBuilder<T> Activation(Layers.Activation activation, double leakySlope = 0.01)
+    public ModelBuilder<T> Activation(DeepLearning.Activation activation, double leakySlope = 0.01)
     {
         if (!(leakySlope >= 0 && leakySlope < 1))
         {
@@ -109,19 +106,19 @@ public sealed class ModelBuilder<T>
     }
 
     /// <summary>g(z) = max(0, z).</summary>
-    public ModelBuilder<T> ReLU() => Activation(Layers.Activation.ReLU);
+    public ModelBuilder<T> ReLU() => Activation(DeepLearning.Activation.ReLU);
 
     /// <summary>g(z) = z if z &gt; 0 else slope·z.</summary>
-    public ModelBuilder<T> LeakyReLU(double slope = 0.01) => Activation(Layers.Activation.LeakyReLU, slope);
+    public ModelBuilder<T> LeakyReLU(double slope = 0.01) => Activation(DeepLearning.Activation.LeakyReLU, slope);
 
     /// <summary>g(z) = tanh z.</summary>
-    public ModelBuilder<T> Tanh() => Activation(Layers.Activation.Tanh);
+    public ModelBuilder<T> Tanh() => Activation(DeepLearning.Activation.Tanh);
 
     /// <summary>g(z) = σ(z); as the last layer, binary cross-entropy is the loss.</summary>
-    public ModelBuilder<T> Sigmoid() => Activation(Layers.Activation.Sigmoid);
+    public ModelBuilder<T> Sigmoid() => Activation(DeepLearning.Activation.Sigmoid);
 
     /// <summary>Row-wise softmax; as the last layer, categorical cross-entropy is the loss.</summary>
-    public ModelBuilder<T> Softmax() => Activation(Layers.Activation.Softmax);
+    public ModelBuilder<T> Softmax() => Activation(DeepLearning.Activation.Softmax);
 
     /// <summary>Adds a custom layer, created from the current width n[l-1] and the model's random source at build time.</summary>
     public ModelBuilder<T> Add(Func<int, RandomSource, ILayer<T>> factory, int outputSize)
@@ -132,7 +129,7 @@ public sealed class ModelBuilder<T>
             throw new ArgumentOutOfRangeException(nameof(outputSize), outputSize, $"outputSize must be ≥ 1; received {outputSize}");
         }
 
-        _specs.Add(new Spec(SpecKind.Custom, _width, outputSize, Layers.Activation.Linear, null, null, 0, 0, 0) { Factory = factory });
+        _specs.Add(new Spec(SpecKind.Custom, _width, outputSize, DeepLearning.Activation.Linear, null, null, 0, 0, 0) { Factory = factory });
         _width = outputSize;
         return this;
     }
@@ -161,23 +158,23 @@ public sealed class ModelBuilder<T>
                         var activation = s.Activation;
                         double slope = s.Slope;
                         bool fuse = false;
-                        if (activation == Layers.Activation.Linear && i + 1 < _specs.Count && _specs[i + 1] is { Kind: SpecKind.Activation } next
-                            && next.Activation != Layers.Activation.Softmax
-                            && !(next.Activation == Layers.Activation.Sigmoid && i + 2 == _specs.Count))
+                        if (activation == DeepLearning.Activation.Linear && i + 1 < _specs.Count && _specs[i + 1] is { Kind: SpecKind.Activation } next
+                            && next.Activation != DeepLearning.Activation.Softmax
+                            && !(next.Activation == DeepLearning.Activation.Sigmoid && i + 2 == _specs.Count))
                         {
                             activation = next.Activation;
                             slope = next.Slope;
                             fuse = true;
                         }
 
-                        bool lastSigmoid = activation == Layers.Activation.Sigmoid && i + 1 == _specs.Count;
+                        bool lastSigmoid = activation == DeepLearning.Activation.Sigmoid && i + 1 == _specs.Count;
                         var init = s.Init ?? DefaultInitializer(i, activation);
                         bool useBias = s.UseBias ?? !FollowedByBatchNorm(i);
-                        layer = new Dense<T>(s.Input, s.Output, lastSigmoid ? Layers.Activation.Linear : activation, init, random, useBias, slope) { Name = Index(i) };
+                        layer = new Dense<T>(s.Input, s.Output, lastSigmoid ? DeepLearning.Activation.Linear : activation, init, random, useBias, slope) { Name = Index(i) };
                         layers.Add(layer);
                         if (lastSigmoid)
                         {
-                            layers.Add(new ActivationLayer<T>(s.Output, Layers.Activation.Sigmoid) { Name = Index(i) + "s" });
+                            layers.Add(new ActivationLayer<T>(s.Output, DeepLearning.Activation.Sigmoid) { Name = Index(i) + "s" });
                         }
 
                         if (fuse)
@@ -216,8 +213,8 @@ public sealed class ModelBuilder<T>
 
     internal static Loss LossFor(ILayer<T> last) => last switch
     {
-        ActivationLayer<T> { Activation: Layers.Activation.Softmax } => Loss.CategoricalCrossEntropy,
-        ActivationLayer<T> { Activation: Layers.Activation.Sigmoid } => Loss.BinaryCrossEntropy,
+        ActivationLayer<T> { Activation: DeepLearning.Activation.Softmax } => Loss.CategoricalCrossEntropy,
+        ActivationLayer<T> { Activation: DeepLearning.Activation.Sigmoid } => Loss.BinaryCrossEntropy,
         _ => Loss.MeanSquaredError,
     };
 
@@ -238,10 +235,10 @@ public sealed class ModelBuilder<T>
         return false;
     }
 
-    private Initializer DefaultInitializer(int i, Layers.Activation activation)
+    private Initializer DefaultInitializer(int i, DeepLearning.Activation activation)
     {
         var g = activation;
-        if (g == Layers.Activation.Linear)
+        if (g == DeepLearning.Activation.Linear)
         {
             // Look past BatchNorm/Dropout for the activation that will follow this layer.
             for (int j = i + 1; j < _specs.Count; j++)
@@ -260,7 +257,7 @@ public sealed class ModelBuilder<T>
             }
         }
 
-        return g is Layers.Activation.ReLU or Layers.Activation.LeakyReLU ? Init.He : Init.Xavier;
+        return g is DeepLearning.Activation.ReLU or DeepLearning.Activation.LeakyReLU ? Init.He : Init.Xavier;
     }
 
     private enum SpecKind
@@ -272,7 +269,7 @@ public sealed class ModelBuilder<T>
         Custom,
     }
 
-    private sealed record Spec(SpecKind Kind, int Input, int Output, Layers.Activation Activation, Initializer? Init, bool? UseBias, double Slope, double A, double B)
+    private sealed record Spec(SpecKind Kind, int Input, int Output, DeepLearning.Activation Activation, Initializer? Init, bool? UseBias, double Slope, double A, double B)
     {
         public Func<int, RandomSource, ILayer<T>>? Factory { get; init; }
     }

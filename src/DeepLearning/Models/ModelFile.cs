@@ -5,12 +5,8 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using DeepLearning.Layers;
-using DeepLearning.Losses;
-using DeepLearning.Regularizers;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Models;
+namespace DeepLearning;
 
 /// <summary>
 /// Saves and loads models in the safetensors format: an 8-byte little-endian header length N, N bytes of
@@ -347,7 +343,7 @@ public static class ModelFile
                 .ToDictionary(kv => kv.Key["input_transform.".Length..], kv => kv.Value, StringComparer.Ordinal);
             try
             {
-                model.InputTransform = Data.InputTransforms.Restore<T>(kind, transformTensors);
+                model.InputTransform = InputTransforms.Restore<T>(kind, transformTensors);
             }
             catch (ArgumentException e)
             {

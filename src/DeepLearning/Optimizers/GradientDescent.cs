@@ -2,9 +2,8 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using DeepLearning.Kernels;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Optimizers;
+namespace DeepLearning;
 
 /// <summary>
 /// (Mini-batch) gradient descent: W ← W − α·dW. With one batch of all m examples this is batch

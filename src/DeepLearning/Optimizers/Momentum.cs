@@ -1,9 +1,8 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Optimizers;
+namespace DeepLearning;
 
 /// <summary>
 /// Gradient descent with momentum, the course's exponentially weighted average of gradients:

@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Numerics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Optimizers;
+namespace DeepLearning;
 
 /// <summary>
 /// The bookkeeping every optimizer shares: the learning rate α, the step counter t, and the

@@ -1,9 +1,8 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Optimizers;
+namespace DeepLearning;
 
 /// <summary>
 /// RMSprop: an exponentially weighted average of squared gradients scales each weight's step:

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
-namespace DeepLearning.Optimizers;
+namespace DeepLearning;
 
 /// <summary>An optimizer rule with one state tensor: (W, V) ← op(W, dW, V), element by element.</summary>
 /// <typeparam name="T">The element type.</typeparam>

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace DeepLearning.Plots;
+namespace DeepLearning;
 
 /// <summary>How an <see cref="Axis"/> maps values to positions.</summary>
 public enum AxisScale

@@ -1,4 +1,4 @@
-namespace DeepLearning.Plots;
+namespace DeepLearning;
 
 /// <summary>A rectangle in document coordinates (y down).</summary>
 internal readonly record struct Box(double Left, double Top, double Width, double Height)

@@ -1,4 +1,4 @@
-namespace DeepLearning.Plots;
+namespace DeepLearning;
 
 /// <summary>One named series of a <see cref="LineChart"/>: points (X[i], Y[i]) joined in order.</summary>
 /// <param name="Name">Shown in the legend.</param>

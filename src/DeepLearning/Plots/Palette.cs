@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace DeepLearning.Plots;
+namespace DeepLearning;
 
 /// <summary>
 /// Colours for plots. <see cref="Categorical"/> starts with the eight colours of Okabe and Ito's colour-blind-safe

@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Numerics;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Plots;
+namespace DeepLearning;
 
 /// <summary>
 /// Ready-made figures for training a network: learning curves, line charts, the decision boundary of a classifier on

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace DeepLearning.Plots;
+namespace DeepLearning;
 
 /// <summary>Horizontal alignment of a text element relative to its anchor point (SVG <c>text-anchor</c>).</summary>
 public enum TextAnchor

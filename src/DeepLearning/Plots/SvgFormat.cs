@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace DeepLearning.Plots;
+namespace DeepLearning;
 
 /// <summary>Number and text formatting for SVG output: invariant culture, XML-escaped.</summary>
 internal static class SvgFormat

@@ -2,10 +2,9 @@ using System.Globalization;
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using DeepLearning.Kernels;
-using DeepLearning.Tensors;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
-namespace DeepLearning.Regularizers;
+namespace DeepLearning;
 
 /// <summary>
 /// A penalty on the weights added to the cost and its gradient. Applies only to parameters marked

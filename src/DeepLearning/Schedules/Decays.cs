@@ -1,4 +1,4 @@
-namespace DeepLearning.Schedules;
+namespace DeepLearning;
 
 /// <summary>No decay: α = α0.</summary>
 public sealed class ConstantRate : LearningRateSchedule

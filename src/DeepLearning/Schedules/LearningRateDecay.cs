@@ -1,4 +1,4 @@
-namespace DeepLearning.Schedules;
+namespace DeepLearning;
 
 /// <summary>
 /// The course's learning-rate decay schedules, as pure functions of α0 and the epoch (from 0).

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace DeepLearning.Schedules;
+namespace DeepLearning;
 
 /// <summary>
 /// Learning-rate decay as a pure function: α = f(α0, epoch). Nothing is stored between calls, so

@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace DeepLearning.Tensors;
+namespace DeepLearning;
 
 /// <summary>
 /// A learnable tensor together with its gradient: W[l] and dW[l], b[l] and db[l], γ and dγ, β and dβ.

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace DeepLearning.Tensors;
+namespace DeepLearning;
 
 /// <summary>
 /// A dense, contiguous, row-major tensor of rank 1 to 4 over <typeparamref name="T"/>

@@ -1,7 +1,7 @@
 using System.Numerics;
 using MathNet.Numerics.LinearAlgebra;
 
-namespace DeepLearning.Tensors;
+namespace DeepLearning;
 
 /// <summary>Ways to create tensors from .NET arrays and MathNet.Numerics matrices, and back.</summary>
 public static class Tensor

@@ -1,7 +1,7 @@
 using System.Numerics;
 using DeepLearning.Kernels;
 
-namespace DeepLearning.Tensors;
+namespace DeepLearning;
 
 /// <summary>
 /// Element-wise and reduction operations on tensors. Each takes an optional destination; when it is

@@ -1,7 +1,6 @@
 using System.Globalization;
-using DeepLearning.Optimizers;
 
-namespace DeepLearning.Training;
+namespace DeepLearning;
 
 /// <summary>Hooks into the fit loop. Every method has an empty default.</summary>
 public interface ITrainingCallback

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace DeepLearning.Training;
+namespace DeepLearning;
 
 /// <summary>
 /// What happened during training: one <see cref="EpochRecord"/> per epoch (cost, metrics, learning

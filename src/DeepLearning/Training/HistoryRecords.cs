@@ -1,4 +1,4 @@
-namespace DeepLearning.Training;
+namespace DeepLearning;
 
 /// <summary>One epoch of training, as the fit loop recorded it.</summary>
 /// <param name="Epoch">The epoch number, from 0.</param>

@@ -1,14 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
-using DeepLearning.Data;
-using DeepLearning.Losses;
-using DeepLearning.Metrics;
-using DeepLearning.Models;
-using DeepLearning.Optimizers;
-using DeepLearning.Tensors;
 
-namespace DeepLearning.Training;
+namespace DeepLearning;
 
 /// <summary>
 /// The fit loop: for each epoch, shuffle and partition the training data into mini-batches (the last one may be

@@ -1,10 +1,6 @@
 using System.Numerics;
-using DeepLearning.Data;
-using DeepLearning.Optimizers;
-using DeepLearning.Regularizers;
-using DeepLearning.Schedules;
 
-namespace DeepLearning.Training;
+namespace DeepLearning;
 
 /// <summary>
 /// Everything <see cref="Trainer.Fit{T}"/> needs besides the model and the training data. Callbacks may change

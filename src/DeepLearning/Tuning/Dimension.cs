@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace DeepLearning.Tuning;
+namespace DeepLearning;
 
 /// <summary>
 /// One named axis of a <see cref="SearchSpace"/>: how a hyperparameter is sampled at random, laid

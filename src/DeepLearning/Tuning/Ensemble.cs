@@ -1,10 +1,9 @@
 using System.Globalization;
 using System.Numerics;
 using System.Text;
-using DeepLearning.Tensors;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
-namespace DeepLearning.Tuning;
+namespace DeepLearning;
 
 /// <summary>
 /// Averages the class-probability predictions of several models: independently trained ones (e.g.

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace DeepLearning.Tuning;
+namespace DeepLearning;
 
 /// <summary>What a <see cref="HyperparameterValue"/> holds.</summary>
 public enum HyperparameterKind

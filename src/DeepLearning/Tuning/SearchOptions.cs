@@ -1,4 +1,4 @@
-namespace DeepLearning.Tuning;
+namespace DeepLearning;
 
 /// <summary>
 /// How a search runs: its seed, how many trials, on how many threads, within what budget, and

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
-namespace DeepLearning.Tuning;
+namespace DeepLearning;
 
 /// <summary>
 /// The table of a search: one row per trial that ran, sorted best-first (succeeded trials by dev

@@ -1,6 +1,6 @@
 using System.Collections;
 
-namespace DeepLearning.Tuning;
+namespace DeepLearning;
 
 /// <summary>
 /// Named hyperparameter dimensions, each sampled on its own scale, built fluently:

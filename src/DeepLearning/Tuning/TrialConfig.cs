@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace DeepLearning.Tuning;
+namespace DeepLearning;
 
 /// <summary>
 /// One trial described as data: an id, the coarse-to-fine round it belongs to, the seed its model

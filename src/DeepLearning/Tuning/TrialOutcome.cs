@@ -1,4 +1,4 @@
-namespace DeepLearning.Tuning;
+namespace DeepLearning;
 
 /// <summary>
 /// What an objective reports for one trial: the dev-set metric the search ranks by (e.g. dev

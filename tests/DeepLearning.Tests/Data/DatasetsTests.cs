@@ -1,4 +1,3 @@
-using DeepLearning.Data;
 
 namespace DeepLearning.Tests.Data;
 
@@ -124,8 +123,8 @@ public class DatasetsTests
         var files = Datasets.FashionMnistFiles();
         var source = Idx.OpenStreaming<float>(files.TestImages, files.TestLabels, 10, 1.0 / 255, bufferRows: 512);
         source.Count.Should().Be(10000);
-        var x = new DeepLearning.Tensors.Tensor<float>(1000, 784);
-        var y = new DeepLearning.Tensors.Tensor<float>(1000, 10);
+        var x = new DeepLearning.Tensor<float>(1000, 784);
+        var y = new DeepLearning.Tensor<float>(1000, 10);
         using var reader = source.OpenEpoch(1000, new RandomSource(1));
         int total = 0;
         int r;

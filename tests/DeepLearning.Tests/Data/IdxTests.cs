@@ -1,6 +1,4 @@
 using System.Buffers.Binary;
-using DeepLearning.Data;
-using DeepLearning.Tensors;
 
 namespace DeepLearning.Tests.Data;
 

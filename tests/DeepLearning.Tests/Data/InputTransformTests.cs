@@ -1,5 +1,3 @@
-using DeepLearning.Data;
-using DeepLearning.Tensors;
 
 namespace DeepLearning.Tests.Data;
 

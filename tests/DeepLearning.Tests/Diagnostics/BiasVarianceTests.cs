@@ -1,5 +1,3 @@
-using DeepLearning.Diagnostics;
-using DeepLearning.Training;
 
 namespace DeepLearning.Tests.Diagnostics;
 

@@ -1,7 +1,3 @@
-using DeepLearning.Diagnostics;
-using DeepLearning.Layers;
-using DeepLearning.Models;
-using DeepLearning.Regularizers;
 
 namespace DeepLearning.Tests.Diagnostics;
 
@@ -140,7 +136,7 @@ public class GradientCheckTests
     /// <summary>y = 2x, whose backward wrongly returns dA instead of 2·dA.</summary>
     private sealed class BrokenScale(int size) : ILayer<double>
     {
-        private readonly DeepLearning.Tensors.Tensor<double> _out = new(64, size);
+        private readonly DeepLearning.Tensor<double> _out = new(64, size);
 
         public string Kind => "BrokenScale";
 
@@ -150,22 +146,22 @@ public class GradientCheckTests
 
         public int OutputSize => size;
 
-        public IReadOnlyList<DeepLearning.Tensors.Parameter<double>> Parameters { get; } = [];
+        public IReadOnlyList<DeepLearning.Parameter<double>> Parameters { get; } = [];
 
-        public IReadOnlyDictionary<string, DeepLearning.Tensors.Tensor<double>> Buffers { get; } = new Dictionary<string, DeepLearning.Tensors.Tensor<double>>();
+        public IReadOnlyDictionary<string, DeepLearning.Tensor<double>> Buffers { get; } = new Dictionary<string, DeepLearning.Tensor<double>>();
 
         public LayerConfig Config => new(Kind, size, new Dictionary<string, string>());
 
-        public DeepLearning.Tensors.Tensor<double> Forward(DeepLearning.Tensors.Tensor<double> input, bool training)
+        public DeepLearning.Tensor<double> Forward(DeepLearning.Tensor<double> input, bool training)
         {
             var o = _out.Rows(0, input.RowCount);
             Infer(input, o);
             return o;
         }
 
-        public void Infer(DeepLearning.Tensors.Tensor<double> input, DeepLearning.Tensors.Tensor<double> output) =>
-            DeepLearning.Tensors.TensorMath.Scale(input, 2.0, output);
+        public void Infer(DeepLearning.Tensor<double> input, DeepLearning.Tensor<double> output) =>
+            DeepLearning.TensorMath.Scale(input, 2.0, output);
 
-        public DeepLearning.Tensors.Tensor<double> Backward(DeepLearning.Tensors.Tensor<double> outputGradient) => outputGradient;
+        public DeepLearning.Tensor<double> Backward(DeepLearning.Tensor<double> outputGradient) => outputGradient;
     }
 }

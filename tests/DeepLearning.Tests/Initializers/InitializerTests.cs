@@ -1,7 +1,3 @@
-using DeepLearning.Initializers;
-using DeepLearning.Layers;
-using DeepLearning.Models;
-using DeepLearning.Tensors;
 
 namespace DeepLearning.Tests.Initializers;
 

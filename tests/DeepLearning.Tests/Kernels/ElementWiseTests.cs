@@ -1,5 +1,4 @@
 using DeepLearning.Kernels;
-using DeepLearning.Tensors;
 
 namespace DeepLearning.Tests.Kernels;
 

@@ -1,6 +1,3 @@
-using DeepLearning.Initializers;
-using DeepLearning.Layers;
-using DeepLearning.Tensors;
 
 namespace DeepLearning.Tests.Layers;
 

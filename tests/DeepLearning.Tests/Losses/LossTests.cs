@@ -1,5 +1,3 @@
-using DeepLearning.Losses;
-using DeepLearning.Tensors;
 
 namespace DeepLearning.Tests.Losses;
 

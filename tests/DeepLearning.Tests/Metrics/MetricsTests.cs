@@ -1,5 +1,3 @@
-using DeepLearning.Metrics;
-using DeepLearning.Tensors;
 
 namespace DeepLearning.Tests.Metrics;
 

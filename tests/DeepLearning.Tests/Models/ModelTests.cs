@@ -1,10 +1,5 @@
 using System.Buffers.Binary;
 using System.Text;
-using DeepLearning.Layers;
-using DeepLearning.Losses;
-using DeepLearning.Models;
-using DeepLearning.Regularizers;
-using DeepLearning.Tensors;
 
 namespace DeepLearning.Tests.Models;
 
@@ -75,8 +70,8 @@ public sealed class ModelTests : IDisposable
     {
         var (x, y) = TestData.Problem<float>(40, 6, 3, "softmax", seed: 12);
         TensorMath.Scale(x, 50f, x); // raw inputs on a scale of their own
-        var data = DeepLearning.Data.DataSet.FromTargets(x, y);
-        var scaler = DeepLearning.Data.Standardizer<float>.Fit(data);
+        var data = DeepLearning.DataSet.FromTargets(x, y);
+        var scaler = DeepLearning.Standardizer<float>.Fit(data);
         var model = Mlp();
         model.InputTransform = scaler;
         model.ComputeGradients(scaler.Apply(x), y);

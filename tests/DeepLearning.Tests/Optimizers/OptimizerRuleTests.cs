@@ -1,5 +1,3 @@
-using DeepLearning.Optimizers;
-using DeepLearning.Tensors;
 
 namespace DeepLearning.Tests.Optimizers;
 

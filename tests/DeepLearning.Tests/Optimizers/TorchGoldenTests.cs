@@ -1,6 +1,4 @@
 using System.Numerics;
-using DeepLearning.Optimizers;
-using DeepLearning.Tensors;
 
 namespace DeepLearning.Tests.Optimizers;
 

@@ -1,4 +1,3 @@
-using DeepLearning.Plots;
 
 namespace DeepLearning.Tests.Plots;
 

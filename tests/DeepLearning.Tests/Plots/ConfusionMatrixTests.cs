@@ -1,4 +1,3 @@
-using DeepLearning.Plots;
 using static DeepLearning.Tests.Plots.SvgTestHelpers;
 
 namespace DeepLearning.Tests.Plots;

@@ -1,5 +1,3 @@
-using DeepLearning.Plots;
-using DeepLearning.Tensors;
 using static DeepLearning.Tests.Plots.SvgTestHelpers;
 
 namespace DeepLearning.Tests.Plots;

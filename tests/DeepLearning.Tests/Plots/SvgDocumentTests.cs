@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Xml.Linq;
-using DeepLearning.Plots;
 using static DeepLearning.Tests.Plots.SvgTestHelpers;
 
 namespace DeepLearning.Tests.Plots;

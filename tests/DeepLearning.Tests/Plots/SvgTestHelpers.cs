@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Xml.Linq;
-using DeepLearning.Plots;
 
 namespace DeepLearning.Tests.Plots;
 

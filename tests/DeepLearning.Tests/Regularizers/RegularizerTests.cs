@@ -1,5 +1,3 @@
-using DeepLearning.Regularizers;
-using DeepLearning.Tensors;
 
 namespace DeepLearning.Tests.Regularizers;
 

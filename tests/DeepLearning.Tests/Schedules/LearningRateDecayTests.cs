@@ -1,4 +1,3 @@
-using DeepLearning.Schedules;
 
 namespace DeepLearning.Tests.Schedules;
 

@@ -1,4 +1,3 @@
-using DeepLearning.Tensors;
 
 namespace DeepLearning.Tests.Tensors;
 

@@ -1,4 +1,3 @@
-using DeepLearning.Tensors;
 using MathNet.Numerics.LinearAlgebra;
 
 namespace DeepLearning.Tests.Tensors;

@@ -1,4 +1,3 @@
-using DeepLearning.Training;
 
 namespace DeepLearning.Tests.Training;
 

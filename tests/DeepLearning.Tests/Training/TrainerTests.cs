@@ -1,11 +1,3 @@
-using DeepLearning.Data;
-using DeepLearning.Layers;
-using DeepLearning.Models;
-using DeepLearning.Optimizers;
-using DeepLearning.Regularizers;
-using DeepLearning.Schedules;
-using DeepLearning.Tensors;
-using DeepLearning.Training;
 
 namespace DeepLearning.Tests.Training;
 

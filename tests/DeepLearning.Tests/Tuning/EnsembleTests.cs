@@ -1,5 +1,3 @@
-using DeepLearning.Tensors;
-using DeepLearning.Tuning;
 
 namespace DeepLearning.Tests.Tuning;
 

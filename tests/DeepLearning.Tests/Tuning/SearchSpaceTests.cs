@@ -1,4 +1,3 @@
-using DeepLearning.Tuning;
 using MathNet.Numerics.Distributions;
 
 namespace DeepLearning.Tests.Tuning;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using DeepLearning.Tuning;
 
 namespace DeepLearning.Tests.Tuning;
 

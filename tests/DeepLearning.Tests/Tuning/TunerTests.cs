@@ -1,4 +1,3 @@
-using DeepLearning.Tuning;
 
 namespace DeepLearning.Tests.Tuning;
 
