@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace DeepLearning.Kernels;
 
@@ -448,13 +447,14 @@ internal static unsafe class GemmDriver<TS, TV, T>
         for (int i = 0; i < rows; i++)
         {
             var row = new Span<T>(c + (i * ldc), w);
+            // The same element-wise kernels as the Sigmoid and Tanh layers, so fused and unfused agree bit for bit.
             if (activation == FusedActivation.Sigmoid)
             {
-                TP.Sigmoid<T>(row, row);
+                ElementWise.Sigmoid<T>(row, row);
             }
             else
             {
-                TP.Tanh<T>(row, row);
+                ElementWise.Tanh<T>(row, row);
             }
         }
     }
