@@ -192,6 +192,12 @@ public sealed class Model<T>
         return result;
     }
 
+    /// <summary>
+    /// A reusable, allocation-free predictor for single examples (or a few): <c>predictor.Predict(x, destination)</c>
+    /// gives exactly what <see cref="Predict"/> gives. It snapshots the weights and input transform; see <see cref="Predictor{T}"/>.
+    /// </summary>
+    public Predictor<T> CreatePredictor() => new(this);
+
     /// <summary>Predicted class per example: argmax of Ŷ for several outputs, ŷ &gt; 0.5 for one sigmoid output. Thread-safe.</summary>
     public int[] PredictClasses(Tensor<T> x) => Predictions.ToLabels(Predict(x));
 
