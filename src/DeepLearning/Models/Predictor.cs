@@ -13,7 +13,8 @@ namespace DeepLearning;
 /// <para>Shapes: x holds m examples of n_x features, row after row (length m·n_x); the destination receives Ŷ
 /// (m, C) row after row (length m·C). The model's <see cref="Model{T}.InputTransform"/> is applied to x first,
 /// exactly as <see cref="Model{T}.Predict"/> applies it, and the results are bit-identical to
-/// <see cref="Model{T}.Predict"/>'s (the same kernels run the same operations in the same order).</para>
+/// <see cref="Model{T}.Predict"/>'s (the same kernels run the same operations in the same order), including its rule
+/// for non-finite input: every output of an example holding NaN or ±∞ is NaN.</para>
 /// <para>A predictor is a snapshot: it copies the weights, biases, batch-norm statistics and input transform
 /// when it is created, so create it after training or loading, and create a new one after further training.
 /// It owns its scratch buffers and is not thread-safe: use one per thread (they are cheap next to the model).
@@ -119,6 +120,7 @@ public sealed class Predictor<T>
         if (_steps.Length == 0)
         {
             a.CopyTo(destination);
+            NaNRowsOfNonFiniteInput(x, rows, destination);
             return;
         }
 
@@ -135,6 +137,25 @@ public sealed class Predictor<T>
             Span<T> y = s == _steps.Length - 1 ? destination : (s % 2 == 0 ? _ping : _pong).AsSpan(0, rows * step.Width);
             step.Run(a, rows, y);
             a = y;
+        }
+
+        NaNRowsOfNonFiniteInput(x, rows, destination);
+    }
+
+    // As Model.Predict: every output of a row of raw x holding NaN or ±∞ is NaN.
+    private void NaNRowsOfNonFiniteInput(ReadOnlySpan<T> x, int rows, Span<T> destination)
+    {
+        if (FiniteCheck.FirstNonFinite(x) < 0)
+        {
+            return;
+        }
+
+        for (int i = 0; i < rows; i++)
+        {
+            if (FiniteCheck.FirstNonFinite(x.Slice(i * InputSize, InputSize)) >= 0)
+            {
+                destination.Slice(i * OutputSize, OutputSize).Fill(T.NaN);
+            }
         }
     }
 

@@ -214,6 +214,16 @@ public class SpecialValuesTests
         float.IsNaN(fused.Predict(x).Span[0]).Should().BeTrue("ReLU fused into the Dense GEMM propagates NaN");
         float.IsNaN(withBatchNorm.Predict(x).Span[0]).Should().BeTrue("the standalone ReLU layer propagates NaN");
         float.IsNaN(fused.Predict(x).Span[1]).Should().BeFalse("a finite row stays finite");
+
+        // A NaN weight and finite input: here the NaN must come through the fused ReLU itself (Predict's rule for
+        // non-finite input rows does not apply).
+        fused.Parameters[0].Value.Span[0] = float.NaN;
+        withBatchNorm.Parameters[0].Value.Span[0] = float.NaN;
+        var finite = new Tensor<float>(1, 2);
+        finite.Span[0] = 2f;
+        finite.Span[1] = -1f;
+        float.IsNaN(fused.Predict(finite).Span[0]).Should().BeTrue("ReLU fused into the Dense GEMM propagates a NaN pre-activation");
+        float.IsNaN(withBatchNorm.Predict(finite).Span[0]).Should().BeTrue("the standalone ReLU layer propagates NaN");
     }
 
     private static void FusedEqualsUnfused<T>()
