@@ -3,7 +3,8 @@ using BenchmarkDotNet.Running;
 namespace DeepLearning.Benchmarks;
 
 /// <summary>
-/// Entry point: <c>gemm --quick</c> runs the quick GEMM table (one line per case), <c>train --quick</c> the
+/// Entry point: <c>gemm --quick</c> runs the quick GEMM table (one line per case), <c>peak --quick</c> the FMA
+/// peak of this machine, <c>infer --quick</c> inference latency and allocation per call, <c>train --quick</c> the
 /// seconds per epoch of the reference MLP; anything else goes to
 /// BenchmarkDotNet's switcher over every suite in this assembly.
 /// </summary>
@@ -15,6 +16,16 @@ public static class Program
         if (args.Length >= 1 && args[0] == "gemm" && args.Contains("--quick"))
         {
             return GemmQuick.Run(args);
+        }
+
+        if (args.Length >= 1 && args[0] == "peak" && args.Contains("--quick"))
+        {
+            return PeakQuick.Run(args);
+        }
+
+        if (args.Length >= 1 && args[0] == "infer" && args.Contains("--quick"))
+        {
+            return InferQuick.Run(args);
         }
 
         if (args.Length >= 1 && args[0] == "train" && args.Contains("--quick"))

@@ -12,6 +12,7 @@ namespace DeepLearning.Kernels;
 /// derivatives it lacks run through small SIMD operator structs (see <see cref="VectorOps"/>).
 /// Destinations may alias inputs of the same length.
 /// </summary>
+[SkipLocalsInit]
 public static class ElementWise
 {
     /// <summary>d = x + y.</summary>
@@ -62,21 +63,68 @@ public static class ElementWise
     public static void Log<T>(ReadOnlySpan<T> x, Span<T> d)
         where T : unmanaged, IFloatingPointIeee754<T> => TP.Log(x, d);
 
-    /// <summary>d = σ(x) = 1 / (1 + e⁻ˣ).</summary>
+    /// <summary>
+    /// d = σ(x) = 1 / (1 + e⁻ˣ). σ(NaN) = NaN, σ(+∞) = 1, σ(−∞) = 0. Each element's result depends only on its
+    /// own value, never on the span's length, its position or its neighbours (see <see cref="Tanh{T}"/>), so the
+    /// fused GEMM epilogue, which applies this to pieces of rows, matches the Sigmoid layer bit for bit.
+    /// </summary>
     public static void Sigmoid<T>(ReadOnlySpan<T> x, Span<T> d)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (x.Length > 0)
+        if (d.Length < x.Length)
         {
-            TP.Sigmoid(x, d);
+            throw new ArgumentException($"destination has {d.Length} elements but the input has {x.Length}", nameof(d));
         }
+
+        if (typeof(T) == typeof(double))
+        {
+            var xd = MemoryMarshal.Cast<T, double>(x);
+            var dd = MemoryMarshal.Cast<T, double>(d);
+            for (int i = 0; i < xd.Length; i++)
+            {
+                dd[i] = 1.0 / (1.0 + Math.Exp(-xd[i]));
+            }
+
+            return;
+        }
+
+        Vectorized(x, d, tanh: false);
     }
 
-    /// <summary>d = tanh x.</summary>
+    /// <summary>
+    /// d = tanh x, with tanh(±0) = ±0, tanh(NaN) = NaN and tanh(±∞) = ±1. Each element's result depends only on
+    /// its own value, never on the span's length, position or neighbours, so the fused GEMM epilogue (which applies
+    /// this to pieces of rows) matches the Tanh layer bit for bit. TensorPrimitives alone is not like that: spans
+    /// shorter than a vector take its scalar formula, which differs in the last bit (so short spans are padded to
+    /// a vector here), and its double exp changes a lane's result with its neighbours and with JIT tier (so double,
+    /// which serves gradient checks rather than speed, is computed element by element with <see cref="Math"/>).
+    /// float uses TensorPrimitives' tanh, which is off by up to 2·10⁻⁴ relative for |x| below about 0.01; below
+    /// 2⁻¹², where tanh x rounds to x, x itself is returned (TensorPrimitives gives −6·10⁻⁸ for 0).
+    /// </summary>
     public static void Tanh<T>(ReadOnlySpan<T> x, Span<T> d)
-        where T : unmanaged, IFloatingPointIeee754<T> => TP.Tanh(x, d);
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (d.Length < x.Length)
+        {
+            throw new ArgumentException($"destination has {d.Length} elements but the input has {x.Length}", nameof(d));
+        }
 
-    /// <summary>d = max(0, x).</summary>
+        if (typeof(T) == typeof(double))
+        {
+            var xd = MemoryMarshal.Cast<T, double>(x);
+            var dd = MemoryMarshal.Cast<T, double>(d);
+            for (int i = 0; i < xd.Length; i++)
+            {
+                dd[i] = Math.Tanh(xd[i]);
+            }
+
+            return;
+        }
+
+        Vectorized(x, d, tanh: true);
+    }
+
+    /// <summary>d = max(x, 0): NaN stays NaN, −0 becomes +0, −∞ becomes 0 (as PyTorch's relu).</summary>
     public static void Relu<T>(ReadOnlySpan<T> x, Span<T> d)
         where T : unmanaged, IFloatingPointIeee754<T> => TP.Max(x, T.Zero, d);
 
@@ -99,7 +147,11 @@ public static class ElementWise
         TP.Clamp(x, lo, hi, d);
     }
 
-    /// <summary>ReLU backward: dZ = dA ⊙ 1[Z &gt; 0].</summary>
+    /// <summary>
+    /// ReLU backward: dZ = dA ⊙ 1[Z &gt; 0], where <paramref name="z"/> may be Z or A = max(Z, 0). NaN is never
+    /// turned into a number: a NaN in Z (the derivative is undefined there) or in dA gives NaN, while a finite or
+    /// infinite dA on an inactive unit gives 0 (as in PyTorch).
+    /// </summary>
     public static void ReluBackward<T>(ReadOnlySpan<T> dA, ReadOnlySpan<T> z, Span<T> dZ)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -107,7 +159,7 @@ public static class ElementWise
         VectorOps.Binary(dA, z, dZ, default(ReluBackwardOp<T>));
     }
 
-    /// <summary>Leaky-ReLU backward: dZ = dA ⊙ (Z &gt; 0 ? 1 : slope).</summary>
+    /// <summary>Leaky-ReLU backward: dZ = dA ⊙ (Z &gt; 0 ? 1 : slope); a NaN in Z or dA gives NaN.</summary>
     public static void LeakyReluBackward<T>(ReadOnlySpan<T> dA, ReadOnlySpan<T> z, T slope, Span<T> dZ)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -277,6 +329,37 @@ public static class ElementWise
         }
     }
 
+    // Spans shorter than this are padded to it, so TensorPrimitives always takes its vector path (when there is one).
+    private const int ShortSpan = 16;
+
+    // TensorPrimitives' σ or tanh, chunked through a stack buffer (x may alias d; the tanh fix-up needs x) and
+    // padded to at least a vector's length.
+    private static void Vectorized<T>(ReadOnlySpan<T> x, Span<T> d, bool tanh)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        const int Chunk = 256;
+        Span<T> copy = stackalloc T[Chunk];
+        Span<T> y = stackalloc T[Chunk];
+        T tiny = T.CreateTruncating(1.0 / 4096);
+        for (int i = 0; i < x.Length; i += Chunk)
+        {
+            int len = Math.Min(Chunk, x.Length - i);
+            int n = Math.Max(len, ShortSpan);
+            copy[len..n].Clear();
+            x.Slice(i, len).CopyTo(copy);
+            if (tanh)
+            {
+                TP.Tanh<T>(copy[..n], y[..n]);
+                VectorOps.Binary(copy[..len], y[..len], d.Slice(i, len), new TinyOp<T>(tiny));
+            }
+            else
+            {
+                TP.Sigmoid<T>(copy[..n], y[..n]);
+                y[..len].CopyTo(d.Slice(i, len));
+            }
+        }
+    }
+
     private static void RequirePositive(int n, int m)
     {
         if (n <= 0 && m > 0)
@@ -313,28 +396,49 @@ public static class ElementWise
         public Vector512<T> Invoke(Vector512<T> x) => Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512<T>.Zero), x, x * slope);
     }
 
+    // Active (z > 0): dA. Inactive (z ≤ 0) with a non-NaN dA: 0. Otherwise (z or dA NaN): z + dA, which is NaN.
     private readonly struct ReluBackwardOp<T> : IBinaryOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        public T Invoke(T da, T z) => z > T.Zero ? da : T.Zero;
+        public T Invoke(T da, T z) => z > T.Zero ? da : (z <= T.Zero && !T.IsNaN(da) ? T.Zero : z + da);
 
-        public Vector128<T> Invoke(Vector128<T> da, Vector128<T> z) => Vector128.GreaterThan(z, Vector128<T>.Zero) & da;
+        public Vector128<T> Invoke(Vector128<T> da, Vector128<T> z) =>
+            Vector128.AndNot(Vector128.ConditionalSelect(Vector128.GreaterThan(z, Vector128<T>.Zero), da, z + da), Vector128.LessThanOrEqual(z, Vector128<T>.Zero) & Vector128.Equals(da, da));
 
-        public Vector256<T> Invoke(Vector256<T> da, Vector256<T> z) => Vector256.GreaterThan(z, Vector256<T>.Zero) & da;
+        public Vector256<T> Invoke(Vector256<T> da, Vector256<T> z) =>
+            Vector256.AndNot(Vector256.ConditionalSelect(Vector256.GreaterThan(z, Vector256<T>.Zero), da, z + da), Vector256.LessThanOrEqual(z, Vector256<T>.Zero) & Vector256.Equals(da, da));
 
-        public Vector512<T> Invoke(Vector512<T> da, Vector512<T> z) => Vector512.GreaterThan(z, Vector512<T>.Zero) & da;
+        public Vector512<T> Invoke(Vector512<T> da, Vector512<T> z) =>
+            Vector512.AndNot(Vector512.ConditionalSelect(Vector512.GreaterThan(z, Vector512<T>.Zero), da, z + da), Vector512.LessThanOrEqual(z, Vector512<T>.Zero) & Vector512.Equals(da, da));
     }
 
+    // Active: dA; inactive: slope·dA; z NaN: z + dA (NaN).
     private readonly struct LeakyReluBackwardOp<T>(T slope) : IBinaryOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        public T Invoke(T da, T z) => z > T.Zero ? da : slope * da;
+        public T Invoke(T da, T z) => z > T.Zero ? da : (z <= T.Zero ? slope * da : z + da);
 
-        public Vector128<T> Invoke(Vector128<T> da, Vector128<T> z) => Vector128.ConditionalSelect(Vector128.GreaterThan(z, Vector128<T>.Zero), da, da * slope);
+        public Vector128<T> Invoke(Vector128<T> da, Vector128<T> z) =>
+            Vector128.ConditionalSelect(Vector128.GreaterThan(z, Vector128<T>.Zero), da, Vector128.ConditionalSelect(Vector128.LessThanOrEqual(z, Vector128<T>.Zero), da * slope, z + da));
 
-        public Vector256<T> Invoke(Vector256<T> da, Vector256<T> z) => Vector256.ConditionalSelect(Vector256.GreaterThan(z, Vector256<T>.Zero), da, da * slope);
+        public Vector256<T> Invoke(Vector256<T> da, Vector256<T> z) =>
+            Vector256.ConditionalSelect(Vector256.GreaterThan(z, Vector256<T>.Zero), da, Vector256.ConditionalSelect(Vector256.LessThanOrEqual(z, Vector256<T>.Zero), da * slope, z + da));
 
-        public Vector512<T> Invoke(Vector512<T> da, Vector512<T> z) => Vector512.ConditionalSelect(Vector512.GreaterThan(z, Vector512<T>.Zero), da, da * slope);
+        public Vector512<T> Invoke(Vector512<T> da, Vector512<T> z) =>
+            Vector512.ConditionalSelect(Vector512.GreaterThan(z, Vector512<T>.Zero), da, Vector512.ConditionalSelect(Vector512.LessThanOrEqual(z, Vector512<T>.Zero), da * slope, z + da));
+    }
+
+    // |x| < threshold ? x : y — tanh x rounds to x there.
+    private readonly struct TinyOp<T>(T threshold) : IBinaryOp<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public T Invoke(T x, T y) => T.Abs(x) < threshold ? x : y;
+
+        public Vector128<T> Invoke(Vector128<T> x, Vector128<T> y) => Vector128.ConditionalSelect(Vector128.LessThan(Vector128.Abs(x), Vector128.Create(threshold)), x, y);
+
+        public Vector256<T> Invoke(Vector256<T> x, Vector256<T> y) => Vector256.ConditionalSelect(Vector256.LessThan(Vector256.Abs(x), Vector256.Create(threshold)), x, y);
+
+        public Vector512<T> Invoke(Vector512<T> x, Vector512<T> y) => Vector512.ConditionalSelect(Vector512.LessThan(Vector512.Abs(x), Vector512.Create(threshold)), x, y);
     }
 
     private readonly struct SigmoidBackwardOp<T> : IBinaryOp<T>

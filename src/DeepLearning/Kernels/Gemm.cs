@@ -21,7 +21,7 @@ namespace DeepLearning.Kernels;
 /// packing absorbs the transposes and zero-pads edges (edge panels use a narrower kernel, so n = 10 costs one
 /// 16-lane register, not 64); KC/MC/NC blocking keeps the panels in L1/L2/L3. Skinny problems read A in place
 /// instead of packing it. The epilogue (alpha, beta, bias, ReLU, leaky ReLU) is applied while the tile is in
-/// registers; sigmoid and tanh are applied with <c>TensorPrimitives</c> to the tile's rows right after they are stored.
+/// registers; sigmoid and tanh are applied with <see cref="ElementWise.Sigmoid{T}"/> and <see cref="ElementWise.Tanh{T}"/> to the tile's rows right after they are stored, so every fused epilogue gives exactly what the unfused layers give, NaN, ±∞ and −0 included.
 /// </para>
 /// <para>
 /// Threads: up to <see cref="MaxThreads"/> participants (the caller plus persistent helper threads, no allocation

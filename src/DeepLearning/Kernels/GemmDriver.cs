@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace DeepLearning.Kernels;
 
@@ -78,7 +77,7 @@ internal unsafe struct GemmProblem<T>
 /// k order whatever the thread count and whoever claims its chunk.
 /// </summary>
 [SkipLocalsInit]
-internal static unsafe class GemmDriver<TS, TV, T>
+internal static unsafe partial class GemmDriver<TS, TV, T>
     where TS : struct, ISimd<TV, T>
     where TV : struct
     where T : unmanaged, IFloatingPointIeee754<T>
@@ -116,6 +115,13 @@ internal static unsafe class GemmDriver<TS, TV, T>
     public static void Multiply(ref GemmProblem<T> p, int maxThreads)
     {
         const int MR = GemmBlocking.MR;
+        if (p.Prepacked && p.M < MR)
+        {
+            // A few rows against a pre-packed B (inference): one row at a time, no packing, no wasted tile rows.
+            MultiplyRows(ref p);
+            return;
+        }
+
         int tiles = (p.M + MR - 1) / MR;
         int panels = (p.N + NR - 1) / NR;
         bool columns = tiles <= GemmBlocking.ColumnSplitTiles * maxThreads && panels >= 2 && (p.N <= p.NC || p.NC % NR == 0);
@@ -448,13 +454,14 @@ internal static unsafe class GemmDriver<TS, TV, T>
         for (int i = 0; i < rows; i++)
         {
             var row = new Span<T>(c + (i * ldc), w);
+            // The same element-wise kernels as the Sigmoid and Tanh layers, so fused and unfused agree bit for bit.
             if (activation == FusedActivation.Sigmoid)
             {
-                TP.Sigmoid<T>(row, row);
+                ElementWise.Sigmoid<T>(row, row);
             }
             else
             {
-                TP.Tanh<T>(row, row);
+                ElementWise.Tanh<T>(row, row);
             }
         }
     }

@@ -114,7 +114,7 @@ internal static unsafe class GemmMicroKernel
 
     // c: one row of the tile (w); out = act(alpha·v + beta·c + bias).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow<TS, TV, T, TW>(T* c, in GemmEpilogue<T> e, T* bias, TV v0, TV v1, TV v2, TV v3)
+    internal static void StoreRow<TS, TV, T, TW>(T* c, in GemmEpilogue<T> e, T* bias, TV v0, TV v1, TV v2, TV v3)
         where TS : struct, ISimd<TV, T>
         where TV : struct
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -66,12 +66,15 @@ public static class GemmReference
         }
     }
 
-    /// <summary>The scalar activation used by every epilogue.</summary>
+    /// <summary>
+    /// The scalar activation used by every epilogue. Special values follow the ReLU layer (max(z, 0)) and PyTorch:
+    /// NaN stays NaN in every activation; ReLU maps −0 to +0 and −∞ to 0; leaky ReLU keeps −0.
+    /// </summary>
     public static T Activate<T>(T z, FusedActivation activation, T slope)
         where T : unmanaged, IFloatingPointIeee754<T> => activation switch
         {
             FusedActivation.Identity => z,
-            FusedActivation.ReLU => z > T.Zero ? z : T.Zero,
+            FusedActivation.ReLU => z <= T.Zero ? T.Zero : z,
             FusedActivation.LeakyReLU => z > T.Zero ? z : slope * z,
             FusedActivation.Sigmoid => T.One / (T.One + T.Exp(-z)),
             FusedActivation.Tanh => T.Tanh(z),

@@ -37,10 +37,10 @@ internal unsafe interface ISimd<TV, T>
 
     static abstract TV Add(TV a, TV b);
 
-    /// <summary>v &gt; 0 ? v : 0 (NaN becomes 0, as in the scalar reference).</summary>
+    /// <summary>v ≤ 0 ? +0 : v — max(v, 0) as the ReLU layer computes it: NaN stays NaN, −0 becomes +0.</summary>
     static abstract TV ReLU(TV v);
 
-    /// <summary>v &gt; 0 ? v : slope·v.</summary>
+    /// <summary>v &gt; 0 ? v : slope·v (NaN stays NaN, −0 stays −0).</summary>
     static abstract TV LeakyReLU(TV v, TV slope);
 
     /// <summary>Whether <see cref="LoadFirst"/> and <see cref="StoreFirst"/> are hardware-masked (never touch lanes ≥ count).</summary>
@@ -90,7 +90,7 @@ internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T>
     public static Vector512<T> Add(Vector512<T> a, Vector512<T> b) => a + b;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<T> ReLU(Vector512<T> v) => Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<T>.Zero), v, Vector512<T>.Zero);
+    public static Vector512<T> ReLU(Vector512<T> v) => Vector512.ConditionalSelect(Vector512.LessThanOrEqual(v, Vector512<T>.Zero), Vector512<T>.Zero, v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> LeakyReLU(Vector512<T> v, Vector512<T> slope) => Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<T>.Zero), v, v * slope);
@@ -164,7 +164,7 @@ internal readonly unsafe struct Simd256<T> : ISimd<Vector256<T>, T>
     public static Vector256<T> Add(Vector256<T> a, Vector256<T> b) => a + b;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<T> ReLU(Vector256<T> v) => Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256<T>.Zero), v, Vector256<T>.Zero);
+    public static Vector256<T> ReLU(Vector256<T> v) => Vector256.ConditionalSelect(Vector256.LessThanOrEqual(v, Vector256<T>.Zero), Vector256<T>.Zero, v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<T> LeakyReLU(Vector256<T> v, Vector256<T> slope) => Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256<T>.Zero), v, v * slope);
@@ -241,7 +241,7 @@ internal readonly unsafe struct SimdVector<T> : ISimd<Vector<T>, T>
     public static Vector<T> Add(Vector<T> a, Vector<T> b) => a + b;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector<T> ReLU(Vector<T> v) => Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<T>.Zero), v, Vector<T>.Zero);
+    public static Vector<T> ReLU(Vector<T> v) => Vector.ConditionalSelect(Vector.LessThanOrEqual(v, Vector<T>.Zero), Vector<T>.Zero, v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector<T> LeakyReLU(Vector<T> v, Vector<T> slope) => Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<T>.Zero), v, v * slope);
@@ -301,7 +301,7 @@ internal readonly unsafe struct SimdScalar<T> : ISimd<T, T>
     public static T Add(T a, T b) => a + b;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static T ReLU(T v) => v > T.Zero ? v : T.Zero;
+    public static T ReLU(T v) => v <= T.Zero ? T.Zero : v;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T LeakyReLU(T v, T slope) => v > T.Zero ? v : slope * v;

@@ -137,18 +137,20 @@ public sealed class ActivationLayer<T> : ILayer<T>
         }
     }
 
-    private void Apply(Tensor<T> input, Tensor<T> output)
+    /// <summary>A = g(Z) over <paramref name="rows"/> rows of width <paramref name="n"/>; the inference kernel shared with <see cref="Predictor{T}"/>.</summary>
+    internal static void Apply(Activation activation, T slope, ReadOnlySpan<T> x, int rows, int n, Span<T> d)
     {
-        var x = input.ReadOnlySpan;
-        var d = output.Span;
-        switch (Activation)
+        switch (activation)
         {
             case Activation.Linear: x.CopyTo(d); break;
             case Activation.ReLU: ElementWise.Relu(x, d); break;
-            case Activation.LeakyReLU: ElementWise.LeakyRelu(x, _slope, d); break;
+            case Activation.LeakyReLU: ElementWise.LeakyRelu(x, slope, d); break;
             case Activation.Sigmoid: ElementWise.Sigmoid(x, d); break;
             case Activation.Tanh: ElementWise.Tanh(x, d); break;
-            default: ElementWise.SoftmaxRows(x, input.RowCount, InputSize, d); break;
+            default: ElementWise.SoftmaxRows(x, rows, n, d); break;
         }
     }
+
+    private void Apply(Tensor<T> input, Tensor<T> output) =>
+        Apply(Activation, _slope, input.ReadOnlySpan, input.RowCount, InputSize, output.Span);
 }

@@ -204,16 +204,19 @@ public sealed class Dense<T> : ILayer<T>
         return dInput;
     }
 
+    /// <summary>The GEMM epilogue that applies g.</summary>
+    internal static FusedActivation Fused(Activation activation) => activation switch
+    {
+        Activation.Linear => FusedActivation.Identity,
+        Activation.ReLU => FusedActivation.ReLU,
+        Activation.LeakyReLU => FusedActivation.LeakyReLU,
+        Activation.Sigmoid => FusedActivation.Sigmoid,
+        _ => FusedActivation.Tanh,
+    };
+
     private void Compute(Tensor<T> input, Tensor<T> output)
     {
-        var act = Activation switch
-        {
-            Activation.Linear => FusedActivation.Identity,
-            Activation.ReLU => FusedActivation.ReLU,
-            Activation.LeakyReLU => FusedActivation.LeakyReLU,
-            Activation.Sigmoid => FusedActivation.Sigmoid,
-            _ => FusedActivation.Tanh,
-        };
+        var act = Fused(Activation);
 
         // Z (m, n) = A_prev (m, k) · Wᵀ (k, n) + b, then g, in one sweep.
         Gemm.Multiply(

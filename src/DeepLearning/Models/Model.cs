@@ -225,6 +225,11 @@ public sealed class Model<T>
         return result;
     }
 
+    /// <summary>
+    /// A reusable, allocation-free predictor for single examples (or a few): <c>predictor.Predict(x, destination)</c>
+    /// gives exactly what <see cref="Predict"/> gives. It snapshots the weights and input transform; see <see cref="Predictor{T}"/>.
+    /// </summary>
+    public Predictor<T> CreatePredictor() => new(this);
 
     /// <summary>
     /// Cost (inference mode; the loss alone, without the regularization term) and accuracy on labelled data X

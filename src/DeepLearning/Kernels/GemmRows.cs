@@ -1,0 +1,167 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace DeepLearning.Kernels;
+
+/// <summary>
+/// The matrix-vector path: C (m, n) = epilogue(op(A) (m, k) · B̃ (k, n)) for m below one register tile's rows, with
+/// B pre-packed (a Dense layer's Wᵀ at inference). Each row of C is computed on its own, never packing anything,
+/// with the same per-element operations in the same k order as the tiled path, so it is bit-identical to it
+/// (and to the unpacked GEMM that <c>model.Predict</c> runs).
+/// </summary>
+internal static unsafe partial class GemmDriver<TS, TV, T>
+    where TS : struct, ISimd<TV, T>
+    where TV : struct
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    // Rows of C one by one: KC step → pairs of full NR panels (8 registers in flight) → the remaining panel.
+    [SkipLocalsInit]
+    private static void MultiplyRows(ref GemmProblem<T> p)
+    {
+        int nr = NR;
+        int kcBlock = p.KC;
+        nint cs = p.TransA ? p.Lda : 1;
+        T* tile = stackalloc T[GemmBlocking.MR * 64];
+        for (int i = 0; i < p.M; i++)
+        {
+            T* a = p.TransA ? p.A + i : p.A + (i * p.Lda);
+            T* c = p.C + (i * p.Ldc);
+            for (int pc = 0; pc < p.K; pc += kcBlock)
+            {
+                int kc = Math.Min(kcBlock, p.K - pc);
+                T* bt = p.PackedB + ((nint)pc * p.PackedWidth);
+                T* ap = a + (pc * cs);
+                bool last = pc + kc == p.K;
+                var epi = new GemmEpilogue<T>
+                {
+                    Alpha = p.Alpha,
+                    Beta = pc == 0 ? p.Beta : T.One,
+                    Activation = last ? p.Activation : FusedActivation.Identity,
+                    Slope = p.Slope,
+                };
+                T* bias = last ? p.Bias : null;
+                int jr = 0;
+                for (; jr + (2 * nr) <= p.N; jr += 2 * nr)
+                {
+                    RowKernel2(kc, ap, cs, bt + ((nint)jr * kc), bt + ((nint)(jr + nr) * kc), c + jr, epi, bias == null ? null : bias + jr);
+                }
+
+                for (; jr < p.N; jr += nr)
+                {
+                    int ncur = Math.Min(nr, p.N - jr);
+                    int vectors = (ncur + TS.Count - 1) / TS.Count;
+                    int w = vectors * TS.Count;
+                    T* bp = bt + ((nint)jr * kc);
+                    T* biasPanel = bias == null ? null : bias + jr;
+                    if (ncur == w || TS.HasMask)
+                    {
+                        epi.LastCount = ncur == w ? 0 : ncur - (w - TS.Count);
+                        RowKernel(vectors, kc, ap, cs, bp, c + jr, epi, biasPanel);
+                        epi.LastCount = 0;
+                    }
+                    else
+                    {
+                        // No masked stores on this path: raw sums into a scratch row, then the scalar epilogue, as the tiled path does.
+                        var raw = new GemmEpilogue<T> { Alpha = T.One, Beta = T.Zero, Activation = FusedActivation.Identity };
+                        RowKernel(vectors, kc, ap, cs, bp, tile, raw, null);
+                        var edge = epi;
+                        if (edge.Activation is FusedActivation.Sigmoid or FusedActivation.Tanh)
+                        {
+                            edge.Activation = FusedActivation.Identity; // applied to the whole row below
+                        }
+
+                        EdgeEpilogue(tile, w, c + jr, p.Ldc, 1, ncur, edge, biasPanel);
+                    }
+                }
+
+                if (last && p.Activation is FusedActivation.Sigmoid or FusedActivation.Tanh)
+                {
+                    ApplyTranscendental(p.Activation, c, p.Ldc, 1, p.N);
+                }
+            }
+        }
+    }
+
+    private static void RowKernel(int vectors, int kc, T* a, nint cs, T* b, T* c, in GemmEpilogue<T> e, T* bias)
+    {
+        switch (vectors)
+        {
+            case 1:
+                RowKernel<Vectors1>(kc, a, cs, b, c, e, bias);
+                break;
+            case 2:
+                RowKernel<Vectors2>(kc, a, cs, b, c, e, bias);
+                break;
+            case 3:
+                RowKernel<Vectors3>(kc, a, cs, b, c, e, bias);
+                break;
+            default:
+                RowKernel<Vectors4>(kc, a, cs, b, c, e, bias);
+                break;
+        }
+    }
+
+    // a: one row of op(A) (kc) at a[p·cs]; b: one B̃ panel (kc, w); c: (1, w). Sums start at 0 and run p = 0..kc−1.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowKernel<TW>(int kc, T* a, nint cs, T* b, T* c, in GemmEpilogue<T> e, T* bias)
+        where TW : struct, IVectors
+    {
+        int nv = TW.Value;
+        nint n = TS.Count;
+        nint w = nv * n;
+        TV c0 = TS.Zero, c1 = TS.Zero, c2 = TS.Zero, c3 = TS.Zero;
+        for (int p = 0; p < kc; p++)
+        {
+            TV x = TS.Broadcast(*a);
+            c0 = TS.MulAdd(x, TS.Load(b), c0);
+            if (nv > 1) { c1 = TS.MulAdd(x, TS.Load(b + n), c1); }
+            if (nv > 2) { c2 = TS.MulAdd(x, TS.Load(b + (2 * n)), c2); }
+            if (nv > 3) { c3 = TS.MulAdd(x, TS.Load(b + (3 * n)), c3); }
+            a += cs;
+            b += w;
+        }
+
+        GemmMicroKernel.StoreRow<TS, TV, T, TW>(c, e, bias, c0, c1, c2, c3);
+    }
+
+    // Two full NR panels at once, so 2·MaxVectors independent sums hide the FMA latency; b0, b1: (kc, NR) each; c: (1, 2·NR).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowKernel2(int kc, T* a, nint cs, T* b0, T* b1, T* c, in GemmEpilogue<T> e, T* bias)
+    {
+        int nv = TS.MaxVectors;
+        nint n = TS.Count;
+        nint w = nv * n;
+        TV c0 = TS.Zero, c1 = TS.Zero, c2 = TS.Zero, c3 = TS.Zero;
+        TV c4 = TS.Zero, c5 = TS.Zero, c6 = TS.Zero, c7 = TS.Zero;
+        for (int p = 0; p < kc; p++)
+        {
+            TV x = TS.Broadcast(*a);
+            c0 = TS.MulAdd(x, TS.Load(b0), c0);
+            c1 = TS.MulAdd(x, TS.Load(b0 + n), c1);
+            c4 = TS.MulAdd(x, TS.Load(b1), c4);
+            c5 = TS.MulAdd(x, TS.Load(b1 + n), c5);
+            if (nv > 2)
+            {
+                c2 = TS.MulAdd(x, TS.Load(b0 + (2 * n)), c2);
+                c3 = TS.MulAdd(x, TS.Load(b0 + (3 * n)), c3);
+                c6 = TS.MulAdd(x, TS.Load(b1 + (2 * n)), c6);
+                c7 = TS.MulAdd(x, TS.Load(b1 + (3 * n)), c7);
+            }
+
+            a += cs;
+            b0 += w;
+            b1 += w;
+        }
+
+        if (nv > 2)
+        {
+            GemmMicroKernel.StoreRow<TS, TV, T, Vectors4>(c, e, bias, c0, c1, c2, c3);
+            GemmMicroKernel.StoreRow<TS, TV, T, Vectors4>(c + w, e, bias == null ? null : bias + w, c4, c5, c6, c7);
+        }
+        else
+        {
+            GemmMicroKernel.StoreRow<TS, TV, T, Vectors2>(c, e, bias, c0, c1, c2, c3);
+            GemmMicroKernel.StoreRow<TS, TV, T, Vectors2>(c + w, e, bias == null ? null : bias + w, c4, c5, c6, c7);
+        }
+    }
+}

@@ -1,0 +1,146 @@
+using System.Numerics;
+
+namespace DeepLearning.Tests.Models;
+
+/// <summary>
+/// The allocation-free <see cref="Predictor{T}"/> against <see cref="Model{T}.Predict"/>: bit-identical results (the
+/// same kernels in the same order), the input transform applied the same way, and no allocation once warm.
+/// </summary>
+public class PredictorTests
+{
+    [Fact]
+    public void Float_predictor_equals_model_Predict_bit_for_bit() => EqualsPredict<float>();
+
+    [Fact]
+    public void Double_predictor_equals_model_Predict_bit_for_bit() => EqualsPredict<double>();
+
+    [Fact]
+    public void Single_example_prediction_allocates_nothing_once_warm()
+    {
+        var model = Model.Sequential<float>(784).Dense(256).ReLU().Dense(128).ReLU().Dense(10).Softmax().Build(seed: 2);
+        var x = new float[784];
+        for (int i = 0; i < x.Length; i++)
+        {
+            x[i] = (i % 17) / 17f;
+        }
+
+        model.InputTransform = Standardizer.Fit(Tensor.FromArray(Enumerable.Range(0, 784 * 3).Select(i => (float)Math.Sin(i)).ToArray(), 3, 784));
+        var predictor = model.CreatePredictor();
+        var y = new float[10];
+        var y16 = new float[160];
+        var x16 = Enumerable.Range(0, 16 * 784).Select(i => (float)Math.Cos(i)).ToArray();
+        // Warm: enough calls for tiered JIT to settle (the first calls allocate while methods are compiled). The
+        // smallest of a few measured rounds is taken, since a tier-up can land in any one of them.
+        for (int i = 0; i < 300; i++)
+        {
+            predictor.Predict(x, y);
+            predictor.Predict(x16, y16);
+        }
+
+        long single = long.MaxValue, batch = long.MaxValue;
+        for (int round = 0; round < 4 && (single > 0 || batch > 0); round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 200; i++)
+            {
+                predictor.Predict(x, y);
+            }
+
+            single = Math.Min(single, GC.GetAllocatedBytesForCurrentThread() - before);
+            before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 20; i++)
+            {
+                predictor.Predict(x16, y16);
+            }
+
+            batch = Math.Min(batch, GC.GetAllocatedBytesForCurrentThread() - before);
+            Thread.Sleep(50);
+        }
+
+        single.Should().Be(0, "a warm single-example prediction allocates nothing");
+        batch.Should().Be(0, "a warm prediction of 16 examples allocates nothing");
+        y.Should().Equal(model.Predict(Tensor.FromArray(x, 1, 784)).ReadOnlySpan.ToArray());
+    }
+
+    [Fact]
+    public void Predictor_is_a_snapshot_and_checks_its_arguments()
+    {
+        var model = Model.Sequential<float>(3).Dense(4).ReLU().Dense(2).Softmax().Build(seed: 5);
+        var predictor = model.CreatePredictor();
+        predictor.InputSize.Should().Be(3);
+        predictor.OutputSize.Should().Be(2);
+        float[] x = [0.5f, -1f, 2f];
+        var before = new float[2];
+        predictor.Predict(x, before);
+        model.Parameters[0].Value.Span.Fill(0.25f);
+        var after = new float[2];
+        predictor.Predict(x, after);
+        after.Should().Equal(before, "the predictor copied the weights when it was created");
+        model.CreatePredictor().Predict(x, after);
+        after.Should().Equal(model.Predict(Tensor.FromArray(x, 1, 3)).ReadOnlySpan.ToArray());
+
+        var ragged = () => predictor.Predict(new float[4], new float[2]);
+        ragged.Should().Throw<ArgumentException>().WithMessage("*whole examples of n_x = 3 features; received 4 values*");
+        var shortDestination = () => predictor.Predict(new float[6], new float[2]);
+        shortDestination.Should().Throw<ArgumentException>().WithMessage("*Ŷ (2, 2) = 4 values for 2 example(s); received 2*");
+        predictor.Predict([], []); // zero examples: nothing to do
+    }
+
+    private static void EqualsPredict<T>()
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rng = new Random(9);
+        var models = new[]
+        {
+            Model.Sequential<T>(20).Dense(33).BatchNorm().ReLU().Dropout(0.8).Dense(17, Activation.Tanh).Dense(70, Activation.LeakyReLU).Dense(5).Softmax().Build(seed: 4),
+            Model.Sequential<T>(300).Dense(130).Sigmoid().Dense(1).Sigmoid().Build(seed: 5),
+            Model.Sequential<T>(7).Dense(3).Build(seed: 6),
+        };
+        foreach (var model in models)
+        {
+            // Batch-norm running statistics that are not the initial 0 and 1, and an input transform.
+            foreach (var bn in model.Layers.OfType<BatchNorm<T>>())
+            {
+                foreach (ref T v in bn.RunningMean.Span)
+                {
+                    v = T.CreateChecked(rng.NextDouble() - 0.5);
+                }
+
+                foreach (ref T v in bn.RunningVariance.Span)
+                {
+                    v = T.CreateChecked(rng.NextDouble() + 0.2);
+                }
+            }
+
+            int n = model.InputSize;
+            var fit = new Tensor<T>(8, n);
+            foreach (ref T v in fit.Span)
+            {
+                v = T.CreateChecked((rng.NextDouble() * 6) - 2);
+            }
+
+            model.InputTransform = Standardizer.Fit(fit);
+            var predictor = model.CreatePredictor();
+            foreach (int m in new[] { 1, 2, 5, 6, 7, 13, 64 })
+            {
+                var x = new Tensor<T>(m, n);
+                foreach (ref T v in x.Span)
+                {
+                    v = T.CreateChecked((rng.NextDouble() * 6) - 2);
+                }
+
+                x.Span[0] = T.NaN; // NaN in, NaN out, in both
+                var expected = model.Predict(x).ReadOnlySpan.ToArray();
+                var actual = new T[m * model.OutputSize];
+                predictor.Predict(x.ReadOnlySpan, actual);
+                for (int i = 0; i < actual.Length; i++)
+                {
+                    bool same = (T.IsNaN(actual[i]) && T.IsNaN(expected[i])) || actual[i].Equals(expected[i]);
+                    same.Should().BeTrue($"{typeof(T).Name} model {model.InputSize}→{model.OutputSize}, m = {m}, element {i}: predictor {actual[i]}, Predict {expected[i]}");
+                }
+
+                T.IsNaN(actual[0]).Should().BeTrue();
+            }
+        }
+    }
+}
