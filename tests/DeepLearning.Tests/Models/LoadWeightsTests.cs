@@ -9,7 +9,7 @@ public sealed class LoadWeightsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static readonly Tensor<float> X = TestData.Problem<float>(7, 6, 3, "softmax", seed: 9).X;
+    private static readonly Tensor<float> _x = TestData.Problem<float>(7, 6, 3, "softmax", seed: 9).X;
 
     private static Model<float> Net(int seed) =>
         Model.Sequential<float>(6).Dense(8, useBias: true).BatchNorm().ReLU().Dropout(0.8).Dense(5, Activation.Tanh).Dense(3).Softmax().Build(seed);
@@ -47,7 +47,7 @@ public sealed class LoadWeightsTests : IDisposable
         report.IsExactMatch.Should().BeTrue(report.ToString());
         report.Loaded.Should().HaveCount(10);
         report.Ignored.Should().OnlyContain(k => k.StartsWith("input_transform.", StringComparison.Ordinal), "the library's own extras are not part of the state_dict");
-        target.Predict(X).Should().Be(WithoutTransform(source).Predict(X));
+        target.Predict(_x).Should().Be(WithoutTransform(source).Predict(_x));
     }
 
     private static Model<float> WithoutTransform(Model<float> m)
@@ -62,12 +62,12 @@ public sealed class LoadWeightsTests : IDisposable
         string path = Path.Combine(_dir, "other.safetensors");
         Model.Sequential<float>(6).Dense(8).ReLU().Dense(4).Dense(2).Build(seed: 3).Save(path);
         var model = Model.Sequential<float>(6).Dense(8).ReLU().Dense(3).Build(seed: 4);
-        var before = model.Predict(X);
+        var before = model.Predict(_x);
 
         var act = () => model.LoadWeights(path);
         act.Should().Throw<InvalidDataException>()
             .WithMessage("*nothing was loaded*unexpected keys: 3.bias, 3.weight*shape mismatches: 2.weight is (4, 8) in the file but (3, 8) in the model, 2.bias is (4) in the file but (3) in the model*");
-        model.Predict(X).Should().Be(before, "a failed strict load changes nothing");
+        model.Predict(_x).Should().Be(before, "a failed strict load changes nothing");
 
         var report = model.LoadWeights(path, strict: false);
         report.Loaded.Should().Equal("0.weight", "0.bias");
@@ -75,7 +75,7 @@ public sealed class LoadWeightsTests : IDisposable
         report.ShapeMismatches.Select(m => m.Name).Should().Equal("2.weight", "2.bias");
         report.Missing.Should().BeEmpty();
         report.IsExactMatch.Should().BeFalse();
-        model.Predict(X).Should().NotBe(before, "the matching first layer was loaded");
+        model.Predict(_x).Should().NotBe(before, "the matching first layer was loaded");
 
         var wider = Model.Sequential<float>(6).Dense(8).ReLU().Dense(4).Dense(2).Dense(2).Build();
         wider.LoadWeights(path, strict: false).Missing.Should().Equal("4.weight", "4.bias");
@@ -103,8 +103,8 @@ public sealed class LoadWeightsTests : IDisposable
         var target = Model.Sequential<double>(6).Dense(8, useBias: true).BatchNorm().ReLU().Dense(3).Build(seed: 7);
         var report = target.LoadWeights(path);
         report.Ignored.Should().Equal("1.num_batches_tracked");
-        var xd = X.ConvertTo<double>();
-        target.Predict(xd).ReadOnlySpan.ToArray().Zip(source.Predict(X).ReadOnlySpan.ToArray())
+        var xd = _x.ConvertTo<double>();
+        target.Predict(xd).ReadOnlySpan.ToArray().Zip(source.Predict(_x).ReadOnlySpan.ToArray())
             .Should().OnlyContain(p => Math.Abs(p.First - p.Second) < 1e-5, "F32 weights converted to F64 predict the same");
     }
 
@@ -124,6 +124,6 @@ public sealed class LoadWeightsTests : IDisposable
         model.Save(path);
         ModelFile.Read<float>(path).Tensors.Keys.Should().Contain("1.weight");
         var loaded = Model.Load<float>(path);
-        loaded.Predict(X).Should().Be(model.Predict(X));
+        loaded.Predict(_x).Should().Be(model.Predict(_x));
     }
 }
