@@ -7,8 +7,21 @@ namespace DeepLearning;
 /// renamed over the target. A crash or an exception mid-write never leaves a half-written file in place of a
 /// good one, and the temporary file is removed on failure.
 /// </summary>
+/// <remarks>
+/// <para>The temporary file is named <c>.&lt;target name&gt;.&lt;32 hex digits&gt;.tmp</c> in the target's folder and is
+/// held with an exclusive lock while it is written. A process killed mid-save (kill -9, power loss) cannot remove
+/// its temporary file, so each save first deletes the stale temporary files of the same target: those with exactly
+/// that name pattern, not modified for <see cref="StaleAfter"/>, and not locked by a writer that is still alive
+/// (a file that cannot be opened exclusively is left alone). Temporary files of other targets are never touched.
+/// Clean-up is best effort: a file that cannot be deleted is left for a later save and never fails this one.</para>
+/// </remarks>
 internal static class AtomicFile
 {
+    /// <summary>How long a temporary file must have gone unmodified before a later save may delete it.</summary>
+    internal static readonly TimeSpan StaleAfter = TimeSpan.FromSeconds(10);
+
+    private const int TokenLength = 32;
+
     /// <summary>Writes <paramref name="contents"/> as UTF-8 without a byte-order mark.</summary>
     public static void WriteAllText(string path, string contents, bool createDirectory = true) =>
         Write(path, s => s.Write(new UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(contents)), createDirectory);
@@ -38,17 +51,30 @@ internal static class AtomicFile
             Directory.CreateDirectory(directory);
         }
 
+        string name = Path.GetFileName(full);
+        DeleteStaleTemporaryFiles(directory, name);
+
         // Same folder as the target, so the final rename never crosses file systems.
-        string temp = Path.Combine(directory, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        string temp = Path.Combine(directory, TemporaryName(name, Guid.NewGuid().ToString("N")));
         try
         {
+            // FileShare.None takes an exclusive lock (an advisory flock on Unix), which tells a concurrent clean-up
+            // that this writer is alive.
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
                 write(stream);
                 stream.Flush(flushToDisk: true);
+                if (!OperatingSystem.IsWindows())
+                {
+                    // Keep the lock through the rename where an open file may be renamed.
+                    File.Move(temp, full, overwrite: true);
+                }
             }
 
-            File.Move(temp, full, overwrite: true);
+            if (OperatingSystem.IsWindows())
+            {
+                File.Move(temp, full, overwrite: true);
+            }
         }
         catch
         {
@@ -62,6 +88,77 @@ internal static class AtomicFile
             }
 
             throw;
+        }
+    }
+
+    /// <summary>The temporary file name for <paramref name="target"/> with a 32-hex-digit token.</summary>
+    internal static string TemporaryName(string target, string token) => $".{target}.{token}.tmp";
+
+    /// <summary>
+    /// Deletes the temporary files of <paramref name="target"/> in <paramref name="directory"/> left by saves that
+    /// died: exact name pattern, unmodified for <see cref="StaleAfter"/>, and not locked by a live writer.
+    /// </summary>
+    internal static void DeleteStaleTemporaryFiles(string directory, string target)
+    {
+        if (target.AsSpan().IndexOfAny('*', '?') >= 0)
+        {
+            return; // the name would act as a wildcard in the search pattern
+        }
+
+        string prefix = $".{target}.";
+        try
+        {
+            foreach (string file in Directory.EnumerateFiles(directory, prefix + "*.tmp", SearchOption.TopDirectoryOnly))
+            {
+                string fileName = Path.GetFileName(file);
+                if (!IsTemporaryNameOf(fileName, prefix))
+                {
+                    continue; // e.g. the temporary file of a target "<target>.<suffix>"
+                }
+
+                TryDeleteStale(file);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: an unreadable folder only means nothing is cleaned up this time.
+        }
+    }
+
+    private static bool IsTemporaryNameOf(string fileName, string prefix)
+    {
+        if (fileName.Length != prefix.Length + TokenLength + 4 || !fileName.StartsWith(prefix, StringComparison.Ordinal) || !fileName.EndsWith(".tmp", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        foreach (char c in fileName.AsSpan(prefix.Length, TokenLength))
+        {
+            if (!char.IsAsciiHexDigitLower(c) && !char.IsAsciiDigit(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static void TryDeleteStale(string file)
+    {
+        try
+        {
+            // The age test closes the instant between a writer's open and its lock; the lock test protects a live
+            // writer that is slow to write.
+            if (DateTime.UtcNow - File.GetLastWriteTimeUtc(file) < StaleAfter)
+            {
+                return;
+            }
+
+            using var probe = new FileStream(file, FileMode.Open, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Locked by a live writer, already gone, or not ours to delete: leave it.
         }
     }
 }

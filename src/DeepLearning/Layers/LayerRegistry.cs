@@ -33,6 +33,19 @@ public static class LayerRegistry
         _factories[kind] = factory;
     }
 
+    /// <summary>True when a factory is registered for <paramref name="kind"/>.</summary>
+    internal static bool IsRegistered(string kind) => _factories.ContainsKey(kind);
+
+    /// <summary>
+    /// An activation by its exact name ("ReLU", "Tanh", …). Unlike <see cref="Enum.Parse{TEnum}(string)"/> it refuses
+    /// numeric strings ("4" is not "Tanh") and any other text.
+    /// </summary>
+    /// <exception cref="FormatException">The text is not the name of an activation.</exception>
+    internal static Activation ParseActivation(string name) =>
+        Enum.GetNames<Activation>().Contains(name, StringComparer.Ordinal)
+            ? Enum.Parse<Activation>(name)
+            : throw new FormatException($"unknown activation '{name}'; expected one of {string.Join(", ", Enum.GetNames<Activation>())}");
+
     /// <summary>Rebuilds a layer from its config.</summary>
     /// <exception cref="FormatException">The kind is unknown or a setting is missing or invalid.</exception>
     public static ILayer<T> Create<T>(LayerConfig config, RandomSource random)
@@ -59,12 +72,12 @@ public static class LayerRegistry
                     "Dense" => new Dense<T>(
                         config.InputSize,
                         config.GetInt("units"),
-                        Enum.Parse<Activation>(config.Get("activation")),
+                        ParseActivation(config.Get("activation")),
                         Initializer.Parse(config.Get("initializer")),
                         random,
                         config.GetBool("useBias"),
                         config.GetDouble("leakySlope")),
-                    "Activation" => new ActivationLayer<T>(config.InputSize, Enum.Parse<Activation>(config.Get("activation")), config.GetDouble("leakySlope")),
+                    "Activation" => new ActivationLayer<T>(config.InputSize, ParseActivation(config.Get("activation")), config.GetDouble("leakySlope")),
                     "Dropout" => new Dropout<T>(config.InputSize, config.GetDouble("keepProb"), random),
                     "BatchNorm" => new BatchNorm<T>(config.InputSize, config.GetDouble("momentum"), config.GetDouble("epsilon")),
                     _ => throw new FormatException($"unknown layer kind '{config.Kind}'"),

@@ -310,6 +310,18 @@ public sealed class Model<T>
     /// <summary>Saves the model (architecture, weights, running statistics, input transform) atomically; see <see cref="ModelFile"/>.</summary>
     public void Save(string path) => ModelFile.Save(this, path);
 
+    /// <summary>
+    /// Loads weights and batch-norm running statistics from a safetensors file — a PyTorch <c>state_dict</c> of the
+    /// equivalent <c>nn.Sequential</c>, or a file saved by <see cref="Save"/> — into this model, by name
+    /// ("0.weight", "0.bias", "1.running_mean", …). Strict by default: names and shapes must match exactly or nothing
+    /// is loaded; with <paramref name="strict"/> false, what matches is loaded and the report lists the rest.
+    /// See <see cref="ModelFile.LoadWeights{T}"/> for the rules and the exceptions.
+    /// </summary>
+    /// <param name="path">The safetensors file.</param>
+    /// <param name="strict">Require an exact match (default) or load what matches.</param>
+    /// <returns>The keys loaded, missing, unexpected, mismatched in shape and ignored.</returns>
+    public WeightLoadReport LoadWeights(string path, bool strict = true) => ModelFile.LoadWeights(this, path, strict);
+
     /// <summary>A Keras-style summary: each layer with its output shape and parameter count, then totals.</summary>
     public string Summary()
     {

@@ -14,7 +14,20 @@ public static class Model
     public static ModelBuilder<T> Sequential<T>(int inputs)
         where T : unmanaged, IFloatingPointIeee754<T> => new(inputs);
 
-    /// <summary>Loads a model saved with <see cref="ModelFile.Save{T}"/>; see <see cref="ModelFile.Load{T}"/>.</summary>
+    /// <summary>
+    /// Loads a model saved with <see cref="Model{T}.Save"/> (architecture, weights, running statistics, input
+    /// transform), converting the stored element type to <typeparamref name="T"/>. The file is treated as hostile:
+    /// the whole header is validated against the bytes present before anything sized by it is allocated; see
+    /// <see cref="ModelFile.Load{T}"/>. To load a PyTorch state_dict, build the model in code and call
+    /// <see cref="Model{T}.LoadWeights"/>.
+    /// </summary>
+    /// <param name="path">The model file.</param>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null, empty or white space.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="IOException">The file system failed to open or read the file.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
+    /// <exception cref="InvalidDataException">The contents are truncated, corrupt, hostile or not a model file; the
+    /// message names the file and the entry at fault. No other exception type escapes.</exception>
     public static Model<T> Load<T>(string path)
         where T : unmanaged, IFloatingPointIeee754<T> => ModelFile.Load<T>(path);
 }
@@ -28,8 +41,11 @@ public static class Model
 /// At <see cref="Build(int)"/>: a Dense followed (possibly after other layers) by BatchNorm gets no bias unless
 /// asked for; a Dense's default initializer is chosen from the activation that follows it (He for ReLU and
 /// leaky ReLU, Xavier otherwise); an activation directly after a linear Dense is fused into that Dense's GEMM
-/// epilogue (except the output sigmoid/softmax, which the loss needs separate). Parameter names follow the
-/// position of the layer as written, PyTorch-style: "0.weight", "0.bias", "2.weight", ...
+/// epilogue (except the output sigmoid/softmax, which the loss needs separate). Parameter names are the indices
+/// of the equivalent <c>nn.Sequential</c>, so state_dicts move both ways: a Dense with an activation counts as
+/// Linear plus the activation module, so <c>.Dense(64, Activation.ReLU).Dense(10)</c> and
+/// <c>.Dense(64).ReLU().Dense(10)</c> both name their tensors "0.weight", "0.bias", "2.weight", "2.bias", as
+/// <c>nn.Sequential(nn.Linear(n, 64), nn.ReLU(), nn.Linear(64, 10))</c> does.
 /// </remarks>
 /// <typeparam name="T">The element type.</typeparam>
 public sealed class ModelBuilder<T>
@@ -153,7 +169,11 @@ public sealed class ModelBuilder<T>
 
         var random = new RandomSource(seed);
         var layers = new List<ILayer<T>>();
-        for (int i = 0; i < _specs.Count; i++)
+
+        // The index each layer would have in the equivalent nn.Sequential, so state_dict names match PyTorch's:
+        // a Dense with an activation is Linear followed by the activation module and takes two indices.
+        int position = 0;
+        for (int i = 0; i < _specs.Count; i++, position++)
         {
             var s = _specs[i];
             ILayer<T> layer;
@@ -176,11 +196,16 @@ public sealed class ModelBuilder<T>
                         bool lastSigmoid = activation == DeepLearning.Activation.Sigmoid && i + 1 == _specs.Count;
                         var init = s.Init ?? DefaultInitializer(i, activation);
                         bool useBias = s.UseBias ?? !FollowedByBatchNorm(i);
-                        layer = new Dense<T>(s.Input, s.Output, lastSigmoid ? DeepLearning.Activation.Linear : activation, init, random, useBias, slope) { Name = Index(i) };
+                        layer = new Dense<T>(s.Input, s.Output, lastSigmoid ? DeepLearning.Activation.Linear : activation, init, random, useBias, slope) { Name = Index(position) };
                         layers.Add(layer);
+                        if (activation != DeepLearning.Activation.Linear)
+                        {
+                            position++;
+                        }
+
                         if (lastSigmoid)
                         {
-                            layers.Add(new ActivationLayer<T>(s.Output, DeepLearning.Activation.Sigmoid) { Name = Index(i) + "s" });
+                            layers.Add(new ActivationLayer<T>(s.Output, DeepLearning.Activation.Sigmoid) { Name = Index(position) });
                         }
 
                         if (fuse)
@@ -210,7 +235,7 @@ public sealed class ModelBuilder<T>
                     break;
             }
 
-            layer.Name = Index(i);
+            layer.Name = Index(position);
             layers.Add(layer);
         }
 

@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Unicode;
 
 namespace DeepLearning;
 
@@ -17,15 +18,21 @@ namespace DeepLearning;
 /// </summary>
 /// <remarks>
 /// Saving is atomic: the file is written to a temporary file in the same folder, flushed to disk, then
-/// renamed over the target, so a crash never leaves a half-written model in place of a good one. Loading
-/// never executes anything and validates the header (length within the file, offsets in range, byte ranges
-/// matching shapes and dtypes, architecture consistent with the tensors) before allocating, so a truncated,
-/// corrupt or hostile file raises <see cref="InvalidDataException"/> and never allocates more than the file holds.
+/// renamed over the target, so a crash never leaves a half-written model in place of a good one (stale
+/// temporary files a killed save left behind are removed by the next save of the same target).
+/// Loading never executes anything and validates the whole header (length within the file, well-formed JSON,
+/// offsets sorted, contiguous and covering the data exactly, byte ranges matching shapes and dtypes,
+/// architecture consistent with the tensors) before allocating, so a truncated, corrupt or hostile file raises
+/// <see cref="InvalidDataException"/> naming the entry, and memory use stays within a small multiple of the
+/// file's size. <see cref="LoadWeights{T}"/> reads a PyTorch <c>state_dict</c> into a model built in code.
 /// </remarks>
 public static class ModelFile
 {
     /// <summary>The largest header accepted, in bytes.</summary>
     public const long MaxHeaderBytes = 64L << 20;
+
+    /// <summary>The largest tensor rank accepted (the rank <see cref="Tensor{T}"/> supports).</summary>
+    public const int MaxRank = 4;
 
     private const string FormatName = "deeplearning";
 
@@ -74,9 +81,27 @@ public static class ModelFile
         Write(path, tensors, metadata);
     }
 
-    /// <summary>Loads a model saved by <see cref="Save{T}"/>, converting F32/F64 to <typeparamref name="T"/> if they differ.</summary>
+    /// <summary>
+    /// Loads a model saved by <see cref="Save{T}"/> (architecture from "__metadata__", then weights, running
+    /// statistics and input transform), converting the stored element type to <typeparamref name="T"/> if they differ.
+    /// </summary>
+    /// <remarks>
+    /// The whole file is validated (see <see cref="Read{T}"/>), and so is the architecture — every field of the
+    /// right JSON kind, integers that fit, known names for losses, regularizers, activations, initializers and
+    /// layer kinds (numeric strings such as "4" are not activation names), no duplicate keys, each Dense and
+    /// BatchNorm backed by tensors of the shape it needs — before the model's weights are allocated. Only the
+    /// exception types listed here escape; a corrupt or hostile file always ends in <see cref="InvalidDataException"/>
+    /// naming the file and the entry. A custom layer kind is rebuilt by the factory registered for it with
+    /// <see cref="LayerRegistry.Register"/>; what that factory allocates is up to it.
+    /// </remarks>
+    /// <param name="path">The model file.</param>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null, empty or white space.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is truncated, corrupt, or not a model file.</exception>
+    /// <exception cref="IOException">The file system failed to open or read the file (including a file that
+    /// shrank while it was being read).</exception>
+    /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
+    /// <exception cref="InvalidDataException">The contents are truncated, corrupt, hostile, or not a model file
+    /// (e.g. a bare PyTorch state_dict: load that with <see cref="LoadWeights{T}"/> into a model built in code).</exception>
     public static Model<T> Load<T>(string path)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -84,7 +109,111 @@ public static class ModelFile
         return FromContents(file, path);
     }
 
-    /// <summary>Reads every tensor and the metadata of a safetensors file, validating it first.</summary>
+    /// <summary>
+    /// Loads the weights and batch-norm running statistics of a safetensors file — a PyTorch <c>state_dict</c>
+    /// (e.g. saved with <c>safetensors.torch.save_file(model.state_dict(), path)</c>) or a file saved by this
+    /// library — into a model built in code, matching tensors by name ("0.weight", "0.bias", "1.running_mean", …,
+    /// the indices of an equivalent <c>nn.Sequential</c>). No architecture metadata is needed.
+    /// </summary>
+    /// <remarks>
+    /// <para>Names follow <c>nn.Sequential</c>: <c>Dense</c> is <c>nn.Linear</c> (weight (n[l], n[l-1]), bias (n[l])),
+    /// <c>BatchNorm</c> is <c>nn.BatchNorm1d</c> (weight γ, bias β, running_mean, running_var); a Dense with a
+    /// fused activation takes two indices, as Linear and ReLU do. F16, BF16, F32, F64, I32 and I64 tensors are
+    /// converted to <typeparamref name="T"/>. BatchNorm's <c>num_batches_tracked</c> (int64) is accepted and ignored,
+    /// and so are the extra tensors this library saves beside the state_dict ("input_transform.*", "optimizer.*")
+    /// when the file is one of its own.</para>
+    /// <para>Strict (the default): every parameter and buffer of the model must be in the file with the same
+    /// shape and the file must hold nothing else; otherwise nothing is loaded and an
+    /// <see cref="InvalidDataException"/> lists the missing keys, the unexpected keys and the shape mismatches.
+    /// Not strict: the tensors whose names and shapes match are loaded, the rest is left as it was, and the
+    /// returned report says which were missing, unexpected or mismatched.</para>
+    /// </remarks>
+    /// <param name="model">The model to fill.</param>
+    /// <param name="path">The safetensors file.</param>
+    /// <param name="strict">Require an exact match of names and shapes (true, the default) or load what matches.</param>
+    /// <returns>What was loaded, missing, unexpected, mismatched and ignored.</returns>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null, empty or white space.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="IOException">The file system failed to open or read the file.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
+    /// <exception cref="InvalidDataException">The file is not valid safetensors, or (strict) does not match the model.</exception>
+    public static WeightLoadReport LoadWeights<T>(Model<T> model, string path, bool strict = true)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var file = Read<T>(path);
+        bool ours = file.Metadata.TryGetValue("format", out var format) && format == FormatName;
+        var targets = new List<(string Name, Tensor<T> Tensor)>();
+        foreach (var layer in model.Layers)
+        {
+            targets.AddRange(layer.Parameters.Select(p => (p.Name, p.Value)));
+            targets.AddRange(layer.Buffers.Select(b => ($"{layer.Name}.{b.Key}", b.Value)));
+        }
+
+        var wanted = targets.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var loaded = new List<string>();
+        var missing = new List<string>();
+        var mismatches = new List<ShapeMismatch>();
+        foreach (var (name, tensor) in targets)
+        {
+            if (!file.Tensors.TryGetValue(name, out var source))
+            {
+                missing.Add(name);
+            }
+            else if (!source.Shape.AsSpan().SequenceEqual(tensor.Shape))
+            {
+                mismatches.Add(new ShapeMismatch(name, source.Shape.ToArray(), tensor.Shape.ToArray()));
+            }
+            else
+            {
+                loaded.Add(name);
+            }
+        }
+
+        var unexpected = new List<string>();
+        var ignored = new List<string>();
+        foreach (var name in file.Tensors.Keys.Where(k => !wanted.Contains(k)).Order(StringComparer.Ordinal))
+        {
+            bool bookkeeping = name.EndsWith(".num_batches_tracked", StringComparison.Ordinal) || name == "num_batches_tracked"
+                || (ours && (name.StartsWith("input_transform.", StringComparison.Ordinal) || name.StartsWith("optimizer.", StringComparison.Ordinal)));
+            (bookkeeping ? ignored : unexpected).Add(name);
+        }
+
+        var report = new WeightLoadReport(loaded, missing, unexpected, mismatches, ignored);
+        if (strict && !report.IsExactMatch)
+        {
+            throw new InvalidDataException($"'{path}' does not match the model, so nothing was loaded (pass strict: false to load what matches): {report}");
+        }
+
+        var byName = targets.ToDictionary(t => t.Name, t => t.Tensor, StringComparer.Ordinal);
+        foreach (var name in loaded)
+        {
+            file.Tensors[name].ReadOnlySpan.CopyTo(byName[name].Span);
+        }
+
+        return report;
+    }
+
+    /// <summary>
+    /// Reads every tensor and the metadata of a safetensors file, converting F16, BF16, F32, F64, I32 and I64
+    /// to <typeparamref name="T"/>. The whole header is validated against the bytes present before any tensor is
+    /// allocated, so the memory used is bounded by a small multiple of the file's size.
+    /// </summary>
+    /// <remarks>
+    /// Checked, each failure an <see cref="InvalidDataException"/> naming the file and the entry: at least 8 bytes;
+    /// the header length within the file and at most <see cref="MaxHeaderBytes"/>; the header valid UTF-8 and
+    /// well-formed JSON, an object with no duplicate keys; "__metadata__" an object of strings; every other entry
+    /// an object with a known "dtype" string, a "shape" array of at most <see cref="MaxRank"/> integers in
+    /// [0, 2³¹ − 1], and "data_offsets" two integers [begin, end) (a null or non-integer anywhere is an error); the
+    /// byte size of each shape (checked for overflow) equal to end − begin; and the ranges, sorted by begin,
+    /// contiguous and non-overlapping from 0 to exactly the end of the file, as the safetensors format requires.
+    /// </remarks>
+    /// <param name="path">The safetensors file.</param>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null, empty or white space.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="IOException">The file system failed to open or read the file.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
+    /// <exception cref="InvalidDataException">The contents are truncated, corrupt or hostile.</exception>
     public static SafeTensorsContents<T> Read<T>(string path)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -94,70 +223,17 @@ public static class ModelFile
             throw new FileNotFoundException($"model file not found: {path}", path);
         }
 
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        long fileLength = stream.Length;
-        if (fileLength < 8)
-        {
-            throw Bad(path, $"the file has {fileLength} bytes, fewer than the 8-byte header length");
-        }
-
-        Span<byte> lenBytes = stackalloc byte[8];
-        stream.ReadExactly(lenBytes);
-        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
-        if (headerLength > (ulong)(fileLength - 8))
-        {
-            throw Bad(path, $"the header length {headerLength} runs past the end of the file ({fileLength} bytes)");
-        }
-
-        if (headerLength > MaxHeaderBytes)
-        {
-            throw Bad(path, $"the header length {headerLength} exceeds the {MaxHeaderBytes}-byte limit");
-        }
-
-        var headerBytes = new byte[headerLength];
-        stream.ReadExactly(headerBytes);
-        long dataLength = fileLength - 8 - (long)headerLength;
-        JsonObject header;
-        try
-        {
-            header = JsonNode.Parse(headerBytes, documentOptions: new JsonDocumentOptions { MaxDepth = 16 }) as JsonObject
-                ?? throw Bad(path, "the header is not a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw Bad(path, $"the header is not valid JSON: {e.Message}");
-        }
-
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        var entries = new List<(string Name, string DType, int[] Shape, long Begin, long End)>();
-        foreach (var (name, node) in header)
-        {
-            if (name == "__metadata__")
-            {
-                if (node is not JsonObject meta)
-                {
-                    throw Bad(path, "__metadata__ must be an object of strings");
-                }
-
-                foreach (var (k, v) in meta)
-                {
-                    metadata[k] = v is JsonValue jv && jv.TryGetValue<string>(out var s) ? s : throw Bad(path, $"metadata '{k}' is not a string");
-                }
-
-                continue;
-            }
-
-            entries.Add(ParseEntry(path, name, node, dataLength));
-        }
-
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+        var (entries, metadata, dataStart) = ReadHeader(stream, path);
         var tensors = new Dictionary<string, Tensor<T>>(StringComparer.Ordinal);
-        long dataStart = 8 + (long)headerLength;
-        foreach (var (name, dtype, shape, begin, end) in entries.OrderBy(e => e.Begin))
+        byte[]? chunk = null;
+        stream.Position = dataStart;
+        foreach (var entry in entries)
         {
-            var tensor = new Tensor<T>(shape.Length == 0 ? [1] : shape);
-            stream.Position = dataStart + begin;
-            ReadTensor(stream, dtype, tensor.Span, (int)(end - begin));
-            tensors[name] = tensor;
+            // entries are sorted and contiguous, so the data is read front to back in one pass.
+            var tensor = new Tensor<T>(entry.Shape.Length == 0 ? [1] : entry.Shape);
+            ReadTensor(stream, entry.DType, tensor.Span, ref chunk);
+            tensors.Add(entry.Name, tensor);
         }
 
         return new SafeTensorsContents<T>(tensors, metadata);
@@ -261,55 +337,73 @@ public static class ModelFile
     {
         if (!file.Metadata.TryGetValue("format", out var format) || format != FormatName || !file.Metadata.TryGetValue("architecture", out var arch))
         {
-            throw Bad(path, "it is a safetensors file without a DeepLearning architecture in __metadata__ (format/architecture)");
+            throw Bad(path, "it is a safetensors file without a DeepLearning architecture in __metadata__ (format/architecture); to load a PyTorch state_dict, build the model in code and call LoadWeights");
         }
 
-        int inputs;
-        Loss loss;
-        Regularizer regularizer;
-        ulong seed;
-        var configs = new List<(string Name, LayerConfig Config)>();
-        try
+        var (inputs, loss, regularizer, seed, configs) = ParseArchitecture(path, arch);
+
+        // Before building (which allocates weights), check every layer's settings and that every sized tensor
+        // the architecture implies is in the file with the right shape.
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        int width = inputs;
+        for (int i = 0; i < configs.Count; i++)
         {
-            var root = JsonNode.Parse(arch, documentOptions: new JsonDocumentOptions { MaxDepth = 16 })!.AsObject();
-            inputs = root["inputs"]!.GetValue<int>();
-            loss = Loss.Parse(root["loss"]!.GetValue<string>());
-            regularizer = Regularization.Parse(root["regularizer"]?.GetValue<string>() ?? "None");
-            seed = ulong.Parse(root["seed"]?.GetValue<string>() ?? "0", CultureInfo.InvariantCulture);
-            foreach (var node in root["layers"]!.AsArray())
+            var (name, config) = configs[i];
+            string where = $"architecture layers[{i}] ('{name}', {config.Kind})";
+            if (!names.Add(name))
             {
-                var o = node!.AsObject();
-                var settings = o["settings"]!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<string>(), StringComparer.Ordinal);
-                configs.Add((o["name"]!.GetValue<string>(), new LayerConfig(o["kind"]!.GetValue<string>(), o["inputSize"]!.GetValue<int>(), settings)));
+                throw Bad(path, $"{where}: the layer name '{name}' is used twice");
             }
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException or OverflowException or ArgumentException)
-        {
-            throw Bad(path, $"the architecture metadata is malformed: {e.Message}");
-        }
 
-        if (inputs < 1)
-        {
-            throw Bad(path, $"the architecture has {inputs} inputs");
-        }
+            if (!LayerRegistry.IsRegistered(config.Kind))
+            {
+                throw Bad(path, $"{where}: unknown layer kind '{config.Kind}'; a custom layer needs a factory registered with LayerRegistry.Register before loading");
+            }
 
-        // Before building (which allocates weights), check that every sized tensor the architecture implies is in the file.
-        foreach (var (name, config) in configs)
-        {
+            if (config.InputSize != width)
+            {
+                throw Bad(path, $"{where}: expects {config.InputSize} inputs but the previous layer gives {width}");
+            }
+
             try
             {
-                if (config.Kind == "Dense")
+                switch (config.Kind)
                 {
-                    Expect(file, path, $"{name}.weight", [config.GetInt("units"), config.InputSize]);
-                }
-                else if (config.Kind == "BatchNorm")
-                {
-                    Expect(file, path, $"{name}.weight", [config.InputSize]);
+                    case "Dense":
+                        int units = StrictInt(config, "units");
+                        _ = LayerRegistry.ParseActivation(config.Get("activation"));
+                        Expect(file, path, $"{name}.weight", [units, config.InputSize]);
+                        if (bool.TryParse(config.Get("useBias"), out bool useBias) && useBias)
+                        {
+                            Expect(file, path, $"{name}.bias", [units]);
+                        }
+
+                        width = units;
+                        break;
+                    case "Activation":
+                        _ = LayerRegistry.ParseActivation(config.Get("activation"));
+                        break;
+                    case "BatchNorm":
+                        Expect(file, path, $"{name}.weight", [config.InputSize]);
+                        Expect(file, path, $"{name}.bias", [config.InputSize]);
+                        Expect(file, path, $"{name}.running_mean", [config.InputSize]);
+                        Expect(file, path, $"{name}.running_var", [config.InputSize]);
+                        break;
+                    case "Dropout":
+                        break;
+                    default:
+                        width = -1; // a custom layer: its output width is known only once built
+                        break;
                 }
             }
             catch (FormatException e)
             {
-                throw Bad(path, e.Message);
+                throw Bad(path, $"{where}: {e.Message}");
+            }
+
+            if (width < 0)
+            {
+                break;
             }
         }
 
@@ -317,13 +411,13 @@ public static class ModelFile
         try
         {
             model = ModelFactory.FromConfigs<T>(inputs, configs, loss, seed);
+            model.Regularizer = regularizer;
         }
-        catch (FormatException e)
+        catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException or OverflowException)
         {
-            throw Bad(path, e.Message);
+            throw Bad(path, $"the architecture cannot be built: {e.Message}");
         }
 
-        model.Regularizer = regularizer;
         foreach (var layer in model.Layers)
         {
             foreach (var p in layer.Parameters)
@@ -341,17 +435,157 @@ public static class ModelFile
         {
             var transformTensors = file.Tensors.Where(kv => kv.Key.StartsWith("input_transform.", StringComparison.Ordinal))
                 .ToDictionary(kv => kv.Key["input_transform.".Length..], kv => kv.Value, StringComparer.Ordinal);
+            IInputTransform<T> transform;
             try
             {
-                model.InputTransform = InputTransforms.Restore<T>(kind, transformTensors);
+                transform = InputTransforms.Restore<T>(kind, transformTensors);
             }
-            catch (ArgumentException e)
+            catch (Exception e) when (e is InvalidDataException or ArgumentException or InvalidOperationException)
             {
                 throw Bad(path, $"the saved input transform is invalid: {e.Message}");
             }
+
+            if (transform.Features != model.InputSize)
+            {
+                throw Bad(path, $"the saved input transform '{kind}' has {transform.Features} features but the model has {model.InputSize} inputs");
+            }
+
+            model.InputTransform = transform;
         }
 
         return model;
+    }
+
+    private static (int Inputs, Loss Loss, Regularizer Regularizer, ulong Seed, List<(string Name, LayerConfig Config)> Layers) ParseArchitecture(string path, string arch)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(arch, new JsonDocumentOptions { MaxDepth = 8 });
+        }
+        catch (JsonException e)
+        {
+            throw Bad(path, $"the architecture metadata is not valid JSON: {e.Message}");
+        }
+
+        using (doc)
+        {
+            string where = "architecture";
+            try
+            {
+                var root = Fields(path, doc.RootElement, where);
+                int inputs = Int(path, Field(path, root, "inputs", where), "architecture.inputs");
+                if (inputs < 1)
+                {
+                    throw Bad(path, $"architecture.inputs is {inputs}; it must be ≥ 1");
+                }
+
+                var loss = Loss.Parse(Str(path, Field(path, root, "loss", where), "architecture.loss"));
+                var regularizer = Regularization.Parse(root.TryGetValue("regularizer", out var r) ? Str(path, r, "architecture.regularizer") : "None");
+                string seedText = root.TryGetValue("seed", out var s) ? Str(path, s, "architecture.seed") : "0";
+                if (!ulong.TryParse(seedText, NumberStyles.None, CultureInfo.InvariantCulture, out ulong seed))
+                {
+                    throw Bad(path, $"architecture.seed '{seedText}' is not an unsigned 64-bit integer");
+                }
+
+                var layersNode = Field(path, root, "layers", where);
+                if (layersNode.ValueKind != JsonValueKind.Array)
+                {
+                    throw Bad(path, $"architecture.layers is {Describe(layersNode)}, not an array");
+                }
+
+                var layers = new List<(string, LayerConfig)>();
+                int i = 0;
+                foreach (var node in layersNode.EnumerateArray())
+                {
+                    where = $"architecture layers[{i}]";
+                    var o = Fields(path, node, where);
+                    string name = Str(path, Field(path, o, "name", where), where + ".name");
+                    string kind = Str(path, Field(path, o, "kind", where), where + ".kind");
+                    int inputSize = Int(path, Field(path, o, "inputSize", where), where + ".inputSize");
+                    var settingsNode = Fields(path, Field(path, o, "settings", where), where + ".settings");
+                    var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+                    foreach (var (k, v) in settingsNode)
+                    {
+                        settings[k] = Str(path, v, $"{where}.settings.{k}");
+                    }
+
+                    layers.Add((name, new LayerConfig(kind, inputSize, settings)));
+                    i++;
+                }
+
+                return (inputs, loss, regularizer, seed, layers);
+            }
+            catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException or OverflowException)
+            {
+                throw Bad(path, $"{where}: {e.Message}");
+            }
+        }
+    }
+
+    // The properties of a JSON object, refusing duplicate keys (which JSON leaves undefined).
+    private static Dictionary<string, JsonElement> Fields(string path, JsonElement node, string where)
+    {
+        if (node.ValueKind != JsonValueKind.Object)
+        {
+            throw Bad(path, $"{where} is {Describe(node)}, not an object");
+        }
+
+        var fields = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var p in node.EnumerateObject())
+        {
+            if (!fields.TryAdd(p.Name, p.Value))
+            {
+                throw Bad(path, $"{where} has the key '{p.Name}' twice");
+            }
+        }
+
+        return fields;
+    }
+
+    private static JsonElement Field(string path, Dictionary<string, JsonElement> fields, string key, string where) =>
+        fields.TryGetValue(key, out var v) ? v : throw Bad(path, $"{where} lacks '{key}'");
+
+    private static string Str(string path, JsonElement node, string what) =>
+        node.ValueKind == JsonValueKind.String ? node.GetString()! : throw Bad(path, $"{what} is {Describe(node)}, not a string");
+
+    private static int Int(string path, JsonElement node, string what)
+    {
+        if (node.ValueKind != JsonValueKind.Number)
+        {
+            throw Bad(path, $"{what} is {Describe(node)}, not an integer");
+        }
+
+        return node.TryGetInt32(out int v) ? v : throw Bad(path, $"{what} is {node.GetRawText()}, not a 32-bit integer");
+    }
+
+    private static long NonNegativeLong(string path, JsonElement node, string what)
+    {
+        if (node.ValueKind != JsonValueKind.Number)
+        {
+            throw Bad(path, $"{what} is {Describe(node)}, not a non-negative integer");
+        }
+
+        return node.TryGetInt64(out long v) && v >= 0 ? v : throw Bad(path, $"{what} is {node.GetRawText()}, not a non-negative 64-bit integer");
+    }
+
+    private static string Describe(JsonElement node) => node.ValueKind switch
+    {
+        JsonValueKind.Null => "null",
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "an array",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => $"the number {node.GetRawText()}",
+        JsonValueKind.True or JsonValueKind.False => node.GetRawText(),
+        _ => node.ValueKind.ToString(),
+    };
+
+    private static int StrictInt(LayerConfig config, string key)
+    {
+        string text = config.Get(key);
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v >= 1
+            ? v
+            : throw new FormatException($"setting '{key}' is '{text}', not an integer in [1, {int.MaxValue}]");
     }
 
     private static void Expect<T>(SafeTensorsContents<T> file, string path, string name, int[] shape)
@@ -376,7 +610,7 @@ public static class ModelFile
             throw Bad(path, $"tensor '{name}' is missing");
         }
 
-        if (t.Length != destination.Length)
+        if (!t.Shape.AsSpan().SequenceEqual(destination.Shape))
         {
             throw Bad(path, $"tensor '{name}' has shape {t.ShapeText} but the model needs {destination.ShapeText}");
         }
@@ -384,83 +618,242 @@ public static class ModelFile
         t.ReadOnlySpan.CopyTo(destination.Span);
     }
 
-    private static (string Name, string DType, int[] Shape, long Begin, long End) ParseEntry(string path, string name, JsonNode? node, long dataLength)
+    private static (List<Entry> Entries, Dictionary<string, string> Metadata, long DataStart) ReadHeader(FileStream stream, string path)
     {
+        long fileLength = stream.Length;
+        if (fileLength < 8)
+        {
+            throw Bad(path, $"the file has {fileLength} bytes, fewer than the 8-byte header length");
+        }
+
+        Span<byte> lenBytes = stackalloc byte[8];
+        stream.ReadExactly(lenBytes);
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
+        if (headerLength > (ulong)(fileLength - 8))
+        {
+            throw Bad(path, $"the header length {headerLength} runs past the end of the file ({fileLength} bytes)");
+        }
+
+        if (headerLength > MaxHeaderBytes)
+        {
+            throw Bad(path, $"the header length {headerLength} exceeds the {MaxHeaderBytes}-byte limit");
+        }
+
+        if (headerLength < 2)
+        {
+            throw Bad(path, $"the header length {headerLength} is too short for a JSON object");
+        }
+
+        var headerBytes = new byte[headerLength];
+        stream.ReadExactly(headerBytes);
+        long dataStart = 8 + (long)headerLength;
+        long dataLength = fileLength - dataStart;
+        if (!Utf8.IsValid(headerBytes))
+        {
+            throw Bad(path, "the header is not valid UTF-8");
+        }
+
+        JsonDocument doc;
         try
         {
-            var o = node as JsonObject ?? throw Bad(path, $"tensor '{name}' is not an object");
-            string dtype = o["dtype"]?.GetValue<string>() ?? throw Bad(path, $"tensor '{name}' has no dtype");
-            int size = dtype switch
-            {
-                "F32" => 4,
-                "F64" => 8,
-                _ => throw Bad(path, $"tensor '{name}' has dtype '{dtype}'; only F32 and F64 are supported"),
-            };
-            var shapeNode = o["shape"] as JsonArray ?? throw Bad(path, $"tensor '{name}' has no shape");
-            if (shapeNode.Count > 4)
-            {
-                throw Bad(path, $"tensor '{name}' has rank {shapeNode.Count}; at most 4 is supported");
-            }
+            doc = JsonDocument.Parse(headerBytes, new JsonDocumentOptions { MaxDepth = 8 });
+        }
+        catch (JsonException e)
+        {
+            throw Bad(path, $"the header is not valid JSON: {e.Message}");
+        }
 
-            var shape = shapeNode.Select(n => n!.GetValue<long>()).ToArray();
-            long elements = 1;
-            foreach (long d in shape)
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var entries = new List<Entry>();
+        using (doc)
+        {
+            string where = "the header";
+            try
             {
-                if (d < 0 || d > int.MaxValue)
+                if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 {
-                    throw Bad(path, $"tensor '{name}' has an invalid dimension {d}");
+                    throw Bad(path, $"the header is {Describe(doc.RootElement)}, not a JSON object");
                 }
 
-                elements = checked(elements * d);
-            }
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var property in doc.RootElement.EnumerateObject())
+                {
+                    string name = property.Name;
+                    where = $"header entry '{name}'";
+                    if (!seen.Add(name))
+                    {
+                        throw Bad(path, $"the header has the key '{name}' twice");
+                    }
 
-            var offsets = o["data_offsets"] as JsonArray ?? throw Bad(path, $"tensor '{name}' has no data_offsets");
-            if (offsets.Count != 2)
+                    if (name == "__metadata__")
+                    {
+                        foreach (var (k, v) in Fields(path, property.Value, "__metadata__"))
+                        {
+                            metadata[k] = Str(path, v, $"__metadata__ '{k}'");
+                        }
+                    }
+                    else
+                    {
+                        entries.Add(ParseEntry(path, name, property.Value, dataLength));
+                    }
+                }
+            }
+            catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
             {
-                throw Bad(path, $"tensor '{name}' data_offsets must have two entries");
+                // e.g. a key or string with an escaped lone surrogate, which has no UTF-16 form.
+                throw Bad(path, $"{where} is malformed: {e.Message}");
             }
-
-            long begin = offsets[0]!.GetValue<long>();
-            long end = offsets[1]!.GetValue<long>();
-            if (begin < 0 || end < begin || end > dataLength)
-            {
-                throw Bad(path, $"tensor '{name}' data_offsets [{begin}, {end}) are outside the {dataLength}-byte data section");
-            }
-
-            if (checked(elements * size) != end - begin)
-            {
-                throw Bad(path, $"tensor '{name}' of shape [{string.Join(", ", shape)}] and dtype {dtype} needs {elements * size} bytes but its data_offsets span {end - begin}");
-            }
-
-            return (name, dtype, shape.Select(d => (int)d).ToArray(), begin, end);
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or OverflowException)
+
+        // The safetensors layout: tensors packed front to back, no gaps, no overlap, nothing after the last.
+        entries.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
+        long expected = 0;
+        string previous = "the start of the data section";
+        foreach (var e in entries)
         {
-            throw Bad(path, $"tensor '{name}' has a malformed header entry: {e.Message}");
+            if (e.Begin != expected)
+            {
+                throw Bad(path, e.Begin < expected
+                    ? $"tensor '{e.Name}' data_offsets [{e.Begin}, {e.End}) overlap {previous}, which ends at {expected}"
+                    : $"tensor '{e.Name}' data_offsets [{e.Begin}, {e.End}) leave a gap after {previous}, which ends at {expected}");
+            }
+
+            expected = e.End;
+            previous = $"tensor '{e.Name}'";
         }
+
+        if (expected != dataLength)
+        {
+            throw Bad(path, $"the tensors cover {expected} bytes of data but the data section after the header holds {dataLength}");
+        }
+
+        return (entries, metadata, dataStart);
     }
 
-    private static void ReadTensor<T>(Stream stream, string dtype, Span<T> destination, int bytes)
+    private static Entry ParseEntry(string path, string name, JsonElement node, long dataLength)
+    {
+        string where = $"tensor '{name}'";
+        var fields = Fields(path, node, where);
+        string dtypeName = Str(path, Field(path, fields, "dtype", where), where + " dtype");
+        var dtype = dtypeName switch
+        {
+            "F16" => DType.F16,
+            "BF16" => DType.BF16,
+            "F32" => DType.F32,
+            "F64" => DType.F64,
+            "I32" => DType.I32,
+            "I64" => DType.I64,
+            _ => throw Bad(path, $"{where} has dtype '{dtypeName}'; supported are F16, BF16, F32, F64, I32 and I64"),
+        };
+
+        var shapeNode = Field(path, fields, "shape", where);
+        if (shapeNode.ValueKind != JsonValueKind.Array)
+        {
+            throw Bad(path, $"{where} shape is {Describe(shapeNode)}, not an array");
+        }
+
+        int rank = shapeNode.GetArrayLength();
+        if (rank > MaxRank)
+        {
+            throw Bad(path, $"{where} has rank {rank}; at most {MaxRank} is supported");
+        }
+
+        var shape = new int[rank];
+        long elements = 1;
+        int i = 0;
+        foreach (var d in shapeNode.EnumerateArray())
+        {
+            long dim = NonNegativeLong(path, d, $"{where} shape[{i}]");
+            if (dim > int.MaxValue)
+            {
+                throw Bad(path, $"{where} shape[{i}] is {dim}, more than {int.MaxValue}");
+            }
+
+            shape[i++] = (int)dim;
+
+            // Saturate just above the data size: such a product is an error anyway, and a later 0 still gives 0.
+            elements = (long)Int128.Min((Int128)elements * dim, (Int128)dataLength + 1);
+        }
+
+        var offsetsNode = Field(path, fields, "data_offsets", where);
+        if (offsetsNode.ValueKind != JsonValueKind.Array || offsetsNode.GetArrayLength() != 2)
+        {
+            throw Bad(path, $"{where} data_offsets must be an array of two integers [begin, end); found {Describe(offsetsNode)}");
+        }
+
+        long begin = NonNegativeLong(path, offsetsNode[0], $"{where} data_offsets[0]");
+        long end = NonNegativeLong(path, offsetsNode[1], $"{where} data_offsets[1]");
+        if (end < begin || end > dataLength)
+        {
+            throw Bad(path, $"{where} data_offsets [{begin}, {end}) are outside the {dataLength}-byte data section");
+        }
+
+        int size = SizeOf(dtype);
+        if (elements > dataLength || elements * size != end - begin)
+        {
+            string need = elements > dataLength ? $"more than {dataLength}" : (elements * size).ToString(CultureInfo.InvariantCulture);
+            throw Bad(path, $"{where} of shape [{string.Join(", ", shape)}] and dtype {dtypeName} needs {need} bytes but its data_offsets span {end - begin}");
+        }
+
+        return new Entry(name, dtype, shape, begin, end);
+    }
+
+    private static int SizeOf(DType dtype) => dtype switch
+    {
+        DType.F16 or DType.BF16 => 2,
+        DType.F32 or DType.I32 => 4,
+        _ => 8,
+    };
+
+    private static void ReadTensor<T>(Stream stream, DType dtype, Span<T> destination, ref byte[]? chunk)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        bool same = (dtype == "F32" && typeof(T) == typeof(float)) || (dtype == "F64" && typeof(T) == typeof(double));
+        bool same = (dtype == DType.F32 && typeof(T) == typeof(float)) || (dtype == DType.F64 && typeof(T) == typeof(double));
         if (same && BitConverter.IsLittleEndian)
         {
             stream.ReadExactly(MemoryMarshal.AsBytes(destination));
             return;
         }
 
-        var raw = new byte[bytes];
-        stream.ReadExactly(raw);
-        for (int i = 0; i < destination.Length; i++)
+        // Convert through one small reusable buffer, never a copy of the whole tensor.
+        int size = SizeOf(dtype);
+        chunk ??= new byte[1 << 14];
+        int perChunk = chunk.Length / size;
+        for (int start = 0; start < destination.Length; start += perChunk)
         {
-            destination[i] = dtype == "F32"
-                ? T.CreateTruncating(BinaryPrimitives.ReadSingleLittleEndian(raw.AsSpan(i * 4)))
-                : T.CreateTruncating(BinaryPrimitives.ReadDoubleLittleEndian(raw.AsSpan(i * 8)));
+            int n = Math.Min(perChunk, destination.Length - start);
+            var raw = chunk.AsSpan(0, n * size);
+            stream.ReadExactly(raw);
+            var dst = destination.Slice(start, n);
+            for (int i = 0; i < n; i++)
+            {
+                var b = raw.Slice(i * size, size);
+                dst[i] = dtype switch
+                {
+                    DType.F16 => T.CreateTruncating(BinaryPrimitives.ReadHalfLittleEndian(b)),
+                    DType.BF16 => T.CreateTruncating(BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(b) << 16)),
+                    DType.F32 => T.CreateTruncating(BinaryPrimitives.ReadSingleLittleEndian(b)),
+                    DType.F64 => T.CreateTruncating(BinaryPrimitives.ReadDoubleLittleEndian(b)),
+                    DType.I32 => T.CreateTruncating(BinaryPrimitives.ReadInt32LittleEndian(b)),
+                    _ => T.CreateTruncating(BinaryPrimitives.ReadInt64LittleEndian(b)),
+                };
+            }
         }
     }
 
     private static InvalidDataException Bad(string path, string why) => new($"'{path}' is not a valid model file: {why}");
+
+    private enum DType
+    {
+        F16,
+        BF16,
+        F32,
+        F64,
+        I32,
+        I64,
+    }
+
+    private readonly record struct Entry(string Name, DType DType, int[] Shape, long Begin, long End);
 }
 
 /// <summary>The tensors and metadata read from a safetensors file.</summary>
@@ -469,3 +862,60 @@ public static class ModelFile
 /// <param name="Metadata">The "__metadata__" strings.</param>
 public sealed record SafeTensorsContents<T>(IReadOnlyDictionary<string, Tensor<T>> Tensors, IReadOnlyDictionary<string, string> Metadata)
     where T : unmanaged, IFloatingPointIeee754<T>;
+
+/// <summary>
+/// What <see cref="Model{T}.LoadWeights"/> did: the tensors loaded, and those missing from the file, unexpected
+/// in it, of the wrong shape, or ignored (BatchNorm's num_batches_tracked, this library's own extra tensors).
+/// </summary>
+/// <param name="Loaded">Model tensors filled from the file.</param>
+/// <param name="Missing">Model tensors the file lacks (left unchanged).</param>
+/// <param name="Unexpected">File tensors the model has no place for.</param>
+/// <param name="ShapeMismatches">Tensors in both whose shapes differ (left unchanged).</param>
+/// <param name="Ignored">File tensors skipped on purpose.</param>
+public sealed record WeightLoadReport(
+    IReadOnlyList<string> Loaded,
+    IReadOnlyList<string> Missing,
+    IReadOnlyList<string> Unexpected,
+    IReadOnlyList<ShapeMismatch> ShapeMismatches,
+    IReadOnlyList<string> Ignored)
+{
+    /// <summary>True when every model tensor was loaded and the file held nothing else (ignored tensors aside).</summary>
+    public bool IsExactMatch => Missing.Count == 0 && Unexpected.Count == 0 && ShapeMismatches.Count == 0;
+
+    /// <inheritdoc/>
+    public override string ToString()
+    {
+        var parts = new List<string> { $"{Loaded.Count} loaded" };
+        if (Missing.Count > 0)
+        {
+            parts.Add($"missing keys: {string.Join(", ", Missing)}");
+        }
+
+        if (Unexpected.Count > 0)
+        {
+            parts.Add($"unexpected keys: {string.Join(", ", Unexpected)}");
+        }
+
+        if (ShapeMismatches.Count > 0)
+        {
+            parts.Add($"shape mismatches: {string.Join(", ", ShapeMismatches)}");
+        }
+
+        if (Ignored.Count > 0)
+        {
+            parts.Add($"ignored: {string.Join(", ", Ignored)}");
+        }
+
+        return string.Join("; ", parts);
+    }
+}
+
+/// <summary>A tensor whose shape in the file differs from the model's.</summary>
+/// <param name="Name">The tensor name, e.g. "0.weight".</param>
+/// <param name="FileShape">The shape in the file.</param>
+/// <param name="ModelShape">The shape the model needs.</param>
+public sealed record ShapeMismatch(string Name, IReadOnlyList<int> FileShape, IReadOnlyList<int> ModelShape)
+{
+    /// <inheritdoc/>
+    public override string ToString() => $"{Name} is ({string.Join(", ", FileShape)}) in the file but ({string.Join(", ", ModelShape)}) in the model";
+}

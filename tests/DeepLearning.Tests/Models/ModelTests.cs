@@ -19,7 +19,7 @@ public sealed class ModelTests : IDisposable
         model.InputSize.Should().Be(6);
         model.OutputSize.Should().Be(3);
         model.Loss.Should().BeSameAs(Loss.CategoricalCrossEntropy);
-        model.Parameters.Select(p => p.Name).Should().Equal("0.weight", "1.weight", "1.bias", "4.weight", "4.bias", "5.weight", "5.bias");
+        model.Parameters.Select(p => p.Name).Should().Equal("0.weight", "1.weight", "1.bias", "4.weight", "4.bias", "6.weight", "6.bias");
         ((Dense<float>)model.Layers[0]).UseBias.Should().BeFalse("a Dense followed by BatchNorm carries no bias");
         model.ParameterCount.Should().Be((6 * 8) + 8 + 8 + (8 * 5) + 5 + (5 * 3) + 3);
 

@@ -1,0 +1,207 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace DeepLearning.Tests.Models;
+
+/// <summary>One test per model-file defect of issue 11.3, each through the public API (Model.Load / LoadWeights).</summary>
+public sealed class ModelFileTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("dl-modelfile-tests").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>Splits a safetensors file into its header (as JSON) and data section.</summary>
+    internal static (JsonObject Header, byte[] Data) Split(byte[] file)
+    {
+        int n = (int)BinaryPrimitives.ReadUInt64LittleEndian(file);
+        return (JsonNode.Parse(file.AsSpan(8, n))!.AsObject(), file[(8 + n)..]);
+    }
+
+    /// <summary>Joins a header's JSON text and a data section into a safetensors file.</summary>
+    internal static byte[] Join(string header, byte[] data) => Join(Encoding.UTF8.GetBytes(header), data);
+
+    internal static byte[] Join(byte[] header, byte[] data)
+    {
+        var file = new byte[8 + header.Length + data.Length];
+        BinaryPrimitives.WriteUInt64LittleEndian(file, (ulong)header.Length);
+        header.CopyTo(file, 8);
+        data.CopyTo(file, 8 + header.Length);
+        return file;
+    }
+
+    private static Model<float> SmallModel() => Model.Sequential<float>(3).Dense(4).ReLU().Dense(2).Softmax().Build(seed: 4);
+
+    private byte[] SavedBytes()
+    {
+        string path = Path.Combine(_dir, "good.safetensors");
+        SmallModel().Save(path);
+        return File.ReadAllBytes(path);
+    }
+
+    /// <summary>The saved file with its architecture JSON edited.</summary>
+    private byte[] WithArchitecture(Func<string, string> edit)
+    {
+        var (header, data) = Split(SavedBytes());
+        var meta = header["__metadata__"]!.AsObject();
+        meta["architecture"] = edit(meta["architecture"]!.GetValue<string>());
+        return Join(header.ToJsonString(), data);
+    }
+
+    private void LoadShouldFail(byte[] file, string message)
+    {
+        string path = Path.Combine(_dir, "bad.safetensors");
+        File.WriteAllBytes(path, file);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var act = () => Model.Load<float>(path);
+        act.Should().Throw<InvalidDataException>().WithMessage($"*{message}*");
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan((4L * file.Length) + (1 << 20));
+    }
+
+    [Fact]
+    public void Overlapping_offsets_in_a_1_MB_file_are_refused_before_anything_is_allocated()
+    {
+        // The file that made Load allocate 1 GB: 1,000 tensors all claiming the same 1 MB of data.
+        const int count = 1000;
+        const int floats = 1 << 18;
+        var header = new StringBuilder("{");
+        for (int i = 0; i < count; i++)
+        {
+            header.Append(System.Globalization.CultureInfo.InvariantCulture, $"\"t{i}\":{{\"dtype\":\"F32\",\"shape\":[{floats}],\"data_offsets\":[0,{floats * 4}]}},");
+        }
+
+        header[^1] = '}';
+        var file = Join(header.ToString(), new byte[floats * 4]);
+        file.Length.Should().BeInRange(1 << 20, 1_200_000);
+        LoadShouldFail(file, "overlap");
+    }
+
+    [Theory]
+    [InlineData("gap", "leave a gap")]
+    [InlineData("trailing", "data section after the header holds")]
+    [InlineData("out-of-range", "outside the")]
+    public void Offsets_must_be_contiguous_and_cover_the_data_section_exactly(string kind, string message)
+    {
+        var (header, data) = Split(SavedBytes());
+        var entry = header.Where(kv => kv.Key != "__metadata__").Select(kv => kv.Value!.AsObject()).Last(o => o["data_offsets"]![0]!.GetValue<long>() > 0);
+        long begin = entry["data_offsets"]![0]!.GetValue<long>();
+        long end = entry["data_offsets"]![1]!.GetValue<long>();
+        byte[] file = kind switch
+        {
+            "gap" => Join(Shifted(header, entry, begin + 4, end + 4), [.. data, 0, 0, 0, 0]),
+            "trailing" => Join(header.ToJsonString(), [.. data, 1, 2, 3]),
+            _ => Join(Shifted(header, entry, begin, end + 4000), data),
+        };
+        LoadShouldFail(file, message);
+    }
+
+    private static string Shifted(JsonObject header, JsonObject entry, long begin, long end)
+    {
+        entry["data_offsets"] = new JsonArray(begin, end);
+        return header.ToJsonString();
+    }
+
+    [Fact]
+    public void A_shape_whose_byte_size_overflows_is_an_error_not_an_OverflowException()
+    {
+        var file = Join("{\"w\":{\"dtype\":\"F64\",\"shape\":[2147483647,2147483647,2147483647,2147483647],\"data_offsets\":[0,8]}}", new byte[8]);
+        LoadShouldFail(file, "tensor 'w' of shape [2147483647, 2147483647, 2147483647, 2147483647] and dtype F64 needs more than 8 bytes");
+    }
+
+    [Theory]
+    [InlineData("{\"w\":{\"dtype\":\"F32\",\"shape\":[1,null],\"data_offsets\":[0,4]}}", "tensor 'w' shape[1] is null")]
+    [InlineData("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[null,4]}}", "tensor 'w' data_offsets[0] is null")]
+    [InlineData("{\"w\":{\"dtype\":null,\"shape\":[1],\"data_offsets\":[0,4]}}", "tensor 'w' dtype is null")]
+    [InlineData("{\"w\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", "tensor 'w' shape[0] is 1.5")]
+    [InlineData("{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", "tensor 'w' shape[0] is -1")]
+    [InlineData("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", "tensor 'w' data_offsets must be an array of two integers")]
+    [InlineData("{\"w\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}", "tensor 'w' has dtype 'U8'")]
+    [InlineData("{\"w\":{\"shape\":[1],\"data_offsets\":[0,4]}}", "tensor 'w' lacks 'dtype'")]
+    [InlineData("{\"w\":null}", "tensor 'w' is null, not an object")]
+    [InlineData("[1,2]", "the header is an array, not a JSON object")]
+    [InlineData("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "the key 'w' twice")]
+    [InlineData("{\"w\":{\"dtype\":\"F32\",\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,4]}}", "tensor 'w' has the key 'dtype' twice")]
+    [InlineData("{\"\\ud800\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "is malformed")]
+    [InlineData("{\"__metadata__\":{\"format\":7},\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "__metadata__ 'format' is the number 7, not a string")]
+    public void Malformed_header_entries_are_InvalidDataException_naming_the_entry(string header, string message) =>
+        LoadShouldFail(Join(header, new byte[4]), message);
+
+    [Fact]
+    public void Invalid_UTF8_in_the_header_is_an_InvalidDataException()
+    {
+        var header = Encoding.UTF8.GetBytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}");
+        header[2] = 0xFF; // inside the key "w"
+        LoadShouldFail(Join(header, new byte[4]), "not valid UTF-8");
+    }
+
+    [Theory]
+    [InlineData("\"inputs\":3", "\"inputs\":99999999999", "architecture.inputs is 99999999999, not a 32-bit integer")]
+    [InlineData("\"inputs\":3", "\"inputs\":null", "architecture.inputs is null, not an integer")]
+    [InlineData("\"inputSize\":3", "\"inputSize\":\"3\"", "architecture layers[0].inputSize is a string, not an integer")]
+    [InlineData("\"units\":\"4\"", "\"units\":\"99999999999\"", "architecture layers[0] ('0', Dense): setting 'units' is '99999999999'")]
+    [InlineData("\"activation\":\"ReLU\"", "\"activation\":\"99\"", "architecture layers[0] ('0', Dense): unknown activation '99'")]
+    [InlineData("\"activation\":\"ReLU\"", "\"activation\":\"4\"", "unknown activation '4'")]
+    [InlineData("\"kind\":\"Activation\"", "\"kind\":\"Conv9\"", "unknown layer kind 'Conv9'")]
+    [InlineData("\"loss\":\"CategoricalCrossEntropy\"", "\"loss\":\"Hinge\"", "unknown loss 'Hinge'")]
+    [InlineData("\"seed\":\"4\"", "\"seed\":\"-4\"", "architecture.seed '-4' is not an unsigned 64-bit integer")]
+    [InlineData("\"inputs\":3", "\"inputs\":3,\"inputs\":3", "architecture has the key 'inputs' twice")]
+    [InlineData("\"name\":\"2\"", "\"name\":\"0\"", "the layer name '0' is used twice")]
+    public void Malformed_architectures_are_InvalidDataException_naming_the_entry(string from, string to, string message)
+    {
+        var file = WithArchitecture(a =>
+        {
+            a.Should().Contain(from);
+            return a.Replace(from, to, StringComparison.Ordinal);
+        });
+        LoadShouldFail(file, message);
+    }
+
+    [Fact]
+    public void A_numeric_activation_is_not_read_as_the_enum_member_with_that_value()
+    {
+        // Enum.Parse reads "4" as Tanh: a file saying activation "4" must not load as a tanh network.
+        var file = WithArchitecture(a => a.Replace("\"activation\":\"ReLU\"", "\"activation\":\"4\"", StringComparison.Ordinal));
+        LoadShouldFail(file, "unknown activation '4'; expected one of Linear, ReLU");
+    }
+
+    [Fact]
+    public void An_input_transform_of_another_width_than_the_model_is_refused()
+    {
+        var model = SmallModel();
+        var (x, y) = TestData.Problem<float>(10, 3, 2, "softmax", seed: 1);
+        model.InputTransform = Standardizer<float>.Fit(DataSet.FromTargets(x, y));
+        string path = Path.Combine(_dir, "t.safetensors");
+        model.Save(path);
+
+        // Widen every saved transform tensor from 3 to 5 features (ones keep any scale valid).
+        var contents = ModelFile.Read<float>(path);
+        var tensors = contents.Tensors.Select(kv => (kv.Key, kv.Key.StartsWith("input_transform.", StringComparison.Ordinal) && kv.Value.Length == 3 ? Tensor.Full(1f, 5) : kv.Value)).ToList();
+        tensors.Should().Contain(t => t.Key.StartsWith("input_transform.", StringComparison.Ordinal));
+        ModelFile.Write(path, tensors, contents.Metadata);
+        var act = () => Model.Load<float>(path);
+        act.Should().Throw<InvalidDataException>().WithMessage("*input transform 'standardize' has 5 features but the model has 3 inputs*");
+    }
+
+    [Fact]
+    public void Every_tensor_dtype_is_converted_and_a_valid_file_still_loads_bit_identical()
+    {
+        var model = SmallModel();
+        string path = Path.Combine(_dir, "ok.safetensors");
+        model.Save(path);
+        var x = Tensor.FromArray(new float[] { 0.5f, -1, 2 }, 1, 3);
+        Model.Load<float>(path).Predict(x).Should().Be(model.Predict(x));
+
+        // F16, BF16, I32, I64 values read back as the numbers they encode.
+        var data = new byte[2 + 2 + 4 + 8];
+        BinaryPrimitives.WriteHalfLittleEndian(data, (Half)1.5);
+        BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan(2), 0x4040); // bf16 of 3.0
+        BinaryPrimitives.WriteInt32LittleEndian(data.AsSpan(4), -7);
+        BinaryPrimitives.WriteInt64LittleEndian(data.AsSpan(8), 1L << 40);
+        var file = Join("{\"h\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]},\"b\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[2,4]},"
+            + "\"i\":{\"dtype\":\"I32\",\"shape\":[],\"data_offsets\":[4,8]},\"l\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[8,16]}}", data);
+        string p = Path.Combine(_dir, "dtypes.safetensors");
+        File.WriteAllBytes(p, file);
+        var read = ModelFile.Read<double>(p).Tensors;
+        (read["h"][0], read["b"][0], read["i"][0], read["l"][0]).Should().Be((1.5, 3.0, -7.0, 1099511627776.0));
+    }
+}
