@@ -9,10 +9,21 @@ namespace DeepLearning;
 /// C targets, little-endian float32 or float64. Written atomically; streamed by <see cref="Open{T}"/>.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Header (little-endian): bytes 0–3 the magic "DLRF"; 4–5 the format version (1); 6 the element size in bytes
 /// (4 = float32, 8 = float64); 7 reserved (0); 8–11 n_x (int32); 12–15 C (int32); 16–23 m (int64); 24–27 the number
 /// of classes (int32; 0 for regression, else Y is one-hot, or a 0/1 column for 2 classes); 28–31 reserved (0).
 /// The file length must be exactly 32 + m·(n_x + C)·element size.
+/// </para>
+/// <para>
+/// The reader treats every byte as untrusted and checks the whole header against the file before allocating: magic,
+/// version, element size, reserved bytes 0, n_x ≥ 0, C ≥ 0 (not both 0), one row of (n_x + C)·element size bytes
+/// fitting in memory, m ≥ 0 without overflow, the classes consistent with C, and the file length. Buffers are then sized
+/// by rows actually present (a file with m = 0 allocates no row). Readers throw only <see cref="ArgumentException"/>
+/// (a null or empty path), <see cref="FileNotFoundException"/>, <see cref="InvalidDataException"/> (the message names
+/// the file and the field at fault) and <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/> from
+/// the operating system (for example a file truncated while being streamed).
+/// </para>
 /// </remarks>
 public static class BinaryRowFile
 {
@@ -44,6 +55,7 @@ public static class BinaryRowFile
 
     /// <summary>Reads the header of a row file without reading its rows.</summary>
     /// <exception cref="InvalidDataException">Not a row file, an unknown version, or a length that disagrees with the header.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static BinaryRowFileInfo ReadInfo(string path)
     {
         using var stream = OpenFile(path, 4096);
@@ -51,13 +63,18 @@ public static class BinaryRowFile
     }
 
     /// <summary>Reads a whole row file into memory. Labels are recovered from Y when the file holds classes.</summary>
+    /// <exception cref="InvalidDataException">The file is malformed or its length disagrees with its header.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static DataSet<T> ReadAll<T>(string path)
         where T : unmanaged, IFloatingPointIeee754<T> => Open<T>(path).ToDataSet();
 
     /// <summary>
     /// A streaming source over a row file: memory of <paramref name="bufferRows"/> rows whatever m is; shuffled epochs
-    /// visit blocks of <paramref name="chunkRows"/> rows in random order through the shuffle buffer.
+    /// visit blocks of <paramref name="chunkRows"/> rows in random order through the shuffle buffer, which holds at most
+    /// min(<paramref name="bufferRows"/>, m) rows.
     /// </summary>
+    /// <exception cref="InvalidDataException">The file is malformed or its length disagrees with its header.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static StreamingDataSource<T> Open<T>(string path, int bufferRows = 4096, int chunkRows = 256)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -133,6 +150,11 @@ public static class BinaryRowFile
             throw new InvalidDataException($"'{path}' declares element size {elementSize} bytes; expected 4 (float32) or 8 (float64)");
         }
 
+        if (h[7] != 0 || BinaryPrimitives.ReadInt32LittleEndian(h[28..]) != 0)
+        {
+            throw new InvalidDataException($"'{path}' has non-zero reserved header bytes (byte 7 is {h[7]}, bytes 28–31 hold {BinaryPrimitives.ReadInt32LittleEndian(h[28..])}); the file is corrupt or from a newer version");
+        }
+
         int n = BinaryPrimitives.ReadInt32LittleEndian(h[8..]);
         int c = BinaryPrimitives.ReadInt32LittleEndian(h[12..]);
         long m = BinaryPrimitives.ReadInt64LittleEndian(h[16..]);
@@ -147,6 +169,11 @@ public static class BinaryRowFile
         }
 
         long rowBytes = (n + (long)c) * elementSize;
+        if (rowBytes > Array.MaxLength)
+        {
+            throw new InvalidDataException($"'{path}' declares rows of n_x + C = {n} + {c} elements of {elementSize} bytes, {rowBytes} bytes per row; at most {Array.MaxLength} bytes per row can be read");
+        }
+
         if (m < 0 || m > (long.MaxValue - HeaderBytes) / rowBytes)
         {
             throw new InvalidDataException($"'{path}' declares m = {m} rows; that is not a valid row count");
@@ -180,7 +207,10 @@ public static class BinaryRowFile
             }
 
             _info = info;
-            _row = new byte[(info.Features + info.Targets) * info.ElementSize];
+
+            // Sized by rows actually present: the header was checked against the file length, and a file of m = 0
+            // backs no row at all (whatever n_x it claims).
+            _row = info.Count == 0 ? [] : new byte[(info.Features + info.Targets) * info.ElementSize];
         }
 
         public override bool CanSeek => true;

@@ -5,7 +5,35 @@ using System.Text;
 
 namespace DeepLearning;
 
-/// <summary>How <see cref="Csv"/> reads a file: header, delimiter and which column holds the label.</summary>
+/// <summary>How <see cref="Csv"/> reads a file: header, delimiter, which column holds the label and what it means.</summary>
+/// <remarks>
+/// <para>
+/// The label column must be named: <see cref="LabelColumn"/> (by header name) or <see cref="LabelColumnIndex"/>
+/// (−1 is the last column, as in scikit-learn's bundled CSV files). A file of inputs only says
+/// <see cref="Unlabeled"/> = true. Nothing is guessed: with none of the three, reading fails with a message listing the
+/// columns, so a label can never silently become an input.
+/// </para>
+/// <para>
+/// What the label column holds:
+/// <list type="bullet">
+/// <item><see cref="Regression"/> = true: real-valued targets; Y is (m, 1).</item>
+/// <item><see cref="Classes"/> and/or <see cref="ClassNames"/> given: each cell is a class name from
+/// <see cref="ClassNames"/> (exact, case-sensitive match) or a class index in [0, C); anything else is an error naming
+/// the line and column.</item>
+/// <item>Neither given (the classes are inferred): if every label cell is a number, the numbers are the class indices
+/// y ∈ {0, 1, …} and C = largest + 1. A non-integer or negative value, or a C above
+/// <see cref="DataSet.MaxInferredClasses"/> (100), is refused with a message to set <see cref="Regression"/> = true
+/// (or pass <see cref="Classes"/>), since such a column is far more often a real-valued target than a class index.
+/// If any label cell is text ("malignant", "benign"), every distinct cell is a class name: the names are sorted in
+/// ordinal (culture-independent, character-code) order, so "B" precedes "a"; class y is the y-th name and
+/// <see cref="DataSet{T}.ClassNames"/> holds them. The same names give the same indices on every machine and in every
+/// file; a test file that may lack a class should be read with the training set's names
+/// (<c>ClassNames = train.ClassNames</c>). More than 100 distinct names, or only one, is refused.</item>
+/// </list>
+/// For a binary task (C = 2) Y is a 0/1 column; for C ≥ 3 it is one-hot. With text names "benign" &lt; "malignant",
+/// "no" &lt; "yes", "ham" &lt; "spam", class 1 (ŷ = P(y = 1 | x)) is the second name.
+/// </para>
+/// </remarks>
 public sealed class CsvOptions
 {
     /// <summary>True when the first line (after <see cref="SkipLines"/>) names the columns. Default true.</summary>
@@ -17,42 +45,66 @@ public sealed class CsvOptions
     /// <summary>The cell separator. Default ','.</summary>
     public char Delimiter { get; init; } = ',';
 
-    /// <summary>The name of the label column in the header; takes precedence over <see cref="LabelColumnIndex"/>.</summary>
+    /// <summary>The name of the label column in the header (exact match). Give this or <see cref="LabelColumnIndex"/>.</summary>
     public string? LabelColumn { get; init; }
 
-    /// <summary>
-    /// The 0-based index of the label column; negative counts from the end (−1 is the last column). With neither this
-    /// nor <see cref="LabelColumn"/> every column is an input and Y has no columns.
-    /// </summary>
+    /// <summary>The 0-based index of the label column; negative counts from the end (−1 is the last column).</summary>
     public int? LabelColumnIndex { get; init; }
 
     /// <summary>
-    /// False (default): the label column holds class indices 0, 1, … and Y is one-hot (a 0/1 column for 2 classes).
-    /// True: it holds a real-valued target and Y is (m, 1).
+    /// True for a file without labels (inputs to predict on): every column is an input and Y has no columns.
+    /// Cannot be combined with <see cref="LabelColumn"/> or <see cref="LabelColumnIndex"/>. Default false.
+    /// </summary>
+    public bool Unlabeled { get; init; }
+
+    /// <summary>
+    /// True: the label column holds a real-valued target and Y is (m, 1). False (default): it holds classes (see the
+    /// remarks of <see cref="CsvOptions"/> for how they are read).
     /// </summary>
     public bool Regression { get; init; }
 
-    /// <summary>The number of classes; 0 infers max label + 1 (at least 2). Required (≥ 2) for streaming classification.</summary>
+    /// <summary>
+    /// The number of classes C (≥ 2), or 0 (default) to take it from <see cref="ClassNames"/> or infer it from the file.
+    /// </summary>
     public int Classes { get; init; }
 
-    /// <summary>Optional display names of the classes.</summary>
+    /// <summary>
+    /// The class names, indexed by class: a label cell equal to ClassNames[y] is class y (a cell may also hold the index
+    /// y itself). Null (default) for numeric class indices, or to infer text names from the file.
+    /// </summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
 
     internal bool HasLabel => LabelColumn is not null || LabelColumnIndex is not null;
+
+    internal bool IsClassification => HasLabel && !Regression;
 }
 
 /// <summary>
 /// Loads numeric CSV files (optionally gzip-compressed) into a <see cref="DataSet{T}"/>, or streams them.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Cells are parsed with the invariant culture (a '.' decimal point); surrounding spaces and double quotes are
 /// removed, but a quoted cell may not contain the delimiter. Blank lines are skipped. A missing, non-numeric or
-/// non-finite cell, or a row with the wrong number of cells, is an <see cref="InvalidDataException"/> naming the line
-/// (1-based, counting every line of the file) and the column (1-based, with its header name).
+/// non-finite input cell, a bad label, or a row with the wrong number of cells, is an <see cref="InvalidDataException"/>
+/// naming the line (1-based, counting every line of the file) and the column (1-based, with its header name). How the
+/// label column is chosen and read (class indices, text class names, regression targets) is described on
+/// <see cref="CsvOptions"/>.
+/// </para>
+/// <para>
+/// Every byte is untrusted: memory grows only with the rows actually read (the number of classes comes from validated
+/// labels, never from the size of a value), and the readers throw only <see cref="ArgumentException"/> (bad options,
+/// including a missing label column), <see cref="FileNotFoundException"/>, <see cref="InvalidDataException"/> (bad
+/// content, including invalid gzip data) and <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/>
+/// from the operating system.
+/// </para>
 /// </remarks>
 public static class Csv
 {
     /// <summary>Reads a whole CSV file into memory.</summary>
+    /// <exception cref="ArgumentException">The options are inconsistent or name no label column (nor <see cref="CsvOptions.Unlabeled"/>).</exception>
+    /// <exception cref="InvalidDataException">A cell, a label or a row is invalid; the message names the line and column.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static DataSet<T> Load<T>(string path, CsvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -61,6 +113,8 @@ public static class Csv
     }
 
     /// <summary>Reads CSV text into memory; <paramref name="sourceName"/> names it in error messages.</summary>
+    /// <exception cref="ArgumentException">The options are inconsistent or name no label column (nor <see cref="CsvOptions.Unlabeled"/>).</exception>
+    /// <exception cref="InvalidDataException">A cell, a label or a row is invalid; the message names the line and column.</exception>
     public static DataSet<T> Load<T>(TextReader reader, CsvOptions? options = null, string sourceName = "CSV")
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -68,26 +122,38 @@ public static class Csv
         options ??= new CsvOptions();
         using var lines = new CsvLineReader(reader, leaveOpen: true);
         var layout = CsvLayout.Read(lines, options, sourceName);
+        var map = options.IsClassification ? CsvLabelMap.Create(options, sourceName) : null;
         int n = layout.Features;
-        var x = new T[Math.Max(n * 256, 1)];
+
+        // Grown as rows arrive, never sized from the header alone.
+        var x = new T[Math.Clamp(65536 / Math.Max(n, 1), 1, 256) * n];
+        var keys = new List<int>();
         var targets = new List<double>();
-        var labelLines = new List<long>();
         int m = 0;
-        double label = 0;
         bool pending = layout.FirstRowPending;
         while (pending || lines.TryReadDataLine(out _))
         {
             pending = false;
             if ((long)(m + 1) * n > x.Length)
             {
-                Array.Resize(ref x, (int)Math.Min(Array.MaxLength, Math.Max((long)x.Length * 2, (long)(m + 1) * n)));
+                long grown = Math.Max((long)x.Length * 2, (long)(m + 1) * n);
+                if ((long)(m + 1) * n > Array.MaxLength)
+                {
+                    throw new InvalidDataException($"{sourceName}: more than {m} rows of {n} inputs do not fit in memory; stream the file with Csv.OpenStreaming");
+                }
+
+                Array.Resize(ref x, (int)Math.Min(Array.MaxLength, grown));
             }
 
-            layout.ParseRow(lines.Current, lines.LineNumber, x.AsSpan(m * n, n), ref label, options.Regression ? -1 : options.Classes);
-            if (layout.LabelIndex >= 0)
+            var line = lines.Current;
+            var cell = layout.ParseRow(line, lines.LineNumber, x.AsSpan(m * n, n));
+            if (map is not null)
             {
-                targets.Add(label);
-                labelLines.Add(lines.LineNumber);
+                keys.Add(map.Map(line[cell], lines.LineNumber, layout));
+            }
+            else if (layout.LabelIndex >= 0)
+            {
+                targets.Add(layout.ParseNumber(line[cell], lines.LineNumber, layout.LabelIndex));
             }
 
             m++;
@@ -100,7 +166,7 @@ public static class Csv
             return new DataSet<T>(xt, new Tensor<T>(m, 0));
         }
 
-        if (options.Regression)
+        if (map is null)
         {
             var yt = new Tensor<T>(m, 1);
             for (int i = 0; i < m; i++)
@@ -111,35 +177,62 @@ public static class Csv
             return new DataSet<T>(xt, yt);
         }
 
-        var labels = targets.Select(v => (int)v).ToArray();
-        int classes = options.Classes == 0 ? Math.Max(2, labels.Length == 0 ? 0 : labels.Max() + 1) : options.Classes;
-        return DataSet.FromLabels(xt, labels, classes, options.ClassNames);
+        var resolved = map.Resolve(layout);
+        var labels = new int[m];
+        for (int i = 0; i < m; i++)
+        {
+            labels[i] = resolved.ClassOf(keys[i]);
+        }
+
+        return DataSet.FromLabels(xt, labels, resolved.Classes, resolved.Names);
     }
 
     /// <summary>
     /// A streaming source over a CSV file (read sequentially, shuffled within a buffer of <paramref name="bufferRows"/>
-    /// rows). m is not known in advance (<see cref="StreamingDataSource{T}.Count"/> is −1). Classification needs
-    /// <see cref="CsvOptions.Classes"/> ≥ 2.
+    /// rows). m is not known in advance (<see cref="StreamingDataSource{T}.Count"/> is −1). For classification the
+    /// classes must be known before the first mini-batch: from <see cref="CsvOptions.Classes"/> or
+    /// <see cref="CsvOptions.ClassNames"/> when given, otherwise by one pass over the whole file here, which infers
+    /// them by the rules of <see cref="CsvOptions"/> (and validates every row).
     /// </summary>
+    /// <exception cref="ArgumentException">The options are inconsistent or name no label column (nor <see cref="CsvOptions.Unlabeled"/>).</exception>
+    /// <exception cref="InvalidDataException">The header, or (when classes are inferred) any row, is invalid; the message names the line and column.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static StreamingDataSource<T> OpenStreaming<T>(string path, CsvOptions options, int bufferRows = 4096)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.HasLabel && !options.Regression && options.Classes < 2)
-        {
-            throw new ArgumentException($"streaming a classification CSV needs CsvOptions.Classes ≥ 2 (it cannot be inferred without reading the whole file); received {options.Classes}", nameof(options));
-        }
-
         CsvLayout layout;
+        CsvLabelMap? map = null;
         using (var reader = OpenText(path))
         using (var lines = new CsvLineReader(reader, leaveOpen: true))
         {
             layout = CsvLayout.Read(lines, options, path);
+            if (options.IsClassification)
+            {
+                map = CsvLabelMap.Create(options, path);
+                if (map.Infers)
+                {
+                    // The first pass: every row is parsed (so errors surface now) and only the distinct labels kept.
+                    var scratch = new double[layout.Features];
+                    bool pending = layout.FirstRowPending;
+                    while (pending || lines.TryReadDataLine(out _))
+                    {
+                        pending = false;
+                        var line = lines.Current;
+                        var cell = layout.ParseRow<double>(line, lines.LineNumber, scratch);
+                        map.Map(line[cell], lines.LineNumber, layout);
+                    }
+
+                    map = map.Resolve(layout).AsFixed(path);
+                }
+            }
         }
 
-        int targets = !options.HasLabel ? 0 : options.Regression || options.Classes == 2 ? 1 : options.Classes;
+        int classes = map?.Classes ?? 0;
+        int targets = !options.HasLabel ? 0 : map is null || classes == 2 ? 1 : classes;
+        var fixedMap = map;
         return new StreamingDataSource<T>(
-            Path.GetFileName(path), layout.Features, targets, -1, options.HasLabel && !options.Regression ? options.Classes : 0, options.ClassNames, bufferRows, 1, () => new CsvRowStream<T>(path, options));
+            Path.GetFileName(path), layout.Features, targets, -1, classes, map?.Names, bufferRows, 1, () => new CsvRowStream<T>(path, options, fixedMap));
     }
 
     internal static TextReader OpenText(string path)
@@ -155,25 +248,32 @@ public static class Csv
         bool gzip = file.ReadAtLeast(probe, 2, throwOnEndOfStream: false) == 2 && probe[0] == 0x1F && probe[1] == 0x8B;
         file.Position = 0;
         Stream s = gzip ? new GZipStream(file, CompressionMode.Decompress) : file;
-        return new StreamReader(s, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+        return new CheckedTextReader(new StreamReader(s, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16), path);
     }
 
     private sealed class CsvRowStream<T> : RowStream<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        private readonly TextReader _reader;
         private readonly CsvLineReader _lines;
         private readonly CsvLayout _layout;
-        private readonly CsvOptions _options;
+        private readonly CsvLabelMap? _map;
         private bool _pending;
 
-        public CsvRowStream(string path, CsvOptions options)
+        public CsvRowStream(string path, CsvOptions options, CsvLabelMap? map)
         {
-            _reader = OpenText(path);
-            _lines = new CsvLineReader(_reader, leaveOpen: false);
-            _layout = CsvLayout.Read(_lines, options, path);
+            _lines = new CsvLineReader(OpenText(path), leaveOpen: false);
+            try
+            {
+                _layout = CsvLayout.Read(_lines, options, path);
+            }
+            catch
+            {
+                _lines.Dispose();
+                throw;
+            }
+
             _pending = _layout.FirstRowPending;
-            _options = options;
+            _map = map;
         }
 
         public override bool ReadRow(Span<T> x, Span<T> y)
@@ -184,31 +284,245 @@ public static class Csv
             }
 
             _pending = false;
-            double label = 0;
-            _layout.ParseRow(_lines.Current, _lines.LineNumber, x, ref label, _options.Regression ? -1 : _options.Classes);
+            var line = _lines.Current;
+            var cell = _layout.ParseRow(line, _lines.LineNumber, x);
             if (y.Length == 0)
             {
                 return true;
             }
 
-            if (_options.Regression)
+            if (_map is null)
             {
-                y[0] = T.CreateTruncating(label);
+                y[0] = T.CreateTruncating(_layout.ParseNumber(line[cell], _lines.LineNumber, _layout.LabelIndex));
+                return true;
             }
-            else if (y.Length == 1)
+
+            int label = _map.Map(line[cell], _lines.LineNumber, _layout);
+            if (y.Length == 1)
             {
                 y[0] = label == 1 ? T.One : T.Zero;
             }
             else
             {
                 y.Clear();
-                y[(int)label] = T.One;
+                y[label] = T.One;
             }
 
             return true;
         }
 
         public override void Dispose() => _lines.Dispose();
+    }
+
+    /// <summary>Turns a decoder's or gzip's own exceptions into <see cref="InvalidDataException"/>s naming the file.</summary>
+    private sealed class CheckedTextReader(TextReader inner, string path) : TextReader
+    {
+        public override int Read(Span<char> buffer)
+        {
+            try
+            {
+                return inner.Read(buffer);
+            }
+            catch (Exception e) when (e is InvalidDataException or DecoderFallbackException or NotSupportedException)
+            {
+                throw new InvalidDataException($"'{path}' is corrupt: {e.Message}", e);
+            }
+        }
+
+        public override int Read(char[] buffer, int index, int count) => Read(buffer.AsSpan(index, count));
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}
+
+/// <summary>
+/// Maps label cells to classes: fixed (the classes and/or names were given) or inferring (collects the distinct cells,
+/// resolved once the whole file has been read, by the rules on <see cref="CsvOptions"/>).
+/// </summary>
+internal sealed class CsvLabelMap
+{
+    private readonly Dictionary<string, int> _keys;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private readonly List<long> _firstLine = [];
+
+    private CsvLabelMap(int classes, IReadOnlyList<string>? names, Dictionary<string, int> keys, bool infers)
+    {
+        Classes = classes;
+        Names = names;
+        _keys = keys;
+        _lookup = keys.GetAlternateLookup<ReadOnlySpan<char>>();
+        Infers = infers;
+    }
+
+    /// <summary>True while the classes are still being collected from the file.</summary>
+    public bool Infers { get; }
+
+    /// <summary>The number of classes (0 while inferring).</summary>
+    public int Classes { get; }
+
+    /// <summary>The class names, or null for numeric classes.</summary>
+    public IReadOnlyList<string>? Names { get; }
+
+    public static CsvLabelMap Create(CsvOptions options, string source)
+    {
+        var names = options.ClassNames;
+        if (options.Classes == 0 && names is null)
+        {
+            return new CsvLabelMap(0, null, new Dictionary<string, int>(StringComparer.Ordinal), infers: true);
+        }
+
+        int classes = options.Classes != 0 ? options.Classes : names!.Count;
+        if (classes < 2)
+        {
+            throw new ArgumentException($"CsvOptions.Classes must be 0 (infer) or ≥ 2; received {options.Classes}{(names is null ? string.Empty : $" with {names.Count} class names")}");
+        }
+
+        if (names is not null && names.Count != classes)
+        {
+            throw new ArgumentException($"CsvOptions.ClassNames has {names.Count} names but CsvOptions.Classes is {classes}");
+        }
+
+        return Fixed(classes, names, source);
+    }
+
+    /// <summary>The class of a label cell (fixed), or the key of its distinct text (inferring).</summary>
+    public int Map(ReadOnlySpan<char> raw, long lineNumber, CsvLayout layout)
+    {
+        var cell = CsvLayout.Clean(raw);
+        if (cell.IsEmpty)
+        {
+            throw layout.Error(lineNumber, layout.LabelIndex, "the label cell is empty (a missing value)");
+        }
+
+        if (_lookup.TryGetValue(cell, out int key))
+        {
+            return key;
+        }
+
+        if (double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out double number) && !double.IsFinite(number))
+        {
+            throw layout.Error(lineNumber, layout.LabelIndex, $"'{CsvLayout.Shorten(cell)}' is not a finite number");
+        }
+
+        if (!Infers)
+        {
+            if (double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= 0 && v < Classes && v == Math.Floor(v))
+            {
+                return (int)v;
+            }
+
+            string what = Names is null
+                ? $"'{CsvLayout.Shorten(cell)}' is not a class index in [0, {Classes})"
+                : $"'{CsvLayout.Shorten(cell)}' is neither one of the {Classes} class names ({Quote(Names)}) nor a class index in [0, {Classes})";
+            throw layout.Error(lineNumber, layout.LabelIndex, what);
+        }
+
+        if (_keys.Count == DataSet.MaxInferredClasses)
+        {
+            throw layout.Error(lineNumber, layout.LabelIndex, $"'{CsvLayout.Shorten(cell)}' is the {DataSet.MaxInferredClasses + 1}st distinct label; more than {DataSet.MaxInferredClasses} classes are not inferred from a file. If the column is a real-valued target, set CsvOptions.Regression = true; for a task with this many classes pass CsvOptions.ClassNames or CsvOptions.Classes");
+        }
+
+        key = _keys.Count;
+        _keys.Add(cell.ToString(), key);
+        _firstLine.Add(lineNumber);
+        return key;
+    }
+
+    /// <summary>Decides the classes from the distinct labels seen (inferring only).</summary>
+    public Resolution Resolve(CsvLayout layout)
+    {
+        if (!Infers)
+        {
+            return new Resolution(Classes, Names, null);
+        }
+
+        var texts = new string[_keys.Count];
+        foreach (var (text, key) in _keys)
+        {
+            texts[key] = text;
+        }
+
+        var values = new double[texts.Length];
+        bool numeric = true;
+        for (int k = 0; k < texts.Length && numeric; k++)
+        {
+            numeric = double.TryParse(texts[k], NumberStyles.Float, CultureInfo.InvariantCulture, out values[k]) && double.IsFinite(values[k]);
+        }
+
+        var classOf = new int[texts.Length];
+        if (numeric)
+        {
+            int largest = -1;
+            for (int k = 0; k < texts.Length; k++)
+            {
+                double v = values[k];
+                if (v < 0 || v != Math.Floor(v))
+                {
+                    throw layout.Error(_firstLine[k], layout.LabelIndex, $"'{CsvLayout.Shorten(texts[k])}' is not a class index (an integer ≥ 0). If the column holds a real-valued target, set CsvOptions.Regression = true; if its values are class codes, pass them as CsvOptions.ClassNames");
+                }
+
+                if (v >= DataSet.MaxInferredClasses)
+                {
+                    throw layout.Error(_firstLine[k], layout.LabelIndex, $"'{CsvLayout.Shorten(texts[k])}' as a class index would make {(v + 1).ToString("0", CultureInfo.InvariantCulture)} classes, more than the {DataSet.MaxInferredClasses} inferred from a file. If the column is a real-valued target, set CsvOptions.Regression = true; if it truly holds class indices, pass CsvOptions.Classes");
+                }
+
+                classOf[k] = (int)v;
+                largest = Math.Max(largest, classOf[k]);
+            }
+
+            return new Resolution(Math.Max(2, largest + 1), null, classOf);
+        }
+
+        if (texts.Length < 2)
+        {
+            throw layout.Error(_firstLine[0], layout.LabelIndex, $"'{CsvLayout.Shorten(texts[0])}' is the only class in the label column; a classification needs at least 2. Pass CsvOptions.ClassNames to name every class (or set CsvOptions.Regression = true)");
+        }
+
+        var sorted = (string[])texts.Clone();
+        Array.Sort(sorted, StringComparer.Ordinal);
+        for (int k = 0; k < texts.Length; k++)
+        {
+            classOf[k] = Array.BinarySearch(sorted, texts[k], StringComparer.Ordinal);
+        }
+
+        return new Resolution(sorted.Length, sorted, classOf);
+    }
+
+    private static CsvLabelMap Fixed(int classes, IReadOnlyList<string>? names, string source)
+    {
+        var byName = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (names is not null)
+        {
+            for (int k = 0; k < names.Count; k++)
+            {
+                if (string.IsNullOrEmpty(names[k]) || !byName.TryAdd(names[k], k))
+                {
+                    throw new ArgumentException($"CsvOptions.ClassNames must hold distinct, non-empty names; entry {k} is {(names[k] is null ? "null" : $"'{names[k]}'")} (reading {source})");
+                }
+            }
+        }
+
+        return new CsvLabelMap(classes, names, byName, infers: false);
+    }
+
+    private static string Quote(IReadOnlyList<string> names)
+        => string.Join(", ", names.Take(10).Select(s => $"'{CsvLayout.Shorten(s)}'")) + (names.Count > 10 ? ", …" : string.Empty);
+
+    /// <summary>The decided classes, and the class of each inferred key (null when fixed).</summary>
+    internal sealed record Resolution(int Classes, IReadOnlyList<string>? Names, int[]? KeyClasses)
+    {
+        public int ClassOf(int key) => KeyClasses is null ? key : KeyClasses[key];
+
+        /// <summary>A fixed map with these classes, for the passes after the first.</summary>
+        public CsvLabelMap AsFixed(string source) => Fixed(Classes, Names, source);
     }
 }
 
@@ -245,6 +559,16 @@ internal sealed class CsvLayout
             throw new ArgumentOutOfRangeException(nameof(options), options.SkipLines, $"SkipLines must be ≥ 0; received {options.SkipLines}");
         }
 
+        if (options.Unlabeled && options.HasLabel)
+        {
+            throw new ArgumentException("CsvOptions.Unlabeled is true but a label column is named too (LabelColumn or LabelColumnIndex); choose one", nameof(options));
+        }
+
+        if (options.Regression && (options.Classes != 0 || options.ClassNames is not null))
+        {
+            throw new ArgumentException($"CsvOptions.Regression is true but Classes ({options.Classes}) or ClassNames are set too; classes belong to classification", nameof(options));
+        }
+
         for (int i = 0; i < options.SkipLines; i++)
         {
             if (!lines.TryReadLine(out _))
@@ -268,7 +592,7 @@ internal sealed class CsvLayout
         }
         else if (lines.TryReadDataLine(out var first))
         {
-            columns = Cells(first, options.Delimiter).Count;
+            columns = first.Count(options.Delimiter) + 1;
             pending = true;
         }
         else
@@ -287,7 +611,7 @@ internal sealed class CsvLayout
             labelIndex = Array.IndexOf(names, options.LabelColumn);
             if (labelIndex < 0)
             {
-                throw new InvalidDataException($"{source}: no column is named '{options.LabelColumn}'; the header has {string.Join(", ", names.Select(s => $"'{s}'"))}");
+                throw new InvalidDataException($"{source}: no column is named '{options.LabelColumn}'; the header has {Describe(names)}");
             }
         }
         else if (options.LabelColumnIndex is int index)
@@ -298,39 +622,40 @@ internal sealed class CsvLayout
                 throw new ArgumentException($"LabelColumnIndex must be in [−{columns}, {columns}) for a file of {columns} columns; received {index}", nameof(options));
             }
         }
+        else if (!options.Unlabeled)
+        {
+            string which = names is null ? $"the file has {columns} columns and no header" : $"the header has {Describe(names)}";
+            throw new ArgumentException($"{source}: say which column holds the label ({which}): set CsvOptions.LabelColumn = \"name\" or CsvOptions.LabelColumnIndex = -1 for the last column; for a file of inputs only, set CsvOptions.Unlabeled = true", nameof(options));
+        }
 
         return new CsvLayout(source, names, columns, labelIndex, options.Delimiter, pending);
     }
 
-    /// <summary>Parses one line into x (the inputs in column order, label skipped) and the label value.</summary>
-    public void ParseRow<T>(ReadOnlySpan<char> line, long lineNumber, Span<T> x, ref double label, int classes)
+    /// <summary>Parses one line's inputs into x (in column order, label skipped) and returns where the label cell is.</summary>
+    public Range ParseRow<T>(ReadOnlySpan<char> line, long lineNumber, Span<T> x)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int column = 0;
         int f = 0;
-        var rest = line;
+        int offset = 0;
+        Range label = default;
         while (true)
         {
+            var rest = line[offset..];
             int cut = rest.IndexOf(_delimiter);
-            var cell = cut < 0 ? rest : rest[..cut];
+            int length = cut < 0 ? rest.Length : cut;
             if (column >= Columns)
             {
-                throw new InvalidDataException($"{_source}: line {lineNumber} has {CountCells(line)} cells; expected {Columns}");
+                throw new InvalidDataException($"{_source}: line {lineNumber} has {line.Count(_delimiter) + 1} cells; expected {Columns}");
             }
 
-            double v = ParseCell(cell, lineNumber, column);
             if (column == LabelIndex)
             {
-                if (classes >= 0 && (v < 0 || v != Math.Floor(v) || (classes > 0 && v >= classes) || v > int.MaxValue))
-                {
-                    throw Error(lineNumber, column, $"'{Clean(cell)}' is not a class index{(classes > 0 ? $" in [0, {classes})" : " (an integer ≥ 0)")}");
-                }
-
-                label = v;
+                label = new Range(offset, offset + length);
             }
             else
             {
-                x[f++] = T.CreateTruncating(v);
+                x[f++] = T.CreateTruncating(ParseNumber(rest[..length], lineNumber, column));
             }
 
             column++;
@@ -339,13 +664,15 @@ internal sealed class CsvLayout
                 break;
             }
 
-            rest = rest[(cut + 1)..];
+            offset += cut + 1;
         }
 
         if (column != Columns)
         {
             throw new InvalidDataException($"{_source}: line {lineNumber} has {column} cells; expected {Columns}");
         }
+
+        return label;
     }
 
     public static List<string> Cells(ReadOnlySpan<char> line, char delimiter)
@@ -359,7 +686,7 @@ internal sealed class CsvLayout
         return cells;
     }
 
-    private static ReadOnlySpan<char> Clean(ReadOnlySpan<char> cell)
+    public static ReadOnlySpan<char> Clean(ReadOnlySpan<char> cell)
     {
         cell = cell.Trim();
         if (cell.Length >= 2 && cell[0] == '"' && cell[^1] == '"')
@@ -370,9 +697,7 @@ internal sealed class CsvLayout
         return cell;
     }
 
-    private int CountCells(ReadOnlySpan<char> line) => line.Count(_delimiter) + 1;
-
-    private double ParseCell(ReadOnlySpan<char> raw, long lineNumber, int column)
+    public double ParseNumber(ReadOnlySpan<char> raw, long lineNumber, int column)
     {
         var cell = Clean(raw);
         if (cell.IsEmpty)
@@ -382,22 +707,29 @@ internal sealed class CsvLayout
 
         if (!double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
         {
-            throw Error(lineNumber, column, $"'{cell}' is not a number");
+            throw Error(lineNumber, column, column == LabelIndex
+                ? $"'{Shorten(cell)}' is not a number (CsvOptions.Regression is true, so the label column must hold real-valued targets)"
+                : $"'{Shorten(cell)}' is not a number");
         }
 
         if (!double.IsFinite(v))
         {
-            throw Error(lineNumber, column, $"'{cell}' is not a finite number");
+            throw Error(lineNumber, column, $"'{Shorten(cell)}' is not a finite number");
         }
 
         return v;
     }
 
-    private InvalidDataException Error(long lineNumber, int column, string what)
+    public InvalidDataException Error(long lineNumber, int column, string what)
     {
-        string name = _names is not null && column < _names.Length ? $" ('{_names[column]}')" : string.Empty;
+        string name = _names is not null && column < _names.Length ? $" ('{Shorten(_names[column])}')" : string.Empty;
         return new InvalidDataException($"{_source}: line {lineNumber}, column {column + 1}{name}: {what}");
     }
+
+    public static string Shorten(ReadOnlySpan<char> text) => text.Length <= 40 ? text.ToString() : string.Concat(text[..40], "…");
+
+    private static string Describe(string[] names)
+        => string.Join(", ", names.Take(20).Select(s => $"'{Shorten(s)}'")) + (names.Length > 20 ? $", … ({names.Length} columns)" : string.Empty);
 }
 
 /// <summary>Reads lines into a reusable buffer, without allocating a string per line.</summary>

@@ -6,6 +6,14 @@ namespace DeepLearning;
 public static class DataSet
 {
     /// <summary>
+    /// The most classes a loader infers from the labels it reads (<see cref="Csv"/>, <see cref="Idx.Load{T}"/>) when
+    /// the number of classes is not given: 100. A label column that would need more is refused with a message naming
+    /// the cell, since it is far more often a regression target or an ID than a 1,000-class task; pass the number of
+    /// classes (or the class names) explicitly to go beyond it.
+    /// </summary>
+    public const int MaxInferredClasses = 100;
+
+    /// <summary>
     /// A classification data set from X (m, n_x) and class indices: Y is one-hot (m, C) for C ≥ 3 classes and a 0/1
     /// column (m, 1) for C = 2 (the course's binary classification).
     /// </summary>

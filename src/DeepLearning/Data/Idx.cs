@@ -36,13 +36,15 @@ public sealed record IdxHeader(IdxElementType ElementType, int[] Dimensions, boo
     public int Count => Dimensions[0];
 
     /// <summary>The elements per example: the product of every dimension after the first (1 for labels).</summary>
-    public int RowLength => (int)Dimensions.Skip(1).Aggregate(1L, (p, d) => p * d);
+    /// <exception cref="OverflowException">The product does not fit an <see cref="int"/> (never for a header read from a file).</exception>
+    public int RowLength => checked((int)Dimensions.Skip(1).Aggregate(1L, (p, d) => checked(p * d)));
 
     /// <summary>The total number of elements.</summary>
-    public long ElementCount => Dimensions.Aggregate(1L, (p, d) => p * d);
+    /// <exception cref="OverflowException">The product does not fit a <see cref="long"/> (never for a header read from a file).</exception>
+    public long ElementCount => Dimensions.Aggregate(1L, (p, d) => checked(p * d));
 
     /// <summary>The bytes taken by the data after the header.</summary>
-    public long DataBytes => ElementCount * Idx.ElementSize(ElementType);
+    public long DataBytes => checked(ElementCount * Idx.ElementSize(ElementType));
 
     /// <summary>The header length in bytes: 4 + 4 per dimension.</summary>
     public int HeaderBytes => 4 + (4 * Dimensions.Length);
@@ -56,9 +58,20 @@ public sealed record IdxHeader(IdxElementType ElementType, int[] Dimensions, boo
 /// then rank big-endian int32 dimensions, then the elements in row-major big-endian order.
 /// </summary>
 /// <remarks>
-/// Every read checks the magic number and that the dimensions match the file: the length of a raw file, or the size
-/// recorded in a gzip trailer (before anything is allocated) and then the bytes actually decompressed. Errors are
-/// <see cref="InvalidDataException"/>s naming the file and the numbers.
+/// <para>
+/// Every byte of the file is treated as untrusted, and nothing is allocated from a header claim that the bytes actually
+/// present cannot back. The header is checked first: the magic number, every dimension ≥ 0, and the products of the
+/// dimensions (elements per example, bytes in all) without overflow. A raw file must then be exactly as long as the
+/// header says before anything is read. A gzip file's size trailer (ISIZE) is only a quick first check, not evidence:
+/// the data is decompressed in bounded chunks, buffers grow only as bytes actually arrive, and the decompressed length
+/// must equal the header's claim before the tensor or label array is allocated.
+/// </para>
+/// <para>
+/// Readers throw only <see cref="ArgumentException"/> (a null or empty path), <see cref="FileNotFoundException"/>,
+/// <see cref="InvalidDataException"/> (any malformed, truncated or inconsistent file; the message names the file and
+/// the dimension or value at fault) and <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/> from
+/// the operating system.
+/// </para>
 /// </remarks>
 public static class Idx
 {
@@ -72,7 +85,12 @@ public static class Idx
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, $"unknown IDX element type 0x{(byte)type:X2}"),
     };
 
-    /// <summary>Reads and validates the header of an IDX file.</summary>
+    /// <summary>
+    /// Reads and validates the header of an IDX file, allocating nothing from its claims. For a raw file the length is
+    /// checked against the header too; for a gzip file only the size trailer is (the data is checked when it is read).
+    /// </summary>
+    /// <exception cref="InvalidDataException">The file is not a valid IDX file; the message names it and the value.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static IdxHeader ReadHeader(string path)
     {
         using var file = IdxFile.Open(path);
@@ -83,6 +101,8 @@ public static class Idx
     /// Reads an IDX file into a tensor: (d0, d1·…·dk) for rank ≥ 2 (each example flattened into a row), (d0) for
     /// rank 1. Every element is multiplied by <paramref name="scale"/> (1/255 maps bytes to [0, 1]).
     /// </summary>
+    /// <exception cref="InvalidDataException">The file is malformed, truncated or longer than its header says.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static Tensor<T> Read<T>(string path, double scale = 1.0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -93,13 +113,16 @@ public static class Idx
             throw new InvalidDataException($"'{path}' holds {h.ElementCount} elements ({h}); more than one tensor can hold");
         }
 
+        file.ProveData();
         var t = h.Dimensions.Length == 1 ? new Tensor<T>(h.Count) : new Tensor<T>(h.Count, h.RowLength);
         file.ReadValues(t.Span, scale);
         file.EnsureAtEnd();
         return t;
     }
 
-    /// <summary>Reads a rank-1 IDX file of integer class labels.</summary>
+    /// <summary>Reads a rank-1 IDX file of integer class labels (each ≥ 0).</summary>
+    /// <exception cref="InvalidDataException">The file is malformed, not rank-1 integers, or holds a negative label.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static int[] ReadLabels(string path)
     {
         using var file = IdxFile.Open(path);
@@ -109,6 +132,7 @@ public static class Idx
             throw new InvalidDataException($"'{path}' holds {h}; labels must be a rank-1 integer IDX file");
         }
 
+        file.ProveData();
         var labels = new int[h.Count];
         Span<double> one = stackalloc double[1];
         for (int i = 0; i < labels.Length; i++)
@@ -136,6 +160,8 @@ public static class Idx
     /// <param name="classes">The number of classes; 0 infers max label + 1 (at least 2).</param>
     /// <param name="scale">Multiplies every input (1/255 maps pixel bytes to [0, 1]).</param>
     /// <param name="classNames">Optional display names.</param>
+    /// <exception cref="InvalidDataException">A file is malformed, the counts disagree, or a label is out of range.</exception>
+    /// <exception cref="FileNotFoundException">A file does not exist.</exception>
     public static DataSet<T> Load<T>(string imagesPath, string labelsPath, int classes = 0, double scale = 1.0, IReadOnlyList<string>? classNames = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -157,7 +183,9 @@ public static class Idx
 
     /// <summary>
     /// A streaming source over an images file and a labels file: memory of <paramref name="bufferRows"/> rows whatever m
-    /// is. Raw files are visited in random blocks when shuffled; gzip files are read sequentially.
+    /// is. Raw files are visited in random blocks when shuffled; gzip files are read sequentially. A gzip file is
+    /// decompressed once here (in bounded chunks, nothing kept) to prove that it holds exactly the data its header
+    /// declares, since buffers are sized from that header.
     /// </summary>
     /// <param name="imagesPath">The IDX file of inputs.</param>
     /// <param name="labelsPath">The rank-1 IDX file of class indices.</param>
@@ -166,6 +194,8 @@ public static class Idx
     /// <param name="bufferRows">Rows in the shuffle buffer.</param>
     /// <param name="chunkRows">Rows per block in random block order.</param>
     /// <param name="classNames">Optional display names.</param>
+    /// <exception cref="InvalidDataException">A file is malformed or the counts disagree; a label out of range is reported when read.</exception>
+    /// <exception cref="FileNotFoundException">A file does not exist.</exception>
     public static StreamingDataSource<T> OpenStreaming<T>(string imagesPath, string labelsPath, int classes, double scale = 1.0, int bufferRows = 4096, int chunkRows = 256, IReadOnlyList<string>? classNames = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -174,8 +204,8 @@ public static class Idx
             throw new ArgumentOutOfRangeException(nameof(classes), classes, $"classes must be ≥ 2 for a streaming source; received {classes}");
         }
 
-        var images = ReadHeader(imagesPath);
-        var labels = ReadHeader(labelsPath);
+        var images = ProveFile(imagesPath);
+        var labels = ProveFile(labelsPath);
         if (labels.Dimensions.Length != 1 || labels.ElementType is IdxElementType.Single or IdxElementType.Double)
         {
             throw new InvalidDataException($"'{labelsPath}' holds {labels}; labels must be a rank-1 integer IDX file");
@@ -256,11 +286,24 @@ public static class Idx
         Write(path, t, IdxElementType.UInt8, gzip);
     }
 
+    private static IdxHeader ProveFile(string path)
+    {
+        using var file = IdxFile.Open(path);
+        file.ProveData(keep: false);
+        return file.Header;
+    }
+
     internal static int ResolveClasses(int[] labels, int classes, string source)
     {
         int max = labels.Length == 0 ? 0 : labels.Max();
         if (classes == 0)
         {
+            if (max >= DataSet.MaxInferredClasses)
+            {
+                int row = Array.IndexOf(labels, max);
+                throw new InvalidDataException($"{source}: label {max} (example {row}) would make {(long)max + 1} classes, more than the {DataSet.MaxInferredClasses} this loader infers; pass the number of classes explicitly");
+            }
+
             return Math.Max(2, max + 1);
         }
 
@@ -398,12 +441,16 @@ public static class Idx
 internal sealed class IdxFile : IDisposable
 {
     private const int ScratchBytes = 1 << 16;
+    private const int MaxChunkBytes = 1 << 26;
     private readonly FileStream _file;
     private readonly Stream _data;
     private readonly byte[] _scratch;
     private readonly int _elementSize;
     private readonly long _rowBytes;
     private long _consumed;
+    private List<byte[]>? _chunks;
+    private int _chunkIndex;
+    private int _chunkOffset;
 
     private IdxFile(string path, FileStream file, Stream data, IdxHeader header)
     {
@@ -413,7 +460,9 @@ internal sealed class IdxFile : IDisposable
         Header = header;
         _elementSize = Idx.ElementSize(header.ElementType);
         _rowBytes = (long)header.RowLength * _elementSize;
-        _scratch = new byte[(int)Math.Max(Math.Min(ScratchBytes, header.DataBytes), Math.Min(_rowBytes, Array.MaxLength))];
+
+        // Bounded whatever the header claims: reads go through it in pieces.
+        _scratch = new byte[(int)Math.Clamp(header.DataBytes, _elementSize, ScratchBytes)];
     }
 
     public string Path { get; }
@@ -500,6 +549,51 @@ internal sealed class IdxFile : IDisposable
         _consumed = row * _rowBytes;
     }
 
+    /// <summary>
+    /// Proves that the data section holds exactly <see cref="IdxHeader.DataBytes"/> bytes before a caller allocates
+    /// from the header. A raw file's length was checked on open. A gzip file is decompressed here: with
+    /// <paramref name="keep"/> into chunks that are allocated only as bytes arrive (each at most twice the bytes
+    /// already received) and then served by <see cref="ReadValues{T}"/>; without it through the fixed scratch buffer.
+    /// </summary>
+    public void ProveData(bool keep = true)
+    {
+        if (!Header.Compressed)
+        {
+            return;
+        }
+
+        long declared = Header.DataBytes;
+        var chunks = keep ? new List<byte[]>() : null;
+        long received = 0;
+        while (received < declared)
+        {
+            Span<byte> target;
+            if (chunks is null)
+            {
+                target = _scratch.AsSpan(0, (int)Math.Min(_scratch.Length, declared - received));
+            }
+            else
+            {
+                long size = Math.Min(declared - received, Math.Clamp(received, ScratchBytes, MaxChunkBytes));
+                var chunk = new byte[size];
+                chunks.Add(chunk);
+                target = chunk;
+            }
+
+            _consumed = received;
+            int got = ReadData(target);
+            received += got;
+            if (got < target.Length)
+            {
+                throw new InvalidDataException($"'{Path}' is truncated: its header ({Header}) needs {declared} data bytes but only {received} are present");
+            }
+        }
+
+        EnsureAtEnd();
+        _chunks = chunks;
+        _consumed = 0;
+    }
+
     /// <summary>Reads destination.Length elements, each multiplied by <paramref name="scale"/>.</summary>
     public void ReadValues<T>(Span<T> destination, double scale)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -509,16 +603,7 @@ internal sealed class IdxFile : IDisposable
         {
             int n = Math.Min(perChunk, destination.Length - start);
             int bytes = n * _elementSize;
-            int got;
-            try
-            {
-                got = _data.ReadAtLeast(_scratch.AsSpan(0, bytes), bytes, throwOnEndOfStream: false);
-            }
-            catch (InvalidDataException e)
-            {
-                throw new InvalidDataException($"'{Path}' is corrupt after {Header.HeaderBytes + _consumed} bytes of data: {e.Message}", e);
-            }
-
+            int got = _chunks is null ? ReadData(_scratch.AsSpan(0, bytes)) : ReadChunks(_scratch.AsSpan(0, bytes));
             if (got < bytes)
             {
                 throw new InvalidDataException($"'{Path}' is truncated: its header ({Header}) needs {Header.DataBytes} data bytes but only {_consumed + got} are present");
@@ -532,7 +617,7 @@ internal sealed class IdxFile : IDisposable
     /// <summary>Checks that nothing follows the data (for gzip, where the length was not known up front).</summary>
     public void EnsureAtEnd()
     {
-        if (Header.Compressed && _data.ReadAtLeast(_scratch.AsSpan(0, 1), 1, throwOnEndOfStream: false) != 0)
+        if (Header.Compressed && _chunks is null && ReadData(_scratch.AsSpan(0, 1)) != 0)
         {
             throw new InvalidDataException($"'{Path}' holds more data than its header ({Header}) declares");
         }
@@ -546,6 +631,39 @@ internal sealed class IdxFile : IDisposable
         }
 
         _file.Dispose();
+    }
+
+    /// <summary>Reads up to destination.Length bytes from the (possibly decompressing) stream; fewer only at its end.</summary>
+    private int ReadData(Span<byte> destination)
+    {
+        try
+        {
+            return _data.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException)
+        {
+            throw new InvalidDataException($"'{Path}' is corrupt after {Header.HeaderBytes + _consumed} bytes of data: {e.Message}", e);
+        }
+    }
+
+    private int ReadChunks(Span<byte> destination)
+    {
+        int copied = 0;
+        while (copied < destination.Length && _chunkIndex < _chunks!.Count)
+        {
+            var chunk = _chunks[_chunkIndex];
+            int n = Math.Min(destination.Length - copied, chunk.Length - _chunkOffset);
+            chunk.AsSpan(_chunkOffset, n).CopyTo(destination[copied..]);
+            copied += n;
+            _chunkOffset += n;
+            if (_chunkOffset == chunk.Length)
+            {
+                _chunkIndex++;
+                _chunkOffset = 0;
+            }
+        }
+
+        return copied;
     }
 
     private static IdxHeader ReadHeader(string path, Stream data, bool gzip)
@@ -565,6 +683,8 @@ internal sealed class IdxFile : IDisposable
 
         int rank = magic[3];
         var dims = new int[rank];
+        int size = Idx.ElementSize((IdxElementType)type);
+        long extent = 1; // the product of the non-zero dimensions after the first, checked step by step
         for (int i = 0; i < rank; i++)
         {
             if (data.ReadAtLeast(magic, 4, throwOnEndOfStream: false) < 4)
@@ -577,12 +697,22 @@ internal sealed class IdxFile : IDisposable
             {
                 throw new InvalidDataException($"'{path}': dimension {i} is {dims[i]}; dimensions must be ≥ 0");
             }
+
+            if (i > 0 && dims[i] > 0)
+            {
+                extent *= dims[i]; // ≤ Array.MaxLength · int.MaxValue < 2⁶³: no overflow
+                if (extent > Array.MaxLength)
+                {
+                    throw new InvalidDataException($"'{path}': dimension {i} is {dims[i]}, which makes the dimensions after the first multiply to {extent} (or more) elements per example; at most {Array.MaxLength} fit in memory");
+                }
+            }
         }
 
         var header = new IdxHeader((IdxElementType)type, dims, gzip);
-        if (header.ElementCount > Array.MaxLength || (rank > 1 && header.ElementCount / Math.Max(1, dims[0]) > Array.MaxLength))
+        long rowBytes = (long)header.RowLength * size;
+        if (rowBytes > 0 && dims[0] > (long.MaxValue - header.HeaderBytes) / rowBytes)
         {
-            throw new InvalidDataException($"'{path}' declares {header}, more elements than this library can hold");
+            throw new InvalidDataException($"'{path}': dimension 0 is {dims[0]} examples of {rowBytes} bytes, more bytes than a file can hold");
         }
 
         return header;

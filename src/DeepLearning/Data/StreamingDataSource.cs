@@ -9,8 +9,10 @@ namespace DeepLearning;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Memory does not grow with m: an epoch holds one shuffle buffer of <see cref="BufferRows"/> rows
-/// (<see cref="BufferRows"/>·(n_x + C) elements) plus the file's read buffer.
+/// Memory does not grow with m: an epoch holds one shuffle buffer of at most <see cref="BufferRows"/> rows
+/// (<see cref="BufferRows"/>·(n_x + C) elements) plus the file's read buffer. The buffer never holds more rows than the
+/// file has (min(<see cref="BufferRows"/>, m)) and grows only as rows are actually read, so a file whose header claims
+/// wide rows but holds few allocates little.
 /// </para>
 /// <para>
 /// Shuffled epochs read the file through a shuffle buffer: it is filled with the first <see cref="BufferRows"/> rows,
@@ -92,32 +94,62 @@ public sealed class StreamingDataSource<T> : IDataSource<T>
     }
 
     /// <summary>Reads every row into memory (for a file that fits after all).</summary>
+    /// <remarks>
+    /// When m is known (it was checked against the file when the source was opened) X and Y are allocated once;
+    /// otherwise they grow by doubling as rows arrive.
+    /// </remarks>
+    /// <exception cref="InvalidDataException">The file is malformed or changed since it was opened.</exception>
     public DataSet<T> ToDataSet()
     {
-        var rowsX = new List<T[]>();
-        var rowsY = new List<T[]>();
-        using (var stream = _open())
+        if (Count > Array.MaxLength / Math.Max(1, Math.Max(Features, Targets)))
         {
-            while (true)
+            throw new InvalidDataException($"{Description}: m = {Count} rows of n_x = {Features}, C = {Targets} do not fit in memory; stream them instead");
+        }
+
+        using var stream = _open();
+        Tensor<T> xt, yt;
+        if (Count >= 0)
+        {
+            xt = new Tensor<T>((int)Count, Features);
+            yt = new Tensor<T>((int)Count, Targets);
+            for (int i = 0; i < Count; i++)
             {
-                var x = new T[Features];
-                var y = new T[Targets];
-                if (!stream.ReadRow(x, y))
+                if (!stream.ReadRow(xt.Span.Slice(i * Features, Features), yt.Span.Slice(i * Targets, Targets)))
+                {
+                    throw new InvalidDataException($"{Description}: the file ended after {i} of the {Count} rows its header declares");
+                }
+            }
+        }
+        else
+        {
+            int most = Array.MaxLength / Math.Max(1, Math.Max(Features, Targets));
+            var x = Array.Empty<T>();
+            var y = Array.Empty<T>();
+            int m = 0;
+            for (int capacity = 0; ; m++)
+            {
+                if (m == capacity)
+                {
+                    capacity = (int)Math.Min(most, Math.Max(1L, 2L * capacity));
+                    if (capacity == m)
+                    {
+                        throw new InvalidDataException($"{Description}: more rows of n_x = {Features}, C = {Targets} than fit in memory; stream them instead");
+                    }
+
+                    Array.Resize(ref x, capacity * Features);
+                    Array.Resize(ref y, capacity * Targets);
+                }
+
+                if (!stream.ReadRow(x.AsSpan(m * Features, Features), y.AsSpan(m * Targets, Targets)))
                 {
                     break;
                 }
-
-                rowsX.Add(x);
-                rowsY.Add(y);
             }
-        }
 
-        var xt = new Tensor<T>(rowsX.Count, Features);
-        var yt = new Tensor<T>(rowsY.Count, Targets);
-        for (int i = 0; i < rowsX.Count; i++)
-        {
-            rowsX[i].CopyTo(xt.Span.Slice(i * Features, Features));
-            rowsY[i].CopyTo(yt.Span.Slice(i * Targets, Targets));
+            xt = new Tensor<T>(m, Features);
+            yt = new Tensor<T>(m, Targets);
+            x.AsSpan(0, m * Features).CopyTo(xt.Span);
+            y.AsSpan(0, m * Targets).CopyTo(yt.Span);
         }
 
         return Classes == 0
@@ -135,9 +167,10 @@ public sealed class StreamingDataSource<T> : IDataSource<T>
         private readonly int _batchSize;
         private readonly int _n;
         private readonly int _c;
-        private readonly T[] _bufferX;
-        private readonly T[] _bufferY;
         private readonly int _capacity;
+        private T[] _bufferX = [];
+        private T[] _bufferY = [];
+        private int _allocatedRows;
         private readonly bool _chunked;
         private readonly long _count;
         private readonly int _chunkRows;
@@ -157,9 +190,8 @@ public sealed class StreamingDataSource<T> : IDataSource<T>
             _n = source.Features;
             _c = source.Targets;
             _count = source.Count;
-            _bufferX = random is null ? [] : new T[checked(source.BufferRows * _n)];
-            _bufferY = random is null ? [] : new T[checked(source.BufferRows * _c)];
-            _capacity = source.BufferRows;
+            long rows = Math.Min(source.BufferRows, Array.MaxLength / Math.Max(1, _n + _c));
+            _capacity = (int)(source.Count >= 0 ? Math.Min(rows, source.Count) : rows);
             _chunkRows = source.ChunkRows;
             _chunked = random is not null && stream.CanSeek && source.Count > 0;
             if (_chunked)
@@ -197,7 +229,7 @@ public sealed class StreamingDataSource<T> : IDataSource<T>
             if (!_started)
             {
                 _started = true;
-                while (_filled < _capacity && NextSourceRow(_bufferX.AsSpan(_filled * _n, _n), _bufferY.AsSpan(_filled * _c, _c)))
+                while (_filled < _capacity && GrowBuffer() && NextSourceRow(_bufferX.AsSpan(_filled * _n, _n), _bufferY.AsSpan(_filled * _c, _c)))
                 {
                     _filled++;
                 }
@@ -223,6 +255,19 @@ public sealed class StreamingDataSource<T> : IDataSource<T>
         }
 
         public void Dispose() => _stream.Dispose();
+
+        /// <summary>Makes room for one more row in the shuffle buffer, doubling it up to its capacity; always true.</summary>
+        private bool GrowBuffer()
+        {
+            if (_filled == _allocatedRows)
+            {
+                _allocatedRows = (int)Math.Min(_capacity, Math.Max(1L, 2L * _allocatedRows));
+                Array.Resize(ref _bufferX, _allocatedRows * _n);
+                Array.Resize(ref _bufferY, _allocatedRows * _c);
+            }
+
+            return true;
+        }
 
         private static long Gcd(long a, long b)
         {

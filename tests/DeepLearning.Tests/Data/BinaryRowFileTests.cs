@@ -142,4 +142,78 @@ public sealed class BinaryRowFileTests : IDisposable
         File.WriteAllBytes(path, version);
         FluentActions.Invoking(() => BinaryRowFile.Open<float>(path)).Should().Throw<InvalidDataException>().WithMessage("*version 9*");
     }
+
+    [Fact]
+    public void A_header_with_no_rows_and_a_huge_feature_count_opens_and_streams_without_allocating_it()
+    {
+        // Issue 11.5: m = 0 with a huge n_x opened fine, then threw OverflowException or ran out of memory in the
+        // first epoch (a row buffer and a shuffle buffer sized by n_x).
+        string path = _dir.File("empty.bin");
+        File.WriteAllBytes(path, RowHeader(4, 1 << 28, 1, 0, 0));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var source = BinaryRowFile.Open<float>(path);
+        source.Features.Should().Be(1 << 28);
+        source.OpenEpoch(32, new RandomSource(1)).Dispose();
+        source.OpenEpoch(32, null).Dispose();
+        source.ToDataSet().Count.Should().Be(0);
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
+    }
+
+    [Theory]
+    [InlineData(8, int.MaxValue, 1, 0L, "*rows of n_x + C = 2147483647 + 1 elements of 8 bytes*")]
+    [InlineData(4, 1 << 29, 1 << 29, 0L, "*rows of n_x + C = 536870912 + 536870912 elements*")]
+    [InlineData(4, -3, 1, 0L, "*n_x ≥ 0*received n_x = -3*")]
+    [InlineData(4, 2, 1, long.MaxValue, "*m = 9223372036854775807 rows*")]
+    [InlineData(4, 2, 1, -1L, "*m = -1 rows*")]
+    [InlineData(4, 2, 1, 1L << 40, "*needs exactly*truncated*")]
+    public void Header_fields_are_validated_against_each_other_and_the_file_length(int size, int n, int c, long m, string message)
+    {
+        string path = _dir.File("bad.bin");
+        File.WriteAllBytes(path, RowHeader(size, n, c, m, 0));
+        FluentActions.Invoking(() => BinaryRowFile.Open<float>(path)).Should().Throw<InvalidDataException>().WithMessage("*bad.bin*" + message);
+    }
+
+    [Fact]
+    public void Trailing_bytes_and_reserved_bytes_are_errors()
+    {
+        string path = _dir.File("rows.bin");
+        BinaryRowFile.Write(path, TestData.Numbered<float>(3));
+        File.AppendAllText(path, "x");
+        FluentActions.Invoking(() => BinaryRowFile.ReadInfo(path)).Should().Throw<InvalidDataException>().WithMessage("*needs exactly*");
+        BinaryRowFile.Write(path, TestData.Numbered<float>(3));
+        var bytes = File.ReadAllBytes(path);
+        bytes[30] = 1;
+        File.WriteAllBytes(path, bytes);
+        FluentActions.Invoking(() => BinaryRowFile.ReadInfo(path)).Should().Throw<InvalidDataException>().WithMessage("*reserved*");
+    }
+
+    [Fact]
+    public void The_shuffle_buffer_holds_at_most_m_rows()
+    {
+        // Issue 11.5: a one-row file with wide rows got a shuffle buffer of bufferRows (4,096) rows.
+        var x = new Tensor<float>(1, 50_000);
+        x[0, 7] = 3;
+        string path = _dir.File("one.bin");
+        BinaryRowFile.Write(path, DataSet.FromTargets(x, new Tensor<float>(1, 1)));
+        var source = BinaryRowFile.Open<float>(path);
+        source.BufferRows.Should().Be(4096);
+        var bx = new Tensor<float>(4, 50_000);
+        var by = new Tensor<float>(4, 1);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        using (var epoch = source.OpenEpoch(4, new RandomSource(1)))
+        {
+            epoch.Next(bx, by).Should().Be(1);
+            epoch.Next(bx, by).Should().Be(0);
+        }
+
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(4 * 200_000 + 100_000, "one row of the buffer and one read row, not 4,096");
+        bx[0, 7].Should().Be(3);
+    }
+
+    internal static byte[] RowHeader(int elementSize, int n, int c, long m, int classes)
+    {
+        var h = new byte[BinaryRowFile.HeaderBytes];
+        BinaryRowFile.WriteHeader(h, elementSize, n, c, m, classes);
+        return h;
+    }
 }

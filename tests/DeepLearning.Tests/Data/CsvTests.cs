@@ -31,7 +31,7 @@ public sealed class CsvTests : IDisposable
         regression.Labels.Should().BeNull();
         regression.Y.ToArray2D().Should().BeEquivalentTo(new float[,] { { 0.25f }, { 0.5f } });
 
-        var unlabelled = Csv.Load<float>(new StringReader("1,2\n3,4\n"), new CsvOptions { HasHeader = false });
+        var unlabelled = Csv.Load<float>(new StringReader("1,2\n3,4\n"), new CsvOptions { HasHeader = false, Unlabeled = true });
         unlabelled.Features.Should().Be(2);
         unlabelled.Targets.Should().Be(0);
     }
@@ -90,8 +90,10 @@ public sealed class CsvTests : IDisposable
         TestData.ReadEpoch(stream, 25, null).Ids.Should().Equal(Enumerable.Range(0, m));
         stream.ToDataSet().Y.Should().Be(loaded.Y);
 
-        FluentActions.Invoking(() => Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "label" }))
-            .Should().Throw<ArgumentException>().WithMessage("*Classes ≥ 2*");
+        // Without Classes the streaming source infers them in a first pass, with the same rules as Load.
+        var inferred = Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "label" });
+        inferred.Classes.Should().Be(4);
+        inferred.ToDataSet().Y.Should().Be(loaded.Y);
     }
 
     [Fact]
@@ -111,5 +113,124 @@ public sealed class CsvTests : IDisposable
         var y = new Tensor<double>(32, 1);
         using var reader = source.OpenEpoch(32, new RandomSource(2));
         TestData.AllocatedBy(() => reader.Next(x, y), warmUp: 10).Should().Be(0);
+    }
+
+    [Fact]
+    public void A_file_without_a_label_column_is_refused_with_the_columns_listed()
+    {
+        // Issue 12.5: a file without LabelColumn silently made the label an input.
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("x1,x2,target\n1,2,0\n"), sourceName: "data.csv"))
+            .Should().Throw<ArgumentException>()
+            .WithMessage("data.csv: say which column holds the label (the header has 'x1', 'x2', 'target')*LabelColumn*LabelColumnIndex = -1*Unlabeled = true*");
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("1,2,0\n"), new CsvOptions { HasHeader = false }))
+            .Should().Throw<ArgumentException>().WithMessage("*3 columns and no header*");
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,b\n1,2\n"), new CsvOptions { Unlabeled = true, LabelColumnIndex = 0 }))
+            .Should().Throw<ArgumentException>().WithMessage("*Unlabeled*choose one*");
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,b\n1,2\n"), new CsvOptions { LabelColumn = "b", Regression = true, Classes = 3 }))
+            .Should().Throw<ArgumentException>().WithMessage("*Regression*Classes (3)*");
+    }
+
+    [Fact]
+    public void A_numeric_target_with_many_values_is_refused_with_a_hint_to_set_Regression()
+    {
+        // Issue 12.5: the diabetes target (25–346) became a 347-class problem.
+        var text = new System.Text.StringBuilder("age,bmi,progression\n");
+        for (int i = 0; i < 50; i++)
+        {
+            text.Append($"{i},{20 + (i % 7)},{25 + (i * 6)}\n");
+        }
+
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader(text.ToString()), new CsvOptions { LabelColumn = "progression" }, "diabetes.csv"))
+            .Should().Throw<InvalidDataException>()
+            .WithMessage("diabetes.csv: line 15, column 3 ('progression'): '103' as a class index would make 104 classes, more than the 100*Regression = true*");
+        var regression = Csv.Load<float>(new StringReader(text.ToString()), new CsvOptions { LabelColumn = "progression", Regression = true });
+        regression.Y[49, 0].Should().Be(25 + (49 * 6));
+
+        // Non-integer values are refused too, naming the first such cell.
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,y\n1,0\n2,1\n3,0.5\n"), new CsvOptions { LabelColumn = "y" }))
+            .Should().Throw<InvalidDataException>().WithMessage("*line 4, column 2 ('y'): '0.5' is not a class index (an integer ≥ 0)*Regression = true*");
+    }
+
+    [Theory]
+    [InlineData("5000000", "*line 3, column 2 ('y'): '5000000' as a class index would make 5000001 classes*")]
+    [InlineData("2147483647", "*line 3, column 2 ('y'): '2147483647' as a class index would make 2147483648 classes*")]
+    [InlineData("1e300", "*line 3, column 2 ('y'): '1e300' as a class index would make*")]
+    [InlineData("NaN", "*line 3, column 2 ('y'): 'NaN' is not a finite number*")]
+    public void One_huge_label_cell_neither_allocates_its_class_count_nor_overflows(string cell, string message)
+    {
+        // Issue 11.5: one cell 5000000 allocated 572 MB; 2147483647 overflowed into a binary task.
+        string text = $"x,y\n1,0\n2,{cell}\n3,1\n";
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        FluentActions.Invoking(() => Csv.Load<double>(new StringReader(text), new CsvOptions { LabelColumn = "y" }))
+            .Should().Throw<InvalidDataException>().WithMessage(message);
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
+
+        string path = _dir.File("huge-label.csv");
+        File.WriteAllText(path, text);
+        FluentActions.Invoking(() => Csv.OpenStreaming<double>(path, new CsvOptions { LabelColumn = "y" }))
+            .Should().Throw<InvalidDataException>().WithMessage(message);
+        FluentActions.Invoking(() => Csv.Load<double>(path, new CsvOptions { LabelColumn = "y", Classes = 2 }))
+            .Should().Throw<InvalidDataException>().WithMessage($"*line 3, column 2 ('y'): '{cell}' is not a*");
+    }
+
+    [Fact]
+    public void Text_labels_become_class_names_in_ordinal_order()
+    {
+        const string text = "radius,diagnosis\n17.9,malignant\n13.5,benign\n20.6,\"malignant\"\n11.4,benign\n";
+        var d = Csv.Load<float>(new StringReader(text), new CsvOptions { LabelColumn = "diagnosis" });
+        d.Classes.Should().Be(2);
+        d.ClassNames.Should().Equal("benign", "malignant");
+        d.Labels.Should().Equal(1, 0, 1, 0);
+        d.Y.ToArray2D().Should().BeEquivalentTo(new float[,] { { 1 }, { 0 }, { 1 }, { 0 } });
+
+        // Three classes, ordinal order ('B' < 'a'), independent of the order rows appear in.
+        var three = Csv.Load<double>(new StringReader("x,kind\n1,setosa\n2,Virginica\n3,versicolor\n4,setosa\n"), new CsvOptions { LabelColumnIndex = -1 });
+        three.ClassNames.Should().Equal("Virginica", "setosa", "versicolor");
+        three.Labels.Should().Equal(1, 0, 2, 1);
+        var reordered = Csv.Load<double>(new StringReader("x,kind\n3,versicolor\n2,Virginica\n1,setosa\n"), new CsvOptions { LabelColumnIndex = -1 });
+        reordered.ClassNames.Should().Equal(three.ClassNames);
+
+        // A test file lacking a class keeps the training indices when given the training names.
+        var test = Csv.Load<double>(new StringReader("x,kind\n5,versicolor\n"), new CsvOptions { LabelColumnIndex = -1, ClassNames = three.ClassNames });
+        test.Labels.Should().Equal(2);
+        test.Classes.Should().Be(3);
+        FluentActions.Invoking(() => Csv.Load<double>(new StringReader("x,kind\n5,daisy\n"), new CsvOptions { LabelColumnIndex = -1, ClassNames = three.ClassNames }))
+            .Should().Throw<InvalidDataException>().WithMessage("*line 2, column 2 ('kind'): 'daisy' is neither one of the 3 class names ('Virginica', 'setosa', 'versicolor')*");
+        FluentActions.Invoking(() => Csv.Load<double>(new StringReader("x,kind\n5,daisy\n6,daisy\n"), new CsvOptions { LabelColumnIndex = -1 }))
+            .Should().Throw<InvalidDataException>().WithMessage("*line 2, column 2 ('kind'): 'daisy' is the only class*ClassNames*");
+        FluentActions.Invoking(() => Csv.Load<double>(new StringReader("x,kind\n5,daisy\n6,\n"), new CsvOptions { LabelColumnIndex = -1 }))
+            .Should().Throw<InvalidDataException>().WithMessage("*line 3, column 2 ('kind'): the label cell is empty*");
+    }
+
+    [Fact]
+    public void More_than_100_distinct_text_labels_are_refused_at_the_101st()
+    {
+        var text = new System.Text.StringBuilder("x,id\n");
+        for (int i = 0; i < 150; i++)
+        {
+            text.Append($"{i},user{i}\n");
+        }
+
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader(text.ToString()), new CsvOptions { LabelColumn = "id" }))
+            .Should().Throw<InvalidDataException>().WithMessage("*line 102, column 2 ('id'): 'user100' is the 101st distinct label*Regression = true*ClassNames*");
+    }
+
+    [Fact]
+    public void Streaming_text_labels_infers_names_in_a_first_pass_or_takes_them_from_the_options()
+    {
+        string path = _dir.File("text.csv");
+        File.WriteAllText(path, "f,label\n0,yes\n1,no\n2,yes\n3,maybe\n");
+        var inferred = Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "label" });
+        inferred.ClassNames.Should().Equal("maybe", "no", "yes");
+        inferred.Targets.Should().Be(3);
+        var all = inferred.ToDataSet();
+        all.Labels.Should().Equal(2, 1, 2, 0);
+        all.ClassNames.Should().Equal("maybe", "no", "yes");
+        Csv.Load<float>(path, new CsvOptions { LabelColumn = "label" }).Y.Should().Be(all.Y);
+
+        var given = Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "label", ClassNames = ["yes", "no", "maybe"] });
+        given.ToDataSet().Labels.Should().Equal(0, 1, 0, 2);
+        FluentActions.Invoking(() => Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "label", ClassNames = ["yes", "no"] }).ToDataSet())
+            .Should().Throw<InvalidDataException>().WithMessage("*line 5, column 2 ('label'): 'maybe' is neither one of the 2 class names*");
     }
 }

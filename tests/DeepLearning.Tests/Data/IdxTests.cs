@@ -137,6 +137,129 @@ public sealed class IdxTests : IDisposable
         }
     }
 
+    [Fact]
+    public void A_12_byte_header_declaring_0_by_2_pow_30_allocates_nothing_from_the_claim()
+    {
+        // Issue 11.4: dimensions [0, 2³⁰] made even ReadHeader allocate 1 GiB.
+        string path = _dir.File("empty-wide.idx");
+        File.WriteAllBytes(path, IdxHeaderBytes(0x08, 0, 1 << 30));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Idx.ReadHeader(path).Dimensions.Should().Equal(0, 1 << 30);
+        var t = Idx.Read<float>(path);
+        (t.RowCount, t.RowLength).Should().Be((0, 1 << 30));
+        string labels = _dir.File("no-labels.idx");
+        Idx.WriteLabels(labels, []);
+        var source = Idx.OpenStreaming<float>(path, labels, classes: 2);
+        source.OpenEpoch(8, new RandomSource(1)).Dispose();
+        source.ToDataSet().Count.Should().Be(0);
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
+    }
+
+    [Fact]
+    public void Dimension_products_that_overflow_are_named()
+    {
+        string path = _dir.File("huge.idx");
+        File.WriteAllBytes(path, IdxHeaderBytes(0x0E, 1, 65536, 65536, 65536));
+        FluentActions.Invoking(() => Idx.ReadHeader(path)).Should().Throw<InvalidDataException>()
+            .WithMessage("*huge.idx*dimension 2 is 65536*elements per example*");
+        File.WriteAllBytes(path, IdxHeaderBytes(0x0E, int.MaxValue, int.MaxValue, int.MaxValue, int.MaxValue, int.MaxValue));
+        FluentActions.Invoking(() => Idx.Read<float>(path)).Should().Throw<InvalidDataException>().WithMessage("*huge.idx*dimension 1 is 2147483647*");
+        File.WriteAllBytes(path, IdxHeaderBytes(0x0E, int.MaxValue, 1 << 30));
+        FluentActions.Invoking(() => Idx.Read<float>(path)).Should().Throw<InvalidDataException>().WithMessage("*huge.idx*dimension 0 is 2147483647 examples*");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_lying_gzip_size_trailer_allocates_nothing_before_the_data_arrives(bool labels)
+    {
+        // Issue 11.4: a patched ISIZE made ReadLabels allocate 512 MB–8 GB before reading any data. Here the header
+        // claims 2²⁹ labels (or 2²⁰ images of 28×28) and the trailer is patched to agree; only 10 data bytes exist.
+        byte[] header = labels ? IdxHeaderBytes(0x08, 1 << 29) : IdxHeaderBytes(0x08, 1 << 20, 28, 28);
+        long claimed = header.Length + (labels ? 1L << 29 : (1L << 20) * 784);
+        string path = _dir.File("liar.idx.gz");
+        using (var f = File.Create(path))
+        using (var z = new System.IO.Compression.GZipStream(f, System.IO.Compression.CompressionLevel.Fastest))
+        {
+            z.Write(header);
+            z.Write(new byte[10]);
+        }
+
+        var bytes = File.ReadAllBytes(path);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(bytes.Length - 4), (uint)claimed);
+        File.WriteAllBytes(path, bytes);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Action read = labels ? () => Idx.ReadLabels(path) : () => Idx.Read<double>(path);
+        FluentActions.Invoking(read).Should().Throw<InvalidDataException>().WithMessage("*liar.idx.gz*");
+        if (labels)
+        {
+            FluentActions.Invoking(() => Idx.OpenStreaming<float>(path, path, classes: 2)).Should().Throw<InvalidDataException>().WithMessage("*liar.idx.gz*");
+        }
+
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
+    }
+
+    [Fact]
+    public void A_gzip_file_whose_true_size_trailer_agrees_mod_2_pow_32_with_a_lying_header_is_caught_when_read()
+    {
+        // The header claims 2¹⁵ × 2¹⁵ int32 elements = 2³² data bytes; the file holds none, so its honest ISIZE (12)
+        // equals the claim mod 2³². Nothing may be allocated for the 4 GiB claimed.
+        string path = _dir.File("wrap.idx.gz");
+        using (var f = File.Create(path))
+        using (var z = new System.IO.Compression.GZipStream(f, System.IO.Compression.CompressionLevel.Fastest))
+        {
+            z.Write(IdxHeaderBytes(0x0C, 1 << 15, 1 << 15));
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Idx.ReadHeader(path).Dimensions.Should().Equal(1 << 15, 1 << 15);
+        FluentActions.Invoking(() => Idx.Read<float>(path)).Should().Throw<InvalidDataException>()
+            .WithMessage("*wrap.idx.gz*truncated*needs 4294967296 data bytes but only 0 are present*");
+        FluentActions.Invoking(() => Idx.OpenStreaming<float>(path, path, 2)).Should().Throw<InvalidDataException>().WithMessage("*wrap.idx.gz*truncated*");
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
+    }
+
+    [Fact]
+    public void A_gzip_file_that_decompresses_to_more_than_its_header_declares_is_an_error()
+    {
+        string path = _dir.File("long.idx.gz");
+        using (var f = File.Create(path))
+        using (var z = new System.IO.Compression.GZipStream(f, System.IO.Compression.CompressionLevel.Fastest))
+        {
+            z.Write(IdxHeaderBytes(0x08, 3));
+            z.Write(new byte[7]);
+        }
+
+        var bytes = File.ReadAllBytes(path);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(bytes.Length - 4), 8 + 3);
+        File.WriteAllBytes(path, bytes);
+        FluentActions.Invoking(() => Idx.ReadLabels(path)).Should().Throw<InvalidDataException>().WithMessage("*long.idx.gz*more data than its header*");
+    }
+
+    [Fact]
+    public void Inferring_classes_from_a_huge_label_is_refused()
+    {
+        var (images, _) = WriteImages(3, 1, 1, gzip: false);
+        string labels = _dir.File("int-labels.idx");
+        Idx.Write(labels, Tensor.FromArray(new double[] { 0, 1, int.MaxValue }), IdxElementType.Int32);
+        FluentActions.Invoking(() => Idx.Load<float>(images, labels)).Should().Throw<InvalidDataException>()
+            .WithMessage("*int-labels.idx*label 2147483647 (example 2)*2147483648 classes*pass the number of classes*");
+    }
+
+    internal static byte[] IdxHeaderBytes(byte type, params int[] dims)
+    {
+        var b = new byte[4 + (4 * dims.Length)];
+        b[2] = type;
+        b[3] = (byte)dims.Length;
+        for (int i = 0; i < dims.Length; i++)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(b.AsSpan(4 + (4 * i)), dims[i]);
+        }
+
+        return b;
+    }
+
     private static int Pixel(int i, int j) => ((i * 31) + (j * 7)) % 256;
 
     private (string Images, string Labels) WriteImages(int m, int h, int w, bool gzip, bool idInFirstPixel = false)
