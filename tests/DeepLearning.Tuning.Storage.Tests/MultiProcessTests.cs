@@ -12,7 +12,7 @@ namespace DeepLearning.Tuning.Storage.Tests;
 /// </summary>
 public class MultiProcessTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(3);
+    private static readonly TimeSpan _patience = TimeSpan.FromMinutes(3);
 
     [Theory]
     [InlineData("sqlite")]
@@ -147,9 +147,9 @@ public class MultiProcessTests
         /// <summary>Waits for the next "start" line and returns its trial id.</summary>
         public int NextStart()
         {
-            if (!_starts.TryTake(out int id, Patience))
+            if (!_starts.TryTake(out int id, _patience))
             {
-                throw new TimeoutException($"worker {Id} started no further trial within {Patience}; stderr: {string.Join('\n', _stderr)}");
+                throw new TimeoutException($"worker {Id} started no further trial within {_patience}; stderr: {string.Join('\n', _stderr)}");
             }
 
             return id;
@@ -159,10 +159,10 @@ public class MultiProcessTests
 
         public void WaitForExit()
         {
-            if (!_process.WaitForExit(Patience))
+            if (!_process.WaitForExit(_patience))
             {
                 _process.Kill();
-                throw new TimeoutException($"worker {Id} did not finish within {Patience}");
+                throw new TimeoutException($"worker {Id} did not finish within {_patience}");
             }
 
             _process.WaitForExit(); // drains the output handlers

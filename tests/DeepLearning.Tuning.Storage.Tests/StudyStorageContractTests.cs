@@ -8,7 +8,7 @@ namespace DeepLearning.Tuning.Storage.Tests;
 /// </summary>
 public class StudyStorageContractTests
 {
-    private static readonly WorkerOptions Fast = new()
+    private static readonly WorkerOptions _fast = new()
     {
         HeartbeatInterval = TimeSpan.FromMilliseconds(50),
         StaleAfter = TimeSpan.FromSeconds(60),
@@ -57,7 +57,7 @@ public class StudyStorageContractTests
         using var storage = backend.Open();
         var expected = Tuner.CoarseToFine(Space(), Objective, Options());
 
-        var run = Tuner.RunWorker(storage, "c2f", Objective, StudyDefinition.CoarseToFine(Space(), Options()), Fast);
+        var run = Tuner.RunWorker(storage, "c2f", Objective, StudyDefinition.CoarseToFine(Space(), Options()), _fast);
 
         run.Result.StopReason.Should().Be(StopReason.Completed);
         run.CompletedByThisWorker.Should().Be(10);
@@ -77,7 +77,7 @@ public class StudyStorageContractTests
         first.Outcome.DevMetricPerEpoch.Should().Equal(again.DevMetricPerEpoch);
 
         // A worker joining a finished study finds nothing to do.
-        var late = Tuner.RunWorker(storage, "c2f", Objective, options: Fast);
+        var late = Tuner.RunWorker(storage, "c2f", Objective, options: _fast);
         late.CompletedByThisWorker.Should().Be(0);
         Table(late.Result).Should().Be(Table(expected));
     }
@@ -106,7 +106,7 @@ public class StudyStorageContractTests
             try
             {
                 using var storage = backend.Open();
-                runs[i] = Tuner.RunWorker(storage, "shared", Slow, definition, Fast);
+                runs[i] = Tuner.RunWorker(storage, "shared", Slow, definition, _fast);
             }
             catch (Exception e)
             {
@@ -138,10 +138,10 @@ public class StudyStorageContractTests
         using var backend = new Backend(kind);
         using var storage = backend.Open();
         var options = Options(trials: 7);
-        var random = Tuner.RunWorker(storage, "random", Objective, StudyDefinition.Random(Space(), options), Fast);
+        var random = Tuner.RunWorker(storage, "random", Objective, StudyDefinition.Random(Space(), options), _fast);
         Table(random.Result).Should().Be(Table(Tuner.RandomSearch(Space(), Objective, options)));
 
-        var grid = Tuner.RunWorker(storage, "grid", Objective, StudyDefinition.Grid(Space(), 2, options), Fast);
+        var grid = Tuner.RunWorker(storage, "grid", Objective, StudyDefinition.Grid(Space(), 2, options), _fast);
         grid.CompletedByThisWorker.Should().Be(16); // 2 × 2 × 2 choices × 2
         Table(grid.Result).Should().Be(Table(Tuner.GridSearch(Space(), 2, Objective, options)));
     }
@@ -162,7 +162,7 @@ public class StudyStorageContractTests
         dead.Claim!.Config.Id.Should().Be(0);
         dead.Claim.Attempt.Should().Be(1);
 
-        var run = Tuner.RunWorker(storage, "stale", Objective, definition, Fast with { StaleAfter = TimeSpan.FromMilliseconds(400), HeartbeatInterval = TimeSpan.FromMilliseconds(50) });
+        var run = Tuner.RunWorker(storage, "stale", Objective, definition, _fast with { StaleAfter = TimeSpan.FromMilliseconds(400), HeartbeatInterval = TimeSpan.FromMilliseconds(50) });
 
         run.Result.StopReason.Should().Be(StopReason.Completed);
         Table(run.Result).Should().Be(Table(Tuner.RandomSearch(Space(), Objective, Options(trials: 4))));
@@ -201,7 +201,7 @@ public class StudyStorageContractTests
             };
         }
 
-        var run = Tuner.RunWorker(storage, "flaky", Flaky, definition, Fast with { MaxRetries = 2 });
+        var run = Tuner.RunWorker(storage, "flaky", Flaky, definition, _fast with { MaxRetries = 2 });
 
         run.Result.StopReason.Should().Be(StopReason.Completed);
         run.CompletedByThisWorker.Should().Be(2);
@@ -227,10 +227,10 @@ public class StudyStorageContractTests
         using var backend = new Backend(kind);
         using var storage = backend.Open();
         var original = StudyDefinition.Random(Space(), Options(trials: 3));
-        Tuner.RunWorker(storage, "taken", Objective, original, Fast);
+        Tuner.RunWorker(storage, "taken", Objective, original, _fast);
 
         var otherSpace = new SearchSpace().LogUniform("learningRate", 1e-3, 1).IntRange("hidden", 8, 64);
-        var act = () => Tuner.RunWorker(storage, "taken", Objective, StudyDefinition.Random(otherSpace, Options(trials: 3)), Fast);
+        var act = () => Tuner.RunWorker(storage, "taken", Objective, StudyDefinition.Random(otherSpace, Options(trials: 3)), _fast);
         act.Should().Throw<StudyStorageException>().WithMessage("*study 'taken'*another definition*space*");
 
         var otherSeed = () => storage.OpenStudy("taken", StudyDefinition.Random(Space(), Options(trials: 3) with { Seed = 12 }));
@@ -292,12 +292,12 @@ public class StudyStorageContractTests
             return Objective(c, t);
         }
 
-        var first = Tuner.RunWorker(storage, "cancel", CancelOnSecond, definition, Fast, cancel.Token);
+        var first = Tuner.RunWorker(storage, "cancel", CancelOnSecond, definition, _fast, cancel.Token);
         first.CompletedByThisWorker.Should().Be(1);
         first.Result.StopReason.Should().Be(StopReason.Cancelled);
         storage.LoadTrials("cancel")[1].Status.Should().Be(StoredTrialStatus.Queued);
 
-        var second = Tuner.RunWorker(storage, "cancel", Objective, definition, Fast);
+        var second = Tuner.RunWorker(storage, "cancel", Objective, definition, _fast);
         second.CompletedByThisWorker.Should().Be(2);
         Table(second.Result).Should().Be(Table(Tuner.RandomSearch(Space(), Objective, Options(trials: 3))));
     }
