@@ -188,7 +188,7 @@ public static partial class Tuner
             options.OnTrialCompleted?.Invoke(result);
         }
 
-        var table = LoadStudy(storage, studyName, stored.Goal, finished ? StopReason.Completed : StopReason.Cancelled, clock.Elapsed);
+        var table = LoadTable(storage, studyName, stored.Goal, finished ? StopReason.Completed : StopReason.Cancelled, clock.Elapsed);
         return new StudyWorkerResult(studyName, worker, stored, table, completed, failed, lost);
     }
 
@@ -202,10 +202,10 @@ public static partial class Tuner
         var definition = storage.OpenStudy(studyName, null);
         var trials = storage.LoadTrials(studyName);
         bool done = trials.All(t => t.Status is StoredTrialStatus.Complete or StoredTrialStatus.Failed) && definition.NextTrials(Results(trials)).Count == 0;
-        return LoadStudy(storage, studyName, definition.Goal, done ? StopReason.Completed : StopReason.Cancelled, TimeSpan.Zero);
+        return LoadTable(storage, studyName, definition.Goal, done ? StopReason.Completed : StopReason.Cancelled, TimeSpan.Zero);
     }
 
-    private static SearchResult LoadStudy(IStudyStorage storage, string studyName, MetricGoal goal, StopReason stop, TimeSpan elapsed)
+    private static SearchResult LoadTable(IStudyStorage storage, string studyName, MetricGoal goal, StopReason stop, TimeSpan elapsed)
     {
         var trials = storage.LoadTrials(studyName);
         var results = Results(trials);
