@@ -16,6 +16,7 @@ public sealed record LineSeries(string Name, IReadOnlyList<double> X, IReadOnlyL
 public sealed class LineChart
 {
     private readonly List<LineSeries> _series = [];
+    private readonly List<bool> _scatter = [];
 
     /// <summary>Creates an empty chart.</summary>
     /// <param name="title">Title above the chart, or null.</param>
@@ -39,6 +40,9 @@ public sealed class LineChart
 
     /// <summary>Logarithmic (base-10) y axis; non-positive y values are then skipped.</summary>
     public bool LogY { get; set; }
+
+    /// <summary>Logarithmic (base-10) x axis, e.g. a learning rate α; non-positive x values are then skipped.</summary>
+    public bool LogX { get; set; }
 
     /// <summary>Draw a dot at each point: null (default) means only when a series has at most 40 points.</summary>
     public bool? Markers { get; set; }
@@ -72,6 +76,20 @@ public sealed class LineChart
         }
 
         _series.Add(new LineSeries(name, [.. x], [.. y], color ?? Palette.Color(_series.Count), dashed));
+        _scatter.Add(false);
+        return this;
+    }
+
+    /// <summary>Adds a scatter series: a marker at each point (x[i], y[i]), not joined by lines.</summary>
+    /// <param name="name">Legend name.</param>
+    /// <param name="x">x values.</param>
+    /// <param name="y">y values; same length as <paramref name="x"/>, at least one.</param>
+    /// <param name="color">Colour as <c>#RRGGBB</c>; default: the next palette colour.</param>
+    /// <returns>This chart, for chaining.</returns>
+    public LineChart AddScatter(string name, IReadOnlyList<double> x, IReadOnlyList<double> y, string? color = null)
+    {
+        Add(name, x, y, color);
+        _scatter[^1] = true;
         return this;
     }
 
@@ -147,10 +165,18 @@ public sealed class LineChart
         (xMin, xMax) = (xMin - xPad, xMax + xPad);
 
         // Probe layout with a guess, then size the tick count to the plot area it leaves.
-        var xAxis = Axis.Linear(xMin, xMax, 8, niceBounds: false, integerTicks: integerX);
+        if (LogX)
+        {
+            // Pad by a ratio instead: the axis is linear in log₁₀ x.
+            (xMin, xMax) = (xMin + xPad, xMax - xPad);
+            var ratio = xMax > xMin ? Math.Pow(xMax / xMin, 0.03) : 1;
+            (xMin, xMax) = (xMin / ratio, xMax * ratio);
+        }
+
+        var xAxis = LogX ? Axis.Log(xMin, xMax) : Axis.Linear(xMin, xMax, 8, niceBounds: false, integerTicks: integerX);
         var yAxis = LogY ? Axis.Log(yMin, yMax) : Axis.Linear(yMin, yMax, 6);
         var area = Frame.PlotArea(outer, xAxis, yAxis, XLabel, YLabel, Title);
-        xAxis = Axis.Linear(xMin, xMax, Math.Clamp((int)(area.Width / 70), 3, 11), niceBounds: false, integerTicks: integerX);
+        xAxis = LogX ? Axis.Log(xMin, xMax, Math.Clamp((int)(area.Width / 60), 2, 12)) : Axis.Linear(xMin, xMax, Math.Clamp((int)(area.Width / 70), 3, 11), niceBounds: false, integerTicks: integerX);
         yAxis = LogY ? Axis.Log(yMin, yMax, Math.Clamp((int)(area.Height / 30), 2, 12)) : Axis.Linear(yMin, yMax, Math.Clamp((int)(area.Height / 45), 3, 10));
         area = Frame.PlotArea(outer, xAxis, yAxis, XLabel, YLabel, Title);
 
@@ -158,9 +184,9 @@ public sealed class LineChart
         Frame.Grid(doc, area, xAxis, yAxis);
         var occupied = new List<(double X, double Y)>();
         doc.BeginGroup("series");
-        foreach (var s in _series)
+        foreach (var (s, scatter) in _series.Zip(_scatter))
         {
-            var markers = Markers ?? s.Y.Count <= 40;
+            var markers = scatter || (Markers ?? s.Y.Count <= 40);
             var segment = new List<(double X, double Y)>();
             var all = new List<(double X, double Y)>();
             for (var i = 0; i <= s.Y.Count; i++)
@@ -171,7 +197,7 @@ public sealed class LineChart
                     continue;
                 }
 
-                if (segment.Count > 1)
+                if (segment.Count > 1 && !scatter)
                 {
                     doc.Polyline(segment, s.Color, 2, s.Dashed ? "7 4" : null, cssClass: "line");
                 }
@@ -201,11 +227,11 @@ public sealed class LineChart
         Frame.Axes(doc, outer, area, xAxis, yAxis, XLabel, YLabel);
         if (ShowLegend ?? _series.Count > 1)
         {
-            var entries = _series.Select(s => new LegendEntry(s.Name, s.Color, s.Dashed ? LegendMark.DashedLine : LegendMark.Line)).ToList();
+            var entries = _series.Zip(_scatter).Select(p => new LegendEntry(p.First.Name, p.First.Color, p.Second ? LegendMark.Dot : p.First.Dashed ? LegendMark.DashedLine : LegendMark.Line)).ToList();
             Frame.Legend(doc, area, entries, occupied);
         }
     }
 
     private bool Visible(double x, double y) =>
-        double.IsFinite(x) && double.IsFinite(y) && (!LogY || y > 0);
+        double.IsFinite(x) && double.IsFinite(y) && (!LogY || y > 0) && (!LogX || x > 0);
 }

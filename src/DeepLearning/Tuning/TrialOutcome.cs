@@ -1,3 +1,5 @@
+using System.Text.Json;
+
 namespace DeepLearning;
 
 /// <summary>
@@ -19,11 +21,81 @@ public sealed record TrialOutcome(double DevMetric)
     public IReadOnlyDictionary<string, double> Extras { get; init; } = new Dictionary<string, double>();
 
     /// <summary>
+    /// The dev metric after each epoch (e.g. <c>history.Select(e =&gt; e.ValidationAccuracy)</c>), for learning
+    /// curves in a study's report; empty when not reported. Stored with the trial by a study storage.
+    /// </summary>
+    public IReadOnlyList<double> DevMetricPerEpoch { get; init; } = [];
+
+    /// <summary>
     /// Anything the caller wants back from the trial, typically the trained model, e.g. to ensemble
     /// the top trials without retraining them. Kept in memory only: never written to JSON or CSV,
     /// and every kept artifact stays alive as long as the result does.
     /// </summary>
     public object? Artifact { get; init; }
+
+    /// <summary>
+    /// This outcome as JSON (the <see cref="Artifact"/> is left out):
+    /// <c>{"devMetric":0.97,"trainMetric":0.99,"epochs":12,"extras":{"testAccuracy":0.96},"devMetricPerEpoch":[0.8,0.9]}</c>.
+    /// NaN is written as null and ±∞ as the strings "Infinity"/"-Infinity", so every value round-trips.
+    /// </summary>
+    public string ToJson() => Json.Write(w =>
+    {
+        w.WriteStartObject();
+        Json.WriteNullableNumber(w, "devMetric", DevMetric);
+        Json.WriteNullableNumber(w, "trainMetric", TrainMetric);
+        w.WriteNumber("epochs", Epochs);
+        w.WriteStartObject("extras");
+        foreach (var (k, v) in Extras)
+        {
+            Json.WriteNullableNumber(w, k, v);
+        }
+
+        w.WriteEndObject();
+        w.WriteStartArray("devMetricPerEpoch");
+        foreach (double v in DevMetricPerEpoch)
+        {
+            if (double.IsFinite(v))
+            {
+                w.WriteNumberValue(v);
+            }
+            else
+            {
+                w.WriteNullValue();
+            }
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+    });
+
+    /// <summary>Reads an outcome written by <see cref="ToJson"/> (a non-finite per-epoch value reads back as NaN).</summary>
+    /// <exception cref="FormatException">The text is not a valid outcome.</exception>
+    public static TrialOutcome FromJson(string json) => Json.Read(json, "trial outcome", e =>
+    {
+        Json.Expect(e, JsonValueKind.Object, "trial outcome");
+        var extras = new Dictionary<string, double>();
+        if (e.TryGetProperty("extras", out var x) && x.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var p in x.EnumerateObject())
+            {
+                extras[p.Name] = Json.ReadNullableNumber(x, p.Name);
+            }
+        }
+
+        var curve = new List<double>();
+        if (e.TryGetProperty("devMetricPerEpoch", out var c) && c.ValueKind == JsonValueKind.Array)
+        {
+            curve.AddRange(c.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN));
+        }
+
+        return new TrialOutcome(Json.ReadNullableNumber(e, "devMetric"))
+        {
+            TrainMetric = Json.ReadNullableNumber(e, "trainMetric"),
+            Epochs = e.TryGetProperty("epochs", out var ep) ? ep.GetInt32() : 0,
+            Extras = extras,
+            DevMetricPerEpoch = curve,
+        };
+    });
 
     /// <summary>The <see cref="Artifact"/> as <typeparamref name="TArtifact"/> (e.g. the trained model), or null if there is none or it has another type.</summary>
     public TArtifact? GetArtifact<TArtifact>()

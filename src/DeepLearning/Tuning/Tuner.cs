@@ -15,7 +15,7 @@ namespace DeepLearning;
 /// stopping early) and returns its dev metric. It runs on several threads at once, so it must
 /// not share mutable state between trials. An exception from it fails that trial only.
 /// </remarks>
-public static class Tuner
+public static partial class Tuner
 {
     internal const ulong SamplingStream = 0x5A3C_E9B1_0D24_7F61UL;
     private const ulong ModelStream = 0x1B87_3593_6C2E_A4D5UL;

@@ -1,0 +1,425 @@
+using System.Data.Common;
+using System.Globalization;
+
+namespace DeepLearning.Tuning.Storage;
+
+/// <summary>What differs between the SQL engines: connecting, transactions, clock, locking and column types.</summary>
+internal abstract class SqlDialect
+{
+    /// <summary>Where the studies are kept, for messages (never a password).</summary>
+    public abstract string Location { get; }
+
+    /// <summary>SQL for the database's clock in Unix seconds (double).</summary>
+    public abstract string Now { get; }
+
+    /// <summary>Appended to the claim's SELECT so concurrent claimers skip each other's rows.</summary>
+    public abstract string SkipLocked { get; }
+
+    /// <summary>The type of a double column.</summary>
+    public abstract string RealType { get; }
+
+    /// <summary>An opened connection; connection errors become <see cref="StudyStorageException"/> naming the server or file.</summary>
+    public abstract DbConnection Open();
+
+    /// <summary>Starts a transaction that will write (SQLite: BEGIN IMMEDIATE, taking the write lock now).</summary>
+    public abstract DbTransaction? BeginWrite(DbConnection connection);
+
+    /// <summary>Commits what <see cref="BeginWrite"/> started.</summary>
+    public abstract void Commit(DbConnection connection, DbTransaction? transaction);
+
+    /// <summary>Rolls back what <see cref="BeginWrite"/> started.</summary>
+    public abstract void Rollback(DbConnection connection, DbTransaction? transaction);
+
+    /// <summary>Inside the schema transaction: serializes schema creation across processes.</summary>
+    public abstract void LockSchema(DbConnection connection, DbTransaction? transaction);
+
+    /// <summary>True when the schema table exists.</summary>
+    public abstract bool SchemaTableExists(DbConnection connection, DbTransaction? transaction);
+
+    /// <summary>Inside a claim: serializes planning of the study's next round.</summary>
+    public abstract void LockStudy(DbConnection connection, DbTransaction? transaction, string study);
+
+    /// <summary>Runs once per connection after it is opened.</summary>
+    public virtual void Prepare(DbConnection connection)
+    {
+    }
+}
+
+/// <summary>
+/// The study storage logic shared by SQLite and PostgreSQL: a versioned schema of three tables
+/// (dl_schema, dl_studies, dl_trials) and the claim/heartbeat/complete transactions.
+/// </summary>
+internal sealed class SqlEngine
+{
+    /// <summary>The schema version this library writes and reads.</summary>
+    public const int SchemaVersion = 1;
+
+    private readonly SqlDialect _dialect;
+    private readonly object _schemaLock = new();
+    private bool _schemaReady;
+
+    public SqlEngine(SqlDialect dialect)
+    {
+        _dialect = dialect;
+    }
+
+    public string Location => _dialect.Location;
+
+    public StudyDefinition OpenStudy(string study, StudyDefinition? definition)
+    {
+        StudyNames.Validate(study);
+        return Write("open the study", (c, tx) =>
+        {
+            string? stored = Scalar(c, tx, "SELECT definition FROM dl_studies WHERE name = @s", ("s", study)) as string;
+            if (stored is null)
+            {
+                if (definition is null)
+                {
+                    throw StudyNames.Missing(study, Location);
+                }
+
+                Execute(c, tx, $"INSERT INTO dl_studies (name, definition, created_at) VALUES (@s, @d, {_dialect.Now}) ON CONFLICT (name) DO NOTHING",
+                    ("s", study), ("d", definition.ToJson()));
+                stored = (string)Scalar(c, tx, "SELECT definition FROM dl_studies WHERE name = @s", ("s", study))!;
+            }
+
+            var existing = ReadDefinition(study, stored);
+            StudyNames.CheckSame(study, Location, existing, definition);
+            return existing;
+        });
+    }
+
+    public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter)
+    {
+        StudyNames.Validate(study);
+        ArgumentException.ThrowIfNullOrEmpty(worker);
+        return Write("claim a trial", (c, tx) =>
+        {
+            Execute(c, tx, $"UPDATE dl_trials SET status = 'queued', worker = NULL, error = @e WHERE study = @s AND status = 'running' AND heartbeat_at < {_dialect.Now} - @stale",
+                ("s", study), ("stale", staleAfter.TotalSeconds), ("e", $"re-queued: no heartbeat for {staleAfter.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s"));
+            var claim = TryClaim(c, tx, study, worker);
+            if (claim is not null)
+            {
+                return new TrialClaimResult(ClaimStatus.Claimed, claim);
+            }
+
+            if (CountOpen(c, tx, study) > 0)
+            {
+                return new TrialClaimResult(ClaimStatus.Wait, null);
+            }
+
+            // Nothing queued or running: whoever gets the study lock plans the next round, once.
+            _dialect.LockStudy(c, tx, study);
+            if (CountOpen(c, tx, study) > 0)
+            {
+                return new TrialClaimResult(ClaimStatus.Wait, null);
+            }
+
+            string json = (string?)Scalar(c, tx, "SELECT definition FROM dl_studies WHERE name = @s", ("s", study)) ?? throw StudyNames.Missing(study, Location);
+            var definition = ReadDefinition(study, json);
+            var finished = Load(c, tx, study).Select(t => t.ToResult()).Where(r => r is not null).Select(r => r!).ToList();
+            var planned = definition.NextTrials(finished);
+            if (planned.Count == 0)
+            {
+                return new TrialClaimResult(ClaimStatus.Finished, null);
+            }
+
+            foreach (var t in planned)
+            {
+                Execute(c, tx, "INSERT INTO dl_trials (study, id, round, seed, config, status, attempts, failures) VALUES (@s, @id, @r, @seed, @c, 'queued', 0, 0)",
+                    ("s", study), ("id", t.Id), ("r", t.Round), ("seed", t.Seed.ToString(CultureInfo.InvariantCulture)), ("c", t.ToJson()));
+            }
+
+            claim = TryClaim(c, tx, study, worker);
+            return claim is null ? new TrialClaimResult(ClaimStatus.Wait, null) : new TrialClaimResult(ClaimStatus.Claimed, claim);
+        });
+    }
+
+    public bool Heartbeat(string study, TrialClaim claim) =>
+        Update("record a heartbeat", study, claim, $"heartbeat_at = {_dialect.Now}");
+
+    public bool Complete(string study, TrialClaim claim, TrialOutcome outcome, double seconds)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        return Update("record a result", study, claim,
+            $"status = 'complete', ended_at = {_dialect.Now}, heartbeat_at = {_dialect.Now}, seconds = @sec, dev_metric = @dev, outcome = @o, error = NULL",
+            ("sec", seconds), ("dev", double.IsFinite(outcome.DevMetric) ? outcome.DevMetric : DBNull.Value), ("o", outcome.ToJson()));
+    }
+
+    public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry) => retry
+        ? Update("record a failure", study, claim, "status = 'queued', worker = NULL, failures = failures + 1, error = @e", ("e", error))
+        : Update("record a failure", study, claim, $"status = 'failed', failures = failures + 1, error = @e, seconds = @sec, ended_at = {_dialect.Now}", ("e", error), ("sec", seconds));
+
+    public bool Release(string study, TrialClaim claim) =>
+        Update("release a trial", study, claim, "status = 'queued', worker = NULL");
+
+    public IReadOnlyList<StoredTrial> LoadTrials(string study)
+    {
+        StudyNames.Validate(study);
+        return Write("read the trials", (c, tx) =>
+        {
+            if (Scalar(c, tx, "SELECT name FROM dl_studies WHERE name = @s", ("s", study)) is null)
+            {
+                throw StudyNames.Missing(study, Location);
+            }
+
+            return Load(c, tx, study);
+        });
+    }
+
+    private bool Update(string what, string study, TrialClaim claim, string set, params (string Name, object? Value)[] values)
+    {
+        StudyNames.Validate(study);
+        ArgumentNullException.ThrowIfNull(claim);
+        var all = values.Concat([("s", (object?)study), ("id", claim.Config.Id), ("a", claim.Attempt)]).ToArray();
+        return Write(what, (c, tx) =>
+            Execute(c, tx, $"UPDATE dl_trials SET {set} WHERE study = @s AND id = @id AND status = 'running' AND attempts = @a", all) == 1);
+    }
+
+    private TrialClaim? TryClaim(DbConnection c, DbTransaction? tx, string study, string worker)
+    {
+        int id, attempts, failures;
+        string config;
+        using (var cmd = Command(c, tx, $"SELECT id, config, attempts, failures FROM dl_trials WHERE study = @s AND status = 'queued' ORDER BY id LIMIT 1{_dialect.SkipLocked}", ("s", study)))
+        using (var r = cmd.ExecuteReader())
+        {
+            if (!r.Read())
+            {
+                return null;
+            }
+
+            id = Convert.ToInt32(r.GetValue(0), CultureInfo.InvariantCulture);
+            config = r.GetString(1);
+            attempts = Convert.ToInt32(r.GetValue(2), CultureInfo.InvariantCulture) + 1;
+            failures = Convert.ToInt32(r.GetValue(3), CultureInfo.InvariantCulture);
+        }
+
+        Execute(c, tx, $"UPDATE dl_trials SET status = 'running', worker = @w, attempts = @a, started_at = {_dialect.Now}, heartbeat_at = {_dialect.Now}, ended_at = NULL WHERE study = @s AND id = @id",
+            ("w", worker), ("a", attempts), ("s", study), ("id", id));
+        return new TrialClaim(ReadConfig(study, id, config), attempts, failures);
+    }
+
+    private static long CountOpen(DbConnection c, DbTransaction? tx, string study) =>
+        Convert.ToInt64(Scalar(c, tx, "SELECT COUNT(*) FROM dl_trials WHERE study = @s AND status IN ('queued', 'running')", ("s", study)), CultureInfo.InvariantCulture);
+
+    private List<StoredTrial> Load(DbConnection c, DbTransaction? tx, string study)
+    {
+        var list = new List<StoredTrial>();
+        using var cmd = Command(c, tx,
+            "SELECT id, config, status, worker, attempts, failures, started_at, heartbeat_at, ended_at, seconds, outcome, error FROM dl_trials WHERE study = @s ORDER BY id",
+            ("s", study));
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            int id = Convert.ToInt32(r.GetValue(0), CultureInfo.InvariantCulture);
+            string status = r.GetString(2);
+            list.Add(new StoredTrial
+            {
+                Config = ReadConfig(study, id, r.GetString(1)),
+                Status = status switch
+                {
+                    "queued" => StoredTrialStatus.Queued,
+                    "running" => StoredTrialStatus.Running,
+                    "complete" => StoredTrialStatus.Complete,
+                    "failed" => StoredTrialStatus.Failed,
+                    _ => throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has an unknown status \"{status}\""),
+                },
+                Worker = r.IsDBNull(3) ? null : r.GetString(3),
+                Attempts = Convert.ToInt32(r.GetValue(4), CultureInfo.InvariantCulture),
+                Failures = Convert.ToInt32(r.GetValue(5), CultureInfo.InvariantCulture),
+                StartedAt = Time(r, 6),
+                HeartbeatAt = Time(r, 7),
+                EndedAt = Time(r, 8),
+                Seconds = r.IsDBNull(9) ? 0 : Convert.ToDouble(r.GetValue(9), CultureInfo.InvariantCulture),
+                Outcome = r.IsDBNull(10) ? null : ReadOutcome(study, id, r.GetString(10)),
+                Error = r.IsDBNull(11) ? null : r.GetString(11),
+            });
+        }
+
+        return list;
+    }
+
+    private static DateTimeOffset? Time(DbDataReader r, int i) =>
+        r.IsDBNull(i) ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)Math.Round(Convert.ToDouble(r.GetValue(i), CultureInfo.InvariantCulture) * 1000));
+
+    private StudyDefinition ReadDefinition(string study, string json)
+    {
+        try
+        {
+            return StudyDefinition.FromJson(json);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new StudyStorageException($"{Location}: the stored definition of study '{study}' is not valid: {e.Message}", e);
+        }
+    }
+
+    private TrialConfig ReadConfig(string study, int id, string json)
+    {
+        try
+        {
+            return TrialConfig.FromJson(json);
+        }
+        catch (FormatException e)
+        {
+            throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has an invalid config: {e.Message}", e);
+        }
+    }
+
+    private TrialOutcome ReadOutcome(string study, int id, string json)
+    {
+        try
+        {
+            return TrialOutcome.FromJson(json);
+        }
+        catch (FormatException e)
+        {
+            throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has an invalid outcome: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Runs <paramref name="body"/> in one write transaction, creating or checking the schema first.</summary>
+    private TResult Write<TResult>(string what, Func<DbConnection, DbTransaction?, TResult> body)
+    {
+        EnsureSchema();
+        try
+        {
+            using var c = _dialect.Open();
+            var tx = _dialect.BeginWrite(c);
+            try
+            {
+                var result = body(c, tx);
+                _dialect.Commit(c, tx);
+                return result;
+            }
+            catch
+            {
+                _dialect.Rollback(c, tx);
+                throw;
+            }
+            finally
+            {
+                tx?.Dispose();
+            }
+        }
+        catch (DbException e)
+        {
+            throw new StudyStorageException($"{Location}: could not {what}: {e.Message}", e);
+        }
+    }
+
+    private void EnsureSchema()
+    {
+        lock (_schemaLock)
+        {
+            if (_schemaReady)
+            {
+                return;
+            }
+
+            try
+            {
+                using var c = _dialect.Open();
+                var tx = _dialect.BeginWrite(c);
+                try
+                {
+                    _dialect.LockSchema(c, tx);
+                    if (_dialect.SchemaTableExists(c, tx))
+                    {
+                        long version = Convert.ToInt64(Scalar(c, tx, "SELECT MAX(version) FROM dl_schema") ?? 0L, CultureInfo.InvariantCulture);
+                        if (version > SchemaVersion)
+                        {
+                            throw new StudyStorageException(
+                                $"{Location} holds study schema version {version}, newer than version {SchemaVersion} that this DeepLearning.Tuning.Storage understands; " +
+                                "use a newer DeepLearning.Tuning.Storage (nothing was written)");
+                        }
+
+                        if (version < SchemaVersion)
+                        {
+                            throw new StudyStorageException($"{Location} holds study schema version {version}, which this library cannot read (it writes version {SchemaVersion}); nothing was written");
+                        }
+                    }
+                    else
+                    {
+                        CreateSchema(c, tx);
+                    }
+
+                    _dialect.Commit(c, tx);
+                }
+                catch
+                {
+                    _dialect.Rollback(c, tx);
+                    throw;
+                }
+                finally
+                {
+                    tx?.Dispose();
+                }
+            }
+            catch (DbException e)
+            {
+                throw new StudyStorageException($"{Location}: could not create or check the study schema: {e.Message}", e);
+            }
+
+            _schemaReady = true;
+        }
+    }
+
+    private void CreateSchema(DbConnection c, DbTransaction? tx)
+    {
+        string real = _dialect.RealType;
+        Execute(c, tx, "CREATE TABLE dl_schema (version INTEGER NOT NULL)");
+        Execute(c, tx, $"CREATE TABLE dl_studies (name TEXT PRIMARY KEY, definition TEXT NOT NULL, created_at {real} NOT NULL)");
+        Execute(c, tx, $"""
+            CREATE TABLE dl_trials (
+                study TEXT NOT NULL REFERENCES dl_studies (name),
+                id INTEGER NOT NULL,
+                round INTEGER NOT NULL,
+                seed TEXT NOT NULL,
+                config TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'complete', 'failed')),
+                worker TEXT,
+                attempts INTEGER NOT NULL,
+                failures INTEGER NOT NULL,
+                started_at {real},
+                heartbeat_at {real},
+                ended_at {real},
+                seconds {real},
+                dev_metric {real},
+                outcome TEXT,
+                error TEXT,
+                PRIMARY KEY (study, id))
+            """);
+        Execute(c, tx, "CREATE INDEX dl_trials_status ON dl_trials (study, status, id)");
+        Execute(c, tx, "INSERT INTO dl_schema (version) VALUES (@v)", ("v", SchemaVersion));
+    }
+
+    internal static DbCommand Command(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] values)
+    {
+        var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        foreach (var (name, value) in values)
+        {
+            var p = cmd.CreateParameter();
+            p.ParameterName = "@" + name;
+            p.Value = value ?? DBNull.Value;
+            cmd.Parameters.Add(p);
+        }
+
+        return cmd;
+    }
+
+    internal static int Execute(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] values)
+    {
+        using var cmd = Command(c, tx, sql, values);
+        return cmd.ExecuteNonQuery();
+    }
+
+    internal static object? Scalar(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] values)
+    {
+        using var cmd = Command(c, tx, sql, values);
+        var v = cmd.ExecuteScalar();
+        return v is DBNull ? null : v;
+    }
+}

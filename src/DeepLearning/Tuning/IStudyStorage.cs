@@ -1,0 +1,151 @@
+namespace DeepLearning;
+
+/// <summary>
+/// Where a study lives so that many workers (threads, processes, machines) can share it: its
+/// <see cref="StudyDefinition"/> and its trials with their status. <see cref="InMemoryStudyStorage"/> serves
+/// one process; the DeepLearning.Tuning.Storage package adds SQLite (many processes on one machine) and
+/// PostgreSQL (many machines). Workers use it through <see cref="Tuner.RunWorker"/>.
+/// </summary>
+/// <remarks>
+/// Contract every implementation keeps: <see cref="ClaimNext"/> hands a queued trial to exactly one worker;
+/// a running trial whose heartbeat is older than the stale timeout goes back to the queue (and runs again
+/// from its own seed); <see cref="Complete"/>, <see cref="Fail"/> and <see cref="Release"/> take effect only
+/// for the claim that currently holds the trial (a claim that lost its trial gets false), each in one
+/// transaction; the next round is planned by <see cref="StudyDefinition.NextTrials"/> once, inside the
+/// claim that finds the study with no queued or running trial. Errors are <see cref="StudyStorageException"/>
+/// naming the storage and what went wrong.
+/// </remarks>
+public interface IStudyStorage : IDisposable
+{
+    /// <summary>Where the studies are kept, for messages, e.g. <c>sqlite:/data/search.db</c> (never a password).</summary>
+    string Location { get; }
+
+    /// <summary>
+    /// Creates study <paramref name="study"/> with <paramref name="definition"/>, or opens it when it exists
+    /// (with a null definition, or the same one). Returns the stored definition.
+    /// </summary>
+    /// <exception cref="StudyStorageException">The study exists with another definition (nothing is written),
+    /// or it does not exist and no definition was given, or the storage cannot be used.</exception>
+    StudyDefinition OpenStudy(string study, StudyDefinition? definition);
+
+    /// <summary>
+    /// In one transaction: re-queues running trials whose last heartbeat is older than <paramref name="staleAfter"/>;
+    /// claims the queued trial with the lowest id for <paramref name="worker"/>; when there is none and nothing is
+    /// running, queues the next round (<see cref="StudyDefinition.NextTrials"/>) and claims from it.
+    /// </summary>
+    TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter);
+
+    /// <summary>Records that the claimed trial is still being worked on; false when the claim no longer holds it.</summary>
+    bool Heartbeat(string study, TrialClaim claim);
+
+    /// <summary>Records the claimed trial as complete with its outcome; false (and nothing written) when the claim no longer holds it.</summary>
+    bool Complete(string study, TrialClaim claim, TrialOutcome outcome, double seconds);
+
+    /// <summary>
+    /// Records that the claimed trial failed with <paramref name="error"/>: back to the queue when
+    /// <paramref name="retry"/>, otherwise failed for good. False when the claim no longer holds the trial.
+    /// </summary>
+    bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry);
+
+    /// <summary>Puts the claimed trial back in the queue unharmed (the worker was stopped); false when the claim no longer holds it.</summary>
+    bool Release(string study, TrialClaim claim);
+
+    /// <summary>Every trial of the study, by id.</summary>
+    IReadOnlyList<StoredTrial> LoadTrials(string study);
+}
+
+/// <summary>Where a stored trial stands.</summary>
+public enum StoredTrialStatus
+{
+    /// <summary>Waiting for a worker.</summary>
+    Queued,
+
+    /// <summary>Claimed by a worker that is heart-beating.</summary>
+    Running,
+
+    /// <summary>Finished with a finite dev metric.</summary>
+    Complete,
+
+    /// <summary>Failed for good (after its retries).</summary>
+    Failed,
+}
+
+/// <summary>A worker's hold on a trial: the trial and which attempt this is (a re-queued trial's next claim has a higher attempt).</summary>
+/// <param name="Config">The trial to run (its hyperparameters and seed).</param>
+/// <param name="Attempt">1 for the first claim, 2 for the next, …; the storage accepts results only from the latest.</param>
+/// <param name="Failures">How many earlier attempts failed with an error.</param>
+public sealed record TrialClaim(TrialConfig Config, int Attempt, int Failures);
+
+/// <summary>What <see cref="IStudyStorage.ClaimNext"/> found.</summary>
+public enum ClaimStatus
+{
+    /// <summary>A trial was claimed.</summary>
+    Claimed,
+
+    /// <summary>Nothing is queued, but other workers' trials are running (the next round may depend on them): poll again later.</summary>
+    Wait,
+
+    /// <summary>Every trial of the study has finished.</summary>
+    Finished,
+}
+
+/// <summary>The result of <see cref="IStudyStorage.ClaimNext"/>.</summary>
+/// <param name="Status">Claimed, wait or finished.</param>
+/// <param name="Claim">The claim when <paramref name="Status"/> is <see cref="ClaimStatus.Claimed"/>.</param>
+public readonly record struct TrialClaimResult(ClaimStatus Status, TrialClaim? Claim);
+
+/// <summary>One trial as a study storage keeps it.</summary>
+public sealed record StoredTrial
+{
+    /// <summary>The trial (id, round, seed, hyperparameters).</summary>
+    public required TrialConfig Config { get; init; }
+
+    /// <summary>Where it stands.</summary>
+    public required StoredTrialStatus Status { get; init; }
+
+    /// <summary>The worker that holds it or finished it; null while queued.</summary>
+    public string? Worker { get; init; }
+
+    /// <summary>Claims so far (more than 1 after a re-queue or a retry).</summary>
+    public int Attempts { get; init; }
+
+    /// <summary>Attempts that failed with an error.</summary>
+    public int Failures { get; init; }
+
+    /// <summary>When the latest attempt started (UTC).</summary>
+    public DateTimeOffset? StartedAt { get; init; }
+
+    /// <summary>The latest heartbeat (UTC).</summary>
+    public DateTimeOffset? HeartbeatAt { get; init; }
+
+    /// <summary>When it finished (UTC).</summary>
+    public DateTimeOffset? EndedAt { get; init; }
+
+    /// <summary>Seconds the finishing attempt took.</summary>
+    public double Seconds { get; init; }
+
+    /// <summary>What the objective returned (complete trials; also a failed one that returned a non-finite metric).</summary>
+    public TrialOutcome? Outcome { get; init; }
+
+    /// <summary>The latest error (failed trials, or a retried one).</summary>
+    public string? Error { get; init; }
+
+    /// <summary>The row of a <see cref="SearchResult"/>: succeeded for complete, failed for failed; null while queued or running.</summary>
+    public TrialResult? ToResult() => Status switch
+    {
+        StoredTrialStatus.Complete => new TrialResult(Config, TrialStatus.Succeeded, Outcome, Math.Max(0, Seconds)),
+        StoredTrialStatus.Failed => new TrialResult(Config, TrialStatus.Failed, Outcome, Math.Max(0, Seconds), Error),
+        _ => null,
+    };
+}
+
+/// <summary>A study storage could not do what was asked: unreachable server, refused credentials, a study defined
+/// otherwise, a schema from a newer version. The message names the storage and the thing.</summary>
+public sealed class StudyStorageException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public StudyStorageException(string message, Exception? inner = null)
+        : base(message, inner)
+    {
+    }
+}

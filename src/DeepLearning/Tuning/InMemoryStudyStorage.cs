@@ -1,0 +1,187 @@
+namespace DeepLearning;
+
+/// <summary>
+/// A study storage in this process's memory: workers on several threads of one process can share a study.
+/// It keeps the same contract as the database storages (see <see cref="IStudyStorage"/>), behind one lock.
+/// </summary>
+public sealed class InMemoryStudyStorage : IStudyStorage
+{
+    private readonly object _lock = new();
+    private readonly Dictionary<string, (StudyDefinition Definition, SortedDictionary<int, StoredTrial> Trials)> _studies = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates an empty storage; <paramref name="time"/> (default: the system clock) decides when a heartbeat is stale.</summary>
+    public InMemoryStudyStorage(TimeProvider? time = null)
+    {
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <inheritdoc/>
+    public string Location => "memory";
+
+    /// <inheritdoc/>
+    public StudyDefinition OpenStudy(string study, StudyDefinition? definition)
+    {
+        StudyNames.Validate(study);
+        lock (_lock)
+        {
+            if (_studies.TryGetValue(study, out var existing))
+            {
+                StudyNames.CheckSame(study, Location, existing.Definition, definition);
+                return existing.Definition;
+            }
+
+            if (definition is null)
+            {
+                throw StudyNames.Missing(study, Location);
+            }
+
+            _studies[study] = (definition, new SortedDictionary<int, StoredTrial>());
+            return definition;
+        }
+    }
+
+    /// <inheritdoc/>
+    public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(worker);
+        lock (_lock)
+        {
+            var (definition, trials) = Get(study);
+            var now = _time.GetUtcNow();
+            foreach (var t in trials.Values.Where(t => t.Status == StoredTrialStatus.Running && t.HeartbeatAt < now - staleAfter).ToList())
+            {
+                trials[t.Config.Id] = t with { Status = StoredTrialStatus.Queued, Worker = null };
+            }
+
+            var next = trials.Values.FirstOrDefault(t => t.Status == StoredTrialStatus.Queued);
+            if (next is null)
+            {
+                if (trials.Values.Any(t => t.Status == StoredTrialStatus.Running))
+                {
+                    return new TrialClaimResult(ClaimStatus.Wait, null);
+                }
+
+                var planned = definition.NextTrials(trials.Values.Select(t => t.ToResult()!).ToList());
+                if (planned.Count == 0)
+                {
+                    return new TrialClaimResult(ClaimStatus.Finished, null);
+                }
+
+                foreach (var c in planned)
+                {
+                    trials[c.Id] = new StoredTrial { Config = c, Status = StoredTrialStatus.Queued };
+                }
+
+                next = trials[planned.Min(c => c.Id)];
+            }
+
+            var claimed = next with
+            {
+                Status = StoredTrialStatus.Running,
+                Worker = worker,
+                Attempts = next.Attempts + 1,
+                StartedAt = now,
+                HeartbeatAt = now,
+                EndedAt = null,
+            };
+            trials[next.Config.Id] = claimed;
+            return new TrialClaimResult(ClaimStatus.Claimed, new TrialClaim(claimed.Config, claimed.Attempts, claimed.Failures));
+        }
+    }
+
+    /// <inheritdoc/>
+    public bool Heartbeat(string study, TrialClaim claim) =>
+        Update(study, claim, t => t with { HeartbeatAt = _time.GetUtcNow() });
+
+    /// <inheritdoc/>
+    public bool Complete(string study, TrialClaim claim, TrialOutcome outcome, double seconds)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        return Update(study, claim, t => t with { Status = StoredTrialStatus.Complete, Outcome = outcome, Seconds = seconds, EndedAt = _time.GetUtcNow(), Error = null });
+    }
+
+    /// <inheritdoc/>
+    public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry) =>
+        Update(study, claim, t => retry
+            ? t with { Status = StoredTrialStatus.Queued, Worker = null, Failures = t.Failures + 1, Error = error }
+            : t with { Status = StoredTrialStatus.Failed, Failures = t.Failures + 1, Error = error, Seconds = seconds, EndedAt = _time.GetUtcNow() });
+
+    /// <inheritdoc/>
+    public bool Release(string study, TrialClaim claim) =>
+        Update(study, claim, t => t with { Status = StoredTrialStatus.Queued, Worker = null });
+
+    /// <inheritdoc/>
+    public IReadOnlyList<StoredTrial> LoadTrials(string study)
+    {
+        lock (_lock)
+        {
+            return Get(study).Trials.Values.ToList();
+        }
+    }
+
+    /// <summary>Nothing to release.</summary>
+    public void Dispose()
+    {
+    }
+
+    private bool Update(string study, TrialClaim claim, Func<StoredTrial, StoredTrial> change)
+    {
+        ArgumentNullException.ThrowIfNull(claim);
+        lock (_lock)
+        {
+            var trials = Get(study).Trials;
+            if (!trials.TryGetValue(claim.Config.Id, out var t) || t.Status != StoredTrialStatus.Running || t.Attempts != claim.Attempt)
+            {
+                return false;
+            }
+
+            trials[claim.Config.Id] = change(t);
+            return true;
+        }
+    }
+
+    private (StudyDefinition Definition, SortedDictionary<int, StoredTrial> Trials) Get(string study)
+    {
+        StudyNames.Validate(study);
+        return _studies.TryGetValue(study, out var s) ? s : throw StudyNames.Missing(study, Location);
+    }
+}
+
+/// <summary>Checks and messages shared by the study storages.</summary>
+internal static class StudyNames
+{
+    /// <summary>Longest study name accepted.</summary>
+    public const int MaxLength = 200;
+
+    /// <summary>Throws unless <paramref name="study"/> is a non-empty name of at most <see cref="MaxLength"/> characters without control characters.</summary>
+    public static void Validate(string study)
+    {
+        if (string.IsNullOrWhiteSpace(study) || study.Length > MaxLength || study.Any(char.IsControl))
+        {
+            throw new ArgumentException($"a study name must be 1–{MaxLength} printable characters; received \"{study}\"", nameof(study));
+        }
+    }
+
+    /// <summary>Throws when <paramref name="given"/> is not null and differs from <paramref name="stored"/>, naming the settings that differ.</summary>
+    public static void CheckSame(string study, string location, StudyDefinition stored, StudyDefinition? given)
+    {
+        ArgumentNullException.ThrowIfNull(stored);
+        if (given is null)
+        {
+            return;
+        }
+
+        var diffs = stored.Differences(given);
+        if (diffs.Count > 0)
+        {
+            throw new StudyStorageException(
+                $"study '{study}' already exists in {location} with another definition (different {string.Join(", ", diffs)}); " +
+                $"stored: {stored.ToJson()}; given: {given.ToJson()}. Use another study name, or the same definition to join it.");
+        }
+    }
+
+    /// <summary>The error for a study that does not exist and cannot be created.</summary>
+    public static StudyStorageException Missing(string study, string location) =>
+        new($"study '{study}' does not exist in {location}; give a StudyDefinition to create it");
+}

@@ -1,0 +1,300 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace DeepLearning;
+
+/// <summary>How a study picks its trials.</summary>
+public enum StudySampler
+{
+    /// <summary>One round of random trials (<see cref="Tuner.RandomSearch"/>).</summary>
+    Random,
+
+    /// <summary>Every point of a grid (<see cref="Tuner.GridSearch"/>).</summary>
+    Grid,
+
+    /// <summary>Rounds of random trials, each round's space shrunk around the best so far (<see cref="Tuner.CoarseToFine"/>).</summary>
+    CoarseToFine,
+}
+
+/// <summary>
+/// Everything that decides a study's trials: the search space, the sampler, the study seed, trials per
+/// round, rounds, top-K, padding and the metric goal. Trial i's hyperparameters and model seed depend only
+/// on this definition and i (and, for coarse-to-fine rounds after the first, on the earlier rounds'
+/// results), so a study gives the same table whether one worker runs it or many. A study storage keeps the
+/// definition as JSON and refuses a worker that brings another one under the same study name.
+/// </summary>
+public sealed class StudyDefinition
+{
+    private StudyDefinition(StudySampler sampler, SearchSpace space, ulong seed, int trials, int rounds, int topK, double padding, int gridPoints, MetricGoal goal)
+    {
+        Sampler = sampler;
+        Space = space;
+        Seed = seed;
+        Trials = trials;
+        Rounds = rounds;
+        TopK = topK;
+        Padding = padding;
+        GridPoints = gridPoints;
+        Goal = goal;
+    }
+
+    /// <summary>How trials are picked.</summary>
+    public StudySampler Sampler { get; }
+
+    /// <summary>The (coarse) search space.</summary>
+    public SearchSpace Space { get; }
+
+    /// <summary>The study seed.</summary>
+    public ulong Seed { get; }
+
+    /// <summary>Random trials per round; for a grid, the number of grid points.</summary>
+    public int Trials { get; }
+
+    /// <summary>Rounds (1 unless coarse-to-fine).</summary>
+    public int Rounds { get; }
+
+    /// <summary>Coarse-to-fine: how many best trials the next round's space is shrunk around.</summary>
+    public int TopK { get; }
+
+    /// <summary>Coarse-to-fine: the margin kept on each side, as a fraction of the width in the dimension's scale.</summary>
+    public double Padding { get; }
+
+    /// <summary>Grid: points per dimension; 0 for the other samplers.</summary>
+    public int GridPoints { get; }
+
+    /// <summary>Whether a larger or smaller dev metric is better.</summary>
+    public MetricGoal Goal { get; }
+
+    /// <summary>The number of trials the whole study runs.</summary>
+    public int TotalTrials => Trials * Rounds;
+
+    /// <summary>A random search study: <see cref="SearchOptions.Trials"/> trials seeded <see cref="SearchOptions.Seed"/>, ranked by <see cref="SearchOptions.Goal"/>.</summary>
+    public static StudyDefinition Random(SearchSpace space, SearchOptions? options = null)
+    {
+        var o = Check(space, options);
+        return new StudyDefinition(StudySampler.Random, space, o.Seed, o.Trials, 1, o.TopK, o.Padding, 0, o.Goal);
+    }
+
+    /// <summary>A grid search study over <paramref name="pointsPerDimension"/> points per dimension (<see cref="SearchSpace.GridTrials"/>).</summary>
+    public static StudyDefinition Grid(SearchSpace space, int pointsPerDimension, SearchOptions? options = null)
+    {
+        var o = Check(space, options);
+        int count = space.GridTrials(pointsPerDimension, o.Seed).Count;
+        return new StudyDefinition(StudySampler.Grid, space, o.Seed, count, 1, o.TopK, o.Padding, pointsPerDimension, o.Goal);
+    }
+
+    /// <summary>
+    /// A coarse-to-fine study: <see cref="SearchOptions.Rounds"/> rounds of <see cref="SearchOptions.Trials"/>
+    /// trials, each later round sampled from the space shrunk around the <see cref="SearchOptions.TopK"/> best so far,
+    /// exactly as <see cref="Tuner.CoarseToFine"/> does in one process.
+    /// </summary>
+    public static StudyDefinition CoarseToFine(SearchSpace space, SearchOptions? options = null)
+    {
+        var o = Check(space, options);
+        return new StudyDefinition(StudySampler.CoarseToFine, space, o.Seed, o.Trials, o.Rounds, o.TopK, o.Padding, 0, o.Goal);
+    }
+
+    private static SearchOptions Check(SearchSpace space, SearchOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(space);
+        if (space.Count == 0)
+        {
+            throw new ArgumentException("a study needs a search space with at least one dimension", nameof(space));
+        }
+
+        foreach (var d in space)
+        {
+            if (d is not (UniformDimension or LogUniformDimension or OneMinusLogUniformDimension or IntRangeDimension or ChoiceDimension))
+            {
+                throw new ArgumentException($"dimension '{d.Name}' is a {d.GetType().Name}, which a study cannot store; use Uniform, LogUniform, OneMinusLogUniform, IntRange or Choice", nameof(space));
+            }
+        }
+
+        options ??= new SearchOptions();
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>
+    /// The trials to queue next, given every trial the study has finished (succeeded or failed for good):
+    /// round 0 when there are none; for coarse-to-fine, the next round sampled from
+    /// <see cref="SpaceOfRound"/>; empty when the study is done. Trial ids run on across rounds
+    /// (round r has ids r·Trials … r·Trials + Trials − 1), as in <see cref="Tuner.CoarseToFine"/>.
+    /// </summary>
+    public IReadOnlyList<TrialConfig> NextTrials(IReadOnlyList<TrialResult> finished)
+    {
+        ArgumentNullException.ThrowIfNull(finished);
+        int round = finished.Count == 0 ? 0 : finished.Max(t => t.Round) + 1;
+        if (round >= Rounds)
+        {
+            return [];
+        }
+
+        return Sampler switch
+        {
+            StudySampler.Grid => Space.GridTrials(GridPoints, Seed),
+            StudySampler.Random => Space.SampleTrials(Trials, Seed),
+            _ => SpaceOfRound(round, finished).SampleTrials(Trials, Seed, round, firstId: round * Trials),
+        };
+    }
+
+    /// <summary>
+    /// The space round <paramref name="round"/> samples from: the study's space for round 0; for round r,
+    /// the space of round r − 1 shrunk around the <see cref="TopK"/> best of the trials of rounds &lt; r.
+    /// </summary>
+    public SearchSpace SpaceOfRound(int round, IReadOnlyList<TrialResult> finished)
+    {
+        ArgumentNullException.ThrowIfNull(finished);
+        ArgumentOutOfRangeException.ThrowIfNegative(round);
+        var current = Space;
+        for (int r = 1; r <= round; r++)
+        {
+            var best = SearchResult.Rank(finished.Where(t => t.Round < r), Goal).Where(t => t.Succeeded).Take(TopK).Select(t => t.Config).ToList();
+            if (best.Count > 0)
+            {
+                current = current.ShrinkAround(best, Padding);
+            }
+        }
+
+        return current;
+    }
+
+    /// <summary>
+    /// The definition as JSON, e.g. <c>{"sampler":"coarseToFine","seed":1,"trials":8,"rounds":2,"topK":3,"padding":0.1,
+    /// "gridPoints":0,"goal":"maximize","space":[{"name":"learningRate","kind":"logUniform","low":0.0001,"high":0.1}]}</c>.
+    /// The same definition always gives the same text.
+    /// </summary>
+    public string ToJson() => Json.Write(w =>
+    {
+        w.WriteStartObject();
+        w.WriteString("sampler", Camel(Sampler.ToString()));
+        w.WriteNumber("seed", Seed);
+        w.WriteNumber("trials", Trials);
+        w.WriteNumber("rounds", Rounds);
+        w.WriteNumber("topK", TopK);
+        w.WritePropertyName("padding");
+        Json.WriteValue(w, Padding);
+        w.WriteNumber("gridPoints", GridPoints);
+        w.WriteString("goal", Camel(Goal.ToString()));
+        w.WriteStartArray("space");
+        foreach (var d in Space)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", d.Name);
+            switch (d)
+            {
+                case ContinuousDimension c:
+                    w.WriteString("kind", c switch
+                    {
+                        LogUniformDimension => "logUniform",
+                        OneMinusLogUniformDimension => "oneMinusLogUniform",
+                        _ => "uniform",
+                    });
+                    w.WritePropertyName("low");
+                    Json.WriteValue(w, c.Low);
+                    w.WritePropertyName("high");
+                    Json.WriteValue(w, c.High);
+                    break;
+                case IntRangeDimension n:
+                    w.WriteString("kind", "intRange");
+                    w.WriteNumber("low", n.Low);
+                    w.WriteNumber("high", n.High);
+                    break;
+                case ChoiceDimension ch:
+                    w.WriteString("kind", "choice");
+                    w.WriteStartArray("values");
+                    foreach (var v in ch.Values)
+                    {
+                        Json.WriteValue(w, v);
+                    }
+
+                    w.WriteEndArray();
+                    break;
+            }
+
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+    });
+
+    /// <summary>Reads a definition written by <see cref="ToJson"/>.</summary>
+    /// <exception cref="FormatException">The text is not a valid study definition.</exception>
+    public static StudyDefinition FromJson(string json) => Json.Read(json, "study definition", e =>
+    {
+        Json.Expect(e, JsonValueKind.Object, "study definition");
+        const string what = "study definition";
+        var sampler = Parse<StudySampler>(Json.Property(e, "sampler", what).GetString(), "sampler");
+        var goal = Parse<MetricGoal>(Json.Property(e, "goal", what).GetString(), "goal");
+        var spaceJson = Json.Property(e, "space", what);
+        Json.Expect(spaceJson, JsonValueKind.Array, "study space");
+        var space = new SearchSpace();
+        foreach (var d in spaceJson.EnumerateArray())
+        {
+            Json.Expect(d, JsonValueKind.Object, "study dimension");
+            string name = Json.Property(d, "name", "study dimension").GetString() ?? "";
+            string kind = Json.Property(d, "kind", "study dimension").GetString() ?? "";
+            double Low() => Json.Property(d, "low", "study dimension").GetDouble();
+            double High() => Json.Property(d, "high", "study dimension").GetDouble();
+            space.Add(kind switch
+            {
+                "uniform" => new UniformDimension(name, Low(), High()),
+                "logUniform" => new LogUniformDimension(name, Low(), High()),
+                "oneMinusLogUniform" => new OneMinusLogUniformDimension(name, Low(), High()),
+                "intRange" => new IntRangeDimension(name, Json.Property(d, "low", "study dimension").GetInt32(), Json.Property(d, "high", "study dimension").GetInt32()),
+                "choice" => new ChoiceDimension(name, Json.Property(d, "values", "study dimension").EnumerateArray().Select(v => Json.ReadValue(v, name)).ToList()),
+                _ => throw new FormatException($"dimension '{name}' has an unknown kind \"{kind}\""),
+            });
+        }
+
+        var options = new SearchOptions
+        {
+            Seed = Json.Property(e, "seed", what).GetUInt64(),
+            Trials = Json.Property(e, "trials", what).GetInt32(),
+            Rounds = Json.Property(e, "rounds", what).GetInt32(),
+            TopK = Json.Property(e, "topK", what).GetInt32(),
+            Padding = Json.Property(e, "padding", what).GetDouble(),
+            Goal = goal,
+        };
+        return sampler switch
+        {
+            StudySampler.Random => Random(space, options),
+            StudySampler.Grid => Grid(space, Json.Property(e, "gridPoints", what).GetInt32(), options),
+            _ => CoarseToFine(space, options),
+        };
+    });
+
+    /// <summary>
+    /// The names of the settings in which <paramref name="other"/> differs from this definition (e.g. "seed",
+    /// "space"), empty when they are the same study.
+    /// </summary>
+    public IReadOnlyList<string> Differences(StudyDefinition other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        using var a = JsonDocument.Parse(ToJson());
+        using var b = JsonDocument.Parse(other.ToJson());
+        var diffs = new List<string>();
+        foreach (var p in a.RootElement.EnumerateObject())
+        {
+            if (!b.RootElement.TryGetProperty(p.Name, out var q) || p.Value.GetRawText() != q.GetRawText())
+            {
+                diffs.Add(p.Name);
+            }
+        }
+
+        return diffs;
+    }
+
+    /// <summary>A one-line summary, e.g. <c>coarseToFine, 2 rounds × 8 trials, seed 1, maximize</c>.</summary>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"{Camel(Sampler.ToString())}, {Rounds} round{(Rounds == 1 ? "" : "s")} × {Trials} trials, seed {Seed}, {Camel(Goal.ToString())}; {string.Join("; ", Space)}");
+
+    private static string Camel(string s) => char.ToLowerInvariant(s[0]) + s[1..];
+
+    private static TEnum Parse<TEnum>(string? text, string what)
+        where TEnum : struct, Enum =>
+        Enum.TryParse<TEnum>(text, ignoreCase: true, out var v) && Enum.IsDefined(v)
+            ? v
+            : throw new FormatException($"\"{what}\" must be one of [{string.Join(", ", Enum.GetNames<TEnum>())}]; found \"{text}\"");
+}

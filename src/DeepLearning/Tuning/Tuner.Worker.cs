@@ -1,0 +1,284 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace DeepLearning;
+
+/// <summary>How one worker of a shared study behaves: its name, heartbeats, the stale timeout, polling and retries.</summary>
+public sealed record WorkerOptions
+{
+    /// <summary>The worker's name in the trials table. Default: <c>host:pid:random</c>, unique per call.</summary>
+    public string? WorkerId { get; init; }
+
+    /// <summary>How often the running trial's heartbeat is written. Default 10 s.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// A running trial whose heartbeat is older than this goes back to the queue (its worker is taken for dead) and
+    /// runs again from its own seed. Must exceed <see cref="HeartbeatInterval"/>; default 60 s.
+    /// </summary>
+    public TimeSpan StaleAfter { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long to wait before asking again when nothing is queued but other workers' trials are running. Default 1 s.</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A trial that throws (or returns a non-finite dev metric) is queued again at most this many times, then failed for good. Default 1.</summary>
+    public int MaxRetries { get; init; } = 1;
+
+    /// <summary>Stop after this many trials run by this worker (null: until the study is finished).</summary>
+    public int? MaxTrials { get; init; }
+
+    /// <summary>Called after each trial this worker finished (serialized, on the worker's thread).</summary>
+    public Action<TrialResult>? OnTrialCompleted { get; init; }
+
+    /// <summary>Called when this worker claims a trial, before the objective runs (e.g. for progress output).</summary>
+    public Action<TrialClaim>? OnTrialStarted { get; init; }
+
+    internal void Validate()
+    {
+        if (HeartbeatInterval <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(HeartbeatInterval), HeartbeatInterval, $"HeartbeatInterval must be positive; received {HeartbeatInterval}");
+        }
+
+        if (StaleAfter <= HeartbeatInterval)
+        {
+            throw new ArgumentOutOfRangeException(nameof(StaleAfter), StaleAfter, $"StaleAfter must exceed HeartbeatInterval ({HeartbeatInterval}); received {StaleAfter}");
+        }
+
+        if (PollInterval <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(PollInterval), PollInterval, $"PollInterval must be positive; received {PollInterval}");
+        }
+
+        if (MaxRetries < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxRetries), MaxRetries, $"MaxRetries must be ≥ 0; received {MaxRetries}");
+        }
+
+        if (MaxTrials is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxTrials), MaxTrials, $"MaxTrials must be at least 1; received {MaxTrials}");
+        }
+    }
+}
+
+/// <summary>What one worker did in a shared study, and the study's table as it stood when the worker stopped.</summary>
+public sealed class StudyWorkerResult
+{
+    internal StudyWorkerResult(string study, string workerId, StudyDefinition definition, SearchResult result, int completed, int failed, int lost)
+    {
+        Study = study;
+        WorkerId = workerId;
+        Definition = definition;
+        Result = result;
+        CompletedByThisWorker = completed;
+        FailedByThisWorker = failed;
+        LostByThisWorker = lost;
+    }
+
+    /// <summary>The study's name.</summary>
+    public string Study { get; }
+
+    /// <summary>This worker's name in the trials table.</summary>
+    public string WorkerId { get; }
+
+    /// <summary>The study's definition as stored.</summary>
+    public StudyDefinition Definition { get; }
+
+    /// <summary>
+    /// Every finished trial of the study (by any worker), best first. <see cref="SearchResult.StopReason"/> is
+    /// <see cref="StopReason.Completed"/> when the whole study has finished.
+    /// </summary>
+    public SearchResult Result { get; }
+
+    /// <summary>Trials this worker completed (its results were recorded).</summary>
+    public int CompletedByThisWorker { get; }
+
+    /// <summary>Attempts of this worker that failed with an error (retried or failed for good).</summary>
+    public int FailedByThisWorker { get; }
+
+    /// <summary>Trials taken away from this worker (its heartbeat went stale and another worker claimed them); their results were dropped.</summary>
+    public int LostByThisWorker { get; }
+}
+
+public static partial class Tuner
+{
+    /// <summary>
+    /// Runs trials of the shared study <paramref name="studyName"/> until it is finished (or cancelled, or
+    /// <see cref="WorkerOptions.MaxTrials"/> is reached). Start as many workers as you like — threads, processes,
+    /// machines — on one storage: each claims queued trials atomically, heart-beats while training, and records
+    /// each result in one transaction. A worker that dies loses nothing: its trial goes back to the queue after
+    /// <see cref="WorkerOptions.StaleAfter"/> and reruns from its own seed. Trial i's hyperparameters and seed depend
+    /// only on the definition and i, so the table is the same for any number of workers.
+    /// </summary>
+    /// <param name="storage">Where the study lives (<see cref="InMemoryStudyStorage"/>, or SQLite/PostgreSQL from DeepLearning.Tuning.Storage).</param>
+    /// <param name="studyName">The study's name; created with <paramref name="definition"/> on first use.</param>
+    /// <param name="objective">Trains and evaluates one trial from its config, using <see cref="TrialConfig.Seed"/> for every random choice.</param>
+    /// <param name="definition">The study's definition; null to join a study that exists.</param>
+    /// <param name="options">Worker name, heartbeat, stale timeout, polling, retries.</param>
+    /// <param name="cancellationToken">Stops the worker; its running trial is put back in the queue.</param>
+    /// <exception cref="StudyStorageException">The storage cannot be used, or the study exists with another definition.</exception>
+    public static StudyWorkerResult RunWorker(
+        IStudyStorage storage,
+        string studyName,
+        Func<TrialConfig, CancellationToken, TrialOutcome> objective,
+        StudyDefinition? definition = null,
+        WorkerOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(storage);
+        ArgumentNullException.ThrowIfNull(objective);
+        options ??= new WorkerOptions();
+        options.Validate();
+        string worker = options.WorkerId ?? DefaultWorkerId();
+        var stored = storage.OpenStudy(studyName, definition);
+
+        var clock = Stopwatch.StartNew();
+        int completed = 0, failed = 0, lost = 0, ran = 0;
+        bool finished = false;
+        while (!cancellationToken.IsCancellationRequested && (options.MaxTrials is null || ran < options.MaxTrials))
+        {
+            var next = storage.ClaimNext(studyName, worker, options.StaleAfter);
+            if (next.Status == ClaimStatus.Finished)
+            {
+                finished = true;
+                break;
+            }
+
+            if (next.Status == ClaimStatus.Wait)
+            {
+                cancellationToken.WaitHandle.WaitOne(options.PollInterval);
+                continue;
+            }
+
+            var claim = next.Claim!;
+            ran++;
+            options.OnTrialStarted?.Invoke(claim);
+            var (result, wasLost) = RunClaimed(storage, studyName, claim, objective, options, cancellationToken);
+            if (wasLost)
+            {
+                lost++;
+                continue;
+            }
+
+            if (result.Status == TrialStatus.Cancelled)
+            {
+                storage.Release(studyName, claim);
+                break;
+            }
+
+            bool recorded;
+            if (result.Succeeded)
+            {
+                recorded = storage.Complete(studyName, claim, result.Outcome!, result.Seconds);
+                completed += recorded ? 1 : 0;
+            }
+            else
+            {
+                recorded = storage.Fail(studyName, claim, result.Error ?? "failed", result.Seconds, retry: claim.Failures < options.MaxRetries);
+                failed += recorded ? 1 : 0;
+            }
+
+            if (!recorded)
+            {
+                lost++;
+                continue;
+            }
+
+            options.OnTrialCompleted?.Invoke(result);
+        }
+
+        var table = LoadTable(storage, studyName, stored.Goal, finished ? StopReason.Completed : StopReason.Cancelled, clock.Elapsed);
+        return new StudyWorkerResult(studyName, worker, stored, table, completed, failed, lost);
+    }
+
+    /// <summary>
+    /// The finished trials of a stored study as a <see cref="SearchResult"/> (best first): complete ones as
+    /// succeeded, failed ones with their error. Queued and running trials are counted as skipped.
+    /// </summary>
+    public static SearchResult LoadStudy(IStudyStorage storage, string studyName)
+    {
+        ArgumentNullException.ThrowIfNull(storage);
+        var definition = storage.OpenStudy(studyName, null);
+        var trials = storage.LoadTrials(studyName);
+        bool done = trials.All(t => t.Status is StoredTrialStatus.Complete or StoredTrialStatus.Failed) && definition.NextTrials(Results(trials)).Count == 0;
+        return LoadTable(storage, studyName, definition.Goal, done ? StopReason.Completed : StopReason.Cancelled, TimeSpan.Zero);
+    }
+
+    private static SearchResult LoadTable(IStudyStorage storage, string studyName, MetricGoal goal, StopReason stop, TimeSpan elapsed)
+    {
+        var trials = storage.LoadTrials(studyName);
+        var results = Results(trials);
+        return new SearchResult(results, goal, stop, elapsed, trials.Count - results.Count);
+    }
+
+    private static List<TrialResult> Results(IReadOnlyList<StoredTrial> trials) =>
+        trials.Select(t => t.ToResult()).Where(r => r is not null).Select(r => r!).ToList();
+
+    private static (TrialResult Result, bool Lost) RunClaimed(
+        IStudyStorage storage,
+        string studyName,
+        TrialClaim claim,
+        Func<TrialConfig, CancellationToken, TrialOutcome> objective,
+        WorkerOptions options,
+        CancellationToken cancellationToken)
+    {
+        using var trialCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        int lost = 0;
+        var beats = new object();
+        void Beat(object? state)
+        {
+            // One beat at a time; a failing beat (network blip) is tried again at the next tick, and if the
+            // storage stays unreachable the trial goes stale and another worker reruns it.
+            if (!Monitor.TryEnter(beats))
+            {
+                return;
+            }
+
+            try
+            {
+                if (Volatile.Read(ref lost) == 0 && !storage.Heartbeat(studyName, claim))
+                {
+                    Volatile.Write(ref lost, 1);
+                    trialCancel.Cancel();
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Trace.TraceWarning($"heartbeat of trial {claim.Config.Id} failed: {e.Message}");
+            }
+            finally
+            {
+                Monitor.Exit(beats);
+            }
+        }
+
+        TrialResult result;
+        var timer = new Timer(Beat, null, options.HeartbeatInterval, options.HeartbeatInterval);
+        try
+        {
+            result = RunOne(claim.Config, objective, trialCancel.Token);
+        }
+        finally
+        {
+            // Wait for a beat in flight, so that no heartbeat lands after the result.
+            using var stopped = new ManualResetEvent(false);
+            if (timer.Dispose(stopped))
+            {
+                stopped.WaitOne();
+            }
+        }
+
+        bool wasLost = Volatile.Read(ref lost) == 1;
+        if (result.Status == TrialStatus.Cancelled && !cancellationToken.IsCancellationRequested && !wasLost)
+        {
+            // The objective threw OperationCanceledException on its own: a failure like any other.
+            result = new TrialResult(result.Config, TrialStatus.Failed, null, result.Seconds, result.Error);
+        }
+
+        return (result, wasLost);
+    }
+
+    private static string DefaultWorkerId() => string.Create(CultureInfo.InvariantCulture,
+        $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}");
+}

@@ -1,0 +1,106 @@
+namespace DeepLearning.Tests.Tuning;
+
+public class StudyDefinitionTests
+{
+    private static SearchSpace Space() => new SearchSpace()
+        .LogUniform("learningRate", 1e-4, 1)
+        .OneMinusLogUniform("beta1", 0.8, 0.999)
+        .Uniform("keepProb", 0.5, 1)
+        .IntRange("hidden", 8, 64)
+        .Choice("activation", "relu", "tanh")
+        .Choice("batch", 32, 64)
+        .Choice("scale", 1.0, 2.5);
+
+    [Fact]
+    public void Every_sampler_round_trips_through_json_with_every_dimension_kind()
+    {
+        var options = new SearchOptions { Seed = ulong.MaxValue, Trials = 6, Rounds = 3, TopK = 2, Padding = 0.25, Goal = MetricGoal.Minimize };
+        foreach (var d in new[] { StudyDefinition.Random(Space(), options), StudyDefinition.Grid(Space(), 2, options), StudyDefinition.CoarseToFine(Space(), options) })
+        {
+            var back = StudyDefinition.FromJson(d.ToJson());
+            back.ToJson().Should().Be(d.ToJson());
+            d.Differences(back).Should().BeEmpty();
+            (back.Sampler, back.Seed, back.Goal).Should().Be((d.Sampler, ulong.MaxValue, MetricGoal.Minimize));
+            back.Space.Select(x => x.ToString()).Should().Equal(Space().Select(x => x.ToString()));
+            ((ChoiceDimension)back.Space["batch"]).Values.Should().OnlyContain(v => v.Kind == HyperparameterKind.Integer);
+            ((ChoiceDimension)back.Space["scale"]).Values.Should().OnlyContain(v => v.Kind == HyperparameterKind.Real);
+        }
+
+        StudyDefinition.Grid(Space(), 2, options).TotalTrials.Should().Be(2 * 2 * 2 * 2 * 2 * 2 * 2);
+        StudyDefinition.CoarseToFine(Space(), options).TotalTrials.Should().Be(18);
+        StudyDefinition.Random(Space(), options).TotalTrials.Should().Be(6);
+    }
+
+    [Fact]
+    public void Differences_name_the_settings_that_differ()
+    {
+        var a = StudyDefinition.Random(Space(), new SearchOptions { Seed = 1, Trials = 4 });
+        var b = StudyDefinition.Random(new SearchSpace().LogUniform("learningRate", 1e-3, 1), new SearchOptions { Seed = 2, Trials = 4 });
+        a.Differences(b).Should().Equal("seed", "space");
+        a.Differences(StudyDefinition.CoarseToFine(Space(), new SearchOptions { Seed = 1, Trials = 4 })).Should().Equal("sampler", "rounds");
+    }
+
+    [Fact]
+    public void Next_trials_follow_the_one_process_coarse_to_fine_round_by_round()
+    {
+        var options = new SearchOptions { Seed = 5, Trials = 4, Rounds = 3, TopK = 2, MaxDegreeOfParallelism = 1 };
+        static TrialOutcome Objective(TrialConfig c, CancellationToken _) => new(-Math.Abs(Math.Log10(c.GetDouble("learningRate")) + 2));
+        var spaces = new List<SearchSpace>();
+        var oneProcess = Tuner.CoarseToFine(Space(), Objective, options, default, spaces);
+
+        var study = StudyDefinition.CoarseToFine(Space(), options);
+        var finished = new List<TrialResult>();
+        for (int round = 0; round < 3; round++)
+        {
+            study.SpaceOfRound(round, finished).ToString().Should().Be(spaces[round].ToString());
+            var next = study.NextTrials(finished);
+            next.Select(t => t.Id).Should().Equal(Enumerable.Range(round * 4, 4));
+            finished.AddRange(next.Select(t => new TrialResult(t, TrialStatus.Succeeded, Objective(t, default), 0)));
+        }
+
+        study.NextTrials(finished).Should().BeEmpty();
+        new SearchResult(finished).ToTable(includeSeconds: false).Should().Be(oneProcess.ToTable(includeSeconds: false));
+    }
+
+    [Fact]
+    public void A_custom_dimension_or_bad_json_is_refused_clearly()
+    {
+        var act = () => StudyDefinition.Random(new SearchSpace().Add(new CustomDimension()));
+        act.Should().Throw<ArgumentException>().WithMessage("*dimension 'custom' is a CustomDimension, which a study cannot store*");
+        var bad = () => StudyDefinition.FromJson("""{"sampler":"random","goal":"maximize","space":[{"name":"x","kind":"spiral"}],"seed":1,"trials":1,"rounds":1,"topK":1,"padding":0.1}""");
+        bad.Should().Throw<FormatException>().WithMessage("*unknown kind \"spiral\"*");
+        var notJson = () => StudyDefinition.FromJson("{");
+        notJson.Should().Throw<FormatException>();
+    }
+
+    [Fact]
+    public void Outcomes_round_trip_through_json_with_non_finite_values()
+    {
+        var o = new TrialOutcome(0.875)
+        {
+            TrainMetric = double.NaN,
+            Epochs = 3,
+            Extras = new Dictionary<string, double> { ["cost"] = double.PositiveInfinity, ["test"] = 0.5 },
+            DevMetricPerEpoch = [0.5, double.NaN, 0.875],
+        };
+        var back = TrialOutcome.FromJson(o.ToJson());
+        back.DevMetric.Should().Be(0.875);
+        back.TrainMetric.Should().Be(double.NaN);
+        back.Epochs.Should().Be(3);
+        back.Extras.Should().Equal(o.Extras);
+        back.DevMetricPerEpoch.Should().Equal(0.5, double.NaN, 0.875);
+    }
+
+    private sealed class CustomDimension() : Dimension("custom")
+    {
+        public override HyperparameterValue Sample(RandomSource random) => 1;
+
+        public override IReadOnlyList<HyperparameterValue> GridPoints(int count) => [1];
+
+        public override Dimension ShrinkAround(IReadOnlyList<HyperparameterValue> values, double padding) => this;
+
+        public override bool Contains(HyperparameterValue value) => true;
+
+        public override string ToString() => "custom";
+    }
+}

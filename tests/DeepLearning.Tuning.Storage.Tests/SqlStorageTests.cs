@@ -1,0 +1,120 @@
+using System.Net;
+using System.Net.Sockets;
+using Npgsql;
+
+namespace DeepLearning.Tuning.Storage.Tests;
+
+public class SqlStorageTests
+{
+    [Theory]
+    [InlineData("sqlite")]
+    [PostgresBackend]
+    public void A_schema_from_a_newer_version_is_refused_and_nothing_is_written(string kind)
+    {
+        using var backend = new Backend(kind);
+        using (var first = backend.Open())
+        {
+            first.OpenStudy("old", StudyDefinition.Random(StudyStorageContractTests.Space(), StudyStorageContractTests.Options(trials: 2)));
+        }
+
+        backend.Sql("UPDATE dl_schema SET version = 99");
+        using var storage = backend.Open();
+        var act = () => storage.OpenStudy("new", StudyDefinition.Random(StudyStorageContractTests.Space(), StudyStorageContractTests.Options(trials: 2)));
+        act.Should().Throw<StudyStorageException>().WithMessage("*schema version 99, newer than version 1*nothing was written*");
+        Convert.ToInt64(backend.Sql("SELECT COUNT(*) FROM dl_studies"), System.Globalization.CultureInfo.InvariantCulture).Should().Be(1);
+        Convert.ToInt64(backend.Sql("SELECT MAX(version) FROM dl_schema"), System.Globalization.CultureInfo.InvariantCulture).Should().Be(99);
+    }
+
+    [Fact]
+    public void The_schema_is_created_on_first_use_and_a_study_survives_reopening_the_file()
+    {
+        using var backend = new Backend("sqlite");
+        var definition = StudyDefinition.CoarseToFine(StudyStorageContractTests.Space(), StudyStorageContractTests.Options(trials: 3));
+        using (var storage = backend.Open())
+        {
+            Tuner.RunWorker(storage, "kept", StudyStorageContractTests.Objective, definition, new WorkerOptions { MaxTrials = 2 });
+        }
+
+        Convert.ToInt64(backend.Sql("SELECT version FROM dl_schema"), System.Globalization.CultureInfo.InvariantCulture).Should().Be(1);
+        ((string)backend.Sql("PRAGMA journal_mode")!).Should().Be("wal");
+        using var reopened = backend.Open();
+        reopened.LoadTrials("kept").Count(t => t.Status == StoredTrialStatus.Complete).Should().Be(2);
+        var rest = Tuner.RunWorker(reopened, "kept", StudyStorageContractTests.Objective);
+        rest.CompletedByThisWorker.Should().Be(4);
+        rest.Result.ToTable(includeSeconds: false).Should().Be(
+            Tuner.CoarseToFine(StudyStorageContractTests.Space(), StudyStorageContractTests.Objective, StudyStorageContractTests.Options(trials: 3)).ToTable(includeSeconds: false));
+    }
+
+    [Fact]
+    public void A_missing_folder_is_a_clear_error()
+    {
+        var act = () => StudyStorage.Open("sqlite:/nonexistent-folder-for-tests/x/search.db");
+        act.Should().Throw<StudyStorageException>().WithMessage("*folder '/nonexistent-folder-for-tests/x' does not exist*");
+    }
+
+    [Fact]
+    public void An_unreachable_server_is_a_clear_error_naming_host_port_and_user()
+    {
+        // A port nobody listens on: bind, note it, close.
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+
+        using var storage = StudyStorage.Open($"postgres://tuner:secret@127.0.0.1:{port}/studies?Timeout=3");
+        storage.Location.Should().Be($"postgres://tuner@127.0.0.1:{port}/studies").And.NotContain("secret");
+        var act = () => storage.OpenStudy("s", StudyDefinition.Random(StudyStorageContractTests.Space()));
+        act.Should().Throw<StudyStorageException>()
+            .WithMessage($"cannot connect to PostgreSQL at 127.0.0.1:{port} as user 'tuner' (database 'studies'): the server could not be reached*")
+            .Which.Message.Should().NotContain("secret");
+    }
+
+    [PostgresFact]
+    public void Wrong_credentials_are_a_clear_error_naming_host_and_user()
+    {
+        var builder = new NpgsqlConnectionStringBuilder(Backend.PostgresConnectionString) { Password = "certainly-not-the-password", Timeout = 5 };
+        using var storage = new PostgresStudyStorage(builder.ConnectionString);
+        var act = () => storage.OpenStudy("s", StudyDefinition.Random(StudyStorageContractTests.Space()));
+        act.Should().Throw<StudyStorageException>()
+            .WithMessage($"cannot connect to PostgreSQL at {builder.Host}:{builder.Port} as user '{builder.Username}'*refused the credentials*")
+            .Which.Message.Should().NotContain("certainly-not-the-password");
+    }
+
+    [Fact]
+    public void Storage_urls_parse_to_their_storages()
+    {
+        using (var s = StudyStorage.Open("sqlite:relative/../search.db"))
+        {
+            s.Should().BeOfType<SqliteStudyStorage>();
+            ((SqliteStudyStorage)s).Path.Should().Be(Path.GetFullPath("search.db"));
+        }
+
+        using (var s = StudyStorage.Open("postgres://alice@db.example:6543/studies"))
+        {
+            var pg = s.Should().BeOfType<PostgresStudyStorage>().Subject;
+            (pg.Host, pg.Port, pg.Username, pg.Database).Should().Be(("db.example", 6543, "alice", "studies"));
+        }
+
+        using (var s = StudyStorage.Open("postgresql://bob@db.example/research"))
+        {
+            var pg = (PostgresStudyStorage)s;
+            (pg.Port, pg.Username, pg.Database).Should().Be((5432, "bob", "research"));
+        }
+
+        var cs = new NpgsqlConnectionStringBuilder(StudyStorage.ToConnectionString("postgres://carol:p%40ss@h:1/d?Timeout=7"));
+        (cs.Host, cs.Port, cs.Username, cs.Password, cs.Database, cs.Timeout).Should().Be(("h", 1, "carol", "p@ss", "d", 7));
+
+        using (var s = StudyStorage.Open("Host=h2;Port=5433;Username=dave;Database=e"))
+        {
+            ((PostgresStudyStorage)s).Location.Should().Be("postgres://dave@h2:5433/e");
+        }
+
+        StudyStorage.Open("memory").Should().BeOfType<InMemoryStudyStorage>();
+        var bad = () => StudyStorage.Open("mysql://x@y/z");
+        bad.Should().Throw<ArgumentException>().WithMessage("*not a study storage URL*sqlite:path*postgres://*");
+        var empty = () => StudyStorage.Open("sqlite:");
+        empty.Should().Throw<ArgumentException>().WithMessage("*names no file*");
+        var unknown = () => StudyStorage.ToConnectionString("postgres://u@h/d?Flavour=strawberry");
+        unknown.Should().Throw<ArgumentException>().WithMessage("*unknown parameter \"Flavour\"*");
+    }
+}

@@ -1,0 +1,304 @@
+using System.Collections.Concurrent;
+
+namespace DeepLearning.Tuning.Storage.Tests;
+
+/// <summary>
+/// The contract every study storage keeps, run on memory, SQLite and (when configured) PostgreSQL. The oracle for
+/// tables is the one-process search (Tuner.CoarseToFine / RandomSearch / GridSearch) over the same objective.
+/// </summary>
+public class StudyStorageContractTests
+{
+    private static readonly WorkerOptions _fast = new()
+    {
+        HeartbeatInterval = TimeSpan.FromMilliseconds(50),
+        StaleAfter = TimeSpan.FromSeconds(60),
+        PollInterval = TimeSpan.FromMilliseconds(20),
+    };
+
+    internal static SearchSpace Space() => new SearchSpace()
+        .LogUniform("learningRate", 1e-4, 1)
+        .IntRange("hidden", 8, 64)
+        .Choice("activation", "relu", "tanh")
+        .OneMinusLogUniform("beta1", 0.8, 0.999);
+
+    internal static SearchOptions Options(int trials = 5, int rounds = 2) => new()
+    {
+        Seed = 11,
+        Trials = trials,
+        Rounds = rounds,
+        TopK = 2,
+        MaxDegreeOfParallelism = 1,
+    };
+
+    // A deterministic stand-in for training: a smooth function of the hyperparameters, plus a little of the seed.
+    internal static TrialOutcome Objective(TrialConfig c, CancellationToken token)
+    {
+        double lr = c.GetDouble("learningRate");
+        int hidden = c.GetInt("hidden");
+        double dev = 1 - (Math.Pow(Math.Log10(lr) + 2, 2) / 10) - (Math.Abs(hidden - 40) / 200.0)
+            + (c.GetString("activation") == "relu" ? 0.01 : 0) + ((c.Seed % 1000) / 1e6);
+        return new TrialOutcome(dev)
+        {
+            TrainMetric = dev + 0.01,
+            Epochs = (hidden % 7) + 1,
+            Extras = new Dictionary<string, double> { ["beta1"] = c.GetDouble("beta1") },
+            DevMetricPerEpoch = [dev / 2, dev],
+        };
+    }
+
+    private static string Table(SearchResult r) => r.ToTable(includeSeconds: false);
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
+    public void One_worker_runs_a_coarse_to_fine_study_to_the_same_table_as_the_one_process_search(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        var expected = Tuner.CoarseToFine(Space(), Objective, Options());
+
+        var run = Tuner.RunWorker(storage, "c2f", Objective, StudyDefinition.CoarseToFine(Space(), Options()), _fast);
+
+        run.Result.StopReason.Should().Be(StopReason.Completed);
+        run.CompletedByThisWorker.Should().Be(10);
+        Table(run.Result).Should().Be(Table(expected));
+        var trials = storage.LoadTrials("c2f");
+        trials.Select(t => t.Config.Id).Should().Equal(Enumerable.Range(0, 10));
+        trials.Should().OnlyContain(t => t.Status == StoredTrialStatus.Complete && t.Attempts == 1 && t.Worker == run.WorkerId);
+        trials.Should().OnlyContain(t => t.StartedAt <= t.EndedAt && t.HeartbeatAt != null);
+
+        // The whole outcome comes back: train metric, epochs, extras and the per-epoch dev curve.
+        var first = trials[0];
+        var again = Objective(first.Config, default);
+        first.Outcome!.DevMetric.Should().Be(again.DevMetric);
+        first.Outcome.TrainMetric.Should().Be(again.TrainMetric);
+        first.Outcome.Epochs.Should().Be(again.Epochs);
+        first.Outcome.Extras["beta1"].Should().Be(first.Config.GetDouble("beta1"));
+        first.Outcome.DevMetricPerEpoch.Should().Equal(again.DevMetricPerEpoch);
+
+        // A worker joining a finished study finds nothing to do.
+        var late = Tuner.RunWorker(storage, "c2f", Objective, options: _fast);
+        late.CompletedByThisWorker.Should().Be(0);
+        Table(late.Result).Should().Be(Table(expected));
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
+    public void Three_workers_give_the_single_worker_table_and_run_every_trial_exactly_once(string kind)
+    {
+        using var backend = new Backend(kind);
+        var definition = StudyDefinition.CoarseToFine(Space(), Options(trials: 6, rounds: 3));
+        var expected = Tuner.CoarseToFine(Space(), Objective, Options(trials: 6, rounds: 3));
+        var ran = new ConcurrentBag<int>();
+
+        TrialOutcome Slow(TrialConfig c, CancellationToken t)
+        {
+            ran.Add(c.Id);
+            Thread.Sleep(5); // let the workers interleave
+            return Objective(c, t);
+        }
+
+        var runs = new StudyWorkerResult[3];
+        var errors = new ConcurrentQueue<Exception>();
+        var threads = Enumerable.Range(0, 3).Select(i => new Thread(() =>
+        {
+            try
+            {
+                using var storage = backend.Open();
+                runs[i] = Tuner.RunWorker(storage, "shared", Slow, definition, _fast);
+            }
+            catch (Exception e)
+            {
+                errors.Enqueue(e);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        errors.Should().BeEmpty();
+
+        runs.Sum(r => r.CompletedByThisWorker).Should().Be(18);
+        runs.Select(r => r.WorkerId).Distinct().Should().HaveCount(3);
+        ran.Should().HaveCount(18).And.OnlyHaveUniqueItems();
+        foreach (var r in runs)
+        {
+            Table(r.Result).Should().Be(Table(expected));
+            r.Result.StopReason.Should().Be(StopReason.Completed);
+        }
+
+        using var check = backend.Open();
+        check.LoadTrials("shared").Should().HaveCount(18).And.OnlyContain(t => t.Status == StoredTrialStatus.Complete && t.Attempts == 1);
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
+    public void Random_and_grid_studies_match_the_one_process_searches(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        var options = Options(trials: 7);
+        var random = Tuner.RunWorker(storage, "random", Objective, StudyDefinition.Random(Space(), options), _fast);
+        Table(random.Result).Should().Be(Table(Tuner.RandomSearch(Space(), Objective, options)));
+
+        var grid = Tuner.RunWorker(storage, "grid", Objective, StudyDefinition.Grid(Space(), 2, options), _fast);
+        grid.CompletedByThisWorker.Should().Be(16); // 2 × 2 × 2 choices × 2
+        Table(grid.Result).Should().Be(Table(Tuner.GridSearch(Space(), 2, Objective, options)));
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
+    public void A_trial_whose_worker_stopped_heart_beating_is_requeued_and_rerun_from_its_own_seed(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        var definition = StudyDefinition.Random(Space(), Options(trials: 4));
+        storage.OpenStudy("stale", definition);
+
+        // A worker claims trial 0 and dies: no heartbeat, no result.
+        var dead = storage.ClaimNext("stale", "dead-worker", TimeSpan.FromMinutes(1));
+        dead.Status.Should().Be(ClaimStatus.Claimed);
+        dead.Claim!.Config.Id.Should().Be(0);
+        dead.Claim.Attempt.Should().Be(1);
+
+        var run = Tuner.RunWorker(storage, "stale", Objective, definition, _fast with { StaleAfter = TimeSpan.FromMilliseconds(400), HeartbeatInterval = TimeSpan.FromMilliseconds(50) });
+
+        run.Result.StopReason.Should().Be(StopReason.Completed);
+        Table(run.Result).Should().Be(Table(Tuner.RandomSearch(Space(), Objective, Options(trials: 4))));
+        var trial0 = storage.LoadTrials("stale")[0];
+        trial0.Status.Should().Be(StoredTrialStatus.Complete);
+        trial0.Attempts.Should().BeGreaterThanOrEqualTo(2);
+        trial0.Worker.Should().Be(run.WorkerId);
+        trial0.Config.Should().Be(dead.Claim.Config); // same hyperparameters and seed
+
+        // The dead worker's late result and heartbeat are refused: the trial counts once.
+        storage.Heartbeat("stale", dead.Claim).Should().BeFalse();
+        storage.Complete("stale", dead.Claim, new TrialOutcome(123), 1).Should().BeFalse();
+        storage.Fail("stale", dead.Claim, "late", 1, retry: false).Should().BeFalse();
+        storage.LoadTrials("stale")[0].Outcome!.DevMetric.Should().Be(Objective(trial0.Config, default).DevMetric);
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
+    public void A_throwing_trial_is_retried_at_most_MaxRetries_times_then_failed_with_its_error(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        var definition = StudyDefinition.Random(Space(), Options(trials: 4));
+        var calls = new ConcurrentDictionary<int, int>();
+
+        TrialOutcome Flaky(TrialConfig c, CancellationToken t)
+        {
+            int n = calls.AddOrUpdate(c.Id, 1, (_, v) => v + 1);
+            return c.Id switch
+            {
+                1 when n == 1 => throw new InvalidOperationException("flaky once"),
+                2 => throw new InvalidOperationException("always broken"),
+                3 => new TrialOutcome(double.NaN),
+                _ => Objective(c, t),
+            };
+        }
+
+        var run = Tuner.RunWorker(storage, "flaky", Flaky, definition, _fast with { MaxRetries = 2 });
+
+        run.Result.StopReason.Should().Be(StopReason.Completed);
+        run.CompletedByThisWorker.Should().Be(2);
+        run.FailedByThisWorker.Should().Be(1 + 3 + 3);
+        var trials = storage.LoadTrials("flaky");
+        trials[1].Status.Should().Be(StoredTrialStatus.Complete);
+        (trials[1].Attempts, trials[1].Failures).Should().Be((2, 1));
+        trials[2].Status.Should().Be(StoredTrialStatus.Failed);
+        (trials[2].Attempts, trials[2].Failures).Should().Be((3, 3));
+        trials[2].Error.Should().Contain("InvalidOperationException").And.Contain("always broken");
+        trials[3].Status.Should().Be(StoredTrialStatus.Failed);
+        trials[3].Error.Should().Contain("non-finite");
+        calls[2].Should().Be(3);
+        run.Result.Unsuccessful.Select(t => t.Id).Should().Equal(2, 3);
+        run.Result.Succeeded.Select(t => t.Id).Should().BeEquivalentTo([0, 1]);
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
+    public void A_study_name_that_exists_with_another_definition_is_refused_and_nothing_is_written(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        var original = StudyDefinition.Random(Space(), Options(trials: 3));
+        Tuner.RunWorker(storage, "taken", Objective, original, _fast);
+
+        var otherSpace = new SearchSpace().LogUniform("learningRate", 1e-3, 1).IntRange("hidden", 8, 64);
+        var act = () => Tuner.RunWorker(storage, "taken", Objective, StudyDefinition.Random(otherSpace, Options(trials: 3)), _fast);
+        act.Should().Throw<StudyStorageException>().WithMessage("*study 'taken'*another definition*space*");
+
+        var otherSeed = () => storage.OpenStudy("taken", StudyDefinition.Random(Space(), Options(trials: 3) with { Seed = 12 }));
+        otherSeed.Should().Throw<StudyStorageException>().WithMessage("*different seed*");
+
+        storage.OpenStudy("taken", null).ToJson().Should().Be(original.ToJson());
+        storage.LoadTrials("taken").Should().HaveCount(3);
+
+        var missing = () => storage.OpenStudy("nobody-made-this", null);
+        missing.Should().Throw<StudyStorageException>().WithMessage("*'nobody-made-this' does not exist*");
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
+    public void Claims_hold_only_for_their_attempt(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        storage.OpenStudy("claims", StudyDefinition.Random(Space(), Options(trials: 2)));
+        var a = storage.ClaimNext("claims", "w1", TimeSpan.FromMinutes(1)).Claim!;
+        var b = storage.ClaimNext("claims", "w2", TimeSpan.FromMinutes(1)).Claim!;
+        (a.Config.Id, b.Config.Id).Should().Be((0, 1));
+        storage.ClaimNext("claims", "w3", TimeSpan.FromMinutes(1)).Status.Should().Be(ClaimStatus.Wait);
+
+        storage.Heartbeat("claims", a).Should().BeTrue();
+        storage.Release("claims", a).Should().BeTrue();
+        storage.Heartbeat("claims", a).Should().BeFalse();
+        storage.Complete("claims", a, new TrialOutcome(1), 0).Should().BeFalse();
+
+        var again = storage.ClaimNext("claims", "w3", TimeSpan.FromMinutes(1)).Claim!;
+        again.Config.Should().Be(a.Config);
+        again.Attempt.Should().Be(2);
+        storage.Complete("claims", again, new TrialOutcome(0.5), 0).Should().BeTrue();
+        storage.Complete("claims", again, new TrialOutcome(0.7), 0).Should().BeFalse();
+        storage.Complete("claims", b, new TrialOutcome(0.6), 0).Should().BeTrue();
+        storage.ClaimNext("claims", "w3", TimeSpan.FromMinutes(1)).Status.Should().Be(ClaimStatus.Finished);
+        storage.LoadTrials("claims").Select(t => (t.Worker, t.Outcome!.DevMetric)).Should().Equal(("w3", 0.5), ("w2", 0.6));
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
+    public void A_cancelled_worker_puts_its_trial_back_and_another_finishes_the_study(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        var definition = StudyDefinition.Random(Space(), Options(trials: 3));
+        using var cancel = new CancellationTokenSource();
+
+        TrialOutcome CancelOnSecond(TrialConfig c, CancellationToken t)
+        {
+            if (c.Id == 1)
+            {
+                cancel.Cancel();
+                t.ThrowIfCancellationRequested();
+            }
+
+            return Objective(c, t);
+        }
+
+        var first = Tuner.RunWorker(storage, "cancel", CancelOnSecond, definition, _fast, cancel.Token);
+        first.CompletedByThisWorker.Should().Be(1);
+        first.Result.StopReason.Should().Be(StopReason.Cancelled);
+        storage.LoadTrials("cancel")[1].Status.Should().Be(StoredTrialStatus.Queued);
+
+        var second = Tuner.RunWorker(storage, "cancel", Objective, definition, _fast);
+        second.CompletedByThisWorker.Should().Be(2);
+        Table(second.Result).Should().Be(Table(Tuner.RandomSearch(Space(), Objective, Options(trials: 3))));
+    }
+}
