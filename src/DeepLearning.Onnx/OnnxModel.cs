@@ -987,7 +987,7 @@ public static class OnnxModel
                     throw Bad(node, $"the constant '{name}' has a negative dimension {d}");
                 }
 
-                count = d == 0 ? 0 : (count > int.MaxValue / d ? long.MaxValue : count * d);
+                count = d == 0 ? 0 : (count > long.MaxValue / d ? long.MaxValue : count * d);
             }
 
             if (count > Array.MaxLength / 8)

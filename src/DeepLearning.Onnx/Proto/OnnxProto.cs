@@ -286,6 +286,11 @@ internal sealed class NodeProto
         {
             w.Message(5, a.Write);
         }
+
+        if (Domain.Length > 0)
+        {
+            w.String(7, Domain);
+        }
     }
 
     public static NodeProto Decode(ReadOnlyMemory<byte> bytes)
