@@ -1,5 +1,5 @@
-using Xunit.Abstractions;
 using DeepLearning.Onnx.Proto;
+using Xunit.Abstractions;
 
 namespace DeepLearning.Onnx.Tests;
 

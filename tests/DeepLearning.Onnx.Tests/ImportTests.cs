@@ -7,8 +7,8 @@ namespace DeepLearning.Onnx.Tests;
 public class ImportTests
 {
     // W (3, 4) and b (3), chosen by hand; expected outputs are computed below with plain loops.
-    private static readonly float[] W = [0.5f, -1, 0.25f, 2, 1, 0, -0.5f, 0.75f, -2, 0.125f, 1.5f, -0.25f];
-    private static readonly float[] B = [0.1f, -0.2f, 0.3f];
+    private static readonly float[] _w = [0.5f, -1, 0.25f, 2, 1, 0, -0.5f, 0.75f, -2, 0.125f, 1.5f, -0.25f];
+    private static readonly float[] _b = [0.1f, -0.2f, 0.3f];
 
     [Fact]
     public void MatMul_plus_Add_with_Constant_and_Identity_nodes_imports_as_a_dense_layer()
@@ -19,7 +19,7 @@ public class ImportTests
         {
             for (int k = 0; k < 4; k++)
             {
-                wt[(k * 3) + n] = W[(n * 4) + k];
+                wt[(k * 3) + n] = _w[(n * 4) + k];
             }
         }
 
@@ -27,7 +27,7 @@ public class ImportTests
         g.Constant("w_t", wt, 4, 3);
         g.Node("Identity", ["x"], "x1");
         g.Node("MatMul", ["x1", "w_t"], "mm");
-        g.Initializer("b", B, 3);
+        g.Initializer("b", _b, 3);
         g.Node("Add", ["mm", "b"], "z");
         g.Node("Relu", ["z"], "y");
         var model = OnnxModel.Load<double>(g.Encode("y", 3));
@@ -38,10 +38,10 @@ public class ImportTests
         {
             for (int n = 0; n < 3; n++)
             {
-                double z = B[n];
+                double z = _b[n];
                 for (int k = 0; k < 4; k++)
                 {
-                    z += W[(n * 4) + k] * x[i, k];
+                    z += _w[(n * 4) + k] * x[i, k];
                 }
 
                 y[i, n].Should().BeApproximately(Math.Max(0, z), 1e-12);
@@ -59,22 +59,22 @@ public class ImportTests
         {
             for (int k = 0; k < 4; k++)
             {
-                wt[(k * 3) + n] = W[(n * 4) + k];
+                wt[(k * 3) + n] = _w[(n * 4) + k];
             }
         }
 
         var g = new Graph("x", [null, 1, 2, 2]);
         g.Node("Flatten", ["x"], "f", ("axis", 1L));
         g.Initializer("w", wt, 4, 3);
-        g.Initializer("b", B, 3);
+        g.Initializer("b", _b, 3);
         g.Node("Gemm", ["f", "w", "b"], "z", ("transB", 0L), ("alpha", 1f));
         g.Node("Softmax", ["z"], "y", ("axis", 1L));
         var model = OnnxModel.Load<float>(g.Encode("y", 3));
         model.InputSize.Should().Be(4);
         model.Loss.Should().Be(Loss.CategoricalCrossEntropy);
         var dense = model.Layers[0].Should().BeOfType<Dense<float>>().Subject;
-        dense.Weight.Value.ReadOnlySpan.ToArray().Should().Equal(W);
-        dense.Bias!.Value.ReadOnlySpan.ToArray().Should().Equal(B);
+        dense.Weight.Value.ReadOnlySpan.ToArray().Should().Equal(_w);
+        dense.Bias!.Value.ReadOnlySpan.ToArray().Should().Equal(_b);
     }
 
     [Fact]
@@ -85,7 +85,7 @@ public class ImportTests
         g.Initializer("sigma", [2f, 0.5f, 1, 4], 4);
         g.Node("Sub", ["x", "mu"], "c");
         g.Node("Div", ["c", "sigma"], "s");
-        g.Initializer("w", W, 3, 4);
+        g.Initializer("w", _w, 3, 4);
         g.Node("Gemm", ["s", "w"], "y", ("transB", 1L));
         var model = OnnxModel.Load<double>(g.Encode("y", 3));
         model.InputTransform.Should().BeOfType<Standardizer<double>>();
@@ -97,7 +97,7 @@ public class ImportTests
             double z = 0;
             for (int k = 0; k < 4; k++)
             {
-                z += W[(n * 4) + k] * normalized[k];
+                z += _w[(n * 4) + k] * normalized[k];
             }
 
             y[0, n].Should().BeApproximately(z, 1e-12);
@@ -116,7 +116,7 @@ public class ImportTests
     public void Unsupported_graphs_are_clear_errors_naming_the_node_and_what_is_supported(string variant, string message)
     {
         var g = new Graph("x", [null, 4]);
-        g.Initializer("w", W, 3, 4);
+        g.Initializer("w", _w, 3, 4);
         string domain = string.Empty;
         long opset = 17;
         switch (variant)
@@ -171,7 +171,7 @@ public class ImportTests
     public void Inconsistent_files_are_InvalidDataException(string variant, string message)
     {
         var g = new Graph("x", [null, variant == "wrong-width" ? 5 : 4]);
-        var w = (float[])W.Clone();
+        var w = (float[])_w.Clone();
         if (variant == "nan-weight")
         {
             w[5] = float.NaN;
