@@ -172,7 +172,40 @@ public sealed class Model<T>
     }
 
     /// <summary>Predicted probabilities (or regression outputs) Ŷ (m, C) for raw input X (m, n_x), in inference mode. Thread-safe.</summary>
+    /// <remarks>
+    /// Non-finite input gives non-finite output, as in PyTorch, and never a plausible number: every output of a row of X
+    /// that holds NaN or ±∞ is NaN (the other rows are unaffected). <see cref="PredictClasses"/> and
+    /// <see cref="Evaluate(Tensor{T}, Tensor{T})"/>, which cannot express that, throw instead.
+    /// </remarks>
     public Tensor<T> Predict(Tensor<T> x)
+    {
+        var result = PredictUnchecked(x);
+        if (FiniteCheck.FirstNonFinite(x.ReadOnlySpan) >= 0)
+        {
+            var xs = x.ReadOnlySpan;
+            int n = x.RowLength;
+            for (int i = 0; i < x.RowCount; i++)
+            {
+                if (FiniteCheck.FirstNonFinite(xs.Slice(i * n, n)) >= 0)
+                {
+                    result.Span.Slice(i * OutputSize, OutputSize).Fill(T.NaN);
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Predicted class per example: argmax of Ŷ for several outputs, ŷ &gt; 0.5 for one sigmoid output. Thread-safe.</summary>
+    /// <exception cref="InvalidDataException">A row of X holds NaN or ±∞ (the cell is named): it has no class.</exception>
+    public int[] PredictClasses(Tensor<T> x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        RequireFinite(x, "X");
+        return Predictions.ToLabels(PredictUnchecked(x));
+    }
+
+    private Tensor<T> PredictUnchecked(Tensor<T> x)
     {
         var input = PrepareInput(x);
         CheckInput(input, nameof(x));
@@ -192,17 +225,18 @@ public sealed class Model<T>
         return result;
     }
 
-    /// <summary>Predicted class per example: argmax of Ŷ for several outputs, ŷ &gt; 0.5 for one sigmoid output. Thread-safe.</summary>
-    public int[] PredictClasses(Tensor<T> x) => Predictions.ToLabels(Predict(x));
 
     /// <summary>
     /// Cost (inference mode; the loss alone, without the regularization term) and accuracy on labelled data X
     /// (already transformed, like the training set) and targets Y. Thread-safe.
     /// </summary>
+    /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named).</exception>
     public (double Cost, double Accuracy) Evaluate(Tensor<T> x, Tensor<T> y)
     {
         var input = x;
         CheckTargets(input, y);
+        RequireFinite(x, "X");
+        RequireFinite(y, "Y");
         var (logits, yhat) = InferLogitsAndOutput(input);
         double cost = Loss.Cost(logits, y);
         return (cost, input.RowCount == 0 ? 0 : Accuracy.Compute(yhat, y));
@@ -343,6 +377,14 @@ public sealed class Model<T>
     {
         ArgumentNullException.ThrowIfNull(x);
         return InputTransform is null ? x : InputTransform.Apply(x);
+    }
+
+    private static void RequireFinite(Tensor<T> data, string name)
+    {
+        if (FiniteCheck.Locate(data, data.RowCount) is { } bad)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"{name} holds {bad.Value} at row {bad.Row}, column {bad.Column}; data must be finite"));
+        }
     }
 
     private void CheckInput(Tensor<T> x, string name)
