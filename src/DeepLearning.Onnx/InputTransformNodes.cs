@@ -1,0 +1,255 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace DeepLearning.Onnx;
+
+/// <summary>
+/// The two element-wise ONNX nodes that compute an input transform exactly as the library does:
+/// standardize x̂ = (x − μ)·s with s = 1/√(σ² + ε) (1 for a constant column) as Sub then Mul; min-max
+/// x̂ = x·scale + offset as Mul then Add.
+/// </summary>
+internal sealed record InputTransformNodes<T>(string FirstOp, string FirstName, T[] First, string SecondOp, string SecondName, T[] Second)
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>Applies the two nodes to one row, in the same order of operations as the ONNX graph.</summary>
+    public void Apply(Span<T> row)
+    {
+        switch (FirstOp)
+        {
+            case "Sub": TP.Subtract(row, First, row); break;
+            case "Mul": TP.Multiply(row, First, row); break;
+            case "Add": TP.Add(row, First, row); break;
+            default: TP.Divide(row, First, row); break;
+        }
+
+        switch (SecondOp)
+        {
+            case "Sub": TP.Subtract(row, Second, row); break;
+            case "Mul": TP.Multiply(row, Second, row); break;
+            case "Add": TP.Add(row, Second, row); break;
+            default: TP.Divide(row, Second, row); break;
+        }
+    }
+}
+
+/// <summary>Maps the library's input transforms to and from their ONNX nodes and metadata.</summary>
+internal static class InputTransformNodes
+{
+    /// <summary>The nodes for a standardizer or min-max scaler, checked on probe rows against the transform itself.</summary>
+    /// <exception cref="NotSupportedException">A transform kind other than standardize and min-max.</exception>
+    public static InputTransformNodes<T> Of<T>(IInputTransform<T> transform)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = transform.Features;
+        InputTransformNodes<T> nodes;
+        switch (transform)
+        {
+            case Standardizer<T> s:
+                {
+                    var variance = s.Variance.ReadOnlySpan;
+                    var scale = new T[n];
+                    for (int j = 0; j < n; j++)
+                    {
+                        double v = double.CreateTruncating(variance[j]);
+                        scale[j] = T.CreateTruncating(v == 0 ? 1.0 : 1.0 / Math.Sqrt(v + s.Epsilon));
+                    }
+
+                    nodes = new("Sub", "mean", s.Mean.ReadOnlySpan.ToArray(), "Mul", "scale", scale);
+                    break;
+                }
+
+            case MinMaxScaler<T> mm:
+                {
+                    var min = mm.Min.ReadOnlySpan;
+                    var max = mm.Max.ReadOnlySpan;
+                    var scale = new T[n];
+                    var offset = new T[n];
+                    for (int j = 0; j < n; j++)
+                    {
+                        double lo = double.CreateTruncating(min[j]);
+                        double range = double.CreateTruncating(max[j]) - lo;
+                        double sc = range > 0 ? (mm.High - mm.Low) / range : 1.0;
+                        scale[j] = T.CreateTruncating(sc);
+                        offset[j] = T.CreateTruncating(mm.Low - (lo * sc));
+                    }
+
+                    nodes = new("Mul", "scale", scale, "Add", "offset", offset);
+                    break;
+                }
+
+            default:
+                throw new NotSupportedException($"the input transform of kind '{transform.Kind}' has no ONNX form; the exporter supports '{Standardizer<T>.KindName}' and '{MinMaxScaler<T>.KindName}'");
+        }
+
+        // A guard against the transform's arithmetic drifting from its ONNX form: probe rows must match bit for bit.
+        var probe = new Tensor<T>(4, n);
+        var random = new RandomSource(12345);
+        for (int j = 0; j < n; j++)
+        {
+            probe[0, j] = T.Zero;
+            probe[1, j] = T.One;
+            probe[2, j] = T.CreateTruncating((random.NextDouble() * 20) - 10);
+            probe[3, j] = nodes.First[j];
+        }
+
+        var expected = transform.Apply(probe);
+        for (int i = 0; i < probe.RowCount; i++)
+        {
+            nodes.Apply(probe.Row(i));
+        }
+
+        if (!expected.ReadOnlySpan.SequenceEqual(probe.ReadOnlySpan))
+        {
+            throw new InvalidOperationException($"the '{transform.Kind}' input transform no longer computes {nodes.FirstOp} then {nodes.SecondOp}; its ONNX form must be updated");
+        }
+
+        return nodes;
+    }
+
+    /// <summary>The transform's kind and exported tensors as JSON, for the "input_transform" metadata entry.</summary>
+    public static string ToJson<T>(IInputTransform<T> transform)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var tensors = new JsonObject();
+        foreach (var (name, tensor) in transform.ExportTensors())
+        {
+            var values = new JsonArray();
+            foreach (var v in tensor.ReadOnlySpan)
+            {
+                values.Add(double.CreateTruncating(v));
+            }
+
+            tensors[name] = values;
+        }
+
+        return new JsonObject { ["kind"] = transform.Kind, ["tensors"] = tensors }.ToJsonString();
+    }
+
+    /// <summary>
+    /// Rebuilds a transform from the "input_transform" metadata, or null when the entry is absent, malformed or does
+    /// not reproduce the graph's constants bit for bit (the graph is what runs elsewhere, so it wins).
+    /// </summary>
+    public static IInputTransform<T>? FromJson<T>(string json, int features, string firstOp, T[] first, string secondOp, T[] second)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        try
+        {
+            if (JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { MaxDepth = 8 }) is not JsonObject o
+                || o["kind"] is not JsonValue kindNode || !kindNode.TryGetValue<string>(out var kind)
+                || o["tensors"] is not JsonObject tensorsNode)
+            {
+                return null;
+            }
+
+            var tensors = new Dictionary<string, Tensor<T>>(StringComparer.Ordinal);
+            foreach (var (name, node) in tensorsNode)
+            {
+                if (node is not JsonArray values || values.Count > features + 2)
+                {
+                    return null;
+                }
+
+                var data = new T[values.Count];
+                for (int i = 0; i < data.Length; i++)
+                {
+                    if (values[i] is not JsonValue jv || !jv.TryGetValue<double>(out double d))
+                    {
+                        return null;
+                    }
+
+                    data[i] = T.CreateTruncating(d);
+                }
+
+                tensors[name] = Tensor.FromArray(data);
+            }
+
+            var transform = InputTransforms.Restore(kind, tensors);
+            if (transform.Features != features)
+            {
+                return null;
+            }
+
+            var nodes = Of(transform);
+            return nodes.FirstOp == firstOp && nodes.SecondOp == secondOp && nodes.First.AsSpan().SequenceEqual(first) && nodes.Second.AsSpan().SequenceEqual(second)
+                ? transform
+                : null;
+        }
+        catch (Exception e) when (e is JsonException or InvalidDataException or ArgumentException or NotSupportedException or InvalidOperationException or FormatException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// A transform that approximates the two nodes of a graph written elsewhere: Sub then Div/Mul as a standardizer
+    /// (μ, σ² = d² or 1/s², ε = 0), Mul then Add as a min-max scaler onto [0, 1]. Scales must be positive and finite.
+    /// Null when the pair has no such form.
+    /// </summary>
+    public static IInputTransform<T>? Approximate<T>(string firstOp, T[] first, string secondOp, T[] second)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = first.Length;
+        foreach (var v in firstOp == "Mul" ? first : second)
+        {
+            if (!(v > T.Zero) || !T.IsFinite(v))
+            {
+                return null;
+            }
+        }
+
+        if (firstOp == "Sub" && secondOp is "Div" or "Mul")
+        {
+            var variance = new T[n];
+            for (int j = 0; j < n; j++)
+            {
+                double d = double.CreateTruncating(second[j]);
+                variance[j] = T.CreateTruncating(secondOp == "Div" ? d * d : 1.0 / (d * d));
+                if (!T.IsFinite(variance[j]) || variance[j] == T.Zero)
+                {
+                    return null;
+                }
+            }
+
+            return InputTransforms.Restore<T>(Standardizer<T>.KindName, new Dictionary<string, Tensor<T>>
+            {
+                ["mean"] = Tensor.FromArray((T[])first.Clone()),
+                ["variance"] = Tensor.FromArray(variance),
+                ["epsilon"] = Tensor.FromArray(new[] { T.Zero }),
+            });
+        }
+
+        if (firstOp == "Mul" && secondOp == "Add")
+        {
+            // x·s + o = (x − min)/(max − min) with min = −o/s, max = min + 1/s.
+            var min = new T[n];
+            var max = new T[n];
+            for (int j = 0; j < n; j++)
+            {
+                double s = double.CreateTruncating(first[j]);
+                double lo = -double.CreateTruncating(second[j]) / s;
+                min[j] = T.CreateTruncating(lo);
+                max[j] = T.CreateTruncating(lo + (1 / s));
+                if (!T.IsFinite(min[j]) || !T.IsFinite(max[j]) || !(max[j] > min[j]))
+                {
+                    return null;
+                }
+            }
+
+            return InputTransforms.Restore<T>(MinMaxScaler<T>.KindName, new Dictionary<string, Tensor<T>>
+            {
+                ["min"] = Tensor.FromArray(min),
+                ["max"] = Tensor.FromArray(max),
+                ["range"] = Tensor.FromArray(new[] { T.Zero, T.One }),
+            });
+        }
+
+        return null;
+    }
+
+    /// <summary>A float attribute as the double it was most likely written from: the shortest decimal that rounds to it (1e-5f → 1e-5).</summary>
+    public static double ShortestDouble(float value) =>
+        double.Parse(value.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+}

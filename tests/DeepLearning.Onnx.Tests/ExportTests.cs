@@ -1,0 +1,167 @@
+using System.Numerics;
+using System.Text.Json.Nodes;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace DeepLearning.Onnx.Tests;
+
+/// <summary>
+/// Every exported model runs in ONNX Runtime (the reference implementation, CPU provider) and must give our
+/// predictions: within 1e-5 in float and 1e-12 in double, relative to max(1, |ŷ|) per element.
+/// </summary>
+public class ExportTests
+{
+    public static TheoryData<string, string> Cases() => TestModels.Cases();
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Float_model_runs_in_OnnxRuntime_like_ours(string architecture, string transform) =>
+        CompareWithOnnxRuntime<float>(architecture, transform, 1e-5);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Double_model_runs_in_OnnxRuntime_like_ours(string architecture, string transform) =>
+        CompareWithOnnxRuntime<double>(architecture, transform, 1e-12);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Export_then_import_predicts_bit_identically(string architecture, string transform)
+    {
+        RoundTrip<float>(architecture, transform);
+        RoundTrip<double>(architecture, transform);
+    }
+
+    [Fact]
+    public void The_file_declares_opset_17_a_symbolic_batch_dimension_and_metadata()
+    {
+        var (model, _) = TestModels.Build<float>("batchnorm", "standardize");
+        string path = TestModels.TempFile("metadata.onnx");
+        model.SaveOnnx(path, new OnnxExportOptions { ClassNames = ["zero", "one", "two"] });
+
+        using var session = new InferenceSession(path);
+        var input = session.InputMetadata.Should().ContainSingle().Subject;
+        input.Key.Should().Be("input");
+        input.Value.ElementType.Should().Be(typeof(float));
+        input.Value.Dimensions.Should().Equal(-1, TestModels.Features);
+        input.Value.SymbolicDimensions[0].Should().Be("batch");
+        session.OutputMetadata.Keys.Should().Equal("output");
+        session.ModelMetadata.ProducerName.Should().Be("DeepLearning");
+        session.ModelMetadata.CustomMetadataMap["class_names"].Should().Be("[\"zero\",\"one\",\"two\"]");
+
+        var metadata = OnnxModel.ReadMetadata(path);
+        metadata["producer"].Should().StartWith("DeepLearning ");
+        metadata["loss"].Should().Be("CategoricalCrossEntropy");
+        var architecture = JsonNode.Parse(metadata["architecture"])!;
+        architecture["layers"]!.AsArray().Select(l => (string)l!["kind"]!).Should().Equal("Dense", "BatchNorm", "Activation", "Dropout", "Dense", "Activation");
+        JsonNode.Parse(metadata["input_transform"])!["kind"]!.GetValue<string>().Should().Be("standardize");
+
+        byte[] bytes = File.ReadAllBytes(path);
+        bytes.Should().Equal(OnnxExporter.ToBytes(model, new OnnxExportOptions { ClassNames = ["zero", "one", "two"] }), "export is deterministic");
+    }
+
+    [Fact]
+    public void Dense_is_one_Gemm_with_transB_and_dropout_is_left_out()
+    {
+        var (model, _) = TestModels.Build<float>("batchnorm", "minmax");
+        var proto = Proto.ModelProto.Decode(OnnxExporter.ToBytes(model));
+        proto.Opsets.Should().Equal((string.Empty, 17L));
+        proto.IrVersion.Should().Be(8);
+        proto.Graph!.Nodes.Select(n => n.OpType).Should().Equal("Mul", "Add", "Gemm", "BatchNormalization", "Relu", "Gemm", "Softmax");
+        var gemm = proto.Graph.Nodes[2];
+        gemm.Attributes.Should().ContainSingle(a => a.Name == "transB" && a.I == 1);
+        gemm.Inputs.Should().Equal(proto.Graph.Nodes[1].Outputs[0], "0.weight");
+        proto.Graph.Nodes[3].Inputs.Skip(1).Should().Equal("1.weight", "1.bias", "1.running_mean", "1.running_var");
+        proto.Graph.Nodes[^1].Attributes.Should().ContainSingle(a => a.Name == "axis" && a.I == -1);
+        proto.Graph.Nodes[^1].Outputs.Should().Equal("output");
+    }
+
+    [Fact]
+    public void Saving_replaces_the_file_atomically_and_leaves_no_temporary_file()
+    {
+        var (model, _) = TestModels.Build<float>("relu", "none");
+        string path = TestModels.TempFile("atomic/model.onnx");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path.Replace("model.onnx", "keep.txt", StringComparison.Ordinal), "x");
+        model.SaveOnnx(path);
+        model.SaveOnnx(path);
+        Directory.GetFiles(Path.GetDirectoryName(path)!).Select(Path.GetFileName).Should().BeEquivalentTo("model.onnx", "keep.txt");
+        OnnxModel.Load<float>(path).Predict(new Tensor<float>(2, TestModels.Features)).Shape.Should().Equal(2, 3);
+    }
+
+    [Fact]
+    public void A_custom_layer_is_a_clear_error()
+    {
+        var model = Model.Sequential<float>(3).Dense(2).Add((n, _) => new ActivationLayer<float>(n, Activation.ReLU) { Name = "custom" }, 2).Build();
+        ((Action)(() => OnnxExporter.ToBytes(model))).Should().NotThrow("an ActivationLayer added through Add is still a known layer");
+        var bad = Model.Sequential<float>(3).Dense(2).Add((n, r) => new OpaqueLayer(n), 2).Build();
+        var act = () => OnnxExporter.ToBytes(bad);
+        act.Should().Throw<NotSupportedException>().WithMessage("*'Opaque'*Dense, activation, BatchNorm and Dropout*");
+    }
+
+    internal static void CompareWithOnnxRuntime<T>(string architecture, string transform, double tolerance)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (model, x) = TestModels.Build<T>(architecture, transform);
+        string path = TestModels.TempFile($"{architecture}-{transform}-{typeof(T).Name}.onnx");
+        model.SaveOnnx(path);
+        var ours = model.Predict(x);
+        var theirs = RunOnnxRuntime(path, x);
+        theirs.Length.Should().Be(ours.Length);
+        double worst = 0;
+        for (int i = 0; i < ours.Length; i++)
+        {
+            double a = double.CreateTruncating(ours.ReadOnlySpan[i]);
+            double b = double.CreateTruncating(theirs[i]);
+            worst = Math.Max(worst, Math.Abs(a - b) / Math.Max(1, Math.Abs(b)));
+        }
+
+        worst.Should().BeLessThanOrEqualTo(tolerance, $"{architecture} with {transform} input transform in {typeof(T).Name}");
+    }
+
+    internal static T[] RunOnnxRuntime<T>(string path, Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        using var options = new SessionOptions { IntraOpNumThreads = 1 };
+        using var session = new InferenceSession(path, options);
+        var input = new DenseTensor<T>(x.ReadOnlySpan.ToArray(), [x.RowCount, x.RowLength]);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.Single(), input)]);
+        return results.Single().AsTensor<T>().ToArray();
+    }
+
+    private static void RoundTrip<T>(string architecture, string transform)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (model, x) = TestModels.Build<T>(architecture, transform);
+        string path = TestModels.TempFile($"roundtrip-{architecture}-{transform}-{typeof(T).Name}.onnx");
+        model.SaveOnnx(path);
+        var loaded = OnnxModel.Load<T>(path);
+        loaded.Predict(x).ReadOnlySpan.SequenceEqual(model.Predict(x).ReadOnlySpan).Should().BeTrue($"{architecture} with {transform} in {typeof(T).Name} must predict bit-identically after import");
+        loaded.Loss.Should().Be(model.Loss);
+        loaded.InputTransform?.Kind.Should().Be(model.InputTransform?.Kind);
+        loaded.ParameterCount.Should().Be(model.ParameterCount);
+        OnnxExporter.ToBytes(loaded).Length.Should().BeGreaterThan(0);
+    }
+
+    private sealed class OpaqueLayer(int size) : ILayer<float>
+    {
+        public string Kind => "Opaque";
+
+        public string Name { get; set; } = string.Empty;
+
+        public int InputSize => size;
+
+        public int OutputSize => size;
+
+        public IReadOnlyList<Parameter<float>> Parameters => [];
+
+        public IReadOnlyDictionary<string, Tensor<float>> Buffers => new Dictionary<string, Tensor<float>>();
+
+        public LayerConfig Config => new(Kind, size, new Dictionary<string, string>());
+
+        public Tensor<float> Forward(Tensor<float> input, bool training) => input;
+
+        public Tensor<float> Backward(Tensor<float> outputGradient) => outputGradient;
+
+        public void Infer(Tensor<float> input, Tensor<float> output) => input.CopyTo(output);
+    }
+}
