@@ -28,7 +28,10 @@ public sealed class DataSet<T> : IDataSource<T>
     /// <param name="y">The targets, shape (m, C); C may be 0 for unlabelled data.</param>
     /// <param name="labels">The class index y⁽ⁱ⁾ ∈ [0, classes) of each row, or null for regression.</param>
     /// <param name="classes">The number of classes (≥ 2) when <paramref name="labels"/> is given, else 0.</param>
-    /// <param name="classNames">Optional display names, one per class.</param>
+    /// <param name="classNames">
+    /// Optional display names, one per class, indexed by label (names[y⁽ⁱ⁾] is the class of row i); null when unknown.
+    /// The names are copied; they must be distinct and non-null.
+    /// </param>
     /// <exception cref="ArgumentException">Shapes, labels or names disagree; the message names the values.</exception>
     public DataSet(Tensor<T> x, Tensor<T> y, int[]? labels = null, int classes = 0, IReadOnlyList<string>? classNames = null)
     {
@@ -97,7 +100,7 @@ public sealed class DataSet<T> : IDataSource<T>
         Y = y;
         Labels = labels;
         Classes = classes;
-        ClassNames = classNames;
+        ClassNames = CopyClassNames(classNames);
     }
 
     /// <summary>The inputs X, shape (m, n_x).</summary>
@@ -112,7 +115,13 @@ public sealed class DataSet<T> : IDataSource<T>
     /// <summary>The number of classes for classification (2 for a binary task); 0 for regression.</summary>
     public int Classes { get; }
 
-    /// <summary>Optional display names of the classes, indexed by label.</summary>
+    /// <summary>
+    /// The display name of each class, indexed by label (ClassNames[y⁽ⁱ⁾] names row i's class); null when unknown or for
+    /// regression. Set by the readers that know them (text labels in <see cref="Csv"/>, <see cref="Datasets"/>) and kept
+    /// by every operation that returns a data set (<see cref="Take"/>, <see cref="Slice"/>, <see cref="Select"/>,
+    /// <see cref="Shuffle(int)"/>, <see cref="Concat"/>, <see cref="Split"/>, <see cref="SplitByCount"/>,
+    /// <see cref="ToOneHotTargets"/>, and the scalers' Apply).
+    /// </summary>
     public IReadOnlyList<string>? ClassNames { get; }
 
     /// <summary>The number of examples m.</summary>
@@ -218,6 +227,11 @@ public sealed class DataSet<T> : IDataSource<T>
         if (other.Features != Features || other.Targets != Targets || other.Classes != Classes)
         {
             throw new ArgumentException($"cannot concatenate a data set with n_x = {other.Features}, C = {other.Targets}, {other.Classes} classes to one with n_x = {Features}, C = {Targets}, {Classes} classes", nameof(other));
+        }
+
+        if (ClassNames is not null && other.ClassNames is not null && !ClassNames.SequenceEqual(other.ClassNames, StringComparer.Ordinal))
+        {
+            throw new ArgumentException($"cannot concatenate data sets whose class names differ: [{string.Join(", ", other.ClassNames)}] and [{string.Join(", ", ClassNames)}]", nameof(other));
         }
 
         int m = Count + other.Count;
@@ -329,6 +343,31 @@ public sealed class DataSet<T> : IDataSource<T>
                 throw new InvalidDataException($"{name} holds {s[k]} at row {k / cols}, column {k % cols}; data must be finite");
             }
         }
+    }
+
+    private static IReadOnlyList<string>? CopyClassNames(IReadOnlyList<string>? names)
+    {
+        if (names is null)
+        {
+            return null;
+        }
+
+        var copy = names.ToArray();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (int k = 0; k < copy.Length; k++)
+        {
+            if (copy[k] is null)
+            {
+                throw new ArgumentException($"classNames[{k}] is null", "classNames");
+            }
+
+            if (!seen.Add(copy[k]))
+            {
+                throw new ArgumentException($"classNames holds \"{copy[k]}\" twice (at index {k}); class names must be distinct", "classNames");
+            }
+        }
+
+        return Array.AsReadOnly(copy);
     }
 
     private int[] RequireLabels(string operation)

@@ -217,4 +217,39 @@ public class DataSetTests
         d.X[3, 2] = float.NaN;
         FluentActions.Invoking(d.EnsureFinite).Should().Throw<InvalidDataException>().WithMessage("*row 3, column 2*");
     }
+
+    [Fact]
+    public void ClassNames_survive_every_operation_that_returns_a_data_set()
+    {
+        string[] names = ["cat", "dog", "bird"];
+        var d = DataSet.FromLabels(TestData.Numbered<float>(30).X, Enumerable.Range(0, 30).Select(i => i % 3).ToArray(), 3, names);
+        names[0] = "changed";
+        d.ClassNames.Should().Equal("cat", "dog", "bird");
+        var results = new List<DataSet<float>>
+        {
+            d.Take(5), d.Slice(2, 4), d.Select([3, 1]), d.Shuffle(1), d.Concat(d.Take(2)),
+            d.Split(0.6, 0.2, 0.2, seed: 1).Train, d.Split(0.6, 0.2, 0.2, seed: 1, stratify: true).Test,
+            d.SplitByCount(10, 5, 5).Dev, Standardizer.Fit(d).Apply(d), MinMaxScaler.Fit(d).Apply(d),
+        };
+        foreach (var r in results)
+        {
+            r.ClassNames.Should().Equal("cat", "dog", "bird");
+        }
+
+        var binary = DataSet.FromLabels(new Tensor<double>(2, 1), [0, 1], 2, ["benign", "malignant"]);
+        binary.ToOneHotTargets().ClassNames.Should().Equal("benign", "malignant");
+        TestData.Numbered<float>(3).ClassNames.Should().BeNull("names are null when unknown");
+    }
+
+    [Fact]
+    public void ClassNames_must_match_the_classes_be_distinct_and_agree_on_Concat()
+    {
+        var x = new Tensor<float>(2, 1);
+        FluentActions.Invoking(() => DataSet.FromLabels(x, [0, 1], 2, ["a"])).Should().Throw<ArgumentException>().WithMessage("*1 names*2 classes*");
+        FluentActions.Invoking(() => DataSet.FromLabels(x, [0, 1], 2, ["a", "a"])).Should().Throw<ArgumentException>().WithMessage("*\"a\" twice*");
+        var a = DataSet.FromLabels(x, [0, 1], 2, ["no", "yes"]);
+        var b = DataSet.FromLabels(x, [0, 1], 2, ["yes", "no"]);
+        FluentActions.Invoking(() => a.Concat(b)).Should().Throw<ArgumentException>().WithMessage("*class names differ*");
+        a.Concat(DataSet.FromLabels(x, [1, 0], 2)).ClassNames.Should().Equal("no", "yes");
+    }
 }
