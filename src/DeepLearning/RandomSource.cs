@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
@@ -126,6 +127,62 @@ public sealed class RandomSource
     /// layer, a shuffler, a search trial) its own reproducible stream.
     /// </summary>
     public RandomSource Fork() => new(NextUInt64());
+
+    /// <summary>
+    /// The generator's whole state as text, for a training checkpoint: the four 64-bit xoshiro256** words
+    /// s0..s3 as 16 lower-case hex digits each (64 characters), then, if a Box–Muller normal is cached,
+    /// ':' and the IEEE 754 bits of that normal as 16 hex digits. <see cref="ImportState"/> on any source
+    /// continues the exact same stream of numbers.
+    /// </summary>
+    /// <returns>The state text.</returns>
+    public string ExportState()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        string words = string.Create(inv, $"{_s0:x16}{_s1:x16}{_s2:x16}{_s3:x16}");
+        return _hasSpare ? string.Create(inv, $"{words}:{BitConverter.DoubleToUInt64Bits(_spareNormal):x16}") : words;
+    }
+
+    /// <summary>
+    /// Replaces this source's state with one written by <see cref="ExportState"/>, so it continues that
+    /// stream exactly. <see cref="Seed"/> is unchanged (it records how the source was created).
+    /// </summary>
+    /// <param name="state">The state text.</param>
+    /// <exception cref="ArgumentException">The text is not 64 hex digits (optionally followed by ':' and 16 more), the
+    /// four words are all zero (a state xoshiro256** can never reach), or the cached normal is not finite.</exception>
+    public void ImportState(string state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        string shown = state.Length > 100 ? state[..100] + "…" : state;
+        if ((state.Length != 64 && state.Length != 81) || (state.Length == 81 && state[64] != ':'))
+        {
+            throw new ArgumentException($"a random state is 64 hex digits, optionally followed by ':' and 16 more; received \"{shown}\"", nameof(state));
+        }
+
+        Span<ulong> words = stackalloc ulong[5];
+        for (int k = 0; k < (state.Length == 81 ? 5 : 4); k++)
+        {
+            var digits = state.AsSpan(k < 4 ? k * 16 : 65, 16);
+            if (!ulong.TryParse(digits, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out words[k]))
+            {
+                throw new ArgumentException($"a random state is 64 hex digits, optionally followed by ':' and 16 more; received \"{shown}\"", nameof(state));
+            }
+        }
+
+        if ((words[0] | words[1] | words[2] | words[3]) == 0)
+        {
+            throw new ArgumentException("a random state of four zero words is invalid for xoshiro256** (it would output only zeros)", nameof(state));
+        }
+
+        double spare = BitConverter.UInt64BitsToDouble(words[4]);
+        if (state.Length == 81 && !double.IsFinite(spare))
+        {
+            throw new ArgumentException($"the cached normal in the random state is not finite; received \"{shown}\"", nameof(state));
+        }
+
+        (_s0, _s1, _s2, _s3) = (words[0], words[1], words[2], words[3]);
+        _hasSpare = state.Length == 81;
+        _spareNormal = _hasSpare ? spare : 0;
+    }
 
     /// <summary>Fills <paramref name="destination"/> with normal samples N(mean, std²).</summary>
     public void FillNormal<T>(Span<T> destination, double mean = 0, double standardDeviation = 1)

@@ -310,7 +310,7 @@ public static class DataSourceExtensions
         return new AugmentedSource<T>(source, random, (IBatchTransform<T>[])transforms.Clone());
     }
 
-    private sealed class AugmentedSource<T> : IDataSource<T>
+    private sealed class AugmentedSource<T> : IDataSource<T>, IRandomStateSource
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly IDataSource<T> _inner;
@@ -329,6 +329,10 @@ public static class DataSourceExtensions
         public int Targets => _inner.Targets;
 
         public long Count => _inner.Count;
+
+        // The augmentation stream, then any the wrapped source owns: what a training checkpoint must save.
+        public IEnumerable<RandomSource> RandomSources =>
+            _inner is IRandomStateSource inner ? inner.RandomSources.Prepend(_random) : [_random];
 
         public IBatchReader<T> OpenEpoch(int batchSize, RandomSource? random)
             => new Reader(_inner.OpenEpoch(batchSize, random), _random.Fork(), _transforms);

@@ -63,6 +63,9 @@ public sealed class Dropout<T> : ILayer<T>
     /// <summary>keep_prob: the probability that a unit is kept.</summary>
     public double KeepProb { get; }
 
+    /// <summary>The source of the masks; a training checkpoint saves and restores its state.</summary>
+    internal RandomSource Random => _random;
+
     /// <summary>When false, training forward passes are the identity too (the gradient checker turns dropout off this way).</summary>
     public bool Enabled { get; set; } = true;
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics;
 
 namespace DeepLearning;
@@ -62,8 +63,12 @@ internal sealed class Evaluator<T>
         var y = new Tensor<T>(bs, model.OutputSize);
         using var reader = data.OpenEpoch(bs, null);
         int rows;
+        long seen = 0;
         while ((rows = reader.Next(x, y)) > 0)
         {
+            long first = seen;
+            FiniteCheck.Batch(x, y, rows, "the evaluation data", r => string.Create(CultureInfo.InvariantCulture, $"at row {first + r}"));
+            seen += rows;
             evaluator.Add(rows == bs ? x : x.Rows(0, rows), rows == bs ? y : y.Rows(0, rows));
         }
 

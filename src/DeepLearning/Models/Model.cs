@@ -270,7 +270,46 @@ public sealed class Model<T>
     /// Predicted probabilities (or regression outputs, in the targets' original units) Ŷ (m, C) for raw input
     /// X (m, n_x), in inference mode. Thread-safe.
     /// </summary>
+    /// <remarks>
+    /// Non-finite input gives non-finite output, as in PyTorch, and never a plausible number: every output of a row of X
+    /// that holds NaN or ±∞ is NaN (the other rows are unaffected). <see cref="PredictClasses"/> and
+    /// <see cref="Evaluate(Tensor{T}, Tensor{T})"/>, which cannot express that, throw instead.
+    /// </remarks>
     public Tensor<T> Predict(Tensor<T> x)
+    {
+        var result = PredictUnchecked(x);
+        if (FiniteCheck.FirstNonFinite(x.ReadOnlySpan) >= 0)
+        {
+            var xs = x.ReadOnlySpan;
+            int n = x.RowLength;
+            for (int i = 0; i < x.RowCount; i++)
+            {
+                if (FiniteCheck.FirstNonFinite(xs.Slice(i * n, n)) >= 0)
+                {
+                    result.Span.Slice(i * OutputSize, OutputSize).Fill(T.NaN);
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Predicted class per example of raw X: argmax of Ŷ for several outputs, ŷ &gt; 0.5 for one sigmoid output. Thread-safe.</summary>
+    /// <exception cref="InvalidDataException">A row of X holds NaN or ±∞ (the cell is named): it has no class.</exception>
+    /// <exception cref="InvalidOperationException">The model is a regression.</exception>
+    public int[] PredictClasses(Tensor<T> x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (!IsClassifier)
+        {
+            throw new InvalidOperationException($"PredictClasses needs a classifier; this model is a regression ({Loss.Name}): use Predict");
+        }
+
+        RequireFinite(x, "X");
+        return Predictions.ToLabels(PredictUnchecked(x));
+    }
+
+    private Tensor<T> PredictUnchecked(Tensor<T> x)
     {
         CheckInput(x, nameof(x));
         var input = PrepareInput(x);
@@ -291,17 +330,6 @@ public sealed class Model<T>
         return result;
     }
 
-    /// <summary>Predicted class per example of raw X: argmax of Ŷ for several outputs, ŷ &gt; 0.5 for one sigmoid output. Thread-safe.</summary>
-    /// <exception cref="InvalidOperationException">The model is a regression.</exception>
-    public int[] PredictClasses(Tensor<T> x)
-    {
-        if (!IsClassifier)
-        {
-            throw new InvalidOperationException($"PredictClasses needs a classifier; this model is a regression ({Loss.Name}): use Predict");
-        }
-
-        return Predictions.ToLabels(Predict(x));
-    }
 
     /// <summary>
     /// Trains the model on a training set of raw data (an in-memory <see cref="DataSet{T}"/> or a streaming source);
@@ -337,9 +365,12 @@ public sealed class Model<T>
     /// for a regression, MSE, RMSE, MAE and R² in the targets' original units. The same <see cref="Evaluation"/> as
     /// <see cref="Evaluate(IDataSource{T})"/> gives. Thread-safe.
     /// </summary>
+    /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named).</exception>
     public Evaluation Evaluate(Tensor<T> x, Tensor<T> y)
     {
         CheckTargets(x, y);
+        RequireFinite(x, "X");
+        RequireFinite(y, "Y");
         CheckRawInput(x, "evaluation data");
         var evaluator = new Evaluator<T>(this, confusion: true);
         evaluator.Add(x, y);
@@ -573,6 +604,14 @@ public sealed class Model<T>
     {
         ArgumentNullException.ThrowIfNull(x);
         return _inputTransform is null ? x : _inputTransform.Apply(x);
+    }
+
+    private static void RequireFinite(Tensor<T> data, string name)
+    {
+        if (FiniteCheck.Locate(data, data.RowCount) is { } bad)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"{name} holds {bad.Value} at row {bad.Row}, column {bad.Column}; data must be finite"));
+        }
     }
 
     private void CheckInput(Tensor<T> x, string name)

@@ -177,6 +177,11 @@ public sealed class ModelBuilder<T>
             throw new ArgumentOutOfRangeException(nameof(leakySlope), leakySlope, $"leakySlope must be in [0, 1); received {leakySlope}");
         }
 
+        if (activation == DeepLearning.Activation.Softmax && _width == 1)
+        {
+            throw new ArgumentException("softmax over one unit always outputs 1; for a binary output use .Dense(1).Sigmoid() (with 0/1 targets)", nameof(activation));
+        }
+
         _specs.Add(new Spec(SpecKind.Activation, _width, _width, activation, null, null, leakySlope, 0, 0));
         return this;
     }
@@ -194,6 +199,7 @@ public sealed class ModelBuilder<T>
     public ModelBuilder<T> Sigmoid() => Activation(DeepLearning.Activation.Sigmoid);
 
     /// <summary>Row-wise softmax; as the last layer, categorical cross-entropy is the loss.</summary>
+    /// <exception cref="ArgumentException">The previous layer has one unit: softmax over one unit always outputs 1.</exception>
     public ModelBuilder<T> Softmax() => Activation(DeepLearning.Activation.Softmax);
 
     /// <summary>Adds a custom layer, created from the current width n[l-1] and the model's random source at build time.</summary>

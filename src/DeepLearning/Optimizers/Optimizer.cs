@@ -56,7 +56,7 @@ public abstract class Optimizer
     }
 
     /// <summary>t: the number of <see cref="Step{T}(IReadOnlyList{Parameter{T}})"/> calls since construction or the last <see cref="Reset"/>.</summary>
-    public long StepCount { get; private set; }
+    public long StepCount { get; internal set; }
 
     /// <summary>
     /// The names of the per-parameter state tensors, each the same shape as the parameter:
@@ -83,8 +83,13 @@ public abstract class Optimizer
             }
         }
 
-        long t = ++StepCount;
         T alpha = T.CreateChecked(_learningRate);
+        if (!T.IsFinite(alpha) || alpha == T.Zero)
+        {
+            throw LearningRateOutOfRange<T>(_learningRate);
+        }
+
+        long t = ++StepCount;
         int slots = StateNames.Count;
         for (int i = 0; i < parameters.Count; i++)
         {
@@ -236,6 +241,76 @@ public abstract class Optimizer
         StepCount = (long)tValue;
     }
 
+    /// <summary>
+    /// The error for a learning rate that is valid as a double but not as <typeparamref name="T"/>: it overflows to ∞
+    /// (1e39 for float) or rounds to 0, so a step would write ∞/NaN weights or do nothing.
+    /// </summary>
+    internal static ArgumentOutOfRangeException LearningRateOutOfRange<T>(double learningRate)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        new("learningRate", learningRate, T.IsFinite(T.CreateChecked(learningRate))
+            ? $"learningRate {Format(learningRate)} rounds to 0 in {typeof(T).Name}; use a learning rate a {typeof(T).Name} can hold"
+            : $"learningRate {Format(learningRate)} overflows {typeof(T).Name} (largest finite value {(typeof(T) == typeof(float) ? float.MaxValue.ToString(CultureInfo.InvariantCulture) : double.MaxValue.ToString(CultureInfo.InvariantCulture)).Replace("E", "e", StringComparison.Ordinal)}); use a much smaller learning rate");
+
+    /// <summary>Copies t and every listed parameter's state into <paramref name="snapshot"/>, reusing its tensors (no allocation once shapes match).</summary>
+    internal void CaptureInto<T>(IReadOnlyList<Parameter<T>> parameters, OptimizerSnapshot<T> snapshot)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        snapshot.StepCount = StepCount;
+        if (snapshot.Slots.Length != parameters.Count)
+        {
+            snapshot.Slots = new Tensor<T>[]?[parameters.Count];
+        }
+
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            if (!_state.TryGetValue(parameters[i], out var boxed))
+            {
+                snapshot.Slots[i] = null;
+                continue;
+            }
+
+            var source = (Tensor<T>[])boxed;
+            var copy = snapshot.Slots[i];
+            if (copy is null || copy.Length != source.Length)
+            {
+                snapshot.Slots[i] = source.Select(t => t.Clone()).ToArray();
+                continue;
+            }
+
+            for (int k = 0; k < source.Length; k++)
+            {
+                source[k].CopyTo(copy[k]);
+            }
+        }
+    }
+
+    /// <summary>Puts back the state captured by <see cref="CaptureInto{T}"/> for the same parameters.</summary>
+    internal void RestoreFrom<T>(IReadOnlyList<Parameter<T>> parameters, OptimizerSnapshot<T> snapshot)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        StepCount = snapshot.StepCount;
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            var copy = i < snapshot.Slots.Length ? snapshot.Slots[i] : null;
+            if (copy is null)
+            {
+                _state.Remove(parameters[i]);
+            }
+            else if (_state.TryGetValue(parameters[i], out var boxed) && ((Tensor<T>[])boxed).Length == copy.Length)
+            {
+                var live = (Tensor<T>[])boxed;
+                for (int k = 0; k < copy.Length; k++)
+                {
+                    copy[k].CopyTo(live[k]);
+                }
+            }
+            else
+            {
+                _state[parameters[i]] = copy.Select(t => t.Clone()).ToArray();
+            }
+        }
+    }
+
     /// <summary>The optimizer and its hyperparameters, e.g. "Adam(α=0.001, β1=0.9, β2=0.999, ε=1e-08)".</summary>
     public abstract string Describe();
 
@@ -318,4 +393,16 @@ public abstract class Optimizer
         _state[parameter] = created;
         return created;
     }
+}
+
+/// <summary>A copy of an optimizer's t and per-parameter state, for the divergence guard (see <see cref="Optimizer"/>).</summary>
+/// <typeparam name="T">The element type.</typeparam>
+internal sealed class OptimizerSnapshot<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>t when captured.</summary>
+    public long StepCount { get; set; }
+
+    /// <summary>Per parameter (in list order), copies of its state tensors, or null when it had none.</summary>
+    public Tensor<T>[]?[] Slots { get; set; } = [];
 }

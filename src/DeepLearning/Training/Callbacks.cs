@@ -55,7 +55,11 @@ public abstract class TrainingContext
     /// <summary>Puts back weights captured by <see cref="CaptureWeights"/>.</summary>
     public abstract void RestoreWeights(object snapshot);
 
-    /// <summary>Saves the model (and the optimizer's state) to <paramref name="path"/> atomically.</summary>
+    /// <summary>
+    /// Writes a training checkpoint to <paramref name="path"/> atomically: the model (loadable with
+    /// <see cref="Model.Load{T}(string)"/>) plus everything <see cref="TrainingOptions{T}.ResumeFrom"/> needs to continue
+    /// exactly (optimizer state, epoch, α and α0, history, random states).
+    /// </summary>
     public abstract void SaveCheckpoint(string path);
 
     /// <summary>Mutable settings (batch size, decay, epochs, ...), typed per element type: cast to <c>TrainingOptions&lt;T&gt;</c>.</summary>
@@ -187,7 +191,11 @@ public enum EarlyStoppingMonitor
     TrainCost = 3,
 }
 
-/// <summary>Saves a checkpoint (model + optimizer state, safetensors, atomic write) every N epochs.</summary>
+/// <summary>
+/// Saves a training checkpoint (safetensors, atomic write) every N epochs, the same file
+/// <see cref="TrainingOptions{T}.Checkpoint"/> writes (prefer that: it also writes after the last epoch); resume from it
+/// with <see cref="TrainingOptions{T}.ResumeFrom"/>.
+/// </summary>
 public sealed class Checkpoint : ITrainingCallback
 {
     /// <summary>Creates the callback.</summary>

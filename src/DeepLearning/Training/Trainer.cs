@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
+using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace DeepLearning;
 
@@ -18,14 +19,24 @@ public static class Trainer
     /// <see cref="Model{T}.ClassNames"/> from a training <see cref="DataSet{T}"/> that has them.
     /// </summary>
     /// <remarks>
-    /// The epoch cost is the mean of the mini-batch costs J{t} weighted by mini-batch size, each including the
-    /// regularization term. The metric is accuracy for a classifier and RMSE in original units for a regression. The training metric is the running one of the training-mode forward passes
+    /// <para>The epoch cost is the mean of the mini-batch costs J{t} weighted by mini-batch size, each including the
+    /// regularization term. The metric is accuracy for a classifier and RMSE in original units for a regression; the
+    /// training metric is the running one of the training-mode forward passes
     /// (dropout active), like Keras's; the dev figures come from an inference-mode pass and the dev cost excludes
-    /// the regularization term. A training step allocates nothing once warm.
+    /// the regularization term. A training step allocates nothing once warm.</para>
+    /// <para>Data is checked, never trusted: an in-memory set once per call (NaN/±∞ anywhere; for softmax, every Y row
+    /// non-negative and summing to 1; for sigmoid, every target in [0, 1]), a streamed source mini-batch by mini-batch
+    /// (one vectorized sum per batch; NaN/±∞ stops training with an error naming the epoch, the row within the epoch,
+    /// the column, and X or Y).</para>
+    /// <para>With <see cref="TrainingOptions{T}.DivergenceGuard"/> on (the default), the weights are finite when this
+    /// method returns or throws, and they are the last ones verified finite. With
+    /// <see cref="TrainingOptions{T}.Checkpoint"/> and <see cref="TrainingOptions{T}.ResumeFrom"/> a run stopped after
+    /// any epoch continues exactly.</para>
     /// </remarks>
-    /// <exception cref="ArgumentException">The data's widths do not match the model.</exception>
-    /// <exception cref="TrainingDivergedException">The cost became NaN or ±∞ (the weights from the start of that epoch are restored).</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far).</exception>
+    /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the validation set is empty, or the learning rate is out of range for <typeparamref name="T"/>.</exception>
+    /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model.</exception>
+    /// <exception cref="TrainingDivergedException">The cost or the weights became NaN or ±∞ (the last verified-finite weights are restored).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite).</exception>
     public static History Fit<T>(this Model<T> model, IDataSource<T> train, TrainingOptions<T> options, CancellationToken cancellationToken = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -36,6 +47,10 @@ public static class Trainer
         if (options.Validation is not null)
         {
             CheckSource(model, options.Validation, "validation data");
+            if (options.Validation.Count == 0)
+            {
+                throw new ArgumentException("the validation set is empty (0 examples): pass a dev set with examples, or leave Validation null", nameof(options));
+            }
         }
 
         if (options.Epochs < 1)
@@ -53,6 +68,8 @@ public static class Trainer
         // NaN or ∞ in the data would surface later as a "diverged" cost with the wrong advice; name the cell now.
         (train as DataSet<T>)?.EnsureFinite();
         (options.Validation as DataSet<T>)?.EnsureFinite();
+        CheckTargets(model, train as DataSet<T>, "training data");
+        CheckTargets(model, options.Validation as DataSet<T>, "validation data");
         if (options.Regularization is not null)
         {
             model.Regularizer = options.Regularization;
@@ -65,13 +82,19 @@ public static class Trainer
         }
 
         bool classification = model.IsClassifier;
-        var history = classification ? new History("accuracy") : new History("rmse", higherIsBetter: false);
+        var shuffle = new RandomSource(options.Seed ?? model.Seed).Fork();
+        var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train) : null;
+        var history = resume?.History ?? (classification ? new History("accuracy") : new History("rmse", higherIsBetter: false));
         var verbose = options.Verbose && options.Progress is null ? new ConsoleProgress(metricName: history.MetricName) : null;
         var progress = options.Progress ?? verbose;
-        var context = new Context<T>(model, options, history) { InitialLearningRate = options.Optimizer.LearningRate };
-        var shuffle = new RandomSource(options.Seed ?? model.Seed).Fork();
-        var guardState = options.DivergenceGuard ? model.CaptureState() : null;
+        var context = new Context<T>(model, options, history, shuffle, train) { InitialLearningRate = resume?.InitialLearningRate ?? options.Optimizer.LearningRate };
+        resume?.Apply(model, options.Optimizer, shuffle);
+        context.Epoch = resume?.Epoch ?? 0;
+        var guard = options.DivergenceGuard ? new DivergenceGuard<T>(model, options.Optimizer) : null;
         var batch = new BatchViews<T>();
+
+        // Streamed data is checked batch by batch (an in-memory set was checked whole above).
+        bool checkBatches = train is not DataSet<T>;
 
         foreach (var callback in options.Callbacks)
         {
@@ -80,7 +103,7 @@ public static class Trainer
 
         try
         {
-            for (int epoch = 0; epoch < options.Epochs; epoch++)
+            for (int epoch = context.Epoch; epoch < options.Epochs; epoch++)
             {
                 var optimizer = options.Optimizer;
                 if (options.Decay is not null)
@@ -88,17 +111,13 @@ public static class Trainer
                     optimizer.LearningRate = options.Decay.Rate(context.InitialLearningRate, epoch);
                 }
 
+                CheckLearningRate<T>(optimizer.LearningRate);
                 int bs = options.BatchSize == 0 || (train.Count > 0 && options.BatchSize > train.Count) ? (int)Math.Max(1, train.Count) : options.BatchSize;
                 batch.Ensure(bs, model.InputSize, model.OutputSize);
                 int batchesPerEpoch = train.Count > 0 ? (int)((train.Count + bs - 1) / bs) : -1;
                 if (options.RecordIterations && batchesPerEpoch > 0)
                 {
                     history.EnsureIterationCapacity(history.IterationCosts.Count + batchesPerEpoch);
-                }
-
-                if (guardState is not null)
-                {
-                    model.CaptureStateInto(guardState);
                 }
 
                 long start = Stopwatch.GetTimestamp();
@@ -114,16 +133,15 @@ public static class Trainer
                     {
                         cancellationToken.ThrowIfCancellationRequested();
                         var (x, y) = batch.View(rows);
-                        double cost = model.ComputeGradients(x, y);
-                        if (!double.IsFinite(cost))
+                        if (checkBatches)
                         {
-                            if (guardState is not null)
-                            {
-                                model.RestoreState(guardState);
-                                throw new TrainingDivergedException(string.Create(CultureInfo.InvariantCulture,
-                                    $"the cost became {cost} at epoch {epoch + 1}, mini-batch {batchIndex + 1} (learning rate {optimizer.LearningRate:G4}); the weights from the start of epoch {epoch + 1} were restored. Try a smaller learning rate, input normalization, or gradient-friendly initialization."))
-                                { History = history };
-                            }
+                            CheckBatch(x, y, rows, epoch, batchIndex, seen);
+                        }
+
+                        double cost = model.ComputeGradients(x, y);
+                        if (!double.IsFinite(cost) && guard is not null)
+                        {
+                            throw guard.Diverged(cost, epoch + 1, batchIndex + 1, history);
                         }
 
                         optimizer.Step(model.Parameters);
@@ -156,10 +174,18 @@ public static class Trainer
                     throw new InvalidOperationException("the training data yielded no examples");
                 }
 
+                // The last step of the epoch is checked too (for full-batch training it is the only one).
+                guard?.EndEpoch(epoch + 1, history);
+
                 double? devCost = null, devMetric = null;
                 if (options.Validation is not null)
                 {
                     var eval = Evaluator<T>.Run(model, options.Validation, confusion: false);
+                    if (eval.Count == 0)
+                    {
+                        throw new InvalidOperationException("the validation data yielded no examples: pass a dev set with examples, or leave Validation null");
+                    }
+
                     devCost = eval.Cost;
                     devMetric = classification ? eval.Accuracy : eval.RootMeanSquaredError;
                 }
@@ -172,6 +198,12 @@ public static class Trainer
                     callback.OnEpochEnd(context, record);
                 }
 
+                if (options.Checkpoint is { } checkpoint
+                    && (context.Epoch % checkpoint.EveryEpochs == 0 || context.Epoch == options.Epochs || context.StopRequested))
+                {
+                    context.SaveCheckpoint(checkpoint.PathFor(context.Epoch));
+                }
+
                 progress?.Report(new TrainingProgress(epoch + 1, options.Epochs, batchIndex, batchesPerEpoch, record.Cost, record));
                 if (context.StopRequested)
                 {
@@ -179,6 +211,12 @@ public static class Trainer
                     break;
                 }
             }
+        }
+        catch (Exception) when (guard is not null)
+        {
+            // Whatever interrupted training (cancellation, a callback, the data), never leave broken weights behind.
+            guard.RestoreIfBroken();
+            throw;
         }
         finally
         {
@@ -200,6 +238,69 @@ public static class Trainer
         double cost = model.ComputeGradients(x, y);
         optimizer.Step(model.Parameters);
         return cost;
+    }
+
+    private static void CheckBatch<T>(Tensor<T> x, Tensor<T> y, int rows, int epoch, int batchIndex, long seen)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        // One vectorized sum per tensor; the closure below is only created on the error path.
+        if (FiniteCheck.FirstNonFinite(x.ReadOnlySpan[..(rows * x.RowLength)]) < 0 && FiniteCheck.FirstNonFinite(y.ReadOnlySpan[..(rows * y.RowLength)]) < 0)
+        {
+            return;
+        }
+
+        FiniteCheck.Batch(x, y, rows, "the training data", r => string.Create(CultureInfo.InvariantCulture,
+            $"at epoch {epoch + 1}, row {seen + r} of the epoch (mini-batch {batchIndex + 1}, row {r}; with shuffling, rows are counted in the epoch's order)"));
+    }
+
+    private static void CheckLearningRate<T>(double learningRate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T alpha = T.CreateChecked(learningRate);
+        if (!T.IsFinite(alpha) || alpha == T.Zero)
+        {
+            throw Optimizer.LearningRateOutOfRange<T>(learningRate);
+        }
+    }
+
+    /// <summary>In-memory targets must suit the loss: probability rows for softmax, values in [0, 1] for sigmoid.</summary>
+    private static void CheckTargets<T>(Model<T> model, DataSet<T>? data, string what)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (data is null || data.Count == 0)
+        {
+            return;
+        }
+
+        var y = data.Y.ReadOnlySpan;
+        int c = data.Targets;
+        var inv = CultureInfo.InvariantCulture;
+        if (ReferenceEquals(model.Loss, Loss.CategoricalCrossEntropy))
+        {
+            // Rows of one-hot or soft (label-smoothed) targets; a tolerance for sums rounded in T.
+            double tolerance = typeof(T) == typeof(float) ? 1e-4 : 1e-9;
+            for (int i = 0; i < data.Count; i++)
+            {
+                var row = y.Slice(i * c, c);
+                double sum = double.CreateTruncating(TP.Sum(row));
+                if (TP.Min(row) < T.Zero || Math.Abs(sum - 1) > tolerance * c)
+                {
+                    int j = TP.IndexOfMin(row);
+                    string why = row[j] < T.Zero ? string.Create(inv, $"holds {row[j]} at column {j}") : string.Create(inv, $"sums to {sum:G9}");
+                    throw new ArgumentException($"the {what}'s targets Y must be probability rows for softmax (non-negative, summing to 1, e.g. one-hot); row {i} {why}");
+                }
+            }
+        }
+        else if (ReferenceEquals(model.Loss, Loss.BinaryCrossEntropy))
+        {
+            for (int k = 0; k < y.Length; k++)
+            {
+                if (!(y[k] >= T.Zero && y[k] <= T.One))
+                {
+                    throw new ArgumentException(string.Create(inv, $"the {what}'s targets Y must be in [0, 1] for sigmoid (0/1 labels, or probabilities); row {k / c}, column {k % c} holds {y[k]}"));
+                }
+            }
+        }
     }
 
     private static void CheckSource<T>(Model<T> model, IDataSource<T> source, string what)
@@ -255,7 +356,7 @@ public static class Trainer
         }
     }
 
-    private sealed class Context<T>(Model<T> model, TrainingOptions<T> options, History history) : TrainingContext
+    private sealed class Context<T>(Model<T> model, TrainingOptions<T> options, History history, RandomSource shuffle, IDataSource<T> train) : TrainingContext
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         public override History History => history;
@@ -269,10 +370,6 @@ public static class Trainer
         public override void RestoreWeights(object snapshot) => model.RestoreState((ModelState<T>)snapshot);
 
         public override void SaveCheckpoint(string path) =>
-            ModelFile.Save(model, path, options.Optimizer.ExportState(model.Parameters).ToDictionary(kv => "optimizer." + kv.Key, kv => kv.Value), new Dictionary<string, string>
-            {
-                ["optimizer"] = options.Optimizer.Describe(),
-                ["epoch"] = Epoch.ToString(CultureInfo.InvariantCulture),
-            });
+            TrainingCheckpoint.Write(path, model, options.Optimizer, InitialLearningRate, Epoch, history, shuffle, train);
     }
 }

@@ -56,10 +56,70 @@ public sealed class TrainingOptions<T>
     public bool RecordIterations { get; set; } = true;
 
     /// <summary>
-    /// Stop with a <see cref="TrainingDivergedException"/> when a mini-batch cost is NaN or ±∞, restoring the weights
-    /// from the start of that epoch (the last ones known to give finite costs). True by default.
+    /// The divergence guard, true by default: training never returns (or throws) with NaN or ±∞ weights. The cost is
+    /// checked after every mini-batch and the weights and batch-norm statistics after the last mini-batch of every epoch
+    /// (so full-batch training, one step per epoch, is covered); each check that passes makes the weights, statistics
+    /// and optimizer state the new snapshot (copied in place, once per epoch). When a cost or a weight turns non-finite,
+    /// <see cref="Trainer.Fit{T}"/> puts back the snapshot — the last state verified finite — and throws
+    /// <see cref="TrainingDivergedException"/>; when anything else interrupts training (cancellation, a callback's or the
+    /// data's exception) with non-finite weights, the snapshot is put back too. False turns all of this off.
     /// </summary>
     public bool DivergenceGuard { get; set; } = true;
+
+    /// <summary>
+    /// Write a training checkpoint every few epochs (and after the last one), atomically, so a stopped or killed run
+    /// can continue with <see cref="ResumeFrom"/>. Null (the default) writes none.
+    /// </summary>
+    public CheckpointOptions? Checkpoint { get; set; }
+
+    /// <summary>
+    /// Continue training from a checkpoint written by <see cref="Checkpoint"/>: weights, batch-norm statistics, the
+    /// optimizer's state (v, s and t), α and α0, the history so far and every random state (shuffling, dropout masks,
+    /// augmentation) are restored, and training runs the epochs after the checkpoint's up to <see cref="Epochs"/>
+    /// (none if it already got there). With the same model architecture, data and options, the result is the same
+    /// bit for bit as a run that was never interrupted (GEMM with one thread; several threads may sum in another order).
+    /// </summary>
+    /// <remarks>
+    /// The file is checked in full before anything changes, as a hostile file: a model file without training state,
+    /// a checkpoint of another architecture, element type, optimizer kind or training source (e.g. with augmentation
+    /// added or removed), and any malformed entry raise <see cref="InvalidDataException"/> naming the problem; a missing
+    /// file raises <see cref="FileNotFoundException"/> (to resume only when a checkpoint exists, write
+    /// <c>ResumeFrom = File.Exists(path) ? path : null</c>). Callbacks keep their own state: an
+    /// <see cref="EarlyStopping"/> starts counting afresh.
+    /// </remarks>
+    public string? ResumeFrom { get; set; }
+}
+
+/// <summary>Where and how often <see cref="Trainer.Fit{T}"/> writes training checkpoints (see <see cref="TrainingOptions{T}.Checkpoint"/>).</summary>
+public sealed class CheckpointOptions
+{
+    /// <summary>Creates the settings.</summary>
+    /// <param name="path">The checkpoint file; "{epoch}" in it is replaced by the epoch number (from 1), otherwise each checkpoint replaces the last.</param>
+    /// <param name="everyEpochs">The interval in epochs (≥ 1); a checkpoint is also written after the last epoch (or an early stop).</param>
+    /// <exception cref="ArgumentException">The path is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="everyEpochs"/> &lt; 1.</exception>
+    public CheckpointOptions(string path, int everyEpochs = 1)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        if (everyEpochs < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(everyEpochs), everyEpochs, $"everyEpochs must be ≥ 1; received {everyEpochs}");
+        }
+
+        Path = path;
+        EveryEpochs = everyEpochs;
+    }
+
+    /// <summary>The checkpoint file (or pattern with "{epoch}").</summary>
+    public string Path { get; }
+
+    /// <summary>The interval in epochs.</summary>
+    public int EveryEpochs { get; }
+
+    /// <summary>The file for a given epoch (from 1).</summary>
+    /// <param name="epoch">The epoch.</param>
+    /// <returns><see cref="Path"/> with "{epoch}" replaced.</returns>
+    public string PathFor(int epoch) => Path.Replace("{epoch}", epoch.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
 }
 
 /// <summary>A progress report from the fit loop.</summary>

@@ -1,0 +1,363 @@
+using System.Globalization;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace DeepLearning;
+
+/// <summary>
+/// Writes and reads the training checkpoints behind <see cref="TrainingOptions{T}.Checkpoint"/> and
+/// <see cref="TrainingOptions{T}.ResumeFrom"/>: a model file (<see cref="ModelFile"/>: architecture, weights, batch-norm
+/// statistics; it loads with <see cref="Model.Load{T}(string)"/>) whose extra tensors hold the optimizer's state
+/// ("optimizer.&lt;parameter&gt;.&lt;v|s&gt;", "optimizer.t") and whose metadata hold everything else a run needs to
+/// continue exactly: the epoch, the optimizer's step count t, α and α0 (the decay schedule's position is the epoch),
+/// the history so far, and the state of every random source (shuffling, each dropout layer, augmentation, the model's own).
+/// </summary>
+internal static class TrainingCheckpoint
+{
+    private const string Version = "1";
+    private const string OptimizerPrefix = "optimizer.";
+
+    public static void Write<T>(string path, Model<T> model, Optimizer optimizer, double initialLearningRate, int epoch, History history, RandomSource shuffle, IDataSource<T> train)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["checkpoint"] = Version,
+            ["element_type"] = typeof(T).Name,
+            ["epoch"] = epoch.ToString(inv),
+            ["optimizer"] = optimizer.Describe(),
+            ["optimizer_kind"] = optimizer.GetType().Name,
+            ["optimizer_step"] = optimizer.StepCount.ToString(inv),
+            ["learning_rate"] = optimizer.LearningRate.ToString("R", inv),
+            ["initial_learning_rate"] = initialLearningRate.ToString("R", inv),
+            ["random.shuffle"] = shuffle.ExportState(),
+            ["random.model"] = model.Random.ExportState(),
+            ["history_metric"] = history.MetricName,
+            ["history"] = HistoryJson(history),
+            ["history_iterations"] = Convert.ToBase64String(MemoryMarshal.AsBytes(history.IterationCosts.ToArray().AsSpan())),
+        };
+        foreach (var dropout in model.Layers.OfType<Dropout<T>>())
+        {
+            metadata[$"random.dropout.{dropout.Name}"] = dropout.Random.ExportState();
+        }
+
+        var dataSources = DataRandomSources(train);
+        for (int i = 0; i < dataSources.Count; i++)
+        {
+            metadata[$"random.data.{i}"] = dataSources[i].ExportState();
+        }
+
+        var tensors = optimizer.ExportState(model.Parameters).ToDictionary(kv => OptimizerPrefix + kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        ModelFile.Save(model, path, tensors, metadata);
+    }
+
+    /// <summary>Reads and validates the whole checkpoint against the model and options; changes nothing.</summary>
+    public static Resume<T> Read<T>(string path, Model<T> model, Optimizer optimizer, IDataSource<T> train)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var file = ModelFile.Read<T>(path);
+        var meta = file.Metadata;
+        string Meta(string key) => meta.TryGetValue(key, out var v) ? v : throw Bad(path, $"the metadata entry '{key}' is missing");
+
+        if (!meta.TryGetValue("checkpoint", out var version))
+        {
+            throw Bad(path, "it is a model file without training state; write checkpoints with TrainingOptions.Checkpoint (or the Checkpoint callback)");
+        }
+
+        if (version != Version)
+        {
+            throw Bad(path, $"checkpoint version '{Clip(version)}' is not supported (expected {Version})");
+        }
+
+        string elementType = Meta("element_type");
+        if (elementType != typeof(T).Name)
+        {
+            throw Bad(path, $"it holds {Clip(elementType)} training state but the model is Model<{typeof(T).Name}>; resume with the same element type");
+        }
+
+        CheckArchitecture(path, Meta("architecture"), model);
+
+        // Weights and buffers, in layer order, exactly the model's names and shapes, all finite.
+        var known = new HashSet<string>(StringComparer.Ordinal);
+        var weights = new List<Tensor<T>>();
+        foreach (var layer in model.Layers)
+        {
+            foreach (var (name, live) in layer.Parameters.Select(p => (p.Name, p.Value)).Concat(layer.Buffers.Select(b => ($"{layer.Name}.{b.Key}", b.Value))))
+            {
+                if (!file.Tensors.TryGetValue(name, out var saved))
+                {
+                    throw Bad(path, $"tensor '{name}' is missing");
+                }
+
+                if (!saved.SameShape(live))
+                {
+                    throw Bad(path, $"tensor '{name}' has shape {saved.ShapeText} but the model's is {live.ShapeText}");
+                }
+
+                RequireFinite(path, name, saved);
+                weights.Add(saved);
+                known.Add(name);
+            }
+        }
+
+        // Optimizer: same kind, state for these parameters only, all finite.
+        string kind = Meta("optimizer_kind");
+        if (kind != optimizer.GetType().Name)
+        {
+            throw Bad(path, $"it holds the state of {Clip(Meta("optimizer"))} but the options use {optimizer.Describe()}; resume with the same optimizer");
+        }
+
+        var optimizerState = new Dictionary<string, Tensor<T>>(StringComparer.Ordinal);
+        foreach (var (name, tensor) in file.Tensors)
+        {
+            if (name.StartsWith(OptimizerPrefix, StringComparison.Ordinal))
+            {
+                RequireFinite(path, name, tensor);
+                optimizerState[name[OptimizerPrefix.Length..]] = tensor;
+            }
+            else if (!known.Contains(name) && !name.StartsWith("input_transform.", StringComparison.Ordinal))
+            {
+                throw Bad(path, $"tensor '{Clip(name)}' belongs to no layer of this model and to no optimizer state");
+            }
+        }
+
+        long step = ParseLong(path, "optimizer_step", Meta("optimizer_step"), 0, long.MaxValue);
+        int epoch = (int)ParseLong(path, "epoch", Meta("epoch"), 0, int.MaxValue);
+        double rate = ParseRate(path, "learning_rate", Meta("learning_rate"));
+        double initialRate = ParseRate(path, "initial_learning_rate", Meta("initial_learning_rate"));
+
+        // Random states: parsed into fresh sources, copied into the live ones only when everything checked out.
+        var randoms = new List<(RandomSource Live, RandomSource Saved)>();
+        void Random(string key, RandomSource live)
+        {
+            var saved = new RandomSource(0UL);
+            try
+            {
+                saved.ImportState(Meta(key));
+            }
+            catch (ArgumentException e)
+            {
+                throw Bad(path, $"metadata '{key}': {e.Message}");
+            }
+
+            randoms.Add((live, saved));
+        }
+
+        Random("random.model", model.Random);
+        foreach (var dropout in model.Layers.OfType<Dropout<T>>())
+        {
+            Random($"random.dropout.{dropout.Name}", dropout.Random);
+        }
+
+        var dataSources = DataRandomSources(train);
+        int savedSources = meta.Keys.Count(k => k.StartsWith("random.data.", StringComparison.Ordinal));
+        if (savedSources != dataSources.Count)
+        {
+            throw Bad(path, $"it holds {savedSources} random state(s) of the training data (e.g. augmentation) but the training data now has {dataSources.Count}; resume with the same training source");
+        }
+
+        for (int i = 0; i < dataSources.Count; i++)
+        {
+            Random($"random.data.{i}", dataSources[i]);
+        }
+
+        var shuffle = new RandomSource(0UL);
+        try
+        {
+            shuffle.ImportState(Meta("random.shuffle"));
+        }
+        catch (ArgumentException e)
+        {
+            throw Bad(path, $"metadata 'random.shuffle': {e.Message}");
+        }
+
+        var history = ReadHistory(path, Meta("history_metric"), Meta("history"), Meta("history_iterations"));
+        if (history.Count != epoch)
+        {
+            throw Bad(path, $"its history holds {history.Count} epochs but it was written after epoch {epoch}");
+        }
+
+        // The optimizer state's names and shapes are checked by Optimizer.ImportState before it changes anything (in Apply).
+        return new Resume<T>(path, epoch, step, rate, initialRate, new ModelState<T>(weights), optimizerState, randoms, shuffle, history);
+    }
+
+    /// <summary>The random sources a training source owns besides the shuffle the trainer passes in (e.g. augmentation).</summary>
+    internal static IReadOnlyList<RandomSource> DataRandomSources<T>(IDataSource<T> source)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        source is IRandomStateSource holder ? holder.RandomSources.ToArray() : [];
+
+    private static void CheckArchitecture<T>(string path, string savedJson, Model<T> model)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        string saved, current;
+        try
+        {
+            saved = Describe(JsonNode.Parse(savedJson, documentOptions: new JsonDocumentOptions { MaxDepth = 16 }) as JsonObject ?? throw new JsonException("not an object"));
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            throw Bad(path, $"the architecture metadata is malformed: {e.Message}");
+        }
+
+        current = Describe((JsonObject)JsonNode.Parse(ModelFile.ArchitectureJson(model))!);
+        if (saved != current)
+        {
+            throw Bad(path, $"it was written for another architecture: the checkpoint's network is {Clip(saved, 400)}; this model is {current}");
+        }
+    }
+
+    // The parts of the architecture that must match (the seed and regularizer may differ: the options set the latter).
+    private static string Describe(JsonObject arch)
+    {
+        var layers = (arch["layers"] as JsonArray ?? throw new JsonException("'layers' is not an array")).Select(node =>
+        {
+            var o = node as JsonObject ?? throw new JsonException("a layer is not an object");
+            var settings = o["settings"] as JsonObject;
+            string args = settings is null ? string.Empty : string.Join(", ", settings.Select(kv => $"{kv.Key}={kv.Value?.ToJsonString()}"));
+            return $"{o["name"]?.ToJsonString()}:{o["kind"]?.ToJsonString()}({o["inputSize"]?.ToJsonString()} in{(args.Length == 0 ? string.Empty : ", " + args)})";
+        });
+        return $"{arch["inputs"]?.ToJsonString()} inputs → [{string.Join(", ", layers)}] → {arch["outputs"]?.ToJsonString()} outputs, loss {arch["loss"]?.ToJsonString()}";
+    }
+
+    private static string HistoryJson(History history)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        static JsonNode? D(double? v) => v is double d ? JsonValue.Create(d.ToString("R", CultureInfo.InvariantCulture)) : null;
+        var array = new JsonArray();
+        foreach (var e in history.Epochs)
+        {
+            array.Add(new JsonArray(JsonValue.Create(e.Epoch.ToString(inv)), D(e.Cost), D(e.TrainMetric), D(e.DevCost), D(e.DevMetric), D(e.LearningRate), D(e.Seconds)));
+        }
+
+        return array.ToJsonString();
+    }
+
+    private static History ReadHistory(string path, string metric, string json, string iterations)
+    {
+        if (string.IsNullOrWhiteSpace(metric))
+        {
+            throw Bad(path, "the history's metric name is empty");
+        }
+
+        var history = new History(metric);
+        try
+        {
+            var array = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { MaxDepth = 4 }) as JsonArray ?? throw new JsonException("not an array");
+            foreach (var node in array)
+            {
+                var cells = node as JsonArray;
+                if (cells is null || cells.Count != 7)
+                {
+                    throw new JsonException("an epoch is not an array of 7 entries");
+                }
+
+                double? Cell(int i) => cells[i] is null ? null : double.Parse(cells[i]!.GetValue<string>(), NumberStyles.Float, CultureInfo.InvariantCulture);
+                int number = int.Parse(cells[0]!.GetValue<string>(), NumberStyles.Integer, CultureInfo.InvariantCulture);
+                history.AddEpoch(new EpochRecord(number, Cell(1) ?? double.NaN, Cell(2), Cell(3), Cell(4), Cell(5) ?? double.NaN, Cell(6) ?? double.NaN));
+            }
+
+            byte[] bytes = Convert.FromBase64String(iterations);
+            if (bytes.Length % sizeof(double) != 0)
+            {
+                throw new FormatException($"the iteration costs take {bytes.Length} bytes, not a multiple of 8");
+            }
+
+            history.EnsureIterationCapacity(bytes.Length / sizeof(double));
+            foreach (double cost in MemoryMarshal.Cast<byte, double>(bytes))
+            {
+                history.AddIteration(cost);
+            }
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or OverflowException or ArgumentException or NullReferenceException)
+        {
+            throw Bad(path, $"the history is malformed: {e.Message}");
+        }
+
+        return history;
+    }
+
+    private static void RequireFinite<T>(string path, string name, Tensor<T> tensor)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int k = FiniteCheck.FirstNonFinite(tensor.ReadOnlySpan);
+        if (k >= 0)
+        {
+            throw Bad(path, string.Create(CultureInfo.InvariantCulture, $"tensor '{name}' holds {tensor.ReadOnlySpan[k]} at index {k}; a checkpoint holds only verified finite state"));
+        }
+    }
+
+    private static long ParseLong(string path, string key, string text, long min, long max) =>
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long v) && v >= min && v <= max
+            ? v
+            : throw Bad(path, $"metadata '{key}' must be an integer in [{min}, {max}]; received '{Clip(text)}'");
+
+    private static double ParseRate(string path, string key, string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0 && double.IsFinite(v)
+            ? v
+            : throw Bad(path, $"metadata '{key}' must be a positive finite number; received '{Clip(text)}'");
+
+    private static string Clip(string text, int max = 80) => text.Length <= max ? text : text[..max] + "…";
+
+    private static InvalidDataException Bad(string path, string why) => new($"'{path}' is not a usable training checkpoint: {why}");
+}
+
+/// <summary>A checkpoint read and validated in full by <see cref="TrainingCheckpoint.Read{T}"/>, applied only once nothing can fail.</summary>
+internal sealed class Resume<T>(
+    string path,
+    int epoch,
+    long step,
+    double learningRate,
+    double initialLearningRate,
+    ModelState<T> weights,
+    IReadOnlyDictionary<string, Tensor<T>> optimizerState,
+    IReadOnlyList<(RandomSource Live, RandomSource Saved)> randoms,
+    RandomSource shuffle,
+    History history)
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>The epochs completed when the checkpoint was written.</summary>
+    public int Epoch => epoch;
+
+    /// <summary>α0 as it was (callbacks may have changed it).</summary>
+    public double InitialLearningRate => initialLearningRate;
+
+    /// <summary>The history up to the checkpoint.</summary>
+    public History History => history;
+
+    /// <summary>Puts the state into the model, optimizer and random sources.</summary>
+    public void Apply(Model<T> model, Optimizer optimizer, RandomSource liveShuffle)
+    {
+        try
+        {
+            optimizer.ImportState(model.Parameters, optimizerState);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"'{path}' is not a usable training checkpoint: its optimizer state does not fit this model: {e.Message}", e);
+        }
+
+        // Past this point nothing can fail: the optimizer validated everything before changing.
+        optimizer.StepCount = step;
+        optimizer.LearningRate = learningRate;
+        model.RestoreState(weights);
+        foreach (var (live, saved) in randoms)
+        {
+            live.ImportState(saved.ExportState());
+        }
+
+        liveShuffle.ImportState(shuffle.ExportState());
+    }
+}
+
+/// <summary>
+/// A data source that draws random numbers of its own (besides the shuffle the trainer passes to
+/// <see cref="IDataSource{T}.OpenEpoch"/>), e.g. augmentation; a training checkpoint saves and restores them.
+/// </summary>
+internal interface IRandomStateSource
+{
+    /// <summary>The sources, in a fixed order; their state between epochs decides the next epochs' draws.</summary>
+    IEnumerable<RandomSource> RandomSources { get; }
+}

@@ -1,0 +1,261 @@
+namespace DeepLearning.Tests.Training;
+
+/// <summary>Issue 11, items 2, 6 and 7: non-finite data, the divergence guard, and silent misuse.</summary>
+public sealed class ReliabilityTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("dl-reliability-tests").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static DataSet<T> Blobs<T>(int m, int classes, int features, int seed, double scale = 1)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var r = new RandomSource(seed);
+        var x = new Tensor<T>(m, features);
+        var y = new Tensor<T>(m, classes);
+        var labels = new int[m];
+        for (int i = 0; i < m; i++)
+        {
+            int c = r.NextInt(classes);
+            labels[i] = c;
+            y[i, c] = T.One;
+            for (int j = 0; j < features; j++)
+            {
+                x[i, j] = T.CreateTruncating(scale * (r.NextGaussian() + (j % classes == c ? 2.5 : 0)));
+            }
+        }
+
+        return new DataSet<T>(x, y, labels, classes);
+    }
+
+    private static bool AllFinite(Model<float> model) =>
+        model.Layers.All(l => l.Parameters.All(p => p.Value.ToArray().All(float.IsFinite)) && l.Buffers.Values.All(b => b.ToArray().All(float.IsFinite)));
+
+    private static void ShouldEqual(ModelState<float> actual, ModelState<float> expected) =>
+        actual.Tensors.Zip(expected.Tensors).Should().OnlyContain(p => p.First.ToArray().SequenceEqual(p.Second.ToArray()));
+
+    // ---- 11.2: streamed data is checked batch by batch ----
+
+    [Fact]
+    public void A_streamed_row_file_with_a_NaN_cell_stops_naming_epoch_row_and_column()
+    {
+        var data = Blobs<float>(100, 3, 4, seed: 1);
+        data.X[37, 2] = float.NaN;
+        string path = Path.Combine(_dir, "nan.dlrows");
+        BinaryRowFile.Write(path, data);
+        var model = Model.Sequential<float>(4).Dense(8, Activation.ReLU).Dense(3).Softmax().Build(seed: 1);
+        var act = () => model.Fit(BinaryRowFile.Open<float>(path, bufferRows: 16), new TrainingOptions<float> { Epochs = 2, BatchSize = 16, Shuffle = false });
+        act.Should().Throw<InvalidDataException>().WithMessage("the training data holds NaN in X at epoch 1, row 37 of the epoch (mini-batch 3, row 5*), column 2*");
+        AllFinite(model).Should().BeTrue();
+    }
+
+    [Fact]
+    public void A_streamed_infinite_target_is_named_as_Y()
+    {
+        var data = Blobs<float>(50, 2, 3, seed: 2);
+        data.Y[7, 1] = float.PositiveInfinity;
+        string path = Path.Combine(_dir, "inf.dlrows");
+        BinaryRowFile.Write(path, data);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        var act = () => model.Fit(BinaryRowFile.Open<float>(path, bufferRows: 8), new TrainingOptions<float> { Epochs = 1, BatchSize = 10 });
+        act.Should().Throw<InvalidDataException>().WithMessage("*holds Infinity in Y at epoch 1, row *, column 1*");
+        AllFinite(model).Should().BeTrue();
+    }
+
+    [Fact]
+    public void NaN_made_by_augmentation_in_a_later_epoch_names_that_epoch()
+    {
+        var data = Blobs<float>(40, 2, 4, seed: 3);
+        var poison = new PoisonOnCall<float>(call: 8, row: 3, column: 1); // 4 batches + the empty read that ends an epoch: call 8 is epoch 2, mini-batch 3
+        var model = Model.Sequential<float>(4).Dense(2).Softmax().Build(seed: 1);
+        var act = () => model.Fit(data.WithAugmentation(seed: 1, poison), new TrainingOptions<float> { Epochs = 3, BatchSize = 10, Shuffle = false });
+        act.Should().Throw<InvalidDataException>().WithMessage("*NaN in X at epoch 2, row 23 of the epoch (mini-batch 3, row 3*), column 1*");
+    }
+
+    [Fact]
+    public void Predict_gives_NaN_for_every_output_of_a_non_finite_row_and_leaves_other_rows_alone()
+    {
+        // Sigmoid of ±∞·w is a finite 0 or 1 by arithmetic: Predict must still not answer with a plausible number.
+        var model = Model.Sequential<float>(2).Dense(3, Activation.Tanh).Dense(1).Sigmoid().Build(seed: 2);
+        var x = Tensor.FromArray(new float[] { 0.5f, -1, float.NaN, 1, float.PositiveInfinity, 2, 3, float.NegativeInfinity }, 4, 2);
+        var p = model.Predict(x);
+        p[0, 0].Should().Be(model.Predict(Tensor.FromArray(new float[] { 0.5f, -1 }, 1, 2))[0, 0]);
+        float.IsFinite(p[0, 0]).Should().BeTrue();
+        float.IsNaN(p[1, 0]).Should().BeTrue();
+        float.IsNaN(p[2, 0]).Should().BeTrue();
+        float.IsNaN(p[3, 0]).Should().BeTrue();
+
+        var softmax = Model.Sequential<double>(2).Dense(3).Softmax().Build(seed: 2);
+        var q = softmax.Predict(Tensor.FromArray(new double[] { double.PositiveInfinity, 0 }, 1, 2));
+        q.ToArray().Should().OnlyContain(v => double.IsNaN(v));
+    }
+
+    [Fact]
+    public void PredictClasses_and_Evaluate_reject_non_finite_input_naming_the_cell()
+    {
+        var model = Model.Sequential<float>(2).Dense(2).Softmax().Build(seed: 2);
+        var x = Tensor.FromArray(new float[] { 0, 1, 2, float.NaN }, 2, 2);
+        var y = Tensor.FromArray(new float[] { 1, 0, 0, 1 }, 2, 2);
+        model.Invoking(m => m.PredictClasses(x)).Should().Throw<InvalidDataException>().WithMessage("X holds NaN at row 1, column 1*");
+        model.Invoking(m => m.Evaluate(x, y)).Should().Throw<InvalidDataException>().WithMessage("X holds NaN at row 1, column 1*");
+
+        var data = Blobs<float>(30, 2, 2, seed: 4);
+        data.X[21, 0] = float.NegativeInfinity;
+        string path = Path.Combine(_dir, "eval.dlrows");
+        BinaryRowFile.Write(path, data);
+        model.Invoking(m => m.Evaluate(BinaryRowFile.Open<float>(path))).Should().Throw<InvalidDataException>().WithMessage("the evaluation data holds -Infinity in X at row 21, column 0*");
+    }
+
+    // ---- 11.6: the divergence guard ----
+
+    [Fact]
+    public void Full_batch_training_that_breaks_the_weights_in_its_only_step_throws_and_restores_them()
+    {
+        // One step per epoch: the cost before the step is finite, the weights after it are ±∞ (α·dW overflows float).
+        var data = Blobs<float>(64, 2, 3, seed: 5, scale: 1e3);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        var initial = model.CaptureState();
+        var act = () => model.Fit(data, new TrainingOptions<float> { Optimizer = new GradientDescent(1e37), Epochs = 1, BatchSize = 0 });
+        act.Should().Throw<TrainingDivergedException>().WithMessage("*weights became non-finite during epoch 1*after its last mini-batch*start of training*restored*");
+        ShouldEqual(model.CaptureState(), initial);
+    }
+
+    [Fact]
+    public void A_last_step_that_breaks_the_weights_is_caught_at_the_end_of_its_epoch_not_restored_into()
+    {
+        // Raise α just before the last mini-batch of epoch 2: that step writes ±∞ weights. The old guard restored the
+        // "start of epoch 3" weights, i.e. the broken ones; now the end of epoch 2 is checked and epoch 1's weights return.
+        var data = Blobs<float>(64, 2, 3, seed: 6, scale: 1e3);
+        var model = Model.Sequential<float>(3).Dense(4, Activation.ReLU).Dense(2).Softmax().Build(seed: 1);
+        var optimizer = new GradientDescent(1e-6);
+        ModelState<float>? afterEpoch1 = null;
+        var options = new TrainingOptions<float>
+        {
+            Optimizer = optimizer,
+            Epochs = 4,
+            BatchSize = 16,
+            ReportBatches = true,
+            Progress = new SyncProgress(p =>
+            {
+                if (p.Epoch == 2 && p.Batch == 3 && p.Record is null)
+                {
+                    optimizer.LearningRate = 1e37;
+                }
+            }),
+            Callbacks = { new LambdaCallback((c, r) => { if (r.Epoch == 1) { afterEpoch1 = (ModelState<float>)c.CaptureWeights(); } }) },
+        };
+        var act = () => model.Fit(data, options);
+        act.Should().Throw<TrainingDivergedException>().WithMessage("*during epoch 2*end of epoch 1*restored*");
+        AllFinite(model).Should().BeTrue();
+        ShouldEqual(model.CaptureState(), afterEpoch1!);
+    }
+
+    [Fact]
+    public void A_non_finite_cost_restores_the_last_verified_weights_and_optimizer_state()
+    {
+        var data = Blobs<float>(100, 2, 3, seed: 5);
+        for (int i = 0; i < 20; i++)
+        {
+            data.X.Span[i] *= 1e30f;
+        }
+
+        var model = Model.Sequential<float>(3).Dense(4, Activation.ReLU).Dense(2).Softmax().Build(seed: 1);
+        var adam = new Adam(1e30);
+        var act = () => model.Fit(data, new TrainingOptions<float> { Optimizer = adam, Epochs = 5, BatchSize = 10 });
+        act.Should().Throw<TrainingDivergedException>();
+        AllFinite(model).Should().BeTrue();
+        adam.ExportState(model.Parameters).Values.Should().OnlyContain(t => t.ToArray().All(float.IsFinite));
+    }
+
+    [Fact]
+    public void A_learning_rate_that_overflows_float_is_rejected_before_any_step()
+    {
+        var data = Blobs<float>(20, 2, 3, seed: 7);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        var initial = model.CaptureState();
+        var act = () => model.Fit(data, new TrainingOptions<float> { Optimizer = new GradientDescent(1e39), Epochs = 1 });
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("learningRate 1e+39 overflows Single (largest finite value 3.4028235e+38)*");
+        ShouldEqual(model.CaptureState(), initial);
+        var step = () => Trainer.Step(model, new GradientDescent(1e-50), data.X, data.Y);
+        step.Should().Throw<ArgumentOutOfRangeException>().WithMessage("learningRate 1e-50 rounds to 0 in Single*");
+
+        // The same rate is fine where T can hold it.
+        var wide = Model.Sequential<double>(3).Dense(2).Softmax().Build(seed: 1);
+        var optimizer = new GradientDescent(1e39);
+        Trainer.Step(wide, optimizer, Blobs<double>(20, 2, 3, seed: 7).X, Blobs<double>(20, 2, 3, seed: 7).Y);
+        optimizer.StepCount.Should().Be(1);
+    }
+
+    [Fact]
+    public void A_model_with_non_finite_weights_is_refused_before_training()
+    {
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        model.Parameters[0].Value.Span[4] = float.NaN;
+        var act = () => model.Fit(Blobs<float>(20, 2, 3, seed: 7), new TrainingOptions<float> { Epochs = 1 });
+        act.Should().Throw<InvalidOperationException>().WithMessage("*not finite before training*'0.weight' holds NaN at index 4*");
+    }
+
+    // ---- 11.7: silent misuse ----
+
+    [Fact]
+    public void Softmax_over_one_unit_is_rejected_suggesting_sigmoid()
+    {
+        var builder = () => Model.Sequential<float>(3).Dense(1).Softmax();
+        builder.Should().Throw<ArgumentException>().WithMessage("softmax over one unit always outputs 1*Sigmoid()*");
+        var generic = () => Model.Sequential<float>(3).Dense(1).Activation(Activation.Softmax);
+        generic.Should().Throw<ArgumentException>().WithMessage("*Sigmoid()*");
+    }
+
+    [Fact]
+    public void Softmax_targets_must_be_probability_rows()
+    {
+        var x = Tensor.FromArray(new float[] { 1, 2, 3, 4, 5, 6 }, 3, 2);
+        var model = Model.Sequential<float>(2).Dense(2).Softmax().Build(seed: 1);
+        var twice = new DataSet<float>(x, Tensor.FromArray(new float[] { 1, 0, 1, 1, 0, 1 }, 3, 2));
+        model.Invoking(m => m.Fit(twice, new TrainingOptions<float> { Epochs = 1 })).Should().Throw<ArgumentException>().WithMessage("the training data's targets Y must be probability rows for softmax*row 1 sums to 2*");
+        var negative = new DataSet<float>(x, Tensor.FromArray(new float[] { 1, 0, 2, -1, 0, 1 }, 3, 2));
+        model.Invoking(m => m.Fit(negative, new TrainingOptions<float> { Epochs = 1 })).Should().Throw<ArgumentException>().WithMessage("*row 1 holds -1 at column 1*");
+        var dev = new DataSet<float>(x, Tensor.FromArray(new float[] { 1, 0, 0, 0, 0, 1 }, 3, 2));
+        var good = new DataSet<float>(x, Tensor.FromArray(new float[] { 0.9f, 0.1f, 0.05f, 0.95f, 0, 1 }, 3, 2)); // label smoothing is fine
+        model.Invoking(m => m.Fit(good, new TrainingOptions<float> { Epochs = 1, Validation = dev })).Should().Throw<ArgumentException>().WithMessage("the validation data's targets*row 1 sums to 0*");
+        model.Fit(good, new TrainingOptions<float> { Epochs = 1 }).Count.Should().Be(1);
+    }
+
+    [Fact]
+    public void Sigmoid_targets_must_lie_in_0_1()
+    {
+        var x = Tensor.FromArray(new float[] { 1, 2, 3, 4 }, 2, 2);
+        var model = Model.Sequential<float>(2).Dense(1).Sigmoid().Build(seed: 1);
+        var bad = new DataSet<float>(x, Tensor.FromArray(new float[] { 1, 2 }, 2, 1));
+        model.Invoking(m => m.Fit(bad, new TrainingOptions<float> { Epochs = 1 })).Should().Throw<ArgumentException>().WithMessage("*targets Y must be in ?0, 1? for sigmoid*row 1, column 0 holds 2*");
+        model.Fit(new DataSet<float>(x, Tensor.FromArray(new float[] { 0, 1 }, 2, 1)), new TrainingOptions<float> { Epochs = 1 }).Count.Should().Be(1);
+    }
+
+    [Fact]
+    public void An_empty_validation_set_is_an_error()
+    {
+        var data = Blobs<float>(20, 2, 3, seed: 7);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        model.Invoking(m => m.Fit(data, new TrainingOptions<float> { Epochs = 1, Validation = data.Take(0) }))
+            .Should().Throw<ArgumentException>().WithMessage("the validation set is empty*");
+    }
+
+    private sealed class PoisonOnCall<T>(int call, int row, int column) : IBatchTransform<T>
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        private int _calls;
+
+        public void Apply(Tensor<T> x, int rows, RandomSource random)
+        {
+            if (++_calls == call)
+            {
+                x[row, column] = T.NaN;
+            }
+        }
+    }
+
+    private sealed class SyncProgress(Action<TrainingProgress> onReport) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => onReport(value);
+    }
+}

@@ -1,0 +1,264 @@
+using DeepLearning.Kernels;
+
+namespace DeepLearning.Tests.Training;
+
+/// <summary>Issue 11, "Resume": a run stopped after epoch k and resumed ends bit for bit where an uninterrupted run ends.</summary>
+public sealed class ResumeTests : IDisposable
+{
+    private const int Epochs = 6;
+    private readonly string _dir = Directory.CreateTempSubdirectory("dl-resume-tests").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    public static TheoryData<string> OptimizerNames => new() { "GradientDescent", "Momentum", "RmsProp", "Adam" };
+
+    private static Optimizer NewOptimizer(string name) => name switch
+    {
+        "GradientDescent" => new GradientDescent(0.05),
+        "Momentum" => new Momentum(0.05, beta: 0.9, biasCorrection: true),
+        "RmsProp" => new RmsProp(0.005),
+        _ => new Adam(0.01),
+    };
+
+    // 4 × 4 "images", 3 classes.
+    private static DataSet<float> Images(int m, int seed)
+    {
+        var r = new RandomSource(seed);
+        var x = new Tensor<float>(m, 16);
+        var labels = new int[m];
+        for (int i = 0; i < m; i++)
+        {
+            labels[i] = r.NextInt(3);
+            for (int j = 0; j < 16; j++)
+            {
+                x[i, j] = (float)(r.NextGaussian() + (j % 3 == labels[i] ? 1.5 : 0));
+            }
+        }
+
+        return DataSet.FromLabels(x, labels, 3);
+    }
+
+    private static Model<float> NewModel(int seed) =>
+        Model.Sequential<float>(16).Dense(24).BatchNorm().ReLU().Dropout(0.8).Dense(12, Activation.Tanh).Dropout(0.9).Dense(3).Softmax().Build(seed: seed);
+
+    private static IDataSource<float> Augmented(DataSet<float> data, int seed) =>
+        data.WithAugmentation(seed, new HorizontalFlip<float>(4, 4), new RandomShift<float>(4, 4, maxShift: 1));
+
+    private static TrainingOptions<float> Options(Optimizer optimizer, DataSet<float> dev) => new()
+    {
+        Optimizer = optimizer,
+        Decay = LearningRateDecay.InverseTime(0.5),
+        Regularization = Regularization.L2(0.01),
+        Epochs = Epochs,
+        BatchSize = 32,
+        Shuffle = true,
+        Validation = dev,
+    };
+
+    private static void OneGemmThread(Action action)
+    {
+        Gemm.ThreadsOverride = 1;
+        try
+        {
+            action();
+        }
+        finally
+        {
+            Gemm.ThreadsOverride = 0;
+        }
+    }
+
+    private static void ShouldBeIdentical(Model<float> actual, Model<float> expected)
+    {
+        var a = actual.CaptureState().Tensors;
+        var e = expected.CaptureState().Tensors;
+        a.Should().HaveCount(e.Count);
+        for (int i = 0; i < a.Count; i++)
+        {
+            a[i].ToArray().Select(BitConverter.SingleToInt32Bits).Should().Equal(e[i].ToArray().Select(BitConverter.SingleToInt32Bits), $"tensor {i} must match bit for bit");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(OptimizerNames))]
+    public void A_run_killed_after_epoch_3_and_resumed_matches_an_uninterrupted_run_bit_for_bit(string optimizerName)
+    {
+        OneGemmThread(() =>
+        {
+            var train = Images(150, seed: 1);
+            var dev = Images(40, seed: 2);
+
+            var whole = NewModel(seed: 7);
+            var wholeOptimizer = NewOptimizer(optimizerName);
+            var expected = whole.Fit(Augmented(train, seed: 3), Options(wholeOptimizer, dev));
+
+            // A run that dies at the end of epoch 4, before its checkpoint: the file holds epoch 3.
+            string path = Path.Combine(_dir, $"{optimizerName}.ckpt");
+            var crashed = NewModel(seed: 7);
+            var options = Options(NewOptimizer(optimizerName), dev);
+            options.Checkpoint = new CheckpointOptions(path);
+            options.Callbacks.Add(new LambdaCallback((c, r) =>
+            {
+                if (r.Epoch == 4)
+                {
+                    throw new IOException("simulated crash");
+                }
+            }));
+            crashed.Invoking(m => m.Fit(Augmented(train, seed: 3), options)).Should().Throw<IOException>();
+
+            // A new process: fresh model, optimizer and augmentation with other seeds; the checkpoint restores them all.
+            var resumed = NewModel(seed: 99);
+            var resumedOptimizer = NewOptimizer(optimizerName);
+            var resumeOptions = Options(resumedOptimizer, dev);
+            resumeOptions.ResumeFrom = path;
+            var history = resumed.Fit(Augmented(train, seed: 42), resumeOptions);
+
+            ShouldBeIdentical(resumed, whole);
+            history.SameValuesAs(expected).Should().BeTrue("the resumed history holds epochs 1–3 from the checkpoint and 4–6 trained again");
+            history.Epochs.Select(e => e.Epoch).Should().Equal(1, 2, 3, 4, 5, 6);
+            resumedOptimizer.StepCount.Should().Be(wholeOptimizer.StepCount);
+            resumedOptimizer.LearningRate.Should().Be(wholeOptimizer.LearningRate);
+        });
+    }
+
+    [Fact]
+    public void A_run_stopped_by_a_callback_resumes_exactly_and_a_finished_checkpoint_trains_no_more()
+    {
+        OneGemmThread(() =>
+        {
+            var train = Images(100, seed: 4);
+            var dev = Images(30, seed: 5);
+            var whole = NewModel(seed: 1);
+            whole.Fit(Augmented(train, seed: 6), Options(new Adam(0.01), dev));
+
+            string path = Path.Combine(_dir, "stopped.ckpt");
+            var stopped = NewModel(seed: 1);
+            var options = Options(new Adam(0.01), dev);
+            options.Checkpoint = new CheckpointOptions(path, everyEpochs: 5); // also written when a callback stops training
+            options.Callbacks.Add(new LambdaCallback((c, r) =>
+            {
+                if (r.Epoch == 2)
+                {
+                    c.Stop("paused");
+                }
+            }));
+            stopped.Fit(Augmented(train, seed: 6), options).Count.Should().Be(2);
+
+            var resumed = NewModel(seed: 1);
+            var again = Options(new Adam(0.01), dev);
+            again.ResumeFrom = path;
+            again.Checkpoint = new CheckpointOptions(path);
+            resumed.Fit(Augmented(train, seed: 6), again).Count.Should().Be(Epochs);
+            ShouldBeIdentical(resumed, whole);
+
+            // Rerunning the same program once the run is complete changes nothing.
+            var before = resumed.CaptureState();
+            var rerun = Options(new Adam(0.01), dev);
+            rerun.ResumeFrom = path;
+            resumed.Fit(Augmented(train, seed: 6), rerun).Count.Should().Be(Epochs);
+            resumed.CaptureState().Tensors.Zip(before.Tensors).Should().OnlyContain(p => p.First.Equals(p.Second));
+        });
+    }
+
+    [Fact]
+    public void A_checkpoint_is_a_model_file_too()
+    {
+        var train = Images(60, seed: 1);
+        var model = NewModel(seed: 3);
+        string path = Path.Combine(_dir, "ckpt-{epoch}.safetensors");
+        var options = Options(new Momentum(0.05), Images(20, seed: 2));
+        options.Epochs = 2;
+        options.Checkpoint = new CheckpointOptions(path);
+        model.Fit(train, options);
+        Directory.GetFiles(_dir).Select(Path.GetFileName).Should().BeEquivalentTo("ckpt-1.safetensors", "ckpt-2.safetensors");
+        Model.Load<float>(Path.Combine(_dir, "ckpt-2.safetensors")).Predict(train.X).Should().Be(model.Predict(train.X));
+    }
+
+    [Fact]
+    public void A_checkpoint_for_another_model_optimizer_source_or_type_is_refused_naming_the_difference()
+    {
+        var train = Images(60, seed: 1);
+        string path = Path.Combine(_dir, "a.ckpt");
+        var options = Options(new Adam(0.01), Images(20, seed: 2));
+        options.Epochs = 1;
+        options.Checkpoint = new CheckpointOptions(path);
+        NewModel(seed: 1).Fit(Augmented(train, seed: 1), options);
+
+        TrainingOptions<float> Resuming(Optimizer optimizer) => new() { Optimizer = optimizer, Epochs = 2, ResumeFrom = path };
+
+        var other = Model.Sequential<float>(16).Dense(20).BatchNorm().ReLU().Dropout(0.8).Dense(12, Activation.Tanh).Dropout(0.9).Dense(3).Softmax().Build(seed: 1);
+        var before = other.CaptureState();
+        other.Invoking(m => m.Fit(Augmented(train, seed: 1), Resuming(new Adam(0.01))))
+            .Should().Throw<InvalidDataException>().WithMessage("*not a usable training checkpoint: it was written for another architecture*units*24*this model is*units*20*");
+        other.CaptureState().Tensors.Zip(before.Tensors).Should().OnlyContain(p => p.First.Equals(p.Second));
+
+        NewModel(seed: 1).Invoking(m => m.Fit(Augmented(train, seed: 1), Resuming(new RmsProp(0.01))))
+            .Should().Throw<InvalidDataException>().WithMessage("*state of Adam(*but the options use RmsProp(*same optimizer*");
+        NewModel(seed: 1).Invoking(m => m.Fit(train, Resuming(new Adam(0.01))))
+            .Should().Throw<InvalidDataException>().WithMessage("*1 random state(s) of the training data*now has 0*");
+
+        var asDouble = Model.Sequential<double>(16).Dense(24).BatchNorm().ReLU().Dropout(0.8).Dense(12, Activation.Tanh).Dropout(0.9).Dense(3).Softmax().Build(seed: 1);
+        var doubleTrain = new DataSet<double>(train.X.ConvertTo<double>(), train.Y.ConvertTo<double>());
+        asDouble.Invoking(m => m.Fit(doubleTrain, new TrainingOptions<double> { Epochs = 2, ResumeFrom = path }))
+            .Should().Throw<InvalidDataException>().WithMessage("*Single training state but the model is Model<Double>*");
+
+        string plain = Path.Combine(_dir, "plain.safetensors");
+        NewModel(seed: 1).Save(plain);
+        var fromPlain = Resuming(new Adam(0.01));
+        fromPlain.ResumeFrom = plain;
+        NewModel(seed: 1).Invoking(m => m.Fit(train, fromPlain)).Should().Throw<InvalidDataException>().WithMessage("*model file without training state*");
+        var fromMissing = Resuming(new Adam(0.01));
+        fromMissing.ResumeFrom = Path.Combine(_dir, "missing.ckpt");
+        NewModel(seed: 1).Invoking(m => m.Fit(train, fromMissing)).Should().Throw<FileNotFoundException>();
+    }
+
+    [Fact]
+    public void A_tampered_checkpoint_is_refused_before_anything_changes()
+    {
+        var train = Images(60, seed: 1);
+        string path = Path.Combine(_dir, "good.ckpt");
+        var options = Options(new Adam(0.01), Images(20, seed: 2));
+        options.Epochs = 2;
+        options.Checkpoint = new CheckpointOptions(path);
+        NewModel(seed: 1).Fit(train, options);
+        var good = ModelFile.Read<float>(path);
+
+        var cases = new (string Expected, Func<Dictionary<string, Tensor<float>>, Dictionary<string, string>, bool> Mutate)[]
+        {
+            ("*'random.shuffle'*64 hex digits*", (t, m) => { m["random.shuffle"] = "xyz"; return true; }),
+            ("*'random.dropout.3'*four zero words*", (t, m) => { m["random.dropout.3"] = new string('0', 64); return true; }),
+            ("*'random.model' is missing*", (t, m) => m.Remove("random.model")),
+            ("*'epoch' must be an integer*", (t, m) => { m["epoch"] = "-1"; return true; }),
+            ("*history holds 2 epochs but it was written after epoch 5*", (t, m) => { m["epoch"] = "5"; return true; }),
+            ("*history is malformed*", (t, m) => { m["history"] = "[[\"1\"]]"; return true; }),
+            ("*history is malformed*", (t, m) => { m["history_iterations"] = "!!"; return true; }),
+            ("*'learning_rate' must be a positive finite number*", (t, m) => { m["learning_rate"] = "Infinity"; return true; }),
+            ("*'optimizer_step' must be an integer*", (t, m) => { m["optimizer_step"] = "1e3"; return true; }),
+            ("*version '2' is not supported*", (t, m) => { m["checkpoint"] = "2"; return true; }),
+            ("*architecture metadata is malformed*", (t, m) => { m["architecture"] = "{\"layers\": 5}"; return true; }),
+            ("*tensor '0.weight' holds NaN at index 3*", (t, m) => { t["0.weight"].Span[3] = float.NaN; return true; }),
+            ("*tensor 'optimizer.0.weight.v' holds Infinity*", (t, m) => { t["optimizer.0.weight.v"].Span[0] = float.PositiveInfinity; return true; }),
+            ("*tensor '1.running_var' is missing*", (t, m) => t.Remove("1.running_var")),
+            ("*tensor 'stray' belongs to no layer*", (t, m) => { t["stray"] = new Tensor<float>(2); return true; }),
+            ("*optimizer state does not fit*incomplete*", (t, m) => t.Remove("optimizer.0.weight.s")),
+            ("*optimizer state does not fit*\"t\"*", (t, m) => t.Remove("optimizer.t")),
+        };
+        foreach (var (expected, mutate) in cases)
+        {
+            var tensors = good.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
+            var metadata = good.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value);
+            mutate(tensors, metadata).Should().BeTrue();
+            string bad = Path.Combine(_dir, "bad.ckpt");
+            ModelFile.Write(bad, tensors.Select(kv => (kv.Key, kv.Value)).ToList(), metadata);
+
+            var model = NewModel(seed: 5);
+            var optimizer = new Adam(0.01);
+            var before = model.CaptureState();
+            var resume = Options(optimizer, Images(20, seed: 2));
+            resume.ResumeFrom = bad;
+            model.Invoking(m => m.Fit(train, resume)).Should().Throw<InvalidDataException>(expected).WithMessage(expected);
+            model.CaptureState().Tensors.Zip(before.Tensors).Should().OnlyContain(p => p.First.Equals(p.Second), expected);
+            optimizer.StepCount.Should().Be(0, expected);
+        }
+    }
+}
