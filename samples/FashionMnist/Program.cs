@@ -31,22 +31,19 @@ if (!Datasets.FashionMnistAvailable(folder))
 var (fullTrain, test) = Datasets.FashionMnist<float>(folder);
 // Carve a 5,000-example dev set out of the 60,000 training examples (stratified, seeded).
 var (train, dev, _) = fullTrain.SplitByCount(fullTrain.Count - 5000, 5000, 0, seed: 1, stratify: true);
-var scaler = Standardizer<float>.Fit(train);
-(train, dev, test) = (scaler.Apply(train), scaler.Apply(dev), scaler.Apply(test));
 
-var model = Model.Sequential<float>(inputs: 784)
+// The model's first stage standardizes raw pixels with the training set's μ and σ; every set stays raw.
+var model = Model.Sequential<float>(inputs: 784).Standardize(train)
     .Dense(hidden1).BatchNorm().ReLU().Dropout(keepProb)
     .Dense(hidden2).BatchNorm().ReLU().Dropout(keepProb)
     .Dense(10).Softmax()
     .Build(seed: 1);
-model.InputTransform = scaler;
-var names = test.ClassNames ?? Datasets.FashionMnistClassNames;
+model.ClassNames = train.ClassNames ?? Datasets.FashionMnistClassNames; // saved with the model, shown by Evaluate
 if (!json)
 {
     Console.WriteLine($"Fashion-MNIST: {train.Count} train / {dev.Count} dev / {test.Count} test, 784 features, 10 classes");
     Console.WriteLine(model.Summary());
     Console.WriteLine();
-    Console.WriteLine($"{"epoch",5} {"seconds",8} {"α",9} {"cost",8} {"train acc",10} {"dev acc",9}");
 }
 
 var options = new TrainingOptions<float>
@@ -57,8 +54,7 @@ var options = new TrainingOptions<float>
     BatchSize = batchSize,
     Validation = dev,
     Callbacks = { new EarlyStopping(patience: 4, restoreBestWeights: true) },
-    Progress = json ? null : new Reporter(p => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"{p.Epoch,5} {p.Record!.Seconds,8:F2} {p.Record.LearningRate,9:G3} {p.Record.Cost,8:F4} {p.Record.TrainMetric,10:P2} {p.Record.DevMetric,9:P2}"))),
+    Verbose = !json, // a live line on a terminal, one line per epoch when redirected
 };
 
 var history = model.Fit(train, options);
@@ -69,20 +65,8 @@ double testAccuracy = evaluation.Accuracy ?? 0;
 
 Directory.CreateDirectory(outDir);
 model.Save(Path.Combine(outDir, "fashion-mnist.safetensors"));
-Plot.LearningCurves(
-    history.Epochs.Select(e => e.Cost).ToArray(),
-    history.Epochs.Select(e => e.TrainMetric ?? double.NaN).ToArray(),
-    history.Epochs.Select(e => e.DevMetric ?? double.NaN).ToArray()).Save(Path.Combine(outDir, "learning-curves.svg"));
-var counts = new int[10, 10];
-for (int i = 0; i < 10; i++)
-{
-    for (int j = 0; j < 10; j++)
-    {
-        counts[i, j] = (int)evaluation.ConfusionMatrix![i, j];
-    }
-}
-
-Plot.ConfusionMatrix(counts, names, "Fashion-MNIST: test confusion matrix").Save(Path.Combine(outDir, "confusion-matrix.svg"));
+Plot.LearningCurves(history).Save(Path.Combine(outDir, "learning-curves.svg"));
+Plot.ConfusionMatrix(evaluation.ConfusionMatrix!, "Fashion-MNIST: test confusion matrix").Save(Path.Combine(outDir, "confusion-matrix.svg"));
 
 if (json)
 {
@@ -95,7 +79,7 @@ else
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Training: {trainSeconds:F1} s for {history.Count} epochs ({secondsPerEpoch:F2} s per epoch, including the dev pass)"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Test accuracy: {testAccuracy:P2} (published plain-MLP results: about 87–88%)"));
     Console.WriteLine();
-    Console.WriteLine(evaluation.ConfusionMatrix!.ToString(names));
+    Console.WriteLine(evaluation.ConfusionMatrix); // labelled with the model's class names
     var best = history.BestEpoch!;
     Console.WriteLine(BiasVariance.Diagnose(1 - (best.TrainMetric ?? 0), 1 - (best.DevMetric ?? 0)));
     Console.WriteLine($"Model and plots written to {Path.GetFullPath(outDir)}");
@@ -119,9 +103,4 @@ string? StringArg(string name, string? fallback)
 {
     int i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-}
-
-internal sealed class Reporter(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-{
-    public void Report(TrainingProgress value) => report(value);
 }

@@ -11,10 +11,13 @@ namespace DeepLearning;
 /// <remarks>
 /// <para>μ_j = (1/m)·Σᵢ x_j⁽ⁱ⁾, σ²_j = (1/m)·Σᵢ (x_j⁽ⁱ⁾ − μ_j)², x̂_j = (x_j − μ_j) / √(σ²_j + ε).</para>
 /// <para>
-/// ε (default 1e-8) only guards the square root; a constant column (σ²_j = 0 on the training set) is centred but not
-/// scaled (its scale is 1), so a dev example that differs from the constant is not blown up by 1/√ε.
-/// Statistics are accumulated in double for both element types.
+/// ε defaults to 0, as in scikit-learn's <c>StandardScaler</c>: every feature with a non-zero spread comes out with
+/// standard deviation exactly 1, however small σ_j is (σ = 1e-4 gives 1, not 0.71). A constant column (σ_j = 0, or
+/// σ_j below the rounding noise of T relative to |μ_j|) is centred but not scaled (its scale is 1), so a dev example
+/// that differs from the constant is not blown up. Statistics are accumulated in double for both element types.
 /// </para>
+/// <para>Use it as the model's first stage (<c>model.InputTransform = Standardizer.Fit(train)</c>): the model then
+/// standardizes every raw X it is given. <see cref="Apply(Tensor{T})"/> is for using it on its own.</para>
 /// </remarks>
 /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
 public sealed class Standardizer<T> : IInputTransform<T>
@@ -23,12 +26,13 @@ public sealed class Standardizer<T> : IInputTransform<T>
     /// <summary>The value of <see cref="Kind"/>.</summary>
     public const string KindName = "standardize";
 
-    /// <summary>The default ε.</summary>
-    public const double DefaultEpsilon = 1e-8;
+    /// <summary>The default ε: 0 (scikit-learn's convention; only an exactly constant column is left unscaled).</summary>
+    public const double DefaultEpsilon = 0;
 
     private readonly T[] _mean;
     private readonly T[] _scale;
     private readonly double[] _variance;
+    private readonly double[] _sd;
 
     private Standardizer(double[] mean, double[] variance, double epsilon)
     {
@@ -39,12 +43,20 @@ public sealed class Standardizer<T> : IInputTransform<T>
         _variance = variance;
         _mean = new T[mean.Length];
         _scale = new T[mean.Length];
+        _sd = new double[mean.Length];
+        double noise = 10 * double.CreateTruncating(MachineEpsilon);
         for (int j = 0; j < mean.Length; j++)
         {
             _mean[j] = T.CreateTruncating(mean[j]);
-            _scale[j] = T.CreateTruncating(variance[j] == 0 ? 1.0 : 1.0 / Math.Sqrt(variance[j] + epsilon));
+            double sd = Math.Sqrt(variance[j] + epsilon);
+            bool constant = variance[j] == 0 || Math.Sqrt(variance[j]) <= noise * Math.Abs(mean[j]);
+            _sd[j] = constant ? 1.0 : sd;
+            _scale[j] = T.CreateTruncating(1.0 / _sd[j]);
         }
     }
+
+    /// <summary>The gap between 1 and the next larger T: 2⁻²³ for float, 2⁻⁵² for double.</summary>
+    private static T MachineEpsilon => T.BitIncrement(T.One) - T.One;
 
     /// <inheritdoc/>
     public string Kind => KindName;
@@ -153,6 +165,87 @@ public sealed class Standardizer<T> : IInputTransform<T>
         }
     }
 
+    /// <summary>The inverse in place: x = x̂·√(σ² + ε) + μ (a constant column is only shifted back). Does not allocate.</summary>
+    /// <param name="x">Standardized values (m, n_x).</param>
+    public void InvertInPlace(Tensor<T> x)
+    {
+        InputTransforms.CheckInput(x, Features, Kind);
+        int n = Features;
+        var s = x.Span;
+        for (int start = 0; start < s.Length; start += n)
+        {
+            var row = s.Slice(start, n);
+            for (int j = 0; j < n; j++)
+            {
+                row[j] = T.CreateTruncating((double.CreateTruncating(row[j]) * _sd[j]) + double.CreateTruncating(_mean[j]));
+            }
+        }
+    }
+
+    /// <summary>A new tensor holding the inverse of <see cref="Apply(Tensor{T})"/>: x = x̂·√(σ² + ε) + μ.</summary>
+    /// <param name="x">Standardized values (m, n_x).</param>
+    public Tensor<T> Invert(Tensor<T> x)
+    {
+        InputTransforms.CheckInput(x, Features, Kind);
+        var result = x.Clone();
+        InvertInPlace(result);
+        return result;
+    }
+
+    /// <summary>The divisor of feature j: √(σ²_j + ε), or 1 for a constant column.</summary>
+    internal double StandardDeviation(int j) => _sd[j];
+
+    /// <summary>
+    /// Whether <paramref name="x"/> looks as if this transform had already been applied to it: for the features whose
+    /// training mean sits at least half a standard deviation from 0, the data's mean is near 0 rather than near μ.
+    /// Needs m ≥ 20 rows to judge; returns a description of the evidence, or null.
+    /// </summary>
+    internal string? LooksAlreadyApplied(Tensor<T> x)
+    {
+        if (x.Rank != 2 || x.RowLength != Features || x.RowCount < 20)
+        {
+            return null;
+        }
+
+        int m = Math.Min(x.RowCount, 10_000);
+        int n = Features;
+        var s = x.ReadOnlySpan;
+        var d = new double[n];
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                d[j] += double.CreateTruncating(s[(i * n) + j]);
+            }
+        }
+
+        int informative = 0, nearZero = 0, example = -1;
+        for (int j = 0; j < n; j++)
+        {
+            double mu = double.CreateTruncating(_mean[j]);
+            if (_variance[j] == 0 || Math.Abs(mu) < 0.5 * _sd[j])
+            {
+                continue;
+            }
+
+            informative++;
+            d[j] /= m;
+            if (Math.Abs(d[j]) * 3 < Math.Abs(d[j] - mu))
+            {
+                nearZero++;
+                example = example < 0 ? j : example;
+            }
+        }
+
+        if (informative == 0 || nearZero < 0.9 * informative)
+        {
+            return null;
+        }
+
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{nearZero} of the {informative} features whose training mean is far from 0 have a mean near 0 here (feature {example}: mean {d[example]:G3}, training mean {double.CreateTruncating(_mean[example]):G3})");
+    }
+
     /// <inheritdoc/>
     public DataSet<T> Apply(DataSet<T> data)
     {
@@ -209,4 +302,12 @@ public static class Standardizer
     /// <summary>Fits μ and σ² on the rows of <paramref name="x"/>; see <see cref="Standardizer{T}"/>.</summary>
     public static Standardizer<T> Fit<T>(Tensor<T> x, double epsilon = Standardizer<T>.DefaultEpsilon)
         where T : unmanaged, IFloatingPointIeee754<T> => Standardizer<T>.Fit(x, epsilon);
+
+    /// <summary>Fits μ and σ² on the training set's targets Y, for <see cref="Model{T}.TargetTransform"/> (regression).</summary>
+    public static Standardizer<T> FitTargets<T>(DataSet<T> train)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        return Standardizer<T>.Fit(train.Y);
+    }
 }

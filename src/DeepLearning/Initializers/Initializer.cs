@@ -3,7 +3,8 @@ using System.Numerics;
 namespace DeepLearning;
 
 /// <summary>
-/// Fills a weight matrix W[l] of shape (n[l], n[l-1]). Biases always start at zero.
+/// Fills a weight matrix W[l] of shape (n[l], n[l-1]), or a bias b[l] of shape (n[l]) (Dense's <c>biasInit</c>;
+/// biases start at zero by default).
 /// </summary>
 public abstract class Initializer
 {
@@ -38,16 +39,26 @@ public abstract class Initializer
             "GlorotUniform" => Init.GlorotUniform,
             "He" => Init.He,
             "HeUniform" => Init.HeUniform,
+            "LeCunNormal" => Init.LeCun,
+            "LeCunUniform" => Init.LeCunUniform,
+            "PyTorchLinear" => Init.PyTorchLinear,
             _ => throw new FormatException($"unknown initializer '{name}'"),
         };
     }
 }
 
 /// <summary>
-/// The course's initializers. Zeros fails to break symmetry; RandomNormal(0.01) is the course's "small
-/// random"; RandomNormal(10) its "too large"; Xavier uses Var(W) = 1/n[l-1] (tanh); Glorot
-/// 2/(n[l-1] + n[l]); He 2/n[l-1] (ReLU).
+/// The course's initializers, and the ones other libraries default to. Zeros fails to break symmetry;
+/// RandomNormal(0.01) is the course's "small random"; RandomNormal(10) its "too large"; Xavier uses
+/// Var(W) = 1/n[l-1] (tanh); Glorot 2/(n[l-1] + n[l]); He 2/n[l-1] (ReLU).
 /// </summary>
+/// <remarks>
+/// Defaults differ between libraries, so a recipe ported from one trains differently unless the initializer is ported
+/// too. This library follows the course: <see cref="He"/> before ReLU and leaky ReLU, <see cref="Xavier"/> otherwise,
+/// biases 0. Keras's Dense defaults to <see cref="GlorotUniform"/> with zero biases. PyTorch's <c>nn.Linear</c> draws W
+/// and b from U(−1/√n[l-1], 1/√n[l-1]) — <see cref="PyTorchLinear"/>, passed as both <c>init</c> and <c>biasInit</c>
+/// — whose variance 1/(3·n[l-1]) is a sixth of He's, so deep ReLU stacks start with shrinking activations.
+/// </remarks>
 public static class Init
 {
     /// <summary>W = 0: every unit in a layer computes the same function, forever.</summary>
@@ -70,6 +81,18 @@ public static class Init
 
     /// <summary>He uniform: W ~ U(−√(6/n[l-1]), √(6/n[l-1])), variance 2/n[l-1].</summary>
     public static Initializer HeUniform { get; } = new ScaledInitializer("HeUniform", (fi, fo) => 2.0 / fi, uniform: true);
+
+    /// <summary>LeCun normal: W ~ N(0, 1/n[l-1]) — the same variance as the course's <see cref="Xavier"/> (used for SELU networks).</summary>
+    public static Initializer LeCun { get; } = new ScaledInitializer("LeCunNormal", (fi, fo) => 1.0 / fi, uniform: false);
+
+    /// <summary>LeCun uniform: W ~ U(−√(3/n[l-1]), √(3/n[l-1])), variance 1/n[l-1].</summary>
+    public static Initializer LeCunUniform { get; } = new ScaledInitializer("LeCunUniform", (fi, fo) => 1.0 / fi, uniform: true);
+
+    /// <summary>
+    /// PyTorch's <c>nn.Linear</c> default: U(−1/√n[l-1], 1/√n[l-1]) (kaiming_uniform with a = √5), variance 1/(3·n[l-1]).
+    /// Pass it as both <c>init</c> and <c>biasInit</c> to start the way <c>nn.Linear</c> does (its bias uses the same bound).
+    /// </summary>
+    public static Initializer PyTorchLinear { get; } = new ScaledInitializer("PyTorchLinear", (fi, fo) => 1.0 / (3.0 * fi), uniform: true);
 
     /// <summary>W = randn·scale: the course's ×0.01 (small) and ×10 (too large) cases.</summary>
     public static Initializer RandomNormal(double scale = 0.01)

@@ -32,11 +32,12 @@ public sealed class Dense<T> : ILayer<T>
     /// <param name="inputSize">n[l-1].</param>
     /// <param name="units">n[l].</param>
     /// <param name="activation">g; Softmax is not allowed here (use a Softmax layer).</param>
-    /// <param name="initializer">How W is initialized; b starts at 0.</param>
+    /// <param name="initializer">How W is initialized.</param>
     /// <param name="random">The model's random source.</param>
     /// <param name="useBias">Whether the layer has b.</param>
     /// <param name="leakySlope">The leaky-ReLU slope, in [0, 1).</param>
-    public Dense(int inputSize, int units, Activation activation, Initializer initializer, RandomSource random, bool useBias = true, double leakySlope = 0.01)
+    /// <param name="biasInitializer">How b is initialized (drawn after W, with fan-in n[l-1]); null or <see cref="Init.Zeros"/> starts it at 0.</param>
+    public Dense(int inputSize, int units, Activation activation, Initializer initializer, RandomSource random, bool useBias = true, double leakySlope = 0.01, Initializer? biasInitializer = null)
     {
         if (inputSize < 1)
         {
@@ -70,6 +71,12 @@ public sealed class Dense<T> : ILayer<T>
         Weight = new Parameter<T>("weight", new Tensor<T>(units, inputSize), regularized: true);
         initializer.Initialize(Weight.Value, inputSize, units, random);
         Bias = useBias ? new Parameter<T>("bias", new Tensor<T>(units), regularized: false) : null;
+        BiasInitializer = biasInitializer ?? Init.Zeros;
+        if (Bias is not null)
+        {
+            BiasInitializer.Initialize(Bias.Value, inputSize, units, random);
+        }
+
         _parameters = Bias is null ? [Weight] : [Weight, Bias];
         _output = new BatchBuffer<T>(units);
         _inputGradient = new BatchBuffer<T>(inputSize);
@@ -106,6 +113,9 @@ public sealed class Dense<T> : ILayer<T>
     /// <summary>The initializer W was drawn with.</summary>
     public Initializer Initializer { get; }
 
+    /// <summary>The initializer b was drawn with (<see cref="Init.Zeros"/> by default).</summary>
+    public Initializer BiasInitializer { get; }
+
     /// <summary>Whether the layer has a bias b.</summary>
     public bool UseBias { get; }
 
@@ -138,6 +148,7 @@ public sealed class Dense<T> : ILayer<T>
         ["initializer"] = Initializer.Name,
         ["useBias"] = UseBias.ToString(),
         ["leakySlope"] = LeakySlope.ToString("R", CultureInfo.InvariantCulture),
+        ["biasInitializer"] = BiasInitializer.Name,
     });
 
     /// <inheritdoc/>

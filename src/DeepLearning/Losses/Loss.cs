@@ -7,8 +7,13 @@ namespace DeepLearning;
 /// A cost fused with the output activation, so the output gradient is the course's dZ = (Ŷ − Y)/m:
 /// softmax with categorical cross-entropy, sigmoid with binary cross-entropy, and a linear output with
 /// mean squared error. Costs are computed from Z (the output layer's input) with log-sum-exp, never log 0.
+/// A linear (regression) output may instead use <see cref="MeanAbsoluteError"/> or <see cref="Huber(double)"/>
+/// (choose with <c>ModelBuilder.WithLoss</c>).
 /// </summary>
-/// <remarks>Shapes: Z, Ŷ and Y are (m, C) (C = 1 for binary and for a scalar regression target).</remarks>
+/// <remarks>
+/// Shapes: Z, Ŷ and Y are (m, C) (C = 1 for binary and for a scalar regression target). Every cost is summed over
+/// the C outputs of a row and averaged over the m rows (PyTorch's <c>reduction="mean"</c> averages over m·C instead).
+/// </remarks>
 public abstract class Loss
 {
     /// <summary>Categorical cross-entropy with softmax: J = −(1/m)·Σᵢ Σⱼ yⱼ⁽ⁱ⁾·log ŷⱼ⁽ⁱ⁾, computed as (1/m)·Σᵢ [Σⱼ yⱼ·(lse(z⁽ⁱ⁾) − zⱼ)].</summary>
@@ -20,8 +25,33 @@ public abstract class Loss
     /// <summary>Mean squared error with a linear output: J = (1/2m)·Σᵢ ‖ŷ⁽ⁱ⁾ − y⁽ⁱ⁾‖² (the ½ makes dZ = (Ŷ − Y)/m).</summary>
     public static Loss MeanSquaredError { get; } = new MeanSquaredErrorLoss();
 
-    /// <summary>The loss's name, e.g. "CategoricalCrossEntropy".</summary>
+    /// <summary>
+    /// Mean absolute error with a linear output: J = (1/m)·Σᵢ Σⱼ |ŷⱼ⁽ⁱ⁾ − yⱼ⁽ⁱ⁾|, dZ = sign(Ŷ − Y)/m (0 where Ŷ = Y).
+    /// Less sensitive to outliers than squared error.
+    /// </summary>
+    public static Loss MeanAbsoluteError { get; } = new MeanAbsoluteErrorLoss();
+
+    /// <summary>Whether this loss trains a classifier (cross-entropy) rather than a regression (a linear output).</summary>
+    public virtual bool IsClassification => false;
+
+    /// <summary>The loss's name, e.g. "CategoricalCrossEntropy"; round-trips through <see cref="Parse"/>.</summary>
     public abstract string Name { get; }
+
+    /// <summary>
+    /// Huber loss with a linear output: per element d = ŷ − y, L = ½·d² when |d| ≤ δ, else δ·(|d| − ½·δ);
+    /// J = (1/m)·Σ L, dZ = clamp(d, −δ, δ)/m. Squared error near the target (with the same ½ as
+    /// <see cref="MeanSquaredError"/>), absolute error far from it, so outliers pull with at most δ.
+    /// </summary>
+    /// <param name="delta">δ &gt; 0, in the units of the targets the network sees (standardized ones when a target transform is set). PyTorch's default is 1.</param>
+    public static Loss Huber(double delta = 1.0)
+    {
+        if (!(delta > 0) || !double.IsFinite(delta))
+        {
+            throw new ArgumentOutOfRangeException(nameof(delta), delta, $"delta must be finite and > 0; received {delta.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        }
+
+        return new HuberLoss(delta);
+    }
 
     /// <summary>The data term of J (without regularization), averaged over the m rows.</summary>
     /// <param name="z">The output layer's pre-activation Z (m, C); for MSE, Ŷ itself.</param>
@@ -29,7 +59,11 @@ public abstract class Loss
     public abstract double Cost<T>(Tensor<T> z, Tensor<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>;
 
-    /// <summary>dZ = (Ŷ − Y)/m, written into <paramref name="dz"/> (m, C); a <see cref="CustomLoss"/> writes ∂J/∂Ŷ instead.</summary>
+    /// <summary>
+    /// ∂J/∂Z written into <paramref name="dz"/> (m, C): (Ŷ − Y)/m for the cross-entropies and squared error, and the
+    /// loss's own derivative for <see cref="MeanAbsoluteError"/> and <see cref="Huber(double)"/>; a
+    /// <see cref="CustomLoss"/> writes ∂J/∂Ŷ instead.
+    /// </summary>
     public virtual void OutputGradient<T>(Tensor<T> yhat, Tensor<T> y, Tensor<T> dz)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -38,17 +72,36 @@ public abstract class Loss
         ArgumentNullException.ThrowIfNull(dz);
         Tensor<T>.RequireSameShape(yhat, y, nameof(y));
         TP.Subtract(yhat.ReadOnlySpan, y.ReadOnlySpan, dz.Span);
+        ShapeGradient(dz.Span);
         TP.Multiply(dz.Span, T.One / T.CreateTruncating(Math.Max(1, y.RowCount)), dz.Span);
     }
 
     /// <summary>Parses a <see cref="Name"/>.</summary>
-    public static Loss Parse(string name) => name switch
+    public static Loss Parse(string name)
     {
-        "CategoricalCrossEntropy" => CategoricalCrossEntropy,
-        "BinaryCrossEntropy" => BinaryCrossEntropy,
-        "MeanSquaredError" => MeanSquaredError,
-        _ => throw new FormatException($"unknown loss '{name}'"),
-    };
+        ArgumentNullException.ThrowIfNull(name);
+        if (name.StartsWith("Huber(", StringComparison.Ordinal) && name.EndsWith(')')
+            && double.TryParse(name.AsSpan(6, name.Length - 7), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double delta)
+            && delta > 0 && double.IsFinite(delta))
+        {
+            return Huber(delta);
+        }
+
+        return name switch
+        {
+            "CategoricalCrossEntropy" => CategoricalCrossEntropy,
+            "BinaryCrossEntropy" => BinaryCrossEntropy,
+            "MeanSquaredError" => MeanSquaredError,
+            "MeanAbsoluteError" => MeanAbsoluteError,
+            _ => throw new FormatException($"unknown loss '{name}'"),
+        };
+    }
+
+    /// <summary>Turns d = Ŷ − Y into the loss's ∂L/∂ŷ in place (identity for the losses whose gradient is Ŷ − Y).</summary>
+    private protected virtual void ShapeGradient<T>(Span<T> d)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+    }
 
     /// <inheritdoc/>
     public override string ToString() => Name;
@@ -67,6 +120,8 @@ public abstract class Loss
     private sealed class CategoricalCrossEntropyLoss : Loss
     {
         public override string Name => "CategoricalCrossEntropy";
+
+        public override bool IsClassification => true;
 
         public override double Cost<T>(Tensor<T> z, Tensor<T> y)
         {
@@ -106,6 +161,8 @@ public abstract class Loss
     {
         public override string Name => "BinaryCrossEntropy";
 
+        public override bool IsClassification => true;
+
         public override double Cost<T>(Tensor<T> z, Tensor<T> y)
         {
             Check(z, y);
@@ -140,6 +197,64 @@ public abstract class Loss
             }
 
             return z.RowCount == 0 ? 0 : total / (2.0 * z.RowCount);
+        }
+    }
+
+    private sealed class MeanAbsoluteErrorLoss : Loss
+    {
+        public override string Name => "MeanAbsoluteError";
+
+        public override double Cost<T>(Tensor<T> z, Tensor<T> y)
+        {
+            Check(z, y);
+            var zs = z.ReadOnlySpan;
+            var ys = y.ReadOnlySpan;
+            double total = 0;
+            for (int i = 0; i < zs.Length; i++)
+            {
+                total += Math.Abs(double.CreateTruncating(zs[i]) - double.CreateTruncating(ys[i]));
+            }
+
+            return z.RowCount == 0 ? 0 : total / z.RowCount;
+        }
+
+        private protected override void ShapeGradient<T>(Span<T> d)
+        {
+            for (int i = 0; i < d.Length; i++)
+            {
+                d[i] = T.IsNaN(d[i]) ? d[i] : T.CreateTruncating(T.Sign(d[i]));
+            }
+        }
+    }
+
+    private sealed class HuberLoss(double delta) : Loss
+    {
+        public override string Name => FormattableString.Invariant($"Huber({delta:R})");
+
+        public override double Cost<T>(Tensor<T> z, Tensor<T> y)
+        {
+            Check(z, y);
+            var zs = z.ReadOnlySpan;
+            var ys = y.ReadOnlySpan;
+            double total = 0;
+            for (int i = 0; i < zs.Length; i++)
+            {
+                double a = Math.Abs(double.CreateTruncating(zs[i]) - double.CreateTruncating(ys[i]));
+                total += a <= delta ? 0.5 * a * a : delta * (a - (0.5 * delta));
+            }
+
+            return z.RowCount == 0 ? 0 : total / z.RowCount;
+        }
+
+        public override bool Equals(object? obj) => obj is HuberLoss h && h.Name == Name;
+
+        public override int GetHashCode() => Name.GetHashCode(StringComparison.Ordinal);
+
+        private protected override void ShapeGradient<T>(Span<T> d)
+        {
+            T hi = T.CreateTruncating(delta);
+            TP.Min(d, hi, d);
+            TP.Max(d, -hi, d);
         }
     }
 }

@@ -36,6 +36,22 @@ public sealed class ConfusionMatrix
     /// <summary>The number of classes C.</summary>
     public int ClassCount { get; }
 
+    /// <summary>Display names of the C classes (index order) used by <see cref="ToString()"/> and plots, or null for the indices.</summary>
+    /// <exception cref="ArgumentException">The number of names is not C.</exception>
+    public IReadOnlyList<string>? ClassNames
+    {
+        get;
+        init
+        {
+            if (value is not null && value.Count != ClassCount)
+            {
+                throw new ArgumentException($"classNames has {value.Count} names but the matrix has {ClassCount} classes", nameof(value));
+            }
+
+            field = value;
+        }
+    }
+
     /// <summary>The number of examples counted.</summary>
     public long Total { get; private set; }
 
@@ -201,7 +217,7 @@ public sealed class ConfusionMatrix
     }
 
     /// <inheritdoc/>
-    public override string ToString() => ToString(null);
+    public override string ToString() => ToString(ClassNames);
 
     /// <summary>
     /// The matrix (rows true, columns predicted), then precision, recall, F1 and support per class,

@@ -5,10 +5,16 @@ namespace DeepLearning;
 
 /// <summary>
 /// A sequential network: layers applied in order to a batch X (m, n_x), ending in an output activation
-/// fused with its loss (softmax + cross-entropy, sigmoid + binary cross-entropy, or linear + squared error).
-/// Build one with <see cref="Model.Sequential{T}(int)"/>.
+/// fused with its loss (softmax + cross-entropy, sigmoid + binary cross-entropy, or a linear output with squared,
+/// absolute or Huber error). Build one with <see cref="Model.Sequential{T}(int)"/>.
 /// </summary>
 /// <remarks>
+/// <para><b>One meaning for X.</b> Every method that takes inputs — <see cref="Trainer.Fit{T}(Model{T}, IDataSource{T}, TrainingOptions{T}, CancellationToken)"/>,
+/// <see cref="Evaluate(Tensor{T}, Tensor{T})"/>, <see cref="Cost"/>, <see cref="ComputeGradients"/>, <see cref="Forward"/>,
+/// <see cref="Predict"/>, <see cref="PredictClasses"/> and the gradient checker — takes <b>raw</b> X and applies the
+/// model's <see cref="InputTransform"/> (its first stage, fitted on the training set) exactly once. Likewise every
+/// method that takes regression targets Y takes them in their original units and applies <see cref="TargetTransform"/>
+/// itself, and <see cref="Predict"/> returns original units. Never transform the data yourself as well.</para>
 /// <para>Training state (layer buffers, dropout masks, batch-norm batch statistics) is touched only by
 /// <see cref="ComputeGradients"/> and <see cref="Forward"/>; these are not thread-safe. <see cref="Predict"/>,
 /// <see cref="PredictClasses"/> and <see cref="Evaluate(Tensor{T}, Tensor{T})"/> use the layers' inference path, which
@@ -24,7 +30,13 @@ public sealed class Model<T>
     private readonly ILayer<T>[] _layers;
     private readonly Parameter<T>[] _parameters;
     private readonly BatchBuffer<T> _outputGradient;
+    private readonly BatchBuffer<T> _inputBuffer;
+    private readonly BatchBuffer<T> _targetBuffer;
     private readonly bool _fusedOutput;
+    private IInputTransform<T>? _inputTransform;
+    private Standardizer<T>? _targetTransform;
+    private IReadOnlyList<string>? _classNames;
+    private Tensor<T>? _lastTargets;
 
     internal Model(int inputs, ILayer<T>[] layers, Loss loss, RandomSource random, ulong seed)
     {
@@ -36,6 +48,8 @@ public sealed class Model<T>
         _parameters = layers.SelectMany(l => l.Parameters).ToArray();
         OutputSize = layers.Length == 0 ? inputs : layers[^1].OutputSize;
         _outputGradient = new BatchBuffer<T>(OutputSize);
+        _inputBuffer = new BatchBuffer<T>(inputs);
+        _targetBuffer = new BatchBuffer<T>(OutputSize);
         _fusedOutput = loss is not CustomLoss && layers.Length > 0 && layers[^1] is ActivationLayer<T> { Activation: Activation.Softmax or Activation.Sigmoid };
         if (layers.Length > 0 && layers[0] is Dense<T> first)
         {
@@ -58,8 +72,11 @@ public sealed class Model<T>
     /// <summary>The total number of learnable scalars.</summary>
     public long ParameterCount => _parameters.Sum(p => (long)p.Length);
 
-    /// <summary>The loss fused with the output layer, chosen from the last layer by the builder.</summary>
+    /// <summary>The loss fused with the output layer, chosen from the last layer by the builder (or <c>WithLoss</c> for regression).</summary>
     public Loss Loss { get; }
+
+    /// <summary>Whether the model is a classifier (softmax or sigmoid output with cross-entropy) rather than a regression.</summary>
+    public bool IsClassifier => Loss.IsClassification;
 
     /// <summary>The weight penalty included in the cost and gradients (set by the training options or directly).</summary>
     public Regularizer Regularizer { get; set; } = Regularization.None;
@@ -71,12 +88,83 @@ public sealed class Model<T>
     public RandomSource Random { get; }
 
     /// <summary>
-    /// An optional transform (e.g. a standardizer fitted on the training set) that <see cref="Predict"/> and
-    /// <see cref="PredictClasses"/> apply to raw input; saved with the model, so a loaded model predicts on raw
-    /// input. Everything that takes targets (training, <see cref="Evaluate(Tensor{T}, Tensor{T})"/>, <see cref="Cost"/>)
-    /// takes data already transformed, as the training set was.
+    /// The model's first stage: a per-feature transform of raw X fitted on the training set (e.g.
+    /// <c>Standardizer.Fit(train)</c>, or set by <c>ModelBuilder.Standardize(train)</c>), or null. Every entry point
+    /// that takes X applies it once, so always pass raw data. Saved with the model. Null by default.
     /// </summary>
-    public IInputTransform<T>? InputTransform { get; set; }
+    /// <exception cref="ArgumentException">The transform was fitted on a different number of features than <see cref="InputSize"/>.</exception>
+    public IInputTransform<T>? InputTransform
+    {
+        get => _inputTransform;
+        set
+        {
+            if (value is not null && value.Features != InputSize)
+            {
+                throw new ArgumentException($"the input transform ({value.Kind}) was fitted on {value.Features} features but the model has {InputSize} inputs", nameof(value));
+            }
+
+            _inputTransform = value;
+        }
+    }
+
+    /// <summary>
+    /// For regression: y is standardized with the training targets' μ and σ (<c>Standardizer.Fit(train.Y)</c>, or
+    /// <c>ModelBuilder.StandardizeTargets(train)</c>) before the loss sees it, and <see cref="Predict"/> maps the
+    /// network's output back with ŷ·σ + μ, so targets and predictions are always in original units. Saved with the
+    /// model. Null by default (the network sees y as given).
+    /// </summary>
+    /// <exception cref="ArgumentException">The model is a classifier, or the transform's width is not <see cref="OutputSize"/>.</exception>
+    public Standardizer<T>? TargetTransform
+    {
+        get => _targetTransform;
+        set
+        {
+            if (value is not null && IsClassifier)
+            {
+                throw new ArgumentException($"a target transform is for regression; this model is a classifier ({Loss.Name})", nameof(value));
+            }
+
+            if (value is not null && value.Features != OutputSize)
+            {
+                throw new ArgumentException($"the target transform was fitted on {value.Features} target columns but the model has {OutputSize} outputs", nameof(value));
+            }
+
+            _targetTransform = value;
+        }
+    }
+
+    /// <summary>
+    /// Display names of the classes (index order), used by <see cref="Evaluate(Tensor{T}, Tensor{T})"/>'s confusion
+    /// matrix; taken from the training <see cref="DataSet{T}.ClassNames"/> by Fit when unset, and saved with the
+    /// model. Null when unknown (and always for regression).
+    /// </summary>
+    /// <exception cref="ArgumentException">The model is not a classifier, or the number of names is not the number of classes.</exception>
+    public IReadOnlyList<string>? ClassNames
+    {
+        get => _classNames;
+        set
+        {
+            if (value is not null)
+            {
+                if (!IsClassifier)
+                {
+                    throw new ArgumentException("class names are for classifiers; this model is a regression", nameof(value));
+                }
+
+                if (value.Count != ClassCount)
+                {
+                    throw new ArgumentException($"the model has {ClassCount} classes; received {value.Count} class names", nameof(value));
+                }
+
+                value = value.ToArray();
+            }
+
+            _classNames = value;
+        }
+    }
+
+    /// <summary>The number of classes of a classifier: <see cref="OutputSize"/> for softmax, 2 for one sigmoid output; 0 for regression.</summary>
+    public int ClassCount => !IsClassifier ? 0 : OutputSize == 1 ? 2 : OutputSize;
 
     /// <summary>Turns every dropout layer on or off for training passes (the gradient checker turns them off).</summary>
     public bool DropoutEnabled
@@ -92,13 +180,14 @@ public sealed class Model<T>
     }
 
     /// <summary>
-    /// Forward pass over all layers: X (m, n_x) → Ŷ (m, C). In training mode dropout is active and batch norm
-    /// uses batch statistics. The result is a buffer owned by the last layer.
+    /// Forward pass over all layers: raw X (m, n_x) → <see cref="InputTransform"/> → Ŷ (m, C). In training mode dropout
+    /// is active and batch norm uses batch statistics. The result is a buffer owned by the last layer, in the network's
+    /// own units (before any <see cref="TargetTransform"/> is undone).
     /// </summary>
     public Tensor<T> Forward(Tensor<T> x, bool training)
     {
         CheckInput(x, nameof(x));
-        var a = x;
+        var a = TransformInputInto(x);
         foreach (var layer in _layers)
         {
             a = layer.Forward(a, training);
@@ -112,13 +201,15 @@ public sealed class Model<T>
     /// backward filling every parameter's gradient (including (λ/m)·W for L2). Returns J.
     /// Allocates nothing once warm for a given batch size.
     /// </summary>
-    /// <param name="x">X (m, n_x), already normalized.</param>
-    /// <param name="y">Y (m, C): one-hot rows, 0/1 targets, or regression targets.</param>
+    /// <param name="x">Raw X (m, n_x); the <see cref="InputTransform"/> is applied here.</param>
+    /// <param name="y">Y (m, C): one-hot rows, 0/1 targets, or regression targets in original units.</param>
     public double ComputeGradients(Tensor<T> x, Tensor<T> y)
     {
         CheckTargets(x, y);
         var yhat = Forward(x, training: true);
+        y = TransformTargetsInto(y);
         LastOutput = yhat;
+        _lastTargets = y;
         int m = x.RowCount;
         double cost = DataCost(yhat, y) + Regularizer.Cost(_parameters, m);
 
@@ -157,21 +248,28 @@ public sealed class Model<T>
         }
     }
 
-    /// <summary>The cost J (data term + regularization term) of a batch, in training mode (dropout and batch statistics) or inference mode.</summary>
+    /// <summary>
+    /// The cost J (data term + regularization term) of a batch of raw X and Y, in training mode (dropout and batch
+    /// statistics) or inference mode. For regression with a <see cref="TargetTransform"/>, J is measured on the
+    /// standardized targets, as training sees it.
+    /// </summary>
     public double Cost(Tensor<T> x, Tensor<T> y, bool training)
     {
         CheckTargets(x, y);
         if (training)
         {
             var yhat = Forward(x, training: true);
-            return DataCost(yhat, y) + Regularizer.Cost(_parameters, x.RowCount);
+            return DataCost(yhat, TransformTargetsInto(y)) + Regularizer.Cost(_parameters, x.RowCount);
         }
 
         var (logits, _) = InferLogitsAndOutput(x);
-        return Loss.Cost(logits, y) + Regularizer.Cost(_parameters, x.RowCount);
+        return Loss.Cost(logits, TransformTargets(y)) + Regularizer.Cost(_parameters, x.RowCount);
     }
 
-    /// <summary>Predicted probabilities (or regression outputs) Ŷ (m, C) for raw input X (m, n_x), in inference mode. Thread-safe.</summary>
+    /// <summary>
+    /// Predicted probabilities (or regression outputs, in the targets' original units) Ŷ (m, C) for raw input
+    /// X (m, n_x), in inference mode. Thread-safe.
+    /// </summary>
     /// <remarks>
     /// Non-finite input gives non-finite output, as in PyTorch, and never a plausible number: every output of a row of X
     /// that holds NaN or ±∞ is NaN (the other rows are unaffected). <see cref="PredictClasses"/> and
@@ -196,19 +294,25 @@ public sealed class Model<T>
         return result;
     }
 
-    /// <summary>Predicted class per example: argmax of Ŷ for several outputs, ŷ &gt; 0.5 for one sigmoid output. Thread-safe.</summary>
+    /// <summary>Predicted class per example of raw X: argmax of Ŷ for several outputs, ŷ &gt; 0.5 for one sigmoid output. Thread-safe.</summary>
     /// <exception cref="InvalidDataException">A row of X holds NaN or ±∞ (the cell is named): it has no class.</exception>
+    /// <exception cref="InvalidOperationException">The model is a regression.</exception>
     public int[] PredictClasses(Tensor<T> x)
     {
         ArgumentNullException.ThrowIfNull(x);
+        if (!IsClassifier)
+        {
+            throw new InvalidOperationException($"PredictClasses needs a classifier; this model is a regression ({Loss.Name}): use Predict");
+        }
+
         RequireFinite(x, "X");
         return Predictions.ToLabels(PredictUnchecked(x));
     }
 
     private Tensor<T> PredictUnchecked(Tensor<T> x)
     {
+        CheckInput(x, nameof(x));
         var input = PrepareInput(x);
-        CheckInput(input, nameof(x));
         var result = new Tensor<T>(input.RowCount, OutputSize);
         for (int start = 0; start < input.RowCount; start += InferenceChunk)
         {
@@ -222,6 +326,7 @@ public sealed class Model<T>
             }
         }
 
+        _targetTransform?.InvertInPlace(result);
         return result;
     }
 
@@ -232,20 +337,57 @@ public sealed class Model<T>
     public Predictor<T> CreatePredictor() => new(this);
 
     /// <summary>
-    /// Cost (inference mode; the loss alone, without the regularization term) and accuracy on labelled data X
-    /// (already transformed, like the training set) and targets Y. Thread-safe.
+    /// Trains the model on a training set of raw data (an in-memory <see cref="DataSet{T}"/> or a streaming source);
+    /// see <see cref="Trainer.Fit{T}(Model{T}, IDataSource{T}, TrainingOptions{T}, CancellationToken)"/>. The data's
+    /// element type must be the model's: a <c>DataSet&lt;double&gt;</c> does not train a <c>Model&lt;float&gt;</c>
+    /// (load the data as float, or use <see cref="ConvertTo{TOther}"/>).
+    /// </summary>
+    /// <param name="train">The training data, raw.</param>
+    /// <param name="options">Optimizer, epochs, batch size, dev set, callbacks; <see cref="TrainingOptions{T}"/>'s defaults when null (Adam, 10 epochs, batch 64).</param>
+    /// <param name="cancellationToken">Stops training between mini-batches.</param>
+    /// <returns>The per-epoch and per-iteration history.</returns>
+    public History Fit(IDataSource<T> train, TrainingOptions<T>? options = null, CancellationToken cancellationToken = default) =>
+        Trainer.Fit(this, train, options ?? new TrainingOptions<T>(), cancellationToken);
+
+    /// <summary>
+    /// Trains the model on raw X (m, n_x) and Y (m, C) — Keras's <c>model.fit(x, y)</c>; see
+    /// <see cref="Fit(IDataSource{T}, TrainingOptions{T}, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="x">Raw inputs X (m, n_x).</param>
+    /// <param name="y">Targets Y (m, C): one-hot rows for softmax, a 0/1 column for sigmoid, values in original units for regression.</param>
+    /// <param name="options">The training options; defaults when null.</param>
+    /// <param name="cancellationToken">Stops training between mini-batches.</param>
+    /// <returns>The history.</returns>
+    public History Fit(Tensor<T> x, Tensor<T> y, TrainingOptions<T>? options = null, CancellationToken cancellationToken = default)
+    {
+        CheckTargets(x, y);
+        return Fit(new DataSet<T>(x, y), options, cancellationToken);
+    }
+
+    /// <summary>
+    /// Evaluates the model on raw X (m, n_x) and Y (m, C) in inference mode: the cost (the loss alone, without the
+    /// regularization term) and, for a classifier, accuracy and the confusion matrix (with <see cref="ClassNames"/>);
+    /// for a regression, MSE, RMSE, MAE and R² in the targets' original units. The same <see cref="Evaluation"/> as
+    /// <see cref="Evaluate(IDataSource{T})"/> gives. Thread-safe.
     /// </summary>
     /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named).</exception>
-    public (double Cost, double Accuracy) Evaluate(Tensor<T> x, Tensor<T> y)
+    public Evaluation Evaluate(Tensor<T> x, Tensor<T> y)
     {
-        var input = x;
-        CheckTargets(input, y);
+        CheckTargets(x, y);
         RequireFinite(x, "X");
         RequireFinite(y, "Y");
-        var (logits, yhat) = InferLogitsAndOutput(input);
-        double cost = Loss.Cost(logits, y);
-        return (cost, input.RowCount == 0 ? 0 : Accuracy.Compute(yhat, y));
+        CheckRawInput(x, "evaluation data");
+        var evaluator = new Evaluator<T>(this, confusion: true);
+        evaluator.Add(x, y);
+        return evaluator.Result();
     }
+
+    /// <summary>
+    /// Evaluates the model on a labelled source of raw inputs (an in-memory <see cref="DataSet{T}"/> or a streaming
+    /// source), read in order and in chunks; see <see cref="Evaluate(Tensor{T}, Tensor{T})"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The source's widths do not match the model, or its inputs look already transformed.</exception>
+    public Evaluation Evaluate(IDataSource<T> data) => Evaluator<T>.Run(this, data, confusion: true);
 
     /// <summary>A copy of every parameter value and buffer (e.g. for early stopping's restore-best-weights).</summary>
     public ModelState<T> CaptureState()
@@ -286,7 +428,7 @@ public sealed class Model<T>
 
     /// <summary>
     /// A copy of this model with another element type (e.g. a double copy of a float model for gradient
-    /// checking): same architecture, weights, running statistics, regularizer and input transform.
+    /// checking): same architecture, weights, running statistics, regularizer, input and target transforms and class names.
     /// </summary>
     public Model<TOther> ConvertTo<TOther>()
         where TOther : unmanaged, IFloatingPointIeee754<TOther>
@@ -304,10 +446,12 @@ public sealed class Model<T>
 
         copy.Regularizer = Regularizer;
         copy.InputTransform = InputTransform is null ? null : InputTransforms.Restore<TOther>(InputTransform.Kind, InputTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.ConvertTo<TOther>()));
+        copy.TargetTransform = TargetTransform is null ? null : (Standardizer<TOther>)InputTransforms.Restore<TOther>(TargetTransform.Kind, TargetTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.ConvertTo<TOther>()));
+        copy.ClassNames = ClassNames;
         return copy;
     }
 
-    /// <summary>Saves the model (architecture, weights, running statistics, input transform) atomically; see <see cref="ModelFile"/>.</summary>
+    /// <summary>Saves the model (architecture, weights, running statistics, input and target transforms, class names) atomically; see <see cref="ModelFile"/>.</summary>
     public void Save(string path) => ModelFile.Save(this, path);
 
     /// <summary>
@@ -322,15 +466,25 @@ public sealed class Model<T>
     /// <returns>The keys loaded, missing, unexpected, mismatched in shape and ignored.</returns>
     public WeightLoadReport LoadWeights(string path, bool strict = true) => ModelFile.LoadWeights(this, path, strict);
 
-    /// <summary>A Keras-style summary: each layer with its output shape and parameter count, then totals.</summary>
+    /// <summary>
+    /// A Keras-style summary: the input transform, then each layer numbered consecutively from 1 with its output shape,
+    /// parameter count and the prefix of its saved tensor names (PyTorch indices); a Dense with a fused activation shows
+    /// it in its row. Then totals, regularization and the target transform.
+    /// </summary>
     public string Summary()
     {
         var sb = new StringBuilder();
-        string line = new('─', 72);
+        string line = new('─', 78);
         sb.AppendLine(FormattableString.Invariant($"Model<{typeof(T).Name}>: {InputSize} inputs → {OutputSize} outputs, loss {Loss.Name}, seed {Seed}"));
         sb.AppendLine(line);
-        sb.AppendLine(FormattableString.Invariant($"{"#",-4}{"Layer",-34}{"Output shape",-18}{"Params",16}"));
+        sb.AppendLine(FormattableString.Invariant($"{"#",-4}{"Layer",-36}{"Output shape",-16}{"Params",12}{"Saved as",10}"));
         sb.AppendLine(line);
+        if (InputTransform is { } transform)
+        {
+            sb.AppendLine(FormattableString.Invariant($"{"0",-4}{"Input: " + transform.Kind + " (fitted on train)",-36}{"(m, " + InputSize + ")",-16}{0,12:N0}{"input_transform",10}"));
+        }
+
+        int number = 0;
         foreach (var layer in _layers)
         {
             string desc = layer switch
@@ -342,7 +496,7 @@ public sealed class Model<T>
                 _ => layer.Kind,
             };
             long count = layer.Parameters.Sum(p => (long)p.Length);
-            sb.AppendLine(FormattableString.Invariant($"{layer.Name,-4}{desc,-34}{"(m, " + layer.OutputSize + ")",-18}{count,16:N0}"));
+            sb.AppendLine(FormattableString.Invariant($"{++number,-4}{desc,-36}{"(m, " + layer.OutputSize + ")",-16}{count,12:N0}{layer.Name + ".*",10}"));
         }
 
         sb.AppendLine(line);
@@ -358,16 +512,22 @@ public sealed class Model<T>
             sb.AppendLine(FormattableString.Invariant($"Regularization: {Regularizer.Name}"));
         }
 
+        if (TargetTransform is not null)
+        {
+            sb.AppendLine("Targets: standardized for training; predictions in original units");
+        }
+
         return sb.ToString().TrimEnd();
     }
 
     /// <inheritdoc/>
     public override string ToString() => Summary();
 
+    /// <summary>Inference on raw X: (Z of the output layer, Ŷ), both in the network's units (target transform not undone). Allocates.</summary>
     internal (Tensor<T> Logits, Tensor<T> Output) InferLogitsAndOutput(Tensor<T> x)
     {
         CheckInput(x, nameof(x));
-        var a = x;
+        var a = PrepareInput(x);
         Tensor<T>? logits = null;
         for (int l = 0; l < _layers.Length; l++)
         {
@@ -390,10 +550,77 @@ public sealed class Model<T>
         return Loss.Cost(z, y);
     }
 
+    /// <summary>Y in the units the network is trained on: a new tensor standardized by <see cref="TargetTransform"/>, or Y itself.</summary>
+    internal Tensor<T> TransformTargets(Tensor<T> y) => _targetTransform is null ? y : _targetTransform.Apply(y);
+
+    /// <summary>
+    /// Σ over the last training batch of the squared errors in original target units, ((ŷ − y)·σ)² (regression only),
+    /// from the output and targets of the latest <see cref="ComputeGradients"/>. Allocates nothing.
+    /// </summary>
+    internal double LastSquaredError()
+    {
+        var yhat = LastOutput!.ReadOnlySpan;
+        var y = _lastTargets!.ReadOnlySpan;
+        int c = OutputSize;
+        double total = 0;
+        for (int i = 0; i < yhat.Length; i++)
+        {
+            double d = double.CreateTruncating(yhat[i]) - double.CreateTruncating(y[i]);
+            if (_targetTransform is not null)
+            {
+                d *= _targetTransform.StandardDeviation(i % c);
+            }
+
+            total += d * d;
+        }
+
+        return total;
+    }
+
+    /// <summary>
+    /// Refuses data that looks already standardized by this model's own <see cref="InputTransform"/> (which the model
+    /// would then apply a second time). Cheap: one pass over at most 10,000 rows.
+    /// </summary>
+    internal void CheckRawInput(Tensor<T> x, string what)
+    {
+        if (_inputTransform is Standardizer<T> s && s.LooksAlreadyApplied(x) is { } evidence)
+        {
+            throw new ArgumentException(
+                $"the {what} looks already standardized: {evidence}. The model applies its InputTransform to every X it is given, so pass raw data (do not call Apply on it yourself).");
+        }
+    }
+
+    /// <summary>Raw X mapped through the input transform into a model-owned buffer (no allocation once warm), or X itself.</summary>
+    private Tensor<T> TransformInputInto(Tensor<T> x)
+    {
+        if (_inputTransform is null)
+        {
+            return x;
+        }
+
+        var buffer = _inputBuffer.Get(x.RowCount);
+        x.ReadOnlySpan.CopyTo(buffer.Span);
+        _inputTransform.ApplyInPlace(buffer);
+        return buffer;
+    }
+
+    private Tensor<T> TransformTargetsInto(Tensor<T> y)
+    {
+        if (_targetTransform is null)
+        {
+            return y;
+        }
+
+        var buffer = _targetBuffer.Get(y.RowCount);
+        y.ReadOnlySpan.CopyTo(buffer.Span);
+        _targetTransform.ApplyInPlace(buffer);
+        return buffer;
+    }
+
     private Tensor<T> PrepareInput(Tensor<T> x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        return InputTransform is null ? x : InputTransform.Apply(x);
+        return _inputTransform is null ? x : _inputTransform.Apply(x);
     }
 
     private static void RequireFinite(Tensor<T> data, string name)

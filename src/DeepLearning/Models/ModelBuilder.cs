@@ -35,11 +35,11 @@ public static class Model
 /// <summary>
 /// Builds a <see cref="Model{T}"/> layer by layer. Shapes are inferred from the input width. The loss
 /// follows from the last layer: Softmax → categorical cross-entropy; Sigmoid → binary cross-entropy;
-/// anything else → mean squared error.
+/// anything else → mean squared error (or the regression loss chosen with <see cref="WithLoss"/>).
 /// </summary>
 /// <remarks>
-/// At <see cref="Build(int)"/>: a Dense followed (possibly after other layers) by BatchNorm gets no bias unless
-/// asked for; a Dense's default initializer is chosen from the activation that follows it (He for ReLU and
+/// At <see cref="Build(int)"/>: a linear Dense immediately followed by BatchNorm gets no bias unless asked for (the
+/// batch mean would subtract b out); every other Dense keeps it; a Dense's default initializer is chosen from the activation that follows it (He for ReLU and
 /// leaky ReLU, Xavier otherwise); an activation directly after a linear Dense is fused into that Dense's GEMM
 /// epilogue (except the output sigmoid/softmax, which the loss needs separate). Parameter names are the indices
 /// of the equivalent <c>nn.Sequential</c>, so state_dicts move both ways: a Dense with an activation counts as
@@ -54,7 +54,9 @@ public sealed class ModelBuilder<T>
     private readonly int _inputs;
     private readonly List<Spec> _specs = [];
     private int _width;
-    private CustomLoss? _loss;
+    private IInputTransform<T>? _inputTransform;
+    private Standardizer<T>? _targetTransform;
+    private Loss? _loss;
 
     internal ModelBuilder(int inputs)
     {
@@ -67,13 +69,87 @@ public sealed class ModelBuilder<T>
         _width = inputs;
     }
 
+    /// <summary>
+    /// The model's first stage: standardize every raw input with μ and σ of <paramref name="train"/>'s X
+    /// (<see cref="Standardizer{T}"/>, fitted here). Every entry point then takes raw X. Call it before the first layer.
+    /// </summary>
+    /// <param name="train">The training set (only its X is read; never the dev or test set).</param>
+    public ModelBuilder<T> Standardize(DataSet<T> train)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        return InputTransform(Standardizer<T>.Fit(train));
+    }
+
+    /// <summary>The model's first stage: min-max scale every raw input onto [0, 1] with <paramref name="train"/>'s ranges (<see cref="MinMaxScaler{T}"/>).</summary>
+    /// <param name="train">The training set (only its X is read).</param>
+    public ModelBuilder<T> MinMaxScale(DataSet<T> train)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        return InputTransform(MinMaxScaler<T>.Fit(train.X));
+    }
+
+    /// <summary>The model's first stage: an input transform already fitted on the training set. Call it before the first layer.</summary>
+    /// <param name="transform">The transform; its width must be the model's input width.</param>
+    public ModelBuilder<T> InputTransform(IInputTransform<T> transform)
+    {
+        ArgumentNullException.ThrowIfNull(transform);
+        if (_specs.Count > 0)
+        {
+            throw new InvalidOperationException("the input transform is the model's first stage: call Standardize/MinMaxScale/InputTransform before the first layer");
+        }
+
+        if (transform.Features != _inputs)
+        {
+            throw new ArgumentException($"the input transform ({transform.Kind}) was fitted on {transform.Features} features but the model has {_inputs} inputs", nameof(transform));
+        }
+
+        _inputTransform = transform;
+        return this;
+    }
+
+    /// <summary>
+    /// Regression: standardize the targets with μ and σ of <paramref name="train"/>'s Y for training, and map predictions
+    /// back to original units (<see cref="Model{T}.TargetTransform"/>). Targets passed to Fit, Evaluate and Cost stay in
+    /// original units.
+    /// </summary>
+    /// <param name="train">The training set (only its Y is read).</param>
+    public ModelBuilder<T> StandardizeTargets(DataSet<T> train)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        _targetTransform = Standardizer<T>.Fit(train.Y);
+        return this;
+    }
+
+    /// <summary>
+    /// The loss for a regression model (linear output): <see cref="DeepLearning.Loss.MeanSquaredError"/> (the default),
+    /// <see cref="DeepLearning.Loss.MeanAbsoluteError"/> or <see cref="DeepLearning.Loss.Huber(double)"/>. A softmax or
+    /// sigmoid output always uses its cross-entropy. A <see cref="CustomLoss"/> is accepted for any output (same as
+    /// <see cref="Loss(CustomLoss)"/>).
+    /// </summary>
+    /// <param name="loss">The loss.</param>
+    public ModelBuilder<T> WithLoss(Loss loss)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        if (loss is not CustomLoss && loss.IsClassification)
+        {
+            throw new ArgumentException($"{loss.Name} follows from the output layer (.Softmax() or .Sigmoid()); WithLoss chooses a regression loss: MeanSquaredError, MeanAbsoluteError or Huber(δ)", nameof(loss));
+        }
+
+        _loss = loss;
+        return this;
+    }
+
     /// <summary>A fully connected layer: Z = A·Wᵀ + b, A = g(Z). W is (units, n[l-1]).</summary>
     /// <param name="units">n[l].</param>
     /// <param name="activation">g (Linear by default: add an activation layer or pass one here).</param>
-    /// <param name="init">The weight initializer; by default He before ReLU-family activations, Xavier otherwise.</param>
-    /// <param name="useBias">Whether to keep b; by default true unless a BatchNorm follows.</param>
+    /// <param name="init">
+    /// The weight initializer; by default <see cref="Init.He"/> before ReLU-family activations (the course's choice),
+    /// <see cref="Init.Xavier"/> otherwise. <see cref="Init.PyTorchLinear"/> reproduces PyTorch's <c>nn.Linear</c>.
+    /// </param>
+    /// <param name="useBias">Whether to keep b; by default true, except for a linear Dense immediately followed by BatchNorm.</param>
     /// <param name="leakySlope">Slope for <see cref="DeepLearning.Activation.LeakyReLU"/>.</param>
-    public ModelBuilder<T> Dense(int units, DeepLearning.Activation activation = DeepLearning.Activation.Linear, Initializer? init = null, bool? useBias = null, double leakySlope = 0.01)
+    /// <param name="biasInit">How b starts: <see cref="Init.Zeros"/> by default (the course); <see cref="Init.PyTorchLinear"/> for PyTorch's U(−1/√n[l-1], 1/√n[l-1]).</param>
+    public ModelBuilder<T> Dense(int units, DeepLearning.Activation activation = DeepLearning.Activation.Linear, Initializer? init = null, bool? useBias = null, double leakySlope = 0.01, Initializer? biasInit = null)
     {
         if (units < 1)
         {
@@ -85,7 +161,7 @@ public sealed class ModelBuilder<T>
             throw new ArgumentException("softmax is an output layer: use .Dense(units).Softmax()", nameof(activation));
         }
 
-        _specs.Add(new Spec(SpecKind.Dense, _width, units, activation, init, useBias, leakySlope, 0, 0));
+        _specs.Add(new Spec(SpecKind.Dense, _width, units, activation, init, useBias, leakySlope, 0, 0) { BiasInit = biasInit });
         _width = units;
         return this;
     }
@@ -207,8 +283,8 @@ public sealed class ModelBuilder<T>
 
                         bool lastSigmoid = activation == DeepLearning.Activation.Sigmoid && i + 1 == _specs.Count;
                         var init = s.Init ?? DefaultInitializer(i, activation);
-                        bool useBias = s.UseBias ?? !FollowedByBatchNorm(i);
-                        layer = new Dense<T>(s.Input, s.Output, lastSigmoid ? DeepLearning.Activation.Linear : activation, init, random, useBias, slope) { Name = Index(position) };
+                        bool useBias = s.UseBias ?? !(activation == DeepLearning.Activation.Linear && i + 1 < _specs.Count && _specs[i + 1].Kind == SpecKind.BatchNorm);
+                        layer = new Dense<T>(s.Input, s.Output, lastSigmoid ? DeepLearning.Activation.Linear : activation, init, random, useBias, slope, s.BiasInit) { Name = Index(position) };
                         layers.Add(layer);
                         if (activation != DeepLearning.Activation.Linear)
                         {
@@ -251,7 +327,33 @@ public sealed class ModelBuilder<T>
             layers.Add(layer);
         }
 
-        return new Model<T>(_inputs, [.. layers], _loss ?? LossFor(layers[^1]), random, seed);
+        var loss = LossFor(layers[^1]);
+        if (_loss is CustomLoss)
+        {
+            loss = _loss;
+        }
+        else if (_loss is not null)
+        {
+            if (loss.IsClassification)
+            {
+                throw new InvalidOperationException($"WithLoss({_loss.Name}) needs a linear (regression) output, but the model ends in {layers[^1].Kind} with {loss.Name}");
+            }
+
+            loss = _loss;
+        }
+
+        var model = new Model<T>(_inputs, [.. layers], loss, random, seed) { InputTransform = _inputTransform };
+        if (_targetTransform is not null)
+        {
+            if (model.IsClassifier)
+            {
+                throw new InvalidOperationException($"StandardizeTargets is for regression; this model is a classifier ({loss.Name})");
+            }
+
+            model.TargetTransform = _targetTransform;
+        }
+
+        return model;
     }
 
     internal static Loss LossFor(ILayer<T> last) => last switch
@@ -262,21 +364,6 @@ public sealed class ModelBuilder<T>
     };
 
     private static string Index(int i) => i.ToString(CultureInfo.InvariantCulture);
-
-    private bool FollowedByBatchNorm(int i)
-    {
-        for (int j = i + 1; j < _specs.Count; j++)
-        {
-            switch (_specs[j].Kind)
-            {
-                case SpecKind.BatchNorm: return true;
-                case SpecKind.Dropout: continue;
-                default: return false;
-            }
-        }
-
-        return false;
-    }
 
     private Initializer DefaultInitializer(int i, DeepLearning.Activation activation)
     {
@@ -315,6 +402,8 @@ public sealed class ModelBuilder<T>
     private sealed record Spec(SpecKind Kind, int Input, int Output, DeepLearning.Activation Activation, Initializer? Init, bool? UseBias, double Slope, double A, double B)
     {
         public Func<int, RandomSource, ILayer<T>>? Factory { get; init; }
+
+        public Initializer? BiasInit { get; init; }
     }
 }
 
@@ -342,7 +431,7 @@ internal static class ModelFactory
 
         var model = new Model<T>(inputs, layers, loss, random, seed);
         var expected = layers.Length == 0 ? Loss.MeanSquaredError : ModelBuilder<T>.LossFor(layers[^1]);
-        if (!ReferenceEquals(expected, loss))
+        if (expected.IsClassification ? !ReferenceEquals(expected, loss) : loss.IsClassification)
         {
             throw new FormatException($"loss '{loss.Name}' does not match the output layer (expected '{expected.Name}')");
         }

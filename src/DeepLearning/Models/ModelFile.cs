@@ -65,6 +65,17 @@ public static class ModelFile
             tensors.AddRange(transform.ExportTensors().Select(kv => ($"input_transform.{kv.Key}", kv.Value)));
         }
 
+        if (model.TargetTransform is { } targetTransform)
+        {
+            metadata["target_transform"] = targetTransform.Kind;
+            tensors.AddRange(targetTransform.ExportTensors().Select(kv => ($"target_transform.{kv.Key}", kv.Value)));
+        }
+
+        if (model.ClassNames is { } classNames)
+        {
+            metadata["class_names"] = new JsonArray(classNames.Select(n => (JsonNode?)JsonValue.Create(n)).ToArray()).ToJsonString();
+        }
+
         if (extraTensors is not null)
         {
             tensors.AddRange(extraTensors.Select(kv => (kv.Key, kv.Value)));
@@ -451,6 +462,34 @@ public static class ModelFile
             }
 
             model.InputTransform = transform;
+        }
+
+        if (file.Metadata.TryGetValue("target_transform", out var targetKind))
+        {
+            var targetTensors = file.Tensors.Where(kv => kv.Key.StartsWith("target_transform.", StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key["target_transform.".Length..], kv => kv.Value, StringComparer.Ordinal);
+            try
+            {
+                model.TargetTransform = InputTransforms.Restore<T>(targetKind, targetTensors) as Standardizer<T>
+                    ?? throw Bad(path, $"the target transform must be '{Standardizer<T>.KindName}'; received '{targetKind}'");
+            }
+            catch (ArgumentException e)
+            {
+                throw Bad(path, $"the saved target transform is invalid: {e.Message}");
+            }
+        }
+
+        if (file.Metadata.TryGetValue("class_names", out var namesJson))
+        {
+            try
+            {
+                var names = JsonNode.Parse(namesJson, documentOptions: new JsonDocumentOptions { MaxDepth = 4 })!.AsArray().Select(n => n!.GetValue<string>()).ToArray();
+                model.ClassNames = names;
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException or ArgumentException)
+            {
+                throw Bad(path, $"the class_names metadata is invalid: {e.Message}");
+            }
         }
 
         return model;

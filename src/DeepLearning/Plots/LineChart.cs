@@ -50,6 +50,9 @@ public sealed class LineChart
     /// <summary>Show the legend (default: when there are two or more series).</summary>
     public bool? ShowLegend { get; set; }
 
+    /// <summary>An x value to mark with a vertical dashed line and a label (e.g. the best epoch), or null.</summary>
+    public (double X, string Label)? Marker { get; set; }
+
     /// <summary>The series added so far.</summary>
     public IReadOnlyList<LineSeries> Series => _series;
 
@@ -224,6 +227,13 @@ public sealed class LineChart
         }
 
         doc.EndGroup();
+        if (Marker is { } mark && double.IsFinite(mark.X) && mark.X >= xMin && mark.X <= xMax)
+        {
+            double mx = Frame.MapX(area, xAxis, mark.X);
+            doc.Line(mx, area.Top, mx, area.Bottom, "#555555", 1.2, "4 3", cssClass: "marker");
+            doc.Text(mx + 4, area.Top + 14, mark.Label, 11, fill: "#333333", cssClass: "marker-label");
+        }
+
         Frame.Axes(doc, outer, area, xAxis, yAxis, XLabel, YLabel);
         if (ShowLegend ?? _series.Count > 1)
         {

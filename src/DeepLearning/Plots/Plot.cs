@@ -84,6 +84,96 @@ public static class Plot
         return doc;
     }
 
+    /// <summary>
+    /// Learning curves of a training run: train and dev cost per epoch on the left, train and dev metric (accuracy, or
+    /// RMSE for a regression) on the right, with the <see cref="History.BestEpoch"/> (the epoch early stopping restored)
+    /// marked on both. Epochs without a value are skipped.
+    /// </summary>
+    /// <param name="history">The history returned by Fit; at least one epoch.</param>
+    /// <param name="title">Figure title, or null.</param>
+    /// <param name="width">Document width.</param>
+    /// <param name="height">Document height.</param>
+    /// <returns>The figure.</returns>
+    public static SvgDocument LearningCurves(History history, string? title = "Learning curves", double width = 1000, double height = 420)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        if (history.Count == 0)
+        {
+            throw new ArgumentException("the history has no epochs: there is no learning curve to plot", nameof(history));
+        }
+
+        var epochs = history.Epochs;
+        double[] x = epochs.Select(e => (double)e.Epoch).ToArray();
+        double[] Values(Func<EpochRecord, double?> f) => epochs.Select(e => f(e) ?? double.NaN).ToArray();
+        (double, string)? marker = history.BestEpoch is { } best ? (best.Epoch, $"best epoch {best.Epoch} ({history.Monitor})") : null;
+
+        var costChart = new LineChart("Cost", "epoch", "cost J") { ShowLegend = true, Marker = marker };
+        costChart.Add("train", x, Values(e => e.Cost), color: Palette.Color(0));
+        if (epochs.Any(e => e.DevCost.HasValue))
+        {
+            costChart.Add("dev", x, Values(e => e.DevCost), color: Palette.Color(1), dashed: true);
+        }
+
+        LineChart? metricChart = null;
+        if (epochs.Any(e => e.TrainMetric.HasValue || e.DevMetric.HasValue))
+        {
+            metricChart = new LineChart(Capitalize(history.MetricName), "epoch", history.MetricName) { ShowLegend = true, Marker = marker };
+            if (epochs.Any(e => e.TrainMetric.HasValue))
+            {
+                metricChart.Add("train", x, Values(e => e.TrainMetric), color: Palette.Color(0));
+            }
+
+            if (epochs.Any(e => e.DevMetric.HasValue))
+            {
+                metricChart.Add("dev", x, Values(e => e.DevMetric), color: Palette.Color(1), dashed: true);
+            }
+        }
+
+        var doc = new SvgDocument(width, height);
+        if (metricChart is null)
+        {
+            costChart.Title = title;
+            costChart.Draw(doc, new Box(0, 0, width, height));
+            return doc;
+        }
+
+        double top = 0;
+        if (!string.IsNullOrEmpty(title))
+        {
+            Frame.Title(doc, new Box(0, 0, width, height), title, width / 2);
+            top = Frame.TitleFont + 10;
+        }
+
+        costChart.Draw(doc, new Box(0, top, width / 2, height - top));
+        metricChart.Draw(doc, new Box(width / 2, top, width / 2, height - top));
+        return doc;
+    }
+
+    /// <summary>
+    /// A confusion-matrix heat map from an <see cref="DeepLearning.ConfusionMatrix"/> (e.g. <c>evaluation.ConfusionMatrix</c>),
+    /// labelled with its <see cref="DeepLearning.ConfusionMatrix.ClassNames"/>; see <see cref="ConfusionMatrix(int[,], IReadOnlyList{string}?, string?, bool)"/>.
+    /// </summary>
+    /// <param name="matrix">The counts.</param>
+    /// <param name="title">Title, or null.</param>
+    /// <param name="normalizeRows">Shade by the fraction of each true class.</param>
+    /// <returns>The figure.</returns>
+    public static SvgDocument ConfusionMatrix(ConfusionMatrix matrix, string? title = "Confusion matrix", bool normalizeRows = false)
+    {
+        ArgumentNullException.ThrowIfNull(matrix);
+        int k = matrix.ClassCount;
+        var counts = new int[k, k];
+        for (int i = 0; i < k; i++)
+        {
+            for (int j = 0; j < k; j++)
+            {
+                long v = matrix[i, j];
+                counts[i, j] = v > int.MaxValue ? throw new ArgumentException($"count [{i}, {j}] = {v} is too large to plot", nameof(matrix)) : (int)v;
+            }
+        }
+
+        return ConfusionMatrix(counts, matrix.ClassNames, title, normalizeRows);
+    }
+
     /// <summary>A line chart of named series of y values at x = 1, 2, … (e.g. one value per epoch).</summary>
     /// <param name="title">Chart title, or null.</param>
     /// <param name="xLabel">x-axis title, or null.</param>

@@ -67,8 +67,11 @@ public abstract class TrainingContext
 }
 
 /// <summary>
-/// Early stopping: stop when the monitored dev figure has not improved by more than <see cref="MinDelta"/> for
-/// <see cref="Patience"/> epochs, optionally restoring the weights of the best epoch.
+/// Early stopping: stop when the monitored figure has not improved by more than <see cref="MinDelta"/> for
+/// <see cref="Patience"/> epochs, optionally restoring the weights of the best epoch. By default it watches the dev
+/// cost when there is a dev set and the training cost otherwise (Keras's <c>val_loss</c>), for classification and
+/// regression alike. It writes what it watched and the epoch it chose into <see cref="History.Monitor"/> and
+/// <see cref="History.BestEpoch"/>, so the history's best epoch is the one restored.
 /// </summary>
 public sealed class EarlyStopping : ITrainingCallback
 {
@@ -78,11 +81,16 @@ public sealed class EarlyStopping : ITrainingCallback
     private int _wait;
 
     /// <summary>Creates the callback.</summary>
-    /// <param name="patience">Epochs without improvement tolerated (≥ 1).</param>
-    /// <param name="restoreBestWeights">Put back the best epoch's weights when stopping (and at the end).</param>
-    /// <param name="monitor">What to watch: <see cref="EarlyStoppingMonitor.DevMetric"/> (accuracy, higher is better) or <see cref="EarlyStoppingMonitor.DevCost"/> (lower is better); without a dev set the training cost is watched.</param>
-    /// <param name="minDelta">The smallest change that counts as an improvement (≥ 0).</param>
-    public EarlyStopping(int patience = 5, bool restoreBestWeights = true, EarlyStoppingMonitor monitor = EarlyStoppingMonitor.DevMetric, double minDelta = 0)
+    /// <param name="patience">Epochs without improvement tolerated (≥ 1); default 5.</param>
+    /// <param name="restoreBestWeights">Put back the best epoch's weights when stopping (and at the end); default true.</param>
+    /// <param name="monitor">
+    /// What to watch: <see cref="EarlyStoppingMonitor.Auto"/> (default: dev cost with a dev set, else the training cost),
+    /// <see cref="EarlyStoppingMonitor.DevCost"/>, <see cref="EarlyStoppingMonitor.DevMetric"/> (accuracy, higher is better;
+    /// RMSE for regression, lower is better) or <see cref="EarlyStoppingMonitor.TrainCost"/>. A dev figure falls back to
+    /// the training cost in an epoch without a dev set.
+    /// </param>
+    /// <param name="minDelta">The smallest change that counts as an improvement (≥ 0); default 0.</param>
+    public EarlyStopping(int patience = 5, bool restoreBestWeights = true, EarlyStoppingMonitor monitor = EarlyStoppingMonitor.Auto, double minDelta = 0)
     {
         if (patience < 1)
         {
@@ -128,17 +136,19 @@ public sealed class EarlyStopping : ITrainingCallback
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(record);
-        (double value, bool higherIsBetter) = Monitor switch
+        var history = context.History;
+        (double value, bool higherIsBetter, string name) = Monitor switch
         {
-            EarlyStoppingMonitor.DevMetric when record.DevMetric is { } m => (m, true),
-            EarlyStoppingMonitor.DevCost when record.DevCost is { } c => (c, false),
-            _ => (record.Cost, false),
+            EarlyStoppingMonitor.DevMetric when record.DevMetric is { } m => (m, history.HigherIsBetter, "dev " + history.MetricName),
+            EarlyStoppingMonitor.DevCost or EarlyStoppingMonitor.Auto when record.DevCost is { } c => (c, false, "dev cost"),
+            _ => (record.Cost, false, "cost"),
         };
         bool improved = _bestEpoch == 0 || (higherIsBetter ? value > _bestValue + MinDelta : value < _bestValue - MinDelta);
         if (improved)
         {
             _bestValue = value;
             _bestEpoch = record.Epoch;
+            history.SetMonitor(name, _bestEpoch);
             _wait = 0;
             if (RestoreBestWeights)
             {
@@ -168,11 +178,17 @@ public sealed class EarlyStopping : ITrainingCallback
 /// <summary>The figure <see cref="EarlyStopping"/> watches.</summary>
 public enum EarlyStoppingMonitor
 {
-    /// <summary>Dev-set accuracy (higher is better).</summary>
+    /// <summary>The dev-set metric: accuracy for a classifier (higher is better), RMSE for a regression (lower is better).</summary>
     DevMetric = 0,
 
     /// <summary>Dev-set cost (lower is better).</summary>
     DevCost = 1,
+
+    /// <summary>The default: the dev cost in epochs with a dev set, the training cost otherwise.</summary>
+    Auto = 2,
+
+    /// <summary>The training cost J including the regularization term (lower is better).</summary>
+    TrainCost = 3,
 }
 
 /// <summary>

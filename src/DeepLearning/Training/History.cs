@@ -12,6 +12,8 @@ public sealed class History
 {
     private readonly List<EpochRecord> _epochs = [];
     private readonly List<double> _iterationCosts = [];
+    private string? _monitor;
+    private int? _bestEpoch;
 
     /// <summary>Creates an empty history.</summary>
     /// <param name="metricName">The name of the metric in <see cref="EpochRecord.TrainMetric"/> and <see cref="EpochRecord.DevMetric"/>, e.g. "accuracy".</param>
@@ -45,10 +47,40 @@ public sealed class History
     public EpochRecord? Last => _epochs.Count == 0 ? null : _epochs[^1];
 
     /// <summary>
-    /// The epoch with the best dev metric (highest when <see cref="HigherIsBetter"/>, else lowest; the
-    /// earliest on ties; NaN ignored), or null when no epoch has a dev metric.
+    /// The quantity that decides <see cref="BestEpoch"/>: "dev cost" (the default when any epoch has a dev cost),
+    /// "cost" (the training cost, without a dev set), or whatever <see cref="EarlyStopping"/> watched when it ran
+    /// (e.g. "dev accuracy").
     /// </summary>
-    public EpochRecord? BestEpoch => Best(e => e.DevMetric, HigherIsBetter);
+    public string Monitor => _monitor ?? (_epochs.Any(e => e.DevCost.HasValue) ? "dev cost" : "cost");
+
+    /// <summary>
+    /// The best epoch by <see cref="Monitor"/>. When <see cref="EarlyStopping"/> ran, it is the epoch the callback
+    /// judged best — the one whose weights it restored with <c>restoreBestWeights</c>. Otherwise the lowest dev cost,
+    /// or the lowest training cost without a dev set (earliest on ties; NaN ignored). Null only when no epoch is recorded
+    /// or every monitored value is NaN.
+    /// </summary>
+    public EpochRecord? BestEpoch
+    {
+        get
+        {
+            if (_bestEpoch is int n && _epochs.FirstOrDefault(e => e.Epoch == n) is { } chosen)
+            {
+                return chosen;
+            }
+
+            return _epochs.Any(e => e.DevCost.HasValue) ? Best(e => e.DevCost, higherIsBetter: false) : Best(e => e.Cost, higherIsBetter: false);
+        }
+    }
+
+    /// <summary>Records what a monitor (early stopping) watched and which epoch it chose; <see cref="BestEpoch"/> then returns that epoch.</summary>
+    /// <param name="monitor">The quantity watched, e.g. "dev cost".</param>
+    /// <param name="bestEpoch">The chosen epoch number.</param>
+    public void SetMonitor(string monitor, int bestEpoch)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(monitor);
+        _monitor = monitor;
+        _bestEpoch = bestEpoch;
+    }
 
     /// <summary>The epoch with the best value of any recorded quantity (earliest on ties; null and NaN ignored).</summary>
     /// <param name="selector">The quantity, e.g. <c>e =&gt; e.DevCost</c>.</param>
@@ -230,7 +262,14 @@ public sealed class History
         sb.Append(inv, $"{_iterationCosts.Count} iterations, {_epochs.Sum(e => e.Seconds):F1} s");
         if (BestEpoch is { } best)
         {
-            sb.Append(inv, $"; best epoch {best.Epoch} (dev {MetricName} {best.DevMetric:G6})");
+            double? value = Monitor switch
+            {
+                "cost" => best.Cost,
+                "dev cost" => best.DevCost,
+                _ when Monitor.StartsWith("dev ", StringComparison.Ordinal) => best.DevMetric,
+                _ => best.TrainMetric,
+            };
+            sb.Append(inv, $"; best epoch {best.Epoch} by {Monitor} ({Cell(value)})");
         }
 
         return sb.ToString();

@@ -12,15 +12,16 @@ namespace DeepLearning;
 /// </summary>
 public static class Trainer
 {
-    private const int EvaluationBatch = 1024;
-
     /// <summary>
     /// Trains <paramref name="model"/> on <paramref name="train"/> (an in-memory <see cref="DataSet{T}"/> or a
-    /// streaming source), with data already normalized. Returns the per-epoch and per-iteration history.
+    /// streaming source) of raw data: the model applies its own <see cref="Model{T}.InputTransform"/> and
+    /// <see cref="Model{T}.TargetTransform"/>. Returns the per-epoch and per-iteration history. A classifier learns
+    /// <see cref="Model{T}.ClassNames"/> from a training <see cref="DataSet{T}"/> that has them.
     /// </summary>
     /// <remarks>
     /// <para>The epoch cost is the mean of the mini-batch costs J{t} weighted by mini-batch size, each including the
-    /// regularization term. The training accuracy is the running accuracy of the training-mode forward passes
+    /// regularization term. The metric is accuracy for a classifier and RMSE in original units for a regression; the
+    /// training metric is the running one of the training-mode forward passes
     /// (dropout active), like Keras's; the dev figures come from an inference-mode pass and the dev cost excludes
     /// the regularization term. A training step allocates nothing once warm.</para>
     /// <para>Data is checked, never trusted: an in-memory set once per call (NaN/±∞ anywhere; for softmax, every Y row
@@ -74,10 +75,18 @@ public static class Trainer
             model.Regularizer = options.Regularization;
         }
 
-        bool classification = !ReferenceEquals(model.Loss, Loss.MeanSquaredError);
+        if (train is DataSet<T> trainSet)
+        {
+            model.CheckRawInput(trainSet.X, "training data");
+            model.ClassNames ??= model.IsClassifier && trainSet.ClassNames?.Count == model.ClassCount ? trainSet.ClassNames : null;
+        }
+
+        bool classification = model.IsClassifier;
         var shuffle = new RandomSource(options.Seed ?? model.Seed).Fork();
         var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train) : null;
-        var history = resume?.History ?? new History(classification ? "accuracy" : "none");
+        var history = resume?.History ?? (classification ? new History("accuracy") : new History("rmse", higherIsBetter: false));
+        var verbose = options.Verbose && options.Progress is null ? new ConsoleProgress(metricName: history.MetricName) : null;
+        var progress = options.Progress ?? verbose;
         var context = new Context<T>(model, options, history, shuffle, train) { InitialLearningRate = resume?.InitialLearningRate ?? options.Optimizer.LearningRate };
         resume?.Apply(model, options.Optimizer, shuffle);
         context.Epoch = resume?.Epoch ?? 0;
@@ -115,6 +124,7 @@ public static class Trainer
                 double costSum = 0;
                 long seen = 0;
                 long correct = 0;
+                double squaredError = 0;
                 int batchIndex = 0;
                 using (var reader = train.OpenEpoch(bs, options.Shuffle ? shuffle : null))
                 {
@@ -142,15 +152,19 @@ public static class Trainer
                         {
                             correct += Accuracy.CountCorrect(model.LastOutput!, y);
                         }
+                        else
+                        {
+                            squaredError += model.LastSquaredError();
+                        }
 
                         if (options.RecordIterations)
                         {
                             history.AddIteration(cost);
                         }
 
-                        if (options.ReportBatches)
+                        if (options.ReportBatches || verbose?.Live == true)
                         {
-                            options.Progress?.Report(new TrainingProgress(epoch + 1, options.Epochs, batchIndex, batchesPerEpoch, cost, null));
+                            progress?.Report(new TrainingProgress(epoch + 1, options.Epochs, batchIndex, batchesPerEpoch, cost, null));
                         }
                     }
                 }
@@ -166,18 +180,18 @@ public static class Trainer
                 double? devCost = null, devMetric = null;
                 if (options.Validation is not null)
                 {
-                    var eval = Evaluate(model, options.Validation, confusion: false, "validation data");
+                    var eval = Evaluator<T>.Run(model, options.Validation, confusion: false, "validation data");
                     if (eval.Count == 0)
                     {
                         throw new InvalidOperationException("the validation data yielded no examples: pass a dev set with examples, or leave Validation null");
                     }
 
                     devCost = eval.Cost;
-                    devMetric = classification ? eval.Accuracy : null;
+                    devMetric = classification ? eval.Accuracy : eval.RootMeanSquaredError;
                 }
 
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-                var record = history.AddEpoch(new EpochRecord(epoch + 1, costSum / seen, classification ? correct / (double)seen : null, devCost, devMetric, optimizer.LearningRate, seconds));
+                var record = history.AddEpoch(new EpochRecord(epoch + 1, costSum / seen, classification ? correct / (double)seen : Math.Sqrt(squaredError / (seen * (double)model.OutputSize)), devCost, devMetric, optimizer.LearningRate, seconds));
                 context.Epoch = epoch + 1;
                 foreach (var callback in options.Callbacks)
                 {
@@ -190,7 +204,7 @@ public static class Trainer
                     context.SaveCheckpoint(checkpoint.PathFor(context.Epoch));
                 }
 
-                options.Progress?.Report(new TrainingProgress(epoch + 1, options.Epochs, batchIndex, batchesPerEpoch, record.Cost, record));
+                progress?.Report(new TrainingProgress(epoch + 1, options.Epochs, batchIndex, batchesPerEpoch, record.Cost, record));
                 if (context.StopRequested)
                 {
                     history.StopReason = context.StopReason;
@@ -215,13 +229,6 @@ public static class Trainer
         return history;
     }
 
-    /// <summary>
-    /// Cost (the loss alone, inference mode), accuracy and confusion matrix of <paramref name="model"/> on a labelled
-    /// source whose inputs are already transformed like the training set. Reads the source in order, in chunks.
-    /// </summary>
-    public static Evaluation Evaluate<T>(this Model<T> model, IDataSource<T> data)
-        where T : unmanaged, IFloatingPointIeee754<T> => Evaluate(model, data, confusion: true, "evaluation data");
-
     /// <summary>One optimization step on one mini-batch: gradients, then the optimizer's update. Returns J. Allocates nothing once warm.</summary>
     public static double Step<T>(Model<T> model, Optimizer optimizer, Tensor<T> x, Tensor<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -231,52 +238,6 @@ public static class Trainer
         double cost = model.ComputeGradients(x, y);
         optimizer.Step(model.Parameters);
         return cost;
-    }
-
-    private static Evaluation Evaluate<T>(Model<T> model, IDataSource<T> data, bool confusion, string what)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(data);
-        CheckSource(model, data, what);
-        bool classification = !ReferenceEquals(model.Loss, Loss.MeanSquaredError);
-        int classes = model.OutputSize == 1 ? 2 : model.OutputSize;
-        var matrix = classification && confusion ? new ConfusionMatrix(classes) : null;
-        int bs = data.Count > 0 ? (int)Math.Min(EvaluationBatch, data.Count) : EvaluationBatch;
-        var x = new Tensor<T>(bs, model.InputSize);
-        var y = new Tensor<T>(bs, model.OutputSize);
-        double costSum = 0;
-        long seen = 0, correct = 0;
-        using var reader = data.OpenEpoch(bs, null);
-        int rows;
-        while ((rows = reader.Next(x, y)) > 0)
-        {
-            if (FiniteCheck.FirstNonFinite(x.ReadOnlySpan[..(rows * x.RowLength)]) >= 0 || FiniteCheck.FirstNonFinite(y.ReadOnlySpan[..(rows * y.RowLength)]) >= 0)
-            {
-                ThrowNonFinite(x, y, rows, what, seen);
-            }
-
-            var xv = rows == bs ? x : x.Rows(0, rows);
-            var yv = rows == bs ? y : y.Rows(0, rows);
-            var (logits, output) = model.InferLogitsAndOutput(xv);
-            costSum += model.Loss.Cost(logits, yv) * rows;
-            seen += rows;
-            if (classification)
-            {
-                correct += Accuracy.CountCorrect(output, yv);
-                if (matrix is not null)
-                {
-                    var predicted = Predictions.ToLabels(output);
-                    var actual = Predictions.ToLabels(yv);
-                    for (int i = 0; i < rows; i++)
-                    {
-                        matrix.Add(actual[i], predicted[i]);
-                    }
-                }
-            }
-        }
-
-        return new Evaluation(seen == 0 ? 0 : costSum / seen, classification && seen > 0 ? correct / (double)seen : null, seen, matrix);
     }
 
     private static void CheckBatch<T>(Tensor<T> x, Tensor<T> y, int rows, int epoch, int batchIndex, long seen)
@@ -293,10 +254,6 @@ public static class Trainer
         where T : unmanaged, IFloatingPointIeee754<T> =>
         FiniteCheck.Batch(x, y, rows, "the training data", r => string.Create(CultureInfo.InvariantCulture,
             $"at epoch {epoch + 1}, row {seen + r} of the epoch (mini-batch {batchIndex + 1}, row {r}; with shuffling, rows are counted in the epoch's order)"));
-
-    private static void ThrowNonFinite<T>(Tensor<T> x, Tensor<T> y, int rows, string what, long seen)
-        where T : unmanaged, IFloatingPointIeee754<T> =>
-        FiniteCheck.Batch(x, y, rows, "the " + what, r => string.Create(CultureInfo.InvariantCulture, $"at row {seen + r}"));
 
     private static void CheckLearningRate<T>(double learningRate)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -417,20 +374,4 @@ public static class Trainer
         public override void SaveCheckpoint(string path) =>
             TrainingCheckpoint.Write(path, model, options.Optimizer, InitialLearningRate, Epoch, history, shuffle, train);
     }
-}
-
-/// <summary>The result of <see cref="Trainer.Evaluate{T}(Model{T}, IDataSource{T})"/>.</summary>
-/// <param name="Cost">The mean loss over the examples (without the regularization term).</param>
-/// <param name="Accuracy">The fraction classified correctly (null for regression).</param>
-/// <param name="Count">The number of examples.</param>
-/// <param name="ConfusionMatrix">Counts by (actual, predicted) class, with precision/recall/F1 (null for regression).</param>
-public sealed record Evaluation(double Cost, double? Accuracy, long Count, ConfusionMatrix? ConfusionMatrix)
-{
-    /// <summary>The error rate 1 − accuracy (null for regression).</summary>
-    public double? Error => 1 - Accuracy;
-
-    /// <inheritdoc/>
-    public override string ToString() =>
-        string.Create(CultureInfo.InvariantCulture, $"m = {Count}, cost = {Cost:F4}{(Accuracy is { } a ? $", accuracy = {a:P2}" : string.Empty)}")
-        + (ConfusionMatrix is null ? string.Empty : Environment.NewLine + ConfusionMatrix);
 }

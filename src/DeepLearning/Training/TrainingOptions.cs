@@ -19,10 +19,10 @@ public sealed class TrainingOptions<T>
     /// <summary>The weight penalty (L2 or L1) included in the cost and gradients; null leaves the model's own setting.</summary>
     public Regularizer? Regularization { get; set; }
 
-    /// <summary>The number of passes over the training data (≥ 1).</summary>
+    /// <summary>The number of passes over the training data (≥ 1); 10 by default.</summary>
     public int Epochs { get; set; } = 10;
 
-    /// <summary>Mini-batch size: m (or 0) is batch gradient descent, 1 is stochastic gradient descent; the course suggests powers of two such as 64–512.</summary>
+    /// <summary>Mini-batch size: m (or 0) is batch gradient descent, 1 is stochastic gradient descent; the course suggests powers of two such as 64–512. 64 by default.</summary>
     public int BatchSize { get; set; } = 64;
 
     /// <summary>Whether to reshuffle the training examples every epoch (the course's random_mini_batches). True by default.</summary>
@@ -31,16 +31,25 @@ public sealed class TrainingOptions<T>
     /// <summary>Seed for the shuffles; by default the model's seed. (A search trial can pass its <c>TrialConfig.Seed</c> directly.)</summary>
     public ulong? Seed { get; set; }
 
-    /// <summary>An optional dev set evaluated at the end of every epoch (cost and accuracy, inference mode).</summary>
+    /// <summary>An optional dev set of raw data evaluated at the end of every epoch (cost and metric, inference mode); null by default.</summary>
     public IDataSource<T>? Validation { get; set; }
 
     /// <summary>Callbacks run at the end of each epoch, in order (early stopping, checkpoints, hyperparameter changes).</summary>
     public IList<ITrainingCallback> Callbacks { get; } = new List<ITrainingCallback>();
 
-    /// <summary>Receives a report after every epoch, and after every mini-batch when <see cref="ReportBatches"/> is set.</summary>
+    /// <summary>
+    /// Receives a report after every epoch, and after every mini-batch when <see cref="ReportBatches"/> is set; called
+    /// synchronously on the training thread. Null by default (see <see cref="Verbose"/>).
+    /// </summary>
     public IProgress<TrainingProgress>? Progress { get; set; }
 
-    /// <summary>Whether <see cref="Progress"/> also hears about each mini-batch.</summary>
+    /// <summary>
+    /// Print progress to the console without writing code: when no <see cref="Progress"/> is set, the fit loop uses a
+    /// <see cref="ConsoleProgress"/> (a live line on a terminal, one line per epoch when output is redirected). False by default.
+    /// </summary>
+    public bool Verbose { get; set; }
+
+    /// <summary>Whether <see cref="Progress"/> also hears about each mini-batch. False by default.</summary>
     public bool ReportBatches { get; set; }
 
     /// <summary>Record every mini-batch cost in <see cref="History.IterationCosts"/> (the course's per-iteration plot). True by default.</summary>

@@ -126,7 +126,7 @@ public class BiasVarianceTests
         var noDev = new History();
         noDev.AddEpoch(0.5, 0.9, null, null, 0.1, 0);
         act = () => BiasVariance.Diagnose(noDev);
-        act.Should().Throw<InvalidOperationException>().WithMessage("no epoch has a dev accuracy*");
+        act.Should().Throw<InvalidOperationException>().WithMessage("epoch 0 lacks a dev accuracy*");
         act = () => BiasVariance.Diagnose(noDev, epoch: HistoryEpoch.Last);
         act.Should().Throw<InvalidOperationException>().WithMessage("epoch 0 lacks a dev accuracy*");
     }

@@ -4,13 +4,14 @@ namespace DeepLearning.Tests.Training;
 public class HistoryTests
 {
     [Fact]
-    public void Epochs_are_numbered_in_order_and_best_is_the_highest_dev_metric()
+    public void Epochs_are_numbered_in_order_and_best_is_the_lowest_dev_cost_by_default()
     {
         var h = Sample();
         h.Count.Should().Be(4);
         h.Epochs.Select(e => e.Epoch).Should().Equal(0, 1, 2, 3);
         h.Last!.Cost.Should().Be(0.2);
-        h.BestEpoch!.Epoch.Should().Be(2, "0.91 is the highest dev accuracy; epoch 3 ties at 0.91 but comes later");
+        h.Monitor.Should().Be("dev cost");
+        h.BestEpoch!.Epoch.Should().Be(2, "0.4 is the lowest dev cost (epoch 3's dev cost rose to 0.45)");
         h.Best(e => e.DevCost, higherIsBetter: false)!.Epoch.Should().Be(2);
         h.Best(e => e.TrainMetric, higherIsBetter: true)!.Epoch.Should().Be(3);
         h.IterationCosts.Should().Equal(0.9, 0.7, 0.5);
@@ -23,11 +24,19 @@ public class HistoryTests
         h.AddEpoch(1, null, 1, 0.3, 0.1, 0);
         h.AddEpoch(1, null, 1, 0.2, 0.1, 0);
         h.AddEpoch(1, null, 1, double.NaN, 0.1, 0);
-        h.BestEpoch!.Epoch.Should().Be(1);
+        h.Best(e => e.DevMetric, h.HigherIsBetter)!.Epoch.Should().Be(1);
+        h.BestEpoch!.Epoch.Should().Be(0, "all dev costs tie at 1: the earliest wins");
 
         var noDev = new History();
         noDev.AddEpoch(1, 0.5, null, null, 0.1, 0);
-        noDev.BestEpoch.Should().BeNull();
+        noDev.AddEpoch(0.5, 0.5, null, null, 0.1, 0);
+        noDev.Monitor.Should().Be("cost");
+        noDev.BestEpoch!.Epoch.Should().Be(1, "without a dev set the training cost decides");
+
+        // An early-stopping callback's choice is what BestEpoch reports, whatever the plain minimum says.
+        noDev.SetMonitor("dev accuracy", 0);
+        noDev.Monitor.Should().Be("dev accuracy");
+        noDev.BestEpoch!.Epoch.Should().Be(0);
         new History().Last.Should().BeNull();
     }
 
@@ -89,7 +98,7 @@ public class HistoryTests
         var lines = text.Split(Environment.NewLine);
         lines[0].Should().Be(" epoch        cost    accuracy    dev cost    dev accuracy           α   seconds");
         lines[1].Should().Be("     0         0.8         0.6        0.85            0.58        0.01      1.00");
-        lines[^1].Should().Be("3 iterations, 4.5 s; best epoch 2 (dev accuracy 0.91)");
+        lines[^1].Should().Be("3 iterations, 4.5 s; best epoch 2 by dev cost (0.4)");
 
         var bare = new History();
         bare.AddEpoch(0.5, null, null, null, 0.1, 0.25);

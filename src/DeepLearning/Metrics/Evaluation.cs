@@ -1,0 +1,69 @@
+using System.Globalization;
+using System.Text;
+
+namespace DeepLearning;
+
+/// <summary>
+/// The result of <see cref="Model{T}.Evaluate(Tensor{T}, Tensor{T})"/> and <see cref="Model{T}.Evaluate(IDataSource{T})"/>
+/// (one type for both). For a classifier: the cost, accuracy and confusion matrix. For a regression: the cost and
+/// <see cref="MeanSquaredError"/>, <see cref="RootMeanSquaredError"/>, <see cref="MeanAbsoluteError"/> and
+/// <see cref="RSquared"/>, in the targets' original units.
+/// </summary>
+/// <param name="Cost">
+/// The mean loss over the examples, inference mode, without the regularization term — the training loss J as the
+/// network sees it (for squared error that is ½·MSE, on standardized targets when a target transform is set).
+/// </param>
+/// <param name="Accuracy">The fraction classified correctly (null for regression).</param>
+/// <param name="Count">The number of examples m.</param>
+/// <param name="ConfusionMatrix">Counts by (actual, predicted) class, with precision/recall/F1 and the model's class names (null for regression).</param>
+public sealed record Evaluation(double Cost, double? Accuracy, long Count, ConfusionMatrix? ConfusionMatrix)
+{
+    /// <summary>The error rate 1 − accuracy (null for regression).</summary>
+    public double? Error => 1 - Accuracy;
+
+    /// <summary>
+    /// Regression: MSE = (1/(m·C))·Σᵢ Σⱼ (ŷⱼ⁽ⁱ⁾ − yⱼ⁽ⁱ⁾)², the plain mean as scikit-learn's <c>mean_squared_error</c> and
+    /// PyTorch's <c>MSELoss</c> report it (no ½), in original units. Null for a classifier.
+    /// </summary>
+    public double? MeanSquaredError { get; init; }
+
+    /// <summary>Regression: RMSE = √MSE, in the targets' units. Null for a classifier.</summary>
+    public double? RootMeanSquaredError => MeanSquaredError is { } mse ? Math.Sqrt(mse) : null;
+
+    /// <summary>Regression: MAE = (1/(m·C))·Σ |ŷ − y|, in original units. Null for a classifier.</summary>
+    public double? MeanAbsoluteError { get; init; }
+
+    /// <summary>
+    /// Regression: the coefficient of determination R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)², averaged over the C target columns
+    /// (scikit-learn's <c>r2_score</c> with uniform averaging; a constant column scores 1 if predicted exactly, else 0).
+    /// 1 is perfect, 0 is no better than predicting the mean. Null for a classifier.
+    /// </summary>
+    public double? RSquared { get; init; }
+
+    /// <summary>Whether this is a regression evaluation (the regression metrics are set).</summary>
+    public bool IsRegression => MeanSquaredError is not null;
+
+    /// <inheritdoc/>
+    public override string ToString()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.Append(inv, $"m = {Count}, cost = {Cost:F4}");
+        if (Accuracy is { } a)
+        {
+            sb.Append(inv, $", accuracy = {a:P2}");
+        }
+
+        if (IsRegression)
+        {
+            sb.Append(inv, $", MSE = {MeanSquaredError:G5}, RMSE = {RootMeanSquaredError:G5}, MAE = {MeanAbsoluteError:G5}, R² = {RSquared:F4}");
+        }
+
+        if (ConfusionMatrix is not null)
+        {
+            sb.AppendLine().Append(ConfusionMatrix);
+        }
+
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,154 @@
+using System.Globalization;
+using System.Numerics;
+
+namespace DeepLearning;
+
+/// <summary>
+/// Accumulates an <see cref="Evaluation"/> chunk by chunk over raw inputs and targets (the model applies its input
+/// and target transforms): the loss, accuracy and confusion matrix for a classifier; squared and absolute errors and
+/// the target spread for a regression (in original units).
+/// </summary>
+internal sealed class Evaluator<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private const int Chunk = 1024;
+    private readonly Model<T> _model;
+    private readonly ConfusionMatrix? _matrix;
+    private readonly int _c;
+    private readonly double[] _sse;
+    private readonly double[] _sae;
+    private readonly double[] _shift;
+    private readonly double[] _sum;
+    private readonly double[] _sumSq;
+    private double _costSum;
+    private long _seen;
+    private long _correct;
+
+    public Evaluator(Model<T> model, bool confusion)
+    {
+        _model = model;
+        _c = model.OutputSize;
+        if (model.IsClassifier && confusion)
+        {
+            _matrix = new ConfusionMatrix(model.ClassCount) { ClassNames = model.ClassNames };
+        }
+
+        int r = model.IsClassifier ? 0 : _c;
+        (_sse, _sae, _shift, _sum, _sumSq) = (new double[r], new double[r], new double[r], new double[r], new double[r]);
+    }
+
+    /// <summary>Evaluates a whole labelled source, read in order in chunks of up to 1,024 rows.</summary>
+    public static Evaluation Run(Model<T> model, IDataSource<T> data, bool confusion, string what = "evaluation data")
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Features != model.InputSize)
+        {
+            throw new ArgumentException($"the {what} has {data.Features} features but the model expects {model.InputSize} inputs", nameof(data));
+        }
+
+        if (data.Targets != model.OutputSize)
+        {
+            throw new ArgumentException($"the {what} has {data.Targets} target columns but the model has {model.OutputSize} outputs", nameof(data));
+        }
+
+        if (data is DataSet<T> set)
+        {
+            model.CheckRawInput(set.X, what);
+        }
+
+        var evaluator = new Evaluator<T>(model, confusion);
+        int bs = data.Count > 0 ? (int)Math.Min(Chunk, data.Count) : Chunk;
+        var x = new Tensor<T>(bs, model.InputSize);
+        var y = new Tensor<T>(bs, model.OutputSize);
+        using var reader = data.OpenEpoch(bs, null);
+        int rows;
+        long seen = 0;
+        while ((rows = reader.Next(x, y)) > 0)
+        {
+            long first = seen;
+            FiniteCheck.Batch(x, y, rows, "the " + what, r => string.Create(CultureInfo.InvariantCulture, $"at row {first + r}"));
+            seen += rows;
+            evaluator.Add(rows == bs ? x : x.Rows(0, rows), rows == bs ? y : y.Rows(0, rows));
+        }
+
+        return evaluator.Result();
+    }
+
+    /// <summary>Adds a chunk of raw X (rows, n_x) and Y (rows, C).</summary>
+    public void Add(Tensor<T> x, Tensor<T> y)
+    {
+        int rows = x.RowCount;
+        if (rows == 0)
+        {
+            return;
+        }
+
+        var (logits, output) = _model.InferLogitsAndOutput(x);
+        _costSum += _model.Loss.Cost(logits, _model.TransformTargets(y)) * rows;
+        _seen += rows;
+        if (_model.IsClassifier)
+        {
+            _correct += Accuracy.CountCorrect(output, y);
+            if (_matrix is not null)
+            {
+                var predicted = Predictions.ToLabels(output);
+                var actual = Predictions.ToLabels(y);
+                for (int i = 0; i < rows; i++)
+                {
+                    _matrix.Add(actual[i], predicted[i]);
+                }
+            }
+
+            return;
+        }
+
+        // The output tensor is ours (inference allocates it), so undo the target transform in place.
+        _model.TargetTransform?.InvertInPlace(output);
+        var p = output.ReadOnlySpan;
+        var t = y.ReadOnlySpan;
+        bool first = _seen == rows;
+        for (int i = 0; i < rows; i++)
+        {
+            for (int j = 0; j < _c; j++)
+            {
+                double yv = double.CreateTruncating(t[(i * _c) + j]);
+                double d = double.CreateTruncating(p[(i * _c) + j]) - yv;
+                if (first && i == 0)
+                {
+                    _shift[j] = yv; // shifted sums keep Σ(y − ȳ)² free of cancellation
+                }
+
+                _sse[j] += d * d;
+                _sae[j] += Math.Abs(d);
+                double s = yv - _shift[j];
+                _sum[j] += s;
+                _sumSq[j] += s * s;
+            }
+        }
+    }
+
+    public Evaluation Result()
+    {
+        double cost = _seen == 0 ? 0 : _costSum / _seen;
+        if (_model.IsClassifier)
+        {
+            return new Evaluation(cost, _seen > 0 ? _correct / (double)_seen : null, _seen, _matrix);
+        }
+
+        double n = Math.Max(1, _seen);
+        double r2 = 0;
+        for (int j = 0; j < _c; j++)
+        {
+            double ssTot = _sumSq[j] - (_sum[j] * _sum[j] / n);
+            r2 += ssTot > 0 ? 1 - (_sse[j] / ssTot) : _sse[j] == 0 ? 1 : 0;
+        }
+
+        return new Evaluation(cost, null, _seen, null)
+        {
+            MeanSquaredError = _seen == 0 ? 0 : _sse.Sum() / (n * _c),
+            MeanAbsoluteError = _seen == 0 ? 0 : _sae.Sum() / (n * _c),
+            RSquared = _seen == 0 ? 0 : r2 / _c,
+        };
+    }
+}

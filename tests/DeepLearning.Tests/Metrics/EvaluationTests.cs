@@ -1,0 +1,151 @@
+namespace DeepLearning.Tests.Metrics;
+
+/// <summary>Issue 12.2 and regression as a first-class task: one Evaluation type, regression metrics in original units.</summary>
+public class EvaluationTests
+{
+    // ŷ = 2x + 1 on x = 0..3 against y = 1, 2, 5, 9: residuals 0, 1, 0, −2.
+    private static (Model<double> Model, Tensor<double> X, Tensor<double> Y) Line()
+    {
+        var model = Model.Sequential<double>(1).Dense(1).Build(seed: 1);
+        var dense = (Dense<double>)model.Layers[0];
+        dense.Weight.Value[0, 0] = 2;
+        dense.Bias!.Value[0] = 1;
+        var x = Tensor.FromArray(new double[] { 0, 1, 2, 3 }, 4, 1);
+        var y = Tensor.FromArray(new double[] { 1, 2, 5, 9 }, 4, 1);
+        return (model, x, y);
+    }
+
+    [Fact]
+    public void Regression_evaluate_reports_mse_rmse_mae_and_r2_computed_by_hand()
+    {
+        var (model, x, y) = Line();
+        var e = model.Evaluate(x, y);
+        // Σr² = 5, Σ|r| = 3, ȳ = 4.25, Σ(y − ȳ)² = 3.25² + 2.25² + 0.75² + 4.75² = 38.75.
+        e.Accuracy.Should().BeNull();
+        e.ConfusionMatrix.Should().BeNull();
+        e.IsRegression.Should().BeTrue();
+        e.MeanSquaredError.Should().BeApproximately(5.0 / 4, 1e-12, "the plain mean, as scikit-learn reports it");
+        e.RootMeanSquaredError.Should().BeApproximately(Math.Sqrt(1.25), 1e-12);
+        e.MeanAbsoluteError.Should().BeApproximately(3.0 / 4, 1e-12);
+        e.RSquared.Should().BeApproximately(1 - (5 / 38.75), 1e-12);
+        e.Cost.Should().BeApproximately(0.625, 1e-12, "the training loss J = (1/2m)·Σr² is ½·MSE");
+        e.ToString().Should().Contain("MSE = 1.25").And.Contain("R² = 0.8710");
+
+        // Evaluate(x, y) and Evaluate(dataSet) give the same record.
+        model.Evaluate(DataSet.FromTargets(x, y)).Should().BeEquivalentTo(e);
+    }
+
+    [Fact]
+    public void Several_regression_outputs_get_regression_metrics_not_an_argmax_accuracy()
+    {
+        var model = Model.Sequential<double>(3).Dense(2).Build(seed: 2);
+        var (x, y) = TestData.Problem<double>(50, 3, 2, "regression", seed: 4);
+        var e = model.Evaluate(x, y);
+        e.Accuracy.Should().BeNull();
+        var p = model.Predict(x);
+        double sse = 0, sae = 0;
+        for (int i = 0; i < 50; i++)
+        {
+            for (int j = 0; j < 2; j++)
+            {
+                sse += (p[i, j] - y[i, j]) * (p[i, j] - y[i, j]);
+                sae += Math.Abs(p[i, j] - y[i, j]);
+            }
+        }
+
+        e.MeanSquaredError.Should().BeApproximately(sse / 100, 1e-12);
+        e.MeanAbsoluteError.Should().BeApproximately(sae / 100, 1e-12);
+        var act = () => model.PredictClasses(x);
+        act.Should().Throw<InvalidOperationException>().WithMessage("*regression*Predict*");
+    }
+
+    [Fact]
+    public void A_target_transform_trains_on_standardized_y_and_predicts_and_reports_in_original_units()
+    {
+        // y = 1000·x + 5000 (+ noise): far from unit scale.
+        var random = new RandomSource(3);
+        var x = new Tensor<double>(200, 1);
+        var y = new Tensor<double>(200, 1);
+        for (int i = 0; i < 200; i++)
+        {
+            x[i, 0] = random.NextGaussian();
+            y[i, 0] = (1000 * x[i, 0]) + 5000 + (10 * random.NextGaussian());
+        }
+
+        var data = DataSet.FromTargets(x, y);
+        var model = Model.Sequential<double>(1).Dense(1).StandardizeTargets(data).Build(seed: 1);
+        model.TargetTransform!.Mean[0].Should().BeApproximately(5000, 250);
+        model.Fit(x, y, new TrainingOptions<double> { Optimizer = new Adam(0.05), Epochs = 60, BatchSize = 50 });
+
+        var prediction = model.Predict(Tensor.FromArray(new double[] { 0, 1 }, 2, 1));
+        prediction[0, 0].Should().BeApproximately(5000, 20, "predictions come back in original units");
+        prediction[1, 0].Should().BeApproximately(6000, 20);
+
+        var e = model.Evaluate(x, y);
+        e.RootMeanSquaredError.Should().BeInRange(5, 20, "the noise has σ = 10 in original units");
+        e.RSquared.Should().BeGreaterThan(0.999);
+        e.Cost.Should().BeLessThan(0.01, "the cost is measured on standardized targets, as training sees it");
+
+        // The output-unit metrics agree with Predict.
+        var p = model.Predict(x);
+        double sse = 0;
+        for (int i = 0; i < 200; i++)
+        {
+            sse += (p[i, 0] - y[i, 0]) * (p[i, 0] - y[i, 0]);
+        }
+
+        e.MeanSquaredError.Should().BeApproximately(sse / 200, 1e-6 * sse / 200);
+
+        // Saved and loaded with the model; the float copy keeps it too.
+        string path = Path.Combine(Path.GetTempPath(), $"target-transform-{Environment.ProcessId}.safetensors");
+        try
+        {
+            model.Save(path);
+            var loaded = Model.Load<double>(path);
+            loaded.TargetTransform.Should().NotBeNull();
+            loaded.Predict(x).Should().Be(p);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+
+        model.ConvertTo<float>().Predict(x.ConvertTo<float>())[0, 0].Should().BeApproximately((float)p[0, 0], 0.5f);
+        var classifier = Model.Sequential<double>(1).Dense(2).Softmax().Build();
+        var wrong = () => classifier.TargetTransform = Standardizer.Fit(y);
+        wrong.Should().Throw<ArgumentException>().WithMessage("*regression*classifier*");
+    }
+
+    [Fact]
+    public void Classification_evaluate_on_tensors_and_data_sets_is_the_same_record_with_class_names()
+    {
+        var (x, y) = TestData.Problem<float>(60, 4, 3, "softmax", seed: 8);
+        var labels = DataSet.ToLabels(y);
+        var data = DataSet.FromLabels(x, labels, 3, ["cat", "dog", "eel"]);
+        var model = Model.Sequential<float>(4).Dense(3).Softmax().Build(seed: 2);
+        model.Fit(data, new TrainingOptions<float> { Epochs = 2 });
+        model.ClassNames.Should().Equal("cat", "dog", "eel");
+
+        var fromTensors = model.Evaluate(data.X, data.Y);
+        var fromSet = model.Evaluate(data);
+        fromTensors.Should().BeEquivalentTo(fromSet);
+        fromTensors.IsRegression.Should().BeFalse();
+        fromTensors.ConfusionMatrix!.ClassNames.Should().Equal("cat", "dog", "eel");
+        fromTensors.ToString().Should().Contain("cat").And.Contain("eel");
+        fromTensors.ConfusionMatrix.Total.Should().Be(60);
+
+        string path = Path.Combine(Path.GetTempPath(), $"class-names-{Environment.ProcessId}.safetensors");
+        try
+        {
+            model.Save(path);
+            Model.Load<float>(path).ClassNames.Should().Equal("cat", "dog", "eel");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+
+        var wrongCount = () => model.ClassNames = ["a", "b"];
+        wrongCount.Should().Throw<ArgumentException>().WithMessage("*3 classes*2 class names*");
+    }
+}

@@ -1,0 +1,118 @@
+namespace DeepLearning.Tests.Models;
+
+/// <summary>Issue 12: builder bias rule (12.4), Fit(x, y), initializers that port, summary, console progress, plots of the library's objects.</summary>
+public class ApiHabitsTests
+{
+    [Fact]
+    public void Only_a_linear_dense_immediately_before_batch_norm_drops_its_bias()
+    {
+        static bool[] Biases(ModelBuilder<float> b) => b.Build(seed: 1).Layers.OfType<Dense<float>>().Select(d => d.UseBias).ToArray();
+
+        Biases(Model.Sequential<float>(3).Dense(4).BatchNorm().ReLU().Dense(1)).Should().Equal(false, true);
+        Biases(Model.Sequential<float>(3).Dense(4, Activation.ReLU).BatchNorm().Dense(1)).Should().Equal([true, true], "BatchNorm after the ReLU cannot absorb b");
+        Biases(Model.Sequential<float>(3).Dense(4).ReLU().BatchNorm().Dense(1)).Should().Equal(true, true);
+        Biases(Model.Sequential<float>(3).Dense(4).Dropout(0.5).BatchNorm().Dense(1)).Should().Equal([true, true], "dropout sits between them");
+        Biases(Model.Sequential<float>(3).Dense(4, useBias: true).BatchNorm().Dense(1)).Should().Equal(true, true);
+    }
+
+    [Fact]
+    public void Fit_on_tensors_equals_fit_on_a_data_set()
+    {
+        var (x, y) = TestData.Problem<float>(100, 4, 3, "softmax", seed: 2);
+        var options = () => new TrainingOptions<float> { Epochs = 3, BatchSize = 16 };
+        var a = Model.Sequential<float>(4).Dense(8).ReLU().Dense(3).Softmax().Build(seed: 6);
+        var b = Model.Sequential<float>(4).Dense(8).ReLU().Dense(3).Softmax().Build(seed: 6);
+        a.Fit(x, y, options()).SameValuesAs(b.Fit(DataSet.FromTargets(x, y), options())).Should().BeTrue();
+        a.Predict(x).Should().Be(b.Predict(x));
+        a.Fit(x, y).Count.Should().Be(10, "default options: 10 epochs");
+    }
+
+    [Fact]
+    public void PyTorch_linear_init_draws_weight_and_bias_from_plus_minus_one_over_sqrt_fan_in()
+    {
+        const int fanIn = 400;
+        var model = Model.Sequential<double>(fanIn).Dense(300, init: Init.PyTorchLinear, biasInit: Init.PyTorchLinear).Build(seed: 3);
+        var dense = (Dense<double>)model.Layers[0];
+        double bound = 1 / Math.Sqrt(fanIn);
+        foreach (var t in new[] { dense.Weight.Value, dense.Bias!.Value })
+        {
+            var v = t.ToArray();
+            v.Max().Should().BeLessThanOrEqualTo(bound).And.BeGreaterThan(0.95 * bound);
+            v.Min().Should().BeGreaterThanOrEqualTo(-bound).And.BeLessThan(-0.95 * bound);
+        }
+
+        var w = dense.Weight.Value.ToArray();
+        double variance = w.Select(v => v * v).Average();
+        variance.Should().BeApproximately(1.0 / (3 * fanIn), 0.03 / (3 * fanIn), "U(−a, a) has variance a²/3");
+        Init.LeCun.Variance(fanIn, 10).Should().Be(1.0 / fanIn);
+        Initializer.Parse("PyTorchLinear").Should().BeSameAs(Init.PyTorchLinear);
+        Initializer.Parse("LeCunNormal").Should().BeSameAs(Init.LeCun);
+
+        // The bias initializer survives a save and load (the values are saved; the name is in the config).
+        string path = Path.Combine(Path.GetTempPath(), $"torch-init-{Environment.ProcessId}.safetensors");
+        try
+        {
+            model.Save(path);
+            var loaded = (Dense<double>)Model.Load<double>(path).Layers[0];
+            loaded.BiasInitializer.Should().BeSameAs(Init.PyTorchLinear);
+            loaded.Bias!.Value.Should().Be(dense.Bias.Value);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+
+        ((Dense<double>)Model.Sequential<double>(3).Dense(2).Build().Layers[0]).Bias!.Value.ToArray().Should().OnlyContain(v => v == 0, "biases start at 0 by default");
+    }
+
+    [Fact]
+    public void Summary_numbers_layers_consecutively_and_shows_the_fused_activation()
+    {
+        var train = DataSet.FromTargets(Tensor.FromArray(new float[] { 1, 2, 3, 4, 5, 6 }, 3, 2), new Tensor<float>(3, 1));
+        var model = Model.Sequential<float>(2).Standardize(train).Dense(4).ReLU().Dropout(0.9).Dense(1).Sigmoid().Build(seed: 1);
+        var lines = model.Summary().Split(Environment.NewLine);
+        lines.Should().Contain(l => l.StartsWith("0   Input: standardize", StringComparison.Ordinal));
+        lines.Should().Contain(l => l.StartsWith("1   Dense(4, ReLU) He", StringComparison.Ordinal) && l.EndsWith("0.*", StringComparison.Ordinal));
+        lines.Should().Contain(l => l.StartsWith("2   Dropout(keepProb=0.9)", StringComparison.Ordinal) && l.EndsWith("2.*", StringComparison.Ordinal));
+        lines.Should().Contain(l => l.StartsWith("3   Dense(1) XavierNormal", StringComparison.Ordinal));
+        lines.Should().Contain(l => l.StartsWith("4   Sigmoid", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Console_progress_writes_one_line_per_epoch_when_redirected_and_a_live_line_otherwise()
+    {
+        var (x, y) = TestData.Problem<float>(64, 4, 3, "softmax", seed: 2);
+        var model = Model.Sequential<float>(4).Dense(3).Softmax().Build(seed: 1);
+        var log = new StringWriter();
+        model.Fit(x, y, new TrainingOptions<float> { Epochs = 3, BatchSize = 16, Validation = DataSet.FromTargets(x, y), Progress = new ConsoleProgress(log, live: false) });
+        var lines = log.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+        lines.Should().HaveCount(3, "every line is written before Fit returns");
+        lines[2].Should().MatchRegex(@"^epoch 3/3  \d+\.\d\d s  cost \d\.\d{4}  accuracy \d+\.\d\d%  dev cost \d\.\d{4}  dev accuracy \d+\.\d\d%  α 0\.001$");
+
+        var live = new StringWriter();
+        model.Fit(x, y, new TrainingOptions<float> { Epochs = 2, BatchSize = 16, ReportBatches = true, Progress = new ConsoleProgress(live, live: true) });
+        string text = live.ToString();
+        text.Should().Contain("\repoch 1/2  batch 4/4  cost ");
+        text.Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries).Should().HaveCount(2);
+
+        var regression = new StringWriter();
+        var r = Model.Sequential<float>(4).Dense(1).Build(seed: 1);
+        var (rx, ry) = TestData.Problem<float>(32, 4, 1, "regression", seed: 3);
+        r.Fit(rx, ry, new TrainingOptions<float> { Epochs = 1, Progress = new ConsoleProgress(regression, live: false, metricName: "rmse") });
+        regression.ToString().Should().MatchRegex(@"^epoch 1/1  \d+\.\d\d s  cost \d+\.\d{4}  rmse \d");
+    }
+
+    [Fact]
+    public void Plots_take_the_history_and_the_confusion_matrix()
+    {
+        var (x, y) = TestData.Problem<float>(60, 4, 3, "softmax", seed: 2);
+        var data = DataSet.FromLabels(x, DataSet.ToLabels(y), 3, ["ant", "bee", "cow"]);
+        var model = Model.Sequential<float>(4).Dense(3).Softmax().Build(seed: 1);
+        var stopper = new EarlyStopping(patience: 2);
+        var history = model.Fit(data, new TrainingOptions<float> { Epochs = 6, Validation = data, Callbacks = { stopper } });
+        string curves = Plot.LearningCurves(history).ToString();
+        curves.Should().Contain($"best epoch {history.BestEpoch!.Epoch} (dev cost)").And.Contain(">dev<").And.Contain("Accuracy");
+        string matrix = Plot.ConfusionMatrix(model.Evaluate(data).ConfusionMatrix!).ToString();
+        matrix.Should().Contain(">ant<").And.Contain(">cow<");
+    }
+}
