@@ -17,7 +17,8 @@ namespace DeepLearning;
 /// one-element variable, normally a mean over the m rows: J = (1/m)·Σᵢ L(ŷ⁽ⁱ⁾, y⁽ⁱ⁾). The regularization term is added
 /// by the model. The backward pass then receives ∂J/∂Ŷ, which carries the 1/m, as <see cref="ILayer{T}"/> expects.</para>
 /// <para>Training and evaluation treat a model with a custom loss as a classifier (accuracy is argmax agreement of Ŷ
-/// and Y, or ŷ &gt; 0.5 for one output). Each thread gets its own tape, so evaluation may run on several threads. A
+/// and Y, or ŷ &gt; 0.5 for one output) unless it is created with <c>classification: false</c>, which makes it a
+/// regression loss (evaluated with MSE, RMSE, MAE and R²). Each thread gets its own tape, so evaluation may run on several threads. A
 /// model with a custom loss can be saved but loading it needs the loss again; check a custom loss's gradient on a
 /// double model (the checker converts a float model, which a loss written for float alone cannot follow).</para>
 /// </remarks>
@@ -27,11 +28,16 @@ public abstract class CustomLoss : Loss
 
     /// <summary>Initializes the loss with its name.</summary>
     /// <param name="name">A name for summaries and histories, e.g. "Focal(γ=2)".</param>
-    protected CustomLoss(string name)
+    /// <param name="classification">Whether the model is a classifier (accuracy, confusion matrix; the default) or a regression.</param>
+    protected CustomLoss(string name, bool classification = true)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         Name = name;
+        IsClassification = classification;
     }
+
+    /// <inheritdoc/>
+    public override bool IsClassification { get; }
 
     /// <inheritdoc/>
     public override string Name { get; }
@@ -40,11 +46,12 @@ public abstract class CustomLoss : Loss
     /// <typeparam name="T">The model's element type.</typeparam>
     /// <param name="name">The loss's name.</param>
     /// <param name="cost">J(Ŷ, Y): the output Ŷ (m, C) and targets Y (m, C) in, a one-element cost out.</param>
-    public static CustomLoss FromTape<T>(string name, Func<Variable<T>, Variable<T>, Variable<T>> cost)
+    /// <param name="classification">Whether the model is a classifier (the default) or a regression.</param>
+    public static CustomLoss FromTape<T>(string name, Func<Variable<T>, Variable<T>, Variable<T>> cost, bool classification = true)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(cost);
-        return new LambdaLoss<T>(name, cost);
+        return new LambdaLoss<T>(name, cost, classification);
     }
 
     /// <inheritdoc/>
@@ -114,7 +121,7 @@ public abstract class CustomLoss : Loss
         where T : unmanaged, IFloatingPointIeee754<T> =>
         ((ThreadLocal<Tape<T>>)_tapes.GetOrAdd(typeof(T), static _ => new ThreadLocal<Tape<T>>(static () => new Tape<T>()))).Value!;
 
-    private sealed class LambdaLoss<TLoss>(string name, Func<Variable<TLoss>, Variable<TLoss>, Variable<TLoss>> cost) : CustomLoss(name)
+    private sealed class LambdaLoss<TLoss>(string name, Func<Variable<TLoss>, Variable<TLoss>, Variable<TLoss>> cost, bool classification) : CustomLoss(name, classification)
         where TLoss : unmanaged, IFloatingPointIeee754<TLoss>
     {
         protected override Variable<T> Compute<T>(Variable<T> output, Variable<T> targets)

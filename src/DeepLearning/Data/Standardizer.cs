@@ -170,9 +170,14 @@ public sealed class Standardizer<T> : IInputTransform<T>
     public void InvertInPlace(Tensor<T> x)
     {
         InputTransforms.CheckInput(x, Features, Kind);
+        InvertRows(x.Span);
+    }
+
+    /// <summary>The inverse in place over whole rows of n_x values laid end to end (length a multiple of n_x).</summary>
+    internal void InvertRows(Span<T> s)
+    {
         int n = Features;
-        var s = x.Span;
-        for (int start = 0; start < s.Length; start += n)
+        for (int start = 0; start + n <= s.Length; start += n)
         {
             var row = s.Slice(start, n);
             for (int j = 0; j < n; j++)

@@ -28,10 +28,13 @@ public sealed class Predictor<T>
     private readonly Step[] _steps;
     private readonly IInputTransform<T>? _transform;
     private readonly int _maxWidth;
-    private Tensor<T>? _input;
-    private Tensor<T>? _tail;
+    // The transformed input: one store as tall as the largest m seen, and a cached row view of it per m, so calls that
+    // alternate between batch sizes (1, 16, 1, ...) allocate nothing once each size has been seen.
+    private Tensor<T>? _inputStore;
+    private readonly Dictionary<int, Tensor<T>> _inputViews = [];
     private T[] _ping = [];
     private T[] _pong = [];
+    private readonly Standardizer<T>? _targetTransform;
 
     internal Predictor(Model<T> model)
     {
@@ -41,6 +44,9 @@ public sealed class Predictor<T>
         _transform = model.InputTransform is null
             ? null
             : InputTransforms.Restore<T>(model.InputTransform.Kind, model.InputTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.Clone()));
+        _targetTransform = model.TargetTransform is null
+            ? null
+            : (Standardizer<T>)InputTransforms.Restore<T>(model.TargetTransform.Kind, model.TargetTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.Clone()));
         var steps = new List<Step>();
         foreach (var layer in model.Layers)
         {
@@ -105,11 +111,16 @@ public sealed class Predictor<T>
         ReadOnlySpan<T> a = x;
         if (_transform is not null)
         {
-            // Two cached tensors: whole chunks and the last, partial one (the transform takes an exact-shape tensor).
-            ref Tensor<T>? input = ref rows == Chunk ? ref _input : ref _tail;
-            if (input is null || input.RowCount != rows)
+            if (_inputStore is null || _inputStore.RowCount < rows)
             {
-                input = new Tensor<T>(rows, InputSize);
+                _inputStore = new Tensor<T>(rows, InputSize);
+                _inputViews.Clear();
+            }
+
+            if (!_inputViews.TryGetValue(rows, out var input))
+            {
+                input = rows == _inputStore.RowCount ? _inputStore : _inputStore.Rows(0, rows);
+                _inputViews[rows] = input;
             }
 
             x.CopyTo(input.Span);
@@ -120,6 +131,7 @@ public sealed class Predictor<T>
         if (_steps.Length == 0)
         {
             a.CopyTo(destination);
+            _targetTransform?.InvertRows(destination);
             NaNRowsOfNonFiniteInput(x, rows, destination);
             return;
         }
@@ -139,6 +151,8 @@ public sealed class Predictor<T>
             a = y;
         }
 
+        // Regression with standardized targets: back to the original units, as Model.Predict does.
+        _targetTransform?.InvertRows(destination);
         NaNRowsOfNonFiniteInput(x, rows, destination);
     }
 
