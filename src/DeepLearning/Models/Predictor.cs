@@ -18,7 +18,7 @@ namespace DeepLearning;
 /// <para>A predictor is a snapshot: it copies the weights, biases, batch-norm statistics and input transform
 /// when it is created, so create it after training or loading, and create a new one after further training.
 /// It owns its scratch buffers and is not thread-safe: use one per thread (they are cheap next to the model).
-/// Once warm for a given m it allocates nothing per call.</para>
+/// Once warm for the batch sizes it is used with (a few different ones at most) it allocates nothing per call.</para>
 /// </remarks>
 /// <typeparam name="T">The element type.</typeparam>
 public sealed class Predictor<T>
@@ -28,8 +28,7 @@ public sealed class Predictor<T>
     private readonly Step[] _steps;
     private readonly IInputTransform<T>? _transform;
     private readonly int _maxWidth;
-    private Tensor<T>? _input;
-    private Tensor<T>? _tail;
+    private readonly Dictionary<int, Tensor<T>> _inputs = [];
     private T[] _ping = [];
     private T[] _pong = [];
 
@@ -105,11 +104,16 @@ public sealed class Predictor<T>
         ReadOnlySpan<T> a = x;
         if (_transform is not null)
         {
-            // Two cached tensors: whole chunks and the last, partial one (the transform takes an exact-shape tensor).
-            ref Tensor<T>? input = ref rows == Chunk ? ref _input : ref _tail;
-            if (input is null || input.RowCount != rows)
+            // The transform takes an exact-shape tensor: one is cached per row count (a few at most).
+            if (!_inputs.TryGetValue(rows, out var input))
             {
+                if (_inputs.Count >= 8)
+                {
+                    _inputs.Clear();
+                }
+
                 input = new Tensor<T>(rows, InputSize);
+                _inputs.Add(rows, input);
             }
 
             x.CopyTo(input.Span);
