@@ -18,7 +18,7 @@ namespace DeepLearning;
 /// <para>A predictor is a snapshot: it copies the weights, biases, batch-norm statistics and input transform
 /// when it is created, so create it after training or loading, and create a new one after further training.
 /// It owns its scratch buffers and is not thread-safe: use one per thread (they are cheap next to the model).
-/// Once warm for a given m it allocates nothing per call.</para>
+/// Once warm for the batch sizes it is used with (a few different ones at most) it allocates nothing per call.</para>
 /// </remarks>
 /// <typeparam name="T">The element type.</typeparam>
 public sealed class Predictor<T>
