@@ -302,9 +302,9 @@ public sealed class DataFuzzTests : IDisposable
 /// <summary>Seeded mutations of a file's bytes.</summary>
 internal static class Mutator
 {
-    private static readonly long[] Lies = [0, 1, 2, 3, -1, 255, 256, 65536, 1 << 20, 1 << 28, 1 << 30, int.MaxValue, int.MinValue, 0x7FFFFFC7, uint.MaxValue, long.MaxValue];
+    private static readonly long[] _lies = [0, 1, 2, 3, -1, 255, 256, 65536, 1 << 20, 1 << 28, 1 << 30, int.MaxValue, int.MinValue, 0x7FFFFFC7, uint.MaxValue, long.MaxValue];
 
-    private static readonly string[] Cells = ["5000000", "2147483647", "-1", "0.5", "1e308", "NaN", "-0", "∞", "\"", "", " ", "x", "99", ",,", "\n", "\r\n", "\"a,b\"", "1e-400", "0x1F", "ÿ"];
+    private static readonly string[] _cells = ["5000000", "2147483647", "-1", "0.5", "1e308", "NaN", "-0", "∞", "\"", "", " ", "x", "99", ",,", "\n", "\r\n", "\"a,b\"", "1e-400", "0x1F", "ÿ"];
 
     /// <summary>
     /// Case k &lt; 2·bounds.Length truncates at bounds[k / 2] (or one byte before it), so every section boundary is
@@ -359,7 +359,7 @@ internal static class Mutator
                     {
                         // A lying length or dimension: a 32-bit field at a boundary (or anywhere) set to an extreme value.
                         int at = random.Next(2) == 0 ? bounds[random.Next(bounds.Length)] : random.Next(Math.Max(1, bytes.Length));
-                        long lie = Lies[random.Next(Lies.Length)];
+                        long lie = _lies[random.Next(_lies.Length)];
                         int width = lie is > uint.MaxValue or < int.MinValue || random.Next(4) == 0 ? 8 : 4;
                         if (at + width <= bytes.Length)
                         {
@@ -425,7 +425,7 @@ internal static class Mutator
                 continue;
             }
 
-            string cell = Cells[random.Next(Cells.Length)];
+            string cell = _cells[random.Next(_cells.Length)];
             text = string.Concat(text.AsSpan(0, start), cell, text.AsSpan(end));
             steps.Add($"cell at {start} replaced by '{cell.Replace("\n", "\\n").Replace("\r", "\\r")}'");
         }
