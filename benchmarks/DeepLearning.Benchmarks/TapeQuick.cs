@@ -7,8 +7,9 @@ namespace DeepLearning.Benchmarks;
 /// <summary>
 /// <c>autodiff --quick</c>: the tape's overhead against the built-in layers for the same MLP training step (forward,
 /// softmax cross-entropy, backward, Adam), float32, same weights. The built-in model is the peer, timed in the same run,
-/// alternating rounds. Prints one line per network:
-/// <c>autodiff &lt;layers&gt; batch=&lt;m&gt; float threads=&lt;t&gt; builtin_us=&lt;x&gt; tape_us=&lt;y&gt; ratio=&lt;y/x&gt; builtin_alloc=&lt;bytes&gt; tape_alloc=&lt;bytes&gt; cpu="..."</c>.
+/// alternating rounds, best of each kept. Options: <c>--threads N</c> (default 1), <c>--batch M</c>, <c>--rounds R</c>, <c>--cpu</c>
+/// (time by the process's CPU time instead of the wall clock). Prints one line per network:
+/// <c>autodiff &lt;layers&gt; batch=&lt;m&gt; float threads=&lt;t&gt; clock=&lt;wall|cpu&gt; builtin_us=&lt;x&gt; tape_us=&lt;y&gt; ratio=&lt;y/x&gt; builtin_alloc=&lt;bytes&gt; tape_alloc=&lt;bytes&gt; cpu="..."</c>.
 /// </summary>
 internal static class TapeQuick
 {
@@ -17,17 +18,18 @@ internal static class TapeQuick
         int threads = Option(args, "--threads", 1);
         int batch = Option(args, "--batch", 64);
         int rounds = Option(args, "--rounds", 5);
+        bool cpuTime = args.Contains("--cpu");
         Gemm.MaxThreads = threads;
         string cpu = CpuName();
         foreach (int[] sizes in new[] { new[] { 64, 128, 64, 10 }, [784, 256, 128, 10] })
         {
-            Measure(sizes, batch, rounds, threads, cpu);
+            Measure(sizes, batch, rounds, threads, cpu, cpuTime);
         }
 
         return 0;
     }
 
-    private static void Measure(int[] sizes, int batch, int rounds, int threads, string cpu)
+    private static void Measure(int[] sizes, int batch, int rounds, int threads, string cpu, bool cpuTime)
     {
         var random = new RandomSource(1);
         var x = Tensor.RandomNormal<float>(random, [batch, sizes[0]]);
@@ -73,26 +75,36 @@ internal static class TapeQuick
             TapeStep();
         }
 
-        int steps = Math.Max(20, (int)(2e8 / Flops(sizes, batch)));
+        // About 0.3 s of work per round at 100 GFLOP/s: well above the 10 ms tick of the process CPU clock.
+        int steps = Math.Max(20, (int)(3e10 / Flops(sizes, batch)));
         double builtin = double.MaxValue, taped = double.MaxValue;
         for (int r = 0; r < rounds; r++)
         {
-            builtin = Math.Min(builtin, Time(BuiltinStep, steps));
-            taped = Math.Min(taped, Time(TapeStep, steps));
+            builtin = Math.Min(builtin, Time(BuiltinStep, steps, cpuTime));
+            taped = Math.Min(taped, Time(TapeStep, steps, cpuTime));
         }
 
         long builtinAlloc = Allocated(BuiltinStep);
         long tapeAlloc = Allocated(TapeStep);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"autodiff {string.Join('-', sizes)} relu softmax adam batch={batch} float threads={threads} builtin_us={builtin:F1} tape_us={taped:F1} ratio={taped / builtin:F2} builtin_alloc={builtinAlloc} tape_alloc={tapeAlloc} cpu=\"{cpu}\""));
+            $"autodiff {string.Join('-', sizes)} relu softmax adam batch={batch} float threads={threads} clock={(cpuTime ? "cpu" : "wall")} builtin_us={builtin:F1} tape_us={taped:F1} ratio={taped / builtin:F2} builtin_alloc={builtinAlloc} tape_alloc={tapeAlloc} cpu=\"{cpu}\""));
     }
 
-    private static double Time(Action step, int steps)
+    /// <summary>Microseconds per step: wall clock, or (with --cpu, for a loaded machine) the process's CPU time, which leaves out the time it waited to be scheduled.</summary>
+    private static double Time(Action step, int steps, bool cpuTime)
     {
+        using var process = Process.GetCurrentProcess();
+        var cpuStart = process.TotalProcessorTime;
         long start = Stopwatch.GetTimestamp();
         for (int i = 0; i < steps; i++)
         {
             step();
+        }
+
+        if (cpuTime)
+        {
+            process.Refresh();
+            return (process.TotalProcessorTime - cpuStart).TotalMicroseconds / steps;
         }
 
         return Stopwatch.GetElapsedTime(start).TotalMicroseconds / steps;
