@@ -4,16 +4,21 @@
 // run side by side ("caviar"), each training a fresh 64 → n[1] → 10 network on the UCI digits with early
 // stopping on the dev split. Prints the table (best first), the best configuration and its test accuracy,
 // and an ensemble of the top 3 trials' models against its best member. Same seed, same table.
+// With --storage the search is a shared study: start the program several times at once (on one machine with
+// sqlite:, on many with postgres://) and the processes split the trials between them; each ends with the
+// study's whole table. Plots of the study go to the output folder (best-so-far.svg, dev-vs-<hyperparameter>.svg).
 //   dotnet run -c Release --project samples/HyperparameterSearch -- [--trials N] [--epochs N] [--workers N]
-//       [--seed N] [--out DIR] [--json]
+//       [--seed N] [--out DIR] [--json] [--storage URL --study NAME]
 using System.Globalization;
 using System.Text.Json;
 using DeepLearning;
+using DeepLearning.Tuning.Storage;
 
 bool json = args.Contains("--json");
 int trialsPerRound, epochs, workers, ensembleSize = 3;
 ulong seed;
 string outDir;
+string? storageUrl, studyName;
 try
 {
     trialsPerRound = IntArg("--trials", 8);
@@ -21,6 +26,8 @@ try
     workers = IntArg("--workers", Math.Min(2, Environment.ProcessorCount));
     seed = SeedArg("--seed", 1);
     outDir = StringArg("--out", Path.Combine("out", "hyperparameter-search"));
+    storageUrl = args.Contains("--storage") ? StringArg("--storage", "") : null;
+    studyName = StringArg("--study", "hyperparameter-search");
 }
 catch (ArgumentException e)
 {
@@ -91,6 +98,11 @@ if (!json)
     Console.WriteLine();
 }
 
+if (storageUrl is not null)
+{
+    return RunStudyWorker(storageUrl);
+}
+
 var spaces = new List<SearchSpace>();
 var result = Tuner.CoarseToFine(space, Objective, options, cancel.Token, spaces);
 
@@ -120,6 +132,7 @@ if (result.Top(1).Count == 0)
 
 string csvPath = Path.Combine(outDir, "trials.csv");
 result.SaveCsv(csvPath);
+SearchPlots.SaveReport(result, space, outDir, "dev accuracy");
 
 var best = result.Best;
 var bestModel = (Model<float>)best.Outcome!.Artifact!;
@@ -153,7 +166,7 @@ if (!json)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"  ensemble          test accuracy {ensembleTestAccuracy:P2}; gain over the best member (trial #{top[report.BestMemberIndex].Id}): {report.Gain * 100:+0.00;-0.00;0.00} points"));
     Console.WriteLine();
-    Console.WriteLine($"Table written to {Path.GetFullPath(csvPath)}");
+    Console.WriteLine($"Table written to {Path.GetFullPath(csvPath)}; plots (best-so-far.svg, dev-vs-<hyperparameter>.svg) beside it");
 }
 
 double[] figures = [bestDevAccuracy, testAccuracy, ensembleTestAccuracy];
@@ -170,6 +183,93 @@ if (json)
 }
 
 return 0;
+
+// One worker of the shared study: claim trials until the study is finished, then report the whole study. The best
+// trial may have been trained by another process, so its model is trained again here from its config and seed;
+// that gives the very same weights, which the dev accuracy checks.
+int RunStudyWorker(string url)
+{
+    IStudyStorage storage;
+    try
+    {
+        storage = StudyStorage.Open(url);
+    }
+    catch (ArgumentException e)
+    {
+        Console.Error.WriteLine(e.Message);
+        return 2;
+    }
+
+    using (storage)
+    {
+        StudyWorkerResult run;
+        try
+        {
+            if (!json)
+            {
+                Console.WriteLine($"Study '{studyName}' in {storage.Location}: 2 rounds × {trialsPerRound} trials, search seed {seed}; this worker claims trials until the study is finished");
+            }
+
+            run = Tuner.RunWorker(storage, studyName!, Objective, StudyDefinition.CoarseToFine(space, options), new WorkerOptions
+            {
+                OnTrialCompleted = json ? null : r => Console.WriteLine($"  done {r}"),
+            }, cancel.Token);
+        }
+        catch (StudyStorageException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 1;
+        }
+
+        var study = run.Result;
+        if (!json)
+        {
+            Console.WriteLine();
+            Console.WriteLine(study);
+        }
+
+        if (study.Top(1).Count == 0)
+        {
+            Console.Error.WriteLine(study.Trials.Count == 0 ? $"no trial finished (stopped: {study.StopReason})" : $"no trial succeeded; first error: {study.Trials[0].Error}");
+            return 1;
+        }
+
+        Directory.CreateDirectory(outDir);
+        study.SaveCsv(Path.Combine(outDir, "trials.csv"));
+        SearchPlots.SaveReport(study, space, outDir, "dev accuracy");
+
+        var bestTrial = study.Best;
+        var again = Objective(bestTrial.Config, cancel.Token);
+        var model = (Model<float>)again.Artifact!;
+        double bestDev = bestTrial.DevMetric;
+        double studyTestAccuracy = model.Evaluate(test).Accuracy ?? double.NaN;
+        if (again.DevMetric != bestDev)
+        {
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"trial {bestTrial.Id} retrained to dev accuracy {again.DevMetric}, not the stored {bestDev}"));
+            return 1;
+        }
+
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                study = studyName,
+                trials = study.Succeeded.Count,
+                completedByThisWorker = run.CompletedByThisWorker,
+                bestDevAccuracy = bestDev,
+                testAccuracy = studyTestAccuracy,
+            }));
+        }
+        else
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"This worker completed {run.CompletedByThisWorker} of the study's {study.Succeeded.Count} trials. Best trial {bestTrial.Config}: dev accuracy {bestDev:P2} → test accuracy {studyTestAccuracy:P2}"));
+            Console.WriteLine($"Table and plots written to {Path.GetFullPath(outDir)}");
+        }
+
+        return double.IsFinite(studyTestAccuracy) ? 0 : 1;
+    }
+}
 
 int IntArg(string name, int fallback)
 {
