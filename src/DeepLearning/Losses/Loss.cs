@@ -29,8 +29,8 @@ public abstract class Loss
     public abstract double Cost<T>(Tensor<T> z, Tensor<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>;
 
-    /// <summary>dZ = (Ŷ − Y)/m, written into <paramref name="dz"/> (m, C).</summary>
-    public void OutputGradient<T>(Tensor<T> yhat, Tensor<T> y, Tensor<T> dz)
+    /// <summary>dZ = (Ŷ − Y)/m, written into <paramref name="dz"/> (m, C); a <see cref="CustomLoss"/> writes ∂J/∂Ŷ instead.</summary>
+    public virtual void OutputGradient<T>(Tensor<T> yhat, Tensor<T> y, Tensor<T> dz)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(yhat);

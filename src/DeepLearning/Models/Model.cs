@@ -36,7 +36,7 @@ public sealed class Model<T>
         _parameters = layers.SelectMany(l => l.Parameters).ToArray();
         OutputSize = layers.Length == 0 ? inputs : layers[^1].OutputSize;
         _outputGradient = new BatchBuffer<T>(OutputSize);
-        _fusedOutput = layers.Length > 0 && layers[^1] is ActivationLayer<T> { Activation: Activation.Softmax or Activation.Sigmoid };
+        _fusedOutput = loss is not CustomLoss && layers.Length > 0 && layers[^1] is ActivationLayer<T> { Activation: Activation.Softmax or Activation.Sigmoid };
         if (layers.Length > 0 && layers[0] is Dense<T> first)
         {
             first.InputGradientNeeded = false;

@@ -38,6 +38,7 @@ public sealed class ModelBuilder<T>
     private readonly int _inputs;
     private readonly List<Spec> _specs = [];
     private int _width;
+    private CustomLoss? _loss;
 
     internal ModelBuilder(int inputs)
     {
@@ -140,6 +141,17 @@ public sealed class ModelBuilder<T>
         return this;
     }
 
+    /// <summary>
+    /// Trains with a cost written with a tape instead of the loss the last layer implies; the model's output Ŷ (the last
+    /// layer's output as is) goes to it. See <see cref="CustomLoss"/>.
+    /// </summary>
+    public ModelBuilder<T> Loss(CustomLoss loss)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        _loss = loss;
+        return this;
+    }
+
     /// <summary>Creates the model, drawing initial weights and dropout streams from <paramref name="seed"/>.</summary>
     public Model<T> Build(int seed = 0) => Build(unchecked((ulong)(long)seed));
 
@@ -214,14 +226,14 @@ public sealed class ModelBuilder<T>
             layers.Add(layer);
         }
 
-        return new Model<T>(_inputs, [.. layers], LossFor(layers[^1]), random, seed);
+        return new Model<T>(_inputs, [.. layers], _loss ?? LossFor(layers[^1]), random, seed);
     }
 
     internal static Loss LossFor(ILayer<T> last) => last switch
     {
-        ActivationLayer<T> { Activation: DeepLearning.Activation.Softmax } => Loss.CategoricalCrossEntropy,
-        ActivationLayer<T> { Activation: DeepLearning.Activation.Sigmoid } => Loss.BinaryCrossEntropy,
-        _ => Loss.MeanSquaredError,
+        ActivationLayer<T> { Activation: DeepLearning.Activation.Softmax } => DeepLearning.Loss.CategoricalCrossEntropy,
+        ActivationLayer<T> { Activation: DeepLearning.Activation.Sigmoid } => DeepLearning.Loss.BinaryCrossEntropy,
+        _ => DeepLearning.Loss.MeanSquaredError,
     };
 
     private static string Index(int i) => i.ToString(CultureInfo.InvariantCulture);

@@ -166,7 +166,7 @@ public static class Trainer
                 double? devCost = null, devMetric = null;
                 if (options.Validation is not null)
                 {
-                    var eval = Evaluate(model, options.Validation, confusion: false);
+                    var eval = Evaluate(model, options.Validation, confusion: false, "validation data");
                     if (eval.Count == 0)
                     {
                         throw new InvalidOperationException("the validation data yielded no examples: pass a dev set with examples, or leave Validation null");
@@ -220,7 +220,7 @@ public static class Trainer
     /// source whose inputs are already transformed like the training set. Reads the source in order, in chunks.
     /// </summary>
     public static Evaluation Evaluate<T>(this Model<T> model, IDataSource<T> data)
-        where T : unmanaged, IFloatingPointIeee754<T> => Evaluate(model, data, confusion: true);
+        where T : unmanaged, IFloatingPointIeee754<T> => Evaluate(model, data, confusion: true, "evaluation data");
 
     /// <summary>One optimization step on one mini-batch: gradients, then the optimizer's update. Returns J. Allocates nothing once warm.</summary>
     public static double Step<T>(Model<T> model, Optimizer optimizer, Tensor<T> x, Tensor<T> y)
@@ -233,12 +233,12 @@ public static class Trainer
         return cost;
     }
 
-    private static Evaluation Evaluate<T>(Model<T> model, IDataSource<T> data, bool confusion)
+    private static Evaluation Evaluate<T>(Model<T> model, IDataSource<T> data, bool confusion, string what)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
-        CheckSource(model, data, "evaluation data");
+        CheckSource(model, data, what);
         bool classification = !ReferenceEquals(model.Loss, Loss.MeanSquaredError);
         int classes = model.OutputSize == 1 ? 2 : model.OutputSize;
         var matrix = classification && confusion ? new ConfusionMatrix(classes) : null;
@@ -251,8 +251,11 @@ public static class Trainer
         int rows;
         while ((rows = reader.Next(x, y)) > 0)
         {
-            long first = seen;
-            FiniteCheck.Batch(x, y, rows, "the evaluation data", r => string.Create(CultureInfo.InvariantCulture, $"at row {first + r}"));
+            if (FiniteCheck.FirstNonFinite(x.ReadOnlySpan[..(rows * x.RowLength)]) >= 0 || FiniteCheck.FirstNonFinite(y.ReadOnlySpan[..(rows * y.RowLength)]) >= 0)
+            {
+                ThrowNonFinite(x, y, rows, what, seen);
+            }
+
             var xv = rows == bs ? x : x.Rows(0, rows);
             var yv = rows == bs ? y : y.Rows(0, rows);
             var (logits, output) = model.InferLogitsAndOutput(xv);
@@ -279,15 +282,21 @@ public static class Trainer
     private static void CheckBatch<T>(Tensor<T> x, Tensor<T> y, int rows, int epoch, int batchIndex, long seen)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        // One vectorized sum per tensor; the closure below is only created on the error path.
-        if (FiniteCheck.FirstNonFinite(x.ReadOnlySpan[..(rows * x.RowLength)]) < 0 && FiniteCheck.FirstNonFinite(y.ReadOnlySpan[..(rows * y.RowLength)]) < 0)
+        // One vectorized sum per tensor; the message (and its closure) is built in another method, only on failure.
+        if (FiniteCheck.FirstNonFinite(x.ReadOnlySpan[..(rows * x.RowLength)]) >= 0 || FiniteCheck.FirstNonFinite(y.ReadOnlySpan[..(rows * y.RowLength)]) >= 0)
         {
-            return;
+            ThrowNonFinite(x, y, rows, epoch, batchIndex, seen);
         }
+    }
 
+    private static void ThrowNonFinite<T>(Tensor<T> x, Tensor<T> y, int rows, int epoch, int batchIndex, long seen)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
         FiniteCheck.Batch(x, y, rows, "the training data", r => string.Create(CultureInfo.InvariantCulture,
             $"at epoch {epoch + 1}, row {seen + r} of the epoch (mini-batch {batchIndex + 1}, row {r}; with shuffling, rows are counted in the epoch's order)"));
-    }
+
+    private static void ThrowNonFinite<T>(Tensor<T> x, Tensor<T> y, int rows, string what, long seen)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        FiniteCheck.Batch(x, y, rows, "the " + what, r => string.Create(CultureInfo.InvariantCulture, $"at row {seen + r}"));
 
     private static void CheckLearningRate<T>(double learningRate)
         where T : unmanaged, IFloatingPointIeee754<T>
