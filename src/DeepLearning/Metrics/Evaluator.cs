@@ -38,23 +38,23 @@ internal sealed class Evaluator<T>
     }
 
     /// <summary>Evaluates a whole labelled source, read in order in chunks of up to 1,024 rows.</summary>
-    public static Evaluation Run(Model<T> model, IDataSource<T> data, bool confusion)
+    public static Evaluation Run(Model<T> model, IDataSource<T> data, bool confusion, string what = "evaluation data")
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
         if (data.Features != model.InputSize)
         {
-            throw new ArgumentException($"the evaluation data has {data.Features} features but the model expects {model.InputSize} inputs", nameof(data));
+            throw new ArgumentException($"the {what} has {data.Features} features but the model expects {model.InputSize} inputs", nameof(data));
         }
 
         if (data.Targets != model.OutputSize)
         {
-            throw new ArgumentException($"the evaluation data has {data.Targets} target columns but the model has {model.OutputSize} outputs", nameof(data));
+            throw new ArgumentException($"the {what} has {data.Targets} target columns but the model has {model.OutputSize} outputs", nameof(data));
         }
 
         if (data is DataSet<T> set)
         {
-            model.CheckRawInput(set.X, "evaluation data");
+            model.CheckRawInput(set.X, what);
         }
 
         var evaluator = new Evaluator<T>(model, confusion);
@@ -66,8 +66,12 @@ internal sealed class Evaluator<T>
         long seen = 0;
         while ((rows = reader.Next(x, y)) > 0)
         {
-            long first = seen;
-            FiniteCheck.Batch(x, y, rows, "the evaluation data", r => string.Create(CultureInfo.InvariantCulture, $"at row {first + r}"));
+            if (FiniteCheck.FirstNonFinite(x.ReadOnlySpan[..(rows * x.RowLength)]) >= 0 || FiniteCheck.FirstNonFinite(y.ReadOnlySpan[..(rows * y.RowLength)]) >= 0)
+            {
+                long first = seen;
+                FiniteCheck.Batch(x, y, rows, "the " + what, r => string.Create(CultureInfo.InvariantCulture, $"at row {first + r}"));
+            }
+
             seen += rows;
             evaluator.Add(rows == bs ? x : x.Rows(0, rows), rows == bs ? y : y.Rows(0, rows));
         }

@@ -180,7 +180,7 @@ public static class Trainer
                 double? devCost = null, devMetric = null;
                 if (options.Validation is not null)
                 {
-                    var eval = Evaluator<T>.Run(model, options.Validation, confusion: false);
+                    var eval = Evaluator<T>.Run(model, options.Validation, confusion: false, "validation data");
                     if (eval.Count == 0)
                     {
                         throw new InvalidOperationException("the validation data yielded no examples: pass a dev set with examples, or leave Validation null");
@@ -243,15 +243,17 @@ public static class Trainer
     private static void CheckBatch<T>(Tensor<T> x, Tensor<T> y, int rows, int epoch, int batchIndex, long seen)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        // One vectorized sum per tensor; the closure below is only created on the error path.
-        if (FiniteCheck.FirstNonFinite(x.ReadOnlySpan[..(rows * x.RowLength)]) < 0 && FiniteCheck.FirstNonFinite(y.ReadOnlySpan[..(rows * y.RowLength)]) < 0)
+        // One vectorized sum per tensor; the message (and its closure) is built in another method, only on failure.
+        if (FiniteCheck.FirstNonFinite(x.ReadOnlySpan[..(rows * x.RowLength)]) >= 0 || FiniteCheck.FirstNonFinite(y.ReadOnlySpan[..(rows * y.RowLength)]) >= 0)
         {
-            return;
+            ThrowNonFinite(x, y, rows, epoch, batchIndex, seen);
         }
+    }
 
+    private static void ThrowNonFinite<T>(Tensor<T> x, Tensor<T> y, int rows, int epoch, int batchIndex, long seen)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
         FiniteCheck.Batch(x, y, rows, "the training data", r => string.Create(CultureInfo.InvariantCulture,
             $"at epoch {epoch + 1}, row {seen + r} of the epoch (mini-batch {batchIndex + 1}, row {r}; with shuffling, rows are counted in the epoch's order)"));
-    }
 
     private static void CheckLearningRate<T>(double learningRate)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -351,13 +351,3 @@ internal sealed class Resume<T>(
         liveShuffle.ImportState(shuffle.ExportState());
     }
 }
-
-/// <summary>
-/// A data source that draws random numbers of its own (besides the shuffle the trainer passes to
-/// <see cref="IDataSource{T}.OpenEpoch"/>), e.g. augmentation; a training checkpoint saves and restores them.
-/// </summary>
-internal interface IRandomStateSource
-{
-    /// <summary>The sources, in a fixed order; their state between epochs decides the next epochs' draws.</summary>
-    IEnumerable<RandomSource> RandomSources { get; }
-}

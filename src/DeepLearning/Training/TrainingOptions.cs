@@ -85,7 +85,8 @@ public sealed class TrainingOptions<T>
     /// added or removed), and any malformed entry raise <see cref="InvalidDataException"/> naming the problem; a missing
     /// file raises <see cref="FileNotFoundException"/> (to resume only when a checkpoint exists, write
     /// <c>ResumeFrom = File.Exists(path) ? path : null</c>). Callbacks keep their own state: an
-    /// <see cref="EarlyStopping"/> starts counting afresh.
+    /// <see cref="EarlyStopping"/> starts counting afresh. A custom data source with randomness of its own takes part
+    /// by implementing <see cref="IRandomStateSource"/>.
     /// </remarks>
     public string? ResumeFrom { get; set; }
 }

@@ -65,7 +65,7 @@ public class RawDataTests
         var fit = () => model.Fit(scaler.Apply(train), Options());
         fit.Should().Throw<ArgumentException>().WithMessage("the training data looks already standardized*pass raw data*");
         var devTwice = () => model.Fit(train, Options(scaler.Apply(dev)));
-        devTwice.Should().Throw<ArgumentException>().WithMessage("the evaluation data looks already standardized*");
+        devTwice.Should().Throw<ArgumentException>().WithMessage("the validation data looks already standardized*");
         var eval = () => model.Evaluate(scaler.Apply(test));
         eval.Should().Throw<ArgumentException>().WithMessage("*already standardized*");
         var evalTensors = () => model.Evaluate(scaler.Apply(test.X), test.Y);

@@ -168,6 +168,51 @@ public sealed class ReliabilityTests : IDisposable
     }
 
     [Fact]
+    public void Cancelling_after_a_step_broke_the_weights_still_leaves_the_last_verified_ones()
+    {
+        var data = Blobs<float>(64, 2, 3, seed: 6, scale: 1e3);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        var optimizer = new GradientDescent(1e-6);
+        using var cts = new CancellationTokenSource();
+        ModelState<float>? afterEpoch1 = null;
+        var options = new TrainingOptions<float>
+        {
+            Optimizer = optimizer,
+            Epochs = 3,
+            BatchSize = 16,
+            ReportBatches = true,
+            Progress = new SyncProgress(p =>
+            {
+                if (p.Epoch == 2 && p.Batch == 1 && p.Record is null)
+                {
+                    optimizer.LearningRate = 1e37; // mini-batch 2 breaks the weights ...
+                }
+                else if (p.Epoch == 2 && p.Batch == 2 && p.Record is null)
+                {
+                    cts.Cancel(); // ... and the run is cancelled before any cost could show it
+                }
+            }),
+            Callbacks = { new LambdaCallback((c, r) => afterEpoch1 ??= (ModelState<float>)c.CaptureWeights()) },
+        };
+        var act = () => model.Fit(data, options, cts.Token);
+        act.Should().Throw<OperationCanceledException>();
+        ShouldEqual(model.CaptureState(), afterEpoch1!);
+    }
+
+    [Fact]
+    public void A_streamed_validation_set_with_NaN_is_named()
+    {
+        var data = Blobs<float>(40, 2, 3, seed: 8);
+        var dev = Blobs<float>(20, 2, 3, seed: 9);
+        dev.X[11, 2] = float.NaN;
+        string path = Path.Combine(_dir, "dev.dlrows");
+        BinaryRowFile.Write(path, dev);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        model.Invoking(m => m.Fit(data, new TrainingOptions<float> { Epochs = 2, Validation = BinaryRowFile.Open<float>(path) }))
+            .Should().Throw<InvalidDataException>().WithMessage("the validation data holds NaN in X at row 11, column 2*");
+    }
+
+    [Fact]
     public void A_learning_rate_that_overflows_float_is_rejected_before_any_step()
     {
         var data = Blobs<float>(20, 2, 3, seed: 7);
