@@ -22,6 +22,11 @@ public static class Program
             return TrainQuick.Run(args);
         }
 
+        if (args.Length >= 1 && args[0] == "autodiff" && args.Contains("--quick"))
+        {
+            return TapeQuick.Run(args);
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

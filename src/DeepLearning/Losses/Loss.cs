@@ -61,9 +61,10 @@ public abstract class Loss
 
     /// <summary>
     /// ∂J/∂Z written into <paramref name="dz"/> (m, C): (Ŷ − Y)/m for the cross-entropies and squared error, and the
-    /// loss's own derivative for <see cref="MeanAbsoluteError"/> and <see cref="Huber(double)"/>.
+    /// loss's own derivative for <see cref="MeanAbsoluteError"/> and <see cref="Huber(double)"/>; a
+    /// <see cref="CustomLoss"/> writes ∂J/∂Ŷ instead.
     /// </summary>
-    public void OutputGradient<T>(Tensor<T> yhat, Tensor<T> y, Tensor<T> dz)
+    public virtual void OutputGradient<T>(Tensor<T> yhat, Tensor<T> y, Tensor<T> dz)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(yhat);

@@ -50,7 +50,7 @@ public sealed class Model<T>
         _outputGradient = new BatchBuffer<T>(OutputSize);
         _inputBuffer = new BatchBuffer<T>(inputs);
         _targetBuffer = new BatchBuffer<T>(OutputSize);
-        _fusedOutput = layers.Length > 0 && layers[^1] is ActivationLayer<T> { Activation: Activation.Softmax or Activation.Sigmoid };
+        _fusedOutput = loss is not CustomLoss && layers.Length > 0 && layers[^1] is ActivationLayer<T> { Activation: Activation.Softmax or Activation.Sigmoid };
         if (layers.Length > 0 && layers[0] is Dense<T> first)
         {
             first.InputGradientNeeded = false;

@@ -40,7 +40,8 @@ public sealed class ModelBuilder<T>
     private int _width;
     private IInputTransform<T>? _inputTransform;
     private Standardizer<T>? _targetTransform;
-    private Loss? _loss;
+    private Loss? _regressionLoss;
+    private CustomLoss? _loss;
 
     internal ModelBuilder(int inputs)
     {
@@ -118,7 +119,7 @@ public sealed class ModelBuilder<T>
             throw new ArgumentException($"{loss.Name} follows from the output layer (.Softmax() or .Sigmoid()); WithLoss chooses a regression loss: MeanSquaredError, MeanAbsoluteError or Huber(δ)", nameof(loss));
         }
 
-        _loss = loss;
+        _regressionLoss = loss;
         return this;
     }
 
@@ -216,6 +217,17 @@ public sealed class ModelBuilder<T>
         return this;
     }
 
+    /// <summary>
+    /// Trains with a cost written with a tape instead of the loss the last layer implies; the model's output Ŷ (the last
+    /// layer's output as is) goes to it. See <see cref="CustomLoss"/>.
+    /// </summary>
+    public ModelBuilder<T> Loss(CustomLoss loss)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        _loss = loss;
+        return this;
+    }
+
     /// <summary>Creates the model, drawing initial weights and dropout streams from <paramref name="seed"/>.</summary>
     public Model<T> Build(int seed = 0) => Build(unchecked((ulong)(long)seed));
 
@@ -290,15 +302,15 @@ public sealed class ModelBuilder<T>
             layers.Add(layer);
         }
 
-        var loss = LossFor(layers[^1]);
-        if (_loss is not null)
+        var loss = _loss ?? LossFor(layers[^1]);
+        if (_regressionLoss is not null)
         {
             if (loss.IsClassification)
             {
-                throw new InvalidOperationException($"WithLoss({_loss.Name}) needs a linear (regression) output, but the model ends in {layers[^1].Kind} with {loss.Name}");
+                throw new InvalidOperationException($"WithLoss({_regressionLoss.Name}) needs a linear (regression) output, but the model ends in {layers[^1].Kind} with {loss.Name}");
             }
 
-            loss = _loss;
+            loss = _regressionLoss;
         }
 
         var model = new Model<T>(_inputs, [.. layers], loss, random, seed) { InputTransform = _inputTransform };
@@ -317,9 +329,9 @@ public sealed class ModelBuilder<T>
 
     internal static Loss LossFor(ILayer<T> last) => last switch
     {
-        ActivationLayer<T> { Activation: DeepLearning.Activation.Softmax } => Loss.CategoricalCrossEntropy,
-        ActivationLayer<T> { Activation: DeepLearning.Activation.Sigmoid } => Loss.BinaryCrossEntropy,
-        _ => Loss.MeanSquaredError,
+        ActivationLayer<T> { Activation: DeepLearning.Activation.Softmax } => DeepLearning.Loss.CategoricalCrossEntropy,
+        ActivationLayer<T> { Activation: DeepLearning.Activation.Sigmoid } => DeepLearning.Loss.BinaryCrossEntropy,
+        _ => DeepLearning.Loss.MeanSquaredError,
     };
 
     private static string Index(int i) => i.ToString(CultureInfo.InvariantCulture);
