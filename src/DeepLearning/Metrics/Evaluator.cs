@@ -66,8 +66,12 @@ internal sealed class Evaluator<T>
         long seen = 0;
         while ((rows = reader.Next(x, y)) > 0)
         {
-            long first = seen;
-            FiniteCheck.Batch(x, y, rows, "the " + what, r => string.Create(CultureInfo.InvariantCulture, $"at row {first + r}"));
+            if (FiniteCheck.FirstNonFinite(x.ReadOnlySpan[..(rows * x.RowLength)]) >= 0 || FiniteCheck.FirstNonFinite(y.ReadOnlySpan[..(rows * y.RowLength)]) >= 0)
+            {
+                long first = seen;
+                FiniteCheck.Batch(x, y, rows, "the " + what, r => string.Create(CultureInfo.InvariantCulture, $"at row {first + r}"));
+            }
+
             seen += rows;
             evaluator.Add(rows == bs ? x : x.Rows(0, rows), rows == bs ? y : y.Rows(0, rows));
         }

@@ -56,7 +56,8 @@ public sealed class ModelBuilder<T>
     private int _width;
     private IInputTransform<T>? _inputTransform;
     private Standardizer<T>? _targetTransform;
-    private Loss? _loss;
+    private Loss? _regressionLoss;
+    private CustomLoss? _loss;
 
     internal ModelBuilder(int inputs)
     {
@@ -130,12 +131,17 @@ public sealed class ModelBuilder<T>
     public ModelBuilder<T> WithLoss(Loss loss)
     {
         ArgumentNullException.ThrowIfNull(loss);
-        if (loss is not CustomLoss && loss.IsClassification)
+        if (loss is CustomLoss custom)
+        {
+            return Loss(custom);
+        }
+
+        if (loss.IsClassification)
         {
             throw new ArgumentException($"{loss.Name} follows from the output layer (.Softmax() or .Sigmoid()); WithLoss chooses a regression loss: MeanSquaredError, MeanAbsoluteError or Huber(δ)", nameof(loss));
         }
 
-        _loss = loss;
+        _regressionLoss = loss;
         return this;
     }
 
@@ -327,19 +333,15 @@ public sealed class ModelBuilder<T>
             layers.Add(layer);
         }
 
-        var loss = LossFor(layers[^1]);
-        if (_loss is CustomLoss)
-        {
-            loss = _loss;
-        }
-        else if (_loss is not null)
+        var loss = _loss ?? LossFor(layers[^1]);
+        if (_regressionLoss is not null)
         {
             if (loss.IsClassification)
             {
-                throw new InvalidOperationException($"WithLoss({_loss.Name}) needs a linear (regression) output, but the model ends in {layers[^1].Kind} with {loss.Name}");
+                throw new InvalidOperationException($"WithLoss({_regressionLoss.Name}) needs a linear (regression) output, but the model ends in {layers[^1].Kind} with {loss.Name}");
             }
 
-            loss = _loss;
+            loss = _regressionLoss;
         }
 
         var model = new Model<T>(_inputs, [.. layers], loss, random, seed) { InputTransform = _inputTransform };
