@@ -42,9 +42,6 @@ public abstract class CustomLoss : Loss
     /// <inheritdoc/>
     public override string Name { get; }
 
-    /// <summary>True: a model with a custom loss is evaluated as a classifier (see the remarks).</summary>
-    public override bool IsClassification => true;
-
     /// <summary>A custom loss from a function written with variables, for one element type.</summary>
     /// <typeparam name="T">The model's element type.</typeparam>
     /// <param name="name">The loss's name.</param>
