@@ -76,7 +76,7 @@ public static class Trainer
 
         bool classification = !ReferenceEquals(model.Loss, Loss.MeanSquaredError);
         var shuffle = new RandomSource(options.Seed ?? model.Seed).Fork();
-        var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train) : null;
+        var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks) : null;
         var history = resume?.History ?? new History(classification ? "accuracy" : "none");
         var context = new Context<T>(model, options, history, shuffle, train) { InitialLearningRate = resume?.InitialLearningRate ?? options.Optimizer.LearningRate };
         resume?.Apply(model, options.Optimizer, shuffle);
@@ -91,6 +91,8 @@ public static class Trainer
         {
             callback.OnTrainBegin(context);
         }
+
+        resume?.ApplyCallbacks();
 
         try
         {
@@ -415,7 +417,7 @@ public static class Trainer
         public override void RestoreWeights(object snapshot) => model.RestoreState((ModelState<T>)snapshot);
 
         public override void SaveCheckpoint(string path) =>
-            TrainingCheckpoint.Write(path, model, options.Optimizer, InitialLearningRate, Epoch, history, shuffle, train);
+            TrainingCheckpoint.Write(path, model, options.Optimizer, InitialLearningRate, Epoch, history, shuffle, train, options.Callbacks);
     }
 }
 
