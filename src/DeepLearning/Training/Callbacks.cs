@@ -73,7 +73,7 @@ public abstract class TrainingContext
 /// regression alike. It writes what it watched and the epoch it chose into <see cref="History.Monitor"/> and
 /// <see cref="History.BestEpoch"/>, so the history's best epoch is the one restored.
 /// </summary>
-public sealed class EarlyStopping : ITrainingCallback
+public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
 {
     private object? _best;
     private double _bestValue;
@@ -172,6 +172,32 @@ public sealed class EarlyStopping : ITrainingCallback
         {
             context.RestoreWeights(_best);
         }
+    }
+
+    /// <inheritdoc/>
+    (string State, object? Weights) ICheckpointedCallback.ExportCheckpointState() =>
+        (string.Create(CultureInfo.InvariantCulture, $"{_bestEpoch} {_wait} {BitConverter.DoubleToInt64Bits(_bestValue):x16}"), _best);
+
+    /// <inheritdoc/>
+    Action ICheckpointedCallback.PrepareImport(string state, object? weights)
+    {
+        var parts = state.Split(' ');
+        if (parts.Length != 3
+            || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int bestEpoch)
+            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int wait)
+            || !long.TryParse(parts[2], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out long bits)
+            || double.IsNaN(BitConverter.Int64BitsToDouble(bits)))
+        {
+            throw new FormatException($"the EarlyStopping state \"{(state.Length > 80 ? state[..80] + "…" : state)}\" is not \"<best epoch> <epochs waited> <best value as 16 hex digits>\"");
+        }
+
+        return () =>
+        {
+            _bestEpoch = bestEpoch;
+            _wait = wait;
+            _bestValue = BitConverter.Int64BitsToDouble(bits);
+            _best = RestoreBestWeights ? weights : null;
+        };
     }
 }
 

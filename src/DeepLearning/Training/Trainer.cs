@@ -83,7 +83,7 @@ public static class Trainer
 
         bool classification = model.IsClassifier;
         var shuffle = new RandomSource(options.Seed ?? model.Seed).Fork();
-        var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train) : null;
+        var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks) : null;
         var history = resume?.History ?? (classification ? new History("accuracy") : new History("rmse", higherIsBetter: false));
         var verbose = options.Verbose && options.Progress is null ? new ConsoleProgress(metricName: history.MetricName) : null;
         var progress = options.Progress ?? verbose;
@@ -100,6 +100,8 @@ public static class Trainer
         {
             callback.OnTrainBegin(context);
         }
+
+        resume?.ApplyCallbacks();
 
         try
         {
@@ -372,6 +374,6 @@ public static class Trainer
         public override void RestoreWeights(object snapshot) => model.RestoreState((ModelState<T>)snapshot);
 
         public override void SaveCheckpoint(string path) =>
-            TrainingCheckpoint.Write(path, model, options.Optimizer, InitialLearningRate, Epoch, history, shuffle, train);
+            TrainingCheckpoint.Write(path, model, options.Optimizer, InitialLearningRate, Epoch, history, shuffle, train, options.Callbacks);
     }
 }

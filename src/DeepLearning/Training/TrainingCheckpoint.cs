@@ -19,7 +19,7 @@ internal static class TrainingCheckpoint
     private const string Version = "1";
     private const string OptimizerPrefix = "optimizer.";
 
-    public static void Write<T>(string path, Model<T> model, Optimizer optimizer, double initialLearningRate, int epoch, History history, RandomSource shuffle, IDataSource<T> train)
+    public static void Write<T>(string path, Model<T> model, Optimizer optimizer, double initialLearningRate, int epoch, History history, RandomSource shuffle, IDataSource<T> train, IList<ITrainingCallback> callbacks)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var inv = CultureInfo.InvariantCulture;
@@ -51,11 +51,28 @@ internal static class TrainingCheckpoint
         }
 
         var tensors = optimizer.ExportState(model.Parameters).ToDictionary(kv => OptimizerPrefix + kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        for (int i = 0; i < callbacks.Count; i++)
+        {
+            if (callbacks[i] is ICheckpointedCallback stateful)
+            {
+                var (state, weights) = stateful.ExportCheckpointState();
+                metadata[$"callback.{i}.kind"] = callbacks[i].GetType().Name;
+                metadata[$"callback.{i}.state"] = state;
+                if (weights is ModelState<T> snapshot)
+                {
+                    for (int k = 0; k < snapshot.Tensors.Count; k++)
+                    {
+                        tensors[$"callback.{i}.weights.{k}"] = snapshot.Tensors[k];
+                    }
+                }
+            }
+        }
+
         ModelFile.Save(model, path, tensors, metadata);
     }
 
     /// <summary>Reads and validates the whole checkpoint against the model and options; changes nothing.</summary>
-    public static Resume<T> Read<T>(string path, Model<T> model, Optimizer optimizer, IDataSource<T> train)
+    public static Resume<T> Read<T>(string path, Model<T> model, Optimizer optimizer, IDataSource<T> train, IList<ITrainingCallback> callbacks)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var file = ModelFile.Read<T>(path);
@@ -118,7 +135,7 @@ internal static class TrainingCheckpoint
                 RequireFinite(path, name, tensor);
                 optimizerState[name[OptimizerPrefix.Length..]] = tensor;
             }
-            else if (!known.Contains(name) && !name.StartsWith("input_transform.", StringComparison.Ordinal))
+            else if (!known.Contains(name) && !name.StartsWith("input_transform.", StringComparison.Ordinal) && !name.StartsWith("callback.", StringComparison.Ordinal))
             {
                 throw Bad(path, $"tensor '{Clip(name)}' belongs to no layer of this model and to no optimizer state");
             }
@@ -180,8 +197,51 @@ internal static class TrainingCheckpoint
             throw Bad(path, $"its history holds {history.Count} epochs but it was written after epoch {epoch}");
         }
 
+        // Callbacks with state (early stopping's best epoch and weights): restored when the checkpoint has theirs.
+        var callbackImports = new List<Action>();
+        for (int i = 0; i < callbacks.Count; i++)
+        {
+            if (callbacks[i] is not ICheckpointedCallback stateful || !meta.TryGetValue($"callback.{i}.kind", out var savedKind))
+            {
+                continue;
+            }
+
+            if (savedKind != callbacks[i].GetType().Name)
+            {
+                throw Bad(path, $"callback {i} was a {Clip(savedKind)} but is now a {callbacks[i].GetType().Name}; resume with the same callbacks");
+            }
+
+            ModelState<T>? snapshot = null;
+            if (file.Tensors.ContainsKey($"callback.{i}.weights.0"))
+            {
+                var copies = new List<Tensor<T>>();
+                for (int k = 0; k < weights.Count; k++)
+                {
+                    string name = $"callback.{i}.weights.{k}";
+                    if (!file.Tensors.TryGetValue(name, out var saved) || !saved.SameShape(weights[k]))
+                    {
+                        throw Bad(path, $"tensor '{name}' is missing or not shaped like the model's tensor {k}");
+                    }
+
+                    RequireFinite(path, name, saved);
+                    copies.Add(saved);
+                }
+
+                snapshot = new ModelState<T>(copies);
+            }
+
+            try
+            {
+                callbackImports.Add(stateful.PrepareImport(Meta($"callback.{i}.state"), snapshot));
+            }
+            catch (FormatException e)
+            {
+                throw Bad(path, $"callback {i}: {e.Message}");
+            }
+        }
+
         // The optimizer state's names and shapes are checked by Optimizer.ImportState before it changes anything (in Apply).
-        return new Resume<T>(path, epoch, step, rate, initialRate, new ModelState<T>(weights), optimizerState, randoms, shuffle, history);
+        return new Resume<T>(path, epoch, step, rate, initialRate, new ModelState<T>(weights), optimizerState, randoms, shuffle, history, callbackImports);
     }
 
     /// <summary>The random sources a training source owns besides the shuffle the trainer passes in (e.g. augmentation).</summary>
@@ -315,7 +375,8 @@ internal sealed class Resume<T>(
     IReadOnlyDictionary<string, Tensor<T>> optimizerState,
     IReadOnlyList<(RandomSource Live, RandomSource Saved)> randoms,
     RandomSource shuffle,
-    History history)
+    History history,
+    IReadOnlyList<Action> callbackImports)
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>The epochs completed when the checkpoint was written.</summary>
@@ -350,4 +411,27 @@ internal sealed class Resume<T>(
 
         liveShuffle.ImportState(shuffle.ExportState());
     }
+
+    /// <summary>Puts back the callbacks' state (after their <see cref="ITrainingCallback.OnTrainBegin"/>, which resets it).</summary>
+    public void ApplyCallbacks()
+    {
+        foreach (var import in callbackImports)
+        {
+            import();
+        }
+    }
+}
+
+/// <summary>
+/// A callback whose state a training checkpoint saves, so a resumed run behaves as an uninterrupted one
+/// (<see cref="EarlyStopping"/>: best epoch, best value, epochs waited, best weights).
+/// </summary>
+internal interface ICheckpointedCallback
+{
+    /// <summary>The state as text, and the weights snapshot it holds (from <see cref="TrainingContext.CaptureWeights"/>) or null.</summary>
+    (string State, object? Weights) ExportCheckpointState();
+
+    /// <summary>Validates a saved state and returns the action that installs it (nothing changes before it runs).</summary>
+    /// <exception cref="FormatException">The state text is malformed.</exception>
+    Action PrepareImport(string state, object? weights);
 }

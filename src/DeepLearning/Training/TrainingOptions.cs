@@ -84,8 +84,9 @@ public sealed class TrainingOptions<T>
     /// a checkpoint of another architecture, element type, optimizer kind or training source (e.g. with augmentation
     /// added or removed), and any malformed entry raise <see cref="InvalidDataException"/> naming the problem; a missing
     /// file raises <see cref="FileNotFoundException"/> (to resume only when a checkpoint exists, write
-    /// <c>ResumeFrom = File.Exists(path) ? path : null</c>). Callbacks keep their own state: an
-    /// <see cref="EarlyStopping"/> starts counting afresh. A custom data source with randomness of its own takes part
+    /// <c>ResumeFrom = File.Exists(path) ? path : null</c>). An <see cref="EarlyStopping"/> at the same
+    /// position in <see cref="Callbacks"/> gets its state back (best epoch, best weights, epochs waited); other
+    /// callbacks start afresh. A custom data source with randomness of its own takes part
     /// by implementing <see cref="IRandomStateSource"/>.
     /// </remarks>
     public string? ResumeFrom { get; set; }

@@ -161,6 +161,63 @@ public sealed class ResumeTests : IDisposable
     }
 
     [Fact]
+    public void Early_stopping_gets_its_best_epoch_and_weights_back_so_the_resumed_run_ends_the_same()
+    {
+        OneGemmThread(() =>
+        {
+            var train = Images(150, seed: 1);
+            var dev = Images(40, seed: 2);
+
+            // Patience longer than the run: at the end the best epoch's weights are put back.
+            var wholeStopper = new EarlyStopping(patience: 50, restoreBestWeights: true, monitor: EarlyStoppingMonitor.DevCost);
+            var whole = NewModel(seed: 7);
+            var wholeOptions = Options(new GradientDescent(0.5), dev);
+            wholeOptions.Decay = null;
+            wholeOptions.Callbacks.Add(wholeStopper);
+            whole.Fit(Augmented(train, seed: 3), wholeOptions);
+
+            string path = Path.Combine(_dir, "early.ckpt");
+            var crashed = NewModel(seed: 7);
+            var options = Options(new GradientDescent(0.5), dev);
+            options.Decay = null;
+            options.Checkpoint = new CheckpointOptions(path);
+            options.Callbacks.Add(new EarlyStopping(patience: 50, restoreBestWeights: true, monitor: EarlyStoppingMonitor.DevCost));
+            options.Callbacks.Add(new LambdaCallback((c, r) =>
+            {
+                if (r.Epoch == 4)
+                {
+                    throw new IOException("simulated crash");
+                }
+            }));
+            crashed.Invoking(m => m.Fit(Augmented(train, seed: 3), options)).Should().Throw<IOException>();
+
+            var resumedStopper = new EarlyStopping(patience: 50, restoreBestWeights: true, monitor: EarlyStoppingMonitor.DevCost);
+            var resumed = NewModel(seed: 7);
+            var again = Options(new GradientDescent(0.5), dev);
+            again.Decay = null;
+            again.ResumeFrom = path;
+            again.Callbacks.Add(resumedStopper);
+            resumed.Fit(Augmented(train, seed: 3), again);
+
+            wholeStopper.BestEpoch.Should().BeLessThanOrEqualTo(3, "the best weights must come from the checkpoint for this test to bite");
+            resumedStopper.BestEpoch.Should().Be(wholeStopper.BestEpoch);
+            ShouldBeIdentical(resumed, whole);
+
+            // Its state is read as hostile text too.
+            var file = ModelFile.Read<float>(path);
+            var metadata = file.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value);
+            metadata["callback.0.state"] = "2 x 0";
+            string bad = Path.Combine(_dir, "bad-early.ckpt");
+            ModelFile.Write(bad, file.Tensors.Select(kv => (kv.Key, kv.Value)).ToList(), metadata);
+            var tampered = Options(new GradientDescent(0.5), dev);
+            tampered.ResumeFrom = bad;
+            tampered.Callbacks.Add(new EarlyStopping());
+            NewModel(seed: 7).Invoking(m => m.Fit(Augmented(train, seed: 3), tampered))
+                .Should().Throw<InvalidDataException>().WithMessage("*callback 0: the EarlyStopping state \"2 x 0\" is not*");
+        });
+    }
+
+    [Fact]
     public void A_checkpoint_is_a_model_file_too()
     {
         var train = Images(60, seed: 1);
