@@ -18,7 +18,10 @@ public sealed class OnnxExportOptions
     /// <summary>The symbolic name of the batch dimension m. Default "batch".</summary>
     public string BatchDimension { get; init; } = "batch";
 
-    /// <summary>Class names stored in the metadata under "class_names" (a JSON array), one per output column.</summary>
+    /// <summary>
+    /// Class names stored in the metadata under "class_names" (a JSON array), one per output column; when null, the
+    /// model's own <see cref="Model{T}.ClassNames"/> are used if it has them.
+    /// </summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
 }
 
@@ -158,11 +161,29 @@ public static class OnnxExporter
             index++;
         }
 
+        if (model.TargetTransform is { } target)
+        {
+            // Regression trained on standardized targets: y = ŷ·√(σ² + ε) + μ, so the ONNX output is in the original units,
+            // as Predict's is (computed in T here, in double then rounded to T there: equal to rounding).
+            var sd = new T[target.Features];
+            var mean = target.Mean.ReadOnlySpan;
+            var shift = new T[target.Features];
+            for (int j = 0; j < sd.Length; j++)
+            {
+                sd[j] = T.CreateTruncating(target.StandardDeviation(j));
+                shift[j] = mean[j];
+            }
+
+            emitter.Node("Mul", "target_transform.scale", sd);
+            emitter.Node("Add", "target_transform.mean", shift);
+            metadata.Add(new("target_transform", "standardize"));
+        }
+
         emitter.Finish(options.OutputName);
         graph.Inputs.Add(new ValueInfoProto { Name = options.InputName, ElemType = elemType, Shape = [(null, options.BatchDimension), (model.InputSize, null)] });
         graph.Outputs.Add(new ValueInfoProto { Name = options.OutputName, ElemType = elemType, Shape = [(null, options.BatchDimension), (model.OutputSize, null)] });
 
-        if (options.ClassNames is { } classNames)
+        if ((options.ClassNames ?? model.ClassNames) is { } classNames)
         {
             metadata.Add(new("class_names", new JsonArray(classNames.Select(n => (JsonNode?)JsonValue.Create(n)).ToArray()).ToJsonString()));
         }

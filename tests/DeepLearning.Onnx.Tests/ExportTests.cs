@@ -60,6 +60,53 @@ public class ExportTests
     }
 
     [Fact]
+    public void A_regression_model_with_standardized_targets_predicts_in_original_units_in_onnx_runtime()
+    {
+        var rng = new RandomSource(5);
+        var x = new Tensor<float>(50, 3);
+        var y = new Tensor<float>(50, 2);
+        for (int i = 0; i < 50; i++)
+        {
+            for (int j = 0; j < 3; j++)
+            {
+                x[i, j] = (float)rng.NextGaussian();
+            }
+
+            y[i, 0] = 400 + (80 * x[i, 0]);
+            y[i, 1] = -2 + x[i, 1] - x[i, 2];
+        }
+
+        var train = new DataSet<float>(x, y);
+        var model = Model.Sequential<float>(3).Standardize(train).StandardizeTargets(train).Dense(6).Tanh().Dense(2).Build(seed: 3);
+        model.Fit(train, new TrainingOptions<float> { Epochs = 2, BatchSize = 10 });
+        string path = TestModels.TempFile("regression.onnx");
+        model.SaveOnnx(path);
+
+        using var session = new InferenceSession(path);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("input", new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(x.ReadOnlySpan.ToArray(), [50, 3]))]);
+        float[] onnx = results.First().AsEnumerable<float>().ToArray();
+        float[] ours = model.Predict(x).ReadOnlySpan.ToArray();
+        onnx.Should().HaveCount(ours.Length);
+        for (int i = 0; i < ours.Length; i++)
+        {
+            ((double)Math.Abs(onnx[i] - ours[i])).Should().BeLessThanOrEqualTo(1e-5 * Math.Max(1, Math.Abs(ours[i])), $"element {i}");
+        }
+
+        ours.Where((_, i) => i % 2 == 0).Average().Should().BeGreaterThan(100, "outputs are in the targets' units");
+        OnnxModel.ReadMetadata(path)["target_transform"].Should().Be("standardize");
+    }
+
+    [Fact]
+    public void Class_names_default_to_the_models_own()
+    {
+        var (model, _) = TestModels.Build<float>("batchnorm", "standardize");
+        model.ClassNames = ["a", "b", "c"];
+        string path = TestModels.TempFile("names.onnx");
+        model.SaveOnnx(path);
+        OnnxModel.ReadMetadata(path)["class_names"].Should().Be("[\"a\",\"b\",\"c\"]");
+    }
+
+    [Fact]
     public void Dense_is_one_Gemm_with_transB_and_dropout_is_left_out()
     {
         var (model, _) = TestModels.Build<float>("batchnorm", "minmax");
