@@ -249,6 +249,16 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     }
 
     // Rows [rowBegin, rowEnd) of C for the KC steps of one phase: ic (MC) → pack Ã → jr (NR) → ir (MR).
+    // The epilogue of the k-block starting at pc: beta applies to the first block only (later blocks accumulate onto
+    // C), bias and activation to the last block only.
+    private static GemmEpilogue<T> BlockEpilogue(ref GemmProblem<T> p, int pc, bool last) => new()
+    {
+        Alpha = p.Alpha,
+        Beta = pc == 0 ? p.Beta : T.One,
+        Activation = last ? p.Activation : FusedActivation.Identity,
+        Slope = p.Slope,
+    };
+
     private static void RunRows(ref GemmProblem<T> p, in Phase phase, int rowBegin, int rowEnd)
     {
         const int MR = GemmBlocking.MR;
@@ -264,13 +274,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             int kc = Math.Min(kcBlock, p.K - pc);
             T* bt = phase.Single ? phase.Base : phase.Base + ((nint)pc * phase.PcStride) + ((nint)phase.JcOffset * kc);
             bool last = pc + kc == p.K;
-            var epi = new GemmEpilogue<T>
-            {
-                Alpha = p.Alpha,
-                Beta = pc == 0 ? p.Beta : T.One,
-                Activation = last ? p.Activation : FusedActivation.Identity,
-                Slope = p.Slope,
-            };
+            var epi = BlockEpilogue(ref p, pc, last);
             T* bias = last ? p.Bias : null;
 
             for (int ic = rowBegin; ic < rowEnd; ic += mcBlock)
@@ -323,13 +327,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             }
 
             bool last = pc + kc == p.K;
-            var epi = new GemmEpilogue<T>
-            {
-                Alpha = p.Alpha,
-                Beta = pc == 0 ? p.Beta : T.One,
-                Activation = last ? p.Activation : FusedActivation.Identity,
-                Slope = p.Slope,
-            };
+            var epi = BlockEpilogue(ref p, pc, last);
             T* bias = last ? p.Bias : null;
 
             for (int ic = 0; ic < p.M; ic += mcBlock)

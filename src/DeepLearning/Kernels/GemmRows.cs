@@ -32,13 +32,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                 T* bt = p.PackedB + ((nint)pc * p.PackedWidth);
                 T* ap = a + (pc * cs);
                 bool last = pc + kc == p.K;
-                var epi = new GemmEpilogue<T>
-                {
-                    Alpha = p.Alpha,
-                    Beta = pc == 0 ? p.Beta : T.One,
-                    Activation = last ? p.Activation : FusedActivation.Identity,
-                    Slope = p.Slope,
-                };
+                var epi = BlockEpilogue(ref p, pc, last);
                 T* bias = last ? p.Bias : null;
                 int jr = 0;
                 for (; jr + (2 * nr) <= p.N; jr += 2 * nr)

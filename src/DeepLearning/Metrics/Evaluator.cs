@@ -66,7 +66,7 @@ internal sealed class Evaluator<T>
         long seen = 0;
         while ((rows = reader.Next(x, y)) > 0)
         {
-            if (FiniteCheck.FirstNonFinite(x.ReadOnlySpan[..(rows * x.RowLength)]) >= 0 || FiniteCheck.FirstNonFinite(y.ReadOnlySpan[..(rows * y.RowLength)]) >= 0)
+            if (!FiniteCheck.AllFinite(x, y, rows))
             {
                 long first = seen;
                 FiniteCheck.Batch(x, y, rows, "the " + what, r => string.Create(CultureInfo.InvariantCulture, $"at row {first + r}"));

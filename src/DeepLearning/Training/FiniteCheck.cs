@@ -30,6 +30,14 @@ internal static class FiniteCheck
         return -1;
     }
 
+    /// <summary>
+    /// Whether rows [0, rows) of X and Y are all finite: two vectorized sums, no allocation. Call <see cref="Batch"/>
+    /// (which builds the message) only when this is false.
+    /// </summary>
+    public static bool AllFinite<T>(Tensor<T> x, Tensor<T> y, int rows)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        FirstNonFinite(x.ReadOnlySpan[..(rows * x.RowLength)]) < 0 && FirstNonFinite(y.ReadOnlySpan[..(rows * y.RowLength)]) < 0;
+
     /// <summary>The first non-finite cell of the first <paramref name="rows"/> rows of a matrix, as (row, column), or null.</summary>
     public static (int Row, int Column, T Value)? Locate<T>(Tensor<T> matrix, int rows)
         where T : unmanaged, IFloatingPointIeee754<T>

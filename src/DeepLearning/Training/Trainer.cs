@@ -246,7 +246,7 @@ public static class Trainer
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         // One vectorized sum per tensor; the message (and its closure) is built in another method, only on failure.
-        if (FiniteCheck.FirstNonFinite(x.ReadOnlySpan[..(rows * x.RowLength)]) >= 0 || FiniteCheck.FirstNonFinite(y.ReadOnlySpan[..(rows * y.RowLength)]) >= 0)
+        if (!FiniteCheck.AllFinite(x, y, rows))
         {
             ThrowNonFinite(x, y, rows, epoch, batchIndex, seen);
         }
