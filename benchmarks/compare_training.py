@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """Seconds per epoch of the reference MLP: ours vs PyTorch's CPU build, in the same run.
 
-Usage: /usr/bin/python3 benchmarks/compare_training.py [--epochs N] [--threads 1|2] [--data DIR]
+Usage: /usr/bin/python3 benchmarks/compare_training.py [--epochs N] [--threads 1|2] [--batch M] [--data DIR] [--pytorch-only]
 
 Network 784-256-128-10 (ReLU, ReLU, softmax + cross-entropy), Adam(lr=0.001), mini-batches of 64, float32,
 one shuffled pass over Fashion-MNIST's 60,000 training images (Debian's dataset-fashion-mnist) per epoch.
 PyTorch (Debian's python3-torch) runs with torch.set_num_threads(t) and OPENBLAS_NUM_THREADS=1 so it does
 not oversubscribe the cores; ours runs `train --quick` of the benchmark project with the same thread count.
 Both keep the best of N epochs after a warm-up. Prints both figures and ours/PyTorch (below 1 = we are faster).
+With --pytorch-only it prints PyTorch's line alone: `train --quick` runs it so as to print the peer beside its own
+figures.
 """
 import argparse
 import gzip
@@ -39,7 +41,12 @@ def load(folder):
     return torch.from_numpy(images.astype(np.float32) / 255.0), torch.from_numpy(labels.astype(np.int64))
 
 
-def pytorch_seconds(x, y, threads, epochs, batch=64):
+def random_data():
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(60000, 784, generator=g), torch.randint(0, 10, (60000,), generator=g)
+
+
+def pytorch_seconds(x, y, threads, epochs, batch):
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     model = torch.nn.Sequential(
@@ -67,8 +74,9 @@ def pytorch_seconds(x, y, threads, epochs, batch=64):
     return best
 
 
-def ours_seconds(threads, epochs, folder):
-    cmd = ["dotnet", DLL, "train", "--quick", "--threads", str(threads), "--epochs", str(epochs), "--data", folder]
+def ours_seconds(threads, epochs, folder, batch):
+    cmd = ["dotnet", DLL, "train", "--quick", "--no-peer", "--threads", str(threads), "--epochs", str(epochs),
+           "--batch", str(batch), "--data", folder]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     for line in out.splitlines():
         m = LINE.match(line.strip())
@@ -81,14 +89,22 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--threads", type=int, choices=[1, 2], action="append")
+    ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--pytorch-only", action="store_true")
     args = ap.parse_args()
+    if args.pytorch_only:
+        x, y = load(args.data) if os.path.isdir(args.data) else random_data()
+        for threads in args.threads or [1, 2]:
+            theirs = pytorch_seconds(x, y, threads, args.epochs, args.batch)
+            print(f"pytorch threads={threads} seconds_per_epoch={theirs:.3f}")
+        return
     subprocess.run(["dotnet", "build", PROJECT, "-c", "Release", "-v", "q", "-nologo"], check=True, capture_output=True)
     x, y = load(args.data)
-    print(f"torch {torch.__version__}, {x.shape[0]} training images, batch 64, Adam, float32")
+    print(f"torch {torch.__version__}, {x.shape[0]} training images, batch {args.batch}, Adam, float32")
     for threads in args.threads or [1, 2]:
-        ours, line = ours_seconds(threads, args.epochs, args.data)
-        theirs = pytorch_seconds(x, y, threads, args.epochs)
+        ours, line = ours_seconds(threads, args.epochs, args.data, args.batch)
+        theirs = pytorch_seconds(x, y, threads, args.epochs, args.batch)
         print(line)
         print(f"pytorch threads={threads} seconds_per_epoch={theirs:.3f}")
         print(f"ratio threads={threads} ours/pytorch={ours / theirs:.2f}")

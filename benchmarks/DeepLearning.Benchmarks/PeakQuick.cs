@@ -13,7 +13,7 @@ namespace DeepLearning.Benchmarks;
 /// </summary>
 internal static class PeakQuick
 {
-    private const long Iterations = 2_000_000;
+    private const long Iterations = 40_000_000;
 
     public static int Run(string[] args)
     {

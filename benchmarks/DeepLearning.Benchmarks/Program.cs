@@ -5,7 +5,8 @@ namespace DeepLearning.Benchmarks;
 /// <summary>
 /// Entry point: <c>gemm --quick</c> runs the quick GEMM table (one line per case), <c>peak --quick</c> the FMA
 /// peak of this machine, <c>infer --quick</c> inference latency and allocation per call, <c>train --quick</c> the
-/// seconds per epoch of the reference MLP; anything else goes to
+/// seconds per epoch of the reference MLP with its efficiency and PyTorch's figure, <c>train --profile</c> where a
+/// training step's time goes; anything else goes to
 /// BenchmarkDotNet's switcher over every suite in this assembly.
 /// </summary>
 public static class Program
@@ -26,6 +27,11 @@ public static class Program
         if (args.Length >= 1 && args[0] == "infer" && args.Contains("--quick"))
         {
             return InferQuick.Run(args);
+        }
+
+        if (args.Length >= 1 && args[0] == "train" && args.Contains("--profile"))
+        {
+            return TrainProfile.Run(args);
         }
 
         if (args.Length >= 1 && args[0] == "train" && args.Contains("--quick"))

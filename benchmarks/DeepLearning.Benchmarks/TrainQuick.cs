@@ -7,8 +7,14 @@ namespace DeepLearning.Benchmarks;
 /// <summary>
 /// <c>train --quick</c>: seconds per epoch of the issue's reference run — Fashion-MNIST (or random data of the
 /// same shape when it is absent), 784-256-128-10 with ReLU, softmax, Adam, mini-batches of 64, float32 —
-/// through the real fit loop. Prints one line per thread count:
-/// <c>train fashion-mnist 784-256-128-10 adam batch=64 float threads=&lt;t&gt; seconds_per_epoch=&lt;x&gt; allocated_per_step=&lt;bytes&gt;</c>.
+/// through the real fit loop, with its efficiency (training GFLOP/s as a % of this machine's FMA peak, measured
+/// in the same run with the same thread count) and, when Debian's python3-torch is installed, PyTorch's seconds per
+/// epoch for the same network, data and thread count, measured in the same run. One line per thread count:
+/// <c>train &lt;data&gt; 784-256-128-10 adam batch=&lt;m&gt; float threads=&lt;t&gt; seconds_per_epoch=&lt;x&gt;
+/// gflops=&lt;g&gt; peak_gflops=&lt;p&gt; efficiency=&lt;%&gt; allocated_per_step=&lt;bytes&gt;
+/// [pytorch_seconds_per_epoch=&lt;y&gt; pytorch/ours=&lt;r&gt;]</c>.
+/// Options: <c>--threads N</c>, <c>--batch M</c>, <c>--epochs E</c> (timed epochs, best kept), <c>--data DIR</c>,
+/// <c>--no-peer</c>.
 /// </summary>
 internal static class TrainQuick
 {
@@ -16,29 +22,15 @@ internal static class TrainQuick
     {
         int epochs = Option(args, "--epochs", 3);
         int batch = Option(args, "--batch", 64);
-        string? folder = args.SkipWhile(a => a != "--data").Skip(1).FirstOrDefault();
         int[] threadCounts = args.Contains("--threads") ? [Option(args, "--threads", 1)] : [1, 2];
-
-        DataSet<float> train;
-        string name;
-        if (Datasets.FashionMnistAvailable(folder))
-        {
-            train = Datasets.FashionMnist<float>(folder).Train;
-            name = "fashion-mnist";
-        }
-        else
-        {
-            var random = new RandomSource(1);
-            var x = Tensor.RandomUniform<float>(random, [60000, 784]);
-            var labels = Enumerable.Range(0, 60000).Select(_ => random.NextInt(10)).ToArray();
-            train = DataSet.FromLabels(x, labels, 10);
-            name = "random-60000x784";
-        }
+        var (train, name) = Load(args);
+        string? peer = args.Contains("--no-peer") ? null : PeerScript();
+        var ci = CultureInfo.InvariantCulture;
 
         foreach (int threads in threadCounts)
         {
             Gemm.MaxThreads = threads;
-            var model = Model.Sequential<float>(784).Dense(256).ReLU().Dense(128).ReLU().Dense(10).Softmax().Build(seed: 1);
+            var model = Reference(batch);
             var options = new TrainingOptions<float> { Optimizer = new Adam(0.001), Epochs = 1, BatchSize = batch, Seed = 1 };
 
             // Warm up the JIT (tiered compilation) on a slice, then time whole epochs and keep the best.
@@ -62,16 +54,114 @@ internal static class TrainQuick
             }
 
             long perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / 100;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"train {name} 784-256-128-10 adam batch={batch} float threads={threads} seconds_per_epoch={best:F3} allocated_per_step={perStep}"));
+            double peak = PeakQuick.Measure(isFloat: true, threads, reps: 3);
+            double gflops = FlopsPerExample(model) * train.Count / best / 1e9;
+            string line = string.Create(ci,
+                $"train {name} 784-256-128-10 adam batch={batch} float threads={threads} seconds_per_epoch={best:F3} gflops={gflops:F1} peak_gflops={peak:F1} efficiency={100 * gflops / peak:F1}% allocated_per_step={perStep}");
+            if (peer is not null && Peer(peer, threads, epochs, batch, name == "fashion-mnist" ? DataFolder(args) : null) is { } theirs)
+            {
+                line += string.Create(ci, $" pytorch_seconds_per_epoch={theirs:F3} pytorch/ours={theirs / best:F2}");
+            }
+
+            Console.WriteLine(line);
         }
 
         return 0;
     }
 
-    private static int Option(string[] args, string name, int fallback)
+    /// <summary>The reference network, seed 1.</summary>
+    internal static Model<float> Reference(int batch) =>
+        Model.Sequential<float>(784).Dense(256).ReLU().Dense(128).ReLU().Dense(10).Softmax().Build(seed: 1);
+
+    /// <summary>
+    /// Floating-point operations of one training example through <paramref name="model"/>'s dense layers: 2·n·k for
+    /// the forward GEMM, 2·n·k for dW, and 2·n·k for dA_prev except in the first layer (whose input needs no gradient).
+    /// Element-wise work, the loss and the optimizer are not counted: the efficiency is of the useful GEMM work.
+    /// </summary>
+    internal static double FlopsPerExample(Model<float> model)
+    {
+        double flops = 0;
+        bool first = true;
+        foreach (var d in model.Layers.OfType<Dense<float>>())
+        {
+            flops += 2.0 * d.OutputSize * d.InputSize * (first ? 2 : 3);
+            first = false;
+        }
+
+        return flops;
+    }
+
+    /// <summary>Fashion-MNIST's training set when installed, else random data of the same shape.</summary>
+    internal static (DataSet<float> Train, string Name) Load(string[] args)
+    {
+        string? folder = DataFolder(args);
+        if (Datasets.FashionMnistAvailable(folder))
+        {
+            return (Datasets.FashionMnist<float>(folder).Train, "fashion-mnist");
+        }
+
+        var random = new RandomSource(1);
+        var x = Tensor.RandomUniform<float>(random, [60000, 784]);
+        var labels = Enumerable.Range(0, 60000).Select(_ => random.NextInt(10)).ToArray();
+        return (DataSet.FromLabels(x, labels, 10), "random-60000x784");
+    }
+
+    private static string? DataFolder(string[] args) => args.SkipWhile(a => a != "--data").Skip(1).FirstOrDefault();
+
+    internal static int Option(string[] args, string name, int fallback)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out int v) && v > 0 ? v : fallback;
+    }
+
+    // benchmarks/compare_training.py, found from the working directory or the binary's folder upwards.
+    private static string? PeerScript()
+    {
+        foreach (string start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                string path = Path.Combine(dir.FullName, "benchmarks", "compare_training.py");
+                if (File.Exists(path))
+                {
+                    return File.Exists("/usr/bin/python3") ? path : null;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    // PyTorch's best seconds per epoch for the same run, or null when python3-torch is missing.
+    private static double? Peer(string script, int threads, int epochs, int batch, string? folder)
+    {
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { script, "--pytorch-only", "--threads", threads.ToString(CultureInfo.InvariantCulture), "--epochs", epochs.ToString(CultureInfo.InvariantCulture), "--batch", batch.ToString(CultureInfo.InvariantCulture) })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        if (folder is not null)
+        {
+            psi.ArgumentList.Add("--data");
+            psi.ArgumentList.Add(folder);
+        }
+
+        using var process = Process.Start(psi)!;
+        string output = process.StandardOutput.ReadToEnd();
+        string error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        foreach (string l in output.Split('\n'))
+        {
+            const string Key = "seconds_per_epoch=";
+            int at = l.IndexOf(Key, StringComparison.Ordinal);
+            if (l.StartsWith("pytorch ", StringComparison.Ordinal) && at > 0 && double.TryParse(l[(at + Key.Length)..].Trim(), CultureInfo.InvariantCulture, out double s))
+            {
+                return s;
+            }
+        }
+
+        Console.Error.WriteLine($"# PyTorch peer not run ({(error.Contains("No module named", StringComparison.Ordinal) ? "python3-torch is not installed" : error.Trim())})");
+        return null;
     }
 }

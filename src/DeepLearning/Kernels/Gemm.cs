@@ -86,6 +86,9 @@ public static class Gemm
         set => _threadsOverride = value;
     }
 
+    /// <summary>The thread count this thread's calls use: <see cref="ThreadsOverride"/> if set, else <see cref="MaxThreads"/>.</summary>
+    internal static int EffectiveThreads => _threadsOverride > 0 ? _threadsOverride : MaxThreads;
+
     /// <summary>C = act(alpha·op(A)·op(B) + beta·C + bias). See <see cref="GemmReference.Multiply{T}"/> for the parameters.</summary>
     /// <param name="transA">Whether op(A) = Aᵀ; A is then stored (k, m).</param>
     /// <param name="transB">Whether op(B) = Bᵀ; B is then stored (n, k).</param>
@@ -277,7 +280,7 @@ public static class Gemm
         p.KC = kc > 0 ? kc : GemmBlocking.KC;
         p.MC = GemmBlocking.MC;
         p.NC = GemmBlocking.NC;
-        int threads = _threadsOverride > 0 ? _threadsOverride : MaxThreads;
+        int threads = EffectiveThreads;
         if (Avx512F.IsSupported)
         {
             Choose(ref p, GemmDriver<Simd512<T>, Vector512<T>, T>.NR);

@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using DeepLearning.Kernels;
 
 namespace DeepLearning;
 
@@ -39,18 +40,56 @@ internal interface ITwoStateOp<T>
 /// </summary>
 internal static class UpdateKernels
 {
-    // w, g, v: (n)
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void OneState<T, TOp>(Span<T> w, ReadOnlySpan<T> g, Span<T> v, TOp op)
+    // w, g, v: (n). Long parameters are split over the GEMM pool's participants (bit-identical: see ParallelRange).
+    public static unsafe void OneState<T, TOp>(Span<T> w, ReadOnlySpan<T> g, Span<T> v, TOp op)
         where T : unmanaged
         where TOp : struct, IOneStateOp<T>
     {
         Same(w.Length, g.Length, "g");
         Same(w.Length, v.Length, "v");
-        int n = w.Length;
-        ref T ws = ref MemoryMarshal.GetReference(w);
-        ref T gs = ref MemoryMarshal.GetReference(g);
-        ref T vs = ref MemoryMarshal.GetReference(v);
+        if (w.Length < 2 * ParallelRange.DefaultMinimum)
+        {
+            OneState(ref MemoryMarshal.GetReference(w), ref MemoryMarshal.GetReference(g), ref MemoryMarshal.GetReference(v), w.Length, op);
+            return;
+        }
+
+        fixed (T* pw = w)
+        fixed (T* pg = g)
+        fixed (T* pv = v)
+        {
+            ParallelRange.For(w.Length, new OneStateBody<T, TOp>(pw, pg, pv, op));
+        }
+    }
+
+    // w, g, v, s: (n). Long parameters are split over the GEMM pool's participants (bit-identical: see ParallelRange).
+    public static unsafe void TwoState<T, TOp>(Span<T> w, ReadOnlySpan<T> g, Span<T> v, Span<T> s, TOp op)
+        where T : unmanaged
+        where TOp : struct, ITwoStateOp<T>
+    {
+        Same(w.Length, g.Length, "g");
+        Same(w.Length, v.Length, "v");
+        Same(w.Length, s.Length, "s");
+        if (w.Length < 2 * ParallelRange.DefaultMinimum)
+        {
+            TwoState(ref MemoryMarshal.GetReference(w), ref MemoryMarshal.GetReference(g), ref MemoryMarshal.GetReference(v), ref MemoryMarshal.GetReference(s), w.Length, op);
+            return;
+        }
+
+        fixed (T* pw = w)
+        fixed (T* pg = g)
+        fixed (T* pv = v)
+        fixed (T* ps = s)
+        {
+            ParallelRange.For(w.Length, new TwoStateBody<T, TOp>(pw, pg, pv, ps, op));
+        }
+    }
+
+    // ws, gs, vs: n elements each, one thread.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void OneState<T, TOp>(ref T ws, ref T gs, ref T vs, int n, TOp op)
+        where T : unmanaged
+        where TOp : struct, IOneStateOp<T>
+    {
         int i = 0;
         if (Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported && n >= Vector512<T>.Count)
         {
@@ -92,20 +131,12 @@ internal static class UpdateKernels
         }
     }
 
-    // w, g, v, s: (n)
+    // ws, gs, vs, ss: n elements each, one thread.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void TwoState<T, TOp>(Span<T> w, ReadOnlySpan<T> g, Span<T> v, Span<T> s, TOp op)
+    private static void TwoState<T, TOp>(ref T ws, ref T gs, ref T vs, ref T ss, int n, TOp op)
         where T : unmanaged
         where TOp : struct, ITwoStateOp<T>
     {
-        Same(w.Length, g.Length, "g");
-        Same(w.Length, v.Length, "v");
-        Same(w.Length, s.Length, "s");
-        int n = w.Length;
-        ref T ws = ref MemoryMarshal.GetReference(w);
-        ref T gs = ref MemoryMarshal.GetReference(g);
-        ref T vs = ref MemoryMarshal.GetReference(v);
-        ref T ss = ref MemoryMarshal.GetReference(s);
         int i = 0;
         if (Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported && n >= Vector512<T>.Count)
         {
@@ -151,6 +182,20 @@ internal static class UpdateKernels
         {
             op.Invoke(ref Unsafe.Add(ref ws, i), Unsafe.Add(ref gs, i), ref Unsafe.Add(ref vs, i), ref Unsafe.Add(ref ss, i));
         }
+    }
+
+    private readonly unsafe struct OneStateBody<T, TOp>(T* w, T* g, T* v, TOp op) : IRangeBody
+        where T : unmanaged
+        where TOp : struct, IOneStateOp<T>
+    {
+        public void Invoke(int start, int end) => OneState(ref w[start], ref g[start], ref v[start], end - start, op);
+    }
+
+    private readonly unsafe struct TwoStateBody<T, TOp>(T* w, T* g, T* v, T* s, TOp op) : IRangeBody
+        where T : unmanaged
+        where TOp : struct, ITwoStateOp<T>
+    {
+        public void Invoke(int start, int end) => TwoState(ref w[start], ref g[start], ref v[start], ref s[start], end - start, op);
     }
 
     /// <summary>Throws unless the two lengths agree, naming the span that disagrees.</summary>
