@@ -14,7 +14,7 @@ namespace DeepLearning.Benchmarks;
 /// </summary>
 internal static class TrainProfile
 {
-    private static readonly string[] Phases =
+    private static readonly string[] _phases =
     [
         "data gathering (shuffled rows → batch)",
         "forward GEMMs (+ fused bias, ReLU)",
@@ -48,7 +48,7 @@ internal static class TrainProfile
         var bx = new Tensor<float>(batch, 784);
         var by = new Tensor<float>(batch, 10);
         var gemmTicks = new long[layers, 3];
-        var times = new long[Phases.Length];
+        var times = new long[_phases.Length];
         long steps = 0;
         var shuffle = new RandomSource(1);
         double fitSeconds = double.MaxValue;
@@ -137,10 +137,10 @@ internal static class TrainProfile
         double total = times.Sum() * tick / steps;
         var ci = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Create(ci, $"profile {name} 784-256-128-10 adam batch={batch} float threads={threads} steps={steps} peak_gflops={peak:F1}"));
-        for (int i = 0; i < Phases.Length; i++)
+        for (int i = 0; i < _phases.Length; i++)
         {
             double us = times[i] * tick / steps;
-            Console.WriteLine(string.Create(ci, $"  {Phases[i],-42} {us,8:F1} µs/step {100 * us / total,5:F1}%"));
+            Console.WriteLine(string.Create(ci, $"  {_phases[i],-42} {us,8:F1} µs/step {100 * us / total,5:F1}%"));
         }
 
         Console.WriteLine(string.Create(ci, $"  {"sum of the phases",-42} {total,8:F1} µs/step"));
