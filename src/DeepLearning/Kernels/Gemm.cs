@@ -181,7 +181,7 @@ public static class Gemm
             return new GemmPackedB<T>(k, n, plain, 0, 0);
         }
 
-        int kc = GemmBlocking.KC;
+        int kc = GemmBlocking.BlockDepth(k);
         nint width = PackedWidthFor<T>(n);
         T[] data = GC.AllocateUninitializedArray<T>((int)checked(width * k), pinned: true);
         fixed (T* pb = b, pd = data)
@@ -277,7 +277,7 @@ public static class Gemm
     private static void Dispatch<T>(ref GemmProblem<T> p, int kc = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        p.KC = kc > 0 ? kc : GemmBlocking.KC;
+        p.KC = kc > 0 ? kc : GemmBlocking.BlockDepth(p.K);
         p.MC = GemmBlocking.MC;
         p.NC = GemmBlocking.NC;
         int threads = EffectiveThreads;

@@ -12,6 +12,29 @@ internal static class GemmBlocking
     /// <summary>Depth of one packed block: an MR×KC sliver of Ã and a KC×NR panel of B̃ are reused from L1/L2.</summary>
     public static int KC { get; set; } = 256;
 
+    /// <summary>
+    /// The depth of the k-blocks for a product of depth <paramref name="k"/>: one block up to 1.5625·<see cref="KC"/>
+    /// (400), two equal halves (rounded up to 8) up to 3.125·KC (800), else KC. A short last block pays the tile's
+    /// load, store and epilogue for little work: K = 784 (a 28×28 image) as 256+256+256+16 ran 5–8% slower than as
+    /// 392+392 (AMD EPYC Zen 5). Depends on k alone, so a pre-packed B and the plain path block alike and agree to
+    /// the bit.
+    /// </summary>
+    public static int BlockDepth(int k)
+    {
+        int kc = KC;
+        if ((long)k * 64 <= kc * 100L)
+        {
+            return Math.Max(1, k);
+        }
+
+        if ((long)k * 32 <= kc * 100L)
+        {
+            return ((k + 1) / 2 + 7) & ~7;
+        }
+
+        return kc;
+    }
+
     /// <summary>Rows of one packed Ã block (a multiple of MR), sized to stay in L2.</summary>
     public static int MC { get; set; } = 96;
 

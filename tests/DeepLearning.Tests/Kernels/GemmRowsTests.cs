@@ -22,7 +22,7 @@ public class GemmRowsTests
         FusedActivation[] acts = [FusedActivation.Identity, FusedActivation.ReLU, FusedActivation.LeakyReLU, FusedActivation.Sigmoid, FusedActivation.Tanh];
         foreach (int n in new[] { 1, 3, 10, 16, 17, 33, 64, 65, 127, 128, 129, 256, 300 })
         {
-            foreach (int k in new[] { 1, 7, 256, 257, 600 })
+            foreach (int k in new[] { 1, 7, 256, 257, 401, 600, 801 })
             {
                 foreach (var tb in new[] { Transpose.None, Transpose.Transposed })
                 {

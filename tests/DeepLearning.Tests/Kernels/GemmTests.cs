@@ -71,6 +71,24 @@ public class GemmTests
     }
 
     [Fact]
+    public void Depths_at_the_k_block_boundaries_match_reference()
+    {
+        // One block up to 400, two equal halves up to 800, blocks of KC beyond (GemmBlocking.BlockDepth).
+        GemmBlocking.BlockDepth(256).Should().Be(256);
+        GemmBlocking.BlockDepth(400).Should().Be(400);
+        GemmBlocking.BlockDepth(401).Should().Be(208);
+        GemmBlocking.BlockDepth(784).Should().Be(392);
+        GemmBlocking.BlockDepth(800).Should().Be(400);
+        GemmBlocking.BlockDepth(801).Should().Be(GemmBlocking.KC);
+        var rng = new Random(15);
+        foreach (int k in new[] { 399, 400, 401, 783, 784, 799, 800, 801 })
+        {
+            Check<float>(rng, Transpose.None, Transpose.Transposed, 64, 70, k, alpha: 1f, beta: 0f, threads: 2);
+            Check<double>(rng, Transpose.Transposed, Transpose.None, 13, 65, k, alpha: 1.0, beta: 1.0, threads: 1);
+        }
+    }
+
+    [Fact]
     public void Wide_B_takes_the_per_KC_packing_and_NC_blocking_paths()
     {
         // k·n above the whole-B packing budget, and n above NC, so B̃ is packed one KC step of one NC block at a time.
