@@ -141,7 +141,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         if (p.Prepacked && p.M < MR)
         {
             // A few rows against a pre-packed B (inference): one row at a time, no packing, no wasted tile rows.
-            MultiplyRows(ref p);
+            MultiplyRows(ref p, maxThreads);
             return;
         }
 

@@ -14,9 +14,47 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     where TV : struct
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    // Rows of C one by one: KC step → pairs of full NR panels (8 registers in flight) → the remaining panel.
+    /// <summary>Pre-packed B of at least this many bytes is split by columns over two or more threads (m &lt; MR).</summary>
+    private const long RowsParallelBytes = 192 * 1024;
+
+    [ThreadStatic]
+    private static RowsJob? _rowsJob;
+
+    // A few rows against a pre-packed B. A large B̃ (a 784×256 layer's is 800 KB) is split by column panels over the
+    // pool, each participant always taking the same range (GemmWork's affinity), so each core streams its own half of
+    // the weights from its own L2 instead of one core streaming all of them. Every element of C is computed by the same
+    // operations in the same order whatever the split, so the result is bit-identical to one thread.
+    private static void MultiplyRows(ref GemmProblem<T> p, int maxThreads)
+    {
+        int pairs = (p.N + (2 * NR) - 1) / (2 * NR);
+        long bytes = (long)p.K * p.N * sizeof(T);
+        int threads = Math.Min(maxThreads, pairs);
+        GemmThreadPool? pool = threads > 1 && bytes >= RowsParallelBytes ? GemmThreadPool.Shared : null;
+        if (pool is null || !pool.TryAcquire())
+        {
+            MultiplyRows(ref p, 0, p.N);
+            return;
+        }
+
+        try
+        {
+            var job = _rowsJob ??= new RowsJob();
+            job.Problem = p;
+            job.Pairs = pairs;
+            job.Chunks = threads;
+            pool.Run(job, threads);
+            job.Problem = default;
+        }
+        finally
+        {
+            pool.Release();
+        }
+    }
+
+    // Columns [j0, j1) of C (j0 a multiple of 2·NR), rows one by one: KC step → pairs of full NR panels (8 registers in
+    // flight) → the remaining panel.
     [SkipLocalsInit]
-    private static void MultiplyRows(ref GemmProblem<T> p)
+    private static void MultiplyRows(ref GemmProblem<T> p, int j0, int j1)
     {
         int nr = NR;
         int kcBlock = p.KC;
@@ -34,15 +72,15 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                 bool last = pc + kc == p.K;
                 var epi = BlockEpilogue(ref p, pc, last);
                 T* bias = last ? p.Bias : null;
-                int jr = 0;
-                for (; jr + (2 * nr) <= p.N; jr += 2 * nr)
+                int jr = j0;
+                for (; jr + (2 * nr) <= j1; jr += 2 * nr)
                 {
                     RowKernel2(kc, ap, cs, bt + ((nint)jr * kc), bt + ((nint)(jr + nr) * kc), c + jr, epi, bias == null ? null : bias + jr);
                 }
 
-                for (; jr < p.N; jr += nr)
+                for (; jr < j1; jr += nr)
                 {
-                    int ncur = Math.Min(nr, p.N - jr);
+                    int ncur = Math.Min(nr, j1 - jr);
                     int vectors = (ncur + TS.Count - 1) / TS.Count;
                     int w = vectors * TS.Count;
                     T* bp = bt + ((nint)jr * kc);
@@ -70,7 +108,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
 
                 if (last && p.Activation is FusedActivation.Sigmoid or FusedActivation.Tanh)
                 {
-                    ApplyTranscendental(p.Activation, c, p.Ldc, 1, p.N);
+                    ApplyTranscendental(p.Activation, c + j0, p.Ldc, 1, j1 - j0);
                 }
             }
         }
@@ -156,6 +194,22 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         {
             GemmMicroKernel.StoreRow<TS, TV, T, Vectors2>(c, e, bias, c0, c1, c2, c3);
             GemmMicroKernel.StoreRow<TS, TV, T, Vectors2>(c + w, e, bias == null ? null : bias + w, c4, c5, c6, c7);
+        }
+    }
+
+    private sealed class RowsJob : GemmWork
+    {
+        public GemmProblem<T> Problem;
+        public int Pairs;
+
+        protected override void RunChunk(int chunk)
+        {
+            int j0 = (int)((long)chunk * Pairs / Chunks) * 2 * NR;
+            int j1 = Math.Min(Problem.N, (int)((long)(chunk + 1) * Pairs / Chunks) * 2 * NR);
+            if (j1 > j0)
+            {
+                MultiplyRows(ref Problem, j0, j1);
+            }
         }
     }
 }

@@ -24,7 +24,7 @@ namespace DeepLearning;
 public sealed class Predictor<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private const int Chunk = 4096;
+    private const int Chunk = 256;
     private readonly Step[] _steps;
     private readonly IInputTransform<T>? _transform;
     private readonly int _maxWidth;

@@ -1,0 +1,174 @@
+using DeepLearning.Kernels;
+
+namespace DeepLearning.Tests.Kernels;
+
+/// <summary>
+/// The work split over the GEMM pool besides the GEMM itself — the matrix-vector path against a large pre-packed B,
+/// the optimizer updates, the shuffled-row gather — must give the same bits on two threads as on one, and
+/// <see cref="ParallelRange"/> must visit every element exactly once whatever the length and granule.
+/// </summary>
+public class ParallelPathsTests
+{
+    [Fact]
+    public void Parallel_range_visits_every_element_once()
+    {
+        Gemm.ThreadsOverride = 2;
+        try
+        {
+            foreach (int length in new[] { 0, 1, 63, 64, 65, 32_767, 32_768, 32_769, 100_003 })
+            {
+                foreach (int granule in new[] { 1, 7, 64 })
+                {
+                    var counts = new int[length];
+                    unsafe
+                    {
+                        fixed (int* p = counts)
+                        {
+                            ParallelRange.For(length, new CountBody(p), minimumPerThread: 1, granule: granule);
+                        }
+                    }
+
+                    counts.Count(c => c != 1).Should().Be(0, $"length {length}, granule {granule}");
+                }
+            }
+        }
+        finally
+        {
+            Gemm.ThreadsOverride = 0;
+        }
+    }
+
+    [Theory]
+    [InlineData(FusedActivation.ReLU)]
+    [InlineData(FusedActivation.Sigmoid)]
+    [InlineData(FusedActivation.Identity)]
+    public void Rows_against_a_large_prepacked_B_are_bit_identical_on_two_threads(FusedActivation act)
+    {
+        var random = new RandomSource(11);
+        foreach (var (k, n) in new[] { (784, 256), (300, 200), (1000, 1000) })
+        {
+            var w = new float[n * k];
+            random.FillNormal<float>(w);
+            var bias = new float[n];
+            random.FillNormal<float>(bias);
+            var packed = Gemm.PackB(Transpose.Transposed, k, n, w, k);
+            for (int m = 1; m <= 5; m++)
+            {
+                var x = new float[m * k];
+                random.FillNormal<float>(x);
+                var one = Run(1);
+                var two = Run(2);
+                two.Should().Equal(one, $"m {m}, k {k}, n {n}, {act}");
+
+                float[] Run(int threads)
+                {
+                    var y = new float[m * n];
+                    Gemm.ThreadsOverride = threads;
+                    try
+                    {
+                        Gemm.Multiply(Transpose.None, m, 1f, x, k, packed, 0f, y, n, bias, act, 0f);
+                    }
+                    finally
+                    {
+                        Gemm.ThreadsOverride = 0;
+                    }
+
+                    return y;
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Optimizer_updates_are_bit_identical_on_two_threads()
+    {
+        foreach (int n in new[] { 32_768, 65_537, 200_704 })
+        {
+            var random = new RandomSource(n);
+            var w0 = new double[n];
+            var g = new double[n];
+            random.FillNormal<double>(w0);
+            random.FillNormal<double>(g);
+            var one = Run(1);
+            var two = Run(2);
+            for (int i = 0; i < one.Length; i++)
+            {
+                two[i].Should().Equal(one[i], $"n {n}, array {i}");
+            }
+
+            double[][] Run(int threads)
+            {
+                var w = (double[])w0.Clone();
+                var v = new double[n];
+                var s = new double[n];
+                var wm = (double[])w0.Clone();
+                var vm = new double[n];
+                var wr = (double[])w0.Clone();
+                var sr = new double[n];
+                Gemm.ThreadsOverride = threads;
+                try
+                {
+                    for (int t = 1; t <= 3; t++)
+                    {
+                        Adam.Update<double>(w, g, v, s, 0.01, 0.9, 0.999, 1e-8, t);
+                        Momentum.Update<double>(wm, g, vm, 0.01, 0.9, biasCorrection: true, t: t);
+                        RmsProp.Update<double>(wr, g, sr, 0.01, 0.9, 1e-8);
+                    }
+                }
+                finally
+                {
+                    Gemm.ThreadsOverride = 0;
+                }
+
+                return [w, v, s, wm, vm, wr, sr];
+            }
+        }
+    }
+
+    [Fact]
+    public void Shuffled_batches_are_the_same_on_two_threads()
+    {
+        var random = new RandomSource(3);
+        var x = Tensor.RandomUniform<float>(random, [500, 784]);
+        var labels = Enumerable.Range(0, 500).Select(i => i % 10).ToArray();
+        var data = DataSet.FromLabels(x, labels, 10);
+        var one = Read(1);
+        var two = Read(2);
+        two.Should().Equal(one);
+
+        float[] Read(int threads)
+        {
+            var all = new List<float>();
+            var bx = new Tensor<float>(128, 784);
+            var by = new Tensor<float>(128, 10);
+            Gemm.ThreadsOverride = threads;
+            try
+            {
+                using var reader = data.OpenEpoch(128, new RandomSource(9));
+                int rows;
+                while ((rows = reader.Next(bx, by)) > 0)
+                {
+                    all.AddRange(bx.ReadOnlySpan[..(rows * 784)].ToArray());
+                    all.AddRange(by.ReadOnlySpan[..(rows * 10)].ToArray());
+                }
+            }
+            finally
+            {
+                Gemm.ThreadsOverride = 0;
+            }
+
+            return [.. all];
+        }
+    }
+
+    private readonly unsafe struct CountBody(int* counts) : IRangeBody
+    {
+        public void Invoke(int start, int end)
+        {
+            for (int i = start; i < end; i++)
+            {
+                Interlocked.Increment(ref counts[i]);
+            }
+        }
+    }
+}
