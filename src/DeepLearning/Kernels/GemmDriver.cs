@@ -47,6 +47,12 @@ internal static class GemmBlocking
     /// <summary>A B̃ block up to this many elements is packed for every KC step at once (one hand-off per call).</summary>
     public static long WholePackElements { get; set; } = 1L << 20;
 
+    /// <summary>
+    /// In the row split, a whole B̃ up to this many elements is packed by every participant for itself (in parallel,
+    /// from its own cache) instead of once by the caller while the helpers wait.
+    /// </summary>
+    public static long PackEachElements { get; set; } = 256 * 1024;
+
     /// <summary>Ã is packed only when the block has more than this many NR panels to reuse it over.</summary>
     public static int DirectAMaxPanels { get; set; } = 4;
 
@@ -218,13 +224,19 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                 int nc = Math.Min(p.NC, p.N - jc);
                 nint blockWidth = PackedWidth(nc);
                 bool whole = p.Prepacked || p.WholePack;
-                if (!p.Prepacked && p.WholePack)
+                // A small B̃ (one NC block, ≤ PackEachElements) is packed by every participant into its own buffer
+                // at the start of its first chunk rather than by the caller while the helpers wait: the packing is
+                // short, it runs in parallel, and no core reads B̃ out of another core's cache.
+                bool packEach = job is not null && !p.Prepacked && p.WholePack && nc == p.N && (long)p.K * blockWidth <= GemmBlocking.PackEachElements;
+                if (!p.Prepacked && p.WholePack && !packEach)
                 {
-                    for (int pc = 0; pc < p.K; pc += kcBlock)
-                    {
-                        int kc = Math.Min(kcBlock, p.K - pc);
-                        PackPanels(p.TransB, kc, 0, nc, jc, nc, p.B, p.Ldb, pc, p.PackedB + ((nint)pc * blockWidth));
-                    }
+                    PackWhole(ref p, jc, nc, p.PackedB);
+                }
+
+                if (job is not null)
+                {
+                    job.PackEach = packEach;
+                    job.CallId = packEach ? Interlocked.Increment(ref _callIds) : 0;
                 }
 
                 for (int pc = 0; pc < p.K; pc += whole ? p.K : kcBlock)
@@ -268,6 +280,22 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         finally
         {
             pool?.Release();
+        }
+    }
+
+    private static long _callIds;
+
+    [ThreadStatic]
+    private static long _packedCall;
+
+    // Every KC step of the NC block at jc (width nc) into dst, in the whole-block layout.
+    private static void PackWhole(ref GemmProblem<T> p, int jc, int nc, T* dst)
+    {
+        nint blockWidth = PackedWidth(nc);
+        for (int pc = 0; pc < p.K; pc += p.KC)
+        {
+            int kc = Math.Min(p.KC, p.K - pc);
+            PackPanels(p.TransB, kc, 0, nc, jc, nc, p.B, p.Ldb, pc, dst + ((nint)pc * blockWidth));
         }
     }
 
@@ -542,6 +570,10 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         public bool Columns;
         public int Panels;
 
+        /// <summary>Each participant packs all of B̃ into its own buffer (see <see cref="GemmBlocking.PackEachElements"/>).</summary>
+        public bool PackEach;
+        public long CallId;
+
         protected override void RunChunk(int chunk)
         {
             if (Columns)
@@ -551,6 +583,22 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             }
 
             int begin = chunk * ChunkRows;
+            if (PackEach)
+            {
+                // This participant's own B̃, packed once per call (identical to the caller's, so the bits are too).
+                T* own = GemmScratch.PackB.Get<T>((nint)Problem.K * PackedWidth(Problem.N));
+                if (_packedCall != CallId)
+                {
+                    PackWhole(ref Problem, 0, Problem.N, own);
+                    _packedCall = CallId;
+                }
+
+                var phase = Phase;
+                phase.Base = own;
+                RunRows(ref Problem, phase, begin, Math.Min(Problem.M, begin + ChunkRows));
+                return;
+            }
+
             RunRows(ref Problem, Phase, begin, Math.Min(Problem.M, begin + ChunkRows));
         }
     }

@@ -80,6 +80,48 @@ public class ParallelPathsTests
     }
 
     [Fact]
+    public void Row_split_with_each_participant_packing_B_is_bit_identical_and_never_reuses_an_old_pack()
+    {
+        // Same shapes back to back with different B each time: a participant's own B̃ must be packed afresh per call.
+        var random = new RandomSource(12);
+        var shapes = new (Transpose A, Transpose B, int M, int N, int K)[]
+        {
+            (Transpose.Transposed, Transpose.None, 256, 784, 64),
+            (Transpose.None, Transpose.Transposed, 256, 256, 784),
+            (Transpose.None, Transpose.None, 300, 70, 33),
+        };
+        for (int iteration = 0; iteration < 12; iteration++)
+        {
+            var s = shapes[iteration % shapes.Length];
+            var a = new float[s.M * s.K];
+            var b = new float[s.K * s.N];
+            random.FillNormal<float>(a);
+            random.FillNormal<float>(b);
+            int lda = s.A == Transpose.None ? s.K : s.M;
+            int ldb = s.B == Transpose.None ? s.N : s.K;
+            var one = Run(1);
+            var two = Run(2);
+            two.Should().Equal(one, $"iteration {iteration}: {s}");
+
+            float[] Run(int threads)
+            {
+                var c = new float[s.M * s.N];
+                Gemm.ThreadsOverride = threads;
+                try
+                {
+                    Gemm.Multiply<float>(s.A, s.B, s.M, s.N, s.K, 1f, a, lda, b, ldb, 0f, c, s.N);
+                }
+                finally
+                {
+                    Gemm.ThreadsOverride = 0;
+                }
+
+                return c;
+            }
+        }
+    }
+
+    [Fact]
     public void Optimizer_updates_are_bit_identical_on_two_threads()
     {
         foreach (int n in new[] { 32_768, 65_537, 200_704 })
