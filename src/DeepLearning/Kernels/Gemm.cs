@@ -153,6 +153,74 @@ public static class Gemm
     }
 
     /// <summary>
+    /// dZ_prev = (op(A)·op(B)) ⊙ g′(Aₚ): the product (alpha 1, beta 0, no bias) with each finished region multiplied in
+    /// place by the derivative of <paramref name="derivativeOf"/> computed from the activation output
+    /// <paramref name="activationOutput"/> (m, n, leading dimension <paramref name="ldc"/>), by the thread that computed
+    /// it — the backward pass between two dense layers without a separate pass over dA. Each element equals
+    /// <c>ActivationMath.Backward</c> of the plain product.
+    /// </summary>
+    internal static unsafe void MultiplyBackward<T>(
+        Transpose transA, Transpose transB, int m, int n, int k,
+        ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc,
+        Activation derivativeOf, ReadOnlySpan<T> activationOutput, T slope)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        GemmArguments.Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc, 0);
+        if (activationOutput.Length < c.Length)
+        {
+            throw new ArgumentException($"the activation output has {activationOutput.Length} elements; C has {c.Length}", nameof(activationOutput));
+        }
+
+        if (m == 0 || n == 0)
+        {
+            return;
+        }
+
+        if (derivativeOf == Activation.Softmax)
+        {
+            throw new ArgumentException("softmax has no element-wise derivative", nameof(derivativeOf));
+        }
+
+        if (k == 0 || (typeof(T) != typeof(float) && typeof(T) != typeof(double)))
+        {
+            Multiply(transA, transB, m, n, k, T.One, a, lda, b, ldb, T.Zero, c, ldc);
+            for (int r = 0; r < m; r++)
+            {
+                var row = c.Slice(r * ldc, n);
+                ActivationMath.Backward(derivativeOf, row, activationOutput.Slice(r * ldc, n), slope, row);
+            }
+
+            return;
+        }
+
+        fixed (T* pa = a, pb = b, pc = c, pd = activationOutput)
+        {
+            var problem = new GemmProblem<T>
+            {
+                M = m,
+                N = n,
+                K = k,
+                Alpha = T.One,
+                Beta = T.Zero,
+                A = pa,
+                Lda = lda,
+                TransA = transA == Transpose.Transposed,
+                B = pb,
+                Ldb = ldb,
+                TransB = transB == Transpose.Transposed,
+                C = pc,
+                Ldc = ldc,
+                Activation = FusedActivation.Identity,
+                Slope = slope,
+                Derivative = pd,
+                LdDerivative = ldc,
+                DerivativeOf = derivativeOf,
+            };
+            Dispatch(ref problem);
+        }
+    }
+
+    /// <summary>
     /// Packs op(B) (k, n) once for repeated <see cref="Multiply{T}(Transpose, int, T, ReadOnlySpan{T}, int, GemmPackedB{T}, T, Span{T}, int, ReadOnlySpan{T}, FusedActivation, T)"/>
     /// calls with the same right-hand side (e.g. a Dense layer's Wᵀ at inference).
     /// </summary>

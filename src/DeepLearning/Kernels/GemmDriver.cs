@@ -96,6 +96,16 @@ internal unsafe struct GemmProblem<T>
 
     /// <summary>B̃ holds every KC step of the current NC block (packed once, pre-packed layout).</summary>
     public bool WholePack;
+
+    /// <summary>
+    /// When not null, each finished region of C is then multiplied in place by g′ computed from the activation output
+    /// <see cref="Derivative"/> (same shape as C, leading dimension <see cref="LdDerivative"/>): C ← C ⊙ g′(A) with
+    /// <see cref="DerivativeOf"/> = g — the backward dZ_prev = (dZ·W) ⊙ g′(A_prev) of two adjacent dense layers, done
+    /// by the participant that computed the region while it is still in its cache.
+    /// </summary>
+    public T* Derivative;
+    public nint LdDerivative;
+    public Activation DerivativeOf;
 }
 
 /// <summary>
@@ -285,6 +295,22 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
 
     private static long _callIds;
 
+    // C[r0..r1, j0..j1) ← C ⊙ g′(A) over the same region (see GemmProblem.Derivative); the per-element operation of
+    // ActivationMath.Backward, so the result is that of the separate pass.
+    private static void ApplyDerivative(ref GemmProblem<T> p, int r0, int r1, int j0, int j1)
+    {
+        if (p.Derivative == null || j1 <= j0)
+        {
+            return;
+        }
+
+        for (int r = r0; r < r1; r++)
+        {
+            var row = new Span<T>(p.C + (r * p.Ldc) + j0, j1 - j0);
+            ActivationMath.Backward(p.DerivativeOf, row, new ReadOnlySpan<T>(p.Derivative + (r * p.LdDerivative) + j0, j1 - j0), p.Slope, row);
+        }
+    }
+
     [ThreadStatic]
     private static long _packedCall;
 
@@ -345,6 +371,11 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                         Tile(ref p, ic, ir, mc, jc, jr, nc, pc, kc, bp, packA, edgeA, tile, ref epi, bias);
                     }
                 }
+
+                if (last)
+                {
+                    ApplyDerivative(ref p, ic, ic + mc, jc, jc + nc);
+                }
             }
         }
     }
@@ -397,6 +428,11 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                     {
                         Tile(ref p, ic, ir, mc, 0, jr, p.N, pc, kc, bp, packA, edgeA, tile, ref epi, bias);
                     }
+                }
+
+                if (last)
+                {
+                    ApplyDerivative(ref p, ic, ic + mc, j0, j1);
                 }
             }
         }

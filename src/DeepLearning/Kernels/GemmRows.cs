@@ -110,6 +110,11 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                 {
                     ApplyTranscendental(p.Activation, c + j0, p.Ldc, 1, j1 - j0);
                 }
+
+                if (last)
+                {
+                    ApplyDerivative(ref p, i, i + 1, j0, j1);
+                }
             }
         }
     }

@@ -171,26 +171,36 @@ public sealed class Dense<T> : ILayer<T>
     }
 
     /// <inheritdoc/>
-    public Tensor<T> Backward(Tensor<T> outputGradient)
+    public Tensor<T> Backward(Tensor<T> outputGradient) => BackwardFromZ(ActivationGradient(outputGradient));
+
+    /// <summary>dZ = dA ⊙ g′(Z) from dA (m, n[l]), computed from this layer's last output; dA itself when g is linear.</summary>
+    internal Tensor<T> ActivationGradient(Tensor<T> outputGradient)
     {
         var input = _input ?? throw new InvalidOperationException($"{Kind} layer '{Name}': Backward called before Forward");
         LayerChecks.Gradient(this, outputGradient, input.RowCount);
-        int m = input.RowCount;
-        Tensor<T> dz = outputGradient;
-        if (Activation != Activation.Linear)
+        if (Activation == Activation.Linear)
         {
-            dz = _dz.Get(m);
-            ActivationMath.Backward(Activation, outputGradient.ReadOnlySpan, _lastOutput!.ReadOnlySpan, _slope, dz.Span);
+            return outputGradient;
         }
 
-        return BackwardFromZ(dz);
+        var dz = _dz.Get(input.RowCount);
+        ActivationMath.Backward(Activation, outputGradient.ReadOnlySpan, _lastOutput!.ReadOnlySpan, _slope, dz.Span);
+        return dz;
     }
 
     /// <summary>
     /// Backward from dZ directly (skipping g′): used when a loss is fused with this layer's output.
     /// Writes dW = dZᵀ·A_prev and db = Σ dZ; returns dA_prev = dZ·W, shape (m, n[l-1]).
     /// </summary>
-    public Tensor<T> BackwardFromZ(Tensor<T> dz)
+    public Tensor<T> BackwardFromZ(Tensor<T> dz) => BackwardFromZ(dz, null);
+
+    /// <summary>
+    /// As <see cref="BackwardFromZ(Tensor{T})"/>, but when <paramref name="previous"/> is the dense layer whose output
+    /// is this layer's input, returns its dZ_prev = (dZ·W) ⊙ g′_prev(A_prev) instead of dA_prev: the derivative is
+    /// applied inside the GEMM, region by region, by the thread that computed it (no separate pass over dA_prev).
+    /// Pass the result to <paramref name="previous"/>'s <see cref="BackwardFromZ(Tensor{T})"/>.
+    /// </summary>
+    internal Tensor<T> BackwardFromZ(Tensor<T> dz, Dense<T>? previous)
     {
         var input = _input ?? throw new InvalidOperationException($"{Kind} layer '{Name}': Backward called before Forward");
         int m = input.RowCount;
@@ -208,6 +218,17 @@ public sealed class Dense<T> : ILayer<T>
         var dInput = _inputGradient.Get(m);
         if (!InputGradientNeeded)
         {
+            return dInput;
+        }
+
+        if (previous is not null && previous.Activation != Activation.Linear)
+        {
+            if (!ReferenceEquals(previous._lastOutput, input))
+            {
+                throw new InvalidOperationException($"{Kind} layer '{Name}': the layer passed as previous did not produce this layer's input");
+            }
+
+            Gemm.MultiplyBackward(Transpose.None, Transpose.None, m, k, n, dz.ReadOnlySpan, n, Weight.Value.ReadOnlySpan, k, dInput.Span, k, previous.Activation, input.ReadOnlySpan, previous._slope);
             return dInput;
         }
 

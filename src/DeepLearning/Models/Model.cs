@@ -217,9 +217,23 @@ public sealed class Model<T>
         Loss.OutputGradient(yhat, y, dz);
         var grad = dz;
         int start = _fusedOutput ? _layers.Length - 2 : _layers.Length - 1;
+
+        // grad is dA of layer l, or already its dZ when the dense layer above applied g′ inside its GEMM.
+        bool gradIsZ = false;
         for (int l = start; l >= 0; l--)
         {
-            grad = _layers[l].Backward(grad);
+            if (_layers[l] is Dense<T> dense)
+            {
+                var dzl = gradIsZ ? grad : dense.ActivationGradient(grad);
+                var previous = l > 0 && dense.InputGradientNeeded ? _layers[l - 1] as Dense<T> : null;
+                gradIsZ = previous is not null && previous.Activation != Activation.Linear;
+                grad = dense.BackwardFromZ(dzl, previous);
+            }
+            else
+            {
+                grad = _layers[l].Backward(grad);
+                gradIsZ = false;
+            }
         }
 
         Regularizer.AddGradient(_parameters, m);

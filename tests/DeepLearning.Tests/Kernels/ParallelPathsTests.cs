@@ -121,6 +121,78 @@ public class ParallelPathsTests
         }
     }
 
+    [Theory]
+    [InlineData(Activation.ReLU)]
+    [InlineData(Activation.LeakyReLU)]
+    [InlineData(Activation.Sigmoid)]
+    [InlineData(Activation.Tanh)]
+    [InlineData(Activation.Linear)]
+    public void Backward_GEMM_with_the_derivative_inside_equals_the_separate_pass(Activation g)
+    {
+        var random = new RandomSource(13);
+        foreach (var (m, n, k) in new[] { (64, 256, 128), (7, 33, 10), (200, 70, 300), (1, 5, 3) })
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var a = new double[m * k];
+                var b = new double[k * n];
+                var act = new double[m * n];
+                random.FillNormal<double>(a);
+                random.FillNormal<double>(b);
+                random.FillNormal<double>(act);
+                act[0] = double.NaN;
+                act[^1] = 0;
+                a[k / 2] = double.PositiveInfinity;
+                var separate = new double[m * n];
+                var fused = new double[m * n];
+                Gemm.ThreadsOverride = threads;
+                try
+                {
+                    Gemm.Multiply<double>(Transpose.None, Transpose.None, m, n, k, 1, a, k, b, n, 0, separate, n);
+                    ActivationMath.Backward<double>(g, separate, act, 0.1, separate);
+                    Gemm.MultiplyBackward<double>(Transpose.None, Transpose.None, m, n, k, a, k, b, n, fused, n, g, act, 0.1);
+                }
+                finally
+                {
+                    Gemm.ThreadsOverride = 0;
+                }
+
+                for (int i = 0; i < fused.Length; i++)
+                {
+                    BitConverter.DoubleToInt64Bits(fused[i]).Should().Be(BitConverter.DoubleToInt64Bits(separate[i]), $"{g} ({m}, {n}, {k}) threads {threads}, element {i}");
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(Activation.ReLU)]
+    [InlineData(Activation.Tanh)]
+    public void Model_gradients_with_fused_derivatives_equal_the_layer_by_layer_chain(Activation g)
+    {
+        var model = Model.Sequential<float>(20).Dense(32, g).Dense(16, g).Dense(8).Dense(3).Softmax().Build(seed: 4);
+        var random = new RandomSource(5);
+        var x = Tensor.RandomUniform<float>(random, [50, 20]);
+        var y = DataSet.OneHot<float>(Enumerable.Range(0, 50).Select(i => i % 3).ToArray(), 3);
+        model.ComputeGradients(x, y);
+        var fused = model.Parameters.Select(p => p.Gradient.ReadOnlySpan.ToArray()).ToArray();
+
+        // The same step layer by layer through the public Backward of each layer (the derivative as its own pass).
+        var yhat = model.Forward(x, training: true);
+        var dz = new Tensor<float>(50, 3);
+        model.Loss.OutputGradient(yhat, y, dz);
+        var grad = dz;
+        for (int l = model.Layers.Count - 2; l >= 0; l--)
+        {
+            grad = model.Layers[l].Backward(grad);
+        }
+
+        for (int i = 0; i < fused.Length; i++)
+        {
+            model.Parameters[i].Gradient.ReadOnlySpan.ToArray().Should().Equal(fused[i], $"parameter {model.Parameters[i].Name}");
+        }
+    }
+
     [Fact]
     public void Optimizer_updates_are_bit_identical_on_two_threads()
     {
