@@ -368,6 +368,12 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                     T* bp = bt + ((nint)jr * kc);
                     for (int ir = 0; ir < mc; ir += MR)
                     {
+                        if (ir + (2 * MR) <= mc && TilePair(ref p, ic, ir, jc, jr, nc, pc, kc, bp, packA, ref epi, bias))
+                        {
+                            ir += MR;
+                            continue;
+                        }
+
                         Tile(ref p, ic, ir, mc, jc, jr, nc, pc, kc, bp, packA, edgeA, tile, ref epi, bias);
                     }
                 }
@@ -426,6 +432,12 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                     T* bp = bt + ((nint)(jr - j0) * kc);
                     for (int ir = 0; ir < mc; ir += MR)
                     {
+                        if (ir + (2 * MR) <= mc && TilePair(ref p, ic, ir, 0, jr, p.N, pc, kc, bp, packA, ref epi, bias))
+                        {
+                            ir += MR;
+                            continue;
+                        }
+
                         Tile(ref p, ic, ir, mc, 0, jr, p.N, pc, kc, bp, packA, edgeA, tile, ref epi, bias);
                     }
                 }
@@ -449,6 +461,15 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         int vectors = (ncur + TS.Count - 1) / TS.Count;
         int w = vectors * TS.Count;
         int mr = Math.Min(MR, mc - ir);
+        if (mr < MR && mc >= MR && p.DirectA && epi.Beta == T.Zero && pc == 0 && kc == p.K)
+        {
+            // The last few rows (m = 64 leaves 4) as a full tile shifted up over rows already done: with beta = 0 and
+            // a single k-block those rows are recomputed to the same values, which beats the scratch tile and the
+            // scalar epilogue. Only rows of this block are touched, so the thread split is unaffected.
+            ir = mc - MR;
+            mr = MR;
+        }
+
         T* ap;
         nint rs, cs;
         if (!p.DirectA)
@@ -497,6 +518,55 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             Kernel(vectors, kc, ap, rs, cs, bp, tile, w, raw);
             EdgeEpilogue(tile, w, c, p.Ldc, mr, ncur, epi, biasTile);
         }
+    }
+
+    // Two full MR-row tiles at (ic + ir, jc + jr) when the panel is one register wide (n ≤ one vector, e.g. the
+    // 10-class output layer) and C can be stored straight from the registers; false otherwise (then Tile runs).
+    private static bool TilePair(
+        ref GemmProblem<T> p, int ic, int ir, int jc, int jr, int nc, int pc, int kc,
+        T* bp, T* packA, ref GemmEpilogue<T> epi, T* bias)
+    {
+        const int MR = GemmBlocking.MR;
+        int ncur = Math.Min(NR, nc - jr);
+        if (ncur > TS.Count || (ncur != TS.Count && !TS.HasMask))
+        {
+            return false;
+        }
+
+        T* a0, a1;
+        nint rs, cs;
+        if (!p.DirectA)
+        {
+            a0 = packA + ((nint)ir * kc);
+            a1 = a0 + ((nint)MR * kc);
+            rs = 1;
+            cs = MR;
+        }
+        else if (p.TransA)
+        {
+            a0 = p.A + ((nint)pc * p.Lda) + ic + ir;
+            a1 = a0 + MR;
+            rs = 1;
+            cs = p.Lda;
+        }
+        else
+        {
+            a0 = p.A + ((nint)(ic + ir) * p.Lda) + pc;
+            a1 = a0 + (MR * p.Lda);
+            rs = p.Lda;
+            cs = 1;
+        }
+
+        T* c = p.C + ((nint)(ic + ir) * p.Ldc) + jc + jr;
+        epi.Bias = bias == null ? null : bias + jc + jr;
+        epi.LastCount = ncur == TS.Count ? 0 : ncur;
+        GemmMicroKernel.RunPair<TS, TV, T>(kc, a0, a1, rs, cs, bp, c, p.Ldc, epi);
+        if (epi.Activation is FusedActivation.Sigmoid or FusedActivation.Tanh)
+        {
+            ApplyTranscendental(epi.Activation, c, p.Ldc, 2 * MR, ncur);
+        }
+
+        return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

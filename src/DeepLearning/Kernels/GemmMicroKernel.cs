@@ -112,6 +112,59 @@ internal static unsafe class GemmMicroKernel
         StoreRow<TS, TV, T, TW>(c + (5 * ldc), e, bias, c50, c51, c52, c53);
     }
 
+    /// <summary>
+    /// Two MR-row tiles one register wide (a narrow panel such as n = 10) in one k loop: rows 0–5 from
+    /// <paramref name="a0"/>, rows 6–11 from <paramref name="a1"/> (same strides), stored at c and c + 6·ldc. One
+    /// register per row leaves six accumulators per tile — fewer than the FMA latency needs, and one broadcast per FMA —
+    /// so pairing the tiles doubles the independent sums per B load. Each sum runs over p in the same order as in
+    /// <see cref="Run{TS, TV, T, TW}"/>, so the result is bit-identical to two separate tiles.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RunPair<TS, TV, T>(int kc, T* a0, T* a1, nint rs, nint cs, T* b, T* c, nint ldc, in GemmEpilogue<T> e)
+        where TS : struct, ISimd<TV, T>
+        where TV : struct
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        nint w = TS.Count;
+        nint r2 = rs * 2, r3 = rs * 3, r4 = rs * 4, r5 = rs * 5;
+        TV c0 = TS.Zero, c1 = TS.Zero, c2 = TS.Zero, c3 = TS.Zero, c4 = TS.Zero, c5 = TS.Zero;
+        TV d0 = TS.Zero, d1 = TS.Zero, d2 = TS.Zero, d3 = TS.Zero, d4 = TS.Zero, d5 = TS.Zero;
+        for (int p = 0; p < kc; p++)
+        {
+            TV bv = TS.Load(b);
+            c0 = TS.MulAdd(TS.Broadcast(a0[0]), bv, c0);
+            d0 = TS.MulAdd(TS.Broadcast(a1[0]), bv, d0);
+            c1 = TS.MulAdd(TS.Broadcast(a0[rs]), bv, c1);
+            d1 = TS.MulAdd(TS.Broadcast(a1[rs]), bv, d1);
+            c2 = TS.MulAdd(TS.Broadcast(a0[r2]), bv, c2);
+            d2 = TS.MulAdd(TS.Broadcast(a1[r2]), bv, d2);
+            c3 = TS.MulAdd(TS.Broadcast(a0[r3]), bv, c3);
+            d3 = TS.MulAdd(TS.Broadcast(a1[r3]), bv, d3);
+            c4 = TS.MulAdd(TS.Broadcast(a0[r4]), bv, c4);
+            d4 = TS.MulAdd(TS.Broadcast(a1[r4]), bv, d4);
+            c5 = TS.MulAdd(TS.Broadcast(a0[r5]), bv, c5);
+            d5 = TS.MulAdd(TS.Broadcast(a1[r5]), bv, d5);
+            a0 += cs;
+            a1 += cs;
+            b += w;
+        }
+
+        T* bias = e.Bias;
+        TV z = TS.Zero;
+        StoreRow<TS, TV, T, Vectors1>(c, e, bias, c0, z, z, z);
+        StoreRow<TS, TV, T, Vectors1>(c + ldc, e, bias, c1, z, z, z);
+        StoreRow<TS, TV, T, Vectors1>(c + (2 * ldc), e, bias, c2, z, z, z);
+        StoreRow<TS, TV, T, Vectors1>(c + (3 * ldc), e, bias, c3, z, z, z);
+        StoreRow<TS, TV, T, Vectors1>(c + (4 * ldc), e, bias, c4, z, z, z);
+        StoreRow<TS, TV, T, Vectors1>(c + (5 * ldc), e, bias, c5, z, z, z);
+        StoreRow<TS, TV, T, Vectors1>(c + (6 * ldc), e, bias, d0, z, z, z);
+        StoreRow<TS, TV, T, Vectors1>(c + (7 * ldc), e, bias, d1, z, z, z);
+        StoreRow<TS, TV, T, Vectors1>(c + (8 * ldc), e, bias, d2, z, z, z);
+        StoreRow<TS, TV, T, Vectors1>(c + (9 * ldc), e, bias, d3, z, z, z);
+        StoreRow<TS, TV, T, Vectors1>(c + (10 * ldc), e, bias, d4, z, z, z);
+        StoreRow<TS, TV, T, Vectors1>(c + (11 * ldc), e, bias, d5, z, z, z);
+    }
+
     // c: one row of the tile (w); out = act(alpha·v + beta·c + bias).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void StoreRow<TS, TV, T, TW>(T* c, in GemmEpilogue<T> e, T* bias, TV v0, TV v1, TV v2, TV v3)

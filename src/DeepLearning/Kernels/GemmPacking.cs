@@ -43,22 +43,22 @@ internal static unsafe class GemmPacking
             PackBTransposedAvx(kc, j0, w, b, ldb, dst);
         }
 
-        // Transposed: column j of the panel is row j of the stored matrix, contiguous over p.
-        for (int j = j0; j < nr; j++)
+        // Transposed: column j of the panel is row j of the stored matrix, contiguous over p. The remaining columns and
+        // the zero padding are written row by row of the panel, so each row's tail is one cache line, not w of them.
+        if (j0 < w)
         {
-            T* s = b + (j * ldb);
-            T* d = dst + j;
             for (int p = 0; p < kc; p++)
             {
-                d[(nint)p * w] = s[p];
-            }
-        }
+                T* d = dst + ((nint)p * w);
+                for (int j = j0; j < nr; j++)
+                {
+                    d[j] = b[(j * ldb) + p];
+                }
 
-        for (int j = nr; j < w; j++)
-        {
-            for (int p = 0; p < kc; p++)
-            {
-                dst[((nint)p * w) + j] = default;
+                for (int j = nr; j < w; j++)
+                {
+                    d[j] = default;
+                }
             }
         }
     }

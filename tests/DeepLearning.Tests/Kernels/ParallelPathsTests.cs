@@ -193,6 +193,61 @@ public class ParallelPathsTests
         }
     }
 
+    [Theory]
+    [InlineData(FusedActivation.ReLU)]
+    [InlineData(FusedActivation.Sigmoid)]
+    [InlineData(FusedActivation.Identity)]
+    public void Last_rows_computed_as_a_shifted_tile_equal_the_rows_of_a_padded_product(FusedActivation act)
+    {
+        // m not a multiple of 6: the last rows are recomputed by a full tile shifted up (beta 0, one k-block).
+        // A product with the rows padded to a multiple of 6 runs only full tiles; its first m rows must be the same bits.
+        var random = new RandomSource(14);
+        foreach (var (m, n, k) in new[] { (64, 10, 128), (7, 70, 33), (13, 128, 10), (100, 16, 64), (64, 256, 120) })
+        {
+            foreach (var (ta, tb) in new[] { (Transpose.None, Transpose.Transposed), (Transpose.None, Transpose.None), (Transpose.Transposed, Transpose.None) })
+            {
+                int padded = (m + 5) / 6 * 6;
+                var a = new float[padded * k];
+                var b = new float[k * n];
+                var bias = new float[n];
+                random.FillNormal<float>(b);
+                random.FillNormal<float>(bias);
+                var rows = new float[m * k];
+                random.FillNormal<float>(rows);
+                var aSmall = new float[m * k];
+                for (int i = 0; i < m; i++)
+                {
+                    for (int p = 0; p < k; p++)
+                    {
+                        // Stored (m, k), or (k, m) when transposed; the padded copy has zero rows after m.
+                        float v = rows[(i * k) + p];
+                        aSmall[ta == Transpose.None ? (i * k) + p : (p * m) + i] = v;
+                        a[ta == Transpose.None ? (i * k) + p : (p * padded) + i] = v;
+                    }
+                }
+
+                int ldb = tb == Transpose.None ? n : k;
+                foreach (int threads in new[] { 1, 2 })
+                {
+                    var small = new float[m * n];
+                    var full = new float[padded * n];
+                    Gemm.ThreadsOverride = threads;
+                    try
+                    {
+                        Gemm.Multiply<float>(ta, tb, m, n, k, 1f, aSmall, ta == Transpose.None ? k : m, b, ldb, 0f, small, n, bias, act);
+                        Gemm.Multiply<float>(ta, tb, padded, n, k, 1f, a, ta == Transpose.None ? k : padded, b, ldb, 0f, full, n, bias, act);
+                    }
+                    finally
+                    {
+                        Gemm.ThreadsOverride = 0;
+                    }
+
+                    small.Should().Equal(full.AsSpan(0, m * n).ToArray(), $"({m}, {n}, {k}) {ta}/{tb} {act} threads {threads}");
+                }
+            }
+        }
+    }
+
     [Fact]
     public void Optimizer_updates_are_bit_identical_on_two_threads()
     {
