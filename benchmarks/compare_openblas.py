@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = os.path.join(ROOT, "benchmarks", "DeepLearning.Benchmarks")
 DLL = os.path.join(PROJECT, "bin", "Release", "net10.0", "DeepLearning.Benchmarks.dll")
-LINE = re.compile(r"^gemm (float|double) (NN|NT|TN|TT) m=(\d+) n=(\d+) k=(\d+) threads=(\d+) gflops=([\d.]+)$")
+LINE = re.compile(r"^gemm (float|double) ((?:NN|NT|TN|TT)p?) m=(\d+) n=(\d+) k=(\d+) threads=(\d+) gflops=([\d.]+)$")
 
 
 CPU = False

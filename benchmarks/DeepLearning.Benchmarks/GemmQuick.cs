@@ -14,7 +14,10 @@ namespace DeepLearning.Benchmarks;
 /// </summary>
 public static class GemmQuick
 {
-    /// <summary>The cases of issue 3: (type, transposes, m, n, k).</summary>
+    /// <summary>
+    /// The cases of issues 3 and 13: (type, transposes, m, n, k). A "p" after the transposes means B is packed once
+    /// beforehand (<see cref="Gemm.PackB{T}"/>), as a <see cref="Predictor{T}"/> does for one example at a time.
+    /// </summary>
     public static readonly (string Type, string Op, int M, int N, int K)[] Cases =
     {
         ("float", "NN", 256, 256, 256),
@@ -26,7 +29,10 @@ public static class GemmQuick
         ("float", "TN", 256, 784, 64),
         ("float", "NN", 64, 784, 256),
         ("float", "NT", 64, 10, 128),
+        ("float", "NTp", 1, 256, 784),
+        ("float", "NTp", 1, 10, 128),
         ("double", "NN", 1024, 1024, 1024),
+        ("double", "NT", 64, 256, 784),
     };
 
     /// <summary>Runs the table; returns the process exit code.</summary>
@@ -55,6 +61,16 @@ public static class GemmQuick
             cases = custom.Split(';').Select(c => c.Split(',')).Select(f => (f[0], f[1], int.Parse(f[2], CultureInfo.InvariantCulture), int.Parse(f[3], CultureInfo.InvariantCulture), int.Parse(f[4], CultureInfo.InvariantCulture))).ToArray();
         }
 
+        // Warm the JIT (tiered compilation) on every kernel width before anything is timed.
+        var warm = Stopwatch.StartNew();
+        while (warm.ElapsedMilliseconds < 400)
+        {
+            Measure<float>("NT", 64, 200, 300, 1, 1, quick: true);
+            Measure<float>("NN", 13, 10, 64, 1, 1, quick: true);
+            Measure<double>("TN", 64, 200, 300, 1, 1, quick: true);
+            Measure<float>("NTp", 1, 300, 300, 1, 1, quick: true);
+        }
+
         foreach (var (type, op, m, n, k) in cases)
         {
             foreach (int t in threadCounts)
@@ -77,7 +93,7 @@ public static class GemmQuick
     private static bool _prepacked;
 
     /// <summary>Best GFLOP/s of <paramref name="reps"/> timed batches of one case.</summary>
-    public static double Measure<T>(string op, int m, int n, int k, int threads, int reps)
+    public static double Measure<T>(string op, int m, int n, int k, int threads, int reps, bool quick = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Transpose ta = op[0] == 'T' ? Transpose.Transposed : Transpose.None;
@@ -87,7 +103,7 @@ public static class GemmQuick
         var rng = new Random(7);
         T[] a = Fill<T>(m * k, rng), b = Fill<T>(k * n, rng), c = new T[m * n];
         Gemm.MaxThreads = threads;
-        GemmPackedB<T>? packed = _prepacked ? Gemm.PackB<T>(tb, k, n, b, ldb) : null;
+        GemmPackedB<T>? packed = _prepacked || op.EndsWith('p') ? Gemm.PackB<T>(tb, k, n, b, ldb) : null;
         void Once()
         {
             if (packed is null)
@@ -103,10 +119,15 @@ public static class GemmQuick
         double flops = 2.0 * m * n * k;
         var sw = Stopwatch.StartNew();
         int calls = 0;
-        while (sw.Elapsed.TotalMilliseconds < 60 || calls < 3)
+        while (sw.Elapsed.TotalMilliseconds < (quick ? 5 : 60) || calls < 3)
         {
             Once();
             calls++;
+        }
+
+        if (quick)
+        {
+            return 0;
         }
 
         int batch = Math.Max(1, (int)(calls * 40.0 / sw.Elapsed.TotalMilliseconds));
