@@ -361,6 +361,12 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                 {
                     T* aBlock = p.TransA ? p.A + ((nint)pc * p.Lda) + ic : p.A + ((nint)ic * p.Lda) + pc;
                     GemmPacking.PackA(p.TransA, mc, kc, aBlock, p.Lda, packA);
+                    if (ShiftedEdge(ref p, mc, pc, kc, epi))
+                    {
+                        // The last MR rows of the block, for the shifted last tile (see Tile).
+                        T* edgeRows = p.TransA ? aBlock + (mc - MR) : aBlock + ((nint)(mc - MR) * p.Lda);
+                        GemmPacking.PackA(p.TransA, MR, kc, edgeRows, p.Lda, edgeA);
+                    }
                 }
 
                 for (int jr = 0; jr < nc; jr += nr)
@@ -425,6 +431,12 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                 {
                     T* aBlock = p.TransA ? p.A + ((nint)pc * p.Lda) + ic : p.A + ((nint)ic * p.Lda) + pc;
                     GemmPacking.PackA(p.TransA, mc, kc, aBlock, p.Lda, packA);
+                    if (ShiftedEdge(ref p, mc, pc, kc, epi))
+                    {
+                        // The last MR rows of the block, for the shifted last tile (see Tile).
+                        T* edgeRows = p.TransA ? aBlock + (mc - MR) : aBlock + ((nint)(mc - MR) * p.Lda);
+                        GemmPacking.PackA(p.TransA, MR, kc, edgeRows, p.Lda, edgeA);
+                    }
                 }
 
                 for (int jr = j0; jr < j1; jr += nr)
@@ -461,18 +473,27 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         int vectors = (ncur + TS.Count - 1) / TS.Count;
         int w = vectors * TS.Count;
         int mr = Math.Min(MR, mc - ir);
-        if (mr < MR && mc >= MR && p.DirectA && epi.Beta == T.Zero && pc == 0 && kc == p.K)
+        bool shifted = false;
+        if (mr < MR && ShiftedEdge(ref p, mc, pc, kc, epi))
         {
             // The last few rows (m = 64 leaves 4) as a full tile shifted up over rows already done: with beta = 0 and
             // a single k-block those rows are recomputed to the same values, which beats the scratch tile and the
-            // scalar epilogue. Only rows of this block are touched, so the thread split is unaffected.
+            // scalar epilogue. Only rows of this block are touched, so the thread split is unaffected. With packed
+            // A the block's last MR rows were packed into edgeA when the block was.
             ir = mc - MR;
             mr = MR;
+            shifted = true;
         }
 
         T* ap;
         nint rs, cs;
-        if (!p.DirectA)
+        if (shifted && !p.DirectA)
+        {
+            ap = edgeA;
+            rs = 1;
+            cs = MR;
+        }
+        else if (!p.DirectA)
         {
             ap = packA + ((nint)ir * kc);
             rs = 1;
@@ -519,6 +540,11 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             EdgeEpilogue(tile, w, c, p.Ldc, mr, ncur, epi, biasTile);
         }
     }
+
+    // Whether a block's last partial tile may be computed as a full tile shifted up over rows already done: only when
+    // recomputing those rows gives the same values (beta 0 and a single k-block) and the block has MR rows.
+    private static bool ShiftedEdge(ref GemmProblem<T> p, int mc, int pc, int kc, in GemmEpilogue<T> epi) =>
+        mc % GemmBlocking.MR != 0 && mc >= GemmBlocking.MR && epi.Beta == T.Zero && pc == 0 && kc == p.K;
 
     // Two full MR-row tiles at (ic + ir, jc + jr) when the panel is one register wide (n ≤ one vector, e.g. the
     // 10-class output layer) and C can be stored straight from the registers; false otherwise (then Tile runs).

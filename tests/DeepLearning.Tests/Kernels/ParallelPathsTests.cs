@@ -202,7 +202,7 @@ public class ParallelPathsTests
         // m not a multiple of 6: the last rows are recomputed by a full tile shifted up (beta 0, one k-block).
         // A product with the rows padded to a multiple of 6 runs only full tiles; its first m rows must be the same bits.
         var random = new RandomSource(14);
-        foreach (var (m, n, k) in new[] { (64, 10, 128), (7, 70, 33), (13, 128, 10), (100, 16, 64), (64, 256, 120) })
+        foreach (var (m, n, k) in new[] { (64, 10, 128), (7, 70, 33), (13, 128, 10), (100, 16, 64), (64, 256, 120), (64, 784, 100), (100, 330, 64), (200, 400, 50) })
         {
             foreach (var (ta, tb) in new[] { (Transpose.None, Transpose.Transposed), (Transpose.None, Transpose.None), (Transpose.Transposed, Transpose.None) })
             {
