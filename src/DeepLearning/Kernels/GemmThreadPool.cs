@@ -71,11 +71,18 @@ internal abstract class GemmWork
             }
         }
 
-        // Own share first, then the others' in order from the end of it (wrapping round).
-        int start = (int)((long)Math.Min(participant, _participants - 1) * chunks / _participants);
+        // Own share first, in order; then the others' from the last chunk down, so a thief starts where the owners
+        // will finish last, and each owner keeps as much of its share (and its cache) as possible.
+        int self = Math.Min(participant, _participants - 1);
+        int start = (int)((long)self * chunks / _participants);
+        int own = (int)((long)(self + 1) * chunks / _participants) - start;
+        int above = chunks - start - own;
         for (int i = 0; i < chunks; i++)
         {
-            int chunk = start + i < chunks ? start + i : start + i - chunks;
+            // i < own: own share upwards; then the chunks above it downwards; then those below it downwards.
+            int j = i - own;
+            int chunk = j < 0 ? start + i : j < above ? chunks - 1 - j : start - 1 - (j - above);
+
             uint bit = 1u << chunk;
             while (true)
             {
