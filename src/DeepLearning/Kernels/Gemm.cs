@@ -25,9 +25,13 @@ namespace DeepLearning.Kernels;
 /// </para>
 /// <para>
 /// Threads: up to <see cref="MaxThreads"/> participants (the caller plus persistent helper threads, no allocation
-/// per call) split the rows of C in whole register tiles and share the packed B. Every element of C is computed by
-/// the same instructions in the same k order whatever the thread count, so results are deterministic and
-/// bit-identical between 1 and 2 (or more) threads. Problems below about 2 MFLOP run on the calling thread.
+/// per call) split C in whole register tiles: by rows, or by column panels when C has few rows (a mini-batch), each
+/// participant packing its own part of B. Each participant takes its own share of the chunks first and steals
+/// only what is left, so a core keeps working on the same rows of a weight matrix from call to call (on machines
+/// whose cores share no cache this decides whether two threads beat one). Every element of C is computed by the
+/// same instructions in the same k order whatever the thread count, so results are deterministic and bit-identical
+/// between 1 and 2 (or more) threads — and so is training, whose optimizer updates and batch gathers are split the
+/// same way. Problems below about 2 MFLOP run on the calling thread.
 /// Element types other than float and double run the scalar <see cref="GemmReference"/>.
 /// </para>
 /// </remarks>
