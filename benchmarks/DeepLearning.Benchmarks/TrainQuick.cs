@@ -14,7 +14,7 @@ namespace DeepLearning.Benchmarks;
 /// gflops=&lt;g&gt; peak_gflops=&lt;p&gt; efficiency=&lt;%&gt; allocated_per_step=&lt;bytes&gt;
 /// [pytorch_seconds_per_epoch=&lt;y&gt; pytorch/ours=&lt;r&gt;]</c>.
 /// Options: <c>--threads N</c>, <c>--batch M</c>, <c>--epochs E</c> (timed epochs, best kept), <c>--data DIR</c>,
-/// <c>--no-peer</c>, <c>--parallel-flops N</c> (the GEMM size below which one thread is used, for tuning).
+/// <c>--no-peer</c>, <c>--parallel-flops N</c> and <c>--column-tiles N</c> (GEMM thread-split knobs, for tuning).
 /// </summary>
 internal static class TrainQuick
 {
@@ -25,6 +25,7 @@ internal static class TrainQuick
         int[] threadCounts = args.Contains("--threads") ? [Option(args, "--threads", 1)] : [1, 2];
         var (train, name) = Load(args);
         GemmBlocking.ParallelFlops = Option(args, "--parallel-flops", (int)GemmBlocking.ParallelFlops);
+        GemmBlocking.ColumnSplitTiles = Option(args, "--column-tiles", GemmBlocking.ColumnSplitTiles);
         string? peer = args.Contains("--no-peer") ? null : PeerScript();
         var ci = CultureInfo.InvariantCulture;
 
