@@ -27,6 +27,9 @@ public sealed class Model<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private const int InferenceChunk = 4096;
+
+    /// <summary>From this many rows on, <see cref="Predict"/> runs through a transient <see cref="Predictor{T}"/>.</summary>
+    private const int PredictorRows = 1024;
     private readonly ILayer<T>[] _layers;
     private readonly Parameter<T>[] _parameters;
     private readonly BatchBuffer<T> _outputGradient;
@@ -291,8 +294,8 @@ public sealed class Model<T>
     /// </remarks>
     public Tensor<T> Predict(Tensor<T> x)
     {
-        var result = PredictUnchecked(x);
-        if (FiniteCheck.FirstNonFinite(x.ReadOnlySpan) >= 0)
+        var result = PredictUnchecked(x, out bool nanRowsDone);
+        if (!nanRowsDone && FiniteCheck.FirstNonFinite(x.ReadOnlySpan) >= 0)
         {
             var xs = x.ReadOnlySpan;
             int n = x.RowLength;
@@ -320,12 +323,24 @@ public sealed class Model<T>
         }
 
         RequireFinite(x, "X");
-        return Predictions.ToLabels(PredictUnchecked(x));
+        return Predictions.ToLabels(PredictUnchecked(x, out _));
     }
 
-    private Tensor<T> PredictUnchecked(Tensor<T> x)
+    // nanRowsDone: the rows of non-finite input already hold NaN (the Predictor path applies Predict's rule itself).
+    private Tensor<T> PredictUnchecked(Tensor<T> x, out bool nanRowsDone)
     {
         CheckInput(x, nameof(x));
+        nanRowsDone = x.RowCount >= PredictorRows;
+        if (nanRowsDone)
+        {
+            // Many rows: a transient Predictor (weights packed once, 256 rows at a time through every layer, so the
+            // activations stay in cache and nothing of the data's size is allocated but the result). It gives the
+            // same bits as the layer-by-layer path below, including the target transform and the NaN rows.
+            var fast = new Tensor<T>(x.RowCount, OutputSize);
+            new Predictor<T>(this).Predict(x.ReadOnlySpan, fast.Span);
+            return fast;
+        }
+
         var input = PrepareInput(x);
         var result = new Tensor<T>(input.RowCount, OutputSize);
         for (int start = 0; start < input.RowCount; start += InferenceChunk)
