@@ -161,6 +161,20 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             return;
         }
 
+        if (p.M < MR && p.N <= p.NC && (long)p.K * PackedWidth(p.N) <= GemmBlocking.WholePackElements)
+        {
+            // A few rows against a plain B (model.Predict of one example): pack B once into the pre-packed layout and
+            // take the same row path, rather than a six-row tile that is mostly empty. Same bits as the tile would give.
+            nint width = PackedWidth(p.N);
+            T* packed = GemmScratch.PackB.Get<T>((nint)p.K * width);
+            PackWhole(ref p, 0, p.N, packed);
+            p.PackedB = packed;
+            p.PackedWidth = width;
+            p.Prepacked = true;
+            MultiplyRows(ref p, 1); // B̃ was just written by this thread: another core would read all of it from here
+            return;
+        }
+
         int tiles = (p.M + MR - 1) / MR;
         int panels = (p.N + NR - 1) / NR;
         bool columns = tiles <= GemmBlocking.ColumnSplitTiles * maxThreads && panels >= 2 && (p.N <= p.NC || p.NC % NR == 0);

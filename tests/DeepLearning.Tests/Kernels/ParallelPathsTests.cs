@@ -199,10 +199,11 @@ public class ParallelPathsTests
     [InlineData(FusedActivation.Identity)]
     public void Last_rows_computed_as_a_shifted_tile_equal_the_rows_of_a_padded_product(FusedActivation act)
     {
-        // m not a multiple of 6: the last rows are recomputed by a full tile shifted up (beta 0, one k-block).
-        // A product with the rows padded to a multiple of 6 runs only full tiles; its first m rows must be the same bits.
+        // m not a multiple of 6: the last rows are recomputed by a full tile shifted up (beta 0, one k-block), and
+        // fewer than 6 rows take the row path. A product with the rows padded to a multiple of 6 runs only full tiles;
+        // its first m rows must be the same bits.
         var random = new RandomSource(14);
-        foreach (var (m, n, k) in new[] { (64, 10, 128), (7, 70, 33), (13, 128, 10), (100, 16, 64), (64, 256, 120), (64, 784, 100), (100, 330, 64), (200, 400, 50) })
+        foreach (var (m, n, k) in new[] { (64, 10, 128), (7, 70, 33), (13, 128, 10), (100, 16, 64), (64, 256, 120), (64, 784, 100), (100, 330, 64), (200, 400, 50), (1, 256, 784), (3, 10, 128), (5, 70, 33) })
         {
             foreach (var (ta, tb) in new[] { (Transpose.None, Transpose.Transposed), (Transpose.None, Transpose.None), (Transpose.Transposed, Transpose.None) })
             {
