@@ -187,6 +187,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         GemmThreadPool? pool = null;
         if (threads > 1)
         {
+            _job ??= new Job(); // allocated even when the pool turns out busy, so a later call allocates nothing
             pool = GemmThreadPool.Shared;
             if (!pool.TryAcquire())
             {

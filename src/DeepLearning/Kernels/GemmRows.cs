@@ -30,6 +30,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         long bytes = (long)p.K * p.N * sizeof(T);
         int threads = Math.Min(maxThreads, pairs);
         GemmThreadPool? pool = threads > 1 && bytes >= RowsParallelBytes ? GemmThreadPool.Shared : null;
+        var job = pool is null ? null : _rowsJob ??= new RowsJob(); // allocated even when the pool turns out busy
         if (pool is null || !pool.TryAcquire())
         {
             MultiplyRows(ref p, 0, p.N);
@@ -38,8 +39,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
 
         try
         {
-            var job = _rowsJob ??= new RowsJob();
-            job.Problem = p;
+            job!.Problem = p;
             job.Pairs = pairs;
             job.Chunks = threads;
             pool.Run(job, threads);

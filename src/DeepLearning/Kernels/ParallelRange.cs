@@ -34,6 +34,9 @@ internal static class ParallelRange
             return;
         }
 
+        // Created before the pool is tried, so a first call that finds the pool busy still allocates it: a later call
+        // that gets the pool then allocates nothing (the zero-allocation step promise holds whoever else is running).
+        var work = RangeWork<TBody>.Cached ??= new RangeWork<TBody>();
         var pool = GemmThreadPool.Shared;
         if (!pool.TryAcquire())
         {
@@ -43,7 +46,6 @@ internal static class ParallelRange
 
         try
         {
-            var work = RangeWork<TBody>.Cached ??= new RangeWork<TBody>();
             work.Body = body;
             work.Length = length;
             int chunk = (length + threads - 1) / threads;

@@ -185,15 +185,26 @@ public class TapeModelTests
             .Loss(new FocalLoss(gamma: 2))
             .Build(seed: 1);
         var adam = new Adam(0.01);
-        Trainer.Step(model, adam, x, y);
-        Trainer.Step(model, adam, x, y);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 10; i++)
+        for (int i = 0; i < 5; i++)
         {
             Trainer.Step(model, adam, x, y);
         }
 
-        ((GC.GetAllocatedBytesForCurrentThread() - before) / 10).Should().Be(0);
+        // The least of three windows of 10 steps: an allocation in every step shows in each window, while a one-off
+        // in the runtime (seen once in CI, 1 KB in one window, not reproducible) does not fail the test.
+        long least = long.MaxValue;
+        for (int window = 0; window < 3; window++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10; i++)
+            {
+                Trainer.Step(model, adam, x, y);
+            }
+
+            least = Math.Min(least, (GC.GetAllocatedBytesForCurrentThread() - before) / 10);
+        }
+
+        least.Should().Be(0);
     }
 
     [Fact]
