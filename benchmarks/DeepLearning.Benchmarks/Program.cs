@@ -6,7 +6,7 @@ namespace DeepLearning.Benchmarks;
 /// Entry point: <c>gemm --quick</c> runs the quick GEMM table (one line per case), <c>peak --quick</c> the FMA
 /// peak of this machine, <c>infer --quick</c> inference latency and allocation per call, <c>train --quick</c> the
 /// seconds per epoch of the reference MLP with its efficiency and PyTorch's figure, <c>train --profile</c> where a
-/// training step's time goes; anything else goes to
+/// training step's time goes, <c>storage --quick</c> a study storage's cost per trial; anything else goes to
 /// BenchmarkDotNet's switcher over every suite in this assembly.
 /// </summary>
 public static class Program
@@ -37,6 +37,11 @@ public static class Program
         if (args.Length >= 1 && args[0] == "train" && args.Contains("--quick"))
         {
             return TrainQuick.Run(args);
+        }
+
+        if (args.Length >= 1 && args[0] == "storage" && args.Contains("--quick"))
+        {
+            return StorageQuick.Run(args);
         }
 
         if (args.Length >= 1 && args[0] == "autodiff" && args.Contains("--quick"))

@@ -3,9 +3,6 @@
 // when it claims a trial and "done <id>" when its result is recorded, then one JSON line with its counts.
 //   Worker --storage URL --study NAME [--trials N] [--rounds N] [--seed N] [--delay-ms N]
 //          [--heartbeat-ms N] [--stale-ms N] [--poll-ms N]
-// Benchmark of the storage's own cost per trial (claim + one heartbeat + result, objective doing nothing),
-// with the in-memory storage as the peer in the same run:
-//   Worker --overhead N --storage URL
 using System.Globalization;
 using System.Text.Json;
 using DeepLearning;
@@ -18,11 +15,6 @@ string Arg(string name, string? fallback = null)
 }
 
 int IntArg(string name, int fallback) => int.Parse(Arg(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
-
-if (args.Contains("--overhead"))
-{
-    return Overhead(int.Parse(Arg("--overhead"), CultureInfo.InvariantCulture), Arg("--storage"));
-}
 
 string url = Arg("--storage");
 string study = Arg("--study");
@@ -86,37 +78,3 @@ var run = Tuner.RunWorker(storage, study, Objective, definition, new WorkerOptio
 });
 Console.WriteLine(JsonSerializer.Serialize(new { study, completedByThisWorker = run.CompletedByThisWorker, trials = run.Result.Trials.Count, finished = run.Result.StopReason == StopReason.Completed }));
 return 0;
-
-// Milliseconds per trial spent in the storage itself: claim + one heartbeat + result, called back to back by one
-// worker (the objective's time left out), after a warm-up study (connection pool, JIT, schema).
-static int Overhead(int trials, string url)
-{
-    string cpu = File.Exists("/proc/cpuinfo")
-        ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU"
-        : "unknown CPU";
-    Console.WriteLine($"CPU: {cpu}, {Environment.ProcessorCount} logical cores; {trials} trials per storage, 1 worker");
-    foreach (string target in new[] { "memory", url })
-    {
-        using var storage = StudyStorage.Open(target);
-        string study = "overhead-" + Guid.NewGuid().ToString("N")[..8];
-        double Run(string name, int n)
-        {
-            storage.OpenStudy(name, StudyDefinition.Random(new SearchSpace().Uniform("x", 0, 1), new SearchOptions { Seed = 1, Trials = n }));
-            var watch = System.Diagnostics.Stopwatch.StartNew();
-            for (int i = 0; i < n; i++)
-            {
-                var claim = storage.ClaimNext(name, "bench", TimeSpan.FromMinutes(5)).Claim!;
-                storage.Heartbeat(name, claim);
-                storage.Complete(name, claim, new TrialOutcome(claim.Config.GetDouble("x")), 0);
-            }
-
-            return watch.Elapsed.TotalMilliseconds / n;
-        }
-
-        Run(study + "-warm", Math.Min(20, trials));
-        double ms = Run(study, trials);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{storage.Location,-50} {ms,8:F3} ms per trial (claim + heartbeat + result)"));
-    }
-
-    return 0;
-}

@@ -131,29 +131,7 @@ public static class Gemm
             return;
         }
 
-        fixed (T* pa = a, pb = b, pc = c, pbias = bias)
-        {
-            var problem = new GemmProblem<T>
-            {
-                M = m,
-                N = n,
-                K = k,
-                Alpha = alpha,
-                Beta = beta,
-                A = pa,
-                Lda = lda,
-                TransA = transA == Transpose.Transposed,
-                B = pb,
-                Ldb = ldb,
-                TransB = transB == Transpose.Transposed,
-                C = pc,
-                Ldc = ldc,
-                Bias = bias.IsEmpty ? null : pbias,
-                Activation = activation,
-                Slope = slope,
-            };
-            Dispatch(ref problem);
-        }
+        Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, activation, slope, default, Activation.Linear);
     }
 
     /// <summary>
@@ -197,15 +175,26 @@ public static class Gemm
             return;
         }
 
-        fixed (T* pa = a, pb = b, pc = c, pd = activationOutput)
+        Run(transA, transB, m, n, k, T.One, a, lda, b, ldb, T.Zero, c, ldc, default, FusedActivation.Identity, slope, activationOutput, derivativeOf);
+    }
+
+    // The SIMD path of both plain-B entry points, arguments already checked: the problem as raw pointers, then dispatch.
+    // derivative (empty for none) is the activation output whose g′ multiplies each finished region of C.
+    private static unsafe void Run<T>(
+        Transpose transA, Transpose transB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc,
+        ReadOnlySpan<T> bias, FusedActivation activation, T slope, ReadOnlySpan<T> derivative, Activation derivativeOf)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        fixed (T* pa = a, pb = b, pc = c, pbias = bias, pd = derivative)
         {
             var problem = new GemmProblem<T>
             {
                 M = m,
                 N = n,
                 K = k,
-                Alpha = T.One,
-                Beta = T.Zero,
+                Alpha = alpha,
+                Beta = beta,
                 A = pa,
                 Lda = lda,
                 TransA = transA == Transpose.Transposed,
@@ -214,9 +203,10 @@ public static class Gemm
                 TransB = transB == Transpose.Transposed,
                 C = pc,
                 Ldc = ldc,
-                Activation = FusedActivation.Identity,
+                Bias = bias.IsEmpty ? null : pbias,
+                Activation = activation,
                 Slope = slope,
-                Derivative = pd,
+                Derivative = derivative.IsEmpty ? null : pd,
                 LdDerivative = ldc,
                 DerivativeOf = derivativeOf,
             };

@@ -356,7 +356,6 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         const int MR = GemmBlocking.MR;
         int kcBlock = p.KC;
         int mcBlock = p.MC;
-        int nr = NR;
         T* packA = p.DirectA ? null : GemmScratch.PackA.Get<T>(((nint)mcBlock * kcBlock) + GemmPacking.PackASlack);
         T* edgeA = stackalloc T[(MR * kcBlock) + GemmPacking.PackASlack];
         T* tile = stackalloc T[MR * 64];
@@ -371,38 +370,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
 
             for (int ic = rowBegin; ic < rowEnd; ic += mcBlock)
             {
-                int mc = Math.Min(mcBlock, rowEnd - ic);
-                if (!p.DirectA)
-                {
-                    T* aBlock = p.TransA ? p.A + ((nint)pc * p.Lda) + ic : p.A + ((nint)ic * p.Lda) + pc;
-                    GemmPacking.PackA(p.TransA, mc, kc, aBlock, p.Lda, packA);
-                    if (ShiftedEdge(ref p, mc, pc, kc, epi))
-                    {
-                        // The last MR rows of the block, for the shifted last tile (see Tile).
-                        T* edgeRows = p.TransA ? aBlock + (mc - MR) : aBlock + ((nint)(mc - MR) * p.Lda);
-                        GemmPacking.PackA(p.TransA, MR, kc, edgeRows, p.Lda, edgeA);
-                    }
-                }
-
-                for (int jr = 0; jr < nc; jr += nr)
-                {
-                    T* bp = bt + ((nint)jr * kc);
-                    for (int ir = 0; ir < mc; ir += MR)
-                    {
-                        if (ir + (2 * MR) <= mc && TilePair(ref p, ic, ir, jc, jr, nc, pc, kc, bp, packA, ref epi, bias))
-                        {
-                            ir += MR;
-                            continue;
-                        }
-
-                        Tile(ref p, ic, ir, mc, jc, jr, nc, pc, kc, bp, packA, edgeA, tile, ref epi, bias);
-                    }
-                }
-
-                if (last)
-                {
-                    ApplyDerivative(ref p, ic, ic + mc, jc, jc + nc);
-                }
+                RunBlock(ref p, ic, Math.Min(mcBlock, rowEnd - ic), pc, kc, last, jc, 0, nc, bt, packA, edgeA, tile, ref epi, bias);
             }
         }
     }
@@ -441,39 +409,49 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
 
             for (int ic = 0; ic < p.M; ic += mcBlock)
             {
-                int mc = Math.Min(mcBlock, p.M - ic);
-                if (!p.DirectA)
-                {
-                    T* aBlock = p.TransA ? p.A + ((nint)pc * p.Lda) + ic : p.A + ((nint)ic * p.Lda) + pc;
-                    GemmPacking.PackA(p.TransA, mc, kc, aBlock, p.Lda, packA);
-                    if (ShiftedEdge(ref p, mc, pc, kc, epi))
-                    {
-                        // The last MR rows of the block, for the shifted last tile (see Tile).
-                        T* edgeRows = p.TransA ? aBlock + (mc - MR) : aBlock + ((nint)(mc - MR) * p.Lda);
-                        GemmPacking.PackA(p.TransA, MR, kc, edgeRows, p.Lda, edgeA);
-                    }
-                }
-
-                for (int jr = j0; jr < j1; jr += nr)
-                {
-                    T* bp = bt + ((nint)(jr - j0) * kc);
-                    for (int ir = 0; ir < mc; ir += MR)
-                    {
-                        if (ir + (2 * MR) <= mc && TilePair(ref p, ic, ir, 0, jr, p.N, pc, kc, bp, packA, ref epi, bias))
-                        {
-                            ir += MR;
-                            continue;
-                        }
-
-                        Tile(ref p, ic, ir, mc, 0, jr, p.N, pc, kc, bp, packA, edgeA, tile, ref epi, bias);
-                    }
-                }
-
-                if (last)
-                {
-                    ApplyDerivative(ref p, ic, ic + mc, j0, j1);
-                }
+                RunBlock(ref p, ic, Math.Min(mcBlock, p.M - ic), pc, kc, last, 0, j0, j1, bt, packA, edgeA, tile, ref epi, bias);
             }
+        }
+    }
+
+    // One MC block, rows [ic, ic + mc), of one KC step against the B̃ panels of columns [jBegin, jEnd) of the NC block
+    // at jc (panel jr at bt + (jr − jBegin)·kc): pack Ã (and the rows of a shifted last tile), run the tiles — two at a
+    // time where the panel is one register wide — and, on the last KC step, apply the derivative to the finished block.
+    private static void RunBlock(
+        ref GemmProblem<T> p, int ic, int mc, int pc, int kc, bool last, int jc, int jBegin, int jEnd,
+        T* bt, T* packA, T* edgeA, T* tile, ref GemmEpilogue<T> epi, T* bias)
+    {
+        const int MR = GemmBlocking.MR;
+        if (!p.DirectA)
+        {
+            T* aBlock = p.TransA ? p.A + ((nint)pc * p.Lda) + ic : p.A + ((nint)ic * p.Lda) + pc;
+            GemmPacking.PackA(p.TransA, mc, kc, aBlock, p.Lda, packA);
+            if (ShiftedEdge(ref p, mc, pc, kc, epi))
+            {
+                // The last MR rows of the block, for the shifted last tile (see Tile).
+                T* edgeRows = p.TransA ? aBlock + (mc - MR) : aBlock + ((nint)(mc - MR) * p.Lda);
+                GemmPacking.PackA(p.TransA, MR, kc, edgeRows, p.Lda, edgeA);
+            }
+        }
+
+        for (int jr = jBegin; jr < jEnd; jr += NR)
+        {
+            T* bp = bt + ((nint)(jr - jBegin) * kc);
+            for (int ir = 0; ir < mc; ir += MR)
+            {
+                if (ir + (2 * MR) <= mc && TilePair(ref p, ic, ir, jc, jr, jEnd, pc, kc, bp, packA, ref epi, bias))
+                {
+                    ir += MR;
+                    continue;
+                }
+
+                Tile(ref p, ic, ir, mc, jc, jr, jEnd, pc, kc, bp, packA, edgeA, tile, ref epi, bias);
+            }
+        }
+
+        if (last)
+        {
+            ApplyDerivative(ref p, ic, ic + mc, jc + jBegin, jc + jEnd);
         }
     }
 
