@@ -61,14 +61,17 @@ public static class GemmQuick
             cases = custom.Split(';').Select(c => c.Split(',')).Select(f => (f[0], f[1], int.Parse(f[2], CultureInfo.InvariantCulture), int.Parse(f[3], CultureInfo.InvariantCulture), int.Parse(f[4], CultureInfo.InvariantCulture))).ToArray();
         }
 
-        // Warm the JIT (tiered compilation) on every kernel width before anything is timed.
+        // Warm the JIT (tiered compilation) on the cases themselves, at every thread count, before anything is timed.
         var warm = Stopwatch.StartNew();
-        while (warm.ElapsedMilliseconds < 400)
+        while (warm.ElapsedMilliseconds < 1000)
         {
-            Measure<float>("NT", 64, 200, 300, 1, 1, quick: true);
-            Measure<float>("NN", 13, 10, 64, 1, 1, quick: true);
-            Measure<double>("TN", 64, 200, 300, 1, 1, quick: true);
-            Measure<float>("NTp", 1, 300, 300, 1, 1, quick: true);
+            foreach (var (type, op, m, n, k) in cases)
+            {
+                foreach (int t in threadCounts)
+                {
+                    _ = type == "float" ? Measure<float>(op, Math.Min(m, 256), Math.Min(n, 256), Math.Min(k, 784), t, 1, quick: true) : Measure<double>(op, Math.Min(m, 256), Math.Min(n, 256), Math.Min(k, 784), t, 1, quick: true);
+                }
+            }
         }
 
         foreach (var (type, op, m, n, k) in cases)
