@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using DeepLearning.Kernels;
 
 namespace DeepLearning.Benchmarks;
 
@@ -71,52 +73,40 @@ internal static class PeakQuick
     {
         if (isFloat)
         {
-            _sinkF += Vector512.IsHardwareAccelerated ? Fma512<float>(n, 1.0000001f) : Fma256<float>(n, 1.0000001f);
+            _sinkF += Vector512.IsHardwareAccelerated ? Fma<Simd512<float>, Vector512<float>, float>(n, 1.0000001f) : Fma<Simd256<float>, Vector256<float>, float>(n, 1.0000001f);
         }
         else
         {
-            _sinkD += Vector512.IsHardwareAccelerated ? Fma512<double>(n, 1.0000000001) : Fma256<double>(n, 1.0000000001);
+            _sinkD += Vector512.IsHardwareAccelerated ? Fma<Simd512<double>, Vector512<double>, double>(n, 1.0000000001) : Fma<Simd256<double>, Vector256<double>, double>(n, 1.0000000001);
         }
     }
 
-    // 12 independent accumulators: a = a·m + m, never converging to anything the JIT could fold.
+    // 12 independent accumulators on the GEMM's own SIMD abstraction: a = a·m + m, never converging to anything the
+    // JIT could fold.
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static T Fma512<T>(long n, T scale)
-        where T : unmanaged
+    private static unsafe T Fma<TS, TV, T>(long n, T scale)
+        where TS : struct, ISimd<TV, T>
+        where TV : struct
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var m = Vector512.Create(scale);
-        Vector512<T> a0 = m, a1 = m, a2 = m, a3 = m, a4 = m, a5 = m, a6 = m, a7 = m, a8 = m, a9 = m, a10 = m, a11 = m;
+        var m = TS.Broadcast(scale);
+        TV a0 = m, a1 = m, a2 = m, a3 = m, a4 = m, a5 = m, a6 = m, a7 = m, a8 = m, a9 = m, a10 = m, a11 = m;
         for (long i = 0; i < n; i++)
         {
-            a0 = Fma(a0, m); a1 = Fma(a1, m); a2 = Fma(a2, m); a3 = Fma(a3, m);
-            a4 = Fma(a4, m); a5 = Fma(a5, m); a6 = Fma(a6, m); a7 = Fma(a7, m);
-            a8 = Fma(a8, m); a9 = Fma(a9, m); a10 = Fma(a10, m); a11 = Fma(a11, m);
+            a0 = TS.MulAdd(a0, m, m); a1 = TS.MulAdd(a1, m, m); a2 = TS.MulAdd(a2, m, m); a3 = TS.MulAdd(a3, m, m);
+            a4 = TS.MulAdd(a4, m, m); a5 = TS.MulAdd(a5, m, m); a6 = TS.MulAdd(a6, m, m); a7 = TS.MulAdd(a7, m, m);
+            a8 = TS.MulAdd(a8, m, m); a9 = TS.MulAdd(a9, m, m); a10 = TS.MulAdd(a10, m, m); a11 = TS.MulAdd(a11, m, m);
         }
 
-        return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
-
-        static Vector512<T> Fma(Vector512<T> a, Vector512<T> m) => typeof(T) == typeof(float)
-            ? Vector512.FusedMultiplyAdd(a.AsSingle(), m.AsSingle(), m.AsSingle()).As<float, T>()
-            : Vector512.FusedMultiplyAdd(a.AsDouble(), m.AsDouble(), m.AsDouble()).As<double, T>();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static T Fma256<T>(long n, T scale)
-        where T : unmanaged
-    {
-        var m = Vector256.Create(scale);
-        Vector256<T> a0 = m, a1 = m, a2 = m, a3 = m, a4 = m, a5 = m, a6 = m, a7 = m, a8 = m, a9 = m, a10 = m, a11 = m;
-        for (long i = 0; i < n; i++)
+        var sum = TS.Add(TS.Add(TS.Add(TS.Add(a0, a1), TS.Add(a2, a3)), TS.Add(TS.Add(a4, a5), TS.Add(a6, a7))), TS.Add(TS.Add(a8, a9), TS.Add(a10, a11)));
+        T* lanes = stackalloc T[TS.Count];
+        TS.Store(lanes, sum);
+        T total = T.Zero;
+        for (int i = 0; i < TS.Count; i++)
         {
-            a0 = Fma(a0, m); a1 = Fma(a1, m); a2 = Fma(a2, m); a3 = Fma(a3, m);
-            a4 = Fma(a4, m); a5 = Fma(a5, m); a6 = Fma(a6, m); a7 = Fma(a7, m);
-            a8 = Fma(a8, m); a9 = Fma(a9, m); a10 = Fma(a10, m); a11 = Fma(a11, m);
+            total += lanes[i];
         }
 
-        return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
-
-        static Vector256<T> Fma(Vector256<T> a, Vector256<T> m) => typeof(T) == typeof(float)
-            ? Vector256.FusedMultiplyAdd(a.AsSingle(), m.AsSingle(), m.AsSingle()).As<float, T>()
-            : Vector256.FusedMultiplyAdd(a.AsDouble(), m.AsDouble(), m.AsDouble()).As<double, T>();
+        return total;
     }
 }
