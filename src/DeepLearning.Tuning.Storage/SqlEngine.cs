@@ -282,6 +282,12 @@ internal sealed class SqlEngine
     private TResult Write<TResult>(string what, Func<DbConnection, DbTransaction?, TResult> body)
     {
         EnsureSchema();
+        return InTransaction(what, body);
+    }
+
+    /// <summary>Runs <paramref name="body"/> in one write transaction; a database error becomes a <see cref="StudyStorageException"/> saying what could not be done.</summary>
+    private TResult InTransaction<TResult>(string what, Func<DbConnection, DbTransaction?, TResult> body)
+    {
         try
         {
             using var c = _dialect.Open();
@@ -317,49 +323,31 @@ internal sealed class SqlEngine
                 return;
             }
 
-            try
+            InTransaction("create or check the study schema", (c, tx) =>
             {
-                using var c = _dialect.Open();
-                var tx = _dialect.BeginWrite(c);
-                try
+                _dialect.LockSchema(c, tx);
+                if (_dialect.SchemaTableExists(c, tx))
                 {
-                    _dialect.LockSchema(c, tx);
-                    if (_dialect.SchemaTableExists(c, tx))
+                    long version = Convert.ToInt64(Scalar(c, tx, "SELECT MAX(version) FROM dl_schema") ?? 0L, CultureInfo.InvariantCulture);
+                    if (version > SchemaVersion)
                     {
-                        long version = Convert.ToInt64(Scalar(c, tx, "SELECT MAX(version) FROM dl_schema") ?? 0L, CultureInfo.InvariantCulture);
-                        if (version > SchemaVersion)
-                        {
-                            throw new StudyStorageException(
-                                $"{Location} holds study schema version {version}, newer than version {SchemaVersion} that this DeepLearning.Tuning.Storage understands; " +
-                                "use a newer DeepLearning.Tuning.Storage (nothing was written)");
-                        }
-
-                        if (version < SchemaVersion)
-                        {
-                            throw new StudyStorageException($"{Location} holds study schema version {version}, which this library cannot read (it writes version {SchemaVersion}); nothing was written");
-                        }
-                    }
-                    else
-                    {
-                        CreateSchema(c, tx);
+                        throw new StudyStorageException(
+                            $"{Location} holds study schema version {version}, newer than version {SchemaVersion} that this DeepLearning.Tuning.Storage understands; " +
+                            "use a newer DeepLearning.Tuning.Storage (nothing was written)");
                     }
 
-                    _dialect.Commit(c, tx);
+                    if (version < SchemaVersion)
+                    {
+                        throw new StudyStorageException($"{Location} holds study schema version {version}, which this library cannot read (it writes version {SchemaVersion}); nothing was written");
+                    }
                 }
-                catch
+                else
                 {
-                    _dialect.Rollback(c, tx);
-                    throw;
+                    CreateSchema(c, tx);
                 }
-                finally
-                {
-                    tx?.Dispose();
-                }
-            }
-            catch (DbException e)
-            {
-                throw new StudyStorageException($"{Location}: could not create or check the study schema: {e.Message}", e);
-            }
+
+                return true;
+            });
 
             _schemaReady = true;
         }
