@@ -69,27 +69,7 @@ public static class ElementWise
     /// fused GEMM epilogue, which applies this to pieces of rows, matches the Sigmoid layer bit for bit.
     /// </summary>
     public static void Sigmoid<T>(ReadOnlySpan<T> x, Span<T> d)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (d.Length < x.Length)
-        {
-            throw new ArgumentException($"destination has {d.Length} elements but the input has {x.Length}", nameof(d));
-        }
-
-        if (typeof(T) == typeof(double))
-        {
-            var xd = MemoryMarshal.Cast<T, double>(x);
-            var dd = MemoryMarshal.Cast<T, double>(d);
-            for (int i = 0; i < xd.Length; i++)
-            {
-                dd[i] = 1.0 / (1.0 + Math.Exp(-xd[i]));
-            }
-
-            return;
-        }
-
-        Vectorized(x, d, tanh: false);
-    }
+        where T : unmanaged, IFloatingPointIeee754<T> => Transcendental(x, d, tanh: false);
 
     /// <summary>
     /// d = tanh x, with tanh(±0) = ±0, tanh(NaN) = NaN and tanh(±∞) = ±1. Each element's result depends only on
@@ -102,6 +82,10 @@ public static class ElementWise
     /// 2⁻¹², where tanh x rounds to x, x itself is returned (TensorPrimitives gives −6·10⁻⁸ for 0).
     /// </summary>
     public static void Tanh<T>(ReadOnlySpan<T> x, Span<T> d)
+        where T : unmanaged, IFloatingPointIeee754<T> => Transcendental(x, d, tanh: true);
+
+    // σ or tanh: double element by element with Math (σ = 1 / (1 + e⁻ˣ)), float through Vectorized.
+    private static void Transcendental<T>(ReadOnlySpan<T> x, Span<T> d, bool tanh)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (d.Length < x.Length)
@@ -115,13 +99,13 @@ public static class ElementWise
             var dd = MemoryMarshal.Cast<T, double>(d);
             for (int i = 0; i < xd.Length; i++)
             {
-                dd[i] = Math.Tanh(xd[i]);
+                dd[i] = tanh ? Math.Tanh(xd[i]) : 1.0 / (1.0 + Math.Exp(-xd[i]));
             }
 
             return;
         }
 
-        Vectorized(x, d, tanh: true);
+        Vectorized(x, d, tanh);
     }
 
     /// <summary>d = max(x, 0): NaN stays NaN, −0 becomes +0, −∞ becomes 0 (as PyTorch's relu).</summary>

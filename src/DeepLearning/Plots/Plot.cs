@@ -61,27 +61,7 @@ public static class Plot
             }
         }
 
-        var doc = new SvgDocument(width, height);
-        if (metricChart is null)
-        {
-            // One panel: the figure title replaces the panel title.
-            costChart.Title = title;
-            costChart.Draw(doc, new Box(0, 0, width, height));
-        }
-        else
-        {
-            var top = 0.0;
-            if (!string.IsNullOrEmpty(title))
-            {
-                Frame.Title(doc, new Box(0, 0, width, height), title, width / 2);
-                top = Frame.TitleFont + 10;
-            }
-
-            costChart.Draw(doc, new Box(0, top, width / 2, height - top));
-            metricChart.Draw(doc, new Box(width / 2, top, width / 2, height - top));
-        }
-
-        return doc;
+        return CostAndMetric(costChart, metricChart, title, width, height);
     }
 
     /// <summary>
@@ -129,6 +109,12 @@ public static class Plot
             }
         }
 
+        return CostAndMetric(costChart, metricChart, title, width, height);
+    }
+
+    // The cost panel alone (the figure title then replaces the panel title), or cost left and metric right under it.
+    private static SvgDocument CostAndMetric(LineChart costChart, LineChart? metricChart, string? title, double width, double height)
+    {
         var doc = new SvgDocument(width, height);
         if (metricChart is null)
         {
