@@ -1,13 +1,17 @@
 #!/usr/bin/python3
 """Seconds per epoch of the reference MLP: ours vs PyTorch's CPU build, in the same run.
 
-Usage: /usr/bin/python3 benchmarks/compare_training.py [--epochs N] [--threads 1|2] [--batch M] [--data DIR] [--pytorch-only]
+Usage: /usr/bin/python3 benchmarks/compare_training.py [--epochs N] [--threads 1|2] [--batch M] [--data DIR]
+       [--net reference|dropout|batchnorm|momentum] [--pytorch-only]
 
 Network 784-256-128-10 (ReLU, ReLU, softmax + cross-entropy), Adam(lr=0.001), mini-batches of 64, float32,
 one shuffled pass over Fashion-MNIST's 60,000 training images (Debian's dataset-fashion-mnist) per epoch.
 PyTorch (Debian's python3-torch) runs with torch.set_num_threads(t) and OPENBLAS_NUM_THREADS=1 so it does
 not oversubscribe the cores; ours runs `train --quick` of the benchmark project with the same thread count.
-Both keep the best of N epochs after a warm-up. Prints both figures and ours/PyTorch (below 1 = we are faster).
+Both keep the best of N epochs after a warm-up. --net picks a variant of the network on both sides: dropout
+(nn.Dropout(0.2), i.e. keep 0.8, after each hidden ReLU), batchnorm (bias-free Linear, BatchNorm1d, ReLU for
+each hidden layer) or momentum (the reference network trained by SGD with momentum 0.9: ours v = 0.9·v + 0.1·dW at lr 0.01,
+PyTorch's equivalent v = 0.9·v + g at lr 0.001). Prints both figures and ours/PyTorch (below 1 = we are faster).
 With --pytorch-only it prints PyTorch's line alone: `train --quick` runs it so as to print the peer beside its own
 figures.
 """
@@ -46,14 +50,26 @@ def random_data():
     return torch.rand(60000, 784, generator=g), torch.randint(0, 10, (60000,), generator=g)
 
 
-def pytorch_seconds(x, y, threads, epochs, batch):
+def network(net):
+    nn = torch.nn
+    if net == "dropout":
+        return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Dropout(0.2),
+                             nn.Linear(256, 128), nn.ReLU(), nn.Dropout(0.2), nn.Linear(128, 10))
+    if net == "batchnorm":
+        return nn.Sequential(nn.Linear(784, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(),
+                             nn.Linear(256, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(), nn.Linear(128, 10))
+    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def pytorch_seconds(x, y, threads, epochs, batch, net="reference"):
     torch.set_num_threads(threads)
     torch.manual_seed(1)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, 256), torch.nn.ReLU(),
-        torch.nn.Linear(256, 128), torch.nn.ReLU(),
-        torch.nn.Linear(128, 10))
-    opt = torch.optim.Adam(model.parameters(), lr=0.001)
+    model = network(net)
+    model.train()
+    if net == "momentum":
+        opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=0.001)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def epoch(n):
@@ -74,9 +90,9 @@ def pytorch_seconds(x, y, threads, epochs, batch):
     return best
 
 
-def ours_seconds(threads, epochs, folder, batch):
+def ours_seconds(threads, epochs, folder, batch, net):
     cmd = ["dotnet", DLL, "train", "--quick", "--no-peer", "--threads", str(threads), "--epochs", str(epochs),
-           "--batch", str(batch), "--data", folder]
+           "--batch", str(batch), "--data", folder, "--net", net]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     for line in out.splitlines():
         m = LINE.match(line.strip())
@@ -91,20 +107,21 @@ def main():
     ap.add_argument("--threads", type=int, choices=[1, 2], action="append")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--net", choices=["reference", "dropout", "batchnorm", "momentum"], default="reference")
     ap.add_argument("--pytorch-only", action="store_true")
     args = ap.parse_args()
     if args.pytorch_only:
         x, y = load(args.data) if os.path.isdir(args.data) else random_data()
         for threads in args.threads or [1, 2]:
-            theirs = pytorch_seconds(x, y, threads, args.epochs, args.batch)
+            theirs = pytorch_seconds(x, y, threads, args.epochs, args.batch, args.net)
             print(f"pytorch threads={threads} seconds_per_epoch={theirs:.3f}")
         return
     subprocess.run(["dotnet", "build", PROJECT, "-c", "Release", "-v", "q", "-nologo"], check=True, capture_output=True)
     x, y = load(args.data)
-    print(f"torch {torch.__version__}, {x.shape[0]} training images, batch {args.batch}, Adam, float32")
+    print(f"torch {torch.__version__}, {x.shape[0]} training images, batch {args.batch}, net {args.net}, float32")
     for threads in args.threads or [1, 2]:
-        ours, line = ours_seconds(threads, args.epochs, args.data, args.batch)
-        theirs = pytorch_seconds(x, y, threads, args.epochs, args.batch)
+        ours, line = ours_seconds(threads, args.epochs, args.data, args.batch, args.net)
+        theirs = pytorch_seconds(x, y, threads, args.epochs, args.batch, args.net)
         print(line)
         print(f"pytorch threads={threads} seconds_per_epoch={theirs:.3f}")
         print(f"ratio threads={threads} ours/pytorch={ours / theirs:.2f}")

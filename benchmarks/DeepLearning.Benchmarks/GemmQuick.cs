@@ -162,28 +162,33 @@ public static class GemmQuick
 
     private static unsafe void ProbePack()
     {
-        int k = 784, n = 256;
+        // Packs a (256, 784) W as op(B) = Wᵀ (k = 784, n = 256): two 392-deep blocks, four 64-wide panels each,
+        // as the layer-1 forward GEMM does every step.
+        int k = 784, n = 256, kc = 392;
         float[] b = Fill<float>(k * n, new Random(1));
-        float[] dst = new float[256 * 64];
+        float[] dst = new float[k * n];
         fixed (float* pb = b, pd = dst)
         {
             foreach (bool trans in new[] { false, true })
             {
-                for (int round = 0; round < 3; round++)
+                for (int round = 0; round < 5; round++)
                 {
                     var sw = Stopwatch.StartNew();
                     int count = 0;
                     while (sw.ElapsedMilliseconds < 300)
                     {
-                        for (int j = 0; j < n; j += 64)
+                        for (int pc = 0; pc < k; pc += kc)
                         {
-                            GemmPacking.PackB(trans, 256, 64, 64, trans ? pb + (j * k) : pb + j, trans ? k : n, pd);
+                            for (int j = 0; j < n; j += 64)
+                            {
+                                GemmPacking.PackB(trans, kc, 64, 64, trans ? pb + (j * k) + pc : pb + (pc * n) + j, trans ? k : n, pd + (pc * n) + (j * kc));
+                            }
                         }
 
                         count++;
                     }
 
-                    Console.WriteLine($"trans={trans}: {sw.Elapsed.TotalMilliseconds * 1e6 / count / (256.0 * n):F2} ns/element");
+                    Console.WriteLine($"trans={trans}: {sw.Elapsed.TotalMilliseconds * 1e6 / count / ((double)k * n):F3} ns/element, {sw.Elapsed.TotalMilliseconds * 1e3 / count:F1} µs per W");
                 }
             }
         }

@@ -14,7 +14,10 @@ namespace DeepLearning.Benchmarks;
 /// gflops=&lt;g&gt; peak_gflops=&lt;p&gt; efficiency=&lt;%&gt; allocated_per_step=&lt;bytes&gt;
 /// [pytorch_seconds_per_epoch=&lt;y&gt; pytorch/ours=&lt;r&gt;]</c>.
 /// Options: <c>--threads N</c>, <c>--batch M</c>, <c>--epochs E</c> (timed epochs, best kept), <c>--data DIR</c>,
-/// <c>--no-peer</c>, <c>--parallel-flops N</c> and <c>--column-tiles N</c> (GEMM thread-split knobs, for tuning).
+/// <c>--no-peer</c>, <c>--parallel-flops N</c> and <c>--column-tiles N</c> (GEMM thread-split knobs, for tuning),
+/// <c>--net reference|dropout|batchnorm|momentum</c> (the reference network; with inverted dropout keeping 0.8 after
+/// each hidden ReLU; with batch norm between each hidden Dense, then without bias, and its ReLU; or trained by SGD
+/// with momentum 0.9 at 0.01 instead of Adam). PyTorch runs the same variant.
 /// </summary>
 internal static class TrainQuick
 {
@@ -27,13 +30,15 @@ internal static class TrainQuick
         GemmBlocking.ParallelFlops = Option(args, "--parallel-flops", (int)GemmBlocking.ParallelFlops);
         GemmBlocking.ColumnSplitTiles = Option(args, "--column-tiles", GemmBlocking.ColumnSplitTiles);
         string? peer = args.Contains("--no-peer") ? null : PeerScript();
+        string net = NetOption(args);
         var ci = CultureInfo.InvariantCulture;
 
         foreach (int threads in threadCounts)
         {
             Gemm.MaxThreads = threads;
-            var model = Reference(batch);
-            var options = new TrainingOptions<float> { Optimizer = new Adam(0.001), Epochs = 1, BatchSize = batch, Seed = 1 };
+            var model = Network(net);
+            Optimizer optimizer = net == "momentum" ? new Momentum(0.01, 0.9) : new Adam(0.001);
+            var options = new TrainingOptions<float> { Optimizer = optimizer, Epochs = 1, BatchSize = batch, Seed = 1 };
 
             // Warm up the JIT (tiered compilation) on a slice, then time whole epochs and keep the best.
             model.Fit(train.Take(batch * 200), options);
@@ -47,20 +52,19 @@ internal static class TrainQuick
 
             var xb = train.X.Rows(0, batch);
             var yb = train.Y.Rows(0, batch);
-            var adam = (Adam)options.Optimizer;
-            Trainer.Step(model, adam, xb, yb);
+            Trainer.Step(model, optimizer, xb, yb);
             long before = GC.GetAllocatedBytesForCurrentThread();
             for (int i = 0; i < 100; i++)
             {
-                Trainer.Step(model, adam, xb, yb);
+                Trainer.Step(model, optimizer, xb, yb);
             }
 
             long perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / 100;
             double peak = PeakQuick.Measure(isFloat: true, threads, reps: 3);
             double gflops = FlopsPerExample(model) * train.Count / best / 1e9;
             string line = string.Create(ci,
-                $"train {name} 784-256-128-10 adam batch={batch} float threads={threads} seconds_per_epoch={best:F3} gflops={gflops:F1} peak_gflops={peak:F1} efficiency={100 * gflops / peak:F1}% allocated_per_step={perStep}");
-            if (peer is not null && Peer(peer, threads, epochs, batch, name == "fashion-mnist" ? DataFolder(args) : null) is { } theirs)
+                $"train {name} 784-256-128-10{(net == "reference" ? "" : "-" + net)} {(net == "momentum" ? "momentum" : "adam")} batch={batch} float threads={threads} seconds_per_epoch={best:F3} gflops={gflops:F1} peak_gflops={peak:F1} efficiency={100 * gflops / peak:F1}% allocated_per_step={perStep}");
+            if (peer is not null && Peer(peer, threads, epochs, batch, net, name == "fashion-mnist" ? DataFolder(args) : null) is { } theirs)
             {
                 line += string.Create(ci, $" pytorch_seconds_per_epoch={theirs:F3} pytorch/ours={theirs / best:F2}");
             }
@@ -72,8 +76,25 @@ internal static class TrainQuick
     }
 
     /// <summary>The reference network, seed 1.</summary>
-    internal static Model<float> Reference(int batch) =>
-        Model.Sequential<float>(784).Dense(256).ReLU().Dense(128).ReLU().Dense(10).Softmax().Build(seed: 1);
+    internal static Model<float> Reference(int batch) => Network("reference");
+
+    /// <summary>The reference network or one of its <c>--net</c> variants, seed 1.</summary>
+    internal static Model<float> Network(string net) => net switch
+    {
+        "dropout" => Model.Sequential<float>(784).Dense(256).ReLU().Dropout(0.8).Dense(128).ReLU().Dropout(0.8).Dense(10).Softmax().Build(seed: 1),
+        "batchnorm" => Model.Sequential<float>(784).Dense(256, useBias: false).BatchNorm().ReLU().Dense(128, useBias: false).BatchNorm().ReLU().Dense(10).Softmax().Build(seed: 1),
+        _ => Model.Sequential<float>(784).Dense(256).ReLU().Dense(128).ReLU().Dense(10).Softmax().Build(seed: 1),
+    };
+
+    /// <summary>The <c>--net</c> option: reference (default), dropout, batchnorm or momentum.</summary>
+    internal static string NetOption(string[] args)
+    {
+        int i = Array.IndexOf(args, "--net");
+        string net = i >= 0 && i + 1 < args.Length ? args[i + 1] : "reference";
+        return net is "reference" or "dropout" or "batchnorm" or "momentum"
+            ? net
+            : throw new ArgumentException($"--net must be reference, dropout, batchnorm or momentum, not '{net}'.");
+    }
 
     /// <summary>
     /// Floating-point operations of one training example through <paramref name="model"/>'s dense layers: 2·n·k for
@@ -135,10 +156,10 @@ internal static class TrainQuick
     }
 
     // PyTorch's best seconds per epoch for the same run, or null when python3-torch is missing.
-    private static double? Peer(string script, int threads, int epochs, int batch, string? folder)
+    private static double? Peer(string script, int threads, int epochs, int batch, string net, string? folder)
     {
         var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { script, "--pytorch-only", "--threads", threads.ToString(CultureInfo.InvariantCulture), "--epochs", epochs.ToString(CultureInfo.InvariantCulture), "--batch", batch.ToString(CultureInfo.InvariantCulture) })
+        foreach (string a in new[] { script, "--pytorch-only", "--threads", threads.ToString(CultureInfo.InvariantCulture), "--epochs", epochs.ToString(CultureInfo.InvariantCulture), "--batch", batch.ToString(CultureInfo.InvariantCulture), "--net", net })
         {
             psi.ArgumentList.Add(a);
         }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Numerics;
+using DeepLearning.Kernels;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace DeepLearning;
@@ -9,6 +10,10 @@ namespace DeepLearning;
 /// U ~ Uniform(0, 1) drawn fresh every iteration, A = A_prev ⊙ D, and backward dA_prev = dA ⊙ D (the same mask).
 /// At inference it is the identity; E[A] = A_prev, so no rescaling is needed at test time.
 /// keep_prob = 1 is an exact no-op (the input passes through untouched).
+/// <para>The uniforms come from a counter-based stream: each training pass draws one 64-bit key K from the layer's
+/// seeded source, and unit i of the (m, n) batch (row-major index i) is kept when the top 32 bits of the
+/// (i + 1)-th SplitMix64 output from K are below ⌈keep_prob·2³²⌉. So a seed gives the same masks, and the same
+/// weights, whatever the thread count or vector width; the mask is generated vectorized and split over the cores.</para>
 /// </summary>
 /// <typeparam name="T">The element type.</typeparam>
 public sealed class Dropout<T> : ILayer<T>
@@ -19,6 +24,7 @@ public sealed class Dropout<T> : ILayer<T>
     private readonly BatchBuffer<T> _inputGradient;
     private readonly RandomSource _random;
     private readonly T _scale;
+    private readonly ulong _threshold;
     private Tensor<T>? _lastMask;
     private bool _lastWasIdentity;
 
@@ -43,6 +49,7 @@ public sealed class Dropout<T> : ILayer<T>
         KeepProb = keepProb;
         _random = random;
         _scale = T.CreateTruncating(1.0 / keepProb);
+        _threshold = DropoutMask.Threshold(keepProb);
         _mask = new BatchBuffer<T>(size);
         _output = new BatchBuffer<T>(size);
         _inputGradient = new BatchBuffer<T>(size);
@@ -94,15 +101,8 @@ public sealed class Dropout<T> : ILayer<T>
         _lastWasIdentity = false;
         int m = input.RowCount;
         var mask = _mask.Get(m);
-        var ms = mask.Span;
-        float keep = (float)KeepProb;
-        for (int i = 0; i < ms.Length; i++)
-        {
-            ms[i] = _random.NextSingle() < keep ? _scale : T.Zero;
-        }
-
         var output = _output.Get(m);
-        TP.Multiply(input.ReadOnlySpan, mask.ReadOnlySpan, output.Span);
+        DropoutMask.Apply(_random.NextUInt64(), _threshold, _scale, input.ReadOnlySpan, mask.Span, output.Span);
         _lastMask = mask;
         return output;
     }
