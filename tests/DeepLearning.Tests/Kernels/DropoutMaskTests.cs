@@ -10,7 +10,7 @@ namespace DeepLearning.Tests.Kernels;
 /// </summary>
 public class DropoutMaskTests
 {
-    private static readonly int[] Lengths = [0, 1, 7, 8, 15, 16, 17, 31, 33, 100, 16_383, 16_384, 16_385, 40_011];
+    private static readonly int[] _lengths = [0, 1, 7, 8, 15, 16, 17, 31, 33, 100, 16_383, 16_384, 16_385, 40_011];
 
     [Fact]
     public void Float_mask_and_output_match_the_scalar_reference_bit_for_bit_on_one_and_two_threads()
@@ -20,7 +20,7 @@ public class DropoutMaskTests
             Gemm.ThreadsOverride = threads;
             try
             {
-                foreach (int n in Lengths)
+                foreach (int n in _lengths)
                 {
                     foreach (double keep in new[] { 0.8, 0.5, 0.1, 0.999 })
                     {
@@ -51,7 +51,7 @@ public class DropoutMaskTests
             Gemm.ThreadsOverride = threads;
             try
             {
-                foreach (int n in Lengths)
+                foreach (int n in _lengths)
                 {
                     var x = Input<double>(n);
                     const double keep = 0.7;
