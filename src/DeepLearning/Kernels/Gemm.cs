@@ -141,16 +141,23 @@ public static class Gemm
     /// it — the backward pass between two dense layers without a separate pass over dA. Each element equals
     /// <c>ActivationMath.Backward</c> of the plain product.
     /// </summary>
+    /// <remarks>With a non-empty <paramref name="dropoutMask"/> D (same shape as C), each region is first multiplied
+    /// by D: dZ_prev = ((dZ·W) ⊙ D) ⊙ g′(Aₚ), the backward pass through a dropout between the two layers.</remarks>
     internal static unsafe void MultiplyBackward<T>(
         Transpose transA, Transpose transB, int m, int n, int k,
         ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc,
-        Activation derivativeOf, ReadOnlySpan<T> activationOutput, T slope)
+        Activation derivativeOf, ReadOnlySpan<T> activationOutput, T slope, ReadOnlySpan<T> dropoutMask = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         GemmArguments.Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc, 0);
         if (activationOutput.Length < c.Length)
         {
             throw new ArgumentException($"the activation output has {activationOutput.Length} elements; C has {c.Length}", nameof(activationOutput));
+        }
+
+        if (!dropoutMask.IsEmpty && dropoutMask.Length < c.Length)
+        {
+            throw new ArgumentException($"the dropout mask has {dropoutMask.Length} elements; C has {c.Length}", nameof(dropoutMask));
         }
 
         if (m == 0 || n == 0)
@@ -169,13 +176,18 @@ public static class Gemm
             for (int r = 0; r < m; r++)
             {
                 var row = c.Slice(r * ldc, n);
+                if (!dropoutMask.IsEmpty)
+                {
+                    System.Numerics.Tensors.TensorPrimitives.Multiply(row, dropoutMask.Slice(r * ldc, n), row);
+                }
+
                 ActivationMath.Backward(derivativeOf, row, activationOutput.Slice(r * ldc, n), slope, row);
             }
 
             return;
         }
 
-        Run(transA, transB, m, n, k, T.One, a, lda, b, ldb, T.Zero, c, ldc, default, FusedActivation.Identity, slope, activationOutput, derivativeOf);
+        Run(transA, transB, m, n, k, T.One, a, lda, b, ldb, T.Zero, c, ldc, default, FusedActivation.Identity, slope, activationOutput, derivativeOf, dropoutMask);
     }
 
     // The SIMD path of both plain-B entry points, arguments already checked: the problem as raw pointers, then dispatch.
@@ -183,10 +195,10 @@ public static class Gemm
     private static unsafe void Run<T>(
         Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc,
-        ReadOnlySpan<T> bias, FusedActivation activation, T slope, ReadOnlySpan<T> derivative, Activation derivativeOf)
+        ReadOnlySpan<T> bias, FusedActivation activation, T slope, ReadOnlySpan<T> derivative, Activation derivativeOf, ReadOnlySpan<T> mask = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        fixed (T* pa = a, pb = b, pc = c, pbias = bias, pd = derivative)
+        fixed (T* pa = a, pb = b, pc = c, pbias = bias, pd = derivative, pm = mask)
         {
             var problem = new GemmProblem<T>
             {
@@ -209,6 +221,7 @@ public static class Gemm
                 Derivative = derivative.IsEmpty ? null : pd,
                 LdDerivative = ldc,
                 DerivativeOf = derivativeOf,
+                Mask = mask.IsEmpty ? null : pm,
             };
             Dispatch(ref problem);
         }

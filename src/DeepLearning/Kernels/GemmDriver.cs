@@ -106,6 +106,13 @@ internal unsafe struct GemmProblem<T>
     public T* Derivative;
     public nint LdDerivative;
     public Activation DerivativeOf;
+
+    /// <summary>
+    /// When not null (and <see cref="Derivative"/> is set), each finished region of C is first multiplied by this
+    /// dropout mask D (same shape and leading dimension as <see cref="Derivative"/>): C ← (C ⊙ D) ⊙ g′(A), the backward
+    /// pass through a dense layer, a dropout and the dense layer below it.
+    /// </summary>
+    public T* Mask;
 }
 
 /// <summary>
@@ -310,8 +317,8 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
 
     private static long _callIds;
 
-    // C[r0..r1, j0..j1) ← C ⊙ g′(A) over the same region (see GemmProblem.Derivative); the per-element operation of
-    // ActivationMath.Backward, so the result is that of the separate pass.
+    // C[r0..r1, j0..j1) ← (C ⊙ D) ⊙ g′(A) over the same region (see GemmProblem.Derivative and Mask); the per-element
+    // operations of the dropout's backward product and ActivationMath.Backward, so the result is that of the separate passes.
     private static void ApplyDerivative(ref GemmProblem<T> p, int r0, int r1, int j0, int j1)
     {
         if (p.Derivative == null || j1 <= j0)
@@ -322,6 +329,11 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         for (int r = r0; r < r1; r++)
         {
             var row = new Span<T>(p.C + (r * p.Ldc) + j0, j1 - j0);
+            if (p.Mask != null)
+            {
+                System.Numerics.Tensors.TensorPrimitives.Multiply(row, new ReadOnlySpan<T>(p.Mask + (r * p.LdDerivative) + j0, j1 - j0), row);
+            }
+
             ActivationMath.Backward(p.DerivativeOf, row, new ReadOnlySpan<T>(p.Derivative + (r * p.LdDerivative) + j0, j1 - j0), p.Slope, row);
         }
     }

@@ -200,7 +200,15 @@ public sealed class Dense<T> : ILayer<T>
     /// applied inside the GEMM, region by region, by the thread that computed it (no separate pass over dA_prev).
     /// Pass the result to <paramref name="previous"/>'s <see cref="BackwardFromZ(Tensor{T})"/>.
     /// </summary>
-    internal Tensor<T> BackwardFromZ(Tensor<T> dz, Dense<T>? previous)
+    internal Tensor<T> BackwardFromZ(Tensor<T> dz, Dense<T>? previous) => BackwardFromZ(dz, previous, null);
+
+    /// <summary>
+    /// As <see cref="BackwardFromZ(Tensor{T}, Dense{T})"/> across a dropout between the two layers: when
+    /// <paramref name="dropout"/> produced this layer's input from <paramref name="previous"/>'s output, returns
+    /// dZ_prev = ((dZ·W) ⊙ D) ⊙ g′_prev(A_prev), the dropout's backward product and the derivative applied inside the
+    /// GEMM. An inactive dropout (inference, keep_prob 1, disabled) passes its input through and is skipped.
+    /// </summary>
+    internal Tensor<T> BackwardFromZ(Tensor<T> dz, Dense<T>? previous, Dropout<T>? dropout)
     {
         var input = _input ?? throw new InvalidOperationException($"{Kind} layer '{Name}': Backward called before Forward");
         int m = input.RowCount;
@@ -223,12 +231,14 @@ public sealed class Dense<T> : ILayer<T>
 
         if (previous is not null && previous.Activation != Activation.Linear)
         {
-            if (!ReferenceEquals(previous._lastOutput, input))
+            var mask = dropout?.ActiveMask(input);
+            var activationOutput = previous._lastOutput;
+            if (activationOutput is null || (mask is null && !ReferenceEquals(activationOutput, input)) || (mask is not null && activationOutput.RowCount != m))
             {
                 throw new InvalidOperationException($"{Kind} layer '{Name}': the layer passed as previous did not produce this layer's input");
             }
 
-            Gemm.MultiplyBackward(Transpose.None, Transpose.None, m, k, n, dz.ReadOnlySpan, n, Weight.Value.ReadOnlySpan, k, dInput.Span, k, previous.Activation, input.ReadOnlySpan, previous._slope);
+            Gemm.MultiplyBackward(Transpose.None, Transpose.None, m, k, n, dz.ReadOnlySpan, n, Weight.Value.ReadOnlySpan, k, dInput.Span, k, previous.Activation, activationOutput.ReadOnlySpan, previous._slope, mask is null ? default : mask.ReadOnlySpan);
             return dInput;
         }
 

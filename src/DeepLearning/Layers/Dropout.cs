@@ -26,6 +26,7 @@ public sealed class Dropout<T> : ILayer<T>
     private readonly T _scale;
     private readonly ulong _threshold;
     private Tensor<T>? _lastMask;
+    private Tensor<T>? _lastOutput;
     private bool _lastWasIdentity;
 
     /// <summary>Creates a dropout layer.</summary>
@@ -104,6 +105,7 @@ public sealed class Dropout<T> : ILayer<T>
         var output = _output.Get(m);
         DropoutMask.Apply(_random.NextUInt64(), _threshold, _scale, input.ReadOnlySpan, mask.Span, output.Span);
         _lastMask = mask;
+        _lastOutput = output;
         return output;
     }
 
@@ -113,6 +115,22 @@ public sealed class Dropout<T> : ILayer<T>
         LayerChecks.Input(this, input);
         LayerChecks.Output(this, input, output);
         input.ReadOnlySpan.CopyTo(output.Span);
+    }
+
+    /// <summary>
+    /// The mask D of the last training pass when that pass produced <paramref name="output"/> by dropping units; null
+    /// when it passed its input through (then <paramref name="output"/> is that input). Throws when
+    /// <paramref name="output"/> is neither.
+    /// </summary>
+    internal Tensor<T>? ActiveMask(Tensor<T> output)
+    {
+        if (_lastWasIdentity)
+        {
+            return null;
+        }
+
+        var mask = _lastMask ?? throw new InvalidOperationException($"Dropout layer '{Name}': Backward called before Forward");
+        return ReferenceEquals(_lastOutput, output) ? mask : throw new InvalidOperationException($"Dropout layer '{Name}': the tensor is not this layer's last output");
     }
 
     /// <inheritdoc/>

@@ -222,15 +222,22 @@ public sealed class Model<T>
         int start = _fusedOutput ? _layers.Length - 2 : _layers.Length - 1;
 
         // grad is dA of layer l, or already its dZ when the dense layer above applied g′ inside its GEMM.
+        // A dense layer whose input came from a dropout over a dense layer's output passes the dropout's mask into the
+        // same GEMM, and the dropout's own backward pass is skipped.
         bool gradIsZ = false;
         for (int l = start; l >= 0; l--)
         {
             if (_layers[l] is Dense<T> dense)
             {
                 var dzl = gradIsZ ? grad : dense.ActivationGradient(grad);
-                var previous = l > 0 && dense.InputGradientNeeded ? _layers[l - 1] as Dense<T> : null;
+                var dropout = l > 1 && dense.InputGradientNeeded ? _layers[l - 1] as Dropout<T> : null;
+                var previous = !dense.InputGradientNeeded ? null : dropout is not null ? _layers[l - 2] as Dense<T> : l > 0 ? _layers[l - 1] as Dense<T> : null;
                 gradIsZ = previous is not null && previous.Activation != Activation.Linear;
-                grad = dense.BackwardFromZ(dzl, previous);
+                grad = dense.BackwardFromZ(dzl, previous, gradIsZ ? dropout : null);
+                if (gradIsZ && dropout is not null)
+                {
+                    l--;
+                }
             }
             else
             {

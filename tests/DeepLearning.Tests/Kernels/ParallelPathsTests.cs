@@ -194,6 +194,49 @@ public class ParallelPathsTests
     }
 
     [Theory]
+    [InlineData(Activation.ReLU, 1)]
+    [InlineData(Activation.ReLU, 2)]
+    [InlineData(Activation.Tanh, 2)]
+    [InlineData(Activation.LeakyReLU, 1)]
+    public void Model_gradients_with_the_dropout_mask_inside_the_GEMM_equal_the_layer_by_layer_chain(Activation g, int threads)
+    {
+        // Two models with the same seed draw the same dropout keys: one through ComputeGradients (mask and g′ inside
+        // the backward GEMM, the dropout's own pass skipped), one through each layer's public Backward.
+        ModelBuilder<float> Builder() => Model.Sequential<float>(100).Dense(256, g).Dropout(0.8).Dense(128, g).Dropout(0.5)
+            .Dense(40).Dropout(0.9).Dense(10).Softmax();
+        var fusedModel = Builder().Build(seed: 6);
+        var chainModel = Builder().Build(seed: 6);
+        var random = new RandomSource(7);
+        var x = Tensor.RandomUniform<float>(random, [64, 100]);
+        var y = DataSet.OneHot<float>(Enumerable.Range(0, 64).Select(i => i % 10).ToArray(), 10);
+        Gemm.ThreadsOverride = threads;
+        try
+        {
+            for (int step = 0; step < 3; step++)
+            {
+                fusedModel.ComputeGradients(x, y);
+                var yhat = chainModel.Forward(x, training: true);
+                var dz = new Tensor<float>(64, 10);
+                chainModel.Loss.OutputGradient(yhat, y, dz);
+                var grad = dz;
+                for (int l = chainModel.Layers.Count - 2; l >= 0; l--)
+                {
+                    grad = chainModel.Layers[l].Backward(grad);
+                }
+
+                for (int i = 0; i < fusedModel.Parameters.Count; i++)
+                {
+                    fusedModel.Parameters[i].Gradient.ReadOnlySpan.ToArray().Should().Equal(chainModel.Parameters[i].Gradient.ReadOnlySpan.ToArray(), $"step {step}, parameter {fusedModel.Parameters[i].Name}");
+                }
+            }
+        }
+        finally
+        {
+            Gemm.ThreadsOverride = 0;
+        }
+    }
+
+    [Theory]
     [InlineData(FusedActivation.ReLU)]
     [InlineData(FusedActivation.Sigmoid)]
     [InlineData(FusedActivation.Identity)]
