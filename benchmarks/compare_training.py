@@ -2,7 +2,7 @@
 """Seconds per epoch of the reference MLP: ours vs PyTorch's CPU build, in the same run.
 
 Usage: /usr/bin/python3 benchmarks/compare_training.py [--epochs N] [--threads 1|2] [--batch M] [--data DIR]
-       [--net reference|dropout|batchnorm|momentum] [--pytorch-only]
+       [--net reference|dropout|batchnorm|tanh|sigmoid|l2|momentum|rmsprop] [--pytorch-only]
 
 Network 784-256-128-10 (ReLU, ReLU, softmax + cross-entropy), Adam(lr=0.001), mini-batches of 64, float32,
 one shuffled pass over Fashion-MNIST's 60,000 training images (Debian's dataset-fashion-mnist) per epoch.
@@ -10,8 +10,9 @@ PyTorch (Debian's python3-torch) runs with torch.set_num_threads(t) and OPENBLAS
 not oversubscribe the cores; ours runs `train --quick` of the benchmark project with the same thread count.
 Both keep the best of N epochs after a warm-up. --net picks a variant of the network on both sides: dropout
 (nn.Dropout(0.2), i.e. keep 0.8, after each hidden ReLU), batchnorm (bias-free Linear, BatchNorm1d, ReLU for
-each hidden layer) or momentum (the reference network trained by SGD with momentum 0.9: ours v = 0.9·v + 0.1·dW at lr 0.01,
-PyTorch's equivalent v = 0.9·v + g at lr 0.001). Prints both figures and ours/PyTorch (below 1 = we are faster).
+each hidden layer), tanh or sigmoid (hidden activations), l2 (ours L2 with λ = 0.01, i.e. (λ/m)·W added to dW; PyTorch's
+Adam weight_decay = λ/m, which decays the biases too), momentum (SGD with momentum 0.9: ours v = 0.9·v + 0.1·dW at lr 0.01, PyTorch's equivalent
+v = 0.9·v + g at lr 0.001) or rmsprop (RMSprop with β = alpha = 0.9, ε = 1e-8, lr 0.001). Prints both figures and ours/PyTorch (below 1 = we are faster).
 With --pytorch-only it prints PyTorch's line alone: `train --quick` runs it so as to print the peer beside its own
 figures.
 """
@@ -58,7 +59,8 @@ def network(net):
     if net == "batchnorm":
         return nn.Sequential(nn.Linear(784, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(),
                              nn.Linear(256, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(), nn.Linear(128, 10))
-    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+    g = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid}.get(net, nn.ReLU)
+    return nn.Sequential(nn.Linear(784, 256), g(), nn.Linear(256, 128), g(), nn.Linear(128, 10))
 
 
 def pytorch_seconds(x, y, threads, epochs, batch, net="reference"):
@@ -68,8 +70,10 @@ def pytorch_seconds(x, y, threads, epochs, batch, net="reference"):
     model.train()
     if net == "momentum":
         opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+    elif net == "rmsprop":
+        opt = torch.optim.RMSprop(model.parameters(), lr=0.001, alpha=0.9, eps=1e-8)
     else:
-        opt = torch.optim.Adam(model.parameters(), lr=0.001)
+        opt = torch.optim.Adam(model.parameters(), lr=0.001, weight_decay=0.01 / batch if net == "l2" else 0)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def epoch(n):
@@ -107,7 +111,8 @@ def main():
     ap.add_argument("--threads", type=int, choices=[1, 2], action="append")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--net", choices=["reference", "dropout", "batchnorm", "momentum"], default="reference")
+    ap.add_argument("--net", choices=["reference", "dropout", "batchnorm", "tanh", "sigmoid", "l2", "momentum", "rmsprop"],
+                    default="reference")
     ap.add_argument("--pytorch-only", action="store_true")
     args = ap.parse_args()
     if args.pytorch_only:

@@ -15,9 +15,10 @@ namespace DeepLearning.Benchmarks;
 /// [pytorch_seconds_per_epoch=&lt;y&gt; pytorch/ours=&lt;r&gt;]</c>.
 /// Options: <c>--threads N</c>, <c>--batch M</c>, <c>--epochs E</c> (timed epochs, best kept), <c>--data DIR</c>,
 /// <c>--no-peer</c>, <c>--parallel-flops N</c> and <c>--column-tiles N</c> (GEMM thread-split knobs, for tuning),
-/// <c>--net reference|dropout|batchnorm|momentum</c> (the reference network; with inverted dropout keeping 0.8 after
-/// each hidden ReLU; with batch norm between each hidden Dense, then without bias, and its ReLU; or trained by SGD
-/// with momentum 0.9 at 0.01 instead of Adam). PyTorch runs the same variant.
+/// <c>--net NAME</c>, a variant of the reference network, which PyTorch runs too: <c>dropout</c> (inverted dropout
+/// keeping 0.8 after each hidden ReLU), <c>batchnorm</c> (batch norm between each hidden Dense, then without bias, and
+/// its ReLU), <c>tanh</c> or <c>sigmoid</c> (hidden activations), <c>l2</c> (L2, λ = 0.01), <c>momentum</c> (SGD with
+/// momentum 0.9 at 0.01) or <c>rmsprop</c> (RMSprop, β = 0.9, at 0.001) instead of Adam.
 /// </summary>
 internal static class TrainQuick
 {
@@ -37,8 +38,8 @@ internal static class TrainQuick
         {
             Gemm.MaxThreads = threads;
             var model = Network(net);
-            Optimizer optimizer = net == "momentum" ? new Momentum(0.01, 0.9) : new Adam(0.001);
-            var options = new TrainingOptions<float> { Optimizer = optimizer, Epochs = 1, BatchSize = batch, Seed = 1 };
+            Optimizer optimizer = OptimizerOf(net);
+            var options = new TrainingOptions<float> { Optimizer = optimizer, Epochs = 1, BatchSize = batch, Seed = 1, Regularization = net == "l2" ? Regularization.L2(0.01) : null };
 
             // Warm up the JIT (tiered compilation) on a slice, then time whole epochs and keep the best.
             model.Fit(train.Take(batch * 200), options);
@@ -63,7 +64,7 @@ internal static class TrainQuick
             double peak = PeakQuick.Measure(isFloat: true, threads, reps: 3);
             double gflops = FlopsPerExample(model) * train.Count / best / 1e9;
             string line = string.Create(ci,
-                $"train {name} 784-256-128-10{(net == "reference" ? "" : "-" + net)} {(net == "momentum" ? "momentum" : "adam")} batch={batch} float threads={threads} seconds_per_epoch={best:F3} gflops={gflops:F1} peak_gflops={peak:F1} efficiency={100 * gflops / peak:F1}% allocated_per_step={perStep}");
+                $"train {name} 784-256-128-10{(net == "reference" ? "" : "-" + net)} {optimizer.GetType().Name.ToLowerInvariant()} batch={batch} float threads={threads} seconds_per_epoch={best:F3} gflops={gflops:F1} peak_gflops={peak:F1} efficiency={100 * gflops / peak:F1}% allocated_per_step={perStep}");
             if (peer is not null && Peer(peer, threads, epochs, batch, net, name == "fashion-mnist" ? DataFolder(args) : null) is { } theirs)
             {
                 line += string.Create(ci, $" pytorch_seconds_per_epoch={theirs:F3} pytorch/ours={theirs / best:F2}");
@@ -81,20 +82,31 @@ internal static class TrainQuick
     /// <summary>The reference network or one of its <c>--net</c> variants, seed 1.</summary>
     internal static Model<float> Network(string net) => net switch
     {
+        "tanh" => Model.Sequential<float>(784).Dense(256).Tanh().Dense(128).Tanh().Dense(10).Softmax().Build(seed: 1),
+        "sigmoid" => Model.Sequential<float>(784).Dense(256).Sigmoid().Dense(128).Sigmoid().Dense(10).Softmax().Build(seed: 1),
         "dropout" => Model.Sequential<float>(784).Dense(256).ReLU().Dropout(0.8).Dense(128).ReLU().Dropout(0.8).Dense(10).Softmax().Build(seed: 1),
         "batchnorm" => Model.Sequential<float>(784).Dense(256, useBias: false).BatchNorm().ReLU().Dense(128, useBias: false).BatchNorm().ReLU().Dense(10).Softmax().Build(seed: 1),
         _ => Model.Sequential<float>(784).Dense(256).ReLU().Dense(128).ReLU().Dense(10).Softmax().Build(seed: 1),
     };
 
-    /// <summary>The <c>--net</c> option: reference (default), dropout, batchnorm or momentum.</summary>
+    /// <summary>The <c>--net</c> variants; the first is the default.</summary>
+    internal static readonly string[] Nets = ["reference", "dropout", "batchnorm", "tanh", "sigmoid", "l2", "momentum", "rmsprop"];
+
+    /// <summary>The <c>--net</c> option (see <see cref="Nets"/>).</summary>
     internal static string NetOption(string[] args)
     {
         int i = Array.IndexOf(args, "--net");
         string net = i >= 0 && i + 1 < args.Length ? args[i + 1] : "reference";
-        return net is "reference" or "dropout" or "batchnorm" or "momentum"
-            ? net
-            : throw new ArgumentException($"--net must be reference, dropout, batchnorm or momentum, not '{net}'.");
+        return Nets.Contains(net) ? net : throw new ArgumentException($"--net must be one of {string.Join(", ", Nets)}; received '{net}'.");
     }
+
+    /// <summary>The optimizer of a <c>--net</c> variant: Adam(0.001) unless it names another.</summary>
+    internal static Optimizer OptimizerOf(string net) => net switch
+    {
+        "momentum" => new Momentum(0.01, 0.9),
+        "rmsprop" => new RmsProp(0.001, 0.9),
+        _ => new Adam(0.001),
+    };
 
     /// <summary>
     /// Floating-point operations of one training example through <paramref name="model"/>'s dense layers: 2·n·k for
