@@ -11,7 +11,7 @@ not oversubscribe the cores; ours runs `train --quick` of the benchmark project 
 Both keep the best of N epochs after a warm-up. --net picks a variant of the network on both sides: dropout
 (nn.Dropout(0.2), i.e. keep 0.8, after each hidden ReLU), batchnorm (bias-free Linear, BatchNorm1d, ReLU for
 each hidden layer), tanh or sigmoid (hidden activations), l2 (ours L2 with λ = 0.01, i.e. (λ/m)·W added to dW; PyTorch's
-Adam weight_decay = λ/m, which decays the biases too), momentum (SGD with momentum 0.9: ours v = 0.9·v + 0.1·dW at lr 0.01, PyTorch's equivalent
+Adam weight_decay = λ/m on the weights alone; ours also adds the L2 term to the cost it reports each step), momentum (SGD with momentum 0.9: ours v = 0.9·v + 0.1·dW at lr 0.01, PyTorch's equivalent
 v = 0.9·v + g at lr 0.001) or rmsprop (RMSprop with β = alpha = 0.9, ε = 1e-8, lr 0.001). Prints both figures and ours/PyTorch (below 1 = we are faster).
 With --pytorch-only it prints PyTorch's line alone: `train --quick` runs it so as to print the peer beside its own
 figures.
@@ -72,8 +72,13 @@ def pytorch_seconds(x, y, threads, epochs, batch, net="reference"):
         opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
     elif net == "rmsprop":
         opt = torch.optim.RMSprop(model.parameters(), lr=0.001, alpha=0.9, eps=1e-8)
+    elif net == "l2":
+        # Ours adds (λ/m)·W to the weights' gradients only (biases are not regularized).
+        weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+        others = [p for name, p in model.named_parameters() if not name.endswith("weight")]
+        opt = torch.optim.Adam([{"params": weights, "weight_decay": 0.01 / batch}, {"params": others}], lr=0.001)
     else:
-        opt = torch.optim.Adam(model.parameters(), lr=0.001, weight_decay=0.01 / batch if net == "l2" else 0)
+        opt = torch.optim.Adam(model.parameters(), lr=0.001)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def epoch(n):

@@ -10,7 +10,7 @@ namespace DeepLearning.Benchmarks;
 /// through the real fit loop, with its efficiency (training GFLOP/s as a % of this machine's FMA peak, measured
 /// in the same run with the same thread count) and, when Debian's python3-torch is installed, PyTorch's seconds per
 /// epoch for the same network, data and thread count, measured in the same run. One line per thread count:
-/// <c>train &lt;data&gt; 784-256-128-10 adam batch=&lt;m&gt; float threads=&lt;t&gt; seconds_per_epoch=&lt;x&gt;
+/// <c>train &lt;data&gt; 784-256-128-10[-&lt;net&gt;] &lt;optimizer&gt; batch=&lt;m&gt; float threads=&lt;t&gt; seconds_per_epoch=&lt;x&gt;
 /// gflops=&lt;g&gt; peak_gflops=&lt;p&gt; efficiency=&lt;%&gt; allocated_per_step=&lt;bytes&gt;
 /// [pytorch_seconds_per_epoch=&lt;y&gt; pytorch/ours=&lt;r&gt;]</c>.
 /// Options: <c>--threads N</c>, <c>--batch M</c>, <c>--epochs E</c> (timed epochs, best kept), <c>--data DIR</c>,

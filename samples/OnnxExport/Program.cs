@@ -21,13 +21,13 @@ var model = Model.Sequential<float>(inputs: 64)
     .Dense(10).Softmax()
     .Build(seed: 7);
 model.InputTransform = scaler; // exported as Sub/Mul nodes in front of the network
-model.Fit(scaler.Apply(train), new TrainingOptions<float>
+model.Fit(train, new TrainingOptions<float> // raw data: the model applies its InputTransform itself
 {
     Optimizer = new Adam(learningRate: 0.002),
     Regularization = Regularization.L2(lambda: 0.01),
     Epochs = epochs,
     BatchSize = 64,
-    Validation = scaler.Apply(dev),
+    Validation = dev,
     Callbacks = { new EarlyStopping(patience: 8, restoreBestWeights: true) },
 });
 

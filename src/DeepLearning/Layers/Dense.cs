@@ -229,11 +229,16 @@ public sealed class Dense<T> : ILayer<T>
             return dInput;
         }
 
+        if (dropout is not null && (previous is null || previous.Activation == Activation.Linear))
+        {
+            throw new InvalidOperationException($"{Kind} layer '{Name}': a dropout's mask goes into the GEMM only above a dense layer with an activation");
+        }
+
         if (previous is not null && previous.Activation != Activation.Linear)
         {
-            var mask = dropout?.ActiveMask(input);
-            var activationOutput = previous._lastOutput;
-            if (activationOutput is null || (mask is null && !ReferenceEquals(activationOutput, input)) || (mask is not null && activationOutput.RowCount != m))
+            var activationOutput = previous._lastOutput ?? throw new InvalidOperationException($"{Kind} layer '{Name}': the layer passed as previous has not run forward");
+            var mask = dropout?.ActiveMask(activationOutput, input);
+            if (mask is null && !ReferenceEquals(activationOutput, input))
             {
                 throw new InvalidOperationException($"{Kind} layer '{Name}': the layer passed as previous did not produce this layer's input");
             }

@@ -26,6 +26,7 @@ public sealed class Dropout<T> : ILayer<T>
     private readonly T _scale;
     private readonly ulong _threshold;
     private Tensor<T>? _lastMask;
+    private Tensor<T>? _lastInput;
     private Tensor<T>? _lastOutput;
     private bool _lastWasIdentity;
 
@@ -105,6 +106,7 @@ public sealed class Dropout<T> : ILayer<T>
         var output = _output.Get(m);
         DropoutMask.Apply(_random.NextUInt64(), _threshold, _scale, input.ReadOnlySpan, mask.Span, output.Span);
         _lastMask = mask;
+        _lastInput = input;
         _lastOutput = output;
         return output;
     }
@@ -118,11 +120,11 @@ public sealed class Dropout<T> : ILayer<T>
     }
 
     /// <summary>
-    /// The mask D of the last training pass when that pass produced <paramref name="output"/> by dropping units; null
-    /// when it passed its input through (then <paramref name="output"/> is that input). Throws when
-    /// <paramref name="output"/> is neither.
+    /// The mask D of the last training pass when that pass produced <paramref name="output"/> from
+    /// <paramref name="input"/> by dropping units; null when it passed its input through. Throws when the last pass
+    /// did not read <paramref name="input"/> and write <paramref name="output"/>.
     /// </summary>
-    internal Tensor<T>? ActiveMask(Tensor<T> output)
+    internal Tensor<T>? ActiveMask(Tensor<T> input, Tensor<T> output)
     {
         if (_lastWasIdentity)
         {
@@ -130,7 +132,9 @@ public sealed class Dropout<T> : ILayer<T>
         }
 
         var mask = _lastMask ?? throw new InvalidOperationException($"Dropout layer '{Name}': Backward called before Forward");
-        return ReferenceEquals(_lastOutput, output) ? mask : throw new InvalidOperationException($"Dropout layer '{Name}': the tensor is not this layer's last output");
+        return ReferenceEquals(_lastOutput, output) && ReferenceEquals(_lastInput, input)
+            ? mask
+            : throw new InvalidOperationException($"Dropout layer '{Name}': its last pass did not map the given input to the given output");
     }
 
     /// <inheritdoc/>

@@ -10,8 +10,9 @@ namespace DeepLearning;
 /// State: "v", the parameter's shape, starting at zero.
 /// </summary>
 /// <remarks>
-/// PyTorch's SGD with <c>momentum=β, dampening=β</c> applies the same rule from its second step on;
-/// its first step sets the buffer to dW instead of (1 − β)·dW.
+/// Without bias correction this is exactly PyTorch's SGD with <c>momentum=β</c>, <c>dampening=0</c> and
+/// <c>lr=α·(1 − β)</c>: its buffer u = β·u + dW is v/(1 − β) at every step, from the first one. (With
+/// <c>dampening=β</c> and <c>lr=α</c> PyTorch matches from its second step on: its first step sets the buffer to dW.)
 /// </remarks>
 public sealed class Momentum : Optimizer
 {
