@@ -35,7 +35,7 @@ internal static class TrainProfile
         Gemm.MaxThreads = threads;
         double peak = PeakQuick.Measure(isFloat: true, threads, reps: 3);
 
-        var model = TrainQuick.Reference(batch);
+        var model = TrainQuick.Reference();
         var adam = new Adam(0.001);
         var options = new TrainingOptions<float> { Optimizer = adam, Epochs = 1, BatchSize = batch, Seed = 1 };
         model.Fit(train.Take(batch * 200), options);

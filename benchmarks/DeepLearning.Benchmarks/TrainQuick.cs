@@ -77,7 +77,7 @@ internal static class TrainQuick
     }
 
     /// <summary>The reference network, seed 1.</summary>
-    internal static Model<float> Reference(int batch) => Network("reference");
+    internal static Model<float> Reference() => Network("reference");
 
     /// <summary>The reference network or one of its <c>--net</c> variants, seed 1.</summary>
     internal static Model<float> Network(string net) => net switch

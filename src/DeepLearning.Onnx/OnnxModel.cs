@@ -922,36 +922,17 @@ public static class OnnxModel
             }
         }
 
-        private static float Float(NodeProto node, string name, float fallback)
+        private static float Float(NodeProto node, string name, float fallback) =>
+            Attribute(node, name, OnnxAttributeType.Float, "a FLOAT")?.F ?? fallback;
+
+        private static long Int(NodeProto node, string name, long fallback) =>
+            Attribute(node, name, OnnxAttributeType.Int, "an INT")?.I ?? fallback;
+
+        // The attribute called name, null when absent; it must have the given type (or none, as old writers leave it).
+        private static AttributeProto? Attribute(NodeProto node, string name, int type, string typeName)
         {
             var a = node.Attributes.FirstOrDefault(a => a.Name == name);
-            if (a is null)
-            {
-                return fallback;
-            }
-
-            if (a.Type is not (OnnxAttributeType.Float or 0))
-            {
-                throw Bad(node, $"attribute '{name}' must be a FLOAT; it has type {a.Type}");
-            }
-
-            return a.F;
-        }
-
-        private static long Int(NodeProto node, string name, long fallback)
-        {
-            var a = node.Attributes.FirstOrDefault(a => a.Name == name);
-            if (a is null)
-            {
-                return fallback;
-            }
-
-            if (a.Type is not (OnnxAttributeType.Int or 0))
-            {
-                throw Bad(node, $"attribute '{name}' must be an INT; it has type {a.Type}");
-            }
-
-            return a.I;
+            return a is null || a.Type == type || a.Type == 0 ? a : throw Bad(node, $"attribute '{name}' must be {typeName}; it has type {a.Type}");
         }
 
         private T[] Values(NodeProto node, string name, bool allowInt = false) => Values(node, name, out _, allowInt);

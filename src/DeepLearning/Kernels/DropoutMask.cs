@@ -56,15 +56,7 @@ internal static unsafe class DropoutMask
         fixed (T* pm = mask)
         fixed (T* po = output)
         {
-            var body = new Body<T>(key, threshold, scale, pi, pm, po);
-            if (n < 2 * MinimumPerThread)
-            {
-                body.Invoke(0, n);
-            }
-            else
-            {
-                ParallelRange.For(n, body, MinimumPerThread);
-            }
+            ParallelRange.For(n, new Body<T>(key, threshold, scale, pi, pm, po), MinimumPerThread);
         }
     }
 

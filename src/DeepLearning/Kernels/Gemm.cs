@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace DeepLearning.Kernels;
 
@@ -178,7 +179,7 @@ public static class Gemm
                 var row = c.Slice(r * ldc, n);
                 if (!dropoutMask.IsEmpty)
                 {
-                    System.Numerics.Tensors.TensorPrimitives.Multiply(row, dropoutMask.Slice(r * ldc, n), row);
+                    TP.Multiply(row, dropoutMask.Slice(r * ldc, n), row);
                 }
 
                 ActivationMath.Backward(derivativeOf, row, activationOutput.Slice(r * ldc, n), slope, row);

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace DeepLearning.Kernels;
 
@@ -331,7 +332,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             var row = new Span<T>(p.C + (r * p.Ldc) + j0, j1 - j0);
             if (p.Mask != null)
             {
-                System.Numerics.Tensors.TensorPrimitives.Multiply(row, new ReadOnlySpan<T>(p.Mask + (r * p.LdDerivative) + j0, j1 - j0), row);
+                TP.Multiply(row, new ReadOnlySpan<T>(p.Mask + (r * p.LdDerivative) + j0, j1 - j0), row);
             }
 
             ActivationMath.Backward(p.DerivativeOf, row, new ReadOnlySpan<T>(p.Derivative + (r * p.LdDerivative) + j0, j1 - j0), p.Slope, row);

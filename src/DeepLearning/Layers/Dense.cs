@@ -198,17 +198,12 @@ public sealed class Dense<T> : ILayer<T>
     /// As <see cref="BackwardFromZ(Tensor{T})"/>, but when <paramref name="previous"/> is the dense layer whose output
     /// is this layer's input, returns its dZ_prev = (dZ·W) ⊙ g′_prev(A_prev) instead of dA_prev: the derivative is
     /// applied inside the GEMM, region by region, by the thread that computed it (no separate pass over dA_prev).
-    /// Pass the result to <paramref name="previous"/>'s <see cref="BackwardFromZ(Tensor{T})"/>.
+    /// With a <paramref name="dropout"/> between the two (it produced this layer's input from
+    /// <paramref name="previous"/>'s output), returns dZ_prev = ((dZ·W) ⊙ D) ⊙ g′_prev(A_prev): the dropout's backward
+    /// product goes into the same GEMM; an inactive dropout (inference, keep_prob 1, disabled) passed its input through
+    /// and is skipped. Pass the result to <paramref name="previous"/>'s <see cref="BackwardFromZ(Tensor{T})"/>.
     /// </summary>
-    internal Tensor<T> BackwardFromZ(Tensor<T> dz, Dense<T>? previous) => BackwardFromZ(dz, previous, null);
-
-    /// <summary>
-    /// As <see cref="BackwardFromZ(Tensor{T}, Dense{T})"/> across a dropout between the two layers: when
-    /// <paramref name="dropout"/> produced this layer's input from <paramref name="previous"/>'s output, returns
-    /// dZ_prev = ((dZ·W) ⊙ D) ⊙ g′_prev(A_prev), the dropout's backward product and the derivative applied inside the
-    /// GEMM. An inactive dropout (inference, keep_prob 1, disabled) passes its input through and is skipped.
-    /// </summary>
-    internal Tensor<T> BackwardFromZ(Tensor<T> dz, Dense<T>? previous, Dropout<T>? dropout)
+    internal Tensor<T> BackwardFromZ(Tensor<T> dz, Dense<T>? previous, Dropout<T>? dropout = null)
     {
         var input = _input ?? throw new InvalidOperationException($"{Kind} layer '{Name}': Backward called before Forward");
         int m = input.RowCount;

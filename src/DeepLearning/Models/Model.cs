@@ -230,8 +230,14 @@ public sealed class Model<T>
             if (_layers[l] is Dense<T> dense)
             {
                 var dzl = gradIsZ ? grad : dense.ActivationGradient(grad);
-                var dropout = l > 1 && dense.InputGradientNeeded ? _layers[l - 1] as Dropout<T> : null;
-                var previous = !dense.InputGradientNeeded ? null : dropout is not null ? _layers[l - 2] as Dense<T> : l > 0 ? _layers[l - 1] as Dense<T> : null;
+                Dense<T>? previous = null;
+                Dropout<T>? dropout = null;
+                if (l > 0 && dense.InputGradientNeeded)
+                {
+                    dropout = _layers[l - 1] as Dropout<T>;
+                    previous = (dropout is null ? _layers[l - 1] : l > 1 ? _layers[l - 2] : null) as Dense<T>;
+                }
+
                 gradIsZ = previous is not null && previous.Activation != Activation.Linear;
                 grad = dense.BackwardFromZ(dzl, previous, gradIsZ ? dropout : null);
                 if (gradIsZ && dropout is not null)
