@@ -8,11 +8,17 @@ Network 784-256-128-10 (ReLU, ReLU, softmax + cross-entropy), Adam(lr=0.001), mi
 one shuffled pass over Fashion-MNIST's 60,000 training images (Debian's dataset-fashion-mnist) per epoch.
 PyTorch (Debian's python3-torch) runs with torch.set_num_threads(t) and OPENBLAS_NUM_THREADS=1 so it does
 not oversubscribe the cores; ours runs `train --quick` of the benchmark project with the same thread count.
-Both keep the best of N epochs after a warm-up. --net picks a variant of the network on both sides: dropout
-(nn.Dropout(0.2), i.e. keep 0.8, after each hidden ReLU), batchnorm (bias-free Linear, BatchNorm1d, ReLU for
-each hidden layer), tanh or sigmoid (hidden activations), l2 (ours L2 with λ = 0.01, i.e. (λ/m)·W added to dW; PyTorch's
-Adam weight_decay = λ/m on the weights alone; ours also adds the L2 term to the cost it reports each step), momentum (SGD with momentum 0.9: ours v = 0.9·v + 0.1·dW at lr 0.01, PyTorch's equivalent
-v = 0.9·v + g at lr 0.001) or rmsprop (RMSprop with β = alpha = 0.9, ε = 1e-8, lr 0.001). Prints both figures and ours/PyTorch (below 1 = we are faster).
+Both keep the best of N epochs after a warm-up. Prints both figures and ours/PyTorch (below 1 = we are faster).
+
+--net picks a variant of the network on both sides:
+  dropout    nn.Dropout(0.2) (keep 0.8) after each hidden ReLU
+  batchnorm  bias-free Linear, BatchNorm1d, ReLU for each hidden layer
+  tanh, sigmoid  the hidden activations
+  l2         ours adds (λ/m)·W to the weights' dW, λ = 0.01 (and the L2 term to the cost it reports each step);
+             PyTorch's Adam weight_decay = λ/m on the weights alone
+  momentum   SGD with momentum 0.9: ours v = 0.9·v + 0.1·dW at lr 0.01, PyTorch's equal v = 0.9·v + g at lr 0.001
+  rmsprop    RMSprop with β = alpha = 0.9, ε = 1e-8, lr 0.001
+
 With --pytorch-only it prints PyTorch's line alone: `train --quick` runs it so as to print the peer beside its own
 figures.
 """

@@ -80,14 +80,23 @@ internal static class TrainQuick
     internal static Model<float> Reference() => Network("reference");
 
     /// <summary>The reference network or one of its <c>--net</c> variants, seed 1.</summary>
-    internal static Model<float> Network(string net) => net switch
+    internal static Model<float> Network(string net)
     {
-        "tanh" => Model.Sequential<float>(784).Dense(256).Tanh().Dense(128).Tanh().Dense(10).Softmax().Build(seed: 1),
-        "sigmoid" => Model.Sequential<float>(784).Dense(256).Sigmoid().Dense(128).Sigmoid().Dense(10).Softmax().Build(seed: 1),
-        "dropout" => Model.Sequential<float>(784).Dense(256).ReLU().Dropout(0.8).Dense(128).ReLU().Dropout(0.8).Dense(10).Softmax().Build(seed: 1),
-        "batchnorm" => Model.Sequential<float>(784).Dense(256, useBias: false).BatchNorm().ReLU().Dense(128, useBias: false).BatchNorm().ReLU().Dense(10).Softmax().Build(seed: 1),
-        _ => Model.Sequential<float>(784).Dense(256).ReLU().Dense(128).ReLU().Dense(10).Softmax().Build(seed: 1),
-    };
+        var builder = Model.Sequential<float>(784);
+        foreach (int units in new[] { 256, 128 })
+        {
+            builder = net switch
+            {
+                "tanh" => builder.Dense(units).Tanh(),
+                "sigmoid" => builder.Dense(units).Sigmoid(),
+                "dropout" => builder.Dense(units).ReLU().Dropout(0.8),
+                "batchnorm" => builder.Dense(units, useBias: false).BatchNorm().ReLU(),
+                _ => builder.Dense(units).ReLU(),
+            };
+        }
+
+        return builder.Dense(10).Softmax().Build(seed: 1);
+    }
 
     /// <summary>The <c>--net</c> variants; the first is the default.</summary>
     internal static readonly string[] Nets = ["reference", "dropout", "batchnorm", "tanh", "sigmoid", "l2", "momentum", "rmsprop"];

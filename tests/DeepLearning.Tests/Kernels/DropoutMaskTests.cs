@@ -13,38 +13,15 @@ public class DropoutMaskTests
     private static readonly int[] _lengths = [0, 1, 7, 8, 15, 16, 17, 31, 33, 100, 16_383, 16_384, 16_385, 40_011];
 
     [Fact]
-    public void Float_mask_and_output_match_the_scalar_reference_bit_for_bit_on_one_and_two_threads()
-    {
-        foreach (int threads in new[] { 1, 2 })
-        {
-            Gemm.ThreadsOverride = threads;
-            try
-            {
-                foreach (int n in _lengths)
-                {
-                    foreach (double keep in new[] { 0.8, 0.5, 0.1, 0.999 })
-                    {
-                        var x = Input<float>(n);
-                        ulong key = 0x1234_5678_9ABC_DEF0UL + (ulong)n;
-                        float scale = (float)(1.0 / keep);
-                        ulong threshold = DropoutMask.Threshold(keep);
-                        float[] mask = new float[n], output = new float[n], refMask = new float[n], refOutput = new float[n];
-                        DropoutMask.Apply(key, threshold, scale, x, mask, output);
-                        DropoutMask.ApplyScalar(key, threshold, scale, x, refMask, refOutput);
-                        Bits(mask).Should().Equal(Bits(refMask), $"mask, n {n}, keep {keep}, {threads} threads");
-                        Bits(output).Should().Equal(Bits(refOutput), $"output, n {n}, keep {keep}, {threads} threads");
-                    }
-                }
-            }
-            finally
-            {
-                Gemm.ThreadsOverride = 0;
-            }
-        }
-    }
+    public void Float_mask_and_output_match_the_scalar_reference_bit_for_bit_on_one_and_two_threads() =>
+        MatchesTheScalarReference<float>(0.8, 0.5, 0.1, 0.999);
 
     [Fact]
-    public void Double_mask_and_output_match_the_scalar_reference_bit_for_bit_on_one_and_two_threads()
+    public void Double_mask_and_output_match_the_scalar_reference_bit_for_bit_on_one_and_two_threads() =>
+        MatchesTheScalarReference<double>(0.7);
+
+    private static void MatchesTheScalarReference<T>(params double[] keeps)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         foreach (int threads in new[] { 1, 2 })
         {
@@ -53,14 +30,18 @@ public class DropoutMaskTests
             {
                 foreach (int n in _lengths)
                 {
-                    var x = Input<double>(n);
-                    const double keep = 0.7;
-                    ulong threshold = DropoutMask.Threshold(keep);
-                    double[] mask = new double[n], output = new double[n], refMask = new double[n], refOutput = new double[n];
-                    DropoutMask.Apply(99UL, threshold, 1 / keep, x, mask, output);
-                    DropoutMask.ApplyScalar(99UL, threshold, 1 / keep, x, refMask, refOutput);
-                    mask.Select(BitConverter.DoubleToInt64Bits).Should().Equal(refMask.Select(BitConverter.DoubleToInt64Bits), $"mask, n {n}, {threads} threads");
-                    output.Select(BitConverter.DoubleToInt64Bits).Should().Equal(refOutput.Select(BitConverter.DoubleToInt64Bits), $"output, n {n}, {threads} threads");
+                    foreach (double keep in keeps)
+                    {
+                        var x = Input<T>(n);
+                        ulong key = 0x1234_5678_9ABC_DEF0UL + (ulong)n;
+                        T scale = T.CreateTruncating(1.0 / keep);
+                        ulong threshold = DropoutMask.Threshold(keep);
+                        T[] mask = new T[n], output = new T[n], refMask = new T[n], refOutput = new T[n];
+                        DropoutMask.Apply(key, threshold, scale, x, mask, output);
+                        DropoutMask.ApplyScalar(key, threshold, scale, x, refMask, refOutput);
+                        Bytes(mask).Should().Equal(Bytes(refMask), $"mask, n {n}, keep {keep}, {threads} threads");
+                        Bytes(output).Should().Equal(Bytes(refOutput), $"output, n {n}, keep {keep}, {threads} threads");
+                    }
                 }
             }
             finally
@@ -158,5 +139,6 @@ public class DropoutMaskTests
         return x;
     }
 
-    private static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
+    private static byte[] Bytes<T>(T[] values)
+        where T : unmanaged => System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
 }
