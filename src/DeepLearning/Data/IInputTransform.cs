@@ -23,6 +23,24 @@ public interface IInputTransform<T>
     /// <summary>Transforms the (m, n_x) inputs in place. Does not allocate.</summary>
     void ApplyInPlace(Tensor<T> x);
 
+    /// <summary>
+    /// Writes the transformed (m, n_x) inputs <paramref name="x"/> into <paramref name="destination"/> (the same shape;
+    /// it may be <paramref name="x"/> itself), leaving <paramref name="x"/> unchanged otherwise. Does not allocate; the
+    /// training step uses it to standardize each mini-batch straight into the model's buffer. The default copies and
+    /// then calls <see cref="ApplyInPlace"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="x"/> does not have n_x columns, or the shapes differ.</exception>
+    void ApplyInto(Tensor<T> x, Tensor<T> destination)
+    {
+        InputTransforms.CheckInto(x, destination, Features, Kind);
+        if (!ReferenceEquals(x, destination))
+        {
+            x.ReadOnlySpan.CopyTo(destination.Span);
+        }
+
+        ApplyInPlace(destination);
+    }
+
     /// <summary>A new data set with X transformed; Y, labels and class names are kept.</summary>
     DataSet<T> Apply(DataSet<T> data);
 
@@ -85,6 +103,17 @@ public static class InputTransforms
         if (x.RowLength != features || x.Rank < 2)
         {
             throw new ArgumentException($"the {kind} transform was fitted on n_x = {features} features; received shape {x.ShapeText}", nameof(x));
+        }
+    }
+
+    internal static void CheckInto<T>(Tensor<T> x, Tensor<T> destination, int features, string kind)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckInput(x, features, kind);
+        ArgumentNullException.ThrowIfNull(destination);
+        if (destination.Length != x.Length || destination.RowLength != x.RowLength)
+        {
+            throw new ArgumentException($"the {kind} transform's destination has shape {destination.ShapeText}; the input has {x.ShapeText}", nameof(destination));
         }
     }
 }

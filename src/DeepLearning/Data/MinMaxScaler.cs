@@ -116,17 +116,20 @@ public sealed class MinMaxScaler<T> : IInputTransform<T>
     }
 
     /// <inheritdoc/>
-    public void ApplyInPlace(Tensor<T> x)
+    public void ApplyInPlace(Tensor<T> x) => ApplyInto(x, x);
+
+    /// <inheritdoc/>
+    public void ApplyInto(Tensor<T> x, Tensor<T> destination)
     {
-        InputTransforms.CheckInput(x, Features, Kind);
+        InputTransforms.CheckInto(x, destination, Features, Kind);
         int n = Features;
-        var s = x.Span;
+        var s = x.ReadOnlySpan;
+        var d = destination.Span;
         ReadOnlySpan<T> scale = _scale;
         ReadOnlySpan<T> offset = _offset;
         for (int start = 0; start < s.Length; start += n)
         {
-            var row = s.Slice(start, n);
-            TP.MultiplyAdd(row, scale, offset, row);
+            TP.MultiplyAdd(s.Slice(start, n), scale, offset, d.Slice(start, n));
         }
     }
 

@@ -150,17 +150,21 @@ public sealed class Standardizer<T> : IInputTransform<T>
     }
 
     /// <inheritdoc/>
-    public void ApplyInPlace(Tensor<T> x)
+    public void ApplyInPlace(Tensor<T> x) => ApplyInto(x, x);
+
+    /// <inheritdoc/>
+    public void ApplyInto(Tensor<T> x, Tensor<T> destination)
     {
-        InputTransforms.CheckInput(x, Features, Kind);
+        InputTransforms.CheckInto(x, destination, Features, Kind);
         int n = Features;
-        var s = x.Span;
+        var s = x.ReadOnlySpan;
+        var d = destination.Span;
         ReadOnlySpan<T> mean = _mean;
         ReadOnlySpan<T> scale = _scale;
         for (int start = 0; start < s.Length; start += n)
         {
-            var row = s.Slice(start, n);
-            TP.Subtract(row, mean, row);
+            var row = d.Slice(start, n);
+            TP.Subtract(s.Slice(start, n), mean, row);
             TP.Multiply(row, scale, row);
         }
     }

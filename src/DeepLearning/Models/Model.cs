@@ -641,8 +641,7 @@ public sealed class Model<T>
         }
 
         var buffer = _inputBuffer.Get(x.RowCount);
-        x.ReadOnlySpan.CopyTo(buffer.Span);
-        _inputTransform.ApplyInPlace(buffer);
+        _inputTransform.ApplyInto(x, buffer);
         return buffer;
     }
 
@@ -654,8 +653,7 @@ public sealed class Model<T>
         }
 
         var buffer = _targetBuffer.Get(y.RowCount);
-        y.ReadOnlySpan.CopyTo(buffer.Span);
-        _targetTransform.ApplyInPlace(buffer);
+        _targetTransform.ApplyInto(y, buffer);
         return buffer;
     }
 

@@ -91,6 +91,49 @@ public class InputTransformTests
     }
 
     [Fact]
+    public void ApplyInto_writes_Apply_bits_into_the_destination_leaves_x_alone_and_does_not_allocate()
+    {
+        var x = Tensor.RandomNormal<float>(new RandomSource(2), [37, 30]);
+        var original = x.Clone();
+        IInputTransform<float>[] transforms =
+        [
+            Standardizer.Fit(x),
+            MinMaxScaler.Fit(DataSet.FromTargets(x, new Tensor<float>(37, 1))),
+            new OnlyInPlace(Standardizer.Fit(x)), // the interface's default: copy, then ApplyInPlace
+        ];
+        foreach (var t in transforms)
+        {
+            var destination = new Tensor<float>(37, 30);
+            t.ApplyInto(x, destination);
+            destination.Should().Be(t.Apply(x), t.GetType().Name);
+            x.Should().Be(original);
+            if (t is not OnlyInPlace)
+            {
+                TestData.AllocatedBy(() => t.ApplyInto(x, destination)).Should().Be(0);
+            }
+
+            FluentActions.Invoking(() => t.ApplyInto(x, new Tensor<float>(36, 30))).Should().Throw<ArgumentException>().WithMessage("*destination has shape (36, 30)*(37, 30)*");
+            FluentActions.Invoking(() => t.ApplyInto(new Tensor<float>(37, 29), destination)).Should().Throw<ArgumentException>().WithMessage("*n_x = 30*(37, 29)*");
+        }
+    }
+
+    // A transform that implements only the required members, so ApplyInto takes the interface's default.
+    private sealed class OnlyInPlace(IInputTransform<float> inner) : IInputTransform<float>
+    {
+        public string Kind => inner.Kind;
+
+        public int Features => inner.Features;
+
+        public Tensor<float> Apply(Tensor<float> x) => inner.Apply(x);
+
+        public void ApplyInPlace(Tensor<float> x) => inner.ApplyInPlace(x);
+
+        public DataSet<float> Apply(DataSet<float> data) => inner.Apply(data);
+
+        public IReadOnlyDictionary<string, Tensor<float>> ExportTensors() => inner.ExportTensors();
+    }
+
+    [Fact]
     public void MinMaxScaler_maps_the_training_range_onto_low_high()
     {
         var x = Tensor.FromArray(_trainX);
