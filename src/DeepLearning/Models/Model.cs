@@ -214,7 +214,7 @@ public sealed class Model<T>
         LastOutput = yhat;
         _lastTargets = y;
         int m = x.RowCount;
-        double cost = DataCost(yhat, y) + Regularizer.Cost(_parameters, m);
+        double cost = DataCost(yhat, y);
 
         var dz = _outputGradient.Get(m);
         Loss.OutputGradient(yhat, y, dz);
@@ -252,8 +252,7 @@ public sealed class Model<T>
             }
         }
 
-        Regularizer.AddGradient(_parameters, m);
-        return cost;
+        return cost + Regularizer.AddGradientAndCost(_parameters, m);
     }
 
     /// <summary>Ŷ from the latest <see cref="ComputeGradients"/> (a layer-owned buffer, valid until the next training call).</summary>

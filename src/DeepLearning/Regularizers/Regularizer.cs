@@ -26,6 +26,20 @@ public abstract class Regularizer
     public abstract void AddGradient<T>(IReadOnlyList<Parameter<T>> parameters, int m)
         where T : unmanaged, IFloatingPointIeee754<T>;
 
+    /// <summary>
+    /// <see cref="AddGradient{T}"/> and <see cref="Cost{T}"/> together: adds the penalty's gradient to each regularized
+    /// parameter's gradient and returns the penalty term, the same value <see cref="Cost{T}"/> returns (W is not
+    /// changed by the gradient). The built-in L2 and L1 do both in one pass over each W, split over the GEMM threads;
+    /// the default calls the two members in turn.
+    /// </summary>
+    public virtual double AddGradientAndCost<T>(IReadOnlyList<Parameter<T>> parameters, int m)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double cost = Cost(parameters, m);
+        AddGradient(parameters, m);
+        return cost;
+    }
+
     /// <inheritdoc/>
     public override string ToString() => Name;
 }
@@ -89,33 +103,14 @@ public static class Regularization
 
         public override string Name => FormattableString.Invariant($"L2({Lambda:R})");
 
-        public override double Cost<T>(IReadOnlyList<Parameter<T>> parameters, int m)
-        {
-            double sum = 0;
-            for (int pi = 0; pi < parameters.Count; pi++)
-            {
-                var p = parameters[pi];
-                if (p.Regularized)
-                {
-                    sum += double.CreateTruncating(TP.SumOfSquares(p.Value.ReadOnlySpan));
-                }
-            }
+        public override double Cost<T>(IReadOnlyList<Parameter<T>> parameters, int m) =>
+            Lambda / (2.0 * Math.Max(1, m)) * PenaltyPass.Run(parameters, new L2Penalty<T>(default), gradient: false);
 
-            return Lambda / (2.0 * Math.Max(1, m)) * sum;
-        }
+        public override void AddGradient<T>(IReadOnlyList<Parameter<T>> parameters, int m) =>
+            PenaltyPass.Run(parameters, new L2Penalty<T>(T.CreateTruncating(Lambda / Math.Max(1, m))), gradient: true);
 
-        public override void AddGradient<T>(IReadOnlyList<Parameter<T>> parameters, int m)
-        {
-            T c = T.CreateTruncating(Lambda / Math.Max(1, m));
-            for (int pi = 0; pi < parameters.Count; pi++)
-            {
-                var p = parameters[pi];
-                if (p.Regularized)
-                {
-                    TP.MultiplyAdd(p.Value.ReadOnlySpan, c, p.Gradient.ReadOnlySpan, p.Gradient.Span);
-                }
-            }
-        }
+        public override double AddGradientAndCost<T>(IReadOnlyList<Parameter<T>> parameters, int m) =>
+            Lambda / (2.0 * Math.Max(1, m)) * PenaltyPass.Run(parameters, new L2Penalty<T>(T.CreateTruncating(Lambda / Math.Max(1, m))), gradient: true);
     }
 
     private sealed class L1Regularizer : Regularizer
@@ -124,30 +119,106 @@ public static class Regularization
 
         public override string Name => FormattableString.Invariant($"L1({Lambda:R})");
 
-        public override double Cost<T>(IReadOnlyList<Parameter<T>> parameters, int m)
+        public override double Cost<T>(IReadOnlyList<Parameter<T>> parameters, int m) =>
+            Lambda / Math.Max(1, m) * PenaltyPass.Run(parameters, new L1Penalty<T>(default), gradient: false);
+
+        public override void AddGradient<T>(IReadOnlyList<Parameter<T>> parameters, int m) =>
+            PenaltyPass.Run(parameters, new L1Penalty<T>(T.CreateTruncating(Lambda / Math.Max(1, m))), gradient: true);
+
+        public override double AddGradientAndCost<T>(IReadOnlyList<Parameter<T>> parameters, int m) =>
+            Lambda / Math.Max(1, m) * PenaltyPass.Run(parameters, new L1Penalty<T>(T.CreateTruncating(Lambda / Math.Max(1, m))), gradient: true);
+    }
+
+    /// <summary>One penalty: its per-block sum (Σw² or Σ|w|) and its gradient step (dW += c·w or c·sign(w)).</summary>
+    private interface IPenalty<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T Sum(ReadOnlySpan<T> w);
+
+        void AddGradient(ReadOnlySpan<T> w, Span<T> g);
+    }
+
+    /// <summary>Σw²; dW += c·W (c·w then + g, two roundings, as <c>TensorPrimitives.MultiplyAdd</c>).</summary>
+    private readonly struct L2Penalty<T>(T c) : IPenalty<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public T Sum(ReadOnlySpan<T> w) => TP.SumOfSquares(w);
+
+        public void AddGradient(ReadOnlySpan<T> w, Span<T> g) => TP.MultiplyAdd(w, c, g, g);
+    }
+
+    /// <summary>Σ|w|; dW += c·sign(W).</summary>
+    private readonly struct L1Penalty<T>(T c) : IPenalty<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public T Sum(ReadOnlySpan<T> w) => TP.SumOfMagnitudes(w);
+
+        public void AddGradient(ReadOnlySpan<T> w, Span<T> g) => VectorOps.Binary(g, w, g, new SignScaleAddOp<T>(c));
+    }
+
+    /// <summary>
+    /// One pass of a penalty over every regularized W: its sum and (optionally) its gradient, block by block, so each
+    /// block of W is read once while it is in L1 for both. The blocks are fixed (<see cref="Block"/> elements from the
+    /// start of W) and their sums are added in order in double, so the result is the same on any thread count; long W
+    /// are split over the GEMM threads with the optimizer's own split (both are halves on multiples of 64 elements), so on
+    /// two threads each core touches the half of W and dW it already holds.
+    /// </summary>
+    private static class PenaltyPass
+    {
+        /// <summary>Elements per summed block; a multiple of 64, so the split of a W with a whole number of blocks per core matches the optimizer's.</summary>
+        private const int Block = 2048;
+
+        [ThreadStatic]
+        private static double[]? _sums;
+
+        public static unsafe double Run<T, TPenalty>(IReadOnlyList<Parameter<T>> parameters, TPenalty penalty, bool gradient)
+            where T : unmanaged, IFloatingPointIeee754<T>
+            where TPenalty : struct, IPenalty<T>
         {
             double sum = 0;
             for (int pi = 0; pi < parameters.Count; pi++)
             {
                 var p = parameters[pi];
-                if (p.Regularized)
+                if (!p.Regularized)
                 {
-                    sum += double.CreateTruncating(TP.SumOfMagnitudes(p.Value.ReadOnlySpan));
+                    continue;
+                }
+
+                var w = p.Value.Span;
+                var g = p.Gradient.Span;
+                int blocks = (w.Length + Block - 1) / Block;
+                var sums = _sums is { } existing && existing.Length >= blocks ? existing : _sums = new double[Math.Max(blocks, 64)];
+                fixed (T* pw = w)
+                fixed (T* pg = g)
+                fixed (double* ps = sums)
+                {
+                    ParallelRange.For(w.Length, new Body<T, TPenalty>(pw, gradient ? pg : null, ps, w.Length, penalty), granule: Block);
+                }
+
+                for (int b = 0; b < blocks; b++)
+                {
+                    sum += sums[b];
                 }
             }
 
-            return Lambda / Math.Max(1, m) * sum;
+            return sum;
         }
 
-        public override void AddGradient<T>(IReadOnlyList<Parameter<T>> parameters, int m)
+        private readonly unsafe struct Body<T, TPenalty>(T* w, T* g, double* sums, int length, TPenalty penalty) : IRangeBody
+            where T : unmanaged, IFloatingPointIeee754<T>
+            where TPenalty : struct, IPenalty<T>
         {
-            var op = new SignScaleAddOp<T>(T.CreateTruncating(Lambda / Math.Max(1, m)));
-            for (int pi = 0; pi < parameters.Count; pi++)
+            public void Invoke(int start, int end)
             {
-                var p = parameters[pi];
-                if (p.Regularized)
+                for (int s = start; s < end; s += Block)
                 {
-                    VectorOps.Binary(p.Gradient.ReadOnlySpan, p.Value.ReadOnlySpan, p.Gradient.Span, op);
+                    int n = Math.Min(Block, length - s);
+                    var wb = new ReadOnlySpan<T>(w + s, n);
+                    sums[s / Block] = double.CreateTruncating(penalty.Sum(wb));
+                    if (g != null)
+                    {
+                        penalty.AddGradient(wb, new Span<T>(g + s, n));
+                    }
                 }
             }
         }
