@@ -1,3 +1,5 @@
+using System.Numerics;
+using DeepLearning.Kernels;
 
 namespace DeepLearning.Tests.Data;
 
@@ -182,6 +184,70 @@ public class DataSetTests
             {
                 int id = (int)x[i, 0];
                 y.Row(i).ToArray().Should().Equal(d.Y.Row(id).ToArray());
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(7)]
+    [InlineData(8)]
+    [InlineData(9)]
+    [InlineData(17)]
+    [InlineData(100)]
+    [InlineData(784)]
+    public void Shuffled_rows_are_copied_whole_at_every_width(int n)
+    {
+        // The gather copies eight rows at a time in 32-byte pieces, the last piece of a row overlapping the one before;
+        // every width (under, at and over 32 bytes, float and double), ragged groups, and 1 and 2 threads.
+        Check<float>(n);
+        Check<double>(n);
+
+        static void Check<T>(int n)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            const int count = 203;
+            var x = new Tensor<T>(count, n);
+            for (int i = 0; i < count; i++)
+            {
+                for (int j = 0; j < n; j++)
+                {
+                    x[i, j] = T.CreateChecked((i * 1000) + j);
+                }
+            }
+
+            var d = DataSet.FromLabels(x, Enumerable.Range(0, count).Select(i => i % 3).ToArray(), 3);
+            foreach (int threads in new[] { 1, 2 })
+            {
+                foreach (int batch in new[] { 5, 8, 13, 64 })
+                {
+                    var bx = new Tensor<T>(batch, n);
+                    var by = new Tensor<T>(batch, 3);
+                    var seen = new List<int>();
+                    Gemm.ThreadsOverride = threads;
+                    try
+                    {
+                        using var reader = d.OpenEpoch(batch, new RandomSource(7));
+                        int rows;
+                        while ((rows = reader.Next(bx, by)) > 0)
+                        {
+                            for (int r = 0; r < rows; r++)
+                            {
+                                int id = int.CreateChecked(bx[r, 0]) / 1000;
+                                bx.Row(r).ToArray().Should().Equal(x.Row(id).ToArray(), $"row {r} of a batch of {batch}, width {n}, {threads} thread(s)");
+                                by[r, id % 3].Should().Be(T.One);
+                                seen.Add(id);
+                            }
+                        }
+                    }
+                    finally
+                    {
+                        Gemm.ThreadsOverride = 0;
+                    }
+
+                    seen.Order().Should().Equal(Enumerable.Range(0, count));
+                }
             }
         }
     }
