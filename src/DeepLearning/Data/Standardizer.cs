@@ -205,9 +205,11 @@ public sealed class Standardizer<T> : IInputTransform<T>
     internal double StandardDeviation(int j) => _sd[j];
 
     /// <summary>
-    /// Whether <paramref name="x"/> looks as if this transform had already been applied to it: for the features whose
-    /// training mean sits at least half a standard deviation from 0, the data's mean is near 0 rather than near μ.
-    /// Needs m ≥ 20 rows to judge; returns a description of the evidence, or null.
+    /// Whether <paramref name="x"/> looks as if this transform had already been applied to it: for at least 90% of the
+    /// features whose training mean sits at least half a standard deviation from 0, the data's mean d and standard
+    /// deviation s both fit standardized data (|d| ≤ 0.5 and 1/3 ≤ s ≤ 3) and d is nearer 0 than μ (3·|d| &lt; |d − μ|).
+    /// Raw data from a shifted distribution or a subset of the range (mean far from 0 or spread far from 1 in the
+    /// original units) passes. Needs m ≥ 20 rows to judge; returns a description of the evidence, or null.
     /// </summary>
     internal string? LooksAlreadyApplied(Tensor<T> x)
     {
@@ -220,11 +222,14 @@ public sealed class Standardizer<T> : IInputTransform<T>
         int n = Features;
         var s = x.ReadOnlySpan;
         var d = new double[n];
+        var squares = new double[n];
         for (int i = 0; i < m; i++)
         {
             for (int j = 0; j < n; j++)
             {
-                d[j] += double.CreateTruncating(s[(i * n) + j]);
+                double v = double.CreateTruncating(s[(i * n) + j]);
+                d[j] += v;
+                squares[j] += v * v;
             }
         }
 
@@ -239,7 +244,8 @@ public sealed class Standardizer<T> : IInputTransform<T>
 
             informative++;
             d[j] /= m;
-            if (Math.Abs(d[j]) * 3 < Math.Abs(d[j] - mu))
+            double spread = Math.Sqrt(Math.Max(0, (squares[j] / m) - (d[j] * d[j])));
+            if (Math.Abs(d[j]) * 3 < Math.Abs(d[j] - mu) && Math.Abs(d[j]) <= 0.5 && spread >= 1.0 / 3 && spread <= 3)
             {
                 nearZero++;
                 example = example < 0 ? j : example;

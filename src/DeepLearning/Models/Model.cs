@@ -489,6 +489,7 @@ public sealed class Model<T>
         copy.InputTransform = InputTransform is null ? null : InputTransforms.Restore<TOther>(InputTransform.Kind, InputTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.ConvertTo<TOther>()));
         copy.TargetTransform = TargetTransform is null ? null : (Standardizer<TOther>)InputTransforms.Restore<TOther>(TargetTransform.Kind, TargetTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.ConvertTo<TOther>()));
         copy.ClassNames = ClassNames;
+        copy.RefuseStandardizedInput = RefuseStandardizedInput;
         return copy;
     }
 
@@ -624,12 +625,21 @@ public sealed class Model<T>
     /// </summary>
     internal void CheckRawInput(Tensor<T> x, string what)
     {
-        if (_inputTransform is Standardizer<T> s && s.LooksAlreadyApplied(x) is { } evidence)
+        if (RefuseStandardizedInput && _inputTransform is Standardizer<T> s && s.LooksAlreadyApplied(x) is { } evidence)
         {
             throw new ArgumentException(
-                $"the {what} looks already standardized: {evidence}. The model applies its InputTransform to every X it is given, so pass raw data (do not call Apply on it yourself).");
+                $"the {what} looks already standardized: {evidence}. The model applies its InputTransform to every X it is given, so pass raw data (do not call Apply on it yourself); if this data is raw, set RefuseStandardizedInput = false.");
         }
     }
+
+    /// <summary>
+    /// Whether <c>Fit</c> (training and validation data) and <c>Evaluate</c>
+    /// refuse X that looks already standardized by this model's <see cref="Standardizer{T}"/> input transform, which the
+    /// model would otherwise standardize a second time (default true). The check is a heuristic on each feature's mean
+    /// and spread over at most 10,000 rows: standardized data has mean ≈ 0 and spread ≈ 1 where the training data's
+    /// mean was far from 0. Set false for raw data that happens to look like that.
+    /// </summary>
+    public bool RefuseStandardizedInput { get; set; } = true;
 
     /// <summary>Raw X mapped through the input transform into a model-owned buffer (no allocation once warm), or X itself.</summary>
     private Tensor<T> TransformInputInto(Tensor<T> x)

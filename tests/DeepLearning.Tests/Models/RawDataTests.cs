@@ -77,6 +77,44 @@ public class RawDataTests
     }
 
     [Fact]
+    public void Raw_data_from_a_shifted_distribution_or_a_subset_of_the_range_is_accepted()
+    {
+        // x ~ U(0, 100), y = 2x + 1: the rows with x < 20 have mean ≈ 10, nearer 0 than the training mean ≈ 50, but
+        // their spread (≈ 5.8) is nothing like standardized data's 1.
+        var random = new RandomSource(4);
+        var x = new Tensor<double>(500, 1);
+        var y = new Tensor<double>(500, 1);
+        for (int i = 0; i < 500; i++)
+        {
+            x[i, 0] = 100 * random.NextDouble();
+            y[i, 0] = (2 * x[i, 0]) + 1;
+        }
+
+        var data = new DataSet<double>(x, y);
+        var model = Model.Sequential<double>(1).Standardize(data).StandardizeTargets(data).Dense(1).Build(seed: 1);
+        model.Fit(data, new TrainingOptions<double> { Optimizer = new Adam(0.05), Epochs = 30, BatchSize = 50 });
+        var low = Enumerable.Range(0, 500).Where(i => x[i, 0] < 20).ToArray();
+        var subset = new DataSet<double>(Tensor.FromRows(low.Select(i => new[] { x[i, 0] }).ToArray()), Tensor.FromRows(low.Select(i => new[] { y[i, 0] }).ToArray()));
+        subset.Count.Should().BeGreaterThan(20);
+        model.Evaluate(subset).Count.Should().Be(subset.Count);
+        model.Fit(data, new TrainingOptions<double> { Optimizer = new Adam(0.05), Epochs = 1, BatchSize = 50, Validation = subset }).Count.Should().Be(1);
+    }
+
+    [Fact]
+    public void The_standardized_input_check_can_be_turned_off()
+    {
+        var (train, _, test) = Digits();
+        var scaler = Standardizer.Fit(train);
+        var model = Net();
+        model.InputTransform = scaler;
+        var eval = () => model.Evaluate(scaler.Apply(test));
+        eval.Should().Throw<ArgumentException>().WithMessage("*RefuseStandardizedInput = false*");
+        model.RefuseStandardizedInput = false;
+        model.Evaluate(scaler.Apply(test)).Count.Should().Be(test.Count, "the user said this data is raw");
+        model.ConvertTo<double>().RefuseStandardizedInput.Should().BeFalse();
+    }
+
+    [Fact]
     public void An_input_transform_of_the_wrong_width_is_refused_at_assignment()
     {
         var model = Net();
