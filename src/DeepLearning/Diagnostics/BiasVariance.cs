@@ -52,7 +52,10 @@ public static class BiasVariance
     /// </param>
     /// <param name="thresholds">When a gap is large.</param>
     /// <returns>The report, with <see cref="BiasVarianceReport.Epoch"/> set.</returns>
-    /// <exception cref="InvalidOperationException">The history is empty or the epoch lacks a training or dev metric.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The history is empty, the epoch lacks a training or dev metric, or the run had dropout
+    /// (<see cref="History.TrainMetricWithDropout"/>; use the model overload).
+    /// </exception>
     /// <exception cref="ArgumentOutOfRangeException">An error computed from the metrics is outside [0, 1].</exception>
     public static BiasVarianceReport Diagnose(History history, double humanError = 0, HistoryEpoch epoch = HistoryEpoch.Best, BiasVarianceThresholds? thresholds = null)
     {
@@ -63,6 +66,12 @@ public static class BiasVariance
             record = history.BestEpoch ?? throw new InvalidOperationException($"no epoch has a dev {history.MetricName}; diagnosing variance needs a dev set");
         }
 
+        if (history.TrainMetricWithDropout)
+        {
+            throw new InvalidOperationException(
+                $"the training {history.MetricName} in this history was measured during training with dropout active, which overstates the training error; diagnose with BiasVariance.Diagnose(model, train, dev), which measures both sets in inference mode");
+        }
+
         if (record.TrainMetric is not double train || record.DevMetric is not double dev)
         {
             throw new InvalidOperationException($"epoch {record.Epoch} lacks a {(record.TrainMetric is null ? "training" : "dev")} {history.MetricName}; diagnosis needs both");
@@ -71,6 +80,35 @@ public static class BiasVariance
         return history.HigherIsBetter
             ? Diagnose(1 - train, 1 - dev, humanError, thresholds, record.Epoch)
             : Diagnose(train, dev, humanError, thresholds, record.Epoch);
+    }
+
+    /// <summary>
+    /// Diagnoses a trained classifier from its error on the training and dev sets, both measured now in inference mode
+    /// (dropout off, batch norm on its running statistics) with <see cref="Model{T}.Evaluate(IDataSource{T})"/>: the
+    /// course's training error. Prefer this to the <see cref="History"/> overload when the network has dropout, whose
+    /// training accuracy in the history is measured with units dropped and so overstates the training error.
+    /// </summary>
+    /// <param name="model">A trained classifier (a model whose evaluation reports an accuracy).</param>
+    /// <param name="train">The training set (raw X, as given to <c>Fit</c>).</param>
+    /// <param name="dev">The dev set.</param>
+    /// <param name="humanError">Human-level error in [0, 1].</param>
+    /// <param name="thresholds">When a gap is large.</param>
+    /// <returns>The report.</returns>
+    /// <exception cref="InvalidOperationException">The model is not a classifier (no accuracy to turn into an error).</exception>
+    public static BiasVarianceReport Diagnose<T>(Model<T> model, IDataSource<T> train, IDataSource<T> dev, double humanError = 0, BiasVarianceThresholds? thresholds = null)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(dev);
+        var trainEvaluation = model.Evaluate(train);
+        var devEvaluation = model.Evaluate(dev);
+        if (trainEvaluation.Accuracy is not double trainAccuracy || devEvaluation.Accuracy is not double devAccuracy)
+        {
+            throw new InvalidOperationException("bias/variance diagnosis needs error rates: the model is not a classifier (its evaluation has no accuracy)");
+        }
+
+        return Diagnose(1 - trainAccuracy, 1 - devAccuracy, humanError, thresholds, epoch: null);
     }
 
     private static BiasVarianceReport Diagnose(double trainError, double devError, double humanError, BiasVarianceThresholds? thresholds, int? epoch)

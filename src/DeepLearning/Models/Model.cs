@@ -387,8 +387,12 @@ public sealed class Model<T>
     /// <param name="options">Optimizer, epochs, batch size, dev set, callbacks; <see cref="TrainingOptions{T}"/>'s defaults when null (Adam, 10 epochs, batch 64).</param>
     /// <param name="cancellationToken">Stops training between mini-batches.</param>
     /// <returns>The per-epoch and per-iteration history.</returns>
-    public History Fit(IDataSource<T> train, TrainingOptions<T>? options = null, CancellationToken cancellationToken = default) =>
-        Trainer.Fit(this, train, options ?? new TrainingOptions<T>(), cancellationToken);
+    public History Fit(IDataSource<T> train, TrainingOptions<T>? options = null, CancellationToken cancellationToken = default)
+    {
+        var history = Trainer.Fit(this, train, options ?? new TrainingOptions<T>(), cancellationToken);
+        history.TrainMetricWithDropout = _layers.Any(l => l is Dropout<T> { KeepProb: < 1 });
+        return history;
+    }
 
     /// <summary>
     /// Trains the model on raw X (m, n_x) and Y (m, C) — Keras's <c>model.fit(x, y)</c>; see

@@ -43,6 +43,13 @@ public sealed class History
     /// <summary>Why training stopped before its planned epochs (e.g. early stopping), or null if it ran them all.</summary>
     public string? StopReason { get; set; }
 
+    /// <summary>
+    /// Whether the training metrics were measured on a network with dropout, during training (units dropped): they
+    /// then overstate the training error, and <see cref="BiasVariance.Diagnose(History, double, HistoryEpoch, BiasVarianceThresholds?)"/>
+    /// refuses them. Set by <c>Fit</c>.
+    /// </summary>
+    public bool TrainMetricWithDropout { get; set; }
+
     /// <summary>The last epoch, or null when none is recorded.</summary>
     public EpochRecord? Last => _epochs.Count == 0 ? null : _epochs[^1];
 

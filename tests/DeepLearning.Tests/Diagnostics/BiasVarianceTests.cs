@@ -119,6 +119,38 @@ public class BiasVarianceTests
     }
 
     [Fact]
+    public void With_dropout_the_history_is_refused_and_the_model_overload_measures_both_sets_in_inference_mode()
+    {
+        var (train, dev, _) = Datasets.Digits<float>().Split(0.6, 0.2, 0.2, seed: 3, stratify: true);
+        var model = Model.Sequential<float>(64).Standardize(train).Dense(64).ReLU().Dropout(keepProb: 0.5).Dense(10).Softmax().Build(seed: 2);
+        var history = model.Fit(train, new TrainingOptions<float> { Optimizer = new Adam(0.002), Epochs = 6, Validation = dev });
+        history.TrainMetricWithDropout.Should().BeTrue();
+        var act = () => BiasVariance.Diagnose(history);
+        act.Should().Throw<InvalidOperationException>().WithMessage("*dropout active*BiasVariance.Diagnose(model, train, dev)*");
+
+        var report = BiasVariance.Diagnose(model, train, dev);
+        report.TrainError.Should().BeApproximately(model.Evaluate(train).Error!.Value, 1e-15);
+        report.DevError.Should().BeApproximately(model.Evaluate(dev).Error!.Value, 1e-15);
+        report.TrainError.Should().BeLessThan(1 - history.Last!.TrainMetric!.Value, "with the units all kept, the training error is lower than the running accuracy with dropout shows");
+
+        var plain = Model.Sequential<float>(64).Standardize(train).Dense(16).ReLU().Dense(10).Softmax().Build(seed: 2);
+        var plainHistory = plain.Fit(train, new TrainingOptions<float> { Optimizer = new Adam(0.002), Epochs = 2, Validation = dev });
+        plainHistory.TrainMetricWithDropout.Should().BeFalse();
+        BiasVariance.Diagnose(plainHistory).Epoch.Should().NotBeNull();
+    }
+
+    [Fact]
+    public void The_model_overload_needs_a_classifier()
+    {
+        var x = new Tensor<float>(30, 1);
+        var y = new Tensor<float>(30, 1);
+        var data = new DataSet<float>(x, y);
+        var regression = Model.Sequential<float>(1).Dense(1).Build(seed: 1);
+        var act = () => BiasVariance.Diagnose(regression, data, data);
+        act.Should().Throw<InvalidOperationException>().WithMessage("*not a classifier*");
+    }
+
+    [Fact]
     public void From_history_needs_train_and_dev_metrics()
     {
         var act = () => BiasVariance.Diagnose(new History());
