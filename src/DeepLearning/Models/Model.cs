@@ -389,9 +389,29 @@ public sealed class Model<T>
     /// <returns>The per-epoch and per-iteration history.</returns>
     public History Fit(IDataSource<T> train, TrainingOptions<T>? options = null, CancellationToken cancellationToken = default)
     {
-        var history = Trainer.Fit(this, train, options ?? new TrainingOptions<T>(), cancellationToken);
-        history.TrainMetricWithDropout = _layers.Any(l => l is Dropout<T> { KeepProb: < 1 });
-        return history;
+        // While Fit trains, large W keep their packed Wᵀ current from the optimizer (see WeightPack); never outside it.
+        ArmWeightPacks(true);
+        try
+        {
+            var history = Trainer.Fit(this, train, options ?? new TrainingOptions<T>(), cancellationToken);
+            history.TrainMetricWithDropout = _layers.Any(l => l is Dropout<T> { KeepProb: < 1 });
+            return history;
+        }
+        finally
+        {
+            ArmWeightPacks(false);
+        }
+    }
+
+    private void ArmWeightPacks(bool armed)
+    {
+        foreach (var p in _parameters)
+        {
+            if (p.Pack is { } pack)
+            {
+                pack.Armed = armed;
+            }
+        }
     }
 
     /// <summary>

@@ -184,7 +184,7 @@ public static class Regularization
                     continue;
                 }
 
-                var w = p.Value.Span;
+                var w = p.Value.ReadOnlySpan;
                 var g = p.Gradient.Span;
                 int blocks = (w.Length + Block - 1) / Block;
                 var sums = _sums is { } existing && existing.Length >= blocks ? existing : _sums = new double[Math.Max(blocks, 64)];
