@@ -33,8 +33,9 @@ public sealed class BatchNorm<T> : ILayer<T>
 
     /// <summary>Creates a batch-norm layer over <paramref name="size"/> units.</summary>
     /// <param name="size">n, the number of units normalized.</param>
-    /// <param name="momentum">Weight of the old running average, in [0, 1).</param>
-    /// <param name="epsilon">ε added to the variance, &gt; 0.</param>
+    /// <param name="momentum">Weight of the old running average, in [0, 1), and below 1 once rounded to <typeparamref name="T"/>.</param>
+    /// <param name="epsilon">ε added to the variance, &gt; 0 and finite, also once rounded to <typeparamref name="T"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A size below 1, momentum outside [0, 1) or rounding to 1 in <typeparamref name="T"/>, or ε not positive and finite (as a double or in <typeparamref name="T"/>).</exception>
     public BatchNorm(int size, double momentum = 0.9, double epsilon = 1e-5)
     {
         if (size < 1)
@@ -50,6 +51,21 @@ public sealed class BatchNorm<T> : ILayer<T>
         if (!(epsilon > 0) || !double.IsFinite(epsilon))
         {
             throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, $"epsilon must be finite and > 0; received {epsilon}");
+        }
+
+        // Valid as doubles but not once rounded to T: momentum 1 freezes the running statistics, ε = 0 divides by 0.
+        T momentumT = T.CreateTruncating(momentum);
+        if (!(momentumT < T.One))
+        {
+            throw new ArgumentOutOfRangeException(nameof(momentum), momentum, string.Create(CultureInfo.InvariantCulture, $"momentum {momentum:R} rounds to {momentumT} in {typeof(T).Name}, so the running averages would never change; momentum must stay below 1 in the layer's element type (at most {T.BitDecrement(T.One)} in {typeof(T).Name})"));
+        }
+
+        T epsilonT = T.CreateTruncating(epsilon);
+        if (!(epsilonT > T.Zero) || !T.IsFinite(epsilonT))
+        {
+            throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, epsilonT == T.Zero
+                ? FormattableString.Invariant($"epsilon {epsilon:R} rounds to 0 in {typeof(T).Name}, so a unit with zero batch variance would divide by 0; use an epsilon a {typeof(T).Name} can hold (at least {T.Epsilon})")
+                : FormattableString.Invariant($"epsilon {epsilon:R} overflows {typeof(T).Name}; use a much smaller epsilon"));
         }
 
         InputSize = size;

@@ -33,7 +33,8 @@ public static class Trainer
     /// <see cref="TrainingOptions{T}.Checkpoint"/> and <see cref="TrainingOptions{T}.ResumeFrom"/> a run stopped after
     /// any epoch continues exactly.</para>
     /// </remarks>
-    /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the validation set is empty, or the learning rate is out of range for <typeparamref name="T"/>.</exception>
+    /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, or the validation set is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range, or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch.</exception>
     /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model.</exception>
     /// <exception cref="TrainingDivergedException">The cost or the weights became NaN or ±∞ (the last verified-finite weights are restored).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite).</exception>
@@ -64,6 +65,9 @@ public static class Trainer
         }
 
         ArgumentNullException.ThrowIfNull(options.Optimizer, "options.Optimizer");
+
+        // α, β and ε are checked as doubles by the optimizer; here, before training, in the model's element type.
+        options.Optimizer.Validate<T>();
 
         // NaN or ∞ in the data would surface later as a "diverged" cost with the wrong advice; name the cell now.
         (train as DataSet<T>)?.EnsureFinite();
@@ -113,7 +117,7 @@ public static class Trainer
                     optimizer.LearningRate = options.Decay.Rate(context.InitialLearningRate, epoch);
                 }
 
-                CheckLearningRate<T>(optimizer.LearningRate);
+                optimizer.Validate<T>();
                 int bs = options.BatchSize == 0 || (train.Count > 0 && options.BatchSize > train.Count) ? (int)Math.Max(1, train.Count) : options.BatchSize;
                 batch.Ensure(bs, model.InputSize, model.OutputSize);
                 int batchesPerEpoch = train.Count > 0 ? (int)((train.Count + bs - 1) / bs) : -1;
@@ -256,16 +260,6 @@ public static class Trainer
         where T : unmanaged, IFloatingPointIeee754<T> =>
         FiniteCheck.Batch(x, y, rows, "the training data", r => string.Create(CultureInfo.InvariantCulture,
             $"at epoch {epoch + 1}, row {seen + r} of the epoch (mini-batch {batchIndex + 1}, row {r}; with shuffling, rows are counted in the epoch's order)"));
-
-    private static void CheckLearningRate<T>(double learningRate)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        T alpha = T.CreateChecked(learningRate);
-        if (!T.IsFinite(alpha) || alpha == T.Zero)
-        {
-            throw Optimizer.LearningRateOutOfRange<T>(learningRate);
-        }
-    }
 
     /// <summary>In-memory targets must suit the loss: probability rows for softmax, values in [0, 1] for sigmoid.</summary>
     private static void CheckTargets<T>(Model<T> model, DataSet<T>? data, string what)

@@ -261,6 +261,20 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void Fit_refuses_an_optimizer_hyperparameter_that_breaks_in_the_models_element_type_before_training()
+    {
+        var data = Blobs(40, 2, 3, seed: 8);
+        var model = Model.Sequential<float>(3).Dense(4, Activation.ReLU).Dense(2).Softmax().Build(seed: 2);
+        var before = model.CaptureState().Tensors.Select(t => t.ToArray()).ToArray();
+        var act = () => model.Fit(data, new TrainingOptions<float> { Optimizer = new Momentum(0.1, beta: 0.99999999), Epochs = 2 });
+        act.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "beta").WithMessage("beta 0.99999999 rounds to 1 in Single*");
+        act = () => model.Fit(data, new TrainingOptions<float> { Optimizer = new Adam(0.01, epsilon: 1e-50), Epochs = 2 });
+        act.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "epsilon").WithMessage("epsilon 1e-50 rounds to 0 in Single*");
+        var after = model.CaptureState().Tensors.Select(t => t.ToArray()).ToArray();
+        after.Should().BeEquivalentTo(before, o => o.WithStrictOrdering(), "nothing trained");
+    }
+
+    [Fact]
     public void A_training_step_allocates_nothing_once_warm()
     {
         var data = Blobs(64, 10, 20, seed: 7);
