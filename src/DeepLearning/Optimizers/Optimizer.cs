@@ -27,6 +27,7 @@ public abstract class Optimizer
     private static readonly string[] _noStateNames = [];
     private readonly Dictionary<object, object> _state = new(ReferenceEqualityComparer.Instance);
     private double _learningRate;
+    private WeakReference<object>? _boundTo;
 
     /// <summary>Initializes the shell with the learning rate α.</summary>
     /// <param name="learningRate">α; must be positive and finite.</param>
@@ -99,6 +100,30 @@ public abstract class Optimizer
     {
         _state.Clear();
         StepCount = 0;
+    }
+
+    /// <summary>
+    /// Called by Fit: makes this optimizer the one of <paramref name="parameters"/> (a model's list). When its state — t
+    /// from Fit on another model, or v/s for a parameter not in the list — belongs to other parameters, it is dropped
+    /// first (<see cref="Reset"/>), so the model trains exactly as with a new optimizer. The same list again keeps it all.
+    /// </summary>
+    internal void Bind<T>(IReadOnlyList<Parameter<T>> parameters)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        bool foreign = StepCount > 0 && _boundTo is not null && !(_boundTo.TryGetTarget(out var owner) && ReferenceEquals(owner, parameters));
+        if (!foreign && _state.Count > 0)
+        {
+            var mine = new HashSet<object>(parameters, ReferenceEqualityComparer.Instance);
+            foreign = _state.Keys.Any(key => !mine.Contains(key));
+        }
+
+        if (foreign)
+        {
+            Reset();
+        }
+
+        // Weak: the optimizer (often held by reusable options) must not keep an old model's weights alive.
+        _boundTo = new WeakReference<object>(parameters);
     }
 
     /// <summary>Whether state (v, s) exists for <paramref name="parameter"/>, i.e. it has been updated since the last reset.</summary>

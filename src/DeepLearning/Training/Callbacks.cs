@@ -27,10 +27,14 @@ public abstract class TrainingContext
     /// <summary>The history so far.</summary>
     public abstract History History { get; }
 
-    /// <summary>The optimizer; its <see cref="Optimizer.LearningRate"/> may be changed between epochs.</summary>
+    /// <summary>
+    /// The optimizer; its <see cref="Optimizer.LearningRate"/> (the rate of the coming epoch) may be changed between epochs.
+    /// With a decay, the next epoch's rate is computed from <see cref="InitialLearningRate"/> instead. Fit sets
+    /// LearningRate back to the value it had when Fit was called once training ends.
+    /// </summary>
     public abstract Optimizer Optimizer { get; }
 
-    /// <summary>α0, the learning rate decay starts from; changing it takes effect next epoch.</summary>
+    /// <summary>α0, the learning rate decay starts from (the optimizer's LearningRate when Fit was called, or the checkpoint's α0); changing it takes effect next epoch, for this run only.</summary>
     public double InitialLearningRate { get; set; }
 
     /// <summary>The epoch just finished, from 1.</summary>

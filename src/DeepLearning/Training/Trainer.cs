@@ -32,6 +32,12 @@ public static class Trainer
     /// method returns or throws, and they are the last ones verified finite. With
     /// <see cref="TrainingOptions{T}.Checkpoint"/> and <see cref="TrainingOptions{T}.ResumeFrom"/> a run stopped after
     /// any epoch continues exactly.</para>
+    /// <para>The optimizer's <see cref="Optimizer.LearningRate"/> is α0: with <see cref="TrainingOptions{T}.Decay"/>,
+    /// epoch e steps with Decay.Rate(α0, e) (recorded in <see cref="EpochRecord.LearningRate"/>), and when Fit returns or
+    /// throws, LearningRate reads α0 again, whatever the decay or a callback set during the run; so fitting twice with
+    /// the same options decays from the same α0 both times. The optimizer's state (t, and v/s per parameter) carries over
+    /// when the same model is fitted again, as Keras's repeated <c>fit</c> does; an optimizer that holds the state of
+    /// another model's parameters is <see cref="Optimizer.Reset"/> first, so each model trains as with a new optimizer.</para>
     /// </remarks>
     /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, or the validation set is empty.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range, or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch.</exception>
@@ -85,13 +91,45 @@ public static class Trainer
             model.ClassNames ??= model.IsClassifier && trainSet.ClassNames?.Count == model.ClassCount ? trainSet.ClassNames : null;
         }
 
-        bool classification = model.IsClassifier;
         var shuffle = new RandomSource(options.Seed ?? model.Seed).Fork();
         var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks) : null;
+
+        // α0 is the rate the user set (or the checkpoint's α0), kept apart from the decayed rate the optimizer steps with
+        // during the run; afterwards the optimizer reads α0 again, so the same options give the same schedule every time.
+        // An optimizer whose state (t, v, s) belongs to another model starts afresh, as a new one would.
+        var optimizer = options.Optimizer;
+        double userRate = optimizer.LearningRate;
+        optimizer.Bind(model.Parameters);
+        try
+        {
+            return Train(model, train, options, resume, shuffle, resume?.InitialLearningRate ?? userRate, cancellationToken);
+        }
+        finally
+        {
+            optimizer.LearningRate = userRate;
+        }
+    }
+
+    /// <summary>One optimization step on one mini-batch: gradients, then the optimizer's update. Returns J. Allocates nothing once warm.</summary>
+    public static double Step<T>(Model<T> model, Optimizer optimizer, Tensor<T> x, Tensor<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        double cost = model.ComputeGradients(x, y);
+        optimizer.Step(model.Parameters);
+        return cost;
+    }
+
+    // The fit loop proper, once everything is validated; Fit puts the optimizer's α back however this ends.
+    private static History Train<T>(Model<T> model, IDataSource<T> train, TrainingOptions<T> options, Resume<T>? resume, RandomSource shuffle, double initialLearningRate, CancellationToken cancellationToken)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        bool classification = model.IsClassifier;
         var history = resume?.History ?? (classification ? new History("accuracy") : new History("rmse", higherIsBetter: false));
         var verbose = options.Verbose && options.Progress is null ? new ConsoleProgress(metricName: history.MetricName) : null;
         var progress = options.Progress ?? verbose;
-        var context = new Context<T>(model, options, history, shuffle, train) { InitialLearningRate = resume?.InitialLearningRate ?? options.Optimizer.LearningRate };
+        var context = new Context<T>(model, options, history, shuffle, train) { InitialLearningRate = initialLearningRate };
         resume?.Apply(model, options.Optimizer, shuffle);
         context.Epoch = resume?.Epoch ?? 0;
         var guard = options.DivergenceGuard ? new DivergenceGuard<T>(model, options.Optimizer) : null;
@@ -233,17 +271,6 @@ public static class Trainer
         }
 
         return history;
-    }
-
-    /// <summary>One optimization step on one mini-batch: gradients, then the optimizer's update. Returns J. Allocates nothing once warm.</summary>
-    public static double Step<T>(Model<T> model, Optimizer optimizer, Tensor<T> x, Tensor<T> y)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(optimizer);
-        double cost = model.ComputeGradients(x, y);
-        optimizer.Step(model.Parameters);
-        return cost;
     }
 
     private static void CheckBatch<T>(Tensor<T> x, Tensor<T> y, int rows, int epoch, int batchIndex, long seen)

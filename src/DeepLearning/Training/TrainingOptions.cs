@@ -10,10 +10,17 @@ namespace DeepLearning;
 public sealed class TrainingOptions<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    /// <summary>The update rule; Adam(α = 0.001, β1 = 0.9, β2 = 0.999, ε = 1e-8) by default. Its learning rate is α0.</summary>
+    /// <summary>
+    /// The update rule; Adam(α = 0.001, β1 = 0.9, β2 = 0.999, ε = 1e-8) by default. Its learning rate is α0: Fit steps with
+    /// the decayed rate during the run and sets LearningRate back to α0 when it ends, so these options can be reused.
+    /// Its state (t, v, s) continues when the same model is fitted again; for another model it is reset first.
+    /// </summary>
     public Optimizer Optimizer { get; set; } = new Adam();
 
-    /// <summary>Learning-rate decay applied at the start of every epoch: α = Decay.Rate(α0, epoch), epoch counted from 0. Null keeps α fixed.</summary>
+    /// <summary>
+    /// Learning-rate decay applied at the start of every epoch: α = Decay.Rate(α0, epoch), epoch counted from 0 in every
+    /// Fit (a resumed run continues from its checkpoint's epoch), α0 being <see cref="Optimizer"/>'s LearningRate. Null keeps α fixed.
+    /// </summary>
     public LearningRateSchedule? Decay { get; set; }
 
     /// <summary>The weight penalty (L2 or L1) included in the cost and gradients; null leaves the model's own setting.</summary>

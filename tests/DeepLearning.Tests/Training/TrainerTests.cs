@@ -261,6 +261,52 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void Reused_options_give_a_second_model_exactly_the_run_fresh_options_give()
+    {
+        var data = Blobs(150, 3, 6, seed: 3);
+        Model<float> Make() => Model.Sequential<float>(6).Dense(8, Activation.ReLU).Dense(3).Softmax().Build(seed: 7);
+        var options = new TrainingOptions<float> { Optimizer = new Adam(0.01), Decay = LearningRateDecay.InverseTime(0.5), Epochs = 4, BatchSize = 32 };
+
+        var a = Make();
+        var first = a.Fit(data, options);
+        options.Optimizer.LearningRate.Should().Be(0.01, "Fit leaves α0 as the user set it, not the last decayed rate");
+        options.Optimizer.StepCount.Should().Be(4 * 5);
+
+        var b = Make();
+        var second = b.Fit(data, options);
+        second.Epochs.Select(e => e.LearningRate).Should().Equal(first.Epochs.Select(e => e.LearningRate));
+        second.Epochs[0].LearningRate.Should().Be(0.01);
+        second.IterationCosts.Should().Equal(first.IterationCosts, "Adam's t and moments of model A are not carried over to model B");
+        b.CaptureState().Tensors.Select(t => t.ToArray()).Should().BeEquivalentTo(a.CaptureState().Tensors.Select(t => t.ToArray()), o => o.WithStrictOrdering());
+        options.Optimizer.StepCount.Should().Be(4 * 5);
+        options.Optimizer.LearningRate.Should().Be(0.01);
+    }
+
+    [Fact]
+    public void Fitting_the_same_model_again_restarts_the_schedule_at_alpha0_and_continues_the_optimizer_state()
+    {
+        var data = Blobs(150, 3, 6, seed: 3);
+        var model = Model.Sequential<float>(6).Dense(8, Activation.ReLU).Dense(3).Softmax().Build(seed: 7);
+        var adam = new Adam(0.01);
+        var options = new TrainingOptions<float> { Optimizer = adam, Decay = LearningRateDecay.InverseTime(0.5), Epochs = 3, BatchSize = 50 };
+        model.Fit(data, options);
+        adam.StepCount.Should().Be(9);
+        var again = model.Fit(data, options);
+        again.Epochs.Select(e => e.LearningRate).Should().Equal(0.01, 0.01 / 1.5, 0.01 / 2);
+        adam.StepCount.Should().Be(18, "a second Fit of the same model continues Adam's t, as Keras's fit does");
+        adam.HasState(model.Parameters[0]).Should().BeTrue();
+
+        // However Fit ends, the optimizer reads α0 again (here a callback changes it, then training fails).
+        options.Callbacks.Add(new LambdaCallback((c, r) =>
+        {
+            c.Optimizer.LearningRate = 123;
+            throw new IOException("simulated failure");
+        }));
+        model.Invoking(m => m.Fit(data, options)).Should().Throw<IOException>();
+        adam.LearningRate.Should().Be(0.01);
+    }
+
+    [Fact]
     public void Fit_refuses_an_optimizer_hyperparameter_that_breaks_in_the_models_element_type_before_training()
     {
         var data = Blobs(40, 2, 3, seed: 8);
