@@ -11,7 +11,11 @@ namespace DeepLearning;
 /// <para>Training, over the m examples of the mini-batch: μ = (1/m)·Σᵢ z⁽ⁱ⁾; σ² = (1/m)·Σᵢ (z⁽ⁱ⁾ − μ)²;
 /// ẑ = (z − μ)/√(σ² + ε); z̃ = γ ⊙ ẑ + β. Running averages, exponentially weighted with
 /// <see cref="Momentum"/> (the course's β): μ_run = momentum·μ_run + (1 − momentum)·μ, likewise σ²_run with the
-/// unbiased batch variance m/(m − 1)·σ² (as PyTorch does; the biased one when m = 1).</para>
+/// unbiased batch variance m/(m − 1)·σ² (as PyTorch does).</para>
+/// <para>Training needs m ≥ 2: the variance of one row is 0, so the layer would output β, pass no gradient, and pull
+/// σ²_run towards 0. A training-mode <see cref="Forward"/> of one row throws <see cref="ArgumentException"/> (PyTorch's
+/// "Expected more than 1 value per channel when training"); <see cref="Trainer.Fit{T}"/> refuses BatchSize 1 for a model
+/// with batch norm and skips an epoch's last mini-batch when it holds one row.</para>
 /// <para>Inference uses μ_run and σ²_run, so it works for any batch size including one example.</para>
 /// <para>Backward: dβ = Σᵢ dz̃; dγ = Σᵢ dz̃ ⊙ ẑ; dz = (γ/(m·√(σ² + ε))) ⊙ (m·dz̃ − dβ − ẑ ⊙ dγ).</para>
 /// <para>Shapes: Z, Z̃ (m, n); γ, β, μ_run, σ²_run (n). γ and β are named "weight" and "bias", the buffers
@@ -139,10 +143,16 @@ public sealed class BatchNorm<T> : ILayer<T>
     });
 
     /// <inheritdoc/>
+    /// <exception cref="ArgumentException">The input's width is not n, or <paramref name="training"/> is set and the input has fewer than 2 rows.</exception>
     public Tensor<T> Forward(Tensor<T> input, bool training)
     {
         LayerChecks.Input(this, input);
         int m = input.RowCount;
+        if (training && m < 2)
+        {
+            throw new ArgumentException($"BatchNorm layer '{Name}' needs at least 2 rows in training mode (the batch variance of one row is 0, so it would output β, pass no gradient, and shrink its running variance to 0); received {m} row{(m == 1 ? string.Empty : "s")}. Train with mini-batches of 2 or more; inference (training: false) takes any number of rows", nameof(input));
+        }
+
         var output = _output.Get(m);
         if (!training)
         {
@@ -190,7 +200,7 @@ public sealed class BatchNorm<T> : ILayer<T>
         // Exponentially weighted running statistics (unbiased variance for the running estimate).
         T mom = T.CreateTruncating(Momentum);
         T keep = T.One - mom;
-        T unbias = m > 1 ? T.CreateTruncating(m / (double)(m - 1)) : T.One;
+        T unbias = T.CreateTruncating(m / (double)(m - 1));
         var rm = RunningMean.Span;
         var rv = RunningVariance.Span;
         TP.Multiply(rm, mom, rm);

@@ -7,7 +7,7 @@ namespace DeepLearning;
 
 /// <summary>
 /// The fit loop: for each epoch, shuffle and partition the training data into mini-batches (the last one may be
-/// smaller), and for each mini-batch run forward, cost, backward and one optimizer step; then evaluate the dev set,
+/// smaller; with batch norm in the model, a last one of a single row is skipped), and for each mini-batch run forward, cost, backward and one optimizer step; then evaluate the dev set,
 /// record the epoch in a <see cref="History"/>, and run the callbacks.
 /// </summary>
 public static class Trainer
@@ -32,6 +32,10 @@ public static class Trainer
     /// method returns or throws, and they are the last ones verified finite. With
     /// <see cref="TrainingOptions{T}.Checkpoint"/> and <see cref="TrainingOptions{T}.ResumeFrom"/> a run stopped after
     /// any epoch continues exactly.</para>
+    /// <para>Batch norm needs 2 rows or more per mini-batch in training: with a <see cref="BatchNorm{T}"/> in the model,
+    /// BatchSize 1 (or a training set of one example) is refused before training, and an epoch's last mini-batch is
+    /// skipped when it holds a single row (m mod BatchSize = 1), as PyTorch's <c>drop_last</c> would, only in that case;
+    /// the epoch's cost and training metric then cover the rows trained on.</para>
     /// <para>The optimizer's <see cref="Optimizer.LearningRate"/> is α0: with <see cref="TrainingOptions{T}.Decay"/>,
     /// epoch e steps with Decay.Rate(α0, e) (recorded in <see cref="EpochRecord.LearningRate"/>), and when Fit returns or
     /// throws, LearningRate reads α0 again, whatever the decay or a callback set during the run; so fitting twice with
@@ -39,8 +43,8 @@ public static class Trainer
     /// when the same model is fitted again, as Keras's repeated <c>fit</c> does; an optimizer that holds the state of
     /// another model's parameters is <see cref="Optimizer.Reset"/> first, so each model trains as with a new optimizer.</para>
     /// </remarks>
-    /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, or the validation set is empty.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range, or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch.</exception>
+    /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the validation set is empty, or the model has batch norm and the training data one example.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch.</exception>
     /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model.</exception>
     /// <exception cref="TrainingDivergedException">The cost or the weights became NaN or ±∞ (the last verified-finite weights are restored).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite).</exception>
@@ -69,6 +73,8 @@ public static class Trainer
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, $"BatchSize must be ≥ 1 (or 0 for full batch on a source of known size); received {options.BatchSize}");
         }
+
+        CheckBatchNormBatchSize(model, options.BatchSize, train.Count);
 
         ArgumentNullException.ThrowIfNull(options.Optimizer, "options.Optimizer");
 
@@ -126,6 +132,7 @@ public static class Trainer
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         bool classification = model.IsClassifier;
+        var batchNorm = FirstBatchNorm(model);
         var history = resume?.History ?? (classification ? new History("accuracy") : new History("rmse", higherIsBetter: false));
         var verbose = options.Verbose && options.Progress is null ? new ConsoleProgress(metricName: history.MetricName) : null;
         var progress = options.Progress ?? verbose;
@@ -156,9 +163,10 @@ public static class Trainer
                 }
 
                 optimizer.Validate<T>();
-                int bs = options.BatchSize == 0 || (train.Count > 0 && options.BatchSize > train.Count) ? (int)Math.Max(1, train.Count) : options.BatchSize;
+                CheckBatchNormBatchSize(model, options.BatchSize, train.Count); // a callback may have changed it
+                int bs = EffectiveBatchSize(options.BatchSize, train.Count);
                 batch.Ensure(bs, model.InputSize, model.OutputSize);
-                int batchesPerEpoch = train.Count > 0 ? (int)((train.Count + bs - 1) / bs) : -1;
+                int batchesPerEpoch = train.Count > 0 ? (int)((train.Count + bs - 1) / bs) - (batchNorm is not null && train.Count % bs == 1 ? 1 : 0) : -1;
                 if (options.RecordIterations && batchesPerEpoch > 0)
                 {
                     history.EnsureIterationCapacity(history.IterationCosts.Count + batchesPerEpoch);
@@ -170,6 +178,7 @@ public static class Trainer
                 long correct = 0;
                 double squaredError = 0;
                 int batchIndex = 0;
+                int skipped = 0;
                 using (var reader = train.OpenEpoch(bs, options.Shuffle ? shuffle : null))
                 {
                     int rows;
@@ -180,6 +189,15 @@ public static class Trainer
                         if (checkBatches)
                         {
                             CheckBatch(x, y, rows, epoch, batchIndex, seen);
+                        }
+
+                        if (rows == 1 && batchNorm is not null)
+                        {
+                            // The epoch's last mini-batch (only the last is short) holds one row, whose batch variance is 0:
+                            // batch norm would output β, pass no gradient and shrink its running variance. Dropped, as
+                            // PyTorch's drop_last would (only in this case); BatchSize ≥ 2 is checked above.
+                            skipped++;
+                            continue;
                         }
 
                         double cost = model.ComputeGradients(x, y);
@@ -215,7 +233,9 @@ public static class Trainer
 
                 if (seen == 0)
                 {
-                    throw new InvalidOperationException("the training data yielded no examples");
+                    throw new InvalidOperationException(skipped == 0
+                        ? "the training data yielded no examples"
+                        : $"the training data yielded only one example, and batch norm (layer '{batchNorm!.Name}') cannot train on a one-row mini-batch, so it was skipped; train on 2 examples or more");
                 }
 
                 // The last step of the epoch is checked too (for full-batch training it is the only one).
@@ -271,6 +291,44 @@ public static class Trainer
         }
 
         return history;
+    }
+
+    private static int EffectiveBatchSize(int batchSize, long count) =>
+        batchSize == 0 || (count > 0 && batchSize > count) ? (int)Math.Max(1, count) : batchSize;
+
+    private static BatchNorm<T>? FirstBatchNorm<T>(Model<T> model)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        foreach (var layer in model.Layers)
+        {
+            if (layer is BatchNorm<T> batchNorm)
+            {
+                return batchNorm;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Batch norm cannot train on one row (its batch variance is 0: it outputs β, passes no gradient, and its running
+    /// variance shrinks towards 0), so a model with it needs mini-batches of 2 rows or more, as PyTorch's BatchNorm1d does.
+    /// </summary>
+    private static void CheckBatchNormBatchSize<T>(Model<T> model, int batchSize, long count)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (EffectiveBatchSize(batchSize, count) != 1 || count == 0 || FirstBatchNorm(model) is not { } batchNorm)
+        {
+            return;
+        }
+
+        const string Why = "needs at least 2 rows per mini-batch in training (the variance of one row is 0, so the layer would output β, pass no gradient, and shrink its running variance to 0)";
+        if (batchSize == 1)
+        {
+            throw new ArgumentOutOfRangeException("options", batchSize, $"BatchSize 1 cannot train this model: batch norm (layer '{batchNorm.Name}') {Why}; use BatchSize ≥ 2");
+        }
+
+        throw new ArgumentException($"the training data has 1 example, but batch norm (layer '{batchNorm.Name}') {Why}; train on 2 examples or more", "train");
     }
 
     private static void CheckBatch<T>(Tensor<T> x, Tensor<T> y, int rows, int epoch, int batchIndex, long seen)

@@ -29,7 +29,12 @@ public sealed class TrainingOptions<T>
     /// <summary>The number of passes over the training data (≥ 1); 10 by default.</summary>
     public int Epochs { get; set; } = 10;
 
-    /// <summary>Mini-batch size: m (or 0) is batch gradient descent, 1 is stochastic gradient descent; the course suggests powers of two such as 64–512. 64 by default.</summary>
+    /// <summary>
+    /// Mini-batch size: m (or 0) is batch gradient descent, 1 is stochastic gradient descent; the course suggests powers of
+    /// two such as 64–512. 64 by default. With a <see cref="BatchNorm{T}"/> layer in the model it must be at least 2 (the
+    /// batch variance of one row is 0: Fit refuses 1 before training), and the last mini-batch of an epoch is skipped when
+    /// it would hold one row (m mod BatchSize = 1), like PyTorch's <c>drop_last</c> but only in that case.
+    /// </summary>
     public int BatchSize { get; set; } = 64;
 
     /// <summary>Whether to reshuffle the training examples every epoch (the course's random_mini_batches). True by default.</summary>

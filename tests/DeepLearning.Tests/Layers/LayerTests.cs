@@ -41,6 +41,19 @@ public class LayerTests
     }
 
     [Fact]
+    public void BatchNorm_training_forward_of_one_row_throws_naming_the_layer_and_the_row_count()
+    {
+        var bn = new BatchNorm<float>(3) { Name = "2" };
+        var one = Tensor.FromArray(new float[] { 1, 2, 3 }, 1, 3);
+        var act = () => bn.Forward(one, training: true);
+        act.Should().Throw<ArgumentException>().WithMessage("BatchNorm layer '2' needs at least 2 rows in training mode (the batch variance of one row is 0*received 1 row.*");
+        bn.RunningVariance.ToArray().Should().Equal(1, 1, 1);
+        bn.RunningMean.ToArray().Should().Equal(0, 0, 0);
+        bn.Forward(one, training: false).ToArray().Should().HaveCount(3, "inference takes one row");
+        bn.Forward(Tensor.FromArray(new float[] { 1, 2, 3, 2, 2, 2 }, 2, 3), training: true).RowCount.Should().Be(2);
+    }
+
+    [Fact]
     public void BatchNorm_refuses_a_momentum_that_rounds_to_1_or_an_epsilon_that_rounds_to_0_in_its_element_type()
     {
         Action act = () => _ = new BatchNorm<float>(3, momentum: 0.99999999);
