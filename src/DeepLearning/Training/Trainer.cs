@@ -7,8 +7,9 @@ namespace DeepLearning;
 
 /// <summary>
 /// The fit loop: for each epoch, shuffle and partition the training data into mini-batches (the last one may be
-/// smaller; with batch norm in the model, a last one of a single row is skipped), and for each mini-batch run forward, cost, backward and one optimizer step; then evaluate the dev set,
-/// record the epoch in a <see cref="History"/>, and run the callbacks.
+/// smaller; with batch norm in the model, a last one of a single row is skipped), and for each mini-batch run forward,
+/// cost, backward and one optimizer step; then evaluate the dev set, record the epoch in a <see cref="History"/>, and
+/// run the callbacks.
 /// </summary>
 public static class Trainer
 {
