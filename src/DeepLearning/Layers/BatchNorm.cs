@@ -11,7 +11,11 @@ namespace DeepLearning;
 /// <para>Training, over the m examples of the mini-batch: μ = (1/m)·Σᵢ z⁽ⁱ⁾; σ² = (1/m)·Σᵢ (z⁽ⁱ⁾ − μ)²;
 /// ẑ = (z − μ)/√(σ² + ε); z̃ = γ ⊙ ẑ + β. Running averages, exponentially weighted with
 /// <see cref="Momentum"/> (the course's β): μ_run = momentum·μ_run + (1 − momentum)·μ, likewise σ²_run with the
-/// unbiased batch variance m/(m − 1)·σ² (as PyTorch does; the biased one when m = 1).</para>
+/// unbiased batch variance m/(m − 1)·σ² (as PyTorch does).</para>
+/// <para>Training needs m ≥ 2: the variance of one row is 0, so the layer would output β, pass no gradient, and pull
+/// σ²_run towards 0. A training-mode <see cref="Forward"/> of one row throws <see cref="ArgumentException"/> (PyTorch's
+/// "Expected more than 1 value per channel when training"); <see cref="Trainer.Fit{T}"/> refuses BatchSize 1 for a model
+/// with batch norm and skips an epoch's last mini-batch when it holds one row.</para>
 /// <para>Inference uses μ_run and σ²_run, so it works for any batch size including one example.</para>
 /// <para>Backward: dβ = Σᵢ dz̃; dγ = Σᵢ dz̃ ⊙ ẑ; dz = (γ/(m·√(σ² + ε))) ⊙ (m·dz̃ − dβ − ẑ ⊙ dγ).</para>
 /// <para>Shapes: Z, Z̃ (m, n); γ, β, μ_run, σ²_run (n). γ and β are named "weight" and "bias", the buffers
@@ -33,8 +37,9 @@ public sealed class BatchNorm<T> : ILayer<T>
 
     /// <summary>Creates a batch-norm layer over <paramref name="size"/> units.</summary>
     /// <param name="size">n, the number of units normalized.</param>
-    /// <param name="momentum">Weight of the old running average, in [0, 1).</param>
-    /// <param name="epsilon">ε added to the variance, &gt; 0.</param>
+    /// <param name="momentum">Weight of the old running average, in [0, 1), and below 1 once rounded to <typeparamref name="T"/>.</param>
+    /// <param name="epsilon">ε added to the variance, &gt; 0 and finite, also once rounded to <typeparamref name="T"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A size below 1, momentum outside [0, 1) or rounding to 1 in <typeparamref name="T"/>, or ε not positive and finite (as a double or in <typeparamref name="T"/>).</exception>
     public BatchNorm(int size, double momentum = 0.9, double epsilon = 1e-5)
     {
         if (size < 1)
@@ -50,6 +55,21 @@ public sealed class BatchNorm<T> : ILayer<T>
         if (!(epsilon > 0) || !double.IsFinite(epsilon))
         {
             throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, $"epsilon must be finite and > 0; received {epsilon}");
+        }
+
+        // Valid as doubles but not once rounded to T: momentum 1 freezes the running statistics, ε = 0 divides by 0.
+        T momentumT = T.CreateTruncating(momentum);
+        if (!(momentumT < T.One))
+        {
+            throw new ArgumentOutOfRangeException(nameof(momentum), momentum, string.Create(CultureInfo.InvariantCulture, $"momentum {momentum:R} rounds to {momentumT} in {typeof(T).Name}, so the running averages would never change; momentum must stay below 1 in the layer's element type (at most {T.BitDecrement(T.One)} in {typeof(T).Name})"));
+        }
+
+        T epsilonT = T.CreateTruncating(epsilon);
+        if (!(epsilonT > T.Zero) || !T.IsFinite(epsilonT))
+        {
+            throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, epsilonT == T.Zero
+                ? FormattableString.Invariant($"epsilon {epsilon:R} rounds to 0 in {typeof(T).Name}, so a unit with zero batch variance would divide by 0; use an epsilon a {typeof(T).Name} can hold (at least {T.Epsilon})")
+                : FormattableString.Invariant($"epsilon {epsilon:R} overflows {typeof(T).Name}; use a much smaller epsilon"));
         }
 
         InputSize = size;
@@ -123,10 +143,16 @@ public sealed class BatchNorm<T> : ILayer<T>
     });
 
     /// <inheritdoc/>
+    /// <exception cref="ArgumentException">The input's width is not n, or <paramref name="training"/> is set and the input has fewer than 2 rows.</exception>
     public Tensor<T> Forward(Tensor<T> input, bool training)
     {
         LayerChecks.Input(this, input);
         int m = input.RowCount;
+        if (training && m < 2)
+        {
+            throw new ArgumentException($"BatchNorm layer '{Name}' needs at least 2 rows in training mode (the batch variance of one row is 0, so it would output β, pass no gradient, and shrink its running variance to 0); received {m} row{(m == 1 ? string.Empty : "s")}. Train with mini-batches of 2 or more; inference (training: false) takes any number of rows", nameof(input));
+        }
+
         var output = _output.Get(m);
         if (!training)
         {
@@ -174,7 +200,7 @@ public sealed class BatchNorm<T> : ILayer<T>
         // Exponentially weighted running statistics (unbiased variance for the running estimate).
         T mom = T.CreateTruncating(Momentum);
         T keep = T.One - mom;
-        T unbias = m > 1 ? T.CreateTruncating(m / (double)(m - 1)) : T.One;
+        T unbias = T.CreateTruncating(m / (double)(m - 1));
         var rm = RunningMean.Span;
         var rv = RunningVariance.Span;
         TP.Multiply(rm, mom, rm);

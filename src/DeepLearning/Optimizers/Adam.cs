@@ -29,6 +29,11 @@ public sealed class Adam : Optimizer
     /// <param name="beta2">β2 in [0, 1), the decay of the squared-gradient average (RMSprop).</param>
     /// <param name="epsilon">ε &gt; 0.</param>
     /// <exception cref="ArgumentOutOfRangeException">A hyperparameter is out of range.</exception>
+    /// <remarks>
+    /// The hyperparameters are checked as doubles here, and again in the parameters' element type by the first step
+    /// (and by Fit, before training): β1 or β2 that rounds to 1 (0.99999999 in float) or ε that rounds to 0 (1e-50 in
+    /// float) throws <see cref="ArgumentOutOfRangeException"/> naming the value and the type, before anything changes.
+    /// </remarks>
     public Adam(double learningRate = 0.001, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8)
         : base(learningRate)
     {
@@ -37,7 +42,7 @@ public sealed class Adam : Optimizer
         Epsilon = epsilon;
     }
 
-    /// <summary>β1 in [0, 1). May be changed between steps.</summary>
+    /// <summary>β1 in [0, 1), and below 1 once rounded to the parameters' element type (see <see cref="Adam(double, double, double, double)"/>). May be changed between steps.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is outside [0, 1).</exception>
     public double Beta1
     {
@@ -45,7 +50,7 @@ public sealed class Adam : Optimizer
         set => _beta1 = RequireBeta(value, "beta1");
     }
 
-    /// <summary>β2 in [0, 1). May be changed between steps.</summary>
+    /// <summary>β2 in [0, 1), and below 1 once rounded to the parameters' element type (see <see cref="Adam(double, double, double, double)"/>). May be changed between steps.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is outside [0, 1).</exception>
     public double Beta2
     {
@@ -53,7 +58,7 @@ public sealed class Adam : Optimizer
         set => _beta2 = RequireBeta(value, "beta2");
     }
 
-    /// <summary>ε &gt; 0. May be changed between steps.</summary>
+    /// <summary>ε &gt; 0, and above 0 once rounded to the parameters' element type (see <see cref="Adam(double, double, double, double)"/>). May be changed between steps.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not positive and finite.</exception>
     public double Epsilon
     {
@@ -79,21 +84,29 @@ public sealed class Adam : Optimizer
     /// <param name="epsilon">ε.</param>
     /// <param name="t">The step number, 1 on the first step.</param>
     /// <exception cref="ArgumentException">The lengths differ.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">t &lt; 1.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">t &lt; 1, or β1 or β2 outside [0, 1).</exception>
     public static void Update<T>(Span<T> w, ReadOnlySpan<T> g, Span<T> v, Span<T> s, T alpha, T beta1, T beta2, T epsilon, long t)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         UpdateKernels.RequireStep(t);
 
         // Bias corrections in double, once per step: α/(1 − β1ᵗ) and 1/√(1 − β2ᵗ).
-        T stepSize = T.CreateChecked(double.CreateChecked(alpha) / UpdateKernels.OneMinusPower(beta1, t));
-        T rootCorrection = T.CreateChecked(1.0 / Math.Sqrt(UpdateKernels.OneMinusPower(beta2, t)));
+        T stepSize = T.CreateChecked(double.CreateChecked(alpha) / UpdateKernels.OneMinusPower(beta1, t, nameof(beta1)));
+        T rootCorrection = T.CreateChecked(1.0 / Math.Sqrt(UpdateKernels.OneMinusPower(beta2, t, nameof(beta2))));
         UpdateKernels.TwoState(w, g, v, s, new Op<T>(beta1, T.One - beta1, beta2, T.One - beta2, stepSize, rootCorrection, epsilon));
     }
 
     /// <inheritdoc/>
     public override string Describe() =>
         $"Adam(α={Format(LearningRate)}, β1={Format(Beta1)}, β2={Format(Beta2)}, ε={Format(Epsilon)})";
+
+    /// <inheritdoc/>
+    protected override void ValidateHyperparameters<T>()
+    {
+        BetaIn<T>(_beta1, "beta1");
+        BetaIn<T>(_beta2, "beta2");
+        EpsilonIn<T>(_epsilon, "epsilon");
+    }
 
     /// <inheritdoc/>
     protected override void Update<T>(Parameter<T> parameter, Tensor<T>[] state, T learningRate, long t) =>

@@ -23,7 +23,7 @@ public sealed class Momentum : Optimizer
     /// <param name="learningRate">α; must be positive and finite.</param>
     /// <param name="beta">β in [0, 1); 0.9 averages over about the last 10 gradients. β = 0 is plain gradient descent.</param>
     /// <param name="biasCorrection">Whether to divide v by 1 − βᵗ (the course notes it is rarely needed after the first ~10 steps).</param>
-    /// <exception cref="ArgumentOutOfRangeException">α or β is out of range.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">α or β is out of range. (One that is in range as a double but not once rounded to the model's element type is refused by the first step, or by Fit before training.)</exception>
     public Momentum(double learningRate, double beta = 0.9, bool biasCorrection = false)
         : base(learningRate)
     {
@@ -31,7 +31,10 @@ public sealed class Momentum : Optimizer
         BiasCorrection = biasCorrection;
     }
 
-    /// <summary>β, the momentum; in [0, 1). May be changed between steps.</summary>
+    /// <summary>
+    /// β, the momentum; in [0, 1), and below 1 once rounded to the parameters' element type (0.99999999 is 1 in float,
+    /// which a step refuses with <see cref="ArgumentOutOfRangeException"/> before changing anything). May be changed between steps.
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is outside [0, 1).</exception>
     public double Beta
     {
@@ -58,7 +61,7 @@ public sealed class Momentum : Optimizer
     /// <param name="biasCorrection">Whether to divide v by 1 − βᵗ in the step.</param>
     /// <param name="t">The step number (≥ 1); used only with bias correction.</param>
     /// <exception cref="ArgumentException">The lengths differ.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">Bias correction with t &lt; 1.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Bias correction with t &lt; 1 or β outside [0, 1).</exception>
     public static void Update<T>(Span<T> w, ReadOnlySpan<T> g, Span<T> v, T alpha, T beta, bool biasCorrection = false, long t = 1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -66,7 +69,7 @@ public sealed class Momentum : Optimizer
         if (biasCorrection)
         {
             UpdateKernels.RequireStep(t);
-            stepSize = T.CreateChecked(double.CreateChecked(alpha) / UpdateKernels.OneMinusPower(beta, t));
+            stepSize = T.CreateChecked(double.CreateChecked(alpha) / UpdateKernels.OneMinusPower(beta, t, nameof(beta)));
         }
 
         UpdateKernels.OneState(w, g, v, new Op<T>(beta, T.One - beta, stepSize));
@@ -75,6 +78,12 @@ public sealed class Momentum : Optimizer
     /// <inheritdoc/>
     public override string Describe() =>
         $"Momentum(α={Format(LearningRate)}, β={Format(Beta)}{(BiasCorrection ? ", bias correction" : string.Empty)})";
+
+    /// <inheritdoc/>
+    protected override void ValidateHyperparameters<T>()
+    {
+        BetaIn<T>(_beta, "beta");
+    }
 
     /// <inheritdoc/>
     protected override void Update<T>(Parameter<T> parameter, Tensor<T>[] state, T learningRate, long t) =>

@@ -27,6 +27,7 @@ public abstract class Optimizer
     private static readonly string[] _noStateNames = [];
     private readonly Dictionary<object, object> _state = new(ReferenceEqualityComparer.Instance);
     private double _learningRate;
+    private WeakReference<object>? _boundTo;
 
     /// <summary>Initializes the shell with the learning rate α.</summary>
     /// <param name="learningRate">α; must be positive and finite.</param>
@@ -83,12 +84,8 @@ public abstract class Optimizer
             }
         }
 
-        T alpha = T.CreateChecked(_learningRate);
-        if (!T.IsFinite(alpha) || alpha == T.Zero)
-        {
-            throw LearningRateOutOfRange<T>(_learningRate);
-        }
-
+        // Before any parameter changes: a hyperparameter that is fine as a double but not once rounded to T.
+        T alpha = Validate<T>();
         long t = ++StepCount;
         int slots = StateNames.Count;
         for (int i = 0; i < parameters.Count; i++)
@@ -126,6 +123,30 @@ public abstract class Optimizer
     {
         _state.Clear();
         StepCount = 0;
+    }
+
+    /// <summary>
+    /// Called by Fit: makes this optimizer the one of <paramref name="parameters"/> (a model's list). When its state — t
+    /// from Fit on another model, or v/s for a parameter not in the list — belongs to other parameters, it is dropped
+    /// first (<see cref="Reset"/>), so the model trains exactly as with a new optimizer. The same list again keeps it all.
+    /// </summary>
+    internal void Bind<T>(IReadOnlyList<Parameter<T>> parameters)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        bool foreign = StepCount > 0 && _boundTo is not null && !(_boundTo.TryGetTarget(out var owner) && ReferenceEquals(owner, parameters));
+        if (!foreign && _state.Count > 0)
+        {
+            var mine = new HashSet<object>(parameters, ReferenceEqualityComparer.Instance);
+            foreign = _state.Keys.Any(key => !mine.Contains(key));
+        }
+
+        if (foreign)
+        {
+            Reset();
+        }
+
+        // Weak: the optimizer (often held by reusable options) must not keep an old model's weights alive.
+        _boundTo = new WeakReference<object>(parameters);
     }
 
     /// <summary>Whether state (v, s) exists for <paramref name="parameter"/>, i.e. it has been updated since the last reset.</summary>
@@ -265,6 +286,25 @@ public abstract class Optimizer
     }
 
     /// <summary>
+    /// Checks that every hyperparameter keeps its meaning once rounded to <typeparamref name="T"/> (α finite and not 0;
+    /// see <see cref="ValidateHyperparameters{T}"/> for the others) and returns α in <typeparamref name="T"/>.
+    /// <see cref="Trainer.Fit{T}"/> calls it before training, <see cref="Step{T}(IReadOnlyList{Parameter{T}})"/> before every step.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A hyperparameter overflows or rounds to a value that breaks the rule in <typeparamref name="T"/>.</exception>
+    internal T Validate<T>()
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T alpha = T.CreateChecked(_learningRate);
+        if (!T.IsFinite(alpha) || alpha == T.Zero)
+        {
+            throw LearningRateOutOfRange<T>(_learningRate);
+        }
+
+        ValidateHyperparameters<T>();
+        return alpha;
+    }
+
+    /// <summary>
     /// The error for a learning rate that is valid as a double but not as <typeparamref name="T"/>: it overflows to ∞
     /// (1e39 for float) or rounds to 0, so a step would write ∞/NaN weights or do nothing.
     /// </summary>
@@ -355,6 +395,64 @@ public abstract class Optimizer
     /// <param name="value">The value.</param>
     /// <returns>The text.</returns>
     protected static string Format(double value) =>
+        value.ToString("G", CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Checks the hyperparameters other than α in the element type the parameters have, before a step changes anything:
+    /// a value valid as a double can round to one that breaks the rule in <typeparamref name="T"/> (β = 0.99999999 is 1
+    /// in float; ε = 1e-50 is 0). Use <see cref="BetaIn{T}"/> and <see cref="EpsilonIn{T}"/>. The default checks nothing.
+    /// </summary>
+    /// <typeparam name="T">The parameters' element type.</typeparam>
+    /// <exception cref="ArgumentOutOfRangeException">A hyperparameter is out of range in <typeparamref name="T"/>.</exception>
+    protected virtual void ValidateHyperparameters<T>()
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+    }
+
+    /// <summary>
+    /// β rounded to <typeparamref name="T"/>; throws when it rounds to 1 (then 1 − β = 0: momentum ignores every new
+    /// gradient, and bias correction 1/(1 − βᵗ) divides by 0).
+    /// </summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="value">β, already checked to be in [0, 1) as a double.</param>
+    /// <param name="name">The argument's name, echoed in the message.</param>
+    /// <returns>β in <typeparamref name="T"/>, below 1.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">β rounds to 1 in <typeparamref name="T"/>.</exception>
+    protected static T BetaIn<T>(double value, string name)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T beta = T.CreateChecked(value);
+        if (!(beta >= T.Zero && beta < T.One))
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{name} {Format(value)} rounds to {FormatIn(beta)} in {typeof(T).Name}, so 1 − {name} is 0; {name} must stay below 1 in the model's element type (at most {FormatIn(T.BitDecrement(T.One))} in {typeof(T).Name})");
+        }
+
+        return beta;
+    }
+
+    /// <summary>ε rounded to <typeparamref name="T"/>; throws when it rounds to 0 or overflows to ∞.</summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="value">ε, already checked to be positive and finite as a double.</param>
+    /// <param name="name">The argument's name, echoed in the message.</param>
+    /// <returns>ε in <typeparamref name="T"/>, positive and finite.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">ε rounds to 0 or overflows in <typeparamref name="T"/>.</exception>
+    protected static T EpsilonIn<T>(double value, string name)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T epsilon = T.CreateChecked(value);
+        if (!(epsilon > T.Zero) || !T.IsFinite(epsilon))
+        {
+            throw new ArgumentOutOfRangeException(name, value, epsilon == T.Zero
+                ? $"{name} {Format(value)} rounds to 0 in {typeof(T).Name}, so it no longer keeps the division finite; use an {name} a {typeof(T).Name} can hold (at least {FormatIn(T.Epsilon)})"
+                : $"{name} {Format(value)} overflows {typeof(T).Name}; use a much smaller {name}");
+        }
+
+        return epsilon;
+    }
+
+    /// <summary>Formats a value of the element type as <see cref="Format"/> does a double: "0.99999994" for the float below 1.</summary>
+    private static string FormatIn<T>(T value)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
         value.ToString("G", CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
 
     /// <summary>Throws unless β is in [0, 1).</summary>

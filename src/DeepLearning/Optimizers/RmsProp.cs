@@ -23,7 +23,7 @@ public sealed class RmsProp : Optimizer
     /// <param name="learningRate">α; must be positive and finite.</param>
     /// <param name="beta">β in [0, 1), the decay of the squared-gradient average.</param>
     /// <param name="epsilon">ε &gt; 0, keeps the division finite where s is near zero.</param>
-    /// <exception cref="ArgumentOutOfRangeException">α, β or ε is out of range.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">α, β or ε is out of range. (β that rounds to 1 or ε that rounds to 0 in the model's element type is refused by the first step, or by Fit before training.)</exception>
     public RmsProp(double learningRate, double beta = 0.9, double epsilon = 1e-8)
         : base(learningRate)
     {
@@ -67,6 +67,13 @@ public sealed class RmsProp : Optimizer
 
     /// <inheritdoc/>
     public override string Describe() => $"RmsProp(α={Format(LearningRate)}, β={Format(Beta)}, ε={Format(Epsilon)})";
+
+    /// <inheritdoc/>
+    protected override void ValidateHyperparameters<T>()
+    {
+        BetaIn<T>(_beta, "beta");
+        EpsilonIn<T>(_epsilon, "epsilon");
+    }
 
     /// <inheritdoc/>
     protected override void Update<T>(Parameter<T> parameter, Tensor<T>[] state, T learningRate, long t) =>

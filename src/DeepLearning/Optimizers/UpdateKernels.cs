@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -318,7 +319,15 @@ internal static class UpdateKernels
         }
     }
 
-    /// <summary>1 − βᵗ computed in double, the bias-correction denominator.</summary>
-    public static double OneMinusPower<T>(T beta, long t)
-        where T : unmanaged, IFloatingPointIeee754<T> => 1.0 - Math.Pow(double.CreateChecked(beta), t);
+    /// <summary>1 − βᵗ computed in double, the bias-correction denominator; β must be in [0, 1) as given (1 would divide by 0).</summary>
+    public static double OneMinusPower<T>(T beta, long t, string name)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!(beta >= T.Zero && beta < T.One))
+        {
+            throw new ArgumentOutOfRangeException(name, beta, string.Create(CultureInfo.InvariantCulture, $"{name} must be in [0, 1) for bias correction 1/(1 − {name}ᵗ); received {beta} ({typeof(T).Name})"));
+        }
+
+        return 1.0 - Math.Pow(double.CreateChecked(beta), t);
+    }
 }

@@ -27,10 +27,14 @@ public abstract class TrainingContext
     /// <summary>The history so far.</summary>
     public abstract History History { get; }
 
-    /// <summary>The optimizer; its <see cref="Optimizer.LearningRate"/> may be changed between epochs.</summary>
+    /// <summary>
+    /// The optimizer; its <see cref="Optimizer.LearningRate"/> (the rate of the coming epoch) may be changed between epochs.
+    /// With a decay, the next epoch's rate is computed from <see cref="InitialLearningRate"/> instead. Fit sets
+    /// LearningRate back to the value it had when Fit was called once training ends.
+    /// </summary>
     public abstract Optimizer Optimizer { get; }
 
-    /// <summary>α0, the learning rate decay starts from; changing it takes effect next epoch.</summary>
+    /// <summary>α0, the learning rate decay starts from (the optimizer's LearningRate when Fit was called, or the checkpoint's α0); changing it takes effect next epoch, for this run only.</summary>
     public double InitialLearningRate { get; set; }
 
     /// <summary>The epoch just finished, from 1.</summary>
@@ -89,7 +93,8 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
     /// RMSE for regression, lower is better) or <see cref="EarlyStoppingMonitor.TrainCost"/>. A dev figure falls back to
     /// the training cost in an epoch without a dev set.
     /// </param>
-    /// <param name="minDelta">The smallest change that counts as an improvement (≥ 0); default 0.</param>
+    /// <param name="minDelta">The smallest change that counts as an improvement (finite, ≥ 0); default 0.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="patience"/> &lt; 1, <paramref name="monitor"/> is not a defined value, or <paramref name="minDelta"/> is negative, NaN or ±∞.</exception>
     public EarlyStopping(int patience = 5, bool restoreBestWeights = true, EarlyStoppingMonitor monitor = EarlyStoppingMonitor.Auto, double minDelta = 0)
     {
         if (patience < 1)
@@ -97,9 +102,15 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
             throw new ArgumentOutOfRangeException(nameof(patience), patience, $"patience must be ≥ 1; received {patience}");
         }
 
-        if (!(minDelta >= 0))
+        if (!Enum.IsDefined(monitor))
         {
-            throw new ArgumentOutOfRangeException(nameof(minDelta), minDelta, $"minDelta must be ≥ 0; received {minDelta}");
+            throw new ArgumentOutOfRangeException(nameof(monitor), monitor, $"monitor must be one of {string.Join(", ", Enum.GetNames<EarlyStoppingMonitor>())}; received {(int)monitor}");
+        }
+
+        // +∞ would make every epoch "no improvement" and NaN every comparison false: neither is a threshold.
+        if (!(minDelta >= 0) || !double.IsFinite(minDelta))
+        {
+            throw new ArgumentOutOfRangeException(nameof(minDelta), minDelta, string.Create(CultureInfo.InvariantCulture, $"minDelta must be finite and ≥ 0; received {minDelta}"));
         }
 
         Patience = patience;

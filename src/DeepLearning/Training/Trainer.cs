@@ -7,8 +7,9 @@ namespace DeepLearning;
 
 /// <summary>
 /// The fit loop: for each epoch, shuffle and partition the training data into mini-batches (the last one may be
-/// smaller), and for each mini-batch run forward, cost, backward and one optimizer step; then evaluate the dev set,
-/// record the epoch in a <see cref="History"/>, and run the callbacks.
+/// smaller; with batch norm in the model, a last one of a single row is skipped), and for each mini-batch run forward,
+/// cost, backward and one optimizer step; then evaluate the dev set, record the epoch in a <see cref="History"/>, and
+/// run the callbacks.
 /// </summary>
 public static class Trainer
 {
@@ -32,8 +33,19 @@ public static class Trainer
     /// method returns or throws, and they are the last ones verified finite. With
     /// <see cref="TrainingOptions{T}.Checkpoint"/> and <see cref="TrainingOptions{T}.ResumeFrom"/> a run stopped after
     /// any epoch continues exactly.</para>
+    /// <para>Batch norm needs 2 rows or more per mini-batch in training: with a <see cref="BatchNorm{T}"/> in the model,
+    /// BatchSize 1 (or a training set of one example) is refused before training, and an epoch's last mini-batch is
+    /// skipped when it holds a single row (m mod BatchSize = 1), as PyTorch's <c>drop_last</c> would, only in that case;
+    /// the epoch's cost and training metric then cover the rows trained on.</para>
+    /// <para>The optimizer's <see cref="Optimizer.LearningRate"/> is α0: with <see cref="TrainingOptions{T}.Decay"/>,
+    /// epoch e steps with Decay.Rate(α0, e) (recorded in <see cref="EpochRecord.LearningRate"/>), and when Fit returns or
+    /// throws, LearningRate reads α0 again, whatever the decay or a callback set during the run; so fitting twice with
+    /// the same options decays from the same α0 both times. The optimizer's state (t, and v/s per parameter) carries over
+    /// when the same model is fitted again, as Keras's repeated <c>fit</c> does; an optimizer that holds the state of
+    /// another model's parameters is <see cref="Optimizer.Reset"/> first, so each model trains as with a new optimizer.</para>
     /// </remarks>
-    /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the validation set is empty, or the learning rate is out of range for <typeparamref name="T"/>.</exception>
+    /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the validation set is empty, or the model has batch norm and the training data one example.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch.</exception>
     /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model.</exception>
     /// <exception cref="TrainingDivergedException">The cost or the weights became NaN or ±∞ (the last verified-finite weights are restored).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite).</exception>
@@ -63,7 +75,12 @@ public static class Trainer
             throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, $"BatchSize must be ≥ 1 (or 0 for full batch on a source of known size); received {options.BatchSize}");
         }
 
+        CheckBatchNormBatchSize(model, options.BatchSize, train.Count);
+
         ArgumentNullException.ThrowIfNull(options.Optimizer, "options.Optimizer");
+
+        // α, β and ε are checked as doubles by the optimizer; here, before training, in the model's element type.
+        options.Optimizer.Validate<T>();
 
         // NaN or ∞ in the data would surface later as a "diverged" cost with the wrong advice; name the cell now.
         (train as DataSet<T>)?.EnsureFinite();
@@ -81,13 +98,46 @@ public static class Trainer
             model.ClassNames ??= model.IsClassifier && trainSet.ClassNames?.Count == model.ClassCount ? trainSet.ClassNames : null;
         }
 
-        bool classification = model.IsClassifier;
         var shuffle = new RandomSource(options.Seed ?? model.Seed).Fork();
         var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks) : null;
+
+        // α0 is the rate the user set (or the checkpoint's α0), kept apart from the decayed rate the optimizer steps with
+        // during the run; afterwards the optimizer reads α0 again, so the same options give the same schedule every time.
+        // An optimizer whose state (t, v, s) belongs to another model starts afresh, as a new one would.
+        var optimizer = options.Optimizer;
+        double userRate = optimizer.LearningRate;
+        optimizer.Bind(model.Parameters);
+        try
+        {
+            return Train(model, train, options, resume, shuffle, resume?.InitialLearningRate ?? userRate, cancellationToken);
+        }
+        finally
+        {
+            optimizer.LearningRate = userRate;
+        }
+    }
+
+    /// <summary>One optimization step on one mini-batch: gradients, then the optimizer's update. Returns J. Allocates nothing once warm.</summary>
+    public static double Step<T>(Model<T> model, Optimizer optimizer, Tensor<T> x, Tensor<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        double cost = model.ComputeGradients(x, y);
+        optimizer.Step(model.Parameters);
+        return cost;
+    }
+
+    // The fit loop proper, once everything is validated; Fit puts the optimizer's α back however this ends.
+    private static History Train<T>(Model<T> model, IDataSource<T> train, TrainingOptions<T> options, Resume<T>? resume, RandomSource shuffle, double initialLearningRate, CancellationToken cancellationToken)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        bool classification = model.IsClassifier;
+        var batchNorm = FirstBatchNorm(model);
         var history = resume?.History ?? (classification ? new History("accuracy") : new History("rmse", higherIsBetter: false));
         var verbose = options.Verbose && options.Progress is null ? new ConsoleProgress(metricName: history.MetricName) : null;
         var progress = options.Progress ?? verbose;
-        var context = new Context<T>(model, options, history, shuffle, train) { InitialLearningRate = resume?.InitialLearningRate ?? options.Optimizer.LearningRate };
+        var context = new Context<T>(model, options, history, shuffle, train) { InitialLearningRate = initialLearningRate };
         resume?.Apply(model, options.Optimizer, shuffle);
         context.Epoch = resume?.Epoch ?? 0;
         var guard = options.DivergenceGuard ? new DivergenceGuard<T>(model, options.Optimizer) : null;
@@ -113,10 +163,11 @@ public static class Trainer
                     optimizer.LearningRate = options.Decay.Rate(context.InitialLearningRate, epoch);
                 }
 
-                CheckLearningRate<T>(optimizer.LearningRate);
-                int bs = options.BatchSize == 0 || (train.Count > 0 && options.BatchSize > train.Count) ? (int)Math.Max(1, train.Count) : options.BatchSize;
+                optimizer.Validate<T>();
+                CheckBatchNormBatchSize(model, options.BatchSize, train.Count); // a callback may have changed it
+                int bs = EffectiveBatchSize(options.BatchSize, train.Count);
                 batch.Ensure(bs, model.InputSize, model.OutputSize);
-                int batchesPerEpoch = train.Count > 0 ? (int)((train.Count + bs - 1) / bs) : -1;
+                int batchesPerEpoch = train.Count > 0 ? (int)((train.Count + bs - 1) / bs) - (batchNorm is not null && train.Count % bs == 1 ? 1 : 0) : -1;
                 if (options.RecordIterations && batchesPerEpoch > 0)
                 {
                     history.EnsureIterationCapacity(history.IterationCosts.Count + batchesPerEpoch);
@@ -128,6 +179,7 @@ public static class Trainer
                 long correct = 0;
                 double squaredError = 0;
                 int batchIndex = 0;
+                int skipped = 0;
                 using (var reader = train.OpenEpoch(bs, options.Shuffle ? shuffle : null))
                 {
                     int rows;
@@ -138,6 +190,15 @@ public static class Trainer
                         if (checkBatches)
                         {
                             CheckBatch(x, y, rows, epoch, batchIndex, seen);
+                        }
+
+                        if (rows == 1 && batchNorm is not null)
+                        {
+                            // The epoch's last mini-batch (only the last is short) holds one row, whose batch variance is 0:
+                            // batch norm would output β, pass no gradient and shrink its running variance. Dropped, as
+                            // PyTorch's drop_last would (only in this case); BatchSize ≥ 2 is checked above.
+                            skipped++;
+                            continue;
                         }
 
                         double cost = model.ComputeGradients(x, y);
@@ -173,7 +234,9 @@ public static class Trainer
 
                 if (seen == 0)
                 {
-                    throw new InvalidOperationException("the training data yielded no examples");
+                    throw new InvalidOperationException(skipped == 0
+                        ? "the training data yielded no examples"
+                        : $"the training data yielded only one example, and batch norm (layer '{batchNorm!.Name}') cannot train on a one-row mini-batch, so it was skipped; train on 2 examples or more");
                 }
 
                 // The last step of the epoch is checked too (for full-batch training it is the only one).
@@ -231,15 +294,42 @@ public static class Trainer
         return history;
     }
 
-    /// <summary>One optimization step on one mini-batch: gradients, then the optimizer's update. Returns J. Allocates nothing once warm.</summary>
-    public static double Step<T>(Model<T> model, Optimizer optimizer, Tensor<T> x, Tensor<T> y)
+    private static int EffectiveBatchSize(int batchSize, long count) =>
+        batchSize == 0 || (count > 0 && batchSize > count) ? (int)Math.Max(1, count) : batchSize;
+
+    private static BatchNorm<T>? FirstBatchNorm<T>(Model<T> model)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(optimizer);
-        double cost = model.ComputeGradients(x, y);
-        optimizer.Step(model.Parameters);
-        return cost;
+        foreach (var layer in model.Layers)
+        {
+            if (layer is BatchNorm<T> batchNorm)
+            {
+                return batchNorm;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Batch norm cannot train on one row (its batch variance is 0: it outputs β, passes no gradient, and its running
+    /// variance shrinks towards 0), so a model with it needs mini-batches of 2 rows or more, as PyTorch's BatchNorm1d does.
+    /// </summary>
+    private static void CheckBatchNormBatchSize<T>(Model<T> model, int batchSize, long count)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (EffectiveBatchSize(batchSize, count) != 1 || count == 0 || FirstBatchNorm(model) is not { } batchNorm)
+        {
+            return;
+        }
+
+        const string Why = "needs at least 2 rows per mini-batch in training (the variance of one row is 0, so the layer would output β, pass no gradient, and shrink its running variance to 0)";
+        if (batchSize == 1)
+        {
+            throw new ArgumentOutOfRangeException("options", batchSize, $"BatchSize 1 cannot train this model: batch norm (layer '{batchNorm.Name}') {Why}; use BatchSize ≥ 2");
+        }
+
+        throw new ArgumentException($"the training data has 1 example, but batch norm (layer '{batchNorm.Name}') {Why}; train on 2 examples or more", "train");
     }
 
     private static void CheckBatch<T>(Tensor<T> x, Tensor<T> y, int rows, int epoch, int batchIndex, long seen)
@@ -256,16 +346,6 @@ public static class Trainer
         where T : unmanaged, IFloatingPointIeee754<T> =>
         FiniteCheck.Batch(x, y, rows, "the training data", r => string.Create(CultureInfo.InvariantCulture,
             $"at epoch {epoch + 1}, row {seen + r} of the epoch (mini-batch {batchIndex + 1}, row {r}; with shuffling, rows are counted in the epoch's order)"));
-
-    private static void CheckLearningRate<T>(double learningRate)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        T alpha = T.CreateChecked(learningRate);
-        if (!T.IsFinite(alpha) || alpha == T.Zero)
-        {
-            throw Optimizer.LearningRateOutOfRange<T>(learningRate);
-        }
-    }
 
     /// <summary>In-memory targets must suit the loss: probability rows for softmax, values in [0, 1] for sigmoid.</summary>
     private static void CheckTargets<T>(Model<T> model, DataSet<T>? data, string what)

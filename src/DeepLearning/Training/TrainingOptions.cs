@@ -10,10 +10,17 @@ namespace DeepLearning;
 public sealed class TrainingOptions<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    /// <summary>The update rule; Adam(α = 0.001, β1 = 0.9, β2 = 0.999, ε = 1e-8) by default. Its learning rate is α0.</summary>
+    /// <summary>
+    /// The update rule; Adam(α = 0.001, β1 = 0.9, β2 = 0.999, ε = 1e-8) by default. Its learning rate is α0: Fit steps with
+    /// the decayed rate during the run and sets LearningRate back to α0 when it ends, so these options can be reused.
+    /// Its state (t, v, s) continues when the same model is fitted again; for another model it is reset first.
+    /// </summary>
     public Optimizer Optimizer { get; set; } = new Adam();
 
-    /// <summary>Learning-rate decay applied at the start of every epoch: α = Decay.Rate(α0, epoch), epoch counted from 0. Null keeps α fixed.</summary>
+    /// <summary>
+    /// Learning-rate decay applied at the start of every epoch: α = Decay.Rate(α0, epoch), epoch counted from 0 in every
+    /// Fit (a resumed run continues from its checkpoint's epoch), α0 being <see cref="Optimizer"/>'s LearningRate. Null keeps α fixed.
+    /// </summary>
     public LearningRateSchedule? Decay { get; set; }
 
     /// <summary>The weight penalty (L2 or L1) included in the cost and gradients; null leaves the model's own setting.</summary>
@@ -22,7 +29,12 @@ public sealed class TrainingOptions<T>
     /// <summary>The number of passes over the training data (≥ 1); 10 by default.</summary>
     public int Epochs { get; set; } = 10;
 
-    /// <summary>Mini-batch size: m (or 0) is batch gradient descent, 1 is stochastic gradient descent; the course suggests powers of two such as 64–512. 64 by default.</summary>
+    /// <summary>
+    /// Mini-batch size: m (or 0) is batch gradient descent, 1 is stochastic gradient descent; the course suggests powers of
+    /// two such as 64–512. 64 by default. With a <see cref="BatchNorm{T}"/> layer in the model it must be at least 2 (the
+    /// batch variance of one row is 0: Fit refuses 1 before training), and the last mini-batch of an epoch is skipped when
+    /// it would hold one row (m mod BatchSize = 1), like PyTorch's <c>drop_last</c> but only in that case.
+    /// </summary>
     public int BatchSize { get; set; } = 64;
 
     /// <summary>Whether to reshuffle the training examples every epoch (the course's random_mini_batches). True by default.</summary>

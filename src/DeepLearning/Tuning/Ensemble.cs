@@ -74,6 +74,11 @@ public sealed class Ensemble<T>
     public IReadOnlyList<double> Weights => _weights;
 
     /// <summary>P = Σ_k w_k·P_k for x (m, n_x); shape (m, C).</summary>
+    /// <remarks>
+    /// X is passed to the members as it is: a row of X with NaN or ±∞ gives whatever the members give for it (NaN for
+    /// <see cref="Model{T}.Predict"/>). <see cref="PredictClasses"/> and <see cref="Evaluate(Tensor{T}, IReadOnlyList{int})"/>,
+    /// which cannot express that, throw instead.
+    /// </remarks>
     public Tensor<T> Predict(Tensor<T> x)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -88,7 +93,12 @@ public sealed class Ensemble<T>
     }
 
     /// <summary>The ensemble's predicted class per example: argmax over C, or P ≥ 0.5 when C = 1.</summary>
-    public int[] PredictClasses(Tensor<T> x) => Classes(Predict(x));
+    /// <exception cref="InvalidDataException">X holds NaN or ±∞ (the cell is named; checked before any member is called), or the averaged probabilities do (a member gave them for finite input).</exception>
+    public int[] PredictClasses(Tensor<T> x)
+    {
+        RequireFinite(x);
+        return Classes(Predict(x));
+    }
 
     /// <summary>
     /// Accuracy of the ensemble and of each member on (x, labels), and the ensemble's gain over the
@@ -96,15 +106,21 @@ public sealed class Ensemble<T>
     /// </summary>
     /// <param name="x">Inputs (m, n_x).</param>
     /// <param name="labels">The true class of each of the m examples, in [0, C) (0 or 1 when C = 1).</param>
+    /// <exception cref="InvalidDataException">X holds NaN or ±∞ (the cell is named; checked before any member is called), or a member's probabilities do.</exception>
     public EnsembleReport Evaluate(Tensor<T> x, IReadOnlyList<int> labels)
     {
-        ArgumentNullException.ThrowIfNull(x);
+        RequireFinite(x);
         ArgumentNullException.ThrowIfNull(labels);
         Tensor<T>? sum = null;
         var accuracies = new double[_members.Length];
         for (int k = 0; k < _members.Length; k++)
         {
             var p = Call(k, x, sum);
+            if (FiniteCheck.Locate(p, p.RowCount) is { } bad)
+            {
+                throw new InvalidDataException(FormattableString.Invariant($"ensemble member {k} gave {bad.Value} at row {bad.Row}, column {bad.Column} for finite X: that row has no class"));
+            }
+
             accuracies[k] = Accuracy(p, labels);
             Accumulate(ref sum, p, _weights[k]);
         }
@@ -116,7 +132,12 @@ public sealed class Ensemble<T>
     /// As <see cref="Evaluate(Tensor{T}, IReadOnlyList{int})"/> with labels given as a tensor: one-hot
     /// Y (m, C), or 0/1 targets of shape (m, 1) or (m) for a sigmoid output.
     /// </summary>
-    public EnsembleReport Evaluate(Tensor<T> x, Tensor<T> y) => Evaluate(x, Labels(y));
+    /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named), or a member's probabilities do.</exception>
+    public EnsembleReport Evaluate(Tensor<T> x, Tensor<T> y)
+    {
+        RequireFinite(x);
+        return Evaluate(x, Labels(y));
+    }
 
     /// <summary>
     /// The weighted average Σ_k w_k·P_k of predictions of equal shape (m, C), with weights
@@ -143,12 +164,19 @@ public sealed class Ensemble<T>
     }
 
     /// <summary>The predicted class of each row of probabilities (m, C): argmax, or P ≥ 0.5 when C = 1.</summary>
+    /// <exception cref="InvalidDataException">A probability is NaN or ±∞ (the cell is named): that row has no class.</exception>
     public static int[] Classes(Tensor<T> probabilities)
     {
         ArgumentNullException.ThrowIfNull(probabilities);
         if (probabilities.Rank != 2)
         {
             throw new ArgumentException($"probabilities must have shape (m, C); received {probabilities.ShapeText}", nameof(probabilities));
+        }
+
+        // argmax of a NaN row would be 0, a plausible class; name the cell instead.
+        if (FiniteCheck.Locate(probabilities, probabilities.RowCount) is { } bad)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"probabilities hold {bad.Value} at row {bad.Row}, column {bad.Column}; a row that is not finite has no class"));
         }
 
         int m = probabilities.RowCount, c = probabilities.Dim(1);
@@ -186,6 +214,16 @@ public sealed class Ensemble<T>
         }
 
         return classes.Length == 0 ? 0 : (double)correct / classes.Length;
+    }
+
+    // As Model.PredictClasses: a row of X with NaN or ±∞ has no class, so name the cell rather than report class 0.
+    private static void RequireFinite(Tensor<T> x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (FiniteCheck.Locate(x, x.RowCount) is { } bad)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"X holds {bad.Value} at row {bad.Row}, column {bad.Column}; data must be finite"));
+        }
     }
 
     private Tensor<T> Call(int k, Tensor<T> x, Tensor<T>? reference)
@@ -249,6 +287,10 @@ public sealed class Ensemble<T>
     private static int[] Labels(Tensor<T> y)
     {
         ArgumentNullException.ThrowIfNull(y);
+        if (FiniteCheck.Locate(y, y.RowCount) is { } bad)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"Y holds {bad.Value} at row {bad.Row}, column {bad.Column}; targets must be finite"));
+        }
         if (y.Rank == 2 && y.Dim(1) > 1)
         {
             return Classes(y);

@@ -41,6 +41,38 @@ public class LayerTests
     }
 
     [Fact]
+    public void BatchNorm_training_forward_of_one_row_throws_naming_the_layer_and_the_row_count()
+    {
+        var bn = new BatchNorm<float>(3) { Name = "2" };
+        var one = Tensor.FromArray(new float[] { 1, 2, 3 }, 1, 3);
+        var act = () => bn.Forward(one, training: true);
+        act.Should().Throw<ArgumentException>().WithMessage("BatchNorm layer '2' needs at least 2 rows in training mode (the batch variance of one row is 0*received 1 row.*");
+        bn.RunningVariance.ToArray().Should().Equal(1, 1, 1);
+        bn.RunningMean.ToArray().Should().Equal(0, 0, 0);
+        bn.Forward(one, training: false).ToArray().Should().HaveCount(3, "inference takes one row");
+        bn.Forward(Tensor.FromArray(new float[] { 1, 2, 3, 2, 2, 2 }, 2, 3), training: true).RowCount.Should().Be(2);
+    }
+
+    [Fact]
+    public void BatchNorm_refuses_a_momentum_that_rounds_to_1_or_an_epsilon_that_rounds_to_0_in_its_element_type()
+    {
+        Action act = () => _ = new BatchNorm<float>(3, momentum: 0.99999999);
+        act.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "momentum")
+            .WithMessage("momentum 0.99999999 rounds to 1 in Single, so the running averages would never change; momentum must stay below 1 in the layer's element type (at most 0.99999994 in Single)*");
+        act = () => _ = new BatchNorm<float>(3, epsilon: 1e-50);
+        act.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "epsilon").WithMessage("epsilon 1e-50 rounds to 0 in Single, so a unit with zero batch variance would divide by 0*");
+        act = () => _ = new BatchNorm<float>(3, epsilon: 1e300);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("epsilon 1E+300 overflows Single*");
+        act = () => Model.Sequential<float>(3).Dense(4).BatchNorm(epsilon: 1e-50);
+        act.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "epsilon");
+
+        // Both are fine in double, where they keep their meaning.
+        var bn = new BatchNorm<double>(2, momentum: 0.99999999, epsilon: 1e-50);
+        bn.Forward(Tensor.FromArray(new double[] { 0, 1, 2, 3 }, 2, 2), training: true);
+        bn.RunningMean[0].Should().BeGreaterThan(0);
+    }
+
+    [Fact]
     public void Dropout_keeps_about_keepProb_scales_by_inverse_and_preserves_the_mean()
     {
         var d = new Dropout<double>(1000, 0.8, new RandomSource(1));

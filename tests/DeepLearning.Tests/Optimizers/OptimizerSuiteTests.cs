@@ -202,6 +202,64 @@ public class OptimizerSuiteTests
         act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*received Infinity*");
     }
 
+    public static TheoryData<string, string, string> RoundedInFloat => new()
+    {
+        { "momentum", "beta", "beta 0.99999999 rounds to 1 in Single, so 1 − beta is 0; beta must stay below 1 in the model's element type (at most 0.99999994 in Single)*" },
+        { "momentum-bc", "beta", "beta 0.99999999 rounds to 1 in Single*" },
+        { "rmsprop-beta", "beta", "beta 0.99999999 rounds to 1 in Single*" },
+        { "rmsprop-epsilon", "epsilon", "epsilon 1e-50 rounds to 0 in Single, so it no longer keeps the division finite; use an epsilon a Single can hold (at least 1e-45)*" },
+        { "adam-beta1", "beta1", "beta1 0.99999999 rounds to 1 in Single*" },
+        { "adam-beta2", "beta2", "beta2 0.99999999 rounds to 1 in Single*" },
+        { "adam-epsilon", "epsilon", "epsilon 1e-50 rounds to 0 in Single*" },
+    };
+
+    [Theory]
+    [MemberData(nameof(RoundedInFloat))]
+    public void A_hyperparameter_valid_as_a_double_but_broken_in_float_is_refused_before_the_step_changes_anything(string name, string parameter, string message)
+    {
+        Optimizer Make() => name switch
+        {
+            "momentum" => new Momentum(0.05, beta: 0.99999999),
+            "momentum-bc" => new Momentum(0.05, beta: 0.99999999, biasCorrection: true),
+            "rmsprop-beta" => new RmsProp(0.01, beta: 0.99999999),
+            "rmsprop-epsilon" => new RmsProp(0.01, epsilon: 1e-50),
+            "adam-beta1" => new Adam(0.01, beta1: 0.99999999),
+            "adam-beta2" => new Adam(0.01, beta2: 0.99999999),
+            _ => new Adam(0.01, epsilon: 1e-50),
+        };
+
+        var opt = Make();
+        var p = MakeParameter<float>("w", 40, 1);
+        var before = p.Value.Clone();
+        SetGradient(p, 0, 1);
+        opt.Invoking(o => o.Step([p])).Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == parameter).WithMessage(message);
+        p.Value.Should().Be(before);
+        opt.StepCount.Should().Be(0);
+        opt.HasState(p).Should().BeFalse();
+
+        // In double the same value is fine, and the update moves the weights.
+        var d = MakeParameter<double>("w", 40, 1);
+        var dBefore = d.Value.Clone();
+        SetGradient(d, 0, 1);
+        Make().Step([d]);
+        d.Value.Should().NotBe(dBefore);
+    }
+
+    [Fact]
+    public void The_span_rules_refuse_a_beta_of_one_for_bias_correction()
+    {
+        var w = new float[3];
+        var g = new float[] { 1, 2, 3 };
+        var (v, s) = (new float[3], new float[3]);
+        Action act = () => Adam.Update<float>(w, g, v, s, 0.01f, 1f, 0.999f, 1e-8f, 1);
+        act.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "beta1").WithMessage("beta1 must be in [0, 1) for bias correction*received 1 (Single)*");
+        act = () => Adam.Update<float>(w, g, v, s, 0.01f, 0.9f, 1f, 1e-8f, 1);
+        act.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "beta2");
+        act = () => Momentum.Update<float>(w, g, v, 0.01f, 1f, biasCorrection: true, t: 3);
+        act.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "beta");
+        w.Should().Equal(0, 0, 0);
+    }
+
     [Fact]
     public void Describe_names_the_rule_and_its_hyperparameters()
     {

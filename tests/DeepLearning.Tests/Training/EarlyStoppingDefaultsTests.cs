@@ -79,6 +79,28 @@ public class EarlyStoppingDefaultsTests
         best.TrainMetric.Should().NotBeNull("regression records a training RMSE");
     }
 
+    [Theory]
+    [InlineData(double.PositiveInfinity, "Infinity")]
+    [InlineData(double.NaN, "NaN")]
+    [InlineData(-0.1, "-0.1")]
+    [InlineData(double.NegativeInfinity, "-Infinity")]
+    public void A_min_delta_that_is_not_a_finite_non_negative_number_is_refused_echoing_it(double minDelta, string echoed)
+    {
+        var act = () => new EarlyStopping(minDelta: minDelta);
+        act.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "minDelta").WithMessage($"minDelta must be finite and ≥ 0; received {echoed}*");
+    }
+
+    [Fact]
+    public void Patience_below_one_and_an_undefined_monitor_are_refused_echoing_them()
+    {
+        var act = () => new EarlyStopping(patience: 0);
+        act.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "patience").WithMessage("patience must be ≥ 1; received 0*");
+        act = () => new EarlyStopping(monitor: (EarlyStoppingMonitor)7);
+        act.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "monitor").WithMessage("monitor must be one of DevMetric, DevCost, Auto, TrainCost; received 7*");
+        new EarlyStopping(minDelta: 0).MinDelta.Should().Be(0);
+        new EarlyStopping(minDelta: 1e300).MinDelta.Should().Be(1e300);
+    }
+
     private sealed class FakeContext(History history) : TrainingContext
     {
         private int _captured;

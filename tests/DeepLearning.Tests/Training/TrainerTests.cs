@@ -261,6 +261,123 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void Reused_options_give_a_second_model_exactly_the_run_fresh_options_give()
+    {
+        var data = Blobs(150, 3, 6, seed: 3);
+        Model<float> Make() => Model.Sequential<float>(6).Dense(8, Activation.ReLU).Dense(3).Softmax().Build(seed: 7);
+        var options = new TrainingOptions<float> { Optimizer = new Adam(0.01), Decay = LearningRateDecay.InverseTime(0.5), Epochs = 4, BatchSize = 32 };
+
+        var a = Make();
+        var first = a.Fit(data, options);
+        options.Optimizer.LearningRate.Should().Be(0.01, "Fit leaves α0 as the user set it, not the last decayed rate");
+        options.Optimizer.StepCount.Should().Be(4 * 5);
+
+        var b = Make();
+        var second = b.Fit(data, options);
+        second.Epochs.Select(e => e.LearningRate).Should().Equal(first.Epochs.Select(e => e.LearningRate));
+        second.Epochs[0].LearningRate.Should().Be(0.01);
+        second.IterationCosts.Should().Equal(first.IterationCosts, "Adam's t and moments of model A are not carried over to model B");
+        b.CaptureState().Tensors.Select(t => t.ToArray()).Should().BeEquivalentTo(a.CaptureState().Tensors.Select(t => t.ToArray()), o => o.WithStrictOrdering());
+        options.Optimizer.StepCount.Should().Be(4 * 5);
+        options.Optimizer.LearningRate.Should().Be(0.01);
+    }
+
+    [Fact]
+    public void Fitting_the_same_model_again_restarts_the_schedule_at_alpha0_and_continues_the_optimizer_state()
+    {
+        var data = Blobs(150, 3, 6, seed: 3);
+        var model = Model.Sequential<float>(6).Dense(8, Activation.ReLU).Dense(3).Softmax().Build(seed: 7);
+        var adam = new Adam(0.01);
+        var options = new TrainingOptions<float> { Optimizer = adam, Decay = LearningRateDecay.InverseTime(0.5), Epochs = 3, BatchSize = 50 };
+        model.Fit(data, options);
+        adam.StepCount.Should().Be(9);
+        var again = model.Fit(data, options);
+        again.Epochs.Select(e => e.LearningRate).Should().Equal(0.01, 0.01 / 1.5, 0.01 / 2);
+        adam.StepCount.Should().Be(18, "a second Fit of the same model continues Adam's t, as Keras's fit does");
+        adam.HasState(model.Parameters[0]).Should().BeTrue();
+
+        // However Fit ends, the optimizer reads α0 again (here a callback changes it, then training fails).
+        options.Callbacks.Add(new LambdaCallback((c, r) =>
+        {
+            c.Optimizer.LearningRate = 123;
+            throw new IOException("simulated failure");
+        }));
+        model.Invoking(m => m.Fit(data, options)).Should().Throw<IOException>();
+        adam.LearningRate.Should().Be(0.01);
+    }
+
+    [Fact]
+    public void Fit_refuses_an_optimizer_hyperparameter_that_breaks_in_the_models_element_type_before_training()
+    {
+        var data = Blobs(40, 2, 3, seed: 8);
+        var model = Model.Sequential<float>(3).Dense(4, Activation.ReLU).Dense(2).Softmax().Build(seed: 2);
+        var before = model.CaptureState().Tensors.Select(t => t.ToArray()).ToArray();
+        var act = () => model.Fit(data, new TrainingOptions<float> { Optimizer = new Momentum(0.1, beta: 0.99999999), Epochs = 2 });
+        act.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "beta").WithMessage("beta 0.99999999 rounds to 1 in Single*");
+        act = () => model.Fit(data, new TrainingOptions<float> { Optimizer = new Adam(0.01, epsilon: 1e-50), Epochs = 2 });
+        act.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "epsilon").WithMessage("epsilon 1e-50 rounds to 0 in Single*");
+        var after = model.CaptureState().Tensors.Select(t => t.ToArray()).ToArray();
+        after.Should().BeEquivalentTo(before, o => o.WithStrictOrdering(), "nothing trained");
+    }
+
+    [Fact]
+    public void With_batch_norm_an_epochs_one_row_last_mini_batch_is_skipped_in_memory_and_streamed()
+    {
+        // 65 rows in mini-batches of 64: the 65th row alone would give batch norm a variance of 0 (output β, no gradient,
+        // running variance pulled towards 0). Skipped, training is exactly training on the first 64 rows.
+        var data = Blobs(65, 3, 6, seed: 11);
+        Model<float> Make() => Model.Sequential<float>(6).Dense(8).BatchNorm().ReLU().Dense(3).Softmax().Build(seed: 5);
+        TrainingOptions<float> Options() => new() { Optimizer = new Adam(0.01), Epochs = 3, BatchSize = 64, Shuffle = false };
+        var expected = Make();
+        var expectedHistory = expected.Fit(data.Take(64), Options());
+        var expectedState = expected.CaptureState().Tensors.Select(t => t.ToArray()).ToArray();
+
+        string path = Path.Combine(_dir, "65.rows");
+        BinaryRowFile.Write(path, data);
+        foreach (var source in new IDataSource<float>[] { data, new UnknownCount<float>(data), BinaryRowFile.Open<float>(path) })
+        {
+            var model = Make();
+            var history = model.Fit(source, Options());
+            history.IterationCosts.Should().Equal(expectedHistory.IterationCosts, $"{source}: one step per epoch, on the 64 full rows");
+            history.Epochs.Select(e => (e.Cost, e.TrainMetric)).Should().Equal(expectedHistory.Epochs.Select(e => (e.Cost, e.TrainMetric)));
+            model.CaptureState().Tensors.Select(t => t.ToArray()).Should().BeEquivalentTo(expectedState, o => o.WithStrictOrdering(), $"{source}: weights and running statistics");
+        }
+
+        var bn = (BatchNorm<float>)expected.Layers[1];
+        bn.RunningVariance.ToArray().Should().OnlyContain(v => v > 0.05f);
+    }
+
+    [Fact]
+    public void With_batch_norm_BatchSize_1_and_a_one_example_set_are_refused_before_training()
+    {
+        var data = Blobs(40, 2, 3, seed: 8);
+        var model = Model.Sequential<float>(3).Dense(4).BatchNorm().ReLU().Dense(2).Softmax().Build(seed: 2);
+        var before = model.CaptureState().Tensors.Select(t => t.ToArray()).ToArray();
+        string layer = model.Layers[1].Name;
+        var act = () => model.Fit(data, new TrainingOptions<float> { BatchSize = 1 });
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage($"BatchSize 1 cannot train this model: batch norm (layer '{layer}') needs at least 2 rows per mini-batch*use BatchSize ≥ 2*");
+        act = () => model.Fit(data.Take(1), new TrainingOptions<float> { BatchSize = 0 });
+        act.Should().Throw<ArgumentException>().WithMessage($"the training data has 1 example, but batch norm (layer '{layer}')*");
+        act = () => model.Fit(new UnknownCount<float>(data), new TrainingOptions<float> { BatchSize = 1 });
+        act.Should().Throw<ArgumentOutOfRangeException>();
+        model.CaptureState().Tensors.Select(t => t.ToArray()).Should().BeEquivalentTo(before, o => o.WithStrictOrdering());
+
+        // A callback that switches to BatchSize 1 between epochs is stopped before the next epoch.
+        var options = new TrainingOptions<float> { Epochs = 3, Callbacks = { new LambdaCallback((c, r) => ((TrainingOptions<float>)c.Options).BatchSize = 1) } };
+        act = () => model.Fit(data, options);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("BatchSize 1 cannot train this model*");
+
+        // A streamed source of unknown size that turns out to hold one example.
+        act = () => model.Fit(new UnknownCount<float>(data.Take(1)), new TrainingOptions<float> { BatchSize = 8 });
+        act.Should().Throw<InvalidOperationException>().WithMessage($"the training data yielded only one example, and batch norm (layer '{layer}') cannot train on a one-row mini-batch*");
+
+        // Without batch norm, one row per mini-batch is plain stochastic gradient descent.
+        var plain = Model.Sequential<float>(3).Dense(4).ReLU().Dense(2).Softmax().Build(seed: 2);
+        plain.Fit(data, new TrainingOptions<float> { BatchSize = 1, Epochs = 1 }).IterationCosts.Should().HaveCount(40);
+        plain.Fit(Blobs(41, 2, 3, seed: 8), new TrainingOptions<float> { BatchSize = 8, Epochs = 1 }).IterationCosts.Should().HaveCount(6);
+    }
+
+    [Fact]
     public void A_training_step_allocates_nothing_once_warm()
     {
         var data = Blobs(64, 10, 20, seed: 7);
@@ -282,6 +399,21 @@ public sealed class TrainerTests : IDisposable
 
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         allocated.Should().Be(0);
+    }
+
+    /// <summary>A source that does not know its size (as some streams), over an in-memory set.</summary>
+    private sealed class UnknownCount<T>(DataSet<T> data) : IDataSource<T>
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        public int Features => data.Features;
+
+        public int Targets => data.Targets;
+
+        public long Count => -1;
+
+        public IBatchReader<T> OpenEpoch(int batchSize, RandomSource? random) => data.OpenEpoch(batchSize, random);
+
+        public override string ToString() => "a source of unknown size";
     }
 
     private sealed class SyncProgress(List<TrainingProgress> sink) : IProgress<TrainingProgress>

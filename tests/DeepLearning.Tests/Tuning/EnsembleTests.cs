@@ -121,4 +121,38 @@ public class EnsembleTests
         FluentActions.Invoking(() => ok.Evaluate(_x, [0, 1])).Should().Throw<ArgumentException>().WithMessage("*3; received 2*");
         FluentActions.Invoking(() => ok.Evaluate(_x, [0, 1, 2])).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*label 2 must be in [0, 2); received 2*");
     }
+
+    [Fact]
+    public void Non_finite_input_is_refused_naming_the_cell_as_the_model_does_instead_of_becoming_class_0()
+    {
+        var model = Model.Sequential<float>(6).Dense(4, Activation.ReLU).Dense(3).Softmax().Build(seed: 1);
+        var x = new Tensor<float>(3, 6);
+        x[0, 5] = float.NaN;
+        var ensemble = new Ensemble<float>([model.Predict, model.Predict]);
+        const string Expected = "X holds NaN at row 0, column 5; data must be finite";
+        model.Invoking(m => m.PredictClasses(x)).Should().Throw<InvalidDataException>().WithMessage(Expected);
+        ensemble.Invoking(e => e.PredictClasses(x)).Should().Throw<InvalidDataException>().WithMessage(Expected);
+        ensemble.Invoking(e => e.Evaluate(x, [0, 1, 2])).Should().Throw<InvalidDataException>().WithMessage(Expected);
+        ensemble.Invoking(e => e.Evaluate(x, DataSet.OneHot<float>([0, 1, 2], 3))).Should().Throw<InvalidDataException>().WithMessage(Expected);
+
+        x[0, 5] = 0;
+        x[2, 1] = float.NegativeInfinity;
+        ensemble.Invoking(e => e.PredictClasses(x)).Should().Throw<InvalidDataException>().WithMessage("X holds -Infinity at row 2, column 1*");
+        var p = ensemble.Predict(x);
+        float.IsNaN(p[2, 0]).Should().BeTrue("Predict passes the members' NaN rows through, as Model.Predict does");
+        float.IsFinite(p[0, 0]).Should().BeTrue();
+    }
+
+    [Fact]
+    public void Non_finite_probabilities_and_targets_have_no_class()
+    {
+        var nan = Fixed<double>([[0.9, 0.1], [double.NaN, double.NaN], [0.2, 0.8]]);
+        var ensemble = new Ensemble<double>([Fixed<double>(_a), nan]);
+        ensemble.Invoking(e => e.PredictClasses(_x)).Should().Throw<InvalidDataException>().WithMessage("probabilities hold NaN at row 1, column 0*");
+        ensemble.Invoking(e => e.Evaluate(_x, _labels)).Should().Throw<InvalidDataException>().WithMessage("ensemble member 1 gave NaN at row 1, column 0 for finite X*");
+        FluentActions.Invoking(() => Ensemble<double>.Classes(Tensor.FromRows(new[] { new[] { 0.5 }, new[] { double.NaN } }))).Should().Throw<InvalidDataException>().WithMessage("probabilities hold NaN at row 1, column 0*");
+        var y = DataSet.OneHot<double>(_labels, 2);
+        y[2, 1] = double.PositiveInfinity;
+        new Ensemble<double>([Fixed<double>(_a)]).Invoking(e => e.Evaluate(_x, y)).Should().Throw<InvalidDataException>().WithMessage("Y holds Infinity at row 2, column 1*");
+    }
 }
