@@ -34,7 +34,7 @@ internal sealed class WeightPack<T> : IPanelPacker
     /// <summary>Layers whose W has at least this many elements keep a pack (below it, packing is cheap beside the step).</summary>
     public const int MinimumElements = 64 * 1024;
 
-    /// <summary>Set by <c>Model.Fit</c> while it trains: the optimizer keeps the pack current and the forward pass uses it.</summary>
+    /// <summary>Set by <c>Fit</c> (<see cref="Trainer"/>) while it trains: the optimizer keeps the pack current and the forward pass uses it.</summary>
     public bool Armed { get; set; }
 
     /// <inheritdoc/>

@@ -387,23 +387,14 @@ public sealed class Model<T>
     /// <param name="options">Optimizer, epochs, batch size, dev set, callbacks; <see cref="TrainingOptions{T}"/>'s defaults when null (Adam, 10 epochs, batch 64).</param>
     /// <param name="cancellationToken">Stops training between mini-batches.</param>
     /// <returns>The per-epoch and per-iteration history.</returns>
-    public History Fit(IDataSource<T> train, TrainingOptions<T>? options = null, CancellationToken cancellationToken = default)
-    {
-        // While Fit trains, large W keep their packed Wᵀ current from the optimizer (see WeightPack); never outside it.
-        ArmWeightPacks(true);
-        try
-        {
-            var history = Trainer.Fit(this, train, options ?? new TrainingOptions<T>(), cancellationToken);
-            history.TrainMetricWithDropout = _layers.Any(l => l is Dropout<T> { KeepProb: < 1 });
-            return history;
-        }
-        finally
-        {
-            ArmWeightPacks(false);
-        }
-    }
+    public History Fit(IDataSource<T> train, TrainingOptions<T>? options = null, CancellationToken cancellationToken = default) =>
+        Trainer.Fit(this, train, options ?? new TrainingOptions<T>(), cancellationToken);
 
-    private void ArmWeightPacks(bool armed)
+    /// <summary>
+    /// While <c>Fit</c> trains, large W keep their packed Wᵀ current from the optimizer and the forward pass uses it
+    /// (see <see cref="WeightPack{T}"/>); never outside it.
+    /// </summary>
+    internal void ArmWeightPacks(bool armed)
     {
         foreach (var p in _parameters)
         {

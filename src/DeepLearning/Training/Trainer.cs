@@ -107,13 +107,17 @@ public static class Trainer
         var optimizer = options.Optimizer;
         double userRate = optimizer.LearningRate;
         optimizer.Bind(model.Parameters);
+        model.ArmWeightPacks(true);
         try
         {
-            return Train(model, train, options, resume, shuffle, resume?.InitialLearningRate ?? userRate, cancellationToken);
+            var history = Train(model, train, options, resume, shuffle, resume?.InitialLearningRate ?? userRate, cancellationToken);
+            history.TrainMetricWithDropout = model.Layers.Any(l => l is Dropout<T> { KeepProb: < 1 });
+            return history;
         }
         finally
         {
             optimizer.LearningRate = userRate;
+            model.ArmWeightPacks(false);
         }
     }
 
