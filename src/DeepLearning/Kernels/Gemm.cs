@@ -341,51 +341,6 @@ public static class Gemm
         }
     }
 
-    /// <summary>Columns of op(B) per panel of the packed layout on this process's path (NR).</summary>
-    internal static int PanelWidth<T>()
-        where T : unmanaged, IFloatingPointIeee754<T> => Path switch
-        {
-            GemmPath.Avx512 => GemmDriver<Simd512<T>, Vector512<T>, T>.NR,
-            GemmPath.Avx2 => GemmDriver<Simd256<T>, Vector256<T>, T>.NR,
-            GemmPath.Vector => GemmDriver<SimdVector<T>, Vector<T>, T>.NR,
-            _ => GemmDriver<SimdScalar<T>, T, T>.NR,
-        };
-
-    /// <summary>
-    /// Re-packs columns [<paramref name="j0"/>, <paramref name="j1"/>) of op(B) into <paramref name="packed"/>, made by
-    /// <see cref="PackB{T}"/> from a B of the same shape (float or double): afterwards it equals PackB of the current B
-    /// in those columns. j0 is a multiple of <see cref="PanelWidth{T}"/>; j1 is one too, or n.
-    /// </summary>
-    internal static unsafe void RepackColumns<T>(GemmPackedB<T> packed, Transpose transB, ReadOnlySpan<T> b, int ldb, int j0, int j1)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int k = packed.K, n = packed.N;
-        if (packed.KC == 0 || k == 0 || j0 >= j1)
-        {
-            return;
-        }
-
-        fixed (T* pb = b, pd = packed.Data)
-        {
-            bool t = transB == Transpose.Transposed;
-            switch (Path)
-            {
-                case GemmPath.Avx512:
-                    GemmDriver<Simd512<T>, Vector512<T>, T>.PackColumns(t, k, n, pb, ldb, packed.KC, j0, j1, pd);
-                    break;
-                case GemmPath.Avx2:
-                    GemmDriver<Simd256<T>, Vector256<T>, T>.PackColumns(t, k, n, pb, ldb, packed.KC, j0, j1, pd);
-                    break;
-                case GemmPath.Vector:
-                    GemmDriver<SimdVector<T>, Vector<T>, T>.PackColumns(t, k, n, pb, ldb, packed.KC, j0, j1, pd);
-                    break;
-                default:
-                    GemmDriver<SimdScalar<T>, T, T>.PackColumns(t, k, n, pb, ldb, packed.KC, j0, j1, pd);
-                    break;
-            }
-        }
-    }
-
     private static nint PackedWidthFor<T>(int n)
         where T : unmanaged, IFloatingPointIeee754<T> => Path switch
         {

@@ -154,20 +154,6 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     }
 
     /// <summary>
-    /// Re-packs columns [j0, j1) of op(B) (k, n) into a layout written by <see cref="PackAll"/>; j0 is a multiple of
-    /// <see cref="NR"/> and j1 one too or n. The other columns are left as they are.
-    /// </summary>
-    public static void PackColumns(bool transB, int k, int n, T* b, nint ldb, int kcBlock, int j0, int j1, T* dst)
-    {
-        nint width = PackedWidth(n);
-        for (int pc = 0; pc < k; pc += kcBlock)
-        {
-            int kc = Math.Min(kcBlock, k - pc);
-            PackPanels(transB, kc, j0, j1, 0, n, b, ldb, pc, dst + ((nint)pc * width) + ((nint)j0 * kc));
-        }
-    }
-
-    /// <summary>
     /// Multiplies. With more than one participant the caller packs B̃ (all of an NC block at once when it fits,
     /// else one KC step at a time) and then the caller and the helpers claim chunks of C's rows from a shared
     /// counter. Nobody waits for a participant that has not started: if the helper is descheduled, the caller

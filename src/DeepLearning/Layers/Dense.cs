@@ -69,10 +69,6 @@ public sealed class Dense<T> : ILayer<T>
         LeakySlope = leakySlope;
         _slope = T.CreateTruncating(leakySlope);
         Weight = new Parameter<T>("weight", new Tensor<T>(units, inputSize), regularized: true);
-        if ((typeof(T) == typeof(float) || typeof(T) == typeof(double)) && (long)units * inputSize >= WeightPack<T>.MinimumElements)
-        {
-            Weight.Pack = new WeightPack<T>(Weight.Value);
-        }
         initializer.Initialize(Weight.Value, inputSize, units, random);
         Bias = useBias ? new Parameter<T>("bias", new Tensor<T>(units), regularized: false) : null;
         BiasInitializer = biasInitializer ?? Init.Zeros;
@@ -263,18 +259,6 @@ public sealed class Dense<T> : ILayer<T>
     private void Compute(Tensor<T> input, Tensor<T> output)
     {
         var act = Fused(Activation);
-
-        if (Weight.Pack?.Current is { } packed)
-        {
-            Weight.Pack.Uses++;
-            // Wᵀ as the optimizer left it packed after its last update (inside Fit): the same product, without
-            // transposing and packing W again.
-            Gemm.Multiply(
-                Transpose.None, input.RowCount, T.One, input.ReadOnlySpan, InputSize, packed,
-                T.Zero, output.Span, OutputSize,
-                Bias is null ? default : Bias.Value.ReadOnlySpan, act, _slope);
-            return;
-        }
 
         // Z (m, n) = A_prev (m, k) · Wᵀ (k, n) + b, then g, in one sweep.
         Gemm.Multiply(

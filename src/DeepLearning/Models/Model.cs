@@ -391,21 +391,6 @@ public sealed class Model<T>
         Trainer.Fit(this, train, options ?? new TrainingOptions<T>(), cancellationToken);
 
     /// <summary>
-    /// While <c>Fit</c> trains, large W keep their packed Wᵀ current from the optimizer and the forward pass uses it
-    /// (see <see cref="WeightPack{T}"/>); never outside it.
-    /// </summary>
-    internal void ArmWeightPacks(bool armed)
-    {
-        foreach (var p in _parameters)
-        {
-            if (p.Pack is { } pack)
-            {
-                pack.Armed = armed;
-            }
-        }
-    }
-
-    /// <summary>
     /// Trains the model on raw X (m, n_x) and Y (m, C) — Keras's <c>model.fit(x, y)</c>; see
     /// <see cref="Fit(IDataSource{T}, TrainingOptions{T}, CancellationToken)"/>.
     /// </summary>

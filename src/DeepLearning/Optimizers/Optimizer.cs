@@ -91,30 +91,7 @@ public abstract class Optimizer
         for (int i = 0; i < parameters.Count; i++)
         {
             var p = parameters[i];
-            if (p.Pack is not { Armed: true } pack)
-            {
-                Update(p, slots == 0 ? [] : GetOrCreateState(p, slots), alpha, t);
-                continue;
-            }
-
-            // Inside Fit, a large W's packed Wᵀ is kept current: the update kernel packs each panel of W right after
-            // updating it (UpdateKernels reads the pending pack); a rule that does not go through those kernels gets
-            // the whole pack redone here.
-            UpdateKernels.PendingPack = pack;
-            try
-            {
-                Update(p, slots == 0 ? [] : GetOrCreateState(p, slots), alpha, t);
-            }
-            finally
-            {
-                UpdateKernels.PendingPack = null;
-            }
-
-            if (pack.Current is null)
-            {
-                pack.Begin();
-                pack.End();
-            }
+            Update(p, slots == 0 ? [] : GetOrCreateState(p, slots), alpha, t);
         }
     }
 

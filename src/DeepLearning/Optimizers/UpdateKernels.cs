@@ -35,55 +35,12 @@ internal interface ITwoStateOp<T>
     void Invoke(ref Vector512<T> w, Vector512<T> g, ref Vector512<T> v, ref Vector512<T> s);
 }
 
-/// <summary>Packs a weight matrix panel by panel as an update kernel finishes each panel (see <see cref="WeightPack{T}"/>).</summary>
-internal interface IPanelPacker
-{
-    /// <summary>The element type of W.</summary>
-    Type ElementType { get; }
-
-    /// <summary>Elements of W.</summary>
-    int Length { get; }
-
-    /// <summary>Elements of W per panel (whole rows).</summary>
-    int PanelElements { get; }
-
-    /// <summary>Before the update.</summary>
-    void Begin();
-
-    /// <summary>Packs panel q, whose elements the caller has just updated.</summary>
-    void PackPanel(int q);
-
-    /// <summary>After the update: packs what is left and seals the pack.</summary>
-    void End();
-}
-
 /// <summary>
 /// Single-pass drivers for the optimizer rules: each element of W, dW and the state is loaded once
 /// and stored once, using the widest accelerated vector and the operator's scalar form for the tail.
 /// </summary>
 internal static class UpdateKernels
 {
-    /// <summary>
-    /// Set by <see cref="Optimizer.Step{T}"/> around the update of a parameter whose packed Wᵀ is kept current inside
-    /// <c>Fit</c> (a <see cref="WeightPack{T}"/>): the next one- or two-state update of a span of W's length then
-    /// packs each whole panel of W right after updating it, on the participant that updated it.
-    /// </summary>
-    [ThreadStatic]
-    public static IPanelPacker? PendingPack;
-
-    // The pending pack, if it is for a W of this element type and length (taken: one update per pack).
-    private static IPanelPacker? TakePack<T>(int length)
-        where T : unmanaged
-    {
-        if (PendingPack is { } pack && pack.ElementType == typeof(T) && pack.Length == length)
-        {
-            PendingPack = null;
-            return pack;
-        }
-
-        return null;
-    }
-
     // w, g, v: (n). Long parameters are split over the GEMM pool's participants (bit-identical: see ParallelRange).
     public static unsafe void OneState<T, TOp>(Span<T> w, ReadOnlySpan<T> g, Span<T> v, TOp op)
         where T : unmanaged
@@ -91,20 +48,6 @@ internal static class UpdateKernels
     {
         Same(w.Length, g.Length, "g");
         Same(w.Length, v.Length, "v");
-        if (TakePack<T>(w.Length) is { } pack)
-        {
-            fixed (T* pw = w)
-            fixed (T* pg = g)
-            fixed (T* pv = v)
-            {
-                pack.Begin();
-                ParallelRange.For(w.Length, new PanelBody<OneStateBody<T, TOp>>(new OneStateBody<T, TOp>(pw, pg, pv, op), pack));
-                pack.End();
-            }
-
-            return;
-        }
-
         if (w.Length < 2 * ParallelRange.DefaultMinimum)
         {
             OneState(ref MemoryMarshal.GetReference(w), ref MemoryMarshal.GetReference(g), ref MemoryMarshal.GetReference(v), w.Length, op);
@@ -127,21 +70,6 @@ internal static class UpdateKernels
         Same(w.Length, g.Length, "g");
         Same(w.Length, v.Length, "v");
         Same(w.Length, s.Length, "s");
-        if (TakePack<T>(w.Length) is { } pack)
-        {
-            fixed (T* pw = w)
-            fixed (T* pg = g)
-            fixed (T* pv = v)
-            fixed (T* ps = s)
-            {
-                pack.Begin();
-                ParallelRange.For(w.Length, new PanelBody<TwoStateBody<T, TOp>>(new TwoStateBody<T, TOp>(pw, pg, pv, ps, op), pack));
-                pack.End();
-            }
-
-            return;
-        }
-
         if (w.Length < 2 * ParallelRange.DefaultMinimum)
         {
             TwoState(ref MemoryMarshal.GetReference(w), ref MemoryMarshal.GetReference(g), ref MemoryMarshal.GetReference(v), ref MemoryMarshal.GetReference(s), w.Length, op);
@@ -269,36 +197,6 @@ internal static class UpdateKernels
         where TOp : struct, ITwoStateOp<T>
     {
         public void Invoke(int start, int end) => TwoState(ref w[start], ref g[start], ref v[start], ref s[start], end - start, op);
-    }
-
-    // Runs the update over [start, end) one panel of W at a time and packs each whole panel right after updating it,
-    // while its rows are in this participant's cache. The rules are element-wise (each element's result is the same
-    // whichever vector width or scalar form computes it), so cutting the range at panel boundaries changes no bits.
-    private readonly struct PanelBody<TBody>(TBody update, IPanelPacker pack) : IRangeBody
-        where TBody : struct, IRangeBody
-    {
-        public void Invoke(int start, int end)
-        {
-            int panel = pack.PanelElements;
-            int done = start;
-            for (int q = (start + panel - 1) / panel; ((long)q + 1) * panel <= end; q++)
-            {
-                int first = q * panel;
-                if (done < first)
-                {
-                    update.Invoke(done, first);
-                }
-
-                update.Invoke(first, first + panel);
-                pack.PackPanel(q);
-                done = first + panel;
-            }
-
-            if (done < end)
-            {
-                update.Invoke(done, end);
-            }
-        }
     }
 
     /// <summary>Throws unless the two lengths agree, naming the span that disagrees.</summary>

@@ -37,9 +37,6 @@ public sealed class Parameter<T>
     /// <summary>Whether the regularization term (λ/2m)·‖W‖² or (λ/m)·Σ|W| covers this parameter.</summary>
     public bool Regularized { get; }
 
-    /// <summary>A dense layer's packed Wᵀ that the optimizer keeps current while <c>Fit</c> trains (large W only), or null.</summary>
-    internal WeightPack<T>? Pack { get; set; }
-
     /// <summary>The number of scalars.</summary>
     public int Length => Value.Length;
 

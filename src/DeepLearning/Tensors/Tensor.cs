@@ -33,9 +33,6 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     private readonly int _offset;
     private readonly int[] _shape;
 
-    // Shared by every view of the same storage; bumped by each writable access (see Version).
-    private readonly StrongBox<int> _version;
-
     /// <summary>Allocates a zero-filled tensor of the given shape (rank 1 to 4).</summary>
     /// <param name="shape">The size of each dimension; each must be non-negative.</param>
     /// <exception cref="ArgumentException">The rank is outside 1..4 or a dimension is negative.</exception>
@@ -44,26 +41,15 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         _shape = ValidateShape(shape);
         Length = Product(_shape);
         (_data, _offset) = AllocateAligned(Length);
-        _version = new StrongBox<int>();
     }
 
-    private Tensor(T[] data, int offset, int[] shape, StrongBox<int> version)
+    private Tensor(T[] data, int offset, int[] shape)
     {
         _data = data;
         _offset = offset;
         _shape = shape;
         Length = Product(shape);
-        _version = version;
     }
-
-    /// <summary>
-    /// Changes whenever the storage may have been written: each call of <see cref="Span"/>, <see cref="Row"/>, an indexer
-    /// setter, <see cref="Fill"/>, <see cref="Clear"/> or <see cref="CopyTo"/> into it, on this tensor or any view of
-    /// the same storage. Caches derived from the values (a layer's packed Wᵀ) are valid while it is unchanged.
-    /// </summary>
-    internal int Version => Volatile.Read(ref _version.Value);
-
-    private void Touch() => _version.Value++;
 
     /// <summary>The size of each dimension. The returned array is a copy.</summary>
     public int[] Shape => (int[])_shape.Clone();
@@ -92,14 +78,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     }
 
     /// <summary>A span over every element, in row-major order.</summary>
-    public Span<T> Span
-    {
-        get
-        {
-            Touch();
-            return _data.AsSpan(_offset, Length);
-        }
-    }
+    public Span<T> Span => _data.AsSpan(_offset, Length);
 
     /// <summary>The same elements as <see cref="Span"/>, read-only.</summary>
     public ReadOnlySpan<T> ReadOnlySpan => _data.AsSpan(_offset, Length);
@@ -113,7 +92,6 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         }
 
         int rl = RowLength;
-        Touch();
         return _data.AsSpan(_offset + (row * rl), rl);
     }
 
@@ -124,44 +102,28 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     public T this[int i]
     {
         get => _data[_offset + Index(i)];
-        set
-        {
-            _data[_offset + Index(i)] = value;
-            Touch();
-        }
+        set => _data[_offset + Index(i)] = value;
     }
 
     /// <summary>Element (i, j) of a rank-2 tensor.</summary>
     public T this[int i, int j]
     {
         get => _data[_offset + Index(i, j)];
-        set
-        {
-            _data[_offset + Index(i, j)] = value;
-            Touch();
-        }
+        set => _data[_offset + Index(i, j)] = value;
     }
 
     /// <summary>Element (i, j, k) of a rank-3 tensor.</summary>
     public T this[int i, int j, int k]
     {
         get => _data[_offset + Index(i, j, k)];
-        set
-        {
-            _data[_offset + Index(i, j, k)] = value;
-            Touch();
-        }
+        set => _data[_offset + Index(i, j, k)] = value;
     }
 
     /// <summary>Element (i, j, k, l) of a rank-4 tensor.</summary>
     public T this[int i, int j, int k, int l]
     {
         get => _data[_offset + Index(i, j, k, l)];
-        set
-        {
-            _data[_offset + Index(i, j, k, l)] = value;
-            Touch();
-        }
+        set => _data[_offset + Index(i, j, k, l)] = value;
     }
 
     /// <summary>
@@ -177,7 +139,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
 
         var shape = (int[])_shape.Clone();
         shape[0] = count;
-        return new Tensor<T>(_data, _offset + (start * RowLength), shape, _version);
+        return new Tensor<T>(_data, _offset + (start * RowLength), shape);
     }
 
     /// <summary>
@@ -214,7 +176,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
             throw new ArgumentException($"cannot reshape a tensor of shape {ShapeString(_shape)} ({Length} elements) to {ShapeString(shape)} ({Product(s)} elements)", nameof(shape));
         }
 
-        return new Tensor<T>(_data, _offset, s, _version);
+        return new Tensor<T>(_data, _offset, s);
     }
 
     /// <summary>A deep copy with freshly allocated, aligned storage.</summary>

@@ -107,7 +107,6 @@ public static class Trainer
         var optimizer = options.Optimizer;
         double userRate = optimizer.LearningRate;
         optimizer.Bind(model.Parameters);
-        model.ArmWeightPacks(true);
         try
         {
             var history = Train(model, train, options, resume, shuffle, resume?.InitialLearningRate ?? userRate, cancellationToken);
@@ -117,7 +116,6 @@ public static class Trainer
         finally
         {
             optimizer.LearningRate = userRate;
-            model.ArmWeightPacks(false);
         }
     }
 
