@@ -155,6 +155,20 @@ public sealed class IdxTests : IDisposable
         (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
     }
 
+    [Theory]
+    [InlineData(int.MaxValue)]
+    [InlineData(2147483600)]
+    public void A_header_of_2_pow_31_examples_of_0_elements_reads_as_an_empty_tensor(int count)
+    {
+        // The tensor's shape check used to pass Array.MaxLength before it reached the 0: ArgumentException.
+        string path = _dir.File("zero-width.idx");
+        File.WriteAllBytes(path, IdxHeaderBytes(0x08, count, 0));
+        Idx.ReadHeader(path).Dimensions.Should().Equal(count, 0);
+        var t = Idx.Read<float>(path);
+        t.Shape.Should().Equal(count, 0);
+        t.Length.Should().Be(0);
+    }
+
     [Fact]
     public void Dimension_products_that_overflow_are_named()
     {
