@@ -112,7 +112,9 @@ public static class ModelFile
     /// The whole file is validated (see <see cref="Read{T}"/>), and so is the architecture — every field of the
     /// right JSON kind, integers that fit, known names for losses, regularizers, activations, initializers and
     /// layer kinds (numeric strings such as "4" are not activation names), no duplicate keys, each Dense and
-    /// BatchNorm backed by tensors of the shape it needs — before the model's weights are allocated. Only the
+    /// BatchNorm backed by tensors of the shape it needs — before the model's weights are allocated; every weight and
+    /// running statistic must be finite, and every BatchNorm running variance ≥ 0 (the message names the tensor and the
+    /// index), since such a model would predict NaN. Only the
     /// exception types listed here escape; a corrupt or hostile file always ends in <see cref="InvalidDataException"/>
     /// naming the file and the entry. A custom layer kind is rebuilt by the factory registered for it with
     /// <see cref="LayerRegistry.Register"/>; what that factory allocates is up to it.
@@ -159,7 +161,8 @@ public static class ModelFile
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="IOException">The file system failed to open or read the file.</exception>
     /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
-    /// <exception cref="InvalidDataException">The file is not valid safetensors, or (strict) does not match the model.</exception>
+    /// <exception cref="InvalidDataException">The file is not valid safetensors, (strict) does not match the model, or a
+    /// tensor to load holds NaN or ±∞ (or a BatchNorm running_var a negative value); nothing is loaded then.</exception>
     public static WeightLoadReport LoadWeights<T>(Model<T> model, string path, bool strict = true)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -206,6 +209,15 @@ public static class ModelFile
         if (strict && !report.IsExactMatch)
         {
             throw new InvalidDataException($"'{path}' does not match the model, so nothing was loaded (pass strict: false to load what matches): {report}");
+        }
+
+        var variances = model.Layers.OfType<BatchNorm<T>>().Select(l => $"{l.Name}.running_var").ToHashSet(StringComparer.Ordinal);
+        foreach (var name in loaded)
+        {
+            if (ValueProblem(file.Tensors[name].ReadOnlySpan, variances.Contains(name)) is { } problem)
+            {
+                throw new InvalidDataException($"'{path}': tensor '{name}' {problem}; nothing was loaded");
+            }
         }
 
         var byName = targets.ToDictionary(t => t.Name, t => t.Tensor, StringComparer.Ordinal);
@@ -465,7 +477,7 @@ public static class ModelFile
 
             foreach (var (suffix, buffer) in layer.Buffers)
             {
-                CopyInto(file, path, $"{layer.Name}.{suffix}", buffer);
+                CopyInto(file, path, $"{layer.Name}.{suffix}", buffer, variance: layer is BatchNorm<T> && suffix == "running_var");
             }
         }
 
@@ -668,7 +680,7 @@ public static class ModelFile
         }
     }
 
-    private static void CopyInto<T>(SafeTensorsContents<T> file, string path, string name, Tensor<T> destination)
+    private static void CopyInto<T>(SafeTensorsContents<T> file, string path, string name, Tensor<T> destination, bool variance = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!file.Tensors.TryGetValue(name, out var t))
@@ -681,7 +693,37 @@ public static class ModelFile
             throw Bad(path, $"tensor '{name}' has shape {t.ShapeText} but the model needs {destination.ShapeText}");
         }
 
+        if (ValueProblem(t.ReadOnlySpan, variance) is { } problem)
+        {
+            throw Bad(path, $"tensor '{name}' {problem}");
+        }
+
         t.ReadOnlySpan.CopyTo(destination.Span);
+    }
+
+    // Why values cannot be a layer's weights or statistics ("holds NaN at index 3"), or null: every value finite, and a
+    // running variance ≥ 0 (0 is fine: BatchNorm adds ε).
+    private static string? ValueProblem<T>(ReadOnlySpan<T> values, bool variance)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int k = FiniteCheck.FirstNonFinite(values);
+        if (k >= 0)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"holds {values[k]} at index {k}; weights and statistics must be finite");
+        }
+
+        if (variance)
+        {
+            for (int i = 0; i < values.Length; i++)
+            {
+                if (values[i] < T.Zero)
+                {
+                    return string.Create(CultureInfo.InvariantCulture, $"holds {values[i]} at index {i}; a running variance must be ≥ 0");
+                }
+            }
+        }
+
+        return null;
     }
 
     private static (List<Entry> Entries, Dictionary<string, string> Metadata, long DataStart) ReadHeader(FileStream stream, string path)

@@ -275,4 +275,32 @@ public sealed class ModelFileTests : IDisposable
         LoadShouldFail(Join("{\"a\":{\"dtype\":\"F32\",\"shape\":[0,65536,65536],\"data_offsets\":[0,0]}}", []),
             "tensor 'a': shape (0, 65536, 65536) is empty but its dimensions from axis 1 on hold more than 2147483647 elements");
     }
+
+    [Theory]
+    [InlineData("0.weight", 3, float.NaN, "tensor '0.weight' holds NaN at index 3; weights and statistics must be finite")]
+    [InlineData("2.bias", 0, float.PositiveInfinity, "tensor '2.bias' holds Infinity at index 0; weights and statistics must be finite")]
+    [InlineData("1.running_mean", 2, float.NegativeInfinity, "tensor '1.running_mean' holds -Infinity at index 2; weights and statistics must be finite")]
+    [InlineData("1.running_var", 0, -4f, "tensor '1.running_var' holds -4 at index 0; a running variance must be ≥ 0")]
+    public void Non_finite_weights_or_a_negative_running_variance_are_refused_naming_the_tensor_and_index(string name, int index, float value, string message)
+    {
+        // Such a model loaded and predicted NaN; the ONNX importer and the checkpoint reader already refused it.
+        var model = Model.Sequential<float>(2).Dense(4).BatchNorm().Dense(1).Build(seed: 1);
+        var tensor = model.Layers.SelectMany(l => l.Parameters.Select(p => (p.Name, p.Value)).Concat(l.Buffers.Select(b => ($"{l.Name}.{b.Key}", b.Value))))
+            .Single(t => t.Item1 == name).Item2;
+        tensor.Span[index] = value;
+        string path = Path.Combine(_dir, "bad-values.safetensors");
+        model.Save(path);
+        FluentActions.Invoking(() => Model.Load<float>(path)).Should().Throw<InvalidDataException>().WithMessage($"*{message}");
+        var fresh = Model.Sequential<float>(2).Dense(4).BatchNorm().Dense(1).Build(seed: 2);
+        var weights = fresh.Layers[0].Parameters[0].Value.ReadOnlySpan.ToArray();
+        FluentActions.Invoking(() => ModelFile.LoadWeights(fresh, path)).Should().Throw<InvalidDataException>().WithMessage($"*{message}; nothing was loaded");
+        fresh.Layers[0].Parameters[0].Value.ReadOnlySpan.ToArray().Should().Equal(weights);
+
+        // A zero variance (a constant feature) is legitimate: BatchNorm adds ε.
+        tensor.Span[index] = name == "1.running_var" ? 0f : 0.5f;
+        model.Save(path);
+        var loaded = Model.Load<float>(path);
+        var x = Tensor.FromArray(new float[] { 1, 2 }).Reshape(1, 2);
+        loaded.Predict(x)[0, 0].Should().Be(model.Predict(x)[0, 0]).And.Match(v => float.IsFinite(v));
+    }
 }
