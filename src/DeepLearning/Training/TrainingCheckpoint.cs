@@ -264,9 +264,11 @@ internal static class TrainingCheckpoint
         string saved, current;
         try
         {
-            saved = Describe(JsonNode.Parse(savedJson, documentOptions: new JsonDocumentOptions { MaxDepth = 16 }) as JsonObject ?? throw new JsonException("not an object"));
+            // Duplicate keys are refused as Model.Load refuses them (a JsonObject would throw ArgumentException on first use).
+            var options = new JsonDocumentOptions { MaxDepth = 16, AllowDuplicateProperties = false };
+            saved = Describe(JsonNode.Parse(savedJson, documentOptions: options) as JsonObject ?? throw new JsonException("not an object"));
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException)
         {
             throw Bad(path, $"the architecture metadata is malformed: {e.Message}");
         }

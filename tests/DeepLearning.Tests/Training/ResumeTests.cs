@@ -293,6 +293,8 @@ public sealed class ResumeTests : IDisposable
             ("*'optimizer_step' must be an integer*", (t, m) => { m["optimizer_step"] = "1e3"; return true; }),
             ("*version '2' is not supported*", (t, m) => { m["checkpoint"] = "2"; return true; }),
             ("*architecture metadata is malformed*", (t, m) => { m["architecture"] = "{\"layers\": 5}"; return true; }),
+            ("*architecture metadata is malformed*'inputs'*", (t, m) => { m["architecture"] = "{\"inputs\":16," + m["architecture"][1..]; return true; }),
+            ("*architecture metadata is malformed*'units'*", (t, m) => { m["architecture"] = m["architecture"].Replace("\"settings\":{", "\"settings\":{\"units\":\"24\",", StringComparison.Ordinal); return true; }),
             ("*tensor '1.running_var' holds -4 at index 2; a running variance must be ≥ 0*", (t, m) => { t["1.running_var"].Span[2] = -4; return true; }),
             ("*tensor '0.weight' holds NaN at index 3*", (t, m) => { t["0.weight"].Span[3] = float.NaN; return true; }),
             ("*tensor 'optimizer.0.weight.v' holds Infinity*", (t, m) => { t["optimizer.0.weight.v"].Span[0] = float.PositiveInfinity; return true; }),
