@@ -254,7 +254,7 @@ public static class OnnxModel
                 {
                     foreach (var layer in layers)
                     {
-                        if (layer?["settings"] is not System.Text.Json.Nodes.JsonObject settings)
+                        if (layer is not System.Text.Json.Nodes.JsonObject l || l["settings"] is not System.Text.Json.Nodes.JsonObject settings)
                         {
                             continue;
                         }
@@ -270,9 +270,11 @@ public static class OnnxModel
                     }
                 }
             }
-            catch (System.Text.Json.JsonException)
+            catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException or InvalidOperationException)
             {
-                // Metadata is a hint; a malformed entry falls back to the shortest decimal.
+                // Metadata is a hint; a malformed entry (bad JSON, duplicate keys, a layer that is not an object)
+                // falls back to the shortest decimal.
+                result.Clear();
             }
 
             return result;
@@ -425,6 +427,8 @@ public static class OnnxModel
                 case "Add" when _steps.Count > 0:
                     VisitBias(node, previous);
                     break;
+                case "Sub" or "Mul" or "Div" when _steps.Count > 0:
+                    throw Unsupported(node, $"{node.OpType} is supported only before the first layer, as part of an input transform");
                 case "Add" or "Sub" or "Mul" or "Div":
                     {
                         Attributes(node);

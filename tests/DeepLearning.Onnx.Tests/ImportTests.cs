@@ -163,6 +163,57 @@ public class ImportTests
     }
 
     [Theory]
+    [InlineData("Mul", false)]
+    [InlineData("Sub", true)]
+    [InlineData("Div", false)]
+    public void Sub_Mul_or_Div_after_a_layer_is_refused_not_taken_as_the_input_transform(string op, bool afterActivation)
+    {
+        // x(2) -> Gemm(I, [1, 1]) -> [Relu] -> op(c) -> Gemm([1, 1]) -> y: the op acts on the hidden layer, which a
+        // Sequential model cannot express; it used to be moved in front of the first layer (Mul(2): 16 instead of 18).
+        var g = new Graph("x", [null, 2]);
+        g.Initializer("w1", [1f, 0f, 0f, 1f], 2, 2);
+        g.Initializer("b1", [1f, 1f], 2);
+        g.Node("Gemm", ["x", "w1", "b1"], "h", ("transB", 1L));
+        string current = "h";
+        if (afterActivation)
+        {
+            g.Node("Relu", ["h"], "r");
+            current = "r";
+        }
+
+        g.Initializer("c", [2f, 2f], 2);
+        g.Node(op, [current, "c"], "h2");
+        g.Initializer("w2", [1f, 1f], 1, 2);
+        g.Node("Gemm", ["h2", "w2"], "y", ("transB", 1L));
+        string node = afterActivation ? "n3" : "n2";
+        var act = () => OnnxModel.Load<double>(g.Encode("y", 1));
+        act.Should().Throw<NotSupportedException>()
+            .WithMessage($"ONNX data: node '{node}' (op type '{op}'): {op} is supported only before the first layer, as part of an input transform; supported operators: *");
+    }
+
+    [Theory]
+    [InlineData("""{"layers":[{"settings":{"leakySlope":"0.1000000001"}}]}""", 0.1000000001)]
+    [InlineData("""{"layers":[1]}""", 0.1)]
+    [InlineData("""{"layers":[[1]]}""", 0.1)]
+    [InlineData("""[1]""", 0.1)]
+    [InlineData("""{"layers":[{"settings":{"leakySlope":"0.1000000001","leakySlope":"2"}}]}""", 0.1)]
+    [InlineData("""{"layers":[{"settings":{}}],"layers":[]}""", 0.1)]
+    [InlineData("""{"layers":""", 0.1)]
+    public void A_malformed_architecture_hint_falls_back_to_the_shortest_decimal(string architecture, double slope)
+    {
+        var g = new Graph("x", [null, 2]);
+        g.Initializer("w", [1f, 0f, 0f, 1f], 2, 2);
+        g.Node("Gemm", ["x", "w"], "h", ("transB", 1L));
+        g.Node("LeakyRelu", ["h"], "y", ("alpha", 0.1f));
+        g.Graph_.Outputs.Add(new ValueInfoProto { Name = "y", ElemType = OnnxDataType.Float, Shape = [(null, "N"), (2, null)] });
+        var proto = new ModelProto { IrVersion = 8, ProducerName = "test", Graph = g.Graph_ };
+        proto.Opsets.Add((string.Empty, 17));
+        proto.Metadata.Add(new("architecture", architecture));
+        var model = OnnxModel.Load<float>(proto.Encode());
+        model.Layers.Should().ContainSingle().Which.Should().BeOfType<Dense<float>>().Which.LeakySlope.Should().Be(slope);
+    }
+
+    [Theory]
     [InlineData("raw-too-short", "*the constant 'w' declares 12 elements of 4 bytes but raw_data holds 8 bytes")]
     [InlineData("huge-dims", "*the constant 'w' has 4611686014132420609 elements, more than the file can hold")]
     [InlineData("wrong-width", "*the weight 'w' expects 4 inputs but the previous value has 5 columns")]

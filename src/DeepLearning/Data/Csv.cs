@@ -1,7 +1,9 @@
+using System.Buffers;
 using System.Globalization;
 using System.IO.Compression;
 using System.Numerics;
 using System.Text;
+using System.Text.Unicode;
 
 namespace DeepLearning;
 
@@ -74,6 +76,16 @@ public sealed class CsvOptions
     /// </summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
 
+    /// <summary>The default <see cref="MaxLineLength"/>: 64 Mi characters (a 128 MiB line buffer).</summary>
+    public const int DefaultMaxLineLength = 64 * 1024 * 1024;
+
+    /// <summary>
+    /// The longest line accepted, in characters (without its line end); a longer line is an
+    /// <see cref="InvalidDataException"/> naming it, so a file without line ends cannot make the reader buffer it all.
+    /// In [1, <see cref="Array.MaxLength"/> − 2]. Default <see cref="DefaultMaxLineLength"/>.
+    /// </summary>
+    public int MaxLineLength { get; init; } = DefaultMaxLineLength;
+
     internal bool HasLabel => LabelColumn is not null || LabelColumnIndex is not null;
 
     internal bool IsClassification => HasLabel && !Regression;
@@ -84,6 +96,10 @@ public sealed class CsvOptions
 /// </summary>
 /// <remarks>
 /// <para>
+/// Files are read as UTF-8 (a byte-order mark may select UTF-16 or UTF-32): bytes that are not valid UTF-8 are an
+/// <see cref="InvalidDataException"/> naming the file and line, never replaced (two names that differ only in a Latin-1
+/// accent would otherwise become one class). A line longer than <see cref="CsvOptions.MaxLineLength"/> characters is an
+/// <see cref="InvalidDataException"/> naming the line.
 /// Cells are parsed with the invariant culture (a '.' decimal point); surrounding spaces and double quotes are
 /// removed, but a quoted cell may not contain the delimiter. Blank lines are skipped. A missing, non-numeric or
 /// non-finite input cell, a bad label, or a row with the wrong number of cells, is an <see cref="InvalidDataException"/>
@@ -101,9 +117,11 @@ public sealed class CsvOptions
 /// </remarks>
 public static class Csv
 {
+    private static readonly UTF8Encoding _strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>Reads a whole CSV file into memory.</summary>
     /// <exception cref="ArgumentException">The options are inconsistent or name no label column (nor <see cref="CsvOptions.Unlabeled"/>).</exception>
-    /// <exception cref="InvalidDataException">A cell, a label or a row is invalid; the message names the line and column.</exception>
+    /// <exception cref="InvalidDataException">A cell, a label or a row is invalid (the message names the line and column), a line is longer than <see cref="CsvOptions.MaxLineLength"/>, or the file is not valid UTF-8 (the message names the line).</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static DataSet<T> Load<T>(string path, CsvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -114,13 +132,13 @@ public static class Csv
 
     /// <summary>Reads CSV text into memory; <paramref name="sourceName"/> names it in error messages.</summary>
     /// <exception cref="ArgumentException">The options are inconsistent or name no label column (nor <see cref="CsvOptions.Unlabeled"/>).</exception>
-    /// <exception cref="InvalidDataException">A cell, a label or a row is invalid; the message names the line and column.</exception>
+    /// <exception cref="InvalidDataException">A cell, a label or a row is invalid (the message names the line and column), or a line is longer than <see cref="CsvOptions.MaxLineLength"/>.</exception>
     public static DataSet<T> Load<T>(TextReader reader, CsvOptions? options = null, string sourceName = "CSV")
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(reader);
         options ??= new CsvOptions();
-        using var lines = new CsvLineReader(reader, leaveOpen: true);
+        using var lines = new CsvLineReader(reader, leaveOpen: true, sourceName, options.MaxLineLength);
         var layout = CsvLayout.Read(lines, options, sourceName);
         var map = options.IsClassification ? CsvLabelMap.Create(options, sourceName) : null;
         int n = layout.Features;
@@ -195,7 +213,7 @@ public static class Csv
     /// them by the rules of <see cref="CsvOptions"/> (and validates every row).
     /// </summary>
     /// <exception cref="ArgumentException">The options are inconsistent or name no label column (nor <see cref="CsvOptions.Unlabeled"/>).</exception>
-    /// <exception cref="InvalidDataException">The header, or (when classes are inferred) any row, is invalid; the message names the line and column.</exception>
+    /// <exception cref="InvalidDataException">The header, or (when classes are inferred) any row, is invalid (the message names the line and column), a line is longer than <see cref="CsvOptions.MaxLineLength"/>, or the file is not valid UTF-8.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static StreamingDataSource<T> OpenStreaming<T>(string path, CsvOptions options, int bufferRows = 4096)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -204,7 +222,7 @@ public static class Csv
         CsvLayout layout;
         CsvLabelMap? map = null;
         using (var reader = OpenText(path))
-        using (var lines = new CsvLineReader(reader, leaveOpen: true))
+        using (var lines = new CsvLineReader(reader, leaveOpen: true, path, options.MaxLineLength))
         {
             layout = CsvLayout.Read(lines, options, path);
             if (options.IsClassification)
@@ -248,7 +266,51 @@ public static class Csv
         bool gzip = file.ReadAtLeast(probe, 2, throwOnEndOfStream: false) == 2 && probe[0] == 0x1F && probe[1] == 0x8B;
         file.Position = 0;
         Stream s = gzip ? new GZipStream(file, CompressionMode.Decompress) : file;
-        return new CheckedTextReader(new StreamReader(s, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16), path);
+        return new CheckedTextReader(new StreamReader(s, _strictUtf8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16), path);
+    }
+
+    /// <summary>
+    /// Where the first invalid UTF-8 sequence of the (possibly gzip-compressed) file is, e.g. "line 3 holds the byte 0xE9
+    /// (byte 17 of the text)", found by reading the file again; null when it cannot be found.
+    /// </summary>
+    internal static string? LocateInvalidUtf8(string path)
+    {
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            Span<byte> probe = stackalloc byte[2];
+            bool gzip = file.ReadAtLeast(probe, 2, throwOnEndOfStream: false) == 2 && probe[0] == 0x1F && probe[1] == 0x8B;
+            file.Position = 0;
+            using Stream s = gzip ? new GZipStream(file, CompressionMode.Decompress) : file;
+            var bytes = new byte[1 << 16];
+            var chars = new char[bytes.Length];
+            int kept = 0;
+            long offset = 0, line = 1;
+            while (true)
+            {
+                int got = s.Read(bytes, kept, bytes.Length - kept);
+                var block = bytes.AsSpan(0, kept + got);
+                var status = Utf8.ToUtf16(block, chars, out int read, out _, replaceInvalidSequences: false, isFinalBlock: got == 0);
+                line += block[..read].Count((byte)'\n');
+                if (status == OperationStatus.InvalidData)
+                {
+                    return $"line {line} holds the byte 0x{block[read]:X2} (byte {offset + read} of the text)";
+                }
+
+                if (got == 0)
+                {
+                    return null;
+                }
+
+                block[read..].CopyTo(bytes);
+                kept = block.Length - read;
+                offset += read;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            return null; // unreadable now, or corrupt gzip further on: the caller says what it can
+        }
     }
 
     private sealed class CsvRowStream<T> : RowStream<T>
@@ -261,7 +323,7 @@ public static class Csv
 
         public CsvRowStream(string path, CsvOptions options, CsvLabelMap? map)
         {
-            _lines = new CsvLineReader(OpenText(path), leaveOpen: false);
+            _lines = new CsvLineReader(OpenText(path), leaveOpen: false, path, options.MaxLineLength);
             try
             {
                 _layout = CsvLayout.Read(_lines, options, path);
@@ -314,7 +376,7 @@ public static class Csv
         public override void Dispose() => _lines.Dispose();
     }
 
-    /// <summary>Turns a decoder's or gzip's own exceptions into <see cref="InvalidDataException"/>s naming the file.</summary>
+    /// <summary>Turns a decoder's or gzip's own exceptions into <see cref="InvalidDataException"/>s naming the file (and, for bad UTF-8, the line).</summary>
     private sealed class CheckedTextReader(TextReader inner, string path) : TextReader
     {
         public override int Read(Span<char> buffer)
@@ -323,7 +385,12 @@ public static class Csv
             {
                 return inner.Read(buffer);
             }
-            catch (Exception e) when (e is InvalidDataException or DecoderFallbackException or NotSupportedException)
+            catch (DecoderFallbackException e)
+            {
+                string where = LocateInvalidUtf8(path) ?? "it holds a byte sequence that is not UTF-8";
+                throw new InvalidDataException($"'{path}' is not valid UTF-8: {where}; save the file as UTF-8", e);
+            }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException)
             {
                 throw new InvalidDataException($"'{path}' is corrupt: {e.Message}", e);
             }
@@ -559,6 +626,11 @@ internal sealed class CsvLayout
             throw new ArgumentOutOfRangeException(nameof(options), options.SkipLines, $"SkipLines must be ≥ 0; received {options.SkipLines}");
         }
 
+        if (options.MaxLineLength < 1 || options.MaxLineLength > Array.MaxLength - 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxLineLength, $"MaxLineLength must be in [1, {Array.MaxLength - 2}]; received {options.MaxLineLength}");
+        }
+
         if (options.Unlabeled && options.HasLabel)
         {
             throw new ArgumentException("CsvOptions.Unlabeled is true but a label column is named too (LabelColumn or LabelColumnIndex); choose one", nameof(options));
@@ -737,6 +809,8 @@ internal sealed class CsvLineReader : IDisposable
 {
     private readonly TextReader _reader;
     private readonly bool _leaveOpen;
+    private readonly string _source;
+    private readonly int _maxLineLength;
     private char[] _buffer = new char[1 << 14];
     private int _start;
     private int _end;
@@ -744,10 +818,16 @@ internal sealed class CsvLineReader : IDisposable
     private int _lineLength;
     private bool _eof;
 
-    public CsvLineReader(TextReader reader, bool leaveOpen)
+    /// <param name="reader">The text.</param>
+    /// <param name="leaveOpen">False to dispose <paramref name="reader"/> with this reader.</param>
+    /// <param name="source">Names the text in error messages.</param>
+    /// <param name="maxLineLength">The longest line accepted, in characters without the line end (validated by <see cref="CsvLayout.Read"/> before the first line is read).</param>
+    public CsvLineReader(TextReader reader, bool leaveOpen, string source, int maxLineLength)
     {
         _reader = reader;
         _leaveOpen = leaveOpen;
+        _source = source;
+        _maxLineLength = maxLineLength;
     }
 
     /// <summary>The 1-based number of the line last read.</summary>
@@ -766,6 +846,11 @@ internal sealed class CsvLineReader : IDisposable
                 int length = nl >= 0 ? nl : _end - _start;
                 _lineStart = _start;
                 _lineLength = length > 0 && _buffer[_start + length - 1] == '\r' ? length - 1 : length;
+                if (_lineLength > _maxLineLength)
+                {
+                    throw TooLong();
+                }
+
                 _start += nl >= 0 ? nl + 1 : length;
                 LineNumber++;
                 line = Current;
@@ -787,7 +872,13 @@ internal sealed class CsvLineReader : IDisposable
 
             if (_end == _buffer.Length)
             {
-                Array.Resize(ref _buffer, _buffer.Length * 2);
+                // No line end among _end characters: the line has at least that many (one may be a '\r').
+                if (_end > (long)_maxLineLength + 1)
+                {
+                    throw TooLong();
+                }
+
+                Array.Resize(ref _buffer, (int)Math.Min(2L * _buffer.Length, (long)_maxLineLength + 2));
             }
 
             int got = _reader.Read(_buffer.AsSpan(_end));
@@ -799,6 +890,9 @@ internal sealed class CsvLineReader : IDisposable
             _end += got;
         }
     }
+
+    private InvalidDataException TooLong() =>
+        new($"{_source}: line {LineNumber + 1} is longer than {_maxLineLength} characters (CsvOptions.MaxLineLength); is it a CSV file with one row per line?");
 
     /// <summary>Reads the next line that is not blank.</summary>
     public bool TryReadDataLine(out ReadOnlySpan<char> line)

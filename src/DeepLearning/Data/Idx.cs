@@ -234,15 +234,35 @@ public static class Idx
     /// unless <paramref name="dimensions"/> gives others with the same element count (for example (m, 28, 28) for a
     /// (m, 784) tensor). Integer types require integral values in range.
     /// </summary>
+    /// <exception cref="ArgumentException">The dimensions are negative, not 1 to 255 of them, do not hold exactly the
+    /// tensor's elements, or make more than <see cref="Array.MaxLength"/> elements per example (nothing is written then);
+    /// or a value does not fit an integer <paramref name="type"/>.</exception>
     public static void Write<T>(string path, Tensor<T> data, IdxElementType type = IdxElementType.UInt8, bool gzip = false, int[]? dimensions = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(data);
         int[] dims = dimensions ?? data.Shape;
-        long count = dims.Aggregate(1L, (p, d) => p * d);
-        if (dims.Length is < 1 or > 255 || dims.Any(d => d < 0) || count != data.Length)
+        if (dims.Length is < 1 or > 255 || dims.Any(d => d < 0))
         {
-            throw new ArgumentException($"dimensions ({string.Join(", ", dims)}) must be non-negative and hold the tensor's {data.Length} elements", nameof(dimensions));
+            throw new ArgumentException($"dimensions ({string.Join(", ", dims)}) must be 1 to 255 non-negative sizes holding the tensor's {data.Length} elements", nameof(dimensions));
+        }
+
+        // The reader's rule: the non-zero dimensions after the first multiply to at most Array.MaxLength elements per
+        // example; checked step by step, so no product wraps (65536⁴ used to wrap to 0 and pass as an empty tensor).
+        long extent = 1;
+        foreach (int d in dims.AsSpan(1))
+        {
+            extent = d == 0 ? extent : checked(extent * d);
+            if (extent > Array.MaxLength)
+            {
+                throw new ArgumentException($"dimensions ({string.Join(", ", dims)}) make more than {Array.MaxLength} elements per example, which no IDX reader here accepts; they must hold the tensor's {data.Length} elements", nameof(dimensions));
+            }
+        }
+
+        long count = dims.Contains(0) ? 0 : checked(dims[0] * extent);
+        if (count != data.Length)
+        {
+            throw new ArgumentException($"dimensions ({string.Join(", ", dims)}) hold {count} elements, not the tensor's {data.Length}", nameof(dimensions));
         }
 
         int size = ElementSize(type);

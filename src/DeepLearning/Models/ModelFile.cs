@@ -34,7 +34,19 @@ public static class ModelFile
     /// <summary>The largest tensor rank accepted (the rank <see cref="Tensor{T}"/> supports).</summary>
     public const int MaxRank = 4;
 
+    /// <summary>
+    /// The most tensors a file may hold (8,192: thousands of layers, with optimizer state). Each tensor costs a few
+    /// hundred bytes of bookkeeping whatever its size, so without a cap a header of many empty tensors would make the
+    /// reader allocate many times the file's size.
+    /// </summary>
+    public const int MaxTensors = 8192;
+
+    /// <summary>The most "__metadata__" entries a file may hold (4,096), for the same reason as <see cref="MaxTensors"/>.</summary>
+    public const int MaxMetadataEntries = 4096;
+
     private const string FormatName = "deeplearning";
+
+    private static readonly int[] _scalarShape = [1];
 
     /// <summary>Saves architecture, weights and running statistics (plus any extra tensors and metadata) atomically.</summary>
     /// <param name="model">The model.</param>
@@ -100,7 +112,9 @@ public static class ModelFile
     /// The whole file is validated (see <see cref="Read{T}"/>), and so is the architecture — every field of the
     /// right JSON kind, integers that fit, known names for losses, regularizers, activations, initializers and
     /// layer kinds (numeric strings such as "4" are not activation names), no duplicate keys, each Dense and
-    /// BatchNorm backed by tensors of the shape it needs — before the model's weights are allocated. Only the
+    /// BatchNorm backed by tensors of the shape it needs — before the model's weights are allocated; every weight and
+    /// running statistic must be finite, and every BatchNorm running variance ≥ 0 (the message names the tensor and the
+    /// index), since such a model would predict NaN. Only the
     /// exception types listed here escape; a corrupt or hostile file always ends in <see cref="InvalidDataException"/>
     /// naming the file and the entry. A custom layer kind is rebuilt by the factory registered for it with
     /// <see cref="LayerRegistry.Register"/>; what that factory allocates is up to it.
@@ -147,7 +161,8 @@ public static class ModelFile
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="IOException">The file system failed to open or read the file.</exception>
     /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
-    /// <exception cref="InvalidDataException">The file is not valid safetensors, or (strict) does not match the model.</exception>
+    /// <exception cref="InvalidDataException">The file is not valid safetensors, (strict) does not match the model, or a
+    /// tensor to load holds NaN or ±∞ (or a BatchNorm running_var a negative value); nothing is loaded then.</exception>
     public static WeightLoadReport LoadWeights<T>(Model<T> model, string path, bool strict = true)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -196,6 +211,15 @@ public static class ModelFile
             throw new InvalidDataException($"'{path}' does not match the model, so nothing was loaded (pass strict: false to load what matches): {report}");
         }
 
+        var variances = model.Layers.OfType<BatchNorm<T>>().Select(l => $"{l.Name}.running_var").ToHashSet(StringComparer.Ordinal);
+        foreach (var name in loaded)
+        {
+            if (ValueProblem(file.Tensors[name].ReadOnlySpan, variances.Contains(name)) is { } problem)
+            {
+                throw new InvalidDataException($"'{path}': tensor '{name}' {problem}; nothing was loaded");
+            }
+        }
+
         var byName = targets.ToDictionary(t => t.Name, t => t.Tensor, StringComparer.Ordinal);
         foreach (var name in loaded)
         {
@@ -213,9 +237,11 @@ public static class ModelFile
     /// <remarks>
     /// Checked, each failure an <see cref="InvalidDataException"/> naming the file and the entry: at least 8 bytes;
     /// the header length within the file and at most <see cref="MaxHeaderBytes"/>; the header valid UTF-8 and
-    /// well-formed JSON, an object with no duplicate keys; "__metadata__" an object of strings; every other entry
+    /// well-formed JSON, an object with no duplicate keys, at most <see cref="MaxTensors"/> tensor entries and
+    /// <see cref="MaxMetadataEntries"/> metadata entries; "__metadata__" an object of strings; every other entry
     /// an object with a known "dtype" string, a "shape" array of at most <see cref="MaxRank"/> integers in
-    /// [0, 2³¹ − 1], and "data_offsets" two integers [begin, end) (a null or non-integer anywhere is an error); the
+    /// [0, 2³¹ − 1] that a <see cref="Tensor{T}"/> can hold (a zero dimension makes an empty tensor), and "data_offsets"
+    /// two integers [begin, end) (a null or non-integer anywhere is an error); the
     /// byte size of each shape (checked for overflow) equal to end − begin; and the ranges, sorted by begin,
     /// contiguous and non-overlapping from 0 to exactly the end of the file, as the safetensors format requires.
     /// </remarks>
@@ -236,15 +262,28 @@ public static class ModelFile
 
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
         var (entries, metadata, dataStart) = ReadHeader(stream, path);
-        var tensors = new Dictionary<string, Tensor<T>>(StringComparer.Ordinal);
+        var tensors = new Dictionary<string, Tensor<T>>(entries.Count, StringComparer.Ordinal);
         byte[]? chunk = null;
         stream.Position = dataStart;
+        Tensor<T>? empty = null;
         foreach (var entry in entries)
         {
             // entries are sorted and contiguous, so the data is read front to back in one pass.
-            var tensor = new Tensor<T>(entry.Shape.Length == 0 ? [1] : entry.Shape);
+            if (entry.Begin == entry.End && empty is not null && entry.Shape.AsSpan().SequenceEqual(empty.ShapeArray))
+            {
+                tensors.Add(entry.Name, empty); // empty tensors of one shape are one (nothing in them can change)
+                continue;
+            }
+
+            // The entry's shape array (checked in ParseEntry) becomes the tensor's, and scalars share one: a header of
+            // many tiny tensors costs little more than its own size.
+            var tensor = Tensor<T>.Adopt(entry.Shape.Length == 0 ? _scalarShape : entry.Shape);
             ReadTensor(stream, entry.DType, tensor.Span, ref chunk);
             tensors.Add(entry.Name, tensor);
+            if (tensor.Length == 0)
+            {
+                empty = tensor;
+            }
         }
 
         return new SafeTensorsContents<T>(tensors, metadata);
@@ -438,7 +477,7 @@ public static class ModelFile
 
             foreach (var (suffix, buffer) in layer.Buffers)
             {
-                CopyInto(file, path, $"{layer.Name}.{suffix}", buffer);
+                CopyInto(file, path, $"{layer.Name}.{suffix}", buffer, variance: layer is BatchNorm<T> && suffix == "running_var");
             }
         }
 
@@ -641,7 +680,7 @@ public static class ModelFile
         }
     }
 
-    private static void CopyInto<T>(SafeTensorsContents<T> file, string path, string name, Tensor<T> destination)
+    private static void CopyInto<T>(SafeTensorsContents<T> file, string path, string name, Tensor<T> destination, bool variance = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!file.Tensors.TryGetValue(name, out var t))
@@ -654,7 +693,37 @@ public static class ModelFile
             throw Bad(path, $"tensor '{name}' has shape {t.ShapeText} but the model needs {destination.ShapeText}");
         }
 
+        if (ValueProblem(t.ReadOnlySpan, variance) is { } problem)
+        {
+            throw Bad(path, $"tensor '{name}' {problem}");
+        }
+
         t.ReadOnlySpan.CopyTo(destination.Span);
+    }
+
+    // Why values cannot be a layer's weights or statistics ("holds NaN at index 3"), or null: every value finite, and a
+    // running variance ≥ 0 (0 is fine: BatchNorm adds ε).
+    private static string? ValueProblem<T>(ReadOnlySpan<T> values, bool variance)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int k = FiniteCheck.FirstNonFinite(values);
+        if (k >= 0)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"holds {values[k]} at index {k}; weights and statistics must be finite");
+        }
+
+        if (variance)
+        {
+            for (int i = 0; i < values.Length; i++)
+            {
+                if (values[i] < T.Zero)
+                {
+                    return string.Create(CultureInfo.InvariantCulture, $"holds {values[i]} at index {i}; a running variance must be ≥ 0");
+                }
+            }
+        }
+
+        return null;
     }
 
     private static (List<Entry> Entries, Dictionary<string, string> Metadata, long DataStart) ReadHeader(FileStream stream, string path)
@@ -695,6 +764,18 @@ public static class ModelFile
         JsonDocument doc;
         try
         {
+            // Count the entries before building the document, whose index (and ours) grows with them.
+            var (tensorCount, metadataCount) = CountEntries(headerBytes);
+            if (tensorCount > MaxTensors)
+            {
+                throw Bad(path, $"the header has {tensorCount} tensor entries; at most {MaxTensors} are accepted");
+            }
+
+            if (metadataCount > MaxMetadataEntries)
+            {
+                throw Bad(path, $"__metadata__ has {metadataCount} entries; at most {MaxMetadataEntries} are accepted");
+            }
+
             doc = JsonDocument.Parse(headerBytes, new JsonDocumentOptions { MaxDepth = 8 });
         }
         catch (JsonException e)
@@ -703,22 +784,26 @@ public static class ModelFile
         }
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        var entries = new List<Entry>();
+        List<Entry> entries;
         using (doc)
         {
-            string where = "the header";
+            // Messages are built only on failure: a header of many tiny entries must cost little per entry.
+            string? current = null;
             try
             {
-                if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                var root = doc.RootElement;
+                if (root.ValueKind != JsonValueKind.Object)
                 {
-                    throw Bad(path, $"the header is {Describe(doc.RootElement)}, not a JSON object");
+                    throw Bad(path, $"the header is {Describe(root)}, not a JSON object");
                 }
 
-                var seen = new HashSet<string>(StringComparer.Ordinal);
-                foreach (var property in doc.RootElement.EnumerateObject())
+                int count = root.GetPropertyCount(); // at most MaxTensors + 1 (CountEntries)
+                entries = new List<Entry>(count);
+                var seen = new HashSet<string>(count, StringComparer.Ordinal);
+                foreach (var property in root.EnumerateObject())
                 {
                     string name = property.Name;
-                    where = $"header entry '{name}'";
+                    current = name;
                     if (!seen.Add(name))
                     {
                         throw Bad(path, $"the header has the key '{name}' twice");
@@ -736,29 +821,30 @@ public static class ModelFile
                         entries.Add(ParseEntry(path, name, property.Value, dataLength));
                     }
                 }
+
             }
             catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
             {
                 // e.g. a key or string with an escaped lone surrogate, which has no UTF-16 form.
-                throw Bad(path, $"{where} is malformed: {e.Message}");
+                throw Bad(path, $"{(current is null ? "the header" : $"header entry '{current}'")} is malformed: {e.Message}");
             }
         }
 
         // The safetensors layout: tensors packed front to back, no gaps, no overlap, nothing after the last.
         entries.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
         long expected = 0;
-        string previous = "the start of the data section";
-        foreach (var e in entries)
+        for (int i = 0; i < entries.Count; i++)
         {
+            var e = entries[i];
             if (e.Begin != expected)
             {
+                string previous = i == 0 ? "the start of the data section" : $"tensor '{entries[i - 1].Name}'";
                 throw Bad(path, e.Begin < expected
                     ? $"tensor '{e.Name}' data_offsets [{e.Begin}, {e.End}) overlap {previous}, which ends at {expected}"
                     : $"tensor '{e.Name}' data_offsets [{e.Begin}, {e.End}) leave a gap after {previous}, which ends at {expected}");
             }
 
             expected = e.End;
-            previous = $"tensor '{e.Name}'";
         }
 
         if (expected != dataLength)
@@ -769,43 +855,104 @@ public static class ModelFile
         return (entries, metadata, dataStart);
     }
 
+    // The number of top-level entries other than "__metadata__", and of entries in "__metadata__" (0 when the header is
+    // not an object: the document reports that), read without allocating.
+    private static (int Tensors, int Metadata) CountEntries(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 8 });
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            return (0, 0);
+        }
+
+        int tensors = 0, metadata = 0;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (!reader.ValueTextEquals("__metadata__"u8))
+            {
+                tensors++;
+                reader.Skip();
+                continue;
+            }
+
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                reader.Skip();
+                continue;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                metadata++;
+                reader.Skip();
+            }
+        }
+
+        return (tensors, metadata);
+    }
+
     private static Entry ParseEntry(string path, string name, JsonElement node, long dataLength)
     {
-        string where = $"tensor '{name}'";
-        var fields = Fields(path, node, where);
-        string dtypeName = Str(path, Field(path, fields, "dtype", where), where + " dtype");
-        var dtype = dtypeName switch
+        // Every message names the entry; they are built only when thrown.
+        if (node.ValueKind != JsonValueKind.Object)
         {
-            "F16" => DType.F16,
-            "BF16" => DType.BF16,
-            "F32" => DType.F32,
-            "F64" => DType.F64,
-            "I32" => DType.I32,
-            "I64" => DType.I64,
-            _ => throw Bad(path, $"{where} has dtype '{dtypeName}'; supported are F16, BF16, F32, F64, I32 and I64"),
-        };
+            throw Bad(path, $"tensor '{name}' is {Describe(node)}, not an object");
+        }
 
-        var shapeNode = Field(path, fields, "shape", where);
+        JsonElement dtypeNode = default, shapeNode = default, offsetsNode = default;
+        bool others = false;
+        foreach (var p in node.EnumerateObject())
+        {
+            if (p.NameEquals("dtype"))
+            {
+                Take(ref dtypeNode, p, path, name);
+            }
+            else if (p.NameEquals("shape"))
+            {
+                Take(ref shapeNode, p, path, name);
+            }
+            else if (p.NameEquals("data_offsets"))
+            {
+                Take(ref offsetsNode, p, path, name);
+            }
+            else
+            {
+                others = true;
+            }
+        }
+
+        if (others)
+        {
+            _ = Fields(path, node, $"tensor '{name}'"); // refuses a repeated key among the others too
+        }
+
+        var dtype = DTypeOf(path, name, dtypeNode);
+        if (shapeNode.ValueKind == JsonValueKind.Undefined)
+        {
+            throw Bad(path, $"tensor '{name}' lacks 'shape'");
+        }
+
         if (shapeNode.ValueKind != JsonValueKind.Array)
         {
-            throw Bad(path, $"{where} shape is {Describe(shapeNode)}, not an array");
+            throw Bad(path, $"tensor '{name}' shape is {Describe(shapeNode)}, not an array");
         }
 
         int rank = shapeNode.GetArrayLength();
         if (rank > MaxRank)
         {
-            throw Bad(path, $"{where} has rank {rank}; at most {MaxRank} is supported");
+            throw Bad(path, $"tensor '{name}' has rank {rank}; at most {MaxRank} is supported");
         }
 
-        var shape = new int[rank];
+        var shape = rank == 0 ? [] : new int[rank];
         long elements = 1;
         int i = 0;
         foreach (var d in shapeNode.EnumerateArray())
         {
-            long dim = NonNegativeLong(path, d, $"{where} shape[{i}]");
+            long dim = EntryLong(path, name, d, "shape", i);
             if (dim > int.MaxValue)
             {
-                throw Bad(path, $"{where} shape[{i}] is {dim}, more than {int.MaxValue}");
+                throw Bad(path, $"tensor '{name}' shape[{i}] is {dim}, more than {int.MaxValue}");
             }
 
             shape[i++] = (int)dim;
@@ -814,28 +961,75 @@ public static class ModelFile
             elements = (long)Int128.Min((Int128)elements * dim, (Int128)dataLength + 1);
         }
 
-        var offsetsNode = Field(path, fields, "data_offsets", where);
-        if (offsetsNode.ValueKind != JsonValueKind.Array || offsetsNode.GetArrayLength() != 2)
+        if (offsetsNode.ValueKind == JsonValueKind.Undefined)
         {
-            throw Bad(path, $"{where} data_offsets must be an array of two integers [begin, end); found {Describe(offsetsNode)}");
+            throw Bad(path, $"tensor '{name}' lacks 'data_offsets'");
         }
 
-        long begin = NonNegativeLong(path, offsetsNode[0], $"{where} data_offsets[0]");
-        long end = NonNegativeLong(path, offsetsNode[1], $"{where} data_offsets[1]");
+        if (offsetsNode.ValueKind != JsonValueKind.Array || offsetsNode.GetArrayLength() != 2)
+        {
+            throw Bad(path, $"tensor '{name}' data_offsets must be an array of two integers [begin, end); found {Describe(offsetsNode)}");
+        }
+
+        long begin = EntryLong(path, name, offsetsNode[0], "data_offsets", 0);
+        long end = EntryLong(path, name, offsetsNode[1], "data_offsets", 1);
         if (end < begin || end > dataLength)
         {
-            throw Bad(path, $"{where} data_offsets [{begin}, {end}) are outside the {dataLength}-byte data section");
+            throw Bad(path, $"tensor '{name}' data_offsets [{begin}, {end}) are outside the {dataLength}-byte data section");
         }
 
         int size = SizeOf(dtype);
         if (elements > dataLength || elements * size != end - begin)
         {
             string need = elements > dataLength ? $"more than {dataLength}" : (elements * size).ToString(CultureInfo.InvariantCulture);
-            throw Bad(path, $"{where} of shape [{string.Join(", ", shape)}] and dtype {dtypeName} needs {need} bytes but its data_offsets span {end - begin}");
+            throw Bad(path, $"tensor '{name}' of shape [{string.Join(", ", shape)}] and dtype {dtypeNode.GetString()} needs {need} bytes but its data_offsets span {end - begin}");
+        }
+
+        // What a Tensor<T> can hold (a scalar is read as shape [1]), e.g. no more than Array.MaxLength elements of F16.
+        if (rank > 0 && Tensor.ShapeProblem(shape) is { } problem)
+        {
+            throw Bad(path, $"tensor '{name}': {problem}");
         }
 
         return new Entry(name, dtype, shape, begin, end);
     }
+
+    private static void Take(ref JsonElement slot, JsonProperty property, string path, string name)
+    {
+        if (slot.ValueKind != JsonValueKind.Undefined)
+        {
+            throw Bad(path, $"tensor '{name}' has the key '{property.Name}' twice");
+        }
+
+        slot = property.Value;
+    }
+
+    private static DType DTypeOf(string path, string name, JsonElement node)
+    {
+        if (node.ValueKind == JsonValueKind.Undefined)
+        {
+            throw Bad(path, $"tensor '{name}' lacks 'dtype'");
+        }
+
+        if (node.ValueKind != JsonValueKind.String)
+        {
+            throw Bad(path, $"tensor '{name}' dtype is {Describe(node)}, not a string");
+        }
+
+        return node.ValueEquals("F32") ? DType.F32
+            : node.ValueEquals("F64") ? DType.F64
+            : node.ValueEquals("F16") ? DType.F16
+            : node.ValueEquals("BF16") ? DType.BF16
+            : node.ValueEquals("I32") ? DType.I32
+            : node.ValueEquals("I64") ? DType.I64
+            : throw Bad(path, $"tensor '{name}' has dtype '{node.GetString()}'; supported are F16, BF16, F32, F64, I32 and I64");
+    }
+
+    // A header entry's shape[i] or data_offsets[i]: a non-negative 64-bit integer.
+    private static long EntryLong(string path, string name, JsonElement node, string field, int index) =>
+        node.ValueKind == JsonValueKind.Number && node.TryGetInt64(out long v) && v >= 0
+            ? v
+            : NonNegativeLong(path, node, $"tensor '{name}' {field}[{index}]");
 
     private static int SizeOf(DType dtype) => dtype switch
     {

@@ -29,18 +29,38 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     /// <summary>Byte alignment of the first element of a freshly allocated tensor.</summary>
     public const int Alignment = 64;
 
+    private static readonly (T[] Data, int Offset) _emptyStorage = AllocateAlignedArray(0);
+
     private readonly T[] _data;
     private readonly int _offset;
     private readonly int[] _shape;
 
     /// <summary>Allocates a zero-filled tensor of the given shape (rank 1 to 4).</summary>
-    /// <param name="shape">The size of each dimension; each must be non-negative.</param>
-    /// <exception cref="ArgumentException">The rank is outside 1..4 or a dimension is negative.</exception>
+    /// <param name="shape">The size of each dimension; each must be non-negative. A zero dimension makes an empty tensor
+    /// whatever the others are, e.g. (2³¹ − 1, 0).</param>
+    /// <exception cref="ArgumentException">The rank is outside 1..4, a dimension is negative, the shape holds more than
+    /// <see cref="Array.MaxLength"/> elements, or a trailing block of its dimensions (a row) more than <see cref="int.MaxValue"/>.</exception>
     public Tensor(params int[] shape)
     {
         _shape = ValidateShape(shape);
         Length = Product(_shape);
         (_data, _offset) = AllocateAligned(Length);
+    }
+
+    /// <summary>
+    /// A zero-filled tensor that keeps <paramref name="shape"/> itself instead of a copy (a reader allocating many small
+    /// tensors); the caller never changes the array afterwards. Checked as <see cref="Tensor{T}(int[])"/> checks it.
+    /// </summary>
+    internal static Tensor<T> Adopt(int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        if (Tensor.ShapeProblem(shape) is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(shape));
+        }
+
+        var (data, offset) = AllocateAligned(Product(shape));
+        return new Tensor<T>(data, offset, shape);
     }
 
     private Tensor(T[] data, int offset, int[] shape)
@@ -421,24 +441,9 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     private static int[] ValidateShape(int[] shape)
     {
         ArgumentNullException.ThrowIfNull(shape);
-        if (shape.Length is < 1 or > 4)
+        if (Tensor.ShapeProblem(shape) is { } problem)
         {
-            throw new ArgumentException($"a tensor has rank 1 to 4; received shape {ShapeString(shape)} of rank {shape.Length}", nameof(shape));
-        }
-
-        long n = 1;
-        foreach (int d in shape)
-        {
-            if (d < 0)
-            {
-                throw new ArgumentException($"dimensions must be non-negative; received shape {ShapeString(shape)}", nameof(shape));
-            }
-
-            n *= d;
-            if (n > Array.MaxLength)
-            {
-                throw new ArgumentException($"shape {ShapeString(shape)} holds more than {Array.MaxLength} elements", nameof(shape));
-            }
+            throw new ArgumentException(problem, nameof(shape));
         }
 
         return (int[])shape.Clone();
@@ -458,6 +463,16 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     }
 
     private static unsafe (T[] Data, int Offset) AllocateAligned(int length)
+    {
+        if (length == 0)
+        {
+            return _emptyStorage; // nothing to write: every empty tensor shares one (a file of many empty tensors stays small)
+        }
+
+        return AllocateAlignedArray(length);
+    }
+
+    private static unsafe (T[] Data, int Offset) AllocateAlignedArray(int length)
     {
         int pad = Alignment / sizeof(T);
         var data = GC.AllocateArray<T>(length + pad, pinned: true);

@@ -6,6 +6,44 @@ namespace DeepLearning;
 /// <summary>Ways to create tensors from .NET arrays and MathNet.Numerics matrices, and back.</summary>
 public static class Tensor
 {
+    /// <summary>
+    /// Why a tensor cannot have <paramref name="shape"/>, or null when it can: rank 1 to 4, every dimension ≥ 0, at most
+    /// <see cref="Array.MaxLength"/> elements in all, and the elements of each trailing block of dimensions (a row, the
+    /// stride of an axis) countable in an <see cref="int"/>. A zero dimension makes 0 elements whatever the others are,
+    /// so (2³¹ − 1, 0) is a valid empty shape.
+    /// </summary>
+    internal static string? ShapeProblem(ReadOnlySpan<int> shape)
+    {
+        if (shape.Length is < 1 or > 4)
+        {
+            return $"a tensor has rank 1 to 4; received shape {Tensor<float>.ShapeString(shape)} of rank {shape.Length}";
+        }
+
+        foreach (int d in shape)
+        {
+            if (d < 0)
+            {
+                return $"dimensions must be non-negative; received shape {Tensor<float>.ShapeString(shape)}";
+            }
+        }
+
+        // Products of the last dimensions, innermost first: each is a stride or a row length (an int), and the last is
+        // the element count. Each step multiplies at most int.MaxValue by int.MaxValue, so the long cannot overflow.
+        long product = 1;
+        for (int i = shape.Length - 1; i >= 0; i--)
+        {
+            product *= shape[i];
+            if (product > int.MaxValue)
+            {
+                return i == 0 || shape[..i].IndexOf(0) < 0
+                    ? $"shape {Tensor<float>.ShapeString(shape)} holds more than {Array.MaxLength} elements"
+                    : $"shape {Tensor<float>.ShapeString(shape)} is empty but its dimensions from axis {i} on hold more than {int.MaxValue} elements";
+            }
+        }
+
+        return product > Array.MaxLength ? $"shape {Tensor<float>.ShapeString(shape)} holds more than {Array.MaxLength} elements" : null;
+    }
+
     /// <summary>A rank-1 tensor holding a copy of <paramref name="values"/>.</summary>
     public static Tensor<T> FromArray<T>(T[] values)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -115,6 +115,15 @@ internal static class TrainingCheckpoint
                 }
 
                 RequireFinite(path, name, saved);
+                if (layer is BatchNorm<T> && name == $"{layer.Name}.running_var")
+                {
+                    int k = saved.ReadOnlySpan.IndexOfAnyInRange(T.NegativeInfinity, -T.Epsilon); // the first value < 0
+                    if (k >= 0)
+                    {
+                        throw Bad(path, string.Create(CultureInfo.InvariantCulture, $"tensor '{name}' holds {saved.ReadOnlySpan[k]} at index {k}; a running variance must be ≥ 0 (Model.Load refuses it too)"));
+                    }
+                }
+
                 weights.Add(saved);
                 known.Add(name);
             }
@@ -255,9 +264,11 @@ internal static class TrainingCheckpoint
         string saved, current;
         try
         {
-            saved = Describe(JsonNode.Parse(savedJson, documentOptions: new JsonDocumentOptions { MaxDepth = 16 }) as JsonObject ?? throw new JsonException("not an object"));
+            // Duplicate keys are refused as Model.Load refuses them (a JsonObject would throw ArgumentException on first use).
+            var options = new JsonDocumentOptions { MaxDepth = 16, AllowDuplicateProperties = false };
+            saved = Describe(JsonNode.Parse(savedJson, documentOptions: options) as JsonObject ?? throw new JsonException("not an object"));
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException)
         {
             throw Bad(path, $"the architecture metadata is malformed: {e.Message}");
         }

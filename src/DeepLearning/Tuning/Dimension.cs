@@ -47,6 +47,12 @@ public abstract class Dimension
     /// <summary>A readable form, e.g. <c>learningRate ~ LogUniform[0.0001, 1]</c>.</summary>
     public abstract override string ToString();
 
+    /// <summary>
+    /// How many values <see cref="GridPoints(int)"/> returns for <paramref name="count"/> (at most), computed without
+    /// building them (so a grid can be refused before it is allocated); null when the dimension cannot tell.
+    /// </summary>
+    internal virtual long? GridSize(int count) => null;
+
     internal static void ValidatePadding(double padding)
     {
         if (!(padding > 0 && padding <= 1))
@@ -94,6 +100,8 @@ public abstract class ContinuousDimension : Dimension
 
     /// <summary>The same kind of dimension over [low, high].</summary>
     protected abstract ContinuousDimension WithRange(double low, double high);
+
+    internal override long? GridSize(int count) => count;
 
     private (double Lo, double Hi) ScaleRange()
     {
@@ -308,11 +316,20 @@ public sealed class IntRangeDimension : Dimension
         return Low + random.NextInt(High - Low + 1);
     }
 
+    /// <summary>Rounding count evenly spaced points gives count distinct integers while the step exceeds 1, every integer once it is at most 1.</summary>
+    internal override long? GridSize(int count) => Math.Min(count, (long)High - Low + 1);
+
     /// <inheritdoc/>
     public override IReadOnlyList<HyperparameterValue> GridPoints(int count)
     {
         ValidateCount(count);
-        var points = new List<HyperparameterValue>(count);
+        if (count - 1L >= 2 * ((long)High - Low))
+        {
+            // A step of at most 1/2: rounding the points hits every integer of the range (no need to walk all count of them).
+            return Enumerable.Range(Low, High - Low + 1).Select(n => (HyperparameterValue)n).ToList();
+        }
+
+        var points = new List<HyperparameterValue>((int)GridSize(count)!.Value);
         int previous = int.MinValue;
         for (int i = 0; i < count; i++)
         {
@@ -395,6 +412,8 @@ public sealed class ChoiceDimension : Dimension
         ArgumentNullException.ThrowIfNull(random);
         return _values[random.NextInt(_values.Length)];
     }
+
+    internal override long? GridSize(int count) => _values.Length;
 
     /// <summary>Every value, whatever <paramref name="count"/> is: a choice has no scale to subdivide.</summary>
     public override IReadOnlyList<HyperparameterValue> GridPoints(int count)

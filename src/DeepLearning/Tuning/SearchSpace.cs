@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Globalization;
 
 namespace DeepLearning;
 
@@ -116,6 +117,9 @@ public sealed class SearchSpace : IReadOnlyList<Dimension>
     /// <param name="pointsPerDimension">Points per dimension (a choice always contributes all its values).</param>
     /// <param name="searchSeed">The search seed, for the trials' model seeds.</param>
     /// <param name="pointsByName">Optional per-dimension overrides of <paramref name="pointsPerDimension"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A dimension's number of points is less than 1.</exception>
+    /// <exception cref="ArgumentException">The grid would have more than <see cref="MaxGridSize"/> points (refused before
+    /// any point is built), or <paramref name="pointsByName"/> names a dimension the space lacks.</exception>
     public IReadOnlyList<TrialConfig> GridTrials(int pointsPerDimension, ulong searchSeed, IReadOnlyDictionary<string, int>? pointsByName = null)
     {
         RequireDimensions();
@@ -128,12 +132,20 @@ public sealed class SearchSpace : IReadOnlyList<Dimension>
             }
         }
 
-        var axes = _dimensions.Select(d => d.GridPoints(pointsByName is not null && pointsByName.TryGetValue(d.Name, out int p) ? p : pointsPerDimension)).ToArray();
-        long total = axes.Aggregate(1L, (acc, a) => Math.Min(acc * a.Count, (long)MaxGridSize + 1));
-        if (total > MaxGridSize)
+        var counts = _dimensions.Select(d => pointsByName is not null && pointsByName.TryGetValue(d.Name, out int p) ? p : pointsPerDimension).ToArray();
+        for (int d = 0; d < counts.Length; d++)
         {
-            throw new ArgumentException($"the grid would have more than {MaxGridSize} points ({string.Join(" × ", axes.Select(a => a.Count))}); use fewer points or random search");
+            if (counts[d] < 1)
+            {
+                throw new ArgumentOutOfRangeException(pointsByName is not null && pointsByName.ContainsKey(_dimensions[d].Name) ? nameof(pointsByName) : nameof(pointsPerDimension),
+                    counts[d], $"the number of grid points of dimension '{_dimensions[d].Name}' must be at least 1; received {counts[d]}");
+            }
         }
+
+        // Refuse an oversized grid from the sizes alone, before any axis is built (a count of 2^31 − 1 would not fit in memory).
+        CheckGridSize(_dimensions.Select((d, i) => d.GridSize(counts[i])).ToArray());
+        var axes = _dimensions.Select((d, i) => d.GridPoints(counts[i])).ToArray();
+        long total = CheckGridSize(axes.Select(a => (long?)a.Count).ToArray());
 
         var trials = new List<TrialConfig>((int)total);
         var index = new int[axes.Length];
@@ -158,6 +170,18 @@ public sealed class SearchSpace : IReadOnlyList<Dimension>
         }
 
         return trials;
+    }
+
+    // The product of the axis sizes (an unknown size, null, counts as 1), refused above MaxGridSize.
+    private long CheckGridSize(long?[] sizes)
+    {
+        long total = sizes.Aggregate(1L, (acc, n) => Math.Min(acc * (n ?? 1), (long)MaxGridSize + 1));
+        if (total > MaxGridSize)
+        {
+            throw new ArgumentException($"the grid would have more than {MaxGridSize} points ({string.Join(" × ", sizes.Select(n => n?.ToString(CultureInfo.InvariantCulture) ?? "?"))} over [{string.Join(", ", _dimensions.Select(d => d.Name))}]); use fewer points or random search");
+        }
+
+        return total;
     }
 
     /// <summary>

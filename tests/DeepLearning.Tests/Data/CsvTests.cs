@@ -233,4 +233,82 @@ public sealed class CsvTests : IDisposable
         FluentActions.Invoking(() => Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "label", ClassNames = ["yes", "no"] }).ToDataSet())
             .Should().Throw<InvalidDataException>().WithMessage("*line 5, column 2 ('label'): 'maybe' is neither one of the 2 class names*");
     }
+
+    [Fact]
+    public void Bytes_that_are_not_UTF8_are_refused_naming_the_file_and_line_not_merged_into_one_class()
+    {
+        // "café" and "cafè" in Latin-1: read with replacement characters, both became "caf\uFFFD", one class.
+        string path = _dir.File("latin1.csv");
+        File.WriteAllBytes(path, System.Text.Encoding.Latin1.GetBytes("x,label\n1,caf\u00e9\n2,caf\u00e8\n3,tea\n"));
+        var options = new CsvOptions { LabelColumn = "label" };
+        string message = $"'{path}' is not valid UTF-8: line 2 holds the byte 0xE9 (byte 13 of the text); save the file as UTF-8";
+        FluentActions.Invoking(() => Csv.Load<float>(path, options)).Should().Throw<InvalidDataException>().WithMessage(message);
+        FluentActions.Invoking(() => Csv.OpenStreaming<float>(path, options)).Should().Throw<InvalidDataException>().WithMessage(message);
+        FluentActions.Invoking(() => Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "label", ClassNames = ["caf\u00e9", "tea"] }).ToDataSet())
+            .Should().Throw<InvalidDataException>().WithMessage(message);
+
+        // Gzip-compressed, and far into the file with a valid two-byte character across the rescan's 64 KiB blocks.
+        var text = new System.Text.StringBuilder("x,label\n");
+        while (text.Length < 65535)
+        {
+            text.Append("1,a\n");
+        }
+
+        text.Length = 65535;
+        text.Append("\u00e9\n");
+        int line = text.ToString().Count(c => c == '\n') + 1;
+        var bytes = System.Text.Encoding.UTF8.GetBytes(text.ToString()).Concat(new byte[] { (byte)'1', (byte)',', 0xFF, (byte)'\n' }).ToArray();
+        string gz = _dir.File("far.csv.gz");
+        using (var f = File.Create(gz))
+        using (var z = new System.IO.Compression.GZipStream(f, System.IO.Compression.CompressionMode.Compress))
+        {
+            z.Write(bytes);
+        }
+
+        FluentActions.Invoking(() => Csv.Load<float>(gz, options)).Should().Throw<InvalidDataException>()
+            .WithMessage($"'{gz}' is not valid UTF-8: line {line} holds the byte 0xFF (byte {bytes.Length - 2} of the text)*");
+
+        // Valid UTF-8 (with a byte-order mark) still reads, accents and all.
+        File.WriteAllText(path, "x,label\n1,caf\u00e9\n2,caf\u00e8\n3,tea\n", new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: true));
+        Csv.Load<float>(path, options).ClassNames.Should().Equal("caf\u00e8", "caf\u00e9", "tea");
+    }
+
+    [Fact]
+    public void A_line_longer_than_MaxLineLength_is_refused_naming_it_before_it_is_all_buffered()
+    {
+        var options = new CsvOptions { LabelColumn = "c", MaxLineLength = 20 };
+        string ok = "a,b,c\n" + new string('1', 16) + ",2,1\r\n3,4,0";
+        Csv.Load<float>(new StringReader(ok), options).Count.Should().Be(2);
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,b,c\n1,2,1\n" + new string('1', 17) + ",2,1\n"), options, "data.csv"))
+            .Should().Throw<InvalidDataException>().WithMessage("data.csv: line 3 is longer than 20 characters (CsvOptions.MaxLineLength)*");
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,b,c\n" + new string('1', 17) + ",2,1"), options, "data.csv"))
+            .Should().Throw<InvalidDataException>().WithMessage("data.csv: line 2 is longer than 20 characters*");
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,b,c\n1,2,1\n"), new CsvOptions { LabelColumn = "c", MaxLineLength = 0 }))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("MaxLineLength must be in [1, *]; received 0*");
+        new CsvOptions().MaxLineLength.Should().Be(CsvOptions.DefaultMaxLineLength).And.Be(64 * 1024 * 1024);
+
+        // A file with no line end: the reader stops once the line passes the limit (it used to double its buffer until
+        // an 1.1e9-character line overflowed it), in Load and in a stream.
+        string path = _dir.File("one-line.csv");
+        using (var f = File.Create(path))
+        {
+            f.Write("a,label\n"u8);
+            var chunk = new byte[1 << 20];
+            chunk.AsSpan().Fill((byte)'1');
+            for (int i = 0; i < 8; i++)
+            {
+                f.Write(chunk);
+            }
+        }
+
+        var small = new CsvOptions { LabelColumn = "label", MaxLineLength = 100_000 };
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        FluentActions.Invoking(() => Csv.Load<float>(path, small)).Should().Throw<InvalidDataException>()
+            .WithMessage($"{path}: line 2 is longer than 100000 characters*");
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(2_000_000);
+        FluentActions.Invoking(() => Csv.OpenStreaming<float>(path, small)).Should().Throw<InvalidDataException>()
+            .WithMessage($"{path}: line 2 is longer than 100000 characters*");
+        FluentActions.Invoking(() => Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "label", Classes = 2, MaxLineLength = 100_000 }).ToDataSet())
+            .Should().Throw<InvalidDataException>().WithMessage($"{path}: line 2 is longer than 100000 characters*");
+    }
 }

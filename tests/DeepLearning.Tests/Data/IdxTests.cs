@@ -155,6 +155,42 @@ public sealed class IdxTests : IDisposable
         (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
     }
 
+    [Theory]
+    [InlineData(int.MaxValue)]
+    [InlineData(2147483600)]
+    public void A_header_of_2_pow_31_examples_of_0_elements_reads_as_an_empty_tensor(int count)
+    {
+        // The tensor's shape check used to pass Array.MaxLength before it reached the 0: ArgumentException.
+        string path = _dir.File("zero-width.idx");
+        File.WriteAllBytes(path, IdxHeaderBytes(0x08, count, 0));
+        Idx.ReadHeader(path).Dimensions.Should().Equal(count, 0);
+        var t = Idx.Read<float>(path);
+        t.Shape.Should().Equal(count, 0);
+        t.Length.Should().Be(0);
+    }
+
+    [Fact]
+    public void Writing_dimensions_whose_product_wraps_is_refused_before_the_target_is_touched()
+    {
+        // 65536⁴ = 2⁶⁴ wrapped to 0, matched the empty tensor, and replaced the target with an unreadable file.
+        string path = _dir.File("kept.idx");
+        Idx.Write(path, Tensor.FromArray(new double[] { 1, 2, 3 }));
+        var before = File.ReadAllBytes(path);
+        FluentActions.Invoking(() => Idx.Write(path, new Tensor<float>(0), dimensions: [65536, 65536, 65536, 65536]))
+            .Should().Throw<ArgumentException>().WithMessage("dimensions (65536, 65536, 65536, 65536) make more than 2147483591 elements per example*");
+        FluentActions.Invoking(() => Idx.Write(path, new Tensor<float>(0), dimensions: [0, 65536, 65536]))
+            .Should().Throw<ArgumentException>().WithMessage("dimensions (0, 65536, 65536) make more than 2147483591 elements per example*");
+        FluentActions.Invoking(() => Idx.Write(path, new Tensor<float>(6), dimensions: [2, 2]))
+            .Should().Throw<ArgumentException>().WithMessage("dimensions (2, 2) hold 4 elements, not the tensor's 6*");
+        FluentActions.Invoking(() => Idx.Write(path, new Tensor<float>(0), dimensions: [2, -1]))
+            .Should().Throw<ArgumentException>().WithMessage("dimensions (2, -1) must be 1 to 255 non-negative sizes*");
+        File.ReadAllBytes(path).Should().Equal(before);
+
+        // An empty tensor with a readable header still writes and reads back.
+        Idx.Write(path, new Tensor<float>(0), dimensions: [int.MaxValue, 0]);
+        Idx.Read<float>(path).Shape.Should().Equal(int.MaxValue, 0);
+    }
+
     [Fact]
     public void Dimension_products_that_overflow_are_named()
     {

@@ -204,4 +204,103 @@ public sealed class ModelFileTests : IDisposable
         var read = ModelFile.Read<double>(p).Tensors;
         (read["h"][0], read["b"][0], read["i"][0], read["l"][0]).Should().Be((1.5, 3.0, -7.0, 1099511627776.0));
     }
+
+    /// <summary>A header of <paramref name="count"/> F16 tensors of <paramref name="shape"/> ("[0]" or "[]", a scalar).</summary>
+    private static byte[] ManyTensors(int count, string shape)
+    {
+        var header = new StringBuilder("{");
+        long offset = 0;
+        for (int i = 0; i < count; i++)
+        {
+            long end = shape == "[]" ? offset + 2 : offset;
+            header.Append(System.Globalization.CultureInfo.InvariantCulture, $"{(i > 0 ? "," : "")}\"{i:x}\":{{\"dtype\":\"F16\",\"shape\":{shape},\"data_offsets\":[{offset},{end}]}}");
+            offset = end;
+        }
+
+        return Join(header.Append('}').ToString(), new byte[offset]);
+    }
+
+    [Theory]
+    [InlineData("[0]")]
+    [InlineData("[]")]
+    public void Many_tiny_tensors_cost_a_small_multiple_of_the_file_and_too_many_are_refused(string shape)
+    {
+        // 200,000 empty or scalar entries in 11 MB made the reader allocate 279 MB (24.7×): per-entry messages,
+        // dictionaries and a 64-byte block per empty tensor.
+        string path = Path.Combine(_dir, "many.safetensors");
+        var atCap = ManyTensors(ModelFile.MaxTensors, shape);
+        File.WriteAllBytes(path, atCap);
+        ModelFile.Read<float>(path).Tensors.Should().HaveCount(ModelFile.MaxTensors); // warm up (JIT, pools)
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var read = ModelFile.Read<double>(path).Tensors;
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        read.Should().HaveCount(ModelFile.MaxTensors);
+        read["0"].Shape.Should().Equal(shape == "[]" ? [1] : [0]);
+        allocated.Should().BeLessThan((4L * atCap.Length) + (1 << 20), $"a {atCap.Length:N0}-byte file of {ModelFile.MaxTensors} tensors");
+        LoadShouldFail(atCap, "without a DeepLearning architecture");
+
+        var over = ManyTensors(200_000, shape);
+        File.WriteAllBytes(path, over);
+        before = GC.GetAllocatedBytesForCurrentThread();
+        FluentActions.Invoking(() => ModelFile.Read<double>(path)).Should().Throw<InvalidDataException>()
+            .WithMessage($"*the header has 200000 tensor entries; at most {ModelFile.MaxTensors} are accepted");
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan((4L * over.Length) + (1 << 20));
+        LoadShouldFail(over, "the header has 200000 tensor entries");
+    }
+
+    [Fact]
+    public void Too_many_metadata_entries_are_refused_before_the_header_is_indexed()
+    {
+        var header = new StringBuilder("{\"__metadata__\":{");
+        for (int i = 0; i < 1_000_000; i++)
+        {
+            header.Append(System.Globalization.CultureInfo.InvariantCulture, $"{(i > 0 ? "," : "")}\"{i:x}\":\"\"");
+        }
+
+        var file = Join(header.Append("}}").ToString(), []);
+        LoadShouldFail(file, $"__metadata__ has 1000000 entries; at most {ModelFile.MaxMetadataEntries} are accepted");
+    }
+
+    [Fact]
+    public void A_shape_with_a_zero_loads_as_an_empty_tensor_and_one_too_large_for_a_tensor_is_InvalidDataException()
+    {
+        // (2³¹ − 1, 0) holds nothing; the tensor's shape check used to overflow before the 0 (ArgumentException).
+        string path = Path.Combine(_dir, "empty.safetensors");
+        File.WriteAllBytes(path, Join("{\"a\":{\"dtype\":\"F32\",\"shape\":[2147483647,0],\"data_offsets\":[0,0]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", new byte[4]));
+        var read = ModelFile.Read<float>(path).Tensors;
+        read["a"].Shape.Should().Equal(int.MaxValue, 0);
+        read["a"].Length.Should().Be(0);
+
+        // Empty, but with rows longer than an int counts: no tensor can have that shape.
+        LoadShouldFail(Join("{\"a\":{\"dtype\":\"F32\",\"shape\":[0,65536,65536],\"data_offsets\":[0,0]}}", []),
+            "tensor 'a': shape (0, 65536, 65536) is empty but its dimensions from axis 1 on hold more than 2147483647 elements");
+    }
+
+    [Theory]
+    [InlineData("0.weight", 3, float.NaN, "tensor '0.weight' holds NaN at index 3; weights and statistics must be finite")]
+    [InlineData("2.bias", 0, float.PositiveInfinity, "tensor '2.bias' holds Infinity at index 0; weights and statistics must be finite")]
+    [InlineData("1.running_mean", 2, float.NegativeInfinity, "tensor '1.running_mean' holds -Infinity at index 2; weights and statistics must be finite")]
+    [InlineData("1.running_var", 0, -4f, "tensor '1.running_var' holds -4 at index 0; a running variance must be ≥ 0")]
+    public void Non_finite_weights_or_a_negative_running_variance_are_refused_naming_the_tensor_and_index(string name, int index, float value, string message)
+    {
+        // Such a model loaded and predicted NaN; the ONNX importer and the checkpoint reader already refused it.
+        var model = Model.Sequential<float>(2).Dense(4).BatchNorm().Dense(1).Build(seed: 1);
+        var tensor = model.Layers.SelectMany(l => l.Parameters.Select(p => (p.Name, p.Value)).Concat(l.Buffers.Select(b => ($"{l.Name}.{b.Key}", b.Value))))
+            .Single(t => t.Item1 == name).Item2;
+        tensor.Span[index] = value;
+        string path = Path.Combine(_dir, "bad-values.safetensors");
+        model.Save(path);
+        FluentActions.Invoking(() => Model.Load<float>(path)).Should().Throw<InvalidDataException>().WithMessage($"*{message}");
+        var fresh = Model.Sequential<float>(2).Dense(4).BatchNorm().Dense(1).Build(seed: 2);
+        var weights = fresh.Layers[0].Parameters[0].Value.ReadOnlySpan.ToArray();
+        FluentActions.Invoking(() => ModelFile.LoadWeights(fresh, path)).Should().Throw<InvalidDataException>().WithMessage($"*{message}; nothing was loaded");
+        fresh.Layers[0].Parameters[0].Value.ReadOnlySpan.ToArray().Should().Equal(weights);
+
+        // A zero variance (a constant feature) is legitimate: BatchNorm adds ε.
+        tensor.Span[index] = name == "1.running_var" ? 0f : 0.5f;
+        model.Save(path);
+        var loaded = Model.Load<float>(path);
+        var x = Tensor.FromArray(new float[] { 1, 2 }).Reshape(1, 2);
+        loaded.Predict(x)[0, 0].Should().Be(model.Predict(x)[0, 0]).And.Match(v => float.IsFinite(v));
+    }
 }

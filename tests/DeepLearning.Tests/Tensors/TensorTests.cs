@@ -26,6 +26,31 @@ public class TensorTests
         act.Should().Throw<ArgumentException>().WithMessage($"*{Tensor<double>.ShapeString(shape)}*");
     }
 
+    [Theory]
+    [InlineData(new[] { int.MaxValue, 0 }, 0)]
+    [InlineData(new[] { 0, int.MaxValue }, int.MaxValue)]
+    [InlineData(new[] { int.MaxValue, 0, int.MaxValue }, 0)]
+    [InlineData(new[] { 65536, 65536, 0 }, 0)]
+    public void A_zero_dimension_makes_an_empty_tensor_whatever_the_others_are(int[] shape, int rowLength)
+    {
+        // The running product used to pass Array.MaxLength before it reached the 0.
+        var t = new Tensor<float>(shape);
+        t.Length.Should().Be(0);
+        t.Shape.Should().Equal(shape);
+        t.RowLength.Should().Be(rowLength);
+        t.Reshape(0).Length.Should().Be(0);
+    }
+
+    [Theory]
+    [InlineData(new[] { 65536, 65536 }, "shape (65536, 65536) holds more than 2147483591 elements")]
+    [InlineData(new[] { 1, int.MaxValue }, "shape (1, 2147483647) holds more than 2147483591 elements")]
+    [InlineData(new[] { 0, 65536, 65536 }, "shape (0, 65536, 65536) is empty but its dimensions from axis 1 on hold more than 2147483647 elements")]
+    public void Shapes_too_large_to_count_are_rejected_with_the_shape(int[] shape, string message)
+    {
+        var act = () => new Tensor<double>(shape);
+        act.Should().Throw<ArgumentException>().WithMessage(message + "*");
+    }
+
     [Fact]
     public void Storage_is_64_byte_aligned()
     {

@@ -133,6 +133,31 @@ public class SearchSpaceTests
         new LogUniformDimension("lr", 1e-4, 1).GridPoints(1).Single().AsDouble().Should().BeApproximately(1e-2, 1e-14);
     }
 
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(-3, 2)]
+    [InlineData(2, 9)]
+    [InlineData(-7, -1)]
+    public void Int_grid_points_are_the_rounded_evenly_spaced_points_for_every_count(int low, int high)
+    {
+        // The reference: round count evenly spaced points and drop repeats (a dense grid takes a shortcut).
+        for (int count = 1; count <= (3 * (high - low)) + 3; count++)
+        {
+            var expected = new List<int>();
+            for (int i = 0; i < count; i++)
+            {
+                double x = count == 1 ? 0.5 * (low + high) : low + ((double)(high - low) * i / (count - 1));
+                int n = (int)Math.Round(x, MidpointRounding.AwayFromZero);
+                if (expected.Count == 0 || expected[^1] != n)
+                {
+                    expected.Add(n);
+                }
+            }
+
+            new IntRangeDimension("n", low, high).GridPoints(count).Select(v => v.AsInt()).Should().Equal(expected, $"count = {count}");
+        }
+    }
+
     [Fact]
     public void Grid_trials_are_the_cartesian_product_with_the_last_dimension_fastest()
     {

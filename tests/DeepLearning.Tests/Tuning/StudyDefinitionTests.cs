@@ -73,6 +73,34 @@ public class StudyDefinitionTests
         notJson.Should().Throw<FormatException>();
     }
 
+    [Theory]
+    [InlineData(50_000_000)]
+    [InlineData(int.MaxValue)]
+    public void An_oversized_grid_in_json_is_refused_before_its_points_are_built(int gridPoints)
+    {
+        // Used to build every axis first: 2.4 GB for 50 000 000 points, OutOfMemoryException for 2^31 − 1.
+        string json = StudyDefinition.Grid(new SearchSpace().Uniform("a", 0, 1).Uniform("b", 0, 1), 3).ToJson().Replace("\"gridPoints\":3", $"\"gridPoints\":{gridPoints}");
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var act = () => StudyDefinition.FromJson(json);
+        act.Should().Throw<FormatException>().WithMessage($"not a valid study definition: the grid would have more than 1000000 points ({gridPoints} × {gridPoints} over [a, b])*");
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
+
+        var zero = () => StudyDefinition.FromJson(json.Replace($"\"gridPoints\":{gridPoints}", "\"gridPoints\":0"));
+        zero.Should().Throw<FormatException>().WithMessage("*the number of grid points of dimension 'a' must be at least 1; received 0*");
+    }
+
+    [Fact]
+    public void A_choice_or_small_int_range_keeps_its_few_values_whatever_the_grid_points()
+    {
+        // A choice ignores the count and an int range has only so many integers: a huge count is not a huge grid.
+        var space = new SearchSpace().Choice("act", "relu", "tanh").IntRange("layers", 1, 3);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var grid = space.GridTrials(int.MaxValue, searchSeed: 1);
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
+        grid.Select(t => (t.GetString("act"), t.GetInt("layers"))).Should().Equal(
+            ("relu", 1), ("relu", 2), ("relu", 3), ("tanh", 1), ("tanh", 2), ("tanh", 3));
+    }
+
     [Fact]
     public void Outcomes_round_trip_through_json_with_non_finite_values()
     {
