@@ -77,30 +77,29 @@ internal static unsafe class GemmPacking
             for (int j = 0; j < cols; j += 8)
             {
                 float* sj = s + (j * ldb);
+
+                // Two groups of 8 columns at a time where there are 16: each (p, j..j+15) row of the panel is then one
+                // whole 64-byte line written at once, instead of two halves written a whole k loop apart.
+                bool pair = j + 16 <= cols;
                 for (int p = 0; p < kc8; p += 8)
                 {
-                    float* sp = sj + p;
-                    Vector256<float> r0 = Avx.LoadVector256(sp), r1 = Avx.LoadVector256(sp + ldb);
-                    Vector256<float> r2 = Avx.LoadVector256(sp + (2 * ldb)), r3 = Avx.LoadVector256(sp + (3 * ldb));
-                    Vector256<float> r4 = Avx.LoadVector256(sp + (4 * ldb)), r5 = Avx.LoadVector256(sp + (5 * ldb));
-                    Vector256<float> r6 = Avx.LoadVector256(sp + (6 * ldb)), r7 = Avx.LoadVector256(sp + (7 * ldb));
-                    Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
-                    Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
-                    Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
-                    Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
-                    Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE);
-                    Vector256<float> s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
-                    Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE);
-                    Vector256<float> s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
                     float* dp = d + ((nint)p * w) + j;
-                    Avx.Store(dp, Avx.Permute2x128(s0, s4, 0x20));
-                    Avx.Store(dp + w, Avx.Permute2x128(s1, s5, 0x20));
-                    Avx.Store(dp + (2 * w), Avx.Permute2x128(s2, s6, 0x20));
-                    Avx.Store(dp + (3 * w), Avx.Permute2x128(s3, s7, 0x20));
-                    Avx.Store(dp + (4 * w), Avx.Permute2x128(s0, s4, 0x31));
-                    Avx.Store(dp + (5 * w), Avx.Permute2x128(s1, s5, 0x31));
-                    Avx.Store(dp + (6 * w), Avx.Permute2x128(s2, s6, 0x31));
-                    Avx.Store(dp + (7 * w), Avx.Permute2x128(s3, s7, 0x31));
+                    Transpose8x8(sj + p, ldb, dp, w);
+                    if (pair)
+                    {
+                        Transpose8x8(sj + (8 * ldb) + p, ldb, dp + 8, w);
+                    }
+                }
+
+                if (pair)
+                {
+                    for (int p = kc8; p < kc; p++)
+                    {
+                        for (int jj = 8; jj < 16; jj++)
+                        {
+                            d[((nint)p * w) + j + jj] = sj[(jj * ldb) + p];
+                        }
+                    }
                 }
 
                 for (int p = kc8; p < kc; p++)
@@ -109,6 +108,11 @@ internal static unsafe class GemmPacking
                     {
                         d[((nint)p * w) + j + jj] = sj[(jj * ldb) + p];
                     }
+                }
+
+                if (pair)
+                {
+                    j += 8;
                 }
             }
         }
@@ -143,6 +147,32 @@ internal static unsafe class GemmPacking
                 }
             }
         }
+    }
+
+    // Rows sp, sp + ldb, …, sp + 7·ldb (8 floats each) → columns of the 8×8 block at dp (row stride w).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* sp, nint ldb, float* dp, int w)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(sp), r1 = Avx.LoadVector256(sp + ldb);
+        Vector256<float> r2 = Avx.LoadVector256(sp + (2 * ldb)), r3 = Avx.LoadVector256(sp + (3 * ldb));
+        Vector256<float> r4 = Avx.LoadVector256(sp + (4 * ldb)), r5 = Avx.LoadVector256(sp + (5 * ldb));
+        Vector256<float> r6 = Avx.LoadVector256(sp + (6 * ldb)), r7 = Avx.LoadVector256(sp + (7 * ldb));
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+        Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+        Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE);
+        Vector256<float> s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE);
+        Vector256<float> s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dp, Avx.Permute2x128(s0, s4, 0x20));
+        Avx.Store(dp + w, Avx.Permute2x128(s1, s5, 0x20));
+        Avx.Store(dp + (2 * w), Avx.Permute2x128(s2, s6, 0x20));
+        Avx.Store(dp + (3 * w), Avx.Permute2x128(s3, s7, 0x20));
+        Avx.Store(dp + (4 * w), Avx.Permute2x128(s0, s4, 0x31));
+        Avx.Store(dp + (5 * w), Avx.Permute2x128(s1, s5, 0x31));
+        Avx.Store(dp + (6 * w), Avx.Permute2x128(s2, s6, 0x31));
+        Avx.Store(dp + (7 * w), Avx.Permute2x128(s3, s7, 0x31));
     }
 
     /// <summary>
