@@ -117,7 +117,9 @@ public sealed class CsvOptions
 /// </remarks>
 public static class Csv
 {
-    private static readonly UTF8Encoding _strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+    // With the identifier, a file that starts with a UTF-8 byte-order mark (Excel's "CSV UTF-8") keeps this strict
+    // decoder: StreamReader swaps in the lenient Encoding.UTF8 for a BOM unless the given encoding already has one.
+    private static readonly UTF8Encoding _strictUtf8 = new(encoderShouldEmitUTF8Identifier: true, throwOnInvalidBytes: true);
 
     /// <summary>Reads a whole CSV file into memory.</summary>
     /// <exception cref="ArgumentException">The options are inconsistent or name no label column (nor <see cref="CsvOptions.Unlabeled"/>).</exception>

@@ -206,7 +206,8 @@ public sealed class Standardizer<T> : IInputTransform<T>
 
     /// <summary>
     /// Whether <paramref name="x"/> looks as if this transform had already been applied to it: for at least 90% of the
-    /// features whose training mean sits at least half a standard deviation from 0, the data's mean d and standard
+    /// features whose training mean sits at least half a standard deviation σ from 0 and whose σ is outside [1/2, 2]
+    /// (where standardizing visibly moves both the mean and the spread), the data's mean d and standard
     /// deviation s both fit standardized data (|d| ≤ 0.5 and 1/3 ≤ s ≤ 3) and d is nearer 0 than μ (3·|d| &lt; |d − μ|).
     /// Raw data from a shifted distribution or a subset of the range (mean far from 0 or spread far from 1 in the
     /// original units) passes. Needs m ≥ 20 rows to judge; returns a description of the evidence, or null.
@@ -234,10 +235,13 @@ public sealed class Standardizer<T> : IInputTransform<T>
         }
 
         int informative = 0, nearZero = 0, example = -1;
+        double exampleSpread = 0;
         for (int j = 0; j < n; j++)
         {
+            // A feature is evidence only when standardizing moves both its mean (|μ| ≥ σ/2) and its spread (σ outside
+            // [1/2, 2]): where σ is near 1 already, raw data from a shifted distribution looks just like standardized data.
             double mu = double.CreateTruncating(_mean[j]);
-            if (_variance[j] == 0 || Math.Abs(mu) < 0.5 * _sd[j])
+            if (_variance[j] == 0 || Math.Abs(mu) < 0.5 * _sd[j] || (_sd[j] >= 0.5 && _sd[j] <= 2))
             {
                 continue;
             }
@@ -248,7 +252,11 @@ public sealed class Standardizer<T> : IInputTransform<T>
             if (Math.Abs(d[j]) * 3 < Math.Abs(d[j] - mu) && Math.Abs(d[j]) <= 0.5 && spread >= 1.0 / 3 && spread <= 3)
             {
                 nearZero++;
-                example = example < 0 ? j : example;
+                if (example < 0)
+                {
+                    example = j;
+                    exampleSpread = spread;
+                }
             }
         }
 
@@ -258,7 +266,7 @@ public sealed class Standardizer<T> : IInputTransform<T>
         }
 
         return string.Create(CultureInfo.InvariantCulture,
-            $"{nearZero} of the {informative} features whose training mean is far from 0 have a mean near 0 here (feature {example}: mean {d[example]:G3}, training mean {double.CreateTruncating(_mean[example]):G3})");
+            $"{nearZero} of the {informative} features whose training mean is far from 0 have a mean near 0 and a spread near 1 here (feature {example}: mean {d[example]:G3} and standard deviation {exampleSpread:G3}; in training {double.CreateTruncating(_mean[example]):G3} and {_sd[example]:G3})");
     }
 
     /// <inheritdoc/>

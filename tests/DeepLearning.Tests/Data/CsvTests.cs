@@ -247,6 +247,13 @@ public sealed class CsvTests : IDisposable
         FluentActions.Invoking(() => Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "label", ClassNames = ["caf\u00e9", "tea"] }).ToDataSet())
             .Should().Throw<InvalidDataException>().WithMessage(message);
 
+        // After a UTF-8 byte-order mark (Excel's "CSV UTF-8"), still strict; the mark itself is not part of the header.
+        string bom = _dir.File("bom.csv");
+        File.WriteAllBytes(bom, new byte[] { 0xEF, 0xBB, 0xBF }.Concat(System.Text.Encoding.Latin1.GetBytes("x,label\n1,caf\u00e9\n2,caf\u00e8\n3,tea\n")).ToArray());
+        FluentActions.Invoking(() => Csv.Load<float>(bom, options)).Should().Throw<InvalidDataException>().WithMessage("*is not valid UTF-8: line 2 holds the byte 0xE9*");
+        File.WriteAllBytes(bom, new byte[] { 0xEF, 0xBB, 0xBF }.Concat(System.Text.Encoding.UTF8.GetBytes("x,label\n1,caf\u00e9\n2,caf\u00e8\n3,tea\n")).ToArray());
+        Csv.Load<float>(bom, options).ClassNames.Should().Equal("caf\u00e8", "caf\u00e9", "tea");
+
         // Gzip-compressed, and far into the file with a valid two-byte character across the rescan's 64 KiB blocks.
         var text = new System.Text.StringBuilder("x,label\n");
         while (text.Length < 65535)

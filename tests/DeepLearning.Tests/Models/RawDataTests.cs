@@ -101,6 +101,32 @@ public class RawDataTests
     }
 
     [Fact]
+    public void Raw_data_whose_features_already_have_unit_spread_is_accepted_when_shifted()
+    {
+        // Training features ~ N(2.3, 1.1): standardizing hardly changes their spread, so a shifted raw dev set
+        // (~ N(0.25, 1)) cannot be told from standardized data and must not be refused.
+        var random = new RandomSource(8);
+        var x = new Tensor<double>(400, 3);
+        var dev = new Tensor<double>(100, 3);
+        for (int i = 0; i < 400; i++)
+        {
+            for (int j = 0; j < 3; j++)
+            {
+                x[i, j] = 2.3 + (1.1 * random.NextGaussian());
+                if (i < 100)
+                {
+                    dev[i, j] = 0.25 + random.NextGaussian();
+                }
+            }
+        }
+
+        var labels = Enumerable.Range(0, 400).Select(i => i % 2).ToArray();
+        var train = DataSet.FromLabels(x, labels, 2);
+        var model = Model.Sequential<double>(3).Standardize(train).Dense(4).ReLU().Dense(1).Sigmoid().Build(seed: 1);
+        model.Evaluate(DataSet.FromLabels(dev, labels[..100], 2)).Count.Should().Be(100);
+    }
+
+    [Fact]
     public void The_standardized_input_check_can_be_turned_off()
     {
         var (train, _, test) = Digits();
@@ -108,7 +134,7 @@ public class RawDataTests
         var model = Net();
         model.InputTransform = scaler;
         var eval = () => model.Evaluate(scaler.Apply(test));
-        eval.Should().Throw<ArgumentException>().WithMessage("*RefuseStandardizedInput = false*");
+        eval.Should().Throw<ArgumentException>().WithMessage("*spread near 1*standard deviation*RefuseStandardizedInput = false*");
         model.RefuseStandardizedInput = false;
         model.Evaluate(scaler.Apply(test)).Count.Should().Be(test.Count, "the user said this data is raw");
         model.ConvertTo<double>().RefuseStandardizedInput.Should().BeFalse();
