@@ -637,7 +637,8 @@ public sealed class Model<T>
     /// refuse X that looks already standardized by this model's <see cref="Standardizer{T}"/> input transform, which the
     /// model would otherwise standardize a second time (default true). The check is a heuristic on each feature's mean
     /// and spread over at most 10,000 rows: standardized data has mean ≈ 0 and spread ≈ 1 where the training data's
-    /// mean was far from 0. Set false for raw data that happens to look like that.
+    /// mean was far from 0 (features whose training spread is already near 1 are not judged). Set false for raw data
+    /// that happens to look like that. Not saved with the model: a loaded model refuses again until it is set.
     /// </summary>
     public bool RefuseStandardizedInput { get; set; } = true;
 

@@ -290,6 +290,7 @@ public static class ModelFile
     }
 
     /// <summary>Writes tensors and metadata as a safetensors file, atomically.</summary>
+    /// <exception cref="ArgumentException">A tensor name repeats, or there are more than <see cref="MaxTensors"/> tensors or <see cref="MaxMetadataEntries"/> metadata entries (checked before anything is written).</exception>
     public static void Write<T>(string path, IReadOnlyList<(string Name, Tensor<T> Tensor)> tensors, IReadOnlyDictionary<string, string> metadata)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -298,6 +299,17 @@ public static class ModelFile
         if (!BitConverter.IsLittleEndian)
         {
             throw new PlatformNotSupportedException("safetensors output is implemented for little-endian machines only");
+        }
+
+        // What Read refuses is never written: a save that succeeds must load.
+        if (tensors.Count > MaxTensors)
+        {
+            throw new ArgumentException($"{tensors.Count} tensors cannot be saved: a file holds at most {MaxTensors} (ModelFile.MaxTensors)", nameof(tensors));
+        }
+
+        if (metadata.Count > MaxMetadataEntries)
+        {
+            throw new ArgumentException($"{metadata.Count} metadata entries cannot be saved: a file holds at most {MaxMetadataEntries} (ModelFile.MaxMetadataEntries)", nameof(metadata));
         }
 
         string dtype = typeof(T) == typeof(float) ? "F32" : typeof(T) == typeof(double) ? "F64" : throw new NotSupportedException($"element type {typeof(T).Name} cannot be saved");
@@ -703,7 +715,7 @@ public static class ModelFile
 
     // Why values cannot be a layer's weights or statistics ("holds NaN at index 3"), or null: every value finite, and a
     // running variance ≥ 0 (0 is fine: BatchNorm adds ε).
-    private static string? ValueProblem<T>(ReadOnlySpan<T> values, bool variance)
+    internal static string? ValueProblem<T>(ReadOnlySpan<T> values, bool variance)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int k = FiniteCheck.FirstNonFinite(values);
@@ -821,7 +833,6 @@ public static class ModelFile
                         entries.Add(ParseEntry(path, name, property.Value, dataLength));
                     }
                 }
-
             }
             catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
             {

@@ -109,9 +109,7 @@ public static class Trainer
         optimizer.Bind(model.Parameters);
         try
         {
-            var history = Train(model, train, options, resume, shuffle, resume?.InitialLearningRate ?? userRate, cancellationToken);
-            history.TrainMetricWithDropout = model.Layers.Any(l => l is Dropout<T> { KeepProb: < 1 });
-            return history;
+            return Train(model, train, options, resume, shuffle, resume?.InitialLearningRate ?? userRate, cancellationToken);
         }
         finally
         {
@@ -137,6 +135,7 @@ public static class Trainer
         bool classification = model.IsClassifier;
         var batchNorm = FirstBatchNorm(model);
         var history = resume?.History ?? (classification ? new History("accuracy") : new History("rmse", higherIsBetter: false));
+        history.TrainMetricWithDropout = model.Layers.Any(l => l is Dropout<T> { KeepProb: < 1 });
         var verbose = options.Verbose && options.Progress is null ? new ConsoleProgress(metricName: history.MetricName) : null;
         var progress = options.Progress ?? verbose;
         var context = new Context<T>(model, options, history, shuffle, train) { InitialLearningRate = initialLearningRate };

@@ -115,13 +115,9 @@ internal static class TrainingCheckpoint
                 }
 
                 RequireFinite(path, name, saved);
-                if (layer is BatchNorm<T> && name == $"{layer.Name}.running_var")
+                if (layer is BatchNorm<T> && name == $"{layer.Name}.running_var" && ModelFile.ValueProblem(saved.ReadOnlySpan, variance: true) is { } problem)
                 {
-                    int k = saved.ReadOnlySpan.IndexOfAnyInRange(T.NegativeInfinity, -T.Epsilon); // the first value < 0
-                    if (k >= 0)
-                    {
-                        throw Bad(path, string.Create(CultureInfo.InvariantCulture, $"tensor '{name}' holds {saved.ReadOnlySpan[k]} at index {k}; a running variance must be ≥ 0 (Model.Load refuses it too)"));
-                    }
+                    throw Bad(path, $"tensor '{name}' {problem}");
                 }
 
                 weights.Add(saved);

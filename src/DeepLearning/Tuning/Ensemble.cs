@@ -291,6 +291,7 @@ public sealed class Ensemble<T>
         {
             throw new InvalidDataException(FormattableString.Invariant($"Y holds {bad.Value} at row {bad.Row}, column {bad.Column}; targets must be finite"));
         }
+
         if (y.Rank == 2 && y.Dim(1) > 1)
         {
             return Classes(y);

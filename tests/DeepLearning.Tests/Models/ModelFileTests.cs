@@ -220,6 +220,32 @@ public sealed class ModelFileTests : IDisposable
         return Join(header.Append('}').ToString(), new byte[offset]);
     }
 
+    [Fact]
+    public void Write_refuses_more_tensors_or_metadata_entries_than_Read_accepts_before_touching_the_target()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"dl-caps-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            File.WriteAllText(path, "keep me");
+            var one = new Tensor<float>(1);
+            var many = Enumerable.Range(0, ModelFile.MaxTensors + 1).Select(i => ($"t{i}", one)).ToList();
+            FluentActions.Invoking(() => ModelFile.Write(path, many, new Dictionary<string, string>()))
+                .Should().Throw<ArgumentException>().WithMessage($"{ModelFile.MaxTensors + 1} tensors cannot be saved: a file holds at most {ModelFile.MaxTensors}*");
+            var metadata = Enumerable.Range(0, ModelFile.MaxMetadataEntries + 1).ToDictionary(i => $"k{i}", i => "v");
+            FluentActions.Invoking(() => ModelFile.Write(path, [("w", one)], metadata))
+                .Should().Throw<ArgumentException>().WithMessage($"{ModelFile.MaxMetadataEntries + 1} metadata entries cannot be saved*");
+            File.ReadAllText(path).Should().Be("keep me");
+
+            // At the caps, what is written reads back.
+            ModelFile.Write(path, many.Take(ModelFile.MaxTensors).ToList(), metadata.Take(ModelFile.MaxMetadataEntries).ToDictionary());
+            ModelFile.Read<float>(path).Tensors.Should().HaveCount(ModelFile.MaxTensors);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Theory]
     [InlineData("[0]")]
     [InlineData("[]")]
