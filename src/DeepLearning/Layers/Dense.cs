@@ -49,6 +49,11 @@ public sealed class Dense<T> : ILayer<T>
             throw new ArgumentOutOfRangeException(nameof(units), units, $"units must be ≥ 1; received {units}");
         }
 
+        if (!Enum.IsDefined(activation))
+        {
+            throw new ArgumentOutOfRangeException(nameof(activation), activation, $"unknown activation {activation}");
+        }
+
         if (activation == Activation.Softmax)
         {
             throw new ArgumentException("a Dense layer cannot apply softmax; add a Softmax layer after it", nameof(activation));

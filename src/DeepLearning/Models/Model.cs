@@ -335,7 +335,8 @@ public sealed class Model<T>
         }
 
         RequireFinite(x, "X");
-        return Predictions.ToLabels(PredictUnchecked(x, out _));
+        var yhat = PredictUnchecked(x, out _);
+        return yhat.RowCount == 0 ? [] : Predictions.ToLabels(yhat); // no examples, no classes (as Predict gives (0, C))
     }
 
     // nanRowsDone: the rows of non-finite input already hold NaN (the Predictor path applies Predict's rule itself).

@@ -162,9 +162,19 @@ public sealed class ModelBuilder<T>
             throw new ArgumentOutOfRangeException(nameof(units), units, $"Dense units must be ≥ 1; received {units}");
         }
 
+        if (!Enum.IsDefined(activation))
+        {
+            throw new ArgumentOutOfRangeException(nameof(activation), activation, $"unknown activation {activation}");
+        }
+
         if (activation == DeepLearning.Activation.Softmax)
         {
             throw new ArgumentException("softmax is an output layer: use .Dense(units).Softmax()", nameof(activation));
+        }
+
+        if (!(leakySlope >= 0 && leakySlope < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(leakySlope), leakySlope, $"leakySlope must be in [0, 1); received {leakySlope}");
         }
 
         _specs.Add(new Spec(SpecKind.Dense, _width, units, activation, init, useBias, leakySlope, 0, 0) { BiasInit = biasInit });

@@ -115,4 +115,28 @@ public class ApiHabitsTests
         string matrix = Plot.ConfusionMatrix(model.Evaluate(data).ConfusionMatrix!).ToString();
         matrix.Should().Contain(">ant<").And.Contain(">cow<");
     }
+
+    [Fact]
+    public void Dense_with_an_undefined_activation_is_refused_instead_of_running_tanh()
+    {
+        // Before: (Activation)99 was accepted and Dense's fused epilogue silently applied tanh.
+        FluentActions.Invoking(() => Model.Sequential<float>(3).Dense(2, (Activation)99))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*unknown activation 99*");
+        FluentActions.Invoking(() => new Dense<float>(3, 2, (Activation)99, Init.Xavier, new RandomSource(1)))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*unknown activation 99*");
+        FluentActions.Invoking(() => Model.Sequential<float>(3).Dense(2, Activation.LeakyReLU, leakySlope: double.NaN))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*leakySlope*received NaN*");
+    }
+
+    [Fact]
+    public void PredictClasses_of_zero_rows_is_empty_as_Predict_is()
+    {
+        var model = Model.Sequential<float>(3).Dense(4).ReLU().Dense(3).Softmax().Build(seed: 1);
+        model.Predict(new Tensor<float>(0, 3)).Shape.Should().Equal(0, 3);
+
+        // Before: ArgumentException naming a parameter ("predictions") the caller never passed.
+        model.PredictClasses(new Tensor<float>(0, 3)).Should().BeEmpty();
+        FluentActions.Invoking(() => model.PredictClasses(new Tensor<float>(0, 2)))
+            .Should().Throw<ArgumentException>().WithMessage("*(m, 3)*(0, 2)*");
+    }
 }
