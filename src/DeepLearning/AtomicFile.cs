@@ -5,7 +5,8 @@ namespace DeepLearning;
 /// <summary>
 /// The one way the library writes files: to a temporary file in the target's folder, flushed to disk, then
 /// renamed over the target. A crash or an exception mid-write never leaves a half-written file in place of a
-/// good one, and the temporary file is removed on failure.
+/// good one, and the temporary file is removed on failure. A read-only target is refused
+/// (<see cref="UnauthorizedAccessException"/>) rather than replaced.
 /// </summary>
 /// <remarks>
 /// <para>The temporary file is named <c>.&lt;target name&gt;.&lt;32 hex digits&gt;.tmp</c> in the target's folder and is
@@ -39,6 +40,13 @@ internal static class AtomicFile
         if (Directory.Exists(full))
         {
             throw new IOException($"cannot save '{path}': it is a folder");
+        }
+
+        // The rename below would replace a read-only file without asking (on Unix it needs write access to the folder
+        // only), so a file the user protected is refused here, as File.WriteAllBytes and Windows refuse it.
+        if (File.Exists(full) && (File.GetAttributes(full) & FileAttributes.ReadOnly) != 0)
+        {
+            throw new UnauthorizedAccessException($"cannot save '{path}': the file is read-only; it was left unchanged");
         }
 
         if (!Directory.Exists(directory))

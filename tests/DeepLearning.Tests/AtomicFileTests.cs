@@ -69,4 +69,26 @@ public sealed class AtomicFileTests : IDisposable
         File.ReadAllText(target).Should().Be("hello");
         Directory.GetFiles(_dir).Should().ContainSingle();
     }
+
+    [Fact]
+    public void Saving_over_a_read_only_file_is_refused_and_leaves_it_unchanged()
+    {
+        string target = Path.Combine(_dir, "best.dlm");
+        Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1).Save(target);
+        byte[] before = File.ReadAllBytes(target);
+        File.SetAttributes(target, FileAttributes.ReadOnly);
+        try
+        {
+            // Before: the rename replaced the protected file (on Unix it needs write access to the folder only).
+            var other = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 2);
+            FluentActions.Invoking(() => other.Save(target))
+                .Should().Throw<UnauthorizedAccessException>().WithMessage($"*'{target}'*read-only*");
+            File.ReadAllBytes(target).Should().Equal(before);
+            Directory.GetFiles(_dir).Should().Equal(target);
+        }
+        finally
+        {
+            File.SetAttributes(target, FileAttributes.Normal);
+        }
+    }
 }
