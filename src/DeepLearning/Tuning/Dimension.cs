@@ -187,7 +187,7 @@ public abstract class ContinuousDimension : Dimension
 /// <summary>A real hyperparameter uniform on a linear scale: x ~ U[low, high].</summary>
 public sealed class UniformDimension : ContinuousDimension
 {
-    /// <summary>Creates x ~ U[low, high]; needs finite low &lt; high.</summary>
+    /// <summary>Creates x ~ U[low, high]; needs finite low &lt; high with a finite width high − low.</summary>
     public UniformDimension(string name, double low, double high)
         : base(name, Validate(name, low, high), high)
     {
@@ -198,6 +198,12 @@ public sealed class UniformDimension : ContinuousDimension
         if (!double.IsFinite(low) || !double.IsFinite(high) || !(low < high))
         {
             throw new ArgumentException($"Uniform '{name}' needs finite low < high; received low = {low}, high = {high}");
+        }
+
+        if (!double.IsFinite(high - low))
+        {
+            // low + (high − low)·u would be ±∞ or NaN: every sample would come out as an end of the range.
+            throw new ArgumentException($"Uniform '{name}' needs a finite width high − low; received low = {low}, high = {high}");
         }
 
         return low;

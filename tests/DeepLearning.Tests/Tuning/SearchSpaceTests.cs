@@ -236,4 +236,14 @@ public class SearchSpaceTests
             "hidden ~ IntRange[50, 100]",
             "act ~ Choice{relu, tanh}");
     }
+
+    [Fact]
+    public void Uniform_whose_width_overflows_is_refused()
+    {
+        // Before: high − low = ∞, so every sample came out as high and the inner grid points as NaN.
+        FluentActions.Invoking(() => new SearchSpace().Uniform("x", -1e308, 1e308))
+            .Should().Throw<ArgumentException>().WithMessage("*Uniform 'x'*finite width*low = -1E+308, high = 1E+308*");
+        new SearchSpace().Uniform("x", -1e307, 1e307).SampleTrials(20, 1).Select(t => t.GetDouble("x"))
+            .Should().OnlyContain(v => double.IsFinite(v) && v > -1e307 && v < 1e307);
+    }
 }
