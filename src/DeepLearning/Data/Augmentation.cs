@@ -31,6 +31,11 @@ public abstract class ImageTransform<T> : IBatchTransform<T>
             throw new ArgumentException($"height, width and channels must be ≥ 1; received {height} × {width} × {channels}");
         }
 
+        if ((long)height * width * channels > Array.MaxLength)
+        {
+            throw new ArgumentException($"an image of {height} × {width} × {channels} values is larger than an array can hold ({Array.MaxLength} values)");
+        }
+
         Height = height;
         Width = width;
         Channels = channels;
@@ -154,6 +159,11 @@ public sealed class RandomShift<T> : ImageTransform<T>
             throw new ArgumentOutOfRangeException(nameof(maxShift), maxShift, $"maxShift must be in [0, {Math.Max(height, width)}); received {maxShift}");
         }
 
+        if (!double.IsFinite(fill))
+        {
+            throw new ArgumentOutOfRangeException(nameof(fill), fill, $"fill must be finite; received {fill}");
+        }
+
         MaxShift = maxShift;
         Fill = T.CreateTruncating(fill);
     }
@@ -219,6 +229,11 @@ public sealed class RandomRotation<T> : ImageTransform<T>
         if (!(maxDegrees >= 0 && maxDegrees <= 180))
         {
             throw new ArgumentOutOfRangeException(nameof(maxDegrees), maxDegrees, $"maxDegrees must be in [0, 180]; received {maxDegrees}");
+        }
+
+        if (!double.IsFinite(fill))
+        {
+            throw new ArgumentOutOfRangeException(nameof(fill), fill, $"fill must be finite; received {fill}");
         }
 
         MaxDegrees = maxDegrees;

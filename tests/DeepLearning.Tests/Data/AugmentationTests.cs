@@ -164,4 +164,20 @@ public class AugmentationTests
 
         return (xs, ys);
     }
+
+    [Fact]
+    public void Non_finite_fill_and_oversized_images_are_refused()
+    {
+        // Before: a NaN fill put NaN pixels into every shifted or rotated training batch.
+        FluentActions.Invoking(() => new RandomShift<float>(8, 8, fill: double.NaN))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("fill must be finite; received NaN*");
+        FluentActions.Invoking(() => new RandomRotation<float>(8, 8, fill: double.PositiveInfinity))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("fill must be finite; received Infinity*");
+
+        // Before: height·width overflowed int: OverflowException, or (65536 × 65536 = 0) a zero-length image.
+        FluentActions.Invoking(() => new HorizontalFlip<float>(65536, 65536))
+            .Should().Throw<ArgumentException>().WithMessage("*65536 × 65536 × 1*");
+        FluentActions.Invoking(() => new HorizontalFlip<float>(50000, 50000))
+            .Should().Throw<ArgumentException>().WithMessage("*50000 × 50000 × 1*");
+    }
 }
