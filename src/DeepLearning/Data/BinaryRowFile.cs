@@ -303,6 +303,23 @@ public sealed class BinaryRowWriter<T> : IDisposable
         _classes = classes;
         _path = Path.GetFullPath(path);
         string folder = Path.GetDirectoryName(_path) ?? ".";
+
+        // Checked now, not at Complete after every row has been written.
+        if (Directory.Exists(_path) || Path.EndsInDirectorySeparator(_path))
+        {
+            throw new IOException($"cannot write row file '{path}': it is a folder");
+        }
+
+        if (!Directory.Exists(folder))
+        {
+            throw new DirectoryNotFoundException($"cannot write row file '{path}': folder '{folder}' does not exist");
+        }
+
+        if (File.Exists(_path) && (File.GetAttributes(_path) & FileAttributes.ReadOnly) != 0)
+        {
+            throw new UnauthorizedAccessException($"cannot write row file '{path}': the file is read-only; it was left unchanged");
+        }
+
         _temporary = Path.Combine(folder, $".{Path.GetFileName(_path)}.{Guid.NewGuid():N}.tmp");
         _file = new FileStream(_temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
         Span<byte> header = stackalloc byte[BinaryRowFile.HeaderBytes];
@@ -359,7 +376,24 @@ public sealed class BinaryRowWriter<T> : IDisposable
         _file.Flush(flushToDisk: true);
         _file.Dispose();
         _done = true;
-        File.Move(_temporary, _path, overwrite: true);
+        try
+        {
+            File.Move(_temporary, _path, overwrite: true);
+        }
+        catch
+        {
+            // The target is untouched; do not leave the temporary file behind either (Dispose no longer will).
+            try
+            {
+                File.Delete(_temporary);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Best effort: the original error matters more.
+            }
+
+            throw;
+        }
     }
 
     /// <summary>Closes the file; without <see cref="Complete"/> the temporary file is deleted and the target untouched.</summary>

@@ -216,4 +216,34 @@ public sealed class BinaryRowFileTests : IDisposable
         BinaryRowFile.WriteHeader(h, elementSize, n, c, m, classes);
         return h;
     }
+
+    [Fact]
+    public void A_folder_missing_folder_or_read_only_target_is_refused_at_Create_and_leaves_nothing_behind()
+    {
+        // Before: a folder target was only refused by the rename in Complete, after every row was written, and the
+        // temporary file stayed behind; a read-only target was silently replaced.
+        string folder = _dir.File("rows.bin");
+        Directory.CreateDirectory(folder);
+        FluentActions.Invoking(() => BinaryRowFile.Create<float>(folder, 3, 1))
+            .Should().Throw<IOException>().WithMessage($"*'{folder}'*folder*");
+        FluentActions.Invoking(() => BinaryRowFile.Create<float>(_dir.File("no/rows.bin"), 3, 1))
+            .Should().Throw<DirectoryNotFoundException>().WithMessage("*folder*does not exist*");
+
+        string target = _dir.File("kept.bin");
+        File.WriteAllText(target, "the user's file");
+        File.SetAttributes(target, FileAttributes.ReadOnly);
+        try
+        {
+            FluentActions.Invoking(() => BinaryRowFile.Create<float>(target, 3, 1))
+                .Should().Throw<UnauthorizedAccessException>().WithMessage("*read-only*");
+            File.ReadAllText(target).Should().Be("the user's file");
+        }
+        finally
+        {
+            File.SetAttributes(target, FileAttributes.Normal);
+        }
+
+        Directory.GetFiles(_dir.Path).Should().Equal(target);
+        Directory.GetFiles(folder).Should().BeEmpty();
+    }
 }
