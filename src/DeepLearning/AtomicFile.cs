@@ -37,18 +37,7 @@ internal static class AtomicFile
         ArgumentNullException.ThrowIfNull(write);
         string full = Path.GetFullPath(path);
         string directory = Path.GetDirectoryName(full) ?? throw new ArgumentException($"cannot save '{path}': it has no folder", nameof(path));
-        if (Directory.Exists(full))
-        {
-            throw new IOException($"cannot save '{path}': it is a folder");
-        }
-
-        // The rename below would replace a read-only file without asking (on Unix it needs write access to the folder
-        // only), so a file the user protected is refused here, as File.WriteAllBytes and Windows refuse it.
-        if (File.Exists(full) && (File.GetAttributes(full) & FileAttributes.ReadOnly) != 0)
-        {
-            throw new UnauthorizedAccessException($"cannot save '{path}': the file is read-only; it was left unchanged");
-        }
-
+        CheckTarget(path, full, "save");
         if (!Directory.Exists(directory))
         {
             if (!createDirectory)
@@ -86,16 +75,52 @@ internal static class AtomicFile
         }
         catch
         {
-            try
-            {
-                File.Delete(temp);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // Best effort: the original error matters more than a leftover temporary file.
-            }
-
+            TryDelete(temp);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Refuses a target that is a folder, or a read-only file: the rename would replace a read-only file without
+    /// asking (on Unix it needs write access to the folder only), so a file the user protected is refused, as
+    /// File.WriteAllBytes and Windows refuse it. <paramref name="verb"/> completes "cannot … '<paramref name="path"/>'".
+    /// </summary>
+    internal static void CheckTarget(string path, string full, string verb)
+    {
+        if (Directory.Exists(full) || Path.EndsInDirectorySeparator(full))
+        {
+            throw new IOException($"cannot {verb} '{path}': it is a folder");
+        }
+
+        if (File.Exists(full) && (File.GetAttributes(full) & FileAttributes.ReadOnly) != 0)
+        {
+            throw new UnauthorizedAccessException($"cannot {verb} '{path}': the file is read-only; it was left unchanged");
+        }
+    }
+
+    /// <summary>Renames a finished temporary file over the target; on failure deletes it (best effort) and rethrows.</summary>
+    internal static void MoveIntoPlace(string temp, string full)
+    {
+        try
+        {
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    private static void TryDelete(string temp)
+    {
+        try
+        {
+            File.Delete(temp);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: the original error matters more than a leftover temporary file.
         }
     }
 

@@ -305,22 +305,13 @@ public sealed class BinaryRowWriter<T> : IDisposable
         string folder = Path.GetDirectoryName(_path) ?? ".";
 
         // Checked now, not at Complete after every row has been written.
-        if (Directory.Exists(_path) || Path.EndsInDirectorySeparator(_path))
-        {
-            throw new IOException($"cannot write row file '{path}': it is a folder");
-        }
-
+        AtomicFile.CheckTarget(path, _path, "write row file");
         if (!Directory.Exists(folder))
         {
             throw new DirectoryNotFoundException($"cannot write row file '{path}': folder '{folder}' does not exist");
         }
 
-        if (File.Exists(_path) && (File.GetAttributes(_path) & FileAttributes.ReadOnly) != 0)
-        {
-            throw new UnauthorizedAccessException($"cannot write row file '{path}': the file is read-only; it was left unchanged");
-        }
-
-        _temporary = Path.Combine(folder, $".{Path.GetFileName(_path)}.{Guid.NewGuid():N}.tmp");
+        _temporary = Path.Combine(folder, AtomicFile.TemporaryName(Path.GetFileName(_path), Guid.NewGuid().ToString("N")));
         _file = new FileStream(_temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
         Span<byte> header = stackalloc byte[BinaryRowFile.HeaderBytes];
         BinaryRowFile.WriteHeader(header, BinaryRowFile.ElementSize<T>(), features, targets, 0, classes);
@@ -376,24 +367,8 @@ public sealed class BinaryRowWriter<T> : IDisposable
         _file.Flush(flushToDisk: true);
         _file.Dispose();
         _done = true;
-        try
-        {
-            File.Move(_temporary, _path, overwrite: true);
-        }
-        catch
-        {
-            // The target is untouched; do not leave the temporary file behind either (Dispose no longer will).
-            try
-            {
-                File.Delete(_temporary);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // Best effort: the original error matters more.
-            }
-
-            throw;
-        }
+        // On failure the target is untouched and the temporary file is removed (Dispose no longer will).
+        AtomicFile.MoveIntoPlace(_temporary, _path);
     }
 
     /// <summary>Closes the file; without <see cref="Complete"/> the temporary file is deleted and the target untouched.</summary>
