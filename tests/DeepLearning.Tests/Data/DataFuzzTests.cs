@@ -132,12 +132,26 @@ public sealed class DataFuzzTests : IDisposable
             new CsvOptions { LabelColumnIndex = -1, Classes = 3 },
             new CsvOptions { LabelColumn = "label", Regression = true },
             new CsvOptions { HasHeader = false, SkipLines = 1, LabelColumnIndex = 0 },
+            new CsvOptions { LabelColumn = "label", MaxLineLength = 40 },
         };
         for (int i = 0; i < Cases; i++)
         {
             var source = i % 2 == 0 ? textual : numeric;
             var bounds = Enumerable.Range(0, source.Length).Where(k => source[k] is (byte)',' or (byte)'\n').SelectMany(k => new[] { k, k + 1 }).Prepend(0).ToArray();
             var bytes = Mutator.MutateText(source, bounds, i / 2, random, out string how);
+            if (i % 5 == 1 && bytes.Length > 0)
+            {
+                // A byte that is not UTF-8 on its own (refused, then located by re-reading the file).
+                int at = random.Next(bytes.Length);
+                bytes[at] = (byte)random.Next(0x80, 0x100);
+                how += $", byte {at} set to 0x{bytes[at]:X2}";
+            }
+
+            if (i % 6 == 3)
+            {
+                bytes = [0xEF, 0xBB, 0xBF, .. bytes];
+                how += ", after a UTF-8 byte-order mark";
+            }
             if (i % 8 == 7)
             {
                 bytes = Gzip(bytes);
