@@ -54,6 +54,12 @@ internal static class GemmBlocking
     /// </summary>
     public static long PackEachElements { get; set; } = 256 * 1024;
 
+    /// <summary>
+    /// A C larger than this (bytes) is no longer in the core's L2 when the next k-block's tile loads it, so the
+    /// micro-kernel prefetches each tile's lines before its epilogue (<see cref="GemmEpilogue{T}.PrefetchC"/>).
+    /// </summary>
+    public static long PrefetchCBytes { get; set; } = 512 * 1024;
+
     /// <summary>Ã is packed only when the block has more than this many NR panels to reuse it over.</summary>
     public static int DirectAMaxPanels { get; set; } = 4;
 
@@ -356,13 +362,18 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     // Rows [rowBegin, rowEnd) of C for the KC steps of one phase: ic (MC) → pack Ã → jr (NR) → ir (MR).
     // The epilogue of the k-block starting at pc: beta applies to the first block only (later blocks accumulate onto
     // C), bias and activation to the last block only.
-    private static GemmEpilogue<T> BlockEpilogue(ref GemmProblem<T> p, int pc, bool last) => new()
+    private static GemmEpilogue<T> BlockEpilogue(ref GemmProblem<T> p, int pc, bool last)
     {
-        Alpha = p.Alpha,
-        Beta = pc == 0 ? p.Beta : T.One,
-        Activation = last ? p.Activation : FusedActivation.Identity,
-        Slope = p.Slope,
-    };
+        T beta = pc == 0 ? p.Beta : T.One;
+        return new()
+        {
+            Alpha = p.Alpha,
+            Beta = beta,
+            Activation = last ? p.Activation : FusedActivation.Identity,
+            Slope = p.Slope,
+            PrefetchC = beta != T.Zero && (long)p.M * p.N * sizeof(T) > GemmBlocking.PrefetchCBytes,
+        };
+    }
 
     private static void RunRows(ref GemmProblem<T> p, in Phase phase, int rowBegin, int rowEnd)
     {

@@ -22,6 +22,12 @@ internal unsafe struct GemmEpilogue<T>
 
     /// <summary>Lanes of the tile's last register that exist in C (the rest are masked off), or 0 for all of them.</summary>
     public int LastCount;
+
+    /// <summary>
+    /// Beta ≠ 0 and C is too large to still be in this core's cache from the previous k-block: the kernel asks for
+    /// the tile's lines a few dozen k steps before its epilogue loads them.
+    /// </summary>
+    public bool PrefetchC;
 }
 
 /// <summary>
@@ -56,8 +62,16 @@ internal static unsafe class GemmMicroKernel
         TV c30 = TS.Zero, c31 = TS.Zero, c32 = TS.Zero, c33 = TS.Zero;
         TV c40 = TS.Zero, c41 = TS.Zero, c42 = TS.Zero, c43 = TS.Zero;
         TV c50 = TS.Zero, c51 = TS.Zero, c52 = TS.Zero, c53 = TS.Zero;
+        // The epilogue loads C when beta ≠ 0: when C has left the cache, ask for its lines 48 k steps before the end
+        // (2048³ on AMD EPYC Zen 5: 166–174 → 185–194 GFLOP/s; earlier, at the start, they were evicted again).
+        int prefetchAt = e.PrefetchC ? Math.Max(0, kc - 48) : -1;
         for (int p = 0; p < kc; p++)
         {
+            if (p == prefetchAt)
+            {
+                PrefetchTile(c, ldc, w * sizeof(T));
+            }
+
             TV b0 = TS.Load(b);
             TV b1 = nv > 1 ? TS.Load(b + n) : default;
             TV b2 = nv > 2 ? TS.Load(b + (2 * n)) : default;
@@ -163,6 +177,30 @@ internal static unsafe class GemmMicroKernel
         StoreRow<TS, TV, T, Vectors1>(c + (9 * ldc), e, bias, d3, z, z, z);
         StoreRow<TS, TV, T, Vectors1>(c + (10 * ldc), e, bias, d4, z, z, z);
         StoreRow<TS, TV, T, Vectors1>(c + (11 * ldc), e, bias, d5, z, z, z);
+    }
+
+    // c: (MR, bytes/sizeof(T)) tile with leading dimension ldc. Asks for the tile's cache lines, so the epilogue's loads
+    // of C (beta ≠ 0: the later k-blocks of a deep product) do not stall on a C that has left the cache since the
+    // previous k-block (a 2048² C lives in L3 or memory).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchTile<T>(T* c, nint ldc, nint bytes)
+        where T : unmanaged
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        {
+            return;
+        }
+
+        for (int i = 0; i < MR; i++)
+        {
+            byte* row = (byte*)(c + (i * ldc));
+            for (nint o = 0; o < bytes; o += 64)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch0(row + o);
+            }
+
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(row + bytes - 1);
+        }
     }
 
     // c: one row of the tile (w); out = act(alpha·v + beta·c + bias).
