@@ -55,10 +55,10 @@ internal static class GemmBlocking
     public static long PackEachElements { get; set; } = 256 * 1024;
 
     /// <summary>
-    /// A C larger than this (bytes) is no longer in the core's L2 when the next k-block's tile loads it, so the
-    /// micro-kernel prefetches each tile's lines before its epilogue (<see cref="GemmEpilogue{T}.PrefetchC"/>).
+    /// A C larger than this (bytes, about one core's L2) is no longer in that L2 when the next k-block's tile loads it,
+    /// so the micro-kernel prefetches each tile's lines before its epilogue (<see cref="GemmEpilogue{T}.PrefetchC"/>).
     /// </summary>
-    public static long PrefetchCBytes { get; set; } = 512 * 1024;
+    public static long PrefetchCBytes { get; set; } = 1024 * 1024;
 
     /// <summary>Ã is packed only when the block has more than this many NR panels to reuse it over.</summary>
     public static int DirectAMaxPanels { get; set; } = 4;

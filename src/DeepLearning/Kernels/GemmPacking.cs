@@ -21,6 +21,12 @@ internal static unsafe class GemmPacking
     {
         if (!transB)
         {
+            if (Avx512F.IsSupported && (typeof(T) == typeof(float) || typeof(T) == typeof(double)) && w % (64 / sizeof(T)) == 0)
+            {
+                PackBRows512(kc, nr, w, b, ldb, dst);
+                return;
+            }
+
             nint bytes = nr * sizeof(T);
             for (int p = 0; p < kc; p++)
             {
@@ -43,6 +49,23 @@ internal static unsafe class GemmPacking
             PackBTransposedAvx(kc, j0, w, b, ldb, dst);
         }
 
+        if (typeof(T) == typeof(float) && Avx2.IsSupported && j0 < nr && j0 + 8 <= w)
+        {
+            // The last 1–7 columns (n = 10 leaves 2) as one more 8-column group whose missing rows are zeros: the same
+            // in-register transposes, and the group's padding columns come out zero with it.
+            PackBTransposedRaggedFloat(kc, nr - j0, (float*)b + (j0 * ldb), ldb, (float*)dst + j0, w);
+            j0 += 8;
+            if (j0 < w)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    new Span<T>(dst + ((nint)p * w) + j0, w - j0).Clear();
+                }
+            }
+
+            return;
+        }
+
         // Transposed: column j of the panel is row j of the stored matrix, contiguous over p. The remaining columns and
         // the zero padding are written row by row of the panel, so each row's tail is one cache line, not w of them.
         if (j0 < w)
@@ -59,6 +82,43 @@ internal static unsafe class GemmPacking
                 {
                     d[j] = default;
                 }
+            }
+        }
+    }
+
+    // b: (kc, nr) rows of op(B), row p at b + p·ldb; dst: (kc, w), w a multiple of a 64-byte register. Each panel row
+    // is whole registers: the last partial one read with a mask (nothing past column nr is read), then zero registers.
+    private static void PackBRows512<T>(int kc, int nr, int w, T* b, nint ldb, T* dst)
+        where T : unmanaged
+    {
+        int lanes = 64 / sizeof(T);
+        int full = nr - (nr % lanes);
+        int rem = nr - full;
+        Vector512<byte> mask = typeof(T) == typeof(float)
+            ? Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(rem)).AsByte()
+            : Vector512.LessThan(Vector512<long>.Indices, Vector512.Create((long)rem)).AsByte();
+        for (int p = 0; p < kc; p++)
+        {
+            byte* s = (byte*)(b + (p * ldb));
+            byte* d = (byte*)(dst + ((nint)p * w));
+            int j = 0;
+            for (; j < full; j += lanes)
+            {
+                Vector512.Store(Vector512.Load(s + (j * sizeof(T))), d + (j * sizeof(T)));
+            }
+
+            if (rem > 0)
+            {
+                Vector512<byte> v = typeof(T) == typeof(float)
+                    ? Avx512F.MaskLoad((float*)(s + (j * sizeof(T))), mask.AsSingle(), Vector512<float>.Zero).AsByte()
+                    : Avx512F.MaskLoad((double*)(s + (j * sizeof(T))), mask.AsDouble(), Vector512<double>.Zero).AsByte();
+                Vector512.Store(v, d + (j * sizeof(T)));
+                j += lanes;
+            }
+
+            for (; j < w; j += lanes)
+            {
+                Vector512.Store(Vector512<byte>.Zero, d + (j * sizeof(T)));
             }
         }
     }
@@ -149,14 +209,39 @@ internal static unsafe class GemmPacking
         }
     }
 
-    // Rows sp, sp + ldb, …, sp + 7·ldb (8 floats each) → columns of the 8×8 block at dp (row stride w).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(float* sp, nint ldb, float* dp, int w)
+    // s: rows (1–7) stored rows, each contiguous over p; dst: (kc, w) panel, columns [0, 8) written — column j < rows
+    // is row j, the others zero.
+    private static void PackBTransposedRaggedFloat(int kc, int rows, float* s, nint ldb, float* d, int w)
     {
-        Vector256<float> r0 = Avx.LoadVector256(sp), r1 = Avx.LoadVector256(sp + ldb);
-        Vector256<float> r2 = Avx.LoadVector256(sp + (2 * ldb)), r3 = Avx.LoadVector256(sp + (3 * ldb));
-        Vector256<float> r4 = Avx.LoadVector256(sp + (4 * ldb)), r5 = Avx.LoadVector256(sp + (5 * ldb));
-        Vector256<float> r6 = Avx.LoadVector256(sp + (6 * ldb)), r7 = Avx.LoadVector256(sp + (7 * ldb));
+        int kc8 = kc & ~7;
+        for (int p = 0; p < kc8; p += 8)
+        {
+            Transpose8x8(s + p, ldb, d + ((nint)p * w), w, rows);
+        }
+
+        for (int p = kc8; p < kc; p++)
+        {
+            float* dp = d + ((nint)p * w);
+            for (int j = 0; j < 8; j++)
+            {
+                dp[j] = j < rows ? s[(j * ldb) + p] : 0f;
+            }
+        }
+    }
+
+    // Rows sp, sp + ldb, …, sp + 7·ldb (8 floats each) → columns of the 8×8 block at dp (row stride w). Rows from
+    // `rows` on are not read and give zero columns.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* sp, nint ldb, float* dp, int w, int rows = 8)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(sp);
+        Vector256<float> r1 = rows > 1 ? Avx.LoadVector256(sp + ldb) : default;
+        Vector256<float> r2 = rows > 2 ? Avx.LoadVector256(sp + (2 * ldb)) : default;
+        Vector256<float> r3 = rows > 3 ? Avx.LoadVector256(sp + (3 * ldb)) : default;
+        Vector256<float> r4 = rows > 4 ? Avx.LoadVector256(sp + (4 * ldb)) : default;
+        Vector256<float> r5 = rows > 5 ? Avx.LoadVector256(sp + (5 * ldb)) : default;
+        Vector256<float> r6 = rows > 6 ? Avx.LoadVector256(sp + (6 * ldb)) : default;
+        Vector256<float> r7 = rows > 7 ? Avx.LoadVector256(sp + (7 * ldb)) : default;
         Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
         Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
         Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
