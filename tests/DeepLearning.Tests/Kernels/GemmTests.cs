@@ -162,6 +162,28 @@ public class GemmTests
 
     [Theory]
     [MemberData(nameof(Transposes))]
+    public void Rows_split_with_B_packed_per_KC_step_by_each_participant_match_reference_and_one_thread(Transpose ta, Transpose tb)
+    {
+        // More than 32 row tiles (the row split on two threads) and k·n above the whole-B packing budget, so each
+        // participant packs every KC step of B̃ for itself.
+        int m = 200, n = 1100, k = 1000;
+        ((long)k * n).Should().BeGreaterThan(GemmBlocking.WholePackElements);
+        var rng = new Random(29);
+        Check<float>(rng, ta, tb, m, n, k, alpha: 1f, beta: 0.5f, threads: 2, bias: true, act: FusedActivation.ReLU);
+
+        float[] a = Random<float>(rng, m * k), b = Random<float>(rng, n * k);
+        float[] one = new float[m * n], two = new float[m * n];
+        int lda = ta == Transpose.None ? k : m, ldb = tb == Transpose.None ? n : k;
+        Gemm.ThreadsOverride = 1;
+        Gemm.Multiply<float>(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, one, n);
+        Gemm.ThreadsOverride = 2;
+        Gemm.Multiply<float>(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, two, n);
+        Gemm.ThreadsOverride = 0;
+        two.Should().Equal(one);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transposes))]
     public void Few_rows_split_by_column_panels_match_reference_and_one_thread(Transpose ta, Transpose tb)
     {
         // m of a mini-batch and n of a layer, n not a multiple of any NR: two threads split C by column panels.
