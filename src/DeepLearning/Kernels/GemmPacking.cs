@@ -242,6 +242,26 @@ internal static unsafe class GemmPacking
         Vector256<float> r5 = rows > 5 ? Avx.LoadVector256(sp + (5 * ldb)) : default;
         Vector256<float> r6 = rows > 6 ? Avx.LoadVector256(sp + (6 * ldb)) : default;
         Vector256<float> r7 = rows > 7 ? Avx.LoadVector256(sp + (7 * ldb)) : default;
+        Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        Avx.Store(dp, r0);
+        Avx.Store(dp + w, r1);
+        Avx.Store(dp + (2 * w), r2);
+        Avx.Store(dp + (3 * w), r3);
+        Avx.Store(dp + (4 * w), r4);
+        Avx.Store(dp + (5 * w), r5);
+        Avx.Store(dp + (6 * w), r6);
+        Avx.Store(dp + (7 * w), r7);
+    }
+
+    /// <summary>
+    /// Transposes the 8×8 block held in eight registers, row i in r_i on entry and column i in r_i on return
+    /// (unpack, shuffle, then a 128-bit lane permute).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Transpose8x8(
+        ref Vector256<float> r0, ref Vector256<float> r1, ref Vector256<float> r2, ref Vector256<float> r3,
+        ref Vector256<float> r4, ref Vector256<float> r5, ref Vector256<float> r6, ref Vector256<float> r7)
+    {
         Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
         Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
         Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
@@ -250,14 +270,14 @@ internal static unsafe class GemmPacking
         Vector256<float> s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
         Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE);
         Vector256<float> s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Store(dp, Avx.Permute2x128(s0, s4, 0x20));
-        Avx.Store(dp + w, Avx.Permute2x128(s1, s5, 0x20));
-        Avx.Store(dp + (2 * w), Avx.Permute2x128(s2, s6, 0x20));
-        Avx.Store(dp + (3 * w), Avx.Permute2x128(s3, s7, 0x20));
-        Avx.Store(dp + (4 * w), Avx.Permute2x128(s0, s4, 0x31));
-        Avx.Store(dp + (5 * w), Avx.Permute2x128(s1, s5, 0x31));
-        Avx.Store(dp + (6 * w), Avx.Permute2x128(s2, s6, 0x31));
-        Avx.Store(dp + (7 * w), Avx.Permute2x128(s3, s7, 0x31));
+        r0 = Avx.Permute2x128(s0, s4, 0x20);
+        r1 = Avx.Permute2x128(s1, s5, 0x20);
+        r2 = Avx.Permute2x128(s2, s6, 0x20);
+        r3 = Avx.Permute2x128(s3, s7, 0x20);
+        r4 = Avx.Permute2x128(s0, s4, 0x31);
+        r5 = Avx.Permute2x128(s1, s5, 0x31);
+        r6 = Avx.Permute2x128(s2, s6, 0x31);
+        r7 = Avx.Permute2x128(s3, s7, 0x31);
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Numerics;
+using System.Runtime.InteropServices;
 using DeepLearning.Kernels;
 
 namespace DeepLearning;
@@ -261,9 +262,21 @@ public sealed class Dense<T> : ILayer<T>
         _ => FusedActivation.Tanh,
     };
 
+    // A weight matrix this many times the batch's size (or more) is multiplied untransposed: see TransposedProduct.
+    private const int TransposedProductRatio = 4;
+
+    [ThreadStatic]
+    private static float[]? _transposedProduct;
+
     private void Compute(Tensor<T> input, Tensor<T> output)
     {
         var act = Fused(Activation);
+        int m = input.RowCount;
+        if (typeof(T) == typeof(float) && UseTransposedProduct(m, act))
+        {
+            TransposedProduct(input, output, act);
+            return;
+        }
 
         // Z (m, n) = A_prev (m, k) · Wᵀ (k, n) + b, then g, in one sweep.
         Gemm.Multiply(
@@ -271,6 +284,38 @@ public sealed class Dense<T> : ILayer<T>
             T.One, input.ReadOnlySpan, InputSize, Weight.Value.ReadOnlySpan, InputSize,
             T.Zero, output.Span, OutputSize,
             Bias is null ? default : Bias.Value.ReadOnlySpan, act, _slope);
+    }
+
+    // Whether Z = g(X·Wᵀ + b) is better computed as P = W·Xᵀ and then Z = g(Pᵀ + b): when W (n, k) is at least
+    // TransposedProductRatio times X (m, k) and large. X·Wᵀ has to transpose all of W into the GEMM's panels on every
+    // call (784×256 in a Fashion-MNIST network: ~30 µs of a 166 µs product at batch 64); W·Xᵀ reads W in place as the
+    // A operand and transposes only the batch.
+    private bool UseTransposedProduct(int m, FusedActivation act) =>
+        m >= 8
+        && (long)OutputSize >= (long)TransposedProductRatio * m
+        && (long)OutputSize * InputSize >= 65536
+        && act is FusedActivation.Identity or FusedActivation.ReLU or FusedActivation.LeakyReLU
+        && TransposedEpilogue.IsAccelerated
+        && Gemm.Path == GemmPath.Avx512;
+
+    // Z (m, n) = g(X·Wᵀ + b) as P (n, m) = W·Xᵀ (plain product: each element the same sum of fused multiply-adds in
+    // the same k order as X·Wᵀ would give), then Z = g(Pᵀ + b) in the transposed epilogue: bit-identical to the fused
+    // X·Wᵀ.
+    private void TransposedProduct(Tensor<T> input, Tensor<T> output, FusedActivation act)
+    {
+        int m = input.RowCount, n = OutputSize, k = InputSize;
+        int count = m * n;
+        var product = _transposedProduct;
+        if (product is null || product.Length < count)
+        {
+            _transposedProduct = product = new float[count];
+        }
+
+        var x = MemoryMarshal.Cast<T, float>(input.ReadOnlySpan);
+        var w = MemoryMarshal.Cast<T, float>(Weight.Value.ReadOnlySpan);
+        Gemm.Multiply(Transpose.None, Transpose.Transposed, n, m, k, 1f, w, k, x, k, 0f, product, m);
+        var bias = Bias is null ? default : MemoryMarshal.Cast<T, float>(Bias.Value.ReadOnlySpan);
+        TransposedEpilogue.Apply(product, n, m, bias, act, float.CreateChecked(_slope), MemoryMarshal.Cast<T, float>(output.Span));
     }
 }
 
