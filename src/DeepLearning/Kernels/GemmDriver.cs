@@ -62,6 +62,12 @@ internal static class GemmBlocking
     /// </summary>
     public static long PrefetchCBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// A plain row-major B of one k-block whose panels are whole registers is read in place (no B̃) from this many
+    /// elements up (<see cref="GemmProblem{T}.DirectB"/>).
+    /// </summary>
+    public static long DirectBMinElements { get; set; } = 0;
+
     /// <summary>Ã is packed only when the block has more than this many NR panels to reuse it over.</summary>
     public static int DirectAMaxPanels { get; set; } = 4;
 
@@ -105,6 +111,13 @@ internal unsafe struct GemmProblem<T>
 
     /// <summary>B̃ holds every KC step of the current NC block (packed once, pre-packed layout).</summary>
     public bool WholePack;
+
+    /// <summary>
+    /// B is not packed: it is plain row-major (not transposed), every panel is whole registers wide and there is one
+    /// k-block, so the micro-kernel reads each panel row straight from B (stride ldb) — the same values in the same
+    /// order as from B̃, without writing B̃ first.
+    /// </summary>
+    public bool DirectB;
 
     /// <summary>
     /// When not null, each finished region of C is then multiplied in place by g′ computed from the activation output
@@ -191,6 +204,8 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             return;
         }
 
+        p.DirectB = !p.Prepacked && !p.TransB && p.K <= p.KC && p.N <= p.NC && p.N % TS.Count == 0
+            && (long)p.K * p.N >= GemmBlocking.DirectBMinElements;
         int tiles = (p.M + MR - 1) / MR;
         int panels = (p.N + NR - 1) / NR;
         bool columns = tiles <= GemmBlocking.ColumnSplitTiles * maxThreads && panels >= 2 && (p.N <= p.NC || p.NC % NR == 0);
@@ -236,7 +251,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             return;
         }
 
-        if (!p.Prepacked)
+        if (!p.Prepacked && !p.DirectB)
         {
             int ncMax = Math.Min(p.NC, p.N);
             nint wholeCount = (nint)p.K * PackedWidth(ncMax);
@@ -264,7 +279,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             {
                 int nc = Math.Min(p.NC, p.N - jc);
                 nint blockWidth = PackedWidth(nc);
-                bool whole = p.Prepacked || p.WholePack;
+                bool whole = p.Prepacked || p.WholePack || p.DirectB;
                 // A small B̃ (one NC block, ≤ PackEachElements) is packed by every participant into its own buffer
                 // at the start of its first chunk rather than by the caller while the helpers wait: the packing is
                 // short, it runs in parallel, and no core reads B̃ out of another core's cache.
@@ -283,7 +298,11 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                 for (int pc = 0; pc < p.K; pc += whole ? p.K : kcBlock)
                 {
                     var phase = new Phase { Jc = jc, Nc = nc, PcBegin = pc, PcEnd = whole ? p.K : Math.Min(p.K, pc + kcBlock) };
-                    if (p.Prepacked)
+                    if (p.DirectB)
+                    {
+                        // Nothing to pack: RunBlock reads B in place.
+                    }
+                    else if (p.Prepacked)
                     {
                         phase.Base = p.PackedB;
                         phase.PcStride = p.PackedWidth;
@@ -399,7 +418,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         for (int pc = phase.PcBegin; pc < phase.PcEnd; pc += kcBlock)
         {
             int kc = Math.Min(kcBlock, p.K - pc);
-            T* bt = phase.Single ? phase.Base : phase.Base + ((nint)pc * phase.PcStride) + ((nint)phase.JcOffset * kc);
+            T* bt = p.DirectB ? null : phase.Single ? phase.Base : phase.Base + ((nint)pc * phase.PcStride) + ((nint)phase.JcOffset * kc);
             bool last = pc + kc == p.K;
             var epi = BlockEpilogue(ref p, pc, last);
             T* bias = last ? p.Bias : null;
@@ -421,7 +440,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         int mcBlock = p.MC;
         int nr = NR;
         int j0 = panelBegin * nr, j1 = Math.Min(p.N, panelEnd * nr);
-        T* packB = p.Prepacked ? null : GemmScratch.PackB.Get<T>((nint)Math.Min(kcBlock, p.K) * (panelEnd - panelBegin) * nr);
+        T* packB = p.Prepacked || p.DirectB ? null : GemmScratch.PackB.Get<T>((nint)Math.Min(kcBlock, p.K) * (panelEnd - panelBegin) * nr);
         T* packA = p.DirectA ? null : GemmScratch.PackA.Get<T>(((nint)mcBlock * kcBlock) + GemmPacking.PackASlack);
         T* edgeA = stackalloc T[(MR * kcBlock) + GemmPacking.PackASlack];
         T* tile = stackalloc T[MR * 64];
@@ -429,7 +448,11 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         {
             int kc = Math.Min(kcBlock, p.K - pc);
             T* bt;
-            if (p.Prepacked)
+            if (p.DirectB)
+            {
+                bt = null;
+            }
+            else if (p.Prepacked)
             {
                 bt = p.PackedB + ((nint)pc * p.PackedWidth) + ((nint)j0 * kc);
             }
@@ -472,16 +495,18 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
 
         for (int jr = jBegin; jr < jEnd; jr += NR)
         {
-            T* bp = bt + ((nint)(jr - jBegin) * kc);
+            // Row p of the panel: B̃ at bp + p·w (w the panel's width), or B itself at bp + p·ldb (DirectB).
+            T* bp = p.DirectB ? p.B + ((nint)pc * p.Ldb) + jc + jr : bt + ((nint)(jr - jBegin) * kc);
+            nint bs = p.DirectB ? p.Ldb : RoundUp(Math.Min(NR, jEnd - jr), TS.Count);
             for (int ir = 0; ir < mc; ir += MR)
             {
-                if (ir + (2 * MR) <= mc && TilePair(ref p, ic, ir, jc, jr, jEnd, pc, kc, bp, packA, ref epi, bias))
+                if (ir + (2 * MR) <= mc && TilePair(ref p, ic, ir, jc, jr, jEnd, pc, kc, bp, bs, packA, ref epi, bias))
                 {
                     ir += MR;
                     continue;
                 }
 
-                Tile(ref p, ic, ir, mc, jc, jr, jEnd, pc, kc, bp, packA, edgeA, tile, ref epi, bias);
+                Tile(ref p, ic, ir, mc, jc, jr, jEnd, pc, kc, bp, bs, packA, edgeA, tile, ref epi, bias);
             }
         }
 
@@ -495,7 +520,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Tile(
         ref GemmProblem<T> p, int ic, int ir, int mc, int jc, int jr, int nc, int pc, int kc,
-        T* bp, T* packA, T* edgeA, T* tile, ref GemmEpilogue<T> epi, T* bias)
+        T* bp, nint bs, T* packA, T* edgeA, T* tile, ref GemmEpilogue<T> epi, T* bias)
     {
         const int MR = GemmBlocking.MR;
         int ncur = Math.Min(NR, nc - jr);
@@ -556,7 +581,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             // A narrow last panel (e.g. n = 10) is stored with masked loads/stores straight from the registers.
             epi.Bias = biasTile;
             epi.LastCount = ncur == w ? 0 : ncur - (w - TS.Count);
-            Kernel(vectors, kc, ap, rs, cs, bp, c, p.Ldc, epi);
+            Kernel(vectors, kc, ap, rs, cs, bp, bs, c, p.Ldc, epi);
             if (epi.Activation is FusedActivation.Sigmoid or FusedActivation.Tanh)
             {
                 ApplyTranscendental(epi.Activation, c, p.Ldc, MR, ncur);
@@ -565,7 +590,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         else
         {
             var raw = new GemmEpilogue<T> { Alpha = T.One, Beta = T.Zero, Activation = FusedActivation.Identity };
-            Kernel(vectors, kc, ap, rs, cs, bp, tile, w, raw);
+            Kernel(vectors, kc, ap, rs, cs, bp, bs, tile, w, raw);
             EdgeEpilogue(tile, w, c, p.Ldc, mr, ncur, epi, biasTile);
         }
     }
@@ -579,7 +604,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     // 10-class output layer) and C can be stored straight from the registers; false otherwise (then Tile runs).
     private static bool TilePair(
         ref GemmProblem<T> p, int ic, int ir, int jc, int jr, int nc, int pc, int kc,
-        T* bp, T* packA, ref GemmEpilogue<T> epi, T* bias)
+        T* bp, nint bs, T* packA, ref GemmEpilogue<T> epi, T* bias)
     {
         const int MR = GemmBlocking.MR;
         int ncur = Math.Min(NR, nc - jr);
@@ -615,7 +640,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         T* c = p.C + ((nint)(ic + ir) * p.Ldc) + jc + jr;
         epi.Bias = bias == null ? null : bias + jc + jr;
         epi.LastCount = ncur == TS.Count ? 0 : ncur;
-        GemmMicroKernel.RunPair<TS, TV, T>(kc, a0, a1, rs, cs, bp, c, p.Ldc, epi);
+        GemmMicroKernel.RunPair<TS, TV, T>(kc, a0, a1, rs, cs, bp, bs, c, p.Ldc, epi);
         if (epi.Activation is FusedActivation.Sigmoid or FusedActivation.Tanh)
         {
             ApplyTranscendental(epi.Activation, c, p.Ldc, 2 * MR, ncur);
@@ -625,21 +650,21 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Kernel(int vectors, int kc, T* a, nint rs, nint cs, T* b, T* c, nint ldc, in GemmEpilogue<T> e)
+    private static void Kernel(int vectors, int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
     {
         switch (vectors)
         {
             case 1:
-                GemmMicroKernel.Run<TS, TV, T, Vectors1>(kc, a, rs, cs, b, c, ldc, e);
+                GemmMicroKernel.Run<TS, TV, T, Vectors1>(kc, a, rs, cs, b, bs, c, ldc, e);
                 break;
             case 2:
-                GemmMicroKernel.Run<TS, TV, T, Vectors2>(kc, a, rs, cs, b, c, ldc, e);
+                GemmMicroKernel.Run<TS, TV, T, Vectors2>(kc, a, rs, cs, b, bs, c, ldc, e);
                 break;
             case 3:
-                GemmMicroKernel.Run<TS, TV, T, Vectors3>(kc, a, rs, cs, b, c, ldc, e);
+                GemmMicroKernel.Run<TS, TV, T, Vectors3>(kc, a, rs, cs, b, bs, c, ldc, e);
                 break;
             default:
-                GemmMicroKernel.Run<TS, TV, T, Vectors4>(kc, a, rs, cs, b, c, ldc, e);
+                GemmMicroKernel.Run<TS, TV, T, Vectors4>(kc, a, rs, cs, b, bs, c, ldc, e);
                 break;
         }
     }

@@ -46,7 +46,7 @@ internal static unsafe class GemmMicroKernel
 
     // a: op(A) rows (MR, kc) at a[i·rs + p·cs]; b: B̃ (kc, w); c: (MR, w) with leading dimension ldc.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run<TS, TV, T, TW>(int kc, T* a, nint rs, nint cs, T* b, T* c, nint ldc, in GemmEpilogue<T> e)
+    public static void Run<TS, TV, T, TW>(int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
         where TS : struct, ISimd<TV, T>
         where TV : struct
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -114,7 +114,7 @@ internal static unsafe class GemmMicroKernel
             if (nv > 3) { c53 = TS.MulAdd(x, b3, c53); }
 
             a += cs;
-            b += w;
+            b += bs;
         }
 
         T* bias = e.Bias;
@@ -134,12 +134,11 @@ internal static unsafe class GemmMicroKernel
     /// <see cref="Run{TS, TV, T, TW}"/>, so the result is bit-identical to two separate tiles.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void RunPair<TS, TV, T>(int kc, T* a0, T* a1, nint rs, nint cs, T* b, T* c, nint ldc, in GemmEpilogue<T> e)
+    public static void RunPair<TS, TV, T>(int kc, T* a0, T* a1, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
         where TS : struct, ISimd<TV, T>
         where TV : struct
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        nint w = TS.Count;
         nint r2 = rs * 2, r3 = rs * 3, r4 = rs * 4, r5 = rs * 5;
         TV c0 = TS.Zero, c1 = TS.Zero, c2 = TS.Zero, c3 = TS.Zero, c4 = TS.Zero, c5 = TS.Zero;
         TV d0 = TS.Zero, d1 = TS.Zero, d2 = TS.Zero, d3 = TS.Zero, d4 = TS.Zero, d5 = TS.Zero;
@@ -160,7 +159,7 @@ internal static unsafe class GemmMicroKernel
             d5 = TS.MulAdd(TS.Broadcast(a1[r5]), bv, d5);
             a0 += cs;
             a1 += cs;
-            b += w;
+            b += bs;
         }
 
         T* bias = e.Bias;

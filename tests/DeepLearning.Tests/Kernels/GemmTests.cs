@@ -160,6 +160,45 @@ public class GemmTests
         GemmThreadPool.Shared.HelperCount.Should().BeGreaterThanOrEqualTo(1, "the two-thread call must have used a helper");
     }
 
+    [Fact]
+    public void A_plain_B_read_in_place_matches_reference_and_the_packed_path_bit_for_bit()
+    {
+        // Not transposed, one k-block, n a multiple of the register width: B is read where it is (DirectB), by rows
+        // and by column panels, with and without packed A, with B's leading dimension above n.
+        var rng = new Random(37);
+        var shapes = new (int M, int N, int K)[] { (6, 16, 1), (13, 48, 7), (64, 256, 128), (64, 784, 64), (200, 80, 256), (37, 64, 400), (256, 784, 64) };
+        foreach (var (m, n, k) in shapes)
+        {
+            foreach (var ta in new[] { Transpose.None, Transpose.Transposed })
+            {
+                foreach (int threads in new[] { 1, 2 })
+                {
+                    Check<float>(rng, ta, Transpose.None, m, n, k, alpha: 1f, beta: 0f, threads: threads, bias: true, act: FusedActivation.ReLU);
+                    Check<float>(rng, ta, Transpose.None, m, n, k, alpha: 0.5f, beta: 1f, threads: threads, padding: 3);
+                    Check<double>(rng, ta, Transpose.None, m, n, k, alpha: 1.0, beta: 0.0, threads: threads, padding: 1);
+
+                    int lda = ta == Transpose.None ? k : m, ldb = n + 5;
+                    float[] a = Random<float>(rng, m * k), b = Random<float>(rng, k * ldb);
+                    float[] direct = new float[m * n], packed = new float[m * n];
+                    Gemm.ThreadsOverride = threads;
+                    try
+                    {
+                        Gemm.Multiply<float>(ta, Transpose.None, m, n, k, 1f, a, lda, b, ldb, 0f, direct, n);
+                        GemmBlocking.DirectBMinElements = long.MaxValue;
+                        Gemm.Multiply<float>(ta, Transpose.None, m, n, k, 1f, a, lda, b, ldb, 0f, packed, n);
+                    }
+                    finally
+                    {
+                        GemmBlocking.DirectBMinElements = 0;
+                        Gemm.ThreadsOverride = 0;
+                    }
+
+                    direct.Should().Equal(packed, $"({m}, {n}, {k}) {ta} threads {threads}");
+                }
+            }
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Transposes))]
     public void Rows_split_with_B_packed_per_KC_step_by_each_participant_match_reference_and_one_thread(Transpose ta, Transpose tb)
