@@ -370,29 +370,25 @@ internal static unsafe class GemmPacking
     private static int PackA6FloatAvx(int kc, float* s, nint lda, float* d)
     {
         int kc8 = kc & ~7;
-        Vector256<float> r6 = Vector256<float>.Zero;
         for (int p = 0; p < kc8; p += 8)
         {
+            // Six rows and two zero rows through the shared 8×8 transpose; column i (the six values of k step p + i
+            // and two zeros) is stored at d + (p + i)·6, each store overwriting the previous one's two zeros.
             float* sp = s + p;
             Vector256<float> r0 = Avx.LoadVector256(sp), r1 = Avx.LoadVector256(sp + lda);
             Vector256<float> r2 = Avx.LoadVector256(sp + (2 * lda)), r3 = Avx.LoadVector256(sp + (3 * lda));
             Vector256<float> r4 = Avx.LoadVector256(sp + (4 * lda)), r5 = Avx.LoadVector256(sp + (5 * lda));
-            Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
-            Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
-            Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
-            Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE);
-            Vector256<float> s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
-            Vector256<float> s4 = Avx.Shuffle(t4, r6, 0x44), s5 = Avx.Shuffle(t4, r6, 0xEE);
-            Vector256<float> s6 = Avx.Shuffle(t5, r6, 0x44), s7 = Avx.Shuffle(t5, r6, 0xEE);
+            Vector256<float> r6 = Vector256<float>.Zero, r7 = Vector256<float>.Zero;
+            Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
             float* dp = d + (p * 6);
-            Avx.Store(dp, Avx.Permute2x128(s0, s4, 0x20));
-            Avx.Store(dp + 6, Avx.Permute2x128(s1, s5, 0x20));
-            Avx.Store(dp + 12, Avx.Permute2x128(s2, s6, 0x20));
-            Avx.Store(dp + 18, Avx.Permute2x128(s3, s7, 0x20));
-            Avx.Store(dp + 24, Avx.Permute2x128(s0, s4, 0x31));
-            Avx.Store(dp + 30, Avx.Permute2x128(s1, s5, 0x31));
-            Avx.Store(dp + 36, Avx.Permute2x128(s2, s6, 0x31));
-            Avx.Store(dp + 42, Avx.Permute2x128(s3, s7, 0x31));
+            Avx.Store(dp, r0);
+            Avx.Store(dp + 6, r1);
+            Avx.Store(dp + 12, r2);
+            Avx.Store(dp + 18, r3);
+            Avx.Store(dp + 24, r4);
+            Avx.Store(dp + 30, r5);
+            Avx.Store(dp + 36, r6);
+            Avx.Store(dp + 42, r7);
         }
 
         return kc8;
