@@ -290,9 +290,11 @@ public sealed class Dense<T> : ILayer<T>
     // TransposedProductRatio times X (m, k) and large. X·Wᵀ has to transpose all of W into the GEMM's panels on every
     // call (784×256 in a Fashion-MNIST network: ~30 µs of a 166 µs product at batch 64); W·Xᵀ reads W in place as the
     // A operand and transposes only the batch.
+    // The product P is kept in a per-thread buffer, so it is used only up to 1M elements (4 MB).
     private bool UseTransposedProduct(int m, FusedActivation act) =>
         m >= 8
         && (long)OutputSize >= (long)TransposedProductRatio * m
+        && (long)OutputSize * m <= 1 << 20
         && (long)OutputSize * InputSize >= 65536
         && act is FusedActivation.Identity or FusedActivation.ReLU or FusedActivation.LeakyReLU
         && TransposedEpilogue.IsAccelerated
