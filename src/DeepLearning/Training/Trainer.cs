@@ -21,7 +21,8 @@ public static class Trainer
     /// </summary>
     /// <remarks>
     /// <para>The epoch cost is the mean of the mini-batch costs J{t} weighted by mini-batch size, each including the
-    /// regularization term. The metric is accuracy for a classifier and RMSE in original units for a regression; the
+    /// regularization term. The metric is accuracy for a classifier (a sigmoid output's probability targets, e.g.
+    /// label-smoothed 0.1/0.9, count as class 1 where y &gt; 0.5) and RMSE in original units for a regression; the
     /// training metric is the running one of the training-mode forward passes
     /// (dropout active), like Keras's; the dev figures come from an inference-mode pass and the dev cost excludes
     /// the regularization term. A training step allocates nothing once warm.</para>
@@ -214,7 +215,7 @@ public static class Trainer
                         batchIndex++;
                         if (classification)
                         {
-                            correct += Accuracy.CountCorrect(model.LastOutput!, y);
+                            correct += Accuracy.CountCorrect(model.LastOutput!, y, 0.5, probabilityTargets: true);
                         }
                         else
                         {
