@@ -140,6 +140,21 @@ public class BiasVarianceTests
     }
 
     [Fact]
+    public void Dropout_turned_off_is_not_dropout_for_the_history_and_dropout_turned_on_by_a_callback_is()
+    {
+        var (train, dev, _) = Datasets.Digits<float>().Split(0.6, 0.2, 0.2, seed: 3, stratify: true);
+        var model = Model.Sequential<float>(64).Standardize(train).Dense(16).ReLU().Dropout(keepProb: 0.5).Dense(10).Softmax().Build(seed: 2);
+        model.DropoutEnabled = false;
+        var history = model.Fit(train, new TrainingOptions<float> { Optimizer = new Adam(0.002), Epochs = 2, Validation = dev });
+        history.TrainMetricWithDropout.Should().BeFalse("no unit was dropped while training");
+        BiasVariance.Diagnose(history).Epoch.Should().NotBeNull();
+
+        var switchOn = new LambdaCallback((_, record) => model.DropoutEnabled = record.Epoch >= 1);
+        var later = model.Fit(train, new TrainingOptions<float> { Optimizer = new Adam(0.002), Epochs = 3, Validation = dev, Callbacks = { switchOn } });
+        later.TrainMetricWithDropout.Should().BeTrue("epochs 2 and 3 trained with dropout");
+    }
+
+    [Fact]
     public void The_model_overload_needs_a_classifier()
     {
         var x = new Tensor<float>(30, 1);
