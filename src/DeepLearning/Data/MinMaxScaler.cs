@@ -9,7 +9,7 @@ namespace DeepLearning;
 /// each training column onto [low, high] (default [0, 1]). Dev and test values outside the training range land
 /// outside [low, high]; they are not clipped.
 /// </summary>
-/// <remarks>A constant training column (max_j = min_j) is shifted but not scaled: x̂_j = low + (x_j − min_j).</remarks>
+/// <remarks>A constant training column (max_j = min_j, or a range so small that (high − low)/range overflows T) is shifted but not scaled: x̂_j = low + (x_j − min_j).</remarks>
 /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
 public sealed class MinMaxScaler<T> : IInputTransform<T>
     where T : unmanaged, IFloatingPointIeee754<T>
@@ -39,6 +39,13 @@ public sealed class MinMaxScaler<T> : IInputTransform<T>
         {
             double range = max[j] - min[j];
             double scale = range > 0 ? (high - low) / range : 1.0;
+            if (!T.IsFinite(T.CreateTruncating(scale)))
+            {
+                // A range so small that its reciprocal overflows T (1e-39 in float) is constant at T's precision;
+                // an infinite scale would turn the feature into NaN (0·∞) and ±∞.
+                scale = 1.0;
+            }
+
             _scale[j] = T.CreateTruncating(scale);
             _offset[j] = T.CreateTruncating(low - (min[j] * scale));
         }

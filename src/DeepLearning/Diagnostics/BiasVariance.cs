@@ -53,13 +53,20 @@ public static class BiasVariance
     /// <param name="thresholds">When a gap is large.</param>
     /// <returns>The report, with <see cref="BiasVarianceReport.Epoch"/> set.</returns>
     /// <exception cref="InvalidOperationException">
-    /// The history is empty, the epoch lacks a training or dev metric, or the run had dropout
-    /// (<see cref="History.TrainMetricWithDropout"/>; use the model overload).
+    /// The history is empty, its metric is "rmse" (a regression's, which <c>Fit</c> records; not an error rate), the
+    /// epoch lacks a training or dev metric, or the run had dropout (<see cref="History.TrainMetricWithDropout"/>; use
+    /// the model overload).
     /// </exception>
     /// <exception cref="ArgumentOutOfRangeException">An error computed from the metrics is outside [0, 1].</exception>
     public static BiasVarianceReport Diagnose(History history, double humanError = 0, HistoryEpoch epoch = HistoryEpoch.Best, BiasVarianceThresholds? thresholds = null)
     {
         ArgumentNullException.ThrowIfNull(history);
+        if (string.Equals(history.MetricName, "rmse", StringComparison.OrdinalIgnoreCase))
+        {
+            // Fit's regression metric: an RMSE in the targets' units is not an error rate in [0, 1].
+            throw new InvalidOperationException("bias/variance diagnosis needs error rates, but this history's metric is rmse (a regression's root-mean-squared error, in the targets' units): diagnose a classifier's history, or pass error rates to Diagnose(trainError, devError)");
+        }
+
         var record = history.Last ?? throw new InvalidOperationException("the history has no epochs to diagnose");
         if (epoch == HistoryEpoch.Best)
         {

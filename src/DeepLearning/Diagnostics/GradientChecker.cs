@@ -20,7 +20,7 @@ public enum GradientVerdict
 /// <summary>Settings of a gradient check.</summary>
 public sealed record GradientCheckOptions
 {
-    /// <summary>ε of the central difference (J(θ + ε) − J(θ − ε))/(2ε). The course uses 1e-7.</summary>
+    /// <summary>ε of the central difference (J(θ + ε) − J(θ − ε))/(2ε), finite and &gt; 0. The course uses 1e-7.</summary>
     public double Epsilon { get; init; } = 1e-7;
 
     /// <summary>If set, check at most this many randomly chosen coordinates per parameter tensor (for large models).</summary>
@@ -88,6 +88,7 @@ public sealed record GradientCheckReport(double Difference, IReadOnlyList<Parame
 public static class GradientChecker
 {
     /// <summary>Runs the check on the batch (X, Y).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><see cref="GradientCheckOptions.Epsilon"/> is not finite and &gt; 0, or <see cref="GradientCheckOptions.MaxCoordinatesPerTensor"/> is below 1.</exception>
     public static GradientCheckReport Check<T>(Model<T> model, Tensor<T> x, Tensor<T> y, GradientCheckOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -95,9 +96,10 @@ public static class GradientChecker
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(y);
         options ??= new GradientCheckOptions();
-        if (!(options.Epsilon > 0))
+        if (!(options.Epsilon > 0) || !double.IsFinite(options.Epsilon))
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.Epsilon, $"Epsilon must be > 0; received {options.Epsilon}");
+            // ε = ∞ would make every difference quotient NaN, reported as a backpropagation bug.
+            throw new ArgumentOutOfRangeException(nameof(options), options.Epsilon, $"Epsilon must be finite and > 0; received {options.Epsilon.ToString(CultureInfo.InvariantCulture)}");
         }
 
         // A double model is checked in place and restored afterwards (so custom layers need no factory);

@@ -65,6 +65,14 @@ public static class Accuracy
     /// </summary>
     /// <exception cref="ArgumentException">The shapes differ, or a binary target is not 0 or 1.</exception>
     public static int CountCorrect<T>(Tensor<T> predictions, Tensor<T> targets, double threshold = 0.5)
+        where T : unmanaged, IFloatingPointIeee754<T> => CountCorrect(predictions, targets, threshold, probabilityTargets: false);
+
+    /// <summary>
+    /// <see cref="CountCorrect{T}(Tensor{T}, Tensor{T}, double)"/> for the fit loop and evaluation, which accept a single
+    /// sigmoid column of probability targets (e.g. label-smoothed 0.1/0.9): with <paramref name="probabilityTargets"/>
+    /// such a target counts as label 1 where y &gt; 0.5 (as the confusion matrix reads it) instead of being refused.
+    /// </summary>
+    internal static int CountCorrect<T>(Tensor<T> predictions, Tensor<T> targets, double threshold, bool probabilityTargets)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (m, c) = Predictions.Shape(predictions, nameof(predictions));
@@ -80,9 +88,11 @@ public static class Accuracy
         if (c == 1)
         {
             T cut = Predictions.Threshold<T>(threshold);
+            T half = T.CreateTruncating(0.5);
             for (int i = 0; i < m; i++)
             {
-                correct += (y[i] > cut ? 1 : 0) == Predictions.BinaryTarget(t[i], i) ? 1 : 0;
+                int label = probabilityTargets ? (t[i] > half ? 1 : 0) : Predictions.BinaryTarget(t[i], i);
+                correct += (y[i] > cut ? 1 : 0) == label ? 1 : 0;
             }
         }
         else

@@ -13,7 +13,7 @@ namespace DeepLearning;
 /// The mean loss over the examples, inference mode, without the regularization term — the training loss J as the
 /// network sees it (for squared error that is ½·MSE, on standardized targets when a target transform is set).
 /// </param>
-/// <param name="Accuracy">The fraction classified correctly (null for regression).</param>
+/// <param name="Accuracy">The fraction classified correctly (null for regression); a sigmoid output's probability targets count as class 1 where y &gt; 0.5.</param>
 /// <param name="Count">The number of examples m.</param>
 /// <param name="ConfusionMatrix">Counts by (actual, predicted) class, with precision/recall/F1 and the model's class names (null for regression).</param>
 public sealed record Evaluation(double Cost, double? Accuracy, long Count, ConfusionMatrix? ConfusionMatrix)

@@ -93,7 +93,7 @@ internal sealed class Evaluator<T>
         _seen += rows;
         if (_model.IsClassifier)
         {
-            _correct += Accuracy.CountCorrect(output, y);
+            _correct += Accuracy.CountCorrect(output, y, 0.5, probabilityTargets: true);
             if (_matrix is not null)
             {
                 var predicted = Predictions.ToLabels(output);

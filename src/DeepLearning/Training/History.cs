@@ -46,7 +46,8 @@ public sealed class History
     /// <summary>
     /// Whether the training metrics were measured on a network with dropout, during training (units dropped): they
     /// then overstate the training error, and <see cref="BiasVariance.Diagnose(History, double, HistoryEpoch, BiasVarianceThresholds?)"/>
-    /// refuses them. Set by <c>Fit</c>.
+    /// refuses them. Set by <c>Fit</c> when the history is created, from the dropout layers with keep_prob &lt; 1 that are
+    /// enabled (<see cref="Dropout{T}.Enabled"/>), and turned on at any later epoch that trains with one enabled.
     /// </summary>
     public bool TrainMetricWithDropout { get; set; }
 

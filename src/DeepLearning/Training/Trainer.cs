@@ -21,7 +21,8 @@ public static class Trainer
     /// </summary>
     /// <remarks>
     /// <para>The epoch cost is the mean of the mini-batch costs J{t} weighted by mini-batch size, each including the
-    /// regularization term. The metric is accuracy for a classifier and RMSE in original units for a regression; the
+    /// regularization term. The metric is accuracy for a classifier (a sigmoid output's probability targets, e.g.
+    /// label-smoothed 0.1/0.9, count as class 1 where y &gt; 0.5) and RMSE in original units for a regression; the
     /// training metric is the running one of the training-mode forward passes
     /// (dropout active), like Keras's; the dev figures come from an inference-mode pass and the dev cost excludes
     /// the regularization term. A training step allocates nothing once warm.</para>
@@ -135,7 +136,7 @@ public static class Trainer
         bool classification = model.IsClassifier;
         var batchNorm = FirstBatchNorm(model);
         var history = resume?.History ?? (classification ? new History("accuracy") : new History("rmse", higherIsBetter: false));
-        history.TrainMetricWithDropout = model.Layers.Any(l => l is Dropout<T> { KeepProb: < 1 });
+        history.TrainMetricWithDropout = DropoutActive(model);
         var verbose = options.Verbose && options.Progress is null ? new ConsoleProgress(metricName: history.MetricName) : null;
         var progress = options.Progress ?? verbose;
         var context = new Context<T>(model, options, history, shuffle, train) { InitialLearningRate = initialLearningRate };
@@ -166,6 +167,7 @@ public static class Trainer
 
                 optimizer.Validate<T>();
                 CheckBatchNormBatchSize(model, options.BatchSize, train.Count); // a callback may have changed it
+                history.TrainMetricWithDropout |= DropoutActive(model); // a callback may have turned dropout on
                 int bs = EffectiveBatchSize(options.BatchSize, train.Count);
                 batch.Ensure(bs, model.InputSize, model.OutputSize);
                 int batchesPerEpoch = train.Count > 0 ? (int)((train.Count + bs - 1) / bs) - (batchNorm is not null && train.Count % bs == 1 ? 1 : 0) : -1;
@@ -214,7 +216,7 @@ public static class Trainer
                         batchIndex++;
                         if (classification)
                         {
-                            correct += Accuracy.CountCorrect(model.LastOutput!, y);
+                            correct += Accuracy.CountCorrect(model.LastOutput!, y, 0.5, probabilityTargets: true);
                         }
                         else
                         {
@@ -297,6 +299,21 @@ public static class Trainer
 
     private static int EffectiveBatchSize(int batchSize, long count) =>
         batchSize == 0 || (count > 0 && batchSize > count) ? (int)Math.Max(1, count) : batchSize;
+
+    // Whether a training forward pass drops units: a dropout layer with keep_prob < 1 that is not turned off.
+    private static bool DropoutActive<T>(Model<T> model)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        foreach (var layer in model.Layers)
+        {
+            if (layer is Dropout<T> { KeepProb: < 1, Enabled: true })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private static BatchNorm<T>? FirstBatchNorm<T>(Model<T> model)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -92,7 +92,7 @@ public sealed class Ensemble<T>
         return sum!;
     }
 
-    /// <summary>The ensemble's predicted class per example: argmax over C, or P ≥ 0.5 when C = 1.</summary>
+    /// <summary>The ensemble's predicted class per example: argmax over C, or P &gt; 0.5 when C = 1 (as <see cref="Model{T}.PredictClasses"/>).</summary>
     /// <exception cref="InvalidDataException">X holds NaN or ±∞ (the cell is named; checked before any member is called), or the averaged probabilities do (a member gave them for finite input).</exception>
     public int[] PredictClasses(Tensor<T> x)
     {
@@ -163,7 +163,7 @@ public sealed class Ensemble<T>
         return sum!;
     }
 
-    /// <summary>The predicted class of each row of probabilities (m, C): argmax, or P ≥ 0.5 when C = 1.</summary>
+    /// <summary>The predicted class of each row of probabilities (m, C): argmax, or P &gt; 0.5 when C = 1 (as <see cref="Predictions.ToLabels{T}(Tensor{T}, double)"/>: exactly 0.5 is class 0).</summary>
     /// <exception cref="InvalidDataException">A probability is NaN or ±∞ (the cell is named): that row has no class.</exception>
     public static int[] Classes(Tensor<T> probabilities)
     {
@@ -185,7 +185,7 @@ public sealed class Ensemble<T>
         for (int i = 0; i < m; i++)
         {
             var row = probabilities.Row(i);
-            classes[i] = c == 1 ? (row[0] >= half ? 1 : 0) : TP.IndexOfMax<T>(row);
+            classes[i] = c == 1 ? (row[0] > half ? 1 : 0) : TP.IndexOfMax<T>(row);
         }
 
         return classes;

@@ -118,6 +118,23 @@ public class InputTransformTests
     }
 
     // A transform that implements only the required members, so ApplyInto takes the interface's default.
+    [Fact]
+    public void A_feature_whose_spread_is_too_small_for_float_maps_to_finite_values()
+    {
+        // Range 1e-39: (high − low)/range = 1e39 overflows float, and 0·∞ made the feature NaN for every row.
+        var x = Tensor.FromRows(new[] { new[] { 0f, 1f }, new[] { 1e-39f, 3f }, new[] { 0f, 2f } });
+        var minMax = MinMaxScaler<float>.Fit(x);
+        var scaled = minMax.Apply(x);
+        scaled.ReadOnlySpan.ToArray().Should().OnlyContain(v => float.IsFinite(v));
+        scaled[0, 1].Should().Be(0f);
+        scaled[1, 1].Should().Be(1f);
+
+        var standardizer = Standardizer<float>.Fit(x);
+        var standardized = standardizer.Apply(x);
+        standardized.ReadOnlySpan.ToArray().Should().OnlyContain(v => float.IsFinite(v));
+        standardizer.Invert(standardized).ReadOnlySpan.ToArray().Should().OnlyContain(v => float.IsFinite(v));
+    }
+
     private sealed class OnlyInPlace(IInputTransform<float> inner) : IInputTransform<float>
     {
         public string Kind => inner.Kind;

@@ -140,6 +140,46 @@ public class BiasVarianceTests
     }
 
     [Fact]
+    public void Dropout_turned_off_is_not_dropout_for_the_history_and_dropout_turned_on_by_a_callback_is()
+    {
+        var (train, dev, _) = Datasets.Digits<float>().Split(0.6, 0.2, 0.2, seed: 3, stratify: true);
+        var model = Model.Sequential<float>(64).Standardize(train).Dense(16).ReLU().Dropout(keepProb: 0.5).Dense(10).Softmax().Build(seed: 2);
+        model.DropoutEnabled = false;
+        var history = model.Fit(train, new TrainingOptions<float> { Optimizer = new Adam(0.002), Epochs = 2, Validation = dev });
+        history.TrainMetricWithDropout.Should().BeFalse("no unit was dropped while training");
+        BiasVariance.Diagnose(history).Epoch.Should().NotBeNull();
+
+        var switchOn = new LambdaCallback((_, record) => model.DropoutEnabled = record.Epoch >= 1);
+        var later = model.Fit(train, new TrainingOptions<float> { Optimizer = new Adam(0.002), Epochs = 3, Validation = dev, Callbacks = { switchOn } });
+        later.TrainMetricWithDropout.Should().BeTrue("epochs 2 and 3 trained with dropout");
+    }
+
+    [Fact]
+    public void A_regression_history_is_refused_as_the_model_overload_refuses_a_regression()
+    {
+        // RMSE is not an error rate: 0.3 read as 30% error would be diagnosed, and 2.5 was refused as "trainError".
+        var random = new RandomSource(5);
+        var x = new Tensor<float>(40, 2);
+        random.FillNormal(x.Span);
+        var y = new Tensor<float>(40, 1);
+        for (int i = 0; i < 40; i++)
+        {
+            y[i, 0] = (3 * x[i, 0]) + 0.5f;
+        }
+
+        var data = DataSet.FromTargets(x, y);
+        var model = Model.Sequential<float>(2).Dense(4).ReLU().Dense(1).Build(seed: 1);
+        var history = model.Fit(data, new TrainingOptions<float> { Epochs = 2, Validation = data });
+        history.MetricName.Should().Be("rmse");
+
+        var act = () => BiasVariance.Diagnose(history);
+        act.Should().Throw<InvalidOperationException>().WithMessage("*error rates*rmse*regression*");
+        var small = new History("rmse", higherIsBetter: false);
+        small.AddEpoch(0.1, trainMetric: 0.3, devCost: 0.2, devMetric: 0.5, learningRate: 0.1, seconds: 0);
+        FluentActions.Invoking(() => BiasVariance.Diagnose(small)).Should().Throw<InvalidOperationException>().WithMessage("*error rates*rmse*");
+    }
+
+    [Fact]
     public void The_model_overload_needs_a_classifier()
     {
         var x = new Tensor<float>(30, 1);

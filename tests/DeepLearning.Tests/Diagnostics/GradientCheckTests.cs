@@ -164,4 +164,17 @@ public class GradientCheckTests
 
         public DeepLearning.Tensor<double> Backward(DeepLearning.Tensor<double> outputGradient) => outputGradient;
     }
+
+    [Fact]
+    public void An_infinite_or_non_positive_epsilon_is_refused_before_reporting_a_bug()
+    {
+        // ε = ∞ made every difference quotient NaN, reported as "likely a bug in backpropagation".
+        var model = Model.Sequential<double>(3).Dense(2).Softmax().Build(seed: 1);
+        var (x, y) = TestData.Problem<double>(4, 3, 2, "softmax", seed: 2);
+        foreach (double eps in new[] { double.PositiveInfinity, double.NaN, 0, -1e-7 })
+        {
+            FluentActions.Invoking(() => GradientChecker.Check(model, x, y, new GradientCheckOptions { Epsilon = eps }))
+                .Should().Throw<ArgumentOutOfRangeException>().WithMessage("Epsilon must be finite and > 0*");
+        }
+    }
 }

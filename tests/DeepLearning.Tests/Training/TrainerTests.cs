@@ -416,6 +416,29 @@ public sealed class TrainerTests : IDisposable
         public override string ToString() => "a source of unknown size";
     }
 
+    [Fact]
+    public void Label_smoothed_sigmoid_targets_train_and_evaluate_with_accuracy_against_y_above_one_half()
+    {
+        // Fit accepts sigmoid targets anywhere in [0, 1]; the running accuracy used to refuse them after the first step.
+        var (x, y) = TestData.Problem<float>(40, 3, 1, "sigmoid", 1);
+        var hard = y.Clone();
+        var ys = y.Span;
+        for (int i = 0; i < ys.Length; i++)
+        {
+            ys[i] = ys[i] == 1 ? 0.9f : 0.1f;
+        }
+
+        var smoothed = DataSet.FromTargets(x, y);
+        var model = Model.Sequential<float>(3).Dense(4).ReLU().Dense(1).Sigmoid().Build(seed: 1);
+        var history = model.Fit(smoothed, new TrainingOptions<float> { Epochs = 2, BatchSize = 8, Validation = smoothed });
+
+        history.Count.Should().Be(2);
+        double expected = Accuracy.Compute(model.Predict(x), hard);
+        history.Last!.DevMetric.Should().Be(expected, "a 0.9 target is class 1 and a 0.1 target class 0");
+        model.Evaluate(smoothed).Accuracy.Should().Be(expected);
+        model.Evaluate(smoothed).Accuracy.Should().Be(model.Evaluate(DataSet.FromTargets(x, hard)).Accuracy);
+    }
+
     private sealed class SyncProgress(List<TrainingProgress> sink) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value) => sink.Add(value);

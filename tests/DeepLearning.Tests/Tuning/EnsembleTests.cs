@@ -155,4 +155,19 @@ public class EnsembleTests
         y[2, 1] = double.PositiveInfinity;
         new Ensemble<double>([Fixed<double>(_a)]).Invoking(e => e.Evaluate(_x, y)).Should().Throw<InvalidDataException>().WithMessage("Y holds Infinity at row 2, column 1*");
     }
+
+    [Fact]
+    public void A_binary_probability_of_exactly_one_half_is_class_0_as_the_model_and_accuracy_read_it()
+    {
+        // A sigmoid output of z = 0 is exactly 0.5: the model's PredictClasses (ŷ > 0.5) says class 0, so an
+        // ensemble of that one model must too.
+        var model = Model.Sequential<float>(2).Dense(1, init: Init.Zeros).Sigmoid().Build(seed: 1);
+        var x = Tensor.FromRows(new[] { new[] { 1f, 2f }, new[] { -3f, 0.5f } });
+        model.Predict(x)[0, 0].Should().Be(0.5f);
+        var ensemble = new Ensemble<float>([model.Predict]);
+
+        ensemble.PredictClasses(x).Should().Equal(model.PredictClasses(x));
+        Ensemble<float>.Classes(Tensor.FromRows(new[] { new[] { 0.5f }, new[] { 0.5000001f } })).Should().Equal(0, 1);
+        ensemble.Evaluate(x, [0, 0]).EnsembleAccuracy.Should().Be(Accuracy.Compute(model.Predict(x), [0, 0]));
+    }
 }
