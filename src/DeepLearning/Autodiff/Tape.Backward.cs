@@ -139,7 +139,14 @@ public sealed partial class Tape<T>
                 TP.Divide(gs, x, dst);
                 break;
             case TapeOp.Pow:
-                // y = x^p: dx = g·p·x^(p−1)
+                // y = x^p: dx = g·p·x^(p−1); for p = 0 the gradient is 0 everywhere, even at x = 0 where
+                // p·x^(p−1) would be 0·∞ = NaN (PyTorch's pow_backward special-cases it the same way).
+                if (node.S0 == T.Zero)
+                {
+                    dst.Clear();
+                    break;
+                }
+
                 TP.Pow(x, node.S0 - T.One, dst);
                 TP.Multiply(dst, node.S0, dst);
                 TP.Multiply(dst, gs, dst);

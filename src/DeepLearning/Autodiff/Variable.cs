@@ -185,7 +185,7 @@ public readonly struct Variable<T>
     /// <summary>ln x, element-wise.</summary>
     public Variable<T> Log() => Unary(TapeOp.Log, "Log");
 
-    /// <summary>xᵖ, element-wise (dx = p·xᵖ⁻¹; a negative x with a non-integer p gives NaN).</summary>
+    /// <summary>xᵖ, element-wise (dx = p·xᵖ⁻¹, and 0 everywhere for p = 0, as in PyTorch; a negative x with a non-integer p gives NaN).</summary>
     public Variable<T> Pow(T p) => Unary(TapeOp.Pow, "Pow", p);
 
     /// <summary>√x, element-wise.</summary>
