@@ -126,6 +126,10 @@ public sealed partial class Tape<T>
         var y = node.Value.ReadOnlySpan;
         switch (node.Op)
         {
+            case TapeOp.DivideScalar:
+                // y = x/s: dx = g/s, a true quotient as PyTorch's (not g·(1/s), which differs in the last bit)
+                TP.Divide(gs, node.S0, dst);
+                break;
             case TapeOp.ScalarDivide:
                 // y = s/x: dx = −g·y/x
                 TP.Multiply(gs, y, dst);

@@ -26,6 +26,7 @@ public sealed partial class Tape<T>
             case TapeOp.AddScalar: TP.Add(x, s, d); break;
             case TapeOp.MultiplyScalar: TP.Multiply(x, s, d); break;
             case TapeOp.ScalarMinus: TP.Subtract(s, x, d); break;
+            case TapeOp.DivideScalar: TP.Divide(x, s, d); break;
             default: TP.Divide(s, x, d); break;
         }
 

@@ -15,6 +15,7 @@ internal enum TapeOp
     MultiplyScalar,
     ScalarMinus,
     ScalarDivide,
+    DivideScalar,
     MatMul,
     SumAll,
     SumAxis0,

@@ -143,8 +143,8 @@ public readonly struct Variable<T>
     /// <summary>s·a.</summary>
     public static Variable<T> operator *(T s, Variable<T> a) => Scalar(TapeOp.MultiplyScalar, "Multiply", a, s);
 
-    /// <summary>a / s.</summary>
-    public static Variable<T> operator /(Variable<T> a, T s) => Scalar(TapeOp.MultiplyScalar, "Divide", a, T.One / s);
+    /// <summary>a / s, element-wise, each element a correctly rounded quotient (as PyTorch's, not a·(1/s)); the gradient is g / s.</summary>
+    public static Variable<T> operator /(Variable<T> a, T s) => Scalar(TapeOp.DivideScalar, "Divide", a, s);
 
     /// <summary>s / a, element-wise.</summary>
     public static Variable<T> operator /(T s, Variable<T> a) => Scalar(TapeOp.ScalarDivide, "Divide", a, s);

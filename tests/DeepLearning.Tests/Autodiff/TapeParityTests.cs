@@ -12,4 +12,18 @@ public class TapeParityTests
         x.Pow(0f).Sum().Backward();
         x.Grad!.ToArray().Should().Equal(0f, 0f);
     }
+
+    [Fact]
+    public void Dividing_by_a_scalar_divides_instead_of_multiplying_by_the_reciprocal()
+    {
+        // torch: (x / 10).backward(g) gives x / 10 and x.grad = g / 10, each one correctly rounded quotient;
+        // x · (1/10) differs in the last bit for many x (e.g. 3 · 0.1f ≠ 0.3f).
+        var xs = Enumerable.Range(1, 200).Select(i => i * 0.37f).ToArray();
+        var tape = new Tape<float>();
+        var x = tape.Variable(Tensor.FromArray(xs));
+        var y = x / 10f;
+        y.Value.ToArray().Should().Equal(xs.Select(v => v / 10f));
+        y.Backward(Tensor.FromArray(xs));
+        x.Grad!.ToArray().Should().Equal(xs.Select(v => v / 10f));
+    }
 }
