@@ -93,6 +93,7 @@ internal sealed class SqlEngine
     {
         StudyNames.Validate(study);
         ArgumentException.ThrowIfNullOrEmpty(worker);
+        StudyNames.ValidateStaleAfter(staleAfter);
         return Write("claim a trial", (c, tx) =>
         {
             Execute(c, tx, $"UPDATE dl_trials SET status = 'queued', worker = NULL, error = @e WHERE study = @s AND status = 'running' AND heartbeat_at < {_dialect.Now} - @stale",
