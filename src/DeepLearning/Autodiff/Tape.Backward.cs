@@ -417,9 +417,10 @@ public sealed partial class Tape<T>
         var grad = a.EnsureGrad().Span;
         var g = node.Grad!.ReadOnlySpan;
         T s = node.S0;
+        // s is the divisor: 1 for a sum, N for a mean (whose gradient is g / N, as PyTorch's).
         if (node.Op == TapeOp.SumAll)
         {
-            T v = g[0] * s;
+            T v = g[0] / s;
             if (add)
             {
                 TP.Add(grad, v, grad);
@@ -434,29 +435,36 @@ public sealed partial class Tape<T>
 
         int m = a.Value.Dim(0);
         int n = a.Value.Dim(1);
+        if (node.Op == TapeOp.SumAxis0 && s != T.One)
+        {
+            var scaled = node.Aux(n).Span[..n];
+            TP.Divide(g, s, scaled);
+            g = scaled;
+        }
+
         for (int i = 0; i < m; i++)
         {
             var row = grad.Slice(i * n, n);
             if (node.Op == TapeOp.SumAxis0)
             {
-                // out (1, n): every row of dA gets s·g
+                // out (1, n): every row of dA gets g/s
                 if (add)
                 {
-                    TP.MultiplyAdd(g, s, row, row);
+                    TP.Add(row, g, row);
                 }
                 else
                 {
-                    TP.Multiply(g, s, row);
+                    g.CopyTo(row);
                 }
             }
             else if (add)
             {
-                // out (m, 1): row i of dA gets s·g[i]
-                TP.Add(row, s * g[i], row);
+                // out (m, 1): row i of dA gets g[i]/s
+                TP.Add(row, g[i] / s, row);
             }
             else
             {
-                row.Fill(s * g[i]);
+                row.Fill(g[i] / s);
             }
         }
     }

@@ -173,10 +173,10 @@ public readonly struct Variable<T>
     /// </summary>
     public Variable<T> Sum(int axis) => Reduce(axis, mean: false);
 
-    /// <summary>The mean of every element, shape (1): (1/N)·Σ.</summary>
+    /// <summary>The mean of every element, shape (1): Σ / N (the gradient is g / N, as PyTorch's; 0 for no elements).</summary>
     public Variable<T> Mean() => Reduce(null, mean: true);
 
-    /// <summary>The mean along <paramref name="axis"/> of a rank-2 variable, keeping the dimension; see <see cref="Sum(int)"/>.</summary>
+    /// <summary>The mean along <paramref name="axis"/> of a rank-2 variable, keeping the dimension: the sums divided by their count; see <see cref="Sum(int)"/>.</summary>
     public Variable<T> Mean(int axis) => Reduce(axis, mean: true);
 
     /// <summary>eˣ, element-wise.</summary>

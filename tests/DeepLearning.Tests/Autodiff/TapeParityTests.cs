@@ -26,4 +26,32 @@ public class TapeParityTests
         y.Backward(Tensor.FromArray(xs));
         x.Grad!.ToArray().Should().Equal(xs.Select(v => v / 10f));
     }
+
+    [Fact]
+    public void Mean_divides_the_sum_by_the_count_forward_and_backward_as_PyTorch()
+    {
+        // torch: x.mean(dim) is x.sum(dim) / n, and its backward is g / n; multiplying by 1/n differs in the last bit.
+        var xs = Enumerable.Range(1, 3 * 7).Select(i => (i * 0.731f) - 5f).ToArray();
+        var gs = Enumerable.Range(1, 3).Select(i => i * 1.37f).ToArray();
+        var tape = new Tape<float>();
+        var x = tape.Variable(Tensor.FromArray(xs).Reshape(3, 7));
+        var sums = x.Sum(1).Value.ToArray();
+        var y = x.Mean(1);
+        y.Value.ToArray().Should().Equal(sums.Select(v => v / 7f));
+        y.Backward(Tensor.FromArray(gs).Reshape(3, 1));
+        x.Grad!.ToArray().Should().Equal(Enumerable.Range(0, 21).Select(k => gs[k / 7] / 7f));
+
+        tape.ZeroGrad();
+        var columns = x.Mean(0);
+        columns.Value.ToArray().Should().Equal(x.Sum(0).Value.ToArray().Select(v => v / 3f));
+        var seed = Enumerable.Range(1, 7).Select(i => i * 0.9f).ToArray();
+        columns.Backward(Tensor.FromArray(seed).Reshape(1, 7));
+        x.Grad!.ToArray().Should().Equal(Enumerable.Range(0, 21).Select(k => seed[k % 7] / 3f));
+
+        tape.ZeroGrad();
+        var all = x.Mean();
+        all.Item.Should().Be(x.Sum().Item / 21f);
+        all.Backward(Tensor.FromArray(new[] { 1.37f }));
+        x.Grad!.ToArray().Should().OnlyContain(v => v == 1.37f / 21f);
+    }
 }
