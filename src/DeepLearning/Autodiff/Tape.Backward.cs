@@ -151,7 +151,7 @@ public sealed partial class Tape<T>
                     break;
                 }
 
-                TP.Pow(x, node.S0 - T.One, dst);
+                Pow(x, node.S0 - T.One, dst);
                 TP.Multiply(dst, node.S0, dst);
                 TP.Multiply(dst, gs, dst);
                 break;

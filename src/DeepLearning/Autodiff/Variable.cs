@@ -185,7 +185,11 @@ public readonly struct Variable<T>
     /// <summary>ln x, element-wise.</summary>
     public Variable<T> Log() => Unary(TapeOp.Log, "Log");
 
-    /// <summary>xᵖ, element-wise (dx = p·xᵖ⁻¹, and 0 everywhere for p = 0, as in PyTorch; a negative x with a non-integer p gives NaN).</summary>
+    /// <summary>
+    /// xᵖ, element-wise (dx = p·xᵖ⁻¹, and 0 everywhere for p = 0, as in PyTorch; a negative x with a non-integer p gives
+    /// NaN). As PyTorch's CPU pow, p = 2, 3, −1, −2, ½ and −½ are computed as x·x, x·x·x, 1/x, 1/(x·x), √x and 1/√x, so
+    /// the results match it to the last bit.
+    /// </summary>
     public Variable<T> Pow(T p) => Unary(TapeOp.Pow, "Pow", p);
 
     /// <summary>√x, element-wise.</summary>

@@ -54,4 +54,29 @@ public class TapeParityTests
         all.Backward(Tensor.FromArray(new[] { 1.37f }));
         x.Grad!.ToArray().Should().OnlyContain(v => v == 1.37f / 21f);
     }
+
+    [Theory]
+    [InlineData(2f)]
+    [InlineData(3f)]
+    [InlineData(-1f)]
+    [InlineData(-2f)]
+    [InlineData(0.5f)]
+    [InlineData(-0.5f)]
+    public void Pow_with_PyTorchs_special_exponents_computes_what_PyTorch_computes(float p)
+    {
+        // ATen's pow(tensor, scalar) computes these exponents as x·x, x·x·x, 1/x, 1/(x·x), √x and 1/√x, not with pow.
+        var xs = Enumerable.Range(1, 500).Select(i => (i * 0.0173f) + 0.01f).ToArray();
+        Func<float, float> torch = p switch
+        {
+            2f => v => v * v,
+            3f => v => v * v * v,
+            -1f => v => 1f / v,
+            -2f => v => 1f / (v * v),
+            0.5f => MathF.Sqrt,
+            _ => v => 1f / MathF.Sqrt(v),
+        };
+        var tape = new Tape<float>();
+        var x = tape.Variable(Tensor.FromArray(xs));
+        x.Pow(p).Value.ToArray().Should().Equal(xs.Select(torch));
+    }
 }
