@@ -156,9 +156,9 @@ public sealed partial class Tape<T>
                 TP.Multiply(dst, gs, dst);
                 break;
             case TapeOp.Sqrt:
-                // y = √x: dx = g/(2y)
-                TP.Divide(gs, y, dst);
-                TP.Multiply(dst, T.CreateTruncating(0.5), dst);
+                // y = √x: dx = g/(2y), one rounding as PyTorch's ((g/y)·½ rounds twice when the quotient is subnormal)
+                TP.Multiply(y, T.CreateTruncating(2), dst);
+                TP.Divide(gs, dst, dst);
                 break;
             case TapeOp.Abs:
                 for (int i = 0; i < dst.Length; i++)

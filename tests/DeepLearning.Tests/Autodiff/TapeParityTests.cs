@@ -79,4 +79,18 @@ public class TapeParityTests
         var x = tape.Variable(Tensor.FromArray(xs));
         x.Pow(p).Value.ToArray().Should().Equal(xs.Select(torch));
     }
+
+    [Fact]
+    public void Sqrt_backward_divides_by_twice_the_result_as_PyTorch()
+    {
+        // torch: sqrt's backward is g / (2·√x); (g/√x)·½ rounds twice when the quotient is subnormal.
+        var xs = Enumerable.Range(1, 300).Select(i => 1f + (i * 0.0371f)).ToArray();
+        var gs = Enumerable.Range(1, 300).Select(i => i * 3.3e-41f).ToArray();
+        var tape = new Tape<float>();
+        var x = tape.Variable(Tensor.FromArray(xs));
+        var y = x.Sqrt();
+        y.Backward(Tensor.FromArray(gs));
+        var roots = y.Value.ToArray();
+        x.Grad!.ToArray().Should().Equal(gs.Select((g, i) => g / (2 * roots[i])));
+    }
 }
