@@ -54,6 +54,9 @@ internal sealed class SqlEngine
     /// <summary>The schema version this library writes and reads.</summary>
     public const int SchemaVersion = 1;
 
+    private static readonly double _minUnixMilliseconds = DateTimeOffset.MinValue.ToUnixTimeMilliseconds();
+    private static readonly double _maxUnixMilliseconds = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
+
     private readonly SqlDialect _dialect;
     private readonly object _schemaLock = new();
     private bool _schemaReady;
@@ -93,6 +96,7 @@ internal sealed class SqlEngine
     {
         StudyNames.Validate(study);
         ArgumentException.ThrowIfNullOrEmpty(worker);
+        StudyNames.ValidateStaleAfter(staleAfter);
         return Write("claim a trial", (c, tx) =>
         {
             Execute(c, tx, $"UPDATE dl_trials SET status = 'queued', worker = NULL, error = @e WHERE study = @s AND status = 'running' AND heartbeat_at < {_dialect.Now} - @stale",
@@ -188,10 +192,16 @@ internal sealed class SqlEngine
                 return null;
             }
 
-            id = Convert.ToInt32(r.GetValue(0), CultureInfo.InvariantCulture);
+            id = Int(r, 0, "id", study, r.GetValue(0));
             config = r.GetString(1);
-            attempts = Convert.ToInt32(r.GetValue(2), CultureInfo.InvariantCulture) + 1;
-            failures = Convert.ToInt32(r.GetValue(3), CultureInfo.InvariantCulture);
+            attempts = Int(r, 2, "attempts", study, id);
+            failures = Int(r, 3, "failures", study, id);
+            if (attempts == int.MaxValue)
+            {
+                throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has attempts = {attempts}; it cannot be claimed again");
+            }
+
+            attempts++;
         }
 
         Execute(c, tx, $"UPDATE dl_trials SET status = 'running', worker = @w, attempts = @a, started_at = {_dialect.Now}, heartbeat_at = {_dialect.Now}, ended_at = NULL WHERE study = @s AND id = @id",
@@ -211,7 +221,7 @@ internal sealed class SqlEngine
         using var r = cmd.ExecuteReader();
         while (r.Read())
         {
-            int id = Convert.ToInt32(r.GetValue(0), CultureInfo.InvariantCulture);
+            int id = Int(r, 0, "id", study, r.GetValue(0));
             string status = r.GetString(2);
             list.Add(new StoredTrial
             {
@@ -225,11 +235,11 @@ internal sealed class SqlEngine
                     _ => throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has an unknown status \"{status}\""),
                 },
                 Worker = r.IsDBNull(3) ? null : r.GetString(3),
-                Attempts = Convert.ToInt32(r.GetValue(4), CultureInfo.InvariantCulture),
-                Failures = Convert.ToInt32(r.GetValue(5), CultureInfo.InvariantCulture),
-                StartedAt = Time(r, 6),
-                HeartbeatAt = Time(r, 7),
-                EndedAt = Time(r, 8),
+                Attempts = Int(r, 4, "attempts", study, id),
+                Failures = Int(r, 5, "failures", study, id),
+                StartedAt = Time(r, 6, "started_at", study, id),
+                HeartbeatAt = Time(r, 7, "heartbeat_at", study, id),
+                EndedAt = Time(r, 8, "ended_at", study, id),
                 Seconds = r.IsDBNull(9) ? 0 : Convert.ToDouble(r.GetValue(9), CultureInfo.InvariantCulture),
                 Outcome = r.IsDBNull(10) ? null : ReadOutcome(study, id, r.GetString(10)),
                 Error = r.IsDBNull(11) ? null : r.GetString(11),
@@ -239,8 +249,46 @@ internal sealed class SqlEngine
         return list;
     }
 
-    private static DateTimeOffset? Time(DbDataReader r, int i) =>
-        r.IsDBNull(i) ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)Math.Round(Convert.ToDouble(r.GetValue(i), CultureInfo.InvariantCulture) * 1000));
+    /// <summary>A stored integer column; a value that is not a 32-bit integer (a damaged or tampered row) is a <see cref="StudyStorageException"/> naming the trial and column.</summary>
+    private int Int(DbDataReader r, int i, string column, string study, object id)
+    {
+        object value = r.GetValue(i);
+        try
+        {
+            return Convert.ToInt32(value, CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is OverflowException or InvalidCastException or FormatException)
+        {
+            throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has {column} = {value}, not a 32-bit integer", e);
+        }
+    }
+
+    /// <summary>A stored time in Unix seconds; one outside the years 1–9999 (or not finite) is a <see cref="StudyStorageException"/> naming the trial and column.</summary>
+    private DateTimeOffset? Time(DbDataReader r, int i, string column, string study, int id)
+    {
+        if (r.IsDBNull(i))
+        {
+            return null;
+        }
+
+        object value = r.GetValue(i);
+        double ms;
+        try
+        {
+            ms = Math.Round(Convert.ToDouble(value, CultureInfo.InvariantCulture) * 1000);
+        }
+        catch (Exception e) when (e is InvalidCastException or FormatException or OverflowException)
+        {
+            throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has {column} = {value}, not a time", e);
+        }
+
+        if (!(ms >= _minUnixMilliseconds && ms <= _maxUnixMilliseconds))
+        {
+            throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has {column} = {value}, outside the years 1–9999");
+        }
+
+        return DateTimeOffset.FromUnixTimeMilliseconds((long)ms);
+    }
 
     private StudyDefinition ReadDefinition(string study, string json)
     {

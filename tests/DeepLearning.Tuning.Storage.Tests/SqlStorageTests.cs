@@ -25,6 +25,24 @@ public class SqlStorageTests
         Convert.ToInt64(backend.Sql("SELECT MAX(version) FROM dl_schema"), System.Globalization.CultureInfo.InvariantCulture).Should().Be(99);
     }
 
+    [Theory]
+    [InlineData("sqlite", "heartbeat_at = 1e300")]
+    [InlineData("sqlite", "started_at = -1e300")]
+    [InlineData("sqlite", "attempts = 10000000000")]
+    [InlineData("sqlite", "failures = -10000000000")]
+    [InlineData("sqlite", "id = 10000000000")]
+    public void A_tampered_trial_row_is_a_storage_error_naming_the_trial_not_a_crash(string kind, string tamper)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        storage.OpenStudy("tampered", StudyDefinition.Random(StudyStorageContractTests.Space(), StudyStorageContractTests.Options(trials: 2)));
+        storage.ClaimNext("tampered", "w1", TimeSpan.FromMinutes(1)).Status.Should().Be(ClaimStatus.Claimed);
+        backend.Sql($"UPDATE dl_trials SET {tamper} WHERE id = 0");
+
+        var load = () => storage.LoadTrials("tampered");
+        load.Should().Throw<StudyStorageException>().WithMessage("*study 'tampered'*");
+    }
+
     [Fact]
     public void The_schema_is_created_on_first_use_and_a_study_survives_reopening_the_file()
     {

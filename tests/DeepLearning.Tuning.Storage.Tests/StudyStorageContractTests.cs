@@ -274,6 +274,30 @@ public class StudyStorageContractTests
     [Theory]
     [LocalBackends]
     [PostgresBackend]
+    public void A_stale_timeout_that_is_not_positive_is_refused_and_the_longest_one_re_queues_nothing(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        storage.OpenStudy("stale-arg", StudyDefinition.Random(Space(), Options(trials: 2)));
+        var live = storage.ClaimNext("stale-arg", "w1", TimeSpan.FromMinutes(1)).Claim!;
+
+        // Zero or negative (e.g. Timeout.InfiniteTimeSpan) would treat w1's fresh heartbeat as stale and hand its trial to a second worker.
+        foreach (var bad in new[] { TimeSpan.Zero, TimeSpan.FromSeconds(-5), Timeout.InfiniteTimeSpan })
+        {
+            var act = () => storage.ClaimNext("stale-arg", "w2", bad);
+            act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("staleAfter").WithMessage($"*{bad}*");
+        }
+
+        // The longest timeout means "never stale": w2 gets the other trial, and w1 keeps its own.
+        var other = storage.ClaimNext("stale-arg", "w2", TimeSpan.MaxValue).Claim!;
+        other.Config.Id.Should().NotBe(live.Config.Id);
+        storage.ClaimNext("stale-arg", "w3", TimeSpan.MaxValue).Status.Should().Be(ClaimStatus.Wait);
+        storage.Heartbeat("stale-arg", live).Should().BeTrue();
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
     public void A_cancelled_worker_puts_its_trial_back_and_another_finishes_the_study(string kind)
     {
         using var backend = new Backend(kind);

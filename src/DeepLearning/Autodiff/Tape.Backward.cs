@@ -126,6 +126,10 @@ public sealed partial class Tape<T>
         var y = node.Value.ReadOnlySpan;
         switch (node.Op)
         {
+            case TapeOp.DivideScalar:
+                // y = x/s: dx = g/s, a true quotient as PyTorch's (not g·(1/s), which differs in the last bit)
+                TP.Divide(gs, node.S0, dst);
+                break;
             case TapeOp.ScalarDivide:
                 // y = s/x: dx = −g·y/x
                 TP.Multiply(gs, y, dst);
@@ -139,15 +143,22 @@ public sealed partial class Tape<T>
                 TP.Divide(gs, x, dst);
                 break;
             case TapeOp.Pow:
-                // y = x^p: dx = g·p·x^(p−1)
-                TP.Pow(x, node.S0 - T.One, dst);
+                // y = x^p: dx = g·p·x^(p−1); for p = 0 the gradient is 0 everywhere, even at x = 0 where
+                // p·x^(p−1) would be 0·∞ = NaN (PyTorch's pow_backward special-cases it the same way).
+                if (node.S0 == T.Zero)
+                {
+                    dst.Clear();
+                    break;
+                }
+
+                Pow(x, node.S0 - T.One, dst);
                 TP.Multiply(dst, node.S0, dst);
                 TP.Multiply(dst, gs, dst);
                 break;
             case TapeOp.Sqrt:
-                // y = √x: dx = g/(2y)
-                TP.Divide(gs, y, dst);
-                TP.Multiply(dst, T.CreateTruncating(0.5), dst);
+                // y = √x: dx = g/(2y), one rounding as PyTorch's ((g/y)·½ rounds twice when the quotient is subnormal)
+                TP.Multiply(y, T.CreateTruncating(2), dst);
+                TP.Divide(gs, dst, dst);
                 break;
             case TapeOp.Abs:
                 for (int i = 0; i < dst.Length; i++)
@@ -406,9 +417,10 @@ public sealed partial class Tape<T>
         var grad = a.EnsureGrad().Span;
         var g = node.Grad!.ReadOnlySpan;
         T s = node.S0;
+        // s is the divisor: 1 for a sum, N for a mean (whose gradient is g / N, as PyTorch's).
         if (node.Op == TapeOp.SumAll)
         {
-            T v = g[0] * s;
+            T v = g[0] / s;
             if (add)
             {
                 TP.Add(grad, v, grad);
@@ -423,29 +435,36 @@ public sealed partial class Tape<T>
 
         int m = a.Value.Dim(0);
         int n = a.Value.Dim(1);
+        if (node.Op == TapeOp.SumAxis0 && s != T.One)
+        {
+            var scaled = node.Aux(n).Span[..n];
+            TP.Divide(g, s, scaled);
+            g = scaled;
+        }
+
         for (int i = 0; i < m; i++)
         {
             var row = grad.Slice(i * n, n);
             if (node.Op == TapeOp.SumAxis0)
             {
-                // out (1, n): every row of dA gets s·g
+                // out (1, n): every row of dA gets g/s
                 if (add)
                 {
-                    TP.MultiplyAdd(g, s, row, row);
+                    TP.Add(row, g, row);
                 }
                 else
                 {
-                    TP.Multiply(g, s, row);
+                    g.CopyTo(row);
                 }
             }
             else if (add)
             {
-                // out (m, 1): row i of dA gets s·g[i]
-                TP.Add(row, s * g[i], row);
+                // out (m, 1): row i of dA gets g[i]/s
+                TP.Add(row, g[i] / s, row);
             }
             else
             {
-                row.Fill(s * g[i]);
+                row.Fill(g[i] / s);
             }
         }
     }

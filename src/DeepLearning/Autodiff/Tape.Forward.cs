@@ -26,6 +26,7 @@ public sealed partial class Tape<T>
             case TapeOp.AddScalar: TP.Add(x, s, d); break;
             case TapeOp.MultiplyScalar: TP.Multiply(x, s, d); break;
             case TapeOp.ScalarMinus: TP.Subtract(s, x, d); break;
+            case TapeOp.DivideScalar: TP.Divide(x, s, d); break;
             default: TP.Divide(s, x, d); break;
         }
 
@@ -71,8 +72,9 @@ public sealed partial class Tape<T>
         {
             Span<int> one = [1];
             var all = Record(TapeOp.SumAll, mean ? "Mean" : "Sum", a, null, one);
-            all.S0 = mean ? T.One / T.CreateTruncating(Math.Max(1, x.Length)) : T.One;
-            all.Value[0] = TP.Sum(x.ReadOnlySpan) * all.S0;
+            // Mean = Σ / N, a true quotient as PyTorch's (Σ·(1/N) differs in the last bit); S0 is the divisor.
+            all.S0 = mean ? T.CreateTruncating(Math.Max(1, x.Length)) : T.One;
+            all.Value[0] = TP.Sum(x.ReadOnlySpan) / all.S0;
             return all;
         }
 
@@ -86,7 +88,7 @@ public sealed partial class Tape<T>
         int n = x.Dim(1);
         Span<int> shape = axis == 0 ? [1, n] : [m, 1];
         var node = Record(axis == 0 ? TapeOp.SumAxis0 : TapeOp.SumAxis1, name, a, null, shape);
-        node.S0 = mean ? T.One / T.CreateTruncating(Math.Max(1, axis == 0 ? m : n)) : T.One;
+        node.S0 = mean ? T.CreateTruncating(Math.Max(1, axis == 0 ? m : n)) : T.One;
         var d = node.Value.Span;
         if (axis == 0)
         {
@@ -99,7 +101,7 @@ public sealed partial class Tape<T>
 
         if (mean)
         {
-            TP.Multiply(d, node.S0, d);
+            TP.Divide(d, node.S0, d);
         }
 
         return node;
@@ -116,7 +118,7 @@ public sealed partial class Tape<T>
         {
             case TapeOp.Exp: TP.Exp(x, d); break;
             case TapeOp.Log: TP.Log(x, d); break;
-            case TapeOp.Pow: TP.Pow(x, s0, d); break;
+            case TapeOp.Pow: Pow(x, s0, d); break;
             case TapeOp.Sqrt: TP.Sqrt(x, d); break;
             case TapeOp.Abs: TP.Abs(x, d); break;
             case TapeOp.Sigmoid: ElementWise.Sigmoid(x, d); break;
@@ -149,6 +151,54 @@ public sealed partial class Tape<T>
         int width = x.RowLength;
         x.ReadOnlySpan.Slice(start * width, count * width).CopyTo(node.Value.Span);
         return node;
+    }
+
+    /// <summary>
+    /// d = xᵖ as PyTorch's pow(tensor, scalar) computes it on the CPU: p = 0 gives 1, p = 1 a copy, and 2, 3, −1, −2,
+    /// ½ and −½ the products x·x, x·x·x, 1/x, 1/(x·x), √x and 1/√x (which differ in the last bit from a pow call);
+    /// other exponents call pow.
+    /// </summary>
+    internal static void Pow(ReadOnlySpan<T> x, T p, Span<T> d)
+    {
+        if (p == T.Zero)
+        {
+            d.Fill(T.One);
+        }
+        else if (p == T.One)
+        {
+            x.CopyTo(d);
+        }
+        else if (p == T.CreateTruncating(2))
+        {
+            TP.Multiply(x, x, d);
+        }
+        else if (p == T.CreateTruncating(3))
+        {
+            TP.Multiply(x, x, d);
+            TP.Multiply(d, x, d);
+        }
+        else if (p == -T.One)
+        {
+            TP.Divide(T.One, x, d);
+        }
+        else if (p == T.CreateTruncating(-2))
+        {
+            TP.Multiply(x, x, d);
+            TP.Divide(T.One, d, d);
+        }
+        else if (p == T.CreateTruncating(0.5))
+        {
+            TP.Sqrt(x, d);
+        }
+        else if (p == T.CreateTruncating(-0.5))
+        {
+            TP.Sqrt(x, d);
+            TP.Divide(T.One, d, d);
+        }
+        else
+        {
+            TP.Pow(x, p, d);
+        }
     }
 
     /// <summary>Row-wise softmax over the last dimension, shifted by each row's maximum so exp never overflows.</summary>

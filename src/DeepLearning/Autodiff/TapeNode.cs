@@ -15,6 +15,7 @@ internal enum TapeOp
     MultiplyScalar,
     ScalarMinus,
     ScalarDivide,
+    DivideScalar,
     MatMul,
     SumAll,
     SumAxis0,
@@ -59,7 +60,7 @@ internal sealed class TapeNode<T>
     public TapeNode<T>? A;
     public TapeNode<T>? B;
 
-    /// <summary>Scalar settings: the scalar operand, the exponent, the slope, the clip bounds, the mean's 1/N.</summary>
+    /// <summary>Scalar settings: the scalar operand, the exponent, the slope, the clip bounds, a reduction's divisor (1 for a sum, N for a mean).</summary>
     public T S0;
     public T S1;
 

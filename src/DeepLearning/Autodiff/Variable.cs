@@ -143,8 +143,8 @@ public readonly struct Variable<T>
     /// <summary>s·a.</summary>
     public static Variable<T> operator *(T s, Variable<T> a) => Scalar(TapeOp.MultiplyScalar, "Multiply", a, s);
 
-    /// <summary>a / s.</summary>
-    public static Variable<T> operator /(Variable<T> a, T s) => Scalar(TapeOp.MultiplyScalar, "Divide", a, T.One / s);
+    /// <summary>a / s, element-wise, each element a correctly rounded quotient (as PyTorch's, not a·(1/s)); the gradient is g / s.</summary>
+    public static Variable<T> operator /(Variable<T> a, T s) => Scalar(TapeOp.DivideScalar, "Divide", a, s);
 
     /// <summary>s / a, element-wise.</summary>
     public static Variable<T> operator /(T s, Variable<T> a) => Scalar(TapeOp.ScalarDivide, "Divide", a, s);
@@ -173,10 +173,10 @@ public readonly struct Variable<T>
     /// </summary>
     public Variable<T> Sum(int axis) => Reduce(axis, mean: false);
 
-    /// <summary>The mean of every element, shape (1): (1/N)·Σ.</summary>
+    /// <summary>The mean of every element, shape (1): Σ / N (the gradient is g / N, as PyTorch's; 0 for no elements).</summary>
     public Variable<T> Mean() => Reduce(null, mean: true);
 
-    /// <summary>The mean along <paramref name="axis"/> of a rank-2 variable, keeping the dimension; see <see cref="Sum(int)"/>.</summary>
+    /// <summary>The mean along <paramref name="axis"/> of a rank-2 variable, keeping the dimension: the sums divided by their count; see <see cref="Sum(int)"/>.</summary>
     public Variable<T> Mean(int axis) => Reduce(axis, mean: true);
 
     /// <summary>eˣ, element-wise.</summary>
@@ -185,7 +185,11 @@ public readonly struct Variable<T>
     /// <summary>ln x, element-wise.</summary>
     public Variable<T> Log() => Unary(TapeOp.Log, "Log");
 
-    /// <summary>xᵖ, element-wise (dx = p·xᵖ⁻¹; a negative x with a non-integer p gives NaN).</summary>
+    /// <summary>
+    /// xᵖ, element-wise (dx = p·xᵖ⁻¹, and 0 everywhere for p = 0, as in PyTorch; a negative x with a non-integer p gives
+    /// NaN). As PyTorch's CPU pow, p = 2, 3, −1, −2, ½ and −½ are computed as x·x, x·x·x, 1/x, 1/(x·x), √x and 1/√x, so
+    /// the results match it to the last bit.
+    /// </summary>
     public Variable<T> Pow(T p) => Unary(TapeOp.Pow, "Pow", p);
 
     /// <summary>√x, element-wise.</summary>

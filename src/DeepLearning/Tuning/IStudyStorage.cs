@@ -33,6 +33,11 @@ public interface IStudyStorage : IDisposable
     /// claims the queued trial with the lowest id for <paramref name="worker"/>; when there is none and nothing is
     /// running, queues the next round (<see cref="StudyDefinition.NextTrials"/>) and claims from it.
     /// </summary>
+    /// <param name="study">The study's name.</param>
+    /// <param name="worker">The claiming worker's id.</param>
+    /// <param name="staleAfter">How old a heartbeat may be before its trial is re-queued; positive
+    /// (<see cref="TimeSpan.MaxValue"/> for never).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="staleAfter"/> is zero or negative.</exception>
     TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter);
 
     /// <summary>Records that the claimed trial is still being worked on; false when the claim no longer holds it.</summary>

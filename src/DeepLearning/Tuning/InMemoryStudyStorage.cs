@@ -45,11 +45,15 @@ public sealed class InMemoryStudyStorage : IStudyStorage
     public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter)
     {
         ArgumentException.ThrowIfNullOrEmpty(worker);
+        StudyNames.ValidateStaleAfter(staleAfter);
         lock (_lock)
         {
             var (definition, trials) = Get(study);
             var now = _time.GetUtcNow();
-            foreach (var t in trials.Values.Where(t => t.Status == StoredTrialStatus.Running && t.HeartbeatAt < now - staleAfter).ToList())
+
+            // A timeout reaching back before year 1 (e.g. TimeSpan.MaxValue) makes nothing stale.
+            var cutoff = staleAfter < now - DateTimeOffset.MinValue ? now - staleAfter : DateTimeOffset.MinValue;
+            foreach (var t in trials.Values.Where(t => t.Status == StoredTrialStatus.Running && t.HeartbeatAt < cutoff).ToList())
             {
                 trials[t.Config.Id] = t with { Status = StoredTrialStatus.Queued, Worker = null };
             }
@@ -178,6 +182,15 @@ internal static class StudyNames
             throw new StudyStorageException(
                 $"study '{study}' already exists in {location} with another definition (different {string.Join(", ", diffs)}); " +
                 $"stored: {stored.ToJson()}; given: {given.ToJson()}. Use another study name, or the same definition to join it.");
+        }
+    }
+
+    /// <summary>Throws unless <paramref name="staleAfter"/> is positive (zero or less would re-queue trials whose workers are alive).</summary>
+    public static void ValidateStaleAfter(TimeSpan staleAfter)
+    {
+        if (staleAfter <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(staleAfter), staleAfter, $"staleAfter must be positive (a heartbeat older than it is stale; TimeSpan.MaxValue for never); received {staleAfter}");
         }
     }
 
