@@ -1,0 +1,168 @@
+using DeepLearning.Kernels;
+
+namespace DeepLearning.Tests.Kernels;
+
+/// <summary>Review of the fourth session's GEMM and dense-layer changes: per-KC own packing, direct B, threads.</summary>
+public class ReviewCTests
+{
+    private static float[] Random(int count, int seed)
+    {
+        var rng = new Random(seed);
+        var a = new float[count];
+        for (int i = 0; i < a.Length; i++)
+        {
+            a[i] = (float)((rng.NextDouble() * 2) - 1);
+        }
+
+        return a;
+    }
+
+    private static float[] Run(int threads, bool transB, int m, int n, int k, float[] a, float[] b, int ldb, float beta)
+    {
+        float[] c = Random(m * n, 99);
+        Gemm.ThreadsOverride = threads;
+        try
+        {
+            Gemm.Multiply(Transpose.None, transB ? Transpose.Transposed : Transpose.None, m, n, k, 1f, a, k, b, ldb, beta, c, n);
+        }
+        finally
+        {
+            Gemm.ThreadsOverride = 0;
+        }
+
+        return c;
+    }
+
+    [Theory]
+    [InlineData(false, 240, 3200, 400)]
+    [InlineData(true, 240, 3200, 400)]
+    [InlineData(false, 96, 3100, 900)]
+    [InlineData(true, 96, 3100, 900)]
+    public void Own_packing_per_kc_step_over_several_nc_blocks_matches_one_thread(bool transB, int m, int n, int k)
+    {
+        float[] a = Random(m * k, 1);
+        float[] b = Random(k * n, 2);
+        int ldb = transB ? k : n;
+        foreach (float beta in new[] { 0f, 1f })
+        {
+            float[] one = Run(1, transB, m, n, k, a, b, ldb, beta);
+            float[] two = Run(2, transB, m, n, k, a, b, ldb, beta);
+            float[] twoAgain = Run(2, transB, m, n, k, a, b, ldb, beta);
+            two.Should().Equal(one);
+            twoAgain.Should().Equal(one);
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 16, 1)]
+    [InlineData(5, 16, 3)]
+    [InlineData(7, 32, 1)]
+    [InlineData(13, 48, 17)]
+    [InlineData(64, 64, 100)]
+    public void Direct_b_with_a_wider_leading_dimension_matches_the_reference(int m, int n, int k)
+    {
+        int ldb = n + 5;
+        float[] a = Random(m * k, 3);
+        float[] b = Random(k * ldb, 4);
+        // Poison the columns past n: a kernel that reads them would change C.
+        for (int p = 0; p < k; p++)
+        {
+            for (int j = n; j < ldb; j++)
+            {
+                b[(p * ldb) + j] = float.NaN;
+            }
+        }
+
+        // The same product through the packed transposed-B path (no DirectB there): the bits must agree.
+        float[] bt = new float[n * k];
+        for (int p = 0; p < k; p++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                bt[(j * k) + p] = b[(p * ldb) + j];
+            }
+        }
+
+        float[] expected = Run(1, true, m, n, k, a, bt, k, 0f);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            float[] c = Run(threads, false, m, n, k, a, b, ldb, 0f);
+            for (int i = 0; i < c.Length; i++)
+            {
+                BitConverter.SingleToInt32Bits(c[i]).Should().Be(BitConverter.SingleToInt32Bits(expected[i]), $"C[{i / n},{i % n}] threads {threads}");
+            }
+        }
+    }
+
+    [Fact]
+    public void A_wide_dense_layer_forwarded_from_several_threads_at_once_gives_the_sequential_bits()
+    {
+        const int k = 300, n = 512, m = 64;
+        var dense = new Dense<float>(k, n, Activation.ReLU, Init.He, new RandomSource(5), true);
+        var inputs = Enumerable.Range(0, 4).Select(s =>
+        {
+            var t = new Tensor<float>(m, k);
+            Random(m * k, 10 + s).CopyTo(t.Span);
+            return t;
+        }).ToArray();
+        var expected = inputs.Select(x =>
+        {
+            var z = new Tensor<float>(m, n);
+            dense.Infer(x, z);
+            return z.ReadOnlySpan.ToArray();
+        }).ToArray();
+
+        for (int round = 0; round < 20; round++)
+        {
+            var results = new float[inputs.Length][];
+            Parallel.For(0, inputs.Length, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+            {
+                var z = new Tensor<float>(m, n);
+                dense.Infer(inputs[i], z);
+                results[i] = z.ReadOnlySpan.ToArray();
+            });
+            for (int i = 0; i < inputs.Length; i++)
+            {
+                results[i].Should().Equal(expected[i], $"round {round}, input {i}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void A_training_step_through_the_transposed_product_allocates_nothing_once_warm(int threads)
+    {
+        const int m = 64, features = 256, classes = 10;
+        var x = new Tensor<float>(m, features);
+        Random(m * features, 21).CopyTo(x.Span);
+        var y = new Tensor<float>(m, classes);
+        for (int i = 0; i < m; i++)
+        {
+            y[i, i % classes] = 1f;
+        }
+
+        var model = Model.Sequential<float>(features).Dense(1024, Activation.ReLU).Dense(classes).Softmax().Build(seed: 1);
+        var adam = new Adam(0.001);
+        Gemm.ThreadsOverride = threads;
+        try
+        {
+            for (int i = 0; i < 5; i++)
+            {
+                Trainer.Step(model, adam, x, y);
+            }
+
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 20; i++)
+            {
+                Trainer.Step(model, adam, x, y);
+            }
+
+            (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
+        }
+        finally
+        {
+            Gemm.ThreadsOverride = 0;
+        }
+    }
+}
