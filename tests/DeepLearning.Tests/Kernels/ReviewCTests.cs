@@ -165,4 +165,37 @@ public class ReviewCTests
             Gemm.ThreadsOverride = 0;
         }
     }
+
+    [Theory]
+    [InlineData(Activation.LeakyReLU, 8)]
+    [InlineData(Activation.ReLU, 64)]
+    [InlineData(Activation.Linear, 13)]
+    public void The_predictor_gives_the_bits_of_predict_through_a_wide_layer(Activation activation, int m)
+    {
+        const int features = 300;
+        var model = Model.Sequential<float>(features).Dense(1024, activation).Dense(10).Build(seed: 3);
+        var x = new Tensor<float>(m, features);
+        Random(m * features, 23).CopyTo(x.Span);
+        // Zero rows and negative-zero inputs: a sign of zero that differed between the paths would show.
+        x.Span[..features].Clear();
+        x.Span.Slice(features, features).Fill(-0f);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            Gemm.ThreadsOverride = threads;
+            try
+            {
+                float[] predicted = model.Predict(x).ReadOnlySpan.ToArray();
+                float[] viaPredictor = new float[m * 10];
+                model.CreatePredictor().Predict(x.ReadOnlySpan, viaPredictor);
+                for (int i = 0; i < predicted.Length; i++)
+                {
+                    BitConverter.SingleToInt32Bits(viaPredictor[i]).Should().Be(BitConverter.SingleToInt32Bits(predicted[i]), $"element {i}, threads {threads}");
+                }
+            }
+            finally
+            {
+                Gemm.ThreadsOverride = 0;
+            }
+        }
+    }
 }
