@@ -121,8 +121,10 @@ public class TransposedEpilogueTests
                             0f, expected, 256, useBias ? dense.Bias!.Value.ReadOnlySpan : default, Dense<float>.Fused(activation), 0.01f);
                         float[] training = dense.Forward(x, training: true).ReadOnlySpan.ToArray();
                         float[] inference = dense.Forward(x, training: false).ReadOnlySpan.ToArray();
-                        training.Should().Equal(expected, $"k {k}, m {m}, threads {threads}");
-                        inference.Should().Equal(expected, $"k {k}, m {m}, threads {threads}");
+                        // Bit patterns, so +0 against −0 (and one NaN against another) would count as a difference.
+                        int[] bits = expected.Select(BitConverter.SingleToInt32Bits).ToArray();
+                        training.Select(BitConverter.SingleToInt32Bits).Should().Equal(bits, $"k {k}, m {m}, threads {threads}");
+                        inference.Select(BitConverter.SingleToInt32Bits).Should().Equal(bits, $"k {k}, m {m}, threads {threads}");
                     }
                     finally
                     {

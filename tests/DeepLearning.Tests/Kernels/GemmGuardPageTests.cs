@@ -7,7 +7,7 @@ namespace DeepLearning.Tests.Kernels;
 /// Operands placed so their last element is the last one before an inaccessible page (Linux): a kernel that reads or
 /// writes past the span it was given faults (the test host crashes) instead of passing silently.
 /// </summary>
-public unsafe class ReviewCGuardTests
+public unsafe class GemmGuardPageTests
 {
     private const int ProtNone = 0, ProtRw = 3, MapPrivateAnon = 0x22;
 

@@ -2,8 +2,8 @@ using DeepLearning.Kernels;
 
 namespace DeepLearning.Tests.Kernels;
 
-/// <summary>Review of the fourth session's GEMM and dense-layer changes: per-KC own packing, direct B, threads.</summary>
-public class ReviewCTests
+/// <summary>The GEMM paths agree bit for bit: per-KC own packing, B read in place, the transposed dense product, thread counts.</summary>
+public class GemmPathAgreementTests
 {
     private static float[] Random(int count, int seed)
     {
