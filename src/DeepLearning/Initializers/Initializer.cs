@@ -22,12 +22,20 @@ public abstract class Initializer
     public override string ToString() => Name;
 
     /// <summary>Rebuilds an initializer from its <see cref="Name"/>.</summary>
+    /// <exception cref="FormatException">The name is not one an initializer has, or RandomNormal's scale is not a
+    /// finite number &gt; 0 (e.g. "RandomNormal(1e400)" or "RandomNormal(-1)").</exception>
     public static Initializer Parse(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
         if (name.StartsWith("RandomNormal(", StringComparison.Ordinal) && name.EndsWith(')'))
         {
-            return Init.RandomNormal(double.Parse(name[13..^1], System.Globalization.CultureInfo.InvariantCulture));
+            if (!double.TryParse(name.AsSpan(13, name.Length - 14), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double scale)
+                || !(scale > 0) || !double.IsFinite(scale))
+            {
+                throw new FormatException($"initializer '{name}': RandomNormal's scale must be a finite number > 0");
+            }
+
+            return Init.RandomNormal(scale);
         }
 
         return name switch

@@ -17,6 +17,20 @@ public class InitializerTests
     };
 
     [Theory]
+    [InlineData("RandomNormal(1e400)")]
+    [InlineData("RandomNormal(-1)")]
+    [InlineData("RandomNormal(0)")]
+    [InlineData("RandomNormal(NaN)")]
+    [InlineData("RandomNormal(abc)")]
+    [InlineData("RandomNormal()")]
+    [InlineData("Orthogonal")]
+    public void Parse_refuses_a_bad_name_or_scale_with_a_FormatException_naming_it(string name)
+    {
+        var act = () => Initializer.Parse(name);
+        act.Should().Throw<FormatException>().WithMessage($"*{name}*");
+    }
+
+    [Theory]
     [MemberData(nameof(Cases))]
     public void Sample_variance_matches_the_formula_within_sampling_error(string name, double expected)
     {
