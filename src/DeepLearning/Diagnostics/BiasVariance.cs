@@ -47,8 +47,9 @@ public static class BiasVariance
     /// <param name="history">The history; the chosen epoch must have both a training and a dev metric.</param>
     /// <param name="humanError">Human-level error in [0, 1].</param>
     /// <param name="epoch">
-    /// Which epoch: <see cref="HistoryEpoch.Best"/> (default; the best dev metric, whose weights early stopping
-    /// restores) or <see cref="HistoryEpoch.Last"/> (the weights a run that did not restore ends with).
+    /// Which epoch: <see cref="HistoryEpoch.Best"/> (default; <see cref="History.BestEpoch"/> — the epoch early stopping
+    /// judged best and restored, else the lowest dev cost, which need not be the best dev metric) or
+    /// <see cref="HistoryEpoch.Last"/> (the weights a run that did not restore ends with).
     /// </param>
     /// <param name="thresholds">When a gap is large.</param>
     /// <returns>The report, with <see cref="BiasVarianceReport.Epoch"/> set.</returns>

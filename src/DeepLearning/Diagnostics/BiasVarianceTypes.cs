@@ -22,7 +22,10 @@ public enum BiasVarianceCase
 /// <summary>Which epoch of a <see cref="History"/> a diagnosis reads.</summary>
 public enum HistoryEpoch
 {
-    /// <summary>The epoch with the best dev metric — the weights early stopping with restore-best-weights keeps.</summary>
+    /// <summary>
+    /// <see cref="History.BestEpoch"/>: the epoch early stopping judged best (the weights restore-best-weights keeps), or
+    /// else the one with the lowest dev cost (the lowest training cost without a dev set).
+    /// </summary>
     Best,
 
     /// <summary>The last epoch — the weights a model has when trained to the end without restoring.</summary>
