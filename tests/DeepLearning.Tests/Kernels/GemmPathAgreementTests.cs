@@ -147,18 +147,28 @@ public class GemmPathAgreementTests
         Gemm.ThreadsOverride = threads;
         try
         {
-            for (int i = 0; i < 5; i++)
+            for (int i = 0; i < 60; i++)
             {
                 Trainer.Step(model, adam, x, y);
             }
 
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 20; i++)
+            // Up to three windows of 20 steps, one of which must allocate nothing. An allocation in the step itself
+            // shows in every window; a one-off 7,352-byte reading was seen in 2 of about 10 runs in the full suite
+            // (never in the steps after it), most likely the runtime compiling the step's methods on the running
+            // thread while other test classes run in parallel.
+            var windows = new List<long>();
+            for (int w = 0; w < 3 && (windows.Count == 0 || windows[^1] != 0); w++)
             {
-                Trainer.Step(model, adam, x, y);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 20; i++)
+                {
+                    Trainer.Step(model, adam, x, y);
+                }
+
+                windows.Add(GC.GetAllocatedBytesForCurrentThread() - before);
             }
 
-            (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
+            windows.Should().Contain(0L, "a warm training step allocates nothing (bytes per window of 20 steps: {0})", string.Join(", ", windows));
         }
         finally
         {
