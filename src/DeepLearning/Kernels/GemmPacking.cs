@@ -91,34 +91,28 @@ internal static unsafe class GemmPacking
     private static void PackBRows512<T>(int kc, int nr, int w, T* b, nint ldb, T* dst)
         where T : unmanaged
     {
-        int lanes = 64 / sizeof(T);
+        int lanes = Vector512<T>.Count;
         int full = nr - (nr % lanes);
-        int rem = nr - full;
-        Vector512<byte> mask = typeof(T) == typeof(float)
-            ? Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(rem)).AsByte()
-            : Vector512.LessThan(Vector512<long>.Indices, Vector512.Create((long)rem)).AsByte();
         for (int p = 0; p < kc; p++)
         {
-            byte* s = (byte*)(b + (p * ldb));
-            byte* d = (byte*)(dst + ((nint)p * w));
+            T* s = b + (p * ldb);
+            T* d = dst + ((nint)p * w);
             int j = 0;
             for (; j < full; j += lanes)
             {
-                Vector512.Store(Vector512.Load(s + (j * sizeof(T))), d + (j * sizeof(T)));
+                Vector512.Store(Vector512.Load(s + j), d + j);
             }
 
-            if (rem > 0)
+            if (j < nr)
             {
-                Vector512<byte> v = typeof(T) == typeof(float)
-                    ? Avx512F.MaskLoad((float*)(s + (j * sizeof(T))), mask.AsSingle(), Vector512<float>.Zero).AsByte()
-                    : Avx512F.MaskLoad((double*)(s + (j * sizeof(T))), mask.AsDouble(), Vector512<double>.Zero).AsByte();
-                Vector512.Store(v, d + (j * sizeof(T)));
+                // The micro-kernel's own masked load: lanes past nr read nothing and come back zero.
+                Vector512.Store(Simd512<T>.LoadFirst(s + j, nr - j), d + j);
                 j += lanes;
             }
 
             for (; j < w; j += lanes)
             {
-                Vector512.Store(Vector512<byte>.Zero, d + (j * sizeof(T)));
+                Vector512.Store(Vector512<T>.Zero, d + j);
             }
         }
     }

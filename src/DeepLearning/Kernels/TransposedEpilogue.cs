@@ -13,9 +13,6 @@ namespace DeepLearning.Kernels;
 /// </summary>
 internal static unsafe class TransposedEpilogue
 {
-    /// <summary>Whether <see cref="Apply"/> runs its 8×8 in-register form here (otherwise it is scalar).</summary>
-    public static bool IsAccelerated => Avx.IsSupported;
-
     /// <summary>
     /// Z[b, u] = act(P[u, b] + bias[u]) for u &lt; units, b &lt; m, split over the GEMM pool by ranges of units (the
     /// rows of P each core just computed).

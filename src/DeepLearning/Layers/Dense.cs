@@ -297,7 +297,6 @@ public sealed class Dense<T> : ILayer<T>
         && (long)OutputSize * m <= 1 << 20
         && (long)OutputSize * InputSize >= 65536
         && act is FusedActivation.Identity or FusedActivation.ReLU or FusedActivation.LeakyReLU
-        && TransposedEpilogue.IsAccelerated
         && Gemm.Path == GemmPath.Avx512;
 
     // Z (m, n) = g(X·Wᵀ + b) as P (n, m) = W·Xᵀ (plain product: each element the same sum of fused multiply-adds in
