@@ -91,6 +91,12 @@ public sealed class Model<T>
     public RandomSource Random { get; }
 
     /// <summary>
+    /// The shuffle stream of the latest Fit and the seed it came from: a later Fit with the same seed continues it, so
+    /// Fit for 1 epoch twice shuffles as Fit for 2 epochs once instead of replaying the first epoch's order.
+    /// </summary>
+    internal (ulong Seed, RandomSource Stream)? Shuffles { get; set; }
+
+    /// <summary>
     /// The model's first stage: a per-feature transform of raw X fitted on the training set (e.g.
     /// <c>Standardizer.Fit(train)</c>, or set by <c>ModelBuilder.Standardize(train)</c>), or null. Every entry point
     /// that takes X applies it once, so always pass raw data. Saved with the model. Null by default.

@@ -99,7 +99,11 @@ public static class Trainer
             model.ClassNames ??= model.IsClassifier && trainSet.ClassNames?.Count == model.ClassCount ? trainSet.ClassNames : null;
         }
 
-        var shuffle = new RandomSource(options.Seed ?? model.Seed).Fork();
+        // One stream of shuffles per model and seed: a later Fit with the same seed continues where the last one
+        // stopped (as Keras's fit does, and a PyTorch loop over the same DataLoader), rather than replaying its orders.
+        ulong seed = options.Seed ?? model.Seed;
+        var shuffle = model.Shuffles is { } last && last.Seed == seed ? last.Stream : new RandomSource(seed).Fork();
+        model.Shuffles = (seed, shuffle);
         var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks) : null;
 
         // α0 is the rate the user set (or the checkpoint's α0), kept apart from the decayed rate the optimizer steps with

@@ -40,7 +40,12 @@ public sealed class TrainingOptions<T>
     /// <summary>Whether to reshuffle the training examples every epoch (the course's random_mini_batches). True by default.</summary>
     public bool Shuffle { get; set; } = true;
 
-    /// <summary>Seed for the shuffles; by default the model's seed. (A search trial can pass its <c>TrialConfig.Seed</c> directly.)</summary>
+    /// <summary>
+    /// Seed for the shuffles; by default the model's seed. (A search trial can pass its <c>TrialConfig.Seed</c> directly.)
+    /// A model keeps one stream of shuffles per seed: a later Fit of the same model with the same seed continues it, so
+    /// two Fits of 1 epoch see the orders of one Fit of 2 epochs (with a constant learning rate they give the same
+    /// weights), and the same program run again gives the same orders. A new seed starts a new stream.
+    /// </summary>
     public ulong? Seed { get; set; }
 
     /// <summary>An optional dev set of raw data evaluated at the end of every epoch (cost and metric, inference mode); null by default.</summary>

@@ -97,6 +97,43 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void Two_fits_of_one_epoch_train_as_one_fit_of_two_epochs()
+    {
+        // A later Fit continues the model's stream of shuffles (and the optimizer's and dropout's state) instead of
+        // replaying the first epoch's order: with a constant α the weights are the same bits.
+        var data = Blobs(300, 3, 6, seed: 5);
+        Model<float> Build() => Model.Sequential<float>(6).Dense(16).BatchNorm().ReLU().Dropout(0.8).Dense(3).Softmax().Build(seed: 9);
+        var once = Build();
+        var adam1 = new Adam(0.01);
+        once.Fit(data, new TrainingOptions<float> { Optimizer = adam1, Epochs = 2, BatchSize = 32 });
+
+        var twice = Build();
+        var adam2 = new Adam(0.01);
+        var h1 = twice.Fit(data, new TrainingOptions<float> { Optimizer = adam2, Epochs = 1, BatchSize = 32 });
+        var h2 = twice.Fit(data, new TrainingOptions<float> { Optimizer = adam2, Epochs = 1, BatchSize = 32 });
+        h2.IterationCosts.Should().NotEqual(h1.IterationCosts);
+        for (int i = 0; i < once.Parameters.Count; i++)
+        {
+            twice.Parameters[i].Value.ToArray().Should().Equal(once.Parameters[i].Value.ToArray(), $"parameter {i}");
+        }
+    }
+
+    [Fact]
+    public void A_second_fit_shuffles_in_a_new_order_and_a_new_seed_starts_a_new_stream()
+    {
+        var data = Blobs(64, 2, 3, seed: 2);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 4);
+        var options = new TrainingOptions<float> { Optimizer = new GradientDescent(1e-30), Epochs = 1, BatchSize = 8, Seed = 11 };
+        var costs1 = model.Fit(data, options).IterationCosts.ToArray();
+        var costs2 = model.Fit(data, options).IterationCosts.ToArray();
+        costs2.Should().NotEqual(costs1, "α = 1e-30 leaves every weight's bits unchanged, so equal per-batch costs would mean the same batches");
+
+        // Seed 12 is a new stream; back to 11 starts 11's stream afresh, so its first epoch repeats costs1.
+        model.Fit(data, new TrainingOptions<float> { Optimizer = new GradientDescent(1e-30), Epochs = 1, BatchSize = 8, Seed = 12 });
+        model.Fit(data, options).IterationCosts.Should().Equal(costs1);
+    }
+
+    [Fact]
     public void Mini_batches_cover_the_data_with_a_partial_last_batch()
     {
         var data = Blobs(103, 2, 3, seed: 1);
