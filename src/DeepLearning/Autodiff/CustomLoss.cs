@@ -17,7 +17,8 @@ namespace DeepLearning;
 /// one-element variable, normally a mean over the m rows: J = (1/m)·Σᵢ L(ŷ⁽ⁱ⁾, y⁽ⁱ⁾). The regularization term is added
 /// by the model. The backward pass then receives ∂J/∂Ŷ, which carries the 1/m, as <see cref="ILayer{T}"/> expects.</para>
 /// <para>Training and evaluation treat a model with a custom loss as a classifier (accuracy is argmax agreement of Ŷ
-/// and Y, or ŷ &gt; 0.5 for one output) unless it is created with <c>classification: false</c>, which makes it a
+/// and Y, or ŷ &gt; 0.5 for one output, or per cell for a sigmoid output with several columns, as
+/// <see cref="Model{T}.IsMultiLabel"/> describes) unless it is created with <c>classification: false</c>, which makes it a
 /// regression loss (evaluated with MSE, RMSE, MAE and R²). Each thread gets its own tape, so evaluation may run on several threads. A
 /// model with a custom loss can be saved but loading it needs the loss again; check a custom loss's gradient on a
 /// double model (the checker converts a float model, which a loss written for float alone cannot follow).</para>

@@ -77,7 +77,8 @@ public static class DataSet
 
     /// <summary>
     /// Class indices back from targets or predictions: the argmax of each row of a (m, C) tensor, or for a single
-    /// column (m, 1) the course's threshold ŷ &gt; 0.5 → 1.
+    /// column (m, 1) the course's threshold ŷ &gt; 0.5 → 1. Not for a multi-label sigmoid output (C &gt; 1 independent
+    /// yes/no columns), whose rows have no single class: <c>Predictions.ToMultiLabel</c> gives its (m, C) 0/1 labels.
     /// </summary>
     public static int[] ToLabels<T>(Tensor<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -43,6 +43,8 @@ public static class BiasVariance
     /// <summary>
     /// Diagnoses a finished training run from its history, reading one epoch's training and dev
     /// metrics: error = 1 − metric when higher is better (accuracy), else the metric itself (an error rate).
+    /// For a multi-label model (<see cref="Model{T}.IsMultiLabel"/>) the accuracy, and so the error, is per cell: the
+    /// fraction of the m·C yes/no answers wrong.
     /// </summary>
     /// <param name="history">The history; the chosen epoch must have both a training and a dev metric.</param>
     /// <param name="humanError">Human-level error in [0, 1].</param>
@@ -95,6 +97,8 @@ public static class BiasVariance
     /// (dropout off, batch norm on its running statistics) with <see cref="Model{T}.Evaluate(IDataSource{T})"/>: the
     /// course's training error. Prefer this to the <see cref="History"/> overload when the network has dropout, whose
     /// training accuracy in the history is measured with units dropped and so overstates the training error.
+    /// For a multi-label model (<see cref="Model{T}.IsMultiLabel"/>) each error is the fraction of the m·C cells wrong,
+    /// 1 − (1/(m·C))·Σᵢ Σⱼ 1[(ŷⱼ⁽ⁱ⁾ &gt; 0.5) = (yⱼ⁽ⁱ⁾ &gt; 0.5)], as <see cref="Evaluation.Accuracy"/> reports it.
     /// </summary>
     /// <param name="model">A trained classifier (a model whose evaluation reports an accuracy).</param>
     /// <param name="train">The training set (raw X, as given to <c>Fit</c>).</param>

@@ -14,6 +14,11 @@ namespace DeepLearning;
 /// <para>Where a denominator is zero the value is defined as 0: precision of a class never
 /// predicted, recall of a class absent from the data, F1 when precision and recall are both 0.
 /// Macro averages are plain means over all <see cref="ClassCount"/> classes, absent ones included.</para>
+/// <para>A multi-label output (a sigmoid with C &gt; 1 columns, each its own yes/no) has no C×C matrix: a row may have
+/// several true and several predicted labels, or none. <see cref="Compute{T}(Tensor{T}, Tensor{T}, double)"/> refuses
+/// such targets (a row with two or more cells &gt; 0.5), <c>Model.Evaluate</c> leaves its matrix null, and
+/// <see cref="PerLabel{T}(Tensor{T}, Tensor{T}, double)"/> gives one 2×2 matrix per label instead (scikit-learn's
+/// <c>multilabel_confusion_matrix</c>).</para>
 /// </remarks>
 public sealed class ConfusionMatrix
 {
@@ -101,7 +106,10 @@ public sealed class ConfusionMatrix
     /// <param name="targets">Y.</param>
     /// <param name="threshold">The binary decision threshold.</param>
     /// <returns>The matrix.</returns>
-    /// <exception cref="ArgumentException">Shapes differ or a binary target is not 0 or 1.</exception>
+    /// <exception cref="ArgumentException">
+    /// Shapes differ, a binary target is not 0 or 1, or a row of an (m, C) Y has two or more cells &gt; 0.5 (a
+    /// multi-label target: use <see cref="PerLabel{T}(Tensor{T}, Tensor{T}, double)"/>).
+    /// </exception>
     public static ConfusionMatrix Compute<T>(Tensor<T> predictions, Tensor<T> targets, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -113,6 +121,49 @@ public sealed class ConfusionMatrix
         }
 
         return Compute(predictions, Predictions.FromTargets(targets), threshold);
+    }
+
+    /// <summary>
+    /// One 2×2 matrix per label of a multi-label output (a sigmoid with C independent yes/no columns), scikit-learn's
+    /// <c>multilabel_confusion_matrix</c>: matrix j counts (y_j &gt; 0.5, ŷ_j &gt; threshold) over the m rows, so its
+    /// [1, 1] is label j's TP, [0, 1] its FP, [1, 0] its FN and [0, 0] its TN, and its <see cref="Precision"/>(1),
+    /// <see cref="Recall"/>(1) and <see cref="F1"/>(1) are label j's. Label-smoothed targets count as 1 where y &gt; 0.5.
+    /// </summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="predictions">Ŷ, (m, C), (m, 1) or (m).</param>
+    /// <param name="targets">Y, the same shape, values in [0, 1].</param>
+    /// <param name="threshold">Predict 1 where ŷ &gt; threshold (exactly the threshold is 0).</param>
+    /// <returns>C matrices of 2 classes (0 = no, 1 = yes), in column order.</returns>
+    /// <exception cref="ArgumentException">Shapes differ or there are no examples.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The threshold is outside [0, 1].</exception>
+    public static ConfusionMatrix[] PerLabel<T>(Tensor<T> predictions, Tensor<T> targets, double threshold = 0.5)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (m, c) = Predictions.Shape(predictions, nameof(predictions));
+        ArgumentNullException.ThrowIfNull(targets);
+        if (!predictions.SameShape(targets))
+        {
+            throw new ArgumentException($"targets have shape {targets.ShapeText} but predictions have shape {predictions.ShapeText}", nameof(targets));
+        }
+
+        T cut = Predictions.Threshold<T>(threshold);
+        T half = T.CreateTruncating(0.5);
+        var y = predictions.ReadOnlySpan;
+        var t = targets.ReadOnlySpan;
+        var matrices = new ConfusionMatrix[c];
+        for (int j = 0; j < c; j++)
+        {
+            var matrix = matrices[j] = new ConfusionMatrix(2);
+            for (int i = 0; i < m; i++)
+            {
+                int k = (i * c) + j;
+                matrix._counts[((t[k] > half ? 1 : 0) * 2) + (y[k] > cut ? 1 : 0)]++;
+            }
+
+            matrix.Total = m;
+        }
+
+        return matrices;
     }
 
     /// <summary>Counts pairs of true and predicted labels.</summary>

@@ -13,13 +13,26 @@ namespace DeepLearning;
 /// The mean loss over the examples, inference mode, without the regularization term — the training loss J as the
 /// network sees it (for squared error that is ½·MSE, on standardized targets when a target transform is set).
 /// </param>
-/// <param name="Accuracy">The fraction classified correctly (null for regression); a sigmoid output's probability targets count as class 1 where y &gt; 0.5.</param>
+/// <param name="Accuracy">
+/// The fraction classified correctly (null for regression); a sigmoid output's probability targets count as class 1
+/// where y &gt; 0.5. For a multi-label sigmoid output (C &gt; 1 columns, <see cref="MultiLabelCount"/> set) it is the
+/// fraction of the m·C cells right, (1/(m·C))·Σᵢ Σⱼ 1[(ŷⱼ⁽ⁱ⁾ &gt; 0.5) = (yⱼ⁽ⁱ⁾ &gt; 0.5)], Keras's <c>binary_accuracy</c>.
+/// </param>
 /// <param name="Count">The number of examples m.</param>
-/// <param name="ConfusionMatrix">Counts by (actual, predicted) class, with precision/recall/F1 and the model's class names (null for regression).</param>
+/// <param name="ConfusionMatrix">
+/// Counts by (actual, predicted) class, with precision/recall/F1 and the model's class names (null for regression,
+/// and for a multi-label output, whose rows have no single actual or predicted class to count in a C×C matrix).
+/// </param>
 public sealed record Evaluation(double Cost, double? Accuracy, long Count, ConfusionMatrix? ConfusionMatrix)
 {
-    /// <summary>The error rate 1 − accuracy (null for regression).</summary>
+    /// <summary>The error rate 1 − accuracy (null for regression); for a multi-label output the fraction of cells wrong (the Hamming loss).</summary>
     public double? Error => 1 - Accuracy;
+
+    /// <summary>
+    /// For a multi-label classifier (a sigmoid output with C &gt; 1 independent yes/no columns): C, so that
+    /// <see cref="Accuracy"/> is over <see cref="Count"/>·C cells. Null otherwise.
+    /// </summary>
+    public int? MultiLabelCount { get; init; }
 
     /// <summary>
     /// Regression: MSE = (1/(m·C))·Σᵢ Σⱼ (ŷⱼ⁽ⁱ⁾ − yⱼ⁽ⁱ⁾)², the plain mean as scikit-learn's <c>mean_squared_error</c> and
@@ -52,6 +65,10 @@ public sealed record Evaluation(double Cost, double? Accuracy, long Count, Confu
         if (Accuracy is { } a)
         {
             sb.Append(inv, $", accuracy = {a:P2}");
+            if (MultiLabelCount is { } c)
+            {
+                sb.Append(inv, $" (per label: {Count}·{c} cells; multi-label, no confusion matrix)");
+            }
         }
 
         if (IsRegression)

@@ -5,8 +5,8 @@ namespace DeepLearning;
 
 /// <summary>
 /// Accumulates an <see cref="Evaluation"/> chunk by chunk over raw inputs and targets (the model applies its input
-/// and target transforms): the loss, accuracy and confusion matrix for a classifier; squared and absolute errors and
-/// the target spread for a regression (in original units).
+/// and target transforms): the loss, accuracy and confusion matrix for a classifier (a multi-label one: per-cell
+/// accuracy, no matrix); squared and absolute errors and the target spread for a regression (in original units).
 /// </summary>
 internal sealed class Evaluator<T>
     where T : unmanaged, IFloatingPointIeee754<T>
@@ -28,7 +28,7 @@ internal sealed class Evaluator<T>
     {
         _model = model;
         _c = model.OutputSize;
-        if (model.IsClassifier && confusion)
+        if (model.IsClassifier && !model.IsMultiLabel && confusion)
         {
             _matrix = new ConfusionMatrix(model.ClassCount) { ClassNames = model.ClassNames };
         }
@@ -91,6 +91,12 @@ internal sealed class Evaluator<T>
         var (logits, output) = _model.InferLogitsAndOutput(x);
         _costSum += _model.Loss.Cost(logits, _model.TransformTargets(y)) * rows;
         _seen += rows;
+        if (_model.IsMultiLabel)
+        {
+            _correct += Accuracy.CountCorrectLabels(output, y, 0.5);
+            return;
+        }
+
         if (_model.IsClassifier)
         {
             _correct += Accuracy.CountCorrect(output, y, 0.5, probabilityTargets: true);
@@ -137,7 +143,9 @@ internal sealed class Evaluator<T>
         double cost = _seen == 0 ? 0 : _costSum / _seen;
         if (_model.IsClassifier)
         {
-            return new Evaluation(cost, _seen > 0 ? _correct / (double)_seen : null, _seen, _matrix);
+            // A multi-label model's accuracy is over the m·C cells (Keras's binary_accuracy), not over the m rows.
+            long scored = _model.IsMultiLabel ? _seen * _c : _seen;
+            return new Evaluation(cost, _seen > 0 ? _correct / (double)scored : null, _seen, _matrix) { MultiLabelCount = _model.IsMultiLabel ? _c : null };
         }
 
         double n = Math.Max(1, _seen);

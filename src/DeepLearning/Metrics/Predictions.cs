@@ -12,6 +12,8 @@ namespace DeepLearning;
 /// label is 1 when ŷ &gt; threshold (0.5 by default, strictly greater, as the course's <c>predict</c>).
 /// Outputs of shape (m, C) with C ≥ 2 are multi-class: the label is the index of the largest
 /// score (argmax; the first one on ties), so probabilities and raw scores give the same labels.
+/// A tensor does not say which activation made it: the (m, C) output of a multi-label sigmoid (each column an
+/// independent yes/no) has no single label per row, and its labels come from <see cref="ToMultiLabel{T}(Tensor{T}, double)"/>.
 /// </remarks>
 public static class Predictions
 {
@@ -64,7 +66,10 @@ public static class Predictions
     /// <typeparam name="T">The element type.</typeparam>
     /// <param name="targets">Y.</param>
     /// <returns>m labels.</returns>
-    /// <exception cref="ArgumentException">A binary target is neither 0 nor 1.</exception>
+    /// <exception cref="ArgumentException">
+    /// A binary target is neither 0 nor 1, or a row of an (m, C) Y has two or more cells &gt; 0.5 — a multi-label
+    /// target, which is no single class (use <see cref="ToMultiLabel{T}(Tensor{T}, double)"/>).
+    /// </exception>
     public static int[] FromTargets<T>(Tensor<T> targets)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -73,10 +78,68 @@ public static class Predictions
         var y = targets.ReadOnlySpan;
         for (int i = 0; i < m; i++)
         {
+            if (c > 1)
+            {
+                RequireOneClass(y.Slice(i * c, c), i, nameof(targets));
+            }
+
             labels[i] = c == 1 ? BinaryTarget(y[i], i) : TP.IndexOfMax(y.Slice(i * c, c));
         }
 
         return labels;
+    }
+
+    /// <summary>
+    /// Multi-label 0/1 labels, one per cell: label[i, j] = 1 where ŷⱼ⁽ⁱ⁾ &gt; threshold (strictly, so exactly 0.5 is 0,
+    /// as for one sigmoid column), else 0. For the (m, C) output of a sigmoid layer whose C columns are independent
+    /// yes/no questions (Keras's <c>(model.predict(x) &gt; 0.5).astype(int)</c>); the argmax of
+    /// <see cref="ToLabels{T}(Tensor{T}, double)"/> is meaningless there. With the default threshold it also reads
+    /// targets Y, label-smoothed ones included (0.95 → 1, 0.05 → 0).
+    /// </summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="predictions">Ŷ (or Y), (m, C), (m, 1) or (m).</param>
+    /// <param name="threshold">The decision threshold, in [0, 1].</param>
+    /// <returns>The (m, C) indicator matrix (C = 1 for rank 1), scikit-learn's multi-label format.</returns>
+    /// <exception cref="ArgumentException">The tensor has no examples, no columns or more than two dimensions.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The threshold is outside [0, 1].</exception>
+    public static int[,] ToMultiLabel<T>(Tensor<T> predictions, double threshold = 0.5)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (m, c) = Shape(predictions, nameof(predictions));
+        T cut = Threshold<T>(threshold);
+        var y = predictions.ReadOnlySpan;
+        var labels = new int[m, c];
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < c; j++)
+            {
+                labels[i, j] = y[(i * c) + j] > cut ? 1 : 0;
+            }
+        }
+
+        return labels;
+    }
+
+    /// <summary>
+    /// Refuses a target row that cannot be one class: two or more cells &gt; 0.5 sum to more than 1, so the row is no
+    /// one-hot or softmax target but a multi-label one, whose argmax would be a silently wrong class.
+    /// </summary>
+    internal static void RequireOneClass<T>(ReadOnlySpan<T> row, int index, string name)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T half = T.CreateTruncating(0.5);
+        int above = 0;
+        foreach (var v in row)
+        {
+            above += v > half ? 1 : 0;
+        }
+
+        if (above > 1)
+        {
+            throw new ArgumentException(
+                $"{name} row {index} has {above} of its {row.Length} cells > 0.5: a multi-label target (a sigmoid output with {row.Length} columns, each its own yes/no), not one class per row; score it with Accuracy.MultiLabel, label it with Predictions.ToMultiLabel",
+                name);
+        }
     }
 
     /// <summary>(m, C) of a prediction or target tensor: C = 1 for rank 1 and for (m, 1).</summary>

@@ -54,6 +54,8 @@ public sealed class Model<T>
         _inputBuffer = new BatchBuffer<T>(inputs);
         _targetBuffer = new BatchBuffer<T>(OutputSize);
         _fusedOutput = loss is not CustomLoss && layers.Length > 0 && layers[^1] is ActivationLayer<T> { Activation: Activation.Softmax or Activation.Sigmoid };
+        IsMultiLabel = loss.IsClassification && OutputSize > 1 && layers.Length > 0
+            && layers[^1] is ActivationLayer<T> { Activation: Activation.Sigmoid } or Dense<T> { Activation: Activation.Sigmoid };
         if (layers.Length > 0 && layers[0] is Dense<T> first)
         {
             first.InputGradientNeeded = false;
@@ -63,7 +65,7 @@ public sealed class Model<T>
     /// <summary>n_x, the number of input features.</summary>
     public int InputSize { get; }
 
-    /// <summary>The number of outputs: C classes for softmax, 1 for sigmoid, the target width for regression.</summary>
+    /// <summary>The number of outputs: C classes for softmax, C labels for sigmoid (1 for binary), the target width for regression.</summary>
     public int OutputSize { get; }
 
     /// <summary>The layers in order.</summary>
@@ -80,6 +82,16 @@ public sealed class Model<T>
 
     /// <summary>Whether the model is a classifier (softmax or sigmoid output with cross-entropy) rather than a regression.</summary>
     public bool IsClassifier => Loss.IsClassification;
+
+    /// <summary>
+    /// Whether the model is a multi-label classifier: a sigmoid output with C &gt; 1 columns (Y and Ŷ are (m, C)), each an
+    /// independent yes/no trained with binary cross-entropy, so a row may hold any number of 1s. Such a model is scored
+    /// per cell, as Keras's <c>binary_accuracy</c>: accuracy = (1/(m·C))·Σᵢ Σⱼ 1[(ŷⱼ⁽ⁱ⁾ &gt; 0.5) = (yⱼ⁽ⁱ⁾ &gt; 0.5)] in
+    /// <c>Fit</c>'s history, <see cref="Evaluate(Tensor{T}, Tensor{T})"/> and the bias/variance diagnosis; it is labelled
+    /// by <see cref="PredictLabels"/>, while <see cref="PredictClasses"/> (one class per row) refuses it. False for
+    /// softmax, for one sigmoid output and for regression.
+    /// </summary>
+    public bool IsMultiLabel { get; }
 
     /// <summary>The weight penalty included in the cost and gradients (set by the training options or directly).</summary>
     public Regularizer Regularizer { get; set; } = Regularization.None;
@@ -172,7 +184,10 @@ public sealed class Model<T>
         }
     }
 
-    /// <summary>The number of classes of a classifier: <see cref="OutputSize"/> for softmax, 2 for one sigmoid output; 0 for regression.</summary>
+    /// <summary>
+    /// The number of classes of a classifier: <see cref="OutputSize"/> for softmax, 2 for one sigmoid output, the C labels
+    /// (each a yes/no) of a multi-label sigmoid output (<see cref="IsMultiLabel"/>); 0 for regression.
+    /// </summary>
     public int ClassCount => !IsClassifier ? 0 : OutputSize == 1 ? 2 : OutputSize;
 
     /// <summary>Turns every dropout layer on or off for training passes (the gradient checker turns them off).</summary>
@@ -330,8 +345,12 @@ public sealed class Model<T>
     }
 
     /// <summary>Predicted class per example of raw X: argmax of Ŷ for several outputs, ŷ &gt; 0.5 for one sigmoid output. Thread-safe.</summary>
+    /// <returns>m classes, each in 0..<see cref="ClassCount"/>−1.</returns>
     /// <exception cref="InvalidDataException">A row of X holds NaN or ±∞ (the cell is named): it has no class.</exception>
-    /// <exception cref="InvalidOperationException">The model is a regression.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The model is a regression, or a multi-label classifier (<see cref="IsMultiLabel"/>: a sigmoid output with C &gt; 1
+    /// columns has C yes/no answers per row, not one class; use <see cref="PredictLabels"/>).
+    /// </exception>
     public int[] PredictClasses(Tensor<T> x)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -340,9 +359,56 @@ public sealed class Model<T>
             throw new InvalidOperationException($"PredictClasses needs a classifier; this model is a regression ({Loss.Name}): use Predict");
         }
 
+        if (IsMultiLabel)
+        {
+            throw new InvalidOperationException(
+                $"PredictClasses gives one class per row, but this model's output is sigmoid with {OutputSize} columns (multi-label: each column is its own yes/no, and a row's argmax is no class): use PredictLabels(x) for the (m, {OutputSize}) 0/1 labels (ŷ > 0.5), or Predict(x) for the probabilities");
+        }
+
         RequireFinite(x, "X");
         var yhat = PredictUnchecked(x, out _);
         return yhat.RowCount == 0 ? [] : Predictions.ToLabels(yhat); // no examples, no classes (as Predict gives (0, C))
+    }
+
+    /// <summary>
+    /// Predicted 0/1 labels of raw X (m, n_x) in the layout of the targets Y (m, C), in inference mode. Thread-safe.
+    /// For a multi-label sigmoid output (<see cref="IsMultiLabel"/>) each cell is its own answer:
+    /// label[i, j] = 1 where ŷⱼ⁽ⁱ⁾ &gt; 0.5, else 0 (exactly 0.5 is 0), as <see cref="Predictions.ToMultiLabel{T}(Tensor{T}, double)"/>
+    /// gives. For one sigmoid output the single column is <see cref="PredictClasses"/>'s 0/1; for softmax each row is
+    /// the one-hot of <see cref="PredictClasses"/>'s argmax.
+    /// </summary>
+    /// <param name="x">Raw X (m, n_x).</param>
+    /// <returns>The (m, C) indicator matrix (scikit-learn's multi-label format).</returns>
+    /// <exception cref="InvalidDataException">A row of X holds NaN or ±∞ (the cell is named): it has no labels.</exception>
+    /// <exception cref="InvalidOperationException">The model is a regression.</exception>
+    public int[,] PredictLabels(Tensor<T> x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (!IsClassifier)
+        {
+            throw new InvalidOperationException($"PredictLabels needs a classifier; this model is a regression ({Loss.Name}): use Predict");
+        }
+
+        RequireFinite(x, "X");
+        var yhat = PredictUnchecked(x, out _);
+        if (yhat.RowCount == 0)
+        {
+            return new int[0, OutputSize];
+        }
+
+        if (OutputSize == 1 || IsMultiLabel)
+        {
+            return Predictions.ToMultiLabel(yhat);
+        }
+
+        var labels = new int[yhat.RowCount, OutputSize];
+        var classes = Predictions.ToLabels(yhat);
+        for (int i = 0; i < classes.Length; i++)
+        {
+            labels[i, classes[i]] = 1;
+        }
+
+        return labels;
     }
 
     // nanRowsDone: the rows of non-finite input already hold NaN (the Predictor path applies Predict's rule itself).
@@ -402,7 +468,7 @@ public sealed class Model<T>
     /// <see cref="Fit(IDataSource{T}, TrainingOptions{T}, CancellationToken)"/>.
     /// </summary>
     /// <param name="x">Raw inputs X (m, n_x).</param>
-    /// <param name="y">Targets Y (m, C): one-hot rows for softmax, a 0/1 column for sigmoid, values in original units for regression.</param>
+    /// <param name="y">Targets Y (m, C): one-hot rows for softmax, a 0/1 column for sigmoid (0/1 in each column for a multi-label sigmoid), values in original units for regression.</param>
     /// <param name="options">The training options; defaults when null.</param>
     /// <param name="cancellationToken">Stops training between mini-batches.</param>
     /// <returns>The history.</returns>
@@ -415,6 +481,8 @@ public sealed class Model<T>
     /// <summary>
     /// Evaluates the model on raw X (m, n_x) and Y (m, C) in inference mode: the cost (the loss alone, without the
     /// regularization term) and, for a classifier, accuracy and the confusion matrix (with <see cref="ClassNames"/>);
+    /// for a multi-label classifier (<see cref="IsMultiLabel"/>) the accuracy is per cell, (1/(m·C))·Σᵢ Σⱼ
+    /// 1[(ŷⱼ⁽ⁱ⁾ &gt; 0.5) = (yⱼ⁽ⁱ⁾ &gt; 0.5)] (Keras's <c>binary_accuracy</c>), and there is no C×C confusion matrix (null);
     /// for a regression, MSE, RMSE, MAE and R² in the targets' original units. The same <see cref="Evaluation"/> as
     /// <see cref="Evaluate(IDataSource{T})"/> gives. Thread-safe.
     /// </summary>

@@ -22,7 +22,9 @@ public static class Trainer
     /// <remarks>
     /// <para>The epoch cost is the mean of the mini-batch costs J{t} weighted by mini-batch size, each including the
     /// regularization term. The metric is accuracy for a classifier (a sigmoid output's probability targets, e.g.
-    /// label-smoothed 0.1/0.9, count as class 1 where y &gt; 0.5) and RMSE in original units for a regression; the
+    /// label-smoothed 0.1/0.9, count as class 1 where y &gt; 0.5; a multi-label sigmoid output with C &gt; 1 columns is
+    /// scored per cell, (1/(m·C))·Σᵢ Σⱼ 1[(ŷⱼ⁽ⁱ⁾ &gt; 0.5) = (yⱼ⁽ⁱ⁾ &gt; 0.5)], Keras's <c>binary_accuracy</c>) and RMSE in
+    /// original units for a regression; the
     /// training metric is the running one of the training-mode forward passes
     /// (dropout active), like Keras's; the dev figures come from an inference-mode pass and the dev cost excludes
     /// the regularization term. A training step allocates nothing once warm.</para>
@@ -138,6 +140,7 @@ public static class Trainer
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         bool classification = model.IsClassifier;
+        bool multiLabel = model.IsMultiLabel;
         var batchNorm = FirstBatchNorm(model);
         var history = resume?.History ?? (classification ? new History("accuracy") : new History("rmse", higherIsBetter: false));
         history.TrainMetricWithDropout = DropoutActive(model);
@@ -218,7 +221,11 @@ public static class Trainer
                         costSum += cost * rows;
                         seen += rows;
                         batchIndex++;
-                        if (classification)
+                        if (multiLabel)
+                        {
+                            correct += Accuracy.CountCorrectLabels(model.LastOutput!, y, 0.5);
+                        }
+                        else if (classification)
                         {
                             correct += Accuracy.CountCorrect(model.LastOutput!, y, 0.5, probabilityTargets: true);
                         }
@@ -263,7 +270,7 @@ public static class Trainer
                 }
 
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-                var record = history.AddEpoch(new EpochRecord(epoch + 1, costSum / seen, classification ? correct / (double)seen : Math.Sqrt(squaredError / (seen * (double)model.OutputSize)), devCost, devMetric, optimizer.LearningRate, seconds));
+                var record = history.AddEpoch(new EpochRecord(epoch + 1, costSum / seen, multiLabel ? correct / (seen * (double)model.OutputSize) : classification ? correct / (double)seen : Math.Sqrt(squaredError / (seen * (double)model.OutputSize)), devCost, devMetric, optimizer.LearningRate, seconds));
                 context.Epoch = epoch + 1;
                 foreach (var callback in options.Callbacks)
                 {

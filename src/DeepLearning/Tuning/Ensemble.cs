@@ -12,8 +12,12 @@ namespace DeepLearning;
 /// (C = 1 for a sigmoid output, read as P(y = 1)).
 /// </summary>
 /// <remarks>
-/// Each member's output is consumed before the next member is called, so a member may return a
-/// buffer it reuses between calls. Members are called one after another, on the caller's thread.
+/// <para>The ensemble sees only tensors, not the members' output layer: for members with a multi-label sigmoid output
+/// (C &gt; 1 independent yes/no columns, <see cref="Model{T}.IsMultiLabel"/>), label the averaged P with
+/// <see cref="Predictions.ToMultiLabel{T}(Tensor{T}, double)"/> and score it with <see cref="EvaluateMultiLabel"/>:
+/// <see cref="PredictClasses"/> would return each row's argmax, which is no class there.</para>
+/// <para>Each member's output is consumed before the next member is called, so a member may return a
+/// buffer it reuses between calls. Members are called one after another, on the caller's thread.</para>
 /// </remarks>
 /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
 public sealed class Ensemble<T>
@@ -92,7 +96,7 @@ public sealed class Ensemble<T>
         return sum!;
     }
 
-    /// <summary>The ensemble's predicted class per example: argmax over C, or P &gt; 0.5 when C = 1 (as <see cref="Model{T}.PredictClasses"/>).</summary>
+    /// <summary>The ensemble's predicted class per example: argmax over C, or P &gt; 0.5 when C = 1 (as <see cref="Model{T}.PredictClasses"/>); not for multi-label members (see the remarks on <see cref="Ensemble{T}"/>).</summary>
     /// <exception cref="InvalidDataException">X holds NaN or ±∞ (the cell is named; checked before any member is called), or the averaged probabilities do (a member gave them for finite input).</exception>
     public int[] PredictClasses(Tensor<T> x)
     {
@@ -133,10 +137,50 @@ public sealed class Ensemble<T>
     /// Y (m, C), or 0/1 targets of shape (m, 1) or (m) for a sigmoid output.
     /// </summary>
     /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named), or a member's probabilities do.</exception>
+    /// <exception cref="ArgumentException">
+    /// A row of an (m, C) Y has two or more cells &gt; 0.5: a multi-label target, with no single class (use <see cref="EvaluateMultiLabel"/>).
+    /// </exception>
     public EnsembleReport Evaluate(Tensor<T> x, Tensor<T> y)
     {
         RequireFinite(x);
         return Evaluate(x, Labels(y));
+    }
+
+    /// <summary>
+    /// For members with a multi-label sigmoid output (Y and P of shape (m, C), each column an independent yes/no): the
+    /// per-cell accuracy of the ensemble and of each member, (1/(m·C))·Σᵢ Σⱼ 1[(pⱼ⁽ⁱ⁾ &gt; 0.5) = (yⱼ⁽ⁱ⁾ &gt; 0.5)]
+    /// (Keras's <c>binary_accuracy</c>, as <see cref="DeepLearning.Accuracy.MultiLabel{T}(Tensor{T}, Tensor{T}, double)"/>);
+    /// label-smoothed targets count as 1 where y &gt; 0.5. Each member is called once.
+    /// </summary>
+    /// <param name="x">Inputs (m, n_x).</param>
+    /// <param name="y">Targets (m, C), values in [0, 1].</param>
+    /// <returns>The report, with accuracies over the m·C cells.</returns>
+    /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named), or a member's probabilities do.</exception>
+    /// <exception cref="ArgumentException">A member's probabilities and Y differ in shape.</exception>
+    public EnsembleReport EvaluateMultiLabel(Tensor<T> x, Tensor<T> y)
+    {
+        RequireFinite(x);
+        ArgumentNullException.ThrowIfNull(y);
+        if (FiniteCheck.Locate(y, y.RowCount) is { } badTarget)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"Y holds {badTarget.Value} at row {badTarget.Row}, column {badTarget.Column}; targets must be finite"));
+        }
+
+        Tensor<T>? sum = null;
+        var accuracies = new double[_members.Length];
+        for (int k = 0; k < _members.Length; k++)
+        {
+            var p = Call(k, x, sum);
+            if (FiniteCheck.Locate(p, p.RowCount) is { } bad)
+            {
+                throw new InvalidDataException(FormattableString.Invariant($"ensemble member {k} gave {bad.Value} at row {bad.Row}, column {bad.Column} for finite X: that row has no labels"));
+            }
+
+            accuracies[k] = DeepLearning.Accuracy.MultiLabel(p, y);
+            Accumulate(ref sum, p, _weights[k]);
+        }
+
+        return new EnsembleReport(DeepLearning.Accuracy.MultiLabel(sum!, y), accuracies);
     }
 
     /// <summary>
@@ -294,6 +338,11 @@ public sealed class Ensemble<T>
 
         if (y.Rank == 2 && y.Dim(1) > 1)
         {
+            for (int i = 0; i < y.RowCount; i++)
+            {
+                Predictions.RequireOneClass<T>(y.Row(i), i, nameof(y));
+            }
+
             return Classes(y);
         }
 
