@@ -43,13 +43,21 @@ public interface IStudyStorage : IDisposable
     /// <summary>Records that the claimed trial is still being worked on; false when the claim no longer holds it.</summary>
     bool Heartbeat(string study, TrialClaim claim);
 
-    /// <summary>Records the claimed trial as complete with its outcome; false (and nothing written) when the claim no longer holds it.</summary>
+    /// <summary>
+    /// Records the claimed trial as complete with its outcome; false (and nothing written) when the claim no longer holds it.
+    /// Every value of the outcome reads back exactly from <see cref="LoadTrials"/>, NaN and ±∞ included (train metric,
+    /// extras, per-epoch dev metrics), and so do the seconds.
+    /// </summary>
+    /// <exception cref="ArgumentException">The outcome's dev metric is NaN or ±∞ (such a trial failed: use <see cref="Fail"/>),
+    /// or <paramref name="seconds"/> is NaN or ±∞ (<see cref="ArgumentOutOfRangeException"/>); nothing is written.</exception>
     bool Complete(string study, TrialClaim claim, TrialOutcome outcome, double seconds);
 
     /// <summary>
     /// Records that the claimed trial failed with <paramref name="error"/>: back to the queue when
-    /// <paramref name="retry"/>, otherwise failed for good. False when the claim no longer holds the trial.
+    /// <paramref name="retry"/>, otherwise failed for good (with <paramref name="seconds"/>, which reads back exactly).
+    /// False when the claim no longer holds the trial.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="seconds"/> is NaN or ±∞; nothing is written.</exception>
     bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry);
 
     /// <summary>Puts the claimed trial back in the queue unharmed (the worker was stopped); false when the claim no longer holds it.</summary>
