@@ -151,12 +151,13 @@ internal sealed class SqlEngine
             ("sec", seconds), ("dev", double.IsFinite(outcome.DevMetric) ? outcome.DevMetric : DBNull.Value), ("o", outcome.ToJson()));
     }
 
-    public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry)
+    public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry, TrialOutcome? outcome)
     {
         StudyNames.ValidateSeconds(seconds);
         return retry
             ? Update("record a failure", study, claim, "status = 'queued', worker = NULL, failures = failures + 1, error = @e", ("e", error))
-            : Update("record a failure", study, claim, $"status = 'failed', failures = failures + 1, error = @e, seconds = @sec, ended_at = {_dialect.Now}", ("e", error), ("sec", seconds));
+            : Update("record a failure", study, claim, $"status = 'failed', failures = failures + 1, error = @e, seconds = @sec, outcome = @o, ended_at = {_dialect.Now}",
+                ("e", error), ("sec", seconds), ("o", outcome?.ToJson()));
     }
 
     public bool Release(string study, TrialClaim claim) =>

@@ -314,6 +314,43 @@ public class StudyStorageContractTests
     [Theory]
     [LocalBackends]
     [PostgresBackend]
+    public void A_trial_whose_objective_returns_a_non_finite_metric_fails_keeping_its_outcome_as_the_one_process_search_does(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        static TrialOutcome Diverging(TrialConfig c, CancellationToken token)
+        {
+            var o = Objective(c, token);
+            return c.Id % 3 != 1 ? o : o with
+            {
+                DevMetric = c.Id % 2 == 0 ? double.NaN : double.NegativeInfinity,
+                Extras = new Dictionary<string, double> { ["cost"] = double.PositiveInfinity },
+                DevMetricPerEpoch = [o.DevMetric, double.NaN, double.NegativeInfinity],
+            };
+        }
+
+        var options = Options(trials: 7);
+        var expected = Tuner.RandomSearch(Space(), Diverging, options);
+        var run = Tuner.RunWorker(storage, "diverging", Diverging, StudyDefinition.Random(Space(), options), _fast);
+        Table(run.Result).Should().Be(Table(expected));
+
+        var failed = storage.LoadTrials("diverging").Where(t => t.Status == StoredTrialStatus.Failed).ToList();
+        failed.Select(t => t.Config.Id).Should().Equal(1, 4);
+        static long Bits(double v) => BitConverter.DoubleToInt64Bits(v);
+        foreach (var t in failed)
+        {
+            var again = Diverging(t.Config, default);
+            t.Error.Should().StartWith("the objective returned a non-finite dev metric");
+            Bits(t.Outcome!.DevMetric).Should().Be(Bits(again.DevMetric));
+            t.Outcome.Epochs.Should().Be(again.Epochs);
+            t.Outcome.Extras.Should().Equal(again.Extras);
+            t.Outcome.DevMetricPerEpoch.Select(Bits).Should().Equal(again.DevMetricPerEpoch.Select(Bits));
+        }
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
     public void Non_finite_seconds_or_dev_metric_are_refused_naming_the_value_and_nothing_is_written(string kind)
     {
         using var backend = new Backend(kind);

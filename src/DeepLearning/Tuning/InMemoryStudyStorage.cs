@@ -108,12 +108,16 @@ public sealed class InMemoryStudyStorage : IStudyStorage
     }
 
     /// <inheritdoc/>
-    public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry)
+    public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry) =>
+        Fail(study, claim, error, seconds, retry, null);
+
+    /// <inheritdoc/>
+    public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry, TrialOutcome? outcome)
     {
         StudyNames.ValidateSeconds(seconds);
         return Update(study, claim, t => retry
             ? t with { Status = StoredTrialStatus.Queued, Worker = null, Failures = t.Failures + 1, Error = error }
-            : t with { Status = StoredTrialStatus.Failed, Failures = t.Failures + 1, Error = error, Seconds = seconds, EndedAt = _time.GetUtcNow() });
+            : t with { Status = StoredTrialStatus.Failed, Failures = t.Failures + 1, Error = error, Seconds = seconds, Outcome = outcome, EndedAt = _time.GetUtcNow() });
     }
 
     /// <inheritdoc/>
