@@ -31,6 +31,9 @@ namespace DeepLearning.Onnx;
 /// <see cref="OnnxExporter"/>, which stores it in its metadata; otherwise σ² = σ², ε = 0, which gives the graph's σ
 /// back bit for bit or is refused).</item>
 /// </list>
+/// <para>The loss follows from the last layer: categorical cross-entropy after <c>Softmax</c>, binary after a final
+/// <c>Sigmoid</c>, otherwise the regression loss named by the exporter's "loss" metadata (mean absolute error,
+/// Huber(δ)) or mean squared error.</para>
 /// <para>The file is read as hostile: every length and every tensor size is checked against the bytes present before
 /// anything is allocated, and the counts of nodes, initializers, attributes and dimensions are capped, so a file
 /// never makes the reader allocate more than a small multiple of its size. Float attributes (ε, slopes) are read as
@@ -963,7 +966,7 @@ public static class OnnxModel
             var last = _steps[^1];
             var loss = last is ActivationStep { Activation: Activation.Softmax } ? Loss.CategoricalCrossEntropy
                 : last is ActivationStep { Activation: Activation.Sigmoid } ? Loss.BinaryCrossEntropy
-                : Loss.MeanSquaredError;
+                : RegressionLoss();
             var model = ModelFactory.FromConfigs<T>(inputs, configs, loss, seed: 0);
             for (int i = 0; i < fills.Count; i++)
             {
@@ -971,6 +974,23 @@ public static class OnnxModel
             }
 
             return model;
+        }
+
+        /// <summary>
+        /// A linear output's loss: the regression loss named by the exporter's "loss" metadata (mean absolute error,
+        /// Huber(δ)), else mean squared error (also for a missing, unknown or classification name: metadata is a hint).
+        /// </summary>
+        private Loss RegressionLoss()
+        {
+            string? name = proto.Metadata.Where(kv => kv.Key == "loss").Select(kv => kv.Value).LastOrDefault();
+            try
+            {
+                return name is not null && Loss.Parse(name) is { IsClassification: false } loss ? loss : Loss.MeanSquaredError;
+            }
+            catch (FormatException)
+            {
+                return Loss.MeanSquaredError;
+            }
         }
 
         private static void Fill(Tensor<T> target, T[] values, string name)

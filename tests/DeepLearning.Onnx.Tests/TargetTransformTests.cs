@@ -11,24 +11,38 @@ namespace DeepLearning.Onnx.Tests;
 /// </summary>
 public class TargetTransformTests
 {
-    public static TheoryData<string, double> RoundTripCases()
+    public static TheoryData<string, double, string> RoundTripCases()
     {
-        var data = new TheoryData<string, double>();
+        var data = new TheoryData<string, double, string>();
         foreach (var transform in TestModels.Transforms)
         {
-            data.Add(transform, 0);
+            data.Add(transform, 0, "MeanSquaredError");
         }
 
-        data.Add("standardize", 0.25);
+        data.Add("standardize", 0.25, "Huber(0.5)");
+        data.Add("minmax", 0, "MeanAbsoluteError");
         return data;
     }
 
     [Theory]
     [MemberData(nameof(RoundTripCases))]
-    public void Export_then_import_restores_the_target_transform_and_predicts_bit_identically(string inputTransform, double targetEpsilon)
+    public void Export_then_import_restores_the_target_transform_and_predicts_bit_identically(string inputTransform, double targetEpsilon, string loss)
     {
-        RoundTrip<float>(inputTransform, targetEpsilon);
-        RoundTrip<double>(inputTransform, targetEpsilon);
+        RoundTrip<float>(inputTransform, targetEpsilon, Loss.Parse(loss));
+        RoundTrip<double>(inputTransform, targetEpsilon, Loss.Parse(loss));
+    }
+
+    [Theory]
+    [InlineData("CategoricalCrossEntropy")]
+    [InlineData("Huber(-1)")]
+    [InlineData("no such loss")]
+    public void A_loss_hint_that_is_not_a_regression_loss_falls_back_to_mean_squared_error(string hint)
+    {
+        var (model, _) = TestModels.Regression<float>("none", loss: Loss.MeanAbsoluteError);
+        var proto = ModelProto.Decode(OnnxExporter.ToBytes(model));
+        int index = proto.Metadata.FindIndex(kv => kv.Key == "loss");
+        proto.Metadata[index] = new("loss", hint);
+        OnnxModel.Load<float>(proto.Encode()).Loss.Should().Be(Loss.MeanSquaredError);
     }
 
     [Fact]
@@ -189,11 +203,11 @@ public class TargetTransformTests
         return g;
     }
 
-    private static void RoundTrip<T>(string inputTransform, double targetEpsilon)
+    private static void RoundTrip<T>(string inputTransform, double targetEpsilon, Loss loss)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (model, x) = TestModels.Regression<T>(inputTransform, targetEpsilon);
-        string path = TestModels.TempFile($"target-roundtrip-{inputTransform}-{targetEpsilon}-{typeof(T).Name}.onnx");
+        var (model, x) = TestModels.Regression<T>(inputTransform, targetEpsilon, loss: loss);
+        string path = TestModels.TempFile($"target-roundtrip-{inputTransform}-{targetEpsilon}-{loss.Name}-{typeof(T).Name}.onnx");
         model.SaveOnnx(path);
         var loaded = OnnxModel.Load<T>(path);
 
@@ -207,6 +221,7 @@ public class TargetTransformTests
         target.Epsilon.Should().Be(model.TargetTransform.Epsilon);
         loaded.Layers.Should().HaveCount(model.Layers.Count, "the target transform is not imported as layers");
         loaded.InputTransform?.Kind.Should().Be(model.InputTransform?.Kind);
+        loaded.Loss.Name.Should().Be(loss.Name, "the exporter's loss metadata names the regression loss");
 
         // Export of the imported model writes the same graph constants and target metadata.
         var again = ModelProto.Decode(OnnxExporter.ToBytes(loaded));

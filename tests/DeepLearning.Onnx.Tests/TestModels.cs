@@ -100,11 +100,11 @@ internal static class TestModels
     /// (≈ 400 ± 80, −2 ± 0.01, and a constant column 7 that the standardizer only shifts), optionally with ε &gt; 0, and
     /// the given input transform. Returns the raw X to predict on.
     /// </summary>
-    public static (Model<T> Model, Tensor<T> RawX) Regression<T>(string transform, double targetEpsilon = 0, int seed = 3)
+    public static (Model<T> Model, Tensor<T> RawX) Regression<T>(string transform, double targetEpsilon = 0, int seed = 3, Loss? loss = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (_, x) = Build<T>("tanh-regression", "none", seed);
-        var model = Model.Sequential<T>(Features).Dense(8).Tanh().Dense(3).Build(seed);
+        var model = Model.Sequential<T>(Features).Dense(8).Tanh().Dense(3).WithLoss(loss ?? Loss.MeanSquaredError).Build(seed);
         model.InputTransform = transform switch
         {
             "none" => null,
