@@ -815,12 +815,12 @@ public static class OnnxModel
                 double v = double.CreateTruncating(values[j]);
                 if (!double.IsFinite(v))
                 {
-                    throw Bad(node, $"the target transform's {role} '{c}' holds {v.ToString(CultureInfo.InvariantCulture)} at index {j}; it must be finite");
+                    throw Bad(node, $"the target transform's {role} '{c}' holds {v.ToString(CultureInfo.InvariantCulture)} at index {j} as {typeof(T).Name}; it must be finite");
                 }
 
                 if (node.OpType == "Mul" && !(v > 0))
                 {
-                    throw Unsupported(node, $"the target transform's {role} '{c}' holds {v.ToString("R", CultureInfo.InvariantCulture)} at index {j}; a standard deviation must be > 0");
+                    throw Unsupported(node, $"the target transform's {role} '{c}' holds {v.ToString("R", CultureInfo.InvariantCulture)} at index {j} as {typeof(T).Name}; a standard deviation must be > 0");
                 }
             }
 

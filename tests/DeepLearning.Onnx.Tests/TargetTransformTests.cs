@@ -119,11 +119,11 @@ public class TargetTransformTests
     }
 
     [Theory]
-    [InlineData("scale-nan", typeof(InvalidDataException), "node 'n2' (op type 'Mul'): the target transform's scale σ 's' holds NaN at index 1; it must be finite")]
-    [InlineData("scale-infinite", typeof(InvalidDataException), "node 'n2' (op type 'Mul'): the target transform's scale σ 's' holds -Infinity at index 2; it must be finite")]
-    [InlineData("offset-infinite", typeof(InvalidDataException), "node 'n3' (op type 'Add'): the target transform's offset μ 'm' holds Infinity at index 0; it must be finite")]
-    [InlineData("scale-negative", typeof(NotSupportedException), "node 'n2' (op type 'Mul'): the target transform's scale σ 's' holds -2 at index 0; a standard deviation must be > 0*")]
-    [InlineData("scale-zero", typeof(NotSupportedException), "node 'n2' (op type 'Mul'): the target transform's scale σ 's' holds 0 at index 0; a standard deviation must be > 0*")]
+    [InlineData("scale-nan", typeof(InvalidDataException), "node 'n2' (op type 'Mul'): the target transform's scale σ 's' holds NaN at index 1 as Single; it must be finite")]
+    [InlineData("scale-infinite", typeof(InvalidDataException), "node 'n2' (op type 'Mul'): the target transform's scale σ 's' holds -Infinity at index 2 as Single; it must be finite")]
+    [InlineData("offset-infinite", typeof(InvalidDataException), "node 'n3' (op type 'Add'): the target transform's offset μ 'm' holds Infinity at index 0 as Single; it must be finite")]
+    [InlineData("scale-negative", typeof(NotSupportedException), "node 'n2' (op type 'Mul'): the target transform's scale σ 's' holds -2 at index 0 as Single; a standard deviation must be > 0*")]
+    [InlineData("scale-zero", typeof(NotSupportedException), "node 'n2' (op type 'Mul'): the target transform's scale σ 's' holds 0 at index 0 as Single; a standard deviation must be > 0*")]
     [InlineData("scale-too-long", typeof(InvalidDataException), "node 'n2' (op type 'Mul'): the target transform's scale σ 's' has shape (4) but the last layer has 3 outputs")]
     [InlineData("offset-rank-3", typeof(NotSupportedException), "node 'n3' (op type 'Add'): the target transform's offset μ 'm' must have shape (3), (1, 3) or be a scalar; received (1, 1, 3)*")]
     [InlineData("offset-two-rows", typeof(NotSupportedException), "node 'n3' (op type 'Add'): the target transform's offset μ 'm' must have shape (3), (1, 3) or be a scalar; received (2, 3)*")]
