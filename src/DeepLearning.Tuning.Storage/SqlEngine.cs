@@ -144,7 +144,8 @@ internal sealed class SqlEngine
 
     public bool Complete(string study, TrialClaim claim, TrialOutcome outcome, double seconds)
     {
-        // Refused before anything is written: a REAL column would turn NaN into NULL, read back as 0.
+        // Refused before anything is written, as in memory: SQLite cannot keep a NaN in a REAL column (Microsoft.Data.Sqlite
+        // refuses the parameter), and a dev metric that is not finite belongs to a failed trial.
         StudyNames.ValidateResult(outcome, seconds);
         return Update("record a result", study, claim,
             $"status = 'complete', ended_at = {_dialect.Now}, heartbeat_at = {_dialect.Now}, seconds = @sec, dev_metric = @dev, outcome = @o, error = NULL",

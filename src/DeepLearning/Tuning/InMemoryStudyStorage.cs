@@ -205,7 +205,7 @@ internal static class StudyNames
 
     /// <summary>
     /// Throws unless <paramref name="seconds"/> is a finite number: a trial's duration that is NaN or ±∞ means nothing,
-    /// and a database column could not keep it (SQLite stores NaN as NULL).
+    /// and a database column could not keep it (SQLite has no NaN in a REAL column).
     /// </summary>
     public static void ValidateSeconds(double seconds)
     {
