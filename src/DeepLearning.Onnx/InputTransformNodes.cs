@@ -135,6 +135,32 @@ internal static class InputTransformNodes
     public static IInputTransform<T>? FromJson<T>(string json, int features, string firstOp, T[] first, string secondOp, T[] second)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (Parse<T>(json, features) is not { } transform)
+        {
+            return null;
+        }
+
+        try
+        {
+            var nodes = Of(transform);
+            return nodes.FirstOp == firstOp && nodes.SecondOp == secondOp && nodes.First.AsSpan().SequenceEqual(first) && nodes.Second.AsSpan().SequenceEqual(second)
+                ? transform
+                : null;
+        }
+        catch (Exception e) when (e is NotSupportedException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The transform a metadata entry written by <see cref="ToJson{T}"/> describes (its kind and tensors), or null when
+    /// the entry is malformed, names an unknown kind, holds more than <paramref name="features"/> + 2 values in a
+    /// tensor, or restores a transform of another width. Metadata is a hint: nothing in it escapes as an exception.
+    /// </summary>
+    public static IInputTransform<T>? Parse<T>(string json, int features)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         try
         {
             if (JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { MaxDepth = 8 }) is not JsonObject o
@@ -167,15 +193,7 @@ internal static class InputTransformNodes
             }
 
             var transform = InputTransforms.Restore(kind, tensors);
-            if (transform.Features != features)
-            {
-                return null;
-            }
-
-            var nodes = Of(transform);
-            return nodes.FirstOp == firstOp && nodes.SecondOp == secondOp && nodes.First.AsSpan().SequenceEqual(first) && nodes.Second.AsSpan().SequenceEqual(second)
-                ? transform
-                : null;
+            return transform.Features == features ? transform : null;
         }
         catch (Exception e) when (e is JsonException or InvalidDataException or ArgumentException or NotSupportedException or InvalidOperationException or FormatException)
         {

@@ -42,15 +42,18 @@ public sealed class OnnxExportOptions
 /// <c>Tanh</c>; softmax as <c>Softmax</c>(axis = −1); a linear activation layer as <c>Identity</c>;</item>
 /// <item><see cref="BatchNorm{T}"/> as <c>BatchNormalization</c> in inference form: γ, β and the running μ and σ²,
 /// ε and momentum as attributes: z̃ = γ·(z − μ_run)/√(σ²_run + ε) + β;</item>
-/// <item><see cref="Dropout{T}"/> is left out (it is the identity at inference).</item>
+/// <item><see cref="Dropout{T}"/> is left out (it is the identity at inference);</item>
+/// <item>a regression model's <see cref="Model{T}.TargetTransform"/> last: <c>Mul</c>(Ŷ, σ) then <c>Add</c>(·, μ)
+/// with σ = √(σ² + ε) (1 for a constant column), so the output is in the targets' original units.</item>
 /// </list>
 /// <para>float models are written as FLOAT tensors, double models as DOUBLE. Weights are stored as initializers
 /// named like the model's parameters ("0.weight", "0.bias", "1.running_mean", …). ONNX stores the attributes ε, the
 /// leaky-ReLU slope and the momentum as 32-bit floats, so in a double model they are rounded to float precision
 /// (<see cref="OnnxModel"/> reads them back as the shortest decimal, e.g. 1e-5, so a round trip is exact).</para>
 /// <para>Metadata (metadata_props): "producer", "architecture" (the layers as JSON), "element_type", "loss",
-/// "input_transform" (its kind and tensors as JSON, so <see cref="OnnxModel.Load{T}(string)"/> rebuilds it exactly)
-/// and "class_names" when known.</para>
+/// "input_transform" (its kind and tensors as JSON, so <see cref="OnnxModel.Load{T}(string)"/> rebuilds it exactly),
+/// "target_transform" (likewise, for a regression model's <see cref="Model{T}.TargetTransform"/>) and "class_names"
+/// when known.</para>
 /// </remarks>
 public static class OnnxExporter
 {
@@ -163,20 +166,13 @@ public static class OnnxExporter
 
         if (model.TargetTransform is { } target)
         {
-            // Regression trained on standardized targets: y = ŷ·√(σ² + ε) + μ, so the ONNX output is in the original units,
-            // as Predict's is (computed in T here, in double then rounded to T there: equal to rounding).
-            var sd = new T[target.Features];
-            var mean = target.Mean.ReadOnlySpan;
-            var shift = new T[target.Features];
-            for (int j = 0; j < sd.Length; j++)
-            {
-                sd[j] = T.CreateTruncating(target.StandardDeviation(j));
-                shift[j] = mean[j];
-            }
-
-            emitter.Node("Mul", "target_transform.scale", sd);
-            emitter.Node("Add", "target_transform.mean", shift);
-            metadata.Add(new("target_transform", "standardize"));
+            // Regression trained on standardized targets: y = ŷ·σ + μ, so the ONNX output is in the original units, as
+            // Predict's is. σ is rounded to T in the graph; the metadata keeps σ², ε and μ so that import restores the
+            // transform exactly.
+            var (scale, offset) = TargetTransformNodes.Of(target);
+            emitter.Node("Mul", "target_transform.scale", scale);
+            emitter.Node("Add", "target_transform.mean", offset);
+            metadata.Add(new(TargetTransformNodes.MetadataKey, InputTransformNodes.ToJson(target)));
         }
 
         emitter.Finish(options.OutputName);

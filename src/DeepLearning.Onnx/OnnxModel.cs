@@ -24,8 +24,16 @@ namespace DeepLearning.Onnx;
 /// <item><c>Identity</c>, <c>Dropout</c> (inference) and <c>Flatten</c>(axis = 1) → nothing;</item>
 /// <item><c>Sub</c>, <c>Div</c>, <c>Mul</c>, <c>Add</c> with per-feature constants before the first layer → the
 /// model's <see cref="Model{T}.InputTransform"/> (exact for files from <see cref="OnnxExporter"/>, which stores the
-/// transform in its metadata; otherwise a standardizer or min-max scaler equal to the nodes up to rounding).</item>
+/// transform in its metadata; otherwise a standardizer or min-max scaler equal to the nodes up to rounding);</item>
+/// <item><c>Mul</c>(Ŷ, σ) then <c>Add</c>(·, μ) ending the graph of a regression (the last layer is not softmax or
+/// sigmoid), with constants of shape (C), (1, C) or a scalar, σ finite and &gt; 0 and μ finite → the model's
+/// <see cref="Model{T}.TargetTransform"/>, a standardizer with y = ŷ·σ + μ (exact for files from
+/// <see cref="OnnxExporter"/>, which stores it in its metadata; otherwise σ² = σ², ε = 0, which gives the graph's σ
+/// back bit for bit or is refused).</item>
 /// </list>
+/// <para>The loss follows from the last layer: categorical cross-entropy after <c>Softmax</c>, binary after a final
+/// <c>Sigmoid</c>, otherwise the regression loss named by the exporter's "loss" metadata (mean absolute error,
+/// Huber(δ)) or mean squared error.</para>
 /// <para>The file is read as hostile: every length and every tensor size is checked against the bytes present before
 /// anything is allocated, and the counts of nodes, initializers, attributes and dimensions are capped, so a file
 /// never makes the reader allocate more than a small multiple of its size. Float attributes (ε, slopes) are read as
@@ -158,6 +166,9 @@ public static class OnnxModel
         private readonly HashSet<string> _defined = new(StringComparer.Ordinal);
         private readonly List<Step> _steps = [];
         private readonly List<(string Op, T[] Constant, NodeProto Node)> _prefix = [];
+        private NodeProto? _targetMul;
+        private (T[] Values, string Name, NodeProto Node)? _targetScale;
+        private (T[] Values, string Name, NodeProto Node)? _targetOffset;
         private int _opset;
         private int _width = -1;
         private int _inputWidth = -1;
@@ -191,6 +202,13 @@ public static class OnnxModel
                 throw new NotSupportedException($"the graph has {graph.Outputs.Count} outputs; a sequential model has exactly one");
             }
 
+            // Mul then Add as the graph's last two data nodes may undo a regression's target transform.
+            var chain = graph.Nodes.Where(n => n.OpType != "Constant").ToList();
+            if (chain.Count >= 2 && chain[^2].OpType == "Mul" && chain[^1].OpType == "Add")
+            {
+                _targetMul = chain[^2];
+            }
+
             NodeProto? previous = null;
             foreach (var node in graph.Nodes)
             {
@@ -217,6 +235,16 @@ public static class OnnxModel
             var transform = ResolveTransform();
             var model = CreateModel();
             model.InputTransform = transform;
+            if (_targetScale is { } scale && _targetOffset is { } offset)
+            {
+                if (model.IsClassifier)
+                {
+                    throw Unsupported(scale.Node, $"a Mul then Add after the last layer is supported only as a regression's target transform, but the graph's output is a classifier's ({model.Loss.Name})");
+                }
+
+                model.TargetTransform = ResolveTargetTransform(scale, offset);
+            }
+
             return model;
         }
 
@@ -424,10 +452,18 @@ public static class OnnxModel
 
                 case "Gemm": VisitGemm(node); break;
                 case "MatMul": VisitMatMul(node); break;
+                case "Mul" when _steps.Count > 0 && ReferenceEquals(node, _targetMul):
+                    _targetScale = TargetConstant(node, "scale σ");
+                    break;
+                case "Add" when _targetScale is not null:
+                    _targetOffset = TargetConstant(node, "offset μ");
+                    break;
                 case "Add" when _steps.Count > 0:
                     VisitBias(node, previous);
                     break;
-                case "Sub" or "Mul" or "Div" when _steps.Count > 0:
+                case "Mul" when _steps.Count > 0:
+                    throw Unsupported(node, "Mul is supported only before the first layer, as part of an input transform, or as the second-last node of the graph followed by Add, as a regression's target transform");
+                case "Sub" or "Div" when _steps.Count > 0:
                     throw Unsupported(node, $"{node.OpType} is supported only before the first layer, as part of an input transform");
                 case "Add" or "Sub" or "Mul" or "Div":
                     {
@@ -615,7 +651,7 @@ public static class OnnxModel
 
             if (_steps[^1] is not DenseStep<T> { Bias: null } dense || previous is null || !ReferenceEquals(previous, _lastLayerNode))
             {
-                throw Unsupported(node, "Add is supported only as the bias right after a MatMul or a Gemm without C, or before the first layer as part of an input transform");
+                throw Unsupported(node, "Add is supported only as the bias right after a MatMul or a Gemm without C, before the first layer as part of an input transform, or after a final Mul as a regression's target transform");
             }
 
             string c = node.Inputs.First(i => i != _current);
@@ -750,6 +786,55 @@ public static class OnnxModel
             return p.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.') && p.Length <= 64 ? p : null;
         }
 
+        /// <summary>
+        /// The constant of a target-transform node (σ of the Mul, μ of the Add): shape (C), (1, C) or a scalar for the C
+        /// outputs of the last layer, every value finite, σ &gt; 0. Returned with one value per output.
+        /// </summary>
+        private (T[] Values, string Name, NodeProto Node) TargetConstant(NodeProto node, string role)
+        {
+            Attributes(node);
+            if (node.Inputs.Count != 2)
+            {
+                throw Bad(node, $"it has {node.Inputs.Count} inputs; expected 2");
+            }
+
+            string c = node.Inputs[0] == _current ? node.Inputs[1] : node.Inputs[0];
+            var values = Values(node, c, out var dims);
+            if (dims.Count > 2 || (dims.Count == 2 && dims[0] != 1))
+            {
+                throw Unsupported(node, $"the target transform's {role} '{c}' must have shape ({_width}), (1, {_width}) or be a scalar; received ({string.Join(", ", dims)})");
+            }
+
+            if (values.Length != 1 && values.Length != _width)
+            {
+                throw Bad(node, $"the target transform's {role} '{c}' has shape ({string.Join(", ", dims)}) but the last layer has {_width} outputs");
+            }
+
+            for (int j = 0; j < values.Length; j++)
+            {
+                double v = double.CreateTruncating(values[j]);
+                if (!double.IsFinite(v))
+                {
+                    throw Bad(node, $"the target transform's {role} '{c}' holds {v.ToString(CultureInfo.InvariantCulture)} at index {j} as {typeof(T).Name}; it must be finite");
+                }
+
+                if (node.OpType == "Mul" && !(v > 0))
+                {
+                    throw Unsupported(node, $"the target transform's {role} '{c}' holds {v.ToString("R", CultureInfo.InvariantCulture)} at index {j} as {typeof(T).Name}; a standard deviation must be > 0");
+                }
+            }
+
+            return (values.Length == _width ? values : Enumerable.Repeat(values[0], _width).ToArray(), c, node);
+        }
+
+        private Standardizer<T> ResolveTargetTransform((T[] Values, string Name, NodeProto Node) scale, (T[] Values, string Name, NodeProto Node) offset)
+        {
+            string? json = proto.Metadata.Where(kv => kv.Key == TargetTransformNodes.MetadataKey).Select(kv => kv.Value).LastOrDefault();
+            return (json is null ? null : TargetTransformNodes.FromJson(json, scale.Values, offset.Values))
+                ?? TargetTransformNodes.Approximate(scale.Values, offset.Values)
+                ?? throw Unsupported(scale.Node, $"the target transform's scale σ '{scale.Name}' has no standardizer equivalent in {typeof(T).Name}: σ² overflows or underflows, or σ is below the rounding noise of the mean '{offset.Name}' (a standardizer takes such a column for a constant one)");
+        }
+
         private IInputTransform<T>? ResolveTransform()
         {
             if (_prefix.Count == 0)
@@ -881,7 +966,7 @@ public static class OnnxModel
             var last = _steps[^1];
             var loss = last is ActivationStep { Activation: Activation.Softmax } ? Loss.CategoricalCrossEntropy
                 : last is ActivationStep { Activation: Activation.Sigmoid } ? Loss.BinaryCrossEntropy
-                : Loss.MeanSquaredError;
+                : RegressionLoss();
             var model = ModelFactory.FromConfigs<T>(inputs, configs, loss, seed: 0);
             for (int i = 0; i < fills.Count; i++)
             {
@@ -889,6 +974,23 @@ public static class OnnxModel
             }
 
             return model;
+        }
+
+        /// <summary>
+        /// A linear output's loss: the regression loss named by the exporter's "loss" metadata (mean absolute error,
+        /// Huber(δ)), else mean squared error (also for a missing, unknown or classification name: metadata is a hint).
+        /// </summary>
+        private Loss RegressionLoss()
+        {
+            string? name = proto.Metadata.Where(kv => kv.Key == "loss").Select(kv => kv.Value).LastOrDefault();
+            try
+            {
+                return name is not null && Loss.Parse(name) is { IsClassification: false } loss ? loss : Loss.MeanSquaredError;
+            }
+            catch (FormatException)
+            {
+                return Loss.MeanSquaredError;
+            }
         }
 
         private static void Fill(Tensor<T> target, T[] values, string name)

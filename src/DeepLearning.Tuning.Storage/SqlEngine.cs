@@ -144,15 +144,22 @@ internal sealed class SqlEngine
 
     public bool Complete(string study, TrialClaim claim, TrialOutcome outcome, double seconds)
     {
-        ArgumentNullException.ThrowIfNull(outcome);
+        // Refused before anything is written, as in memory: SQLite cannot keep a NaN in a REAL column (Microsoft.Data.Sqlite
+        // refuses the parameter), and a dev metric that is not finite belongs to a failed trial.
+        StudyNames.ValidateResult(outcome, seconds);
         return Update("record a result", study, claim,
             $"status = 'complete', ended_at = {_dialect.Now}, heartbeat_at = {_dialect.Now}, seconds = @sec, dev_metric = @dev, outcome = @o, error = NULL",
             ("sec", seconds), ("dev", double.IsFinite(outcome.DevMetric) ? outcome.DevMetric : DBNull.Value), ("o", outcome.ToJson()));
     }
 
-    public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry) => retry
-        ? Update("record a failure", study, claim, "status = 'queued', worker = NULL, failures = failures + 1, error = @e", ("e", error))
-        : Update("record a failure", study, claim, $"status = 'failed', failures = failures + 1, error = @e, seconds = @sec, ended_at = {_dialect.Now}", ("e", error), ("sec", seconds));
+    public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry, TrialOutcome? outcome)
+    {
+        StudyNames.ValidateSeconds(seconds);
+        return retry
+            ? Update("record a failure", study, claim, "status = 'queued', worker = NULL, failures = failures + 1, error = @e", ("e", error))
+            : Update("record a failure", study, claim, $"status = 'failed', failures = failures + 1, error = @e, seconds = @sec, outcome = @o, ended_at = {_dialect.Now}",
+                ("e", error), ("sec", seconds), ("o", outcome?.ToJson()));
+    }
 
     public bool Release(string study, TrialClaim claim) =>
         Update("release a trial", study, claim, "status = 'queued', worker = NULL");
@@ -240,7 +247,7 @@ internal sealed class SqlEngine
                 StartedAt = Time(r, 6, "started_at", study, id),
                 HeartbeatAt = Time(r, 7, "heartbeat_at", study, id),
                 EndedAt = Time(r, 8, "ended_at", study, id),
-                Seconds = r.IsDBNull(9) ? 0 : Convert.ToDouble(r.GetValue(9), CultureInfo.InvariantCulture),
+                Seconds = Seconds(r, 9, study, id),
                 Outcome = r.IsDBNull(10) ? null : ReadOutcome(study, id, r.GetString(10)),
                 Error = r.IsDBNull(11) ? null : r.GetString(11),
             });
@@ -261,6 +268,34 @@ internal sealed class SqlEngine
         {
             throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has {column} = {value}, not a 32-bit integer", e);
         }
+    }
+
+    /// <summary>
+    /// The stored seconds of a trial: 0 while none were recorded (NULL: queued or running). NaN (which only a tampered
+    /// row holds now that writes refuse it) or a value that is not a number is a <see cref="StudyStorageException"/>
+    /// naming the trial, never a silent 0. ±∞ reads back as stored (an older version accepted it).
+    /// </summary>
+    private double Seconds(DbDataReader r, int i, string study, int id)
+    {
+        if (r.IsDBNull(i))
+        {
+            return 0;
+        }
+
+        object value = r.GetValue(i);
+        double seconds;
+        try
+        {
+            seconds = Convert.ToDouble(value, CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is InvalidCastException or FormatException or OverflowException)
+        {
+            throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has seconds = {value}, not a number", e);
+        }
+
+        return double.IsNaN(seconds)
+            ? throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has seconds = NaN, not a number of seconds")
+            : seconds;
     }
 
     /// <summary>A stored time in Unix seconds; one outside the years 1–9999 (or not finite) is a <see cref="StudyStorageException"/> naming the trial and column.</summary>

@@ -57,7 +57,10 @@ public sealed class SqliteStudyStorage : IStudyStorage
     public bool Complete(string study, TrialClaim claim, TrialOutcome outcome, double seconds) => _engine.Complete(study, claim, outcome, seconds);
 
     /// <inheritdoc/>
-    public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry) => _engine.Fail(study, claim, error, seconds, retry);
+    public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry) => _engine.Fail(study, claim, error, seconds, retry, null);
+
+    /// <inheritdoc/>
+    public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry, TrialOutcome? outcome) => _engine.Fail(study, claim, error, seconds, retry, outcome);
 
     /// <inheritdoc/>
     public bool Release(string study, TrialClaim claim) => _engine.Release(study, claim);

@@ -22,6 +22,7 @@ public class FuzzTests(ITestOutputHelper output)
             OnnxExporter.ToBytes(TestModels.Build<float>("batchnorm-tanh-leaky", "standardize").Model),
             OnnxExporter.ToBytes(TestModels.Build<double>("sigmoid", "minmax").Model),
             OnnxExporter.ToBytes(TestModels.Build<float>("linear-activation", "none").Model),
+            OnnxExporter.ToBytes(TestModels.Regression<float>("none").Model),
         };
 
         var random = new Random(20261130);

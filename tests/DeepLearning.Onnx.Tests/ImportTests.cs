@@ -188,7 +188,7 @@ public class ImportTests
         string node = afterActivation ? "n3" : "n2";
         var act = () => OnnxModel.Load<double>(g.Encode("y", 1));
         act.Should().Throw<NotSupportedException>()
-            .WithMessage($"ONNX data: node '{node}' (op type '{op}'): {op} is supported only before the first layer, as part of an input transform; supported operators: *");
+            .WithMessage($"ONNX data: node '{node}' (op type '{op}'): {op} is supported only before the first layer, as part of an input transform*; supported operators: *");
     }
 
     [Theory]

@@ -76,6 +76,16 @@ public class PythonInteropTests
             }
         }
 
+        foreach (var transform in TestModels.Transforms)
+        {
+            string f = TestModels.TempFile($"checker-target-{transform}-float.onnx");
+            TestModels.Regression<float>(transform, targetEpsilon: 0.25).Model.SaveOnnx(f);
+            string d = TestModels.TempFile($"checker-target-{transform}-double.onnx");
+            TestModels.Regression<double>(transform).Model.SaveOnnx(d);
+            files.Add(f);
+            files.Add(d);
+        }
+
         const string script = """
             import sys, onnx
             for path in sys.argv[1:]:

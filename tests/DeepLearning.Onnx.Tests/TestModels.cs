@@ -95,6 +95,36 @@ internal static class TestModels
         return (model, x);
     }
 
+    /// <summary>
+    /// A regression model (X (37, 10) → Ŷ (37, 3)) with a target transform fitted on targets of very different scales
+    /// (≈ 400 ± 80, −2 ± 0.01, and a constant column 7 that the standardizer only shifts), optionally with ε &gt; 0, and
+    /// the given input transform. Returns the raw X to predict on.
+    /// </summary>
+    public static (Model<T> Model, Tensor<T> RawX) Regression<T>(string transform, double targetEpsilon = 0, int seed = 3, Loss? loss = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (_, x) = Build<T>("tanh-regression", "none", seed);
+        var model = Model.Sequential<T>(Features).Dense(8).Tanh().Dense(3).WithLoss(loss ?? Loss.MeanSquaredError).Build(seed);
+        model.InputTransform = transform switch
+        {
+            "none" => null,
+            "standardize" => Standardizer.Fit(x),
+            "minmax" => MinMaxScaler<T>.Fit(x, -1, 1),
+            _ => throw new ArgumentException(transform),
+        };
+        var random = new RandomSource((ulong)seed + 200);
+        var y = new Tensor<T>(x.RowCount, 3);
+        for (int i = 0; i < y.RowCount; i++)
+        {
+            y[i, 0] = T.CreateTruncating(400 + (80 * random.NextGaussian()));
+            y[i, 1] = T.CreateTruncating(-2 + (0.01 * random.NextGaussian()));
+            y[i, 2] = T.CreateTruncating(7.0);
+        }
+
+        model.TargetTransform = Standardizer.Fit(y, targetEpsilon);
+        return (model, x);
+    }
+
     public static string TempFile(string name)
     {
         string dir = Path.Combine(Path.GetTempPath(), "deeplearning-onnx-tests", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));

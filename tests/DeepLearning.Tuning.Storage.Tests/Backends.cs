@@ -155,6 +155,8 @@ public sealed class Backend : IDisposable
 
         public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry) => inner.Fail(study, claim, error, seconds, retry);
 
+        public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry, TrialOutcome? outcome) => inner.Fail(study, claim, error, seconds, retry, outcome);
+
         public bool Release(string study, TrialClaim claim) => inner.Release(study, claim);
 
         public IReadOnlyList<StoredTrial> LoadTrials(string study) => inner.LoadTrials(study);

@@ -31,6 +31,9 @@ public class SqlStorageTests
     [InlineData("sqlite", "attempts = 10000000000")]
     [InlineData("sqlite", "failures = -10000000000")]
     [InlineData("sqlite", "id = 10000000000")]
+    [InlineData("sqlite", "seconds = 'abc'")]
+    [InlineData("sqlite", "seconds = 'NaN'")]
+    [InlineData("sqlite", "seconds = x'0102'")]
     public void A_tampered_trial_row_is_a_storage_error_naming_the_trial_not_a_crash(string kind, string tamper)
     {
         using var backend = new Backend(kind);
@@ -41,6 +44,21 @@ public class SqlStorageTests
 
         var load = () => storage.LoadTrials("tampered");
         load.Should().Throw<StudyStorageException>().WithMessage("*study 'tampered'*");
+    }
+
+    // PostgreSQL keeps NaN in a DOUBLE PRECISION column (SQLite turns it into NULL): a tampered NaN is an error, not 0.
+    [Theory]
+    [PostgresBackend]
+    public void A_NaN_seconds_is_a_storage_error_naming_the_trial_not_zero(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        storage.OpenStudy("nan-seconds", StudyDefinition.Random(StudyStorageContractTests.Space(), StudyStorageContractTests.Options(trials: 2)));
+        storage.ClaimNext("nan-seconds", "w1", TimeSpan.FromMinutes(1)).Status.Should().Be(ClaimStatus.Claimed);
+        backend.Sql("UPDATE dl_trials SET seconds = 'NaN'::double precision WHERE id = 0");
+
+        var load = () => storage.LoadTrials("nan-seconds");
+        load.Should().Throw<StudyStorageException>().WithMessage("*trial 0 of study 'nan-seconds' has seconds = NaN*");
     }
 
     [Fact]

@@ -274,6 +274,114 @@ public class StudyStorageContractTests
     [Theory]
     [LocalBackends]
     [PostgresBackend]
+    public void Every_value_of_an_outcome_and_the_seconds_read_back_exactly_NaN_and_infinities_included(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        storage.OpenStudy("exact", StudyDefinition.Random(Space(), Options(trials: 2)));
+        var complete = storage.ClaimNext("exact", "w1", TimeSpan.FromMinutes(1)).Claim!;
+        var failed = storage.ClaimNext("exact", "w2", TimeSpan.FromMinutes(1)).Claim!;
+        double[] curve = [double.NaN, double.PositiveInfinity, double.NegativeInfinity, 1.0 / 3, -0.0, double.Epsilon, double.MaxValue];
+        var outcome = new TrialOutcome(0.1 + 0.2)
+        {
+            TrainMetric = double.NaN,
+            Epochs = 7,
+            Extras = new Dictionary<string, double>
+            {
+                ["nan"] = double.NaN,
+                ["infinity"] = double.PositiveInfinity,
+                ["minusInfinity"] = double.NegativeInfinity,
+                ["third"] = 1.0 / 3,
+            },
+            DevMetricPerEpoch = curve,
+        };
+        storage.Complete("exact", complete, outcome, 1.0 / 3).Should().BeTrue();
+        storage.Fail("exact", failed, "diverged", 2.0 / 3, retry: false).Should().BeTrue();
+
+        var trials = storage.LoadTrials("exact").ToDictionary(t => t.Config.Id);
+        var back = trials[complete.Config.Id];
+        static long Bits(double v) => BitConverter.DoubleToInt64Bits(v);
+        Bits(back.Outcome!.DevMetric).Should().Be(Bits(0.1 + 0.2));
+        double.IsNaN(back.Outcome.TrainMetric).Should().BeTrue();
+        back.Outcome.Epochs.Should().Be(7);
+        back.Outcome.Extras.ToDictionary(kv => kv.Key, kv => Bits(kv.Value)).Should().Equal(outcome.Extras.ToDictionary(kv => kv.Key, kv => Bits(kv.Value)));
+        back.Outcome.DevMetricPerEpoch.Select(Bits).Should().Equal(curve.Select(Bits), "NaN, ±∞, −0 and the extremes read back as given");
+        Bits(back.Seconds).Should().Be(Bits(1.0 / 3));
+        Bits(trials[failed.Config.Id].Seconds).Should().Be(Bits(2.0 / 3));
+        trials[failed.Config.Id].Status.Should().Be(StoredTrialStatus.Failed);
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
+    public void A_trial_whose_objective_returns_a_non_finite_metric_fails_keeping_its_outcome_as_the_one_process_search_does(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        static TrialOutcome Diverging(TrialConfig c, CancellationToken token)
+        {
+            var o = Objective(c, token);
+            return c.Id % 3 != 1 ? o : o with
+            {
+                DevMetric = c.Id % 2 == 0 ? double.NaN : double.NegativeInfinity,
+                Extras = new Dictionary<string, double> { ["cost"] = double.PositiveInfinity },
+                DevMetricPerEpoch = [o.DevMetric, double.NaN, double.NegativeInfinity],
+            };
+        }
+
+        var options = Options(trials: 7);
+        var expected = Tuner.RandomSearch(Space(), Diverging, options);
+        var run = Tuner.RunWorker(storage, "diverging", Diverging, StudyDefinition.Random(Space(), options), _fast);
+        Table(run.Result).Should().Be(Table(expected));
+
+        var failed = storage.LoadTrials("diverging").Where(t => t.Status == StoredTrialStatus.Failed).ToList();
+        failed.Select(t => t.Config.Id).Should().Equal(1, 4);
+        static long Bits(double v) => BitConverter.DoubleToInt64Bits(v);
+        foreach (var t in failed)
+        {
+            var again = Diverging(t.Config, default);
+            t.Error.Should().StartWith("the objective returned a non-finite dev metric");
+            Bits(t.Outcome!.DevMetric).Should().Be(Bits(again.DevMetric));
+            t.Outcome.Epochs.Should().Be(again.Epochs);
+            t.Outcome.Extras.Should().Equal(again.Extras);
+            t.Outcome.DevMetricPerEpoch.Select(Bits).Should().Equal(again.DevMetricPerEpoch.Select(Bits));
+        }
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
+    public void Non_finite_seconds_or_dev_metric_are_refused_naming_the_value_and_nothing_is_written(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        storage.OpenStudy("refused", StudyDefinition.Random(Space(), Options(trials: 1)));
+        var claim = storage.ClaimNext("refused", "w1", TimeSpan.FromMinutes(1)).Claim!;
+        foreach (double bad in new[] { double.NaN, double.PositiveInfinity, double.NegativeInfinity })
+        {
+            string text = bad.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var complete = () => storage.Complete("refused", claim, new TrialOutcome(0.5), bad);
+            complete.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("seconds").WithMessage($"seconds (how long the trial ran) must be a finite number; received {text}*");
+            foreach (bool retry in new[] { false, true })
+            {
+                var fail = () => storage.Fail("refused", claim, "boom", bad, retry);
+                fail.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("seconds").WithMessage($"*received {text}*");
+            }
+
+            // Such a trial failed: Complete would rank it (and the one-process search records it as failed).
+            var metric = () => storage.Complete("refused", claim, new TrialOutcome(bad), 1);
+            metric.Should().Throw<ArgumentException>().WithParameterName("outcome").WithMessage($"a complete trial needs a finite devMetric; received {text}*");
+        }
+
+        var trial = storage.LoadTrials("refused").Should().ContainSingle().Subject;
+        (trial.Status, trial.Attempts, trial.Failures, trial.Outcome, trial.Seconds, trial.Error).Should().Be((StoredTrialStatus.Running, 1, 0, (TrialOutcome?)null, 0.0, (string?)null));
+        storage.Complete("refused", claim, new TrialOutcome(0.5), 0.25).Should().BeTrue();
+        storage.LoadTrials("refused").Single().Seconds.Should().Be(0.25);
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
     public void A_stale_timeout_that_is_not_positive_is_refused_and_the_longest_one_re_queues_nothing(string kind)
     {
         using var backend = new Backend(kind);

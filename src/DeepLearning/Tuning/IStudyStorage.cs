@@ -9,7 +9,7 @@ namespace DeepLearning;
 /// <remarks>
 /// Contract every implementation keeps: <see cref="ClaimNext"/> hands a queued trial to exactly one worker;
 /// a running trial whose heartbeat is older than the stale timeout goes back to the queue (and runs again
-/// from its own seed); <see cref="Complete"/>, <see cref="Fail"/> and <see cref="Release"/> take effect only
+/// from its own seed); <see cref="Complete"/>, <see cref="Fail(string, TrialClaim, string, double, bool, TrialOutcome?)"/> and <see cref="Release"/> take effect only
 /// for the claim that currently holds the trial (a claim that lost its trial gets false), each in one
 /// transaction; the next round is planned by <see cref="StudyDefinition.NextTrials"/> once, inside the
 /// claim that finds the study with no queued or running trial. Errors are <see cref="StudyStorageException"/>
@@ -43,14 +43,32 @@ public interface IStudyStorage : IDisposable
     /// <summary>Records that the claimed trial is still being worked on; false when the claim no longer holds it.</summary>
     bool Heartbeat(string study, TrialClaim claim);
 
-    /// <summary>Records the claimed trial as complete with its outcome; false (and nothing written) when the claim no longer holds it.</summary>
+    /// <summary>
+    /// Records the claimed trial as complete with its outcome; false (and nothing written) when the claim no longer holds it.
+    /// Every value of the outcome reads back exactly from <see cref="LoadTrials"/>, NaN and ±∞ included (train metric,
+    /// extras, per-epoch dev metrics), and so do the seconds.
+    /// </summary>
+    /// <exception cref="ArgumentException">The outcome's dev metric is NaN or ±∞ (such a trial failed: use <see cref="Fail(string, TrialClaim, string, double, bool, TrialOutcome?)"/>),
+    /// or <paramref name="seconds"/> is NaN or ±∞ (<see cref="ArgumentOutOfRangeException"/>); nothing is written.</exception>
     bool Complete(string study, TrialClaim claim, TrialOutcome outcome, double seconds);
 
     /// <summary>
     /// Records that the claimed trial failed with <paramref name="error"/>: back to the queue when
-    /// <paramref name="retry"/>, otherwise failed for good. False when the claim no longer holds the trial.
+    /// <paramref name="retry"/>, otherwise failed for good (with <paramref name="seconds"/>, which reads back exactly).
+    /// False when the claim no longer holds the trial.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="seconds"/> is NaN or ±∞; nothing is written.</exception>
     bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry);
+
+    /// <summary>
+    /// <see cref="Fail(string, TrialClaim, string, double, bool)"/>, keeping what the objective returned with a trial
+    /// that fails for good (e.g. an outcome whose dev metric is NaN or ±∞), so that <see cref="LoadTrials"/> gives it
+    /// back exactly, as the one-process search's result does; a retried trial keeps no outcome. The default
+    /// implementation, for storages written before this overload, records the failure without the outcome.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="seconds"/> is NaN or ±∞; nothing is written.</exception>
+    bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry, TrialOutcome? outcome) =>
+        Fail(study, claim, error, seconds, retry);
 
     /// <summary>Puts the claimed trial back in the queue unharmed (the worker was stopped); false when the claim no longer holds it.</summary>
     bool Release(string study, TrialClaim claim);
@@ -129,7 +147,7 @@ public sealed record StoredTrial
     /// <summary>Seconds the finishing attempt took.</summary>
     public double Seconds { get; init; }
 
-    /// <summary>What the objective returned (complete trials; also a failed one that returned a non-finite metric).</summary>
+    /// <summary>What the objective returned (complete trials; also a trial that failed for good after returning an outcome, e.g. with a non-finite metric).</summary>
     public TrialOutcome? Outcome { get; init; }
 
     /// <summary>The latest error (failed trials, or a retried one).</summary>

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace DeepLearning;
 
 /// <summary>
@@ -101,15 +103,22 @@ public sealed class InMemoryStudyStorage : IStudyStorage
     /// <inheritdoc/>
     public bool Complete(string study, TrialClaim claim, TrialOutcome outcome, double seconds)
     {
-        ArgumentNullException.ThrowIfNull(outcome);
+        StudyNames.ValidateResult(outcome, seconds);
         return Update(study, claim, t => t with { Status = StoredTrialStatus.Complete, Outcome = outcome, Seconds = seconds, EndedAt = _time.GetUtcNow(), Error = null });
     }
 
     /// <inheritdoc/>
     public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry) =>
-        Update(study, claim, t => retry
+        Fail(study, claim, error, seconds, retry, null);
+
+    /// <inheritdoc/>
+    public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry, TrialOutcome? outcome)
+    {
+        StudyNames.ValidateSeconds(seconds);
+        return Update(study, claim, t => retry
             ? t with { Status = StoredTrialStatus.Queued, Worker = null, Failures = t.Failures + 1, Error = error }
-            : t with { Status = StoredTrialStatus.Failed, Failures = t.Failures + 1, Error = error, Seconds = seconds, EndedAt = _time.GetUtcNow() });
+            : t with { Status = StoredTrialStatus.Failed, Failures = t.Failures + 1, Error = error, Seconds = seconds, Outcome = outcome, EndedAt = _time.GetUtcNow() });
+    }
 
     /// <inheritdoc/>
     public bool Release(string study, TrialClaim claim) =>
@@ -192,6 +201,33 @@ internal static class StudyNames
         {
             throw new ArgumentOutOfRangeException(nameof(staleAfter), staleAfter, $"staleAfter must be positive (a heartbeat older than it is stale; TimeSpan.MaxValue for never); received {staleAfter}");
         }
+    }
+
+    /// <summary>
+    /// Throws unless <paramref name="seconds"/> is a finite number: a trial's duration that is NaN or ±∞ means nothing,
+    /// and a database column could not keep it (SQLite has no NaN in a REAL column).
+    /// </summary>
+    public static void ValidateSeconds(double seconds)
+    {
+        if (!double.IsFinite(seconds))
+        {
+            throw new ArgumentOutOfRangeException(nameof(seconds), seconds, $"seconds (how long the trial ran) must be a finite number; received {seconds.ToString(CultureInfo.InvariantCulture)}");
+        }
+    }
+
+    /// <summary>
+    /// Throws unless <paramref name="outcome"/> is not null with a finite dev metric (a complete trial is ranked by it;
+    /// a trial whose objective returned NaN or ±∞ is a failed one) and <paramref name="seconds"/> is finite.
+    /// </summary>
+    public static void ValidateResult(TrialOutcome outcome, double seconds)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        if (!double.IsFinite(outcome.DevMetric))
+        {
+            throw new ArgumentException($"a complete trial needs a finite devMetric; received {outcome.DevMetric.ToString(CultureInfo.InvariantCulture)} (record a trial whose objective returned a non-finite metric with Fail)", nameof(outcome));
+        }
+
+        ValidateSeconds(seconds);
     }
 
     /// <summary>The error for a study that does not exist and cannot be created.</summary>

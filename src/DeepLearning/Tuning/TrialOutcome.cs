@@ -58,9 +58,13 @@ public sealed record TrialOutcome(double DevMetric)
             {
                 w.WriteNumberValue(v);
             }
-            else
+            else if (double.IsNaN(v))
             {
                 w.WriteNullValue();
+            }
+            else
+            {
+                w.WriteStringValue(v > 0 ? "Infinity" : "-Infinity");
             }
         }
 
@@ -68,7 +72,7 @@ public sealed record TrialOutcome(double DevMetric)
         w.WriteEndObject();
     });
 
-    /// <summary>Reads an outcome written by <see cref="ToJson"/> (a non-finite per-epoch value reads back as NaN).</summary>
+    /// <summary>Reads an outcome written by <see cref="ToJson"/>: every value as written, NaN and ±∞ included.</summary>
     /// <exception cref="FormatException">The text is not a valid outcome.</exception>
     public static TrialOutcome FromJson(string json) => Json.Read(json, "trial outcome", e =>
     {
@@ -85,7 +89,17 @@ public sealed record TrialOutcome(double DevMetric)
         var curve = new List<double>();
         if (e.TryGetProperty("devMetricPerEpoch", out var c) && c.ValueKind == JsonValueKind.Array)
         {
-            curve.AddRange(c.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN));
+            curve.AddRange(c.EnumerateArray().Select(v => v.ValueKind switch
+            {
+                JsonValueKind.Number => v.GetDouble(),
+                JsonValueKind.String => v.GetString() switch
+                {
+                    "Infinity" => double.PositiveInfinity,
+                    "-Infinity" => double.NegativeInfinity,
+                    _ => throw new FormatException($"\"devMetricPerEpoch\" holds \"{v.GetString()}\"; each value must be a number, null or ±Infinity"),
+                },
+                _ => double.NaN,
+            }));
         }
 
         return new TrialOutcome(Json.ReadNullableNumber(e, "devMetric"))

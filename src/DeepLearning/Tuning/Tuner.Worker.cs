@@ -175,7 +175,7 @@ public static partial class Tuner
             }
             else
             {
-                recorded = storage.Fail(studyName, claim, result.Error ?? "failed", result.Seconds, retry: claim.Failures < options.MaxRetries);
+                recorded = storage.Fail(studyName, claim, result.Error ?? "failed", result.Seconds, retry: claim.Failures < options.MaxRetries, result.Outcome);
                 failed += recorded ? 1 : 0;
             }
 

@@ -109,14 +109,30 @@ public class StudyDefinitionTests
             TrainMetric = double.NaN,
             Epochs = 3,
             Extras = new Dictionary<string, double> { ["cost"] = double.PositiveInfinity, ["test"] = 0.5 },
-            DevMetricPerEpoch = [0.5, double.NaN, 0.875],
+            DevMetricPerEpoch = [0.5, double.NaN, 0.875, double.PositiveInfinity, double.NegativeInfinity],
         };
         var back = TrialOutcome.FromJson(o.ToJson());
         back.DevMetric.Should().Be(0.875);
         back.TrainMetric.Should().Be(double.NaN);
         back.Epochs.Should().Be(3);
         back.Extras.Should().Equal(o.Extras);
-        back.DevMetricPerEpoch.Should().Equal(0.5, double.NaN, 0.875);
+        back.DevMetricPerEpoch.Should().Equal(0.5, double.NaN, 0.875, double.PositiveInfinity, double.NegativeInfinity);
+    }
+
+    [Theory]
+    [InlineData("""{"devMetric":1,"devMetricPerEpoch":["Infinity","-Infinity",null,2]}""", null)]
+    [InlineData("""{"devMetric":1,"devMetricPerEpoch":["inf"]}""", "*\"devMetricPerEpoch\" holds \"inf\"*")]
+    public void A_per_epoch_value_is_a_number_null_or_an_infinity(string json, string? error)
+    {
+        var read = () => TrialOutcome.FromJson(json);
+        if (error is null)
+        {
+            read().DevMetricPerEpoch.Should().Equal(double.PositiveInfinity, double.NegativeInfinity, double.NaN, 2);
+        }
+        else
+        {
+            read.Should().Throw<FormatException>().WithMessage(error);
+        }
     }
 
     private sealed class CustomDimension() : Dimension("custom")
