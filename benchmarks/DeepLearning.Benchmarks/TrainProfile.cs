@@ -48,7 +48,6 @@ internal static class TrainProfile
         var bx = new Tensor<float>(batch, 784);
         var by = new Tensor<float>(batch, 10);
         var gemmTicks = new long[layers, 3];
-        var paired = new bool[layers];
         var times = new long[_phases.Length];
         long steps = 0;
         var shuffle = new RandomSource(1);
@@ -104,17 +103,6 @@ internal static class TrainProfile
                     var d = dense[l];
                     int n = d.OutputSize, k = d.InputSize;
                     long b0 = Stopwatch.GetTimestamp();
-                    if (l > 0 && ParallelPair.Worthwhile(2L * batch * n * k))
-                    {
-                        // On two threads the model runs dW (+ db) and dZ_prev side by side, one per core: timed as one.
-                        dz[l - 1] = d.BackwardFromZ(dz[l], dense[l - 1]);
-                        long p1 = Stopwatch.GetTimestamp();
-                        gemmTicks[l, 1] += p1 - b0;
-                        paired[l] = true;
-                        gemms += p1 - b0;
-                        continue;
-                    }
-
                     Gemm.Multiply(Transpose.Transposed, Transpose.None, n, k, batch, 1f, dz[l].ReadOnlySpan, n, inputs[l].ReadOnlySpan, k, 0f, d.Weight.Gradient.Span, k);
                     long b1 = Stopwatch.GetTimestamp();
                     ElementWise.SumColumns(dz[l].ReadOnlySpan, batch, n, d.Bias!.Gradient.Span);
@@ -177,13 +165,6 @@ internal static class TrainProfile
                 }
 
                 double us = gemmTicks[l, kind] * tick / steps;
-                if (paired[l] && kind == 1)
-                {
-                    // dW and dZ_prev side by side: twice one product's flops in the time of the pair.
-                    Console.WriteLine(string.Create(ci, $"  gemm layer {l + 1} backward dW ∥ dZ·W⊙g′ (pair: TN m={d.OutputSize} n={d.InputSize} k={batch} and NN m={batch} n={d.InputSize} k={d.OutputSize}, + db) {us,7:F1} µs {2 * flops / us / 1e3,6:F1} GFLOP/s {100 * 2 * flops / us / 1e3 / peak,5:F1}% of peak"));
-                    break;
-                }
-
                 double gflops = flops / us / 1e3;
                 string shape = kind switch
                 {

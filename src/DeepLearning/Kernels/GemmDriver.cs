@@ -80,15 +80,6 @@ internal static class GemmBlocking
 
     /// <summary>Chunks per participant in the column split (claimed dynamically for balance).</summary>
     public static int ColumnChunksPerThread { get; set; } = 2;
-
-    /// <summary>
-    /// On two threads, a dense layer's backward GEMMs (dW and dA_prev, each 2·m·n·k flops) run side by side, one per
-    /// core (<see cref="ParallelPair"/>), when each has between this many flops and <see cref="PairMaxFlops"/>.
-    /// </summary>
-    public static long PairMinFlops { get; set; } = 1L << 17;
-
-    /// <summary>Above this many flops each, the backward GEMMs are split over both cores one after the other instead.</summary>
-    public static long PairMaxFlops { get; set; } = 1L << 25;
 }
 
 /// <summary>One GEMM call as raw pointers (pinned by the caller for the duration of the call).</summary>

@@ -213,11 +213,20 @@ public sealed class Dense<T> : ILayer<T>
     {
         var input = _input ?? throw new InvalidOperationException($"{Kind} layer '{Name}': Backward called before Forward");
         int m = input.RowCount;
+        int n = OutputSize;
+        int k = InputSize;
+
+        // dW (n, k) = dZᵀ (n, m) · A_prev (m, k)
+        Gemm.Multiply(Transpose.Transposed, Transpose.None, n, k, m, T.One, dz.ReadOnlySpan, n, input.ReadOnlySpan, k, T.Zero, Weight.Gradient.Span, k);
+        if (Bias is not null)
+        {
+            ElementWise.SumColumns(dz.ReadOnlySpan, m, n, Bias.Gradient.Span);
+        }
+
+        // dA_prev (m, k) = dZ (m, n) · W (n, k); skipped for the first layer, whose input X needs no gradient.
         var dInput = _inputGradient.Get(m);
         if (!InputGradientNeeded)
         {
-            // The first layer: its input X needs no gradient.
-            WeightGradient(dz, input);
             return dInput;
         }
 
@@ -226,68 +235,21 @@ public sealed class Dense<T> : ILayer<T>
             throw new InvalidOperationException($"{Kind} layer '{Name}': a dropout's mask goes into the GEMM only above a dense layer with an activation");
         }
 
-        Tensor<T>? activationOutput = null, mask = null;
         if (previous is not null && previous.Activation != Activation.Linear)
         {
-            activationOutput = previous._lastOutput ?? throw new InvalidOperationException($"{Kind} layer '{Name}': the layer passed as previous has not run forward");
-            mask = dropout?.ActiveMask(activationOutput, input);
+            var activationOutput = previous._lastOutput ?? throw new InvalidOperationException($"{Kind} layer '{Name}': the layer passed as previous has not run forward");
+            var mask = dropout?.ActiveMask(activationOutput, input);
             if (mask is null && !ReferenceEquals(activationOutput, input))
             {
                 throw new InvalidOperationException($"{Kind} layer '{Name}': the layer passed as previous did not produce this layer's input");
             }
-        }
-        else
-        {
-            previous = null;
+
+            Gemm.MultiplyBackward(Transpose.None, Transpose.None, m, k, n, dz.ReadOnlySpan, n, Weight.Value.ReadOnlySpan, k, dInput.Span, k, previous.Activation, activationOutput.ReadOnlySpan, previous._slope, mask is null ? default : mask.ReadOnlySpan);
+            return dInput;
         }
 
-        // dW and dA_prev are independent and of equal size (2·m·n·k flops each): on two threads, medium-sized ones run
-        // side by side, one per core, rather than each split over both.
-        var pair = new BackwardPair(this, dz, input, dInput, previous, activationOutput, mask);
-        if (ParallelPair.Worthwhile(2L * m * OutputSize * InputSize))
-        {
-            ParallelPair.Run(pair);
-        }
-        else
-        {
-            pair.Second();
-            pair.First();
-        }
-
+        Gemm.Multiply(Transpose.None, Transpose.None, m, k, n, T.One, dz.ReadOnlySpan, n, Weight.Value.ReadOnlySpan, k, T.Zero, dInput.Span, k);
         return dInput;
-    }
-
-    // dW (n, k) = dZᵀ (n, m) · A_prev (m, k); db = Σ over rows of dZ.
-    private void WeightGradient(Tensor<T> dz, Tensor<T> input)
-    {
-        int m = input.RowCount;
-        Gemm.Multiply(Transpose.Transposed, Transpose.None, OutputSize, InputSize, m, T.One, dz.ReadOnlySpan, OutputSize, input.ReadOnlySpan, InputSize, T.Zero, Weight.Gradient.Span, InputSize);
-        if (Bias is not null)
-        {
-            ElementWise.SumColumns(dz.ReadOnlySpan, m, OutputSize, Bias.Gradient.Span);
-        }
-    }
-
-    // dA_prev (m, k) = dZ (m, n) · W (n, k), or with previous: dZ_prev = ((dZ·W) ⊙ D) ⊙ g′_prev(A_prev) in the GEMM.
-    private void InputGradient(Tensor<T> dz, Tensor<T> dInput, Dense<T>? previous, Tensor<T>? activationOutput, Tensor<T>? mask)
-    {
-        int m = dz.RowCount, n = OutputSize, k = InputSize;
-        if (previous is not null)
-        {
-            Gemm.MultiplyBackward(Transpose.None, Transpose.None, m, k, n, dz.ReadOnlySpan, n, Weight.Value.ReadOnlySpan, k, dInput.Span, k, previous.Activation, activationOutput!.ReadOnlySpan, previous._slope, mask is null ? default : mask.ReadOnlySpan);
-        }
-        else
-        {
-            Gemm.Multiply(Transpose.None, Transpose.None, m, k, n, T.One, dz.ReadOnlySpan, n, Weight.Value.ReadOnlySpan, k, T.Zero, dInput.Span, k);
-        }
-    }
-
-    // The two halves of a backward pass below the first layer: dA_prev on the caller's core, dW and db on the other.
-    private readonly struct BackwardPair(Dense<T> layer, Tensor<T> dz, Tensor<T> input, Tensor<T> dInput, Dense<T>? previous, Tensor<T>? activationOutput, Tensor<T>? mask) : IPairBody
-    {
-        public void First() => layer.InputGradient(dz, dInput, previous, activationOutput, mask);
-
-        public void Second() => layer.WeightGradient(dz, input);
     }
 
     /// <summary>The GEMM epilogue that applies g.</summary>
