@@ -162,9 +162,24 @@ public static class Trainer
 
         resume?.ApplyCallbacks();
 
+        // A checkpoint written when early stopping ended the run is of a finished run, as one written after the last epoch
+        // is: resuming it trains no more and ends as the uninterrupted run did (OnTrainEnd puts the best weights back).
+        // A callback that raised its patience is not finished and continues. (A plain Stop is a pause and resumes.)
+        if (resume is not null)
+        {
+            foreach (var callback in options.Callbacks)
+            {
+                if (callback is ICheckpointedCallback { FinishedReason: { } reason })
+                {
+                    context.Stop(reason);
+                    history.StopReason = reason;
+                }
+            }
+        }
+
         try
         {
-            for (int epoch = context.Epoch; epoch < options.Epochs; epoch++)
+            for (int epoch = context.Epoch; epoch < options.Epochs && !context.StopRequested; epoch++)
             {
                 var optimizer = options.Optimizer;
                 if (options.Decay is not null)

@@ -93,7 +93,9 @@ public sealed class TrainingOptions<T>
     /// Continue training from a checkpoint written by <see cref="Checkpoint"/>: weights, batch-norm statistics, the
     /// optimizer's state (v, s and t), α and α0, the history so far and every random state (shuffling, dropout masks,
     /// augmentation) are restored, and training runs the epochs after the checkpoint's up to <see cref="Epochs"/>
-    /// (none if it already got there). With the same model architecture, data and options, the result is the same
+    /// (none if it already got there, or if the checkpoint was written when an <see cref="EarlyStopping"/> ended the run:
+    /// that run is finished, and resuming it ends with its best weights, as the run did; give the callback a larger
+    /// patience to train on). With the same model architecture, data and options, the result is the same
     /// bit for bit as a run that was never interrupted (GEMM with one thread; several threads may sum in another order).
     /// </summary>
     /// <remarks>
