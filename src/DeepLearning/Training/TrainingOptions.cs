@@ -5,6 +5,8 @@ namespace DeepLearning;
 /// <summary>
 /// Everything <see cref="Trainer.Fit{T}"/> needs besides the model and the training data. Callbacks may change
 /// these between epochs (the course's "panda" approach: babysit one model and adjust as it trains).
+/// One Fit at a time may use an options object (and its optimizer): reuse it for one run after another, but give runs
+/// that train at once (the trials of a parallel search) their own; a second concurrent Fit is refused.
 /// </summary>
 /// <typeparam name="T">The element type of the model and data.</typeparam>
 public sealed class TrainingOptions<T>
