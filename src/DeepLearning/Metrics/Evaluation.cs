@@ -12,6 +12,7 @@ namespace DeepLearning;
 /// <param name="Cost">
 /// The mean loss over the examples, inference mode, without the regularization term — the training loss J as the
 /// network sees it (for squared error that is ½·MSE, on standardized targets when a target transform is set).
+/// NaN when there are no examples (m = 0), as are the regression metrics; <see cref="Accuracy"/> is then null.
 /// </param>
 /// <param name="Accuracy">
 /// The fraction classified correctly (null for regression); a sigmoid output's probability targets count as class 1

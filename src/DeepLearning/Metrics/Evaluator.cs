@@ -140,7 +140,8 @@ internal sealed class Evaluator<T>
 
     public Evaluation Result()
     {
-        double cost = _seen == 0 ? 0 : _costSum / _seen;
+        // No examples, no figures: NaN, never a 0 that reads as a perfect cost or MSE.
+        double cost = _seen == 0 ? double.NaN : _costSum / _seen;
         if (_model.IsClassifier)
         {
             // A multi-label model's accuracy is over the m·C cells (Keras's binary_accuracy), not over the m rows.
@@ -158,9 +159,9 @@ internal sealed class Evaluator<T>
 
         return new Evaluation(cost, null, _seen, null)
         {
-            MeanSquaredError = _seen == 0 ? 0 : _sse.Sum() / (n * _c),
-            MeanAbsoluteError = _seen == 0 ? 0 : _sae.Sum() / (n * _c),
-            RSquared = _seen == 0 ? 0 : r2 / _c,
+            MeanSquaredError = _seen == 0 ? double.NaN : _sse.Sum() / (n * _c),
+            MeanAbsoluteError = _seen == 0 ? double.NaN : _sae.Sum() / (n * _c),
+            RSquared = _seen == 0 ? double.NaN : r2 / _c,
         };
     }
 }

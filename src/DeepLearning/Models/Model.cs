@@ -592,14 +592,16 @@ public sealed class Model<T>
     public string Summary()
     {
         var sb = new StringBuilder();
-        string line = new('─', 78);
+        string line = new('─', 86);
         sb.AppendLine(FormattableString.Invariant($"Model<{typeof(T).Name}>: {InputSize} inputs → {OutputSize} outputs, loss {Loss.Name}, seed {Seed}"));
         sb.AppendLine(line);
-        sb.AppendLine(FormattableString.Invariant($"{"#",-4}{"Layer",-36}{"Output shape",-16}{"Params",12}{"Saved as",10}"));
+        // A space between columns, and the saved name left-aligned after the count: a long name or description
+        // ("Input: standardize (fitted on train)", "input_transform") must not run into its neighbour.
+        sb.AppendLine(FormattableString.Invariant($"{"#",-4}{"Layer",-36} {"Output shape",-16}{"Params",12}  Saved as"));
         sb.AppendLine(line);
         if (InputTransform is { } transform)
         {
-            sb.AppendLine(FormattableString.Invariant($"{"0",-4}{"Input: " + transform.Kind + " (fitted on train)",-36}{"(m, " + InputSize + ")",-16}{0,12:N0}{"input_transform",10}"));
+            sb.AppendLine(FormattableString.Invariant($"{"0",-4}{"Input: " + transform.Kind + " (fitted on train)",-36} {"(m, " + InputSize + ")",-16}{0,12:N0}  input_transform"));
         }
 
         int number = 0;
@@ -614,7 +616,7 @@ public sealed class Model<T>
                 _ => layer.Kind,
             };
             long count = layer.Parameters.Sum(p => (long)p.Length);
-            sb.AppendLine(FormattableString.Invariant($"{++number,-4}{desc,-36}{"(m, " + layer.OutputSize + ")",-16}{count,12:N0}{layer.Name + ".*",10}"));
+            sb.AppendLine(FormattableString.Invariant($"{++number,-4}{desc,-36} {"(m, " + layer.OutputSize + ")",-16}{count,12:N0}  {layer.Name}.*"));
         }
 
         sb.AppendLine(line);

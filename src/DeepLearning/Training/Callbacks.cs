@@ -171,7 +171,7 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
 
         if (++_wait >= Patience)
         {
-            context.Stop(string.Create(CultureInfo.InvariantCulture, $"early stopping: no improvement for {Patience} epochs; best epoch {_bestEpoch} ({_bestValue:G6})"));
+            context.Stop(StopMessage());
         }
     }
 
@@ -184,6 +184,9 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
             context.RestoreWeights(_best);
         }
     }
+
+    /// <inheritdoc/>
+    string? ICheckpointedCallback.FinishedReason => _bestEpoch > 0 && _wait >= Patience ? StopMessage() : null;
 
     /// <inheritdoc/>
     (string State, object? Weights) ICheckpointedCallback.ExportCheckpointState() =>
@@ -210,6 +213,9 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
             _best = RestoreBestWeights ? weights : null;
         };
     }
+
+    private string StopMessage() =>
+        string.Create(CultureInfo.InvariantCulture, $"early stopping: no improvement for {Patience} epochs; best epoch {_bestEpoch} ({_bestValue:G6})");
 }
 
 /// <summary>The figure <see cref="EarlyStopping"/> watches.</summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace DeepLearning;
@@ -52,12 +53,57 @@ public static class Trainer
     /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model.</exception>
     /// <exception cref="TrainingDivergedException">The cost or the weights became NaN or ±∞ (the last verified-finite weights are restored).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite).</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The model, <paramref name="options"/> or its optimizer is in use by another Fit that has not returned (on another
+    /// thread, e.g. one <see cref="TrainingOptions{T}"/> shared by the trials of a parallel search, or called from a
+    /// callback): nothing is trained. Used one Fit after another, they may be reused.
+    /// </exception>
     public static History Fit<T>(this Model<T> model, IDataSource<T> train, TrainingOptions<T> options, CancellationToken cancellationToken = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(options);
+
+        // A model, options object or optimizer shared by two Fits running at once (e.g. one TrainingOptions captured by
+        // the objective of a parallel search) would mix two runs' steps and optimizer state into plausible but wrong
+        // results: refuse the second Fit instead.
+        var optimizer = options.Optimizer;
+        Claim(model, "the model is", "train each model on one thread at a time");
+        try
+        {
+            Claim(options, "these TrainingOptions are", "create the options (and their optimizer) inside each run, e.g. inside a search objective");
+            try
+            {
+                if (optimizer is null)
+                {
+                    return FitClaimed(model, train, options, cancellationToken);
+                }
+
+                Claim(optimizer, $"the optimizer {optimizer.Describe()} is", "give each concurrent Fit its own optimizer");
+                try
+                {
+                    return FitClaimed(model, train, options, cancellationToken);
+                }
+                finally
+                {
+                    _inUse.Remove(optimizer);
+                }
+            }
+            finally
+            {
+                _inUse.Remove(options);
+            }
+        }
+        finally
+        {
+            _inUse.Remove(model);
+        }
+    }
+
+    private static History FitClaimed<T>(Model<T> model, IDataSource<T> train, TrainingOptions<T> options, CancellationToken cancellationToken)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         CheckSource(model, train, "training data");
         if (options.Validation is not null)
         {
@@ -162,9 +208,24 @@ public static class Trainer
 
         resume?.ApplyCallbacks();
 
+        // A checkpoint written when early stopping ended the run is of a finished run, as one written after the last epoch
+        // is: resuming it trains no more and ends as the uninterrupted run did (OnTrainEnd puts the best weights back).
+        // A callback that raised its patience is not finished and continues. (A plain Stop is a pause and resumes.)
+        if (resume is not null)
+        {
+            foreach (var callback in options.Callbacks)
+            {
+                if (callback is ICheckpointedCallback { FinishedReason: { } reason })
+                {
+                    context.Stop(reason);
+                    history.StopReason = reason;
+                }
+            }
+        }
+
         try
         {
-            for (int epoch = context.Epoch; epoch < options.Epochs; epoch++)
+            for (int epoch = context.Epoch; epoch < options.Epochs && !context.StopRequested; epoch++)
             {
                 var optimizer = options.Optimizer;
                 if (options.Decay is not null)
@@ -306,6 +367,17 @@ public static class Trainer
         }
 
         return history;
+    }
+
+    // The models, options and optimizers of the Fits running now, on any thread.
+    private static readonly ConditionalWeakTable<object, object> _inUse = [];
+
+    private static void Claim(object thing, string what, string advice)
+    {
+        if (!_inUse.TryAdd(thing, thing))
+        {
+            throw new InvalidOperationException($"{what} already in use by a Fit that has not returned (on another thread, or a Fit called from a callback); {advice}");
+        }
     }
 
     private static int EffectiveBatchSize(int batchSize, long count) =>

@@ -441,4 +441,10 @@ internal interface ICheckpointedCallback
     /// <summary>Validates a saved state and returns the action that installs it (nothing changes before it runs).</summary>
     /// <exception cref="FormatException">The state text is malformed.</exception>
     Action PrepareImport(string state, object? weights);
+
+    /// <summary>
+    /// Once imported: why this callback had already ended training when the checkpoint was written (early stopping whose
+    /// patience ran out), so the resumed run is finished and trains no more epochs; null otherwise.
+    /// </summary>
+    string? FinishedReason => null;
 }

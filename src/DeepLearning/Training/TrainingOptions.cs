@@ -5,6 +5,8 @@ namespace DeepLearning;
 /// <summary>
 /// Everything <see cref="Trainer.Fit{T}"/> needs besides the model and the training data. Callbacks may change
 /// these between epochs (the course's "panda" approach: babysit one model and adjust as it trains).
+/// One Fit at a time may use an options object (and its optimizer): reuse it for one run after another, but give runs
+/// that train at once (the trials of a parallel search) their own; a second concurrent Fit is refused.
 /// </summary>
 /// <typeparam name="T">The element type of the model and data.</typeparam>
 public sealed class TrainingOptions<T>
@@ -93,7 +95,9 @@ public sealed class TrainingOptions<T>
     /// Continue training from a checkpoint written by <see cref="Checkpoint"/>: weights, batch-norm statistics, the
     /// optimizer's state (v, s and t), α and α0, the history so far and every random state (shuffling, dropout masks,
     /// augmentation) are restored, and training runs the epochs after the checkpoint's up to <see cref="Epochs"/>
-    /// (none if it already got there). With the same model architecture, data and options, the result is the same
+    /// (none if it already got there, or if the checkpoint was written when an <see cref="EarlyStopping"/> ended the run:
+    /// that run is finished, and resuming it ends with its best weights, as the run did; give the callback a larger
+    /// patience to train on). With the same model architecture, data and options, the result is the same
     /// bit for bit as a run that was never interrupted (GEMM with one thread; several threads may sum in another order).
     /// </summary>
     /// <remarks>

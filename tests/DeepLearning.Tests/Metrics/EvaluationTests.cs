@@ -16,6 +16,22 @@ public class EvaluationTests
     }
 
     [Fact]
+    public void An_empty_set_evaluates_to_nan_not_to_a_perfect_zero()
+    {
+        // E.g. the test part of Split(0.7, 0.3, 0): a cost or MSE of 0 would read as a perfect model.
+        var regression = Model.Sequential<double>(2).Dense(1).Build(seed: 1).Evaluate(new Tensor<double>(0, 2), new Tensor<double>(0, 1));
+        regression.Count.Should().Be(0);
+        regression.Cost.Should().Be(double.NaN);
+        regression.MeanSquaredError.Should().Be(double.NaN);
+        regression.MeanAbsoluteError.Should().Be(double.NaN);
+        regression.RSquared.Should().Be(double.NaN);
+
+        var classifier = Model.Sequential<double>(2).Dense(3).Softmax().Build(seed: 1).Evaluate(DataSet.FromLabels(new Tensor<double>(0, 2), [], 3));
+        classifier.Cost.Should().Be(double.NaN);
+        classifier.Accuracy.Should().BeNull();
+    }
+
+    [Fact]
     public void Regression_evaluate_reports_mse_rmse_mae_and_r2_computed_by_hand()
     {
         var (model, x, y) = Line();

@@ -76,6 +76,10 @@ public class ApiHabitsTests
         lines.Should().Contain(l => l.StartsWith("2   Dropout(keepProb=0.9)", StringComparison.Ordinal) && l.EndsWith("2.*", StringComparison.Ordinal));
         lines.Should().Contain(l => l.StartsWith("3   Dense(1) XavierNormal", StringComparison.Ordinal));
         lines.Should().Contain(l => l.StartsWith("4   Sigmoid", StringComparison.Ordinal));
+
+        // Long cells stay apart from their neighbours (they used to print "...train)(m, 2)" and "0input_transform").
+        lines.Should().Contain(l => l.StartsWith("0   Input: standardize (fitted on train) (m, 2) ", StringComparison.Ordinal) && l.EndsWith(" 0  input_transform", StringComparison.Ordinal));
+        lines.Should().Contain(l => l.StartsWith("1   Dense(4, ReLU) He ", StringComparison.Ordinal) && l.EndsWith("  0.*", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -218,6 +218,44 @@ public sealed class ResumeTests : IDisposable
     }
 
     [Fact]
+    public void Rerunning_a_run_that_early_stopping_ended_trains_no_more_and_ends_with_the_same_best_weights()
+    {
+        OneGemmThread(() =>
+        {
+            var train = Images(120, seed: 8);
+            var dev = Images(40, seed: 9);
+            string path = Path.Combine(_dir, "early-stopped.ckpt");
+            TrainingOptions<float> Run(int patience, bool resume)
+            {
+                var options = Options(new Adam(0.01), dev);
+                options.Decay = null;
+                options.Epochs = 40;
+                options.Checkpoint = new CheckpointOptions(path);
+                options.ResumeFrom = resume ? path : null;
+                options.Callbacks.Add(new EarlyStopping(patience));
+                return options;
+            }
+
+            var first = NewModel(seed: 2);
+            var history = first.Fit(train, Run(patience: 1, resume: false));
+            history.Count.Should().BeLessThan(40, "early stopping must end this run for the test to bite");
+            history.StopReason.Should().StartWith("early stopping");
+
+            // The README's "rerun the same program after a crash", after a run that finished by early stopping.
+            var rerun = NewModel(seed: 2);
+            var again = rerun.Fit(train, Run(patience: 1, resume: true));
+            again.Count.Should().Be(history.Count, "the run was finished: no epoch is trained after the stop");
+            again.StopReason.Should().Be(history.StopReason);
+            again.BestEpoch!.Epoch.Should().Be(history.BestEpoch!.Epoch);
+            ShouldBeIdentical(rerun, first);
+
+            // A larger patience is a decision to train on.
+            var longer = NewModel(seed: 2);
+            longer.Fit(train, Run(patience: 1000, resume: true)).Count.Should().Be(40);
+        });
+    }
+
+    [Fact]
     public void A_checkpoint_is_a_model_file_too()
     {
         var train = Images(60, seed: 1);

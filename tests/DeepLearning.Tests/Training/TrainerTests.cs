@@ -56,6 +56,40 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void A_model_options_or_optimizer_in_use_by_a_running_fit_is_refused_by_a_second_fit()
+    {
+        var data = Separable(64, seed: 3);
+        var shared = new TrainingOptions<double> { Epochs = 2, BatchSize = 16 };
+        Exception? concurrent = null, reentrant = null, sameModel = null, sameOptimizer = null;
+        var first = Model.Sequential<double>(2).Dense(1).Sigmoid().Build(seed: 1);
+        var options = new TrainingOptions<double> { Epochs = 2, BatchSize = 16, Optimizer = shared.Optimizer };
+        options.Callbacks.Add(new LambdaCallback((c, r) =>
+        {
+            if (r.Epoch != 1)
+            {
+                return;
+            }
+
+            // The same options from another thread (a parallel search's objective), and from this callback.
+            var other = Model.Sequential<double>(2).Dense(1).Sigmoid().Build(seed: 2);
+            concurrent = Record.Exception(() => Task.Run(() => other.Fit(data, options)).GetAwaiter().GetResult());
+            reentrant = Record.Exception(() => other.Fit(data, options));
+            sameModel = Record.Exception(() => first.Fit(data, new TrainingOptions<double> { Epochs = 1 }));
+            sameOptimizer = Record.Exception(() => other.Fit(data, shared));
+        }));
+        first.Fit(data, options).Count.Should().Be(2, "the first Fit is not disturbed");
+
+        concurrent.Should().BeOfType<InvalidOperationException>().Which.Message.Should().StartWith("these TrainingOptions are already in use by a Fit");
+        reentrant.Should().BeOfType<InvalidOperationException>();
+        sameModel.Should().BeOfType<InvalidOperationException>().Which.Message.Should().StartWith("the model is already in use");
+        sameOptimizer.Should().BeOfType<InvalidOperationException>().Which.Message.Should().StartWith("the optimizer Adam");
+
+        // One run after another, everything may be reused; a refused Fit leaves nothing claimed.
+        first.Fit(data, options).Count.Should().Be(2);
+        Model.Sequential<double>(2).Dense(1).Sigmoid().Build(seed: 2).Fit(data, shared).Count.Should().Be(2);
+    }
+
+    [Fact]
     public void Logistic_regression_reaches_100_percent_on_a_linearly_separable_set()
     {
         var data = Separable(200, seed: 1);
