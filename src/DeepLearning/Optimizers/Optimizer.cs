@@ -186,6 +186,33 @@ public abstract class Optimizer
     public void ImportState<T>(IReadOnlyList<Parameter<T>> parameters, IReadOnlyDictionary<string, Tensor<T>> state)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var (restored, t) = CheckState(parameters, state);
+
+        // Validated in full before anything changes, so a bad checkpoint leaves the optimizer as it was.
+        foreach (var (p, slots) in restored)
+        {
+            if (slots.Length == 0)
+            {
+                _state.Remove(p);
+            }
+            else
+            {
+                _state[p] = slots;
+            }
+        }
+
+        StepCount = t;
+    }
+
+    /// <summary>Checks state for <see cref="ImportState{T}"/> without changing anything (a resume checks it before it changes the model).</summary>
+    /// <exception cref="ArgumentException">As <see cref="ImportState{T}"/>.</exception>
+    internal void CheckImportable<T>(IReadOnlyList<Parameter<T>> parameters, IReadOnlyDictionary<string, Tensor<T>> state)
+        where T : unmanaged, IFloatingPointIeee754<T> => _ = CheckState(parameters, state);
+
+    // Everything ImportState checks; returns each parameter's copied slots (none: drop its state) and t.
+    private (List<(Parameter<T> Parameter, Tensor<T>[] Slots)> Restored, long Step) CheckState<T>(IReadOnlyList<Parameter<T>> parameters, IReadOnlyDictionary<string, Tensor<T>> state)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(state);
         RequireDistinctNames(parameters);
@@ -246,20 +273,7 @@ public abstract class Optimizer
             throw new ArgumentException($"optimizer state \"{unknown}\" matches no listed parameter and state name of {GetType().Name}", nameof(state));
         }
 
-        // Validated in full before anything changes, so a bad checkpoint leaves the optimizer as it was.
-        foreach (var (p, slots) in restored)
-        {
-            if (slots.Length == 0)
-            {
-                _state.Remove(p);
-            }
-            else
-            {
-                _state[p] = slots;
-            }
-        }
-
-        StepCount = (long)tValue;
+        return (restored, (long)tValue);
     }
 
     /// <summary>

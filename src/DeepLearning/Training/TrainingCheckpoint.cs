@@ -146,6 +146,15 @@ internal static class TrainingCheckpoint
             }
         }
 
+        try
+        {
+            optimizer.CheckImportable(model.Parameters, optimizerState);
+        }
+        catch (ArgumentException e)
+        {
+            throw OptimizerStateDoesNotFit(path, e);
+        }
+
         long step = ParseLong(path, "optimizer_step", Meta("optimizer_step"), 0, long.MaxValue);
         int epoch = (int)ParseLong(path, "epoch", Meta("epoch"), 0, int.MaxValue);
         double rate = ParseRate(path, "learning_rate", Meta("learning_rate"));
@@ -245,7 +254,6 @@ internal static class TrainingCheckpoint
             }
         }
 
-        // The optimizer state's names and shapes are checked by Optimizer.ImportState before it changes anything (in Apply).
         return new Resume<T>(path, epoch, step, rate, initialRate, new ModelState<T>(weights), optimizerState, randoms, shuffle, history, callbackImports);
     }
 
@@ -369,6 +377,9 @@ internal static class TrainingCheckpoint
     private static string Clip(string text, int max = 80) => text.Length <= max ? text : text[..max] + "…";
 
     private static InvalidDataException Bad(string path, string why) => new($"'{path}' is not a usable training checkpoint: {why}");
+
+    internal static InvalidDataException OptimizerStateDoesNotFit(string path, ArgumentException e) =>
+        new($"'{path}' is not a usable training checkpoint: its optimizer state does not fit this model: {e.Message}", e);
 }
 
 /// <summary>A checkpoint read and validated in full by <see cref="TrainingCheckpoint.Read{T}"/>, applied only once nothing can fail.</summary>
@@ -404,7 +415,7 @@ internal sealed class Resume<T>(
         }
         catch (ArgumentException e)
         {
-            throw new InvalidDataException($"'{path}' is not a usable training checkpoint: its optimizer state does not fit this model: {e.Message}", e);
+            throw TrainingCheckpoint.OptimizerStateDoesNotFit(path, e); // checked in Read already: cannot happen
         }
 
         // Past this point nothing can fail: the optimizer validated everything before changing.

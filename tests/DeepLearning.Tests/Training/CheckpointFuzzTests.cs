@@ -1,0 +1,184 @@
+using System.Text;
+using Xunit.Abstractions;
+
+namespace DeepLearning.Tests.Training;
+
+/// <summary>
+/// Seeded fuzzing of the checkpoint reader behind <see cref="TrainingOptions{T}.ResumeFrom"/>: a small real checkpoint
+/// truncated at every length and with one byte changed at every offset must each resume (and train on) or fail with
+/// <see cref="InvalidDataException"/>, and a failed resume leaves the model, its regularizer and shuffle stream, and the
+/// optimizer as they were.
+/// </summary>
+public sealed class CheckpointFuzzTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("dl-checkpoint-fuzz").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static DataSet<float> Data(int m, int seed)
+    {
+        var r = new RandomSource(seed);
+        var x = new Tensor<float>(m, 4);
+        var labels = new int[m];
+        for (int i = 0; i < m; i++)
+        {
+            labels[i] = r.NextInt(3);
+            for (int j = 0; j < 4; j++)
+            {
+                x[i, j] = (float)(r.NextGaussian() + (j % 3 == labels[i] ? 1.5 : 0));
+            }
+        }
+
+        return DataSet.FromLabels(x, labels, 3);
+    }
+
+    private static Model<float> NewModel(int seed) =>
+        Model.Sequential<float>(4).Dense(5).BatchNorm().ReLU().Dropout(0.8).Dense(3).Softmax().Build(seed: seed);
+
+    private static TrainingOptions<float> Options(Optimizer optimizer, int epochs) => new()
+    {
+        Optimizer = optimizer,
+        Decay = LearningRateDecay.InverseTime(0.5),
+        Epochs = epochs,
+        BatchSize = 8,
+        Validation = Data(9, seed: 2),
+        Callbacks = { new EarlyStopping(patience: 3) },
+    };
+
+    private byte[] GoodCheckpoint()
+    {
+        string path = Path.Combine(_dir, "good.ckpt");
+        var options = Options(new Adam(0.01), epochs: 2);
+        options.Regularization = Regularization.L2(0.01);
+        options.Checkpoint = new CheckpointOptions(path);
+        NewModel(seed: 1).Fit(Data(24, seed: 1), options);
+        return File.ReadAllBytes(path);
+    }
+
+    /// <summary>Resumes from <paramref name="bytes"/> and trains one more epoch; returns null or the problem.</summary>
+    private string? Resume(byte[] bytes, out bool loaded)
+    {
+        string path = Path.Combine(_dir, "case.ckpt");
+        File.WriteAllBytes(path, bytes);
+        var model = NewModel(seed: 5);
+        var l1 = Regularization.L1(0.001);
+        model.Regularizer = l1;
+        var optimizer = new Adam(0.01);
+        var before = model.CaptureState();
+        var options = Options(optimizer, epochs: 3);
+        options.Regularization = Regularization.L2(0.01);
+        options.Seed = 77;
+        options.ResumeFrom = path;
+        loaded = false;
+        try
+        {
+            model.Fit(Data(24, seed: 1), options);
+            loaded = true;
+            return null;
+        }
+        catch (InvalidDataException)
+        {
+            if (!model.CaptureState().Tensors.Zip(before.Tensors).All(p => p.First.Equals(p.Second)))
+            {
+                return "refused, but the model's weights changed";
+            }
+
+            if (optimizer.StepCount != 0 || optimizer.LearningRate != 0.01)
+            {
+                return $"refused, but the optimizer changed (t = {optimizer.StepCount}, α = {optimizer.LearningRate})";
+            }
+
+            if (!ReferenceEquals(model.Regularizer, l1))
+            {
+                return $"refused, but the model's regularizer changed to {model.Regularizer}";
+            }
+
+            if (model.Shuffles is not null)
+            {
+                return "refused, but the model's shuffle stream changed";
+            }
+
+            return null;
+        }
+        catch (TrainingDivergedException)
+        {
+            // A finite but absurd state (e.g. a huge v) may diverge; the trainer reports it cleanly.
+            loaded = true;
+            return null;
+        }
+        catch (Exception e)
+        {
+            return $"{e.GetType().Name}: {e.Message}";
+        }
+    }
+
+    [Fact]
+    public void A_checkpoint_truncated_at_every_length_resumes_or_is_refused_leaving_everything_unchanged()
+    {
+        byte[] good = GoodCheckpoint();
+        Resume(good, out bool ok).Should().BeNull();
+        ok.Should().BeTrue();
+        var failures = new List<string>();
+        int step = Math.Max(1, good.Length / 1500);
+        for (int length = 0; length < good.Length; length += length < 64 || length > good.Length - 64 ? 1 : step)
+        {
+            if (Resume(good[..length], out bool loaded) is { } problem)
+            {
+                failures.Add($"truncated to {length}: {problem}");
+            }
+
+            loaded.Should().BeFalse($"a checkpoint truncated to {length} of {good.Length} bytes is incomplete");
+        }
+
+        failures.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void A_checkpoint_with_one_byte_changed_at_any_offset_resumes_or_is_refused_leaving_everything_unchanged()
+    {
+        byte[] good = GoodCheckpoint();
+        var random = new Random(17);
+        byte[] replacements = Encoding.ASCII.GetBytes("0019-\"{}[],:.eE nNx");
+        var failures = new List<string>();
+        int loaded = 0;
+        int total = 0;
+        for (int offset = 0; offset < good.Length; offset++)
+        {
+            byte[] bytes = (byte[])good.Clone();
+            byte value = random.Next(3) == 0 ? (byte)(bytes[offset] ^ (1 << random.Next(8))) : replacements[random.Next(replacements.Length)];
+            if (value == bytes[offset])
+            {
+                continue;
+            }
+
+            bytes[offset] = value;
+            total++;
+            if (Resume(bytes, out bool ok) is { } problem)
+            {
+                failures.Add($"byte {offset} set to 0x{value:x2}: {problem}");
+            }
+
+            loaded += ok ? 1 : 0;
+        }
+
+        output.WriteLine($"{total} single-byte changes: {loaded} resumed, {total - loaded} refused");
+        failures.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void An_optimizer_state_that_does_not_fit_is_refused_before_the_model_changes()
+    {
+        string path = Path.Combine(_dir, "good.ckpt");
+        File.WriteAllBytes(path, GoodCheckpoint());
+        var good = ModelFile.Read<float>(path);
+        var tensors = good.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value);
+        tensors["optimizer.0.weight.v"] = new Tensor<float>(4, 5);
+        tensors["optimizer.0.weight.s"] = new Tensor<float>(4, 5);
+        string bad = Path.Combine(_dir, "bad.ckpt");
+        ModelFile.Write(bad, tensors.Select(kv => (kv.Key, kv.Value)).ToList(), good.Metadata);
+
+        string? problem = Resume(File.ReadAllBytes(bad), out bool loaded);
+        loaded.Should().BeFalse();
+        problem.Should().BeNull();
+    }
+}
