@@ -60,6 +60,12 @@ public abstract class Optimizer
     public long StepCount { get; internal set; }
 
     /// <summary>
+    /// The largest t <see cref="ImportState{T}"/> and a resumed checkpoint accept, 2⁵³ (exact in a double): far beyond any
+    /// run, and far enough below <see cref="long.MaxValue"/> that the next step's t cannot overflow.
+    /// </summary>
+    internal const long MaxStepCount = 1L << 53;
+
+    /// <summary>
     /// The names of the per-parameter state tensors, each the same shape as the parameter:
     /// none for gradient descent, "v" for momentum, "s" for RMSprop, "v" and "s" for Adam.
     /// </summary>
@@ -180,7 +186,7 @@ public abstract class Optimizer
     /// <param name="parameters">The parameters the state belongs to, matched by name.</param>
     /// <param name="state">The exported state.</param>
     /// <exception cref="ArgumentException">
-    /// "t" is missing or not a non-negative integer, a key names no listed parameter or state,
+    /// "t" is missing or not an integer in [0, 2⁵³], a key names no listed parameter or state,
     /// a parameter has only some of its state tensors, or a shape differs from the parameter's.
     /// </exception>
     public void ImportState<T>(IReadOnlyList<Parameter<T>> parameters, IReadOnlyDictionary<string, Tensor<T>> state)
@@ -222,9 +228,9 @@ public abstract class Optimizer
         }
 
         double tValue = double.CreateChecked(tTensor.ReadOnlySpan[0]);
-        if (!(tValue >= 0) || tValue != Math.Floor(tValue) || tValue > long.MaxValue)
+        if (!(tValue >= 0) || tValue != Math.Floor(tValue) || tValue > MaxStepCount)
         {
-            throw new ArgumentException($"optimizer state \"t\" must be a non-negative integer; received {Format(tValue)}", nameof(state));
+            throw new ArgumentException($"optimizer state \"t\" must be a non-negative integer ≤ 2^53; received {Format(tValue)}", nameof(state));
         }
 
         var names = StateNames;

@@ -155,7 +155,7 @@ internal static class TrainingCheckpoint
             throw OptimizerStateDoesNotFit(path, e);
         }
 
-        long step = ParseLong(path, "optimizer_step", Meta("optimizer_step"), 0, long.MaxValue);
+        long step = ParseLong(path, "optimizer_step", Meta("optimizer_step"), 0, Optimizer.MaxStepCount); // t + 1 must not overflow
         int epoch = (int)ParseLong(path, "epoch", Meta("epoch"), 0, int.MaxValue);
         double rate = ParseRate(path, "learning_rate", Meta("learning_rate"));
         double initialRate = ParseRate(path, "initial_learning_rate", Meta("initial_learning_rate"));

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Xunit.Abstractions;
 
@@ -180,5 +181,37 @@ public sealed class CheckpointFuzzTests(ITestOutputHelper output) : IDisposable
         string? problem = Resume(File.ReadAllBytes(bad), out bool loaded);
         loaded.Should().BeFalse();
         problem.Should().BeNull();
+    }
+
+    /// <summary>The good checkpoint changed by <paramref name="mutate"/>, written with <see cref="ModelFile.Write{T}"/>.</summary>
+    private byte[] Tampered(Action<Dictionary<string, Tensor<float>>, Dictionary<string, string>> mutate)
+    {
+        string path = Path.Combine(_dir, "good.ckpt");
+        File.WriteAllBytes(path, GoodCheckpoint());
+        var good = ModelFile.Read<float>(path);
+        var tensors = good.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
+        var metadata = good.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value);
+        mutate(tensors, metadata);
+        string bad = Path.Combine(_dir, "bad.ckpt");
+        ModelFile.Write(bad, tensors.Select(kv => (kv.Key, kv.Value)).ToList(), metadata);
+        return File.ReadAllBytes(bad);
+    }
+
+    private void ShouldBeRefused(byte[] bytes, string message)
+    {
+        string path = Path.Combine(_dir, "refused.ckpt");
+        File.WriteAllBytes(path, bytes);
+        var options = Options(new Adam(0.01), epochs: 3);
+        options.ResumeFrom = path;
+        NewModel(seed: 5).Invoking(m => m.Fit(Data(24, seed: 1), options)).Should().Throw<InvalidDataException>().WithMessage(message);
+        Resume(bytes, out bool loaded).Should().BeNull();
+        loaded.Should().BeFalse();
+    }
+
+    [Fact]
+    public void A_step_count_whose_next_step_would_overflow_is_refused()
+    {
+        // Was accepted, then the next step's t wrapped to long.MinValue: ArgumentOutOfRangeException from the update, weights changed.
+        ShouldBeRefused(Tampered((t, m) => m["optimizer_step"] = long.MaxValue.ToString(CultureInfo.InvariantCulture)), "*'optimizer_step' must be an integer in [0, 9007199254740992]*");
     }
 }
