@@ -157,8 +157,8 @@ internal static class TrainingCheckpoint
 
         long step = ParseLong(path, "optimizer_step", Meta("optimizer_step"), 0, Optimizer.MaxStepCount); // t + 1 must not overflow
         int epoch = (int)ParseLong(path, "epoch", Meta("epoch"), 0, int.MaxValue);
-        double rate = ParseRate(path, "learning_rate", Meta("learning_rate"));
-        double initialRate = ParseRate(path, "initial_learning_rate", Meta("initial_learning_rate"));
+        double rate = ParseRate<T>(path, "learning_rate", Meta("learning_rate"));
+        double initialRate = ParseRate<T>(path, "initial_learning_rate", Meta("initial_learning_rate"));
 
         // Random states: parsed into fresh sources, copied into the live ones only when everything checked out.
         var randoms = new List<(RandomSource Live, RandomSource Saved)>();
@@ -369,10 +369,12 @@ internal static class TrainingCheckpoint
             ? v
             : throw Bad(path, $"metadata '{key}' must be an integer in [{min}, {max}]; received '{Clip(text)}'");
 
-    private static double ParseRate(string path, string key, string text) =>
-        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0 && double.IsFinite(v)
+    // A rate that rounds to 0 or ∞ in T would pass here and fail the run's first step, after the model had changed.
+    private static double ParseRate<T>(string path, string key, string text)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0 && double.IsFinite(v) && T.CreateChecked(v) is var t && T.IsFinite(t) && t > T.Zero
             ? v
-            : throw Bad(path, $"metadata '{key}' must be a positive finite number; received '{Clip(text)}'");
+            : throw Bad(path, $"metadata '{key}' must be a positive finite number that {typeof(T).Name} can hold; received '{Clip(text)}'");
 
     private static string Clip(string text, int max = 80) => text.Length <= max ? text : text[..max] + "…";
 

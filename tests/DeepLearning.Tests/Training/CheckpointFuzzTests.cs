@@ -214,4 +214,28 @@ public sealed class CheckpointFuzzTests(ITestOutputHelper output) : IDisposable
         // Was accepted, then the next step's t wrapped to long.MinValue: ArgumentOutOfRangeException from the update, weights changed.
         ShouldBeRefused(Tampered((t, m) => m["optimizer_step"] = long.MaxValue.ToString(CultureInfo.InvariantCulture)), "*'optimizer_step' must be an integer in [0, 9007199254740992]*");
     }
+
+    [Theory]
+    [InlineData("learning_rate", "1e300")]
+    [InlineData("learning_rate", "1e-300")]
+    [InlineData("initial_learning_rate", "1e300")]
+    [InlineData("initial_learning_rate", "1e-300")]
+    public void A_learning_rate_the_models_element_type_cannot_hold_is_refused(string key, string value)
+    {
+        // Were accepted as doubles; the first epoch then refused the rate with ArgumentOutOfRangeException, after the
+        // checkpoint's weights had been put into the model (learning_rate is overwritten by the decay, so only without it).
+        string path = Path.Combine(_dir, "refused.ckpt");
+        File.WriteAllBytes(path, Tampered((t, m) => m[key] = value));
+        foreach (bool decay in new[] { true, false })
+        {
+            var model = NewModel(seed: 5);
+            var before = model.CaptureState();
+            var options = Options(new Adam(0.01), epochs: 3);
+            options.Decay = decay ? options.Decay : null;
+            options.ResumeFrom = path;
+            model.Invoking(m => m.Fit(Data(24, seed: 1), options)).Should().Throw<InvalidDataException>()
+                .WithMessage($"*'{key}' must be a positive finite number that Single can hold; received '{value}'*");
+            model.CaptureState().Tensors.Zip(before.Tensors).Should().OnlyContain(p => p.First.Equals(p.Second));
+        }
+    }
 }
