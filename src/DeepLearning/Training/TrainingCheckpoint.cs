@@ -138,6 +138,7 @@ internal static class TrainingCheckpoint
             if (name.StartsWith(OptimizerPrefix, StringComparison.Ordinal))
             {
                 RequireFinite(path, name, tensor);
+                RequireSquaresNonNegative(path, name, tensor);
                 optimizerState[name[OptimizerPrefix.Length..]] = tensor;
             }
             else if (!known.Contains(name) && !name.StartsWith("input_transform.", StringComparison.Ordinal) && !name.StartsWith("callback.", StringComparison.Ordinal))
@@ -361,6 +362,26 @@ internal static class TrainingCheckpoint
         if (k >= 0)
         {
             throw Bad(path, string.Create(CultureInfo.InvariantCulture, $"tensor '{name}' holds {tensor.ReadOnlySpan[k]} at index {k}; a checkpoint holds only verified finite state"));
+        }
+    }
+
+    // RMSprop's and Adam's s averages squared gradients: a negative entry makes √s NaN on the first step, which the trainer
+    // would report as a diverged run (lower the learning rate) rather than as the corrupt file it is.
+    private static void RequireSquaresNonNegative<T>(string path, string name, Tensor<T> tensor)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!name.EndsWith(".s", StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        var values = tensor.ReadOnlySpan;
+        for (int k = 0; k < values.Length; k++)
+        {
+            if (values[k] < T.Zero)
+            {
+                throw Bad(path, string.Create(CultureInfo.InvariantCulture, $"tensor '{name}' holds {values[k]} at index {k}; s, an average of squared gradients, must be ≥ 0"));
+            }
         }
     }
 

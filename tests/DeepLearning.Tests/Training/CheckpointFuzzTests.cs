@@ -238,4 +238,12 @@ public sealed class CheckpointFuzzTests(ITestOutputHelper output) : IDisposable
             model.CaptureState().Tensors.Zip(before.Tensors).Should().OnlyContain(p => p.First.Equals(p.Second));
         }
     }
+
+    [Fact]
+    public void A_negative_average_of_squared_gradients_is_refused_as_corrupt()
+    {
+        // Was accepted; √s was NaN on the first step and the run failed as TrainingDivergedException ("try a smaller
+        // learning rate"), with the checkpoint's weights left in the model.
+        ShouldBeRefused(Tampered((t, m) => t["optimizer.1.bias.s"].Span[2] = -0.5f), "*tensor 'optimizer.1.bias.s' holds -0.5 at index 2; s, an average of squared gradients, must be ≥ 0*");
+    }
 }
