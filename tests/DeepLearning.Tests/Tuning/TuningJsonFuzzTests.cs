@@ -78,4 +78,24 @@ public sealed class TuningJsonFuzzTests
         bad.Should().NotBe(json);
         FluentActions.Invoking(() => SearchResult.FromJson(bad)).Should().Throw<FormatException>().WithMessage("*\"elapsedSeconds\" must be ≥ 0*found*");
     }
+
+    [Theory]
+    [InlineData("coarseToFine", 2_000_000_000, 1)]
+    [InlineData("random", 2_000_000_000, 1)]
+    [InlineData("coarseToFine", 65_536, 65_536)]
+    public void A_study_of_more_trials_than_any_run_is_refused_before_its_trials_are_built(string sampler, int trials, int rounds)
+    {
+        // Were read: NextTrials then built 2·10⁹ trial configs (OutOfMemoryException), and 65,536 × 65,536 wrapped
+        // TotalTrials to 0 and round·trials (the first trial id of a round) to a negative number.
+        var options = new SearchOptions { Seed = 1, Trials = 4, Rounds = 2 };
+        string json = (sampler == "random" ? StudyDefinition.Random(Space(), options) : StudyDefinition.CoarseToFine(Space(), options)).ToJson();
+        json = json.Replace("\"trials\":4", $"\"trials\":{trials}", StringComparison.Ordinal).Replace("\"rounds\":" + (sampler == "random" ? "1" : "2"), $"\"rounds\":{rounds}", StringComparison.Ordinal);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        FluentActions.Invoking(() => StudyDefinition.FromJson(json)).Should().Throw<FormatException>()
+            .WithMessage($"not a valid study definition: *a study runs at most 1000000 trials in all; received {trials} trials × {rounds} rounds*");
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
+        FluentActions.Invoking(() => StudyDefinition.CoarseToFine(Space(), new SearchOptions { Trials = trials, Rounds = rounds }))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*at most 1000000 trials*");
+        StudyDefinition.CoarseToFine(Space(), new SearchOptions { Trials = 1000, Rounds = 1000 }).TotalTrials.Should().Be(1_000_000);
+    }
 }
