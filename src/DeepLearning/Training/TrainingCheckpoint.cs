@@ -125,6 +125,10 @@ internal static class TrainingCheckpoint
             }
         }
 
+        // The input and target transforms are the model's own (the builder's), not restored: the checkpoint's must be the same.
+        CheckTransform(path, "input_transform", model.InputTransform, meta, file.Tensors);
+        CheckTransform(path, "target_transform", model.TargetTransform, meta, file.Tensors);
+
         // Optimizer: same kind, state for these parameters only, all finite.
         string kind = Meta("optimizer_kind");
         if (kind != optimizer.GetType().Name)
@@ -141,7 +145,7 @@ internal static class TrainingCheckpoint
                 RequireSquaresNonNegative(path, name, tensor);
                 optimizerState[name[OptimizerPrefix.Length..]] = tensor;
             }
-            else if (!known.Contains(name) && !name.StartsWith("input_transform.", StringComparison.Ordinal) && !name.StartsWith("callback.", StringComparison.Ordinal))
+            else if (!known.Contains(name) && !name.StartsWith("input_transform.", StringComparison.Ordinal) && !name.StartsWith("target_transform.", StringComparison.Ordinal) && !name.StartsWith("callback.", StringComparison.Ordinal))
             {
                 throw Bad(path, $"tensor '{Clip(name)}' belongs to no layer of this model and to no optimizer state");
             }
@@ -282,6 +286,26 @@ internal static class TrainingCheckpoint
         if (saved != current)
         {
             throw Bad(path, $"it was written for another architecture: the checkpoint's network is {Clip(saved, 400)}; this model is {current}");
+        }
+    }
+
+    // A checkpoint written with another standardizer (or none) holds weights trained on differently scaled data.
+    private static void CheckTransform<T>(string path, string key, IInputTransform<T>? live, IReadOnlyDictionary<string, string> meta, IReadOnlyDictionary<string, Tensor<T>> tensors)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        string prefix = key + ".";
+        var saved = tensors.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value, StringComparer.Ordinal);
+        string savedKind = meta.TryGetValue(key, out var k) ? k : "none";
+        string liveKind = live?.Kind ?? "none";
+        if (savedKind != liveKind)
+        {
+            throw Bad(path, $"it was written for a model whose {key.Replace('_', ' ')} is {Clip(savedKind)} but this model's is {liveKind}; resume with the same model");
+        }
+
+        var liveTensors = live?.ExportTensors() ?? new Dictionary<string, Tensor<T>>();
+        if (saved.Count != liveTensors.Count || liveTensors.Any(kv => !saved.TryGetValue(kv.Key, out var t) || !t.Equals(kv.Value)))
+        {
+            throw Bad(path, $"its {key.Replace('_', ' ')} ({Clip(savedKind)}) holds other values than this model's (fitted to other data?); resume with the same model");
         }
     }
 

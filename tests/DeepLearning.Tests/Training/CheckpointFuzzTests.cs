@@ -246,4 +246,54 @@ public sealed class CheckpointFuzzTests(ITestOutputHelper output) : IDisposable
         // learning rate"), with the checkpoint's weights left in the model.
         ShouldBeRefused(Tampered((t, m) => t["optimizer.1.bias.s"].Span[2] = -0.5f), "*tensor 'optimizer.1.bias.s' holds -0.5 at index 2; s, an average of squared gradients, must be ≥ 0*");
     }
+
+    private static DataSet<float> RegressionData(int seed, float offset)
+    {
+        var r = new RandomSource(seed);
+        var x = new Tensor<float>(40, 3);
+        var y = new Tensor<float>(40, 1);
+        for (int i = 0; i < 40; i++)
+        {
+            for (int j = 0; j < 3; j++)
+            {
+                x[i, j] = (float)((r.NextGaussian() * 10) + offset);
+            }
+
+            y[i, 0] = (x[i, 0] * 3) + 100;
+        }
+
+        return DataSet.FromTargets(x, y);
+    }
+
+    [Fact]
+    public void A_regression_with_standardized_targets_resumes_and_another_models_transforms_are_refused()
+    {
+        // The checkpoint's target_transform.* tensors were taken for strays ("belongs to no layer of this model"), so a
+        // model built with StandardizeTargets could not resume from its own checkpoint; and a checkpoint written with
+        // another standardizer (or none) resumed, its weights then applied to differently scaled data.
+        var data = RegressionData(seed: 3, offset: 50);
+        var other = RegressionData(seed: 4, offset: 20);
+        Model<float> New(DataSet<float> x, DataSet<float> y) => Model.Sequential<float>(3).Standardize(x).StandardizeTargets(y).Dense(4).ReLU().Dense(1).Build(seed: 2);
+        string path = Path.Combine(_dir, "regression.ckpt");
+        var uninterrupted = New(data, data);
+        uninterrupted.Fit(data, new TrainingOptions<float> { Epochs = 3 });
+        New(data, data).Fit(data, new TrainingOptions<float> { Epochs = 2, Checkpoint = new CheckpointOptions(path) });
+        var resumed = New(data, data);
+        resumed.Fit(data, new TrainingOptions<float> { Epochs = 3, ResumeFrom = path }).Count.Should().Be(3);
+        resumed.Predict(data.X).Should().Be(uninterrupted.Predict(data.X));
+
+        var cases = new (string Expected, Model<float> Model)[]
+        {
+            ("*its input transform (standardize) holds other values than this model's*", New(other, data)),
+            ("*its target transform (standardize) holds other values than this model's*", New(data, other)),
+            ("*whose input transform is standardize but this model's is none*", Model.Sequential<float>(3).StandardizeTargets(data).Dense(4).ReLU().Dense(1).Build(seed: 2)),
+            ("*whose target transform is standardize but this model's is none*", Model.Sequential<float>(3).Standardize(data).Dense(4).ReLU().Dense(1).Build(seed: 2)),
+        };
+        foreach (var (expected, model) in cases)
+        {
+            var before = model.CaptureState();
+            model.Invoking(m => m.Fit(data, new TrainingOptions<float> { Epochs = 3, ResumeFrom = path })).Should().Throw<InvalidDataException>().WithMessage(expected);
+            model.CaptureState().Tensors.Zip(before.Tensors).Should().OnlyContain(p => p.First.Equals(p.Second));
+        }
+    }
 }
