@@ -251,7 +251,7 @@ internal static class TrainingCheckpoint
 
             try
             {
-                callbackImports.Add(stateful.PrepareImport(Meta($"callback.{i}.state"), snapshot));
+                callbackImports.Add(stateful.PrepareImport(Meta($"callback.{i}.state"), snapshot, epoch));
             }
             catch (FormatException e)
             {
@@ -496,7 +496,7 @@ internal interface ICheckpointedCallback
     /// <summary>The state as text, and the weights snapshot it holds (from <see cref="TrainingContext.CaptureWeights"/>) or null.</summary>
     (string State, object? Weights) ExportCheckpointState();
 
-    /// <summary>Validates a saved state and returns the action that installs it (nothing changes before it runs).</summary>
+    /// <summary>Validates a saved state, written after <paramref name="epoch"/> epochs, and returns the action that installs it (nothing changes before it runs).</summary>
     /// <exception cref="FormatException">The state text is malformed.</exception>
-    Action PrepareImport(string state, object? weights);
+    Action PrepareImport(string state, object? weights, int epoch);
 }

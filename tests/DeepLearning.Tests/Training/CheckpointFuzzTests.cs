@@ -296,4 +296,13 @@ public sealed class CheckpointFuzzTests(ITestOutputHelper output) : IDisposable
             model.CaptureState().Tensors.Zip(before.Tensors).Should().OnlyContain(p => p.First.Equals(p.Second));
         }
     }
+
+    [Theory]
+    [InlineData("1 2147483647 3ff0000000000000", "best epoch 1 and 2147483647 epochs waited*after epoch 2")]
+    [InlineData("99 0 3ff0000000000000", "best epoch 99 and 0 epochs waited*after epoch 2")]
+    public void An_early_stopping_state_beyond_the_epochs_run_is_refused(string state, string expected)
+    {
+        // Were accepted: a wait of 2^31 − 1 overflowed on the next epoch without improvement, so early stopping never fired.
+        ShouldBeRefused(Tampered((t, m) => m["callback.0.state"] = state), $"*callback 0: the EarlyStopping state gives {expected}*");
+    }
 }
