@@ -60,6 +60,12 @@ public abstract class Optimizer
     public long StepCount { get; internal set; }
 
     /// <summary>
+    /// The largest t <see cref="ImportState{T}"/> and a resumed checkpoint accept, 2⁵³ (exact in a double): far beyond any
+    /// run, and far enough below <see cref="long.MaxValue"/> that the next step's t cannot overflow.
+    /// </summary>
+    internal const long MaxStepCount = 1L << 53;
+
+    /// <summary>
     /// The names of the per-parameter state tensors, each the same shape as the parameter:
     /// none for gradient descent, "v" for momentum, "s" for RMSprop, "v" and "s" for Adam.
     /// </summary>
@@ -180,10 +186,37 @@ public abstract class Optimizer
     /// <param name="parameters">The parameters the state belongs to, matched by name.</param>
     /// <param name="state">The exported state.</param>
     /// <exception cref="ArgumentException">
-    /// "t" is missing or not a non-negative integer, a key names no listed parameter or state,
+    /// "t" is missing or not an integer in [0, 2⁵³], a key names no listed parameter or state,
     /// a parameter has only some of its state tensors, or a shape differs from the parameter's.
     /// </exception>
     public void ImportState<T>(IReadOnlyList<Parameter<T>> parameters, IReadOnlyDictionary<string, Tensor<T>> state)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (restored, t) = CheckState(parameters, state);
+
+        // Validated in full before anything changes, so a bad checkpoint leaves the optimizer as it was.
+        foreach (var (p, slots) in restored)
+        {
+            if (slots.Length == 0)
+            {
+                _state.Remove(p);
+            }
+            else
+            {
+                _state[p] = slots;
+            }
+        }
+
+        StepCount = t;
+    }
+
+    /// <summary>Checks state for <see cref="ImportState{T}"/> without changing anything (a resume checks it before it changes the model).</summary>
+    /// <exception cref="ArgumentException">As <see cref="ImportState{T}"/>.</exception>
+    internal void CheckImportable<T>(IReadOnlyList<Parameter<T>> parameters, IReadOnlyDictionary<string, Tensor<T>> state)
+        where T : unmanaged, IFloatingPointIeee754<T> => _ = CheckState(parameters, state);
+
+    // Everything ImportState checks; returns each parameter's copied slots (none: drop its state) and t.
+    private (List<(Parameter<T> Parameter, Tensor<T>[] Slots)> Restored, long Step) CheckState<T>(IReadOnlyList<Parameter<T>> parameters, IReadOnlyDictionary<string, Tensor<T>> state)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(parameters);
@@ -195,9 +228,9 @@ public abstract class Optimizer
         }
 
         double tValue = double.CreateChecked(tTensor.ReadOnlySpan[0]);
-        if (!(tValue >= 0) || tValue != Math.Floor(tValue) || tValue > long.MaxValue)
+        if (!(tValue >= 0) || tValue != Math.Floor(tValue) || tValue > MaxStepCount)
         {
-            throw new ArgumentException($"optimizer state \"t\" must be a non-negative integer; received {Format(tValue)}", nameof(state));
+            throw new ArgumentException($"optimizer state \"t\" must be a non-negative integer ≤ 2^53; received {Format(tValue)}", nameof(state));
         }
 
         var names = StateNames;
@@ -246,20 +279,7 @@ public abstract class Optimizer
             throw new ArgumentException($"optimizer state \"{unknown}\" matches no listed parameter and state name of {GetType().Name}", nameof(state));
         }
 
-        // Validated in full before anything changes, so a bad checkpoint leaves the optimizer as it was.
-        foreach (var (p, slots) in restored)
-        {
-            if (slots.Length == 0)
-            {
-                _state.Remove(p);
-            }
-            else
-            {
-                _state[p] = slots;
-            }
-        }
-
-        StepCount = (long)tValue;
+        return (restored, (long)tValue);
     }
 
     /// <summary>

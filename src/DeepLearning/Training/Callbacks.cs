@@ -193,7 +193,7 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
         (string.Create(CultureInfo.InvariantCulture, $"{_bestEpoch} {_wait} {BitConverter.DoubleToInt64Bits(_bestValue):x16}"), _best);
 
     /// <inheritdoc/>
-    Action ICheckpointedCallback.PrepareImport(string state, object? weights)
+    Action ICheckpointedCallback.PrepareImport(string state, object? weights, int epoch)
     {
         var parts = state.Split(' ');
         if (parts.Length != 3
@@ -203,6 +203,12 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
             || double.IsNaN(BitConverter.Int64BitsToDouble(bits)))
         {
             throw new FormatException($"the EarlyStopping state \"{(state.Length > 80 ? state[..80] + "…" : state)}\" is not \"<best epoch> <epochs waited> <best value as 16 hex digits>\"");
+        }
+
+        // Both count epochs already run: a best epoch after them is not one, and a huge wait would overflow ++_wait (never stop).
+        if (bestEpoch > epoch || wait > epoch)
+        {
+            throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"the EarlyStopping state gives best epoch {bestEpoch} and {wait} epochs waited, but the checkpoint was written after epoch {epoch}"));
         }
 
         return () =>

@@ -136,6 +136,10 @@ public static class Trainer
         (options.Validation as DataSet<T>)?.EnsureFinite();
         CheckTargets(model, train as DataSet<T>, "training data");
         CheckTargets(model, options.Validation as DataSet<T>, "validation data");
+
+        // The checkpoint is read and checked in full before anything of the model changes (its regularizer, its stream of
+        // shuffles), so a refused one leaves the model as it was.
+        var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks) : null;
         if (options.Regularization is not null)
         {
             model.Regularizer = options.Regularization;
@@ -152,7 +156,6 @@ public static class Trainer
         ulong seed = options.Seed ?? model.Seed;
         var shuffle = model.Shuffles is { } last && last.Seed == seed ? last.Stream : new RandomSource(seed).Fork();
         model.Shuffles = (seed, shuffle);
-        var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks) : null;
 
         // α0 is the rate the user set (or the checkpoint's α0), kept apart from the decayed rate the optimizer steps with
         // during the run; afterwards the optimizer reads α0 again, so the same options give the same schedule every time.

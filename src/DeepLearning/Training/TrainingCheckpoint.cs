@@ -125,6 +125,10 @@ internal static class TrainingCheckpoint
             }
         }
 
+        // The input and target transforms are the model's own (the builder's), not restored: the checkpoint's must be the same.
+        CheckTransform(path, "input_transform", model.InputTransform, meta, file.Tensors);
+        CheckTransform(path, "target_transform", model.TargetTransform, meta, file.Tensors);
+
         // Optimizer: same kind, state for these parameters only, all finite.
         string kind = Meta("optimizer_kind");
         if (kind != optimizer.GetType().Name)
@@ -138,18 +142,28 @@ internal static class TrainingCheckpoint
             if (name.StartsWith(OptimizerPrefix, StringComparison.Ordinal))
             {
                 RequireFinite(path, name, tensor);
+                RequireSquaresNonNegative(path, name, tensor);
                 optimizerState[name[OptimizerPrefix.Length..]] = tensor;
             }
-            else if (!known.Contains(name) && !name.StartsWith("input_transform.", StringComparison.Ordinal) && !name.StartsWith("callback.", StringComparison.Ordinal))
+            else if (!known.Contains(name) && !name.StartsWith("input_transform.", StringComparison.Ordinal) && !name.StartsWith("target_transform.", StringComparison.Ordinal) && !name.StartsWith("callback.", StringComparison.Ordinal))
             {
                 throw Bad(path, $"tensor '{Clip(name)}' belongs to no layer of this model and to no optimizer state");
             }
         }
 
-        long step = ParseLong(path, "optimizer_step", Meta("optimizer_step"), 0, long.MaxValue);
+        try
+        {
+            optimizer.CheckImportable(model.Parameters, optimizerState);
+        }
+        catch (ArgumentException e)
+        {
+            throw OptimizerStateDoesNotFit(path, e);
+        }
+
+        long step = ParseLong(path, "optimizer_step", Meta("optimizer_step"), 0, Optimizer.MaxStepCount); // t + 1 must not overflow
         int epoch = (int)ParseLong(path, "epoch", Meta("epoch"), 0, int.MaxValue);
-        double rate = ParseRate(path, "learning_rate", Meta("learning_rate"));
-        double initialRate = ParseRate(path, "initial_learning_rate", Meta("initial_learning_rate"));
+        double rate = ParseRate<T>(path, "learning_rate", Meta("learning_rate"));
+        double initialRate = ParseRate<T>(path, "initial_learning_rate", Meta("initial_learning_rate"));
 
         // Random states: parsed into fresh sources, copied into the live ones only when everything checked out.
         var randoms = new List<(RandomSource Live, RandomSource Saved)>();
@@ -237,7 +251,7 @@ internal static class TrainingCheckpoint
 
             try
             {
-                callbackImports.Add(stateful.PrepareImport(Meta($"callback.{i}.state"), snapshot));
+                callbackImports.Add(stateful.PrepareImport(Meta($"callback.{i}.state"), snapshot, epoch));
             }
             catch (FormatException e)
             {
@@ -245,7 +259,6 @@ internal static class TrainingCheckpoint
             }
         }
 
-        // The optimizer state's names and shapes are checked by Optimizer.ImportState before it changes anything (in Apply).
         return new Resume<T>(path, epoch, step, rate, initialRate, new ModelState<T>(weights), optimizerState, randoms, shuffle, history, callbackImports);
     }
 
@@ -273,6 +286,26 @@ internal static class TrainingCheckpoint
         if (saved != current)
         {
             throw Bad(path, $"it was written for another architecture: the checkpoint's network is {Clip(saved, 400)}; this model is {current}");
+        }
+    }
+
+    // A checkpoint written with another standardizer (or none) holds weights trained on differently scaled data.
+    private static void CheckTransform<T>(string path, string key, IInputTransform<T>? live, IReadOnlyDictionary<string, string> meta, IReadOnlyDictionary<string, Tensor<T>> tensors)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        string prefix = key + ".";
+        var saved = tensors.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value, StringComparer.Ordinal);
+        string savedKind = meta.TryGetValue(key, out var k) ? k : "none";
+        string liveKind = live?.Kind ?? "none";
+        if (savedKind != liveKind)
+        {
+            throw Bad(path, $"it was written for a model whose {key.Replace('_', ' ')} is {Clip(savedKind)} but this model's is {liveKind}; resume with the same model");
+        }
+
+        var liveTensors = live?.ExportTensors() ?? new Dictionary<string, Tensor<T>>();
+        if (saved.Count != liveTensors.Count || liveTensors.Any(kv => !saved.TryGetValue(kv.Key, out var t) || !t.Equals(kv.Value)))
+        {
+            throw Bad(path, $"its {key.Replace('_', ' ')} ({Clip(savedKind)}) holds other values than this model's (fitted to other data?); resume with the same model");
         }
     }
 
@@ -356,19 +389,44 @@ internal static class TrainingCheckpoint
         }
     }
 
+    // RMSprop's and Adam's s averages squared gradients: a negative entry makes √s NaN on the first step, which the trainer
+    // would report as a diverged run (lower the learning rate) rather than as the corrupt file it is.
+    private static void RequireSquaresNonNegative<T>(string path, string name, Tensor<T> tensor)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!name.EndsWith(".s", StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        var values = tensor.ReadOnlySpan;
+        for (int k = 0; k < values.Length; k++)
+        {
+            if (values[k] < T.Zero)
+            {
+                throw Bad(path, string.Create(CultureInfo.InvariantCulture, $"tensor '{name}' holds {values[k]} at index {k}; s, an average of squared gradients, must be ≥ 0"));
+            }
+        }
+    }
+
     private static long ParseLong(string path, string key, string text, long min, long max) =>
         long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long v) && v >= min && v <= max
             ? v
             : throw Bad(path, $"metadata '{key}' must be an integer in [{min}, {max}]; received '{Clip(text)}'");
 
-    private static double ParseRate(string path, string key, string text) =>
-        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0 && double.IsFinite(v)
+    // A rate that rounds to 0 or ∞ in T would pass here and fail the run's first step, after the model had changed.
+    private static double ParseRate<T>(string path, string key, string text)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0 && double.IsFinite(v) && T.CreateChecked(v) is var t && T.IsFinite(t) && t > T.Zero
             ? v
-            : throw Bad(path, $"metadata '{key}' must be a positive finite number; received '{Clip(text)}'");
+            : throw Bad(path, $"metadata '{key}' must be a positive finite number that {typeof(T).Name} can hold; received '{Clip(text)}'");
 
     private static string Clip(string text, int max = 80) => text.Length <= max ? text : text[..max] + "…";
 
     private static InvalidDataException Bad(string path, string why) => new($"'{path}' is not a usable training checkpoint: {why}");
+
+    internal static InvalidDataException OptimizerStateDoesNotFit(string path, ArgumentException e) =>
+        new($"'{path}' is not a usable training checkpoint: its optimizer state does not fit this model: {e.Message}", e);
 }
 
 /// <summary>A checkpoint read and validated in full by <see cref="TrainingCheckpoint.Read{T}"/>, applied only once nothing can fail.</summary>
@@ -404,7 +462,7 @@ internal sealed class Resume<T>(
         }
         catch (ArgumentException e)
         {
-            throw new InvalidDataException($"'{path}' is not a usable training checkpoint: its optimizer state does not fit this model: {e.Message}", e);
+            throw TrainingCheckpoint.OptimizerStateDoesNotFit(path, e); // checked in Read already: cannot happen
         }
 
         // Past this point nothing can fail: the optimizer validated everything before changing.
@@ -438,9 +496,9 @@ internal interface ICheckpointedCallback
     /// <summary>The state as text, and the weights snapshot it holds (from <see cref="TrainingContext.CaptureWeights"/>) or null.</summary>
     (string State, object? Weights) ExportCheckpointState();
 
-    /// <summary>Validates a saved state and returns the action that installs it (nothing changes before it runs).</summary>
+    /// <summary>Validates a saved state, written after <paramref name="epoch"/> epochs, and returns the action that installs it (nothing changes before it runs).</summary>
     /// <exception cref="FormatException">The state text is malformed.</exception>
-    Action PrepareImport(string state, object? weights);
+    Action PrepareImport(string state, object? weights, int epoch);
 
     /// <summary>
     /// Once imported: why this callback had already ended training when the checkpoint was written (early stopping whose

@@ -102,7 +102,7 @@ public sealed class TrainingOptions<T>
     /// </summary>
     /// <remarks>
     /// The file is checked in full before anything changes, as a hostile file: a model file without training state,
-    /// a checkpoint of another architecture, element type, optimizer kind or training source (e.g. with augmentation
+    /// a checkpoint of another architecture, input or target transform, element type, optimizer kind or training source (e.g. with augmentation
     /// added or removed), and any malformed entry raise <see cref="InvalidDataException"/> naming the problem; a missing
     /// file raises <see cref="FileNotFoundException"/> (to resume only when a checkpoint exists, write
     /// <c>ResumeFrom = File.Exists(path) ? path : null</c>). An <see cref="EarlyStopping"/> at the same

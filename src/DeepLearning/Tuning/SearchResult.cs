@@ -364,6 +364,22 @@ public sealed class SearchResult
         var goal = ParseEnum<MetricGoal>(Json.Property(e, "goal", "search result").GetString(), "goal");
         var stop = ParseEnum<StopReason>(Json.Property(e, "stopReason", "search result").GetString(), "stopReason");
         double elapsed = Json.Property(e, "elapsedSeconds", "search result").GetDouble();
+        FormatException BadElapsed() => new(string.Create(CultureInfo.InvariantCulture, $"\"elapsedSeconds\" must be ≥ 0 and fit a TimeSpan (below {TimeSpan.MaxValue.TotalSeconds:R}); found {elapsed:R}"));
+        if (!(elapsed >= 0))
+        {
+            throw BadElapsed();
+        }
+
+        TimeSpan elapsedSpan;
+        try
+        {
+            elapsedSpan = TimeSpan.FromSeconds(elapsed);
+        }
+        catch (OverflowException)
+        {
+            throw BadElapsed();
+        }
+
         int skipped = Json.Property(e, "skippedTrials", "search result").GetInt32();
         var trials = Json.Property(e, "trials", "search result");
         Json.Expect(trials, JsonValueKind.Array, "trials");
@@ -396,7 +412,7 @@ public sealed class SearchResult
 
             return new TrialResult(config, status, outcome, seconds, error);
         }).ToList();
-        return new SearchResult(rows, goal, stop, TimeSpan.FromSeconds(elapsed), skipped);
+        return new SearchResult(rows, goal, stop, elapsedSpan, skipped);
     });
 
     /// <summary>Writes <see cref="ToJson"/> to <paramref name="path"/> atomically.</summary>

@@ -65,6 +65,13 @@ public sealed class StudyDefinition
     /// <summary>Whether a larger or smaller dev metric is better.</summary>
     public MetricGoal Goal { get; }
 
+    /// <summary>
+    /// The most trials a study may run in all (trials per round × rounds), as many as a grid may hold
+    /// (<see cref="SearchSpace.MaxGridSize"/>): a definition read from shared storage is checked against it before a
+    /// round's trials are built, and trial ids (round · trials + i) cannot overflow.
+    /// </summary>
+    public const int MaxTotalTrials = SearchSpace.MaxGridSize;
+
     /// <summary>The number of trials the whole study runs.</summary>
     public int TotalTrials => Trials * Rounds;
 
@@ -112,6 +119,11 @@ public sealed class StudyDefinition
 
         options ??= new SearchOptions();
         options.Validate();
+        if ((long)options.Trials * options.Rounds > MaxTotalTrials)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), string.Create(CultureInfo.InvariantCulture, $"a study runs at most {MaxTotalTrials} trials in all; received {options.Trials} trials × {options.Rounds} rounds"));
+        }
+
         return options;
     }
 

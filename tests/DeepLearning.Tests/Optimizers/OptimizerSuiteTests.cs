@@ -153,7 +153,12 @@ public class OptimizerSuiteTests
 
         var fractional = good.ToDictionary(kv => kv.Key, kv => kv.Key == "t" ? Tensor.FromArray([2.5]) : kv.Value);
         act = () => opt.ImportState<double>([p], fractional);
-        act.Should().Throw<ArgumentException>().WithMessage("*non-negative integer; received 2.5*");
+        act.Should().Throw<ArgumentException>().WithMessage("*non-negative integer*received 2.5*");
+
+        // t = 2^63 saturated to long.MaxValue, and the next step's t overflowed into the update kernel.
+        var huge = good.ToDictionary(kv => kv.Key, kv => kv.Key == "t" ? Tensor.FromArray([Math.Pow(2, 63)]) : kv.Value);
+        act = () => opt.ImportState<double>([p], huge);
+        act.Should().Throw<ArgumentException>().WithMessage("*≤ 2^53; received 9.2*e+18*");
 
         opt.StepCount.Should().Be(1);
         opt.HasState(p).Should().BeTrue();
