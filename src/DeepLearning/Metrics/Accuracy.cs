@@ -104,12 +104,7 @@ public static class Accuracy
     internal static long CountCorrectLabels<T>(Tensor<T> predictions, Tensor<T> targets, double threshold)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Predictions.Shape(predictions, nameof(predictions));
-        ArgumentNullException.ThrowIfNull(targets);
-        if (!predictions.SameShape(targets))
-        {
-            throw new ArgumentException($"targets have shape {targets.ShapeText} but predictions have shape {predictions.ShapeText}", nameof(targets));
-        }
+        Predictions.ShapePair(predictions, targets);
 
         T cut = Predictions.Threshold<T>(threshold);
         T half = T.CreateTruncating(0.5);
@@ -134,12 +129,7 @@ public static class Accuracy
     internal static int CountCorrect<T>(Tensor<T> predictions, Tensor<T> targets, double threshold, bool probabilityTargets, bool checkOneClass = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (m, c) = Predictions.Shape(predictions, nameof(predictions));
-        ArgumentNullException.ThrowIfNull(targets);
-        if (!predictions.SameShape(targets))
-        {
-            throw new ArgumentException($"targets have shape {targets.ShapeText} but predictions have shape {predictions.ShapeText}", nameof(targets));
-        }
+        var (m, c) = Predictions.ShapePair(predictions, targets);
 
         var y = predictions.ReadOnlySpan;
         var t = targets.ReadOnlySpan;

@@ -139,12 +139,7 @@ public sealed class ConfusionMatrix
     public static ConfusionMatrix[] PerLabel<T>(Tensor<T> predictions, Tensor<T> targets, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (m, c) = Predictions.Shape(predictions, nameof(predictions));
-        ArgumentNullException.ThrowIfNull(targets);
-        if (!predictions.SameShape(targets))
-        {
-            throw new ArgumentException($"targets have shape {targets.ShapeText} but predictions have shape {predictions.ShapeText}", nameof(targets));
-        }
+        var (m, c) = Predictions.ShapePair(predictions, targets);
 
         T cut = Predictions.Threshold<T>(threshold);
         T half = T.CreateTruncating(0.5);

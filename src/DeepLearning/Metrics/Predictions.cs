@@ -142,6 +142,23 @@ public static class Predictions
         }
     }
 
+    /// <summary>
+    /// (m, C) of predictions Ŷ and targets Y of the same shape: the checks of <see cref="Shape{T}"/> on Ŷ, then Y non-null
+    /// and of Ŷ's shape.
+    /// </summary>
+    internal static (int M, int C) ShapePair<T>(Tensor<T> predictions, Tensor<T> targets)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var shape = Shape(predictions, nameof(predictions));
+        ArgumentNullException.ThrowIfNull(targets);
+        if (!predictions.SameShape(targets))
+        {
+            throw new ArgumentException($"targets have shape {targets.ShapeText} but predictions have shape {predictions.ShapeText}", nameof(targets));
+        }
+
+        return shape;
+    }
+
     /// <summary>(m, C) of a prediction or target tensor: C = 1 for rank 1 and for (m, 1).</summary>
     internal static (int M, int C) Shape<T>(Tensor<T> tensor, string name)
         where T : unmanaged, IFloatingPointIeee754<T>
