@@ -351,22 +351,27 @@ public class StudyStorageContractTests
     [Theory]
     [LocalBackends]
     [PostgresBackend]
-    public void Non_finite_seconds_or_dev_metric_are_refused_naming_the_value_and_nothing_is_written(string kind)
+    public void Non_finite_or_negative_seconds_or_a_non_finite_dev_metric_are_refused_naming_the_value_and_nothing_is_written(string kind)
     {
         using var backend = new Backend(kind);
         using var storage = backend.Open();
         storage.OpenStudy("refused", StudyDefinition.Random(Space(), Options(trials: 1)));
         var claim = storage.ClaimNext("refused", "w1", TimeSpan.FromMinutes(1)).Claim!;
-        foreach (double bad in new[] { double.NaN, double.PositiveInfinity, double.NegativeInfinity })
+        foreach (double bad in new[] { double.NaN, double.PositiveInfinity, double.NegativeInfinity, -1, -1e-9 })
         {
             string text = bad.ToString(System.Globalization.CultureInfo.InvariantCulture);
             var complete = () => storage.Complete("refused", claim, new TrialOutcome(0.5), bad);
-            complete.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("seconds").WithMessage($"seconds (how long the trial ran) must be a finite number; received {text}*");
+            complete.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("seconds").WithMessage($"seconds (how long the trial ran) must be a finite number ≥ 0; received {text}*");
             foreach (bool retry in new[] { false, true })
             {
                 var fail = () => storage.Fail("refused", claim, "boom", bad, retry);
                 fail.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("seconds").WithMessage($"*received {text}*");
             }
+        }
+
+        foreach (double bad in new[] { double.NaN, double.PositiveInfinity, double.NegativeInfinity })
+        {
+            string text = bad.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
             // Such a trial failed: Complete would rank it (and the one-process search records it as failed).
             var metric = () => storage.Complete("refused", claim, new TrialOutcome(bad), 1);

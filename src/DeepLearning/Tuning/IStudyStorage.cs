@@ -49,7 +49,7 @@ public interface IStudyStorage : IDisposable
     /// extras, per-epoch dev metrics), and so do the seconds.
     /// </summary>
     /// <exception cref="ArgumentException">The outcome's dev metric is NaN or ±∞ (such a trial failed: use <see cref="Fail(string, TrialClaim, string, double, bool, TrialOutcome?)"/>),
-    /// or <paramref name="seconds"/> is NaN or ±∞ (<see cref="ArgumentOutOfRangeException"/>); nothing is written.</exception>
+    /// or <paramref name="seconds"/> is NaN, ±∞ or negative (<see cref="ArgumentOutOfRangeException"/>); nothing is written.</exception>
     bool Complete(string study, TrialClaim claim, TrialOutcome outcome, double seconds);
 
     /// <summary>
@@ -57,7 +57,7 @@ public interface IStudyStorage : IDisposable
     /// <paramref name="retry"/>, otherwise failed for good (with <paramref name="seconds"/>, which reads back exactly).
     /// False when the claim no longer holds the trial.
     /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="seconds"/> is NaN or ±∞; nothing is written.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="seconds"/> is NaN, ±∞ or negative; nothing is written.</exception>
     bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry);
 
     /// <summary>
@@ -66,7 +66,7 @@ public interface IStudyStorage : IDisposable
     /// back exactly, as the one-process search's result does; a retried trial keeps no outcome. The default
     /// implementation, for storages written before this overload, records the failure without the outcome.
     /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="seconds"/> is NaN or ±∞; nothing is written.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="seconds"/> is NaN, ±∞ or negative; nothing is written.</exception>
     bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry, TrialOutcome? outcome) =>
         Fail(study, claim, error, seconds, retry);
 

@@ -204,14 +204,15 @@ internal static class StudyNames
     }
 
     /// <summary>
-    /// Throws unless <paramref name="seconds"/> is a finite number: a trial's duration that is NaN or ±∞ means nothing,
-    /// and a database column could not keep it (SQLite has no NaN in a REAL column).
+    /// Throws unless <paramref name="seconds"/> is a finite number ≥ 0: a trial's duration that is NaN, ±∞ or negative
+    /// means nothing (a negative one used to be stored and read back as 0), and a database column could not keep NaN
+    /// (SQLite has no NaN in a REAL column).
     /// </summary>
     public static void ValidateSeconds(double seconds)
     {
-        if (!double.IsFinite(seconds))
+        if (!double.IsFinite(seconds) || seconds < 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(seconds), seconds, $"seconds (how long the trial ran) must be a finite number; received {seconds.ToString(CultureInfo.InvariantCulture)}");
+            throw new ArgumentOutOfRangeException(nameof(seconds), seconds, $"seconds (how long the trial ran) must be a finite number ≥ 0; received {seconds.ToString(CultureInfo.InvariantCulture)}");
         }
     }
 
