@@ -70,33 +70,32 @@ public static class Trainer
         // results: refuse the second Fit instead.
         var optimizer = options.Optimizer;
         Claim(model, "the model is", "train each model on one thread at a time");
+        bool optionsClaimed = false, optimizerClaimed = false;
         try
         {
             Claim(options, "these TrainingOptions are", "create the options (and their optimizer) inside each run, e.g. inside a search objective");
-            try
+            optionsClaimed = true;
+            if (optimizer is not null)
             {
-                if (optimizer is null)
-                {
-                    return FitClaimed(model, train, options, cancellationToken);
-                }
-
                 Claim(optimizer, $"the optimizer {optimizer.Describe()} is", "give each concurrent Fit its own optimizer");
-                try
-                {
-                    return FitClaimed(model, train, options, cancellationToken);
-                }
-                finally
-                {
-                    _inUse.Remove(optimizer);
-                }
+                optimizerClaimed = true;
             }
-            finally
-            {
-                _inUse.Remove(options);
-            }
+
+            return FitClaimed(model, train, options, cancellationToken);
         }
         finally
         {
+            // Only what this Fit claimed: a refused claim belongs to the Fit that holds it.
+            if (optimizerClaimed)
+            {
+                _inUse.Remove(optimizer!);
+            }
+
+            if (optionsClaimed)
+            {
+                _inUse.Remove(options);
+            }
+
             _inUse.Remove(model);
         }
     }

@@ -115,21 +115,7 @@ public sealed class Ensemble<T>
     {
         RequireFinite(x);
         ArgumentNullException.ThrowIfNull(labels);
-        Tensor<T>? sum = null;
-        var accuracies = new double[_members.Length];
-        for (int k = 0; k < _members.Length; k++)
-        {
-            var p = Call(k, x, sum);
-            if (FiniteCheck.Locate(p, p.RowCount) is { } bad)
-            {
-                throw new InvalidDataException(FormattableString.Invariant($"ensemble member {k} gave {bad.Value} at row {bad.Row}, column {bad.Column} for finite X: that row has no class"));
-            }
-
-            accuracies[k] = Accuracy(p, labels);
-            Accumulate(ref sum, p, _weights[k]);
-        }
-
-        return new EnsembleReport(Accuracy(sum!, labels), accuracies);
+        return Score(x, p => Accuracy(p, labels), "class");
     }
 
     /// <summary>
@@ -166,6 +152,13 @@ public sealed class Ensemble<T>
             throw new InvalidDataException(FormattableString.Invariant($"Y holds {badTarget.Value} at row {badTarget.Row}, column {badTarget.Column}; targets must be finite"));
         }
 
+        return Score(x, p => DeepLearning.Accuracy.MultiLabel(p, y), "labels");
+    }
+
+    // Calls each member once on x (already checked finite): each one's accuracy, then the weighted average's. A member's
+    // non-finite probability is named, as a row with no `noun`.
+    private EnsembleReport Score(Tensor<T> x, Func<Tensor<T>, double> accuracy, string noun)
+    {
         Tensor<T>? sum = null;
         var accuracies = new double[_members.Length];
         for (int k = 0; k < _members.Length; k++)
@@ -173,14 +166,14 @@ public sealed class Ensemble<T>
             var p = Call(k, x, sum);
             if (FiniteCheck.Locate(p, p.RowCount) is { } bad)
             {
-                throw new InvalidDataException(FormattableString.Invariant($"ensemble member {k} gave {bad.Value} at row {bad.Row}, column {bad.Column} for finite X: that row has no labels"));
+                throw new InvalidDataException(FormattableString.Invariant($"ensemble member {k} gave {bad.Value} at row {bad.Row}, column {bad.Column} for finite X: that row has no {noun}"));
             }
 
-            accuracies[k] = DeepLearning.Accuracy.MultiLabel(p, y);
+            accuracies[k] = accuracy(p);
             Accumulate(ref sum, p, _weights[k]);
         }
 
-        return new EnsembleReport(DeepLearning.Accuracy.MultiLabel(sum!, y), accuracies);
+        return new EnsembleReport(accuracy(sum!), accuracies);
     }
 
     /// <summary>
