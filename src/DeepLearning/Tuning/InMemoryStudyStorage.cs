@@ -218,7 +218,7 @@ internal static class StudyNames
 
     /// <summary>
     /// Throws unless <paramref name="outcome"/> is not null with a finite dev metric (a complete trial is ranked by it;
-    /// a trial whose objective returned NaN or ±∞ is a failed one) and <paramref name="seconds"/> is finite.
+    /// a trial whose objective returned NaN or ±∞ is a failed one) and <paramref name="seconds"/> is finite and ≥ 0.
     /// </summary>
     public static void ValidateResult(TrialOutcome outcome, double seconds)
     {
