@@ -430,12 +430,13 @@ public sealed class DataSet<T> : IDataSource<T>
         return order;
     }
 
-    private sealed class Reader : IBatchReader<T>
+    private sealed class Reader : IBatchReader<T>, IPrefetchingReader<T>
     {
         private readonly DataSet<T> _data;
         private readonly int _batchSize;
         private readonly int[]? _permutation;
         private int _position;
+        private PrefetchJob? _prefetch;
 
         public Reader(DataSet<T> data, int batchSize, int[]? permutation)
         {
@@ -446,52 +447,129 @@ public sealed class DataSet<T> : IDataSource<T>
 
         public int Next(Tensor<T> x, Tensor<T> y)
         {
-            int n = _data.Features;
-            int c = _data.Targets;
-            BatchBuffers.Check(x, y, _batchSize, n, c);
+            if (_prefetch is { IsPending: true })
+            {
+                throw new InvalidOperationException("Next was called while a prefetched mini-batch is pending; call CompletePrefetch first");
+            }
+
+            BatchBuffers.Check(x, y, _batchSize, _data.Features, _data.Targets);
             int rows = Math.Min(_batchSize, _data.Count - _position);
             if (rows <= 0)
             {
                 return 0;
             }
 
+            Copy(x, y, _position, rows, parallel: true);
+            _position += rows;
+            return rows;
+        }
+
+        public bool TryPrefetch(Tensor<T> x, Tensor<T> y)
+        {
+            var job = _prefetch ??= new PrefetchJob(this);
+            if (job.IsPending)
+            {
+                throw new InvalidOperationException("a mini-batch is already being prefetched");
+            }
+
+            BatchBuffers.Check(x, y, _batchSize, _data.Features, _data.Targets);
+            int rows = Math.Max(0, Math.Min(_batchSize, _data.Count - _position));
+            job.X = x;
+            job.Y = y;
+            job.Start = _position;
+            job.Rows = rows;
+            if (rows > 0 && !GemmThreadPool.Shared.TryPost(job))
+            {
+                job.X = null;
+                job.Y = null;
+                return false;
+            }
+
+            _position += rows;
+            job.Ready = true;
+            return true;
+        }
+
+        public int CompletePrefetch()
+        {
+            var job = _prefetch;
+            if (job is null || !job.Ready)
+            {
+                throw new InvalidOperationException("no mini-batch is being prefetched");
+            }
+
+            job.Ready = false;
+            job.Complete();
+            job.X = null;
+            job.Y = null;
+            return job.Rows;
+        }
+
+        // Rows [start, start + rows) of the epoch's order → x, y. In parallel: wide rows are split over the GEMM pool's
+        // threads, since the shuffled rows come from main memory and two cores keep more cache misses in flight.
+        private unsafe void Copy(Tensor<T> x, Tensor<T> y, int start, int rows, bool parallel)
+        {
+            int n = _data.Features;
+            int c = _data.Targets;
             var xs = _data.X.ReadOnlySpan;
             var ys = _data.Y.ReadOnlySpan;
             var xd = x.Span;
             var yd = y.Span;
             if (_permutation is null)
             {
-                xs.Slice(_position * n, rows * n).CopyTo(xd);
-                ys.Slice(_position * c, rows * c).CopyTo(yd);
+                xs.Slice(start * n, rows * n).CopyTo(xd);
+                ys.Slice(start * c, rows * c).CopyTo(yd);
+                return;
             }
-            else
+
+            fixed (T* source = xs)
+            fixed (T* destination = xd)
+            fixed (int* order = &_permutation[start])
             {
-                Gather(xs, n, xd, rows);
-                for (int r = 0; r < rows; r++)
+                var gather = new GatherRows(source, destination, order, n);
+                if (parallel)
                 {
-                    int i = _permutation[_position + r];
-                    ys.Slice(i * c, c).CopyTo(yd.Slice(r * c, c));
+                    ParallelRange.For(rows, gather, minimumPerThread: Math.Max(1, 8192 / Math.Max(1, n)), granule: 1);
+                }
+                else
+                {
+                    gather.Invoke(0, rows);
                 }
             }
 
-            _position += rows;
-            return rows;
-        }
-
-        // X rows permutation[position..position + rows) → x; wide rows are split over the GEMM pool's threads, since
-        // the shuffled rows come from main memory and two cores keep twice as many cache misses in flight.
-        private unsafe void Gather(ReadOnlySpan<T> xs, int n, Span<T> xd, int rows)
-        {
-            fixed (T* source = xs)
-            fixed (T* destination = xd)
-            fixed (int* order = &_permutation![_position])
+            for (int r = 0; r < rows; r++)
             {
-                ParallelRange.For(rows, new GatherRows(source, destination, order, n), minimumPerThread: Math.Max(1, 8192 / Math.Max(1, n)), granule: 1);
+                int i = _permutation[start + r];
+                ys.Slice(i * c, c).CopyTo(yd.Slice(r * c, c));
             }
         }
 
         public void Dispose()
         {
+            // A prefetch still running writes into the caller's buffers: wait for it. What it threw no longer matters
+            // (the epoch is being abandoned, usually because of another exception).
+            if (_prefetch is { IsPending: true } job)
+            {
+                try
+                {
+                    job.Complete();
+                }
+                catch (Exception)
+                {
+                }
+            }
+        }
+
+        // The next mini-batch's rows, copied by a helper thread (on one thread: the other core is busy with the step).
+        private sealed class PrefetchJob(Reader reader) : SideJob
+        {
+            public Tensor<T>? X;
+            public Tensor<T>? Y;
+            public int Start;
+            public int Rows;
+            public bool Ready;
+
+            protected override void Execute() => reader.Copy(X!, Y!, Start, Rows, parallel: false);
         }
 
         // Rows are copied eight at a time, 32 bytes of each in turn, so eight rows' cache misses are in flight at

@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 
 namespace DeepLearning.Kernels;
@@ -125,6 +126,86 @@ internal abstract class GemmWork
 }
 
 /// <summary>
+/// Work that one helper runs while the caller goes on with other work (<see cref="GemmThreadPool.TryPost"/>), e.g.
+/// gathering the next mini-batch while the caller computes the small layers at the end of a step, when the second
+/// core would otherwise wait. Nobody waits for a helper that has not started it: <see cref="Complete"/> runs the job on
+/// the calling thread if no helper has taken it yet, so a descheduled helper costs the one-thread time, no more.
+/// </summary>
+internal abstract class SideJob
+{
+    private const int Idle = 0, Posted = 1, Running = 2, Done = 3;
+
+    private int _state;
+    private Exception? _failure;
+
+    /// <summary>Whether the job is posted and not yet taken by anyone.</summary>
+    internal bool IsPosted => Volatile.Read(ref _state) == Posted;
+
+    /// <summary>Whether the job has been posted and not yet completed (<see cref="Complete"/>).</summary>
+    public bool IsPending => Volatile.Read(ref _state) != Idle;
+
+    /// <summary>
+    /// Waits until the posted job has run (running it on this thread if no helper has started it) and rethrows what
+    /// it threw. Does nothing when nothing is pending.
+    /// </summary>
+    public void Complete()
+    {
+        if (Volatile.Read(ref _state) == Idle)
+        {
+            return;
+        }
+
+        TryRun();
+        var spin = default(SpinWait);
+        while (Volatile.Read(ref _state) != Done)
+        {
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+
+        var failure = _failure;
+        _failure = null;
+        Volatile.Write(ref _state, Idle);
+        if (failure is not null)
+        {
+            ExceptionDispatchInfo.Throw(failure);
+        }
+    }
+
+    /// <summary>Marks the job posted; it must not be pending.</summary>
+    internal void MarkPosted()
+    {
+        if (Interlocked.CompareExchange(ref _state, Posted, Idle) != Idle)
+        {
+            throw new InvalidOperationException("a side job was posted again before it completed");
+        }
+    }
+
+    /// <summary>Runs the job here if it is posted and nobody has taken it; false otherwise.</summary>
+    internal bool TryRun()
+    {
+        if (Interlocked.CompareExchange(ref _state, Running, Posted) != Posted)
+        {
+            return false;
+        }
+
+        try
+        {
+            Execute();
+        }
+        catch (Exception ex)
+        {
+            _failure = ex;
+        }
+
+        Volatile.Write(ref _state, Done);
+        return true;
+    }
+
+    /// <summary>The work itself; runs on whichever thread takes the job.</summary>
+    protected abstract void Execute();
+}
+
+/// <summary>
 /// Persistent helper threads for GEMM: the caller is participant 0 and hands work to the others without
 /// allocating or creating threads. A helper spins briefly after each job (so back-to-back calls hand off in
 /// well under a microsecond) and then blocks on a monitor, so an idle library costs no CPU.
@@ -139,6 +220,7 @@ internal sealed class GemmThreadPool
     private readonly object _gate = new();
     private readonly List<Thread> _threads = new();
     private GemmWork? _work;
+    private SideJob? _side;
     private int _participants;
     private long _generation;
     private int _sleepers;
@@ -215,6 +297,41 @@ internal sealed class GemmThreadPool
         }
     }
 
+    /// <summary>
+    /// Hands <paramref name="job"/> to the first helper, to run while the caller goes on, and returns at once; the
+    /// caller must later call <see cref="SideJob.Complete"/>. False (and nothing posted) when only one thread is allowed
+    /// or another thread is using the pool: then the caller runs the work itself. GEMM and range steps issued in the
+    /// meantime still finish: their chunks are claimed by whoever is free, the caller first.
+    /// </summary>
+    public bool TryPost(SideJob job)
+    {
+        if (Gemm.EffectiveThreads < 2 || !TryAcquire())
+        {
+            return false;
+        }
+
+        try
+        {
+            EnsureHelpers(1);
+            job.MarkPosted();
+            Volatile.Write(ref _side, job);
+            Interlocked.Increment(ref _generation);
+            if (Volatile.Read(ref _sleepers) > 0)
+            {
+                lock (_gate)
+                {
+                    Monitor.PulseAll(_gate);
+                }
+            }
+        }
+        finally
+        {
+            Release();
+        }
+
+        return true;
+    }
+
     private void EnsureHelpers(int helpers)
     {
         if (_threads.Count >= helpers)
@@ -265,6 +382,11 @@ internal sealed class GemmThreadPool
             }
 
             seen = Volatile.Read(ref _generation);
+            if (index == 1 && Volatile.Read(ref _side) is { IsPosted: true } side)
+            {
+                side.TryRun();
+            }
+
             GemmWork? work = _work;
             if (work is not null && index < _participants)
             {

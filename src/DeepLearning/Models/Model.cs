@@ -60,7 +60,24 @@ public sealed class Model<T>
         {
             first.InputGradientNeeded = false;
         }
+
+        _tailLayer = Array.FindLastIndex(layers, l => l is Dense<T>);
+        if (_tailLayer < 0)
+        {
+            _tailLayer = layers.Length;
+        }
     }
+
+    // The layer before which ComputeGradients calls TrainingTail: the last dense layer (the small output layer, in the
+    // course's networks), or the end of the forward pass when there is none.
+    private readonly int _tailLayer;
+
+    /// <summary>
+    /// Called once per <see cref="ComputeGradients"/>, just before the last dense layer's forward pass: from there to
+    /// the first large GEMM of the backward pass the work (output layer, loss, its gradient) is too small to share, so
+    /// Fit uses this point to have a helper thread gather the next mini-batch meanwhile. Null outside Fit.
+    /// </summary>
+    internal Action? TrainingTail { get; set; }
 
     /// <summary>n_x, the number of input features.</summary>
     public int InputSize { get; }
@@ -230,7 +247,24 @@ public sealed class Model<T>
     public double ComputeGradients(Tensor<T> x, Tensor<T> y)
     {
         CheckTargets(x, y);
-        var yhat = Forward(x, training: true);
+        CheckInput(x, nameof(x));
+        var yhat = TransformInputInto(x);
+        var tail = TrainingTail;
+        for (int l = 0; l < _layers.Length; l++)
+        {
+            if (l == _tailLayer)
+            {
+                tail?.Invoke();
+            }
+
+            yhat = _layers[l].Forward(yhat, training: true);
+        }
+
+        if (_tailLayer == _layers.Length)
+        {
+            tail?.Invoke();
+        }
+
         y = TransformTargetsInto(y);
         LastOutput = yhat;
         _lastTargets = y;

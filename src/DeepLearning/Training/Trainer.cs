@@ -199,6 +199,7 @@ public static class Trainer
         context.Epoch = resume?.Epoch ?? 0;
         var guard = options.DivergenceGuard ? new DivergenceGuard<T>(model, options.Optimizer) : null;
         var batch = new BatchViews<T>();
+        var spare = new BatchViews<T>(); // the next mini-batch, gathered by a helper thread while a step ends
 
         // Streamed data is checked batch by batch (an in-memory set was checked whole above).
         bool checkBatches = train is not DataSet<T>;
@@ -240,6 +241,7 @@ public static class Trainer
                 history.TrainMetricWithDropout |= DropoutActive(model); // a callback may have turned dropout on
                 int bs = EffectiveBatchSize(options.BatchSize, train.Count);
                 batch.Ensure(bs, model.InputSize, model.OutputSize);
+                spare.Ensure(bs, model.InputSize, model.OutputSize);
                 int batchesPerEpoch = train.Count > 0 ? (int)((train.Count + bs - 1) / bs) - (batchNorm is not null && train.Count % bs == 1 ? 1 : 0) : -1;
                 if (options.RecordIterations && batchesPerEpoch > 0)
                 {
@@ -255,11 +257,18 @@ public static class Trainer
                 int skipped = 0;
                 using (var reader = train.OpenEpoch(bs, options.Shuffle ? shuffle : null))
                 {
+                    // With two threads, the next mini-batch is gathered by the helper while the caller computes the output
+                    // layer and the loss (Model.TrainingTail), instead of by both threads between steps. Same rows, same order.
+                    // Not when the caller's own progress sees every mini-batch: code run there may still change the data.
+                    var prefetch = reader is IPrefetchingReader<T> prefetching && !(options.ReportBatches && options.Progress is not null)
+                        ? new TailPrefetch<T>(prefetching) : null;
+                    model.TrainingTail = prefetch?.Post;
                     int rows;
-                    while ((rows = reader.Next(batch.FullX, batch.FullY)) > 0)
+                    while ((rows = NextBatch()) > 0)
                     {
                         cancellationToken.ThrowIfCancellationRequested();
                         var (x, y) = batch.View(rows);
+                        prefetch?.Arm(spare.FullX, spare.FullY);
                         if (checkBatches)
                         {
                             CheckBatch(x, y, rows, epoch, batchIndex, seen);
@@ -306,6 +315,22 @@ public static class Trainer
                         {
                             progress?.Report(new TrainingProgress(epoch + 1, options.Epochs, batchIndex, batchesPerEpoch, cost, null));
                         }
+                    }
+
+                    model.TrainingTail = null;
+
+                    // The next mini-batch: the one the helper gathered during the step (into the spare buffers, which then
+                    // become the current ones), or read now.
+                    int NextBatch()
+                    {
+                        if (prefetch is { Posted: true })
+                        {
+                            int gathered = prefetch.Complete();
+                            (batch, spare) = (spare, batch);
+                            return gathered;
+                        }
+
+                        return reader.Next(batch.FullX, batch.FullY);
                     }
                 }
 
@@ -362,6 +387,7 @@ public static class Trainer
         }
         finally
         {
+            model.TrainingTail = null;
             foreach (var callback in options.Callbacks)
             {
                 callback.OnTrainEnd(context);
@@ -501,6 +527,54 @@ public static class Trainer
         if (source.Targets != model.OutputSize)
         {
             throw new ArgumentException($"the {what} has {source.Targets} target columns but the model has {model.OutputSize} outputs (use one-hot targets for softmax, one 0/1 column for sigmoid)");
+        }
+    }
+
+    /// <summary>
+    /// Gathers the next mini-batch on a helper thread from the point of a step where the second core has nothing to do
+    /// (<see cref="Model{T}.TrainingTail"/>), into the spare buffers armed for this step.
+    /// </summary>
+    private sealed class TailPrefetch<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private readonly IPrefetchingReader<T> _reader;
+        private Tensor<T>? _x;
+        private Tensor<T>? _y;
+
+        public TailPrefetch(IPrefetchingReader<T> reader)
+        {
+            _reader = reader;
+            Post = PostNext;
+        }
+
+        /// <summary>Starts the gather of the next mini-batch (the model calls it once per step).</summary>
+        public Action Post { get; }
+
+        /// <summary>Whether the next mini-batch is being gathered (then <see cref="Complete"/> gives it).</summary>
+        public bool Posted { get; private set; }
+
+        /// <summary>The buffers the next mini-batch goes into, for the step about to run.</summary>
+        public void Arm(Tensor<T> x, Tensor<T> y)
+        {
+            _x = x;
+            _y = y;
+        }
+
+        /// <summary>Waits for the gathered mini-batch; its rows (0 once the epoch is over).</summary>
+        public int Complete()
+        {
+            Posted = false;
+            _x = null;
+            _y = null;
+            return _reader.CompletePrefetch();
+        }
+
+        private void PostNext()
+        {
+            if (!Posted && _x is not null)
+            {
+                Posted = _reader.TryPrefetch(_x, _y!);
+            }
         }
     }
 
