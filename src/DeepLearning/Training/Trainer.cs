@@ -241,7 +241,6 @@ public static class Trainer
                 history.TrainMetricWithDropout |= DropoutActive(model); // a callback may have turned dropout on
                 int bs = EffectiveBatchSize(options.BatchSize, train.Count);
                 batch.Ensure(bs, model.InputSize, model.OutputSize);
-                spare.Ensure(bs, model.InputSize, model.OutputSize);
                 int batchesPerEpoch = train.Count > 0 ? (int)((train.Count + bs - 1) / bs) - (batchNorm is not null && train.Count % bs == 1 ? 1 : 0) : -1;
                 if (options.RecordIterations && batchesPerEpoch > 0)
                 {
@@ -259,9 +258,16 @@ public static class Trainer
                 {
                     // With two threads, the next mini-batch is gathered by the helper while the caller computes the output
                     // layer and the loss (Model.TrainingTail), instead of by both threads between steps. Same rows, same order.
-                    // Not when the caller's own progress sees every mini-batch: code run there may still change the data.
-                    var prefetch = reader is IPrefetchingReader<T> prefetching && !(options.ReportBatches && options.Progress is not null)
+                    // Only with a helper thread and more than one mini-batch per epoch (the spare buffers are a second batch),
+                    // and not when the caller's own progress sees every mini-batch: code run there may still change the data.
+                    var prefetch = reader is IPrefetchingReader<T> prefetching && Kernels.Gemm.EffectiveThreads > 1 && bs < train.Count
+                        && !(options.ReportBatches && options.Progress is not null)
                         ? new TailPrefetch<T>(prefetching) : null;
+                    if (prefetch is not null)
+                    {
+                        spare.Ensure(bs, model.InputSize, model.OutputSize);
+                    }
+
                     model.TrainingTail = prefetch?.Post;
                     int rows;
                     while ((rows = NextBatch()) > 0)
