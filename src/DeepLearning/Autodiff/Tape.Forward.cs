@@ -122,7 +122,7 @@ public sealed partial class Tape<T>
             case TapeOp.Sqrt: TP.Sqrt(x, d); break;
             case TapeOp.Abs: TP.Abs(x, d); break;
             case TapeOp.Sigmoid: ElementWise.Sigmoid(x, d); break;
-            case TapeOp.Tanh: TP.Tanh(x, d); break;
+            case TapeOp.Tanh: ElementWise.Tanh(x, d); break;
             case TapeOp.ReLU: TP.Max(x, T.Zero, d); break;
             case TapeOp.LeakyReLU: ElementWise.LeakyRelu(x, s0, d); break;
             case TapeOp.Clip: TP.Clamp(x, s0, s1, d); break;

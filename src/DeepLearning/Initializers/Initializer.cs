@@ -66,6 +66,12 @@ public abstract class Initializer
 /// biases 0. Keras's Dense defaults to <see cref="GlorotUniform"/> with zero biases. PyTorch's <c>nn.Linear</c> draws W
 /// and b from U(−1/√n[l-1], 1/√n[l-1]) — <see cref="PyTorchLinear"/>, passed as both <c>init</c> and <c>biasInit</c>
 /// — whose variance 1/(3·n[l-1]) is a sixth of He's, so deep ReLU stacks start with shrinking activations.
+/// <para>The names follow the course, not <c>torch.nn.init</c>: the course's <see cref="Xavier"/> has Var = 1/n[l-1]
+/// (PyTorch's <c>kaiming_normal_(w, nonlinearity='linear')</c>), while PyTorch's <c>xavier_normal_</c> and
+/// <c>xavier_uniform_</c> are <see cref="Glorot"/> and <see cref="GlorotUniform"/> (fan-in + fan-out);
+/// <c>kaiming_normal_</c> and <c>kaiming_uniform_</c> with <c>nonlinearity='relu'</c> and the default
+/// <c>mode='fan_in'</c> are <see cref="He"/> and <see cref="HeUniform"/>. Every initializer uses fan-in n[l-1] and
+/// fan-out n[l] as PyTorch does for the same (n[l], n[l-1]) weight (tested in <c>Initializers/InitializerTorchTests</c>).</para>
 /// </remarks>
 public static class Init
 {

@@ -37,7 +37,8 @@ public sealed class BatchNorm<T> : ILayer<T>
 
     /// <summary>Creates a batch-norm layer over <paramref name="size"/> units.</summary>
     /// <param name="size">n, the number of units normalized.</param>
-    /// <param name="momentum">Weight of the old running average, in [0, 1), and below 1 once rounded to <typeparamref name="T"/>.</param>
+    /// <param name="momentum">Weight of the old running average, in [0, 1), and below 1 once rounded to <typeparamref name="T"/>. PyTorch's
+    /// <c>BatchNorm1d(momentum=p)</c> weighs the new batch instead: it is this layer's momentum 1 − p (PyTorch's default 0.1 is 0.9 here).</param>
     /// <param name="epsilon">ε added to the variance, &gt; 0 and finite, also once rounded to <typeparamref name="T"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException">A size below 1, momentum outside [0, 1) or rounding to 1 in <typeparamref name="T"/>, or ε not positive and finite (as a double or in <typeparamref name="T"/>).</exception>
     public BatchNorm(int size, double momentum = 0.9, double epsilon = 1e-5)

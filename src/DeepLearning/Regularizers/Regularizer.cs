@@ -51,6 +51,11 @@ public static class Regularization
     public static Regularizer None { get; } = new NoRegularizer();
 
     /// <summary>L2 (weight decay): J += (λ/2m)·Σₗ ‖W[l]‖²_F; dW[l] += (λ/m)·W[l].</summary>
+    /// <remarks>
+    /// The course's scaling, with m the rows of the mini-batch: the gradient is PyTorch's <c>weight_decay = λ/m</c> in
+    /// <c>torch.optim.SGD</c> or <c>Adam</c> (added to dW before the optimizer's rule, not AdamW's decoupled decay), and
+    /// Keras's <c>l2(λ/(2m))</c>. Only W is penalized, never b, γ or β.
+    /// </remarks>
     /// <param name="lambda">λ ≥ 0.</param>
     public static Regularizer L2(double lambda) => new L2Regularizer(CheckLambda(lambda));
 

@@ -13,6 +13,12 @@ namespace DeepLearning;
 /// with <c>epoch_num</c> starting at 0).
 /// </para>
 /// <para>
+/// In PyTorch's terms, <c>Fit</c> calls <c>scheduler.step()</c> once after each epoch: <see cref="ExponentialDecay"/> is
+/// <c>ExponentialLR(gamma=base)</c>, <see cref="StaircaseDecay"/> is <c>StepLR(step_size=dropEvery, gamma=factor)</c>, and
+/// <see cref="InverseTimeDecay"/> and <see cref="InverseSqrtDecay"/> are <c>LambdaLR</c> with their formulas (tested
+/// epoch by epoch in <c>Schedules/LearningRateDecayTorchTests</c>).
+/// </para>
+/// <para>
 /// To decay per update step instead (Keras style), call <see cref="RateAtStep(double, long)"/> with the
 /// step count; the formulas are the same with the step in place of the epoch, so pick the decay rate
 /// or interval for steps.

@@ -71,6 +71,67 @@ public class TorchGoldenTests
     [Fact]
     public void Adam_matches_torch_optim_Adam() => Check(new Adam(learningRate: 0.1), _adamExpected);
 
+    // Long runs, where bias correction fades out (1 − 0.999¹⁰⁰⁰ = 0.63), with the same f, w0 and gradient as above:
+    // def long(make, steps, keep):
+    //     w = torch.tensor(w0, dtype=torch.float64, requires_grad=True); opt = make([w]); out = {}
+    //     for k in range(1, steps + 1):
+    //         w.grad = (a * w + torch.cos(w)).detach(); opt.step()
+    //         if k in keep: out[k] = w.detach().tolist()
+    //     return out
+    // long(lambda p: torch.optim.Adam(p, lr=0.01), 1000, (10, 100, 1000))
+    // long(lambda p: torch.optim.SGD(p, lr=0.1 * (1 - 0.9), momentum=0.9, dampening=0), 50, (1, 2, 50))
+    [Fact]
+    public void Adam_with_bias_correction_matches_torch_over_a_thousand_steps()
+    {
+        var expected = new Dictionary<int, double[]>
+        {
+            [10] = [0.4001333919576163, -1.4003580573910264, 1.8997797093710356, -0.3331417557770297, 0.8996686901895745],
+            [100] = [-0.3705486317401088, -0.7220966954013012, 0.8924045587914933, -0.3167128564348671, -0.08397810621709927],
+            [1000] = [-0.7390851332151607, -0.4501836112948735, -1.0298665293222355, -0.3167508287712212, -1.4275517787645553],
+        };
+        RunLong<double>(new Adam(learningRate: 0.01), 1000, expected, 1e-12);
+        RunLong<float>(new Adam(learningRate: 0.01), 1000, expected, 2e-5);
+    }
+
+    [Fact]
+    public void Momentum_is_torch_SGD_with_dampening_0_and_lr_alpha_times_one_minus_beta_from_the_first_step()
+    {
+        // What Momentum's remarks promise: u = β·u + dW is v/(1 − β), so lr·u = α·v at every step.
+        var expected = new Dictionary<int, double[]>
+        {
+            [1] = [0.4862241743810963, -1.470707372016677, 1.9941614683654714, -0.25218912421710643, 0.9935969769413187],
+            [2] = [0.46012265391994156, -1.4159290786576186, 1.9830442906729409, -0.2562773473110198, 0.9813838676979519],
+            [50] = [-0.6837150987007945, -0.4883760305500844, -1.2232213307913933, -0.32062577706276174, -1.6582610090080356],
+        };
+        RunLong<double>(new Momentum(0.1, beta: 0.9), 50, expected, 1e-13);
+        RunLong<float>(new Momentum(0.1, beta: 0.9), 50, expected, 5e-6);
+    }
+
+    private static void RunLong<T>(Optimizer optimizer, int steps, Dictionary<int, double[]> expected, double tol)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var p = Make<T>();
+        for (int step = 1; step <= steps; step++)
+        {
+            var w = p.Value.Span;
+            var g = p.Gradient.Span;
+            for (int i = 0; i < w.Length; i++)
+            {
+                double wi = double.CreateChecked(w[i]);
+                g[i] = T.CreateChecked((_a[i] * wi) + Math.Cos(wi));
+            }
+
+            optimizer.Step([p]);
+            if (expected.TryGetValue(step, out var e))
+            {
+                for (int i = 0; i < w.Length; i++)
+                {
+                    double.CreateChecked(w[i]).Should().BeApproximately(e[i], tol, $"{optimizer} {typeof(T).Name} step {step} w[{i}]");
+                }
+            }
+        }
+    }
+
     [Fact]
     public void Momentum_matches_torch_SGD_with_dampening_equal_to_momentum() => Check(new Momentum(0.1, beta: 0.9), _momentumExpected);
 
