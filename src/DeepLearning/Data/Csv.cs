@@ -101,8 +101,9 @@ public sealed class CsvOptions
 /// accent would otherwise become one class). A line longer than <see cref="CsvOptions.MaxLineLength"/> characters is an
 /// <see cref="InvalidDataException"/> naming the line.
 /// Cells are parsed with the invariant culture (a '.' decimal point); surrounding spaces and double quotes are
-/// removed, but a quoted cell may not contain the delimiter. Blank lines are skipped. A missing, non-numeric or
-/// non-finite input cell, a bad label, or a row with the wrong number of cells, is an <see cref="InvalidDataException"/>
+/// removed, but a quoted cell may not contain the delimiter (such a line is refused as having too many cells). Blank
+/// lines are skipped. A missing, non-numeric or non-finite input cell (or one that overflows <c>T</c>, e.g. 1e40 read as
+/// float), a bad label, or a row with the wrong number of cells, is an <see cref="InvalidDataException"/>
 /// naming the line (1-based, counting every line of the file) and the column (1-based, with its header name). How the
 /// label column is chosen and read (class indices, text class names, regression targets) is described on
 /// <see cref="CsvOptions"/>.
@@ -173,7 +174,7 @@ public static class Csv
             }
             else if (layout.LabelIndex >= 0)
             {
-                targets.Add(layout.ParseNumber(line[cell], lines.LineNumber, layout.LabelIndex));
+                targets.Add(double.CreateTruncating(layout.ParseValue<T>(line[cell], lines.LineNumber, layout.LabelIndex)));
             }
 
             m++;
@@ -357,7 +358,7 @@ public static class Csv
 
             if (_map is null)
             {
-                y[0] = T.CreateTruncating(_layout.ParseNumber(line[cell], _lines.LineNumber, _layout.LabelIndex));
+                y[0] = _layout.ParseValue<T>(line[cell], _lines.LineNumber, _layout.LabelIndex);
                 return true;
             }
 
@@ -720,7 +721,7 @@ internal sealed class CsvLayout
             int length = cut < 0 ? rest.Length : cut;
             if (column >= Columns)
             {
-                throw new InvalidDataException($"{_source}: line {lineNumber} has {line.Count(_delimiter) + 1} cells; expected {Columns}");
+                throw new InvalidDataException($"{_source}: line {lineNumber} has {line.Count(_delimiter) + 1} cells; expected {Columns}{QuoteHint(line)}");
             }
 
             if (column == LabelIndex)
@@ -729,7 +730,7 @@ internal sealed class CsvLayout
             }
             else
             {
-                x[f++] = T.CreateTruncating(ParseNumber(rest[..length], lineNumber, column));
+                x[f++] = ParseValue<T>(rest[..length], lineNumber, column);
             }
 
             column++;
@@ -743,11 +744,15 @@ internal sealed class CsvLayout
 
         if (column != Columns)
         {
-            throw new InvalidDataException($"{_source}: line {lineNumber} has {column} cells; expected {Columns}");
+            throw new InvalidDataException($"{_source}: line {lineNumber} has {column} cells; expected {Columns}{QuoteHint(line)}");
         }
 
         return label;
     }
+
+    // A quoted cell holding the delimiter ("dog, big") is split like any other: say so rather than only count cells.
+    private string QuoteHint(ReadOnlySpan<char> line) =>
+        line.Contains('"') ? $" (a quoted cell may not contain the delimiter '{_delimiter}')" : string.Empty;
 
     public static List<string> Cells(ReadOnlySpan<char> line, char delimiter)
     {
@@ -792,6 +797,20 @@ internal sealed class CsvLayout
         }
 
         return v;
+    }
+
+    // A number finite as a double can overflow float (1e40): refused like "Infinity" in the file, not read as ±∞.
+    public T ParseValue<T>(ReadOnlySpan<char> raw, long lineNumber, int column)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double v = ParseNumber(raw, lineNumber, column);
+        T value = T.CreateTruncating(v);
+        if (!T.IsFinite(value))
+        {
+            throw Error(lineNumber, column, $"'{Shorten(Clean(raw))}' overflows {typeof(T).Name} (largest finite value {(typeof(T) == typeof(float) ? float.MaxValue.ToString(CultureInfo.InvariantCulture) : double.MaxValue.ToString(CultureInfo.InvariantCulture))}); scale the column or load it as double");
+        }
+
+        return value;
     }
 
     public InvalidDataException Error(long lineNumber, int column, string what)
