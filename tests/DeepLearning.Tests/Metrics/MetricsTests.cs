@@ -190,4 +190,26 @@ public class MetricsTests
         var make = () => new ConfusionMatrix(1);
         make.Should().Throw<ArgumentOutOfRangeException>().WithMessage("classCount must be at least 2; received 1*");
     }
+
+    [Fact]
+    public void A_class_argument_out_of_range_is_named_as_itself_not_as_a_span_entry()
+    {
+        // These said "actual[0] = 99 is outside [0, 3)" (parameter "actual") for Precision(99), Add(…) and the indexer.
+        var cm = ConfusionMatrix.FromLabels(_actual, _predicted, 3);
+        cm.Invoking(m => m.Precision(99)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("c").WithMessage("c must be a class in [0, 3); received 99*");
+        cm.Invoking(m => m.Recall(-1)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("c").WithMessage("c must be a class in [0, 3); received -1*");
+        cm.Invoking(m => m.TruePositives(3)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("c");
+        cm.Invoking(m => m.Add(0, 7)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("predicted").WithMessage("predicted must be a class in [0, 3); received 7*");
+        cm.Invoking(m => m[5, 0]).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("actual").WithMessage("actual must be a class in [0, 3); received 5*");
+        cm.Total.Should().Be(_actual.Length, "a refused Add counts nothing");
+    }
+
+    [Theory]
+    [InlineData(46_341)] // C² wraps around int: the allocation threw an OverflowException
+    [InlineData(int.MaxValue)]
+    public void A_class_count_whose_square_cannot_be_allocated_is_refused_naming_it(int classCount)
+    {
+        var make = () => new ConfusionMatrix(classCount);
+        make.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("classCount").WithMessage($"classCount {classCount} needs * counts (C²), more than the largest array holds*");
+    }
 }
