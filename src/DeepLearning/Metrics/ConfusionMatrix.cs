@@ -99,6 +99,7 @@ public sealed class ConfusionMatrix
     /// <param name="threshold">The binary decision threshold (predict 1 where ŷ &gt; threshold).</param>
     /// <returns>The matrix.</returns>
     /// <exception cref="ArgumentException">Lengths differ, a label is out of range, or there are no examples.</exception>
+    /// <exception cref="InvalidDataException">Ŷ holds NaN or ±∞ (the row and column are named): such a row has no class.</exception>
     public static ConfusionMatrix Compute<T>(Tensor<T> predictions, ReadOnlySpan<int> labels, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -117,6 +118,7 @@ public sealed class ConfusionMatrix
     /// Shapes differ, a binary target is not 0 or 1, or a row of an (m, C) Y has two or more cells &gt; 0.5 (a
     /// multi-label target: use <see cref="PerLabel{T}(Tensor{T}, Tensor{T}, double)"/>).
     /// </exception>
+    /// <exception cref="InvalidDataException">Ŷ or Y holds NaN or ±∞ (the row and column are named): such a row has no class.</exception>
     public static ConfusionMatrix Compute<T>(Tensor<T> predictions, Tensor<T> targets, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -143,10 +145,13 @@ public sealed class ConfusionMatrix
     /// <returns>C matrices of 2 classes (0 = no, 1 = yes), in column order.</returns>
     /// <exception cref="ArgumentException">Shapes differ or there are no examples.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The threshold is outside [0, 1].</exception>
+    /// <exception cref="InvalidDataException">Ŷ or Y holds NaN or ±∞ (the row and column are named): such a cell has no label.</exception>
     public static ConfusionMatrix[] PerLabel<T>(Tensor<T> predictions, Tensor<T> targets, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (m, c) = Predictions.ShapePair(predictions, targets);
+        Predictions.RequireFinite(predictions, c, nameof(predictions));
+        Predictions.RequireFinite(targets, c, nameof(targets));
 
         T cut = Predictions.Threshold<T>(threshold);
         T half = T.CreateTruncating(0.5);
