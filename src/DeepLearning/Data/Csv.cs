@@ -47,7 +47,10 @@ public sealed class CsvOptions
     /// <summary>The cell separator. Default ','.</summary>
     public char Delimiter { get; init; } = ',';
 
-    /// <summary>The name of the label column in the header (exact match). Give this or <see cref="LabelColumnIndex"/>.</summary>
+    /// <summary>
+    /// The name of the label column in the header (exact match). Give this or <see cref="LabelColumnIndex"/>, not both;
+    /// a name that two columns of the header share is refused as ambiguous.
+    /// </summary>
     public string? LabelColumn { get; init; }
 
     /// <summary>The 0-based index of the label column; negative counts from the end (−1 is the last column).</summary>
@@ -639,6 +642,12 @@ internal sealed class CsvLayout
             throw new ArgumentException("CsvOptions.Unlabeled is true but a label column is named too (LabelColumn or LabelColumnIndex); choose one", nameof(options));
         }
 
+        // Both used to be accepted, and LabelColumnIndex silently ignored.
+        if (options.LabelColumn is not null && options.LabelColumnIndex is int both)
+        {
+            throw new ArgumentException($"CsvOptions.LabelColumn ('{options.LabelColumn}') and LabelColumnIndex ({both}) are both set; give one", nameof(options));
+        }
+
         if (options.Regression && (options.Classes != 0 || options.ClassNames is not null))
         {
             throw new ArgumentException($"CsvOptions.Regression is true but Classes ({options.Classes}) or ClassNames are set too; classes belong to classification", nameof(options));
@@ -687,6 +696,13 @@ internal sealed class CsvLayout
             if (labelIndex < 0)
             {
                 throw new InvalidDataException($"{source}: no column is named '{options.LabelColumn}'; the header has {Describe(names)}");
+            }
+
+            // The first of two same-named columns used to become the label, silently.
+            int again = Array.IndexOf(names, options.LabelColumn, labelIndex + 1);
+            if (again >= 0)
+            {
+                throw new InvalidDataException($"{source}: the header names columns {labelIndex + 1} and {again + 1} '{options.LabelColumn}', so LabelColumn is ambiguous; use LabelColumnIndex");
             }
         }
         else if (options.LabelColumnIndex is int index)

@@ -74,6 +74,19 @@ public sealed class CsvTests : IDisposable
     }
 
     [Fact]
+    public void A_label_column_named_twice_or_given_both_by_name_and_by_index_is_refused()
+    {
+        // The first 'a' became the label (with 'y' and the second 'a' as inputs), and LabelColumnIndex was ignored.
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,a,y\n1,2,0\n3,4,1\n"), new CsvOptions { LabelColumn = "a" }, "data.csv"))
+            .Should().Throw<InvalidDataException>().WithMessage("data.csv: the header names columns 1 and 2 'a', so LabelColumn is ambiguous; use LabelColumnIndex");
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,b,y\n1,2,0\n"), new CsvOptions { LabelColumn = "y", LabelColumnIndex = 0 }))
+            .Should().Throw<ArgumentException>().WithParameterName("options").WithMessage("CsvOptions.LabelColumn ('y') and LabelColumnIndex (0) are both set; give one*");
+
+        // A repeated name that is not the label stays allowed (the inputs are read by position).
+        Csv.Load<float>(new StringReader("a,a,y\n1,2,0\n3,4,1\n"), new CsvOptions { LabelColumn = "y" }).Features.Should().Be(2);
+    }
+
+    [Fact]
     public void Label_out_of_declared_classes_and_unknown_column_are_errors()
     {
         FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,c\n1,5\n"), new CsvOptions { LabelColumn = "c", Classes = 3 }))
