@@ -52,6 +52,7 @@ internal sealed class Evaluator<T>
             throw new ArgumentException($"the {what} has {data.Targets} target columns but the model has {model.OutputSize} outputs", nameof(data));
         }
 
+        Model<T>.CheckClassNames(model.ClassNames, "model", data, what);
         if (data is DataSet<T> set)
         {
             model.CheckRawInput(set.X, what);
