@@ -47,7 +47,10 @@ public sealed class CsvOptions
     /// <summary>The cell separator. Default ','.</summary>
     public char Delimiter { get; init; } = ',';
 
-    /// <summary>The name of the label column in the header (exact match). Give this or <see cref="LabelColumnIndex"/>.</summary>
+    /// <summary>
+    /// The name of the label column in the header (exact match). Give this or <see cref="LabelColumnIndex"/>, not both;
+    /// a name that two columns of the header share is refused as ambiguous.
+    /// </summary>
     public string? LabelColumn { get; init; }
 
     /// <summary>The 0-based index of the label column; negative counts from the end (−1 is the last column).</summary>
@@ -101,8 +104,9 @@ public sealed class CsvOptions
 /// accent would otherwise become one class). A line longer than <see cref="CsvOptions.MaxLineLength"/> characters is an
 /// <see cref="InvalidDataException"/> naming the line.
 /// Cells are parsed with the invariant culture (a '.' decimal point); surrounding spaces and double quotes are
-/// removed, but a quoted cell may not contain the delimiter. Blank lines are skipped. A missing, non-numeric or
-/// non-finite input cell, a bad label, or a row with the wrong number of cells, is an <see cref="InvalidDataException"/>
+/// removed, but a quoted cell may not contain the delimiter (such a line is refused as having too many cells). Blank
+/// lines are skipped. A missing, non-numeric or non-finite input cell (or one that overflows <c>T</c>, e.g. 1e40 read as
+/// float), a bad label, or a row with the wrong number of cells, is an <see cref="InvalidDataException"/>
 /// naming the line (1-based, counting every line of the file) and the column (1-based, with its header name). How the
 /// label column is chosen and read (class indices, text class names, regression targets) is described on
 /// <see cref="CsvOptions"/>.
@@ -173,7 +177,7 @@ public static class Csv
             }
             else if (layout.LabelIndex >= 0)
             {
-                targets.Add(layout.ParseNumber(line[cell], lines.LineNumber, layout.LabelIndex));
+                targets.Add(double.CreateTruncating(layout.ParseValue<T>(line[cell], lines.LineNumber, layout.LabelIndex)));
             }
 
             m++;
@@ -357,7 +361,7 @@ public static class Csv
 
             if (_map is null)
             {
-                y[0] = T.CreateTruncating(_layout.ParseNumber(line[cell], _lines.LineNumber, _layout.LabelIndex));
+                y[0] = _layout.ParseValue<T>(line[cell], _lines.LineNumber, _layout.LabelIndex);
                 return true;
             }
 
@@ -638,6 +642,12 @@ internal sealed class CsvLayout
             throw new ArgumentException("CsvOptions.Unlabeled is true but a label column is named too (LabelColumn or LabelColumnIndex); choose one", nameof(options));
         }
 
+        // Both used to be accepted, and LabelColumnIndex silently ignored.
+        if (options.LabelColumn is not null && options.LabelColumnIndex is int both)
+        {
+            throw new ArgumentException($"CsvOptions.LabelColumn ('{options.LabelColumn}') and LabelColumnIndex ({both}) are both set; give one", nameof(options));
+        }
+
         if (options.Regression && (options.Classes != 0 || options.ClassNames is not null))
         {
             throw new ArgumentException($"CsvOptions.Regression is true but Classes ({options.Classes}) or ClassNames are set too; classes belong to classification", nameof(options));
@@ -687,6 +697,13 @@ internal sealed class CsvLayout
             {
                 throw new InvalidDataException($"{source}: no column is named '{options.LabelColumn}'; the header has {Describe(names)}");
             }
+
+            // The first of two same-named columns used to become the label, silently.
+            int again = Array.IndexOf(names, options.LabelColumn, labelIndex + 1);
+            if (again >= 0)
+            {
+                throw new InvalidDataException($"{source}: the header names columns {labelIndex + 1} and {again + 1} '{options.LabelColumn}', so LabelColumn is ambiguous; use LabelColumnIndex");
+            }
         }
         else if (options.LabelColumnIndex is int index)
         {
@@ -720,7 +737,7 @@ internal sealed class CsvLayout
             int length = cut < 0 ? rest.Length : cut;
             if (column >= Columns)
             {
-                throw new InvalidDataException($"{_source}: line {lineNumber} has {line.Count(_delimiter) + 1} cells; expected {Columns}");
+                throw new InvalidDataException($"{_source}: line {lineNumber} has {line.Count(_delimiter) + 1} cells; expected {Columns}{QuoteHint(line)}");
             }
 
             if (column == LabelIndex)
@@ -729,7 +746,7 @@ internal sealed class CsvLayout
             }
             else
             {
-                x[f++] = T.CreateTruncating(ParseNumber(rest[..length], lineNumber, column));
+                x[f++] = ParseValue<T>(rest[..length], lineNumber, column);
             }
 
             column++;
@@ -743,11 +760,15 @@ internal sealed class CsvLayout
 
         if (column != Columns)
         {
-            throw new InvalidDataException($"{_source}: line {lineNumber} has {column} cells; expected {Columns}");
+            throw new InvalidDataException($"{_source}: line {lineNumber} has {column} cells; expected {Columns}{QuoteHint(line)}");
         }
 
         return label;
     }
+
+    // A quoted cell holding the delimiter ("dog, big") is split like any other: say so rather than only count cells.
+    private string QuoteHint(ReadOnlySpan<char> line) =>
+        line.Contains('"') ? $" (a quoted cell may not contain the delimiter '{_delimiter}')" : string.Empty;
 
     public static List<string> Cells(ReadOnlySpan<char> line, char delimiter)
     {
@@ -792,6 +813,20 @@ internal sealed class CsvLayout
         }
 
         return v;
+    }
+
+    // A number finite as a double can overflow float (1e40): refused like "Infinity" in the file, not read as ±∞.
+    public T ParseValue<T>(ReadOnlySpan<char> raw, long lineNumber, int column)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double v = ParseNumber(raw, lineNumber, column);
+        T value = T.CreateTruncating(v);
+        if (!T.IsFinite(value))
+        {
+            throw Error(lineNumber, column, $"'{Shorten(Clean(raw))}' overflows {typeof(T).Name} (largest finite value {(typeof(T) == typeof(float) ? float.MaxValue.ToString(CultureInfo.InvariantCulture) : double.MaxValue.ToString(CultureInfo.InvariantCulture))}); scale the column or load it as double");
+        }
+
+        return value;
     }
 
     public InvalidDataException Error(long lineNumber, int column, string what)

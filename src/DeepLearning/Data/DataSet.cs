@@ -34,7 +34,11 @@ public sealed class DataSet<T> : IDataSource<T>
     /// Optional display names, one per class, indexed by label (names[y⁽ⁱ⁾] is the class of row i); null when unknown.
     /// The names are copied; they must be distinct and non-null.
     /// </param>
-    /// <exception cref="ArgumentException">Shapes, labels or names disagree; the message names the values.</exception>
+    /// <exception cref="ArgumentException">
+    /// Shapes, labels or names disagree, or a label is not the class its row of Y gives (the argmax of the row, or for a
+    /// single column y &gt; 0.5 → 1, as <see cref="DataSet.ToLabels{T}"/> reads it; label-smoothed rows agree); the
+    /// message names the first offending row and both values.
+    /// </exception>
     public DataSet(Tensor<T> x, Tensor<T> y, int[]? labels = null, int classes = 0, IReadOnlyList<string>? classNames = null)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -96,6 +100,8 @@ public sealed class DataSet<T> : IDataSource<T>
             {
                 throw new ArgumentException($"classNames has {classNames.Count} names but there are {classes} classes", nameof(classNames));
             }
+
+            RequireLabelsMatchTargets(y, labels);
         }
 
         X = x;
@@ -343,6 +349,33 @@ public sealed class DataSet<T> : IDataSource<T>
             {
                 int cols = t.RowLength;
                 throw new InvalidDataException($"{name} holds {s[k]} at row {k / cols}, column {k % cols}; data must be finite");
+            }
+        }
+    }
+
+    // Training and evaluation read Y; stratified splits and ClassCounts read the labels: both must name the same class,
+    // by the rule DataSet.ToLabels uses (a single column's y > 0.5 is class 1; otherwise the first largest entry), so
+    // label-smoothed rows (0.05/0.95) agree too. A row holding NaN or ±∞ is left to the finiteness checks, which name it.
+    private static void RequireLabelsMatchTargets(Tensor<T> y, int[] labels)
+    {
+        int c = y.RowLength;
+        var s = y.ReadOnlySpan;
+        T half = T.CreateTruncating(0.5);
+        for (int i = 0; i < labels.Length; i++)
+        {
+            var row = s.Slice(i * c, c);
+            if (FiniteCheck.FirstNonFinite(row) >= 0)
+            {
+                continue;
+            }
+
+            int fromY = c == 1 ? (row[0] > half ? 1 : 0) : System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row);
+            if (fromY != labels[i])
+            {
+                string values = c == 1
+                    ? string.Create(CultureInfo.InvariantCulture, $"Y[{i}, 0] = {row[0]}, which is class {fromY} (y > 0.5 is class 1)")
+                    : string.Create(CultureInfo.InvariantCulture, $"Y[{i}, {labels[i]}] = {row[labels[i]]} but Y[{i}, {fromY}] = {row[fromY]}, so Y says class {fromY}");
+                throw new ArgumentException($"labels and Y disagree at row {i}: labels[{i}] = {labels[i]} but {values}; give labels that match Y (DataSet.FromLabels builds Y from the labels, DataSet.ToLabels the labels from Y)", nameof(labels));
             }
         }
     }

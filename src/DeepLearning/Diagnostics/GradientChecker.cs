@@ -89,6 +89,7 @@ public static class GradientChecker
 {
     /// <summary>Runs the check on the batch (X, Y).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="GradientCheckOptions.Epsilon"/> is not finite and &gt; 0, or <see cref="GradientCheckOptions.MaxCoordinatesPerTensor"/> is below 1.</exception>
+    /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named).</exception>
     public static GradientCheckReport Check<T>(Model<T> model, Tensor<T> x, Tensor<T> y, GradientCheckOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -101,6 +102,10 @@ public static class GradientChecker
             // ε = ∞ would make every difference quotient NaN, reported as a backpropagation bug.
             throw new ArgumentOutOfRangeException(nameof(options), options.Epsilon, $"Epsilon must be finite and > 0; received {options.Epsilon.ToString(CultureInfo.InvariantCulture)}");
         }
+
+        // NaN or ±∞ data makes every difference NaN, which would read as the verdict "likely a bug in backpropagation".
+        RequireFinite(x, "X");
+        RequireFinite(y, "Y");
 
         // A double model is checked in place and restored afterwards (so custom layers need no factory);
         // a float model is checked through a double copy.
@@ -165,6 +170,17 @@ public static class GradientChecker
         }
 
         return new GradientCheckReport(Relative(totalDiff2, totalApprox2, totalGrad2), results, hadDropout, copy.Regularizer.Name);
+    }
+
+    private static void RequireFinite<T>(Tensor<T> data, string name)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int k = FiniteCheck.FirstNonFinite(data.ReadOnlySpan);
+        if (k >= 0)
+        {
+            int n = Math.Max(1, data.RowLength);
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"{name} holds {data.ReadOnlySpan[k]} at row {k / n}, column {k % n}; data must be finite"));
+        }
     }
 
     /// <summary>The verdict band for a relative difference.</summary>

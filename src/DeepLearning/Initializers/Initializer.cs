@@ -12,6 +12,8 @@ public abstract class Initializer
     public abstract string Name { get; }
 
     /// <summary>Fills <paramref name="weights"/> given fan-in n[l-1] and fan-out n[l].</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A drawn value is not finite in <typeparamref name="T"/> (the built-in
+    /// initializers: a <see cref="Init.RandomNormal"/> scale too large for the element type, e.g. 1e40 in float).</exception>
     public abstract void Initialize<T>(Tensor<T> weights, int fanIn, int fanOut, RandomSource random)
         where T : unmanaged, IFloatingPointIeee754<T>;
 
@@ -108,7 +110,11 @@ public static class Init
     /// </summary>
     public static Initializer PyTorchLinear { get; } = new ScaledInitializer("PyTorchLinear", (fi, fo) => 1.0 / (3.0 * fi), uniform: true);
 
-    /// <summary>W = randn·scale: the course's ×0.01 (small) and ×10 (too large) cases.</summary>
+    /// <summary>
+    /// W = randn·scale: the course's ×0.01 (small) and ×10 (too large) cases. A scale so large that a drawn weight
+    /// overflows the model's element type (1e40 in float) is refused when the model is built, naming the value.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The scale is not finite and &gt; 0.</exception>
     public static Initializer RandomNormal(double scale = 0.01)
     {
         if (!(scale > 0) || !double.IsFinite(scale))
@@ -139,6 +145,11 @@ public static class Init
             ArgumentNullException.ThrowIfNull(weights);
             ArgumentNullException.ThrowIfNull(random);
             double v = Variance(fanIn, fanOut);
+            if (!double.IsFinite(v))
+            {
+                throw new ArgumentOutOfRangeException(nameof(weights), string.Create(System.Globalization.CultureInfo.InvariantCulture, $"initializer {name} has variance {v} for a tensor of shape {weights.ShapeText}; its scale is too large for the element type {typeof(T).Name}"));
+            }
+
             if (uniform)
             {
                 double limit = Math.Sqrt(3 * v);
@@ -147,6 +158,13 @@ public static class Init
             else
             {
                 random.FillNormal(weights.Span, 0, Math.Sqrt(v));
+            }
+
+            // RandomNormal(1e40) in float (or 1e200 in double, whose variance overflows) drew ±∞: a model that predicts NaN.
+            int bad = FiniteCheck.FirstNonFinite(weights.ReadOnlySpan);
+            if (bad >= 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(weights), string.Create(System.Globalization.CultureInfo.InvariantCulture, $"initializer {name} drew {weights.ReadOnlySpan[bad]} at index {bad} of a tensor of shape {weights.ShapeText} in {typeof(T).Name}; its scale is too large for the element type"));
             }
         }
     }

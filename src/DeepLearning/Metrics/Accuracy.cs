@@ -19,11 +19,13 @@ public static class Accuracy
     /// <param name="threshold">The binary decision threshold.</param>
     /// <returns>The fraction correct.</returns>
     /// <exception cref="ArgumentException">Lengths differ, a label is out of range, or there are no examples.</exception>
+    /// <exception cref="InvalidDataException">Ŷ holds NaN or ±∞ (the row and column are named): such a row has no class.</exception>
     public static double Compute<T>(Tensor<T> predictions, ReadOnlySpan<int> labels, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (m, c) = Predictions.Shape(predictions, nameof(predictions));
         Predictions.RequireLength(labels.Length, m, nameof(labels));
+        Predictions.RequireFinite(predictions, c, nameof(predictions));
         var y = predictions.ReadOnlySpan;
         int correct = 0;
         if (c == 1)
@@ -57,6 +59,7 @@ public static class Accuracy
     /// Shapes differ, a binary target is not 0 or 1, there are no examples, or a row of an (m, C) Y has two or more
     /// cells &gt; 0.5 (a multi-label target: use <see cref="MultiLabel{T}(Tensor{T}, Tensor{T}, double)"/>).
     /// </exception>
+    /// <exception cref="InvalidDataException">Ŷ or Y holds NaN or ±∞ (the row and column are named): such a row has no class.</exception>
     public static double Compute<T>(Tensor<T> predictions, Tensor<T> targets, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -72,8 +75,15 @@ public static class Accuracy
     /// The shapes differ, a binary target is not 0 or 1, or a row of an (m, C) Y has two or more cells &gt; 0.5 (a
     /// multi-label target, which has no single class: use <see cref="MultiLabel{T}(Tensor{T}, Tensor{T}, double)"/>).
     /// </exception>
+    /// <exception cref="InvalidDataException">Ŷ or Y holds NaN or ±∞ (the row and column are named): such a row has no class.</exception>
     public static int CountCorrect<T>(Tensor<T> predictions, Tensor<T> targets, double threshold = 0.5)
-        where T : unmanaged, IFloatingPointIeee754<T> => CountCorrect(predictions, targets, threshold, probabilityTargets: false, checkOneClass: true);
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (_, c) = Predictions.ShapePair(predictions, targets);
+        Predictions.RequireFinite(predictions, c, nameof(predictions));
+        Predictions.RequireFinite(targets, c, nameof(targets));
+        return CountCorrect(predictions, targets, threshold, probabilityTargets: false, checkOneClass: true);
+    }
 
     /// <summary>
     /// Multi-label accuracy, Keras's <c>binary_accuracy</c>: for Ŷ and Y of shape (m, C) from a sigmoid output whose C
@@ -90,11 +100,15 @@ public static class Accuracy
     /// <returns>The fraction of cells right, in [0, 1].</returns>
     /// <exception cref="ArgumentException">The shapes differ or there are no examples.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The threshold is outside [0, 1].</exception>
+    /// <exception cref="InvalidDataException">Ŷ or Y holds NaN or ±∞ (the row and column are named): such a cell has no label.</exception>
     public static double MultiLabel<T>(Tensor<T> probabilities, Tensor<T> targets, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (m, c) = Predictions.Shape(probabilities, nameof(probabilities));
-        return (double)CountCorrectLabels(probabilities, targets, threshold) / ((long)m * c);
+        long correct = CountCorrectLabels(probabilities, targets, threshold); // checks the shapes and the threshold
+        Predictions.RequireFinite(probabilities, c, nameof(probabilities));
+        Predictions.RequireFinite(targets, c, nameof(targets));
+        return (double)correct / ((long)m * c);
     }
 
     /// <summary>

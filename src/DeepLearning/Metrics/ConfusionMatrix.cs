@@ -25,13 +25,19 @@ public sealed class ConfusionMatrix
     private readonly long[] _counts;
 
     /// <summary>Creates an empty matrix for <paramref name="classCount"/> classes, to fill with <see cref="Add(int, int)"/>.</summary>
-    /// <param name="classCount">C ≥ 2.</param>
-    /// <exception cref="ArgumentOutOfRangeException">C &lt; 2.</exception>
+    /// <param name="classCount">C ≥ 2, with C² counts fitting in one array (C ≤ 46,340).</param>
+    /// <exception cref="ArgumentOutOfRangeException">C &lt; 2, or C² exceeds the largest array.</exception>
     public ConfusionMatrix(int classCount)
     {
         if (classCount < 2)
         {
             throw new ArgumentOutOfRangeException(nameof(classCount), classCount, $"classCount must be at least 2; received {classCount}");
+        }
+
+        // C² wrapped around int (an OverflowException from the allocation) or asked for tens of gigabytes.
+        if ((long)classCount * classCount > Array.MaxLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(classCount), classCount, $"classCount {classCount} needs {(long)classCount * classCount} counts (C²), more than the largest array holds ({Array.MaxLength})");
         }
 
         ClassCount = classCount;
@@ -63,12 +69,13 @@ public sealed class ConfusionMatrix
     /// <summary>The number of examples of true class <paramref name="actual"/> predicted as <paramref name="predicted"/>.</summary>
     /// <param name="actual">The true class.</param>
     /// <param name="predicted">The predicted class.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A class is not in [0, C); the message names the argument and value.</exception>
     public long this[int actual, int predicted]
     {
         get
         {
-            Predictions.RequireLabel(actual, ClassCount, 0, nameof(actual));
-            Predictions.RequireLabel(predicted, ClassCount, 0, nameof(predicted));
+            RequireClass(actual, nameof(actual));
+            RequireClass(predicted, nameof(predicted));
             return _counts[(actual * ClassCount) + predicted];
         }
     }
@@ -92,6 +99,7 @@ public sealed class ConfusionMatrix
     /// <param name="threshold">The binary decision threshold (predict 1 where ŷ &gt; threshold).</param>
     /// <returns>The matrix.</returns>
     /// <exception cref="ArgumentException">Lengths differ, a label is out of range, or there are no examples.</exception>
+    /// <exception cref="InvalidDataException">Ŷ holds NaN or ±∞ (the row and column are named): such a row has no class.</exception>
     public static ConfusionMatrix Compute<T>(Tensor<T> predictions, ReadOnlySpan<int> labels, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -110,6 +118,7 @@ public sealed class ConfusionMatrix
     /// Shapes differ, a binary target is not 0 or 1, or a row of an (m, C) Y has two or more cells &gt; 0.5 (a
     /// multi-label target: use <see cref="PerLabel{T}(Tensor{T}, Tensor{T}, double)"/>).
     /// </exception>
+    /// <exception cref="InvalidDataException">Ŷ or Y holds NaN or ±∞ (the row and column are named): such a row has no class.</exception>
     public static ConfusionMatrix Compute<T>(Tensor<T> predictions, Tensor<T> targets, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -136,10 +145,13 @@ public sealed class ConfusionMatrix
     /// <returns>C matrices of 2 classes (0 = no, 1 = yes), in column order.</returns>
     /// <exception cref="ArgumentException">Shapes differ or there are no examples.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The threshold is outside [0, 1].</exception>
+    /// <exception cref="InvalidDataException">Ŷ or Y holds NaN or ±∞ (the row and column are named): such a cell has no label.</exception>
     public static ConfusionMatrix[] PerLabel<T>(Tensor<T> predictions, Tensor<T> targets, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (m, c) = Predictions.ShapePair(predictions, targets);
+        Predictions.RequireFinite(predictions, c, nameof(predictions));
+        Predictions.RequireFinite(targets, c, nameof(targets));
 
         T cut = Predictions.Threshold<T>(threshold);
         T half = T.CreateTruncating(0.5);
@@ -189,36 +201,44 @@ public sealed class ConfusionMatrix
     /// <summary>Counts one more example (for accumulating over mini-batches).</summary>
     /// <param name="actual">Its true class.</param>
     /// <param name="predicted">Its predicted class.</param>
-    /// <exception cref="ArgumentException">A class is out of range.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A class is not in [0, C); the message names the argument and value.</exception>
     public void Add(int actual, int predicted)
     {
-        Predictions.RequireLabel(actual, ClassCount, 0, nameof(actual));
-        Predictions.RequireLabel(predicted, ClassCount, 0, nameof(predicted));
+        RequireClass(actual, nameof(actual));
+        RequireClass(predicted, nameof(predicted));
         _counts[(actual * ClassCount) + predicted]++;
         Total++;
     }
 
     /// <summary>TP of class c: examples of class c predicted as c.</summary>
     /// <param name="c">The class.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="c"/> is not in [0, C); the message names it.</exception>
     /// <returns>The count.</returns>
-    public long TruePositives(int c) => this[c, c];
+    public long TruePositives(int c)
+    {
+        RequireClass(c, nameof(c));
+        return _counts[(c * ClassCount) + c];
+    }
 
     /// <summary>FP of class c: examples of other classes predicted as c.</summary>
     /// <param name="c">The class.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="c"/> is not in [0, C); the message names it.</exception>
     /// <returns>The count.</returns>
     public long FalsePositives(int c) => Predicted(c) - TruePositives(c);
 
     /// <summary>FN of class c: examples of class c predicted as another class.</summary>
     /// <param name="c">The class.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="c"/> is not in [0, C); the message names it.</exception>
     /// <returns>The count.</returns>
     public long FalseNegatives(int c) => Support(c) - TruePositives(c);
 
     /// <summary>The number of examples whose true class is c (the row sum).</summary>
     /// <param name="c">The class.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="c"/> is not in [0, C); the message names it.</exception>
     /// <returns>The count.</returns>
     public long Support(int c)
     {
-        Predictions.RequireLabel(c, ClassCount, 0, nameof(c));
+        RequireClass(c, nameof(c));
         long sum = 0;
         for (int j = 0; j < ClassCount; j++)
         {
@@ -230,10 +250,11 @@ public sealed class ConfusionMatrix
 
     /// <summary>The number of examples predicted as class c (the column sum).</summary>
     /// <param name="c">The class.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="c"/> is not in [0, C); the message names it.</exception>
     /// <returns>The count.</returns>
     public long Predicted(int c)
     {
-        Predictions.RequireLabel(c, ClassCount, 0, nameof(c));
+        RequireClass(c, nameof(c));
         long sum = 0;
         for (int i = 0; i < ClassCount; i++)
         {
@@ -245,16 +266,19 @@ public sealed class ConfusionMatrix
 
     /// <summary>Precision of class c: TP/(TP + FP); 0 when class c is never predicted.</summary>
     /// <param name="c">The class.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="c"/> is not in [0, C); the message names it.</exception>
     /// <returns>The precision.</returns>
     public double Precision(int c) => Ratio(TruePositives(c), Predicted(c));
 
     /// <summary>Recall of class c: TP/(TP + FN); 0 when class c never occurs.</summary>
     /// <param name="c">The class.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="c"/> is not in [0, C); the message names it.</exception>
     /// <returns>The recall.</returns>
     public double Recall(int c) => Ratio(TruePositives(c), Support(c));
 
     /// <summary>F1 of class c: 2·P·R/(P + R), the harmonic mean of precision and recall; 0 when both are 0.</summary>
     /// <param name="c">The class.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="c"/> is not in [0, C); the message names it.</exception>
     /// <returns>The F1 score.</returns>
     public double F1(int c)
     {
@@ -318,6 +342,15 @@ public sealed class ConfusionMatrix
           .AppendLine();
         sb.Append("accuracy".PadRight(nameWidth)).Append(inv, $"{Accuracy,33:F4}{Total,11}");
         return sb.ToString();
+    }
+
+    // One class argument (not a span's entry, which Predictions.RequireLabel names with its index).
+    private void RequireClass(int c, string name)
+    {
+        if ((uint)c >= (uint)ClassCount)
+        {
+            throw new ArgumentOutOfRangeException(name, c, $"{name} must be a class in [0, {ClassCount}); received {c}");
+        }
     }
 
     private static double Ratio(long numerator, long denominator) => denominator == 0 ? 0 : (double)numerator / denominator;

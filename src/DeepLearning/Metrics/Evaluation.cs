@@ -10,8 +10,9 @@ namespace DeepLearning;
 /// <see cref="RSquared"/>, in the targets' original units.
 /// </summary>
 /// <param name="Cost">
-/// The mean loss over the examples, inference mode, without the regularization term — the training loss J as the
-/// network sees it (for squared error that is ½·MSE, on standardized targets when a target transform is set).
+/// The mean loss over the examples, (1/m)·Σ L, in inference mode, without the regularization term — the loss term of
+/// the training cost J (for squared error that is ½·MSE, on standardized targets when a target transform is set);
+/// <see cref="EpochRecord.Cost"/> in a training history includes the regularization term as well ((λ/2m)·Σ‖W‖² for L2), <see cref="EpochRecord.DevCost"/> does not.
 /// NaN when there are no examples (m = 0), as are the regression metrics; <see cref="Accuracy"/> is then null.
 /// </param>
 /// <param name="Accuracy">

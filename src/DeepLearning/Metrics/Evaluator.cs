@@ -52,6 +52,7 @@ internal sealed class Evaluator<T>
             throw new ArgumentException($"the {what} has {data.Targets} target columns but the model has {model.OutputSize} outputs", nameof(data));
         }
 
+        Model<T>.CheckClassNames(model.ClassNames, "model", data, what);
         if (data is DataSet<T> set)
         {
             model.CheckRawInput(set.X, what);
@@ -102,8 +103,8 @@ internal sealed class Evaluator<T>
             _correct += Accuracy.CountCorrect(output, y, 0.5, probabilityTargets: true);
             if (_matrix is not null)
             {
-                var predicted = Predictions.ToLabels(output);
-                var actual = Predictions.ToLabels(y);
+                var predicted = Predictions.ToLabelsAllowingNonFinite(output);
+                var actual = Predictions.ToLabelsAllowingNonFinite(y);
                 for (int i = 0; i < rows; i++)
                 {
                     _matrix.Add(actual[i], predicted[i]);

@@ -22,6 +22,7 @@ public static class Predictions
     /// <param name="predictions">Ŷ, (m, 1), (m) or (m, C).</param>
     /// <param name="threshold">The binary decision threshold, in [0, 1].</param>
     /// <returns>m labels.</returns>
+    /// <exception cref="InvalidDataException">Ŷ holds NaN or ±∞ (the row and column are named): such a row has no class.</exception>
     public static int[] ToLabels<T>(Tensor<T> predictions, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -36,11 +37,47 @@ public static class Predictions
     /// <param name="predictions">Ŷ, (m, 1), (m) or (m, C).</param>
     /// <param name="labels">m labels, written.</param>
     /// <param name="threshold">The binary decision threshold, in [0, 1].</param>
+    /// <exception cref="InvalidDataException">Ŷ holds NaN or ±∞ (the row and column are named): such a row has no class.</exception>
     public static void ToLabels<T>(Tensor<T> predictions, Span<int> labels, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (m, c) = Shape(predictions, nameof(predictions));
         RequireLength(labels.Length, m, nameof(labels));
+        RequireFinite(predictions, c, nameof(predictions));
+        FillLabels(predictions, labels, m, c, threshold);
+    }
+
+    /// <summary>
+    /// <see cref="ToLabels{T}(Tensor{T}, double)"/> without the finiteness check, for <c>Evaluate</c>'s confusion matrix,
+    /// whose X and Y were checked and whose NaN cost already reports a model that overflowed.
+    /// </summary>
+    internal static int[] ToLabelsAllowingNonFinite<T>(Tensor<T> predictions)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (m, c) = Shape(predictions, nameof(predictions));
+        var labels = new int[m];
+        FillLabels(predictions, labels, m, c, 0.5);
+        return labels;
+    }
+
+    /// <summary>
+    /// Refuses NaN or ±∞ in predictions (or targets): the argmax of a NaN row is 0 and NaN &gt; threshold is false, so the
+    /// row would get a plausible class it does not have (as <c>Model.PredictClasses</c> refuses a NaN row of X).
+    /// </summary>
+    internal static void RequireFinite<T>(Tensor<T> tensor, int columns, string name)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var s = tensor.ReadOnlySpan;
+        int k = FiniteCheck.FirstNonFinite(s);
+        if (k >= 0)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"{name} holds {s[k]} at row {k / columns}, column {k % columns}; a row with NaN or ±∞ has no class"));
+        }
+    }
+
+    private static void FillLabels<T>(Tensor<T> predictions, Span<int> labels, int m, int c, double threshold)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var y = predictions.ReadOnlySpan;
         if (c == 1)
         {
@@ -70,10 +107,12 @@ public static class Predictions
     /// A binary target is neither 0 nor 1, or a row of an (m, C) Y has two or more cells &gt; 0.5 — a multi-label
     /// target, which is no single class (use <see cref="ToMultiLabel{T}(Tensor{T}, double)"/>).
     /// </exception>
+    /// <exception cref="InvalidDataException">Y holds NaN or ±∞ (the row and column are named): such a row has no class.</exception>
     public static int[] FromTargets<T>(Tensor<T> targets)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (m, c) = Shape(targets, nameof(targets));
+        RequireFinite(targets, c, nameof(targets));
         var labels = new int[m];
         var y = targets.ReadOnlySpan;
         for (int i = 0; i < m; i++)
@@ -102,10 +141,12 @@ public static class Predictions
     /// <returns>The (m, C) indicator matrix (C = 1 for rank 1), scikit-learn's multi-label format.</returns>
     /// <exception cref="ArgumentException">The tensor has no examples, no columns or more than two dimensions.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The threshold is outside [0, 1].</exception>
+    /// <exception cref="InvalidDataException">Ŷ holds NaN or ±∞ (the row and column are named): such a cell has no label.</exception>
     public static int[,] ToMultiLabel<T>(Tensor<T> predictions, double threshold = 0.5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (m, c) = Shape(predictions, nameof(predictions));
+        RequireFinite(predictions, c, nameof(predictions));
         T cut = Threshold<T>(threshold);
         var y = predictions.ReadOnlySpan;
         var labels = new int[m, c];

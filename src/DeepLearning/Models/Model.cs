@@ -174,7 +174,10 @@ public sealed class Model<T>
     /// <summary>
     /// Display names of the classes (index order), used by <see cref="Evaluate(Tensor{T}, Tensor{T})"/>'s confusion
     /// matrix; taken from the training <see cref="DataSet{T}.ClassNames"/> by Fit when unset, and saved with the
-    /// model. Null when unknown (and always for regression).
+    /// model. Null when unknown (and always for regression). Fit and <see cref="Evaluate(IDataSource{T})"/> refuse a
+    /// data set (or streaming source) whose own class names differ from these (and a validation set whose names differ
+    /// from the training set's): its class indices would name other classes, as when a test CSV of text labels is read
+    /// without <c>CsvOptions.ClassNames = train.ClassNames</c> and lacks a class.
     /// </summary>
     /// <exception cref="ArgumentException">The model is not a classifier, or the number of names is not the number of classes.</exception>
     public IReadOnlyList<string>? ClassNames
@@ -536,8 +539,39 @@ public sealed class Model<T>
     /// Evaluates the model on a labelled source of raw inputs (an in-memory <see cref="DataSet{T}"/> or a streaming
     /// source), read in order and in chunks; see <see cref="Evaluate(Tensor{T}, Tensor{T})"/>.
     /// </summary>
-    /// <exception cref="ArgumentException">The source's widths do not match the model, or its inputs look already transformed.</exception>
+    /// <exception cref="ArgumentException">The source's widths do not match the model, its class names differ from <see cref="ClassNames"/>, or its inputs look already transformed.</exception>
     public Evaluation Evaluate(IDataSource<T> data) => Evaluator<T>.Run(this, data, confusion: true);
+
+    /// <summary>The class names a source carries (<see cref="DataSet{T}.ClassNames"/>, <see cref="StreamingDataSource{T}.ClassNames"/>), or null.</summary>
+    internal static IReadOnlyList<string>? ClassNamesOf(IDataSource<T>? data) => data switch
+    {
+        DataSet<T> set => set.ClassNames,
+        StreamingDataSource<T> stream => stream.ClassNames,
+        _ => null,
+    };
+
+    /// <summary>
+    /// Refuses <paramref name="data"/> when it carries class names that differ from <paramref name="expected"/>: class
+    /// index k would mean one class there and another here, and every figure computed from it would be silently wrong.
+    /// </summary>
+    /// <exception cref="ArgumentException">The names differ; the message lists both.</exception>
+    internal static void CheckClassNames(IReadOnlyList<string>? expected, string expectedWhat, IDataSource<T>? data, string what)
+    {
+        if (expected is null || ClassNamesOf(data) is not { } names || names.SequenceEqual(expected, StringComparer.Ordinal))
+        {
+            return;
+        }
+
+        int k = 0;
+        while (k < names.Count && k < expected.Count && names[k] == expected[k])
+        {
+            k++;
+        }
+
+        string here = k < names.Count ? $"'{names[k]}'" : "no class";
+        string there = k < expected.Count ? $"'{expected[k]}'" : "no class";
+        throw new ArgumentException($"the {what} has class names [{string.Join(", ", names)}] but the {expectedWhat} has [{string.Join(", ", expected)}], so class {k} would be {here} in one and {there} in the other; read the data with the same class names (CsvOptions.ClassNames = train.ClassNames)", nameof(data));
+    }
 
     /// <summary>A copy of every parameter value and buffer (e.g. for early stopping's restore-best-weights).</summary>
     public ModelState<T> CaptureState()

@@ -69,6 +69,10 @@ public sealed class Adam : Optimizer
     /// <inheritdoc/>
     public override IReadOnlyList<string> StateNames => _names;
 
+    /// <inheritdoc/>
+    /// <remarks>s (index 1), an average of squared gradients, must be ≥ 0: the update divides by √s.</remarks>
+    protected override string? NonNegativeStateMeaning(int index) => index == 1 ? "an average of squared gradients" : null;
+
     /// <summary>
     /// The rule over spans, in one pass: v ← β1·v + (1 − β1)·g; s ← β2·s + (1 − β2)·g²;
     /// w ← w − (α/(1 − β1ᵗ))·v/(√s/√(1 − β2ᵗ) + ε). w, g, v and s have the parameter's length n.

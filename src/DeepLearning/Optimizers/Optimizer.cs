@@ -72,6 +72,16 @@ public abstract class Optimizer
     public virtual IReadOnlyList<string> StateNames => _noStateNames;
 
     /// <summary>
+    /// What the state tensor <see cref="StateNames"/>[<paramref name="index"/>] is, when its entries must be ≥ 0, or null
+    /// when any finite value is valid (the default). RMSprop's and Adam's s, an average of squared gradients, must be
+    /// ≥ 0: the update divides by √s + ε, and √s of a negative entry is NaN. <see cref="ImportState{T}"/> and a resumed
+    /// checkpoint refuse a negative entry of such a tensor, and a NaN or ±∞ entry of any state tensor.
+    /// </summary>
+    /// <param name="index">The index into <see cref="StateNames"/>.</param>
+    /// <returns>A short description for the error message (e.g. "an average of squared gradients"), or null.</returns>
+    protected virtual string? NonNegativeStateMeaning(int index) => null;
+
+    /// <summary>
     /// One update of every parameter from its gradient: t ← t + 1, then W ← rule(W, dW, state, t)
     /// for each parameter in order. State for a parameter seen for the first time starts at zero.
     /// </summary>
@@ -187,7 +197,9 @@ public abstract class Optimizer
     /// <param name="state">The exported state.</param>
     /// <exception cref="ArgumentException">
     /// "t" is missing or not an integer in [0, 2⁵³], a key names no listed parameter or state,
-    /// a parameter has only some of its state tensors, or a shape differs from the parameter's.
+    /// a parameter has only some of its state tensors, a shape differs from the parameter's, or a state tensor holds
+    /// NaN or ±∞, or a negative entry where the state must be ≥ 0 (RMSprop's and Adam's s); the message names the key,
+    /// the index and the value.
     /// </exception>
     public void ImportState<T>(IReadOnlyList<Parameter<T>> parameters, IReadOnlyDictionary<string, Tensor<T>> state)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -250,6 +262,12 @@ public abstract class Optimizer
                         throw new ArgumentException($"optimizer state \"{key}\" has shape {tensor.ShapeText} but parameter \"{p.Name}\" has shape {p.Value.ShapeText}", nameof(state));
                     }
 
+                    // NaN state would make the first step's weights NaN, reported as a diverged run rather than as bad state.
+                    if (StateValueProblem(names[k], tensor.ReadOnlySpan) is { } problem)
+                    {
+                        throw new ArgumentException($"optimizer state \"{key}\" {problem}", nameof(state));
+                    }
+
                     found[k] = tensor;
                     count++;
                 }
@@ -280,6 +298,48 @@ public abstract class Optimizer
         }
 
         return (restored, (long)tValue);
+    }
+
+    /// <summary>
+    /// Why the values of state tensor <paramref name="stateName"/> (one of <see cref="StateNames"/>) cannot be imported —
+    /// "holds NaN at index 3; optimizer state must be finite", or for a state that must be ≥ 0 (see
+    /// <see cref="NonNegativeStateMeaning"/>) "holds -0.5 at index 2; s, an average of squared gradients, must be ≥ 0" —
+    /// or null when they can. A name that is not a state name of this optimizer gets only the finiteness check.
+    /// </summary>
+    internal string? StateValueProblem<T>(string stateName, ReadOnlySpan<T> values)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int bad = FiniteCheck.FirstNonFinite(values);
+        if (bad >= 0)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"holds {values[bad]} at index {bad}; optimizer state must be finite");
+        }
+
+        int index = -1;
+        var names = StateNames;
+        for (int k = 0; k < names.Count; k++)
+        {
+            if (names[k] == stateName)
+            {
+                index = k;
+                break;
+            }
+        }
+
+        if (index < 0 || NonNegativeStateMeaning(index) is not { } meaning)
+        {
+            return null;
+        }
+
+        for (int k = 0; k < values.Length; k++)
+        {
+            if (values[k] < T.Zero)
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"holds {values[k]} at index {k}; {stateName}, {meaning}, must be ≥ 0");
+            }
+        }
+
+        return null;
     }
 
     /// <summary>

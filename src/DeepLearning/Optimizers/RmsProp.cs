@@ -50,6 +50,10 @@ public sealed class RmsProp : Optimizer
     /// <inheritdoc/>
     public override IReadOnlyList<string> StateNames => _names;
 
+    /// <inheritdoc/>
+    /// <remarks>s (index 0), an average of squared gradients, must be ≥ 0: the update divides by √s.</remarks>
+    protected override string? NonNegativeStateMeaning(int index) => index == 0 ? "an average of squared gradients" : null;
+
     /// <summary>
     /// The rule over spans: s ← β·s + (1 − β)·g²; w ← w − α·g/(√s + ε). w, g and s have the parameter's length n.
     /// </summary>

@@ -135,6 +135,8 @@ public static class Trainer
         (options.Validation as DataSet<T>)?.EnsureFinite();
         CheckTargets(model, train as DataSet<T>, "training data");
         CheckTargets(model, options.Validation as DataSet<T>, "validation data");
+        Model<T>.CheckClassNames(model.ClassNames, "model", train, "training data");
+        Model<T>.CheckClassNames(model.ClassNames ?? Model<T>.ClassNamesOf(train), model.ClassNames is null ? "training data" : "model", options.Validation, "validation data");
 
         // The checkpoint is read and checked in full before anything of the model changes (its regularizer, its stream of
         // shuffles), so a refused one leaves the model as it was.

@@ -142,8 +142,16 @@ internal static class TrainingCheckpoint
             if (name.StartsWith(OptimizerPrefix, StringComparison.Ordinal))
             {
                 RequireFinite(path, name, tensor);
-                RequireSquaresNonNegative(path, name, tensor);
-                optimizerState[name[OptimizerPrefix.Length..]] = tensor;
+                string key = name[OptimizerPrefix.Length..];
+
+                // The optimizer knows which of its state must be ≥ 0 (RMSprop's and Adam's s): a negative entry makes √s
+                // NaN on the first step, which the trainer would report as a diverged run rather than as the corrupt file it is.
+                if (optimizer.StateValueProblem(key[(key.LastIndexOf('.') + 1)..], tensor.ReadOnlySpan) is { } problem)
+                {
+                    throw Bad(path, $"tensor '{name}' {problem}");
+                }
+
+                optimizerState[key] = tensor;
             }
             else if (!known.Contains(name) && !name.StartsWith("input_transform.", StringComparison.Ordinal) && !name.StartsWith("target_transform.", StringComparison.Ordinal) && !name.StartsWith("callback.", StringComparison.Ordinal))
             {
@@ -259,7 +267,7 @@ internal static class TrainingCheckpoint
             }
         }
 
-        return new Resume<T>(path, epoch, step, rate, initialRate, new ModelState<T>(weights), optimizerState, randoms, shuffle, history, callbackImports);
+        return new Resume<T>(epoch, step, rate, initialRate, new ModelState<T>(weights), optimizerState, randoms, shuffle, history, callbackImports);
     }
 
     /// <summary>The random sources a training source owns besides the shuffle the trainer passes in (e.g. augmentation).</summary>
@@ -389,26 +397,6 @@ internal static class TrainingCheckpoint
         }
     }
 
-    // RMSprop's and Adam's s averages squared gradients: a negative entry makes √s NaN on the first step, which the trainer
-    // would report as a diverged run (lower the learning rate) rather than as the corrupt file it is.
-    private static void RequireSquaresNonNegative<T>(string path, string name, Tensor<T> tensor)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (!name.EndsWith(".s", StringComparison.Ordinal))
-        {
-            return;
-        }
-
-        var values = tensor.ReadOnlySpan;
-        for (int k = 0; k < values.Length; k++)
-        {
-            if (values[k] < T.Zero)
-            {
-                throw Bad(path, string.Create(CultureInfo.InvariantCulture, $"tensor '{name}' holds {values[k]} at index {k}; s, an average of squared gradients, must be ≥ 0"));
-            }
-        }
-    }
-
     private static long ParseLong(string path, string key, string text, long min, long max) =>
         long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long v) && v >= min && v <= max
             ? v
@@ -425,13 +413,12 @@ internal static class TrainingCheckpoint
 
     private static InvalidDataException Bad(string path, string why) => new($"'{path}' is not a usable training checkpoint: {why}");
 
-    internal static InvalidDataException OptimizerStateDoesNotFit(string path, ArgumentException e) =>
+    private static InvalidDataException OptimizerStateDoesNotFit(string path, ArgumentException e) =>
         new($"'{path}' is not a usable training checkpoint: its optimizer state does not fit this model: {e.Message}", e);
 }
 
 /// <summary>A checkpoint read and validated in full by <see cref="TrainingCheckpoint.Read{T}"/>, applied only once nothing can fail.</summary>
 internal sealed class Resume<T>(
-    string path,
     int epoch,
     long step,
     double learningRate,
@@ -456,16 +443,9 @@ internal sealed class Resume<T>(
     /// <summary>Puts the state into the model, optimizer and random sources.</summary>
     public void Apply(Model<T> model, Optimizer optimizer, RandomSource liveShuffle)
     {
-        try
-        {
-            optimizer.ImportState(model.Parameters, optimizerState);
-        }
-        catch (ArgumentException e)
-        {
-            throw TrainingCheckpoint.OptimizerStateDoesNotFit(path, e); // checked in Read already: cannot happen
-        }
-
-        // Past this point nothing can fail: the optimizer validated everything before changing.
+        // Read checked this state against the same optimizer and parameters (CheckImportable), so this cannot throw, and
+        // past this point nothing else can fail either.
+        optimizer.ImportState(model.Parameters, optimizerState);
         optimizer.StepCount = step;
         optimizer.LearningRate = learningRate;
         model.RestoreState(weights);

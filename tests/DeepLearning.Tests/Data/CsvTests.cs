@@ -51,6 +51,42 @@ public sealed class CsvTests : IDisposable
     }
 
     [Fact]
+    public void A_number_that_overflows_float_is_refused_naming_the_cell_not_read_as_infinity()
+    {
+        // 1e40 is finite as a double, so it passed the "finite number" check and became +∞ in a float data set.
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,b,c\n1,2,0\n4,-1e40,1\n"), new CsvOptions { LabelColumn = "c" }, "data.csv"))
+            .Should().Throw<InvalidDataException>().WithMessage("data.csv: line 3, column 2 ('b'): '-1e40' overflows Single (largest finite value 3.4028235E+38)*");
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("x,y\n1,2e39\n"), new CsvOptions { LabelColumn = "y", Regression = true }, "data.csv"))
+            .Should().Throw<InvalidDataException>().WithMessage("data.csv: line 2, column 2 ('y'): '2e39' overflows Single*");
+        string path = _dir.File("big.csv");
+        File.WriteAllText(path, "x,y\n1,0.5\n2,2e39\n");
+        var stream = Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "y", Regression = true });
+        stream.Invoking(s => s.ToDataSet()).Should().Throw<InvalidDataException>().WithMessage("*line 3, column 2 ('y'): '2e39' overflows Single*");
+
+        Csv.Load<double>(path, new CsvOptions { LabelColumn = "y", Regression = true }).Y[1, 0].Should().Be(2e39, "a double holds it");
+    }
+
+    [Fact]
+    public void A_quoted_cell_holding_the_delimiter_is_refused_with_the_reason()
+    {
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,b,c\n1,2,cat\n3,4,\"dog, big\"\n"), new CsvOptions { LabelColumn = "c" }, "data.csv"))
+            .Should().Throw<InvalidDataException>().WithMessage("data.csv: line 3 has 4 cells; expected 3 (a quoted cell may not contain the delimiter ',')");
+    }
+
+    [Fact]
+    public void A_label_column_named_twice_or_given_both_by_name_and_by_index_is_refused()
+    {
+        // The first 'a' became the label (with 'y' and the second 'a' as inputs), and LabelColumnIndex was ignored.
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,a,y\n1,2,0\n3,4,1\n"), new CsvOptions { LabelColumn = "a" }, "data.csv"))
+            .Should().Throw<InvalidDataException>().WithMessage("data.csv: the header names columns 1 and 2 'a', so LabelColumn is ambiguous; use LabelColumnIndex");
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,b,y\n1,2,0\n"), new CsvOptions { LabelColumn = "y", LabelColumnIndex = 0 }))
+            .Should().Throw<ArgumentException>().WithParameterName("options").WithMessage("CsvOptions.LabelColumn ('y') and LabelColumnIndex (0) are both set; give one*");
+
+        // A repeated name that is not the label stays allowed (the inputs are read by position).
+        Csv.Load<float>(new StringReader("a,a,y\n1,2,0\n3,4,1\n"), new CsvOptions { LabelColumn = "y" }).Features.Should().Be(2);
+    }
+
+    [Fact]
     public void Label_out_of_declared_classes_and_unknown_column_are_errors()
     {
         FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,c\n1,5\n"), new CsvOptions { LabelColumn = "c", Classes = 3 }))

@@ -18,6 +18,25 @@ public class DataSetTests
     }
 
     [Fact]
+    public void Constructor_refuses_labels_that_disagree_with_Y_naming_the_row_and_both_values()
+    {
+        // Training and Evaluate read Y, a stratified split and ClassCounts read the labels: they used to be accepted apart.
+        var x = new Tensor<float>(3, 2);
+        var oneHot = DataSet.OneHot<float>([0, 2, 1], 3);
+        FluentActions.Invoking(() => new DataSet<float>(x, oneHot, [0, 1, 1], 3))
+            .Should().Throw<ArgumentException>().WithParameterName("labels")
+            .WithMessage("labels and Y disagree at row 1: labels[1] = 1 but Y[1, 1] = 0 but Y[1, 2] = 1, so Y says class 2*");
+        var column = Tensor.FromArray(new float[,] { { 1 }, { 0 }, { 0.75f } });
+        FluentActions.Invoking(() => new DataSet<float>(x, column, [1, 0, 0], 2))
+            .Should().Throw<ArgumentException>().WithMessage("*row 2: labels[2] = 0 but Y[2, 0] = 0.75, which is class 1*");
+
+        // Agreement is DataSet.ToLabels's rule, so label-smoothed targets and a NaN row (left to EnsureFinite) pass.
+        var smoothed = Tensor.FromArray(new float[,] { { 0.9f, 0.05f, 0.05f }, { 0.05f, 0.05f, 0.9f }, { float.NaN, 0, 0 } });
+        new DataSet<float>(x, smoothed, [0, 2, 1], 3).Labels.Should().Equal(0, 2, 1);
+        new DataSet<float>(x, Tensor.FromArray(new float[,] { { 0.95f }, { 0.05f }, { 0.5f } }), [1, 0, 0], 2).Classes.Should().Be(2);
+    }
+
+    [Fact]
     public void FromLabels_makes_one_hot_for_many_classes_and_a_column_for_two()
     {
         var x = new Tensor<double>(3, 1);

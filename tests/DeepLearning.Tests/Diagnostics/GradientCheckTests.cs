@@ -177,4 +177,20 @@ public class GradientCheckTests
                 .Should().Throw<ArgumentOutOfRangeException>().WithMessage("Epsilon must be finite and > 0*");
         }
     }
+
+    [Fact]
+    public void NaN_or_infinite_data_is_refused_naming_the_cell_before_reporting_a_bug()
+    {
+        // A NaN in X or Y made every difference NaN, reported as "likely a bug in backpropagation".
+        var model = Model.Sequential<double>(3).Dense(2).Softmax().Build(seed: 1);
+        var (x, y) = TestData.Problem<double>(4, 3, 2, "softmax", seed: 2);
+        var badX = x.Clone();
+        badX[2, 1] = double.NaN;
+        FluentActions.Invoking(() => GradientChecker.Check(model, badX, y))
+            .Should().Throw<InvalidDataException>().WithMessage("X holds NaN at row 2, column 1; data must be finite");
+        var badY = y.Clone();
+        badY[3, 0] = double.PositiveInfinity;
+        FluentActions.Invoking(() => GradientChecker.Check(model.ConvertTo<float>(), x.ConvertTo<float>(), badY.ConvertTo<float>()))
+            .Should().Throw<InvalidDataException>().WithMessage("Y holds Infinity at row 3, column 0; data must be finite");
+    }
 }

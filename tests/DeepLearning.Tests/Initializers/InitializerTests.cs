@@ -77,4 +77,17 @@ public class InitializerTests
         a.Parameters[0].Value.Should().Be(b.Parameters[0].Value);
         a.Parameters[0].Value.Should().NotBe(c.Parameters[0].Value);
     }
+
+    [Fact]
+    public void A_scale_that_overflows_the_element_type_is_refused_when_the_model_is_built()
+    {
+        // RandomNormal(1e40) is finite as a double, but its float weights were ±∞ and the model predicted NaN.
+        FluentActions.Invoking(() => Model.Sequential<float>(4).Dense(3, init: Init.RandomNormal(1e40)).Build(seed: 1))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("initializer RandomNormal(1E+40) drew *Infinity at index * of a tensor of shape (3, 4) in Single; its scale is too large for the element type*");
+        FluentActions.Invoking(() => Model.Sequential<double>(4).Dense(3, init: Init.RandomNormal(1e200)).Build(seed: 1))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("initializer RandomNormal(1E+200) has variance Infinity for a tensor of shape (3, 4); its scale is too large for the element type Double*");
+
+        var fine = Model.Sequential<double>(4).Dense(3, init: Init.RandomNormal(1e40)).Build(seed: 1);
+        fine.Layers.OfType<Dense<double>>().Single().Weight.Value.ToArray().Should().OnlyContain(w => double.IsFinite(w));
+    }
 }

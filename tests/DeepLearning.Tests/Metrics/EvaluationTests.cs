@@ -164,4 +164,29 @@ public class EvaluationTests
         var wrongCount = () => model.ClassNames = ["a", "b"];
         wrongCount.Should().Throw<ArgumentException>().WithMessage("*3 classes*2 class names*");
     }
+
+    [Fact]
+    public void Data_whose_class_names_differ_from_the_models_is_refused_by_Fit_and_Evaluate_naming_both()
+    {
+        // A test CSV of text labels read without ClassNames = train.ClassNames numbers its classes afresh: "ant" became
+        // class 0, which the model knows as "cat", and Evaluate and the dev figures scored it against the wrong class.
+        var (x, y) = TestData.Problem<float>(30, 4, 3, "softmax", seed: 8);
+        var labels = DataSet.ToLabels(y);
+        var train = DataSet.FromLabels(x, labels, 3, ["cat", "dog", "eel"]);
+        var other = DataSet.FromLabels(x, labels, 3, ["ant", "dog", "eel"]);
+        var model = Model.Sequential<float>(4).Dense(3).Softmax().Build(seed: 2);
+        const string Message = "the * has class names [ant, dog, eel] but the * has [cat, dog, eel], so class 0 would be 'ant' in one and 'cat' in the other; read the data with the same class names*";
+
+        model.Invoking(m => m.Fit(train, new TrainingOptions<float> { Epochs = 1, Validation = other }))
+            .Should().Throw<ArgumentException>().WithMessage(Message.Replace("the * has class names", "the validation data has class names").Replace("but the * has", "but the training data has"));
+        model.ClassNames.Should().BeNull("a refused Fit changes nothing");
+
+        model.Fit(train, new TrainingOptions<float> { Epochs = 1 });
+        model.Invoking(m => m.Evaluate(other)).Should().Throw<ArgumentException>().WithMessage(Message.Replace("the * has class names", "the evaluation data has class names").Replace("but the * has", "but the model has"));
+        model.Invoking(m => m.Fit(other, new TrainingOptions<float> { Epochs = 1 })).Should().Throw<ArgumentException>().WithMessage("the training data has class names [ant, dog, eel] but the model has*");
+
+        // The same names, or data without names (tensors, regression-style sets), are scored as before.
+        model.Evaluate(DataSet.FromLabels(x, labels, 3, ["cat", "dog", "eel"])).Should().BeEquivalentTo(model.Evaluate(x, y));
+        model.Evaluate(DataSet.FromLabels(x, labels, 3)).Should().BeEquivalentTo(model.Evaluate(x, y));
+    }
 }

@@ -190,4 +190,50 @@ public class MetricsTests
         var make = () => new ConfusionMatrix(1);
         make.Should().Throw<ArgumentOutOfRangeException>().WithMessage("classCount must be at least 2; received 1*");
     }
+
+    [Fact]
+    public void NaN_or_infinite_predictions_are_refused_naming_the_cell_not_scored_as_class_0()
+    {
+        // The argmax of a NaN row is 0 and NaN > 0.5 is false: these used to count such a row as class 0.
+        var multi = Tensor.FromArray(new double[,] { { 0.1, 0.8, 0.1 }, { double.NaN, 0, 0 } });
+        var oneHot = DataSet.OneHot<double>([1, 0], 3);
+        var binary = Tensor.FromArray([0.9, double.PositiveInfinity], 2, 1);
+        const string Nan = "predictions holds NaN at row 1, column 0; a row with NaN or ±∞ has no class";
+        FluentActions.Invoking(() => Accuracy.Compute(multi, [1, 0])).Should().Throw<InvalidDataException>().WithMessage(Nan);
+        FluentActions.Invoking(() => Accuracy.Compute(multi, oneHot)).Should().Throw<InvalidDataException>().WithMessage(Nan);
+        FluentActions.Invoking(() => Accuracy.MultiClass(multi, [1, 0])).Should().Throw<InvalidDataException>().WithMessage(Nan);
+        FluentActions.Invoking(() => Accuracy.Binary(binary, [1, 0])).Should().Throw<InvalidDataException>().WithMessage("predictions holds Infinity at row 1, column 0*");
+        FluentActions.Invoking(() => Accuracy.MultiLabel(multi, oneHot)).Should().Throw<InvalidDataException>().WithMessage("probabilities holds NaN at row 1, column 0*");
+        FluentActions.Invoking(() => Predictions.ToLabels(multi)).Should().Throw<InvalidDataException>().WithMessage(Nan);
+        FluentActions.Invoking(() => Predictions.ToMultiLabel(multi)).Should().Throw<InvalidDataException>().WithMessage(Nan);
+        FluentActions.Invoking(() => ConfusionMatrix.Compute(multi, [1, 0])).Should().Throw<InvalidDataException>().WithMessage(Nan);
+        FluentActions.Invoking(() => ConfusionMatrix.Compute(multi, oneHot)).Should().Throw<InvalidDataException>().WithMessage(Nan);
+        FluentActions.Invoking(() => ConfusionMatrix.PerLabel(multi, oneHot)).Should().Throw<InvalidDataException>().WithMessage(Nan);
+
+        var nanTargets = Tensor.FromArray(new double[,] { { 0, 1, 0 }, { 1, double.NaN, 0 } });
+        FluentActions.Invoking(() => Predictions.FromTargets(nanTargets)).Should().Throw<InvalidDataException>().WithMessage("targets holds NaN at row 1, column 1*");
+        FluentActions.Invoking(() => Accuracy.Compute(oneHot, nanTargets)).Should().Throw<InvalidDataException>().WithMessage("targets holds NaN at row 1, column 1*");
+    }
+
+    [Fact]
+    public void A_class_argument_out_of_range_is_named_as_itself_not_as_a_span_entry()
+    {
+        // These said "actual[0] = 99 is outside [0, 3)" (parameter "actual") for Precision(99), Add(…) and the indexer.
+        var cm = ConfusionMatrix.FromLabels(_actual, _predicted, 3);
+        cm.Invoking(m => m.Precision(99)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("c").WithMessage("c must be a class in [0, 3); received 99*");
+        cm.Invoking(m => m.Recall(-1)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("c").WithMessage("c must be a class in [0, 3); received -1*");
+        cm.Invoking(m => m.TruePositives(3)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("c");
+        cm.Invoking(m => m.Add(0, 7)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("predicted").WithMessage("predicted must be a class in [0, 3); received 7*");
+        cm.Invoking(m => m[5, 0]).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("actual").WithMessage("actual must be a class in [0, 3); received 5*");
+        cm.Total.Should().Be(_actual.Length, "a refused Add counts nothing");
+    }
+
+    [Theory]
+    [InlineData(46_341)] // C² wraps around int: the allocation threw an OverflowException
+    [InlineData(int.MaxValue)]
+    public void A_class_count_whose_square_cannot_be_allocated_is_refused_naming_it(int classCount)
+    {
+        var make = () => new ConfusionMatrix(classCount);
+        make.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("classCount").WithMessage($"classCount {classCount} needs * counts (C²), more than the largest array holds*");
+    }
 }

@@ -165,6 +165,37 @@ public class OptimizerSuiteTests
     }
 
     [Theory]
+    [InlineData("rmsprop", "w.s", -0.5, "*\"w.s\" holds -0.5 at index 2; s, an average of squared gradients, must be ≥ 0*")]
+    [InlineData("adam", "w.s", -0.5, "*\"w.s\" holds -0.5 at index 2; s, an average of squared gradients, must be ≥ 0*")]
+    [InlineData("adam", "w.s", double.NaN, "*\"w.s\" holds NaN at index 2; optimizer state must be finite*")]
+    [InlineData("adam", "w.v", double.PositiveInfinity, "*\"w.v\" holds Infinity at index 2; optimizer state must be finite*")]
+    [InlineData("momentum", "w.v", double.NaN, "*\"w.v\" holds NaN at index 2; optimizer state must be finite*")]
+    public void Import_refuses_non_finite_state_and_negative_squares_as_a_checkpoint_does(string name, string key, double value, string message)
+    {
+        // These used to be imported: the next step's √s (or v) made every weight NaN, reported as a diverged run.
+        var opt = Create(name);
+        var p = MakeParameter<double>("w", 4, 1);
+        SetGradient(p, 0, 1);
+        opt.Step([p]);
+        var good = opt.ExportState<double>([p]);
+        var bad = good.ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
+        bad[key].Span[2] = value;
+        var before = opt.ExportState<double>([p]);
+
+        opt.Invoking(o => o.ImportState<double>([p], bad)).Should().Throw<ArgumentException>().WithParameterName("state").WithMessage(message);
+        opt.ExportState<double>([p])[key].Should().Be(before[key], "a refused import changes nothing");
+
+        // v may be negative (an average of gradients), and s = 0 is a valid average of zero gradients.
+        var fine = good.ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
+        foreach (var (k, t) in fine.Where(kv => kv.Key != "t"))
+        {
+            t.Span[2] = k.EndsWith(".s", StringComparison.Ordinal) ? 0 : -0.5;
+        }
+
+        opt.ImportState<double>([p], fine);
+    }
+
+    [Theory]
     [MemberData(nameof(Names))]
     public void A_warm_step_allocates_nothing(string name)
     {
