@@ -31,7 +31,7 @@ Console.WriteLine("A custom layer whose backward doubles dW:");
 Console.WriteLine(bad);
 
 // Per-tensor differences on a log scale, with the course's bands at 1e-7 and 1e-3.
-string outDir = Path.Combine("out", "gradient-checking");
+string outDir = StringArg("--out", Path.Combine("out", "gradient-checking"));
 Directory.CreateDirectory(outDir);
 int tensors = good.Parameters.Count;
 new LineChart("Gradient check: relative difference per parameter tensor", "parameter tensor (0.weight, 0.bias, 1.weight, ...)", "difference")
@@ -54,6 +54,12 @@ if (json)
 }
 
 return ok ? 0 : 1;
+
+string StringArg(string name, string fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+}
 
 /// <summary>A linear layer Z = A·Wᵀ + b whose backward pass wrongly doubles dW.</summary>
 internal sealed class BuggyDense : ILayer<double>

@@ -76,11 +76,13 @@ if (!finite)
 }
 else if (missed.Length > 0)
 {
-    Console.WriteLine($"Note: this run does NOT show the course's finding for {string.Join(" and ", missed)} (lower train accuracy and higher test accuracy than none).");
+    Console.WriteLine($"Note: this run does NOT show the course's finding for {string.Join(" and ", missed)} (train accuracy no higher and test accuracy higher than none).");
 }
 else
 {
-    Console.WriteLine("This run shows the course's finding: both regularizers lower train accuracy and raise test accuracy.");
+    // "lower" only where it is: with 100 training examples a regularizer can leave train accuracy unchanged.
+    string Train(string name) => results[name].TrainAccuracy < none.TrainAccuracy ? "lowers" : "keeps";
+    Console.WriteLine($"This run shows the course's finding: both regularizers raise test accuracy and neither raises train accuracy (L2 {Train("l2")} it, dropout {Train("dropout")} it).");
 }
 
 if (json)
