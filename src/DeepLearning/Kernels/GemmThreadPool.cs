@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 
@@ -138,6 +139,9 @@ internal abstract class SideJob
     private int _state;
     private Exception? _failure;
 
+    /// <summary>The pool the job was last posted to: <see cref="Complete"/> takes the job back out of it.</summary>
+    internal GemmThreadPool? Pool { get; set; }
+
     /// <summary>Whether the job is posted and not yet taken by anyone.</summary>
     internal bool IsPosted => Volatile.Read(ref _state) == Posted;
 
@@ -162,6 +166,9 @@ internal abstract class SideJob
             spin.SpinOnce(sleep1Threshold: -1);
         }
 
+        // The pool's slot would otherwise keep this job, and all it references (a reader, its whole data set), alive
+        // after its owner has finished with it, until another job is posted.
+        Pool?.Forget(this);
         var failure = _failure;
         _failure = null;
         Volatile.Write(ref _state, Idle);
@@ -313,6 +320,7 @@ internal sealed class GemmThreadPool
         try
         {
             EnsureHelpers(1);
+            job.Pool = this;
             job.MarkPosted();
             Volatile.Write(ref _side, job);
             Interlocked.Increment(ref _generation);
@@ -331,6 +339,9 @@ internal sealed class GemmThreadPool
 
         return true;
     }
+
+    /// <summary>Clears the side-job slot if it still holds <paramref name="job"/> (completed by its owner).</summary>
+    internal void Forget(SideJob job) => Interlocked.CompareExchange(ref _side, null, job);
 
     private void EnsureHelpers(int helpers)
     {
@@ -352,6 +363,16 @@ internal sealed class GemmThreadPool
                 _threads.Add(thread);
                 thread.Start();
             }
+        }
+    }
+
+    // Apart from Loop, so no local of the helper's endless loop keeps the last job (and its data) reachable.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RunSideJob()
+    {
+        if (Volatile.Read(ref _side) is { IsPosted: true } side)
+        {
+            side.TryRun();
         }
     }
 
@@ -382,9 +403,9 @@ internal sealed class GemmThreadPool
             }
 
             seen = Volatile.Read(ref _generation);
-            if (index == 1 && Volatile.Read(ref _side) is { IsPosted: true } side)
+            if (index == 1)
             {
-                side.TryRun();
+                RunSideJob();
             }
 
             GemmWork? work = _work;
