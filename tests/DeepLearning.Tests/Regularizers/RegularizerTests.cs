@@ -125,11 +125,19 @@ public class RegularizerTests
                     r.AddGradientAndCost<float>(ps, m);
                 }
 
-                g0.CopyTo(p.Gradient.Span);
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                r.AddGradientAndCost<float>(ps, m);
-                r.Cost<float>(ps, m);
-                GC.GetAllocatedBytesForCurrentThread().Should().Be(before, "a warm pass allocates nothing");
+                // The smallest of a few measured rounds: the runtime can allocate on this thread for its own reasons in
+                // any one of them (a tier-up; seen once in CI: 144 bytes), as PredictorTests' measurement allows for too.
+                long allocated = long.MaxValue;
+                for (int round = 0; round < 4 && allocated > 0; round++)
+                {
+                    g0.CopyTo(p.Gradient.Span);
+                    long before = GC.GetAllocatedBytesForCurrentThread();
+                    r.AddGradientAndCost<float>(ps, m);
+                    r.Cost<float>(ps, m);
+                    allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+                }
+
+                allocated.Should().Be(0, "a warm pass allocates nothing");
                 results.Add((both, g));
             }
         }
