@@ -43,13 +43,20 @@ public class MetricsTests
         var s = Tensor.FromRows([[0.1f, 0.7f, 0.2f], [2.0f, -1.0f, 2.0f]]);
         int[] labels = [1, 0];
         Accuracy.Compute(s, labels);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 10; i++)
+        // The smallest of a few measured rounds (the runtime can allocate on this thread for a tier-up in any one).
+        long allocated = long.MaxValue;
+        for (int round = 0; round < 4 && allocated > 0; round++)
         {
-            Accuracy.Compute(s, labels);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10; i++)
+            {
+                Accuracy.Compute(s, labels);
+            }
+
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
+        allocated.Should().Be(0);
     }
 
     [Fact]

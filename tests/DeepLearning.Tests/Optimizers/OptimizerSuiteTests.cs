@@ -212,13 +212,20 @@ public class OptimizerSuiteTests
             opt.Step(list);
         }
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 50; i++)
+        // The smallest of a few measured rounds (the runtime can allocate on this thread for a tier-up in any one).
+        long allocated = long.MaxValue;
+        for (int round = 0; round < 4 && allocated > 0; round++)
         {
-            opt.Step(list);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 50; i++)
+            {
+                opt.Step(list);
+            }
+
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
+        allocated.Should().Be(0);
     }
 
     [Fact]

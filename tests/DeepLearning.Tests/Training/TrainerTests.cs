@@ -462,13 +462,20 @@ public sealed class TrainerTests : IDisposable
             Trainer.Step(model, adam, x, y);
         }
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 20; i++)
+        // The smallest of a few measured rounds: the runtime can allocate on this thread for its own reasons (a tier-up)
+        // in any one of them, as RegularizerTests and PredictorTests allow for.
+        long allocated = long.MaxValue;
+        for (int round = 0; round < 4 && allocated > 0; round++)
         {
-            Trainer.Step(model, adam, x, y);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 20; i++)
+            {
+                Trainer.Step(model, adam, x, y);
+            }
+
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         allocated.Should().Be(0);
     }
 
