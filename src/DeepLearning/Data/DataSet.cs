@@ -340,18 +340,7 @@ public sealed class DataSet<T> : IDataSource<T>
         }
     }
 
-    private static void CheckFinite(Tensor<T> t, string name)
-    {
-        var s = t.ReadOnlySpan;
-        for (int k = 0; k < s.Length; k++)
-        {
-            if (!T.IsFinite(s[k]))
-            {
-                int cols = t.RowLength;
-                throw new InvalidDataException($"{name} holds {s[k]} at row {k / cols}, column {k % cols}; data must be finite");
-            }
-        }
-    }
+    private static void CheckFinite(Tensor<T> t, string name) => FiniteCheck.RequireFinite(t, name);
 
     // Training and evaluation read Y; stratified splits and ClassCounts read the labels: both must name the same class,
     // by the rule DataSet.ToLabels uses (a single column's y > 0.5 is class 1; otherwise the first largest entry), so
@@ -360,17 +349,12 @@ public sealed class DataSet<T> : IDataSource<T>
     {
         int c = y.RowLength;
         var s = y.ReadOnlySpan;
-        T half = T.CreateTruncating(0.5);
+        var fromLabels = DataSet.ToLabels(y);
         for (int i = 0; i < labels.Length; i++)
         {
             var row = s.Slice(i * c, c);
-            if (FiniteCheck.FirstNonFinite(row) >= 0)
-            {
-                continue;
-            }
-
-            int fromY = c == 1 ? (row[0] > half ? 1 : 0) : System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row);
-            if (fromY != labels[i])
+            int fromY = fromLabels[i];
+            if (fromY != labels[i] && FiniteCheck.FirstNonFinite(row) < 0)
             {
                 string values = c == 1
                     ? string.Create(CultureInfo.InvariantCulture, $"Y[{i}, 0] = {row[0]}, which is class {fromY} (y > 0.5 is class 1)")

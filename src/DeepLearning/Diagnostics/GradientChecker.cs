@@ -173,15 +173,7 @@ public static class GradientChecker
     }
 
     private static void RequireFinite<T>(Tensor<T> data, string name)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int k = FiniteCheck.FirstNonFinite(data.ReadOnlySpan);
-        if (k >= 0)
-        {
-            int n = Math.Max(1, data.RowLength);
-            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"{name} holds {data.ReadOnlySpan[k]} at row {k / n}, column {k % n}; data must be finite"));
-        }
-    }
+        where T : unmanaged, IFloatingPointIeee754<T> => FiniteCheck.RequireFinite(data, name);
 
     /// <summary>The verdict band for a relative difference.</summary>
     public static GradientVerdict VerdictFor(double difference) =>

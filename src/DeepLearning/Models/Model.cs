@@ -819,13 +819,7 @@ public sealed class Model<T>
         return _inputTransform is null ? x : _inputTransform.Apply(x);
     }
 
-    private static void RequireFinite(Tensor<T> data, string name)
-    {
-        if (FiniteCheck.Locate(data, data.RowCount) is { } bad)
-        {
-            throw new InvalidDataException(FormattableString.Invariant($"{name} holds {bad.Value} at row {bad.Row}, column {bad.Column}; data must be finite"));
-        }
-    }
+    private static void RequireFinite(Tensor<T> data, string name) => FiniteCheck.RequireFinite(data, name);
 
     private void CheckInput(Tensor<T> x, string name)
     {

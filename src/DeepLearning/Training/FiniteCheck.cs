@@ -48,6 +48,18 @@ internal static class FiniteCheck
         return k < 0 ? null : (k / n, k % n, s[k]);
     }
 
+    /// <summary>Throws <see cref="InvalidDataException"/> naming the first NaN or ±∞ of a data matrix by row and column.</summary>
+    /// <param name="data">The matrix (m, n), e.g. X or Y.</param>
+    /// <param name="name">Its name in the message, e.g. "X".</param>
+    public static void RequireFinite<T>(Tensor<T> data, string name)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (Locate(data, data.RowCount) is { } bad)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"{name} holds {bad.Value} at row {bad.Row}, column {bad.Column}; data must be finite"));
+        }
+    }
+
     /// <summary>
     /// Throws <see cref="InvalidDataException"/> naming the cell when X or Y of a mini-batch holds NaN or ±∞.
     /// </summary>
