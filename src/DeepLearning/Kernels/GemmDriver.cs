@@ -78,6 +78,13 @@ internal static class GemmBlocking
     /// </summary>
     public static int ColumnSplitTiles { get; set; } = 16;
 
+    /// <summary>
+    /// Any number of rows is split by column panels when A is read in place and B has to be packed (see
+    /// <see cref="GemmDriver{TS, TV, T}.Multiply"/>). Batch-256 first layer, NT (256, 256, 784) on two threads: each core
+    /// packs half of Wᵀ instead of all of it.
+    /// </summary>
+    public static bool ColumnSplitForPacking { get; set; } = true;
+
     /// <summary>Chunks per participant in the column split (claimed dynamically for balance).</summary>
     public static int ColumnChunksPerThread { get; set; } = 2;
 }
@@ -208,7 +215,11 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             && (long)p.K * p.N >= GemmBlocking.DirectBMinElements;
         int tiles = (p.M + MR - 1) / MR;
         int panels = (p.N + NR - 1) / NR;
-        bool columns = tiles <= GemmBlocking.ColumnSplitTiles * maxThreads && panels >= 2 && (p.N <= p.NC || p.NC % NR == 0);
+        // Columns also when A is read in place and B has to be packed: the row split would have every participant
+        // pack all of B̃, the column split packs each panel once, by the participant that then uses it (and, in
+        // training, from the half of W that participant's optimizer share just updated).
+        bool columnsForPacking = GemmBlocking.ColumnSplitForPacking && p.DirectA && !p.Prepacked && !p.DirectB;
+        bool columns = (tiles <= GemmBlocking.ColumnSplitTiles * maxThreads || columnsForPacking) && panels >= 2 && (p.N <= p.NC || p.NC % NR == 0);
         int threads = Math.Min(maxThreads, columns ? panels : tiles);
         if (2L * p.M * p.N * p.K < GemmBlocking.ParallelFlops)
         {
