@@ -6,7 +6,8 @@ namespace DeepLearning.Benchmarks;
 /// Entry point: <c>gemm --quick</c> runs the quick GEMM table (one line per case), <c>peak --quick</c> the FMA
 /// peak of this machine, <c>infer --quick</c> inference latency and allocation per call, <c>train --quick</c> the
 /// seconds per epoch of the reference MLP with its efficiency and PyTorch's figure, <c>train --profile</c> where a
-/// training step's time goes, <c>storage --quick</c> a study storage's cost per trial; anything else goes to
+/// training step's time goes, <c>train --ab NAME</c> one setting off against on in alternated epochs,
+/// <c>storage --quick</c> a study storage's cost per trial; anything else goes to
 /// BenchmarkDotNet's switcher over every suite in this assembly.
 /// </summary>
 public static class Program
@@ -32,6 +33,11 @@ public static class Program
         if (args.Length >= 1 && args[0] == "train" && args.Contains("--profile"))
         {
             return TrainProfile.Run(args);
+        }
+
+        if (args.Length >= 1 && args[0] == "train" && args.Contains("--ab"))
+        {
+            return TrainAB.Run(args);
         }
 
         if (args.Length >= 1 && args[0] == "train" && args.Contains("--quick"))
