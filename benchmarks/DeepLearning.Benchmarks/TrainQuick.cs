@@ -30,7 +30,7 @@ internal static class TrainQuick
         var (train, name) = Load(args);
         GemmBlocking.ParallelFlops = Option(args, "--parallel-flops", (int)GemmBlocking.ParallelFlops);
         GemmBlocking.ColumnSplitTiles = Option(args, "--column-tiles", GemmBlocking.ColumnSplitTiles);
-        string? peer = args.Contains("--no-peer") ? null : PeerScript();
+        string? peer = args.Contains("--no-peer") ? null : PeerScript("compare_training.py");
         string net = NetOption(args);
         var ci = CultureInfo.InvariantCulture;
 
@@ -158,14 +158,14 @@ internal static class TrainQuick
         return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out int v) && v > 0 ? v : fallback;
     }
 
-    // benchmarks/compare_training.py, found from the working directory or the binary's folder upwards.
-    private static string? PeerScript()
+    // benchmarks/<name>, found from the working directory or the binary's folder upwards; null without /usr/bin/python3.
+    internal static string? PeerScript(string name)
     {
         foreach (string start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
         {
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
             {
-                string path = Path.Combine(dir.FullName, "benchmarks", "compare_training.py");
+                string path = Path.Combine(dir.FullName, "benchmarks", name);
                 if (File.Exists(path))
                 {
                     return File.Exists("/usr/bin/python3") ? path : null;
