@@ -148,6 +148,17 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         set => _data[_offset + Index(i, j, k, l)] = value;
     }
 
+    /// <summary>A (rows, cols) view of this tensor's first rows·cols elements (internal scratch buffers), sharing storage.</summary>
+    internal Tensor<T> Prefix(int rows, int cols)
+    {
+        if (rows < 0 || cols < 0 || (long)rows * cols > Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(rows), $"a ({rows}, {cols}) view does not fit in a tensor of {Length} elements");
+        }
+
+        return new Tensor<T>(_data, _offset, [rows, cols]);
+    }
+
     /// <summary>
     /// A view of rows [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>)
     /// along dimension 0, sharing storage (no copy). A mini-batch is a row view of X.
