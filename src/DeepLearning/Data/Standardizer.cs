@@ -78,6 +78,11 @@ public sealed class Standardizer<T> : IInputTransform<T>
     /// <summary>Fits μ and σ² on the rows of <paramref name="x"/> (m, n_x), m ≥ 1.</summary>
     /// <param name="x">The training inputs.</param>
     /// <param name="epsilon">ε ≥ 0 in √(σ² + ε).</param>
+    /// <exception cref="InvalidDataException">
+    /// <paramref name="x"/> holds NaN or ±∞ (named by row and column), or a feature's σ² is too large for T (in float,
+    /// a spread beyond about 1.8e19, e.g. values ±1e30): such a σ² could not be saved with the model, and its scale
+    /// would round the feature to 0.
+    /// </exception>
     public static Standardizer<T> Fit(Tensor<T> x, double epsilon = DefaultEpsilon)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -91,6 +96,7 @@ public sealed class Standardizer<T> : IInputTransform<T>
             throw new ArgumentException($"fitting needs a (m, n_x) tensor with m ≥ 1; received shape {x.ShapeText}", nameof(x));
         }
 
+        FiniteCheck.RequireFinite(x, "X");
         int m = x.RowCount;
         int n = x.RowLength;
         var s = x.ReadOnlySpan;
@@ -124,9 +130,12 @@ public sealed class Standardizer<T> : IInputTransform<T>
         for (int j = 0; j < n; j++)
         {
             variance[j] /= m;
-            if (!double.IsFinite(mean[j]) || !double.IsFinite(variance[j]))
+            if (!double.IsFinite(mean[j]) || !T.IsFinite(T.CreateTruncating(variance[j])))
             {
-                throw new InvalidDataException($"feature {j} has mean {mean[j]} and variance {variance[j]} on the training set; inputs must be finite");
+                // The inputs are finite (checked above): the statistics themselves overflow. A σ² that T cannot hold
+                // would be saved as ∞ (a file Model.Load refuses) and scale the feature by 1/∞ = 0.
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                    $"feature {j} has mean {mean[j]:G6} and variance {variance[j]:G6} on the training set, which {typeof(T).Name} cannot hold (largest finite value {double.CreateTruncating(T.BitDecrement(T.PositiveInfinity)):G8}); rescale the feature (e.g. divide it by a constant) or use a double model"));
             }
         }
 
