@@ -83,7 +83,10 @@ public sealed class Standardizer<T> : IInputTransform<T>
     /// a spread beyond about 1.8e19, e.g. values ±1e30): such a σ² could not be saved with the model, and its scale
     /// would round the feature to 0.
     /// </exception>
-    public static Standardizer<T> Fit(Tensor<T> x, double epsilon = DefaultEpsilon)
+    public static Standardizer<T> Fit(Tensor<T> x, double epsilon = DefaultEpsilon) => Fit(x, epsilon, targets: false);
+
+    /// <summary>Fits on inputs X, or on a regression's targets Y (<paramref name="targets"/>), which the messages then name.</summary>
+    internal static Standardizer<T> Fit(Tensor<T> x, double epsilon, bool targets)
     {
         ArgumentNullException.ThrowIfNull(x);
         if (!(epsilon >= 0) || !double.IsFinite(epsilon))
@@ -96,7 +99,7 @@ public sealed class Standardizer<T> : IInputTransform<T>
             throw new ArgumentException($"fitting needs a (m, n_x) tensor with m ≥ 1; received shape {x.ShapeText}", nameof(x));
         }
 
-        FiniteCheck.RequireFinite(x, "X");
+        FiniteCheck.RequireFinite(x, targets ? "Y" : "X");
         int m = x.RowCount;
         int n = x.RowLength;
         var s = x.ReadOnlySpan;
@@ -135,7 +138,7 @@ public sealed class Standardizer<T> : IInputTransform<T>
                 // The inputs are finite (checked above): the statistics themselves overflow. A σ² that T cannot hold
                 // would be saved as ∞ (a file Model.Load refuses) and scale the feature by 1/∞ = 0.
                 throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                    $"feature {j} has mean {mean[j]:G6} and variance {variance[j]:G6} on the training set, which {typeof(T).Name} cannot hold (largest finite value {double.CreateTruncating(T.BitDecrement(T.PositiveInfinity)):G8}); rescale the feature (e.g. divide it by a constant) or use a double model"));
+                    $"{(targets ? "target column" : "feature")} {j} has mean {mean[j]:G6} and variance {variance[j]:G6} on the training set, which {typeof(T).Name} cannot hold (largest finite value {double.CreateTruncating(T.BitDecrement(T.PositiveInfinity)):G8}); rescale {(targets ? "the targets" : "the feature")} (e.g. divide by a constant) or use a double model"));
             }
         }
 
@@ -340,6 +343,6 @@ public static class Standardizer
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(train);
-        return Standardizer<T>.Fit(train.Y);
+        return Standardizer<T>.Fit(train.Y, Standardizer<T>.DefaultEpsilon, targets: true);
     }
 }
