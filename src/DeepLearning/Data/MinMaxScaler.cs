@@ -74,7 +74,12 @@ public sealed class MinMaxScaler<T> : IInputTransform<T>
     /// <summary>Fits min_j and max_j on the rows of <paramref name="x"/> (m, n_x), m ≥ 1.</summary>
     /// <param name="x">The training inputs.</param>
     /// <param name="low">The value the training minimum maps to.</param>
-    /// <param name="high">The value the training maximum maps to; must exceed <paramref name="low"/>.</param>
+    /// <param name="high">
+    /// The value the training maximum maps to; must exceed <paramref name="low"/> in T, with a width high − low that T
+    /// can hold.
+    /// </param>
+    /// <exception cref="ArgumentException">The range is not finite, or not low &lt; high with a finite width in T.</exception>
+    /// <exception cref="InvalidDataException"><paramref name="x"/> holds NaN or ±∞.</exception>
     public static MinMaxScaler<T> Fit(Tensor<T> x, double low = 0, double high = 1)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -191,6 +196,16 @@ public sealed class MinMaxScaler<T> : IInputTransform<T>
         if (!double.IsFinite(low) || !double.IsFinite(high) || !(high > low))
         {
             throw new ArgumentException($"the target range must be finite with low < high; received low = {low.ToString(CultureInfo.InvariantCulture)}, high = {high.ToString(CultureInfo.InvariantCulture)}");
+        }
+
+        // In T: low and high distinct and the width finite. A width that overflows T (float [−3e38, 3e38]) made every
+        // scale ∞, which the constant-column rule then replaced by 1, and one that rounds to 0 made every scale 0:
+        // either way every feature came out constant.
+        T lowT = T.CreateTruncating(low), highT = T.CreateTruncating(high);
+        if (!T.IsFinite(lowT) || !T.IsFinite(highT) || !(highT > lowT) || !T.IsFinite(highT - lowT))
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"the target range [low, high] must hold distinct values with a finite width high − low in {typeof(T).Name}; received low = {low}, high = {high}"));
         }
     }
 }

@@ -78,7 +78,15 @@ public sealed class Standardizer<T> : IInputTransform<T>
     /// <summary>Fits μ and σ² on the rows of <paramref name="x"/> (m, n_x), m ≥ 1.</summary>
     /// <param name="x">The training inputs.</param>
     /// <param name="epsilon">ε ≥ 0 in √(σ² + ε).</param>
-    public static Standardizer<T> Fit(Tensor<T> x, double epsilon = DefaultEpsilon)
+    /// <exception cref="InvalidDataException">
+    /// <paramref name="x"/> holds NaN or ±∞ (named by row and column), or a feature's σ² is too large for T (in float,
+    /// a spread beyond about 1.8e19, e.g. values ±1e30): such a σ² could not be saved with the model, and its scale
+    /// would round the feature to 0.
+    /// </exception>
+    public static Standardizer<T> Fit(Tensor<T> x, double epsilon = DefaultEpsilon) => Fit(x, epsilon, targets: false);
+
+    /// <summary>Fits on inputs X, or on a regression's targets Y (<paramref name="targets"/>), which the messages then name.</summary>
+    internal static Standardizer<T> Fit(Tensor<T> x, double epsilon, bool targets)
     {
         ArgumentNullException.ThrowIfNull(x);
         if (!(epsilon >= 0) || !double.IsFinite(epsilon))
@@ -91,6 +99,7 @@ public sealed class Standardizer<T> : IInputTransform<T>
             throw new ArgumentException($"fitting needs a (m, n_x) tensor with m ≥ 1; received shape {x.ShapeText}", nameof(x));
         }
 
+        FiniteCheck.RequireFinite(x, targets ? "Y" : "X");
         int m = x.RowCount;
         int n = x.RowLength;
         var s = x.ReadOnlySpan;
@@ -124,9 +133,12 @@ public sealed class Standardizer<T> : IInputTransform<T>
         for (int j = 0; j < n; j++)
         {
             variance[j] /= m;
-            if (!double.IsFinite(mean[j]) || !double.IsFinite(variance[j]))
+            if (!double.IsFinite(mean[j]) || !T.IsFinite(T.CreateTruncating(variance[j])))
             {
-                throw new InvalidDataException($"feature {j} has mean {mean[j]} and variance {variance[j]} on the training set; inputs must be finite");
+                // The inputs are finite (checked above): the statistics themselves overflow. A σ² that T cannot hold
+                // would be saved as ∞ (a file Model.Load refuses) and scale the feature by 1/∞ = 0.
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                    $"{(targets ? "target column" : "feature")} {j} has mean {mean[j]:G6} and variance {variance[j]:G6} on the training set, which {typeof(T).Name} cannot hold (largest finite value {double.CreateTruncating(T.BitDecrement(T.PositiveInfinity)):G8}); rescale {(targets ? "the targets" : "the feature")} (e.g. divide by a constant) or use a double model"));
             }
         }
 
@@ -331,6 +343,6 @@ public static class Standardizer
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(train);
-        return Standardizer<T>.Fit(train.Y);
+        return Standardizer<T>.Fit(train.Y, Standardizer<T>.DefaultEpsilon, targets: true);
     }
 }

@@ -107,18 +107,24 @@ public static class BiasVariance
     /// <param name="thresholds">When a gap is large.</param>
     /// <returns>The report.</returns>
     /// <exception cref="InvalidOperationException">The model is not a classifier (no accuracy to turn into an error).</exception>
+    /// <exception cref="ArgumentException"><paramref name="train"/> or <paramref name="dev"/> yields no examples.</exception>
     public static BiasVarianceReport Diagnose<T>(Model<T> model, IDataSource<T> train, IDataSource<T> dev, double humanError = 0, BiasVarianceThresholds? thresholds = null)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(dev);
-        var trainEvaluation = model.Evaluate(train);
-        var devEvaluation = model.Evaluate(dev);
-        if (trainEvaluation.Accuracy is not double trainAccuracy || devEvaluation.Accuracy is not double devAccuracy)
+        if (!model.IsClassifier)
         {
             throw new InvalidOperationException("bias/variance diagnosis needs error rates: the model is not a classifier (its evaluation has no accuracy)");
         }
+
+        var trainEvaluation = model.Evaluate(train);
+        var devEvaluation = model.Evaluate(dev);
+
+        // An empty set has no accuracy (and no error rate): say which set, rather than that the model is no classifier.
+        double trainAccuracy = trainEvaluation.Accuracy ?? throw new ArgumentException("the training set has no examples: bias/variance diagnosis needs its error rate", nameof(train));
+        double devAccuracy = devEvaluation.Accuracy ?? throw new ArgumentException("the dev set has no examples: bias/variance diagnosis needs its error rate", nameof(dev));
 
         return Diagnose(1 - trainAccuracy, 1 - devAccuracy, humanError, thresholds, epoch: null);
     }

@@ -90,6 +90,7 @@ public static class GradientChecker
     /// <summary>Runs the check on the batch (X, Y).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="GradientCheckOptions.Epsilon"/> is not finite and &gt; 0, or <see cref="GradientCheckOptions.MaxCoordinatesPerTensor"/> is below 1.</exception>
     /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named).</exception>
+    /// <exception cref="ArgumentException">X holds no examples (m = 0), or X and Y do not fit the model.</exception>
     public static GradientCheckReport Check<T>(Model<T> model, Tensor<T> x, Tensor<T> y, GradientCheckOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -101,6 +102,12 @@ public static class GradientChecker
         {
             // ε = ∞ would make every difference quotient NaN, reported as a backpropagation bug.
             throw new ArgumentOutOfRangeException(nameof(options), options.Epsilon, $"Epsilon must be finite and > 0; received {options.Epsilon.ToString(CultureInfo.InvariantCulture)}");
+        }
+
+        if (x.RowCount == 0)
+        {
+            // J and every gradient of no examples are 0: every difference would be 0, the verdict "correct".
+            throw new ArgumentException($"X holds no examples: shape {x.ShapeText}; a gradient check needs at least one row", nameof(x));
         }
 
         // NaN or ±∞ data makes every difference NaN, which would read as the verdict "likely a bug in backpropagation".

@@ -9,7 +9,9 @@ namespace DeepLearning;
 /// Inverted dropout with the course's keep_prob: in training, D = 1[U &lt; keep_prob] / keep_prob with
 /// U ~ Uniform(0, 1) drawn fresh every iteration, A = A_prev ⊙ D, and backward dA_prev = dA ⊙ D (the same mask).
 /// At inference it is the identity; E[A] = A_prev, so no rescaling is needed at test time.
-/// keep_prob = 1 is an exact no-op (the input passes through untouched).
+/// keep_prob = 1 is an exact no-op (the input passes through untouched); built by <c>ModelBuilder.Dropout</c>, the layer
+/// still forks its source from the build seed whatever keep_prob is, so the layers after it get the same initial
+/// weights for keep_prob = 1 as for 0.8, and other ones than in a model built without the layer.
 /// <para>The uniforms come from a counter-based stream: each training pass draws one 64-bit key K from the layer's
 /// seeded source, and unit i of the (m, n) batch (row-major index i) is kept when the top 32 bits of the
 /// (i + 1)-th SplitMix64 output from K are below ⌈keep_prob·2³²⌉. So a seed gives the same masks, and the same

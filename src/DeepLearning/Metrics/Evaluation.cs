@@ -23,10 +23,17 @@ namespace DeepLearning;
 /// <param name="Count">The number of examples m.</param>
 /// <param name="ConfusionMatrix">
 /// Counts by (actual, predicted) class, with precision/recall/F1 and the model's class names (null for regression,
-/// and for a multi-label output, whose rows have no single actual or predicted class to count in a C×C matrix).
+/// for a multi-label output, whose rows have no single actual or predicted class to count in a C×C matrix, and for
+/// more than <see cref="MaxConfusionMatrixClasses"/> classes, whose C² counts would take more memory than the model).
 /// </param>
 public sealed record Evaluation(double Cost, double? Accuracy, long Count, ConfusionMatrix? ConfusionMatrix)
 {
+    /// <summary>
+    /// The most classes for which <c>Evaluate</c> counts a C×C confusion matrix: 1,024 (8 MB of counts). Above it the
+    /// cost and accuracy are still reported; build one with <see cref="DeepLearning.ConfusionMatrix.FromLabels"/> if needed.
+    /// </summary>
+    public const int MaxConfusionMatrixClasses = 1024;
+
     /// <summary>The error rate 1 − accuracy (null for regression); for a multi-label output the fraction of cells wrong (the Hamming loss).</summary>
     public double? Error => 1 - Accuracy;
 

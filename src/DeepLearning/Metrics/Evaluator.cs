@@ -28,7 +28,7 @@ internal sealed class Evaluator<T>
     {
         _model = model;
         _c = model.OutputSize;
-        if (model.IsClassifier && !model.IsMultiLabel && confusion)
+        if (model.IsClassifier && !model.IsMultiLabel && confusion && model.ClassCount <= Evaluation.MaxConfusionMatrixClasses)
         {
             _matrix = new ConfusionMatrix(model.ClassCount) { ClassNames = model.ClassNames };
         }

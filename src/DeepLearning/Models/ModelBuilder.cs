@@ -114,10 +114,14 @@ public sealed class ModelBuilder<T>
     /// original units.
     /// </summary>
     /// <param name="train">The training set (only its Y is read).</param>
+    /// <exception cref="InvalidDataException">
+    /// A target column's σ² is too large for T (in float, a spread beyond about 1.8e19): its scale would be 0 and every
+    /// prediction NaN (0·∞ when mapped back).
+    /// </exception>
     public ModelBuilder<T> StandardizeTargets(DataSet<T> train)
     {
         ArgumentNullException.ThrowIfNull(train);
-        _targetTransform = Standardizer<T>.Fit(train.Y);
+        _targetTransform = Standardizer<T>.Fit(train.Y, Standardizer<T>.DefaultEpsilon, targets: true);
         return this;
     }
 

@@ -167,7 +167,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     {
         if (start < 0 || count < 0 || start > RowCount - count)
         {
-            throw new ArgumentOutOfRangeException(nameof(start), $"rows [{start}, {start + count}) are outside a tensor of shape {ShapeString(_shape)}");
+            throw new ArgumentOutOfRangeException(nameof(start), $"rows [{start}, {(long)start + count}) are outside a tensor of shape {ShapeString(_shape)}");
         }
 
         var shape = (int[])_shape.Clone();

@@ -49,7 +49,7 @@ public static class Trainer
     /// another model's parameters is <see cref="Optimizer.Reset"/> first, so each model trains as with a new optimizer.</para>
     /// </remarks>
     /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the validation set is empty, or the model has batch norm and the training data one example.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0.</exception>
     /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model.</exception>
     /// <exception cref="TrainingDivergedException">The cost or the weights became NaN or ±∞ (the last verified-finite weights are restored).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite).</exception>
@@ -235,7 +235,7 @@ public static class Trainer
                 var optimizer = options.Optimizer;
                 if (options.Decay is not null)
                 {
-                    optimizer.LearningRate = options.Decay.Rate(context.InitialLearningRate, epoch);
+                    optimizer.LearningRate = DecayedRate<T>(options.Decay, context.InitialLearningRate, epoch);
                 }
 
                 optimizer.Validate<T>();
@@ -414,6 +414,24 @@ public static class Trainer
         {
             throw new InvalidOperationException($"{what} already in use by a Fit that has not returned (on another thread, or a Fit called from a callback); {advice}");
         }
+    }
+
+    // α for an epoch of a decay schedule. A rate T cannot hold (a long decay that reaches 1e-46 in float) is refused
+    // naming the schedule, the epoch and α0: the optimizer's own check named only a rate the user never set.
+    private static double DecayedRate<T>(LearningRateSchedule decay, double initialRate, int epoch)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double rate = decay.Rate(initialRate, epoch);
+        T alpha = T.CreateTruncating(rate);
+        if (!T.IsFinite(alpha) || alpha == T.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(TrainingOptions<T>.Decay), rate,
+                $"{decay.Describe()} gave learning rate {Format(rate)} at epoch {epoch} (α0 = {Format(initialRate)}), which {(T.IsFinite(alpha) ? "rounds to 0" : "overflows")} in {typeof(T).Name}: train fewer epochs, or decay more slowly");
+        }
+
+        return rate;
+
+        static string Format(double v) => v.ToString("R", CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
     }
 
     private static int EffectiveBatchSize(int batchSize, long count) =>

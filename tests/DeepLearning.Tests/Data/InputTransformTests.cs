@@ -198,4 +198,44 @@ public class InputTransformTests
         var badRange = new Dictionary<string, Tensor<double>>(mm) { ["range"] = Tensor.FromArray(new[] { 1.0, 1.0 }) };
         FluentActions.Invoking(() => InputTransforms.Restore("minmax", badRange)).Should().Throw<InvalidDataException>().WithMessage("*low < high*");
     }
+
+    [Fact]
+    public void A_float_variance_beyond_float_is_refused_naming_the_feature_rather_than_zeroing_it()
+    {
+        // Column 0 = ±1e30 in float: σ² = 1e60 became ∞ in float, the feature was scaled by 1/∞ to ±0 for every row,
+        // and a model saved with this standardizer could not be loaded (variance ∞).
+        var x = Tensor.FromArray(new float[,] { { -1e30f, 1 }, { 1e30f, 2 } });
+        FluentActions.Invoking(() => Standardizer.Fit(x))
+            .Should().Throw<InvalidDataException>().WithMessage("feature 0 has mean 0 and variance 1E+60 on the training set, which Single cannot hold (largest finite value 3.4028235E+38)*");
+
+        // The same values in double are fine (σ = 1e30, x̂ = ±1).
+        var standardized = Standardizer.Fit(x.ConvertTo<double>()).Apply(x.ConvertTo<double>());
+        standardized[0, 0].Should().BeApproximately(-1, 1e-12);
+        standardized[1, 0].Should().BeApproximately(1, 1e-12);
+
+        // Finite double inputs whose statistics overflow double are not called non-finite inputs.
+        FluentActions.Invoking(() => Standardizer.Fit(Tensor.FromArray(new double[,] { { 1e308 }, { 1.5e308 } })))
+            .Should().Throw<InvalidDataException>().WithMessage("feature 0 has mean Infinity and variance *which Double cannot hold*");
+
+        // NaN or ±∞ inputs are named by row and column.
+        FluentActions.Invoking(() => Standardizer.Fit(Tensor.FromArray(new float[,] { { 1, 2 }, { 3, float.NaN } })))
+            .Should().Throw<InvalidDataException>().WithMessage("X holds NaN at row 1, column 1; data must be finite");
+    }
+
+    [Fact]
+    public void A_min_max_target_range_whose_width_T_cannot_hold_is_refused_rather_than_collapsing_every_feature()
+    {
+        // [−3e38, 3e38] in float: the scale 6e38/range overflowed, was taken for a constant column's, and the training
+        // column [0, 1] came out as −3e38 for both rows. [1, 1 + 1e-10] rounds to one float: every scale was 0.
+        var x = Tensor.FromArray(new float[,] { { 0 }, { 1 } });
+        FluentActions.Invoking(() => MinMaxScaler<float>.Fit(x, -3e38, 3e38))
+            .Should().Throw<ArgumentException>().WithMessage("*finite width high − low in Single; received low = -3E+38, high = 3E+38");
+        FluentActions.Invoking(() => MinMaxScaler<float>.Fit(x, 1, 1 + 1e-10))
+            .Should().Throw<ArgumentException>().WithMessage("*distinct values*Single*");
+
+        // Double holds that width.
+        var scaled = MinMaxScaler<double>.Fit(x.ConvertTo<double>(), -3e38, 3e38).Apply(x.ConvertTo<double>());
+        scaled[0, 0].Should().Be(-3e38);
+        scaled[1, 0].Should().BeApproximately(3e38, 1e24);
+    }
 }

@@ -202,4 +202,16 @@ public class BiasVarianceTests
         act = () => BiasVariance.Diagnose(noDev, epoch: HistoryEpoch.Last);
         act.Should().Throw<InvalidOperationException>().WithMessage("epoch 0 lacks a dev accuracy*");
     }
+
+    [Fact]
+    public void The_model_overload_names_an_empty_set_instead_of_calling_the_model_no_classifier()
+    {
+        // The empty test part of Split(0.7, 0.3, 0) passed as the dev set was reported as "the model is not a classifier".
+        var (train, dev, empty) = Datasets.Digits<float>().Split(0.7, 0.3, 0, seed: 1);
+        var model = Model.Sequential<float>(64).Dense(10).Softmax().Build(seed: 1);
+        FluentActions.Invoking(() => BiasVariance.Diagnose(model, train, empty))
+            .Should().Throw<ArgumentException>().WithMessage("the dev set has no examples*").Which.ParamName.Should().Be("dev");
+        FluentActions.Invoking(() => BiasVariance.Diagnose(model, empty, dev))
+            .Should().Throw<ArgumentException>().WithMessage("the training set has no examples*").Which.ParamName.Should().Be("train");
+    }
 }

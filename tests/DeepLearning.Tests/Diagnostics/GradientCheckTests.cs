@@ -193,4 +193,13 @@ public class GradientCheckTests
         FluentActions.Invoking(() => GradientChecker.Check(model.ConvertTo<float>(), x.ConvertTo<float>(), badY.ConvertTo<float>()))
             .Should().Throw<InvalidDataException>().WithMessage("Y holds Infinity at row 3, column 0; data must be finite");
     }
+
+    [Fact]
+    public void No_examples_are_refused_rather_than_reported_correct()
+    {
+        // With m = 0, J and every gradient are 0: each difference was 0 and the report said "backpropagation is correct".
+        var model = Model.Sequential<double>(3).Dense(2).Tanh().Dense(1).Sigmoid().Build(seed: 1);
+        FluentActions.Invoking(() => GradientChecker.Check(model, new Tensor<double>(0, 3), new Tensor<double>(0, 1)))
+            .Should().Throw<ArgumentException>().WithMessage("X holds no examples: shape (0, 3)*").Which.ParamName.Should().Be("x");
+    }
 }

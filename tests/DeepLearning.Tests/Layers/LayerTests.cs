@@ -113,6 +113,21 @@ public class LayerTests
         one.Backward(g).Should().BeSameAs(g);
     }
 
+    [Fact]
+    public void A_dropout_layer_takes_its_mask_stream_from_the_build_seed_whatever_its_keepProb()
+    {
+        // What the README's "1.0 is an exact no-op" means at the model level: Dropout(1.0) passes values through, but
+        // like every Dropout it forks its mask stream from the build seed, so the layers after it start from the
+        // weights of a model with Dropout(0.86) (which samples/Regularization relies on to compare like with like),
+        // not from those of a model built without the layer.
+        var one = Model.Sequential<float>(2).Dense(5).ReLU().Dropout(1.0).Dense(1).Sigmoid().Build(seed: 3);
+        var some = Model.Sequential<float>(2).Dense(5).ReLU().Dropout(0.86).Dense(1).Sigmoid().Build(seed: 3);
+        var none = Model.Sequential<float>(2).Dense(5).ReLU().Dense(1).Sigmoid().Build(seed: 3);
+        one.Parameters.Select(p => p.Value.ToArray()).Should().BeEquivalentTo(some.Parameters.Select(p => p.Value.ToArray()), o => o.WithStrictOrdering());
+        one.Parameters[0].Value.ToArray().Should().Equal(none.Parameters[0].Value.ToArray(), "the layers before the dropout draw first");
+        one.Parameters[2].Value.ToArray().Should().NotEqual(none.Parameters[2].Value.ToArray());
+    }
+
     [Theory]
     [InlineData(0.0)]
     [InlineData(1.5)]

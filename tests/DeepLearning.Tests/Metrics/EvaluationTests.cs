@@ -189,4 +189,26 @@ public class EvaluationTests
         model.Evaluate(DataSet.FromLabels(x, labels, 3, ["cat", "dog", "eel"])).Should().BeEquivalentTo(model.Evaluate(x, y));
         model.Evaluate(DataSet.FromLabels(x, labels, 3)).Should().BeEquivalentTo(model.Evaluate(x, y));
     }
+
+    [Fact]
+    public void A_classifier_with_more_classes_than_a_confusion_matrix_is_kept_for_is_evaluated_without_one()
+    {
+        // 50,000 classes: the C×C matrix (2.5e9 counts) was refused with an ArgumentOutOfRangeException about a
+        // classCount the caller never passed, so Evaluate gave no accuracy at all (and 20,000 classes allocated 3.2 GB).
+        var x = Tensor.FromArray(new float[,] { { 1, 0 }, { 0, 1 }, { 1, 1 } });
+        var labels = new[] { 7, 49_999, 7 };
+        var y = DataSet.OneHot<float>(labels, 50_000);
+        var model = Model.Sequential<float>(2).Dense(50_000).Softmax().Build(seed: 1);
+        var evaluation = model.Evaluate(x, y);
+        evaluation.ConfusionMatrix.Should().BeNull();
+        var predicted = model.PredictClasses(x);
+        evaluation.Accuracy.Should().Be(predicted.Zip(labels).Count(p => p.First == p.Second) / 3.0);
+        evaluation.Cost.Should().BeApproximately(model.Cost(x, y, training: false), 1e-6);
+        evaluation.ToString().Should().StartWith("m = 3, cost = ");
+
+        // At the limit the matrix is still there.
+        var atLimit = Model.Sequential<float>(2).Dense(Evaluation.MaxConfusionMatrixClasses).Softmax().Build(seed: 1);
+        atLimit.Evaluate(x, DataSet.OneHot<float>(labels.Select(l => l % 100).ToArray(), Evaluation.MaxConfusionMatrixClasses))
+            .ConfusionMatrix!.ClassCount.Should().Be(Evaluation.MaxConfusionMatrixClasses);
+    }
 }

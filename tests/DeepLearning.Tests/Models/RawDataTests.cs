@@ -194,4 +194,24 @@ public class RawDataTests
 
         Math.Sqrt(f).Should().BeApproximately(1.0, 0.02, "in float the 1e-4 spread around 3 is still resolved (3·2⁻²³ ≈ 3.6e-7)");
     }
+
+    [Fact]
+    public void Float_regression_targets_whose_variance_overflows_float_are_refused_instead_of_predicting_NaN()
+    {
+        // y ~ N(1e30, 1e29) in float: σ² ≈ 1e58 became ∞, the standardized targets all 0, and every prediction
+        // 0·∞ + μ = NaN once mapped back to original units.
+        var x = Tensor.RandomNormal<float>(new RandomSource(1), [50, 3]);
+        var y = Tensor.RandomNormal<float>(new RandomSource(2), [50, 1], 1e30, 1e29);
+        var data = new DataSet<float>(x, y);
+        FluentActions.Invoking(() => Model.Sequential<float>(3).StandardizeTargets(data))
+            .Should().Throw<InvalidDataException>().WithMessage("target column 0 has mean * and variance *E+57 on the training set, which Single cannot hold*rescale the targets*");
+        FluentActions.Invoking(() => Standardizer.FitTargets(data))
+            .Should().Throw<InvalidDataException>().WithMessage("target column 0 *");
+
+        // In double the same targets train and predict finite values in original units.
+        var d = new DataSet<double>(x.ConvertTo<double>(), y.ConvertTo<double>());
+        var model = Model.Sequential<double>(3).Standardize(d).StandardizeTargets(d).Dense(4).ReLU().Dense(1).Build(seed: 1);
+        model.Fit(d, new TrainingOptions<double> { Epochs = 3 });
+        model.Predict(d.X).ToArray().Should().OnlyContain(v => double.IsFinite(v) && v > 1e29);
+    }
 }

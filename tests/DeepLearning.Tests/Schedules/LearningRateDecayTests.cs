@@ -129,4 +129,19 @@ public class LearningRateDecayTests
         LearningRateDecay.Staircase(10, 0.5).Describe().Should().Be("Staircase(dropEvery=10, factor=0.5)");
         LearningRateDecay.Constant().Describe().Should().Be("Constant");
     }
+
+    [Fact]
+    public void A_decayed_rate_too_small_for_the_model_type_names_the_schedule_and_epoch_and_keeps_the_weights_finite()
+    {
+        // 0.01·(1e-10)^e rounds to 0 in float from epoch 4 on (1e-42 is a float subnormal, 1e-52 is 0). The error used to
+        // say only "learningRate 1.0000000000000001e-52 rounds to 0 in Single", a rate the user never set.
+        var (x, y) = TestData.Problem<float>(40, 3, 1, "sigmoid", seed: 2);
+        var model = Model.Sequential<float>(3).Dense(1).Sigmoid().Build(seed: 1);
+        var options = new TrainingOptions<float> { Epochs = 20, Optimizer = new GradientDescent(0.01), Decay = LearningRateDecay.Staircase(1, 1e-10) };
+        var e = FluentActions.Invoking(() => model.Fit(x, y, options)).Should().Throw<ArgumentOutOfRangeException>()
+            .WithMessage("Staircase(dropEvery=1, factor=1e-10) gave learning rate *e-52 at epoch 5 (α0 = 0.01), which rounds to 0 in Single*").Which;
+        e.ParamName.Should().Be("Decay");
+        options.Optimizer.LearningRate.Should().Be(0.01, "α0 is put back whatever stopped the run");
+        model.Predict(x).ToArray().Should().OnlyContain(v => float.IsFinite(v));
+    }
 }

@@ -123,6 +123,10 @@ public class TensorTests
         var x = new Tensor<float>(4, 3);
         var act = () => x.Rows(3, 2);
         act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*[3, 5)*(4, 3)*");
+
+        // start + count beyond int: the message read "rows [3, -2147483646)".
+        act = () => x.Rows(3, int.MaxValue);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("rows [3, 2147483650) are outside a tensor of shape (4, 3)*");
     }
 
     [Fact]

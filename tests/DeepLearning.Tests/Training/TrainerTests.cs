@@ -521,4 +521,17 @@ public sealed class TrainerTests : IDisposable
     {
         public void Report(TrainingProgress value) => sink.Add(value);
     }
+
+    [Fact]
+    public void An_epochs_cost_is_the_mean_of_its_mini_batch_costs_weighted_by_their_rows()
+    {
+        // m = 10, BatchSize = 4: mini-batches of 4, 4 and 2 rows, as the README and EpochRecord.Cost say.
+        var (x, y) = TestData.Problem<double>(10, 3, 1, "sigmoid", seed: 5);
+        var model = Model.Sequential<double>(3).Dense(2).Tanh().Dense(1).Sigmoid().Build(seed: 1);
+        var history = model.Fit(x, y, new TrainingOptions<double> { Epochs = 1, BatchSize = 4, Shuffle = false, Optimizer = new GradientDescent(0.5) });
+        var c = history.IterationCosts;
+        c.Should().HaveCount(3);
+        history.Epochs[0].Cost.Should().BeApproximately(((4 * c[0]) + (4 * c[1]) + (2 * c[2])) / 10, 1e-15);
+        history.Epochs[0].Cost.Should().NotBeApproximately((c[0] + c[1] + c[2]) / 3, 1e-6);
+    }
 }
