@@ -76,7 +76,7 @@ public sealed class Model<T>
     // layer go into per-thread buffers instead of new tensors: a tensor's pinned storage costs ~5 µs to allocate, and
     // a single-example Predict made six of them (AMD EPYC Zen 5). Only for models of built-in layers, whose Infer keeps
     // nothing of its tensors; the widest layer's width, or 0 when a layer is of another kind.
-    private const int ScratchElements = 1 << 16;
+    private const int ScratchElements = 1 << 14; // 64 KB per buffer in float: three per thread that predicts
     private readonly int _scratchWidth;
 
     [ThreadStatic]

@@ -10,10 +10,10 @@ namespace DeepLearning;
 /// other systems, where THP is disabled, or where the C library's <c>madvise</c> cannot be found, nothing happens.
 /// </summary>
 /// <remarks>
-/// Fashion-MNIST 784-256-128-10, Adam, batch 64 (AMD EPYC Zen 5, 2 vCPUs, THP in "madvise" mode), the same Fit
-/// alternated epoch by epoch on the training set with and without the advice: faster in 25 of 30 epochs on two threads
-/// (median −10%) and in 15 of 16 on one (−8%). A C loop gathering 64 random rows of the set between 4 MB of other
-/// traffic: 39.6 → 27.8 µs per batch.
+/// Fashion-MNIST 784-256-128-10, Adam (AMD EPYC Zen 5, 2 vCPUs, THP in "madvise" mode), the same Fit alternated epoch
+/// by epoch on the training set with and without the advice (<c>train --ab hugepages</c>): median on/off ratio per run
+/// 0.83–0.90 on two threads at batch 64 (faster in 17–23 of 20–30 epochs), 0.78–0.93 on one, 0.876 at batch 256. A C
+/// loop gathering 64 random rows of the set between 4 MB of other traffic: 39.6 → 27.8 µs per batch.
 /// </remarks>
 internal static partial class HugePages
 {

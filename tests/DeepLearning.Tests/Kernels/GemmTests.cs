@@ -223,12 +223,22 @@ public class GemmTests
 
     [Theory]
     [MemberData(nameof(Transposes))]
-    public void Few_rows_split_by_column_panels_match_reference_and_one_thread(Transpose ta, Transpose tb)
-    {
+    public void Few_rows_split_by_column_panels_match_reference_and_one_thread(Transpose ta, Transpose tb) =>
         // m of a mini-batch and n of a layer, n not a multiple of any NR: two threads split C by column panels.
         // Ã packed (n > 4 panels of 64) and read in place (n ≤ 4 panels); k above KC so C is accumulated over steps.
-        var rng = new Random(20);
-        foreach (var (m, n, k) in new[] { (64, 300, 70), (40, 333, 600), (13, 200, 300) })
+        TwoThreadsMatchReferenceAndOneThread(ta, tb, new Random(20), [(64, 300, 70), (40, 333, 600), (13, 200, 300)]);
+
+    [Theory]
+    [MemberData(nameof(Transposes))]
+    public void Many_rows_with_A_read_in_place_split_by_column_panels_match_reference_and_one_thread(Transpose ta, Transpose tb) =>
+        // More than 32 row tiles (the row split's territory by row count alone), n ≤ 4 panels (A read in place) and B
+        // packed: two threads split C by column panels so each B̃ panel is packed once. A batch-256 first layer
+        // (256, 256, 784), one k-block and two, a narrow last panel, and m not a multiple of the tile's rows.
+        TwoThreadsMatchReferenceAndOneThread(ta, tb, new Random(41), [(256, 256, 784), (301, 200, 900), (200, 130, 64)]);
+
+    private static void TwoThreadsMatchReferenceAndOneThread(Transpose ta, Transpose tb, Random rng, (int M, int N, int K)[] shapes)
+    {
+        foreach (var (m, n, k) in shapes)
         {
             Check<float>(rng, ta, tb, m, n, k, alpha: 1f, beta: 0f, threads: 2, bias: true, act: FusedActivation.ReLU);
             Check<float>(rng, ta, tb, m, n, k, alpha: 0.5f, beta: 0.75f, threads: 2, padding: 3, bias: true, act: FusedActivation.Sigmoid);
@@ -252,39 +262,6 @@ public class GemmTests
 
             two.Should().Equal(one, $"two threads bit-identical to one ({m}, {n}, {k}) {ta}/{tb}");
             packedTwo.Should().Equal(one, $"pre-packed B on two threads bit-identical to one ({m}, {n}, {k}) {ta}/{tb}");
-        }
-    }
-
-    [Theory]
-    [MemberData(nameof(Transposes))]
-    public void Many_rows_with_A_read_in_place_split_by_column_panels_match_reference_and_one_thread(Transpose ta, Transpose tb)
-    {
-        // More than 32 row tiles (the row split's territory by row count alone), n ≤ 4 panels (A read in place) and B
-        // packed: two threads split C by column panels so each B̃ panel is packed once. A batch-256 first layer
-        // (256, 256, 784), one k-block and two, a narrow last panel, and m not a multiple of the tile's rows.
-        var rng = new Random(41);
-        foreach (var (m, n, k) in new[] { (256, 256, 784), (301, 200, 900), (200, 130, 64) })
-        {
-            Check<float>(rng, ta, tb, m, n, k, alpha: 1f, beta: 0f, threads: 2, bias: true, act: FusedActivation.ReLU);
-            Check<float>(rng, ta, tb, m, n, k, alpha: 0.5f, beta: 0.75f, threads: 2, padding: 3, bias: true, act: FusedActivation.Tanh);
-            Check<double>(rng, ta, tb, m, n, k, alpha: 1.0, beta: 0.0, threads: 2, bias: true, act: FusedActivation.LeakyReLU, slope: 0.1);
-
-            int lda = ta == Transpose.None ? k : m, ldb = tb == Transpose.None ? n : k;
-            float[] a = Random<float>(rng, Rows(ta, m, k) * lda), b = Random<float>(rng, Rows(tb, k, n) * ldb), bias = Random<float>(rng, n);
-            float[] one = new float[m * n], two = new float[m * n];
-            try
-            {
-                Gemm.ThreadsOverride = 1;
-                Gemm.Multiply<float>(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, one, n, bias, FusedActivation.ReLU);
-                Gemm.ThreadsOverride = 2;
-                Gemm.Multiply<float>(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, two, n, bias, FusedActivation.ReLU);
-            }
-            finally
-            {
-                Gemm.ThreadsOverride = 0;
-            }
-
-            two.Should().Equal(one, $"two threads bit-identical to one ({m}, {n}, {k}) {ta}/{tb}");
         }
     }
 
