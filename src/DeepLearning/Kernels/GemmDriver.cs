@@ -85,6 +85,13 @@ internal static class GemmBlocking
     /// </summary>
     public static bool ColumnSplitForPacking { get; set; } = true;
 
+    /// <summary>
+    /// Fewer than MR rows against a plain B (model.Predict of one example) pack one KC step of one pair of panels at a
+    /// time, by the participant that uses it, instead of all of B̃ first: the pieces stay in cache. One example through
+    /// 784-256-128-10, alternated blocks of calls: 45.7 → 37.5 µs (AMD EPYC Zen 5). Same bits either way.
+    /// </summary>
+    public static bool RowsPackPerPanels { get; set; } = true;
+
     /// <summary>Chunks per participant in the column split (claimed dynamically for balance).</summary>
     public static int ColumnChunksPerThread { get; set; } = 2;
 }
@@ -201,6 +208,13 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         {
             // A few rows against a plain B (model.Predict of one example): pack B once into the pre-packed layout and
             // take the same row path, rather than a six-row tile that is mostly empty. Same bits as the tile would give.
+            if (GemmBlocking.RowsPackPerPanels)
+            {
+                // Each piece of B̃ is used as soon as it is packed, by the participant that packed it.
+                MultiplyRows(ref p, maxThreads, packPerPanels: true);
+                return;
+            }
+
             nint width = PackedWidth(p.N);
             T* packed = GemmScratch.PackB.Get<T>((nint)p.K * width);
             PackWhole(ref p, 0, p.N, packed);

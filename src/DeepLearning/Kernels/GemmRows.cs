@@ -24,7 +24,9 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     // pool, each participant always taking the same range (GemmWork's affinity), so each core streams its own half of
     // the weights from its own L2 instead of one core streaming all of them. Every element of C is computed by the same
     // operations in the same order whatever the split, so the result is bit-identical to one thread.
-    private static void MultiplyRows(ref GemmProblem<T> p, int maxThreads)
+    // With packPerPanels, B is plain (not pre-packed) and each participant packs its own panels as it goes
+    // (MultiplyRowsPackingPerPanels).
+    private static void MultiplyRows(ref GemmProblem<T> p, int maxThreads, bool packPerPanels = false)
     {
         int pairs = (p.N + (2 * NR) - 1) / (2 * NR);
         long bytes = (long)p.K * p.N * sizeof(T);
@@ -33,7 +35,15 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         var job = pool is null ? null : _rowsJob ??= new RowsJob(); // allocated even when the pool turns out busy
         if (pool is null || !pool.TryAcquire())
         {
-            MultiplyRows(ref p, 0, p.N);
+            if (packPerPanels)
+            {
+                MultiplyRowsPackingPerPanels(ref p, 0, p.N);
+            }
+            else
+            {
+                MultiplyRows(ref p, 0, p.N);
+            }
+
             return;
         }
 
@@ -41,6 +51,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         {
             job!.Problem = p;
             job.Pairs = pairs;
+            job.PackPerPanels = packPerPanels;
             job.Chunks = threads;
             pool.Run(job, threads);
             job.Problem = default;
@@ -53,21 +64,25 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
 
     // Columns [j0, j1) of C (j0 a multiple of 2·NR), rows one by one: KC step → pairs of full NR panels (8 registers in
     // flight) → the remaining panel.
+    // With block ≠ null only the KC step at pcOnly runs, against panels [j0, j1) of that step packed at block (panel jr
+    // at block + (jr − j0)·kc).
     [SkipLocalsInit]
-    private static void MultiplyRows(ref GemmProblem<T> p, int j0, int j1)
+    private static void MultiplyRows(ref GemmProblem<T> p, int j0, int j1, int pcOnly = 0, T* block = null)
     {
         int nr = NR;
         int kcBlock = p.KC;
         nint cs = p.TransA ? p.Lda : 1;
         T* tile = stackalloc T[GemmBlocking.MR * 64];
+        int pcBegin = block == null ? 0 : pcOnly;
+        int pcEnd = block == null ? p.K : Math.Min(p.K, pcOnly + kcBlock);
         for (int i = 0; i < p.M; i++)
         {
             T* a = p.TransA ? p.A + i : p.A + (i * p.Lda);
             T* c = p.C + (i * p.Ldc);
-            for (int pc = 0; pc < p.K; pc += kcBlock)
+            for (int pc = pcBegin; pc < pcEnd; pc += kcBlock)
             {
                 int kc = Math.Min(kcBlock, p.K - pc);
-                T* bt = p.PackedB + ((nint)pc * p.PackedWidth);
+                T* bt = block != null ? block - ((nint)j0 * kc) : p.PackedB + ((nint)pc * p.PackedWidth);
                 T* ap = a + (pc * cs);
                 bool last = pc + kc == p.K;
                 var epi = BlockEpilogue(ref p, pc, last);
@@ -115,6 +130,26 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                 {
                     ApplyDerivative(ref p, i, i + 1, j0, j1);
                 }
+            }
+        }
+    }
+
+    // A few rows against a plain B (model.Predict of one example): one KC step of one pair of panels is packed at a
+    // time (at most 2·NR·KC values, which stay in the core's cache) and the rows run on it at once, instead of packing
+    // all of B̃ first (800 KB for a 784×256 layer, read back from L3). Each column gets the same k-blocks in the same
+    // order, with the same epilogue per block, as the whole-B̃ path: the same bits.
+    // Columns [jBegin, jEnd) (jBegin a multiple of 2·NR); on two threads each participant packs its own panels.
+    private static void MultiplyRowsPackingPerPanels(ref GemmProblem<T> p, int jBegin, int jEnd)
+    {
+        int step = 2 * NR;
+        T* block = GemmScratch.PackB.Get<T>((nint)Math.Min(p.KC, p.K) * step);
+        for (int j0 = jBegin; j0 < jEnd; j0 += step)
+        {
+            int j1 = Math.Min(jEnd, j0 + step);
+            for (int pc = 0; pc < p.K; pc += p.KC)
+            {
+                PackPanels(p.TransB, Math.Min(p.KC, p.K - pc), j0, j1, 0, p.N, p.B, p.Ldb, pc, block);
+                MultiplyRows(ref p, j0, j1, pc, block);
             }
         }
     }
@@ -206,12 +241,17 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     {
         public GemmProblem<T> Problem;
         public int Pairs;
+        public bool PackPerPanels;
 
         protected override void RunChunk(int chunk)
         {
             int j0 = (int)((long)chunk * Pairs / Chunks) * 2 * NR;
             int j1 = Math.Min(Problem.N, (int)((long)(chunk + 1) * Pairs / Chunks) * 2 * NR);
-            if (j1 > j0)
+            if (j1 > j0 && PackPerPanels)
+            {
+                MultiplyRowsPackingPerPanels(ref Problem, j0, j1);
+            }
+            else if (j1 > j0)
             {
                 MultiplyRows(ref Problem, j0, j1);
             }

@@ -15,6 +15,51 @@ public class GemmRowsTests
     [Fact]
     public void Double_rows_against_prepacked_B_match_reference_and_unpacked_GEMM() => Check<double>(32);
 
+    [Fact]
+    public void A_few_rows_against_a_plain_B_packed_panel_by_panel_equal_the_whole_packed_B_bit_for_bit_on_one_and_two_threads()
+    {
+        // model.Predict of a few examples: B is packed one KC step of one pair of panels at a time (by the participant
+        // that uses it) instead of all at once; every column must get the same sums in the same order.
+        var rng = new Random(33);
+        foreach (var (n, k) in new[] { (10, 128), (256, 784), (300, 1000), (129, 64), (640, 300) })
+        {
+            foreach (var tb in new[] { Transpose.None, Transpose.Transposed })
+            {
+                foreach (int m in new[] { 1, 2, 5 })
+                {
+                    var ta = m == 2 ? Transpose.Transposed : Transpose.None;
+                    int lda = ta == Transpose.None ? k : m, ldb = tb == Transpose.None ? n : k;
+                    float[] a = Random<float>(rng, m * k), b = Random<float>(rng, k * n), bias = Random<float>(rng, n);
+                    foreach (int threads in new[] { 1, 2 })
+                    {
+                        float[] whole = new float[m * n], perPanels = new float[m * n];
+                        Gemm.ThreadsOverride = threads;
+                        try
+                        {
+                            GemmBlocking.RowsPackPerPanels = false;
+                            Gemm.Multiply<float>(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, whole, n, bias, FusedActivation.Tanh);
+                        }
+                        finally
+                        {
+                            GemmBlocking.RowsPackPerPanels = true;
+                        }
+
+                        try
+                        {
+                            Gemm.Multiply<float>(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, perPanels, n, bias, FusedActivation.Tanh);
+                        }
+                        finally
+                        {
+                            Gemm.ThreadsOverride = 0;
+                        }
+
+                        perPanels.Should().Equal(whole, $"m {m} n {n} k {k} {ta}/{tb} threads {threads}");
+                    }
+                }
+            }
+        }
+    }
+
     private static void Check<T>(int seed)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
