@@ -206,11 +206,11 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
 
         if (p.M < MR && p.N <= p.NC && (long)p.K * PackedWidth(p.N) <= GemmBlocking.WholePackElements)
         {
-            // A few rows against a plain B (model.Predict of one example): pack B once into the pre-packed layout and
-            // take the same row path, rather than a six-row tile that is mostly empty. Same bits as the tile would give.
+            // A few rows against a plain B (model.Predict of one example): the row path rather than a six-row tile that
+            // is mostly empty, with B packed a pair of panels at a time by the participant that uses it (or, with
+            // RowsPackPerPanels off, all at once into the pre-packed layout first). Same bits as the tile would give.
             if (GemmBlocking.RowsPackPerPanels)
             {
-                // Each piece of B̃ is used as soon as it is packed, by the participant that packed it.
                 MultiplyRows(ref p, maxThreads, packPerPanels: true);
                 return;
             }

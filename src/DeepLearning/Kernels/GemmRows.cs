@@ -134,11 +134,11 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         }
     }
 
-    // A few rows against a plain B (model.Predict of one example): one KC step of one pair of panels is packed at a
-    // time (at most 2·NR·KC values, which stay in the core's cache) and the rows run on it at once, instead of packing
-    // all of B̃ first (800 KB for a 784×256 layer, read back from L3). Each column gets the same k-blocks in the same
-    // order, with the same epilogue per block, as the whole-B̃ path: the same bits.
-    // Columns [jBegin, jEnd) (jBegin a multiple of 2·NR); on two threads each participant packs its own panels.
+    // Columns [jBegin, jEnd) (jBegin a multiple of 2·NR) of a few rows against a plain B (model.Predict of one
+    // example): one KC step of one pair of panels is packed at a time (at most 2·NR·KC values, which stay in the core's
+    // cache) and the rows run on it at once, instead of packing all of B̃ first (800 KB for a 784×256 layer, read back
+    // from L3). Each column gets the same k-blocks in the same order, with the same epilogue per block, as the whole-B̃
+    // path: the same bits. Split over the pool, each participant packs its own pairs of panels.
     private static void MultiplyRowsPackingPerPanels(ref GemmProblem<T> p, int jBegin, int jEnd)
     {
         int step = 2 * NR;
