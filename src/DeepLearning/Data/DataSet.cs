@@ -317,8 +317,8 @@ public sealed class DataSet<T> : IDataSource<T>
     /// <summary>Throws an <see cref="InvalidDataException"/> naming the first NaN or ±∞ in X or Y, if any.</summary>
     public void EnsureFinite()
     {
-        CheckFinite(X, "X");
-        CheckFinite(Y, "Y");
+        FiniteCheck.RequireFinite(X, "X");
+        FiniteCheck.RequireFinite(Y, "Y");
     }
 
     /// <inheritdoc/>
@@ -339,8 +339,6 @@ public sealed class DataSet<T> : IDataSource<T>
             throw new ArgumentOutOfRangeException(name, f, $"{name} must be in [0, 1]; received {f.ToString(CultureInfo.InvariantCulture)}");
         }
     }
-
-    private static void CheckFinite(Tensor<T> t, string name) => FiniteCheck.RequireFinite(t, name);
 
     // Training and evaluation read Y; stratified splits and ClassCounts read the labels: both must name the same class,
     // by the rule DataSet.ToLabels uses (a single column's y > 0.5 is class 1; otherwise the first largest entry), so

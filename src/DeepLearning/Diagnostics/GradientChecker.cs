@@ -111,8 +111,8 @@ public static class GradientChecker
         }
 
         // NaN or ±∞ data makes every difference NaN, which would read as the verdict "likely a bug in backpropagation".
-        RequireFinite(x, "X");
-        RequireFinite(y, "Y");
+        FiniteCheck.RequireFinite(x, "X");
+        FiniteCheck.RequireFinite(y, "Y");
 
         // A double model is checked in place and restored afterwards (so custom layers need no factory);
         // a float model is checked through a double copy.
@@ -178,9 +178,6 @@ public static class GradientChecker
 
         return new GradientCheckReport(Relative(totalDiff2, totalApprox2, totalGrad2), results, hadDropout, copy.Regularizer.Name);
     }
-
-    private static void RequireFinite<T>(Tensor<T> data, string name)
-        where T : unmanaged, IFloatingPointIeee754<T> => FiniteCheck.RequireFinite(data, name);
 
     /// <summary>The verdict band for a relative difference.</summary>
     public static GradientVerdict VerdictFor(double difference) =>

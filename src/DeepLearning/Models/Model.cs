@@ -242,13 +242,26 @@ public sealed class Model<T>
     /// is active and batch norm uses batch statistics. The result is a buffer owned by the last layer, in the network's
     /// own units (before any <see cref="TargetTransform"/> is undone).
     /// </summary>
-    public Tensor<T> Forward(Tensor<T> x, bool training)
+    public Tensor<T> Forward(Tensor<T> x, bool training) => ForwardWithTail(x, training, tail: null);
+
+    // The forward pass, calling tail (if any) just before the last dense layer (or at the end when there is none).
+    private Tensor<T> ForwardWithTail(Tensor<T> x, bool training, Action? tail)
     {
         CheckInput(x, nameof(x));
         var a = TransformInputInto(x);
-        foreach (var layer in _layers)
+        for (int l = 0; l < _layers.Length; l++)
         {
-            a = layer.Forward(a, training);
+            if (l == _tailLayer)
+            {
+                tail?.Invoke();
+            }
+
+            a = _layers[l].Forward(a, training);
+        }
+
+        if (_tailLayer == _layers.Length)
+        {
+            tail?.Invoke();
         }
 
         return a;
@@ -264,24 +277,7 @@ public sealed class Model<T>
     public double ComputeGradients(Tensor<T> x, Tensor<T> y)
     {
         CheckTargets(x, y);
-        CheckInput(x, nameof(x));
-        var yhat = TransformInputInto(x);
-        var tail = TrainingTail;
-        for (int l = 0; l < _layers.Length; l++)
-        {
-            if (l == _tailLayer)
-            {
-                tail?.Invoke();
-            }
-
-            yhat = _layers[l].Forward(yhat, training: true);
-        }
-
-        if (_tailLayer == _layers.Length)
-        {
-            tail?.Invoke();
-        }
-
+        var yhat = ForwardWithTail(x, training: true, TrainingTail);
         y = TransformTargetsInto(y);
         LastOutput = yhat;
         _lastTargets = y;
@@ -416,7 +412,7 @@ public sealed class Model<T>
                 $"PredictClasses gives one class per row, but this model's output is sigmoid with {OutputSize} columns (multi-label: each column is its own yes/no, and a row's argmax is no class): use PredictLabels(x) for the (m, {OutputSize}) 0/1 labels (ŷ > 0.5), or Predict(x) for the probabilities");
         }
 
-        RequireFinite(x, "X");
+        FiniteCheck.RequireFinite(x, "X");
         var yhat = PredictUnchecked(x, out _);
         return yhat.RowCount == 0 ? [] : Predictions.ToLabels(yhat); // no examples, no classes (as Predict gives (0, C))
     }
@@ -440,7 +436,7 @@ public sealed class Model<T>
             throw new InvalidOperationException($"PredictLabels needs a classifier; this model is a regression ({Loss.Name}): use Predict");
         }
 
-        RequireFinite(x, "X");
+        FiniteCheck.RequireFinite(x, "X");
         var yhat = PredictUnchecked(x, out _);
         if (yhat.RowCount == 0)
         {
@@ -602,8 +598,8 @@ public sealed class Model<T>
     public Evaluation Evaluate(Tensor<T> x, Tensor<T> y)
     {
         CheckTargets(x, y);
-        RequireFinite(x, "X");
-        RequireFinite(y, "Y");
+        FiniteCheck.RequireFinite(x, "X");
+        FiniteCheck.RequireFinite(y, "Y");
         CheckRawInput(x, "evaluation data");
         var evaluator = new Evaluator<T>(this, confusion: true);
         evaluator.Add(x, y);
@@ -893,8 +889,6 @@ public sealed class Model<T>
         ArgumentNullException.ThrowIfNull(x);
         return _inputTransform is null ? x : _inputTransform.Apply(x);
     }
-
-    private static void RequireFinite(Tensor<T> data, string name) => FiniteCheck.RequireFinite(data, name);
 
     private void CheckInput(Tensor<T> x, string name)
     {

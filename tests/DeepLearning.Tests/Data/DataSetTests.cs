@@ -227,16 +227,7 @@ public class DataSetTests
             where T : unmanaged, IFloatingPointIeee754<T>
         {
             const int count = 203;
-            var x = new Tensor<T>(count, n);
-            for (int i = 0; i < count; i++)
-            {
-                for (int j = 0; j < n; j++)
-                {
-                    x[i, j] = T.CreateChecked((i * 1000) + j);
-                }
-            }
-
-            var d = DataSet.FromLabels(x, Enumerable.Range(0, count).Select(i => i % 3).ToArray(), 3);
+            var d = TestData.Numbered<T>(count, n);
             foreach (int threads in new[] { 1, 2 })
             {
                 foreach (int batch in new[] { 5, 8, 13, 64 })
@@ -253,8 +244,8 @@ public class DataSetTests
                         {
                             for (int r = 0; r < rows; r++)
                             {
-                                int id = int.CreateChecked(bx[r, 0]) / 1000;
-                                bx.Row(r).ToArray().Should().Equal(x.Row(id).ToArray(), $"row {r} of a batch of {batch}, width {n}, {threads} thread(s)");
+                                int id = int.CreateChecked(bx[r, 0]);
+                                bx.Row(r).ToArray().Should().Equal(d.X.Row(id).ToArray(), $"row {r} of a batch of {batch}, width {n}, {threads} thread(s)");
                                 by[r, id % 3].Should().Be(T.One);
                                 seen.Add(id);
                             }

@@ -24,16 +24,7 @@ public class PrefetchTests
             where T : unmanaged, IFloatingPointIeee754<T>
         {
             const int count = 203;
-            var x = new Tensor<T>(count, n);
-            for (int i = 0; i < count; i++)
-            {
-                for (int j = 0; j < n; j++)
-                {
-                    x[i, j] = T.CreateChecked((i * 1000) + j);
-                }
-            }
-
-            var data = DataSet.FromLabels(x, Enumerable.Range(0, count).Select(i => i % 3).ToArray(), 3);
+            var data = Data.TestData.Numbered<T>(count, n);
             var expected = new List<T>();
             var bx = new Tensor<T>(batch, n);
             var by = new Tensor<T>(batch, 3);
