@@ -145,6 +145,73 @@ public class GemmTests
     }
 
     [Fact]
+    public void Fused_sigmoid_and_tanh_are_the_element_wise_kernels_applied_to_the_product_bit_for_bit()
+    {
+        // σ and tanh are applied once per block of C (not per tile row): contiguous rows in one call, short rows gathered
+        // into a buffer, long rows one by one. Each path must give exactly what the Sigmoid and Tanh layers give, and
+        // leave C's padding alone. Shapes: a 2-4-1 layer over 400 rows, shifted last tiles, a narrow output layer,
+        // panels split over two threads, two k-blocks, fewer rows than a tile, rows wider than the gather buffer.
+        var rng = new Random(41);
+        foreach (var (m, n, k) in new[] { (400, 4, 2), (13, 70, 20), (64, 10, 128), (97, 130, 801), (5, 33, 7), (200, 300, 64), (61, 129, 3) })
+        {
+            foreach (int padding in new[] { 0, 3 })
+            {
+                foreach (int threads in new[] { 1, 2 })
+                {
+                    foreach (var act in new[] { FusedActivation.Sigmoid, FusedActivation.Tanh })
+                    {
+                        FusedMatchesElementWise<float>(rng, m, n, k, padding, threads, act);
+                        FusedMatchesElementWise<double>(rng, m, n, k, padding, threads, act);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void FusedMatchesElementWise<T>(Random rng, int m, int n, int k, int padding, int threads, FusedActivation act)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int ldc = n + padding;
+        T[] a = Random<T>(rng, m * k), b = Random<T>(rng, n * k), bias = Random<T>(rng, n);
+        T[] fused = Random<T>(rng, m * ldc);
+        T[] separate = (T[])fused.Clone();
+        T[] before = (T[])fused.Clone();
+        Gemm.ThreadsOverride = threads;
+        try
+        {
+            Gemm.Multiply(Transpose.None, Transpose.Transposed, m, n, k, T.One, a, k, b, k, T.Zero, fused, ldc, bias, act);
+            Gemm.Multiply(Transpose.None, Transpose.Transposed, m, n, k, T.One, a, k, b, k, T.Zero, separate, ldc, bias);
+        }
+        finally
+        {
+            Gemm.ThreadsOverride = 0;
+        }
+
+        for (int i = 0; i < m; i++)
+        {
+            var row = separate.AsSpan(i * ldc, n);
+            if (act == FusedActivation.Sigmoid)
+            {
+                ElementWise.Sigmoid<T>(row, row);
+            }
+            else
+            {
+                ElementWise.Tanh<T>(row, row);
+            }
+        }
+
+        for (int i = 0; i < fused.Length; i++)
+        {
+            bool pad = i % ldc >= n;
+            T want = pad ? before[i] : separate[i];
+            if (!fused[i].Equals(want))
+            {
+                throw new Xunit.Sdk.XunitException($"{typeof(T).Name} {act} ({m}, {n}, {k}) padding {padding} threads {threads}: element {i} is {fused[i]}, {(pad ? "padding" : "the element-wise kernel gives")} {want}");
+            }
+        }
+    }
+
+    [Fact]
     public void Two_threads_give_bit_identical_results_to_one()
     {
         var rng = new Random(17);
