@@ -73,19 +73,25 @@ public sealed class RandomSource
             throw new ArgumentOutOfRangeException(nameof(maxExclusive), maxExclusive, $"maxExclusive must be positive; received {maxExclusive}");
         }
 
-        // Lemire's multiply-shift with rejection of the biased low range.
+        // Lemire's multiply-shift: the high half of r·range for a 32-bit r, rejecting the 2³² mod range values of r whose
+        // low half falls below that threshold (they would favour the low results). The threshold, a division, is only
+        // needed when the low half is below range, which is rare for the ranges a shuffle uses.
         ulong range = (ulong)maxExclusive;
-        ulong threshold = (0UL - range) % range;
-        while (true)
+        ulong product = (NextUInt64() >> 32) * range;
+        if ((uint)product < range)
         {
-            ulong r = NextUInt64() >> 32;
-            ulong product = r * range;
-            if ((uint)product >= threshold)
+            uint threshold = RejectionThreshold((uint)range);
+            while ((uint)product < threshold)
             {
-                return (int)(product >> 32);
+                product = (NextUInt64() >> 32) * range;
             }
         }
+
+        return (int)(product >> 32);
     }
+
+    /// <summary>2³² mod <paramref name="range"/>: how many 32-bit values <see cref="NextInt(int)"/> rejects to stay unbiased.</summary>
+    internal static uint RejectionThreshold(uint range) => (0u - range) % range;
 
     /// <summary>A uniform integer in [<paramref name="minInclusive"/>, <paramref name="maxExclusive"/>).</summary>
     public int NextInt(int minInclusive, int maxExclusive)

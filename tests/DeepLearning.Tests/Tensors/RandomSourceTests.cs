@@ -37,6 +37,17 @@ public class RandomSourceTests
     }
 
     [Fact]
+    public void NextInt_rejects_exactly_two_to_the_32_mod_range_values_so_it_has_no_modulo_bias()
+    {
+        // r·range for a 32-bit r covers each result 2³²/range times, rounded down or up; rejecting 2³² mod range of the
+        // low halves evens that out. The threshold was once 2⁶⁴ mod range (2 instead of 4 for range 7: a bias of 2⁻³¹).
+        foreach (uint range in new uint[] { 1, 2, 3, 7, 10, 1000, 60000, 999_999_937, int.MaxValue })
+        {
+            RandomSource.RejectionThreshold(range).Should().Be((uint)((1UL << 32) % range), $"range {range}");
+        }
+    }
+
+    [Fact]
     public void NextInt_is_in_range_and_roughly_uniform()
     {
         var r = new RandomSource(9);
