@@ -20,6 +20,7 @@ internal sealed class Evaluator<T>
     private readonly double[] _shift;
     private readonly double[] _sum;
     private readonly double[] _sumSq;
+    private Model<T>.EvaluationBuffers? _buffers; // the model's reusable chunk buffers, or null: new tensors per chunk
     private double _costSum;
     private long _seen;
     private long _correct;
@@ -37,8 +38,11 @@ internal sealed class Evaluator<T>
         (_sse, _sae, _shift, _sum, _sumSq) = (new double[r], new double[r], new double[r], new double[r], new double[r]);
     }
 
-    /// <summary>Evaluates a whole labelled source, read in order in chunks of up to 1,024 rows.</summary>
-    public static Evaluation Run(Model<T> model, IDataSource<T> data, bool confusion, string what = "evaluation data")
+    /// <summary>
+    /// Evaluates a whole labelled source, read in order in chunks of up to 1,024 rows. <paramref name="checkRawInput"/>
+    /// false skips the test for already-standardized input (Fit's dev set after its first epoch: the same data again).
+    /// </summary>
+    public static Evaluation Run(Model<T> model, IDataSource<T> data, bool confusion, string what = "evaluation data", bool checkRawInput = true)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -53,13 +57,14 @@ internal sealed class Evaluator<T>
         }
 
         Model<T>.CheckClassNames(model.ClassNames, "model", data, what);
-        if (data is DataSet<T> set)
+        if (checkRawInput && data is DataSet<T> set)
         {
             model.CheckRawInput(set.X, what);
         }
 
-        var evaluator = new Evaluator<T>(model, confusion);
         int bs = data.Count > 0 ? (int)Math.Min(Chunk, data.Count) : Chunk;
+        var buffers = model.TakeEvaluationBuffers(bs);
+        var evaluator = new Evaluator<T>(model, confusion) { _buffers = buffers };
         var x = new Tensor<T>(bs, model.InputSize);
         var y = new Tensor<T>(bs, model.OutputSize);
         using var reader = data.OpenEpoch(bs, null);
@@ -77,6 +82,8 @@ internal sealed class Evaluator<T>
             evaluator.Add(rows == bs ? x : x.Rows(0, rows), rows == bs ? y : y.Rows(0, rows));
         }
 
+        // Given back only after a complete evaluation: one that threw may have been interrupted inside a layer.
+        model.ReturnEvaluationBuffers(buffers);
         return evaluator.Result();
     }
 
@@ -89,7 +96,7 @@ internal sealed class Evaluator<T>
             return;
         }
 
-        var (logits, output) = _model.InferLogitsAndOutput(x);
+        var (logits, output) = _model.InferLogitsAndOutput(x, _buffers);
         _costSum += _model.Loss.Cost(logits, _model.TransformTargets(y)) * rows;
         _seen += rows;
         if (_model.IsMultiLabel)
@@ -114,7 +121,7 @@ internal sealed class Evaluator<T>
             return;
         }
 
-        // The output tensor is ours (inference allocates it), so undo the target transform in place.
+        // The output tensor is ours (a new one, or the evaluation's buffer), so undo the target transform in place.
         _model.TargetTransform?.InvertInPlace(output);
         var p = output.ReadOnlySpan;
         var t = y.ReadOnlySpan;

@@ -166,6 +166,34 @@ public class EvaluationTests
     }
 
     [Fact]
+    public void Evaluations_reuse_the_models_chunk_buffers_and_give_the_same_figures_again_and_from_several_threads()
+    {
+        // 2,500 rows: two full 1,024-row chunks and a partial one, through buffers the model keeps between calls.
+        var (x, y) = TestData.Problem<float>(2500, 12, 4, "softmax", seed: 21);
+        var data = DataSet.FromLabels(x, DataSet.ToLabels(y), 4);
+        var classifier = Model.Sequential<float>(12).Dense(16).ReLU().Dense(4).Softmax().Build(seed: 3);
+        classifier.InputTransform = Standardizer.Fit(data);
+        classifier.RefuseStandardizedInput = false;
+        var first = classifier.Evaluate(data);
+        first.ConfusionMatrix!.Total.Should().Be(2500);
+        classifier.Evaluate(data.Take(700)); // a smaller evaluation in between leaves other values in the buffers
+        classifier.Evaluate(data).Should().BeEquivalentTo(first);
+        var concurrent = Enumerable.Range(0, 6).AsParallel().WithDegreeOfParallelism(6).Select(_ => classifier.Evaluate(data)).ToArray();
+        concurrent.Should().AllSatisfy(e => e.Should().BeEquivalentTo(first));
+
+        // A regression with standardized targets undoes the transform in the buffer each chunk: the figures stay in
+        // original units from one evaluation to the next.
+        var targets = Tensor.FromArray(Enumerable.Range(0, 2500).Select(i => 100f + (3f * x[i, 0]) - x[i, 5]).ToArray(), 2500, 1);
+        var regressionData = DataSet.FromTargets(x, targets);
+        var regression = Model.Sequential<float>(12).Dense(8).ReLU().Dense(1).Build(seed: 4);
+        regression.TargetTransform = Standardizer.Fit(targets);
+        regression.Fit(regressionData, new TrainingOptions<float> { Epochs = 2, Seed = 1 });
+        var once = regression.Evaluate(regressionData);
+        regression.Evaluate(regressionData).Should().BeEquivalentTo(once);
+        once.RootMeanSquaredError.Should().BeLessThan(50);
+    }
+
+    [Fact]
     public void Data_whose_class_names_differ_from_the_models_is_refused_by_Fit_and_Evaluate_naming_both()
     {
         // A test CSV of text labels read without ClassNames = train.ClassNames numbers its classes afresh: "ant" became
