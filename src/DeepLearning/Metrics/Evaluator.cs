@@ -87,6 +87,25 @@ internal sealed class Evaluator<T>
         return evaluator.Result();
     }
 
+    /// <summary>
+    /// Evaluates checked raw X and Y in the chunks <see cref="Run(Model{T}, IDataSource{T}, bool, string, bool)"/> reads
+    /// (so the two give the same figures to the bit), through the model's reused buffers.
+    /// </summary>
+    public static Evaluation Run(Model<T> model, Tensor<T> x, Tensor<T> y)
+    {
+        int m = x.RowCount;
+        var buffers = model.TakeEvaluationBuffers(Math.Min(Chunk, Math.Max(1, m)));
+        var evaluator = new Evaluator<T>(model, confusion: true) { _buffers = buffers };
+        for (int start = 0; start < m; start += Chunk)
+        {
+            int rows = Math.Min(Chunk, m - start);
+            evaluator.Add(rows == m ? x : x.Rows(start, rows), rows == m ? y : y.Rows(start, rows));
+        }
+
+        model.ReturnEvaluationBuffers(buffers);
+        return evaluator.Result();
+    }
+
     /// <summary>Adds a chunk of raw X (rows, n_x) and Y (rows, C).</summary>
     public void Add(Tensor<T> x, Tensor<T> y)
     {

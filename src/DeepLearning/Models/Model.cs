@@ -665,9 +665,7 @@ public sealed class Model<T>
         FiniteCheck.RequireFinite(x, "X");
         FiniteCheck.RequireFinite(y, "Y");
         CheckRawInput(x, "evaluation data");
-        var evaluator = new Evaluator<T>(this, confusion: true);
-        evaluator.Add(x, y);
-        return evaluator.Result();
+        return Evaluator<T>.Run(this, x, y);
     }
 
     /// <summary>

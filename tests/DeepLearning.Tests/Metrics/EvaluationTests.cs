@@ -178,6 +178,7 @@ public class EvaluationTests
         first.ConfusionMatrix!.Total.Should().Be(2500);
         classifier.Evaluate(data.Take(700)); // a smaller evaluation in between leaves other values in the buffers
         classifier.Evaluate(data).Should().BeEquivalentTo(first);
+        classifier.Evaluate(data.X, data.Y).Should().BeEquivalentTo(first, "tensors are evaluated in the same chunks as a data set");
         var concurrent = Enumerable.Range(0, 6).AsParallel().WithDegreeOfParallelism(6).Select(_ => classifier.Evaluate(data)).ToArray();
         concurrent.Should().AllSatisfy(e => e.Should().BeEquivalentTo(first));
 
