@@ -20,7 +20,7 @@ internal sealed class Evaluator<T>
     private readonly double[] _shift;
     private readonly double[] _sum;
     private readonly double[] _sumSq;
-    private Model<T>.EvaluationBuffers? _buffers; // the model's reusable chunk buffers, or null: new tensors per chunk
+    private Model<T>.InferenceBuffers? _buffers; // the model's reusable chunk buffers, or null: new tensors per chunk
     private double _costSum;
     private long _seen;
     private long _correct;
@@ -63,28 +63,33 @@ internal sealed class Evaluator<T>
         }
 
         int bs = data.Count > 0 ? (int)Math.Min(Chunk, data.Count) : Chunk;
-        var buffers = model.TakeEvaluationBuffers(bs);
-        var evaluator = new Evaluator<T>(model, confusion) { _buffers = buffers };
-        var x = new Tensor<T>(bs, model.InputSize);
-        var y = new Tensor<T>(bs, model.OutputSize);
-        using var reader = data.OpenEpoch(bs, null);
-        int rows;
-        long seen = 0;
-        while ((rows = reader.Next(x, y)) > 0)
+        var buffers = model.TakeInferenceBuffers();
+        try
         {
-            if (!FiniteCheck.AllFinite(x, y, rows))
+            var evaluator = new Evaluator<T>(model, confusion) { _buffers = buffers };
+            var x = new Tensor<T>(bs, model.InputSize);
+            var y = new Tensor<T>(bs, model.OutputSize);
+            using var reader = data.OpenEpoch(bs, null);
+            int rows;
+            long seen = 0;
+            while ((rows = reader.Next(x, y)) > 0)
             {
-                long first = seen;
-                FiniteCheck.Batch(x, y, rows, "the " + what, r => string.Create(CultureInfo.InvariantCulture, $"at row {first + r}"));
+                if (!FiniteCheck.AllFinite(x, y, rows))
+                {
+                    long first = seen;
+                    FiniteCheck.Batch(x, y, rows, "the " + what, r => string.Create(CultureInfo.InvariantCulture, $"at row {first + r}"));
+                }
+
+                seen += rows;
+                evaluator.Add(rows == bs ? x : x.Rows(0, rows), rows == bs ? y : y.Rows(0, rows));
             }
 
-            seen += rows;
-            evaluator.Add(rows == bs ? x : x.Rows(0, rows), rows == bs ? y : y.Rows(0, rows));
+            return evaluator.Result();
         }
-
-        // Given back only after a complete evaluation: one that threw may have been interrupted inside a layer.
-        model.ReturnEvaluationBuffers(buffers);
-        return evaluator.Result();
+        finally
+        {
+            model.ReturnInferenceBuffers(buffers);
+        }
     }
 
     /// <summary>
@@ -94,16 +99,22 @@ internal sealed class Evaluator<T>
     public static Evaluation Run(Model<T> model, Tensor<T> x, Tensor<T> y)
     {
         int m = x.RowCount;
-        var buffers = model.TakeEvaluationBuffers(Math.Min(Chunk, Math.Max(1, m)));
-        var evaluator = new Evaluator<T>(model, confusion: true) { _buffers = buffers };
-        for (int start = 0; start < m; start += Chunk)
+        var buffers = model.TakeInferenceBuffers();
+        try
         {
-            int rows = Math.Min(Chunk, m - start);
-            evaluator.Add(rows == m ? x : x.Rows(start, rows), rows == m ? y : y.Rows(start, rows));
-        }
+            var evaluator = new Evaluator<T>(model, confusion: true) { _buffers = buffers };
+            for (int start = 0; start < m; start += Chunk)
+            {
+                int rows = Math.Min(Chunk, m - start);
+                evaluator.Add(rows == m ? x : x.Rows(start, rows), rows == m ? y : y.Rows(start, rows));
+            }
 
-        model.ReturnEvaluationBuffers(buffers);
-        return evaluator.Result();
+            return evaluator.Result();
+        }
+        finally
+        {
+            model.ReturnInferenceBuffers(buffers);
+        }
     }
 
     /// <summary>Adds a chunk of raw X (rows, n_x) and Y (rows, C).</summary>

@@ -481,7 +481,7 @@ public sealed class Model<T>
         // Up to a few rows: per-thread buffers; more: the buffers the model keeps for evaluations (fresh tensors for the
         // activations of 1,000 rows made Predict 15.5 ms where the same work in reused memory takes ~2 ms).
         var scratch = _scratchWidth > 0 && (long)x.RowCount * _scratchWidth <= ScratchElements ? InferenceScratch.Take() : null;
-        var shared = scratch is null ? TakeEvaluationBuffers(x.RowCount) : null;
+        var shared = scratch is null ? TakeInferenceBuffers() : null;
         try
         {
             Tensor<T> input;
@@ -520,48 +520,38 @@ public sealed class Model<T>
         finally
         {
             scratch?.Release();
-            ReturnEvaluationBuffers(shared);
+            ReturnInferenceBuffers(shared);
         }
     }
 
     /// <summary>
-    /// Buffers for inference on up to <paramref name="rows"/> rows at a time (<see cref="InferLogitsAndOutput"/>, and
+    /// Buffers for inference on many rows at a time (<see cref="InferLogitsAndOutput"/>, and
     /// <see cref="Predict"/> of more than a few rows), or null when a layer is not built in (another kind may keep the
     /// tensors it is given). The model keeps one set between calls, so the dev-set evaluation after every epoch of Fit
     /// writes into memory it has used before: fresh memory for each 1,024-row chunk cost ~150 ms per evaluation of
     /// 10,000 Fashion-MNIST images in page faults alone (AMD EPYC Zen 5, a VM), against ~25 ms of arithmetic. A set in
     /// use by another thread at the time is not shared: that caller gets a new one.
     /// </summary>
-    internal EvaluationBuffers? TakeEvaluationBuffers(int rows)
-    {
-        if (_scratchWidth == 0)
-        {
-            return null;
-        }
+    internal InferenceBuffers? TakeInferenceBuffers() =>
+        _scratchWidth == 0 ? null : Interlocked.Exchange(ref _inferenceBuffers, null) ?? new InferenceBuffers(_layers.Length + 1);
 
-        var buffers = Interlocked.Exchange(ref _evaluationBuffers, null);
-        return buffers is not null && buffers.Rows >= rows ? buffers : new EvaluationBuffers(rows, _layers.Length + 1);
-    }
-
-    /// <summary>Gives back buffers from <see cref="TakeEvaluationBuffers"/> for the next evaluation to reuse (a large set is dropped).</summary>
-    internal void ReturnEvaluationBuffers(EvaluationBuffers? buffers)
+    /// <summary>Gives back buffers from <see cref="TakeInferenceBuffers"/> for the next call to reuse (a set grown past 16M values is dropped).</summary>
+    internal void ReturnInferenceBuffers(InferenceBuffers? buffers)
     {
-        if (buffers is not null && buffers.Elements <= MaxKeptEvaluationElements)
+        if (buffers is not null && buffers.Elements <= MaxKeptInferenceElements)
         {
-            Volatile.Write(ref _evaluationBuffers, buffers);
+            Volatile.Write(ref _inferenceBuffers, buffers);
         }
     }
 
-    // At most 16M values (64 MB in float) are kept between evaluations: a 1,024-row chunk of 784-256-128-10 takes 1.2M.
-    private const long MaxKeptEvaluationElements = 1L << 24;
-    private EvaluationBuffers? _evaluationBuffers;
+    // At most 16M values (64 MB in float) are kept between calls: a 1,024-row chunk of 784-256-128-10 takes 1.2M.
+    private const long MaxKeptInferenceElements = 1L << 24;
+    private InferenceBuffers? _inferenceBuffers;
 
     /// <summary>One buffer per slot (the transformed input, then each layer's output), each grown to the largest view asked of it.</summary>
-    internal sealed class EvaluationBuffers(int rows, int slots)
+    internal sealed class InferenceBuffers(int slots)
     {
         private readonly Tensor<T>?[] _stores = new Tensor<T>?[slots];
-
-        public int Rows { get; } = rows;
 
         public long Elements { get; private set; }
 
@@ -846,10 +836,10 @@ public sealed class Model<T>
 
     /// <summary>
     /// Inference on raw X: (Z of the output layer, Ŷ), both in the network's units (target transform not undone). With
-    /// <paramref name="buffers"/> (<see cref="TakeEvaluationBuffers"/>) the transformed input and every layer's output go
+    /// <paramref name="buffers"/> (<see cref="TakeInferenceBuffers"/>) the transformed input and every layer's output go
     /// there, and the results are views of them, valid until the buffers' next use; otherwise new tensors.
     /// </summary>
-    internal (Tensor<T> Logits, Tensor<T> Output) InferLogitsAndOutput(Tensor<T> x, EvaluationBuffers? buffers = null)
+    internal (Tensor<T> Logits, Tensor<T> Output) InferLogitsAndOutput(Tensor<T> x, InferenceBuffers? buffers = null)
     {
         CheckInput(x, nameof(x));
         Tensor<T> a;
