@@ -706,7 +706,6 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         }
     }
 
-    // c: (rows, w) finished tile rows; applies sigmoid or tanh in place.
     // σ or tanh over rows × w of C (leading dimension ldc), in as few calls as possible: the rows in one call when they
     // are contiguous, else short rows gathered into a buffer a few at a time. The same element-wise kernels as the
     // Sigmoid and Tanh layers, whose results depend on each element alone, so fused and unfused agree bit for bit.
