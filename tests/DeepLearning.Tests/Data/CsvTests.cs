@@ -46,7 +46,8 @@ public sealed class CsvTests : IDisposable
         {
             "0", "-0", "+0", "7", "-7", "+7", "0.1", "-0.1", ".5", "-.5", "+.5", "5.", "-5.", "007", "0.000000000000001",
             "999999999999999", "-99999999999999.9", "1234567890123456", "12345678901234567890", "0.30000000000000004",
-            "1e5", "-2.5E-3", " 3", "4 ", "\"8\"", "\" -9.25 \"", "2\t", "3.4028234663852886E38", "4.9E-324", "123456.789012345",
+            "1e5", "-2.5E-3", "1e22", "1e23", "1e-22", "1e-23", "123456789012345e-22", "0.000000000000000000001", "-0e0",
+            "0.0000123456789012345", "5e0005", "5e00005", " 3", "4 ", "\"8\"", "\" -9.25 \"", "2\t", "3.4028234663852886E38", "4.9E-324", "123456.789012345",
         };
         for (int i = 0; i < 2000; i++)
         {
@@ -66,6 +67,11 @@ public sealed class CsvTests : IDisposable
                 }
 
                 text.Append((char)('0' + rng.Next(10)));
+            }
+
+            if (rng.Next(3) == 0)
+            {
+                text.Append(rng.Next(2) == 0 ? 'e' : 'E').Append(rng.Next(3) switch { 0 => "-", 1 => "+", _ => string.Empty }).Append(rng.Next(0, 21));
             }
 
             cells.Add(text.ToString());
@@ -96,6 +102,9 @@ public sealed class CsvTests : IDisposable
     [InlineData("a,b,c\n1,NaN,3\n", "*line 2, column 2 ('b'): 'NaN' is not a finite number*")]
     [InlineData("a,b,c\n1,1.5.3,3\n", "*line 2, column 2 ('b'): '1.5.3' is not a number*")]
     [InlineData("a,b,c\n-,2,3\n", "*line 2, column 1 ('a'): '-' is not a number*")]
+    [InlineData("a,b,c\n7e,2,3\n", "*line 2, column 1 ('a'): '7e' is not a number*")]
+    [InlineData("a,b,c\n1,7e+,3\n", "*line 2, column 2 ('b'): '7e+' is not a number*")]
+    [InlineData("a,b,c\ne5,2,3\n", "*line 2, column 1 ('a'): 'e5' is not a number*")]
     [InlineData("a,b,c\n1,.,3\n", "*line 2, column 2 ('b'): '.' is not a number*")]
     [InlineData("a,b,c\n1,2,3,\n", "*line 2 has 4 cells; expected 3*")]
     [InlineData("a,b,c\n1,2,3.5\n", "*line 2, column 3 ('c'): '3.5' is not a class index*")]
