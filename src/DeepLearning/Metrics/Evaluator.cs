@@ -37,8 +37,11 @@ internal sealed class Evaluator<T>
         (_sse, _sae, _shift, _sum, _sumSq) = (new double[r], new double[r], new double[r], new double[r], new double[r]);
     }
 
-    /// <summary>Evaluates a whole labelled source, read in order in chunks of up to 1,024 rows.</summary>
-    public static Evaluation Run(Model<T> model, IDataSource<T> data, bool confusion, string what = "evaluation data")
+    /// <summary>
+    /// Evaluates a whole labelled source, read in order in chunks of up to 1,024 rows. With <paramref name="checkTargets"/>,
+    /// an in-memory set's Y must first be finite and suit the loss (Fit checks its validation data itself, once).
+    /// </summary>
+    public static Evaluation Run(Model<T> model, IDataSource<T> data, bool confusion, string what = "evaluation data", bool checkTargets = false)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -55,6 +58,12 @@ internal sealed class Evaluator<T>
         Model<T>.CheckClassNames(model.ClassNames, "model", data, what);
         if (data is DataSet<T> set)
         {
+            if (checkTargets)
+            {
+                FiniteCheck.RequireFinite(set.Y, "Y");
+                Trainer.CheckTargets(model, set.Y, what, nameof(data));
+            }
+
             model.CheckRawInput(set.X, what);
         }
 

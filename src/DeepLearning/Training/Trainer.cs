@@ -506,19 +506,32 @@ public static class Trainer
     private static void CheckTargets<T>(Model<T> model, DataSet<T>? data, string what)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (data is null || data.Count == 0)
+        if (data is not null)
+        {
+            CheckTargets(model, data.Y, what);
+        }
+    }
+
+    /// <summary>
+    /// Targets Y (m, C) must suit the model's loss: probability rows for softmax, values in [0, 1] for sigmoid
+    /// (Fit's rule, which Evaluate applies too); an <see cref="ArgumentException"/> names the first row that does not.
+    /// </summary>
+    internal static void CheckTargets<T>(Model<T> model, Tensor<T> targets, string what, string? paramName = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (targets.Length == 0)
         {
             return;
         }
 
-        var y = data.Y.ReadOnlySpan;
-        int c = data.Targets;
+        var y = targets.ReadOnlySpan;
+        int c = targets.RowLength;
         var inv = CultureInfo.InvariantCulture;
         if (ReferenceEquals(model.Loss, Loss.CategoricalCrossEntropy))
         {
             // Rows of one-hot or soft (label-smoothed) targets; a tolerance for sums rounded in T.
             double tolerance = typeof(T) == typeof(float) ? 1e-4 : 1e-9;
-            for (int i = 0; i < data.Count; i++)
+            for (int i = 0; i < targets.RowCount; i++)
             {
                 var row = y.Slice(i * c, c);
                 double sum = double.CreateTruncating(TP.Sum(row));
@@ -526,7 +539,7 @@ public static class Trainer
                 {
                     int j = TP.IndexOfMin(row);
                     string why = row[j] < T.Zero ? string.Create(inv, $"holds {row[j]} at column {j}") : string.Create(inv, $"sums to {sum:G9}");
-                    throw new ArgumentException($"the {what}'s targets Y must be probability rows for softmax (non-negative, summing to 1, e.g. one-hot); row {i} {why}");
+                    throw new ArgumentException($"the {what}'s targets Y must be probability rows for softmax (non-negative, summing to 1, e.g. one-hot); row {i} {why}", paramName);
                 }
             }
         }
@@ -536,7 +549,7 @@ public static class Trainer
             {
                 if (!(y[k] >= T.Zero && y[k] <= T.One))
                 {
-                    throw new ArgumentException(string.Create(inv, $"the {what}'s targets Y must be in [0, 1] for sigmoid (0/1 labels, or probabilities); row {k / c}, column {k % c} holds {y[k]}"));
+                    throw new ArgumentException(string.Create(inv, $"the {what}'s targets Y must be in [0, 1] for sigmoid (0/1 labels, or probabilities); row {k / c}, column {k % c} holds {y[k]}"), paramName);
                 }
             }
         }
