@@ -118,11 +118,7 @@ public static class Trainer
             throw new ArgumentOutOfRangeException(nameof(options), options.Epochs, $"Epochs must be ≥ 1; received {options.Epochs}");
         }
 
-        if (options.BatchSize < 0 || (options.BatchSize == 0 && train.Count < 0))
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, $"BatchSize must be ≥ 1 (or 0 for full batch on a source of known size); received {options.BatchSize}");
-        }
-
+        CheckBatchSize(options.BatchSize, train.Count, epoch: null);
         CheckBatchNormBatchSize(model, options.BatchSize, train.Count);
 
         ArgumentNullException.ThrowIfNull(options.Optimizer, "options.Optimizer");
@@ -239,7 +235,8 @@ public static class Trainer
                 }
 
                 optimizer.Validate<T>();
-                CheckBatchNormBatchSize(model, options.BatchSize, train.Count); // a callback may have changed it
+                CheckBatchSize(options.BatchSize, train.Count, epoch); // a callback may have changed it
+                CheckBatchNormBatchSize(model, options.BatchSize, train.Count);
                 history.TrainMetricWithDropout |= DropoutActive(model); // a callback may have turned dropout on
                 int bs = EffectiveBatchSize(options.BatchSize, train.Count);
                 batch.Ensure(bs, model.InputSize, model.OutputSize);
@@ -432,6 +429,16 @@ public static class Trainer
         return rate;
 
         static string Format(double v) => v.ToString("R", CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
+    }
+
+    /// <summary>BatchSize ≥ 1, or 0 (full batch) for a source of known size; <paramref name="epoch"/> (from 0) when a callback set it during the run.</summary>
+    private static void CheckBatchSize(int batchSize, long count, int? epoch)
+    {
+        if (batchSize < 0 || (batchSize == 0 && count < 0))
+        {
+            string when = epoch is int e ? string.Create(CultureInfo.InvariantCulture, $" (set during training, before epoch {e + 1})") : string.Empty;
+            throw new ArgumentOutOfRangeException("options", batchSize, $"BatchSize must be ≥ 1 (or 0 for full batch on a source of known size); received {batchSize}{when}");
+        }
     }
 
     private static int EffectiveBatchSize(int batchSize, long count) =>
