@@ -193,7 +193,7 @@ public sealed class Model<T>
     /// from the training set's): its class indices would name other classes, as when a test CSV of text labels is read
     /// without <c>CsvOptions.ClassNames = train.ClassNames</c> and lacks a class.
     /// </summary>
-    /// <exception cref="ArgumentException">The model is not a classifier, or the number of names is not the number of classes.</exception>
+    /// <exception cref="ArgumentException">The model is not a classifier, the number of names is not the number of classes, or a name is null.</exception>
     public IReadOnlyList<string>? ClassNames
     {
         get => _classNames;
@@ -212,6 +212,14 @@ public sealed class Model<T>
                 }
 
                 value = value.ToArray();
+                for (int i = 0; i < value.Count; i++)
+                {
+                    if (value[i] is null)
+                    {
+                        // Save would write it, and Load refuse the file it wrote.
+                        throw new ArgumentException($"class names must not be null; entry {i} of [{string.Join(", ", value.Select(n => n ?? "null"))}] is null", nameof(value));
+                    }
+                }
             }
 
             _classNames = value;
