@@ -19,8 +19,9 @@ public sealed class OnnxExportOptions
     public string BatchDimension { get; init; } = "batch";
 
     /// <summary>
-    /// Class names stored in the metadata under "class_names" (a JSON array), one per output column; when null, the
-    /// model's own <see cref="Model{T}.ClassNames"/> are used if it has them.
+    /// Class names stored in the metadata under "class_names" (a JSON array), one per class as in
+    /// <see cref="Model{T}.ClassNames"/> (two for a single sigmoid output, one per output column otherwise); when null,
+    /// the model's own <see cref="Model{T}.ClassNames"/> are used if it has them.
     /// </summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
 }
@@ -94,9 +95,11 @@ public static class OnnxExporter
             throw new ArgumentException($"the input and output names must differ; both are '{options.InputName}'", nameof(options));
         }
 
-        if (options.ClassNames is { } names && names.Count != model.OutputSize)
+        // One name per class, as the model's own ClassNames: a single sigmoid output has two classes.
+        int classes = model.IsClassifier ? model.ClassCount : model.OutputSize;
+        if (options.ClassNames is { } names && names.Count != classes)
         {
-            throw new ArgumentException($"ClassNames has {names.Count} names but the model has {model.OutputSize} outputs", nameof(options));
+            throw new ArgumentException($"ClassNames has {names.Count} names but the model has {classes} {(model.IsClassifier ? "classes" : "outputs")}", nameof(options));
         }
 
         int elemType = ElementType<T>();

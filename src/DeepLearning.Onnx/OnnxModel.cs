@@ -31,6 +31,9 @@ namespace DeepLearning.Onnx;
 /// <see cref="OnnxExporter"/>, which stores it in its metadata; otherwise σ² = σ², ε = 0, which gives the graph's σ
 /// back bit for bit or is refused).</item>
 /// </list>
+/// <para>A classifier gets the class names of the exporter's "class_names" metadata (one per class) as its
+/// <see cref="Model{T}.ClassNames"/>, as <see cref="Model.Load{T}(string)"/> restores them; metadata that does not fit
+/// the model is ignored.</para>
 /// <para>The loss follows from the last layer: categorical cross-entropy after <c>Softmax</c>, binary after a final
 /// <c>Sigmoid</c>, otherwise the regression loss named by the exporter's "loss" metadata (mean absolute error,
 /// Huber(δ)) or mean squared error.</para>
@@ -245,7 +248,47 @@ public static class OnnxModel
                 model.TargetTransform = ResolveTargetTransform(scale, offset);
             }
 
+            model.ClassNames = ReadClassNames(model);
             return model;
+        }
+
+        /// <summary>
+        /// The exporter's "class_names" metadata for a classifier, one name per class (so a round trip keeps them, as
+        /// <see cref="Model{T}.Save"/> does); null when absent or when it does not fit the model (metadata is a hint).
+        /// </summary>
+        private IReadOnlyList<string>? ReadClassNames(Model<T> model)
+        {
+            string? json = proto.Metadata.Where(kv => kv.Key == "class_names").Select(kv => kv.Value).LastOrDefault();
+            if (json is null || !model.IsClassifier)
+            {
+                return null;
+            }
+
+            try
+            {
+                if (System.Text.Json.Nodes.JsonNode.Parse(json, documentOptions: new System.Text.Json.JsonDocumentOptions { MaxDepth = 2 }) is not System.Text.Json.Nodes.JsonArray array
+                    || array.Count != model.ClassCount)
+                {
+                    return null;
+                }
+
+                var names = new string[array.Count];
+                for (int i = 0; i < names.Length; i++)
+                {
+                    if (array[i] is not System.Text.Json.Nodes.JsonValue v || !v.TryGetValue(out string? name))
+                    {
+                        return null;
+                    }
+
+                    names[i] = name;
+                }
+
+                return names;
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                return null;
+            }
         }
 
         /// <summary>

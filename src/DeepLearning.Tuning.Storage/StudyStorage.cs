@@ -46,7 +46,7 @@ public static class StudyStorage
         }
 
         throw new ArgumentException(
-            $"not a study storage URL: \"{url}\"; expected sqlite:path/to/search.db, postgres://user@host:port/database, an Npgsql connection string (Host=…;Username=…;Database=…) or memory",
+            $"not a study storage URL: \"{Redact(url)}\"; expected sqlite:path/to/search.db, postgres://user@host:port/database, an Npgsql connection string (Host=…;Username=…;Database=…) or memory",
             nameof(url));
     }
 
@@ -93,9 +93,10 @@ public static class StudyStorage
         return builder.ConnectionString;
     }
 
+    /// <summary>The URL with the password (between the user's ':' and the last '@') shown as ***: a password may itself hold an unescaped '@'.</summary>
     private static string Redact(string url)
     {
-        int at = url.IndexOf('@', StringComparison.Ordinal);
+        int at = url.LastIndexOf('@');
         int scheme = url.IndexOf("://", StringComparison.Ordinal);
         if (at < 0 || scheme < 0 || at < scheme)
         {

@@ -105,7 +105,12 @@ public sealed class RandomSource
     }
 
     /// <summary>A uniform double in [<paramref name="low"/>, <paramref name="high"/>).</summary>
-    public double NextUniform(double low, double high) => low + ((high - low) * NextDouble());
+    /// <exception cref="ArgumentException">The bounds are not finite with low ≤ high and a finite width high − low.</exception>
+    public double NextUniform(double low, double high)
+    {
+        CheckUniform(low, high);
+        return low + ((high - low) * NextDouble());
+    }
 
     /// <summary>A standard normal sample (mean 0, variance 1), Box–Muller.</summary>
     public double NextGaussian()
@@ -126,7 +131,12 @@ public sealed class RandomSource
     }
 
     /// <summary>A normal sample with the given mean and standard deviation.</summary>
-    public double NextGaussian(double mean, double standardDeviation) => mean + (standardDeviation * NextGaussian());
+    /// <exception cref="ArgumentOutOfRangeException">The mean is not finite, or the deviation is not finite and ≥ 0.</exception>
+    public double NextGaussian(double mean, double standardDeviation)
+    {
+        CheckNormal(mean, standardDeviation);
+        return mean + (standardDeviation * NextGaussian());
+    }
 
     /// <summary>
     /// An independent child source, seeded from this one. Use it to give a component (a dropout
@@ -191,14 +201,11 @@ public sealed class RandomSource
     }
 
     /// <summary>Fills <paramref name="destination"/> with normal samples N(mean, std²).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The mean is not finite, or the deviation is not finite and ≥ 0.</exception>
     public void FillNormal<T>(Span<T> destination, double mean = 0, double standardDeviation = 1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (!(standardDeviation >= 0) || !double.IsFinite(standardDeviation))
-        {
-            throw new ArgumentOutOfRangeException(nameof(standardDeviation), standardDeviation, $"standardDeviation must be finite and ≥ 0; received {standardDeviation}");
-        }
-
+        CheckNormal(mean, standardDeviation);
         for (int i = 0; i < destination.Length; i++)
         {
             destination[i] = T.CreateTruncating(mean + (standardDeviation * NextGaussian()));
@@ -206,14 +213,11 @@ public sealed class RandomSource
     }
 
     /// <summary>Fills <paramref name="destination"/> with uniform samples in [low, high).</summary>
+    /// <exception cref="ArgumentException">The bounds are not finite with low ≤ high and a finite width high − low.</exception>
     public void FillUniform<T>(Span<T> destination, double low = 0, double high = 1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (!(high >= low) || !double.IsFinite(low) || !double.IsFinite(high))
-        {
-            throw new ArgumentException($"uniform bounds must be finite with low ≤ high; received low = {low}, high = {high}");
-        }
-
+        CheckUniform(low, high);
         for (int i = 0; i < destination.Length; i++)
         {
             destination[i] = T.CreateTruncating(low + ((high - low) * NextDouble()));
@@ -234,6 +238,29 @@ public sealed class RandomSource
     {
         ArgumentNullException.ThrowIfNull(tensor);
         FillUniform(tensor.Span, low, high);
+    }
+
+    // A NaN or ±∞ mean made every sample NaN or ±∞ without a word.
+    private static void CheckNormal(double mean, double standardDeviation)
+    {
+        if (!double.IsFinite(mean))
+        {
+            throw new ArgumentOutOfRangeException(nameof(mean), mean, string.Create(CultureInfo.InvariantCulture, $"mean must be finite; received {mean}"));
+        }
+
+        if (!(standardDeviation >= 0) || !double.IsFinite(standardDeviation))
+        {
+            throw new ArgumentOutOfRangeException(nameof(standardDeviation), standardDeviation, $"standardDeviation must be finite and ≥ 0; received {standardDeviation}");
+        }
+    }
+
+    // low + (high − low)·u: a width that overflows (−1e308, 1e308) gave ±∞ and NaN samples; NaN bounds gave NaN.
+    private static void CheckUniform(double low, double high)
+    {
+        if (!(high >= low) || !double.IsFinite(low) || !double.IsFinite(high) || !double.IsFinite(high - low))
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"uniform bounds must be finite with low ≤ high and a finite width high − low; received low = {low}, high = {high}"));
+        }
     }
 
     /// <summary>Shuffles <paramref name="items"/> in place (Fisher–Yates).</summary>

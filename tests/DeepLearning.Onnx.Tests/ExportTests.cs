@@ -108,6 +108,20 @@ public class ExportTests
     }
 
     [Fact]
+    public void Class_names_of_a_binary_sigmoid_model_are_one_per_class_as_the_models_own()
+    {
+        // A single sigmoid output has two classes, and the model's own ClassNames hold two names (exported as such), but
+        // OnnxExportOptions.ClassNames = ["no", "yes"] was refused: "ClassNames has 2 names but the model has 1 outputs".
+        var model = Model.Sequential<float>(2).Dense(1).Sigmoid().Build(seed: 1);
+        var explicitNames = OnnxExporter.ToBytes(model, new OnnxExportOptions { ClassNames = ["no", "yes"] });
+        model.ClassNames = ["no", "yes"];
+        explicitNames.Should().Equal(OnnxExporter.ToBytes(model), "the same names, given or the model's own, give the same file");
+
+        model.Invoking(m => OnnxExporter.ToBytes(m, new OnnxExportOptions { ClassNames = ["yes"] }))
+            .Should().Throw<ArgumentException>().WithMessage("ClassNames has 1 names but the model has 2 classes*");
+    }
+
+    [Fact]
     public void Dense_is_one_Gemm_with_transB_and_dropout_is_left_out()
     {
         var (model, _) = TestModels.Build<float>("batchnorm", "minmax");

@@ -213,6 +213,31 @@ public class ImportTests
         model.Layers.Should().ContainSingle().Which.Should().BeOfType<Dense<float>>().Which.LeakySlope.Should().Be(slope);
     }
 
+    [Fact]
+    public void Class_names_in_the_metadata_come_back_as_the_models_and_a_hint_that_does_not_fit_is_ignored()
+    {
+        // The exporter writes the model's class names; the importer ignored them, so an export and import lost them (and
+        // with them Evaluate's refusal of a test set whose class indices name other classes), where Model.Load keeps them.
+        var (softmax, x) = TestModels.Build<float>("batchnorm", "standardize");
+        softmax.ClassNames = ["a", "b", "c"];
+        OnnxModel.Load<float>(OnnxExporter.ToBytes(softmax)).ClassNames.Should().Equal("a", "b", "c");
+
+        var binary = Model.Sequential<double>(2).Dense(1).Sigmoid().Build(seed: 1);
+        binary.ClassNames = ["no", "yes"];
+        OnnxModel.Load<double>(OnnxExporter.ToBytes(binary)).ClassNames.Should().Equal("no", "yes");
+        OnnxModel.Load<double>(OnnxExporter.ToBytes(Model.Sequential<double>(2).Dense(1).Sigmoid().Build(seed: 1))).ClassNames.Should().BeNull();
+
+        foreach (string hint in new[] { """["a","b"]""", """["a","b","c","d"]""", """["a",null,"c"]""", """["a",1,"c"]""", """{"a":1}""", """["a",["b"],"c"]""", """["a",""" })
+        {
+            var proto = ModelProto.Decode(OnnxExporter.ToBytes(softmax));
+            proto.Metadata.RemoveAll(kv => kv.Key == "class_names");
+            proto.Metadata.Add(new("class_names", hint));
+            var model = OnnxModel.Load<float>(proto.Encode());
+            model.ClassNames.Should().BeNull(hint);
+            model.Predict(x).ReadOnlySpan.SequenceEqual(softmax.Predict(x).ReadOnlySpan).Should().BeTrue("the model itself loads as before");
+        }
+    }
+
     [Theory]
     [InlineData("raw-too-short", "*the constant 'w' declares 12 elements of 4 bytes but raw_data holds 8 bytes")]
     [InlineData("huge-dims", "*the constant 'w' has 4611686014132420609 elements, more than the file can hold")]

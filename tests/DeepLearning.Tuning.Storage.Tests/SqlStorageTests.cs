@@ -153,4 +153,16 @@ public class SqlStorageTests
         var unknown = () => StudyStorage.ToConnectionString("postgres://u@h/d?Flavour=strawberry");
         unknown.Should().Throw<ArgumentException>().WithMessage("*unknown parameter \"Flavour\"*");
     }
+
+    [Fact]
+    public void A_malformed_url_is_reported_without_its_password()
+    {
+        // An unescaped '@' in the password: the message showed "postgres://carol:***@ssw0rd@h/d", the rest of the password.
+        var malformed = () => StudyStorage.ToConnectionString("postgres://carol:p@ssw0rd@h/d");
+        malformed.Should().Throw<ArgumentException>().Which.Message.Should().Contain("postgres://carol:***@h/d").And.NotContain("ssw0rd");
+
+        // A URL of no known form was quoted whole, password included.
+        var unknown = () => StudyStorage.Open("mysql://root:hunter2@db/z");
+        unknown.Should().Throw<ArgumentException>().Which.Message.Should().Contain("mysql://root:***@db/z").And.NotContain("hunter2");
+    }
 }

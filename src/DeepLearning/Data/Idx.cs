@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.IO.Compression;
 using System.Numerics;
 
@@ -101,11 +102,16 @@ public static class Idx
     /// Reads an IDX file into a tensor: (d0, d1·…·dk) for rank ≥ 2 (each example flattened into a row), (d0) for
     /// rank 1. Every element is multiplied by <paramref name="scale"/> (1/255 maps bytes to [0, 1]).
     /// </summary>
-    /// <exception cref="InvalidDataException">The file is malformed, truncated or longer than its header says.</exception>
+    /// <exception cref="InvalidDataException">
+    /// The file is malformed, truncated or longer than its header says, or a finite value times <paramref name="scale"/>
+    /// overflows <typeparamref name="T"/> (a double 1e300 read as float).
+    /// </exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="scale"/> is NaN or ±∞.</exception>
     public static Tensor<T> Read<T>(string path, double scale = 1.0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        CheckScale(scale);
         using var file = IdxFile.Open(path);
         var h = file.Header;
         if (h.ElementCount > Array.MaxLength)
@@ -118,6 +124,15 @@ public static class Idx
         file.ReadValues(t.Span, scale);
         file.EnsureAtEnd();
         return t;
+    }
+
+    // NaN or ±∞ turned every input into NaN or ±∞ (0·∞ for zero pixels), which Fit then reported as bad data.
+    private static void CheckScale(double scale)
+    {
+        if (!double.IsFinite(scale))
+        {
+            throw new ArgumentOutOfRangeException(nameof(scale), scale, string.Create(CultureInfo.InvariantCulture, $"scale must be finite; received {scale}"));
+        }
     }
 
     /// <summary>Reads a rank-1 IDX file of integer class labels (each ≥ 0).</summary>
@@ -165,6 +180,7 @@ public static class Idx
     public static DataSet<T> Load<T>(string imagesPath, string labelsPath, int classes = 0, double scale = 1.0, IReadOnlyList<string>? classNames = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        CheckScale(scale);
         var labels = ReadLabels(labelsPath);
         var x = Read<T>(imagesPath, scale);
         if (x.Rank == 1)
@@ -204,6 +220,7 @@ public static class Idx
             throw new ArgumentOutOfRangeException(nameof(classes), classes, $"classes must be ≥ 2 for a streaming source; received {classes}");
         }
 
+        CheckScale(scale);
         var images = ProveFile(imagesPath);
         var labels = ProveFile(labelsPath);
         if (labels.Dimensions.Length != 1 || labels.ElementType is IdxElementType.Single or IdxElementType.Double)
@@ -747,6 +764,10 @@ internal sealed class IdxFile : IDisposable
             for (int i = 0; i < destination.Length; i++)
             {
                 destination[i] = T.CreateTruncating(source[i] * scale);
+                if (!T.IsFinite(destination[i]))
+                {
+                    throw Overflow<T>(source[i], scale);
+                }
             }
 
             return;
@@ -764,6 +785,14 @@ internal sealed class IdxFile : IDisposable
                 _ => BinaryPrimitives.ReadDoubleBigEndian(e),
             };
             destination[i] = T.CreateTruncating(v * scale);
+            if (!T.IsFinite(destination[i]) && double.IsFinite(v))
+            {
+                throw Overflow<T>(v, scale);
+            }
         }
     }
+
+    // A finite value read as ±∞ (a double 1e300 read as float, or a scale too large for T): as the CSV reader refuses it.
+    private InvalidDataException Overflow<T>(double value, double scale) =>
+        new(string.Create(CultureInfo.InvariantCulture, $"'{Path}' ({Header}) holds {value:R}, which times scale {scale:R} overflows {typeof(T).Name}; read it as double, or use a smaller scale"));
 }

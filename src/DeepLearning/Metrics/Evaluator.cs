@@ -39,10 +39,12 @@ internal sealed class Evaluator<T>
     }
 
     /// <summary>
-    /// Evaluates a whole labelled source, read in order in chunks of up to 1,024 rows. <paramref name="checkRawInput"/>
-    /// false skips the test for already-standardized input (Fit's dev set after its first epoch: the same data again).
+    /// Evaluates a whole labelled source, read in order in chunks of up to 1,024 rows. With <paramref name="checkTargets"/>,
+    /// an in-memory set's Y must first be finite and suit the loss (Fit checks its validation data itself, once).
+    /// <paramref name="checkRawInput"/> false skips the test for already-standardized input (Fit's dev set after its
+    /// first epoch: the same data again).
     /// </summary>
-    public static Evaluation Run(Model<T> model, IDataSource<T> data, bool confusion, string what = "evaluation data", bool checkRawInput = true)
+    public static Evaluation Run(Model<T> model, IDataSource<T> data, bool confusion, string what = "evaluation data", bool checkTargets = false, bool checkRawInput = true)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -57,9 +59,18 @@ internal sealed class Evaluator<T>
         }
 
         Model<T>.CheckClassNames(model.ClassNames, "model", data, what);
-        if (checkRawInput && data is DataSet<T> set)
+        if (data is DataSet<T> set)
         {
-            model.CheckRawInput(set.X, what);
+            if (checkTargets)
+            {
+                FiniteCheck.RequireFinite(set.Y, "Y");
+                Trainer.CheckTargets(model, set.Y, what, nameof(data));
+            }
+
+            if (checkRawInput)
+            {
+                model.CheckRawInput(set.X, what);
+            }
         }
 
         int bs = data.Count > 0 ? (int)Math.Min(Chunk, data.Count) : Chunk;
@@ -93,7 +104,7 @@ internal sealed class Evaluator<T>
     }
 
     /// <summary>
-    /// Evaluates checked raw X and Y in the chunks <see cref="Run(Model{T}, IDataSource{T}, bool, string, bool)"/> reads
+    /// Evaluates checked raw X and Y in the chunks <see cref="Run(Model{T}, IDataSource{T}, bool, string, bool, bool)"/> reads
     /// (so the two give the same figures to the bit), through the model's reused buffers.
     /// </summary>
     public static Evaluation Run(Model<T> model, Tensor<T> x, Tensor<T> y)

@@ -198,7 +198,7 @@ public sealed class Model<T>
     /// from the training set's): its class indices would name other classes, as when a test CSV of text labels is read
     /// without <c>CsvOptions.ClassNames = train.ClassNames</c> and lacks a class.
     /// </summary>
-    /// <exception cref="ArgumentException">The model is not a classifier, or the number of names is not the number of classes.</exception>
+    /// <exception cref="ArgumentException">The model is not a classifier, the number of names is not the number of classes, or a name is null.</exception>
     public IReadOnlyList<string>? ClassNames
     {
         get => _classNames;
@@ -217,6 +217,14 @@ public sealed class Model<T>
                 }
 
                 value = value.ToArray();
+                for (int i = 0; i < value.Count; i++)
+                {
+                    if (value[i] is null)
+                    {
+                        // Save would write it, and Load refuse the file it wrote.
+                        throw new ArgumentException($"class names must not be null; entry {i} of [{string.Join(", ", value.Select(n => n ?? "null"))}] is null", nameof(value));
+                    }
+                }
             }
 
             _classNames = value;
@@ -648,12 +656,17 @@ public sealed class Model<T>
     /// for a regression, MSE, RMSE, MAE and R² in the targets' original units. The same <see cref="Evaluation"/> as
     /// <see cref="Evaluate(IDataSource{T})"/> gives. Thread-safe.
     /// </summary>
+    /// <exception cref="ArgumentException">
+    /// The shapes do not match the model, or Y does not suit its loss as <see cref="Fit(Tensor{T}, Tensor{T}, TrainingOptions{T}, CancellationToken)"/>
+    /// requires (probability rows for softmax, values in [0, 1] for sigmoid; the first offending row is named).
+    /// </exception>
     /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named).</exception>
     public Evaluation Evaluate(Tensor<T> x, Tensor<T> y)
     {
         CheckTargets(x, y);
         FiniteCheck.RequireFinite(x, "X");
         FiniteCheck.RequireFinite(y, "Y");
+        Trainer.CheckTargets(this, y, "evaluation data", nameof(y));
         CheckRawInput(x, "evaluation data");
         return Evaluator<T>.Run(this, x, y);
     }
@@ -662,8 +675,12 @@ public sealed class Model<T>
     /// Evaluates the model on a labelled source of raw inputs (an in-memory <see cref="DataSet{T}"/> or a streaming
     /// source), read in order and in chunks; see <see cref="Evaluate(Tensor{T}, Tensor{T})"/>.
     /// </summary>
-    /// <exception cref="ArgumentException">The source's widths do not match the model, its class names differ from <see cref="ClassNames"/>, or its inputs look already transformed.</exception>
-    public Evaluation Evaluate(IDataSource<T> data) => Evaluator<T>.Run(this, data, confusion: true);
+    /// <exception cref="ArgumentException">
+    /// The source's widths do not match the model, its class names differ from <see cref="ClassNames"/>, its inputs look
+    /// already transformed, or (for a <see cref="DataSet{T}"/>) its Y does not suit the model's loss, as for
+    /// <see cref="Evaluate(Tensor{T}, Tensor{T})"/>.
+    /// </exception>
+    public Evaluation Evaluate(IDataSource<T> data) => Evaluator<T>.Run(this, data, confusion: true, checkTargets: true);
 
     /// <summary>The class names a source carries (<see cref="DataSet{T}.ClassNames"/>, <see cref="StreamingDataSource{T}.ClassNames"/>), or null.</summary>
     internal static IReadOnlyList<string>? ClassNamesOf(IDataSource<T>? data) => data switch

@@ -158,7 +158,12 @@ public sealed class ModelBuilder<T>
     /// </param>
     /// <param name="useBias">Whether to keep b; by default true, except for a linear Dense immediately followed by BatchNorm.</param>
     /// <param name="leakySlope">Slope for <see cref="DeepLearning.Activation.LeakyReLU"/>.</param>
-    /// <param name="biasInit">How b starts: <see cref="Init.Zeros"/> by default (the course); <see cref="Init.PyTorchLinear"/> for PyTorch's U(−1/√n[l-1], 1/√n[l-1]).</param>
+    /// <param name="biasInit">
+    /// How b starts: <see cref="Init.Zeros"/> by default (the course); <see cref="Init.PyTorchLinear"/> for PyTorch's
+    /// U(−1/√n[l-1], 1/√n[l-1]). Another initializer needs a layer with b: it is refused with <paramref name="useBias"/>
+    /// false, and (at Build) for a linear Dense before BatchNorm unless <paramref name="useBias"/> is true.
+    /// </param>
+    /// <exception cref="ArgumentException"><paramref name="biasInit"/> (other than Zeros) is given with <paramref name="useBias"/> false.</exception>
     public ModelBuilder<T> Dense(int units, DeepLearning.Activation activation = DeepLearning.Activation.Linear, Initializer? init = null, bool? useBias = null, double leakySlope = 0.01, Initializer? biasInit = null)
     {
         if (units < 1)
@@ -179,6 +184,11 @@ public sealed class ModelBuilder<T>
         if (!(leakySlope >= 0 && leakySlope < 1))
         {
             throw new ArgumentOutOfRangeException(nameof(leakySlope), leakySlope, $"leakySlope must be in [0, 1); received {leakySlope}");
+        }
+
+        if (useBias == false && InitializesBias(biasInit))
+        {
+            throw new ArgumentException($"biasInit {biasInit!.Name} was given for a Dense layer without a bias (useBias: false); drop one of them", nameof(biasInit));
         }
 
         _specs.Add(new Spec(SpecKind.Dense, _width, units, activation, init, useBias, leakySlope, 0, 0) { BiasInit = biasInit });
@@ -304,6 +314,12 @@ public sealed class ModelBuilder<T>
                         bool lastSigmoid = activation == DeepLearning.Activation.Sigmoid && i + 1 == _specs.Count;
                         var init = s.Init ?? DefaultInitializer(i, activation);
                         bool useBias = s.UseBias ?? !(activation == DeepLearning.Activation.Linear && i + 1 < _specs.Count && _specs[i + 1].Kind == SpecKind.BatchNorm);
+                        if (!useBias && InitializesBias(s.BiasInit))
+                        {
+                            // The bias a linear Dense drops before BatchNorm: a biasInit for it would be ignored silently.
+                            throw new InvalidOperationException($"Dense layer {Index(position)} was given biasInit {s.BiasInit!.Name}, but a linear Dense before BatchNorm has no bias by default; pass useBias: true to keep b (PyTorch's nn.Linear has one), or drop biasInit");
+                        }
+
                         layer = new Dense<T>(s.Input, s.Output, lastSigmoid ? DeepLearning.Activation.Linear : activation, init, random, useBias, slope, s.BiasInit) { Name = Index(position) };
                         layers.Add(layer);
                         if (activation != DeepLearning.Activation.Linear)
@@ -380,6 +396,9 @@ public sealed class ModelBuilder<T>
     };
 
     private static string Index(int i) => i.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Whether a bias initializer would give b something other than its zeros (Zeros is what no bias amounts to).</summary>
+    private static bool InitializesBias(Initializer? biasInit) => biasInit is not null && !ReferenceEquals(biasInit, Init.Zeros);
 
     private Initializer DefaultInitializer(int i, DeepLearning.Activation activation)
     {

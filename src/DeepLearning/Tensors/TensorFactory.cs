@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics;
 using MathNet.Numerics.LinearAlgebra;
 
@@ -126,23 +127,42 @@ public static class Tensor
     }
 
     /// <summary>A tensor of the given shape with N(mean, std²) samples from <paramref name="random"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// The mean is not finite, the deviation is not finite and ≥ 0, or a sample overflows <typeparamref name="T"/>
+    /// (a mean or deviation of 1e39 in float).
+    /// </exception>
     public static Tensor<T> RandomNormal<T>(RandomSource random, int[] shape, double mean = 0, double standardDeviation = 1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(random);
         var t = new Tensor<T>(shape);
         random.FillNormal(t, mean, standardDeviation);
+        RequireFiniteSamples(t, string.Create(CultureInfo.InvariantCulture, $"N(mean = {mean}, standardDeviation = {standardDeviation})"), nameof(standardDeviation));
         return t;
     }
 
     /// <summary>A tensor of the given shape with uniform samples in [low, high) from <paramref name="random"/>.</summary>
+    /// <exception cref="ArgumentException">The bounds are not finite with low ≤ high and a finite width.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A sample overflows <typeparamref name="T"/> (high = 1e39 in float).</exception>
     public static Tensor<T> RandomUniform<T>(RandomSource random, int[] shape, double low = 0, double high = 1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(random);
         var t = new Tensor<T>(shape);
         random.FillUniform(t, low, high);
+        RequireFiniteSamples(t, string.Create(CultureInfo.InvariantCulture, $"U(low = {low}, high = {high})"), nameof(high));
         return t;
+    }
+
+    // Finite doubles can still round to ±∞ in T: a float tensor of U(0, 1e39) came back full of ∞.
+    private static void RequireFiniteSamples<T>(Tensor<T> t, string distribution, string paramName)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int bad = FiniteCheck.FirstNonFinite(t.ReadOnlySpan);
+        if (bad >= 0)
+        {
+            throw new ArgumentOutOfRangeException(paramName, string.Create(CultureInfo.InvariantCulture, $"{distribution} drew {t.ReadOnlySpan[bad]} in {typeof(T).Name} at index {bad}: the distribution is too wide for the element type"));
+        }
     }
 
     /// <summary>Copies a rank-2 tensor into a new rectangular array.</summary>

@@ -118,11 +118,7 @@ public static class Trainer
             throw new ArgumentOutOfRangeException(nameof(options), options.Epochs, $"Epochs must be ≥ 1; received {options.Epochs}");
         }
 
-        if (options.BatchSize < 0 || (options.BatchSize == 0 && train.Count < 0))
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, $"BatchSize must be ≥ 1 (or 0 for full batch on a source of known size); received {options.BatchSize}");
-        }
-
+        CheckBatchSize(options.BatchSize, train.Count, epoch: null);
         CheckBatchNormBatchSize(model, options.BatchSize, train.Count);
 
         ArgumentNullException.ThrowIfNull(options.Optimizer, "options.Optimizer");
@@ -240,7 +236,8 @@ public static class Trainer
                 }
 
                 optimizer.Validate<T>();
-                CheckBatchNormBatchSize(model, options.BatchSize, train.Count); // a callback may have changed it
+                CheckBatchSize(options.BatchSize, train.Count, epoch); // a callback may have changed it
+                CheckBatchNormBatchSize(model, options.BatchSize, train.Count);
                 history.TrainMetricWithDropout |= DropoutActive(model); // a callback may have turned dropout on
                 int bs = EffectiveBatchSize(options.BatchSize, train.Count);
                 batch.Ensure(bs, model.InputSize, model.OutputSize);
@@ -437,6 +434,16 @@ public static class Trainer
         static string Format(double v) => v.ToString("R", CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
     }
 
+    /// <summary>BatchSize ≥ 1, or 0 (full batch) for a source of known size; <paramref name="epoch"/> (from 0) when a callback set it during the run.</summary>
+    private static void CheckBatchSize(int batchSize, long count, int? epoch)
+    {
+        if (batchSize < 0 || (batchSize == 0 && count < 0))
+        {
+            string when = epoch is int e ? string.Create(CultureInfo.InvariantCulture, $" (set during training, before epoch {e + 1})") : string.Empty;
+            throw new ArgumentOutOfRangeException("options", batchSize, $"BatchSize must be ≥ 1 (or 0 for full batch on a source of known size); received {batchSize}{when}");
+        }
+    }
+
     private static int EffectiveBatchSize(int batchSize, long count) =>
         batchSize == 0 || (count > 0 && batchSize > count) ? (int)Math.Max(1, count) : batchSize;
 
@@ -509,19 +516,32 @@ public static class Trainer
     private static void CheckTargets<T>(Model<T> model, DataSet<T>? data, string what)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (data is null || data.Count == 0)
+        if (data is not null)
+        {
+            CheckTargets(model, data.Y, what);
+        }
+    }
+
+    /// <summary>
+    /// Targets Y (m, C) must suit the model's loss: probability rows for softmax, values in [0, 1] for sigmoid
+    /// (Fit's rule, which Evaluate applies too); an <see cref="ArgumentException"/> names the first row that does not.
+    /// </summary>
+    internal static void CheckTargets<T>(Model<T> model, Tensor<T> targets, string what, string? paramName = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (targets.Length == 0)
         {
             return;
         }
 
-        var y = data.Y.ReadOnlySpan;
-        int c = data.Targets;
+        var y = targets.ReadOnlySpan;
+        int c = targets.RowLength;
         var inv = CultureInfo.InvariantCulture;
         if (ReferenceEquals(model.Loss, Loss.CategoricalCrossEntropy))
         {
             // Rows of one-hot or soft (label-smoothed) targets; a tolerance for sums rounded in T.
             double tolerance = typeof(T) == typeof(float) ? 1e-4 : 1e-9;
-            for (int i = 0; i < data.Count; i++)
+            for (int i = 0; i < targets.RowCount; i++)
             {
                 var row = y.Slice(i * c, c);
                 double sum = double.CreateTruncating(TP.Sum(row));
@@ -529,7 +549,7 @@ public static class Trainer
                 {
                     int j = TP.IndexOfMin(row);
                     string why = row[j] < T.Zero ? string.Create(inv, $"holds {row[j]} at column {j}") : string.Create(inv, $"sums to {sum:G9}");
-                    throw new ArgumentException($"the {what}'s targets Y must be probability rows for softmax (non-negative, summing to 1, e.g. one-hot); row {i} {why}");
+                    throw new ArgumentException($"the {what}'s targets Y must be probability rows for softmax (non-negative, summing to 1, e.g. one-hot); row {i} {why}", paramName);
                 }
             }
         }
@@ -539,7 +559,7 @@ public static class Trainer
             {
                 if (!(y[k] >= T.Zero && y[k] <= T.One))
                 {
-                    throw new ArgumentException(string.Create(inv, $"the {what}'s targets Y must be in [0, 1] for sigmoid (0/1 labels, or probabilities); row {k / c}, column {k % c} holds {y[k]}"));
+                    throw new ArgumentException(string.Create(inv, $"the {what}'s targets Y must be in [0, 1] for sigmoid (0/1 labels, or probabilities); row {k / c}, column {k % c} holds {y[k]}"), paramName);
                 }
             }
         }

@@ -47,6 +47,27 @@ public sealed class IdxTests : IDisposable
     }
 
     [Fact]
+    public void A_value_that_overflows_the_element_type_and_a_non_finite_scale_are_refused()
+    {
+        // A double 1e300 read as float came back as ∞ (the CSV reader refuses such a cell), and scale NaN made every
+        // input NaN, which Fit then reported as bad data in the file.
+        var t = Tensor.FromArray(new double[,] { { 1.5, 1e300 } });
+        string f64 = _dir.File("big.idx");
+        Idx.Write(f64, t, IdxElementType.Double);
+        Idx.Read<double>(f64).Should().Be(t);
+        FluentActions.Invoking(() => Idx.Read<float>(f64)).Should().Throw<InvalidDataException>()
+            .WithMessage($"*{Path.GetFileName(f64)}*holds 1E+300, which times scale 1 overflows Single*");
+
+        var (images, labels) = WriteImages(4, 2, 2, gzip: false);
+        FluentActions.Invoking(() => Idx.Read<float>(images, scale: 1e37)).Should().Throw<InvalidDataException>().WithMessage("*times scale 1E+37 overflows Single*");
+        FluentActions.Invoking(() => Idx.Read<float>(images, scale: double.NaN)).Should().Throw<ArgumentOutOfRangeException>()
+            .WithMessage("scale must be finite; received NaN*").Which.ParamName.Should().Be("scale");
+        FluentActions.Invoking(() => Idx.Load<float>(images, labels, classes: 10, scale: double.PositiveInfinity)).Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("scale");
+        FluentActions.Invoking(() => Idx.OpenStreaming<float>(images, labels, classes: 10, scale: double.NaN)).Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("scale");
+        Idx.Read<double>(images, scale: 1e37).ReadOnlySpan.ToArray().Should().OnlyContain(v => double.IsFinite(v));
+    }
+
+    [Fact]
     public void A_truncated_raw_file_is_a_clear_error()
     {
         var (images, _) = WriteImages(10, 3, 3, gzip: false);

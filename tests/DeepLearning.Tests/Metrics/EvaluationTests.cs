@@ -240,4 +240,32 @@ public class EvaluationTests
         atLimit.Evaluate(x, DataSet.OneHot<float>(labels.Select(l => l % 100).ToArray(), Evaluation.MaxConfusionMatrixClasses))
             .ConfusionMatrix!.ClassCount.Should().Be(Evaluation.MaxConfusionMatrixClasses);
     }
+
+    [Fact]
+    public void Targets_that_do_not_suit_the_loss_are_refused_by_Evaluate_as_by_Fit()
+    {
+        // A test set labelled 0, 1, 2 given to a binary sigmoid model: Fit refuses such targets, but Evaluate scored the
+        // 2 as class 1 and reported a cost with y = 2 in the cross-entropy, a plausible evaluation of data it cannot mean.
+        var x = Tensor.FromArray(new float[,] { { 0, 1 }, { 1, 0 }, { 1, 1 }, { 0, 0 } });
+        var labels012 = Tensor.FromArray(new float[,] { { 0 }, { 1 }, { 2 }, { 1 } });
+        var binary = Model.Sequential<float>(2).Dense(1).Sigmoid().Build(seed: 1);
+        const string Sigmoid = "the evaluation data's targets Y must be in [0, 1] for sigmoid*row 2, column 0 holds 2*";
+        binary.Invoking(m => m.Evaluate(x, labels012)).Should().Throw<ArgumentException>().WithMessage(Sigmoid).Which.ParamName.Should().Be("y");
+        binary.Invoking(m => m.Evaluate(DataSet.FromTargets(x, labels012))).Should().Throw<ArgumentException>().WithMessage(Sigmoid).Which.ParamName.Should().Be("data");
+        binary.Invoking(m => m.Fit(x, labels012, new TrainingOptions<float> { Epochs = 1 })).Should().Throw<ArgumentException>().WithMessage("the training data's targets Y must be in [0, 1] for sigmoid*");
+
+        // A softmax model given a row with no class (all zeros) scored it as class 0.
+        var y = Tensor.FromArray(new float[,] { { 1, 0, 0 }, { 0, 1, 0 }, { 0, 0, 0 }, { 0, 0, 1 } });
+        var softmax = Model.Sequential<float>(2).Dense(3).Softmax().Build(seed: 1);
+        softmax.Invoking(m => m.Evaluate(x, y)).Should().Throw<ArgumentException>().WithMessage("the evaluation data's targets Y must be probability rows for softmax*row 2 sums to 0*");
+        softmax.Invoking(m => m.Evaluate(DataSet.FromTargets(x, y))).Should().Throw<ArgumentException>().WithMessage("*row 2 sums to 0*");
+
+        // What Fit accepts, Evaluate accepts: one-hot and label-smoothed rows, 0/1 and probability columns.
+        y[2, 0] = 0.1f;
+        y[2, 1] = 0.8f;
+        y[2, 2] = 0.1f;
+        softmax.Evaluate(x, y).Count.Should().Be(4);
+        labels012[2, 0] = 0.9f;
+        binary.Evaluate(DataSet.FromTargets(x, labels012)).Count.Should().Be(4);
+    }
 }

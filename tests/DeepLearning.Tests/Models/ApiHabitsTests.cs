@@ -16,6 +16,24 @@ public class ApiHabitsTests
     }
 
     [Fact]
+    public void A_bias_initializer_for_a_dense_layer_without_a_bias_is_refused_not_ignored()
+    {
+        // Written to reproduce nn.Linear + nn.BatchNorm1d, whose Linear has a bias: the builder dropped b (a linear Dense
+        // before BatchNorm) and ignored biasInit without a word, so the model had no "0.bias" to load PyTorch's into.
+        var beforeBatchNorm = () => Model.Sequential<float>(3).Dense(4, init: Init.PyTorchLinear, biasInit: Init.PyTorchLinear).BatchNorm().ReLU().Dense(1).Build(seed: 1);
+        beforeBatchNorm.Should().Throw<InvalidOperationException>().WithMessage("Dense layer 0 was given biasInit PyTorchLinear, but a linear Dense before BatchNorm has no bias by default; pass useBias: true*");
+
+        var contradictory = () => Model.Sequential<float>(3).Dense(4, useBias: false, biasInit: Init.PyTorchLinear);
+        contradictory.Should().Throw<ArgumentException>().WithMessage("biasInit PyTorchLinear was given for a Dense layer without a bias (useBias: false)*").Which.ParamName.Should().Be("biasInit");
+
+        // With useBias: true the bias is kept and drawn; Zeros is what no bias amounts to, so it stays accepted.
+        var kept = (Dense<float>)Model.Sequential<float>(3).Dense(4, useBias: true, biasInit: Init.PyTorchLinear).BatchNorm().Dense(1).Build(seed: 1).Layers[0];
+        kept.Bias!.Value.ToArray().Should().Contain(v => v != 0);
+        Model.Sequential<float>(3).Dense(4, biasInit: Init.Zeros).BatchNorm().Dense(1).Build(seed: 1).Layers.OfType<Dense<float>>().First().UseBias.Should().BeFalse();
+        Model.Sequential<float>(3).Dense(4, useBias: false, biasInit: Init.Zeros).Dense(1).Build(seed: 1).Layers.OfType<Dense<float>>().First().UseBias.Should().BeFalse();
+    }
+
+    [Fact]
     public void Fit_on_tensors_equals_fit_on_a_data_set()
     {
         var (x, y) = TestData.Problem<float>(100, 4, 3, "softmax", seed: 2);

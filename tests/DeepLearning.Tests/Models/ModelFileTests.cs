@@ -59,6 +59,23 @@ public sealed class ModelFileTests : IDisposable
     }
 
     [Fact]
+    public void A_null_class_name_is_refused_when_set_so_Save_cannot_replace_a_model_with_a_file_Load_refuses()
+    {
+        // ClassNames = ["cat", null] was accepted; Save then replaced the previous model with a file that Load refused
+        // ("the class_names metadata is invalid: Object reference not set to an instance of an object").
+        string path = Path.Combine(_dir, "names.safetensors");
+        var model = Model.Sequential<float>(2).Dense(2).Softmax().Build(seed: 1);
+        model.ClassNames = ["cat", "dog"];
+        model.Save(path);
+
+        model.Invoking(m => m.ClassNames = ["cat", null!]).Should().Throw<ArgumentException>()
+            .WithMessage("class names must not be null; entry 1 of [cat, null] is null*").Which.ParamName.Should().Be("value");
+        model.ClassNames.Should().Equal("cat", "dog");
+        model.Save(path);
+        Model.Load<float>(path).ClassNames.Should().Equal("cat", "dog");
+    }
+
+    [Fact]
     public void Overlapping_offsets_in_a_1_MB_file_are_refused_before_anything_is_allocated()
     {
         // The file that made Load allocate 1 GB: 1,000 tensors all claiming the same 1 MB of data.

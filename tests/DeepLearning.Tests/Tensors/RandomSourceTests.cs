@@ -17,6 +17,29 @@ public class RandomSourceTests
     }
 
     [Fact]
+    public void Normal_and_uniform_parameters_that_give_no_finite_samples_are_refused_naming_them()
+    {
+        // Each returned NaN or ±∞ samples without a word: a NaN mean, a uniform width that overflows double, a NaN bound
+        // in NextUniform, and (float) a mean or bound beyond float's range.
+        var r = new RandomSource(1);
+        var nanMean = () => Tensor.RandomNormal<double>(r, [3], mean: double.NaN);
+        nanMean.Should().Throw<ArgumentOutOfRangeException>().WithMessage("mean must be finite; received NaN*").Which.ParamName.Should().Be("mean");
+        var wide = () => Tensor.RandomUniform<double>(r, [3], -1e308, 1e308);
+        wide.Should().Throw<ArgumentException>().WithMessage("uniform bounds must be finite with low ≤ high and a finite width high − low; received low = -1E+308, high = 1E+308");
+        r.Invoking(s => s.NextUniform(double.NaN, 1)).Should().Throw<ArgumentException>().WithMessage("*received low = NaN, high = 1");
+        r.Invoking(s => s.NextGaussian(double.PositiveInfinity, 1)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("mean must be finite; received Infinity*");
+
+        var floatNormal = () => Tensor.RandomNormal<float>(r, [3], mean: 1e39);
+        floatNormal.Should().Throw<ArgumentOutOfRangeException>().WithMessage("N(mean = 1E+39, standardDeviation = 1) drew Infinity in Single at index 0: the distribution is too wide for the element type*");
+        var floatUniform = () => Tensor.RandomUniform<float>(r, [1000], 0, 1e39);
+        floatUniform.Should().Throw<ArgumentOutOfRangeException>().WithMessage("U(low = 0, high = 1E+39) drew Infinity in Single at index *").Which.ParamName.Should().Be("high");
+
+        // The same values in double, and ordinary ones in float, are drawn as before.
+        Tensor.RandomNormal<double>(new RandomSource(2), [3], mean: 1e39).ReadOnlySpan.ToArray().Should().OnlyContain(v => double.IsFinite(v));
+        Tensor.RandomUniform<float>(new RandomSource(2), [3], -2, 2).ReadOnlySpan.ToArray().Should().OnlyContain(v => v >= -2 && v < 2);
+    }
+
+    [Fact]
     public void Normal_fill_has_requested_mean_and_deviation()
     {
         var t = Tensor.RandomNormal<double>(new RandomSource(1), new[] { 200, 500 }, mean: 3, standardDeviation: 2);

@@ -277,6 +277,26 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void A_negative_batch_size_set_by_a_callback_is_refused_naming_BatchSize()
+    {
+        // Callbacks may change the options between epochs; Fit checked BatchSize only before the first epoch, so −5 set
+        // after epoch 1 surfaced as 'dimensions must be non-negative; received shape (-5, 3)' from a tensor buffer.
+        var data = Blobs(64, 2, 3, seed: 6);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        var options = new TrainingOptions<float> { Epochs = 3, BatchSize = 16, Callbacks = { new LambdaCallback((c, r) => ((TrainingOptions<float>)c.Options).BatchSize = -5) } };
+        var act = () => model.Fit(data, options);
+        act.Should().Throw<ArgumentOutOfRangeException>()
+            .WithMessage("BatchSize must be ≥ 1 (or 0 for full batch on a source of known size); received -5 (set during training, before epoch 2)*")
+            .Which.ActualValue.Should().Be(-5);
+
+        // 0 (full batch) from a callback is fine, as before the first epoch.
+        options.Callbacks.Clear();
+        options.Callbacks.Add(new LambdaCallback((c, r) => ((TrainingOptions<float>)c.Options).BatchSize = 0));
+        options.BatchSize = 16;
+        model.Fit(data, options).Count.Should().Be(3);
+    }
+
+    [Fact]
     public void Cancellation_stops_training()
     {
         var data = Blobs(64, 2, 3, seed: 6);
