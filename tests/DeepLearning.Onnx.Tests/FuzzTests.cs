@@ -23,6 +23,7 @@ public class FuzzTests(ITestOutputHelper output)
             OnnxExporter.ToBytes(TestModels.Build<double>("sigmoid", "minmax").Model),
             OnnxExporter.ToBytes(TestModels.Build<float>("linear-activation", "none").Model),
             OnnxExporter.ToBytes(TestModels.Regression<float>("none").Model),
+            OnnxExporter.ToBytes(WithClassNames(TestModels.Build<float>("relu", "none").Model)),
         };
 
         var random = new Random(20261130);
@@ -55,6 +56,14 @@ public class FuzzTests(ITestOutputHelper output)
         output.WriteLine($"{cases} cases: {string.Join(", ", outcomes.Select(kv => $"{kv.Key} {kv.Value}"))}; largest allocation minus 4 × file size: {_worstExcess:N0} bytes");
         cases.Should().BeGreaterThanOrEqualTo(2000);
         outcomes.Keys.Should().Contain(nameof(InvalidDataException), "most mutations break the file");
+    }
+
+    // A classifier whose export carries "class_names" metadata, so mutations reach the importer's reading of it.
+    private static Model<float> WithClassNames(Model<float> model)
+    {
+        model.IsClassifier.Should().BeTrue("the class-name seed must be a classifier");
+        model.ClassNames = Enumerable.Range(0, model.ClassCount).Select(i => $"class {i}").ToArray();
+        return model;
     }
 
     private void Check(byte[] bytes, Dictionary<string, int> outcomes, ref int cases, ref int loaded)

@@ -761,10 +761,12 @@ internal sealed class IdxFile : IDisposable
         var type = Header.ElementType;
         if (type == IdxElementType.UInt8)
         {
+            // A byte times scale overflows T only if 255 times it does: then find the first byte that does (rare).
+            bool mayOverflow = !T.IsFinite(T.CreateTruncating(255 * scale));
             for (int i = 0; i < destination.Length; i++)
             {
                 destination[i] = T.CreateTruncating(source[i] * scale);
-                if (!T.IsFinite(destination[i]))
+                if (mayOverflow && !T.IsFinite(destination[i]))
                 {
                     throw Overflow<T>(source[i], scale);
                 }
