@@ -668,26 +668,48 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         T* c = p.C + ((nint)(ic + ir) * p.Ldc) + jc + jr;
         epi.Bias = bias == null ? null : bias + jc + jr;
         epi.LastCount = ncur == TS.Count ? 0 : ncur;
-        GemmMicroKernel.RunPair<TS, TV, T>(kc, a0, a1, rs, cs, bp, bs, c, p.Ldc, epi); // σ or tanh: by RunBlock
+        if (rs == 1)
+        {
+            GemmMicroKernel.RunPair<TS, TV, T, FlagOn>(kc, a0, a1, rs, cs, bp, bs, c, p.Ldc, epi); // σ or tanh: by RunBlock
+        }
+        else
+        {
+            GemmMicroKernel.RunPair<TS, TV, T, FlagOff>(kc, a0, a1, rs, cs, bp, bs, c, p.Ldc, epi);
+        }
+
         return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Kernel(int vectors, int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
     {
+        if (rs == 1)
+        {
+            Kernel<FlagOn>(vectors, kc, a, rs, cs, b, bs, c, ldc, e);
+        }
+        else
+        {
+            Kernel<FlagOff>(vectors, kc, a, rs, cs, b, bs, c, ldc, e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Kernel<TR>(int vectors, int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
+        where TR : struct, IFlag
+    {
         switch (vectors)
         {
             case 1:
-                GemmMicroKernel.Run<TS, TV, T, Vectors1>(kc, a, rs, cs, b, bs, c, ldc, e);
+                GemmMicroKernel.Run<TS, TV, T, Vectors1, TR>(kc, a, rs, cs, b, bs, c, ldc, e);
                 break;
             case 2:
-                GemmMicroKernel.Run<TS, TV, T, Vectors2>(kc, a, rs, cs, b, bs, c, ldc, e);
+                GemmMicroKernel.Run<TS, TV, T, Vectors2, TR>(kc, a, rs, cs, b, bs, c, ldc, e);
                 break;
             case 3:
-                GemmMicroKernel.Run<TS, TV, T, Vectors3>(kc, a, rs, cs, b, bs, c, ldc, e);
+                GemmMicroKernel.Run<TS, TV, T, Vectors3, TR>(kc, a, rs, cs, b, bs, c, ldc, e);
                 break;
             default:
-                GemmMicroKernel.Run<TS, TV, T, Vectors4>(kc, a, rs, cs, b, bs, c, ldc, e);
+                GemmMicroKernel.Run<TS, TV, T, Vectors4, TR>(kc, a, rs, cs, b, bs, c, ldc, e);
                 break;
         }
     }

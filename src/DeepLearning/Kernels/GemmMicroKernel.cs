@@ -45,76 +45,95 @@ internal static unsafe class GemmMicroKernel
     public const int MR = 6;
 
     // a: op(A) rows (MR, kc) at a[i·rs + p·cs]; b: B̃ (kc, w); c: (MR, w) with leading dimension ldc.
+    // TR: whether rs is 1 (packed Ã, or a transposed A read in place) — then the six rows are constant offsets from a.
+    // Otherwise rows 0–2 and 3–5 are read from two pointers at 0, rs and 2·rs, so the loop needs four address
+    // registers instead of six strides: with 16 registers (AVX2) the strides no longer spill to the stack.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run<TS, TV, T, TW>(int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
+    public static void Run<TS, TV, T, TW, TR>(int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
         where TS : struct, ISimd<TV, T>
         where TV : struct
         where T : unmanaged, IFloatingPointIeee754<T>
         where TW : struct, IVectors
+        where TR : struct, IFlag
     {
         int nv = TW.Value;
         nint n = TS.Count;
         nint w = nv * n;
-        nint r2 = rs * 2, r3 = rs * 3, r4 = rs * 4, r5 = rs * 5;
+        if (TR.Value)
+        {
+            rs = 1;
+        }
+
         TV c00 = TS.Zero, c01 = TS.Zero, c02 = TS.Zero, c03 = TS.Zero;
         TV c10 = TS.Zero, c11 = TS.Zero, c12 = TS.Zero, c13 = TS.Zero;
         TV c20 = TS.Zero, c21 = TS.Zero, c22 = TS.Zero, c23 = TS.Zero;
         TV c30 = TS.Zero, c31 = TS.Zero, c32 = TS.Zero, c33 = TS.Zero;
         TV c40 = TS.Zero, c41 = TS.Zero, c42 = TS.Zero, c43 = TS.Zero;
         TV c50 = TS.Zero, c51 = TS.Zero, c52 = TS.Zero, c53 = TS.Zero;
+        T* a3 = a + (3 * rs);
+
         // The epilogue loads C when beta ≠ 0: when C has left the cache, ask for its lines 48 k steps before the end
-        // (2048³ on AMD EPYC Zen 5: 166–174 → 185–194 GFLOP/s; earlier, at the start, they were evicted again).
-        int prefetchAt = e.PrefetchC ? Math.Max(0, kc - 48) : -1;
-        for (int p = 0; p < kc; p++)
+        // (2048³ on AMD EPYC Zen 5: 166–174 → 185–194 GFLOP/s; earlier, at the start, they were evicted again). The
+        // k loop runs in two stretches around that point, so the loop itself tests nothing but its end.
+        int end = e.PrefetchC ? Math.Max(0, kc - 48) : kc;
+        int p = 0;
+        while (true)
         {
-            if (p == prefetchAt)
+            for (; p < end; p++)
             {
-                PrefetchTile(c, ldc, w * sizeof(T));
+                TV b0 = TS.Load(b);
+                TV b1 = nv > 1 ? TS.Load(b + n) : default;
+                TV b2 = nv > 2 ? TS.Load(b + (2 * n)) : default;
+                TV b3 = nv > 3 ? TS.Load(b + (3 * n)) : default;
+
+                TV x = TS.Broadcast(a[0]);
+                c00 = TS.MulAdd(x, b0, c00);
+                if (nv > 1) { c01 = TS.MulAdd(x, b1, c01); }
+                if (nv > 2) { c02 = TS.MulAdd(x, b2, c02); }
+                if (nv > 3) { c03 = TS.MulAdd(x, b3, c03); }
+
+                x = TS.Broadcast(a[rs]);
+                c10 = TS.MulAdd(x, b0, c10);
+                if (nv > 1) { c11 = TS.MulAdd(x, b1, c11); }
+                if (nv > 2) { c12 = TS.MulAdd(x, b2, c12); }
+                if (nv > 3) { c13 = TS.MulAdd(x, b3, c13); }
+
+                x = TS.Broadcast(a[2 * rs]);
+                c20 = TS.MulAdd(x, b0, c20);
+                if (nv > 1) { c21 = TS.MulAdd(x, b1, c21); }
+                if (nv > 2) { c22 = TS.MulAdd(x, b2, c22); }
+                if (nv > 3) { c23 = TS.MulAdd(x, b3, c23); }
+
+                x = TS.Broadcast(a3[0]);
+                c30 = TS.MulAdd(x, b0, c30);
+                if (nv > 1) { c31 = TS.MulAdd(x, b1, c31); }
+                if (nv > 2) { c32 = TS.MulAdd(x, b2, c32); }
+                if (nv > 3) { c33 = TS.MulAdd(x, b3, c33); }
+
+                x = TS.Broadcast(a3[rs]);
+                c40 = TS.MulAdd(x, b0, c40);
+                if (nv > 1) { c41 = TS.MulAdd(x, b1, c41); }
+                if (nv > 2) { c42 = TS.MulAdd(x, b2, c42); }
+                if (nv > 3) { c43 = TS.MulAdd(x, b3, c43); }
+
+                x = TS.Broadcast(a3[2 * rs]);
+                c50 = TS.MulAdd(x, b0, c50);
+                if (nv > 1) { c51 = TS.MulAdd(x, b1, c51); }
+                if (nv > 2) { c52 = TS.MulAdd(x, b2, c52); }
+                if (nv > 3) { c53 = TS.MulAdd(x, b3, c53); }
+
+                a += cs;
+                a3 += cs;
+                b += bs;
             }
 
-            TV b0 = TS.Load(b);
-            TV b1 = nv > 1 ? TS.Load(b + n) : default;
-            TV b2 = nv > 2 ? TS.Load(b + (2 * n)) : default;
-            TV b3 = nv > 3 ? TS.Load(b + (3 * n)) : default;
+            if (end == kc)
+            {
+                break;
+            }
 
-            TV x = TS.Broadcast(a[0]);
-            c00 = TS.MulAdd(x, b0, c00);
-            if (nv > 1) { c01 = TS.MulAdd(x, b1, c01); }
-            if (nv > 2) { c02 = TS.MulAdd(x, b2, c02); }
-            if (nv > 3) { c03 = TS.MulAdd(x, b3, c03); }
-
-            x = TS.Broadcast(a[rs]);
-            c10 = TS.MulAdd(x, b0, c10);
-            if (nv > 1) { c11 = TS.MulAdd(x, b1, c11); }
-            if (nv > 2) { c12 = TS.MulAdd(x, b2, c12); }
-            if (nv > 3) { c13 = TS.MulAdd(x, b3, c13); }
-
-            x = TS.Broadcast(a[r2]);
-            c20 = TS.MulAdd(x, b0, c20);
-            if (nv > 1) { c21 = TS.MulAdd(x, b1, c21); }
-            if (nv > 2) { c22 = TS.MulAdd(x, b2, c22); }
-            if (nv > 3) { c23 = TS.MulAdd(x, b3, c23); }
-
-            x = TS.Broadcast(a[r3]);
-            c30 = TS.MulAdd(x, b0, c30);
-            if (nv > 1) { c31 = TS.MulAdd(x, b1, c31); }
-            if (nv > 2) { c32 = TS.MulAdd(x, b2, c32); }
-            if (nv > 3) { c33 = TS.MulAdd(x, b3, c33); }
-
-            x = TS.Broadcast(a[r4]);
-            c40 = TS.MulAdd(x, b0, c40);
-            if (nv > 1) { c41 = TS.MulAdd(x, b1, c41); }
-            if (nv > 2) { c42 = TS.MulAdd(x, b2, c42); }
-            if (nv > 3) { c43 = TS.MulAdd(x, b3, c43); }
-
-            x = TS.Broadcast(a[r5]);
-            c50 = TS.MulAdd(x, b0, c50);
-            if (nv > 1) { c51 = TS.MulAdd(x, b1, c51); }
-            if (nv > 2) { c52 = TS.MulAdd(x, b2, c52); }
-            if (nv > 3) { c53 = TS.MulAdd(x, b3, c53); }
-
-            a += cs;
-            b += bs;
+            PrefetchTile(c, ldc, w * sizeof(T));
+            end = kc;
         }
 
         T* bias = e.Bias;
@@ -131,15 +150,22 @@ internal static unsafe class GemmMicroKernel
     /// <paramref name="a0"/>, rows 6–11 from <paramref name="a1"/> (same strides), stored at c and c + 6·ldc. One
     /// register per row leaves six accumulators per tile — fewer than the FMA latency needs, and one broadcast per FMA —
     /// so pairing the tiles doubles the independent sums per B load. Each sum runs over p in the same order as in
-    /// <see cref="Run{TS, TV, T, TW}"/>, so the result is bit-identical to two separate tiles.
+    /// <see cref="Run{TS, TV, T, TW, TR}"/>, so the result is bit-identical to two separate tiles.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void RunPair<TS, TV, T>(int kc, T* a0, T* a1, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
+    public static void RunPair<TS, TV, T, TR>(int kc, T* a0, T* a1, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
         where TS : struct, ISimd<TV, T>
         where TV : struct
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TR : struct, IFlag
     {
-        nint r2 = rs * 2, r3 = rs * 3, r4 = rs * 4, r5 = rs * 5;
+        if (TR.Value)
+        {
+            rs = 1;
+        }
+
+        // As in Run: rows 3–5 of each tile from a second pointer, so no row needs a stride register of its own.
+        T* a03 = a0 + (3 * rs), a13 = a1 + (3 * rs);
         TV c0 = TS.Zero, c1 = TS.Zero, c2 = TS.Zero, c3 = TS.Zero, c4 = TS.Zero, c5 = TS.Zero;
         TV d0 = TS.Zero, d1 = TS.Zero, d2 = TS.Zero, d3 = TS.Zero, d4 = TS.Zero, d5 = TS.Zero;
         for (int p = 0; p < kc; p++)
@@ -149,16 +175,18 @@ internal static unsafe class GemmMicroKernel
             d0 = TS.MulAdd(TS.Broadcast(a1[0]), bv, d0);
             c1 = TS.MulAdd(TS.Broadcast(a0[rs]), bv, c1);
             d1 = TS.MulAdd(TS.Broadcast(a1[rs]), bv, d1);
-            c2 = TS.MulAdd(TS.Broadcast(a0[r2]), bv, c2);
-            d2 = TS.MulAdd(TS.Broadcast(a1[r2]), bv, d2);
-            c3 = TS.MulAdd(TS.Broadcast(a0[r3]), bv, c3);
-            d3 = TS.MulAdd(TS.Broadcast(a1[r3]), bv, d3);
-            c4 = TS.MulAdd(TS.Broadcast(a0[r4]), bv, c4);
-            d4 = TS.MulAdd(TS.Broadcast(a1[r4]), bv, d4);
-            c5 = TS.MulAdd(TS.Broadcast(a0[r5]), bv, c5);
-            d5 = TS.MulAdd(TS.Broadcast(a1[r5]), bv, d5);
+            c2 = TS.MulAdd(TS.Broadcast(a0[2 * rs]), bv, c2);
+            d2 = TS.MulAdd(TS.Broadcast(a1[2 * rs]), bv, d2);
+            c3 = TS.MulAdd(TS.Broadcast(a03[0]), bv, c3);
+            d3 = TS.MulAdd(TS.Broadcast(a13[0]), bv, d3);
+            c4 = TS.MulAdd(TS.Broadcast(a03[rs]), bv, c4);
+            d4 = TS.MulAdd(TS.Broadcast(a13[rs]), bv, d4);
+            c5 = TS.MulAdd(TS.Broadcast(a03[2 * rs]), bv, c5);
+            d5 = TS.MulAdd(TS.Broadcast(a13[2 * rs]), bv, d5);
             a0 += cs;
             a1 += cs;
+            a03 += cs;
+            a13 += cs;
             b += bs;
         }
 

@@ -346,3 +346,19 @@ internal readonly struct Vectors4 : IVectors
 {
     public static int Value => 4;
 }
+
+/// <summary>A compile-time switch for a kernel instantiation (the JIT folds <see cref="Value"/> away).</summary>
+internal interface IFlag
+{
+    static abstract bool Value { get; }
+}
+
+internal readonly struct FlagOn : IFlag
+{
+    public static bool Value => true;
+}
+
+internal readonly struct FlagOff : IFlag
+{
+    public static bool Value => false;
+}
