@@ -35,7 +35,8 @@ internal static class TrainAB
         {
             "none" or "hugepages" => Unchanged, // hugepages: the two sides differ by their data set, below
             "columns" => on => GemmBlocking.ColumnSplitForPacking = on,
-            _ => throw new ArgumentException($"unknown setting '{setting}': none, hugepages or columns", nameof(args)),
+            "transposed" => on => GemmBlocking.TransposedProductOnAvx2 = on,
+            _ => throw new ArgumentException($"unknown setting '{setting}': none, hugepages, columns or transposed", nameof(args)),
         };
         if (setting == "hugepages")
         {

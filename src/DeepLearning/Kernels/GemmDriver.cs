@@ -86,6 +86,14 @@ internal static class GemmBlocking
     public static bool ColumnSplitForPacking { get; set; } = true;
 
     /// <summary>
+    /// Whether a Dense layer whose W is at least four times its batch computes W·Xᵀ (W read in place, only the batch
+    /// packed) instead of X·Wᵀ on the AVX2 path when its GEMMs run on one thread (on AVX-512 it always does). AMD EPYC
+    /// Zen 3, batch 64, epochs alternated by <c>train --ab transposed</c>: one thread 0.906 and 0.946 (10/10 and 7/10
+    /// rounds faster); two threads 1.19, 0.97 and 1.07, so two threads keep X·Wᵀ with its column split of W's packing.
+    /// </summary>
+    public static bool TransposedProductOnAvx2 { get; set; } = true;
+
+    /// <summary>
     /// Fewer than MR rows against a plain B (model.Predict of one example) pack one KC step of one pair of panels at a
     /// time, by the participant that uses it, instead of all of B̃ first: the pieces stay in cache. One example through
     /// 784-256-128-10, alternated blocks of calls: 45.7 → 37.5 µs (AMD EPYC Zen 5). Same bits either way.

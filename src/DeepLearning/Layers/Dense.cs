@@ -289,7 +289,7 @@ public sealed class Dense<T> : ILayer<T>
     // Whether Z = g(X·Wᵀ + b) is better computed as P = W·Xᵀ and then Z = g(Pᵀ + b): when W (n, k) is at least
     // TransposedProductRatio times X (m, k) and large. X·Wᵀ has to transpose all of W into the GEMM's panels on every
     // call (784×256 in a Fashion-MNIST network: ~30 µs of a 166 µs product at batch 64); W·Xᵀ reads W in place as the
-    // A operand and transposes only the batch.
+    // A operand and transposes only the batch. On AVX2 only on one thread (see GemmBlocking.TransposedProductOnAvx2).
     // The product P is kept in a per-thread buffer, so it is used only up to 1M elements (4 MB).
     private bool UseTransposedProduct(int m, FusedActivation act) =>
         m >= 8
@@ -297,7 +297,8 @@ public sealed class Dense<T> : ILayer<T>
         && (long)OutputSize * m <= 1 << 20
         && (long)OutputSize * InputSize >= 65536
         && act is FusedActivation.Identity or FusedActivation.ReLU or FusedActivation.LeakyReLU
-        && Gemm.Path == GemmPath.Avx512;
+        && (Gemm.Path == GemmPath.Avx512
+            || (Gemm.Path == GemmPath.Avx2 && GemmBlocking.TransposedProductOnAvx2 && Gemm.EffectiveThreads == 1));
 
     // Z (m, n) = g(X·Wᵀ + b) as P (n, m) = W·Xᵀ (plain product: each element the same sum of fused multiply-adds in
     // the same k order as X·Wᵀ would give), then Z = g(Pᵀ + b) in the transposed epilogue: bit-identical to the fused

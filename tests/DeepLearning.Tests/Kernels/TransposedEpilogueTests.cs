@@ -86,8 +86,9 @@ public class TransposedEpilogueTests
     [InlineData(Activation.Linear, false)]
     public void A_dense_layer_much_wider_than_its_batch_gives_the_bits_of_the_fused_product(Activation activation, bool useBias)
     {
-        // Units ≥ 4·m and ≥ 65,536 weights: Forward computes W·Xᵀ and transposes it (when AVX-512 is on; otherwise it
-        // takes the fused path, and the comparison holds trivially). k = 784 gives two k-blocks, 300 one.
+        // Units ≥ 4·m and ≥ 65,536 weights: Forward computes W·Xᵀ and transposes it (with AVX-512, or with AVX2 on one
+        // thread; otherwise it takes the fused path, and the comparison holds trivially). k = 784 gives two k-blocks, 300
+        // one.
         foreach (int k in new[] { 784, 300 })
         {
             foreach (int m in new[] { 8, 13, 64 })
