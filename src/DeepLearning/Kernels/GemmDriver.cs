@@ -676,9 +676,10 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         T* c = p.C + ((nint)(ic + ir) * p.Ldc) + jc + jr;
         epi.Bias = bias == null ? null : bias + jc + jr;
         epi.LastCount = ncur == TS.Count ? 0 : ncur;
+        // σ or tanh: applied by RunBlock. rs = 1 (packed Ã, or a transposed A in place) is the kernel's constant then.
         if (rs == 1)
         {
-            GemmMicroKernel.RunPair<TS, TV, T, FlagOn>(kc, a0, a1, rs, cs, bp, bs, c, p.Ldc, epi); // σ or tanh: by RunBlock
+            GemmMicroKernel.RunPair<TS, TV, T, FlagOn>(kc, a0, a1, rs, cs, bp, bs, c, p.Ldc, epi);
         }
         else
         {
