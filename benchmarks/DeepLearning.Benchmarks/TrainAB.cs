@@ -36,7 +36,8 @@ internal static class TrainAB
             "none" or "hugepages" => Unchanged, // hugepages: the two sides differ by their data set, below
             "columns" => on => GemmBlocking.ColumnSplitForPacking = on,
             "transposed" => on => GemmBlocking.TransposedProductOnAvx2 = on,
-            _ => throw new ArgumentException($"unknown setting '{setting}': none, hugepages, columns or transposed", nameof(args)),
+            "partial" => on => GemmBlocking.PartialTileInPlace = on,
+            _ => throw new ArgumentException($"unknown setting '{setting}': none, hugepages, columns, transposed or partial", nameof(args)),
         };
         if (setting == "hugepages")
         {

@@ -100,6 +100,15 @@ internal static class GemmBlocking
     /// </summary>
     public static bool RowsPackPerPanels { get; set; } = true;
 
+    /// <summary>
+    /// Whether a block's last partial row tile (mr &lt; MR rows, e.g. the 4 left by m = 64) runs the micro-kernel for its mr
+    /// rows straight into C, or — off, as before — a full tile into scratch (A's rows copied first when A is read in
+    /// place) and a scalar epilogue. NT (16, 256, 784) with B pre-packed: 112 → 195 GFLOP/s; (64, 256, 784): 162 → 205
+    /// (AMD EPYC Zen 5). Same bits either way for beta 0 or 1 (each sum in the same order; other betas are now fused as
+    /// in full tiles).
+    /// </summary>
+    public static bool PartialTileInPlace { get; set; } = true;
+
     /// <summary>Chunks per participant in the column split (claimed dynamically for balance).</summary>
     public static int ColumnChunksPerThread { get; set; } = 2;
 }
@@ -593,14 +602,6 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             rs = 1;
             cs = MR;
         }
-        else if (mr < MR)
-        {
-            T* src = p.TransA ? p.A + ((nint)pc * p.Lda) + ic + ir : p.A + ((nint)(ic + ir) * p.Lda) + pc;
-            GemmPacking.PackA(p.TransA, mr, kc, src, p.Lda, edgeA);
-            ap = edgeA;
-            rs = 1;
-            cs = MR;
-        }
         else if (p.TransA)
         {
             ap = p.A + ((nint)pc * p.Lda) + ic + ir;
@@ -614,19 +615,37 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             cs = 1;
         }
 
+        // A partial tile (mr < MR) runs the kernel for its mr rows only, in place: A's rows past them are not read
+        // (so an A read in place needs no copy) and C's not written. NT (16, 256, 784) with B pre-packed, 6 + 6 + 4
+        // rows: 112 GFLOP/s through a full tile into scratch and a scalar epilogue, against 185 for 18 rows (AMD EPYC Zen 5).
         T* c = p.C + ((nint)(ic + ir) * p.Ldc) + jc + jr;
         T* biasTile = bias == null ? null : bias + jc + jr;
-        if (mr == MR && (ncur == w || TS.HasMask))
+        if (mr < MR && !GemmBlocking.PartialTileInPlace)
+        {
+            if (p.DirectA)
+            {
+                T* src = p.TransA ? p.A + ((nint)pc * p.Lda) + ic + ir : p.A + ((nint)(ic + ir) * p.Lda) + pc;
+                GemmPacking.PackA(p.TransA, mr, kc, src, p.Lda, edgeA);
+                ap = edgeA;
+                rs = 1;
+                cs = MR;
+            }
+
+            var full = new GemmEpilogue<T> { Alpha = T.One, Beta = T.Zero, Activation = FusedActivation.Identity };
+            Kernel(vectors, kc, ap, rs, cs, bp, bs, tile, w, full);
+            EdgeEpilogue(tile, w, c, p.Ldc, mr, ncur, epi, biasTile);
+        }
+        else if (ncur == w || TS.HasMask)
         {
             // A narrow last panel (e.g. n = 10) is stored with masked loads/stores straight from the registers.
             epi.Bias = biasTile;
             epi.LastCount = ncur == w ? 0 : ncur - (w - TS.Count);
-            Kernel(vectors, kc, ap, rs, cs, bp, bs, c, p.Ldc, epi); // σ or tanh: applied to the whole block by RunBlock
+            Kernel(vectors, mr, kc, ap, rs, cs, bp, bs, c, p.Ldc, epi); // σ or tanh: applied to the whole block by RunBlock
         }
         else
         {
             var raw = new GemmEpilogue<T> { Alpha = T.One, Beta = T.Zero, Activation = FusedActivation.Identity };
-            Kernel(vectors, kc, ap, rs, cs, bp, bs, tile, w, raw);
+            Kernel(vectors, mr, kc, ap, rs, cs, bp, bs, tile, w, raw);
             EdgeEpilogue(tile, w, c, p.Ldc, mr, ncur, epi, biasTile);
         }
     }
@@ -690,35 +709,67 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Kernel(int vectors, int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
+    private static void Kernel(int vectors, int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e) =>
+        Kernel(vectors, GemmBlocking.MR, kc, a, rs, cs, b, bs, c, ldc, e);
+
+    // The first `rows` (1–MR) rows of a tile `vectors` registers wide.
+    private static void Kernel(int vectors, int rows, int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
     {
         if (rs == 1)
         {
-            Kernel<FlagOn>(vectors, kc, a, rs, cs, b, bs, c, ldc, e);
+            Kernel<FlagOn>(vectors, rows, kc, a, rs, cs, b, bs, c, ldc, e);
         }
         else
         {
-            Kernel<FlagOff>(vectors, kc, a, rs, cs, b, bs, c, ldc, e);
+            Kernel<FlagOff>(vectors, rows, kc, a, rs, cs, b, bs, c, ldc, e);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Kernel<TR>(int vectors, int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
+    private static void Kernel<TR>(int vectors, int rows, int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
         where TR : struct, IFlag
     {
         switch (vectors)
         {
             case 1:
-                GemmMicroKernel.Run<TS, TV, T, Vectors1, TR>(kc, a, rs, cs, b, bs, c, ldc, e);
+                Kernel<Vectors1, TR>(rows, kc, a, rs, cs, b, bs, c, ldc, e);
                 break;
             case 2:
-                GemmMicroKernel.Run<TS, TV, T, Vectors2, TR>(kc, a, rs, cs, b, bs, c, ldc, e);
+                Kernel<Vectors2, TR>(rows, kc, a, rs, cs, b, bs, c, ldc, e);
                 break;
             case 3:
-                GemmMicroKernel.Run<TS, TV, T, Vectors3, TR>(kc, a, rs, cs, b, bs, c, ldc, e);
+                Kernel<Vectors3, TR>(rows, kc, a, rs, cs, b, bs, c, ldc, e);
                 break;
             default:
-                GemmMicroKernel.Run<TS, TV, T, Vectors4, TR>(kc, a, rs, cs, b, bs, c, ldc, e);
+                Kernel<Vectors4, TR>(rows, kc, a, rs, cs, b, bs, c, ldc, e);
+                break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Kernel<TW, TR>(int rows, int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
+        where TW : struct, IVectors
+        where TR : struct, IFlag
+    {
+        switch (rows)
+        {
+            case 1:
+                GemmMicroKernel.Run<TS, TV, T, TW, TR, Rows1>(kc, a, rs, cs, b, bs, c, ldc, e);
+                break;
+            case 2:
+                GemmMicroKernel.Run<TS, TV, T, TW, TR, Rows2>(kc, a, rs, cs, b, bs, c, ldc, e);
+                break;
+            case 3:
+                GemmMicroKernel.Run<TS, TV, T, TW, TR, Rows3>(kc, a, rs, cs, b, bs, c, ldc, e);
+                break;
+            case 4:
+                GemmMicroKernel.Run<TS, TV, T, TW, TR, Rows4>(kc, a, rs, cs, b, bs, c, ldc, e);
+                break;
+            case 5:
+                GemmMicroKernel.Run<TS, TV, T, TW, TR, Rows5>(kc, a, rs, cs, b, bs, c, ldc, e);
+                break;
+            default:
+                GemmMicroKernel.Run<TS, TV, T, TW, TR, Rows6>(kc, a, rs, cs, b, bs, c, ldc, e);
                 break;
         }
     }

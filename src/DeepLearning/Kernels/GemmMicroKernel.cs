@@ -48,14 +48,27 @@ internal static unsafe class GemmMicroKernel
     // TR: whether rs is 1 (packed Ã, or a transposed A read in place) — then the six rows are constant offsets from a.
     // Otherwise rows 0–2 and 3–5 are read from two pointers at 0, rs and 2·rs, so the loop needs four address
     // registers instead of six strides: with 16 registers (AVX2) the strides no longer spill to the stack.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TS, TV, T, TW, TR>(int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
         where TS : struct, ISimd<TV, T>
         where TV : struct
         where T : unmanaged, IFloatingPointIeee754<T>
         where TW : struct, IVectors
+        where TR : struct, IFlag =>
+        Run<TS, TV, T, TW, TR, Rows6>(kc, a, rs, cs, b, bs, c, ldc, e);
+
+    // The same for the first TM rows only (TM < MR: a block's last partial tile): rows ≥ TM of a are not read and of c
+    // not written, so a partial tile is computed in place, each sum in the same order as in a full tile.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run<TS, TV, T, TW, TR, TM>(int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
+        where TS : struct, ISimd<TV, T>
+        where TV : struct
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TW : struct, IVectors
         where TR : struct, IFlag
+        where TM : struct, IRows
     {
+        int mr = TM.Value;
         int nv = TW.Value;
         nint n = TS.Count;
         nint w = nv * n;
@@ -92,35 +105,50 @@ internal static unsafe class GemmMicroKernel
                 if (nv > 2) { c02 = TS.MulAdd(x, b2, c02); }
                 if (nv > 3) { c03 = TS.MulAdd(x, b3, c03); }
 
-                x = TS.Broadcast(a[rs]);
-                c10 = TS.MulAdd(x, b0, c10);
-                if (nv > 1) { c11 = TS.MulAdd(x, b1, c11); }
-                if (nv > 2) { c12 = TS.MulAdd(x, b2, c12); }
-                if (nv > 3) { c13 = TS.MulAdd(x, b3, c13); }
+                if (mr > 1)
+                {
+                    x = TS.Broadcast(a[rs]);
+                    c10 = TS.MulAdd(x, b0, c10);
+                    if (nv > 1) { c11 = TS.MulAdd(x, b1, c11); }
+                    if (nv > 2) { c12 = TS.MulAdd(x, b2, c12); }
+                    if (nv > 3) { c13 = TS.MulAdd(x, b3, c13); }
+                }
 
-                x = TS.Broadcast(a[2 * rs]);
-                c20 = TS.MulAdd(x, b0, c20);
-                if (nv > 1) { c21 = TS.MulAdd(x, b1, c21); }
-                if (nv > 2) { c22 = TS.MulAdd(x, b2, c22); }
-                if (nv > 3) { c23 = TS.MulAdd(x, b3, c23); }
+                if (mr > 2)
+                {
+                    x = TS.Broadcast(a[2 * rs]);
+                    c20 = TS.MulAdd(x, b0, c20);
+                    if (nv > 1) { c21 = TS.MulAdd(x, b1, c21); }
+                    if (nv > 2) { c22 = TS.MulAdd(x, b2, c22); }
+                    if (nv > 3) { c23 = TS.MulAdd(x, b3, c23); }
+                }
 
-                x = TS.Broadcast(a3[0]);
-                c30 = TS.MulAdd(x, b0, c30);
-                if (nv > 1) { c31 = TS.MulAdd(x, b1, c31); }
-                if (nv > 2) { c32 = TS.MulAdd(x, b2, c32); }
-                if (nv > 3) { c33 = TS.MulAdd(x, b3, c33); }
+                if (mr > 3)
+                {
+                    x = TS.Broadcast(a3[0]);
+                    c30 = TS.MulAdd(x, b0, c30);
+                    if (nv > 1) { c31 = TS.MulAdd(x, b1, c31); }
+                    if (nv > 2) { c32 = TS.MulAdd(x, b2, c32); }
+                    if (nv > 3) { c33 = TS.MulAdd(x, b3, c33); }
+                }
 
-                x = TS.Broadcast(a3[rs]);
-                c40 = TS.MulAdd(x, b0, c40);
-                if (nv > 1) { c41 = TS.MulAdd(x, b1, c41); }
-                if (nv > 2) { c42 = TS.MulAdd(x, b2, c42); }
-                if (nv > 3) { c43 = TS.MulAdd(x, b3, c43); }
+                if (mr > 4)
+                {
+                    x = TS.Broadcast(a3[rs]);
+                    c40 = TS.MulAdd(x, b0, c40);
+                    if (nv > 1) { c41 = TS.MulAdd(x, b1, c41); }
+                    if (nv > 2) { c42 = TS.MulAdd(x, b2, c42); }
+                    if (nv > 3) { c43 = TS.MulAdd(x, b3, c43); }
+                }
 
-                x = TS.Broadcast(a3[2 * rs]);
-                c50 = TS.MulAdd(x, b0, c50);
-                if (nv > 1) { c51 = TS.MulAdd(x, b1, c51); }
-                if (nv > 2) { c52 = TS.MulAdd(x, b2, c52); }
-                if (nv > 3) { c53 = TS.MulAdd(x, b3, c53); }
+                if (mr > 5)
+                {
+                    x = TS.Broadcast(a3[2 * rs]);
+                    c50 = TS.MulAdd(x, b0, c50);
+                    if (nv > 1) { c51 = TS.MulAdd(x, b1, c51); }
+                    if (nv > 2) { c52 = TS.MulAdd(x, b2, c52); }
+                    if (nv > 3) { c53 = TS.MulAdd(x, b3, c53); }
+                }
 
                 a += cs;
                 a3 += cs;
@@ -132,17 +160,17 @@ internal static unsafe class GemmMicroKernel
                 break;
             }
 
-            PrefetchTile(c, ldc, w * sizeof(T));
+            PrefetchTile(c, ldc, w * sizeof(T), mr);
             end = kc;
         }
 
         T* bias = e.Bias;
         StoreRow<TS, TV, T, TW>(c, e, bias, c00, c01, c02, c03);
-        StoreRow<TS, TV, T, TW>(c + ldc, e, bias, c10, c11, c12, c13);
-        StoreRow<TS, TV, T, TW>(c + (2 * ldc), e, bias, c20, c21, c22, c23);
-        StoreRow<TS, TV, T, TW>(c + (3 * ldc), e, bias, c30, c31, c32, c33);
-        StoreRow<TS, TV, T, TW>(c + (4 * ldc), e, bias, c40, c41, c42, c43);
-        StoreRow<TS, TV, T, TW>(c + (5 * ldc), e, bias, c50, c51, c52, c53);
+        if (mr > 1) { StoreRow<TS, TV, T, TW>(c + ldc, e, bias, c10, c11, c12, c13); }
+        if (mr > 2) { StoreRow<TS, TV, T, TW>(c + (2 * ldc), e, bias, c20, c21, c22, c23); }
+        if (mr > 3) { StoreRow<TS, TV, T, TW>(c + (3 * ldc), e, bias, c30, c31, c32, c33); }
+        if (mr > 4) { StoreRow<TS, TV, T, TW>(c + (4 * ldc), e, bias, c40, c41, c42, c43); }
+        if (mr > 5) { StoreRow<TS, TV, T, TW>(c + (5 * ldc), e, bias, c50, c51, c52, c53); }
     }
 
     /// <summary>
@@ -206,11 +234,11 @@ internal static unsafe class GemmMicroKernel
         StoreRow<TS, TV, T, Vectors1>(c + (11 * ldc), e, bias, d5, z, z, z);
     }
 
-    // c: (MR, bytes/sizeof(T)) tile with leading dimension ldc. Asks for the tile's cache lines, so the epilogue's loads
+    // c: (rows, bytes/sizeof(T)) tile with leading dimension ldc. Asks for the tile's cache lines, so the epilogue's loads
     // of C (beta ≠ 0: the later k-blocks of a deep product) do not stall on a C that has left the cache since the
     // previous k-block (a 2048² C lives in L3 or memory).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PrefetchTile<T>(T* c, nint ldc, nint bytes)
+    private static void PrefetchTile<T>(T* c, nint ldc, nint bytes, int rows)
         where T : unmanaged
     {
         if (!System.Runtime.Intrinsics.X86.Sse.IsSupported)
@@ -218,7 +246,7 @@ internal static unsafe class GemmMicroKernel
             return;
         }
 
-        for (int i = 0; i < MR; i++)
+        for (int i = 0; i < rows; i++)
         {
             byte* row = (byte*)(c + (i * ldc));
             for (nint o = 0; o < bytes; o += 64)

@@ -347,6 +347,45 @@ internal readonly struct Vectors4 : IVectors
     public static int Value => 4;
 }
 
+/// <summary>
+/// How many rows of C a micro-kernel instantiation computes (1–6): <see cref="GemmMicroKernel.MR"/> for full tiles, fewer
+/// for the last tile of a block whose row count is not a multiple of it (m = 64 leaves 4).
+/// </summary>
+internal interface IRows
+{
+    static abstract int Value { get; }
+}
+
+internal readonly struct Rows1 : IRows
+{
+    public static int Value => 1;
+}
+
+internal readonly struct Rows2 : IRows
+{
+    public static int Value => 2;
+}
+
+internal readonly struct Rows3 : IRows
+{
+    public static int Value => 3;
+}
+
+internal readonly struct Rows4 : IRows
+{
+    public static int Value => 4;
+}
+
+internal readonly struct Rows5 : IRows
+{
+    public static int Value => 5;
+}
+
+internal readonly struct Rows6 : IRows
+{
+    public static int Value => 6;
+}
+
 /// <summary>A compile-time switch for a kernel instantiation (the JIT folds <see cref="Value"/> away).</summary>
 internal interface IFlag
 {

@@ -208,4 +208,70 @@ public class GemmPathAgreementTests
             }
         }
     }
+
+    [Fact]
+    public void Partial_row_tiles_in_place_equal_the_scratch_tile_path_bit_for_bit()
+    {
+        // The last tile of a block whose rows are not a multiple of MR (m = 64 leaves 4) runs the kernel for its rows
+        // only, straight into C, with A read in place where the block reads A in place; the earlier path computed a
+        // full tile into scratch (A's rows copied) and stored it with a scalar epilogue. Beta 0 and 1 (the values the
+        // k-blocks use) must give the same bits; ragged n exercises the masked last register.
+        var rng = new Random(41);
+        FusedActivation[] acts = [FusedActivation.Identity, FusedActivation.ReLU, FusedActivation.LeakyReLU, FusedActivation.Tanh];
+        int case_ = 0;
+        foreach (var (m, n, k) in new[] { (7, 64, 100), (16, 256, 784), (64, 10, 128), (64, 100, 392), (100, 33, 1000), (257, 64, 64), (10, 300, 900) })
+        {
+            foreach (var ta in new[] { Transpose.None, Transpose.Transposed })
+            {
+                foreach (var tb in new[] { Transpose.None, Transpose.Transposed })
+                {
+                    int lda = ta == Transpose.None ? k : m, ldb = tb == Transpose.None ? n : k;
+                    float[] a = Random(m * k, rng.Next()), b = Random(k * n, rng.Next()), bias = Random(n, rng.Next());
+                    var act = acts[case_++ % acts.Length];
+                    foreach (float beta in new[] { 0f, 1f })
+                    {
+                        foreach (int threads in new[] { 1, 2 })
+                        {
+                            float[] scratch = Random(m * n, 7), inPlace = Random(m * n, 7);
+                            Gemm.ThreadsOverride = threads;
+                            try
+                            {
+                                GemmBlocking.PartialTileInPlace = false;
+                                Gemm.Multiply<float>(ta, tb, m, n, k, 1f, a, lda, b, ldb, beta, scratch, n, bias, act, 0.01f);
+                                GemmBlocking.PartialTileInPlace = true;
+                                Gemm.Multiply<float>(ta, tb, m, n, k, 1f, a, lda, b, ldb, beta, inPlace, n, bias, act, 0.01f);
+                            }
+                            finally
+                            {
+                                GemmBlocking.PartialTileInPlace = true;
+                                Gemm.ThreadsOverride = 0;
+                            }
+
+                            inPlace.Should().Equal(scratch, $"m {m} n {n} k {k} {ta}/{tb} {act} beta {beta} threads {threads}");
+
+                            // The same against B packed once (inference's Predictor).
+                            var packed = Gemm.PackB<float>(tb, k, n, b, ldb);
+                            scratch = Random(m * n, 8);
+                            inPlace = Random(m * n, 8);
+                            Gemm.ThreadsOverride = threads;
+                            try
+                            {
+                                GemmBlocking.PartialTileInPlace = false;
+                                Gemm.Multiply<float>(ta, m, 1f, a, lda, packed, beta, scratch, n, bias, act, 0.01f);
+                                GemmBlocking.PartialTileInPlace = true;
+                                Gemm.Multiply<float>(ta, m, 1f, a, lda, packed, beta, inPlace, n, bias, act, 0.01f);
+                            }
+                            finally
+                            {
+                                GemmBlocking.PartialTileInPlace = true;
+                                Gemm.ThreadsOverride = 0;
+                            }
+
+                            inPlace.Should().Equal(scratch, $"pre-packed: m {m} n {n} k {k} {ta}/{tb} {act} beta {beta} threads {threads}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
