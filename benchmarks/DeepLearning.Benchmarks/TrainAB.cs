@@ -37,7 +37,8 @@ internal static class TrainAB
             "columns" => on => GemmBlocking.ColumnSplitForPacking = on,
             "transposed" => on => GemmBlocking.TransposedProductOnAvx2 = on,
             "partial" => on => GemmBlocking.PartialTileInPlace = on,
-            _ => throw new ArgumentException($"unknown setting '{setting}': none, hugepages, columns, transposed or partial", nameof(args)),
+            "shares" => on => GemmBlocking.EqualRowShares = on,
+            _ => throw new ArgumentException($"unknown setting '{setting}': none, hugepages, columns, transposed, partial or shares", nameof(args)),
         };
         if (setting == "hugepages")
         {

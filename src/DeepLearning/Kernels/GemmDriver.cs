@@ -109,6 +109,17 @@ internal static class GemmBlocking
     /// </summary>
     public static bool PartialTileInPlace { get; set; } = true;
 
+    /// <summary>
+    /// Whether the row split cuts C into a multiple of the participants' count of chunks (each chunk an equal run of row
+    /// tiles, to one tile), so each participant's own share is half the rows on two threads. Before, m = 256 on two
+    /// threads was 9 chunks of 5 tiles: the caller's share rows 0–119, the helper's 120–255, and the caller, done first,
+    /// took the helper's last chunk — so the rows of W and dW each core touched moved from step to step and disagreed
+    /// with the optimizer's halves (rows 0–127 / 128–255), and a row another core touched last crosses the fabric (on
+    /// AMD EPYC Zen 5 the two vCPUs share no cache). Now 10 chunks, rows 0–125 / 126–255, steals rare. `train --ab
+    /// shares`, two threads: 0.989 and 0.992 at batch 64, 0.983 at batch 256 (within the noise, all three below 1).
+    /// </summary>
+    public static bool EqualRowShares { get; set; } = true;
+
     /// <summary>Chunks per participant in the column split (claimed dynamically for balance).</summary>
     public static int ColumnChunksPerThread { get; set; } = 2;
 }
@@ -312,8 +323,11 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
 
                 // About four chunks per participant, at most one MC block each.
                 chunkTiles = Math.Clamp(tiles / (threads * 4), 1, p.MC / MR);
-                job.ChunkRows = chunkTiles * MR;
-                job.Chunks = (tiles + chunkTiles - 1) / chunkTiles;
+                // A multiple of the participants, so each one's share (its chunks in order, see GemmWork.Run) is half the
+                // rows on two threads: the split the optimizer's update of W uses too (see RowShare).
+                int chunks = (tiles + chunkTiles - 1) / chunkTiles;
+                job.Tiles = tiles;
+                job.Chunks = GemmBlocking.EqualRowShares ? Math.Min(tiles, (chunks + threads - 1) / threads * threads) : chunks;
             }
 
             int kcBlock = p.KC;
@@ -893,7 +907,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     {
         public GemmProblem<T> Problem;
         public Phase Phase;
-        public int ChunkRows;
+        public int Tiles;
 
         /// <summary>Chunks are balanced ranges of the <see cref="Panels"/> column panels over all rows (few-rows problems).</summary>
         public bool Columns;
@@ -911,7 +925,9 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                 return;
             }
 
-            int begin = chunk * ChunkRows;
+            // Chunk i is row tiles [i·tiles/chunks, (i + 1)·tiles/chunks): equal to one tile.
+            int begin = (int)((long)chunk * Tiles / Chunks) * GemmBlocking.MR;
+            int end = Math.Min(Problem.M, (int)((long)(chunk + 1) * Tiles / Chunks) * GemmBlocking.MR);
             if (PackEach)
             {
                 // This participant's own B̃, packed once per call (identical to the caller's, so the bits are too).
@@ -924,7 +940,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
 
                 var phase = Phase;
                 phase.Base = own;
-                RunRows(ref Problem, phase, begin, Math.Min(Problem.M, begin + ChunkRows));
+                RunRows(ref Problem, phase, begin, end);
                 return;
             }
 
@@ -941,11 +957,11 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                 }
 
                 phase.Base = own;
-                RunRows(ref Problem, phase, begin, Math.Min(Problem.M, begin + ChunkRows));
+                RunRows(ref Problem, phase, begin, end);
                 return;
             }
 
-            RunRows(ref Problem, Phase, begin, Math.Min(Problem.M, begin + ChunkRows));
+            RunRows(ref Problem, Phase, begin, end);
         }
     }
 }
