@@ -5,7 +5,7 @@ Usage: /usr/bin/python3 benchmarks/compare_inference.py [--threads 1|2] [--reps 
 
 Network 784-256-128-10 (ReLU, ReLU, softmax), float32, eval mode under torch.inference_mode(), input standardized
 inside the timed call ((x - mean) / std, then the network) as `infer --quick` times `model.Predict` and `Predictor`
-with a Standardizer. Batches of 1, 16 and 10,000 examples of uniform random data. PyTorch (Debian's python3-torch)
+with a Standardizer. Batches of 1, 4, 16 and 10,000 examples of uniform random data. PyTorch (Debian's python3-torch)
 runs with torch.set_num_threads(t) and OPENBLAS_NUM_THREADS=1 so it does not oversubscribe the cores. As `infer
 --quick`: a warm-up of at least 300 ms, then calls timed in batches of about 50 ms, and the median over --reps batches.
 Prints one line per batch size: `pytorch infer batch=M threads=T us_per_call=X best=Y`.
@@ -48,7 +48,7 @@ def main():
     data = torch.rand(10000, 784, generator=torch.Generator().manual_seed(2))
     mean, std = data.mean(dim=0), data.std(dim=0, unbiased=False)
     with torch.inference_mode():
-        for m in (1, 16, 10000):
+        for m in (1, 4, 16, 10000):
             x = data[:m].clone()
             median, best = measure(lambda: model((x - mean) / std), args.reps)
             print(f"pytorch infer batch={m} threads={args.threads} us_per_call={median:.2f} best={best:.2f}", flush=True)

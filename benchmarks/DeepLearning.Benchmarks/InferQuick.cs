@@ -6,7 +6,7 @@ namespace DeepLearning.Benchmarks;
 
 /// <summary>
 /// <c>infer --quick</c>: inference latency of the network (784-256-128-10, ReLU, ReLU, softmax, float32,
-/// standardized input) for batches of 1, 16 and 10,000 examples, through <c>model.Predict</c> (a new tensor per
+/// standardized input) for batches of 1, 4, 16 and 10,000 examples, through <c>model.Predict</c> (a new tensor per
 /// call) and a reusable <see cref="Predictor{T}"/> (caller's buffer), in the same run. Prints, per line, the median
 /// microseconds per call over several timed batches and the bytes allocated per call once warm, and, when Debian's
 /// python3-torch is installed, PyTorch's figure for the same network, batch and thread count measured in the same run
@@ -38,7 +38,7 @@ internal static class InferQuick
         // (best 37) for one example, while its own warm-up alone had not let the JIT and the caches settle.
         foreach (bool timed in new[] { false, true })
         {
-            foreach (int m in new[] { 1, 16, 10000 })
+            foreach (int m in new[] { 1, 4, 16, 10000 })
             {
                 foreach (int threads in new[] { 1, 2 })
                 {
@@ -64,7 +64,7 @@ internal static class InferQuick
         return 0;
     }
 
-    // PyTorch's median µs per call for batches 1, 16 and 10,000 at this thread count, from compare_inference.py.
+    // PyTorch's median µs per call for batches 1, 4, 16 and 10,000 at this thread count, from compare_inference.py.
     private static void Peer(string script, int threads, int reps, Dictionary<(int M, int Threads), double> into)
     {
         var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };

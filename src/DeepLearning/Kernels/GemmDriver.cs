@@ -120,6 +120,15 @@ internal static class GemmBlocking
     /// </summary>
     public static bool EqualRowShares { get; set; } = true;
 
+    /// <summary>
+    /// Fewer rows than this against a pre-packed B take the matrix-vector path (each row on its own, B̃ streamed once per
+    /// row); from here on they run as one partial tile that streams B̃ once for all its rows, split by column panels over
+    /// two threads when B̃ is large (each core keeps its half in its own L2). Was <see cref="MR"/>: 2–5 rows ran at
+    /// 70–75 GFLOP/s on one thread and 125–150 on two (AMD EPYC Zen 5, NT (m, 256, 784)); as a tile 131–195 and 175–295.
+    /// One row stays on the matrix-vector path (71–84 against 62–73 as a tile).
+    /// </summary>
+    public static int PrepackedRowsBelow { get; set; } = 2;
+
     /// <summary>Chunks per participant in the column split (claimed dynamically for balance).</summary>
     public static int ColumnChunksPerThread { get; set; } = 2;
 }
@@ -225,14 +234,14 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     public static void Multiply(ref GemmProblem<T> p, int maxThreads)
     {
         const int MR = GemmBlocking.MR;
-        if (p.Prepacked && p.M < MR)
+        if (p.Prepacked && p.M < GemmBlocking.PrepackedRowsBelow)
         {
-            // A few rows against a pre-packed B (inference): one row at a time, no packing, no wasted tile rows.
+            // One row against a pre-packed B (inference of one example): no packing, no wasted tile rows.
             MultiplyRows(ref p, maxThreads);
             return;
         }
 
-        if (p.M < MR && p.N <= p.NC && (long)p.K * PackedWidth(p.N) <= GemmBlocking.WholePackElements)
+        if (!p.Prepacked && p.M < MR && p.N <= p.NC && (long)p.K * PackedWidth(p.N) <= GemmBlocking.WholePackElements)
         {
             // A few rows against a plain B (model.Predict of one example): the row path rather than a six-row tile that
             // is mostly empty, with B packed a pair of panels at a time by the participant that uses it (or, with
@@ -263,7 +272,9 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         bool columnsForPacking = GemmBlocking.ColumnSplitForPacking && p.DirectA && !p.Prepacked && !p.DirectB;
         bool columns = (tiles <= GemmBlocking.ColumnSplitTiles * maxThreads || columnsForPacking) && panels >= 2 && (p.N <= p.NC || p.NC % NR == 0);
         int threads = Math.Min(maxThreads, columns ? panels : tiles);
-        if (2L * p.M * p.N * p.K < GemmBlocking.ParallelFlops)
+        // A large pre-packed B is split over the threads even for a few rows: each core then streams its own half of the
+        // weights from its own cache, call after call (the row path's reason too).
+        if (2L * p.M * p.N * p.K < GemmBlocking.ParallelFlops && !(p.Prepacked && (long)p.K * p.N * sizeof(T) >= RowsParallelBytes))
         {
             threads = 1;
         }

@@ -4,8 +4,9 @@ using System.Runtime.CompilerServices;
 namespace DeepLearning.Kernels;
 
 /// <summary>
-/// The matrix-vector path: C (m, n) = epilogue(op(A) (m, k) · B̃ (k, n)) for m below one register tile's rows, with
-/// B pre-packed (a Dense layer's Wᵀ at inference). Each row of C is computed on its own, never packing anything,
+/// The matrix-vector path: C (m, n) = epilogue(op(A) (m, k) · B̃ (k, n)) for one row against a pre-packed B (a Dense
+/// layer's Wᵀ at inference; see <see cref="GemmBlocking.PrepackedRowsBelow"/>), or for m below one register tile's rows
+/// against a plain B packed a pair of panels at a time. Each row of C is computed on its own,
 /// with the same per-element operations in the same k order as the tiled path, so it is bit-identical to it
 /// (and to the unpacked GEMM that <c>model.Predict</c> runs).
 /// </summary>
@@ -14,7 +15,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     where TV : struct
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    /// <summary>Pre-packed B of at least this many bytes is split by columns over two or more threads (m &lt; MR).</summary>
+    /// <summary>Pre-packed B of at least this many bytes is split by columns over two or more threads, whatever the rows.</summary>
     private const long RowsParallelBytes = 192 * 1024;
 
     [ThreadStatic]

@@ -274,4 +274,50 @@ public class GemmPathAgreementTests
             }
         }
     }
+
+    [Fact]
+    public void A_few_rows_against_a_prepacked_B_as_one_tile_equal_the_row_path_bit_for_bit()
+    {
+        // Two to five rows against a pre-packed B (a Predictor's small batch) run as one partial tile, split by column
+        // panels over the threads; the row path computed each row on its own. Every element must agree, on one thread
+        // and on two, for every beta (both paths store through the same fused epilogue).
+        var rng = new Random(43);
+        FusedActivation[] acts = [FusedActivation.Identity, FusedActivation.ReLU, FusedActivation.LeakyReLU, FusedActivation.Sigmoid];
+        int case_ = 0;
+        foreach (var (n, k) in new[] { (256, 784), (10, 128), (129, 300), (640, 64) })
+        {
+            foreach (var tb in new[] { Transpose.None, Transpose.Transposed })
+            {
+                int ldb = tb == Transpose.None ? n : k;
+                var packed = Gemm.PackB<float>(tb, k, n, Random(k * n, rng.Next()), ldb);
+                for (int m = 2; m <= 5; m++)
+                {
+                    var ta = m % 2 == 0 ? Transpose.None : Transpose.Transposed;
+                    int lda = ta == Transpose.None ? k : m;
+                    float[] a = Random(m * k, rng.Next()), bias = Random(n, rng.Next());
+                    var act = acts[case_++ % acts.Length];
+                    float beta = m == 3 ? 0.75f : m == 4 ? 1f : 0f;
+                    foreach (int threads in new[] { 1, 2 })
+                    {
+                        float[] rows = Random(m * n, 9), tile = Random(m * n, 9);
+                        Gemm.ThreadsOverride = threads;
+                        try
+                        {
+                            GemmBlocking.PrepackedRowsBelow = GemmBlocking.MR;
+                            Gemm.Multiply<float>(ta, m, 1f, a, lda, packed, beta, rows, n, bias, act, 0.01f);
+                            GemmBlocking.PrepackedRowsBelow = 2;
+                            Gemm.Multiply<float>(ta, m, 1f, a, lda, packed, beta, tile, n, bias, act, 0.01f);
+                        }
+                        finally
+                        {
+                            GemmBlocking.PrepackedRowsBelow = 2;
+                            Gemm.ThreadsOverride = 0;
+                        }
+
+                        tile.Should().Equal(rows, $"m {m} n {n} k {k} {ta}/{tb} {act} beta {beta} threads {threads}");
+                    }
+                }
+            }
+        }
+    }
 }
