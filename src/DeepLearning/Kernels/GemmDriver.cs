@@ -111,7 +111,8 @@ internal static class GemmBlocking
 
     /// <summary>
     /// Whether the row split cuts C into a multiple of the participants' count of chunks (each chunk an equal run of row
-    /// tiles, to one tile), so each participant's own share is half the rows on two threads. Before, m = 256 on two
+    /// tiles, to one tile; rounded down instead where rounding up would pass <see cref="GemmWork.AffinityChunks"/>), so
+    /// each participant's own share is half the rows on two threads. Before, m = 256 on two
     /// threads was 9 chunks of 5 tiles: the caller's share rows 0–119, the helper's 120–255, and the caller, done first,
     /// took the helper's last chunk — so the rows of W and dW each core touched moved from step to step and disagreed
     /// with the optimizer's halves (rows 0–127 / 128–255), and a row another core touched last crosses the fabric (on
@@ -123,7 +124,7 @@ internal static class GemmBlocking
     /// <summary>
     /// Fewer rows than this against a pre-packed B take the matrix-vector path (each row on its own, B̃ streamed once per
     /// row); from here on they run as one partial tile that streams B̃ once for all its rows, split by column panels over
-    /// two threads when B̃ is large (each core keeps its half in its own L2). Was <see cref="MR"/>: 2–5 rows ran at
+    /// the threads when B̃ is large (each core keeps its share in its own L2). Was <see cref="MR"/>: 2–5 rows ran at
     /// 70–75 GFLOP/s on one thread and 125–150 on two (AMD EPYC Zen 5, NT (m, 256, 784)); as a tile 131–195 and 175–295.
     /// One row stays on the matrix-vector path (71–84 against 62–73 as a tile).
     /// </summary>
@@ -272,9 +273,9 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         bool columnsForPacking = GemmBlocking.ColumnSplitForPacking && p.DirectA && !p.Prepacked && !p.DirectB;
         bool columns = (tiles <= GemmBlocking.ColumnSplitTiles * maxThreads || columnsForPacking) && panels >= 2 && (p.N <= p.NC || p.NC % NR == 0);
         int threads = Math.Min(maxThreads, columns ? panels : tiles);
-        // A large pre-packed B is split over the threads even for a few rows: each core then streams its own half of the
-        // weights from its own cache, call after call (the row path's reason too).
-        if (2L * p.M * p.N * p.K < GemmBlocking.ParallelFlops && !(p.Prepacked && (long)p.K * p.N * sizeof(T) >= RowsParallelBytes))
+        // A large pre-packed B split by column panels is split over the threads even for a few rows: each core then
+        // streams its own share of the weights from its own cache, call after call (the row path's reason too).
+        if (2L * p.M * p.N * p.K < GemmBlocking.ParallelFlops && !(columns && p.Prepacked && (long)p.K * p.N * sizeof(T) >= RowsParallelBytes))
         {
             threads = 1;
         }
@@ -334,11 +335,11 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
 
                 // About four chunks per participant, at most one MC block each.
                 chunkTiles = Math.Clamp(tiles / (threads * 4), 1, p.MC / MR);
-                // A multiple of the participants, so each one's share (its chunks in order, see GemmWork.Run) is half the
-                // rows on two threads: the split the optimizer's update of W uses too (see RowShare).
                 int chunks = (tiles + chunkTiles - 1) / chunkTiles;
                 job.Tiles = tiles;
-                job.Chunks = GemmBlocking.EqualRowShares ? Math.Min(tiles, (chunks + threads - 1) / threads * threads) : chunks;
+                job.ChunkTiles = chunkTiles;
+                job.Equal = GemmBlocking.EqualRowShares;
+                job.Chunks = job.Equal ? EqualChunks(chunks, threads, tiles) : chunks;
             }
 
             int kcBlock = p.KC;
@@ -899,6 +900,20 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
 
     private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
 
+    // The row split's chunk count: `chunks` rounded up to a multiple of the participants, so each one's own share (its
+    // chunks in order, see GemmWork.Run) is an equal run of tiles — or down, when rounding up would pass the chunks
+    // claimed by affinity (GemmWork.AffinityChunks) and lose the share order altogether. At most one chunk per tile.
+    private static int EqualChunks(int chunks, int threads, int tiles)
+    {
+        int up = RoundUp(chunks, threads);
+        if (up > GemmWork.AffinityChunks && chunks <= GemmWork.AffinityChunks)
+        {
+            up = Math.Max(threads, chunks / threads * threads);
+        }
+
+        return Math.Min(tiles, up);
+    }
+
     /// <summary>One parallel step: an NC block of B̃ and a range of KC steps over it.</summary>
     private struct Phase
     {
@@ -919,6 +934,8 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         public GemmProblem<T> Problem;
         public Phase Phase;
         public int Tiles;
+        public int ChunkTiles;
+        public bool Equal;
 
         /// <summary>Chunks are balanced ranges of the <see cref="Panels"/> column panels over all rows (few-rows problems).</summary>
         public bool Columns;
@@ -936,9 +953,10 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                 return;
             }
 
-            // Chunk i is row tiles [i·tiles/chunks, (i + 1)·tiles/chunks): equal to one tile.
-            int begin = (int)((long)chunk * Tiles / Chunks) * GemmBlocking.MR;
-            int end = Math.Min(Problem.M, (int)((long)(chunk + 1) * Tiles / Chunks) * GemmBlocking.MR);
+            // Equal: chunk i is row tiles [i·tiles/chunks, (i + 1)·tiles/chunks), equal to one tile. Otherwise (as
+            // before EqualRowShares) ChunkTiles tiles each, the last chunk shorter.
+            int begin = (Equal ? (int)((long)chunk * Tiles / Chunks) : chunk * ChunkTiles) * GemmBlocking.MR;
+            int end = Math.Min(Problem.M, (Equal ? (int)((long)(chunk + 1) * Tiles / Chunks) : (chunk + 1) * ChunkTiles) * GemmBlocking.MR);
             if (PackEach)
             {
                 // This participant's own B̃, packed once per call (identical to the caller's, so the bits are too).

@@ -31,13 +31,14 @@ internal unsafe struct GemmEpilogue<T>
 }
 
 /// <summary>
-/// The register-tile micro-kernel: C[0..MR, 0..w] = epilogue(Σₚ op(A)[i, p]·B̃[p, j]) with w = TW.Value·TS.Count.
+/// The register-tile micro-kernel: C[0..mr, 0..w] = epilogue(Σₚ op(A)[i, p]·B̃[p, j]) with w = TW.Value·TS.Count and
+/// mr = TM.Value rows (MR for a full tile, fewer for a block's last partial one).
 /// It knows nothing about matrix sizes, packing or threads.
 /// </summary>
 /// <remarks>
 /// A is read at a[i·rs + p·cs] (packed Ã: rs = 1, cs = MR; row-major A: rs = lda, cs = 1; transposed A:
 /// rs = 1, cs = lda), so the same kernel runs on packed and unpacked A. B̃ is a packed panel, row p at b + p·w.
-/// The MR×w accumulators stay in registers for the whole k loop; C is loaded only when beta ≠ 0.
+/// The mr×w accumulators stay in registers for the whole k loop; C is loaded only when beta ≠ 0.
 /// </remarks>
 internal static unsafe class GemmMicroKernel
 {
@@ -48,17 +49,8 @@ internal static unsafe class GemmMicroKernel
     // TR: whether rs is 1 (packed Ã, or a transposed A read in place) — then the six rows are constant offsets from a.
     // Otherwise rows 0–2 and 3–5 are read from two pointers at 0, rs and 2·rs, so the loop needs four address
     // registers instead of six strides: with 16 registers (AVX2) the strides no longer spill to the stack.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Run<TS, TV, T, TW, TR>(int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
-        where TS : struct, ISimd<TV, T>
-        where TV : struct
-        where T : unmanaged, IFloatingPointIeee754<T>
-        where TW : struct, IVectors
-        where TR : struct, IFlag =>
-        Run<TS, TV, T, TW, TR, Rows6>(kc, a, rs, cs, b, bs, c, ldc, e);
-
-    // The same for the first TM rows only (TM < MR: a block's last partial tile): rows ≥ TM of a are not read and of c
-    // not written, so a partial tile is computed in place, each sum in the same order as in a full tile.
+    // TM: how many rows (MR for a full tile; fewer for a block's last partial tile, whose rows ≥ TM of a are not read
+    // and of c not written, so it is computed in place, each sum in the same order as in a full tile).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TS, TV, T, TW, TR, TM>(int kc, T* a, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)
         where TS : struct, ISimd<TV, T>
@@ -178,7 +170,7 @@ internal static unsafe class GemmMicroKernel
     /// <paramref name="a0"/>, rows 6–11 from <paramref name="a1"/> (same strides), stored at c and c + 6·ldc. One
     /// register per row leaves six accumulators per tile — fewer than the FMA latency needs, and one broadcast per FMA —
     /// so pairing the tiles doubles the independent sums per B load. Each sum runs over p in the same order as in
-    /// <see cref="Run{TS, TV, T, TW, TR}"/>, so the result is bit-identical to two separate tiles.
+    /// <see cref="Run{TS, TV, T, TW, TR, TM}"/>, so the result is bit-identical to two separate tiles.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RunPair<TS, TV, T, TR>(int kc, T* a0, T* a1, nint rs, nint cs, T* b, nint bs, T* c, nint ldc, in GemmEpilogue<T> e)

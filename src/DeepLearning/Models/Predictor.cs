@@ -6,7 +6,8 @@ namespace DeepLearning;
 
 /// <summary>
 /// Allocation-free inference for one example (or a few) at a time: Ŷ = model(x) into a caller's buffer, with every
-/// Dense layer's Wᵀ packed once for the GEMM and a matrix-vector path that never packs for fewer than six rows.
+/// Dense layer's Wᵀ packed once for the GEMM, a matrix-vector path for one row and a single partial register tile for
+/// two to five (neither packs anything per call).
 /// Create one with <see cref="Model{T}.CreatePredictor"/>.
 /// </summary>
 /// <remarks>

@@ -109,6 +109,71 @@ public unsafe class GemmGuardPageTests
         }
     }
 
+    [Fact]
+    public void Partial_row_tiles_and_a_few_rows_against_a_prepacked_B_stay_inside_minimal_operands()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        // A partial tile (m not a multiple of 6) reads A in place for its rows only, and 2–5 rows against a pre-packed B
+        // run as one such tile: neither may touch a row of A or C past m, with A plain or transposed, several k-blocks
+        // and beta 1 (the path the shifted full tile cannot take).
+        var rng = new Random(6);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            foreach (bool transA in new[] { false, true })
+            {
+                foreach (int m in new[] { 2, 3, 5, 7, 10, 16 })
+                {
+                    foreach (var (n, k) in new[] { (64, 900), (10, 300), (256, 784), (33, 64) })
+                    {
+                        int lda = transA ? m : k;
+                        var ta = transA ? Transpose.Transposed : Transpose.None;
+                        using var a = new Guarded(transA ? ((k - 1) * lda) + m : ((m - 1) * lda) + k);
+                        using var b = new Guarded(k * n);
+                        using var c = new Guarded(m * n);
+                        using var bias = new Guarded(n);
+                        Fill(a.Span, rng);
+                        Fill(b.Span, rng);
+                        Fill(bias.Span, rng);
+                        float[] c0 = new float[m * n];
+                        Fill(c0, rng);
+                        float[] expected = (float[])c0.Clone();
+                        GemmReference.Multiply(ta, Transpose.None, m, n, k, 1f, a.Span, lda, b.Span, n, 1f, expected, n, bias.Span, FusedActivation.ReLU);
+                        var packed = Gemm.PackB<float>(Transpose.None, k, n, b.Span, n);
+                        foreach (bool prepacked in new[] { false, true })
+                        {
+                            c0.CopyTo(c.Span);
+                            Gemm.ThreadsOverride = threads;
+                            try
+                            {
+                                if (prepacked)
+                                {
+                                    Gemm.Multiply(ta, m, 1f, a.Span, lda, packed, 1f, c.Span, n, bias.Span, FusedActivation.ReLU);
+                                }
+                                else
+                                {
+                                    Gemm.Multiply(ta, Transpose.None, m, n, k, 1f, a.Span, lda, b.Span, n, 1f, c.Span, n, bias.Span, FusedActivation.ReLU);
+                                }
+                            }
+                            finally
+                            {
+                                Gemm.ThreadsOverride = 0;
+                            }
+
+                            for (int i = 0; i < m * n; i++)
+                            {
+                                MathF.Abs(c.Span[i] - expected[i]).Should().BeLessThanOrEqualTo(1e-3f * (1 + MathF.Abs(expected[i])), $"C[{i}] ({m},{n},{k}) transA {transA} pre-packed {prepacked} threads {threads}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     [Theory]
     [InlineData(false, 240, 3200, 400)]
     [InlineData(true, 240, 3077, 400)]

@@ -284,7 +284,7 @@ public class GemmPathAgreementTests
         var rng = new Random(43);
         FusedActivation[] acts = [FusedActivation.Identity, FusedActivation.ReLU, FusedActivation.LeakyReLU, FusedActivation.Sigmoid];
         int case_ = 0;
-        foreach (var (n, k) in new[] { (256, 784), (10, 128), (129, 300), (640, 64) })
+        foreach (var (n, k) in new[] { (256, 784), (10, 128), (129, 300), (640, 64), (650, 784) })
         {
             foreach (var tb in new[] { Transpose.None, Transpose.Transposed })
             {
@@ -316,6 +316,50 @@ public class GemmPathAgreementTests
 
                         tile.Should().Equal(rows, $"m {m} n {n} k {k} {ta}/{tb} {act} beta {beta} threads {threads}");
                     }
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Row_splits_of_ragged_rows_over_several_k_blocks_agree_across_thread_counts_and_chunkings()
+    {
+        // The row split's chunks (equal shares or the earlier fixed-size chunks, 2 or 3 participants) change which thread
+        // computes a tile, never its sums: m not a multiple of 6, several k-blocks, beta 1, bias and ReLU.
+        var rng = new Random(47);
+        foreach (var (ta, tb, m, n, k) in new[]
+        {
+            (Transpose.None, Transpose.Transposed, 257, 64, 900),
+            (Transpose.Transposed, Transpose.None, 256, 784, 64),
+            (Transpose.None, Transpose.None, 1000, 70, 900),
+            (Transpose.None, Transpose.Transposed, 100, 300, 800),
+        })
+        {
+            int lda = ta == Transpose.None ? k : m, ldb = tb == Transpose.None ? n : k;
+            float[] a = Random(m * k, rng.Next()), b = Random(k * n, rng.Next()), bias = Random(n, rng.Next()), c0 = Random(m * n, rng.Next());
+            float[]? first = null;
+            foreach (var (threads, equal) in new[] { (1, true), (2, true), (2, false), (3, true), (3, false) })
+            {
+                float[] c = (float[])c0.Clone();
+                Gemm.ThreadsOverride = threads;
+                try
+                {
+                    GemmBlocking.EqualRowShares = equal;
+                    Gemm.Multiply<float>(ta, tb, m, n, k, 1f, a, lda, b, ldb, 1f, c, n, bias, FusedActivation.ReLU);
+                }
+                finally
+                {
+                    GemmBlocking.EqualRowShares = true;
+                    Gemm.ThreadsOverride = 0;
+                }
+
+                if (first is null)
+                {
+                    first = c;
+                }
+                else
+                {
+                    c.Should().Equal(first, $"({m},{n},{k}) {ta}/{tb} threads {threads} equal shares {equal}");
                 }
             }
         }
