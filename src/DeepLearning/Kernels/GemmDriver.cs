@@ -117,7 +117,8 @@ internal static class GemmBlocking
     /// took the helper's last chunk — so the rows of W and dW each core touched moved from step to step and disagreed
     /// with the optimizer's halves (rows 0–127 / 128–255), and a row another core touched last crosses the fabric (on
     /// AMD EPYC Zen 5 the two vCPUs share no cache). Now 10 chunks, rows 0–125 / 126–255, steals rare. `train --ab
-    /// shares`, two threads: 0.989 and 0.992 at batch 64, 0.983 at batch 256 (within the noise, all three below 1).
+    /// shares` (Fashion-MNIST), two threads: 0.988 at batch 64 (faster in 16 of 20 rounds, quartiles 0.971–0.998), 1.016
+    /// at batch 256 (7 of 16: no effect there).
     /// </summary>
     public static bool EqualRowShares { get; set; } = true;
 
