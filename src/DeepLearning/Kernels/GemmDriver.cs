@@ -112,11 +112,11 @@ internal static class GemmBlocking
     /// <summary>
     /// Whether the row split cuts C into a multiple of the participants' count of chunks (each chunk an equal run of row
     /// tiles, to one tile; rounded down instead where rounding up would pass <see cref="GemmWork.AffinityChunks"/>), so
-    /// each participant's own share is half the rows on two threads. Before, m = 256 on two
-    /// threads was 9 chunks of 5 tiles: the caller's share rows 0–119, the helper's 120–255, and the caller, done first,
-    /// took the helper's last chunk — so the rows of W and dW each core touched moved from step to step and disagreed
-    /// with the optimizer's halves (rows 0–127 / 128–255), and a row another core touched last crosses the fabric (on
-    /// AMD EPYC Zen 5 the two vCPUs share no cache). Now 10 chunks, rows 0–125 / 126–255, steals rare. `train --ab
+    /// each participant's own share is half the rows on two threads. Before, m = 256 on two threads was 9 chunks of 5
+    /// tiles: the caller's share rows 0–119, the helper's 120–255, and the caller, done first, took the helper's last
+    /// chunk — so the rows of W and dW each core touched moved from step to step and disagreed with the optimizer's halves
+    /// (rows 0–127 / 128–255), and a row another core touched last crosses the fabric (on AMD EPYC Zen 5 the two vCPUs
+    /// share no cache). Now 10 chunks, rows 0–125 / 126–255, steals rare. `train --ab
     /// shares` (Fashion-MNIST), two threads: 0.988 at batch 64 (faster in 16 of 20 rounds, quartiles 0.971–0.998), 1.016
     /// at batch 256 (7 of 16: no effect there).
     /// </summary>

@@ -21,9 +21,10 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     [ThreadStatic]
     private static RowsJob? _rowsJob;
 
-    // One row against a pre-packed B (or, with packPerPanels, a few against a plain B). A large B̃ (a 784×256 layer's is 800 KB) is split by column panels over the
-    // pool, each participant always taking the same range (GemmWork's affinity), so each core streams its own half of
-    // the weights from its own L2 instead of one core streaming all of them. Every element of C is computed by the same
+    // One row against a pre-packed B (or, with packPerPanels, a few against a plain B). A large B̃ (a 784×256 layer's is
+    // 800 KB) is split by column panels over the pool, each participant always taking the same range (GemmWork's
+    // affinity), so each core streams its own half of the weights from its own L2 instead of one core streaming all of
+    // them. Every element of C is computed by the same
     // operations in the same order whatever the split, so the result is bit-identical to one thread.
     // With packPerPanels, B is plain (not pre-packed) and each participant packs its own panels as it goes
     // (MultiplyRowsPackingPerPanels).
