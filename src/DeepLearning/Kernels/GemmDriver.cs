@@ -127,7 +127,8 @@ internal static class GemmBlocking
     /// row); from here on they run as one partial tile that streams B̃ once for all its rows, split by column panels over
     /// the threads when B̃ is large (each core keeps its share in its own L2). Was <see cref="MR"/>: 2–5 rows ran at
     /// 70–75 GFLOP/s on one thread and 125–150 on two (AMD EPYC Zen 5, NT (m, 256, 784)); as a tile 131–195 and 175–295.
-    /// One row stays on the matrix-vector path (71–84 against 62–73 as a tile).
+    /// One row stays on the matrix-vector path (71–84 against 62–73 as a tile). The same threshold applies to a few rows
+    /// against a plain B packed a pair of panels at a time (model.Predict): 2–5 rows 26–45 → 35–73 GFLOP/s on one thread.
     /// </summary>
     public static int PrepackedRowsBelow { get; set; } = 2;
 

@@ -141,18 +141,60 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     // cache) and the rows run on it at once, instead of packing all of B̃ first (800 KB for a 784×256 layer, read back
     // from L3). Each column gets the same k-blocks in the same order, with the same epilogue per block, as the whole-B̃
     // path: the same bits. Split over the pool, each participant packs its own pairs of panels.
+    // Two rows or more (GemmBlocking.PrepackedRowsBelow, the threshold of the pre-packed case) run as one partial
+    // register tile on each packed pair, so the pair is read once for all the rows rather than once per row.
+    [SkipLocalsInit]
     private static void MultiplyRowsPackingPerPanels(ref GemmProblem<T> p, int jBegin, int jEnd)
     {
         int step = 2 * NR;
         T* block = GemmScratch.PackB.Get<T>((nint)Math.Min(p.KC, p.K) * step);
+        bool tiles = p.M >= GemmBlocking.PrepackedRowsBelow;
+        T* edgeA = stackalloc T[tiles ? (GemmBlocking.MR * Math.Min(p.KC, p.K)) + GemmPacking.PackASlack : 1];
+        T* tile = stackalloc T[tiles ? GemmBlocking.MR * 64 : 1];
         for (int j0 = jBegin; j0 < jEnd; j0 += step)
         {
             int j1 = Math.Min(jEnd, j0 + step);
             for (int pc = 0; pc < p.K; pc += p.KC)
             {
                 PackPanels(p.TransB, Math.Min(p.KC, p.K - pc), j0, j1, 0, p.N, p.B, p.Ldb, pc, block);
-                MultiplyRows(ref p, j0, j1, pc, block);
+                if (tiles)
+                {
+                    TileOnPanels(ref p, j0, j1, pc, block, edgeA, tile);
+                }
+                else
+                {
+                    MultiplyRows(ref p, j0, j1, pc, block);
+                }
             }
+        }
+    }
+
+    // All of C's rows (fewer than MR) as one partial tile per panel of [j0, j1), for the KC step at pc, against those
+    // panels packed at block (panel jr at block + (jr − j0)·kc); A read in place. The same sums in the same order as
+    // the row kernel, and the same epilogue.
+    private static void TileOnPanels(ref GemmProblem<T> p, int j0, int j1, int pc, T* block, T* edgeA, T* tile)
+    {
+        var q = p;
+        q.DirectA = true;
+        int kc = Math.Min(q.KC, q.K - pc);
+        bool last = pc + kc == q.K;
+        var epi = BlockEpilogue(ref q, pc, last);
+        T* bias = last ? q.Bias : null;
+        for (int jr = j0; jr < j1; jr += NR)
+        {
+            T* bp = block + ((nint)(jr - j0) * kc);
+            nint bs = RoundUp(Math.Min(NR, j1 - jr), TS.Count);
+            Tile(ref q, 0, 0, q.M, 0, jr, j1, pc, kc, bp, bs, null, edgeA, tile, ref epi, bias);
+        }
+
+        if (last)
+        {
+            if (q.Activation is FusedActivation.Sigmoid or FusedActivation.Tanh)
+            {
+                ApplyTranscendental(q.Activation, q.C + j0, q.Ldc, q.M, j1 - j0);
+            }
+
+            ApplyDerivative(ref q, 0, q.M, j0, j1);
         }
     }
 

@@ -276,7 +276,7 @@ public class GemmPathAgreementTests
     }
 
     [Fact]
-    public void A_few_rows_against_a_prepacked_B_as_one_tile_equal_the_row_path_bit_for_bit()
+    public void A_few_rows_as_one_tile_equal_the_row_path_bit_for_bit_with_a_prepacked_and_a_plain_B()
     {
         // Two to five rows against a pre-packed B (a Predictor's small batch) run as one partial tile, split by column
         // panels over the threads; the row path computed each row on its own. Every element must agree, on one thread
@@ -289,7 +289,8 @@ public class GemmPathAgreementTests
             foreach (var tb in new[] { Transpose.None, Transpose.Transposed })
             {
                 int ldb = tb == Transpose.None ? n : k;
-                var packed = Gemm.PackB<float>(tb, k, n, Random(k * n, rng.Next()), ldb);
+                float[] bPlain = Random(k * n, rng.Next());
+                var packed = Gemm.PackB<float>(tb, k, n, bPlain, ldb);
                 for (int m = 2; m <= 5; m++)
                 {
                     var ta = m % 2 == 0 ? Transpose.None : Transpose.Transposed;
@@ -315,6 +316,26 @@ public class GemmPathAgreementTests
                         }
 
                         tile.Should().Equal(rows, $"m {m} n {n} k {k} {ta}/{tb} {act} beta {beta} threads {threads}");
+
+                        // Against the plain B, packed a pair of panels at a time (model.Predict of a few rows): the rows
+                        // run as one tile on each pair too.
+                        float[] plainRows = Random(m * n, 9), plainTile = Random(m * n, 9);
+                        Gemm.ThreadsOverride = threads;
+                        try
+                        {
+                            GemmBlocking.PrepackedRowsBelow = GemmBlocking.MR;
+                            Gemm.Multiply<float>(ta, tb, m, n, k, 1f, a, lda, bPlain, ldb, beta, plainRows, n, bias, act, 0.01f);
+                            GemmBlocking.PrepackedRowsBelow = 2;
+                            Gemm.Multiply<float>(ta, tb, m, n, k, 1f, a, lda, bPlain, ldb, beta, plainTile, n, bias, act, 0.01f);
+                        }
+                        finally
+                        {
+                            GemmBlocking.PrepackedRowsBelow = 2;
+                            Gemm.ThreadsOverride = 0;
+                        }
+
+                        plainTile.Should().Equal(plainRows, $"plain B: m {m} n {n} k {k} {ta}/{tb} {act} beta {beta} threads {threads}");
+                        plainTile.Should().Equal(tile, $"plain B against pre-packed: m {m} n {n} k {k} {ta}/{tb} {act} beta {beta} threads {threads}");
                     }
                 }
             }
