@@ -116,9 +116,9 @@ internal static class GemmBlocking
     /// tiles: the caller's share rows 0–119, the helper's 120–255, and the caller, done first, took the helper's last
     /// chunk — so the rows of W and dW each core touched moved from step to step and disagreed with the optimizer's halves
     /// (rows 0–127 / 128–255), and a row another core touched last crosses the fabric (on AMD EPYC Zen 5 the two vCPUs
-    /// share no cache). Now 10 chunks, rows 0–125 / 126–255, steals rare. `train --ab
-    /// shares` (Fashion-MNIST), two threads: 0.988 at batch 64 (faster in 16 of 20 rounds, quartiles 0.971–0.998), 1.016
-    /// at batch 256 (7 of 16: no effect there).
+    /// share no cache). Now 10 chunks, rows 0–125 / 126–255, steals rare. `train --ab shares` (Fashion-MNIST), two
+    /// threads: 0.988 at batch 64 (faster in 16 of 20 rounds, quartiles 0.971–0.998), 1.016 at batch 256 (7 of 16: no
+    /// effect there).
     /// </summary>
     public static bool EqualRowShares { get; set; } = true;
 
@@ -246,9 +246,9 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
 
         if (!p.Prepacked && p.M < MR && p.N <= p.NC && (long)p.K * PackedWidth(p.N) <= GemmBlocking.WholePackElements)
         {
-            // A few rows against a plain B (model.Predict of one example): the row path rather than a six-row tile that
-            // is mostly empty, with B packed a pair of panels at a time by the participant that uses it (or, with
-            // RowsPackPerPanels off, all at once into the pre-packed layout first). Same bits as the tile would give.
+            // A few rows against a plain B (model.Predict of a few examples): B packed a pair of panels at a time by the
+            // participant that uses it, one row on the row path and 2–5 as one partial tile on each pair (or, with
+            // RowsPackPerPanels off, all of B at once into the pre-packed layout first). Same bits either way.
             if (GemmBlocking.RowsPackPerPanels)
             {
                 MultiplyRows(ref p, maxThreads, packPerPanels: true);

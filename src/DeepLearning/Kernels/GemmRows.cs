@@ -4,10 +4,10 @@ using System.Runtime.CompilerServices;
 namespace DeepLearning.Kernels;
 
 /// <summary>
-/// The matrix-vector path: C (m, n) = epilogue(op(A) (m, k) · B̃ (k, n)) for one row against a pre-packed B (a Dense
+/// The few-rows paths: C (m, n) = epilogue(op(A) (m, k) · B̃ (k, n)) for one row against a pre-packed B (a Dense
 /// layer's Wᵀ at inference; see <see cref="GemmBlocking.PrepackedRowsBelow"/>), or for m below one register tile's rows
-/// against a plain B packed a pair of panels at a time. Each row of C is computed on its own,
-/// with the same per-element operations in the same k order as the tiled path, so it is bit-identical to it
+/// against a plain B packed a pair of panels at a time (one row on its own, 2–5 as one partial tile per pair). Every
+/// element gets the same operations in the same k order as on the tiled path, so the result is bit-identical to it
 /// (and to the unpacked GEMM that <c>model.Predict</c> runs).
 /// </summary>
 internal static unsafe partial class GemmDriver<TS, TV, T>
@@ -24,8 +24,8 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
     // One row against a pre-packed B (or, with packPerPanels, a few against a plain B). A large B̃ (a 784×256 layer's is
     // 800 KB) is split by column panels over the pool, each participant always taking the same range (GemmWork's
     // affinity), so each core streams its own half of the weights from its own L2 instead of one core streaming all of
-    // them. Every element of C is computed by the same
-    // operations in the same order whatever the split, so the result is bit-identical to one thread.
+    // them. Every element of C is computed by the same operations in the same order whatever the split, so the result is
+    // bit-identical to one thread.
     // With packPerPanels, B is plain (not pre-packed) and each participant packs its own panels as it goes
     // (MultiplyRowsPackingPerPanels).
     private static void MultiplyRows(ref GemmProblem<T> p, int maxThreads, bool packPerPanels = false)
