@@ -49,12 +49,12 @@ internal static class InputTransformNodes
         {
             case Standardizer<T> s:
                 {
-                    var variance = s.Variance.ReadOnlySpan;
                     var scale = new T[n];
                     for (int j = 0; j < n; j++)
                     {
-                        double v = double.CreateTruncating(variance[j]);
-                        scale[j] = T.CreateTruncating(v == 0 ? 1.0 : 1.0 / Math.Sqrt(v + s.Epsilon));
+                        // The standardizer's own divisor: √(σ² + ε), or 1 for a column it treats as constant — which
+                        // includes a σ within rounding noise of the mean, not only σ = 0.
+                        scale[j] = T.CreateTruncating(1.0 / s.StandardDeviation(j));
                     }
 
                     nodes = new("Sub", "mean", s.Mean.ReadOnlySpan.ToArray(), "Mul", "scale", scale);

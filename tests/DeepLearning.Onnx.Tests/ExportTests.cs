@@ -32,6 +32,29 @@ public class ExportTests
     }
 
     [Fact]
+    public void A_column_the_standardizer_treats_as_constant_exports_and_runs_like_ours()
+    {
+        // Column 0 varies by far less than float rounding of its mean (1000 and 1000.0001): the standardizer divides it
+        // by 1, and so must the exported graph (it used 1/√σ², and export refused the model).
+        var x = Tensor.FromArray(new float[] { 1000f, 1f, 1000.0001f, 2f, 1000f, 3f, 1000.0001f, 5f }, [4, 2]);
+        var model = Model.Sequential<float>(2).Dense(3, Activation.ReLU).Dense(2).Softmax().Build(seed: 1);
+        model.InputTransform = Standardizer.Fit(x);
+        string path = TestModels.TempFile("near-constant.onnx");
+        model.SaveOnnx(path);
+
+        using var session = new InferenceSession(path);
+        var input = new DenseTensor<float>(x.ToArray(), [4, 2]);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("input", input)]);
+        var got = results.Single().AsEnumerable<float>().ToArray();
+        var expected = model.Predict(x).ToArray();
+        got.Should().HaveCount(expected.Length);
+        for (int i = 0; i < got.Length; i++)
+        {
+            got[i].Should().BeApproximately(expected[i], 1e-5f);
+        }
+    }
+
+    [Fact]
     public void The_file_declares_opset_17_a_symbolic_batch_dimension_and_metadata()
     {
         var (model, _) = TestModels.Build<float>("batchnorm", "standardize");

@@ -85,8 +85,17 @@ public static class BinaryRowFile
 
     internal static int ElementSize<T>()
         where T : unmanaged, IFloatingPointIeee754<T>
-        => typeof(T) == typeof(float) ? 4 : typeof(T) == typeof(double) ? 8
+    {
+        // The rows are little-endian and are copied to and from memory as they are: on a big-endian machine every value
+        // would read as a different number.
+        if (!BitConverter.IsLittleEndian)
+        {
+            throw new PlatformNotSupportedException("row files are implemented for little-endian machines only");
+        }
+
+        return typeof(T) == typeof(float) ? 4 : typeof(T) == typeof(double) ? 8
             : throw new NotSupportedException($"row files hold float or double; received element type {typeof(T).Name}");
+    }
 
     internal static void WriteHeader(Span<byte> header, int elementSize, int features, int targets, long count, int classes)
     {
@@ -198,6 +207,7 @@ public static class BinaryRowFile
 
         public Stream(string path, BinaryRowFileInfo info)
         {
+            _ = ElementSize<T>(); // refuses a big-endian machine before anything is read
             _file = OpenFile(path, 1 << 16);
             var now = ReadHeader(_file, path);
             if (now != info)

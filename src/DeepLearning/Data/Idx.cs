@@ -373,6 +373,12 @@ public static class Idx
 
     private static void Encode(IdxElementType type, double v, Span<byte> destination, long index)
     {
+        if (type == IdxElementType.Single && double.IsFinite(v) && !float.IsFinite((float)v))
+        {
+            // Written as ±∞ it would read back as a different value with no error.
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"element {index} is {v}, beyond the float range of an IDX Single (±{float.MaxValue}); write it as Double"));
+        }
+
         if (type is not (IdxElementType.Single or IdxElementType.Double))
         {
             (double lo, double hi) = type switch

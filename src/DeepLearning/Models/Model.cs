@@ -45,6 +45,7 @@ public sealed class Model<T>
     private Standardizer<T>? _targetTransform;
     private IReadOnlyList<string>? _classNames;
     private Tensor<T>? _lastTargets;
+    private TrainingOptions<T>? _defaultOptions; // Fit's options when none are given, kept between calls (see Fit)
 
     internal Model(int inputs, ILayer<T>[] layers, Loss loss, RandomSource random, ulong seed)
     {
@@ -627,11 +628,15 @@ public sealed class Model<T>
     /// (load the data as float, or use <see cref="ConvertTo{TOther}"/>).
     /// </summary>
     /// <param name="train">The training data, raw.</param>
-    /// <param name="options">Optimizer, epochs, batch size, dev set, callbacks; <see cref="TrainingOptions{T}"/>'s defaults when null (Adam, 10 epochs, batch 64).</param>
+    /// <param name="options">
+    /// Optimizer, epochs, batch size, dev set, callbacks; when null, <see cref="TrainingOptions{T}"/>'s defaults (Adam,
+    /// 10 epochs, batch 64) in one options object the model keeps, so that fitting again without options continues the
+    /// same Adam (its t, v and s), as Keras's repeated <c>fit</c> does, instead of restarting it.
+    /// </param>
     /// <param name="cancellationToken">Stops training between mini-batches.</param>
     /// <returns>The per-epoch and per-iteration history.</returns>
     public History Fit(IDataSource<T> train, TrainingOptions<T>? options = null, CancellationToken cancellationToken = default) =>
-        Trainer.Fit(this, train, options ?? new TrainingOptions<T>(), cancellationToken);
+        Trainer.Fit(this, train, options ?? (_defaultOptions ??= new TrainingOptions<T>()), cancellationToken);
 
     /// <summary>
     /// Trains the model on raw X (m, n_x) and Y (m, C) — Keras's <c>model.fit(x, y)</c>; see
@@ -639,7 +644,7 @@ public sealed class Model<T>
     /// </summary>
     /// <param name="x">Raw inputs X (m, n_x).</param>
     /// <param name="y">Targets Y (m, C): one-hot rows for softmax, a 0/1 column for sigmoid (0/1 in each column for a multi-label sigmoid), values in original units for regression.</param>
-    /// <param name="options">The training options; defaults when null.</param>
+    /// <param name="options">The training options; when null, the defaults the model keeps between calls (see <see cref="Fit(IDataSource{T}, TrainingOptions{T}, CancellationToken)"/>).</param>
     /// <param name="cancellationToken">Stops training between mini-batches.</param>
     /// <returns>The history.</returns>
     public History Fit(Tensor<T> x, Tensor<T> y, TrainingOptions<T>? options = null, CancellationToken cancellationToken = default)

@@ -31,6 +31,9 @@ public static class ModelFile
     /// <summary>The largest header accepted, in bytes.</summary>
     public const long MaxHeaderBytes = 64L << 20;
 
+    // The metadata keys Save writes (or may write) itself; extraMetadata cannot set them.
+    private static readonly string[] _reservedMetadata = ["format", "version", "architecture", "input_transform", "target_transform", "class_names"];
+
     /// <summary>The largest tensor rank accepted (the rank <see cref="Tensor{T}"/> supports).</summary>
     public const int MaxRank = 4;
 
@@ -52,7 +55,9 @@ public static class ModelFile
     /// <param name="model">The model.</param>
     /// <param name="path">The target file; replaced atomically if it exists.</param>
     /// <param name="extraTensors">More tensors to store (e.g. optimizer state), by unique name.</param>
-    /// <param name="extraMetadata">More metadata strings to store.</param>
+    /// <param name="extraMetadata">More metadata strings to store; not the keys the file reserves (format, version, architecture, input_transform, target_transform, class_names).</param>
+    /// <exception cref="InvalidOperationException">A weight or running statistic is NaN or ±∞, or a running variance is negative (Load would refuse the file); nothing is written.</exception>
+    /// <exception cref="ArgumentException">An extra tensor is named "__metadata__", an extra metadata key is reserved, a tensor name repeats, or the header would exceed <see cref="MaxHeaderBytes"/>; nothing is written.</exception>
     public static void Save<T>(Model<T> model, string path, IReadOnlyDictionary<string, Tensor<T>>? extraTensors = null, IReadOnlyDictionary<string, string>? extraMetadata = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -63,6 +68,16 @@ public static class ModelFile
         {
             tensors.AddRange(layer.Parameters.Select(p => (p.Name, p.Value)));
             tensors.AddRange(layer.Buffers.Select(b => ($"{layer.Name}.{b.Key}", b.Value)));
+        }
+
+        // What Load refuses is never written (and never replaces a good file at this path): NaN or ±∞ weights, e.g. after
+        // a run that diverged with the guard off, or a negative running variance.
+        foreach (var (name, tensor) in tensors)
+        {
+            if (ValueProblem(tensor.ReadOnlySpan, name.EndsWith(".running_var", StringComparison.Ordinal)) is { } problem)
+            {
+                throw new InvalidOperationException($"the model cannot be saved: tensor '{name}' {problem}; nothing was written to '{path}'");
+            }
         }
 
         var metadata = new Dictionary<string, string>
@@ -90,13 +105,28 @@ public static class ModelFile
 
         if (extraTensors is not null)
         {
-            tensors.AddRange(extraTensors.Select(kv => (kv.Key, kv.Value)));
+            foreach (var (k, v) in extraTensors)
+            {
+                if (k == "__metadata__")
+                {
+                    throw new ArgumentException("extraTensors cannot hold a tensor named \"__metadata__\": safetensors reserves that name for the metadata", nameof(extraTensors));
+                }
+
+                ArgumentNullException.ThrowIfNull(v, $"extraTensors[\"{k}\"]");
+                tensors.Add((k, v));
+            }
         }
 
         if (extraMetadata is not null)
         {
             foreach (var (k, v) in extraMetadata)
             {
+                // Overwriting what Save wrote would leave a file Load refuses or misreads.
+                if (metadata.ContainsKey(k) || _reservedMetadata.Contains(k))
+                {
+                    throw new ArgumentException($"extraMetadata cannot set \"{k}\": the model file reserves it ({string.Join(", ", _reservedMetadata)})", nameof(extraMetadata));
+                }
+
                 metadata[k] = v;
             }
         }
@@ -290,7 +320,7 @@ public static class ModelFile
     }
 
     /// <summary>Writes tensors and metadata as a safetensors file, atomically.</summary>
-    /// <exception cref="ArgumentException">A tensor name repeats, or there are more than <see cref="MaxTensors"/> tensors or <see cref="MaxMetadataEntries"/> metadata entries (checked before anything is written).</exception>
+    /// <exception cref="ArgumentException">A tensor name repeats, there are more than <see cref="MaxTensors"/> tensors or <see cref="MaxMetadataEntries"/> metadata entries, or the header would exceed <see cref="MaxHeaderBytes"/> (checked before anything is written).</exception>
     public static void Write<T>(string path, IReadOnlyList<(string Name, Tensor<T> Tensor)> tensors, IReadOnlyDictionary<string, string> metadata)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -343,6 +373,11 @@ public static class ModelFile
 
         var json = Encoding.UTF8.GetBytes(header.ToJsonString());
         int padded = (json.Length + 7) / 8 * 8;
+        if (padded > MaxHeaderBytes)
+        {
+            // Read refuses such a header; refused here before the file at this path is replaced.
+            throw new ArgumentException($"the file's header would be {padded} bytes, over the {MaxHeaderBytes}-byte limit (ModelFile.MaxHeaderBytes), so it could not be read back; nothing was written to '{path}' (store less metadata, e.g. a training checkpoint with RecordIterations off)", nameof(metadata));
+        }
         AtomicFile.Write(path, fs =>
         {
             Span<byte> len = stackalloc byte[8];

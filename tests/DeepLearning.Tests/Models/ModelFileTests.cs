@@ -330,9 +330,16 @@ public sealed class ModelFileTests : IDisposable
         var model = Model.Sequential<float>(2).Dense(4).BatchNorm().Dense(1).Build(seed: 1);
         var tensor = model.Layers.SelectMany(l => l.Parameters.Select(p => (p.Name, p.Value)).Concat(l.Buffers.Select(b => ($"{l.Name}.{b.Key}", b.Value))))
             .Single(t => t.Item1 == name).Item2;
-        tensor.Span[index] = value;
         string path = Path.Combine(_dir, "bad-values.safetensors");
         model.Save(path);
+        tensor.Span[index] = value;
+
+        // Save refuses such a model (nothing written); a file from elsewhere can still hold it, written here through
+        // the plain safetensors writer with the good file's architecture.
+        FluentActions.Invoking(() => model.Save(path)).Should().Throw<InvalidOperationException>().WithMessage($"*{message}; nothing was written*");
+        var good = ModelFile.Read<float>(path);
+        var edited = good.Tensors.Select(kv => (kv.Key, kv.Key == name ? tensor : kv.Value)).ToList();
+        ModelFile.Write(path, edited, good.Metadata);
         FluentActions.Invoking(() => Model.Load<float>(path)).Should().Throw<InvalidDataException>().WithMessage($"*{message}");
         var fresh = Model.Sequential<float>(2).Dense(4).BatchNorm().Dense(1).Build(seed: 2);
         var weights = fresh.Layers[0].Parameters[0].Value.ReadOnlySpan.ToArray();
