@@ -204,7 +204,8 @@ internal static class InputTransformNodes
     /// <summary>
     /// A transform that approximates the two nodes of a graph written elsewhere: Sub then Div/Mul as a standardizer
     /// (μ, σ² = d² or 1/s², ε = 0), Mul then Add as a min-max scaler onto [0, 1]. Scales must be positive and finite.
-    /// Null when the pair has no such form.
+    /// Null when the pair has no such form — also when a σ is within rounding noise of its μ (below about 10·ε_T·|μ|),
+    /// since the standardizer would not scale that column at all.
     /// </summary>
     public static IInputTransform<T>? Approximate<T>(string firstOp, T[] first, string secondOp, T[] second)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -231,12 +232,28 @@ internal static class InputTransformNodes
                 }
             }
 
-            return InputTransforms.Restore<T>(Standardizer<T>.KindName, new Dictionary<string, Tensor<T>>
+            var standardizer = (Standardizer<T>)InputTransforms.Restore<T>(Standardizer<T>.KindName, new Dictionary<string, Tensor<T>>
             {
                 ["mean"] = Tensor.FromArray((T[])first.Clone()),
                 ["variance"] = Tensor.FromArray(variance),
                 ["epsilon"] = Tensor.FromArray(new[] { T.Zero }),
             });
+
+            // The standardizer divides a column whose σ is within rounding noise of its mean by 1 (it takes it for a
+            // constant one); the graph divides by σ. Such a pair has no standardizer equivalent: refuse, do not import
+            // a model that computes something else. Otherwise the divisors agree to the rounding of σ² to T.
+            double tolerance = 16 * double.CreateTruncating(T.BitIncrement(T.One) - T.One);
+            for (int j = 0; j < n; j++)
+            {
+                double d = double.CreateTruncating(second[j]);
+                double divisor = secondOp == "Div" ? d : 1.0 / d;
+                if (Math.Abs(standardizer.StandardDeviation(j) - divisor) > tolerance * divisor)
+                {
+                    return null;
+                }
+            }
+
+            return standardizer;
         }
 
         if (firstOp == "Mul" && secondOp == "Add")

@@ -916,7 +916,7 @@ public static class OnnxModel
             var exact = proto.Metadata.Where(kv => kv.Key == "input_transform").Select(kv => kv.Value).LastOrDefault();
             var transform = (exact is null ? null : InputTransformNodes.FromJson(exact, n, op1, c1, op2, c2))
                 ?? InputTransformNodes.Approximate(op1, c1, op2, c2);
-            return transform ?? throw Unsupported(node1, $"the input nodes {op1} then {op2} have no input-transform equivalent; supported: Sub then Div or Mul with positive scales (standardize), Mul with positive scales then Add (min-max)");
+            return transform ?? throw Unsupported(node1, $"the input nodes {op1} then {op2} have no input-transform equivalent; supported: Sub then Div or Mul with positive scales (standardize; a σ within rounding noise of its mean μ, below about 10·ε·|μ|, is not, since a standardizer takes such a column for a constant one and does not scale it), Mul with positive scales then Add (min-max)");
         }
 
         private Model<T> CreateModel()

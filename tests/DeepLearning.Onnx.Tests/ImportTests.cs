@@ -105,6 +105,40 @@ public class ImportTests
     }
 
     [Theory]
+    [InlineData("Div", 2.0, false)]
+    [InlineData("Mul", 0.5, false)]
+    [InlineData("Div", 1.0, true)]
+    [InlineData("Mul", 1.0, true)]
+    public void Foreign_Sub_then_scale_whose_sigma_is_within_rounding_noise_of_the_mean_is_refused_not_left_unscaled(string op, double value, bool imports)
+    {
+        // In float, a standardizer takes σ ≤ 10·ε·|μ| (≈ 119 for μ = 1e8) for a constant column and does not scale it.
+        // The graph divides by 2: importing it as a standardizer would silently halve nothing. A scale of 1 is the
+        // same either way (our own export of such a column) and imports.
+        var g = new Graph("x", [null, 4]);
+        g.Initializer("mu", [1f, 2, 1e8f, 4], 4);
+        g.Initializer("sigma", [2f, 0.5f, (float)value, 4], 4);
+        g.Node("Sub", ["x", "mu"], "c");
+        g.Node(op, ["c", "sigma"], "s");
+        g.Initializer("w", _w, 3, 4);
+        g.Node("Gemm", ["s", "w"], "y", ("transB", 1L));
+        byte[] bytes = g.Encode("y", 3);
+        if (imports)
+        {
+            OnnxModel.Load<float>(bytes).InputTransform.Should().BeOfType<Standardizer<float>>();
+            return;
+        }
+
+        var act = () => OnnxModel.Load<float>(bytes);
+        act.Should().Throw<NotSupportedException>().WithMessage($"*the input nodes Sub then {op} have no input-transform equivalent*within rounding noise of its mean*");
+
+        // In double the same σ is far above the noise (10·ε·1e8 ≈ 2e-7), so the graph imports and scales the column.
+        var model = OnnxModel.Load<double>(bytes);
+        var standardizer = model.InputTransform.Should().BeOfType<Standardizer<double>>().Subject;
+        var x = Tensor.FromArray(new double[] { 1, 2, 1e8 + 6, 4 }).Reshape(1, 4);
+        standardizer.Apply(x)[0, 2].Should().BeApproximately(3, 1e-9);
+    }
+
+    [Theory]
     [InlineData("Conv", "node 'n1' (op type 'Conv'): this operator is not supported; supported operators: Gemm, MatMul*")]
     [InlineData("Gemm-transA", "node 'n1' (op type 'Gemm'): transA must be 0*")]
     [InlineData("Relu-attribute", "node 'n2' (op type 'Relu'): attribute 'beta' is not supported (this operator takes no attributes)*")]

@@ -371,6 +371,37 @@ public abstract class Optimizer
             ? $"learningRate {Format(learningRate)} rounds to 0 in {typeof(T).Name}; use a learning rate a {typeof(T).Name} can hold"
             : $"learningRate {Format(learningRate)} overflows {typeof(T).Name} (largest finite value {(typeof(T) == typeof(float) ? float.MaxValue.ToString(CultureInfo.InvariantCulture) : double.MaxValue.ToString(CultureInfo.InvariantCulture)).Replace("E", "e", StringComparison.Ordinal)}); use a much smaller learning rate");
 
+    /// <summary>
+    /// Describes the first state entry of the listed parameters that a checkpoint could not hold — NaN or ±∞ in any
+    /// state tensor, or a negative entry where the state must be ≥ 0 — as "optimizer state '0.weight.s' holds ∞ at
+    /// index 3; …", or returns null when all are valid. Adam's s = β2·s + (1 − β2)·g² overflows to ∞ in float for a
+    /// finite gradient beyond about 1.8e19 while the weights stay finite (the step divides by √s), so the weights alone
+    /// do not show it.
+    /// </summary>
+    internal string? FindInvalidState<T>(IReadOnlyList<Parameter<T>> parameters)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var names = StateNames;
+        foreach (var p in parameters)
+        {
+            if (!_state.TryGetValue(p, out var boxed))
+            {
+                continue;
+            }
+
+            var slots = (Tensor<T>[])boxed;
+            for (int k = 0; k < slots.Length && k < names.Count; k++)
+            {
+                if (StateValueProblem(names[k], slots[k].ReadOnlySpan) is { } problem)
+                {
+                    return $"optimizer state '{p.Name}.{names[k]}' {problem}";
+                }
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Copies t and every listed parameter's state into <paramref name="snapshot"/>, reusing its tensors (no allocation once shapes match).</summary>
     internal void CaptureInto<T>(IReadOnlyList<Parameter<T>> parameters, OptimizerSnapshot<T> snapshot)
         where T : unmanaged, IFloatingPointIeee754<T>

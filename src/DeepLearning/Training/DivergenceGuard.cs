@@ -34,8 +34,13 @@ internal sealed class DivergenceGuard<T>
     /// <summary>The epoch (from 1) whose end the snapshot holds, or 0 for the start of training.</summary>
     public int VerifiedEpoch { get; private set; }
 
-    /// <summary>Describes the first NaN/±∞ in a parameter or buffer ("parameter '0.weight' holds NaN at index 3"), or null when all are finite.</summary>
-    public string? FindNonFinite()
+    /// <summary>
+    /// Describes the first NaN/±∞ in a parameter or buffer ("parameter '0.weight' holds NaN at index 3"), or in the
+    /// optimizer's state for them ("optimizer state '0.weight.s' holds ∞ at index 3; …"), or null when all are finite.
+    /// </summary>
+    public string? FindNonFinite() => FindNonFiniteWeights() ?? _optimizer.FindInvalidState(_model.Parameters);
+
+    private string? FindNonFiniteWeights()
     {
         foreach (var layer in _model.Layers)
         {
@@ -68,7 +73,7 @@ internal sealed class DivergenceGuard<T>
         {
             Restore();
             throw new TrainingDivergedException(string.Create(CultureInfo.InvariantCulture,
-                $"the weights became non-finite during epoch {epoch} ({broken}, after its last mini-batch; learning rate {_optimizer.LearningRate:G4}); {RestoredText()}. Try a smaller learning rate, input normalization, or gradient-friendly initialization."))
+                $"the {(broken.StartsWith("optimizer", StringComparison.Ordinal) ? "optimizer state" : "weights")} became non-finite during epoch {epoch} ({broken}, after its last mini-batch; learning rate {_optimizer.LearningRate:G4}); {RestoredText()}. Try a smaller learning rate, input normalization, or gradient-friendly initialization."))
             { History = history };
         }
 
@@ -86,7 +91,7 @@ internal sealed class DivergenceGuard<T>
         { History = history };
     }
 
-    /// <summary>After an exception: if the weights are no longer finite, puts back the snapshot.</summary>
+    /// <summary>After an exception: if the weights or the optimizer state are no longer finite, puts back the snapshot.</summary>
     public void RestoreIfBroken()
     {
         if (FindNonFinite() is not null)

@@ -51,12 +51,13 @@ public static class Trainer
     /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the validation set is empty, or the model has batch norm and the training data one example.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0.</exception>
     /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model.</exception>
-    /// <exception cref="TrainingDivergedException">The cost or the weights became NaN or ±∞ (the last verified-finite weights are restored).</exception>
+    /// <exception cref="TrainingDivergedException">The cost, the weights or the optimizer state (e.g. Adam's s = β2·s + (1 − β2)·g², which overflows float for |g| beyond ~1.8e19 while the weights stay finite) became NaN or ±∞; the last verified-finite weights and optimizer state are restored.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite).</exception>
     /// <exception cref="InvalidOperationException">
     /// The model, <paramref name="options"/> or its optimizer is in use by another Fit that has not returned (on another
     /// thread, e.g. one <see cref="TrainingOptions{T}"/> shared by the trials of a parallel search, or called from a
-    /// callback): nothing is trained. Used one Fit after another, they may be reused.
+    /// callback): nothing is trained. Used one Fit after another, they may be reused. Or, with the divergence guard off,
+    /// a checkpoint would hold non-finite optimizer state (a file no run could resume from): it is not written.
     /// </exception>
     public static History Fit<T>(this Model<T> model, IDataSource<T> train, TrainingOptions<T> options, CancellationToken cancellationToken = default)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -539,13 +540,16 @@ public static class Trainer
         var inv = CultureInfo.InvariantCulture;
         if (ReferenceEquals(model.Loss, Loss.CategoricalCrossEntropy))
         {
-            // Rows of one-hot or soft (label-smoothed) targets; a tolerance for sums rounded in T.
-            double tolerance = typeof(T) == typeof(float) ? 1e-4 : 1e-9;
+            // Rows of one-hot or soft (label-smoothed, or a teacher's softmax) targets. The tolerance allows for C entries
+            // each rounded to T and summed in T (about C·ε_T), plus a margin; it does not grow to accept a row that is
+            // simply wrong (1e-4·C, the rule before, let a 1000-class row sum to 1.1).
+            double machineEpsilon = typeof(T) == typeof(float) ? Math.ScaleB(1, -23) : Math.ScaleB(1, -52);
+            double tolerance = (typeof(T) == typeof(float) ? 1e-5 : 1e-9) + 4 * c * machineEpsilon;
             for (int i = 0; i < targets.RowCount; i++)
             {
                 var row = y.Slice(i * c, c);
                 double sum = double.CreateTruncating(TP.Sum(row));
-                if (TP.Min(row) < T.Zero || Math.Abs(sum - 1) > tolerance * c)
+                if (TP.Min(row) < T.Zero || Math.Abs(sum - 1) > tolerance)
                 {
                     int j = TP.IndexOfMin(row);
                     string why = row[j] < T.Zero ? string.Create(inv, $"holds {row[j]} at column {j}") : string.Create(inv, $"sums to {sum:G9}");

@@ -22,6 +22,13 @@ internal static class TrainingCheckpoint
     public static void Write<T>(string path, Model<T> model, Optimizer optimizer, double initialLearningRate, int epoch, History history, RandomSource shuffle, IDataSource<T> train, IList<ITrainingCallback> callbacks)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        // What Read refuses is never written: optimizer state that is not finite (Adam's s overflows float for a
+        // gradient beyond ~1.8e19 while the weights stay finite) would make a file no run can resume from.
+        if (optimizer.FindInvalidState(model.Parameters) is { } problem)
+        {
+            throw new InvalidOperationException($"the checkpoint cannot be saved: {problem}; nothing was written to '{path}'. Train with the divergence guard on (it restores the last finite state), or with a smaller learning rate or normalized inputs");
+        }
+
         var inv = CultureInfo.InvariantCulture;
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {

@@ -121,6 +121,43 @@ public sealed class ReliabilityTests : IDisposable
     }
 
     [Fact]
+    public void Adam_state_that_overflows_while_the_weights_stay_finite_is_caught_and_restored()
+    {
+        // Inputs near 1e20: the gradient is finite (~1e20) but g² overflows float, so Adam's s becomes ∞ and the step,
+        // which divides by √s, leaves the weights finite. The weights alone would pass; the state would freeze them and
+        // make every checkpoint unloadable.
+        var data = Blobs<float>(64, 2, 3, seed: 5, scale: 1e20);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        var initial = model.CaptureState();
+        var adam = new Adam(0.01);
+        var act = () => model.Fit(data, new TrainingOptions<float> { Optimizer = adam, Epochs = 1, BatchSize = 0 });
+        act.Should().Throw<TrainingDivergedException>()
+            .WithMessage("the optimizer state became non-finite during epoch 1 (optimizer state '0.weight.s' holds Infinity at index *start of training*restored*");
+        ShouldEqual(model.CaptureState(), initial);
+        adam.HasState(model.Parameters[0]).Should().BeFalse("the state from the start of training (none) is restored");
+        adam.StepCount.Should().Be(0);
+    }
+
+    [Fact]
+    public void Without_the_guard_a_checkpoint_of_overflowed_Adam_state_is_refused_and_nothing_is_written()
+    {
+        var data = Blobs<float>(64, 2, 3, seed: 5, scale: 1e20);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        string path = Path.Combine(_dir, "state.ckpt");
+        var act = () => model.Fit(data, new TrainingOptions<float>
+        {
+            Optimizer = new Adam(0.01),
+            Epochs = 1,
+            BatchSize = 0,
+            DivergenceGuard = false,
+            Checkpoint = new CheckpointOptions(path),
+        });
+        act.Should().Throw<InvalidOperationException>()
+            .WithMessage("the checkpoint cannot be saved: optimizer state '0.weight.s' holds Infinity at index *; nothing was written to '*state.ckpt'*divergence guard*");
+        File.Exists(path).Should().BeFalse();
+    }
+
+    [Fact]
     public void A_last_step_that_breaks_the_weights_is_caught_at_the_end_of_its_epoch_not_restored_into()
     {
         // Raise α just before the last mini-batch of epoch 2: that step writes ±∞ weights. The old guard restored the
@@ -264,6 +301,52 @@ public sealed class ReliabilityTests : IDisposable
         var good = new DataSet<float>(x, Tensor.FromArray(new float[] { 0.9f, 0.1f, 0.05f, 0.95f, 0, 1 }, 3, 2)); // label smoothing is fine
         model.Invoking(m => m.Fit(good, new TrainingOptions<float> { Epochs = 1, Validation = dev })).Should().Throw<ArgumentException>().WithMessage("the validation data's targets*row 1 sums to 0*");
         model.Fit(good, new TrainingOptions<float> { Epochs = 1 }).Count.Should().Be(1);
+    }
+
+    [Fact]
+    public void Softmax_targets_over_many_classes_allow_rounding_but_not_a_wrong_sum()
+    {
+        const int classes = 1000;
+        var x = new Tensor<float>(2, 3);
+        x[1, 2] = 1;
+        var model = Model.Sequential<float>(3).Dense(classes).Softmax().Build(seed: 1);
+
+        // Label smoothing (ε = 0.1) and a teacher's softmax, both computed in float: each sums to 1 only within rounding.
+        var soft = new Tensor<float>(2, classes);
+        var logits = new float[classes];
+        var r = new RandomSource(3);
+        for (int j = 0; j < classes; j++)
+        {
+            soft[0, j] = (j == 7 ? 0.9f : 0f) + (0.1f / classes);
+            logits[j] = (float)(3 * r.NextGaussian());
+        }
+
+        System.Numerics.Tensors.TensorPrimitives.SoftMax(logits, logits);
+        for (int j = 0; j < classes; j++)
+        {
+            soft[1, j] = logits[j];
+        }
+
+        model.Fit(new DataSet<float>(x, soft), new TrainingOptions<float> { Epochs = 1 }).Count.Should().Be(1);
+
+        // A row 1% off is a wrong target, however many classes there are (the old tolerance, 1e-4·C, allowed 0.1 here).
+        var wrong = soft.Clone();
+        wrong[1, 0] += 0.01f;
+        model.Invoking(m => m.Fit(new DataSet<float>(x, wrong), new TrainingOptions<float> { Epochs = 1 }))
+            .Should().Throw<ArgumentException>().WithMessage("the training data's targets Y must be probability rows for softmax*row 1 sums to 1.0099*");
+
+        // The same in double, where the sums are exact to ~1e-13.
+        var xd = new Tensor<double>(1, 3);
+        var yd = new Tensor<double>(1, classes);
+        for (int j = 0; j < classes; j++)
+        {
+            yd[0, j] = 1.0 / classes;
+        }
+
+        var modelD = Model.Sequential<double>(3).Dense(classes).Softmax().Build(seed: 1);
+        modelD.Fit(new DataSet<double>(xd, yd), new TrainingOptions<double> { Epochs = 1 }).Count.Should().Be(1);
+        yd[0, 0] += 1e-6;
+        modelD.Invoking(m => m.Fit(new DataSet<double>(xd, yd), new TrainingOptions<double> { Epochs = 1 })).Should().Throw<ArgumentException>().WithMessage("*row 0 sums to 1.000001*");
     }
 
     [Fact]
