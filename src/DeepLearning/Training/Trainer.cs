@@ -48,13 +48,13 @@ public static class Trainer
     /// when the same model is fitted again, as Keras's repeated <c>fit</c> does; an optimizer that holds the state of
     /// another model's parameters is <see cref="Optimizer.Reset"/> first, so each model trains as with a new optimizer.</para>
     /// </remarks>
-    /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the validation set is empty, or the model has batch norm and the training data one example.</exception>
+    /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the validation set is empty, the model has batch norm and the training data one example, or the callbacks list one <see cref="EarlyStopping"/> twice.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0.</exception>
     /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model.</exception>
     /// <exception cref="TrainingDivergedException">The cost, the weights or the optimizer state (e.g. Adam's s = β2·s + (1 − β2)·g², which overflows float for |g| beyond ~1.8e19 while the weights stay finite) became NaN or ±∞; the last verified-finite weights and optimizer state are restored.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite).</exception>
     /// <exception cref="InvalidOperationException">
-    /// The model, <paramref name="options"/> or its optimizer is in use by another Fit that has not returned (on another
+    /// The model, <paramref name="options"/>, its optimizer or one of its stateful callbacks (<see cref="EarlyStopping"/>) is in use by another Fit that has not returned (on another
     /// thread, e.g. one <see cref="TrainingOptions{T}"/> shared by the trials of a parallel search, or called from a
     /// callback): nothing is trained. Used one Fit after another, they may be reused. Or, with the divergence guard off,
     /// a checkpoint would hold non-finite optimizer state (a file no run could resume from): it is not written.
@@ -72,6 +72,7 @@ public static class Trainer
         var optimizer = options.Optimizer;
         Claim(model, "the model is", "train each model on one thread at a time");
         bool optionsClaimed = false, optimizerClaimed = false;
+        var callbacksClaimed = new List<object>();
         try
         {
             Claim(options, "these TrainingOptions are", "create the options (and their optimizer) inside each run, e.g. inside a search objective");
@@ -82,11 +83,35 @@ public static class Trainer
                 optimizerClaimed = true;
             }
 
+            // A callback with state across epochs (early stopping's best cost, patience count and best weights) shared
+            // by two option objects would stop, or restore the weights of, the wrong run.
+            // Listed twice in one Fit, it would see every epoch twice (early stopping's patience would run at double speed).
+            foreach (var callback in options.Callbacks)
+            {
+                if (callback is not ICheckpointedCallback)
+                {
+                    continue;
+                }
+
+                if (callbacksClaimed.Contains(callback, ReferenceEqualityComparer.Instance))
+                {
+                    throw new ArgumentException($"options.Callbacks lists the same {callback.GetType().Name} instance twice; it would see every epoch twice (patience would count double): list it once", nameof(options));
+                }
+
+                Claim(callback, $"the {callback.GetType().Name} callback is", "give each concurrent Fit its own callback instance");
+                callbacksClaimed.Add(callback);
+            }
+
             return FitClaimed(model, train, options, cancellationToken);
         }
         finally
         {
             // Only what this Fit claimed: a refused claim belongs to the Fit that holds it.
+            foreach (var callback in callbacksClaimed)
+            {
+                _inUse.Remove(callback);
+            }
+
             if (optimizerClaimed)
             {
                 _inUse.Remove(optimizer!);

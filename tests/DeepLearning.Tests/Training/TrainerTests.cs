@@ -90,6 +90,36 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void An_early_stopping_callback_in_use_by_a_running_fit_is_refused_by_a_second_fit_with_other_options()
+    {
+        var data = Separable(64, seed: 3);
+        var stopping = new EarlyStopping(patience: 3);
+        Exception? concurrent = null;
+        var first = Model.Sequential<double>(2).Dense(1).Sigmoid().Build(seed: 1);
+        var options = new TrainingOptions<double> { Epochs = 2, BatchSize = 16, Callbacks = { stopping } };
+        options.Callbacks.Add(new LambdaCallback((c, r) =>
+        {
+            if (r.Epoch == 1)
+            {
+                // Other options, other optimizer, other model: only the early-stopping state (best cost, patience count,
+                // best weights) is shared, and it would mix the two runs.
+                var other = Model.Sequential<double>(2).Dense(1).Sigmoid().Build(seed: 2);
+                var mine = new TrainingOptions<double> { Epochs = 1, BatchSize = 16, Callbacks = { stopping } };
+                concurrent = Record.Exception(() => Task.Run(() => other.Fit(data, mine)).GetAwaiter().GetResult());
+            }
+        }));
+        first.Fit(data, options).Count.Should().Be(2, "the first Fit is not disturbed");
+        concurrent.Should().BeOfType<InvalidOperationException>().Which.Message.Should().StartWith("the EarlyStopping callback is already in use by a Fit");
+
+        // Listed twice in one Fit, it would count patience double: refused, and nothing stays claimed. One Fit after
+        // another, it may be reused.
+        var twice = new TrainingOptions<double> { Epochs = 2, BatchSize = 16, Callbacks = { stopping, stopping } };
+        var model = Model.Sequential<double>(2).Dense(1).Sigmoid().Build(seed: 2);
+        model.Invoking(m => m.Fit(data, twice)).Should().Throw<ArgumentException>().WithMessage("options.Callbacks lists the same EarlyStopping instance twice*");
+        model.Fit(data, new TrainingOptions<double> { Epochs = 1, Callbacks = { stopping } }).Count.Should().Be(1);
+    }
+
+    [Fact]
     public void Logistic_regression_reaches_100_percent_on_a_linearly_separable_set()
     {
         var data = Separable(200, seed: 1);
