@@ -170,6 +170,21 @@ public sealed class TapeLayer<T> : ILayer<T>
         y.Value.CopyTo(output);
     }
 
+    /// <summary>
+    /// A copy for inference that shares the forward function but not the parameters: their values are copied now, so
+    /// later training of this layer does not change it (what a <see cref="Predictor{T}"/> holds).
+    /// </summary>
+    internal TapeLayer<T> Snapshot()
+    {
+        var copies = new Parameter<T>[_parameters.Length];
+        for (int i = 0; i < copies.Length; i++)
+        {
+            copies[i] = new Parameter<T>(_suffixes[i], _parameters[i].Value.Clone(), _parameters[i].Regularized);
+        }
+
+        return new TapeLayer<T>(Kind, InputSize, OutputSize, copies, _forward) { Name = Name };
+    }
+
     private Tensor<T> ZeroInputGradient(int m)
     {
         if (_zeroInputGradient is null || _zeroInputGradient.RowCount != m)

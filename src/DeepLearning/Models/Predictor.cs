@@ -18,6 +18,10 @@ namespace DeepLearning;
 /// for non-finite input: every output of an example holding NaN or ±∞ is NaN.</para>
 /// <para>A predictor is a snapshot: it copies the weights, biases, batch-norm statistics and input transform
 /// when it is created, so create it after training or loading, and create a new one after further training.
+/// A custom layer is copied too — a <see cref="TapeLayer{T}"/> (its parameters; the forward function is shared), or
+/// a layer whose kind has a factory registered with <see cref="LayerRegistry.Register"/> (rebuilt from its config,
+/// then its parameters and buffers copied) — except a custom <see cref="ILayer{T}"/> without a factory, whose
+/// <see cref="ILayer{T}.Infer"/> the predictor calls on the live layer.
 /// It owns its scratch buffers and is not thread-safe: use one per thread (they are cheap next to the model).
 /// Once warm for the batch sizes it is used with (a few different ones at most) it allocates nothing per call.</para>
 /// </remarks>
@@ -65,13 +69,59 @@ public sealed class Predictor<T>
                     steps.Add(new ActivationStep(act));
                     break;
                 default:
-                    steps.Add(new LayerStep(layer));
+                    steps.Add(new LayerStep(SnapshotOf(layer)));
                     break;
             }
         }
 
         _steps = [.. steps];
         _maxWidth = Math.Max(InputSize, model.Layers.Count == 0 ? 0 : model.Layers.Max(l => l.OutputSize));
+    }
+
+    // A custom layer's copy with this moment's weights: a tape layer copies its parameters; another layer whose kind has
+    // a registered factory is rebuilt from its config and given copies of its parameters and buffers. Only a layer
+    // that can be neither (a custom ILayer without a factory) is read live, as the remarks say.
+    private static ILayer<T> SnapshotOf(ILayer<T> layer)
+    {
+        if (layer is TapeLayer<T> tape)
+        {
+            return tape.Snapshot();
+        }
+
+        try
+        {
+            var config = layer.Config;
+            if (!LayerRegistry.IsRegistered(config.Kind))
+            {
+                return layer;
+            }
+
+            var copy = LayerRegistry.Create<T>(config, new RandomSource(0));
+            var from = layer.Parameters;
+            var to = copy.Parameters;
+            if (copy.InputSize != layer.InputSize || copy.OutputSize != layer.OutputSize || to.Count != from.Count
+                || copy.Buffers.Count != layer.Buffers.Count || Enumerable.Range(0, from.Count).Any(i => !to[i].Value.SameShape(from[i].Value))
+                || layer.Buffers.Any(b => !copy.Buffers.TryGetValue(b.Key, out var c) || !c.SameShape(b.Value)))
+            {
+                return layer;
+            }
+
+            for (int i = 0; i < from.Count; i++)
+            {
+                from[i].Value.CopyTo(to[i].Value);
+            }
+
+            foreach (var (key, buffer) in layer.Buffers)
+            {
+                buffer.CopyTo(copy.Buffers[key]);
+            }
+
+            return copy;
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException)
+        {
+            return layer; // a factory that cannot rebuild this layer: read it live rather than fail
+        }
     }
 
     /// <summary>n_x, the number of input features per example.</summary>

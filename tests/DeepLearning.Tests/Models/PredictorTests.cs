@@ -15,6 +15,41 @@ public class PredictorTests
     public void Double_predictor_equals_model_Predict_bit_for_bit() => EqualsPredict<double>();
 
     [Fact]
+    public void A_predictor_of_a_model_with_a_tape_layer_is_a_snapshot_that_later_training_does_not_change()
+    {
+        var random = new RandomSource(5);
+        var x = Tensor.RandomNormal<float>(random, [40, 6], 0, 1);
+        var data = DataSet.FromLabels(x, Enumerable.Range(0, 40).Select(i => i % 3).ToArray(), 3);
+        var model = Model.Sequential<float>(6)
+            .Add((inputs, rng) =>
+            {
+                var w = new Parameter<float>("weight", Tensor.RandomNormal<float>(rng, [8, inputs], 0, 0.5), regularized: true);
+                var b = new Parameter<float>("bias", new Tensor<float>(8), regularized: false);
+                return new TapeLayer<float>("Swish", inputs, 8, [w, b], (v, p) =>
+                {
+                    var z = v.MatMul(p[0], transposeB: true) + p[1];
+                    return z * z.Sigmoid();
+                });
+            }, outputSize: 8)
+            .Dense(3).Softmax().Build(seed: 3);
+
+        var before = model.Predict(x).ToArray();
+        var predictor = model.CreatePredictor();
+        var y = new float[40 * 3];
+        predictor.Predict(x.ReadOnlySpan, y);
+        y.Should().Equal(before);
+
+        model.Fit(data, new TrainingOptions<float> { Epochs = 3, BatchSize = 8, Optimizer = new Adam(0.05) });
+        var after = model.Predict(x).ToArray();
+        after.Should().NotEqual(before, "training moved the tape layer's weights");
+
+        predictor.Predict(x.ReadOnlySpan, y);
+        y.Should().Equal(before, "the predictor holds the weights of when it was created, the tape layer's included");
+        model.CreatePredictor().Predict(x.ReadOnlySpan, y);
+        y.Should().Equal(after);
+    }
+
+    [Fact]
     public void Single_example_prediction_allocates_nothing_once_warm()
     {
         var model = Model.Sequential<float>(784).Dense(256).ReLU().Dense(128).ReLU().Dense(10).Softmax().Build(seed: 2);
