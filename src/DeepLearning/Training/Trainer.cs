@@ -399,6 +399,7 @@ public static class Trainer
                     callback.OnEpochEnd(context, record);
                 }
 
+                context.CheckSettings();
                 if (options.Checkpoint is { } checkpoint
                     && (context.Epoch % checkpoint.EveryEpochs == 0 || context.Epoch == options.Epochs || context.StopRequested))
                 {
@@ -698,9 +699,12 @@ public static class Trainer
     private sealed class Context<T>(Model<T> model, TrainingOptions<T> options, History history, RandomSource shuffle, IDataSource<T> train) : TrainingContext
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        // The optimizer this Fit claimed and steps with, whatever options.Optimizer is later set to.
+        private readonly Optimizer _optimizer = options.Optimizer;
+
         public override History History => history;
 
-        public override Optimizer Optimizer => options.Optimizer;
+        public override Optimizer Optimizer => _optimizer;
 
         public override object Options => options;
 
@@ -709,6 +713,25 @@ public static class Trainer
         public override void RestoreWeights(object snapshot) => model.RestoreState((ModelState<T>)snapshot);
 
         public override void SaveCheckpoint(string path) =>
-            TrainingCheckpoint.Write(path, model, options.Optimizer, InitialLearningRate, Epoch, history, shuffle, train, options.Callbacks);
+            TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, options.Callbacks);
+
+        /// <summary>
+        /// Between epochs: a callback may change the optimizer's rate and options.Regularization (applied from the next
+        /// epoch), but not swap the optimizer itself (its state, the divergence guard's snapshot and the claim against
+        /// concurrent Fits belong to the one this Fit started with).
+        /// </summary>
+        public void CheckSettings()
+        {
+            if (!ReferenceEquals(options.Optimizer, _optimizer))
+            {
+                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                    $"options.Optimizer was replaced during Fit (after epoch {Epoch}, by a callback): {_optimizer.Describe()} holds this run's state; change its LearningRate instead, or stop and start a new Fit with {options.Optimizer?.Describe() ?? "null"}"));
+            }
+
+            if (options.Regularization is { } regularization && !ReferenceEquals(regularization, model.Regularizer))
+            {
+                model.Regularizer = regularization;
+            }
+        }
     }
 }

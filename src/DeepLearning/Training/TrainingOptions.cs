@@ -15,7 +15,9 @@ public sealed class TrainingOptions<T>
     /// <summary>
     /// The update rule; Adam(α = 0.001, β1 = 0.9, β2 = 0.999, ε = 1e-8) by default. Its learning rate is α0: Fit steps with
     /// the decayed rate during the run and sets LearningRate back to α0 when it ends, so these options can be reused.
-    /// Its state (t, v, s) continues when the same model is fitted again; for another model it is reset first.
+    /// Its state (t, v, s) continues when the same model is fitted again; for another model it is reset first. A callback
+    /// may change its LearningRate between epochs but not replace it during a Fit (that Fit throws an
+    /// <see cref="InvalidOperationException"/> at the end of the epoch, before a checkpoint is written).
     /// </summary>
     public Optimizer Optimizer { get; set; } = new Adam();
 
@@ -25,7 +27,11 @@ public sealed class TrainingOptions<T>
     /// </summary>
     public LearningRateSchedule? Decay { get; set; }
 
-    /// <summary>The weight penalty (L2 or L1) included in the cost and gradients; null leaves the model's own setting.</summary>
+    /// <summary>
+    /// The weight penalty (L2 or L1) included in the cost and gradients; null leaves the model's own setting. A callback
+    /// may set another one between epochs (e.g. to anneal λ): it applies from the next epoch and stays the model's
+    /// <see cref="Model{T}.Regularizer"/> afterwards.
+    /// </summary>
     public Regularizer? Regularization { get; set; }
 
     /// <summary>The number of passes over the training data (≥ 1); 10 by default.</summary>

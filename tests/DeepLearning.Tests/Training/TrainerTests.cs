@@ -120,6 +120,68 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void A_regularization_set_by_a_callback_applies_from_the_next_epoch_as_a_second_fit_would()
+    {
+        var data = Separable(64, seed: 4);
+
+        // One Fit of 3 epochs whose callback turns on L2 after epoch 1 ...
+        var a = Model.Sequential<double>(2).Dense(4, Activation.Tanh).Dense(1).Sigmoid().Build(seed: 1);
+        var l2 = Regularization.L2(0.5);
+        var options = new TrainingOptions<double> { Epochs = 3, BatchSize = 16 };
+        options.Callbacks.Add(new LambdaCallback((c, r) =>
+        {
+            if (r.Epoch == 1)
+            {
+                ((TrainingOptions<double>)c.Options).Regularization = l2;
+            }
+        }));
+        var history = a.Fit(data, options);
+
+        // ... equals one epoch without it, then two with it (same shuffles and Adam state, continued).
+        var b = Model.Sequential<double>(2).Dense(4, Activation.Tanh).Dense(1).Sigmoid().Build(seed: 1);
+        var split = new TrainingOptions<double> { Epochs = 1, BatchSize = 16 };
+        var first = b.Fit(data, split);
+        split.Epochs = 2;
+        split.Regularization = l2;
+        var rest = b.Fit(data, split);
+
+        a.Regularizer.Should().BeSameAs(l2);
+        history.Epochs.Select(e => e.Cost).Should().Equal(first.Epochs.Concat(rest.Epochs).Select(e => e.Cost));
+        a.CaptureState().Tensors.Zip(b.CaptureState().Tensors).Should().OnlyContain(p => p.First.ToArray().SequenceEqual(p.Second.ToArray()));
+    }
+
+    [Fact]
+    public void An_optimizer_replaced_by_a_callback_during_fit_is_refused_before_a_checkpoint_is_written()
+    {
+        var data = Separable(64, seed: 4);
+        var model = Model.Sequential<double>(2).Dense(1).Sigmoid().Build(seed: 1);
+        string path = Path.Combine(Path.GetTempPath(), $"dl-replaced-optimizer-{Guid.NewGuid():N}.ckpt");
+        var options = new TrainingOptions<double> { Epochs = 3, BatchSize = 16, Checkpoint = new CheckpointOptions(path) };
+        Optimizer? seen = null;
+        options.Callbacks.Add(new LambdaCallback((c, r) =>
+        {
+            seen = c.Optimizer;
+            if (r.Epoch == 2)
+            {
+                ((TrainingOptions<double>)c.Options).Optimizer = new GradientDescent(0.1);
+            }
+        }));
+        try
+        {
+            var original = options.Optimizer;
+            model.Invoking(m => m.Fit(data, options)).Should().Throw<InvalidOperationException>()
+                .WithMessage("options.Optimizer was replaced during Fit (after epoch 2, by a callback): Adam(*) holds this run's state; change its LearningRate instead*GradientDescent(α=0.1)*");
+            seen.Should().BeSameAs(original, "the context names the optimizer the run steps with");
+            var resumed = Model.Sequential<double>(2).Dense(1).Sigmoid().Build(seed: 1);
+            resumed.Fit(data, new TrainingOptions<double> { Epochs = 3, BatchSize = 16, ResumeFrom = path }).Count.Should().Be(3, "the checkpoint after epoch 1 holds Adam's state and resumes");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void Logistic_regression_reaches_100_percent_on_a_linearly_separable_set()
     {
         var data = Separable(200, seed: 1);
