@@ -15,6 +15,11 @@ namespace DeepLearning;
 /// that name pattern, not modified for <see cref="StaleAfter"/>, and not locked by a writer that is still alive
 /// (a file that cannot be opened exclusively is left alone). Temporary files of other targets are never touched.
 /// Clean-up is best effort: a file that cannot be deleted is left for a later save and never fails this one.</para>
+/// <para>Durability: the new contents are flushed to disk (fsync) before the rename, so after a crash or power loss the
+/// target holds either the previous file or the new one in full, never a mix. The folder entry itself is not fsynced
+/// (.NET cannot open a folder for that without native code), so a power loss in the moment after a save returns may
+/// leave the previous version in place on some file systems; a journaling file system (ext4, XFS, NTFS) commits the
+/// rename within seconds.</para>
 /// </remarks>
 internal static class AtomicFile
 {
