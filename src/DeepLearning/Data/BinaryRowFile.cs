@@ -71,16 +71,18 @@ public static class BinaryRowFile
     /// <summary>
     /// A streaming source over a row file: memory of <paramref name="bufferRows"/> rows whatever m is; shuffled epochs
     /// visit blocks of <paramref name="chunkRows"/> rows in random order through the shuffle buffer, which holds at most
-    /// min(<paramref name="bufferRows"/>, m) rows.
+    /// min(<paramref name="bufferRows"/>, m) rows. Every epoch reopens the file and refuses it
+    /// (<see cref="InvalidDataException"/>) if its length, last-write time or header differs from this call's.
     /// </summary>
     /// <exception cref="InvalidDataException">The file is malformed or its length disagrees with its header.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static StreamingDataSource<T> Open<T>(string path, int bufferRows = 4096, int chunkRows = 256)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var fingerprint = FileFingerprint.Of(path);
         var info = ReadInfo(path);
         return new StreamingDataSource<T>(
-            Path.GetFileName(path), info.Features, info.Targets, info.Count, info.Classes, null, bufferRows, chunkRows, () => new Stream<T>(path, info));
+            Path.GetFileName(path), info.Features, info.Targets, info.Count, info.Classes, null, bufferRows, chunkRows, () => new Stream<T>(path, info, fingerprint));
     }
 
     internal static int ElementSize<T>()
@@ -205,9 +207,10 @@ public static class BinaryRowFile
         private readonly byte[] _row;
         private long _next;
 
-        public Stream(string path, BinaryRowFileInfo info)
+        public Stream(string path, BinaryRowFileInfo info, FileFingerprint fingerprint)
         {
             _ = ElementSize<T>(); // refuses a big-endian machine before anything is read
+            fingerprint.Check(path); // rows rewritten with the same header would go unnoticed otherwise
             _file = OpenFile(path, 1 << 16);
             var now = ReadHeader(_file, path);
             if (now != info)

@@ -233,7 +233,9 @@ public static class Csv
     /// rows). m is not known in advance (<see cref="StreamingDataSource{T}.Count"/> is −1). For classification the
     /// classes must be known before the first mini-batch: from <see cref="CsvOptions.Classes"/> or
     /// <see cref="CsvOptions.ClassNames"/> when given, otherwise by one pass over the whole file here, which infers
-    /// them by the rules of <see cref="CsvOptions"/> (and validates every row).
+    /// them by the rules of <see cref="CsvOptions"/> (and validates every row). Every epoch reopens the file and
+    /// refuses it (<see cref="InvalidDataException"/>) if its length or last-write time differ from this call's, or its
+    /// header now gives other columns: open it again to train on new contents.
     /// </summary>
     /// <exception cref="ArgumentException">The options are inconsistent or name no label column (nor <see cref="CsvOptions.Unlabeled"/>).</exception>
     /// <exception cref="InvalidDataException">The header, or (when classes are inferred) any row, is invalid (the message names the line and column), a line is longer than <see cref="CsvOptions.MaxLineLength"/>, or the file is not valid UTF-8.</exception>
@@ -244,9 +246,12 @@ public static class Csv
         ArgumentNullException.ThrowIfNull(options);
         CsvLayout layout;
         CsvLabelMap? map = null;
+        FileFingerprint fingerprint;
         using (var reader = OpenText(path))
         using (var lines = new CsvLineReader(reader, leaveOpen: true, path, options.MaxLineLength))
         {
+            // Before anything is read: a change during this first pass is caught by the first epoch.
+            fingerprint = FileFingerprint.Of(path);
             layout = CsvLayout.Read(lines, options, path);
             if (options.IsClassification)
             {
@@ -273,7 +278,7 @@ public static class Csv
         int targets = !options.HasLabel ? 0 : map is null || classes == 2 ? 1 : classes;
         var fixedMap = map;
         return new StreamingDataSource<T>(
-            Path.GetFileName(path), layout.Features, targets, -1, classes, map?.Names, bufferRows, 1, () => new CsvRowStream<T>(path, options, fixedMap));
+            Path.GetFileName(path), layout.Features, targets, -1, classes, map?.Names, bufferRows, 1, () => new CsvRowStream<T>(path, options, fixedMap, fingerprint, layout));
     }
 
     internal static TextReader OpenText(string path)
@@ -344,12 +349,17 @@ public static class Csv
         private readonly CsvLabelMap? _map;
         private bool _pending;
 
-        public CsvRowStream(string path, CsvOptions options, CsvLabelMap? map)
+        public CsvRowStream(string path, CsvOptions options, CsvLabelMap? map, FileFingerprint fingerprint, CsvLayout opened)
         {
             _lines = new CsvLineReader(OpenText(path), leaveOpen: false, path, options.MaxLineLength);
             try
             {
+                fingerprint.Check(path);
                 _layout = CsvLayout.Read(_lines, options, path);
+                if (_layout.Features != opened.Features || _layout.LabelIndex != opened.LabelIndex)
+                {
+                    throw new InvalidDataException($"'{path}' changed since it was opened for streaming: its header now gives {_layout.Features} features (label column {_layout.LabelIndex}), not {opened.Features} (label column {opened.LabelIndex}); open the file again");
+                }
             }
             catch
             {

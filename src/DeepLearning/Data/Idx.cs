@@ -201,7 +201,8 @@ public static class Idx
     /// A streaming source over an images file and a labels file: memory of <paramref name="bufferRows"/> rows whatever m
     /// is. Raw files are visited in random blocks when shuffled; gzip files are read sequentially. A gzip file is
     /// decompressed once here (in bounded chunks, nothing kept) to prove that it holds exactly the data its header
-    /// declares, since buffers are sized from that header.
+    /// declares, since buffers are sized from that header. Every epoch reopens both files and refuses them
+    /// (<see cref="InvalidDataException"/>) if a length, last-write time or header differs from this call's.
     /// </summary>
     /// <param name="imagesPath">The IDX file of inputs.</param>
     /// <param name="labelsPath">The rank-1 IDX file of class indices.</param>
@@ -221,6 +222,8 @@ public static class Idx
         }
 
         CheckScale(scale);
+        var imagesPrint = FileFingerprint.Of(imagesPath);
+        var labelsPrint = FileFingerprint.Of(labelsPath);
         var images = ProveFile(imagesPath);
         var labels = ProveFile(labelsPath);
         if (labels.Dimensions.Length != 1 || labels.ElementType is IdxElementType.Single or IdxElementType.Double)
@@ -243,7 +246,7 @@ public static class Idx
             classNames,
             bufferRows,
             chunkRows,
-            () => new IdxRowStream<T>(imagesPath, labelsPath, classes, scale));
+            () => new IdxRowStream<T>(imagesPath, labelsPath, classes, scale, imagesPrint, labelsPrint, images, labels));
     }
 
     /// <summary>
@@ -416,12 +419,22 @@ public static class Idx
         private readonly double[] _label = new double[1];
         private long _next;
 
-        public IdxRowStream(string imagesPath, string labelsPath, int classes, double scale)
+        public IdxRowStream(string imagesPath, string labelsPath, int classes, double scale, FileFingerprint imagesPrint, FileFingerprint labelsPrint, IdxHeader images, IdxHeader labels)
         {
+            // A file rewritten since the source was opened (other dimensions, element type or count) would be read with
+            // the first file's shape and scale.
+            imagesPrint.Check(imagesPath);
+            labelsPrint.Check(labelsPath);
             _images = IdxFile.Open(imagesPath);
             try
             {
                 _labels = IdxFile.Open(labelsPath);
+                bool imagesChanged = !Same(_images.Header, images);
+                if (imagesChanged || !Same(_labels.Header, labels))
+                {
+                    _labels.Dispose();
+                    throw new InvalidDataException($"'{(imagesChanged ? imagesPath : labelsPath)}' changed since it was opened for streaming: its header was {(imagesChanged ? images : labels)}, now {(imagesChanged ? _images.Header : _labels.Header)}; open the files again");
+                }
             }
             catch
             {
@@ -435,6 +448,9 @@ public static class Idx
         }
 
         public override bool CanSeek => _images.CanSeek && _labels.CanSeek;
+
+        private static bool Same(IdxHeader a, IdxHeader b) =>
+            a.ElementType == b.ElementType && a.Compressed == b.Compressed && a.Dimensions.AsSpan().SequenceEqual(b.Dimensions);
 
         public override void SeekRow(long row)
         {

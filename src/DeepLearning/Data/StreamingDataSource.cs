@@ -163,6 +163,7 @@ public sealed class StreamingDataSource<T> : IDataSource<T>
     private sealed class Reader : IBatchReader<T>
     {
         private readonly RowStream<T> _stream;
+        private readonly string _description;
         private readonly RandomSource? _random;
         private readonly int _batchSize;
         private readonly int _n;
@@ -185,6 +186,7 @@ public sealed class StreamingDataSource<T> : IDataSource<T>
         public Reader(StreamingDataSource<T> source, RowStream<T> stream, int batchSize, RandomSource? random)
         {
             _stream = stream;
+            _description = source.Description;
             _random = random;
             _batchSize = batchSize;
             _n = source.Features;
@@ -302,7 +304,7 @@ public sealed class StreamingDataSource<T> : IDataSource<T>
 
             if (!_stream.ReadRow(x, y))
             {
-                throw new InvalidDataException("the file ended before the row count in its header was reached");
+                throw new InvalidDataException($"{_description}: the file ended before the row count in its header ({_count}) was reached; it was truncated while being read");
             }
 
             _rowsLeftInChunk--;

@@ -1,0 +1,46 @@
+using System.Globalization;
+
+namespace DeepLearning;
+
+/// <summary>
+/// A file's length and last-write time, taken when a streaming source is opened and compared each time an epoch
+/// reopens the file: a file rewritten, appended to or truncated between epochs would otherwise feed the next epoch other
+/// rows (misaligned, rescaled, or more or fewer than the source reports) without a word.
+/// </summary>
+internal readonly record struct FileFingerprint(long Length, DateTime LastWriteUtc)
+{
+    /// <summary>The fingerprint of <paramref name="path"/> now.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    public static FileFingerprint Of(string path)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists)
+        {
+            throw new FileNotFoundException($"'{path}' does not exist", path);
+        }
+
+        return new FileFingerprint(info.Length, info.LastWriteTimeUtc);
+    }
+
+    /// <summary>Throws unless <paramref name="path"/> still has this length and last-write time.</summary>
+    /// <exception cref="InvalidDataException">The file changed since the fingerprint was taken.</exception>
+    /// <exception cref="FileNotFoundException">The file no longer exists.</exception>
+    public void Check(string path)
+    {
+        FileFingerprint now;
+        try
+        {
+            now = Of(path);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new FileNotFoundException($"'{path}' was removed since it was opened for streaming", path, e);
+        }
+
+        if (now != this)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"'{path}' changed since it was opened for streaming ({Length} bytes, last written {LastWriteUtc:yyyy-MM-dd HH:mm:ss.fffffff}Z then; {now.Length} bytes, {now.LastWriteUtc:yyyy-MM-dd HH:mm:ss.fffffff}Z now): this epoch would read other rows than the last; open the file again to train on its new contents"));
+        }
+    }
+}
