@@ -325,9 +325,11 @@ public static class DataSourceExtensions
         return new AugmentedSource<T>(source, random, (IBatchTransform<T>[])transforms.Clone());
     }
 
-    private sealed class AugmentedSource<T> : IDataSource<T>, IRandomStateSource
+    private sealed class AugmentedSource<T> : IDataSource<T>, IRandomStateSource, IAugmentedSource<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        public IDataSource<T> Inner => _inner;
+
         private readonly IDataSource<T> _inner;
         private readonly RandomSource _random;
         private readonly IBatchTransform<T>[] _transforms;
@@ -379,4 +381,16 @@ public static class DataSourceExtensions
             public void Dispose() => _inner.Dispose();
         }
     }
+}
+
+/// <summary>
+/// A source that augments another (<see cref="DataSourceExtensions.WithAugmentation{T}(IDataSource{T}, int, IBatchTransform{T}[])"/>):
+/// Fit checks and learns from <see cref="Inner"/> what it would from the plain source (class names, targets, raw input),
+/// and evaluation refuses it.
+/// </summary>
+internal interface IAugmentedSource<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>The source without augmentation.</summary>
+    IDataSource<T> Inner { get; }
 }

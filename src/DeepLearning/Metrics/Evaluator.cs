@@ -48,6 +48,7 @@ internal sealed class Evaluator<T>
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
+        Model<T>.RefuseAugmented(data, what, nameof(data));
         if (data.Features != model.InputSize)
         {
             throw new ArgumentException($"the {what} has {data.Features} features but the model expects {model.InputSize} inputs", nameof(data));
@@ -89,6 +90,15 @@ internal sealed class Evaluator<T>
                 {
                     long first = seen;
                     FiniteCheck.Batch(x, y, rows, "the " + what, r => string.Create(CultureInfo.InvariantCulture, $"at row {first + r}"));
+                }
+
+                if (data is not DataSet<T> && model.Loss.IsClassification)
+                {
+                    // Streamed targets, checked as an in-memory set's are (softmax rows, sigmoid values in [0, 1]).
+                    if (!Trainer.StreamedTargetsValid(model, y, rows))
+                    {
+                        throw Trainer.BadStreamedTargets(model, y, rows, what, seen, string.Empty);
+                    }
                 }
 
                 seen += rows;

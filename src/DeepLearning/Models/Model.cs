@@ -692,8 +692,21 @@ public sealed class Model<T>
     {
         DataSet<T> set => set.ClassNames,
         StreamingDataSource<T> stream => stream.ClassNames,
+        IAugmentedSource<T> augmented => ClassNamesOf(augmented.Inner),
         _ => null,
     };
+
+    /// <summary>The source under any augmentation: what its examples are before random transforms.</summary>
+    internal static IDataSource<T>? Unaugmented(IDataSource<T>? data) => data is IAugmentedSource<T> a ? Unaugmented(a.Inner) : data;
+
+    /// <summary>Refuses an augmented source where examples are scored (Evaluate, a dev set): random transforms would change the figures.</summary>
+    internal static void RefuseAugmented(IDataSource<T>? data, string what, string paramName)
+    {
+        if (data is IAugmentedSource<T>)
+        {
+            throw new ArgumentException($"the {what} is augmented (WithAugmentation): it would be scored on randomly transformed examples, different each time; pass the source without augmentation (augment the training data only)", paramName);
+        }
+    }
 
     /// <summary>
     /// Refuses <paramref name="data"/> when it carries class names that differ from <paramref name="expected"/>: class

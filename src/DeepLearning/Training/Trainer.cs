@@ -152,10 +152,13 @@ public static class Trainer
         // α, β and ε are checked as doubles by the optimizer; here, before training, in the model's element type.
         options.Optimizer.Validate<T>();
 
-        // NaN or ∞ in the data would surface later as a "diverged" cost with the wrong advice; name the cell now.
-        (train as DataSet<T>)?.EnsureFinite();
+        // NaN or ∞ in the data would surface later as a "diverged" cost with the wrong advice; name the cell now. An
+        // augmented in-memory set is checked as the set it wraps (augmentation moves pixels, not targets).
+        Model<T>.RefuseAugmented(options.Validation, "validation data", nameof(options));
+        var trainSet = Model<T>.Unaugmented(train) as DataSet<T>;
+        trainSet?.EnsureFinite();
         (options.Validation as DataSet<T>)?.EnsureFinite();
-        CheckTargets(model, train as DataSet<T>, "training data");
+        CheckTargets(model, trainSet, "training data");
         CheckTargets(model, options.Validation as DataSet<T>, "validation data");
         Model<T>.CheckClassNames(model.ClassNames, "model", train, "training data");
         Model<T>.CheckClassNames(model.ClassNames ?? Model<T>.ClassNamesOf(train), model.ClassNames is null ? "training data" : "model", options.Validation, "validation data");
@@ -168,11 +171,13 @@ public static class Trainer
             model.Regularizer = options.Regularization;
         }
 
-        if (train is DataSet<T> trainSet)
+        if (trainSet is not null)
         {
             model.CheckRawInput(trainSet.X, "training data");
-            model.ClassNames ??= model.IsClassifier && trainSet.ClassNames?.Count == model.ClassCount ? trainSet.ClassNames : null;
         }
+
+        // Names from any source that carries them (an in-memory set, a streamed CSV with text labels, either augmented).
+        model.ClassNames ??= model.IsClassifier && Model<T>.ClassNamesOf(train) is { } names && names.Count == model.ClassCount ? names : null;
 
         // One stream of shuffles per model and seed: a later Fit with the same seed continues where the last one
         // stopped (as Keras's fit does, and a PyTorch loop over the same DataLoader), rather than replaying its orders.
@@ -303,7 +308,7 @@ public static class Trainer
                         prefetch?.Arm(spare.FullX, spare.FullY);
                         if (checkBatches)
                         {
-                            CheckBatch(x, y, rows, epoch, batchIndex, seen);
+                            CheckBatch(model, x, y, rows, epoch, batchIndex, seen);
                         }
 
                         if (rows == 1 && batchNorm is not null)
@@ -524,13 +529,20 @@ public static class Trainer
         throw new ArgumentException($"the training data has 1 example, but batch norm (layer '{batchNorm.Name}') {Why}; train on 2 examples or more", "train");
     }
 
-    private static void CheckBatch<T>(Tensor<T> x, Tensor<T> y, int rows, int epoch, int batchIndex, long seen)
+    private static void CheckBatch<T>(Model<T> model, Tensor<T> x, Tensor<T> y, int rows, int epoch, int batchIndex, long seen)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         // One vectorized sum per tensor; the message (and its closure) is built in another method, only on failure.
         if (!FiniteCheck.AllFinite(x, y, rows))
         {
             ThrowNonFinite(x, y, rows, epoch, batchIndex, seen);
+        }
+
+        // The targets must suit the loss, as an in-memory set's are checked before training (a sigmoid target of 5 trains
+        // "fine" otherwise). Cheap next to the step: one pass over the (rows, C) targets.
+        if (model.Loss.IsClassification && !StreamedTargetsValid(model, y, rows))
+        {
+            throw BadStreamedTargets(model, y, rows, "training data", seen, string.Create(CultureInfo.InvariantCulture, $" of epoch {epoch + 1} (mini-batch {batchIndex + 1}; with shuffling, rows are counted in the epoch's order)"));
         }
     }
 
@@ -556,13 +568,39 @@ public static class Trainer
     internal static void CheckTargets<T>(Model<T> model, Tensor<T> targets, string what, string? paramName = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (targets.Length == 0)
+        if (TargetProblem(model, targets.ReadOnlySpan, targets.RowLength, what, 0, string.Empty) is { } problem)
         {
-            return;
+            throw new ArgumentException(problem, paramName);
+        }
+    }
+
+    /// <summary>
+    /// Whether the first <paramref name="rows"/> rows of streamed targets, one mini-batch at a time (an in-memory set is
+    /// checked whole before training), follow the rule of <see cref="CheckTargets{T}(Model{T}, Tensor{T}, string, string?)"/>.
+    /// Allocates nothing.
+    /// </summary>
+    internal static bool StreamedTargetsValid<T>(Model<T> model, Tensor<T> targets, int rows)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        TargetProblem(model, targets.ReadOnlySpan[..(rows * targets.RowLength)], targets.RowLength, string.Empty, 0, null) is null;
+
+    /// <summary>
+    /// The error for streamed targets that <see cref="StreamedTargetsValid{T}"/> refused: the rule of
+    /// <see cref="CheckTargets{T}(Model{T}, Tensor{T}, string, string?)"/>, as an <see cref="InvalidDataException"/>
+    /// naming the row counted from <paramref name="firstRow"/> and <paramref name="context"/> (" of epoch 2").
+    /// </summary>
+    internal static InvalidDataException BadStreamedTargets<T>(Model<T> model, Tensor<T> targets, int rows, string what, long firstRow, string context)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        new(TargetProblem(model, targets.ReadOnlySpan[..(rows * targets.RowLength)], targets.RowLength, what, firstRow, context));
+
+    private static string? TargetProblem<T>(Model<T> model, ReadOnlySpan<T> y, int c, string what, long firstRow, string? context)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (y.Length == 0 || c == 0)
+        {
+            return null;
         }
 
-        var y = targets.ReadOnlySpan;
-        int c = targets.RowLength;
+        int rowCount = y.Length / c;
         var inv = CultureInfo.InvariantCulture;
         if (ReferenceEquals(model.Loss, Loss.CategoricalCrossEntropy))
         {
@@ -571,15 +609,20 @@ public static class Trainer
             // simply wrong (1e-4·C, the rule before, let a 1000-class row sum to 1.1).
             double machineEpsilon = typeof(T) == typeof(float) ? Math.ScaleB(1, -23) : Math.ScaleB(1, -52);
             double tolerance = (typeof(T) == typeof(float) ? 1e-5 : 1e-9) + 4 * c * machineEpsilon;
-            for (int i = 0; i < targets.RowCount; i++)
+            for (int i = 0; i < rowCount; i++)
             {
                 var row = y.Slice(i * c, c);
                 double sum = double.CreateTruncating(TP.Sum(row));
                 if (TP.Min(row) < T.Zero || Math.Abs(sum - 1) > tolerance)
                 {
                     int j = TP.IndexOfMin(row);
+                    if (context is null)
+                    {
+                        return string.Empty;
+                    }
+
                     string why = row[j] < T.Zero ? string.Create(inv, $"holds {row[j]} at column {j}") : string.Create(inv, $"sums to {sum:G9}");
-                    throw new ArgumentException($"the {what}'s targets Y must be probability rows for softmax (non-negative, summing to 1, e.g. one-hot); row {i} {why}", paramName);
+                    return string.Create(inv, $"the {what}'s targets Y must be probability rows for softmax (non-negative, summing to 1, e.g. one-hot); row {firstRow + i}{context} {why}");
                 }
             }
         }
@@ -589,10 +632,12 @@ public static class Trainer
             {
                 if (!(y[k] >= T.Zero && y[k] <= T.One))
                 {
-                    throw new ArgumentException(string.Create(inv, $"the {what}'s targets Y must be in [0, 1] for sigmoid (0/1 labels, or probabilities); row {k / c}, column {k % c} holds {y[k]}"), paramName);
+                    return context is null ? string.Empty : string.Create(inv, $"the {what}'s targets Y must be in [0, 1] for sigmoid (0/1 labels, or probabilities); row {firstRow + (k / c)}{context}, column {k % c} holds {y[k]}");
                 }
             }
         }
+
+        return null;
     }
 
     private static void CheckSource<T>(Model<T> model, IDataSource<T> source, string what)

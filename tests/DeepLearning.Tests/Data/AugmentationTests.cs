@@ -113,6 +113,29 @@ public class AugmentationTests
     }
 
     [Fact]
+    public void Fit_sees_through_augmentation_for_class_names_and_refuses_an_augmented_dev_or_evaluation_set()
+    {
+        var x = Tensor.RandomUniform<float>(new RandomSource(2), [30, 4]);
+        int[] labels = [.. Enumerable.Range(0, 30).Select(i => i % 3)];
+        var train = DataSet.FromLabels(x, labels, 3, ["cat", "dog", "emu"]);
+        var otherNames = DataSet.FromLabels(x, labels, 3, ["dog", "emu", "fox"]);
+        var augmented = train.WithAugmentation(1, new HorizontalFlip<float>(2, 2));
+
+        // The class names of the wrapped set are learned, and a dev set with other names is refused, as without augmentation.
+        var model = Model.Sequential<float>(4).Dense(3).Softmax().Build(seed: 1);
+        model.Invoking(m => m.Fit(augmented, new TrainingOptions<float> { Epochs = 1, Validation = otherNames }))
+            .Should().Throw<ArgumentException>().WithMessage("the validation data has class names [dog, emu, fox] but the training data has [cat, dog, emu]*");
+        model.Fit(augmented, new TrainingOptions<float> { Epochs = 1 });
+        model.ClassNames.Should().Equal("cat", "dog", "emu");
+
+        // Scoring randomly transformed examples is refused: a dev set, Evaluate.
+        model.Invoking(m => m.Fit(train, new TrainingOptions<float> { Epochs = 1, Validation = augmented }))
+            .Should().Throw<ArgumentException>().WithMessage("the validation data is augmented (WithAugmentation)*pass the source without augmentation*");
+        model.Invoking(m => m.Evaluate(augmented)).Should().Throw<ArgumentException>().WithMessage("the evaluation data is augmented*");
+        model.Evaluate(train).Count.Should().Be(30);
+    }
+
+    [Fact]
     public void Augmented_source_is_deterministic_keeps_shapes_and_targets()
     {
         var d = DataSet.FromLabels(Tensor.RandomUniform<float>(new RandomSource(1), [64, 36]), Enumerable.Range(0, 64).Select(i => i % 3).ToArray(), 3);

@@ -350,6 +350,50 @@ public sealed class ReliabilityTests : IDisposable
     }
 
     [Fact]
+    public void Streamed_or_augmented_targets_that_do_not_suit_the_loss_are_refused_naming_the_row()
+    {
+        // In memory, a sigmoid target of 5 is refused before training; streamed or augmented it trained silently.
+        var x = new Tensor<float>(8, 4);
+        var y = new Tensor<float>(8, 1);
+        for (int i = 0; i < 8; i++)
+        {
+            x[i, i % 4] = 1;
+            y[i, 0] = i % 2;
+        }
+
+        y[5, 0] = 5;
+        var data = new DataSet<float>(x, y);
+        string path = Path.Combine(_dir, "bad-target.dlrows");
+        BinaryRowFile.Write(path, data);
+        var model = Model.Sequential<float>(4).Dense(1).Sigmoid().Build(seed: 1);
+        var initial = model.CaptureState();
+        var options = new TrainingOptions<float> { Epochs = 1, BatchSize = 8, Shuffle = false };
+        model.Invoking(m => m.Fit(BinaryRowFile.Open<float>(path), options)).Should().Throw<InvalidDataException>()
+            .WithMessage("the training data's targets Y must be in [0, 1] for sigmoid*row 5 of epoch 1 (mini-batch 1*), column 0 holds 5");
+        // An augmented in-memory set is checked whole before training, as the set it wraps.
+        model.Invoking(m => m.Fit(data.WithAugmentation(3, new HorizontalFlip<float>(2, 2)), options)).Should().Throw<ArgumentException>()
+            .WithMessage("the training data's targets Y must be in [0, 1] for sigmoid*row 5, column 0 holds 5");
+        ShouldEqual(model.CaptureState(), initial);
+        model.Invoking(m => m.Evaluate(BinaryRowFile.Open<float>(path))).Should().Throw<InvalidDataException>()
+            .WithMessage("the evaluation data's targets Y must be in [0, 1] for sigmoid*row 5, column 0 holds 5");
+
+        // Softmax: a streamed row that sums to 2.
+        var y3 = new Tensor<float>(8, 3);
+        for (int i = 0; i < 8; i++)
+        {
+            y3[i, i % 3] = 1;
+        }
+
+        y3[6, 0] = 1;
+        y3[6, 1] = 1;
+        string path3 = Path.Combine(_dir, "bad-softmax.dlrows");
+        BinaryRowFile.Write(path3, new DataSet<float>(x, y3));
+        var softmax = Model.Sequential<float>(4).Dense(3).Softmax().Build(seed: 1);
+        softmax.Invoking(m => m.Fit(BinaryRowFile.Open<float>(path3), options)).Should().Throw<InvalidDataException>()
+            .WithMessage("*probability rows for softmax*row 6 of epoch 1*sums to 2");
+    }
+
+    [Fact]
     public void Sigmoid_targets_must_lie_in_0_1()
     {
         var x = Tensor.FromArray(new float[] { 1, 2, 3, 4 }, 2, 2);
