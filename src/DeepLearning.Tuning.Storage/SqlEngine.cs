@@ -92,15 +92,15 @@ internal sealed class SqlEngine
         });
     }
 
-    public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter)
+    public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter, int maxRetries)
     {
         StudyNames.Validate(study);
         ArgumentException.ThrowIfNullOrEmpty(worker);
         StudyNames.ValidateStaleAfter(staleAfter);
+        StudyNames.ValidateMaxRetries(maxRetries);
         return Write("claim a trial", (c, tx) =>
         {
-            Execute(c, tx, $"UPDATE dl_trials SET status = 'queued', worker = NULL, error = @e WHERE study = @s AND status = 'running' AND heartbeat_at < {_dialect.Now} - @stale",
-                ("s", study), ("stale", staleAfter.TotalSeconds), ("e", $"re-queued: no heartbeat for {staleAfter.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s"));
+            RetireStale(c, tx, study, staleAfter, maxRetries);
             var claim = TryClaim(c, tx, study, worker);
             if (claim is not null)
             {
@@ -187,11 +187,48 @@ internal sealed class SqlEngine
             Execute(c, tx, $"UPDATE dl_trials SET {set} WHERE study = @s AND id = @id AND status = 'running' AND attempts = @a", all) == 1);
     }
 
+    /// <summary>
+    /// Takes the worker of each running trial whose heartbeat is older than <paramref name="staleAfter"/> for dead (a
+    /// missing heartbeat, which only a damaged row has, too: NULL is never older than anything, and every worker would
+    /// wait for the trial forever). That is a failed attempt: back to the queue when fewer than
+    /// <paramref name="maxRetries"/> earlier attempts failed, otherwise failed for good. Each update holds only for the
+    /// attempt read, so two claimers (PostgreSQL) never count one loss twice.
+    /// </summary>
+    private void RetireStale(DbConnection c, DbTransaction? tx, string study, TimeSpan staleAfter, int maxRetries)
+    {
+        var stale = new List<(int Id, int Attempts, int Failures)>();
+        using (var cmd = Command(c, tx,
+            $"SELECT id, attempts, failures FROM dl_trials WHERE study = @s AND status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < {_dialect.Now} - @stale) ORDER BY id",
+            ("s", study), ("stale", staleAfter.TotalSeconds)))
+        using (var r = cmd.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                int id = Int(r, 0, "id", study, r.GetValue(0));
+                stale.Add((id, Int(r, 1, "attempts", study, id), Int(r, 2, "failures", study, id)));
+            }
+        }
+
+        foreach (var (id, attempts, failures) in stale)
+        {
+            if (failures == int.MaxValue)
+            {
+                throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has failures = {failures}; it cannot fail again");
+            }
+
+            bool retry = failures < maxRetries;
+            string error = StudyNames.LostWorker(staleAfter, attempts, failures + 1, maxRetries, retry);
+            string set = retry ? "status = 'queued', worker = NULL" : $"status = 'failed', ended_at = {_dialect.Now}";
+            Execute(c, tx, $"UPDATE dl_trials SET {set}, failures = @f1, error = @e WHERE study = @s AND id = @id AND status = 'running' AND attempts = @a AND failures = @f",
+                ("f1", failures + 1), ("e", error), ("s", study), ("id", id), ("a", attempts), ("f", failures));
+        }
+    }
+
     private TrialClaim? TryClaim(DbConnection c, DbTransaction? tx, string study, string worker)
     {
         int id, attempts, failures;
-        string config;
-        using (var cmd = Command(c, tx, $"SELECT id, config, attempts, failures FROM dl_trials WHERE study = @s AND status = 'queued' ORDER BY id LIMIT 1{_dialect.SkipLocked}", ("s", study)))
+        TrialConfig config;
+        using (var cmd = Command(c, tx, $"SELECT id, round, config, attempts, failures FROM dl_trials WHERE study = @s AND status = 'queued' ORDER BY id LIMIT 1{_dialect.SkipLocked}", ("s", study)))
         using (var r = cmd.ExecuteReader())
         {
             if (!r.Read())
@@ -200,9 +237,9 @@ internal sealed class SqlEngine
             }
 
             id = Int(r, 0, "id", study, r.GetValue(0));
-            config = r.GetString(1);
-            attempts = Int(r, 2, "attempts", study, id);
-            failures = Int(r, 3, "failures", study, id);
+            config = ReadConfig(study, id, Int(r, 1, "round", study, id), r.GetString(2));
+            attempts = Int(r, 3, "attempts", study, id);
+            failures = Int(r, 4, "failures", study, id);
             if (attempts == int.MaxValue)
             {
                 throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has attempts = {attempts}; it cannot be claimed again");
@@ -213,7 +250,7 @@ internal sealed class SqlEngine
 
         Execute(c, tx, $"UPDATE dl_trials SET status = 'running', worker = @w, attempts = @a, started_at = {_dialect.Now}, heartbeat_at = {_dialect.Now}, ended_at = NULL WHERE study = @s AND id = @id",
             ("w", worker), ("a", attempts), ("s", study), ("id", id));
-        return new TrialClaim(ReadConfig(study, id, config), attempts, failures);
+        return new TrialClaim(config, attempts, failures);
     }
 
     private static long CountOpen(DbConnection c, DbTransaction? tx, string study) =>
@@ -223,16 +260,17 @@ internal sealed class SqlEngine
     {
         var list = new List<StoredTrial>();
         using var cmd = Command(c, tx,
-            "SELECT id, config, status, worker, attempts, failures, started_at, heartbeat_at, ended_at, seconds, outcome, error FROM dl_trials WHERE study = @s ORDER BY id",
+            "SELECT id, round, config, status, worker, attempts, failures, started_at, heartbeat_at, ended_at, seconds, outcome, error FROM dl_trials WHERE study = @s ORDER BY id",
             ("s", study));
         using var r = cmd.ExecuteReader();
         while (r.Read())
         {
             int id = Int(r, 0, "id", study, r.GetValue(0));
-            string status = r.GetString(2);
-            list.Add(new StoredTrial
+            string status = r.GetString(3);
+            string? outcome = r.IsDBNull(11) ? null : r.GetString(11);
+            var trial = new StoredTrial
             {
-                Config = ReadConfig(study, id, r.GetString(1)),
+                Config = ReadConfig(study, id, Int(r, 1, "round", study, id), r.GetString(2)),
                 Status = status switch
                 {
                     "queued" => StoredTrialStatus.Queued,
@@ -241,33 +279,51 @@ internal sealed class SqlEngine
                     "failed" => StoredTrialStatus.Failed,
                     _ => throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has an unknown status \"{status}\""),
                 },
-                Worker = r.IsDBNull(3) ? null : r.GetString(3),
-                Attempts = Int(r, 4, "attempts", study, id),
-                Failures = Int(r, 5, "failures", study, id),
-                StartedAt = Time(r, 6, "started_at", study, id),
-                HeartbeatAt = Time(r, 7, "heartbeat_at", study, id),
-                EndedAt = Time(r, 8, "ended_at", study, id),
-                Seconds = Seconds(r, 9, study, id),
-                Outcome = r.IsDBNull(10) ? null : ReadOutcome(study, id, r.GetString(10)),
-                Error = r.IsDBNull(11) ? null : r.GetString(11),
-            });
+                Worker = r.IsDBNull(4) ? null : r.GetString(4),
+                Attempts = Int(r, 5, "attempts", study, id),
+                Failures = Int(r, 6, "failures", study, id),
+                StartedAt = Time(r, 7, "started_at", study, id),
+                HeartbeatAt = Time(r, 8, "heartbeat_at", study, id),
+                EndedAt = Time(r, 9, "ended_at", study, id),
+                Seconds = Seconds(r, 10, study, id),
+                Outcome = outcome is null ? null : ReadOutcome(study, id, outcome),
+                Error = r.IsDBNull(12) ? null : r.GetString(12),
+            };
+
+            // A complete row is ranked by its dev metric (StoredTrial.ToResult would throw a bare ArgumentException).
+            if (trial.Status == StoredTrialStatus.Complete)
+            {
+                StudyNames.CheckComplete(Location, study, id, trial.Outcome, outcome ?? "NULL");
+            }
+
+            list.Add(trial);
         }
 
         return list;
     }
 
-    /// <summary>A stored integer column; a value that is not a 32-bit integer (a damaged or tampered row) is a <see cref="StudyStorageException"/> naming the trial and column.</summary>
+    /// <summary>
+    /// A stored id, round or count (all whole numbers ≥ 0 that fit 32 bits). Any other value (a damaged or tampered row:
+    /// negative, fractional — which a conversion would round — too large, or not a number) is a
+    /// <see cref="StudyStorageException"/> naming the trial, the column and the value.
+    /// </summary>
     private int Int(DbDataReader r, int i, string column, string study, object id)
     {
         object value = r.GetValue(i);
+        decimal number;
         try
         {
-            return Convert.ToInt32(value, CultureInfo.InvariantCulture);
+            number = Convert.ToDecimal(value, CultureInfo.InvariantCulture);
         }
         catch (Exception e) when (e is OverflowException or InvalidCastException or FormatException)
         {
-            throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has {column} = {value}, not a 32-bit integer", e);
+            throw NotWhole(e);
         }
+
+        return number >= 0 && number <= int.MaxValue && number == decimal.Truncate(number) ? (int)number : throw NotWhole(null);
+
+        StudyStorageException NotWhole(Exception? inner) => new(
+            $"{Location}: trial {id} of study '{study}' has {column} = {Convert.ToString(value, CultureInfo.InvariantCulture)}, not a whole number ≥ 0 of 32 bits", inner);
     }
 
     /// <summary>
@@ -337,16 +393,27 @@ internal sealed class SqlEngine
         }
     }
 
-    private TrialConfig ReadConfig(string study, int id, string json)
+    /// <summary>The trial's config, which must name the row's id and round (the next round is planned from the configs' rounds).</summary>
+    private TrialConfig ReadConfig(string study, int id, int round, string json)
     {
+        TrialConfig config;
         try
         {
-            return TrialConfig.FromJson(json);
+            config = TrialConfig.FromJson(json);
         }
         catch (FormatException e)
         {
             throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has an invalid config: {e.Message}", e);
         }
+
+        if (config.Id != id)
+        {
+            throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has id = {id} but its config says id {config.Id}");
+        }
+
+        return config.Round == round
+            ? config
+            : throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has round = {round} but its config says round {config.Round}");
     }
 
     private TrialOutcome ReadOutcome(string study, int id, string json)

@@ -48,7 +48,10 @@ public sealed class SqliteStudyStorage : IStudyStorage
     public StudyDefinition OpenStudy(string study, StudyDefinition? definition) => _engine.OpenStudy(study, definition);
 
     /// <inheritdoc/>
-    public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter) => _engine.ClaimNext(study, worker, staleAfter);
+    public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter) => _engine.ClaimNext(study, worker, staleAfter, StudyNames.DefaultMaxRetries);
+
+    /// <inheritdoc/>
+    public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter, int maxRetries) => _engine.ClaimNext(study, worker, staleAfter, maxRetries);
 
     /// <inheritdoc/>
     public bool Heartbeat(string study, TrialClaim claim) => _engine.Heartbeat(study, claim);

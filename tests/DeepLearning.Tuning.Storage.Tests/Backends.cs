@@ -24,6 +24,23 @@ public sealed class PostgresBackendAttribute : DataAttribute
     public override IEnumerable<object[]> GetData(MethodInfo testMethod) => [["postgres"]];
 }
 
+/// <summary>One row of data for PostgreSQL (the kind "postgres", then <c>data</c>), skipped with the reason when no server is configured.</summary>
+public sealed class PostgresInlineDataAttribute : DataAttribute
+{
+    private readonly object[] _row;
+
+    public PostgresInlineDataAttribute(params object[] data)
+    {
+        _row = ["postgres", .. data];
+        if (Backend.PostgresConnectionString is null)
+        {
+            Skip = Backend.PostgresSkipReason;
+        }
+    }
+
+    public override IEnumerable<object[]> GetData(MethodInfo testMethod) => [_row];
+}
+
 /// <summary>A fact that needs the PostgreSQL server.</summary>
 public sealed class PostgresFactAttribute : FactAttribute
 {
@@ -148,6 +165,8 @@ public sealed class Backend : IDisposable
         public StudyDefinition OpenStudy(string study, StudyDefinition? definition) => inner.OpenStudy(study, definition);
 
         public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter) => inner.ClaimNext(study, worker, staleAfter);
+
+        public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter, int maxRetries) => inner.ClaimNext(study, worker, staleAfter, maxRetries);
 
         public bool Heartbeat(string study, TrialClaim claim) => inner.Heartbeat(study, claim);
 

@@ -46,6 +46,77 @@ public class SqlStorageTests
         load.Should().Throw<StudyStorageException>().WithMessage("*study 'tampered'*");
     }
 
+    [Theory]
+    [InlineData("sqlite", "failures = -1000", "failures = -1000, not a whole number ≥ 0")]
+    [InlineData("sqlite", "attempts = -1", "attempts = -1, not a whole number ≥ 0")]
+    [InlineData("sqlite", "attempts = 1.5", "attempts = 1.5, not a whole number ≥ 0")]
+    [InlineData("sqlite", "failures = 0.5", "failures = 0.5, not a whole number ≥ 0")]
+    [InlineData("sqlite", "round = 1", "round = 1 but its config says round 0")]
+    [InlineData("sqlite", "config = replace(config, '\"round\":0', '\"round\":1')", "round = 0 but its config says round 1")]
+    [InlineData("sqlite", "config = replace(config, '\"id\":1', '\"id\":0')", "id = 1 but its config says id 0")]
+    [PostgresInlineData("failures = -1000", "failures = -1000, not a whole number ≥ 0")]
+    [PostgresInlineData("round = 1", "round = 1 but its config says round 0")]
+    [PostgresInlineData("config = replace(config, '\"round\":0', '\"round\":1')", "round = 0 but its config says round 1")]
+    public void A_tampered_count_or_round_is_refused_by_claims_and_loads_naming_the_trial_column_and_value(string kind, string tamper, string message)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        storage.OpenStudy("tampered", StudyDefinition.Random(StudyStorageContractTests.Space(), StudyStorageContractTests.Options(trials: 2)));
+        storage.ClaimNext("tampered", "w1", TimeSpan.FromMinutes(1)).Claim!.Config.Id.Should().Be(0);
+        backend.Sql($"UPDATE dl_trials SET {tamper} WHERE id = 1");
+
+        // A negative failure count would rerun a failing trial a thousand times, 1.5 attempts read as 2, and a config whose
+        // round disagrees with its row's planned the next round early: each is refused, naming the trial, column and value.
+        string expected = $"*trial 1 of study 'tampered' has {message}*";
+        var claim = () => storage.ClaimNext("tampered", "w2", TimeSpan.FromMinutes(1));
+        claim.Should().Throw<StudyStorageException>().WithMessage(expected);
+        var load = () => storage.LoadTrials("tampered");
+        load.Should().Throw<StudyStorageException>().WithMessage(expected);
+        Convert.ToString(backend.Sql("SELECT status FROM dl_trials WHERE id = 1"), System.Globalization.CultureInfo.InvariantCulture).Should().Be("queued", "nothing was written");
+    }
+
+    [Theory]
+    [InlineData("sqlite", "outcome = NULL", "NULL")]
+    [InlineData("sqlite", "outcome = '{\"devMetric\":null}'", "{\"devMetric\":null}")]
+    [PostgresInlineData("outcome = NULL", "NULL")]
+    [PostgresInlineData("outcome = '{\"devMetric\":\"Infinity\"}'", "{\"devMetric\":\"Infinity\"}")]
+    public void A_complete_trial_without_a_finite_dev_metric_is_a_storage_error_naming_study_trial_and_value(string kind, string tamper, string value)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        var definition = StudyDefinition.Random(StudyStorageContractTests.Space(), StudyStorageContractTests.Options(trials: 2));
+        storage.OpenStudy("damaged", definition);
+        var claim = storage.ClaimNext("damaged", "w1", TimeSpan.FromMinutes(1)).Claim!;
+        storage.Complete("damaged", claim, new TrialOutcome(0.5), 1).Should().BeTrue();
+        backend.Sql($"UPDATE dl_trials SET {tamper} WHERE id = 0");
+
+        // It was an ArgumentException from StoredTrial.ToResult naming neither, and it stopped every worker.
+        string expected = $"{storage.Location}: trial 0 of study 'damaged' is complete but its outcome is {value}*";
+        var load = () => storage.LoadTrials("damaged");
+        load.Should().Throw<StudyStorageException>().WithMessage(expected);
+        var table = () => Tuner.LoadStudy(storage, "damaged");
+        table.Should().Throw<StudyStorageException>().WithMessage(expected);
+        var worker = () => Tuner.RunWorker(storage, "damaged", StudyStorageContractTests.Objective, definition, new WorkerOptions { PollInterval = TimeSpan.FromMilliseconds(20) });
+        worker.Should().Throw<StudyStorageException>().WithMessage(expected);
+    }
+
+    [Theory]
+    [InlineData("sqlite")]
+    [PostgresBackend]
+    public void A_running_trial_without_a_heartbeat_is_stale_not_waited_for_forever(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        storage.OpenStudy("no-beat", StudyDefinition.Random(StudyStorageContractTests.Space(), StudyStorageContractTests.Options(trials: 1)));
+        storage.ClaimNext("no-beat", "w1", TimeSpan.FromMinutes(1)).Claim!.Attempt.Should().Be(1);
+        backend.Sql("UPDATE dl_trials SET heartbeat_at = NULL WHERE id = 0");
+
+        // NULL < cutoff is not true: the trial was never stale and every other worker waited for it forever.
+        var next = storage.ClaimNext("no-beat", "w2", TimeSpan.FromMinutes(1));
+        next.Status.Should().Be(ClaimStatus.Claimed);
+        (next.Claim!.Config.Id, next.Claim.Attempt, next.Claim.Failures).Should().Be((0, 2, 1));
+    }
+
     // PostgreSQL keeps NaN in a DOUBLE PRECISION column (SQLite turns it into NULL): a tampered NaN is an error, not 0.
     [Theory]
     [PostgresBackend]

@@ -169,6 +169,7 @@ public class StudyStorageContractTests
         var trial0 = storage.LoadTrials("stale")[0];
         trial0.Status.Should().Be(StoredTrialStatus.Complete);
         trial0.Attempts.Should().BeGreaterThanOrEqualTo(2);
+        trial0.Failures.Should().Be(trial0.Attempts - 1, "each lost worker counts as a failed attempt");
         trial0.Worker.Should().Be(run.WorkerId);
         trial0.Config.Should().Be(dead.Claim.Config); // same hyperparameters and seed
 
@@ -177,6 +178,75 @@ public class StudyStorageContractTests
         storage.Complete("stale", dead.Claim, new TrialOutcome(123), 1).Should().BeFalse();
         storage.Fail("stale", dead.Claim, "late", 1, retry: false).Should().BeFalse();
         storage.LoadTrials("stale")[0].Outcome!.DevMetric.Should().Be(Objective(trial0.Config, default).DevMetric);
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
+    public void A_trial_whose_workers_keep_dying_fails_after_the_retry_limit_instead_of_being_requeued_forever(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        storage.OpenStudy("dying", StudyDefinition.Random(Space(), Options(trials: 1)));
+        var staleAfter = TimeSpan.FromMilliseconds(100);
+
+        // Worker after worker claims the trial and dies (no heartbeat, no result). Each lost worker counts as a failure;
+        // with the default retry limit (1, as WorkerOptions.MaxRetries) the second loss fails the trial for good.
+        var claims = new List<TrialClaim>();
+        TrialClaimResult next;
+        while ((next = storage.ClaimNext("dying", $"dead-{claims.Count}", staleAfter)).Status == ClaimStatus.Claimed && claims.Count < 20)
+        {
+            claims.Add(next.Claim!);
+            Thread.Sleep(250);
+        }
+
+        next.Status.Should().Be(ClaimStatus.Finished);
+        claims.Select(c => (c.Attempt, c.Failures)).Should().Equal((1, 0), (2, 1));
+        var trial = storage.LoadTrials("dying").Should().ContainSingle().Subject;
+        (trial.Status, trial.Attempts, trial.Failures, trial.Worker).Should().Be((StoredTrialStatus.Failed, 2, 2, "dead-1"));
+        trial.Error.Should().Be("its worker stopped sending heartbeats (none for 0.1 s) on attempt 2; 2 of 2 attempts failed, 1 retry allowed");
+        trial.EndedAt.Should().NotBeNull();
+        var table = Tuner.LoadStudy(storage, "dying");
+        table.StopReason.Should().Be(StopReason.Completed);
+        table.Unsuccessful.Should().ContainSingle().Which.Error.Should().Be(trial.Error);
+
+        // The dead workers' claims no longer hold the trial.
+        storage.Complete("dying", claims[^1], new TrialOutcome(0.5), 1).Should().BeFalse();
+
+        var negative = () => storage.ClaimNext("dying", "w", staleAfter, maxRetries: -1);
+        negative.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("maxRetries").WithMessage("*received -1*");
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
+    public void A_worker_applies_its_MaxRetries_to_trials_whose_workers_died(string kind)
+    {
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        var definition = StudyDefinition.Random(Space(), Options(trials: 3));
+        storage.OpenStudy("lost", definition);
+
+        // Trials 0 and 1 are claimed by workers that die; trial 0 is lost twice.
+        var stale = TimeSpan.FromMilliseconds(100);
+        storage.ClaimNext("lost", "dead-1", stale).Claim!.Config.Id.Should().Be(0);
+        Thread.Sleep(250);
+        storage.ClaimNext("lost", "dead-2", TimeSpan.FromMinutes(1), maxRetries: 5).Claim!.Config.Id.Should().Be(1);
+        var again = storage.ClaimNext("lost", "dead-3", stale, maxRetries: 5).Claim!;
+        (again.Config.Id, again.Attempt, again.Failures).Should().Be((0, 2, 1));
+        Thread.Sleep(250);
+
+        // MaxRetries = 1: trial 0 (2 losses) fails for good, trial 1 (1 loss) runs again and completes.
+        var run = Tuner.RunWorker(storage, "lost", Objective, definition, _fast with { StaleAfter = stale, HeartbeatInterval = TimeSpan.FromMilliseconds(20), MaxRetries = 1 });
+
+        run.Result.StopReason.Should().Be(StopReason.Completed);
+        run.CompletedByThisWorker.Should().Be(2);
+        var trials = storage.LoadTrials("lost");
+        (trials[0].Status, trials[0].Attempts, trials[0].Failures, trials[0].Worker).Should().Be((StoredTrialStatus.Failed, 2, 2, "dead-3"));
+        trials[0].Error.Should().StartWith("its worker stopped sending heartbeats");
+        (trials[1].Status, trials[1].Attempts, trials[1].Failures, trials[1].Worker).Should().Be((StoredTrialStatus.Complete, 2, 1, run.WorkerId));
+        trials[1].Error.Should().BeNull();
+        run.Result.Unsuccessful.Select(t => t.Id).Should().Equal(0);
     }
 
     [Theory]
@@ -437,5 +507,42 @@ public class StudyStorageContractTests
         var second = Tuner.RunWorker(storage, "cancel", Objective, definition, _fast);
         second.CompletedByThisWorker.Should().Be(2);
         Table(second.Result).Should().Be(Table(Tuner.RandomSearch(Space(), Objective, Options(trials: 3))));
+    }
+
+    [Fact]
+    public void A_complete_trial_without_a_finite_dev_metric_from_any_storage_is_a_storage_error_naming_study_and_trial()
+    {
+        using var memory = new InMemoryStudyStorage();
+        Tuner.RunWorker(memory, "custom", Objective, StudyDefinition.Random(Space(), Options(trials: 2)), _fast);
+        using var storage = new NaNOutcomes(memory);
+
+        // It was an ArgumentException from StoredTrial.ToResult, naming neither the study nor the trial.
+        var load = () => Tuner.LoadStudy(storage, "custom");
+        load.Should().Throw<StudyStorageException>().WithMessage("memory: trial 0 of study 'custom' is complete but its outcome is {\"devMetric\":null*");
+    }
+
+    /// <summary>A storage (as a third party might write one) that reads back complete trials with a NaN dev metric.</summary>
+    private sealed class NaNOutcomes(IStudyStorage inner) : IStudyStorage
+    {
+        public string Location => inner.Location;
+
+        public StudyDefinition OpenStudy(string study, StudyDefinition? definition) => inner.OpenStudy(study, definition);
+
+        public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter) => inner.ClaimNext(study, worker, staleAfter);
+
+        public bool Heartbeat(string study, TrialClaim claim) => inner.Heartbeat(study, claim);
+
+        public bool Complete(string study, TrialClaim claim, TrialOutcome outcome, double seconds) => inner.Complete(study, claim, outcome, seconds);
+
+        public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry) => inner.Fail(study, claim, error, seconds, retry);
+
+        public bool Release(string study, TrialClaim claim) => inner.Release(study, claim);
+
+        public IReadOnlyList<StoredTrial> LoadTrials(string study) =>
+            inner.LoadTrials(study).Select(t => t.Status == StoredTrialStatus.Complete ? t with { Outcome = new TrialOutcome(double.NaN) } : t).ToList();
+
+        public void Dispose()
+        {
+        }
     }
 }

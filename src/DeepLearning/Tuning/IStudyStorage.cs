@@ -7,9 +7,10 @@ namespace DeepLearning;
 /// PostgreSQL (many machines). Workers use it through <see cref="Tuner.RunWorker"/>.
 /// </summary>
 /// <remarks>
-/// Contract every implementation keeps: <see cref="ClaimNext"/> hands a queued trial to exactly one worker;
-/// a running trial whose heartbeat is older than the stale timeout goes back to the queue (and runs again
-/// from its own seed); <see cref="Complete"/>, <see cref="Fail(string, TrialClaim, string, double, bool, TrialOutcome?)"/> and <see cref="Release"/> take effect only
+/// Contract every implementation keeps: <see cref="ClaimNext(string, string, TimeSpan, int)"/> hands a queued trial to exactly one worker;
+/// a running trial whose heartbeat is older than the stale timeout has lost its worker, which counts as a failed
+/// attempt: it goes back to the queue (and runs again from its own seed) within the retry limit, else it fails for
+/// good; <see cref="Complete"/>, <see cref="Fail(string, TrialClaim, string, double, bool, TrialOutcome?)"/> and <see cref="Release"/> take effect only
 /// for the claim that currently holds the trial (a claim that lost its trial gets false), each in one
 /// transaction; the next round is planned by <see cref="StudyDefinition.NextTrials"/> once, inside the
 /// claim that finds the study with no queued or running trial. Errors are <see cref="StudyStorageException"/>
@@ -29,16 +30,38 @@ public interface IStudyStorage : IDisposable
     StudyDefinition OpenStudy(string study, StudyDefinition? definition);
 
     /// <summary>
-    /// In one transaction: re-queues running trials whose last heartbeat is older than <paramref name="staleAfter"/>;
-    /// claims the queued trial with the lowest id for <paramref name="worker"/>; when there is none and nothing is
-    /// running, queues the next round (<see cref="StudyDefinition.NextTrials"/>) and claims from it.
+    /// <see cref="ClaimNext(string, string, TimeSpan, int)"/> with the default retry limit of
+    /// <see cref="WorkerOptions.MaxRetries"/> (1): a trial whose worker died goes back to the queue once, and fails
+    /// for good when a second attempt fails too.
     /// </summary>
     /// <param name="study">The study's name.</param>
     /// <param name="worker">The claiming worker's id.</param>
-    /// <param name="staleAfter">How old a heartbeat may be before its trial is re-queued; positive
+    /// <param name="staleAfter">How old a heartbeat may be before its trial's worker is taken for dead; positive
     /// (<see cref="TimeSpan.MaxValue"/> for never).</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="staleAfter"/> is zero or negative.</exception>
     TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter);
+
+    /// <summary>
+    /// In one transaction: takes the worker of each running trial whose last heartbeat is older than
+    /// <paramref name="staleAfter"/> (or missing) for dead, which counts as a failed attempt of the trial: it goes back
+    /// to the queue when fewer than <paramref name="maxRetries"/> earlier attempts failed, otherwise it fails for good
+    /// with an error saying its worker stopped sending heartbeats (so a trial that kills its worker, e.g. by running
+    /// out of memory, is not rerun forever). Then claims the queued trial with the lowest id for
+    /// <paramref name="worker"/>; when there is none and nothing is running, queues the next round
+    /// (<see cref="StudyDefinition.NextTrials"/>) and claims from it. The default implementation, for storages
+    /// written before this overload, calls <see cref="ClaimNext(string, string, TimeSpan)"/> (its own retry limit).
+    /// </summary>
+    /// <param name="study">The study's name.</param>
+    /// <param name="worker">The claiming worker's id.</param>
+    /// <param name="staleAfter">How old a heartbeat may be before its trial's worker is taken for dead; positive
+    /// (<see cref="TimeSpan.MaxValue"/> for never).</param>
+    /// <param name="maxRetries">How many times a failed trial is queued again (≥ 0), as <see cref="WorkerOptions.MaxRetries"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="staleAfter"/> is zero or negative, or <paramref name="maxRetries"/> is negative.</exception>
+    TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter, int maxRetries)
+    {
+        StudyNames.ValidateMaxRetries(maxRetries);
+        return ClaimNext(study, worker, staleAfter);
+    }
 
     /// <summary>Records that the claimed trial is still being worked on; false when the claim no longer holds it.</summary>
     bool Heartbeat(string study, TrialClaim claim);
@@ -96,10 +119,10 @@ public enum StoredTrialStatus
 /// <summary>A worker's hold on a trial: the trial and which attempt this is (a re-queued trial's next claim has a higher attempt).</summary>
 /// <param name="Config">The trial to run (its hyperparameters and seed).</param>
 /// <param name="Attempt">1 for the first claim, 2 for the next, …; the storage accepts results only from the latest.</param>
-/// <param name="Failures">How many earlier attempts failed with an error.</param>
+/// <param name="Failures">How many earlier attempts failed with an error or lost their worker (its heartbeat went stale).</param>
 public sealed record TrialClaim(TrialConfig Config, int Attempt, int Failures);
 
-/// <summary>What <see cref="IStudyStorage.ClaimNext"/> found.</summary>
+/// <summary>What <see cref="IStudyStorage.ClaimNext(string, string, TimeSpan, int)"/> found.</summary>
 public enum ClaimStatus
 {
     /// <summary>A trial was claimed.</summary>
@@ -112,7 +135,7 @@ public enum ClaimStatus
     Finished,
 }
 
-/// <summary>The result of <see cref="IStudyStorage.ClaimNext"/>.</summary>
+/// <summary>The result of <see cref="IStudyStorage.ClaimNext(string, string, TimeSpan, int)"/>.</summary>
 /// <param name="Status">Claimed, wait or finished.</param>
 /// <param name="Claim">The claim when <paramref name="Status"/> is <see cref="ClaimStatus.Claimed"/>.</param>
 public readonly record struct TrialClaimResult(ClaimStatus Status, TrialClaim? Claim);
@@ -132,7 +155,7 @@ public sealed record StoredTrial
     /// <summary>Claims so far (more than 1 after a re-queue or a retry).</summary>
     public int Attempts { get; init; }
 
-    /// <summary>Attempts that failed with an error.</summary>
+    /// <summary>Attempts that failed with an error or lost their worker (its heartbeat went stale).</summary>
     public int Failures { get; init; }
 
     /// <summary>When the latest attempt started (UTC).</summary>
@@ -150,7 +173,7 @@ public sealed record StoredTrial
     /// <summary>What the objective returned (complete trials; also a trial that failed for good after returning an outcome, e.g. with a non-finite metric).</summary>
     public TrialOutcome? Outcome { get; init; }
 
-    /// <summary>The latest error (failed trials, or a retried one).</summary>
+    /// <summary>The latest error (failed trials, or a retried one; for a lost worker, that it stopped sending heartbeats).</summary>
     public string? Error { get; init; }
 
     /// <summary>The row of a <see cref="SearchResult"/>: succeeded for complete, failed for failed; null while queued or running.</summary>

@@ -44,10 +44,15 @@ public sealed class InMemoryStudyStorage : IStudyStorage
     }
 
     /// <inheritdoc/>
-    public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter)
+    public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter) =>
+        ClaimNext(study, worker, staleAfter, StudyNames.DefaultMaxRetries);
+
+    /// <inheritdoc/>
+    public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter, int maxRetries)
     {
         ArgumentException.ThrowIfNullOrEmpty(worker);
         StudyNames.ValidateStaleAfter(staleAfter);
+        StudyNames.ValidateMaxRetries(maxRetries);
         lock (_lock)
         {
             var (definition, trials) = Get(study);
@@ -55,9 +60,14 @@ public sealed class InMemoryStudyStorage : IStudyStorage
 
             // A timeout reaching back before year 1 (e.g. TimeSpan.MaxValue) makes nothing stale.
             var cutoff = staleAfter < now - DateTimeOffset.MinValue ? now - staleAfter : DateTimeOffset.MinValue;
-            foreach (var t in trials.Values.Where(t => t.Status == StoredTrialStatus.Running && t.HeartbeatAt < cutoff).ToList())
+            foreach (var t in trials.Values.Where(t => t.Status == StoredTrialStatus.Running && (t.HeartbeatAt is null || t.HeartbeatAt < cutoff)).ToList())
             {
-                trials[t.Config.Id] = t with { Status = StoredTrialStatus.Queued, Worker = null };
+                // The worker is taken for dead: a failed attempt, retried within the limit like a trial that threw.
+                bool retry = t.Failures < maxRetries;
+                string error = StudyNames.LostWorker(staleAfter, t.Attempts, t.Failures + 1, maxRetries, retry);
+                trials[t.Config.Id] = retry
+                    ? t with { Status = StoredTrialStatus.Queued, Worker = null, Failures = t.Failures + 1, Error = error }
+                    : t with { Status = StoredTrialStatus.Failed, Failures = t.Failures + 1, Error = error, EndedAt = now };
             }
 
             var next = trials.Values.FirstOrDefault(t => t.Status == StoredTrialStatus.Queued);
@@ -191,6 +201,43 @@ internal static class StudyNames
             throw new StudyStorageException(
                 $"study '{study}' already exists in {location} with another definition (different {string.Join(", ", diffs)}); " +
                 $"stored: {stored.ToJson()}; given: {given.ToJson()}. Use another study name, or the same definition to join it.");
+        }
+    }
+
+    /// <summary>The retry limit of <see cref="WorkerOptions.MaxRetries"/> and of the <see cref="IStudyStorage.ClaimNext(string, string, TimeSpan)"/> overload without one.</summary>
+    public const int DefaultMaxRetries = 1;
+
+    /// <summary>Throws unless <paramref name="maxRetries"/> is ≥ 0.</summary>
+    public static void ValidateMaxRetries(int maxRetries)
+    {
+        if (maxRetries < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxRetries), maxRetries, $"maxRetries must be ≥ 0; received {maxRetries}");
+        }
+    }
+
+    /// <summary>
+    /// The error recorded for a running trial whose worker was taken for dead (no heartbeat for <paramref name="staleAfter"/>)
+    /// on attempt <paramref name="attempt"/>: re-queued when <paramref name="retry"/>, otherwise failed for good after
+    /// <paramref name="failures"/> failed attempts (this one included) with <paramref name="maxRetries"/> retries allowed.
+    /// </summary>
+    public static string LostWorker(TimeSpan staleAfter, int attempt, int failures, int maxRetries, bool retry)
+    {
+        string lost = string.Create(CultureInfo.InvariantCulture, $"its worker stopped sending heartbeats (none for {staleAfter.TotalSeconds} s) on attempt {attempt}");
+        return retry
+            ? "re-queued: " + lost
+            : string.Create(CultureInfo.InvariantCulture, $"{lost}; {failures} of {attempt} attempts failed, {maxRetries} {(maxRetries == 1 ? "retry" : "retries")} allowed");
+    }
+
+    /// <summary>
+    /// Throws unless a trial stored as complete has an outcome with a finite dev metric (what <see cref="StoredTrial.ToResult"/>
+    /// needs); <paramref name="stored"/> is the stored outcome as shown in the message (e.g. its JSON, or NULL).
+    /// </summary>
+    public static void CheckComplete(string location, string study, int id, TrialOutcome? outcome, string stored)
+    {
+        if (outcome is null || !double.IsFinite(outcome.DevMetric))
+        {
+            throw new StudyStorageException($"{location}: trial {id} of study '{study}' is complete but its outcome is {stored}, without a finite devMetric (a damaged row)");
         }
     }
 

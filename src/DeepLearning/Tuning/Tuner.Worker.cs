@@ -13,16 +13,20 @@ public sealed record WorkerOptions
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// A running trial whose heartbeat is older than this goes back to the queue (its worker is taken for dead) and
-    /// runs again from its own seed. Must exceed <see cref="HeartbeatInterval"/>; default 60 s.
+    /// A running trial whose heartbeat is older than this has lost its worker (taken for dead): a failed attempt, so it
+    /// goes back to the queue and runs again from its own seed within <see cref="MaxRetries"/>, else fails for good.
+    /// Must exceed <see cref="HeartbeatInterval"/>; default 60 s.
     /// </summary>
     public TimeSpan StaleAfter { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>How long to wait before asking again when nothing is queued but other workers' trials are running. Default 1 s.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>A trial that throws (or returns a non-finite dev metric) is queued again at most this many times, then failed for good. Default 1.</summary>
-    public int MaxRetries { get; init; } = 1;
+    /// <summary>
+    /// A trial that throws (or returns a non-finite dev metric), or whose worker stops heart-beating (killed, out of
+    /// memory, hung), is queued again at most this many times, then failed for good. Default 1.
+    /// </summary>
+    public int MaxRetries { get; init; } = StudyNames.DefaultMaxRetries;
 
     /// <summary>Stop after this many trials run by this worker (null: until the study is finished).</summary>
     public int? MaxTrials { get; init; }
@@ -97,7 +101,7 @@ public sealed class StudyWorkerResult
     /// <summary>Attempts of this worker that failed with an error (retried or failed for good).</summary>
     public int FailedByThisWorker { get; }
 
-    /// <summary>Trials taken away from this worker (its heartbeat went stale and another worker claimed them); their results were dropped.</summary>
+    /// <summary>Trials taken away from this worker (its heartbeat went stale, and another worker re-queued or failed them); their results were dropped.</summary>
     public int LostByThisWorker { get; }
 }
 
@@ -108,7 +112,8 @@ public static partial class Tuner
     /// <see cref="WorkerOptions.MaxTrials"/> is reached). Start as many workers as you like — threads, processes,
     /// machines — on one storage: each claims queued trials atomically, heart-beats while training, and records
     /// each result in one transaction. A worker that dies loses nothing: its trial goes back to the queue after
-    /// <see cref="WorkerOptions.StaleAfter"/> and reruns from its own seed. Trial i's hyperparameters and seed depend
+    /// <see cref="WorkerOptions.StaleAfter"/> and reruns from its own seed; the lost worker counts as a failed attempt,
+    /// so a trial whose workers keep dying fails for good after <see cref="WorkerOptions.MaxRetries"/> retries. Trial i's hyperparameters and seed depend
     /// only on the definition and i, so the table is the same for any number of workers.
     /// </summary>
     /// <param name="storage">Where the study lives (<see cref="InMemoryStudyStorage"/>, or SQLite/PostgreSQL from DeepLearning.Tuning.Storage).</param>
@@ -117,7 +122,8 @@ public static partial class Tuner
     /// <param name="definition">The study's definition; null to join a study that exists.</param>
     /// <param name="options">Worker name, heartbeat, stale timeout, polling, retries.</param>
     /// <param name="cancellationToken">Stops the worker; its running trial is put back in the queue.</param>
-    /// <exception cref="StudyStorageException">The storage cannot be used, or the study exists with another definition.</exception>
+    /// <exception cref="StudyStorageException">The storage cannot be used, the study exists with another definition,
+    /// or a stored trial is damaged (e.g. complete without a finite dev metric).</exception>
     public static StudyWorkerResult RunWorker(
         IStudyStorage storage,
         string studyName,
@@ -138,7 +144,7 @@ public static partial class Tuner
         bool finished = false;
         while (!cancellationToken.IsCancellationRequested && (options.MaxTrials is null || ran < options.MaxTrials))
         {
-            var next = storage.ClaimNext(studyName, worker, options.StaleAfter);
+            var next = storage.ClaimNext(studyName, worker, options.StaleAfter, options.MaxRetries);
             if (next.Status == ClaimStatus.Finished)
             {
                 finished = true;
@@ -196,24 +202,35 @@ public static partial class Tuner
     /// The finished trials of a stored study as a <see cref="SearchResult"/> (best first): complete ones as
     /// succeeded, failed ones with their error. Queued and running trials are counted as skipped.
     /// </summary>
+    /// <exception cref="StudyStorageException">The study does not exist, the storage cannot be used, or a stored trial
+    /// is damaged (e.g. complete without a finite dev metric), naming the study and the trial.</exception>
     public static SearchResult LoadStudy(IStudyStorage storage, string studyName)
     {
         ArgumentNullException.ThrowIfNull(storage);
         var definition = storage.OpenStudy(studyName, null);
         var trials = storage.LoadTrials(studyName);
-        bool done = trials.All(t => t.Status is StoredTrialStatus.Complete or StoredTrialStatus.Failed) && definition.NextTrials(Results(trials)).Count == 0;
+        bool done = trials.All(t => t.Status is StoredTrialStatus.Complete or StoredTrialStatus.Failed) && definition.NextTrials(Results(storage, studyName, trials)).Count == 0;
         return LoadTable(storage, studyName, definition.Goal, done ? StopReason.Completed : StopReason.Cancelled, TimeSpan.Zero);
     }
 
     private static SearchResult LoadTable(IStudyStorage storage, string studyName, MetricGoal goal, StopReason stop, TimeSpan elapsed)
     {
         var trials = storage.LoadTrials(studyName);
-        var results = Results(trials);
+        var results = Results(storage, studyName, trials);
         return new SearchResult(results, goal, stop, elapsed, trials.Count - results.Count);
     }
 
-    private static List<TrialResult> Results(IReadOnlyList<StoredTrial> trials) =>
-        trials.Select(t => t.ToResult()).Where(r => r is not null).Select(r => r!).ToList();
+    /// <summary>The finished trials' rows; a complete trial without a finite dev metric (a storage that does not check
+    /// what it reads) is a <see cref="StudyStorageException"/> naming the study and the trial, not an ArgumentException.</summary>
+    private static List<TrialResult> Results(IStudyStorage storage, string studyName, IReadOnlyList<StoredTrial> trials)
+    {
+        foreach (var t in trials.Where(t => t.Status == StoredTrialStatus.Complete))
+        {
+            StudyNames.CheckComplete(storage.Location, studyName, t.Config.Id, t.Outcome, t.Outcome?.ToJson() ?? "null");
+        }
+
+        return trials.Select(t => t.ToResult()).Where(r => r is not null).Select(r => r!).ToList();
+    }
 
     private static (TrialResult Result, bool Lost) RunClaimed(
         IStudyStorage storage,
