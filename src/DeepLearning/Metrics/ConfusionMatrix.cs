@@ -13,7 +13,14 @@ namespace DeepLearning;
 /// precision = TP/(TP + FP); recall = TP/(TP + FN); F1 = 2·precision·recall/(precision + recall).</para>
 /// <para>Where a denominator is zero the value is defined as 0: precision of a class never
 /// predicted, recall of a class absent from the data, F1 when precision and recall are both 0.
-/// Macro averages are plain means over all <see cref="ClassCount"/> classes, absent ones included.</para>
+/// This matches scikit-learn's default <c>zero_division</c> (which also warns).</para>
+/// <para>Macro averages are plain means over the classes present in the true labels or the predictions, the set
+/// K = {c : Support(c) + Predicted(c) &gt; 0}: macro F1 = (1/|K|)·Σ_{c∈K} F1(c), and likewise for precision and
+/// recall, as scikit-learn's <c>f1_score(average='macro')</c> averages over <c>unique_labels(y_true, y_pred)</c>.
+/// A class of the model that neither occurs nor is predicted (e.g. missing from a small dev set) is left out
+/// instead of counting as a 0 that perfect predictions could not lift; a class predicted but never true (recall 0)
+/// or true but never predicted (precision 0) still counts. With no examples K is empty and the averages are 0, as
+/// <see cref="Accuracy"/> is.</para>
 /// <para>A multi-label output (a sigmoid with C &gt; 1 columns, each its own yes/no) has no C×C matrix: a row may have
 /// several true and several predicted labels, or none. <see cref="Compute{T}(Tensor{T}, Tensor{T}, double)"/> refuses
 /// such targets (a row with two or more cells &gt; 0.5), <c>Model.Evaluate</c> leaves its matrix null, and
@@ -83,14 +90,30 @@ public sealed class ConfusionMatrix
     /// <summary>The fraction of examples on the diagonal: Σ TP / total; 0 when empty.</summary>
     public double Accuracy => Total == 0 ? 0 : (double)Enumerable.Range(0, ClassCount).Sum(c => _counts[(c * ClassCount) + c]) / Total;
 
-    /// <summary>The mean of the per-class precisions.</summary>
-    public double MacroPrecision => Enumerable.Range(0, ClassCount).Average(Precision);
+    /// <summary>
+    /// The mean of the per-class precisions over the classes present, (1/|K|)·Σ_{c∈K} precision(c) with
+    /// K = {c : <see cref="Support"/>(c) + <see cref="Predicted"/>(c) &gt; 0}; 0 when there are no examples.
+    /// </summary>
+    public double MacroPrecision => MacroAverage(Precision);
 
-    /// <summary>The mean of the per-class recalls.</summary>
-    public double MacroRecall => Enumerable.Range(0, ClassCount).Average(Recall);
+    /// <summary>
+    /// The mean of the per-class recalls over the classes present, (1/|K|)·Σ_{c∈K} recall(c) with
+    /// K = {c : <see cref="Support"/>(c) + <see cref="Predicted"/>(c) &gt; 0}; 0 when there are no examples.
+    /// </summary>
+    public double MacroRecall => MacroAverage(Recall);
 
-    /// <summary>The mean of the per-class F1 scores (not the F1 of the macro precision and recall).</summary>
-    public double MacroF1 => Enumerable.Range(0, ClassCount).Average(F1);
+    /// <summary>
+    /// The mean of the per-class F1 scores over the classes present, (1/|K|)·Σ_{c∈K} F1(c) with
+    /// K = {c : <see cref="Support"/>(c) + <see cref="Predicted"/>(c) &gt; 0} (not the F1 of the macro precision and
+    /// recall); 0 when there are no examples.
+    /// </summary>
+    public double MacroF1 => MacroAverage(F1);
+
+    /// <summary>
+    /// The number of classes the macro averages go over, |K|: those that occur in the true labels or the predictions
+    /// (<see cref="Support"/>(c) + <see cref="Predicted"/>(c) &gt; 0).
+    /// </summary>
+    public int PresentClassCount => Enumerable.Range(0, ClassCount).Count(IsPresent);
 
     /// <summary>Counts predictions against integer labels; binary (m, 1) outputs give a 2-class matrix, (m, C) outputs a C-class one.</summary>
     /// <typeparam name="T">The element type.</typeparam>
@@ -291,7 +314,7 @@ public sealed class ConfusionMatrix
 
     /// <summary>
     /// The matrix (rows true, columns predicted), then precision, recall, F1 and support per class,
-    /// the macro averages and the accuracy.
+    /// the macro averages (noting how many classes they cover when some are neither true nor predicted) and the accuracy.
     /// </summary>
     /// <param name="classNames">C names to label rows and columns; class indices when null.</param>
     /// <returns>The text.</returns>
@@ -338,8 +361,14 @@ public sealed class ConfusionMatrix
         }
 
         sb.Append("macro avg".PadRight(nameWidth))
-          .Append(inv, $"{MacroPrecision,11:F4}{MacroRecall,11:F4}{MacroF1,11:F4}{Total,11}")
-          .AppendLine();
+          .Append(inv, $"{MacroPrecision,11:F4}{MacroRecall,11:F4}{MacroF1,11:F4}{Total,11}");
+        int present = PresentClassCount;
+        if (present < ClassCount)
+        {
+            sb.Append(inv, $"  (over the {present} of {ClassCount} classes true or predicted)");
+        }
+
+        sb.AppendLine();
         sb.Append("accuracy".PadRight(nameWidth)).Append(inv, $"{Accuracy,33:F4}{Total,11}");
         return sb.ToString();
     }
@@ -351,6 +380,26 @@ public sealed class ConfusionMatrix
         {
             throw new ArgumentOutOfRangeException(name, c, $"{name} must be a class in [0, {ClassCount}); received {c}");
         }
+    }
+
+    // Class c occurs as a true label or as a prediction: a nonzero count in its row or its column.
+    private bool IsPresent(int c) => Support(c) + Predicted(c) > 0;
+
+    // The mean of a per-class score over the present classes K; 0 when K is empty (no examples).
+    private double MacroAverage(Func<int, double> score)
+    {
+        double sum = 0;
+        int n = 0;
+        for (int c = 0; c < ClassCount; c++)
+        {
+            if (IsPresent(c))
+            {
+                sum += score(c);
+                n++;
+            }
+        }
+
+        return n == 0 ? 0 : sum / n;
     }
 
     private static double Ratio(long numerator, long denominator) => denominator == 0 ? 0 : (double)numerator / denominator;

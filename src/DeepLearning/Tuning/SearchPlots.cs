@@ -98,8 +98,16 @@ public static class SearchPlots
 
     /// <summary>
     /// Writes <c>best-so-far.svg</c> and one <c>dev-vs-&lt;name&gt;.svg</c> per dimension of <paramref name="space"/> into
-    /// <paramref name="folder"/> (created if needed; each file written atomically). Returns the paths written.
+    /// <paramref name="folder"/> (created if needed; each file written atomically). Returns the paths written, one per
+    /// plot: best-so-far first, then the dimensions in the space's order.
     /// </summary>
+    /// <remarks>
+    /// &lt;name&gt; is the dimension's name with every character other than a letter, digit, '-' or '_' replaced by '_'.
+    /// When that repeats an earlier dimension's file name ignoring case (e.g. "learning rate" and "learning_rate", or
+    /// "LR" and "lr", which are one file on Windows and macOS), the later dimension gets the first free suffix
+    /// <c>-2</c>, <c>-3</c>, … (<c>dev-vs-learning_rate-2.svg</c>), so no plot overwrites another and the names depend
+    /// only on the space.
+    /// </remarks>
     public static IReadOnlyList<string> SaveReport(SearchResult result, SearchSpace space, string folder, string metricName = "dev metric")
     {
         ArgumentNullException.ThrowIfNull(result);
@@ -115,10 +123,17 @@ public static class SearchPlots
         }
 
         Save("best-so-far.svg", BestSoFar(result, metricName));
+        var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var d in space)
         {
             string safe = string.Concat(d.Name.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
-            Save($"dev-vs-{safe}.svg", MetricVersus(result, d, metricName));
+            string name = safe;
+            for (int k = 2; !used.Add(name); k++)
+            {
+                name = string.Create(CultureInfo.InvariantCulture, $"{safe}-{k}");
+            }
+
+            Save($"dev-vs-{name}.svg", MetricVersus(result, d, metricName));
         }
 
         return written;

@@ -311,7 +311,8 @@ public sealed class SearchResult
 
     /// <summary>
     /// The whole result as JSON (goal, stop reason, elapsed, skipped count, and every row with its
-    /// trial in <see cref="TrialConfig.ToJson()"/> form), for <see cref="FromJson"/> and <see cref="Merge(SearchResult[])"/>.
+    /// trial in <see cref="TrialConfig.ToJson()"/> form and its outcome in <see cref="TrialOutcome.ToJson"/> form, the
+    /// per-epoch dev metrics included), for <see cref="FromJson"/> and <see cref="Merge(SearchResult[])"/>.
     /// </summary>
     public string ToJson() => Json.Write(w =>
     {
@@ -335,18 +336,8 @@ public sealed class SearchResult
 
             if (t.Outcome is { } o)
             {
-                w.WriteStartObject("outcome");
-                Json.WriteNullableNumber(w, "devMetric", o.DevMetric);
-                Json.WriteNullableNumber(w, "trainMetric", o.TrainMetric);
-                w.WriteNumber("epochs", o.Epochs);
-                w.WriteStartObject("extras");
-                foreach (var (k, v) in o.Extras)
-                {
-                    Json.WriteNullableNumber(w, k, v);
-                }
-
-                w.WriteEndObject();
-                w.WriteEndObject();
+                w.WritePropertyName("outcome");
+                TrialOutcome.Write(w, o);
             }
 
             w.WriteEndObject();
@@ -356,8 +347,15 @@ public sealed class SearchResult
         w.WriteEndObject();
     });
 
-    /// <summary>Reads a result written by <see cref="ToJson"/>.</summary>
-    /// <exception cref="FormatException">The text is not a valid search result.</exception>
+    /// <summary>
+    /// Reads a result written by <see cref="ToJson"/>, outcomes as <see cref="TrialOutcome.FromJson"/> reads them; a
+    /// result saved before outcomes carried "devMetricPerEpoch" reads with empty curves.
+    /// </summary>
+    /// <exception cref="FormatException">
+    /// The text is not a valid search result (including an outcome <see cref="TrialOutcome.FromJson"/> would refuse,
+    /// e.g. a per-epoch value that is not a number, null or ±Infinity, or more than
+    /// <see cref="TrialOutcome.MaxDevMetricPerEpochCount"/> of them).
+    /// </exception>
     public static SearchResult FromJson(string json) => Json.Read(json, "search result", e =>
     {
         Json.Expect(e, JsonValueKind.Object, "search result");
@@ -393,21 +391,7 @@ public sealed class SearchResult
             TrialOutcome? outcome = null;
             if (r.TryGetProperty("outcome", out var o) && o.ValueKind == JsonValueKind.Object)
             {
-                var extras = new Dictionary<string, double>();
-                if (o.TryGetProperty("extras", out var x) && x.ValueKind == JsonValueKind.Object)
-                {
-                    foreach (var p in x.EnumerateObject())
-                    {
-                        extras[p.Name] = Json.ReadNullableNumber(x, p.Name);
-                    }
-                }
-
-                outcome = new TrialOutcome(Json.ReadNullableNumber(o, "devMetric"))
-                {
-                    TrainMetric = Json.ReadNullableNumber(o, "trainMetric"),
-                    Epochs = o.TryGetProperty("epochs", out var ep) ? ep.GetInt32() : 0,
-                    Extras = extras,
-                };
+                outcome = TrialOutcome.Read(o);
             }
 
             return new TrialResult(config, status, outcome, seconds, error);

@@ -21,10 +21,32 @@ public sealed record TrialOutcome(double DevMetric)
     public IReadOnlyDictionary<string, double> Extras { get; init; } = new Dictionary<string, double>();
 
     /// <summary>
-    /// The dev metric after each epoch (e.g. <c>history.Select(e =&gt; e.ValidationAccuracy)</c>), for learning
-    /// curves in a study's report; empty when not reported. Stored with the trial by a study storage.
+    /// The most values <see cref="DevMetricPerEpoch"/> may hold: 1,000,000 (a million epochs), so that a curve read
+    /// from a shared storage or a saved search result cannot ask for unbounded memory.
     /// </summary>
-    public IReadOnlyList<double> DevMetricPerEpoch { get; init; } = [];
+    public const int MaxDevMetricPerEpochCount = 1_000_000;
+
+    /// <summary>
+    /// The dev metric after each epoch (e.g. <c>history.Select(e =&gt; e.ValidationAccuracy)</c>), for learning
+    /// curves in a study's report; empty when not reported. Stored with the trial by a study storage and written by
+    /// <see cref="SearchResult.ToJson"/>. Values may be NaN or ±∞ (an epoch that diverged); they round-trip.
+    /// </summary>
+    /// <exception cref="ArgumentNullException">Set to null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">More than <see cref="MaxDevMetricPerEpochCount"/> values.</exception>
+    public IReadOnlyList<double> DevMetricPerEpoch
+    {
+        get;
+        init
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            if (value.Count > MaxDevMetricPerEpochCount)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value.Count, $"DevMetricPerEpoch holds at most {MaxDevMetricPerEpochCount} values; received {value.Count}");
+            }
+
+            field = value;
+        }
+    } = [];
 
     /// <summary>
     /// Anything the caller wants back from the trial, typically the trained model, e.g. to ensemble
@@ -38,21 +60,38 @@ public sealed record TrialOutcome(double DevMetric)
     /// <c>{"devMetric":0.97,"trainMetric":0.99,"epochs":12,"extras":{"testAccuracy":0.96},"devMetricPerEpoch":[0.8,0.9]}</c>.
     /// NaN is written as null and ±∞ as the strings "Infinity"/"-Infinity", so every value round-trips.
     /// </summary>
-    public string ToJson() => Json.Write(w =>
+    public string ToJson() => Json.Write(w => Write(w, this));
+
+    /// <summary>
+    /// Reads an outcome written by <see cref="ToJson"/>: every value as written, NaN and ±∞ included. Text without
+    /// "devMetricPerEpoch" (written before it existed) reads with an empty curve.
+    /// </summary>
+    /// <exception cref="FormatException">
+    /// The text is not a valid outcome, e.g. a per-epoch value that is not a number, null or ±Infinity, a number
+    /// beyond the range of a double, or more than <see cref="MaxDevMetricPerEpochCount"/> values.
+    /// </exception>
+    public static TrialOutcome FromJson(string json) => Json.Read(json, "trial outcome", e =>
+    {
+        Json.Expect(e, JsonValueKind.Object, "trial outcome");
+        return Read(e);
+    });
+
+    // The JSON object of ToJson; SearchResult writes each row's outcome with it.
+    internal static void Write(Utf8JsonWriter w, TrialOutcome o)
     {
         w.WriteStartObject();
-        Json.WriteNullableNumber(w, "devMetric", DevMetric);
-        Json.WriteNullableNumber(w, "trainMetric", TrainMetric);
-        w.WriteNumber("epochs", Epochs);
+        Json.WriteNullableNumber(w, "devMetric", o.DevMetric);
+        Json.WriteNullableNumber(w, "trainMetric", o.TrainMetric);
+        w.WriteNumber("epochs", o.Epochs);
         w.WriteStartObject("extras");
-        foreach (var (k, v) in Extras)
+        foreach (var (k, v) in o.Extras)
         {
             Json.WriteNullableNumber(w, k, v);
         }
 
         w.WriteEndObject();
         w.WriteStartArray("devMetricPerEpoch");
-        foreach (double v in DevMetricPerEpoch)
+        foreach (double v in o.DevMetricPerEpoch)
         {
             if (double.IsFinite(v))
             {
@@ -70,13 +109,11 @@ public sealed record TrialOutcome(double DevMetric)
 
         w.WriteEndArray();
         w.WriteEndObject();
-    });
+    }
 
-    /// <summary>Reads an outcome written by <see cref="ToJson"/>: every value as written, NaN and ±∞ included.</summary>
-    /// <exception cref="FormatException">The text is not a valid outcome.</exception>
-    public static TrialOutcome FromJson(string json) => Json.Read(json, "trial outcome", e =>
+    // Reads the object Write wrote (e is a JSON object); SearchResult reads each row's outcome with it.
+    internal static TrialOutcome Read(JsonElement e)
     {
-        Json.Expect(e, JsonValueKind.Object, "trial outcome");
         var extras = new Dictionary<string, double>();
         if (e.TryGetProperty("extras", out var x) && x.ValueKind == JsonValueKind.Object)
         {
@@ -86,30 +123,55 @@ public sealed record TrialOutcome(double DevMetric)
             }
         }
 
-        var curve = new List<double>();
-        if (e.TryGetProperty("devMetricPerEpoch", out var c) && c.ValueKind == JsonValueKind.Array)
-        {
-            curve.AddRange(c.EnumerateArray().Select(v => v.ValueKind switch
-            {
-                JsonValueKind.Number => v.GetDouble(),
-                JsonValueKind.String => v.GetString() switch
-                {
-                    "Infinity" => double.PositiveInfinity,
-                    "-Infinity" => double.NegativeInfinity,
-                    _ => throw new FormatException($"\"devMetricPerEpoch\" holds \"{v.GetString()}\"; each value must be a number, null or ±Infinity"),
-                },
-                _ => double.NaN,
-            }));
-        }
-
         return new TrialOutcome(Json.ReadNullableNumber(e, "devMetric"))
         {
             TrainMetric = Json.ReadNullableNumber(e, "trainMetric"),
             Epochs = e.TryGetProperty("epochs", out var ep) ? ep.GetInt32() : 0,
             Extras = extras,
-            DevMetricPerEpoch = curve,
+            DevMetricPerEpoch = ReadCurve(e),
         };
-    });
+    }
+
+    // "devMetricPerEpoch": absent or null (older text) is empty; otherwise an array of at most
+    // MaxDevMetricPerEpochCount numbers, nulls (NaN) and "Infinity"/"-Infinity" strings.
+    private static List<double> ReadCurve(JsonElement e)
+    {
+        const string Name = "devMetricPerEpoch";
+        if (!e.TryGetProperty(Name, out var c) || c.ValueKind == JsonValueKind.Null)
+        {
+            return [];
+        }
+
+        Json.Expect(c, JsonValueKind.Array, $"\"{Name}\"");
+        int count = c.GetArrayLength();
+        if (count > MaxDevMetricPerEpochCount)
+        {
+            throw new FormatException($"\"{Name}\" holds {count} values; at most {MaxDevMetricPerEpochCount} are allowed");
+        }
+
+        var curve = new List<double>(count);
+        int i = 0;
+        foreach (var v in c.EnumerateArray())
+        {
+            curve.Add(v.ValueKind switch
+            {
+                JsonValueKind.Number => v.TryGetDouble(out double d) && double.IsFinite(d)
+                    ? d
+                    : throw new FormatException($"\"{Name}\" holds {v.GetRawText()} at index {i}, beyond the range of a double"),
+                JsonValueKind.Null => double.NaN,
+                JsonValueKind.String => v.GetString() switch
+                {
+                    "Infinity" => double.PositiveInfinity,
+                    "-Infinity" => double.NegativeInfinity,
+                    _ => throw new FormatException($"\"{Name}\" holds \"{v.GetString()}\" at index {i}; each value must be a number, null or ±Infinity"),
+                },
+                _ => throw new FormatException($"\"{Name}\" holds a JSON {v.ValueKind} at index {i}; each value must be a number, null or ±Infinity"),
+            });
+            i++;
+        }
+
+        return curve;
+    }
 
     /// <summary>The <see cref="Artifact"/> as <typeparamref name="TArtifact"/> (e.g. the trained model), or null if there is none or it has another type.</summary>
     public TArtifact? GetArtifact<TArtifact>()

@@ -133,6 +133,26 @@ public class EvaluationTests
     }
 
     [Fact]
+    public void Evaluate_on_a_set_missing_a_class_macro_averages_over_the_classes_present()
+    {
+        // A 3-class model whose logits are (x₀, x₁, −10): it predicts class 0 or 1 exactly as the dev set's labels,
+        // and the dev set has no class 2. Perfect predictions give macro F1 = 1 (scikit-learn's), not 2/3.
+        var model = Model.Sequential<double>(2).Dense(3).Softmax().Build(seed: 1);
+        var dense = (Dense<double>)model.Layers[0];
+        dense.Weight.Value.Fill(0);
+        dense.Weight.Value[0, 0] = 1;
+        dense.Weight.Value[1, 1] = 1;
+        dense.Bias!.Value.Fill(0);
+        dense.Bias.Value[2] = -10;
+        var x = Tensor.FromArray(new double[] { 1, 0, 1, 0, 0, 1, 0, 1 }, 4, 2);
+        var e = model.Evaluate(DataSet.FromLabels(x, [0, 0, 1, 1], 3));
+        e.Accuracy.Should().Be(1);
+        e.ConfusionMatrix!.MacroF1.Should().Be(1);
+        e.ConfusionMatrix.MacroPrecision.Should().Be(1);
+        e.ConfusionMatrix.MacroRecall.Should().Be(1);
+    }
+
+    [Fact]
     public void Classification_evaluate_on_tensors_and_data_sets_is_the_same_record_with_class_names()
     {
         var (x, y) = TestData.Problem<float>(60, 4, 3, "softmax", seed: 8);

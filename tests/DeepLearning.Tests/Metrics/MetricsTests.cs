@@ -167,8 +167,44 @@ public class MetricsTests
         cm.F1(3).Should().Be(0);
         cm.Precision(0).Should().Be(0.5);
         cm.Recall(0).Should().Be(1);
-        cm.MacroRecall.Should().Be(0.25, "(1 + 0 + 0 + 0)/4: absent classes count in the macro average");
+        cm.MacroRecall.Should().BeApproximately(1.0 / 3, 1e-15, "(1 + 0 + 0)/3: class 3, neither true nor predicted, is left out");
         new ConfusionMatrix(3).Accuracy.Should().Be(0);
+    }
+
+    [Fact]
+    public void Macro_averages_leave_out_classes_neither_true_nor_predicted_as_scikit_learn_does()
+    {
+        // Perfect predictions on a set missing class 2: scikit-learn's f1_score(average='macro') is 1, not 2/3.
+        var perfect = ConfusionMatrix.FromLabels([0, 0, 1, 1], [0, 0, 1, 1], 3);
+        perfect.PresentClassCount.Should().Be(2);
+        perfect.MacroPrecision.Should().Be(1);
+        perfect.MacroRecall.Should().Be(1);
+        perfect.MacroF1.Should().Be(1);
+        perfect.F1(2).Should().Be(0, "the per-class score of an absent class keeps its zero-division value");
+
+        // Class 2 predicted but never true counts (precision 0/1, recall 0/0 = 0); class 3 does not.
+        // scikit-learn: precision_recall_fscore_support([0,0,1,1], [0,2,1,1], average='macro') = (2/3, 1/2, 5/9).
+        var cm = ConfusionMatrix.FromLabels([0, 0, 1, 1], [0, 2, 1, 1], 4);
+        cm.PresentClassCount.Should().Be(3);
+        cm.MacroPrecision.Should().BeApproximately(2.0 / 3, 1e-15);
+        cm.MacroRecall.Should().BeApproximately(0.5, 1e-15);
+        cm.MacroF1.Should().BeApproximately(5.0 / 9, 1e-15);
+
+        // scikit-learn on ([0,1,2], [0,0,1]) with a fourth class absent: (1/6, 1/3, 2/9).
+        var partial = ConfusionMatrix.FromLabels([0, 1, 2], [0, 0, 1], 4);
+        partial.MacroPrecision.Should().BeApproximately(1.0 / 6, 1e-15);
+        partial.MacroF1.Should().BeApproximately(2.0 / 9, 1e-15);
+
+        // No examples: no class is present, and the averages are 0 like the accuracy.
+        var empty = new ConfusionMatrix(3);
+        empty.PresentClassCount.Should().Be(0);
+        empty.MacroPrecision.Should().Be(0);
+        empty.MacroRecall.Should().Be(0);
+        empty.MacroF1.Should().Be(0);
+
+        // The report says how many classes the averages cover when some are left out, and nothing when none are.
+        perfect.ToString().Should().Contain("macro avg            1.0000     1.0000     1.0000          4  (over the 2 of 3 classes true or predicted)");
+        ConfusionMatrix.FromLabels(_actual, _predicted, 3).ToString().Should().NotContain("(over the");
     }
 
     [Fact]

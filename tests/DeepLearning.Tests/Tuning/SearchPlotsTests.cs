@@ -94,6 +94,47 @@ public class SearchPlotsTests
     }
 
     [Fact]
+    public void Dimensions_whose_file_names_collide_ignoring_case_get_distinct_files()
+    {
+        // "learning rate" and "learning_rate" both gave dev-vs-learning_rate.svg (one file, one plot lost), and "LR"
+        // and "lr" are one file on Windows and macOS. "learning_rate-2" is taken by a dimension, so the next is -3.
+        string[] names = ["learning rate", "learning_rate", "LR", "lr", "learning_rate-2", "learning?rate"];
+        var space = new SearchSpace();
+        foreach (var (n, i) in names.Select((n, i) => (n, i)))
+        {
+            space.Uniform(n, 0, i + 1);
+        }
+
+        var trial = new TrialConfig(0, 0, 0, names.Select((n, i) => new KeyValuePair<string, HyperparameterValue>(n, 0.5 * (i + 1))));
+        var result = new SearchResult([new TrialResult(trial, TrialStatus.Succeeded, new TrialOutcome(0.9), 1)]);
+        string folder = Path.Combine(Path.GetTempPath(), "search-plots-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var files = SearchPlots.SaveReport(result, space, folder);
+            files.Select(Path.GetFileName).Should().Equal(
+                "best-so-far.svg",
+                "dev-vs-learning_rate.svg",
+                "dev-vs-learning_rate-2.svg",
+                "dev-vs-LR.svg",
+                "dev-vs-lr-2.svg",
+                "dev-vs-learning_rate-2-2.svg",
+                "dev-vs-learning_rate-3.svg");
+            Directory.GetFiles(folder).Should().HaveCount(files.Count, "no plot overwrote another");
+            for (int i = 0; i < names.Length; i++)
+            {
+                File.ReadAllText(files[i + 1]).Should().Contain($"dev metric against {names[i]}", "each file holds its own dimension's plot");
+            }
+
+            // The same space gives the same names.
+            SearchPlots.SaveReport(result, space, folder).Should().Equal(files);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_log_x_scatter_places_points_by_log10_and_skips_non_positive_x()
     {
         var root = Parse(new LineChart { LogX = true }.AddScatter("s", [0.001, 0.01, 0.1, 0, -1], [1, 2, 3, 4, 5]).ToSvg());

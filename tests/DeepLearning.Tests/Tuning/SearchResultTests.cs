@@ -103,6 +103,67 @@ public class SearchResultTests
     }
 
     [Fact]
+    public void Per_epoch_dev_metrics_survive_json_save_load_and_merge()
+    {
+        // ToJson used to leave them out, so FromJson, Load and a merge of loaded results gave empty curves.
+        double[] curve = [0.5, 0.75, double.NaN, double.PositiveInfinity, double.NegativeInfinity, -0.0, double.MaxValue, double.Epsilon];
+        var row = new TrialResult(Config(7, 0.02, 60, "relu"), TrialStatus.Succeeded, new TrialOutcome(0.75) { DevMetricPerEpoch = curve }, 1);
+        var two = new TrialResult(Config(8, 0.02, 61, "relu"), TrialStatus.Succeeded, new TrialOutcome(0.5) { DevMetricPerEpoch = [0.25, 0.5] }, 1);
+        var back = SearchResult.FromJson(new SearchResult([row, two]).ToJson());
+        back.Trials[0].Outcome!.DevMetricPerEpoch.Select(BitConverter.DoubleToInt64Bits).Should().Equal(curve.Select(BitConverter.DoubleToInt64Bits));
+        back.Trials[1].Outcome!.DevMetricPerEpoch.Should().Equal(0.25, 0.5);
+
+        string path = Path.Combine(Path.GetTempPath(), $"dl-curve-{Guid.NewGuid():N}.json");
+        try
+        {
+            new SearchResult([two]).Save(path);
+            var merged = SearchResult.Merge(SearchResult.Load(path), SearchResult.FromJson(new SearchResult([row]).ToJson()));
+            merged.Trials.Single(t => t.Id == 8).Outcome!.DevMetricPerEpoch.Should().Equal(0.25, 0.5);
+            merged.Trials.Single(t => t.Id == 7).Outcome!.DevMetricPerEpoch.Should().HaveCount(curve.Length);
+            SearchResult.FromJson(merged.ToJson()).ToJson().Should().Be(merged.ToJson());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+
+        // A file written before the field existed still loads, with empty curves.
+        string old = Table().ToJson().Replace(",\"devMetricPerEpoch\":[]", "", StringComparison.Ordinal);
+        old.Should().NotContain("devMetricPerEpoch");
+        var fromOld = SearchResult.FromJson(old);
+        fromOld.ToCsv().Should().Be(Table().ToCsv());
+        fromOld.Succeeded.Should().OnlyContain(t => t.Outcome!.DevMetricPerEpoch.Count == 0);
+    }
+
+    [Theory]
+    [InlineData("[true]", "*\"devMetricPerEpoch\" holds a JSON True at index 0*")]
+    [InlineData("[0.5,{}]", "*\"devMetricPerEpoch\" holds a JSON Object at index 1*")]
+    [InlineData("[1e400]", "*\"devMetricPerEpoch\" holds 1e400 at index 0, beyond the range of a double*")]
+    [InlineData("[\"NaN\"]", "*\"devMetricPerEpoch\" holds \"NaN\" at index 0*")]
+    [InlineData("\"0.5\"", "*expected \"devMetricPerEpoch\" to be a JSON Array; found String*")]
+    public void A_hostile_per_epoch_curve_in_a_result_is_a_format_error(string curve, string message)
+    {
+        string json = """{"goal":"maximize","stopReason":"Completed","elapsedSeconds":1,"skippedTrials":0,"trials":[{"config":{"id":0,"round":0,"seed":1,"hyperparameters":{}},"status":"succeeded","seconds":1,"outcome":{"devMetric":0.5,"devMetricPerEpoch":CURVE}}]}""";
+        SearchResult.FromJson(json.Replace("CURVE", "[0.25]", StringComparison.Ordinal)).Best.Outcome!.DevMetricPerEpoch.Should().Equal(0.25);
+        SearchResult.FromJson(json.Replace("CURVE", "null", StringComparison.Ordinal)).Best.Outcome!.DevMetricPerEpoch.Should().BeEmpty();
+        FluentActions.Invoking(() => SearchResult.FromJson(json.Replace("CURVE", curve, StringComparison.Ordinal))).Should().Throw<FormatException>().WithMessage(message);
+        FluentActions.Invoking(() => TrialOutcome.FromJson($$"""{"devMetric":0.5,"devMetricPerEpoch":{{curve}}}""")).Should().Throw<FormatException>().WithMessage(message);
+    }
+
+    [Fact]
+    public void A_per_epoch_curve_is_bounded_in_length()
+    {
+        int max = TrialOutcome.MaxDevMetricPerEpochCount;
+        new TrialOutcome(1) { DevMetricPerEpoch = new double[max] }.DevMetricPerEpoch.Should().HaveCount(max);
+        FluentActions.Invoking(() => new TrialOutcome(1) { DevMetricPerEpoch = new double[max + 1] })
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage($"DevMetricPerEpoch holds at most {max} values; received {max + 1}*");
+        FluentActions.Invoking(() => new TrialOutcome(1) { DevMetricPerEpoch = null! }).Should().Throw<ArgumentNullException>();
+
+        string tooLong = "{\"devMetric\":1,\"devMetricPerEpoch\":[" + string.Join(',', Enumerable.Repeat("0", max + 1)) + "]}";
+        FluentActions.Invoking(() => TrialOutcome.FromJson(tooLong)).Should().Throw<FormatException>().WithMessage($"*holds {max + 1} values; at most {max} are allowed*");
+    }
+
+    [Fact]
     public void Bad_result_json_gives_a_format_error()
     {
         FluentActions.Invoking(() => SearchResult.FromJson("{\"goal\":\"sideways\",\"stopReason\":\"Completed\",\"elapsedSeconds\":1,\"skippedTrials\":0,\"trials\":[]}"))

@@ -16,7 +16,7 @@ public sealed class TuningJsonFuzzTests
         .Choice("batch", 32, 64);
 
     private static SearchResult Result(SearchOptions options) =>
-        Tuner.CoarseToFine(Space(), (c, _) => new TrialOutcome(c.GetDouble("keepProb")) { TrainMetric = 0.5, Epochs = 3, Extras = new Dictionary<string, double> { ["x"] = 1 } }, options);
+        Tuner.CoarseToFine(Space(), (c, _) => new TrialOutcome(c.GetDouble("keepProb")) { TrainMetric = 0.5, Epochs = 3, Extras = new Dictionary<string, double> { ["x"] = 1 }, DevMetricPerEpoch = [0.25, double.NaN, c.GetDouble("keepProb")] }, options);
 
     [Fact]
     public void Every_truncation_and_changed_character_reads_or_fails_with_FormatException()
