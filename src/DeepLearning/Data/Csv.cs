@@ -39,7 +39,11 @@ namespace DeepLearning;
 /// </remarks>
 public sealed class CsvOptions
 {
-    /// <summary>True when the first line (after <see cref="SkipLines"/>) names the columns. Default true.</summary>
+    /// <summary>
+    /// True when the first line (after <see cref="SkipLines"/>) names the columns. Default true. A header of numbers
+    /// only is refused as a first example read as names (set false for a file without a header), except the column
+    /// indices 0, 1, …, n−1 or 1, …, n that pandas writes for unnamed columns.
+    /// </summary>
     public bool HasHeader { get; init; } = true;
 
     /// <summary>Lines to skip before the header or the first row (for a preamble). Default 0.</summary>
@@ -279,6 +283,26 @@ public static class Csv
         var fixedMap = map;
         return new StreamingDataSource<T>(
             Path.GetFileName(path), layout.Features, targets, -1, classes, map?.Names, bufferRows, 1, () => new CsvRowStream<T>(path, options, fixedMap, fingerprint, layout));
+    }
+
+    // A header of numbers only is a first data row read as names (a file without a header and the default HasHeader), not
+    // names; except the sequence 0, 1, …, n−1 or 1, …, n that pandas writes for unnamed columns (to_csv(index=False)).
+    internal static bool LooksLikeData(string[] names)
+    {
+        bool sequence0 = true, sequence1 = true;
+        for (int j = 0; j < names.Length; j++)
+        {
+            string cell = names[j].Trim();
+            if (!double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
+            {
+                return false;
+            }
+
+            sequence0 &= cell == j.ToString(CultureInfo.InvariantCulture);
+            sequence1 &= cell == (j + 1).ToString(CultureInfo.InvariantCulture);
+        }
+
+        return names.Length > 0 && !sequence0 && !sequence1;
     }
 
     internal static TextReader OpenText(string path)
@@ -700,6 +724,11 @@ internal sealed class CsvLayout
 
             names = Cells(header, options.Delimiter).Select(c => c.ToString()).ToArray();
             columns = names.Length;
+            if (Csv.LooksLikeData(names))
+            {
+                string shown = names.Length <= 8 ? string.Join(options.Delimiter, names) : string.Join(options.Delimiter, names.Take(8)) + options.Delimiter + "…";
+                throw new InvalidDataException($"{source}: the header line ({shown}) holds only numbers, so it looks like the first example, which would be lost; set CsvOptions.HasHeader = false for a file without a header");
+            }
         }
         else if (lines.TryReadDataLine(out var first))
         {

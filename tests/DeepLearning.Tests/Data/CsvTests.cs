@@ -8,6 +8,22 @@ public sealed class CsvTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
+    public void A_header_of_numbers_only_is_refused_as_a_first_example_unless_it_is_pandas_column_indices()
+    {
+        using var dir = new TempFolder();
+        string path = dir.File("no-header.csv");
+        File.WriteAllText(path, "5.1,3.5,0\n4.9,3.0,1\n6.2,2.9,1\n");
+        var read = () => Csv.Load<float>(path, new CsvOptions { LabelColumnIndex = -1 });
+        read.Should().Throw<InvalidDataException>().WithMessage("*the header line (5.1,3.5,0) holds only numbers, so it looks like the first example*HasHeader = false*");
+        Csv.Load<float>(path, new CsvOptions { HasHeader = false, LabelColumnIndex = -1 }).Count.Should().Be(3);
+
+        // pandas' DataFrame(X).to_csv(index=False) names unnamed columns 0, 1, 2: a header, kept.
+        string pandas = dir.File("pandas.csv");
+        File.WriteAllText(pandas, "0,1,2\n5.1,3.5,0\n4.9,3.0,1\n");
+        Csv.Load<float>(pandas, new CsvOptions { LabelColumn = "2" }).Count.Should().Be(2);
+    }
+
+    [Fact]
     public void Header_and_label_by_name_give_a_classification_set()
     {
         const string text = "a,label,b\n1.5,2,3\n-4,0,5e-1\n\n6,1,7\n";
