@@ -8,6 +8,20 @@ public sealed class CsvTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
+    public void A_text_token_in_a_numeric_label_column_is_refused_not_made_a_class()
+    {
+        using var dir = new TempFolder();
+        string path = dir.File("na.csv");
+        File.WriteAllText(path, "a,label\n1,0\n2,1\n3,1\n4,NA\n5,0\n");
+        var read = () => Csv.Load<float>(path, new CsvOptions { LabelColumn = "label" });
+        read.Should().Throw<InvalidDataException>().WithMessage("*line 5*'NA' is text in a label column that also holds numbers (e.g. '0' at line 2)*ClassNames*");
+        FluentActions.Invoking(() => Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "label" })).Should().Throw<InvalidDataException>().WithMessage("*'NA' is text*");
+
+        // Named up front, every label is a name.
+        Csv.Load<float>(path, new CsvOptions { LabelColumn = "label", ClassNames = ["0", "1", "NA"] }).Classes.Should().Be(3);
+    }
+
+    [Fact]
     public void A_header_of_numbers_only_is_refused_as_a_first_example_unless_it_is_pandas_column_indices()
     {
         using var dir = new TempFolder();
