@@ -49,6 +49,7 @@ internal sealed class Evaluator<T>
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
         Model<T>.RefuseAugmented(data, what, nameof(data));
+        Model<T>.CheckClassNames(model.ClassNames, "model", data, what); // before the widths: names say why they differ
         if (data.Features != model.InputSize)
         {
             throw new ArgumentException($"the {what} has {data.Features} features but the model expects {model.InputSize} inputs", nameof(data));
@@ -59,7 +60,6 @@ internal sealed class Evaluator<T>
             throw new ArgumentException($"the {what} has {data.Targets} target columns but the model has {model.OutputSize} outputs", nameof(data));
         }
 
-        Model<T>.CheckClassNames(model.ClassNames, "model", data, what);
         if (data is DataSet<T> set)
         {
             if (checkTargets)

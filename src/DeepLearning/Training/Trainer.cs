@@ -129,6 +129,10 @@ public static class Trainer
     private static History FitClaimed<T>(Model<T> model, IDataSource<T> train, TrainingOptions<T> options, CancellationToken cancellationToken)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        // Class names first: a dev set read without the training set's names and missing a class has other names and one
+        // target column fewer, and the names say why (read it with CsvOptions.ClassNames = train.ClassNames).
+        Model<T>.CheckClassNames(model.ClassNames, "model", train, "training data");
+        Model<T>.CheckClassNames(model.ClassNames ?? Model<T>.ClassNamesOf(train), model.ClassNames is null ? "training data" : "model", options.Validation, "validation data");
         CheckSource(model, train, "training data");
         if (options.Validation is not null)
         {
@@ -160,8 +164,6 @@ public static class Trainer
         (options.Validation as DataSet<T>)?.EnsureFinite();
         CheckTargets(model, trainSet, "training data");
         CheckTargets(model, options.Validation as DataSet<T>, "validation data");
-        Model<T>.CheckClassNames(model.ClassNames, "model", train, "training data");
-        Model<T>.CheckClassNames(model.ClassNames ?? Model<T>.ClassNamesOf(train), model.ClassNames is null ? "training data" : "model", options.Validation, "validation data");
 
         // The checkpoint is read and checked in full before anything of the model changes (its regularizer, its stream of
         // shuffles), so a refused one leaves the model as it was.

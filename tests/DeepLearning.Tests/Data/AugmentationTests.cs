@@ -133,6 +133,11 @@ public class AugmentationTests
             .Should().Throw<ArgumentException>().WithMessage("the validation data is augmented (WithAugmentation)*pass the source without augmentation*");
         model.Invoking(m => m.Evaluate(augmented)).Should().Throw<ArgumentException>().WithMessage("the evaluation data is augmented*");
         model.Evaluate(train).Count.Should().Be(30);
+
+        // A dev or test set read without the training set's names and missing a class: the names explain the narrower Y.
+        var twoClasses = DataSet.FromLabels(Tensor.RandomUniform<float>(new RandomSource(3), [10, 4]), [.. Enumerable.Range(0, 10).Select(i => i % 2)], 2, ["cat", "emu"]);
+        model.Invoking(m => m.Evaluate(twoClasses)).Should().Throw<ArgumentException>().WithMessage("the evaluation data has class names [cat, emu] but the model has [cat, dog, emu]*ClassNames = train.ClassNames*");
+        model.Invoking(m => m.Fit(train, new TrainingOptions<float> { Epochs = 1, Validation = twoClasses })).Should().Throw<ArgumentException>().WithMessage("the validation data has class names [cat, emu]*");
     }
 
     [Fact]
