@@ -574,35 +574,29 @@ internal sealed class CsvLabelMap
             texts[key] = text;
         }
 
+        // Each label parsed once. Keys are numbered in order of first appearance, so the lowest k is the earliest line.
         var values = new double[texts.Length];
-        bool numeric = true;
-        for (int k = 0; k < texts.Length && numeric; k++)
+        int firstNumber = -1, firstText = -1;
+        for (int k = 0; k < texts.Length; k++)
         {
-            numeric = double.TryParse(texts[k], NumberStyles.Float, CultureInfo.InvariantCulture, out values[k]) && double.IsFinite(values[k]);
+            bool isNumber = double.TryParse(texts[k], NumberStyles.Float, CultureInfo.InvariantCulture, out values[k]) && double.IsFinite(values[k]);
+            if (isNumber && firstNumber < 0)
+            {
+                firstNumber = k;
+            }
+            else if (!isNumber && firstText < 0)
+            {
+                firstText = k;
+            }
         }
+
+        bool numeric = firstText < 0;
 
         // Numbers and text in one label column: a missing-value token ("NA", "?") or a typo, not a class; as names the
         // numbers would sort as text ("10" before "2") and shift every class after them.
-        if (!numeric)
+        if (firstNumber >= 0 && firstText >= 0)
         {
-            int firstNumber = -1, firstText = -1;
-            for (int k = 0; k < texts.Length; k++)
-            {
-                bool isNumber = double.TryParse(texts[k], NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v);
-                if (isNumber && (firstNumber < 0 || _firstLine[k] < _firstLine[firstNumber]))
-                {
-                    firstNumber = k;
-                }
-                else if (!isNumber && (firstText < 0 || _firstLine[k] < _firstLine[firstText]))
-                {
-                    firstText = k;
-                }
-            }
-
-            if (firstNumber >= 0)
-            {
-                throw layout.Error(_firstLine[firstText], layout.LabelIndex, $"'{CsvLayout.Shorten(texts[firstText])}' is text in a label column that also holds numbers (e.g. '{CsvLayout.Shorten(texts[firstNumber])}' at line {_firstLine[firstNumber]}); a missing label? Remove or fix the row, or pass CsvOptions.ClassNames to take every label as a name");
-            }
+            throw layout.Error(_firstLine[firstText], layout.LabelIndex, $"'{CsvLayout.Shorten(texts[firstText])}' is text in a label column that also holds numbers (e.g. '{CsvLayout.Shorten(texts[firstNumber])}' at line {_firstLine[firstNumber]}); a missing label? Remove or fix the row, or pass CsvOptions.ClassNames to take every label as a name");
         }
 
         var classOf = new int[texts.Length];

@@ -251,9 +251,8 @@ public class ConcurrencyTests
             var prefetching = (IPrefetchingReader<float>)reader;
 
             // The pool may be busy with other tests' calls (xunit runs classes in parallel): then nothing is posted and the
-            // reader has not moved, so try again after a pause, for up to 10 s, rather than give up after a few tries.
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (!(posted = prefetching.TryPrefetch(bx, by)) && clock.Elapsed < TimeSpan.FromSeconds(10))
+            // reader has not moved, so try again after a pause, up to 10,000 times, rather than give up after a few tries.
+            for (int attempt = 0; attempt < 10_000 && !(posted = prefetching.TryPrefetch(bx, by)); attempt++)
             {
                 Thread.Sleep(1);
             }
