@@ -63,8 +63,9 @@ public sealed record IdxHeader(IdxElementType ElementType, int[] Dimensions, boo
 /// Every byte of the file is treated as untrusted, and nothing is allocated from a header claim that the bytes actually
 /// present cannot back. The header is checked first: the magic number, every dimension ≥ 0, and the products of the
 /// dimensions (elements per example, bytes in all) without overflow. A raw file must then be exactly as long as the
-/// header says before anything is read. A gzip file's size trailer (ISIZE) is only a quick first check, not evidence:
-/// the data is decompressed in bounded chunks, buffers grow only as bytes actually arrive, and the decompressed length
+/// header says before anything is read. A gzip file's size trailer (ISIZE) is only a quick first check, not evidence
+/// (when it disagrees, as it honestly does for a file of several gzip members, the file is decompressed once without
+/// keeping anything to count its true length): the data is decompressed in bounded chunks, buffers grow only as bytes actually arrive, and the decompressed length
 /// must equal the header's claim before the tensor or label array is allocated.
 /// </para>
 /// <para>
@@ -88,7 +89,8 @@ public static class Idx
 
     /// <summary>
     /// Reads and validates the header of an IDX file, allocating nothing from its claims. For a raw file the length is
-    /// checked against the header too; for a gzip file only the size trailer is (the data is checked when it is read).
+    /// checked against the header too; for a gzip file the size trailer is, or when it disagrees (a file of several gzip members) the decompressed length,
+    /// counted without keeping the data (which is checked again when it is read).
     /// </summary>
     /// <exception cref="InvalidDataException">The file is not a valid IDX file; the message names it and the value.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
@@ -565,7 +567,19 @@ internal sealed class IdxFile : IDisposable
             {
                 if ((uint)total != gzipSize)
                 {
-                    throw new InvalidDataException($"'{path}': its header ({header}) needs {total} bytes, but the gzip trailer records {gzipSize} uncompressed bytes (mod 2³²); the file is truncated or corrupt");
+                    // The trailer covers only the last gzip member: a file of several members (bgzip, pigz -i, or
+                    // 'cat a.gz b.gz') disagrees with it honestly. Count what the file really decompresses to, through
+                    // the fixed buffer and no further than one byte past the claim, then start again at its first byte.
+                    long actual = header.HeaderBytes + CountRemaining(data, header.DataBytes + 1);
+                    if (actual != total)
+                    {
+                        throw new InvalidDataException($"'{path}': its header ({header}) needs {total} bytes, but the file decompresses to {(actual > total ? "more than " + total : actual)} bytes; the file is {(actual < total ? "truncated" : "longer than its header declares")} or corrupt");
+                    }
+
+                    data.Dispose();
+                    file.Position = 0;
+                    data = new GZipStream(file, CompressionMode.Decompress, leaveOpen: true);
+                    ReadHeader(path, data, gzip);
                 }
             }
             else if (file.Length != total)
@@ -595,6 +609,25 @@ internal sealed class IdxFile : IDisposable
             file.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Reads and discards up to <paramref name="limit"/> bytes of <paramref name="data"/>; returns how many there were.</summary>
+    private static long CountRemaining(Stream data, long limit)
+    {
+        var buffer = new byte[ScratchBytes];
+        long count = 0;
+        while (count < limit)
+        {
+            int got = data.Read(buffer, 0, (int)Math.Min(buffer.Length, limit - count));
+            if (got == 0)
+            {
+                break;
+            }
+
+            count += got;
+        }
+
+        return count;
     }
 
     public void SeekRow(long row)

@@ -95,7 +95,7 @@ public sealed class IdxTests : IDisposable
         }
 
         FluentActions.Invoking(() => Idx.Read<float>(path)).Should().Throw<InvalidDataException>()
-            .WithMessage("*short.idx.gz*needs 106 bytes*gzip trailer records 66*");
+            .WithMessage("*short.idx.gz*needs 106 bytes*decompresses to 66 bytes*truncated*");
 
         // Cut the compressed file itself: the trailer is gone too, and reading fails with the file named.
         var (images, _) = WriteImages(40, 8, 8, gzip: true);
@@ -103,6 +103,46 @@ public sealed class IdxTests : IDisposable
         File.WriteAllBytes(images, bytes[..(bytes.Length / 2)]);
         FluentActions.Invoking(() => Idx.Read<float>(images)).Should().Throw<InvalidDataException>()
             .WithMessage($"*{Path.GetFileName(images)}*");
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(17)]
+    [InlineData(500)]
+    public void A_gzip_file_of_several_members_reads_like_the_raw_file(int cut)
+    {
+        // bgzip, pigz -i and 'cat a.gz b.gz' write several gzip members; the size trailer covers only the last one,
+        // so it disagrees with the header honestly. Split the raw file at 'cut' and at its middle into three members.
+        var (rawImages, rawLabels) = WriteImages(40, 4, 5, gzip: false);
+        string images = _dir.File("multi-images.idx.gz");
+        string labels = _dir.File("multi-labels.idx.gz");
+        File.WriteAllBytes(images, Members(File.ReadAllBytes(rawImages), cut));
+        File.WriteAllBytes(labels, Members(File.ReadAllBytes(rawLabels), Math.Min(cut, 30)));
+
+        Idx.ReadHeader(images).Dimensions.Should().Equal(40, 4, 5);
+        Idx.Read<double>(images).ToArray().Should().Equal(Idx.Read<double>(rawImages).ToArray());
+        Idx.ReadLabels(labels).Should().Equal(Idx.ReadLabels(rawLabels));
+        var streamed = Idx.OpenStreaming<double>(images, labels, classes: 10).ToDataSet();
+        streamed.X.ToArray().Should().Equal(Idx.Load<double>(rawImages, rawLabels, classes: 10).X.ToArray());
+
+        // A member cut short is still refused with the true decompressed length.
+        var bytes = Members(File.ReadAllBytes(rawImages)[..^20], cut);
+        File.WriteAllBytes(images, bytes);
+        FluentActions.Invoking(() => Idx.Read<float>(images)).Should().Throw<InvalidDataException>()
+            .WithMessage($"*multi-images.idx.gz*needs {16 + 800} bytes*decompresses to {16 + 780} bytes*truncated*");
+    }
+
+    private static byte[] Members(byte[] raw, int cut)
+    {
+        int middle = Math.Max(cut, raw.Length / 2);
+        using var all = new MemoryStream();
+        foreach (var (from, to) in new[] { (0, cut), (cut, middle), (middle, raw.Length) })
+        {
+            using var z = new System.IO.Compression.GZipStream(all, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true);
+            z.Write(raw, from, to - from);
+        }
+
+        return all.ToArray();
     }
 
     [Fact]
