@@ -107,7 +107,8 @@ public sealed class CsvOptions
 /// Files are read as UTF-8 (a byte-order mark may select UTF-16 or UTF-32): bytes that are not valid UTF-8 are an
 /// <see cref="InvalidDataException"/> naming the file and line, never replaced (two names that differ only in a Latin-1
 /// accent would otherwise become one class). A line longer than <see cref="CsvOptions.MaxLineLength"/> characters is an
-/// <see cref="InvalidDataException"/> naming the line.
+/// <see cref="InvalidDataException"/> naming the line. A line ends at LF, CRLF or a lone CR (classic Mac OS), as Python's
+/// universal newlines read it; a field may not span lines.
 /// Cells are parsed with the invariant culture (a '.' decimal point); surrounding spaces and double quotes are
 /// removed, but a quoted cell may not contain the delimiter (such a line is refused as having too many cells). Blank
 /// lines are skipped. A missing, non-numeric or non-finite input cell (or one that overflows <c>T</c>, e.g. 1e40 read as
@@ -338,12 +339,19 @@ public static class Csv
             var chars = new char[bytes.Length];
             int kept = 0;
             long offset = 0, line = 1;
+            bool afterCr = false;
             while (true)
             {
                 int got = s.Read(bytes, kept, bytes.Length - kept);
                 var block = bytes.AsSpan(0, kept + got);
                 var status = Utf8.ToUtf16(block, chars, out int read, out _, replaceInvalidSequences: false, isFinalBlock: got == 0);
-                line += block[..read].Count((byte)'\n');
+                foreach (byte b in block[..read])
+                {
+                    // Lines end as the reader ends them: "\n", "\r\n" or a lone "\r".
+                    line += b == '\r' || (b == '\n' && !afterCr) ? 1 : 0;
+                    afterCr = b == '\r';
+                }
+
                 if (status == OperationStatus.InvalidData)
                 {
                     return $"line {line} holds the byte 0x{block[read]:X2} (byte {offset + read} of the text)";
@@ -1085,18 +1093,33 @@ internal sealed class CsvLineReader : IDisposable
     {
         while (true)
         {
-            int nl = _buffer.AsSpan(_start, _end - _start).IndexOf('\n');
+            // A line ends at "\n", "\r\n" or a lone "\r" (classic Mac OS), as Python's universal newlines and pandas
+            // read them. A '\r' last in the buffer waits for the next character unless the text has ended.
+            int nl = _buffer.AsSpan(_start, _end - _start).IndexOfAny('\n', '\r');
+            int ending = 1;
+            if (nl >= 0 && _buffer[_start + nl] == '\r')
+            {
+                if (_start + nl + 1 < _end)
+                {
+                    ending = _buffer[_start + nl + 1] == '\n' ? 2 : 1;
+                }
+                else if (!_eof)
+                {
+                    nl = -1;
+                }
+            }
+
             if (nl >= 0 || (_eof && _start < _end))
             {
                 int length = nl >= 0 ? nl : _end - _start;
                 _lineStart = _start;
-                _lineLength = length > 0 && _buffer[_start + length - 1] == '\r' ? length - 1 : length;
+                _lineLength = length;
                 if (_lineLength > _maxLineLength)
                 {
                     throw TooLong();
                 }
 
-                _start += nl >= 0 ? nl + 1 : length;
+                _start += nl >= 0 ? nl + ending : length;
                 LineNumber++;
                 line = Current;
                 return true;

@@ -67,6 +67,48 @@ public sealed class CsvTests : IDisposable
     }
 
     [Fact]
+    public void Lines_may_end_in_LF_CRLF_or_a_lone_CR_even_split_across_reads()
+    {
+        // Classic Mac OS (and some Excel exports) end lines with a lone '\r': the whole file used to be one header line.
+        var options = new CsvOptions { LabelColumn = "c" };
+        var expected = Csv.Load<double>(new StringReader("a,b,c\n1,2,x\n3,4,y\n5,6,x\n"), options);
+        foreach (string text in new[] { "a,b,c\r1,2,x\r3,4,y\r5,6,x\r", "a,b,c\r\n1,2,x\r3,4,y\n5,6,x", "a,b,c\r\r\n1,2,x\r\r3,4,y\n\r5,6,x\r" })
+        {
+            foreach (var reader in new TextReader[] { new StringReader(text), new OneCharacterReader(text) })
+            {
+                var d = Csv.Load<double>(reader, options);
+                d.X.ToArray().Should().Equal(expected.X.ToArray(), text);
+                d.Labels.Should().Equal(expected.Labels);
+                d.ClassNames.Should().Equal("x", "y");
+            }
+        }
+
+        // Line numbers in errors count a lone '\r' as a line end.
+        FluentActions.Invoking(() => Csv.Load<double>(new StringReader("a,b,c\r1,2,x\r3,oops,y\r"), options, "mac.csv"))
+            .Should().Throw<InvalidDataException>().WithMessage("mac.csv: line 3, column 2*");
+    }
+
+    private sealed class OneCharacterReader(string text) : TextReader
+    {
+        private int _next;
+
+        public override int Read(Span<char> buffer)
+        {
+            if (_next == text.Length || buffer.IsEmpty)
+            {
+                return 0;
+            }
+
+            buffer[0] = text[_next++];
+            return 1;
+        }
+
+        public override int Read() => _next < text.Length ? text[_next++] : -1;
+
+        public override int Peek() => _next < text.Length ? text[_next] : -1;
+    }
+
+    [Fact]
     public void Every_cell_reads_as_double_Parse_reads_it_plain_or_not()
     {
         // Plain cells (a sign, up to 15 digits, one decimal point) take a fast path; the rest the general parser. Both
