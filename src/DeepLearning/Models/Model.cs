@@ -744,27 +744,43 @@ public sealed class Model<T>
         return new ModelState<T>(tensors);
     }
 
-    /// <summary>Restores values captured by <see cref="CaptureState"/> from this model (or one of the same architecture).</summary>
+    /// <summary>
+    /// Restores values captured by <see cref="CaptureState"/> from this model (or one of the same architecture). Every
+    /// tensor's count and shape is checked before anything is copied, so a state that does not fit leaves the model as it was.
+    /// </summary>
+    /// <exception cref="ArgumentException">The state holds a different number of tensors, or a tensor of another shape, than this model.</exception>
     public void RestoreState(ModelState<T> state)
     {
         ArgumentNullException.ThrowIfNull(state);
-        int i = 0;
+        if (state.Tensors is null)
+        {
+            throw new ArgumentException("the state's Tensors list is null", nameof(state));
+        }
+
+        var targets = new List<(Tensor<T> Tensor, string Name)>();
         foreach (var layer in _layers)
         {
-            foreach (var t in layer.Parameters.Select(p => p.Value).Concat(layer.Buffers.Values))
-            {
-                if (i >= state.Tensors.Count)
-                {
-                    throw new ArgumentException("the state holds fewer tensors than this model has", nameof(state));
-                }
+            targets.AddRange(layer.Parameters.Select(p => (p.Value, $"parameter '{p.Name}'")));
+            targets.AddRange(layer.Buffers.Select(b => (b.Value, $"layer '{layer.Name}' buffer '{b.Key}'")));
+        }
 
-                state.Tensors[i++].CopyTo(t);
+        if (state.Tensors.Count != targets.Count)
+        {
+            throw new ArgumentException($"the state holds {state.Tensors.Count} tensors but this model has {targets.Count}; was it captured from a model of another architecture?", nameof(state));
+        }
+
+        for (int i = 0; i < targets.Count; i++)
+        {
+            var source = state.Tensors[i];
+            if (source is null || !source.SameShape(targets[i].Tensor))
+            {
+                throw new ArgumentException($"the state's tensor {i} has shape {source?.ShapeText ?? "null"} but {targets[i].Name} has shape {targets[i].Tensor.ShapeText}; was it captured from a model of another architecture? Nothing was restored", nameof(state));
             }
         }
 
-        if (i != state.Tensors.Count)
+        for (int i = 0; i < targets.Count; i++)
         {
-            throw new ArgumentException($"the state holds {state.Tensors.Count} tensors but this model has {i}", nameof(state));
+            state.Tensors[i].CopyTo(targets[i].Tensor);
         }
     }
 

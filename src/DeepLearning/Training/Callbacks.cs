@@ -56,7 +56,8 @@ public abstract class TrainingContext
     /// <summary>A copy of the model's weights and running statistics.</summary>
     public abstract object CaptureWeights();
 
-    /// <summary>Puts back weights captured by <see cref="CaptureWeights"/>.</summary>
+    /// <summary>Puts back weights captured by <see cref="CaptureWeights"/>; checked whole before anything is copied.</summary>
+    /// <exception cref="ArgumentException"><paramref name="snapshot"/> did not come from <see cref="CaptureWeights"/> of a model of this architecture and element type.</exception>
     public abstract void RestoreWeights(object snapshot);
 
     /// <summary>

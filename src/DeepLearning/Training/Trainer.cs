@@ -757,7 +757,11 @@ public static class Trainer
 
         public override object CaptureWeights() => model.CaptureState();
 
-        public override void RestoreWeights(object snapshot) => model.RestoreState((ModelState<T>)snapshot);
+        public override void RestoreWeights(object snapshot)
+        {
+            ArgumentNullException.ThrowIfNull(snapshot);
+            model.RestoreState(snapshot as ModelState<T> ?? throw new ArgumentException($"the snapshot is a {snapshot.GetType().Name}, not weights from CaptureWeights() of a Model<{typeof(T).Name}>", nameof(snapshot)));
+        }
 
         public override void SaveCheckpoint(string path) =>
             TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, options.Callbacks);

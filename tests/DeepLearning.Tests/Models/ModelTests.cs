@@ -229,6 +229,36 @@ public sealed class ModelTests : IDisposable
         model.Predict(x).Should().Be(before);
     }
 
+    [Fact]
+    public void A_state_of_another_architecture_is_refused_before_anything_is_restored()
+    {
+        var a = Model.Sequential<float>(6).Dense(16).ReLU().Dense(3).Softmax().Build(seed: 7);
+        var deeper = Model.Sequential<float>(6).Dense(16).ReLU().Dense(8).ReLU().Dense(3).Softmax().Build(seed: 99);
+        var wider = Model.Sequential<float>(6).Dense(16).ReLU().Dense(4).Softmax().Build(seed: 5);
+        var x = TestData.Problem<float>(16, 6, 3, "softmax", seed: 9).X;
+        var before = a.Predict(x);
+        var weights = a.Parameters.Select(p => p.Value.Clone()).ToArray();
+
+        // Layer 0 matches in both; the first difference comes later. Nothing may have been copied when it throws.
+        FluentActions.Invoking(() => a.RestoreState(deeper.CaptureState())).Should().Throw<ArgumentException>()
+            .WithMessage("the state holds 6 tensors but this model has 4*another architecture*").Which.ParamName.Should().Be("state");
+        FluentActions.Invoking(() => a.RestoreState(wider.CaptureState())).Should().Throw<ArgumentException>()
+            .WithMessage("the state's tensor 2 has shape (4, 16) but parameter '2.weight' has shape (3, 16)*Nothing was restored*").Which.ParamName.Should().Be("state");
+        FluentActions.Invoking(() => a.RestoreState(new ModelState<float>(null!))).Should().Throw<ArgumentException>();
+        a.Predict(x).Should().Be(before);
+        a.Parameters.Select(p => p.Value.ToArray()).Should().BeEquivalentTo(weights.Select(w => w.ToArray()), o => o.WithStrictOrdering());
+
+        // Through a callback: a snapshot that is not CaptureWeights' is an ArgumentException, not an InvalidCastException.
+        var (tx, ty) = TestData.Problem<float>(32, 6, 3, "softmax", seed: 3);
+        var options = new TrainingOptions<float>
+        {
+            Epochs = 1,
+            Callbacks = { new LambdaCallback((c, r) => c.RestoreWeights("junk")) },
+        };
+        FluentActions.Invoking(() => a.Fit(new DataSet<float>(tx, ty), options)).Should().Throw<ArgumentException>()
+            .WithMessage("the snapshot is a String, not weights from CaptureWeights() of a Model<Single>*");
+    }
+
     private static byte[] WithLength(byte[] bytes, ulong length)
     {
         var copy = (byte[])bytes.Clone();
