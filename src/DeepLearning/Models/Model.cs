@@ -803,7 +803,7 @@ public sealed class Model<T>
         }
 
         copy.Regularizer = Regularizer;
-        copy.InputTransform = InputTransform is null ? null : InputTransforms.Restore<TOther>(InputTransform.Kind, InputTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.ConvertTo<TOther>()));
+        copy.InputTransform = InputTransform is null ? null : InputTransforms.Convert<T, TOther>(InputTransform);
         copy.TargetTransform = TargetTransform is null ? null : (Standardizer<TOther>)InputTransforms.Restore<TOther>(TargetTransform.Kind, TargetTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.ConvertTo<TOther>()));
         copy.ClassNames = ClassNames;
         copy.RefuseStandardizedInput = RefuseStandardizedInput;

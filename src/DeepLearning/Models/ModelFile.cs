@@ -88,6 +88,7 @@ public static class ModelFile
         };
         if (model.InputTransform is { } transform)
         {
+            InputTransforms.CheckSavable(transform, "input transform", path);
             metadata["input_transform"] = transform.Kind;
             tensors.AddRange(transform.ExportTensors().Select(kv => ($"input_transform.{kv.Key}", kv.Value)));
         }

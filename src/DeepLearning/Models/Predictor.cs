@@ -48,7 +48,7 @@ public sealed class Predictor<T>
         OutputSize = model.OutputSize;
         _transform = model.InputTransform is null
             ? null
-            : InputTransforms.Restore<T>(model.InputTransform.Kind, model.InputTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.Clone()));
+            : InputTransforms.Snapshot(model.InputTransform);
         _targetTransform = model.TargetTransform is null
             ? null
             : (Standardizer<T>)InputTransforms.Restore<T>(model.TargetTransform.Kind, model.TargetTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.Clone()));
