@@ -13,8 +13,10 @@ namespace DeepLearning;
 /// <para>
 /// ε defaults to 0, as in scikit-learn's <c>StandardScaler</c>: every feature with a non-zero spread comes out with
 /// standard deviation exactly 1, however small σ_j is (σ = 1e-4 gives 1, not 0.71). A constant column (σ_j = 0, or
-/// σ_j below the rounding noise of T relative to |μ_j|) is centred but not scaled (its scale is 1), so a dev example
-/// that differs from the constant is not blown up. Statistics are accumulated in double for both element types.
+/// σ_j ≤ 10·ε_T·|μ_j|, within rounding noise of T relative to the mean, with ε_T = 2⁻²³ for float and 2⁻⁵² for
+/// double) is centred but not scaled (its scale is 1), so a dev example that differs from the constant is not blown up.
+/// In float that threshold is not tiny for large values: a column of mean 1e7 needs σ above about 11.9 to be scaled,
+/// so store such data centred (or in double) if its spread is smaller. Statistics are accumulated in double for both element types.
 /// </para>
 /// <para>Use it as the model's first stage (<c>model.InputTransform = Standardizer.Fit(train)</c>): the model then
 /// standardizes every raw X it is given. <see cref="Apply(Tensor{T})"/> is for using it on its own.</para>

@@ -136,9 +136,14 @@ public sealed class Predictor<T>
     /// </summary>
     /// <param name="x">m examples of n_x raw features, row after row (not transformed yet).</param>
     /// <param name="destination">Receives Ŷ (m, C), row after row; may not overlap <paramref name="x"/>.</param>
-    /// <exception cref="ArgumentException">x is not a whole number of examples, or destination is not m·C long.</exception>
+    /// <exception cref="ArgumentException">x is not a whole number of examples, destination is not m·C long, or the two overlap.</exception>
     public void Predict(ReadOnlySpan<T> x, Span<T> destination)
     {
+        if (x.Overlaps(destination))
+        {
+            throw new ArgumentException("destination overlaps x: outputs written for the first examples would overwrite inputs of later ones; pass a separate buffer", nameof(destination));
+        }
+
         if (x.Length % InputSize != 0)
         {
             throw new ArgumentException($"x must hold whole examples of n_x = {InputSize} features; received {x.Length} values", nameof(x));

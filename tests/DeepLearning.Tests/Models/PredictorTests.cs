@@ -50,6 +50,18 @@ public class PredictorTests
     }
 
     [Fact]
+    public void A_destination_overlapping_x_is_refused()
+    {
+        var model = Model.Sequential<float>(4).Dense(8).ReLU().Dense(4).Build(seed: 2);
+        var predictor = model.CreatePredictor();
+        var buffer = new float[4 * 600];
+        FluentActions.Invoking(() => predictor.Predict(buffer, buffer)).Should().Throw<ArgumentException>()
+            .WithMessage("destination overlaps x*").Which.ParamName.Should().Be("destination");
+        FluentActions.Invoking(() => predictor.Predict(buffer.AsSpan(4, 8), buffer.AsSpan(0, 8))).Should().Throw<ArgumentException>();
+        predictor.Predict(buffer.AsSpan(0, 8), buffer.AsSpan(8, 8));
+    }
+
+    [Fact]
     public void Single_example_prediction_allocates_nothing_once_warm()
     {
         var model = Model.Sequential<float>(784).Dense(256).ReLU().Dense(128).ReLU().Dense(10).Softmax().Build(seed: 2);
