@@ -65,8 +65,8 @@ public sealed record IdxHeader(IdxElementType ElementType, int[] Dimensions, boo
 /// dimensions (elements per example, bytes in all) without overflow. A raw file must then be exactly as long as the
 /// header says before anything is read. A gzip file's size trailer (ISIZE) is only a quick first check, not evidence
 /// (when it disagrees, as it honestly does for a file of several gzip members, the file is decompressed once without
-/// keeping anything to count its true length): the data is decompressed in bounded chunks, buffers grow only as bytes actually arrive, and the decompressed length
-/// must equal the header's claim before the tensor or label array is allocated.
+/// keeping anything to count its true length): the data is decompressed in bounded chunks, buffers grow only as bytes
+/// actually arrive, and the decompressed length must equal the header's claim before the tensor or label array is allocated.
 /// </para>
 /// <para>
 /// Readers throw only <see cref="ArgumentException"/> (a null or empty path), <see cref="FileNotFoundException"/>,
@@ -89,8 +89,8 @@ public static class Idx
 
     /// <summary>
     /// Reads and validates the header of an IDX file, allocating nothing from its claims. For a raw file the length is
-    /// checked against the header too; for a gzip file the size trailer is, or when it disagrees (a file of several gzip members) the decompressed length,
-    /// counted without keeping the data (which is checked again when it is read).
+    /// checked against the header too; for a gzip file the size trailer is, or when it disagrees (a file of several gzip
+    /// members) the decompressed length, counted without keeping the data (which is checked again when it is read).
     /// </summary>
     /// <exception cref="InvalidDataException">The file is not a valid IDX file; the message names it and the value.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>

@@ -16,7 +16,8 @@ namespace DeepLearning;
 /// σ_j ≤ 10·ε_T·|μ_j|, within rounding noise of T relative to the mean, with ε_T = 2⁻²³ for float and 2⁻⁵² for
 /// double) is centred but not scaled (its scale is 1), so a dev example that differs from the constant is not blown up.
 /// In float that threshold is not tiny for large values: a column of mean 1e7 needs σ above about 11.9 to be scaled,
-/// so store such data centred (or in double) if its spread is smaller. Statistics are accumulated in double for both element types.
+/// so store such data centred (or in double) if its spread is smaller. Statistics are accumulated in double for both
+/// element types.
 /// </para>
 /// <para>Use it as the model's first stage (<c>model.InputTransform = Standardizer.Fit(train)</c>): the model then
 /// standardizes every raw X it is given. <see cref="Apply(Tensor{T})"/> is for using it on its own.</para>

@@ -757,11 +757,12 @@ public sealed class Model<T>
             throw new ArgumentException("the state's Tensors list is null", nameof(state));
         }
 
-        var targets = new List<(Tensor<T> Tensor, string Name)>();
+        // Names are formatted only for an error message.
+        var targets = new List<(Tensor<T> Tensor, string Layer, string? Parameter, string? Buffer)>();
         foreach (var layer in _layers)
         {
-            targets.AddRange(layer.Parameters.Select(p => (p.Value, $"parameter '{p.Name}'")));
-            targets.AddRange(layer.Buffers.Select(b => (b.Value, $"layer '{layer.Name}' buffer '{b.Key}'")));
+            targets.AddRange(layer.Parameters.Select(p => (p.Value, layer.Name, (string?)p.Name, (string?)null)));
+            targets.AddRange(layer.Buffers.Select(b => (b.Value, layer.Name, (string?)null, (string?)b.Key)));
         }
 
         if (state.Tensors.Count != targets.Count)
@@ -774,7 +775,7 @@ public sealed class Model<T>
             var source = state.Tensors[i];
             if (source is null || !source.SameShape(targets[i].Tensor))
             {
-                throw new ArgumentException($"the state's tensor {i} has shape {source?.ShapeText ?? "null"} but {targets[i].Name} has shape {targets[i].Tensor.ShapeText}; was it captured from a model of another architecture? Nothing was restored", nameof(state));
+                throw new ArgumentException($"the state's tensor {i} has shape {source?.ShapeText ?? "null"} but {(targets[i].Parameter is { } parameter ? $"parameter '{parameter}'" : $"layer '{targets[i].Layer}' buffer '{targets[i].Buffer}'")} has shape {targets[i].Tensor.ShapeText}; was it captured from a model of another architecture? Nothing was restored", nameof(state));
             }
         }
 
