@@ -1154,6 +1154,7 @@ public static class OnnxModel
                 OnnxDataType.Float => t.FloatData.Count,
                 OnnxDataType.Double => t.DoubleData.Count,
                 OnnxDataType.Int64 => t.Int64Data.Count,
+                9 => t.Int32Data.Count, // BOOL outside raw_data: one int32_data entry per value
                 _ => 0,
             };
             if (present != n)
@@ -1168,6 +1169,7 @@ public static class OnnxModel
                 {
                     OnnxDataType.Float => T.CreateTruncating(t.FloatData[i]),
                     OnnxDataType.Double => T.CreateTruncating(t.DoubleData[i]),
+                    9 => t.Int32Data[i] == 0 ? T.Zero : T.One,
                     _ => T.CreateTruncating(t.Int64Data[i]),
                 };
             }

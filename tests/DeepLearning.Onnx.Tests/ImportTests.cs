@@ -51,6 +51,52 @@ public class ImportTests
         model.Layers.Should().ContainSingle().Which.Should().BeOfType<Dense<double>>().Which.Activation.Should().Be(Activation.ReLU);
     }
 
+    [Theory]
+    [InlineData(false, 0)]
+    [InlineData(true, 0)]
+    [InlineData(false, 1)]
+    public void Dropout_with_a_BOOL_training_mode_in_int32_data_or_raw_data_imports(bool raw, int trainingMode)
+    {
+        // onnx.helper.make_tensor stores a BOOL in int32_data, not raw_data; it used to be refused as holding no values.
+        var g = new Graph("x", [null, 4]);
+        g.Initializer("w", _w, 3, 4);
+        g.Initializer("b", _b, 3);
+        g.Node("Gemm", ["x", "w", "b"], "z", ("transB", 1L));
+        g.Initializer("ratio", [0.5f]);
+        var mode = new TensorProto { Name = "mode", DataType = 9 };
+        if (raw)
+        {
+            mode.Raw = new byte[] { (byte)trainingMode };
+            mode.HasRaw = true;
+        }
+        else
+        {
+            mode.Int32Data.Add(trainingMode);
+        }
+
+        g.Graph_.Initializers.Add(mode);
+        g.Node("Dropout", ["z", "ratio", "mode"], "y");
+        var bytes = g.Encode("y", 3, opset: 13);
+        if (trainingMode != 0)
+        {
+            FluentActions.Invoking(() => OnnxModel.Load<double>(bytes)).Should().Throw<NotSupportedException>().WithMessage("*training*");
+            return;
+        }
+
+        var model = OnnxModel.Load<double>(bytes);
+        var x = Tensor.FromArray(new double[] { 1, 2, 3, 4 }).Reshape(1, 4);
+        for (int n = 0; n < 3; n++)
+        {
+            double z = _b[n];
+            for (int k = 0; k < 4; k++)
+            {
+                z += _w[(n * 4) + k] * x[0, k];
+            }
+
+            model.Predict(x)[0, n].Should().BeApproximately(z, 1e-12);
+        }
+    }
+
     [Fact]
     public void Gemm_without_transB_and_a_rank_4_input_with_Flatten()
     {

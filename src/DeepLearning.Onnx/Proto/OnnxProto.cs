@@ -394,6 +394,9 @@ internal sealed class TensorProto
 
     public List<long> Int64Data { get; } = [];
 
+    /// <summary>int32_data: where BOOL, INT8/16/32 and UINT8/16 values are kept when not in raw_data.</summary>
+    public List<long> Int32Data { get; } = [];
+
     public bool External { get; set; }
 
     public void Write(ProtoWriter w)
@@ -405,7 +408,15 @@ internal sealed class TensorProto
 
         w.Int64(2, DataType);
         w.String(8, Name);
-        w.Bytes(9, Raw.Span);
+        if (HasRaw || Raw.Length > 0 || Int32Data.Count == 0)
+        {
+            w.Bytes(9, Raw.Span);
+        }
+
+        foreach (long v in Int32Data)
+        {
+            w.Int64(5, v);
+        }
     }
 
     public static TensorProto Decode(ReadOnlyMemory<byte> bytes)
@@ -420,6 +431,7 @@ internal sealed class TensorProto
                 case 1: r.RepeatedInt64(wire, t.Dims, OnnxLimits.MaxDims, "tensor.dims"); break;
                 case 2: t.DataType = r.Int32(wire, "tensor.data_type"); break;
                 case 4: r.RepeatedFloat(wire, t.FloatData, int.MaxValue, "tensor.float_data"); break;
+                case 5: r.RepeatedInt64(wire, t.Int32Data, OnnxLimits.MaxDims * 8, "tensor.int32_data"); break;
                 case 7: r.RepeatedInt64(wire, t.Int64Data, OnnxLimits.MaxDims * 8, "tensor.int64_data"); break;
                 case 8: t.Name = r.String(wire, "tensor.name"); break;
                 case 9: t.Raw = r.LengthDelimited(wire); t.HasRaw = true; break;
