@@ -63,17 +63,14 @@ internal static class InputTransformNodes
 
             case MinMaxScaler<T> mm:
                 {
-                    var min = mm.Min.ReadOnlySpan;
-                    var max = mm.Max.ReadOnlySpan;
+                    // The scaler's own multipliers and offsets, including its fallback to scale 1 for a range
+                    // whose reciprocal overflows T.
                     var scale = new T[n];
                     var offset = new T[n];
                     for (int j = 0; j < n; j++)
                     {
-                        double lo = double.CreateTruncating(min[j]);
-                        double range = double.CreateTruncating(max[j]) - lo;
-                        double sc = range > 0 ? (mm.High - mm.Low) / range : 1.0;
-                        scale[j] = T.CreateTruncating(sc);
-                        offset[j] = T.CreateTruncating(mm.Low - (lo * sc));
+                        scale[j] = mm.ScaleOf(j);
+                        offset[j] = mm.OffsetOf(j);
                     }
 
                     nodes = new("Mul", "scale", scale, "Add", "offset", offset);

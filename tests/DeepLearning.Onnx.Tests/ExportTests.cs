@@ -32,6 +32,26 @@ public class ExportTests
     }
 
     [Fact]
+    public void A_min_max_scaled_feature_whose_range_underflows_exports_with_the_scalers_scale_of_one()
+    {
+        // A range of 1e-39 (float) has a reciprocal that overflows; the scaler uses scale 1, and the exporter used to
+        // recompute (High − Low)/range itself and then fail its own bit-for-bit self-check.
+        var x = new Tensor<float>(4, 2);
+        var y = new Tensor<float>(4, 1);
+        for (int i = 0; i < 4; i++)
+        {
+            x[i, 0] = i;
+            x[i, 1] = i % 2 == 0 ? 0f : 1e-39f;
+            y[i, 0] = i % 2;
+        }
+
+        var model = Model.Sequential<float>(2).MinMaxScale(new DataSet<float>(x, y)).Dense(1).Sigmoid().Build(seed: 1);
+        var imported = OnnxModel.Load<float>(OnnxExporter.ToBytes(model));
+        imported.Predict(x).ToArray().Should().Equal(model.Predict(x).ToArray());
+        imported.InputTransform.Should().BeOfType<MinMaxScaler<float>>();
+    }
+
+    [Fact]
     public void A_column_the_standardizer_treats_as_constant_exports_and_runs_like_ours()
     {
         // Column 0 varies by far less than float rounding of its mean (1000 and 1000.0001): the standardizer divides it

@@ -22,6 +22,12 @@ public sealed class MinMaxScaler<T> : IInputTransform<T>
     private readonly T[] _scale;
     private readonly T[] _offset;
 
+    /// <summary>The multiplier of feature j, x̂_j = x_j·scale_j + offset_j (for the ONNX form).</summary>
+    internal T ScaleOf(int j) => _scale[j];
+
+    /// <summary>The offset of feature j, x̂_j = x_j·scale_j + offset_j (for the ONNX form).</summary>
+    internal T OffsetOf(int j) => _offset[j];
+
     private MinMaxScaler(double[] min, double[] max, double low, double high)
     {
         // Round to T first, so a transform restored from its exported T tensors is bit-identical.
