@@ -241,16 +241,15 @@ public sealed partial class Tape<T>
             return sa.Length;
         }
 
-        if (b.Length == 1 && sa.Length >= sb.Length)
+        if (a.Length == 1 || b.Length == 1)
         {
-            sa.CopyTo(shape);
-            return sa.Length;
-        }
-
-        if (a.Length == 1 && sb.Length >= sa.Length)
-        {
-            sb.CopyTo(shape);
-            return sb.Length;
+            // A single element against anything. As in NumPy, the result has the higher rank, the other operand's
+            // dimensions padded with leading 1s: (1, 1, 1) against (2, 3) gives (1, 2, 3), the same elements.
+            var other = b.Length == 1 ? sa : sb;
+            int rank = Math.Max(sa.Length, sb.Length);
+            shape[..rank].Fill(1);
+            other.CopyTo(shape[(rank - other.Length)..]);
+            return rank;
         }
 
         if (sa.Length <= 2 && sb.Length <= 2)

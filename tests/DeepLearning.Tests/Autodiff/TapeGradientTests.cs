@@ -23,7 +23,25 @@ public class TapeGradientTests
         { [5], [1] },
         { [2, 3, 2], [2, 3, 2] },
         { [2, 3, 2], [1] },
+        { [1, 1, 1], [2, 3] },
+        { [2, 3], [1, 1, 1] },
+        { [1, 1, 1], [4] },
+        { [1, 1], [2, 3, 2] },
     };
+
+    [Theory]
+    [InlineData(new[] { 1, 1, 1 }, new[] { 2, 3 }, new[] { 1, 2, 3 })]
+    [InlineData(new[] { 2, 3 }, new[] { 1, 1, 1 }, new[] { 1, 2, 3 })]
+    [InlineData(new[] { 1, 1, 1 }, new[] { 4 }, new[] { 1, 1, 4 })]
+    [InlineData(new[] { 1, 1 }, new[] { 2, 3, 2 }, new[] { 2, 3, 2 })]
+    [InlineData(new[] { 1 }, new[] { 3, 4 }, new[] { 3, 4 })]
+    public void A_single_element_broadcasts_against_any_shape_as_in_NumPy(int[] a, int[] b, int[] result)
+    {
+        // The documented rule "a single element against anything": the result takes the higher rank (NumPy's shape).
+        var tape = new Tape<double>();
+        var y = tape.Variable(new Tensor<double>(a)) + tape.Constant(new Tensor<double>(b));
+        y.Shape.Should().Equal(result);
+    }
 
     [Theory]
     [MemberData(nameof(BroadcastShapes))]
