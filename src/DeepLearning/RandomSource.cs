@@ -73,35 +73,47 @@ public sealed class RandomSource
             throw new ArgumentOutOfRangeException(nameof(maxExclusive), maxExclusive, $"maxExclusive must be positive; received {maxExclusive}");
         }
 
-        // Lemire's multiply-shift: the high half of r·range for a 32-bit r, rejecting the 2³² mod range values of r whose
-        // low half falls below that threshold (they would favour the low results). The threshold, a division, is only
-        // needed when the low half is below range, which is rare for the ranges a shuffle uses.
-        ulong range = (ulong)maxExclusive;
+        return (int)NextBelow((uint)maxExclusive);
+    }
+
+    /// <summary>2³² mod <paramref name="range"/>: how many 32-bit values <see cref="NextInt(int)"/> rejects to stay unbiased.</summary>
+    internal static uint RejectionThreshold(uint range) => (0u - range) % range;
+
+    /// <summary>
+    /// A uniform integer in [<paramref name="minInclusive"/>, <paramref name="maxExclusive"/>), for any bounds with
+    /// minInclusive &lt; maxExclusive (the width may exceed <see cref="int.MaxValue"/>, up to the whole int range).
+    /// Draws exactly as <c>minInclusive + NextInt(maxExclusive - minInclusive)</c> does when that width fits in an int,
+    /// so seeded runs give the same values.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="maxExclusive"/> ≤ <paramref name="minInclusive"/>.</exception>
+    public int NextInt(int minInclusive, int maxExclusive)
+    {
+        if (maxExclusive <= minInclusive)
+        {
+            throw new ArgumentException($"the range [minInclusive, maxExclusive) = [{minInclusive}, {maxExclusive}) is empty; maxExclusive must exceed minInclusive");
+        }
+
+        // The width is at most 2³² − 1, so it fits a uint even when it overflows an int.
+        uint range = (uint)((long)maxExclusive - minInclusive);
+        return (int)(minInclusive + (long)NextBelow(range));
+    }
+
+    // Lemire's multiply-shift: the high half of r·range for a 32-bit r, rejecting the 2³² mod range values of r whose
+    // low half falls below that threshold (they would favour the low results). The threshold, a division, is only
+    // needed when the low half is below range, which is rare for the ranges a shuffle uses. range ≥ 1.
+    private uint NextBelow(uint range)
+    {
         ulong product = (NextUInt64() >> 32) * range;
         if ((uint)product < range)
         {
-            uint threshold = RejectionThreshold((uint)range);
+            uint threshold = RejectionThreshold(range);
             while ((uint)product < threshold)
             {
                 product = (NextUInt64() >> 32) * range;
             }
         }
 
-        return (int)(product >> 32);
-    }
-
-    /// <summary>2³² mod <paramref name="range"/>: how many 32-bit values <see cref="NextInt(int)"/> rejects to stay unbiased.</summary>
-    internal static uint RejectionThreshold(uint range) => (0u - range) % range;
-
-    /// <summary>A uniform integer in [<paramref name="minInclusive"/>, <paramref name="maxExclusive"/>).</summary>
-    public int NextInt(int minInclusive, int maxExclusive)
-    {
-        if (maxExclusive <= minInclusive)
-        {
-            throw new ArgumentException($"the range [{minInclusive}, {maxExclusive}) is empty");
-        }
-
-        return minInclusive + NextInt(maxExclusive - minInclusive);
+        return (uint)(product >> 32);
     }
 
     /// <summary>A uniform double in [<paramref name="low"/>, <paramref name="high"/>).</summary>

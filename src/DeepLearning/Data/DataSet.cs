@@ -262,7 +262,8 @@ public sealed class DataSet<T> : IDataSource<T>
     /// <param name="dev">The fraction for the dev (hold-out cross-validation) set, in [0, 1].</param>
     /// <param name="test">The fraction for the test set, in [0, 1]. The three must sum to 1.</param>
     /// <param name="seed">Seed of the shuffle.</param>
-    /// <param name="stratify">Keep each class's share the same in every part (within one row); needs labels.</param>
+    /// <param name="stratify">Keep each class's share the same in every part: each part of n rows holds n·m_c/m rows of
+    /// class c (m_c rows of it in all), rounded down or up, so always less than one row off; needs labels.</param>
     public (DataSet<T> Train, DataSet<T> Dev, DataSet<T> Test) Split(double train, double dev, double test, int seed = 0, bool stratify = false)
     {
         CheckFraction(train, nameof(train));
@@ -288,7 +289,9 @@ public sealed class DataSet<T> : IDataSource<T>
     /// <param name="dev">Rows in the dev set.</param>
     /// <param name="test">Rows in the test set.</param>
     /// <param name="seed">Seed of the shuffle.</param>
-    /// <param name="stratify">Keep each class's share the same in every part (within one row); needs labels.</param>
+    /// <param name="stratify">Keep each class's share the same in every part: each part of n rows (the rows left out
+    /// too) holds n·m_c/m rows of class c (m_c rows of it in all), rounded down or up, so always less than one row off;
+    /// needs labels.</param>
     public (DataSet<T> Train, DataSet<T> Dev, DataSet<T> Test) SplitByCount(int train, int dev, int test, int seed = 0, bool stratify = false)
     {
         if (train < 0 || dev < 0 || test < 0 || (long)train + dev + test > Count)
@@ -393,12 +396,14 @@ public sealed class DataSet<T> : IDataSource<T>
     private (DataSet<T> Train, DataSet<T> Dev, DataSet<T> Test) SplitCore(int nTrain, int nDev, int nTest, int seed, bool stratify)
     {
         var random = new RandomSource(seed);
-        int[] order = stratify ? StratifiedOrder(RequireLabels("a stratified split"), Classes, random) : random.Permutation(Count);
+        int[] order = stratify
+            ? StratifiedOrder(RequireLabels("a stratified split"), Classes, [nTrain, nDev, nTest, Count - nTrain - nDev - nTest], random)
+            : random.Permutation(Count);
         var train = order.AsSpan(0, nTrain);
         var dev = order.AsSpan(nTrain, nDev);
         var test = order.AsSpan(nTrain + nDev, nTest);
 
-        // A stratified order interleaves the classes; shuffle inside each part so its stored order is random too.
+        // A stratified order lists each part class by class; shuffle inside each part so its stored order is random too.
         random.Shuffle(train);
         random.Shuffle(dev);
         random.Shuffle(test);
@@ -406,43 +411,179 @@ public sealed class DataSet<T> : IDataSource<T>
     }
 
     /// <summary>
-    /// Orders the rows so that every prefix holds each class in proportion (within one row): row r of class c (in a
-    /// random order inside c) gets the key (r + o_c) / m_c with a random offset o_c ∈ [0, 1), and rows are sorted by
-    /// key. Cutting the order at any two points then gives parts whose class counts differ from m_c·(part/m) by
-    /// less than one.
+    /// Orders the rows as consecutive parts of the given sizes (the last part, the rows left out, may be empty) so that
+    /// part p holds k_pc rows of class c with |k_pc − size_p·m_c/m| &lt; 1 (exactly size_p·m_c/m when that is whole).
+    /// The counts are found first (<see cref="StratifiedCounts"/>), then each class's rows, in a random order, are dealt
+    /// to the parts. Cutting one proportional order at two points is not enough: a middle part is the difference of two
+    /// prefixes, each off by up to one row, so it could be off by nearly two.
     /// </summary>
-    private static int[] StratifiedOrder(int[] labels, int classes, RandomSource random)
+    private static int[] StratifiedOrder(int[] labels, int classes, int[] sizes, RandomSource random)
     {
         int m = labels.Length;
-        var counts = new int[classes];
-        foreach (int l in labels)
-        {
-            counts[l]++;
-        }
-
-        var offsets = new double[classes];
+        var byClass = new List<int>[classes];
         for (int c = 0; c < classes; c++)
         {
-            offsets[c] = random.NextDouble();
+            byClass[c] = [];
         }
 
-        var rankInClass = new int[classes];
-        var keys = new double[m];
-        var order = random.Permutation(m); // random order inside each class, random tie-break across classes
-        foreach (int i in order)
+        foreach (int i in random.Permutation(m)) // a random order inside each class
         {
-            int c = labels[i];
-            keys[i] = (rankInClass[c]++ + offsets[c]) / counts[c];
+            byClass[labels[i]].Add(i);
         }
 
-        var sortKeys = new double[m];
-        for (int k = 0; k < m; k++)
+        var counts = byClass.Select(rows => rows.Count).ToArray();
+        var k = StratifiedCounts(sizes, counts, random.Permutation(classes));
+        var start = new int[sizes.Length];
+        for (int p = 1; p < sizes.Length; p++)
         {
-            sortKeys[k] = keys[order[k]];
+            start[p] = start[p - 1] + sizes[p - 1];
         }
 
-        Array.Sort(sortKeys, order);
+        var order = new int[m];
+        for (int c = 0; c < classes; c++)
+        {
+            int taken = 0;
+            for (int p = 0; p < sizes.Length; p++)
+            {
+                for (int j = 0; j < k[p, c]; j++)
+                {
+                    order[start[p]++] = byClass[c][taken++];
+                }
+            }
+        }
+
         return order;
+    }
+
+    /// <summary>
+    /// Rounds the proportional counts q_pc = size_p·m_c/m (Σ_p size_p = m) to integers k_pc ∈ {⌊q_pc⌋, ⌈q_pc⌉} whose
+    /// row sums are the part sizes and column sums the class counts. Such a rounding exists: the fractional parts of
+    /// q form a flow with those residual sums through edges of capacity 1, so an integral one does too. Largest
+    /// fractional parts are rounded up first (ties broken by <paramref name="classRank"/>, a random order of the
+    /// classes); augmenting paths then finish what that greedy pass leaves.
+    /// </summary>
+    private static int[,] StratifiedCounts(int[] sizes, int[] classCounts, int[] classRank)
+    {
+        int parts = sizes.Length, classes = classCounts.Length;
+        long m = sizes.Sum(s => (long)s);
+        var k = new int[parts, classes];
+        if (m == 0)
+        {
+            return k;
+        }
+
+        var up = new bool[parts, classes]; // rounded up
+        var partNeed = (int[])sizes.Clone();
+        var classNeed = (int[])classCounts.Clone();
+        var remainders = new List<(long Remainder, int Part, int Class)>();
+        for (int p = 0; p < parts; p++)
+        {
+            for (int c = 0; c < classes; c++)
+            {
+                long q = (long)sizes[p] * classCounts[c];
+                k[p, c] = (int)(q / m);
+                partNeed[p] -= k[p, c];
+                classNeed[c] -= k[p, c];
+                if (q % m != 0)
+                {
+                    remainders.Add((q % m, p, c));
+                }
+            }
+        }
+
+        var rankOf = new int[classes];
+        for (int r = 0; r < classes; r++)
+        {
+            rankOf[classRank[r]] = r;
+        }
+
+        remainders.Sort((a, b) => a.Remainder != b.Remainder ? b.Remainder.CompareTo(a.Remainder)
+            : a.Class != b.Class ? rankOf[a.Class].CompareTo(rankOf[b.Class]) : a.Part.CompareTo(b.Part));
+        var candidate = new bool[parts, classes];
+        foreach (var (_, p, c) in remainders)
+        {
+            candidate[p, c] = true;
+            if (partNeed[p] > 0 && classNeed[c] > 0)
+            {
+                up[p, c] = true;
+                partNeed[p]--;
+                classNeed[c]--;
+            }
+        }
+
+        // Each augmenting path starts at a part still short of rows, alternates "round (p, c) up" and "round (p', c)
+        // back down", and ends at a class still short of rows.
+        for (int p0 = 0; p0 < parts; p0++)
+        {
+            while (partNeed[p0] > 0)
+            {
+                var classFrom = new int[classes]; // the part whose edge reached class c, or −1
+                var partFrom = new int[parts]; // the class whose edge reached part p, or −1; −2 for the start
+                Array.Fill(classFrom, -1);
+                Array.Fill(partFrom, -1);
+                partFrom[p0] = -2;
+                var queue = new Queue<int>();
+                queue.Enqueue(p0);
+                int end = -1;
+                while (queue.Count > 0 && end < 0)
+                {
+                    int p = queue.Dequeue();
+                    for (int c = 0; c < classes && end < 0; c++)
+                    {
+                        if (!candidate[p, c] || up[p, c] || classFrom[c] >= 0)
+                        {
+                            continue;
+                        }
+
+                        classFrom[c] = p;
+                        if (classNeed[c] > 0)
+                        {
+                            end = c;
+                            break;
+                        }
+
+                        for (int q = 0; q < parts; q++)
+                        {
+                            if (up[q, c] && partFrom[q] == -1)
+                            {
+                                partFrom[q] = c;
+                                queue.Enqueue(q);
+                            }
+                        }
+                    }
+                }
+
+                if (end < 0)
+                {
+                    throw new InvalidOperationException("internal error: no stratified rounding found; please report this with the class counts and split sizes");
+                }
+
+                classNeed[end]--;
+                partNeed[p0]--;
+                for (int c = end; c >= 0;)
+                {
+                    int p = classFrom[c];
+                    up[p, c] = true;
+                    int previous = partFrom[p];
+                    if (previous >= 0)
+                    {
+                        up[p, previous] = false;
+                    }
+
+                    c = previous;
+                }
+            }
+        }
+
+        for (int p = 0; p < parts; p++)
+        {
+            for (int c = 0; c < classes; c++)
+            {
+                k[p, c] += up[p, c] ? 1 : 0;
+            }
+        }
+
+        return k;
     }
 
     private sealed class Reader : IBatchReader<T>, IPrefetchingReader<T>

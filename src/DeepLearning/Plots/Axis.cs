@@ -56,7 +56,9 @@ public sealed class Axis
     /// <paramref name="maxTicks"/> ticks at multiples of a nice step ({1, 2, 5}·10ᵉ).
     /// </summary>
     /// <param name="dataMin">Smallest data value; finite.</param>
-    /// <param name="dataMax">Largest data value; finite and ≥ <paramref name="dataMin"/>. Equal bounds are widened.</param>
+    /// <param name="dataMax">Largest data value; finite and ≥ <paramref name="dataMin"/>. Equal bounds are widened.
+    /// Bounds up to ±double.MaxValue work: a width or an enclosing tick beyond the double range is never formed (the
+    /// axis then ends at the data).</param>
     /// <param name="maxTicks">Upper bound on the number of ticks; at least 2.</param>
     /// <param name="niceBounds">When true the axis is widened to the enclosing ticks, so the first tick ≤ dataMin and the last ≥ dataMax; otherwise the axis is exactly the data range and ticks lie inside it.</param>
     /// <param name="integerTicks">When true the step is at least 1 (e.g. epochs).</param>
@@ -77,11 +79,13 @@ public sealed class Axis
                 pad = Math.Max(pad, 1);
             }
 
-            (dataMin, dataMax) = (dataMin - pad, dataMax + pad);
+            (dataMin, dataMax) = (Math.Max(dataMin - pad, double.MinValue), Math.Min(dataMax + pad, double.MaxValue));
         }
 
-        // Start below the final step and widen until the ticks fit: the densest nice ticks within maxTicks.
-        var (mantissa, exponent) = NiceStep((dataMax - dataMin) / (2.5 * maxTicks));
+        // Start below the final step and widen until the ticks fit: the densest nice ticks within maxTicks. A width
+        // beyond double.MaxValue (data near ±double.MaxValue) is halved first; halving is exact, so the step is the same.
+        var width = dataMax - dataMin;
+        var (mantissa, exponent) = NiceStep(double.IsFinite(width) ? width / (2.5 * maxTicks) : ((dataMax / 2) - (dataMin / 2)) / (1.25 * maxTicks));
         if (integerTicks && exponent < 0)
         {
             (mantissa, exponent) = (1, 0);
@@ -100,6 +104,17 @@ public sealed class Axis
             }
 
             if (!niceBounds && Tick(hi, mantissa, exponent) > dataMax)
+            {
+                hi--;
+            }
+
+            // Near ±double.MaxValue the enclosing tick may be ±∞: stop at the last finite one (the axis then ends at the data).
+            if (!double.IsFinite(Tick(lo, mantissa, exponent)))
+            {
+                lo++;
+            }
+
+            if (!double.IsFinite(Tick(hi, mantissa, exponent)))
             {
                 hi--;
             }
@@ -133,7 +148,8 @@ public sealed class Axis
     /// powers of ten, otherwise the powers of ten (every k-th, to stay within <paramref name="maxTicks"/>).
     /// </summary>
     /// <param name="dataMin">Smallest data value; positive and finite.</param>
-    /// <param name="dataMax">Largest data value; finite and ≥ <paramref name="dataMin"/>.</param>
+    /// <param name="dataMax">Largest data value; finite and ≥ <paramref name="dataMin"/>. Where no 1-2-5 value lies
+    /// within the double range beyond the data (near double.MaxValue or double.Epsilon), the axis ends at the data.</param>
     /// <param name="maxTicks">Upper bound on the number of ticks; at least 2.</param>
     /// <returns>The axis.</returns>
     public static Axis Log(double dataMin, double dataMax, int maxTicks = 8)
@@ -160,8 +176,19 @@ public sealed class Axis
             candidates.Add((Tick(1, 5, e), 5));
         }
 
-        var min = candidates.Last(c => c.Value <= dataMin * (1 + 1e-12)).Value;
-        var max = candidates.First(c => c.Value >= dataMax * (1 - 1e-12) && c.Value > min).Value;
+        // Beyond double's range the candidates are 0 or +∞: leave those out, and end the axis at the data there.
+        candidates.RemoveAll(c => !(c.Value > 0) || !double.IsFinite(c.Value));
+        var min = candidates.LastOrDefault(c => c.Value <= dataMin * (1 + 1e-12)).Value;
+        min = min > 0 ? min : dataMin;
+        var max = candidates.FirstOrDefault(c => c.Value >= dataMax * (1 - 1e-12) && c.Value > min).Value;
+        max = max > 0 ? max : dataMax;
+        if (!(max > min))
+        {
+            // dataMin = dataMax = a candidate with no finite one above: start a step lower instead.
+            var below = candidates.LastOrDefault(c => c.Value < max).Value;
+            min = below > 0 ? below : max / 2;
+        }
+
         var inside = candidates.Where(c => c.Value >= min * (1 - 1e-12) && c.Value <= max * (1 + 1e-12)).ToList();
         var oneFive = inside.Where(c => c.Mantissa != 2).ToList();
         double[] ticks;
@@ -188,7 +215,7 @@ public sealed class Axis
     /// <returns>The fraction; outside [0, 1] for values outside the axis.</returns>
     public double Fraction(double value) => Scale == AxisScale.Log
         ? (Math.Log10(value) - Math.Log10(Min)) / (Math.Log10(Max) - Math.Log10(Min))
-        : (value - Min) / (Max - Min);
+        : double.IsFinite(Max - Min) ? (value - Min) / (Max - Min) : ((value / 2) - (Min / 2)) / ((Max / 2) - (Min / 2));
 
     /// <summary>The label for tick <paramref name="value"/>: as many decimals as the step needs, scientific notation for very large or small numbers.</summary>
     /// <param name="value">A tick value.</param>

@@ -10,7 +10,8 @@ public sealed record LineSeries(string Name, IReadOnlyList<double> X, IReadOnlyL
 
 /// <summary>
 /// A line chart of one or more named series, e.g. learning curves: cost J per epoch or iteration, train/dev accuracy
-/// per epoch. Points whose x or y is NaN or ±∞ (or y ≤ 0 on a log axis) are skipped and break the line there.
+/// per epoch. Points whose x or y is NaN or ±∞ (or y ≤ 0 on a log axis) are skipped and break the line there; any
+/// finite point is drawn, up to ±double.MaxValue.
 /// The y axis is widened to nice tick values, the x axis spans the data; the legend goes into the emptiest corner.
 /// </summary>
 public sealed class LineChart
@@ -163,19 +164,23 @@ public sealed class LineChart
                 $"line chart '{Title}': no finite{(LogY ? ", positive" : string.Empty)} point in series {names}");
         }
 
-        // A small margin keeps the first and last markers off the frame.
-        var xPad = (xMax - xMin) * 0.03;
-        (xMin, xMax) = (xMin - xPad, xMax + xPad);
-
-        // Probe layout with a guess, then size the tick count to the plot area it leaves.
+        // A small margin keeps the first and last markers off the frame: 3% of the range (taken from halves, and kept
+        // finite, for x near ±double.MaxValue), or on a log axis 3% of the range of log₁₀ x.
         if (LogX)
         {
-            // Pad by a ratio instead: the axis is linear in log₁₀ x.
-            (xMin, xMax) = (xMin + xPad, xMax - xPad);
-            var ratio = xMax > xMin ? Math.Pow(xMax / xMin, 0.03) : 1;
-            (xMin, xMax) = (xMin / ratio, xMax * ratio);
+            var ratio = xMax <= xMin ? 1
+                : double.IsFinite(xMax / xMin) ? Math.Pow(xMax / xMin, 0.03)
+                : Math.Pow(10, 0.03 * (Math.Log10(xMax) - Math.Log10(xMin)));
+            (xMin, xMax) = (Math.Max(xMin / ratio, double.Epsilon), Math.Min(xMax * ratio, double.MaxValue));
+        }
+        else
+        {
+            var xWidth = xMax - xMin;
+            var xPad = double.IsFinite(xWidth) ? xWidth * 0.03 : ((xMax / 2) - (xMin / 2)) * 0.06;
+            (xMin, xMax) = (Math.Max(xMin - xPad, double.MinValue), Math.Min(xMax + xPad, double.MaxValue));
         }
 
+        // Probe layout with a guess, then size the tick count to the plot area it leaves.
         var xAxis = LogX ? Axis.Log(xMin, xMax) : Axis.Linear(xMin, xMax, 8, niceBounds: false, integerTicks: integerX);
         var yAxis = LogY ? Axis.Log(yMin, yMax) : Axis.Linear(yMin, yMax, 6);
         var area = Frame.PlotArea(outer, xAxis, yAxis, XLabel, YLabel, Title);

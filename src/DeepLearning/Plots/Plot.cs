@@ -164,7 +164,8 @@ public static class Plot
     /// <param name="title">Chart title, or null.</param>
     /// <param name="xLabel">x-axis title, or null.</param>
     /// <param name="yLabel">y-axis title, or null.</param>
-    /// <param name="series">The series; at least one, each with at least one value.</param>
+    /// <param name="series">The series; at least one, each with at least one value. Any finite values are drawn, up to
+    /// ±double.MaxValue; NaN and ±∞ are skipped.</param>
     /// <returns>The figure.</returns>
     public static SvgDocument Lines(string? title, string? xLabel, string? yLabel, params (string Name, IReadOnlyList<double> Y)[] series)
     {

@@ -28,7 +28,8 @@ public sealed class Ensemble<T>
 
     /// <summary>Creates an ensemble of <paramref name="members"/> with optional non-negative weights (equal by default).</summary>
     /// <param name="members">Predictors x (m, n_x) → probabilities (m, C); at least one.</param>
-    /// <param name="weights">One finite weight ≥ 0 per member, not all 0; normalized to sum to 1.</param>
+    /// <param name="weights">One finite weight ≥ 0 per member, not all 0; normalized to sum to 1 (any finite weights,
+    /// even ones whose sum overflows a double, such as two of 1e308: those are divided by the largest first).</param>
     public Ensemble(IEnumerable<Func<Tensor<T>, Tensor<T>>> members, IEnumerable<double>? weights = null)
     {
         ArgumentNullException.ThrowIfNull(members);
@@ -178,7 +179,7 @@ public sealed class Ensemble<T>
 
     /// <summary>
     /// The weighted average Σ_k w_k·P_k of predictions of equal shape (m, C), with weights
-    /// normalized to sum to 1 (equal when null).
+    /// normalized to sum to 1 (equal when null), as the constructor normalizes them: any finite weights ≥ 0, not all 0.
     /// </summary>
     public static Tensor<T> Average(IReadOnlyList<Tensor<T>> predictions, IReadOnlyList<double>? weights = null)
     {
@@ -312,10 +313,19 @@ public sealed class Ensemble<T>
             }
         }
 
-        double total = weights.Sum();
-        if (!(total > 0))
+        double largest = weights.Max();
+        if (!(largest > 0))
         {
             throw new ArgumentException($"the weights must not all be 0; received [{string.Join(", ", weights.Select(v => v.ToString(CultureInfo.InvariantCulture)))}]", nameof(weights));
+        }
+
+        // Large finite weights (two of 1e308) sum to +∞, and v / ∞ made every weight 0; scaled by the largest first,
+        // the sum lies in [1, count]. Weights whose sum is finite are divided by it directly, as before.
+        double total = weights.Sum();
+        if (!double.IsFinite(total))
+        {
+            weights = weights.Select(v => v / largest).ToArray();
+            total = weights.Sum();
         }
 
         return weights.Select(v => v / total).ToArray();

@@ -166,6 +166,58 @@ public class DataSetTests
     }
 
     [Fact]
+    public void Stratified_split_keeps_the_middle_part_within_one_row_too()
+    {
+        // Cutting one proportional order at two points left dev, a difference of two prefixes, with 14 rows of class 0
+        // where 17·38/51 = 12.67 are due (1.33 off).
+        int[] labels = [.. Enumerable.Repeat(0, 38), .. Enumerable.Repeat(1, 2), .. Enumerable.Repeat(2, 6), .. Enumerable.Repeat(3, 4), 4];
+        var d = DataSet.FromLabels(TestData.Numbered<float>(labels.Length, n: 1).X, labels, 5);
+        var (train, dev, test) = d.Split(0.32, 0.34, 0.34, seed: 14, stratify: true);
+        dev.Count.Should().Be(17);
+        dev.ClassCounts()[0].Should().BeOneOf(12, 13);
+        CheckStratified(d, labels, 5, [train, dev, test], "the 51-row repro");
+    }
+
+    [Fact]
+    public void Stratified_split_keeps_every_part_and_class_within_one_row_for_random_labels_and_fractions()
+    {
+        var r = new RandomSource(2024);
+        for (int trial = 0; trial < 300; trial++)
+        {
+            int classes = r.NextInt(2, 10);
+            int m = 1 + r.NextInt(trial < 200 ? 60 : 600);
+            var weights = Enumerable.Range(0, classes).Select(_ => Math.Pow(r.NextDouble(), 3)).ToArray();
+            var labels = new int[m];
+            for (int i = 0; i < m; i++)
+            {
+                double u = r.NextDouble() * weights.Sum();
+                int c = 0;
+                while (c < classes - 1 && u >= weights[c])
+                {
+                    u -= weights[c++];
+                }
+
+                labels[i] = c;
+            }
+
+            var d = DataSet.FromLabels(TestData.Numbered<float>(m, n: 1).X, labels, classes);
+            double a = r.NextDouble(), b = r.NextDouble() * (1 - a), rest = Math.Max(0, 1 - a - b);
+            int seed = r.NextInt(-1000, 1000);
+            string context = $"trial {trial}: m = {m}, counts [{string.Join(", ", d.ClassCounts())}], fractions {a}/{b}/{rest}, seed {seed}";
+            var (train, dev, test) = d.Split(a, b, rest, seed, stratify: true);
+            CheckStratified(d, labels, classes, [train, dev, test], context);
+            var again = d.Split(a, b, rest, seed, stratify: true);
+            TestData.Ids(again.Dev).Should().Equal(TestData.Ids(dev), "the same seed gives the same split");
+
+            // By count, leaving rows out: the left-out rows are a fourth part, proportional too.
+            int nTrain = r.NextInt(m + 1), nDev = r.NextInt(m - nTrain + 1), nTest = r.NextInt(m - nTrain - nDev + 1);
+            var byCount = d.SplitByCount(nTrain, nDev, nTest, seed, stratify: true);
+            new[] { byCount.Train.Count, byCount.Dev.Count, byCount.Test.Count }.Should().Equal(nTrain, nDev, nTest);
+            CheckStratified(d, labels, classes, [byCount.Train, byCount.Dev, byCount.Test], "by count, " + context, allRows: false);
+        }
+    }
+
+    [Fact]
     public void Reader_in_stored_order_yields_full_batches_then_a_partial_one()
     {
         var d = TestData.Numbered<float>(10);
@@ -327,5 +379,35 @@ public class DataSetTests
         var b = DataSet.FromLabels(x, [0, 1], 2, ["yes", "no"]);
         FluentActions.Invoking(() => a.Concat(b)).Should().Throw<ArgumentException>().WithMessage("*class names differ*");
         a.Concat(DataSet.FromLabels(x, [1, 0], 2)).ClassNames.Should().Equal("no", "yes");
+    }
+
+    private static void CheckStratified(DataSet<float> d, int[] labels, int classes, DataSet<float>[] parts, string context, bool allRows = true)
+    {
+        var total = d.ClassCounts();
+        foreach (var part in parts)
+        {
+            var counts = part.ClassCounts();
+            for (int c = 0; c < classes; c++)
+            {
+                double expected = part.Count * total[c] / (double)labels.Length;
+                Math.Abs(counts[c] - expected).Should().BeLessThan(1, $"class {c} in a part of {part.Count} ({context})");
+            }
+        }
+
+        var ids = parts.SelectMany(TestData.Ids).ToList();
+        ids.Should().OnlyHaveUniqueItems(context);
+        if (allRows)
+        {
+            ids.Order().Should().Equal(Enumerable.Range(0, labels.Length), context);
+        }
+        else
+        {
+            var left = Enumerable.Range(0, labels.Length).Except(ids).ToList();
+            for (int c = 0; c < classes; c++)
+            {
+                double expected = left.Count * total[c] / (double)labels.Length;
+                Math.Abs(left.Count(i => labels[i] == c) - expected).Should().BeLessThan(1, $"class {c} among the {left.Count} rows left out ({context})");
+            }
+        }
     }
 }

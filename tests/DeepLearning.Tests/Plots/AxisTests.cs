@@ -73,6 +73,50 @@ public class AxisTests
     }
 
     [Fact]
+    public void Ranges_near_double_MaxValue_get_finite_ticks_and_fractions()
+    {
+        // (max − min) overflowed to +∞: NiceStep threw about 'roughStep', or ticks and Fraction became ±∞ and NaN.
+        const double max = double.MaxValue;
+        foreach (var (lo, hi) in new[] { (-max, max), (max, max), (-max, -max), (0.0, max), (-max, 1.0), (max / 3, max) })
+        {
+            foreach (bool nice in new[] { true, false })
+            {
+                for (int maxTicks = 2; maxTicks <= 11; maxTicks++)
+                {
+                    var axis = Axis.Linear(lo, hi, maxTicks, niceBounds: nice);
+                    string context = $"[{lo}, {hi}], {maxTicks} ticks, nice {nice}";
+                    axis.Ticks.Count.Should().BeInRange(1, maxTicks, context);
+                    axis.Ticks.Should().OnlyContain(t => double.IsFinite(t) && t >= axis.Min && t <= axis.Max, context);
+                    axis.Ticks.Should().BeInAscendingOrder(context);
+                    double.IsFinite(axis.Min).Should().BeTrue(context);
+                    double.IsFinite(axis.Max).Should().BeTrue(context);
+                    axis.Min.Should().BeLessThan(axis.Max, context);
+                    axis.Fraction(lo).Should().BeInRange(0, 1, context);
+                    axis.Fraction(hi).Should().BeInRange(0, 1, context);
+                    axis.Ticks.Select(axis.Label).Should().OnlyContain(l => !l.Contains('∞') && !l.Contains("NaN") && !l.Contains("Infinity"), context);
+                }
+            }
+        }
+
+        var full = Axis.Linear(-max, max, 6);
+        full.Fraction(-max).Should().Be(0);
+        full.Fraction(max).Should().Be(1);
+        full.Fraction(0).Should().BeApproximately(0.5, 1e-12);
+
+        foreach (var (lo, hi) in new[] { (1.0, max), (max, max), (1e308, 1e308), (double.Epsilon, double.Epsilon), (double.Epsilon, max) })
+        {
+            var log = Axis.Log(lo, hi);
+            string context = $"log [{lo}, {hi}]";
+            log.Min.Should().BeGreaterThan(0, context);
+            double.IsFinite(log.Max).Should().BeTrue(context);
+            log.Min.Should().BeLessThan(log.Max, context);
+            log.Ticks.Should().OnlyContain(t => t > 0 && double.IsFinite(t), context);
+            log.Fraction(lo).Should().BeInRange(0, 1, context);
+            log.Fraction(hi).Should().BeInRange(0, 1, context);
+        }
+    }
+
+    [Fact]
     public void Equal_bounds_are_widened()
     {
         var zero = Axis.Linear(0, 0);

@@ -53,6 +53,49 @@ public class LineChartTests
     }
 
     [Fact]
+    public void Values_near_double_MaxValue_are_drawn_inside_the_frame()
+    {
+        // The y range −MaxValue … MaxValue overflowed to +∞ and Plot.Lines threw ArgumentOutOfRangeException about an
+        // internal 'roughStep'.
+        var root = Parse(Plot.Lines("t", "x", "y", ("a", [-double.MaxValue, double.MaxValue])));
+        var points = PlotPoints(root);
+        var frame = Elements(root, "g", "axes").Single().Elements(Svg + "rect").First();
+        var (top, height) = (Number(frame, "y"), Number(frame, "height"));
+        points[0][1].Should().BeApproximately(top + height, 0.01, "−MaxValue is the bottom of the axis");
+        points[1][1].Should().BeApproximately(top, 0.01, "MaxValue is the top of the axis");
+
+        const double max = double.MaxValue;
+        var charts = new (string Name, LineChart Chart)[]
+        {
+            ("equal extremes", new LineChart().Add("s", [max, max])),
+            ("one low value", new LineChart().Add("s", [-max])),
+            ("mixed", new LineChart().Add("s", [max, -max, 0, 1])),
+            ("x extremes", new LineChart().Add("s", [-max, 0, max], [1, -max, 3])),
+            ("x and y at the top", new LineChart().Add("s", [max / 2, max], [max, max / 3])),
+            ("log y", new LineChart { LogY = true }.Add("s", [1e-300, max, 1e308])),
+            ("log x", new LineChart { LogX = true }.Add("s", [double.Epsilon, 1, max], [1, 2, 3])),
+            ("log 1e308", new LineChart { LogY = true }.Add("s", [1e308, 1e308])),
+        };
+        foreach (var (name, chart) in charts)
+        {
+            string svg = chart.ToSvg().ToString();
+            svg.Should().NotContainAny(["NaN", "Infinity", "∞"], name);
+            var r = Parse(chart.ToSvg());
+            var f = Elements(r, "g", "axes").Single().Elements(Svg + "rect").First();
+            var (x0, y0) = (Number(f, "x"), Number(f, "y"));
+            var (x1, y1) = (x0 + Number(f, "width"), y0 + Number(f, "height"));
+            var drawn = Elements(r, "circle", "point").Select(c => new[] { Number(c, "cx"), Number(c, "cy") }).ToList();
+            drawn.Should().NotBeEmpty(name);
+            drawn.Should().OnlyContain(p => p[0] >= x0 - 0.01 && p[0] <= x1 + 0.01 && p[1] >= y0 - 0.01 && p[1] <= y1 + 0.01, name);
+        }
+    }
+
+    private static double[][] PlotPoints(System.Xml.Linq.XElement root) =>
+        Elements(root, "polyline", "line").Single().Attribute("points")!.Value.Split(' ')
+            .Select(p => p.Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray())
+            .ToArray();
+
+    [Fact]
     public void Non_finite_points_are_skipped_and_break_the_line()
     {
         var chart = new LineChart().Add("s", [1, double.NaN, 3, 4, double.PositiveInfinity, 2, 1]);

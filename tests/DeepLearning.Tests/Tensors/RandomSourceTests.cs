@@ -86,6 +86,50 @@ public class RandomSourceTests
     }
 
     [Fact]
+    public void NextInt_with_bounds_accepts_ranges_wider_than_int_MaxValue()
+    {
+        // maxExclusive − minInclusive used to be computed in int: [int.MinValue, int.MaxValue) overflowed to −1 and threw
+        // "maxExclusive must be positive; received -1".
+        foreach (var (min, max) in new[] { (int.MinValue, int.MaxValue), (-2_000_000_000, 2_000_000_000), (int.MinValue, 1), (-1, int.MaxValue) })
+        {
+            var a = new RandomSource(5);
+            var b = new RandomSource(5);
+            var values = Enumerable.Range(0, 4000).Select(_ => a.NextInt(min, max)).ToArray();
+            values.Should().OnlyContain(v => v >= min && v < max, $"[{min}, {max})");
+            values.Should().Equal(Enumerable.Range(0, 4000).Select(_ => b.NextInt(min, max)), "the same seed gives the same values");
+            long mid = ((long)min + max) / 2;
+            values.Count(v => v < mid).Should().BeInRange(1800, 2200, $"about half of [{min}, {max}) lies below its middle");
+        }
+
+        new RandomSource(1).NextInt(int.MaxValue - 1, int.MaxValue).Should().Be(int.MaxValue - 1);
+        new RandomSource(1).NextInt(int.MinValue, int.MinValue + 1).Should().Be(int.MinValue);
+    }
+
+    [Fact]
+    public void NextInt_with_bounds_draws_as_before_for_ranges_that_fit_an_int()
+    {
+        // Seeded runs must not change: for widths up to int.MaxValue the two-bound form is min + NextInt(width).
+        foreach (var (min, max) in new[] { (0, 7), (-5, 5), (10, 1000), (-1_000_000, 60_000), (int.MinValue, -1), (0, int.MaxValue), (-1_000_000_000, 1_000_000_000) })
+        {
+            var a = new RandomSource(17);
+            var b = new RandomSource(17);
+            for (int i = 0; i < 2000; i++)
+            {
+                a.NextInt(min, max).Should().Be(min + b.NextInt(max - min), $"draw {i} of [{min}, {max})");
+            }
+        }
+    }
+
+    [Fact]
+    public void NextInt_with_bounds_refuses_an_empty_range_naming_both_bounds()
+    {
+        var r = new RandomSource(1);
+        FluentActions.Invoking(() => r.NextInt(3, 3)).Should().Throw<ArgumentException>().WithMessage("*[3, 3)*empty*");
+        FluentActions.Invoking(() => r.NextInt(int.MaxValue, int.MinValue)).Should().Throw<ArgumentException>()
+            .WithMessage("*[2147483647, -2147483648)*empty*maxExclusive must exceed minInclusive*");
+    }
+
+    [Fact]
     public void Permutation_contains_every_index_once_and_is_seeded()
     {
         var p = new RandomSource(3).Permutation(1000);

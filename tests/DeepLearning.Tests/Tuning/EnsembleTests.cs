@@ -48,6 +48,29 @@ public class EnsembleTests
     }
 
     [Fact]
+    public void Weights_whose_sum_overflows_are_still_normalized_to_sum_to_one()
+    {
+        // Two weights of 1e308 sum to +∞: they were divided by it, giving weights [0, 0] and all-zero predictions.
+        var p = Tensor.FromRows([[0.25f, 0.75f], [0.6f, 0.4f]]);
+        var ensemble = new Ensemble<float>(new Func<Tensor<float>, Tensor<float>>[] { _ => p, _ => p }, [1e308, 1e308]);
+        ensemble.Weights.Should().Equal(0.5, 0.5);
+        ensemble.Predict(new Tensor<float>(2, 1)).ToArray().Should().Equal([0.25f, 0.75f, 0.6f, 0.4f], (a, e) => Math.Abs(a - e) < 1e-6f);
+
+        var uneven = new Ensemble<double>([Fixed<double>(_a), Fixed<double>(_b), Fixed<double>(_c)], [double.MaxValue, double.MaxValue / 2, 0]);
+        uneven.Weights.Should().OnlyContain(w => double.IsFinite(w) && w >= 0);
+        uneven.Weights.Sum().Should().BeApproximately(1, 1e-15);
+        uneven.Weights[0].Should().BeApproximately(2.0 / 3, 1e-15);
+        uneven.Weights[1].Should().BeApproximately(1.0 / 3, 1e-15);
+        uneven.Weights[2].Should().Be(0);
+        uneven.Predict(_x)[0, 0].Should().BeApproximately(((2 * 0.9) + 0.4) / 3, 1e-15);
+
+        var averaged = Ensemble<float>.Average([p, Tensor.FromRows([[1f, 0f], [0f, 1f]])], [1e308, 1e308]);
+        averaged.ToArray().Should().Equal([0.625f, 0.375f, 0.3f, 0.7f], (a, e) => Math.Abs(a - e) < 1e-6f);
+        var averagedDouble = Ensemble<double>.Average([Fixed<double>(_a)(_x), Fixed<double>(_b)(_x)], [double.MaxValue, double.MaxValue]);
+        averagedDouble[0, 0].Should().BeApproximately((0.9 + 0.4) / 2, 1e-15);
+    }
+
+    [Fact]
     public void Evaluate_reports_member_accuracies_and_the_gain_over_the_best_member()
     {
         var report = new Ensemble<float>([Fixed<float>(_a), Fixed<float>(_b), Fixed<float>(_c)]).Evaluate(new Tensor<float>(3, 4), _labels);
