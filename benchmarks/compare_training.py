@@ -116,6 +116,24 @@ def ours_seconds(threads, epochs, folder, batch, net):
     sys.exit("no result line from the C# quick mode:\n" + out)
 
 
+def blas_in_use():
+    """The BLAS library torch's matmul loaded: 'openblas', 'reference' (Debian's netlib libblas3, ~10x slower), or
+    'unknown'. Debian's torch links libblas.so.3, which is the reference one unless libopenblas0-pthread is installed."""
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "blas" in line.lower() and "/" in line}
+    except OSError:
+        return "unknown"
+    # numpy maps libopenblas.so.0 itself; torch's GEMMs go through whichever libblas.so.3 the alternatives chose.
+    libblas = [os.path.realpath(p) for p in paths if "libblas.so" in p]
+    if any("/blas/libblas" in p for p in libblas):
+        return "reference"
+    if any("openblas" in p for p in libblas):
+        return "openblas"
+    return "unknown"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=2)
@@ -126,6 +144,10 @@ def main():
                     default="reference")
     ap.add_argument("--pytorch-only", action="store_true")
     args = ap.parse_args()
+    if blas_in_use() == "reference":
+        print("pytorch_blas=reference")
+        print("# PyTorch is running on the reference (netlib) BLAS: install libopenblas0-pthread, or its figures are "
+              "several times slower than a real peer", file=sys.stderr)
     if args.pytorch_only:
         x, y = load(args.data) if os.path.isdir(args.data) else random_data()
         for threads in args.threads or [1, 2]:

@@ -195,6 +195,11 @@ internal static class TrainQuick
         string output = process.StandardOutput.ReadToEnd();
         string error = process.StandardError.ReadToEnd();
         process.WaitForExit();
+        if (output.Contains("pytorch_blas=reference", StringComparison.Ordinal))
+        {
+            Console.Error.WriteLine("# PyTorch peer runs on the reference (netlib) BLAS: install libopenblas0-pthread, or its seconds (and the ratios) are not a fair peer");
+        }
+
         foreach (string l in output.Split('\n'))
         {
             const string Key = "seconds_per_epoch=";
