@@ -63,7 +63,10 @@ public abstract class TrainingContext
     /// <summary>
     /// Writes a training checkpoint to <paramref name="path"/> atomically: the model (loadable with
     /// <see cref="Model.Load{T}(string)"/>) plus everything <see cref="TrainingOptions{T}.ResumeFrom"/> needs to continue
-    /// exactly (optimizer state, epoch, α and α0, history, random states).
+    /// exactly (optimizer state, epoch, α and α0, history, random states). Called from
+    /// <see cref="ITrainingCallback.OnEpochEnd"/>, the file is written once every callback has finished that epoch, so it
+    /// holds all of their state after it (early stopping's best epoch too, whichever order the callbacks are listed in);
+    /// an error writing it then ends <c>Fit</c> as it would have from the call.
     /// </summary>
     public abstract void SaveCheckpoint(string path);
 

@@ -401,12 +401,21 @@ public static class Trainer
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
                 var record = history.AddEpoch(new EpochRecord(epoch + 1, costSum / seen, multiLabel ? correct / (seen * (double)model.OutputSize) : classification ? correct / (double)seen : Math.Sqrt(squaredError / (seen * (double)model.OutputSize)), devCost, devMetric, optimizer.LearningRate, seconds));
                 context.Epoch = epoch + 1;
-                foreach (var callback in options.Callbacks)
+                context.InEpochEnd = true;
+                try
                 {
-                    callback.OnEpochEnd(context, record);
+                    foreach (var callback in options.Callbacks)
+                    {
+                        callback.OnEpochEnd(context, record);
+                    }
+                }
+                finally
+                {
+                    context.InEpochEnd = false;
                 }
 
                 context.CheckSettings();
+                context.WritePendingCheckpoints();
                 if (options.Checkpoint is { } checkpoint
                     && (context.Epoch % checkpoint.EveryEpochs == 0 || context.Epoch == options.Epochs || context.StopRequested))
                 {
@@ -748,6 +757,7 @@ public static class Trainer
     {
         // The optimizer this Fit claimed and steps with, whatever options.Optimizer is later set to.
         private readonly Optimizer _optimizer = options.Optimizer;
+        private readonly List<string> _pendingCheckpoints = [];
 
         public override History History => history;
 
@@ -763,8 +773,38 @@ public static class Trainer
             model.RestoreState(snapshot as ModelState<T> ?? throw new ArgumentException($"the snapshot is a {snapshot.GetType().Name}, not weights from CaptureWeights() of a Model<{typeof(T).Name}>", nameof(snapshot)));
         }
 
-        public override void SaveCheckpoint(string path) =>
+        public override void SaveCheckpoint(string path)
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(path);
+            if (InEpochEnd)
+            {
+                // Written once every callback has run this epoch: a Checkpoint listed before EarlyStopping would
+                // otherwise save early stopping's state from the epoch before, and a resume would differ.
+                _pendingCheckpoints.Add(path);
+                return;
+            }
+
             TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, options.Callbacks);
+        }
+
+        /// <summary>True while the epoch's callbacks run; checkpoints asked for then wait for <see cref="WritePendingCheckpoints"/>.</summary>
+        public bool InEpochEnd { get; set; }
+
+        /// <summary>Writes the checkpoints callbacks asked for during this epoch's <see cref="ITrainingCallback.OnEpochEnd"/>.</summary>
+        public void WritePendingCheckpoints()
+        {
+            try
+            {
+                foreach (string path in _pendingCheckpoints)
+                {
+                    TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, options.Callbacks);
+                }
+            }
+            finally
+            {
+                _pendingCheckpoints.Clear();
+            }
+        }
 
         /// <summary>
         /// Between epochs: a callback may change the optimizer's rate and options.Regularization (applied from the next

@@ -104,6 +104,25 @@ internal static class TrainingCheckpoint
 
         CheckArchitecture(path, Meta("architecture"), model);
 
+        // The checkpoint's output units are its classes: data naming them otherwise would relabel every unit.
+        if (meta.TryGetValue("class_names", out var namesJson) && Model<T>.ClassNamesOf(train) is { } trainNames)
+        {
+            string[] saved;
+            try
+            {
+                saved = JsonNode.Parse(namesJson, documentOptions: new JsonDocumentOptions { MaxDepth = 4 })!.AsArray().Select(n => n!.GetValue<string>()).ToArray();
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException or ArgumentException)
+            {
+                throw Bad(path, $"the class_names metadata is invalid: {e.Message}");
+            }
+
+            if (!saved.SequenceEqual(trainNames, StringComparer.Ordinal))
+            {
+                throw Bad(path, $"it was trained on classes [{Clip(string.Join(", ", saved))}] but the training data has [{Clip(string.Join(", ", trainNames))}]; resume on data with the same class names in the same order (CsvOptions.ClassNames)");
+            }
+        }
+
         // Weights and buffers, in layer order, exactly the model's names and shapes, all finite.
         var known = new HashSet<string>(StringComparer.Ordinal);
         var weights = new List<Tensor<T>>();

@@ -218,6 +218,57 @@ public sealed class ResumeTests : IDisposable
     }
 
     [Fact]
+    public void A_Checkpoint_callback_listed_before_EarlyStopping_saves_its_state_after_the_epoch_so_every_resume_ends_the_same()
+    {
+        OneGemmThread(() =>
+        {
+            var train = Images(150, seed: 1);
+            var dev = Images(40, seed: 2);
+            TrainingOptions<float> Run(string pattern)
+            {
+                var options = Options(new Adam(0.05), dev);
+                options.Decay = null;
+                options.Epochs = 30;
+                options.Callbacks.Add(new Checkpoint(pattern));
+                options.Callbacks.Add(new EarlyStopping(patience: 2, restoreBestWeights: true, monitor: EarlyStoppingMonitor.DevCost));
+                return options;
+            }
+
+            var whole = NewModel(seed: 7);
+            var wholeHistory = whole.Fit(train, Run(Path.Combine(_dir, "order-{epoch}.ckpt")));
+            int ran = wholeHistory.Epochs.Count;
+            ran.Should().BeLessThan(30, "early stopping must fire for this test to bite");
+            for (int k = 1; k < ran; k++)
+            {
+                var resumed = NewModel(seed: 7);
+                var options = Run(Path.Combine(_dir, $"again-{k}-{{epoch}}.ckpt"));
+                options.ResumeFrom = Path.Combine(_dir, $"order-{k}.ckpt");
+                var history = resumed.Fit(train, options);
+                history.Epochs.Count.Should().Be(ran, $"resumed after epoch {k}");
+                history.StopReason.Should().Be(wholeHistory.StopReason);
+                ShouldBeIdentical(resumed, whole);
+            }
+        });
+    }
+
+    [Fact]
+    public void Resuming_on_data_whose_class_names_differ_from_the_checkpoints_is_refused()
+    {
+        var plain = Images(60, seed: 1);
+        var named = new DataSet<float>(plain.X, plain.Y, plain.Labels, 3, ["cat", "dog", "eel"]);
+        var renamed = new DataSet<float>(plain.X, plain.Y, plain.Labels, 3, ["eel", "dog", "cat"]);
+        string path = Path.Combine(_dir, "names.ckpt");
+        NewModel(seed: 7).Fit(named, new TrainingOptions<float> { Epochs = 2, Checkpoint = new CheckpointOptions(path) });
+
+        var model = NewModel(seed: 7);
+        model.Invoking(m => m.Fit(renamed, new TrainingOptions<float> { Epochs = 3, ResumeFrom = path })).Should().Throw<InvalidDataException>()
+            .WithMessage("*names.ckpt*trained on classes [cat, dog, eel] but the training data has [eel, dog, cat]*");
+        model.ClassNames.Should().BeNull("a refused checkpoint changes nothing");
+        NewModel(seed: 7).Fit(named, new TrainingOptions<float> { Epochs = 3, ResumeFrom = path }).Epochs.Count.Should().Be(3);
+        NewModel(seed: 7).Fit(plain, new TrainingOptions<float> { Epochs = 3, ResumeFrom = path }).Epochs.Count.Should().Be(3, "data without names is not a contradiction");
+    }
+
+    [Fact]
     public void Rerunning_a_run_that_early_stopping_ended_trains_no_more_and_ends_with_the_same_best_weights()
     {
         OneGemmThread(() =>
