@@ -159,7 +159,12 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
             _ => (record.Cost, false, "cost"),
         };
         bool improved = _bestEpoch == 0 || (higherIsBetter ? value > _bestValue + MinDelta : value < _bestValue - MinDelta);
-        if (improved)
+        if (!improved)
+        {
+            // Every epoch, not only on improvement: after a resume the history learns the best epoch imported.
+            history.SetMonitor(name, _bestEpoch);
+        }
+        else
         {
             _bestValue = value;
             _bestEpoch = record.Epoch;
@@ -194,19 +199,35 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
 
     /// <inheritdoc/>
     (string State, object? Weights) ICheckpointedCallback.ExportCheckpointState() =>
-        (string.Create(CultureInfo.InvariantCulture, $"{_bestEpoch} {_wait} {BitConverter.DoubleToInt64Bits(_bestValue):x16}"), _best);
+        (string.Create(CultureInfo.InvariantCulture, $"{_bestEpoch} {_wait} {BitConverter.DoubleToInt64Bits(_bestValue):x16} {Monitor} {(RestoreBestWeights ? 1 : 0)}"), _best);
 
     /// <inheritdoc/>
     Action ICheckpointedCallback.PrepareImport(string state, object? weights, int epoch)
     {
         var parts = state.Split(' ');
-        if (parts.Length != 3
+        if ((parts.Length != 3 && parts.Length != 5)
             || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int bestEpoch)
             || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int wait)
             || !long.TryParse(parts[2], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out long bits)
             || double.IsNaN(BitConverter.Int64BitsToDouble(bits)))
         {
-            throw new FormatException($"the EarlyStopping state \"{(state.Length > 80 ? state[..80] + "…" : state)}\" is not \"<best epoch> <epochs waited> <best value as 16 hex digits>\"");
+            throw new FormatException($"the EarlyStopping state \"{(state.Length > 80 ? state[..80] + "…" : state)}\" is not \"<best epoch> <epochs waited> <best value as 16 hex digits> <monitor> <restore 0|1>\"");
+        }
+
+        // A best value of another figure (a dev accuracy compared with a cost) or a best epoch without the weights it
+        // would restore would end the resumed run differently: resume with the settings the checkpoint was written with.
+        if (parts.Length == 5)
+        {
+            string expected = string.Create(CultureInfo.InvariantCulture, $"{Monitor} {(RestoreBestWeights ? 1 : 0)}");
+            if (parts[3] + " " + parts[4] != expected)
+            {
+                throw new FormatException($"the checkpoint's EarlyStopping watched {(parts[3].Length > 20 ? parts[3][..20] + "…" : parts[3])} with restoreBestWeights = {parts[4] == "1"}, but this one watches {Monitor} with restoreBestWeights = {RestoreBestWeights}; resume with the same settings");
+            }
+        }
+
+        if (RestoreBestWeights && bestEpoch > 0 && weights is null)
+        {
+            throw new FormatException("the EarlyStopping state has a best epoch but the checkpoint holds no weights of it to restore");
         }
 
         // Both count epochs already run: a best epoch after them is not one, and a huge wait would overflow ++_wait (never stop).

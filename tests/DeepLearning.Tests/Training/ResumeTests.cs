@@ -252,6 +252,50 @@ public sealed class ResumeTests : IDisposable
     }
 
     [Fact]
+    public void Early_stopping_settings_must_match_the_checkpoints_and_the_resumed_history_names_the_same_monitor_and_best_epoch()
+    {
+        OneGemmThread(() =>
+        {
+            var train = Images(150, seed: 1);
+            var dev = Images(40, seed: 2);
+            TrainingOptions<float> Run(EarlyStopping stopper)
+            {
+                var options = Options(new Adam(0.05), dev);
+                options.Decay = null;
+                options.Epochs = 8;
+                options.Callbacks.Add(stopper);
+                return options;
+            }
+
+            var wholeOptions = Run(new EarlyStopping(patience: 20, restoreBestWeights: true, monitor: EarlyStoppingMonitor.DevMetric));
+            wholeOptions.Checkpoint = new CheckpointOptions(Path.Combine(_dir, "monitor-{epoch}.ckpt"));
+            var whole = NewModel(seed: 7);
+            var wholeHistory = whole.Fit(train, wholeOptions);
+            string fromEpoch4 = Path.Combine(_dir, "monitor-4.ckpt");
+
+            var resumedOptions = Run(new EarlyStopping(patience: 20, restoreBestWeights: true, monitor: EarlyStoppingMonitor.DevMetric));
+            resumedOptions.ResumeFrom = fromEpoch4;
+            var resumed = NewModel(seed: 7);
+            var history = resumed.Fit(train, resumedOptions);
+            history.Monitor.Should().Be(wholeHistory.Monitor).And.Be("dev accuracy");
+            history.BestEpoch!.Epoch.Should().Be(wholeHistory.BestEpoch!.Epoch);
+            ShouldBeIdentical(resumed, whole);
+
+            foreach (var other in new[]
+            {
+                new EarlyStopping(patience: 20, restoreBestWeights: true, monitor: EarlyStoppingMonitor.TrainCost),
+                new EarlyStopping(patience: 20, restoreBestWeights: false, monitor: EarlyStoppingMonitor.DevMetric),
+            })
+            {
+                var options = Run(other);
+                options.ResumeFrom = fromEpoch4;
+                NewModel(seed: 7).Invoking(m => m.Fit(train, options)).Should().Throw<InvalidDataException>()
+                    .WithMessage("*callback 0: the checkpoint's EarlyStopping watched DevMetric with restoreBestWeights = True, but this one watches*resume with the same settings*");
+            }
+        });
+    }
+
+    [Fact]
     public void Resuming_on_data_whose_class_names_differ_from_the_checkpoints_is_refused()
     {
         var plain = Images(60, seed: 1);
