@@ -48,16 +48,17 @@ public static class Trainer
     /// when the same model is fitted again, as Keras's repeated <c>fit</c> does; an optimizer that holds the state of
     /// another model's parameters is <see cref="Optimizer.Reset"/> first, so each model trains as with a new optimizer.</para>
     /// </remarks>
-    /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the validation set is empty, the model has batch norm and the training data one example, or the callbacks list one <see cref="EarlyStopping"/> twice.</exception>
+    /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the training or validation set is known to be empty, the model has batch norm and the training data one example, or the callbacks list one <see cref="EarlyStopping"/> twice.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0.</exception>
-    /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model.</exception>
+    /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), a streamed source of unknown size yields no examples (found when it is first read: for validation data, after the first epoch), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model.</exception>
     /// <exception cref="TrainingDivergedException">The cost, the weights or the optimizer state (e.g. Adam's s = β2·s + (1 − β2)·g², which overflows float for |g| beyond ~1.8e19 while the weights stay finite) became NaN or ±∞; the last verified-finite weights and optimizer state are restored.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite).</exception>
     /// <exception cref="InvalidOperationException">
     /// The model, <paramref name="options"/>, its optimizer or one of its stateful callbacks (<see cref="EarlyStopping"/>) is in use by another Fit that has not returned (on another
     /// thread, e.g. one <see cref="TrainingOptions{T}"/> shared by the trials of a parallel search, or called from a
     /// callback): nothing is trained. Used one Fit after another, they may be reused. Or, with the divergence guard off,
-    /// a checkpoint would hold non-finite optimizer state (a file no run could resume from): it is not written.
+    /// a checkpoint would hold non-finite optimizer state (a file no run could resume from): it is not written. Or a
+    /// streamed source of unknown size yields a single example and the model has batch norm.
     /// </exception>
     public static History Fit<T>(this Model<T> model, IDataSource<T> train, TrainingOptions<T> options, CancellationToken cancellationToken = default)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -134,6 +135,11 @@ public static class Trainer
         Model<T>.CheckClassNames(model.ClassNames, "model", train, "training data");
         Model<T>.CheckClassNames(model.ClassNames ?? Model<T>.ClassNamesOf(train), model.ClassNames is null ? "training data" : "model", options.Validation, "validation data");
         CheckSource(model, train, "training data");
+        if (train.Count == 0)
+        {
+            throw new ArgumentException("the training data is empty (0 examples)", nameof(train));
+        }
+
         if (options.Validation is not null)
         {
             CheckSource(model, options.Validation, "validation data");
@@ -375,9 +381,12 @@ public static class Trainer
 
                 if (seen == 0)
                 {
-                    throw new InvalidOperationException(skipped == 0
-                        ? "the training data yielded no examples"
-                        : $"the training data yielded only one example, and batch norm (layer '{batchNorm!.Name}') cannot train on a one-row mini-batch, so it was skipped; train on 2 examples or more");
+                    if (skipped == 0)
+                    {
+                        throw new InvalidDataException("the training data yielded no examples (a streamed file with a header and no rows?)");
+                    }
+
+                    throw new InvalidOperationException($"the training data yielded only one example, and batch norm (layer '{batchNorm!.Name}') cannot train on a one-row mini-batch, so it was skipped; train on 2 examples or more");
                 }
 
                 // The last step of the epoch is checked too (for full-batch training it is the only one).
@@ -391,7 +400,7 @@ public static class Trainer
                     validationChecked = true;
                     if (eval.Count == 0)
                     {
-                        throw new InvalidOperationException("the validation data yielded no examples: pass a dev set with examples, or leave Validation null");
+                        throw new InvalidDataException("the validation data yielded no examples (a streamed file with a header and no rows?): pass a dev set with examples, or leave Validation null");
                     }
 
                     devCost = eval.Cost;

@@ -7,6 +7,25 @@ public sealed class TrainerTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
+    [Fact]
+    public void Empty_training_or_validation_data_is_refused_up_front_when_known_and_as_bad_data_when_streamed()
+    {
+        var model = Model.Sequential<double>(2).Dense(4).ReLU().Dense(1).Build(seed: 1);
+        var empty = new DataSet<double>(new Tensor<double>(0, 2), new Tensor<double>(0, 1));
+        model.Invoking(m => m.Fit(empty, new TrainingOptions<double> { Epochs = 1 })).Should().Throw<ArgumentException>()
+            .WithMessage("the training data is empty (0 examples)*");
+
+        // A CSV with a header and no rows: its size is unknown until it is read.
+        string path = Path.Combine(_dir, "header-only.csv");
+        File.WriteAllText(path, "a,b,y\n");
+        var options = new CsvOptions { LabelColumn = "y", Regression = true };
+        model.Invoking(m => m.Fit(Csv.OpenStreaming<double>(path, options), new TrainingOptions<double> { Epochs = 1 })).Should().Throw<InvalidDataException>()
+            .WithMessage("the training data yielded no examples*");
+        var validation = new TrainingOptions<double> { Epochs = 1, Validation = Csv.OpenStreaming<double>(path, options) };
+        model.Invoking(m => m.Fit(Separable(20, seed: 1), validation)).Should().Throw<InvalidDataException>()
+            .WithMessage("the validation data yielded no examples*");
+    }
+
     private static DataSet<double> Separable(int m, int seed)
     {
         var r = new RandomSource(seed);
