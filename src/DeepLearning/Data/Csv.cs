@@ -266,12 +266,19 @@ public static class Csv
                     // The first pass: every row is parsed (so errors surface now) and only the distinct labels kept.
                     var scratch = new double[layout.Features];
                     bool pending = layout.FirstRowPending;
+                    long rows = 0;
                     while (pending || lines.TryReadDataLine(out _))
                     {
                         pending = false;
+                        rows++;
                         var line = lines.Current;
                         var cell = layout.ParseRow<double>(line, lines.LineNumber, scratch);
                         map.Map(line[cell], lines.LineNumber, layout);
+                    }
+
+                    if (rows == 0)
+                    {
+                        throw new InvalidDataException($"'{path}' holds a header and no examples, so there are no labels to infer the classes from; pass CsvOptions.Classes or CsvOptions.ClassNames");
                     }
 
                     map = map.Resolve(layout).AsFixed(path);

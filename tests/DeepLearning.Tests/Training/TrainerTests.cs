@@ -24,6 +24,11 @@ public sealed class TrainerTests : IDisposable
         var validation = new TrainingOptions<double> { Epochs = 1, Validation = Csv.OpenStreaming<double>(path, options) };
         model.Invoking(m => m.Fit(Separable(20, seed: 1), validation)).Should().Throw<InvalidDataException>()
             .WithMessage("the validation data yielded no examples*");
+
+        // Classes inferred from a file without examples: there is nothing to infer them from (it said 2 classes).
+        FluentActions.Invoking(() => Csv.OpenStreaming<double>(path, new CsvOptions { LabelColumn = "y" })).Should().Throw<InvalidDataException>()
+            .WithMessage("*header-only.csv' holds a header and no examples, so there are no labels to infer the classes from*");
+        Csv.OpenStreaming<double>(path, new CsvOptions { LabelColumn = "y", Classes = 3 }).Classes.Should().Be(3);
     }
 
     private static DataSet<double> Separable(int m, int seed)
