@@ -178,7 +178,7 @@ public static class InputTransforms
                 throw new InvalidDataException($"it rebuilds with {rebuilt.Features} features instead of {transform.Features}");
             }
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or InvalidOperationException)
         {
             throw new InvalidOperationException($"the model cannot be saved: its {role} '{kind}' does not rebuild from its exported tensors ({e.Message}); nothing was written to '{path}'", e);
         }

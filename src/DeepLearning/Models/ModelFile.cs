@@ -56,7 +56,7 @@ public static class ModelFile
     /// <param name="path">The target file; replaced atomically if it exists.</param>
     /// <param name="extraTensors">More tensors to store (e.g. optimizer state), by unique name.</param>
     /// <param name="extraMetadata">More metadata strings to store; not the keys the file reserves (format, version, architecture, input_transform, target_transform, class_names).</param>
-    /// <exception cref="InvalidOperationException">A weight or running statistic is NaN or ±∞, or a running variance is negative (Load would refuse the file); nothing is written.</exception>
+    /// <exception cref="InvalidOperationException">A weight or running statistic is NaN or ±∞, a running variance is negative, or the input transform is a custom kind not registered with <see cref="InputTransforms.Register"/> (Load would refuse the file); nothing is written.</exception>
     /// <exception cref="ArgumentException">An extra tensor is named "__metadata__", an extra metadata key is reserved, a tensor name repeats, or the header would exceed <see cref="MaxHeaderBytes"/>; nothing is written.</exception>
     public static void Save<T>(Model<T> model, string path, IReadOnlyDictionary<string, Tensor<T>>? extraTensors = null, IReadOnlyDictionary<string, string>? extraMetadata = null)
         where T : unmanaged, IFloatingPointIeee754<T>

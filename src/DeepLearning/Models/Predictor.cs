@@ -21,7 +21,9 @@ namespace DeepLearning;
 /// A custom layer is copied too — a <see cref="TapeLayer{T}"/> (its parameters; the forward function is shared), or
 /// a layer whose kind has a factory registered with <see cref="LayerRegistry.Register"/> (rebuilt from its config,
 /// then its parameters and buffers copied) — except a custom <see cref="ILayer{T}"/> without a factory, whose
-/// <see cref="ILayer{T}.Infer"/> the predictor calls on the live layer.
+/// <see cref="ILayer{T}.Infer"/> the predictor calls on the live layer; likewise a custom input transform whose kind is
+/// not registered with <see cref="InputTransforms.Register"/> is used live (later changes to it show through, and it is
+/// shared with the model, so not thread-isolated).
 /// It owns its scratch buffers and is not thread-safe: use one per thread (they are cheap next to the model).
 /// Once warm for the batch sizes it is used with (a few different ones at most) it allocates nothing per call.</para>
 /// </remarks>

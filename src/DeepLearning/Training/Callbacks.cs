@@ -63,12 +63,15 @@ public abstract class TrainingContext
     /// <summary>
     /// Writes a training checkpoint to <paramref name="path"/> atomically: the model (loadable with
     /// <see cref="Model.Load{T}(string)"/>) plus everything <see cref="TrainingOptions{T}.ResumeFrom"/> needs to continue
-    /// exactly (optimizer state, epoch, α and α0, history, random states). Called from
-    /// <see cref="ITrainingCallback.OnEpochEnd"/>, the file is written once every callback has finished that epoch, so it
-    /// holds all of their state after it (early stopping's best epoch too, whichever order the callbacks are listed in);
-    /// an error writing it then ends <c>Fit</c> as it would have from the call.
+    /// exactly (optimizer state, epoch, α and α0, history, random states). The file is written before this returns,
+    /// with the state the callbacks have at that moment: callbacks listed after the caller have not yet seen this
+    /// epoch (the <see cref="Checkpoint"/> callback and <see cref="TrainingOptions{T}.Checkpoint"/> write once every
+    /// callback has run instead).
     /// </summary>
     public abstract void SaveCheckpoint(string path);
+
+    /// <summary>Writes a checkpoint once every callback has finished this epoch (as <see cref="Checkpoint"/> does); by default at once.</summary>
+    internal virtual void RequestCheckpoint(string path) => SaveCheckpoint(path);
 
     /// <summary>Mutable settings (batch size, decay, epochs, ...), typed per element type: cast to <c>TrainingOptions&lt;T&gt;</c>.</summary>
     public abstract object Options { get; }
@@ -85,6 +88,7 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
 {
     private object? _best;
     private double _bestValue;
+    private string? _figure; // what was watched ("dev cost", "cost", "dev accuracy", …), saved with the state
     private int _bestEpoch;
     private int _wait;
 
@@ -144,6 +148,7 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
         _best = null;
         _bestEpoch = 0;
         _wait = 0;
+        _figure = null;
     }
 
     /// <inheritdoc/>
@@ -158,6 +163,7 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
             EarlyStoppingMonitor.DevCost or EarlyStoppingMonitor.Auto when record.DevCost is { } c => (c, false, "dev cost"),
             _ => (record.Cost, false, "cost"),
         };
+        _figure = name;
         bool improved = _bestEpoch == 0 || (higherIsBetter ? value > _bestValue + MinDelta : value < _bestValue - MinDelta);
         if (!improved)
         {
@@ -199,30 +205,44 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
 
     /// <inheritdoc/>
     (string State, object? Weights) ICheckpointedCallback.ExportCheckpointState() =>
-        (string.Create(CultureInfo.InvariantCulture, $"{_bestEpoch} {_wait} {BitConverter.DoubleToInt64Bits(_bestValue):x16} {Monitor} {(RestoreBestWeights ? 1 : 0)}"), _best);
+        (string.Create(CultureInfo.InvariantCulture, $"{_bestEpoch} {_wait} {BitConverter.DoubleToInt64Bits(_bestValue):x16} {Monitor} {(RestoreBestWeights ? 1 : 0)} {(_figure is null ? "-" : Uri.EscapeDataString(_figure))}"), _best);
 
     /// <inheritdoc/>
-    Action ICheckpointedCallback.PrepareImport(string state, object? weights, int epoch)
+    Action ICheckpointedCallback.PrepareImport(string state, object? weights, int epoch, bool hasValidation, string metricName)
     {
         var parts = state.Split(' ');
-        if ((parts.Length != 3 && parts.Length != 5)
+        if (parts.Length is not (3 or 5 or 6)
             || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int bestEpoch)
             || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int wait)
             || !long.TryParse(parts[2], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out long bits)
             || double.IsNaN(BitConverter.Int64BitsToDouble(bits)))
         {
-            throw new FormatException($"the EarlyStopping state \"{(state.Length > 80 ? state[..80] + "…" : state)}\" is not \"<best epoch> <epochs waited> <best value as 16 hex digits> <monitor> <restore 0|1>\"");
+            throw new FormatException($"the EarlyStopping state \"{(state.Length > 80 ? state[..80] + "…" : state)}\" is not \"<best epoch> <epochs waited> <best value as 16 hex digits> <monitor> <restore 0|1> <figure>\"");
         }
 
         // A best value of another figure (a dev accuracy compared with a cost) or a best epoch without the weights it
         // would restore would end the resumed run differently: resume with the settings the checkpoint was written with.
-        if (parts.Length == 5)
+        if (parts.Length >= 5)
         {
             string expected = string.Create(CultureInfo.InvariantCulture, $"{Monitor} {(RestoreBestWeights ? 1 : 0)}");
             if (parts[3] + " " + parts[4] != expected)
             {
                 throw new FormatException($"the checkpoint's EarlyStopping watched {(parts[3].Length > 20 ? parts[3][..20] + "…" : parts[3])} with restoreBestWeights = {parts[4] == "1"}, but this one watches {Monitor} with restoreBestWeights = {RestoreBestWeights}; resume with the same settings");
             }
+        }
+
+        // Auto and DevMetric watch a dev figure only when there is a dev set: a resume without one (or with one, where the
+        // checkpoint had none) would compare the saved best of one figure with values of another.
+        string figure = Monitor switch
+        {
+            EarlyStoppingMonitor.DevMetric when hasValidation => "dev " + metricName,
+            EarlyStoppingMonitor.DevCost or EarlyStoppingMonitor.Auto when hasValidation => "dev cost",
+            _ => "cost",
+        };
+        string? saved = parts.Length == 6 && parts[5] != "-" ? Uri.UnescapeDataString(parts[5]) : null;
+        if (saved is not null && saved != figure)
+        {
+            throw new FormatException($"the checkpoint's EarlyStopping watched the {(saved.Length > 40 ? saved[..40] + "…" : saved)}, but this run would give it the {figure} (is the validation data {(hasValidation ? "new" : "missing")}?); resume with the same validation data and settings");
         }
 
         if (RestoreBestWeights && bestEpoch > 0 && weights is null)
@@ -242,6 +262,7 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
             _wait = wait;
             _bestValue = BitConverter.Int64BitsToDouble(bits);
             _best = RestoreBestWeights ? weights : null;
+            _figure = saved;
         };
     }
 
@@ -300,7 +321,7 @@ public sealed class Checkpoint : ITrainingCallback
         ArgumentNullException.ThrowIfNull(record);
         if (record.Epoch % EveryEpochs == 0)
         {
-            context.SaveCheckpoint(Path.Replace("{epoch}", record.Epoch.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
+            context.RequestCheckpoint(Path.Replace("{epoch}", record.Epoch.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
         }
     }
 }

@@ -57,7 +57,9 @@ public static class Trainer
     /// The model, <paramref name="options"/>, its optimizer or one of its stateful callbacks (<see cref="EarlyStopping"/>) is in use by another Fit that has not returned (on another
     /// thread, e.g. one <see cref="TrainingOptions{T}"/> shared by the trials of a parallel search, or called from a
     /// callback): nothing is trained. Used one Fit after another, they may be reused. Or, with the divergence guard off,
-    /// a checkpoint would hold non-finite optimizer state (a file no run could resume from): it is not written. Or a
+    /// a checkpoint would hold non-finite optimizer state (a file no run could resume from): it is not written. Or
+    /// checkpoints are asked for and the model's input transform is a custom kind not registered with
+    /// <see cref="InputTransforms.Register"/> (refused before training). Or a
     /// streamed source of unknown size yields a single example and the model has batch norm.
     /// </exception>
     public static History Fit<T>(this Model<T> model, IDataSource<T> train, TrainingOptions<T> options, CancellationToken cancellationToken = default)
@@ -140,6 +142,13 @@ public static class Trainer
             throw new ArgumentException("the training data is empty (0 examples)", nameof(train));
         }
 
+        // A checkpoint of a model whose input transform a load could not rebuild would be refused after the first epoch.
+        string? checkpointPath = options.Checkpoint?.Path ?? options.Callbacks.OfType<Checkpoint>().FirstOrDefault()?.Path;
+        if (checkpointPath is not null && model.InputTransform is { } transform)
+        {
+            InputTransforms.CheckSavable(transform, "input transform", checkpointPath);
+        }
+
         if (options.Validation is not null)
         {
             CheckSource(model, options.Validation, "validation data");
@@ -173,7 +182,7 @@ public static class Trainer
 
         // The checkpoint is read and checked in full before anything of the model changes (its regularizer, its stream of
         // shuffles), so a refused one leaves the model as it was.
-        var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks) : null;
+        var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks, options.Validation is not null) : null;
         if (options.Regularization is not null)
         {
             model.Regularizer = options.Regularization;
@@ -785,6 +794,12 @@ public static class Trainer
         public override void SaveCheckpoint(string path)
         {
             ArgumentException.ThrowIfNullOrWhiteSpace(path);
+            TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, options.Callbacks);
+        }
+
+        internal override void RequestCheckpoint(string path)
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(path);
             if (InEpochEnd)
             {
                 // Written once every callback has run this epoch: a Checkpoint listed before EarlyStopping would
@@ -793,7 +808,7 @@ public static class Trainer
                 return;
             }
 
-            TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, options.Callbacks);
+            SaveCheckpoint(path);
         }
 
         /// <summary>True while the epoch's callbacks run; checkpoints asked for then wait for <see cref="WritePendingCheckpoints"/>.</summary>

@@ -79,7 +79,7 @@ internal static class TrainingCheckpoint
     }
 
     /// <summary>Reads and validates the whole checkpoint against the model and options; changes nothing.</summary>
-    public static Resume<T> Read<T>(string path, Model<T> model, Optimizer optimizer, IDataSource<T> train, IList<ITrainingCallback> callbacks)
+    public static Resume<T> Read<T>(string path, Model<T> model, Optimizer optimizer, IDataSource<T> train, IList<ITrainingCallback> callbacks, bool hasValidation)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var file = ModelFile.Read<T>(path);
@@ -285,7 +285,7 @@ internal static class TrainingCheckpoint
 
             try
             {
-                callbackImports.Add(stateful.PrepareImport(Meta($"callback.{i}.state"), snapshot, epoch));
+                callbackImports.Add(stateful.PrepareImport(Meta($"callback.{i}.state"), snapshot, epoch, hasValidation, Meta("history_metric")));
             }
             catch (FormatException e)
             {
@@ -504,7 +504,7 @@ internal interface ICheckpointedCallback
 
     /// <summary>Validates a saved state, written after <paramref name="epoch"/> epochs, and returns the action that installs it (nothing changes before it runs).</summary>
     /// <exception cref="FormatException">The state text is malformed.</exception>
-    Action PrepareImport(string state, object? weights, int epoch);
+    Action PrepareImport(string state, object? weights, int epoch, bool hasValidation, string metricName);
 
     /// <summary>
     /// Once imported: why this callback had already ended training when the checkpoint was written (early stopping whose

@@ -296,6 +296,37 @@ public sealed class ResumeTests : IDisposable
     }
 
     [Fact]
+    public void Early_stopping_resumed_without_the_dev_set_it_watched_is_refused_and_SaveCheckpoint_writes_at_once()
+    {
+        OneGemmThread(() =>
+        {
+            var train = Images(150, seed: 1);
+            var dev = Images(40, seed: 2);
+            string path = Path.Combine(_dir, "auto.ckpt");
+            bool existedInCallback = false;
+            var options = Options(new Adam(0.05), dev);
+            options.Epochs = 3;
+            options.Callbacks.Add(new EarlyStopping(patience: 20));
+            options.Callbacks.Add(new LambdaCallback((c, r) =>
+            {
+                c.SaveCheckpoint(path);
+                existedInCallback = File.Exists(path);
+            }));
+            NewModel(seed: 7).Fit(train, options);
+            existedInCallback.Should().BeTrue("TrainingContext.SaveCheckpoint writes before it returns");
+
+            // Auto watched the dev cost; without a dev set it would watch the training cost against the saved dev best.
+            var again = Options(new Adam(0.05), dev);
+            again.Validation = null;
+            again.Epochs = 6;
+            again.ResumeFrom = path;
+            again.Callbacks.Add(new EarlyStopping(patience: 20));
+            NewModel(seed: 7).Invoking(m => m.Fit(train, again)).Should().Throw<InvalidDataException>()
+                .WithMessage("*callback 0: the checkpoint's EarlyStopping watched the dev cost, but this run would give it the cost (is the validation data missing?)*");
+        });
+    }
+
+    [Fact]
     public void Resuming_on_data_whose_class_names_differ_from_the_checkpoints_is_refused()
     {
         var plain = Images(60, seed: 1);
