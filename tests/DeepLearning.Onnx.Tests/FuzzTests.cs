@@ -24,6 +24,7 @@ public class FuzzTests(ITestOutputHelper output)
             OnnxExporter.ToBytes(TestModels.Build<float>("linear-activation", "none").Model),
             OnnxExporter.ToBytes(TestModels.Regression<float>("none").Model),
             OnnxExporter.ToBytes(WithClassNames(TestModels.Build<float>("relu", "none").Model)),
+            DropoutWithInt32Data(),
         };
 
         var random = new Random(20261130);
@@ -56,6 +57,22 @@ public class FuzzTests(ITestOutputHelper output)
         output.WriteLine($"{cases} cases: {string.Join(", ", outcomes.Select(kv => $"{kv.Key} {kv.Value}"))}; largest allocation minus 4 × file size: {_worstExcess:N0} bytes");
         cases.Should().BeGreaterThanOrEqualTo(2000);
         outcomes.Keys.Should().Contain(nameof(InvalidDataException), "most mutations break the file");
+    }
+
+    // Gemm then Dropout whose BOOL training_mode sits in int32_data (onnx.helper's layout), so mutations reach that field.
+    private static byte[] DropoutWithInt32Data()
+    {
+        var g = new ImportTests.Graph("x", [null, 4]);
+        g.Initializer("w", new float[12], 3, 4);
+        g.Node("Gemm", ["x", "w"], "z", ("transB", 1L));
+        g.Initializer("ratio", [0.5f]);
+        var mode = new TensorProto { Name = "mode", DataType = 9 };
+        mode.Int32Data.Add(0);
+        g.Graph_.Initializers.Add(mode);
+        g.Node("Dropout", ["z", "ratio", "mode"], "y");
+        var bytes = g.Encode("y", 3, opset: 13);
+        OnnxModel.Load<float>(bytes).Layers.Should().NotBeEmpty("the seed itself must load");
+        return bytes;
     }
 
     // A classifier whose export carries "class_names" metadata, so mutations reach the importer's reading of it.

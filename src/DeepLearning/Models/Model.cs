@@ -805,7 +805,7 @@ public sealed class Model<T>
 
         copy.Regularizer = Regularizer;
         copy.InputTransform = InputTransform is null ? null : InputTransforms.Convert<T, TOther>(InputTransform);
-        copy.TargetTransform = TargetTransform is null ? null : (Standardizer<TOther>)InputTransforms.Restore<TOther>(TargetTransform.Kind, TargetTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.ConvertTo<TOther>()));
+        copy.TargetTransform = TargetTransform is null ? null : (Standardizer<TOther>)InputTransforms.Convert<T, TOther>(TargetTransform);
         copy.ClassNames = ClassNames;
         copy.RefuseStandardizedInput = RefuseStandardizedInput;
         return copy;

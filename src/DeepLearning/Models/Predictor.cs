@@ -53,7 +53,7 @@ public sealed class Predictor<T>
             : InputTransforms.Snapshot(model.InputTransform);
         _targetTransform = model.TargetTransform is null
             ? null
-            : (Standardizer<T>)InputTransforms.Restore<T>(model.TargetTransform.Kind, model.TargetTransform.ExportTensors().ToDictionary(kv => kv.Key, kv => kv.Value.Clone()));
+            : (Standardizer<T>)InputTransforms.Snapshot<T>(model.TargetTransform);
         var steps = new List<Step>();
         foreach (var layer in model.Layers)
         {

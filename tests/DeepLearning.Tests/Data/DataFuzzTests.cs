@@ -73,7 +73,7 @@ public sealed class DataFuzzTests : IDisposable
             if (i % 2 == 0)
             {
                 // Mutate the compressed file: the deflate stream, its CRC and its size trailer.
-                var gz = Gzip(payload);
+                var gz = i % 4 == 0 ? Gzip(payload) : GzipMembers(payload, random.Next(payload.Length + 1));
                 int[] bounds = [0, 2, 3, 9, 10, gz.Length / 2, gz.Length - 8, gz.Length - 4, gz.Length];
                 bytes = Mutator.Mutate(gz, bounds, i / 2, random, bigEndian: false, out how);
                 how = "compressed: " + how;
@@ -145,6 +145,14 @@ public sealed class DataFuzzTests : IDisposable
                 int at = random.Next(bytes.Length);
                 bytes[at] = (byte)random.Next(0x80, 0x100);
                 how += $", byte {at} set to 0x{bytes[at]:X2}";
+            }
+
+            if (i % 10 is 4 or 9)
+            {
+                // Other line ends, without drawing from the random stream: a lone CR (classic Mac OS) or CRLF.
+                byte[] ending = i % 10 == 9 ? [(byte)'\r'] : [(byte)'\r', (byte)'\n'];
+                bytes = bytes.SelectMany(b => b == (byte)'\n' ? ending : [b]).ToArray();
+                how += i % 10 == 9 ? ", LF → CR" : ", LF → CRLF";
             }
 
             if (i % 6 == 3)
@@ -261,6 +269,9 @@ public sealed class DataFuzzTests : IDisposable
         int size = b[2] switch { 0x0B => 2, 0x0C or 0x0D => 4, 0x0E => 8, _ => 1 };
         return total + (elements * size);
     }
+
+    // Two gzip members split at 'cut' (as bgzip or 'cat a.gz b.gz' write): the size trailer covers only the second.
+    private static byte[] GzipMembers(byte[] data, int cut) => [.. Gzip(data[..cut]), .. Gzip(data[cut..])];
 
     private static byte[] Gzip(byte[] data)
     {
