@@ -199,7 +199,7 @@ public sealed class Model<T>
     /// from the training set's): its class indices would name other classes, as when a test CSV of text labels is read
     /// without <c>CsvOptions.ClassNames = train.ClassNames</c> and lacks a class.
     /// </summary>
-    /// <exception cref="ArgumentException">The model is not a classifier, the number of names is not the number of classes, or a name is null.</exception>
+    /// <exception cref="ArgumentException">The model is not a classifier, the number of names is not the number of classes, or a name is null or holds a lone UTF-16 surrogate.</exception>
     public IReadOnlyList<string>? ClassNames
     {
         get => _classNames;
@@ -224,6 +224,12 @@ public sealed class Model<T>
                     {
                         // Save would write it, and Load refuse the file it wrote.
                         throw new ArgumentException($"class names must not be null; entry {i} of [{string.Join(", ", value.Select(n => n ?? "null"))}] is null", nameof(value));
+                    }
+
+                    if (ModelFile.LoneSurrogate(value[i]) is var k and >= 0)
+                    {
+                        // It has no UTF-8 form: a saved model would hold U+FFFD in its place and load back a different name.
+                        throw new ArgumentException($"class name {i} holds a lone UTF-16 surrogate (U+{(int)value[i][k]:X4}) at character {k}; names must be well-formed text", nameof(value));
                     }
                 }
             }

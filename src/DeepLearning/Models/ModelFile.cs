@@ -57,7 +57,7 @@ public static class ModelFile
     /// <param name="extraTensors">More tensors to store (e.g. optimizer state), by unique name.</param>
     /// <param name="extraMetadata">More metadata strings to store; not the keys the file reserves (format, version, architecture, input_transform, target_transform, class_names).</param>
     /// <exception cref="InvalidOperationException">A weight or running statistic is NaN or ±∞, a running variance is negative, or the input transform is a custom kind not registered with <see cref="InputTransforms.Register"/> (Load would refuse the file); nothing is written.</exception>
-    /// <exception cref="ArgumentException">An extra tensor is named "__metadata__", an extra metadata key is reserved, a tensor name repeats, or the header would exceed <see cref="MaxHeaderBytes"/>; nothing is written.</exception>
+    /// <exception cref="ArgumentException">An extra tensor is named "__metadata__", an extra metadata key is reserved, a tensor name repeats, an extra tensor name or metadata string holds a lone UTF-16 surrogate, or the header would exceed <see cref="MaxHeaderBytes"/>; nothing is written.</exception>
     public static void Save<T>(Model<T> model, string path, IReadOnlyDictionary<string, Tensor<T>>? extraTensors = null, IReadOnlyDictionary<string, string>? extraMetadata = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -320,8 +320,37 @@ public static class ModelFile
         return new SafeTensorsContents<T>(tensors, metadata);
     }
 
+    /// <summary>
+    /// The index of the first lone surrogate in <paramref name="text"/> (a UTF-16 code unit that is not half of a
+    /// pair, so has no UTF-8 form), or −1 when the text is well-formed.
+    /// </summary>
+    internal static int LoneSurrogate(string text)
+    {
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static void RequireWellFormed(string? text, string what, string parameter)
+    {
+        if (text is not null && LoneSurrogate(text) is var k and >= 0)
+        {
+            throw new ArgumentException($"{what} cannot be saved: it holds a lone UTF-16 surrogate (U+{(int)text[k]:X4}) at character {k}, which has no UTF-8 form", parameter);
+        }
+    }
+
     /// <summary>Writes tensors and metadata as a safetensors file, atomically.</summary>
-    /// <exception cref="ArgumentException">A tensor name repeats, there are more than <see cref="MaxTensors"/> tensors or <see cref="MaxMetadataEntries"/> metadata entries, or the header would exceed <see cref="MaxHeaderBytes"/> (checked before anything is written).</exception>
+    /// <exception cref="ArgumentException">A tensor name repeats, a tensor name or metadata string holds a lone UTF-16 surrogate (it has no UTF-8 form), there are more than <see cref="MaxTensors"/> tensors or <see cref="MaxMetadataEntries"/> metadata entries, or the header would exceed <see cref="MaxHeaderBytes"/> (checked before anything is written).</exception>
     public static void Write<T>(string path, IReadOnlyList<(string Name, Tensor<T> Tensor)> tensors, IReadOnlyDictionary<string, string> metadata)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -341,6 +370,18 @@ public static class ModelFile
         if (metadata.Count > MaxMetadataEntries)
         {
             throw new ArgumentException($"{metadata.Count} metadata entries cannot be saved: a file holds at most {MaxMetadataEntries} (ModelFile.MaxMetadataEntries)", nameof(metadata));
+        }
+
+        // A lone surrogate has no UTF-8 form: the header would hold U+FFFD instead and the file load back different.
+        foreach (var (k, v) in metadata)
+        {
+            RequireWellFormed(k, $"metadata key '{k}'", nameof(metadata));
+            RequireWellFormed(v, $"the value of metadata '{k}'", nameof(metadata));
+        }
+
+        foreach (var (name, _) in tensors)
+        {
+            RequireWellFormed(name, $"tensor name '{name}'", nameof(tensors));
         }
 
         string dtype = typeof(T) == typeof(float) ? "F32" : typeof(T) == typeof(double) ? "F64" : throw new NotSupportedException($"element type {typeof(T).Name} cannot be saved");
@@ -555,15 +596,18 @@ public static class ModelFile
         {
             var targetTensors = file.Tensors.Where(kv => kv.Key.StartsWith("target_transform.", StringComparison.Ordinal))
                 .ToDictionary(kv => kv.Key["target_transform.".Length..], kv => kv.Value, StringComparer.Ordinal);
+            IInputTransform<T> target;
             try
             {
-                model.TargetTransform = InputTransforms.Restore<T>(targetKind, targetTensors) as Standardizer<T>
-                    ?? throw Bad(path, $"the target transform must be '{Standardizer<T>.KindName}'; received '{targetKind}'");
+                target = InputTransforms.Restore<T>(targetKind, targetTensors);
             }
-            catch (ArgumentException e)
+            catch (Exception e) when (e is InvalidDataException or ArgumentException or InvalidOperationException)
             {
                 throw Bad(path, $"the saved target transform is invalid: {e.Message}");
             }
+
+            model.TargetTransform = target as Standardizer<T>
+                ?? throw Bad(path, $"the target transform must be '{Standardizer<T>.KindName}'; received '{targetKind}'");
         }
 
         if (file.Metadata.TryGetValue("class_names", out var namesJson))
@@ -829,6 +873,11 @@ public static class ModelFile
         catch (JsonException e)
         {
             throw Bad(path, $"the header is not valid JSON: {e.Message}");
+        }
+        catch (InvalidOperationException e)
+        {
+            // A key with an escaped lone surrogate ("\ud800"), which has no UTF-16 form, met while counting the entries.
+            throw Bad(path, $"the header is malformed: {e.Message}");
         }
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);

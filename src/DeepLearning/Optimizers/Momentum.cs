@@ -11,8 +11,10 @@ namespace DeepLearning;
 /// </summary>
 /// <remarks>
 /// Without bias correction this is exactly PyTorch's SGD with <c>momentum=β</c>, <c>dampening=0</c> and
-/// <c>lr=α·(1 − β)</c>: its buffer u = β·u + dW is v/(1 − β) at every step, from the first one. (With
-/// <c>dampening=β</c> and <c>lr=α</c> PyTorch matches from its second step on: its first step sets the buffer to dW.)
+/// <c>lr=α·(1 − β)</c>: its buffer u = β·u + dW is v/(1 − β) at every step, from the first one. With
+/// <c>dampening=β</c> and <c>lr=α</c> the rule is the same but the weights are not: PyTorch's first step sets its
+/// buffer to dW rather than (1 − β)·dW, and the difference, β·dW₁ decaying by β per step, stays in every later step
+/// (unless the buffer is pre-set to zeros).
 /// </remarks>
 public sealed class Momentum : Optimizer
 {

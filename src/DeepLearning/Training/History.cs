@@ -25,6 +25,10 @@ public sealed class History
         HigherIsBetter = higherIsBetter;
     }
 
+    /// <summary>The history Fit starts for a model: "accuracy" (higher is better) for a classifier, "rmse" (lower is better) otherwise.</summary>
+    internal static History ForModel(bool classification) =>
+        classification ? new History("accuracy") : new History("rmse", higherIsBetter: false);
+
     /// <summary>The metric's name, e.g. "accuracy".</summary>
     public string MetricName { get; }
 

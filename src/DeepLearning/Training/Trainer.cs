@@ -236,7 +236,7 @@ public static class Trainer
         bool classification = model.IsClassifier;
         bool multiLabel = model.IsMultiLabel;
         var batchNorm = FirstBatchNorm(model);
-        var history = resume?.History ?? (classification ? new History("accuracy") : new History("rmse", higherIsBetter: false));
+        var history = resume?.History ?? History.ForModel(classification);
         history.TrainMetricWithDropout = DropoutActive(model);
         var verbose = options.Verbose && options.Progress is null ? new ConsoleProgress(metricName: history.MetricName) : null;
         var progress = options.Progress ?? verbose;

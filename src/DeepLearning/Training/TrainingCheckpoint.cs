@@ -195,6 +195,11 @@ internal static class TrainingCheckpoint
         }
 
         long step = ParseLong(path, "optimizer_step", Meta("optimizer_step"), 0, Optimizer.MaxStepCount); // t + 1 must not overflow
+        if (optimizerState.TryGetValue("t", out var savedT) && savedT.Length == 1 && savedT.ReadOnlySpan[0] != T.CreateChecked(step))
+        {
+            // The two are written together (t in the element type, so rounded in float beyond 2²⁴): a file where they differ was edited.
+            throw Bad(path, $"its optimizer_step ({step}) and tensor '{OptimizerPrefix}t' ({savedT.ReadOnlySpan[0]}) disagree");
+        }
         int epoch = (int)ParseLong(path, "epoch", Meta("epoch"), 0, int.MaxValue);
         double rate = ParseRate<T>(path, "learning_rate", Meta("learning_rate"));
         double initialRate = ParseRate<T>(path, "initial_learning_rate", Meta("initial_learning_rate"));
@@ -244,7 +249,7 @@ internal static class TrainingCheckpoint
             throw Bad(path, $"metadata 'random.shuffle': {e.Message}");
         }
 
-        var history = ReadHistory(path, Meta("history_metric"), Meta("history"), Meta("history_iterations"));
+        var history = ReadHistory(path, model.IsClassifier, Meta("history_metric"), Meta("history"), Meta("history_iterations"));
         if (history.Count != epoch)
         {
             throw Bad(path, $"its history holds {history.Count} epochs but it was written after epoch {epoch}");
@@ -252,6 +257,7 @@ internal static class TrainingCheckpoint
 
         // Callbacks with state (early stopping's best epoch and weights): restored when the checkpoint has theirs.
         var callbackImports = new List<Action>();
+        var callbackTensors = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < callbacks.Count; i++)
         {
             if (callbacks[i] is not ICheckpointedCallback stateful || !meta.TryGetValue($"callback.{i}.kind", out var savedKind))
@@ -278,6 +284,7 @@ internal static class TrainingCheckpoint
 
                     RequireFinite(path, name, saved);
                     copies.Add(saved);
+                    callbackTensors.Add(name);
                 }
 
                 snapshot = new ModelState<T>(copies);
@@ -291,6 +298,12 @@ internal static class TrainingCheckpoint
             {
                 throw Bad(path, $"callback {i}: {e.Message}");
             }
+        }
+
+        // Every callback tensor belongs to a callback read above: a stray one (a callback index or weight the run does not have) means an edited file.
+        if (file.Tensors.Keys.FirstOrDefault(n => n.StartsWith("callback.", StringComparison.Ordinal) && !callbackTensors.Contains(n)) is { } stray)
+        {
+            throw Bad(path, $"tensor '{Clip(stray)}' belongs to no callback state of this run");
         }
 
         return new Resume<T>(epoch, step, rate, initialRate, new ModelState<T>(weights), optimizerState, randoms, shuffle, history, callbackImports);
@@ -369,14 +382,15 @@ internal static class TrainingCheckpoint
         return array.ToJsonString();
     }
 
-    private static History ReadHistory(string path, string metric, string json, string iterations)
+    // The history's metric is the model's (accuracy for a classifier, rmse otherwise), and with it which way is better.
+    private static History ReadHistory(string path, bool classification, string metric, string json, string iterations)
     {
-        if (string.IsNullOrWhiteSpace(metric))
+        var history = History.ForModel(classification);
+        if (metric != history.MetricName)
         {
-            throw Bad(path, "the history's metric name is empty");
+            throw Bad(path, $"its history's metric is '{Clip(metric)}' but this model's is '{history.MetricName}'; resume with the same model");
         }
 
-        var history = new History(metric);
         try
         {
             var array = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { MaxDepth = 4 }) as JsonArray ?? throw new JsonException("not an array");

@@ -143,6 +143,54 @@ public sealed class ModelFileTests : IDisposable
     public void Malformed_header_entries_are_InvalidDataException_naming_the_entry(string header, string message) =>
         LoadShouldFail(Join(header, new byte[4]), message);
 
+    [Theory]
+    [InlineData("{\"\\ud800aaaaaa\":{}}")] // a short key: met first while the entries are counted
+    [InlineData("{\"a\":{},\"\\udfff\\udfff\":1}")]
+    [InlineData("{\"\\ud800 and a longer key\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}")]
+    public void An_escaped_lone_surrogate_in_a_header_key_is_an_InvalidDataException(string header)
+    {
+        // It has no UTF-16 form: the JSON reader threw InvalidOperationException from the entry count.
+        LoadShouldFail(Join(header, header.Contains("F32", StringComparison.Ordinal) ? new byte[4] : []), "malformed");
+    }
+
+    [Fact]
+    public void A_saved_target_transform_missing_a_tensor_is_refused_naming_the_file_and_the_target_transform()
+    {
+        var (x, y) = TestData.Problem<float>(10, 3, 1, "linear", seed: 1);
+        var model = Model.Sequential<float>(3).Dense(4).ReLU().Dense(1).Build(seed: 2);
+        model.TargetTransform = Standardizer.Fit(y);
+        string path = Path.Combine(_dir, "target.safetensors");
+        model.Save(path);
+
+        var contents = ModelFile.Read<float>(path);
+        var tensors = contents.Tensors.Where(kv => kv.Key != "target_transform.mean").Select(kv => (kv.Key, kv.Value)).ToList();
+        tensors.Count.Should().Be(contents.Tensors.Count - 1);
+        ModelFile.Write(path, tensors, contents.Metadata);
+        var act = () => Model.Load<float>(path);
+        act.Should().Throw<InvalidDataException>().WithMessage($"*{path}*the saved target transform is invalid*'mean'*");
+    }
+
+    [Fact]
+    public void Text_with_a_lone_surrogate_is_refused_before_saving_since_it_would_load_back_different()
+    {
+        // UTF-8 has no form for it: the file held U+FFFD and the names came back changed.
+        var model = Model.Sequential<float>(2).Dense(2).Softmax().Build(seed: 1);
+        model.Invoking(m => m.ClassNames = ["cat", "d\ud800g"]).Should().Throw<ArgumentException>()
+            .WithMessage("class name 1 holds a lone UTF-16 surrogate (U+D800) at character 1*").Which.ParamName.Should().Be("value");
+        model.ClassNames = ["cat", "\ud83d\ude00"]; // a pair is fine
+        string path = Path.Combine(_dir, "surrogates.safetensors");
+        model.Save(path);
+        Model.Load<float>(path).ClassNames.Should().Equal("cat", "\ud83d\ude00");
+        byte[] good = File.ReadAllBytes(path);
+
+        model.Invoking(m => ModelFile.Save(m, path, extraMetadata: new Dictionary<string, string> { ["note"] = "x\udc00" })).Should().Throw<ArgumentException>()
+            .WithMessage("the value of metadata 'note' cannot be saved: it holds a lone UTF-16 surrogate (U+DC00) at character 1*");
+        var tensor = new List<(string, Tensor<float>)> { ("w\ud800", new Tensor<float>(1)) };
+        var write = () => ModelFile.Write(path, tensor, new Dictionary<string, string>());
+        write.Should().Throw<ArgumentException>().WithMessage("tensor name 'w*' cannot be saved: it holds a lone UTF-16 surrogate*");
+        File.ReadAllBytes(path).Should().Equal(good, "nothing was written");
+    }
+
     [Fact]
     public void Invalid_UTF8_in_the_header_is_an_InvalidDataException()
     {

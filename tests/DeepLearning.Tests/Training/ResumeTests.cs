@@ -466,6 +466,9 @@ public sealed class ResumeTests : IDisposable
             ("*tensor 'stray' belongs to no layer*", (t, m) => { t["stray"] = new Tensor<float>(2); return true; }),
             ("*optimizer state does not fit*incomplete*", (t, m) => t.Remove("optimizer.0.weight.s")),
             ("*optimizer state does not fit*\"t\"*", (t, m) => t.Remove("optimizer.t")),
+            ("*optimizer_step (7) and tensor 'optimizer.t' (*) disagree*", (t, m) => { m["optimizer_step"] = "7"; return true; }),
+            ("*history's metric is 'rmse' but this model's is 'accuracy'*", (t, m) => { m["history_metric"] = "rmse"; return true; }),
+            ("*tensor 'callback.3.weights.0' belongs to no callback state*", (t, m) => { t["callback.3.weights.0"] = new Tensor<float>(2); return true; }),
         };
         foreach (var (expected, mutate) in cases)
         {
@@ -484,5 +487,77 @@ public sealed class ResumeTests : IDisposable
             model.CaptureState().Tensors.Zip(before.Tensors).Should().OnlyContain(p => p.First.Equals(p.Second), expected);
             optimizer.StepCount.Should().Be(0, expected);
         }
+    }
+
+    [Fact]
+    public void A_regression_resumed_under_early_stopping_on_its_dev_metric_ends_as_the_uninterrupted_run_does()
+    {
+        // The history of a regression ranks by rmse, lower is better; a resumed run read it back as higher-is-better
+        // and early stopping then kept the worst epoch.
+        OneGemmThread(() =>
+        {
+            static DataSet<float> Data(int m, int seed)
+            {
+                var r = new RandomSource(seed);
+                var x = new Tensor<float>(m, 4);
+                var y = new Tensor<float>(m, 1);
+                for (int i = 0; i < m; i++)
+                {
+                    for (int j = 0; j < 4; j++)
+                    {
+                        x[i, j] = (float)r.NextGaussian();
+                    }
+
+                    y[i, 0] = (2 * x[i, 0]) - x[i, 1] + (0.5f * x[i, 2] * x[i, 3]) + (float)(0.1 * r.NextGaussian());
+                }
+
+                return DataSet.FromTargets(x, y);
+            }
+
+            var train = Data(120, seed: 1);
+            var dev = Data(40, seed: 2);
+            static Model<float> Regression() => Model.Sequential<float>(4).Dense(8).ReLU().Dense(1).Build(seed: 3);
+            TrainingOptions<float> Run(EarlyStopping stopper, int epochs) => new()
+            {
+                Optimizer = new Adam(0.01),
+                Epochs = epochs,
+                BatchSize = 16,
+                Validation = dev,
+                Callbacks = { stopper },
+            };
+
+            var whole = Regression();
+            var wholeStopper = new EarlyStopping(patience: 3, monitor: EarlyStoppingMonitor.DevMetric);
+            var wholeHistory = whole.Fit(train, Run(wholeStopper, 30));
+
+            string path = Path.Combine(_dir, "regression.ckpt");
+            var first = Regression();
+            var firstOptions = Run(new EarlyStopping(patience: 3, monitor: EarlyStoppingMonitor.DevMetric), 5);
+            firstOptions.Checkpoint = new CheckpointOptions(path);
+            first.Fit(train, firstOptions);
+
+            var resumed = Regression();
+            var resumedStopper = new EarlyStopping(patience: 3, monitor: EarlyStoppingMonitor.DevMetric);
+            var again = Run(resumedStopper, 30);
+            again.ResumeFrom = path;
+            var resumedHistory = resumed.Fit(train, again);
+
+            wholeHistory.HigherIsBetter.Should().BeFalse();
+            resumedHistory.HigherIsBetter.Should().BeFalse();
+            resumedHistory.Count.Should().Be(wholeHistory.Count);
+            resumedStopper.BestEpoch.Should().Be(wholeStopper.BestEpoch);
+            ShouldBeIdentical(resumed, whole);
+
+            // A classifier's checkpoint is refused by a regression (its metric is accuracy), naming both.
+            string classifierPath = Path.Combine(_dir, "classifier.ckpt");
+            var file = ModelFile.Read<float>(path);
+            var metadata = file.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value);
+            metadata["history_metric"] = "accuracy";
+            ModelFile.Write(classifierPath, file.Tensors.Select(kv => (kv.Key, kv.Value)).ToList(), metadata);
+            var refused = Run(new EarlyStopping(patience: 3, monitor: EarlyStoppingMonitor.DevMetric), 30);
+            refused.ResumeFrom = classifierPath;
+            Regression().Invoking(m => m.Fit(train, refused)).Should().Throw<InvalidDataException>()
+                .WithMessage("*history's metric is 'accuracy' but this model's is 'rmse'*");
+        });
     }
 }
