@@ -112,6 +112,7 @@ public static class Gemm
     /// <param name="activation">Activation applied last.</param>
     /// <param name="slope">Leaky-ReLU slope.</param>
     /// <exception cref="ArgumentException">Negative sizes, leading dimensions below the width, spans too short, or a bias not of length n.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="transA"/>, <paramref name="transB"/> or <paramref name="activation"/> is not a member of its enum.</exception>
     public static unsafe void Multiply<T>(
         Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
@@ -120,6 +121,7 @@ public static class Gemm
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         GemmArguments.Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc, bias.Length);
+        GemmArguments.RequireDefined(activation, nameof(activation));
         if (m == 0 || n == 0)
         {
             return;
@@ -238,6 +240,8 @@ public static class Gemm
     /// <param name="b">B, row-major with leading dimension <paramref name="ldb"/>.</param>
     /// <param name="ldb">Leading dimension of B (≥ its stored width).</param>
     /// <returns>The packed copy; later changes to <paramref name="b"/> do not affect it.</returns>
+    /// <exception cref="ArgumentException">Negative sizes, a leading dimension below the width, or <paramref name="b"/> too short.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="transB"/> is not a member of <see cref="Transpose"/>.</exception>
     public static unsafe GemmPackedB<T> PackB<T>(Transpose transB, int k, int n, ReadOnlySpan<T> b, int ldb)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -296,6 +300,8 @@ public static class Gemm
     /// <param name="bias">Optional bias per output column (length n), or empty.</param>
     /// <param name="activation">Activation applied last.</param>
     /// <param name="slope">Leaky-ReLU slope.</param>
+    /// <exception cref="ArgumentException">A negative size, a leading dimension below the width, spans too short, or a bias not of length n.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="transA"/> or <paramref name="activation"/> is not a member of its enum.</exception>
     public static unsafe void Multiply<T>(
         Transpose transA, int m, T alpha, ReadOnlySpan<T> a, int lda, GemmPackedB<T> b,
         T beta, Span<T> c, int ldc,
@@ -305,6 +311,7 @@ public static class Gemm
         ArgumentNullException.ThrowIfNull(b);
         int n = b.N, k = b.K;
         GemmArguments.Validate(transA, Transpose.None, m, n, k, a.Length, lda, Math.Max(b.N, 1) * (long)Math.Max(b.K, 1) > int.MaxValue ? int.MaxValue : Math.Max(b.N, 1) * Math.Max(b.K, 1), Math.Max(n, 1), c.Length, ldc, bias.Length);
+        GemmArguments.RequireDefined(activation, nameof(activation));
         if (m == 0 || n == 0)
         {
             return;

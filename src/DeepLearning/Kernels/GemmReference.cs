@@ -38,6 +38,7 @@ public static class GemmReference
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         GemmArguments.Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc, bias.Length);
+        GemmArguments.RequireDefined(activation, nameof(activation));
         for (int i = 0; i < m; i++)
         {
             for (int j = 0; j < n; j++)
@@ -89,6 +90,9 @@ internal static class GemmArguments
         Transpose transA, Transpose transB, int m, int n, int k,
         int aLength, int lda, int bLength, int ldb, int cLength, int ldc, int biasLength)
     {
+        // The checks below and the kernels must read the same layout: an undefined value would be checked as one and read as the other.
+        RequireDefined(transA, nameof(transA));
+        RequireDefined(transB, nameof(transB));
         if (m < 0 || n < 0 || k < 0)
         {
             throw new ArgumentException($"GEMM sizes must be non-negative; received m = {m}, n = {n}, k = {k}");
@@ -102,6 +106,23 @@ internal static class GemmArguments
         if (biasLength != 0 && biasLength != n)
         {
             throw new ArgumentException($"bias must have n = {n} elements (one per output column); received {biasLength}");
+        }
+    }
+
+    /// <summary>Throws unless the activation is one of <see cref="FusedActivation"/>'s members.</summary>
+    public static void RequireDefined(FusedActivation activation, string name)
+    {
+        if (activation is < FusedActivation.Identity or > FusedActivation.Tanh)
+        {
+            throw new ArgumentOutOfRangeException(name, activation, $"{name} must be a FusedActivation member (Identity, ReLU, LeakyReLU, Sigmoid, Tanh); received {(int)activation}");
+        }
+    }
+
+    private static void RequireDefined(Transpose t, string name)
+    {
+        if (t is not (Transpose.None or Transpose.Transposed))
+        {
+            throw new ArgumentOutOfRangeException(name, t, $"{name} must be Transpose.None or Transpose.Transposed; received {(int)t}");
         }
     }
 

@@ -4,19 +4,26 @@ using System.Numerics;
 namespace DeepLearning;
 
 /// <summary>
-/// The fit loop's promise that training never leaves non-finite weights behind. It keeps one snapshot of the weights,
+/// The fit loop's promise that training never leaves non-finite weights behind. It keeps a snapshot of the weights,
 /// batch-norm statistics and optimizer state that was verified finite (at the start of training, then at the end of
 /// every epoch, after its last step), and puts it back when a cost or a weight turns NaN or ±∞ or when training is
-/// interrupted with broken weights. The per-step cost is a double the loop has anyway; the weights are checked with
-/// one vectorized sum per tensor per epoch; the snapshot is refreshed in place once per epoch (no allocation).
+/// interrupted with broken weights. It also keeps the snapshot before that one: when the cost turns non-finite on an
+/// epoch's first mini-batch, the latest snapshot's weights are the ones that produced it (finite, but e.g. 1e29), so
+/// the one before is put back. The per-step cost is a double the loop has anyway; the weights are checked with one
+/// vectorized sum per tensor per epoch; the two snapshots are refreshed in place by turns (no allocation once both exist).
 /// </summary>
 internal sealed class DivergenceGuard<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly Model<T> _model;
     private readonly Optimizer _optimizer;
-    private readonly ModelState<T> _weights;
-    private readonly OptimizerSnapshot<T> _optimizerState = new();
+    private ModelState<T> _weights;
+    private OptimizerSnapshot<T> _optimizerState = new();
+
+    // The snapshot before _weights (null until the first epoch ends) and the epoch whose end it holds (0: the start).
+    private ModelState<T>? _previousWeights;
+    private OptimizerSnapshot<T>? _previousOptimizerState;
+    private int _previousEpoch;
 
     public DivergenceGuard(Model<T> model, Optimizer optimizer)
     {
@@ -77,17 +84,42 @@ internal sealed class DivergenceGuard<T>
             { History = history };
         }
 
-        _model.CaptureStateInto(_weights);
-        _optimizer.CaptureInto(_model.Parameters, _optimizerState);
-        VerifiedEpoch = epoch;
+        // The latest snapshot becomes the previous one, and the previous one's storage takes this epoch's end.
+        var weights = _previousWeights ?? _model.CaptureState();
+        var optimizerState = _previousOptimizerState ?? new OptimizerSnapshot<T>();
+        (_previousWeights, _previousOptimizerState, _previousEpoch) = (_weights, _optimizerState, VerifiedEpoch);
+        _model.CaptureStateInto(weights);
+        _optimizer.CaptureInto(_model.Parameters, optimizerState);
+        (_weights, _optimizerState, VerifiedEpoch) = (weights, optimizerState, epoch);
     }
 
-    /// <summary>Restores the snapshot and throws for a non-finite cost.</summary>
+    /// <summary>
+    /// Restores a snapshot and throws for a non-finite cost at mini-batch <paramref name="batch"/> (from 1) of
+    /// <paramref name="epoch"/>: the latest snapshot, unless this is the epoch's first mini-batch, whose cost the latest
+    /// snapshot's weights produced: then the one before it (when there is one).
+    /// </summary>
     public TrainingDivergedException Diverged(double cost, int epoch, int batch, History history)
     {
-        Restore();
+        string restored;
+        if (batch == 1 && _previousWeights is not null && _previousOptimizerState is not null)
+        {
+            (_weights, _previousWeights) = (_previousWeights, _weights);
+            (_optimizerState, _previousOptimizerState) = (_previousOptimizerState, _optimizerState);
+            int rejected = VerifiedEpoch;
+            VerifiedEpoch = _previousEpoch;
+            Restore();
+            restored = string.Create(CultureInfo.InvariantCulture, $"{RestoredText()}, since those from the end of epoch {rejected}, though finite, gave this cost");
+        }
+        else
+        {
+            Restore();
+            restored = batch == 1
+                ? string.Create(CultureInfo.InvariantCulture, $"{RestoredText()}, though they gave this cost")
+                : RestoredText();
+        }
+
         return new TrainingDivergedException(string.Create(CultureInfo.InvariantCulture,
-            $"the cost became {cost} at epoch {epoch}, mini-batch {batch} (learning rate {_optimizer.LearningRate:G4}); {RestoredText()}. Try a smaller learning rate, input normalization, or gradient-friendly initialization."))
+            $"the cost became {cost} at epoch {epoch}, mini-batch {batch} (learning rate {_optimizer.LearningRate:G4}); {restored}. Try a smaller learning rate, input normalization, or gradient-friendly initialization."))
         { History = history };
     }
 

@@ -48,8 +48,8 @@ public static class Trainer
     /// when the same model is fitted again, as Keras's repeated <c>fit</c> does; an optimizer that holds the state of
     /// another model's parameters is <see cref="Optimizer.Reset"/> first, so each model trains as with a new optimizer.</para>
     /// </remarks>
-    /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the training or validation set is known to be empty, the model has batch norm and the training data one example, or the callbacks list one <see cref="EarlyStopping"/> twice.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0.</exception>
+    /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the training or validation set is known to be empty, the model has batch norm and the training data one example, the callbacks list one <see cref="EarlyStopping"/> twice, or an entry of the callbacks is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0 (the rates of all the epochs to run, up to a million, are checked before the first one trains, so such a run changes nothing).</exception>
     /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), a streamed source of unknown size yields no examples (found when it is first read: for validation data, after the first epoch), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model.</exception>
     /// <exception cref="TrainingDivergedException">The cost, the weights or the optimizer state (e.g. Adam's s = β2·s + (1 − β2)·g², which overflows float for |g| beyond ~1.8e19 while the weights stay finite) became NaN or ±∞; the last verified-finite weights and optimizer state are restored.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite).</exception>
@@ -89,8 +89,9 @@ public static class Trainer
             // A callback with state across epochs (early stopping's best cost, patience count and best weights) shared
             // by two option objects would stop, or restore the weights of, the wrong run.
             // Listed twice in one Fit, it would see every epoch twice (early stopping's patience would run at double speed).
-            foreach (var callback in options.Callbacks)
+            for (int i = 0; i < options.Callbacks.Count; i++)
             {
+                var callback = options.Callbacks[i] ?? throw new ArgumentException($"options.Callbacks[{i}] is null; list only callback instances", nameof(options));
                 if (callback is not ICheckpointedCallback)
                 {
                     continue;
@@ -183,6 +184,18 @@ public static class Trainer
         // The checkpoint is read and checked in full before anything of the model changes (its regularizer, its stream of
         // shuffles), so a refused one leaves the model as it was.
         var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks, options.Validation is not null) : null;
+
+        // The schedule is a pure function of (α0, epoch): the rates of the epochs to run are checked now (up to a
+        // million of them; the rest as each epoch starts), so one that T cannot hold is refused before any epoch trains.
+        if (options.Decay is { } decay)
+        {
+            double alpha0 = resume?.InitialLearningRate ?? options.Optimizer.LearningRate;
+            int first = resume?.Epoch ?? 0;
+            for (int epoch = first; epoch < options.Epochs && epoch - first < MaxDecayEpochsCheckedAhead; epoch++)
+            {
+                DecayedRate<T>(decay, alpha0, epoch);
+            }
+        }
         if (options.Regularization is not null)
         {
             model.Regularizer = options.Regularization;
@@ -251,7 +264,7 @@ public static class Trainer
         // Streamed data is checked batch by batch (an in-memory set was checked whole above).
         bool checkBatches = train is not DataSet<T>;
 
-        foreach (var callback in options.Callbacks)
+        foreach (var callback in context.Callbacks)
         {
             callback.OnTrainBegin(context);
         }
@@ -263,7 +276,7 @@ public static class Trainer
         // A callback that raised its patience is not finished and continues. (A plain Stop is a pause and resumes.)
         if (resume is not null)
         {
-            foreach (var callback in options.Callbacks)
+            foreach (var callback in context.Callbacks)
             {
                 if (callback is ICheckpointedCallback { FinishedReason: { } reason })
                 {
@@ -422,7 +435,7 @@ public static class Trainer
                 context.InEpochEnd = true;
                 try
                 {
-                    foreach (var callback in options.Callbacks)
+                    foreach (var callback in context.Callbacks)
                     {
                         callback.OnEpochEnd(context, record);
                     }
@@ -457,7 +470,7 @@ public static class Trainer
         finally
         {
             model.TrainingTail = null;
-            foreach (var callback in options.Callbacks)
+            foreach (var callback in context.Callbacks)
             {
                 callback.OnTrainEnd(context);
             }
@@ -476,6 +489,9 @@ public static class Trainer
             throw new InvalidOperationException($"{what} already in use by a Fit that has not returned (on another thread, or a Fit called from a callback); {advice}");
         }
     }
+
+    // How many epochs' decayed rates Fit checks before training (each is one call of the schedule).
+    private const int MaxDecayEpochsCheckedAhead = 1_000_000;
 
     // α for an epoch of a decay schedule. A rate T cannot hold (a long decay that reaches 1e-46 in float) is refused
     // naming the schedule, the epoch and α0: the optimizer's own check named only a rate the user never set.
@@ -775,6 +791,9 @@ public static class Trainer
     {
         // The optimizer this Fit claimed and steps with, whatever options.Optimizer is later set to.
         private readonly Optimizer _optimizer = options.Optimizer;
+
+        /// <summary>The callbacks listed when Fit started (checked and claimed then); a callback that edits options.Callbacks changes the next Fit, not this one.</summary>
+        public ITrainingCallback[] Callbacks { get; } = [.. options.Callbacks];
         private readonly List<string> _pendingCheckpoints = [];
 
         public override History History => history;
@@ -794,7 +813,7 @@ public static class Trainer
         public override void SaveCheckpoint(string path)
         {
             ArgumentException.ThrowIfNullOrWhiteSpace(path);
-            TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, options.Callbacks);
+            TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, Callbacks);
         }
 
         internal override void RequestCheckpoint(string path)
@@ -821,7 +840,7 @@ public static class Trainer
             {
                 foreach (string path in _pendingCheckpoints)
                 {
-                    TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, options.Callbacks);
+                    TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, Callbacks);
                 }
             }
             finally

@@ -59,7 +59,10 @@ public sealed class TrainingOptions<T>
     /// <summary>An optional dev set of raw data evaluated at the end of every epoch (cost and metric, inference mode); null by default.</summary>
     public IDataSource<T>? Validation { get; set; }
 
-    /// <summary>Callbacks run at the end of each epoch, in order (early stopping, checkpoints, hyperparameter changes).</summary>
+    /// <summary>
+    /// Callbacks run at the end of each epoch, in order (early stopping, checkpoints, hyperparameter changes). Fit reads
+    /// the list when it starts: a callback that adds to or removes from it changes the next Fit, not the running one.
+    /// </summary>
     public IList<ITrainingCallback> Callbacks { get; } = new List<ITrainingCallback>();
 
     /// <summary>

@@ -380,6 +380,29 @@ public class GemmTests
     }
 
     [Fact]
+    public void Undefined_enum_values_are_refused_before_any_memory_is_read()
+    {
+        // (Transpose)2 was checked as transposed and read as plain: the kernel read past A and the process died.
+        int m = 2000, n = 64;
+        var gemm = () => Gemm.Multiply((Transpose)2, Transpose.None, m, n, 1, 1f, new float[m], m, new float[n], n, 0f, new float[m * n], n);
+        gemm.Should().Throw<ArgumentOutOfRangeException>().WithMessage("transA must be Transpose.None or Transpose.Transposed; received 2*")
+            .Which.ParamName.Should().Be("transA");
+        var gemmB = () => Gemm.Multiply(Transpose.None, (Transpose)(-1), 2, 2, 2, 1.0, new double[4], 2, new double[4], 2, 0.0, new double[4], 2);
+        gemmB.Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("transB");
+        var pack = () => Gemm.PackB((Transpose)3, 3000, 1, new float[3000], 3000);
+        pack.Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("transB");
+        var packed = Gemm.PackB(Transpose.None, 4, 3, new float[12], 3);
+        var packedA = () => Gemm.Multiply((Transpose)2, 500, 1f, new float[2000], 4, packed, 0f, new float[1500], 3);
+        packedA.Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("transA");
+        var activation = () => Gemm.Multiply(Transpose.None, Transpose.None, 2, 2, 2, 1f, new float[4], 2, new float[4], 2, 0f, new float[4], 2, activation: (FusedActivation)99);
+        activation.Should().Throw<ArgumentOutOfRangeException>().WithMessage("activation must be a FusedActivation member*received 99*");
+        var packedActivation = () => Gemm.Multiply(Transpose.None, 2, 1f, new float[8], 4, packed, 0f, new float[6], 3, activation: (FusedActivation)5);
+        packedActivation.Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("activation");
+        var reference = () => GemmReference.Multiply(Transpose.None, (Transpose)7, 2, 2, 2, 1f, new float[4], 2, new float[4], 2, 0f, new float[4], 2);
+        reference.Should().Throw<ArgumentOutOfRangeException>();
+    }
+
+    [Fact]
     public void Path_matches_the_instruction_sets_the_runtime_enables()
     {
         // .ci/run reruns this namespace with AVX-512, AVX2 and all hardware intrinsics switched off; each run

@@ -137,11 +137,19 @@ public class LearningRateDecayTests
         // say only "learningRate 1.0000000000000001e-52 rounds to 0 in Single", a rate the user never set.
         var (x, y) = TestData.Problem<float>(40, 3, 1, "sigmoid", seed: 2);
         var model = Model.Sequential<float>(3).Dense(1).Sigmoid().Build(seed: 1);
+        var before = model.CaptureState();
         var options = new TrainingOptions<float> { Epochs = 20, Optimizer = new GradientDescent(0.01), Decay = LearningRateDecay.Staircase(1, 1e-10) };
         var e = FluentActions.Invoking(() => model.Fit(x, y, options)).Should().Throw<ArgumentOutOfRangeException>()
             .WithMessage("Staircase(dropEvery=1, factor=1e-10) gave learning rate *e-52 at epoch 5 (α0 = 0.01), which rounds to 0 in Single*").Which;
         e.ParamName.Should().Be("Decay");
         options.Optimizer.LearningRate.Should().Be(0.01, "α0 is put back whatever stopped the run");
         model.Predict(x).ToArray().Should().OnlyContain(v => float.IsFinite(v));
+
+        // Every epoch's rate is checked before the first trains: epochs 0–4 used to train first.
+        model.CaptureState().Tensors.Zip(before.Tensors).Should().OnlyContain(p => p.First.Equals(p.Second));
+        ((GradientDescent)options.Optimizer).StepCount.Should().Be(0);
+        options.Decay = LearningRateDecay.Custom((a0, e) => e > 0 ? double.NaN : a0, "nan-later");
+        FluentActions.Invoking(() => model.Fit(x, y, options)).Should().Throw<Exception>().WithMessage("nan-later gave learning rate NaN at epoch 1*");
+        model.CaptureState().Tensors.Zip(before.Tensors).Should().OnlyContain(p => p.First.Equals(p.Second));
     }
 }

@@ -188,6 +188,56 @@ public sealed class ReliabilityTests : IDisposable
     }
 
     [Fact]
+    public void A_non_finite_cost_on_an_epochs_first_mini_batch_restores_the_weights_before_the_ones_that_gave_it()
+    {
+        // α = 1e30: one full-batch step leaves finite weights near 1e29, and the next epoch's first cost, computed from
+        // them, is NaN. The guard restored exactly those weights ("the last verified finite"): a model whose every
+        // prediction was NaN. The ones before them (here the start of training) come back instead.
+        var data = Blobs<float>(48, 3, 4, seed: 3);
+        var model = Model.Sequential<float>(4).Dense(8).ReLU().Dense(3).Softmax().Build(seed: 1);
+        var initial = model.CaptureState();
+        ModelState<float>? afterEpoch1 = null;
+        var options = new TrainingOptions<float>
+        {
+            Optimizer = new GradientDescent(1e30),
+            Epochs = 3,
+            BatchSize = 0,
+            Callbacks = { new LambdaCallback((c, r) => { if (r.Epoch == 1) { afterEpoch1 = (ModelState<float>)c.CaptureWeights(); } }) },
+        };
+        var act = () => model.Fit(data, options);
+        act.Should().Throw<TrainingDivergedException>()
+            .WithMessage("the cost became NaN at epoch 2, mini-batch 1*the weights from the start of training (the last verified finite) were restored, since those from the end of epoch 1, though finite, gave this cost*");
+        afterEpoch1.Should().NotBeNull("epoch 1 ended with finite weights");
+        ShouldEqual(model.CaptureState(), initial);
+        double.IsFinite(model.Cost(data.X, data.Y, training: false)).Should().BeTrue();
+
+        // Later in a run, the snapshot two epochs back returns; a non-finite cost after a step of the epoch keeps the latest.
+        var later = Model.Sequential<float>(4).Dense(8).ReLU().Dense(3).Softmax().Build(seed: 1);
+        var optimizer = new GradientDescent(0.01);
+        var ends = new List<ModelState<float>>();
+        var laterOptions = new TrainingOptions<float>
+        {
+            Optimizer = optimizer,
+            Epochs = 6,
+            BatchSize = 0,
+            Callbacks =
+            {
+                new LambdaCallback((c, r) =>
+                {
+                    ends.Add((ModelState<float>)c.CaptureWeights());
+                    if (r.Epoch == 3)
+                    {
+                        optimizer.LearningRate = 1e30;
+                    }
+                }),
+            },
+        };
+        var again = () => later.Fit(data, laterOptions);
+        again.Should().Throw<TrainingDivergedException>().WithMessage("*epoch 5, mini-batch 1*end of epoch 3 (the last verified finite)*those from the end of epoch 4*");
+        ShouldEqual(later.CaptureState(), ends[2]);
+    }
+
+    [Fact]
     public void A_non_finite_cost_restores_the_last_verified_weights_and_optimizer_state()
     {
         var data = Blobs<float>(100, 2, 3, seed: 5);

@@ -670,4 +670,34 @@ public sealed class TrainerTests : IDisposable
         history.Epochs[0].Cost.Should().BeApproximately(((4 * c[0]) + (4 * c[1]) + (2 * c[2])) / 10, 1e-15);
         history.Epochs[0].Cost.Should().NotBeApproximately((c[0] + c[1] + c[2]) / 3, 1e-6);
     }
+
+    [Fact]
+    public void Callbacks_are_those_listed_when_Fit_starts_and_a_null_entry_is_refused()
+    {
+        var (x, y) = TestData.Problem<float>(40, 3, 2, "softmax", seed: 2);
+        var model = Model.Sequential<float>(3).Dense(2).Softmax().Build(seed: 1);
+        var options = new TrainingOptions<float> { Epochs = 3 };
+        options.Callbacks.Add(null!);
+        model.Invoking(m => m.Fit(x, y, options)).Should().Throw<ArgumentException>().WithMessage("options.Callbacks[0] is null*");
+
+        // A callback that edits the list (here: adds a counter, then clears the list) no longer breaks the run with
+        // "Collection was modified"; the edit applies to the next Fit.
+        int added = 0, editor = 0;
+        var counter = new LambdaCallback((c, r) => added++);
+        options.Callbacks.Clear();
+        options.Callbacks.Add(new LambdaCallback((c, r) =>
+        {
+            editor++;
+            options.Callbacks.Add(counter);
+            options.Callbacks.Remove(counter);
+            options.Callbacks.Add(counter);
+        }));
+        model.Fit(x, y, options).Count.Should().Be(3);
+        editor.Should().Be(3);
+        added.Should().Be(0);
+        options.Callbacks.Clear();
+        options.Callbacks.Add(counter);
+        model.Fit(x, y, options);
+        added.Should().Be(3);
+    }
 }
