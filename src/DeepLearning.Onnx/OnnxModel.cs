@@ -41,6 +41,15 @@ namespace DeepLearning.Onnx;
 /// anything is allocated, and the counts of nodes, initializers, attributes and dimensions are capped, so a file
 /// never makes the reader allocate more than a small multiple of its size. Float attributes (ε, slopes) are read as
 /// the shortest decimal that rounds to them (1e-5f → 1e-5), which is what PyTorch and the exporter wrote.</para>
+/// <para>Every node that reads a constant gets its own copy (a layer owns its weights), so a file naming one constant
+/// from many nodes would expand without bound. The elements decoded from constants over the whole import, counting
+/// each node's read of a constant again, are capped at <see cref="MaxDecodedElements"/> of the file's size,
+/// 2 × (bytes / 4 + 8192), whatever the element type. A file that stores each value once uses at most half
+/// of it (a FLOAT value takes at least 4 bytes of the file, a DOUBLE 8, loaded as float or double alike); the other
+/// half is for constants an exporter merged and several nodes read (PyTorch merges equal initializers, such as the
+/// ones and zeros of a fresh BatchNorm). A file beyond it (one weight matrix read by a chain of MatMul nodes) is an
+/// <see cref="InvalidDataException"/> naming the node, the constant and the counts, raised before that constant is
+/// decoded. A third element-wise node before the first layer is refused before its constant is decoded.</para>
 /// </remarks>
 public static class OnnxModel
 {
@@ -57,15 +66,37 @@ public static class OnnxModel
     public static IReadOnlyList<string> SupportedOperators { get; } =
         ["Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "BatchNormalization", "Dropout", "Identity", "Flatten", "Constant"];
 
+    /// <summary>
+    /// The most elements the importer decodes from constants for a file of <paramref name="fileBytes"/> bytes, over the
+    /// whole import and counting every node's read of a constant again: 2 × (<paramref name="fileBytes"/> / 4 + 8192).
+    /// </summary>
+    /// <remarks>
+    /// A file that stores each value once uses at most half of it (a FLOAT value takes at least 4 bytes of the file, a
+    /// DOUBLE 8); the factor 2 leaves room for constants that an exporter stored once and several nodes read (PyTorch
+    /// merges equal initializers, e.g. the ones and zeros of a fresh BatchNorm). It keeps a hostile file, such as one
+    /// 512 × 512 matrix read by thousands of MatMul nodes, from making the reader allocate more than a small multiple of
+    /// its size (each decoded element costs a few copies of <c>T</c>: the decoded array, a transposed copy, the layer's
+    /// parameter and its gradient).
+    /// </remarks>
+    /// <param name="fileBytes">The size of the ONNX file or byte array.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="fileBytes"/> is negative.</exception>
+    public static long MaxDecodedElements(long fileBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(fileBytes);
+
+        // The 8192 lets a tiny file read its scalars and merged constants from several nodes.
+        return 2 * ((fileBytes / 4) + 8192);
+    }
+
     /// <summary>Loads the ONNX file at <paramref name="path"/> as a model of element type <typeparamref name="T"/> (FLOAT and DOUBLE data are converted).</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is truncated, corrupt, larger than <see cref="MaxFileBytes"/>, or not a valid chain of the supported operators' inputs and shapes.</exception>
+    /// <exception cref="InvalidDataException">The file is truncated, corrupt, larger than <see cref="MaxFileBytes"/>, not a valid chain of the supported operators' inputs and shapes, or its nodes read more constant elements than <see cref="MaxDecodedElements"/> allows for its size.</exception>
     /// <exception cref="NotSupportedException">The file is valid ONNX but uses an operator, attribute, data type, opset or layout the importer does not support; the message names the node, its op type and what is supported.</exception>
     public static Model<T> Load<T>(string path)
         where T : unmanaged, IFloatingPointIeee754<T> => Load<T>(ReadFile(path), path);
 
     /// <summary>Loads an ONNX model from its bytes; see <see cref="Load{T}(string)"/>.</summary>
-    /// <exception cref="InvalidDataException">The bytes are truncated, corrupt or not a valid chain of supported operators.</exception>
+    /// <exception cref="InvalidDataException">The bytes are truncated, corrupt, not a valid chain of supported operators, or their nodes read more constant elements than <see cref="MaxDecodedElements"/> allows for their length.</exception>
     /// <exception cref="NotSupportedException">The model uses an operator, attribute, data type, opset or layout the importer does not support.</exception>
     public static Model<T> Load<T>(byte[] bytes)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -131,7 +162,7 @@ public static class OnnxModel
         var proto = Decode(bytes, source);
         try
         {
-            return new Importer<T>(proto).Build();
+            return new Importer<T>(proto, bytes.Length).Build();
         }
         catch (InvalidDataException e)
         {
@@ -162,7 +193,7 @@ public static class OnnxModel
     private sealed record ActivationStep(Activation Activation, double Slope, int Width) : Step;
 
     /// <summary>Walks the graph once, turning nodes into layer steps, then builds and fills the model.</summary>
-    private sealed class Importer<T>(ModelProto proto)
+    private sealed class Importer<T>(ModelProto proto, long fileBytes)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly Dictionary<string, TensorProto> _constants = new(StringComparer.Ordinal);
@@ -179,6 +210,11 @@ public static class OnnxModel
         private string _current = string.Empty;
         private NodeProto? _lastLayerNode;
         private List<(string Key, double Value)>? _architectureSettings;
+
+        // Elements decoded from constants so far, every node's read counted, against MaxDecodedElements(file size).
+        private readonly long _decodeBudget = MaxDecodedElements(fileBytes);
+        private readonly Dictionary<string, int> _reads = new(StringComparer.Ordinal);
+        private long _decoded;
 
         public Model<T> Build()
         {
@@ -483,7 +519,7 @@ public static class OnnxModel
                         Attributes(node, "seed", "ratio", "is_test");
                         if (node.Inputs.Count > 2 && node.Inputs[2].Length > 0)
                         {
-                            var mode = Values(node, node.Inputs[2], allowInt: true);
+                            var mode = Values(node, node.Inputs[2], out _, allowInt: true, scalar: true);
                             if (mode.Length != 1 || mode[0] != T.Zero)
                             {
                                 throw Unsupported(node, "training_mode must be false (inference)");
@@ -519,6 +555,13 @@ public static class OnnxModel
                         if (node.OpType is "Sub" or "Div" && node.Inputs[0] != _current)
                         {
                             throw Unsupported(node, "only X − c and X / c are supported (the data on the left)");
+                        }
+
+                        // Refused here, before the constant is decoded: a file of hundreds of such nodes would
+                        // otherwise decode every constant before the transform is resolved.
+                        if (_prefix.Count == 2)
+                        {
+                            throw Unsupported(node, "at most two element-wise nodes (an input transform) may come before the first layer");
                         }
 
                         string c = node.Inputs.First(i => i != _current);
@@ -886,11 +929,6 @@ public static class OnnxModel
             }
 
             int n = _inputWidth;
-            if (_prefix.Count > 2)
-            {
-                throw Unsupported(_prefix[2].Node, "at most two element-wise nodes (an input transform) may come before the first layer");
-            }
-
             T[] Expand((string Op, T[] Constant, NodeProto Node) p) =>
                 p.Constant.Length == n ? p.Constant
                 : p.Constant.Length == 1 ? Enumerable.Repeat(p.Constant[0], n).ToArray()
@@ -1084,10 +1122,11 @@ public static class OnnxModel
             return a is null || a.Type == type || a.Type == 0 ? a : throw Bad(node, $"attribute '{name}' must be {typeName}; it has type {a.Type}");
         }
 
-        private T[] Values(NodeProto node, string name, bool allowInt = false) => Values(node, name, out _, allowInt);
-
-        /// <summary>A constant's values as T, validated (data type, dims, byte counts) before the array is allocated.</summary>
-        private T[] Values(NodeProto node, string name, out List<long> dims, bool allowInt = false)
+        /// <summary>
+        /// A constant's values as T, validated (data type, dims, byte counts, <paramref name="scalar"/>) and charged to the
+        /// import's decode budget (<see cref="MaxDecodedElements"/>) before the array is allocated.
+        /// </summary>
+        private T[] Values(NodeProto node, string name, out List<long> dims, bool allowInt = false, bool scalar = false)
         {
             if (!_constants.TryGetValue(name, out var t))
             {
@@ -1125,6 +1164,11 @@ public static class OnnxModel
                 throw Bad(node, $"the constant '{name}' has {count} elements, more than the file can hold");
             }
 
+            if (scalar && count != 1)
+            {
+                throw Unsupported(node, $"the constant '{name}' must be a scalar; it has {count} elements");
+            }
+
             int n = (int)count;
             if (t.HasRaw)
             {
@@ -1133,6 +1177,7 @@ public static class OnnxModel
                     throw Bad(node, $"the constant '{name}' declares {n} elements of {size} bytes but raw_data holds {t.Raw.Length} bytes");
                 }
 
+                Charge(node, name, n);
                 var raw = t.Raw.Span;
                 var result = new T[n];
                 for (int i = 0; i < n; i++)
@@ -1162,6 +1207,7 @@ public static class OnnxModel
                 throw Bad(node, $"the constant '{name}' declares {n} elements but holds {present}");
             }
 
+            Charge(node, name, n);
             var values = new T[n];
             for (int i = 0; i < n; i++)
             {
@@ -1175,6 +1221,19 @@ public static class OnnxModel
             }
 
             return values;
+        }
+
+        /// <summary>Counts <paramref name="n"/> decoded elements of the constant <paramref name="name"/>, refusing the read that would exceed the budget.</summary>
+        private void Charge(NodeProto node, string name, int n)
+        {
+            int reads = _reads.GetValueOrDefault(name) + 1;
+            _reads[name] = reads;
+            _decoded += n;
+            if (_decoded > _decodeBudget)
+            {
+                string times = reads == 1 ? "its first read" : $"read {reads} times so far";
+                throw Bad(node, $"decoding the constant '{name}' ({n} elements, {times}) brings the elements decoded from constants to {_decoded}, more than the {_decodeBudget} allowed for a {fileBytes}-byte file (2 × (bytes / 4 + 8192)); each node gets its own copy of a constant, and a sequential model reads each weight once");
+            }
         }
     }
 }
