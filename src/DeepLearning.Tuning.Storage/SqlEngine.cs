@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Globalization;
 
@@ -49,6 +50,14 @@ internal abstract class SqlDialect
 /// The study storage logic shared by SQLite and PostgreSQL: a versioned schema of three tables
 /// (dl_schema, dl_studies, dl_trials) and the claim/heartbeat/complete transactions.
 /// </summary>
+/// <remarks>
+/// The database is a file or server a user may have been handed, so every value read is checked before it is used: a
+/// text column must hold text (a NULL where none belongs, a number, or a BLOB — even one holding UTF-8 text, which SQLite
+/// lets a TEXT column keep — is refused, never decoded), a count, id or round a whole number ≥ 0 of 32 bits (a
+/// number, never text), a time or duration a number; each stored config must fit the study
+/// (<see cref="StudyNames.CheckTrial"/>). Anything else is a <see cref="StudyStorageException"/> naming the storage, the
+/// study, the trial and the column, thrown inside the transaction, so nothing is written.
+/// </remarks>
 internal sealed class SqlEngine
 {
     /// <summary>The schema version this library writes and reads.</summary>
@@ -59,6 +68,10 @@ internal sealed class SqlEngine
 
     private readonly SqlDialect _dialect;
     private readonly object _schemaLock = new();
+
+    // The last definition parsed per study, by its stored text: a claim checks each config against the study, and a
+    // grid's definition builds its whole grid to count it. Used only inside this class (its space is never handed out).
+    private readonly ConcurrentDictionary<string, (string Json, StudyDefinition Definition)> _definitions = new(StringComparer.Ordinal);
     private bool _schemaReady;
 
     public SqlEngine(SqlDialect dialect)
@@ -73,7 +86,7 @@ internal sealed class SqlEngine
         StudyNames.Validate(study);
         return Write("open the study", (c, tx) =>
         {
-            string? stored = Scalar(c, tx, "SELECT definition FROM dl_studies WHERE name = @s", ("s", study)) as string;
+            string? stored = DefinitionText(c, tx, study);
             if (stored is null)
             {
                 if (definition is null)
@@ -83,7 +96,8 @@ internal sealed class SqlEngine
 
                 Execute(c, tx, $"INSERT INTO dl_studies (name, definition, created_at) VALUES (@s, @d, {_dialect.Now}) ON CONFLICT (name) DO NOTHING",
                     ("s", study), ("d", definition.ToJson()));
-                stored = (string)Scalar(c, tx, "SELECT definition FROM dl_studies WHERE name = @s", ("s", study))!;
+                stored = DefinitionText(c, tx, study)
+                    ?? throw new StudyStorageException($"{Location}: study '{study}' could not be created: its row is not found after it was written (a damaged dl_studies table)");
             }
 
             var existing = ReadDefinition(study, stored);
@@ -100,8 +114,9 @@ internal sealed class SqlEngine
         StudyNames.ValidateMaxRetries(maxRetries);
         return Write("claim a trial", (c, tx) =>
         {
+            var definition = StoredDefinition(c, tx, study);
             RetireStale(c, tx, study, staleAfter, maxRetries);
-            var claim = TryClaim(c, tx, study, worker);
+            var claim = TryClaim(c, tx, study, worker, definition);
             if (claim is not null)
             {
                 return new TrialClaimResult(ClaimStatus.Claimed, claim);
@@ -119,9 +134,7 @@ internal sealed class SqlEngine
                 return new TrialClaimResult(ClaimStatus.Wait, null);
             }
 
-            string json = (string?)Scalar(c, tx, "SELECT definition FROM dl_studies WHERE name = @s", ("s", study)) ?? throw StudyNames.Missing(study, Location);
-            var definition = ReadDefinition(study, json);
-            var finished = Load(c, tx, study).Select(t => t.ToResult()).Where(r => r is not null).Select(r => r!).ToList();
+            var finished = Load(c, tx, study, definition).Select(t => t.ToResult()).Where(r => r is not null).Select(r => r!).ToList();
             var planned = definition.NextTrials(finished);
             if (planned.Count == 0)
             {
@@ -134,7 +147,7 @@ internal sealed class SqlEngine
                     ("s", study), ("id", t.Id), ("r", t.Round), ("seed", t.Seed.ToString(CultureInfo.InvariantCulture)), ("c", t.ToJson()));
             }
 
-            claim = TryClaim(c, tx, study, worker);
+            claim = TryClaim(c, tx, study, worker, definition);
             return claim is null ? new TrialClaimResult(ClaimStatus.Wait, null) : new TrialClaimResult(ClaimStatus.Claimed, claim);
         });
     }
@@ -169,12 +182,8 @@ internal sealed class SqlEngine
         StudyNames.Validate(study);
         return Write("read the trials", (c, tx) =>
         {
-            if (Scalar(c, tx, "SELECT name FROM dl_studies WHERE name = @s", ("s", study)) is null)
-            {
-                throw StudyNames.Missing(study, Location);
-            }
-
-            return Load(c, tx, study);
+            var definition = StoredDefinition(c, tx, study);
+            return Load(c, tx, study, definition);
         });
     }
 
@@ -204,7 +213,7 @@ internal sealed class SqlEngine
         {
             while (r.Read())
             {
-                int id = Int(r, 0, "id", study, r.GetValue(0));
+                int id = Id(r, 0, study);
                 stale.Add((id, Int(r, 1, "attempts", study, id), Int(r, 2, "failures", study, id)));
             }
         }
@@ -224,7 +233,11 @@ internal sealed class SqlEngine
         }
     }
 
-    private TrialClaim? TryClaim(DbConnection c, DbTransaction? tx, string study, string worker)
+    /// <summary>
+    /// Claims the queued trial with the lowest id, once its row has been checked (its config must fit
+    /// <paramref name="definition"/>, so a tampered config never reaches the objective).
+    /// </summary>
+    private TrialClaim? TryClaim(DbConnection c, DbTransaction? tx, string study, string worker, StudyDefinition definition)
     {
         int id, attempts, failures;
         TrialConfig config;
@@ -236,8 +249,8 @@ internal sealed class SqlEngine
                 return null;
             }
 
-            id = Int(r, 0, "id", study, r.GetValue(0));
-            config = ReadConfig(study, id, Int(r, 1, "round", study, id), r.GetString(2));
+            id = Id(r, 0, study);
+            config = ReadConfig(study, id, Int(r, 1, "round", study, id), Text(r, 2, "config", study, id)!, definition);
             attempts = Int(r, 3, "attempts", study, id);
             failures = Int(r, 4, "failures", study, id);
             if (attempts == int.MaxValue)
@@ -248,38 +261,53 @@ internal sealed class SqlEngine
             attempts++;
         }
 
-        Execute(c, tx, $"UPDATE dl_trials SET status = 'running', worker = @w, attempts = @a, started_at = {_dialect.Now}, heartbeat_at = {_dialect.Now}, ended_at = NULL WHERE study = @s AND id = @id",
+        int rows = Execute(c, tx, $"UPDATE dl_trials SET status = 'running', worker = @w, attempts = @a, started_at = {_dialect.Now}, heartbeat_at = {_dialect.Now}, ended_at = NULL WHERE study = @s AND id = @id",
             ("w", worker), ("a", attempts), ("s", study), ("id", id));
+        if (rows != 1)
+        {
+            // A table recreated without its primary key: one claim would hold two rows (rolled back).
+            throw new StudyStorageException(string.Create(CultureInfo.InvariantCulture, $"{Location}: trial {id} of study '{study}' has {rows} rows in dl_trials (a damaged table)"));
+        }
+
         return new TrialClaim(config, attempts, failures);
     }
 
     private static long CountOpen(DbConnection c, DbTransaction? tx, string study) =>
         Convert.ToInt64(Scalar(c, tx, "SELECT COUNT(*) FROM dl_trials WHERE study = @s AND status IN ('queued', 'running')", ("s", study)), CultureInfo.InvariantCulture);
 
-    private List<StoredTrial> Load(DbConnection c, DbTransaction? tx, string study)
+    /// <summary>Every trial of the study, by id, each row checked (see the class remarks) and its config against <paramref name="definition"/>.</summary>
+    private List<StoredTrial> Load(DbConnection c, DbTransaction? tx, string study, StudyDefinition definition)
     {
         var list = new List<StoredTrial>();
         using var cmd = Command(c, tx,
             "SELECT id, round, config, status, worker, attempts, failures, started_at, heartbeat_at, ended_at, seconds, outcome, error FROM dl_trials WHERE study = @s ORDER BY id",
             ("s", study));
         using var r = cmd.ExecuteReader();
+        int previous = -1;
         while (r.Read())
         {
-            int id = Int(r, 0, "id", study, r.GetValue(0));
-            string status = r.GetString(3);
-            string? outcome = r.IsDBNull(11) ? null : r.GetString(11);
+            int id = Id(r, 0, study);
+            if (id == previous)
+            {
+                // A table recreated without its primary key.
+                throw new StudyStorageException(string.Create(CultureInfo.InvariantCulture, $"{Location}: trial {id} of study '{study}' has more than one row in dl_trials (a damaged table)"));
+            }
+
+            previous = id;
+            string status = Text(r, 3, "status", study, id)!;
+            string? outcome = Text(r, 11, "outcome", study, id, nullable: true);
             var trial = new StoredTrial
             {
-                Config = ReadConfig(study, id, Int(r, 1, "round", study, id), r.GetString(2)),
+                Config = ReadConfig(study, id, Int(r, 1, "round", study, id), Text(r, 2, "config", study, id)!, definition),
                 Status = status switch
                 {
                     "queued" => StoredTrialStatus.Queued,
                     "running" => StoredTrialStatus.Running,
                     "complete" => StoredTrialStatus.Complete,
                     "failed" => StoredTrialStatus.Failed,
-                    _ => throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has an unknown status \"{status}\""),
+                    _ => throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has an unknown status {StudyNames.Quote(status)}"),
                 },
-                Worker = r.IsDBNull(4) ? null : r.GetString(4),
+                Worker = Text(r, 4, "worker", study, id, nullable: true),
                 Attempts = Int(r, 5, "attempts", study, id),
                 Failures = Int(r, 6, "failures", study, id),
                 StartedAt = Time(r, 7, "started_at", study, id),
@@ -287,7 +315,7 @@ internal sealed class SqlEngine
                 EndedAt = Time(r, 9, "ended_at", study, id),
                 Seconds = Seconds(r, 10, study, id),
                 Outcome = outcome is null ? null : ReadOutcome(study, id, outcome),
-                Error = r.IsDBNull(12) ? null : r.GetString(12),
+                Error = Text(r, 12, "error", study, id, nullable: true),
             };
 
             // A complete row is ranked by its dev metric (StoredTrial.ToResult would throw a bare ArgumentException).
@@ -303,82 +331,170 @@ internal sealed class SqlEngine
     }
 
     /// <summary>
-    /// A stored id, round or count (all whole numbers ≥ 0 that fit 32 bits). Any other value (a damaged or tampered row:
-    /// negative, fractional — which a conversion would round — too large, or not a number) is a
-    /// <see cref="StudyStorageException"/> naming the trial, the column and the value.
+    /// A trial's stored id (a whole number ≥ 0 of 32 bits); any other value is a <see cref="StudyStorageException"/>
+    /// naming the study, the column and the value (there is no trial number to name).
     /// </summary>
-    private int Int(DbDataReader r, int i, string column, string study, object id)
+    private int Id(DbDataReader r, int i, string study)
     {
         object value = r.GetValue(i);
-        decimal number;
-        try
-        {
-            number = Convert.ToDecimal(value, CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is OverflowException or InvalidCastException or FormatException)
-        {
-            throw NotWhole(e);
-        }
+        return Whole(value, int.MaxValue) is { } id
+            ? (int)id
+            : throw new StudyStorageException($"{Location}: a trial of study '{study}' has id = {Show(value)}, not a whole number ≥ 0 of 32 bits");
+    }
 
-        return number >= 0 && number <= int.MaxValue && number == decimal.Truncate(number) ? (int)number : throw NotWhole(null);
+    /// <summary>
+    /// A stored round or count (all whole numbers ≥ 0 that fit 32 bits). Any other value (a damaged or tampered row:
+    /// NULL, negative, fractional — which a conversion would round — too large, text, even text of digits, or a BLOB)
+    /// is a <see cref="StudyStorageException"/> naming the trial, the column and the value.
+    /// </summary>
+    private int Int(DbDataReader r, int i, string column, string study, int id)
+    {
+        object value = r.GetValue(i);
+        return Whole(value, int.MaxValue) is { } n
+            ? (int)n
+            : throw new StudyStorageException(string.Create(CultureInfo.InvariantCulture,
+                $"{Location}: trial {id} of study '{study}' has {column} = {Show(value)}, not a whole number ≥ 0 of 32 bits"));
+    }
 
-        StudyStorageException NotWhole(Exception? inner) => new(
-            $"{Location}: trial {id} of study '{study}' has {column} = {Convert.ToString(value, CultureInfo.InvariantCulture)}, not a whole number ≥ 0 of 32 bits", inner);
+    /// <summary>
+    /// A stored text column's value: a string. A NULL (where <paramref name="nullable"/> allows it) is null; anything
+    /// else — NULL in a column that needs a value, a number, or a BLOB (SQLite lets a TEXT column keep one; it is refused,
+    /// not decoded) — is a <see cref="StudyStorageException"/> naming the trial, the column and the value.
+    /// </summary>
+    private string? Text(DbDataReader r, int i, string column, string study, int id, bool nullable = false)
+    {
+        object value = r.GetValue(i);
+        return value switch
+        {
+            string s => s,
+            DBNull when nullable => null,
+            _ => throw new StudyStorageException(string.Create(CultureInfo.InvariantCulture,
+                $"{Location}: trial {id} of study '{study}' has {column} = {Show(value)}, not text")),
+        };
     }
 
     /// <summary>
     /// The stored seconds of a trial: 0 while none were recorded (NULL: queued or running). NaN (which only a tampered
-    /// row holds now that writes refuse it) or a value that is not a number is a <see cref="StudyStorageException"/>
-    /// naming the trial, never a silent 0. ±∞ reads back as stored (an older version accepted it).
+    /// row holds now that writes refuse it) or a value that is not a number (text, even text of digits, or a BLOB) is a
+    /// <see cref="StudyStorageException"/> naming the trial, never a silent 0. ±∞ and negative values read back as stored
+    /// (an older version accepted them; <see cref="StoredTrial.ToResult"/> counts a negative as 0).
     /// </summary>
     private double Seconds(DbDataReader r, int i, string study, int id)
     {
-        if (r.IsDBNull(i))
+        object value = r.GetValue(i);
+        if (value is DBNull)
         {
             return 0;
         }
 
-        object value = r.GetValue(i);
-        double seconds;
-        try
-        {
-            seconds = Convert.ToDouble(value, CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is InvalidCastException or FormatException or OverflowException)
-        {
-            throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has seconds = {value}, not a number", e);
-        }
-
+        double seconds = Number(value) ?? throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has seconds = {Show(value)}, not a number");
         return double.IsNaN(seconds)
             ? throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has seconds = NaN, not a number of seconds")
             : seconds;
     }
 
-    /// <summary>A stored time in Unix seconds; one outside the years 1–9999 (or not finite) is a <see cref="StudyStorageException"/> naming the trial and column.</summary>
+    /// <summary>
+    /// A stored time in Unix seconds (NULL: none); a value that is not a number, or one outside the years 1–9999 (or not
+    /// finite), is a <see cref="StudyStorageException"/> naming the trial and column.
+    /// </summary>
     private DateTimeOffset? Time(DbDataReader r, int i, string column, string study, int id)
     {
-        if (r.IsDBNull(i))
+        object value = r.GetValue(i);
+        if (value is DBNull)
         {
             return null;
         }
 
-        object value = r.GetValue(i);
-        double ms;
-        try
-        {
-            ms = Math.Round(Convert.ToDouble(value, CultureInfo.InvariantCulture) * 1000);
-        }
-        catch (Exception e) when (e is InvalidCastException or FormatException or OverflowException)
-        {
-            throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has {column} = {value}, not a time", e);
-        }
-
+        double seconds = Number(value) ?? throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has {column} = {Show(value)}, not a time");
+        double ms = Math.Round(seconds * 1000);
         if (!(ms >= _minUnixMilliseconds && ms <= _maxUnixMilliseconds))
         {
-            throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has {column} = {value}, outside the years 1–9999");
+            throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has {column} = {Show(value)}, outside the years 1–9999");
         }
 
         return DateTimeOffset.FromUnixTimeMilliseconds((long)ms);
+    }
+
+    /// <summary>A value of a numeric type (never text, even of digits, nor a BLOB) as a double; null for anything else.</summary>
+    private static double? Number(object value) => IsNumber(value) ? Convert.ToDouble(value, CultureInfo.InvariantCulture) : null;
+
+    /// <summary>
+    /// A value of a numeric type that is a whole number in [0, <paramref name="max"/>]; null for anything else (NULL,
+    /// negative, fractional, not finite, too large, text — even of digits — or a BLOB).
+    /// </summary>
+    private static long? Whole(object value, long max)
+    {
+        if (!IsNumber(value))
+        {
+            return null;
+        }
+
+        decimal number;
+        try
+        {
+            number = Convert.ToDecimal(value, CultureInfo.InvariantCulture);
+        }
+        catch (OverflowException)
+        {
+            // ±∞, NaN or beyond decimal's range.
+            return null;
+        }
+
+        return number >= 0 && number <= max && number == decimal.Truncate(number) ? (long)number : null;
+    }
+
+    private static bool IsNumber(object value) =>
+        value is byte or sbyte or short or ushort or int or uint or long or ulong or float or double or decimal;
+
+    /// <summary>A stored value for a message: NULL, text quoted (and cut), a BLOB as a hex literal (cut), a number in invariant form.</summary>
+    internal static string Show(object? value) => value switch
+    {
+        null or DBNull => "NULL",
+        string s => StudyNames.Quote(s),
+        byte[] b => b.Length <= 32
+            ? $"x'{Convert.ToHexStringLower(b)}' (a BLOB)"
+            : string.Create(CultureInfo.InvariantCulture, $"x'{Convert.ToHexStringLower(b.AsSpan(0, 32))}…' (a BLOB of {b.Length} bytes)"),
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        float f => f.ToString("R", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => $"a {value.GetType().Name}",
+    };
+
+    /// <summary>
+    /// The study's stored definition text; null when the study has no row. A row whose definition is not text (NULL, a
+    /// number, a BLOB), or a study with two rows, is a <see cref="StudyStorageException"/> naming the study and the column.
+    /// </summary>
+    private string? DefinitionText(DbConnection c, DbTransaction? tx, string study)
+    {
+        using var cmd = Command(c, tx, "SELECT definition FROM dl_studies WHERE name = @s", ("s", study));
+        using var r = cmd.ExecuteReader();
+        if (!r.Read())
+        {
+            return null;
+        }
+
+        object value = r.GetValue(0);
+        if (r.Read())
+        {
+            throw new StudyStorageException($"{Location}: study '{study}' has more than one row in dl_studies (a damaged table)");
+        }
+
+        return value as string
+            ?? throw new StudyStorageException($"{Location}: study '{study}' has definition = {Show(value)}, not text (a damaged row)");
+    }
+
+    /// <summary>The study's stored definition, parsed (once per stored text); a study with no row is the usual "does not exist" error.</summary>
+    private StudyDefinition StoredDefinition(DbConnection c, DbTransaction? tx, string study)
+    {
+        string json = DefinitionText(c, tx, study) ?? throw StudyNames.Missing(study, Location);
+        if (_definitions.TryGetValue(study, out var cached) && string.Equals(cached.Json, json, StringComparison.Ordinal))
+        {
+            return cached.Definition;
+        }
+
+        var definition = ReadDefinition(study, json);
+        _definitions[study] = (json, definition);
+        return definition;
     }
 
     private StudyDefinition ReadDefinition(string study, string json)
@@ -393,8 +509,12 @@ internal sealed class SqlEngine
         }
     }
 
-    /// <summary>The trial's config, which must name the row's id and round (the next round is planned from the configs' rounds).</summary>
-    private TrialConfig ReadConfig(string study, int id, int round, string json)
+    /// <summary>
+    /// The trial's config, which must name the row's id and round (the next round is planned from the configs' rounds) and
+    /// be one the study could have planned (<see cref="StudyNames.CheckTrial"/>: round, id range, seed, and hyperparameters
+    /// that fit the search space).
+    /// </summary>
+    private TrialConfig ReadConfig(string study, int id, int round, string json, StudyDefinition definition)
     {
         TrialConfig config;
         try
@@ -411,9 +531,13 @@ internal sealed class SqlEngine
             throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has id = {id} but its config says id {config.Id}");
         }
 
-        return config.Round == round
-            ? config
-            : throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has round = {round} but its config says round {config.Round}");
+        if (config.Round != round)
+        {
+            throw new StudyStorageException($"{Location}: trial {id} of study '{study}' has round = {round} but its config says round {config.Round}");
+        }
+
+        StudyNames.CheckTrial(Location, study, definition, config);
+        return config;
     }
 
     private TrialOutcome ReadOutcome(string study, int id, string json)
@@ -478,7 +602,9 @@ internal sealed class SqlEngine
                 _dialect.LockSchema(c, tx);
                 if (_dialect.SchemaTableExists(c, tx))
                 {
-                    long version = Convert.ToInt64(Scalar(c, tx, "SELECT MAX(version) FROM dl_schema") ?? 0L, CultureInfo.InvariantCulture);
+                    object? stored = Scalar(c, tx, "SELECT MAX(version) FROM dl_schema");
+                    long version = stored is null ? 0 : Whole(stored, long.MaxValue)
+                        ?? throw new StudyStorageException($"{Location} holds study schema version {Show(stored)}, not a version number (a damaged dl_schema table); nothing was written");
                     if (version > SchemaVersion)
                     {
                         throw new StudyStorageException(

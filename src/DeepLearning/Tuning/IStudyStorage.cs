@@ -14,7 +14,13 @@ namespace DeepLearning;
 /// for the claim that currently holds the trial (a claim that lost its trial gets false), each in one
 /// transaction; the next round is planned by <see cref="StudyDefinition.NextTrials"/> once, inside the
 /// claim that finds the study with no queued or running trial. Errors are <see cref="StudyStorageException"/>
-/// naming the storage and what went wrong.
+/// naming the storage and what went wrong. A storage whose rows others may have written (a file a user was handed, a
+/// shared server) treats every row as hostile: a value of the wrong type (NULL where a value belongs, a number or a BLOB
+/// in a text column, text in a number column), a count, id or round that is negative, fractional or beyond 32 bits, or a
+/// trial config the study could not have planned (a round or id outside the study, a seed other than
+/// <see cref="Tuner.TrialSeed"/>(study seed, id), a hyperparameter missing, unknown, of the wrong kind or outside its
+/// dimension) is a <see cref="StudyStorageException"/> naming the study, the trial and the column or hyperparameter,
+/// and such a config never reaches the objective.
 /// </remarks>
 public interface IStudyStorage : IDisposable
 {
@@ -26,7 +32,8 @@ public interface IStudyStorage : IDisposable
     /// (with a null definition, or the same one). Returns the stored definition.
     /// </summary>
     /// <exception cref="StudyStorageException">The study exists with another definition (nothing is written),
-    /// or it does not exist and no definition was given, or the storage cannot be used.</exception>
+    /// or it does not exist and no definition was given, or its stored definition is damaged (not text — a BLOB is
+    /// refused, not decoded — or not a valid definition), or the storage cannot be used.</exception>
     StudyDefinition OpenStudy(string study, StudyDefinition? definition);
 
     /// <summary>
@@ -57,6 +64,8 @@ public interface IStudyStorage : IDisposable
     /// (<see cref="TimeSpan.MaxValue"/> for never).</param>
     /// <param name="maxRetries">How many times a failed trial is queued again (≥ 0), as <see cref="WorkerOptions.MaxRetries"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="staleAfter"/> is zero or negative, or <paramref name="maxRetries"/> is negative.</exception>
+    /// <exception cref="StudyStorageException">The study does not exist, the storage cannot be used, or a row the claim
+    /// reads is damaged (see the remarks), e.g. the queued trial's config does not fit the study's search space; nothing is written.</exception>
     TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter, int maxRetries)
     {
         StudyNames.ValidateMaxRetries(maxRetries);
@@ -97,6 +106,8 @@ public interface IStudyStorage : IDisposable
     bool Release(string study, TrialClaim claim);
 
     /// <summary>Every trial of the study, by id.</summary>
+    /// <exception cref="StudyStorageException">The study does not exist, the storage cannot be used, or a stored row is
+    /// damaged (see the remarks), naming the study, the trial and the column or hyperparameter.</exception>
     IReadOnlyList<StoredTrial> LoadTrials(string study);
 }
 

@@ -241,6 +241,79 @@ internal static class StudyNames
         }
     }
 
+    /// <summary>
+    /// Throws a <see cref="StudyStorageException"/> naming the trial unless <paramref name="config"/> is a trial that
+    /// <paramref name="definition"/> could have planned: its round is one of the study's, its id lies in that round's
+    /// range (round · Trials to round · Trials + Trials − 1), its seed is <see cref="Tuner.TrialSeed"/>(study seed, id),
+    /// and its hyperparameters fit the study's search space (every dimension present with a value of the right kind
+    /// inside its range or choices, no other names; a later coarse-to-fine round samples from a narrower space inside
+    /// it, so every planned trial fits). A stored config that fails is a damaged or tampered row: it never reaches the objective.
+    /// </summary>
+    public static void CheckTrial(string location, string study, StudyDefinition definition, TrialConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        ArgumentNullException.ThrowIfNull(config);
+        string trial = string.Create(CultureInfo.InvariantCulture, $"{location}: trial {config.Id} of study '{study}'");
+        if (config.Round >= definition.Rounds)
+        {
+            throw new StudyStorageException(string.Create(CultureInfo.InvariantCulture,
+                $"{trial} is in round {config.Round}, but the study has {definition.Rounds} {(definition.Rounds == 1 ? "round" : "rounds")} (a damaged row)"));
+        }
+
+        long first = (long)config.Round * definition.Trials;
+        if (config.Id < first || config.Id >= first + definition.Trials)
+        {
+            throw new StudyStorageException(string.Create(CultureInfo.InvariantCulture,
+                $"{trial} is in round {config.Round}, whose trials are {first}–{first + definition.Trials - 1} (a damaged row)"));
+        }
+
+        ulong seed = Tuner.TrialSeed(definition.Seed, config.Id);
+        if (config.Seed != seed)
+        {
+            throw new StudyStorageException(string.Create(CultureInfo.InvariantCulture,
+                $"{trial} has seed {config.Seed}, but the study gives trial {config.Id} the seed {seed} (a damaged row)"));
+        }
+
+        var problems = definition.Space.Mismatches(config);
+        if (problems.Count > 0)
+        {
+            throw new StudyStorageException($"{trial} does not fit the study's search space: {string.Join("; ", problems)} (a damaged row)");
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> for a message: in double quotes, control characters escaped, cut to
+    /// <paramref name="max"/> characters (a stored value may be hostile, e.g. megabytes long or holding line breaks).
+    /// </summary>
+    public static string Quote(string text, int max = 100)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var sb = new System.Text.StringBuilder("\"");
+        foreach (char ch in text.Length > max ? text[..max] : text)
+        {
+            if (ch is '"' or '\\')
+            {
+                sb.Append('\\').Append(ch);
+            }
+            else if (char.IsControl(ch))
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)ch:x4}");
+            }
+            else
+            {
+                sb.Append(ch);
+            }
+        }
+
+        sb.Append('"');
+        if (text.Length > max)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"… ({text.Length} characters)");
+        }
+
+        return sb.ToString();
+    }
+
     /// <summary>Throws unless <paramref name="staleAfter"/> is positive (zero or less would re-queue trials whose workers are alive).</summary>
     public static void ValidateStaleAfter(TimeSpan staleAfter)
     {

@@ -209,6 +209,52 @@ public sealed class SearchSpace : IReadOnlyList<Dimension>
         return _dimensions.TrueForAll(d => trial.Hyperparameters.TryGetValue(d.Name, out var v) && d.Contains(v));
     }
 
+    /// <summary>
+    /// What keeps <paramref name="trial"/> from fitting this space, one line per hyperparameter, empty when it fits:
+    /// a dimension the trial lacks, a value of the wrong kind or outside its dimension (range or choices), and a name
+    /// the space lacks. At most <paramref name="limit"/> lines, the last one saying how many more there are.
+    /// </summary>
+    internal List<string> Mismatches(TrialConfig trial, int limit = 10)
+    {
+        ArgumentNullException.ThrowIfNull(trial);
+        var problems = new List<string>();
+        foreach (var d in _dimensions)
+        {
+            if (!trial.Hyperparameters.TryGetValue(d.Name, out var v))
+            {
+                problems.Add($"hyperparameter '{d.Name}' is missing ({d})");
+            }
+            else if (!d.Contains(v))
+            {
+                problems.Add($"hyperparameter '{d.Name}' = {Describe(v)}, not in {d}");
+            }
+        }
+
+        foreach (var (name, v) in trial.Hyperparameters)
+        {
+            if (!_dimensions.Exists(d => d.Name == name))
+            {
+                problems.Add($"hyperparameter {StudyNames.Quote(name)} = {Describe(v)} is not in the search space, which has [{string.Join(", ", _dimensions.Select(d => d.Name))}]");
+            }
+        }
+
+        if (problems.Count > limit)
+        {
+            int more = problems.Count - (limit - 1);
+            problems.RemoveRange(limit - 1, problems.Count - (limit - 1));
+            problems.Add(string.Create(CultureInfo.InvariantCulture, $"… and {more} more"));
+        }
+
+        return problems;
+
+        static string Describe(HyperparameterValue v) => v.Kind switch
+        {
+            HyperparameterKind.Real => v + " (a real)",
+            HyperparameterKind.Integer => v + " (an integer)",
+            _ => StudyNames.Quote(v.AsString()) + " (text)",
+        };
+    }
+
     /// <inheritdoc/>
     public IEnumerator<Dimension> GetEnumerator() => _dimensions.GetEnumerator();
 

@@ -123,7 +123,10 @@ public static partial class Tuner
     /// <param name="options">Worker name, heartbeat, stale timeout, polling, retries.</param>
     /// <param name="cancellationToken">Stops the worker; its running trial is put back in the queue.</param>
     /// <exception cref="StudyStorageException">The storage cannot be used, the study exists with another definition,
-    /// or a stored trial is damaged (e.g. complete without a finite dev metric).</exception>
+    /// or a stored trial is damaged (e.g. complete without a finite dev metric, or a config that does not fit the
+    /// study's search space: a hyperparameter missing, of the wrong kind, outside its range or choices, or unknown),
+    /// naming the study, the trial and the value. A claimed trial whose config does not fit is put back in the queue
+    /// before the objective sees it.</exception>
     public static StudyWorkerResult RunWorker(
         IStudyStorage storage,
         string studyName,
@@ -158,6 +161,7 @@ public static partial class Tuner
             }
 
             var claim = next.Claim!;
+            CheckClaim(storage, studyName, stored, claim);
             ran++;
             options.OnTrialStarted?.Invoke(claim);
             var (result, wasLost) = RunClaimed(storage, studyName, claim, objective, options, cancellationToken);
@@ -194,7 +198,7 @@ public static partial class Tuner
             options.OnTrialCompleted?.Invoke(result);
         }
 
-        var table = LoadTable(storage, studyName, stored.Goal, finished ? StopReason.Completed : StopReason.Cancelled, clock.Elapsed);
+        var table = LoadTable(storage, studyName, stored, finished ? StopReason.Completed : StopReason.Cancelled, clock.Elapsed);
         return new StudyWorkerResult(studyName, worker, stored, table, completed, failed, lost);
     }
 
@@ -203,33 +207,67 @@ public static partial class Tuner
     /// succeeded, failed ones with their error. Queued and running trials are counted as skipped.
     /// </summary>
     /// <exception cref="StudyStorageException">The study does not exist, the storage cannot be used, or a stored trial
-    /// is damaged (e.g. complete without a finite dev metric), naming the study and the trial.</exception>
+    /// is damaged (e.g. complete without a finite dev metric, or a config that does not fit the study's search space),
+    /// naming the study and the trial.</exception>
     public static SearchResult LoadStudy(IStudyStorage storage, string studyName)
     {
         ArgumentNullException.ThrowIfNull(storage);
         var definition = storage.OpenStudy(studyName, null);
         var trials = storage.LoadTrials(studyName);
-        bool done = trials.All(t => t.Status is StoredTrialStatus.Complete or StoredTrialStatus.Failed) && definition.NextTrials(Results(storage, studyName, trials)).Count == 0;
-        return LoadTable(storage, studyName, definition.Goal, done ? StopReason.Completed : StopReason.Cancelled, TimeSpan.Zero);
+        bool done = trials.All(t => t.Status is StoredTrialStatus.Complete or StoredTrialStatus.Failed) && definition.NextTrials(Results(storage, studyName, definition, trials)).Count == 0;
+        return LoadTable(storage, studyName, definition, done ? StopReason.Completed : StopReason.Cancelled, TimeSpan.Zero);
     }
 
-    private static SearchResult LoadTable(IStudyStorage storage, string studyName, MetricGoal goal, StopReason stop, TimeSpan elapsed)
+    private static SearchResult LoadTable(IStudyStorage storage, string studyName, StudyDefinition definition, StopReason stop, TimeSpan elapsed)
     {
         var trials = storage.LoadTrials(studyName);
-        var results = Results(storage, studyName, trials);
-        return new SearchResult(results, goal, stop, elapsed, trials.Count - results.Count);
+        var results = Results(storage, studyName, definition, trials);
+        return new SearchResult(results, definition.Goal, stop, elapsed, trials.Count - results.Count);
     }
 
-    /// <summary>The finished trials' rows; a complete trial without a finite dev metric (a storage that does not check
-    /// what it reads) is a <see cref="StudyStorageException"/> naming the study and the trial, not an ArgumentException.</summary>
-    private static List<TrialResult> Results(IStudyStorage storage, string studyName, IReadOnlyList<StoredTrial> trials)
+    /// <summary>
+    /// The finished trials' rows. For a storage that does not check what it reads, a trial whose config the study could
+    /// not have planned (<see cref="StudyNames.CheckTrial"/>) or a complete trial without a finite dev metric is a
+    /// <see cref="StudyStorageException"/> naming the study and the trial, not an ArgumentException.
+    /// </summary>
+    private static List<TrialResult> Results(IStudyStorage storage, string studyName, StudyDefinition definition, IReadOnlyList<StoredTrial> trials)
     {
-        foreach (var t in trials.Where(t => t.Status == StoredTrialStatus.Complete))
+        foreach (var t in trials)
         {
-            StudyNames.CheckComplete(storage.Location, studyName, t.Config.Id, t.Outcome, t.Outcome?.ToJson() ?? "null");
+            StudyNames.CheckTrial(storage.Location, studyName, definition, t.Config);
+            if (t.Status == StoredTrialStatus.Complete)
+            {
+                StudyNames.CheckComplete(storage.Location, studyName, t.Config.Id, t.Outcome, t.Outcome?.ToJson() ?? "null");
+            }
         }
 
         return trials.Select(t => t.ToResult()).Where(r => r is not null).Select(r => r!).ToList();
+    }
+
+    /// <summary>
+    /// Refuses a claimed trial that the study could not have planned (a storage that does not check what it reads, e.g. a
+    /// config whose hyperparameters do not fit the search space) before the objective sees it: the trial is put back in
+    /// the queue (best effort) and the <see cref="StudyStorageException"/> naming the trial and the value is thrown.
+    /// </summary>
+    private static void CheckClaim(IStudyStorage storage, string studyName, StudyDefinition definition, TrialClaim claim)
+    {
+        try
+        {
+            StudyNames.CheckTrial(storage.Location, studyName, definition, claim.Config);
+        }
+        catch (StudyStorageException)
+        {
+            try
+            {
+                storage.Release(studyName, claim);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Trace.TraceWarning($"could not put back trial {claim.Config.Id} of study '{studyName}': {e.Message}");
+            }
+
+            throw;
+        }
     }
 
     private static (TrialResult Result, bool Lost) RunClaimed(
