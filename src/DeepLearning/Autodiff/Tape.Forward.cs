@@ -72,8 +72,9 @@ public sealed partial class Tape<T>
         {
             Span<int> one = [1];
             var all = Record(TapeOp.SumAll, mean ? "Mean" : "Sum", a, null, one);
-            // Mean = Σ / N, a true quotient as PyTorch's (Σ·(1/N) differs in the last bit); S0 is the divisor.
-            all.S0 = mean ? T.CreateTruncating(Math.Max(1, x.Length)) : T.One;
+            // Mean = Σ / N, a true quotient as PyTorch's (Σ·(1/N) differs in the last bit); S0 is the divisor. The mean of
+            // no elements is 0/0 = NaN, as torch.mean and numpy.mean give (not 0, which would pass for a real mean).
+            all.S0 = mean ? T.CreateTruncating(x.Length) : T.One;
             all.Value[0] = TP.Sum(x.ReadOnlySpan) / all.S0;
             return all;
         }
@@ -88,7 +89,7 @@ public sealed partial class Tape<T>
         int n = x.Dim(1);
         Span<int> shape = axis == 0 ? [1, n] : [m, 1];
         var node = Record(axis == 0 ? TapeOp.SumAxis0 : TapeOp.SumAxis1, name, a, null, shape);
-        node.S0 = mean ? T.CreateTruncating(Math.Max(1, axis == 0 ? m : n)) : T.One;
+        node.S0 = mean ? T.CreateTruncating(axis == 0 ? m : n) : T.One; // a mean over 0 rows (or columns) is NaN, as above
         var d = node.Value.Span;
         if (axis == 0)
         {

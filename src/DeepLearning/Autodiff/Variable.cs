@@ -173,10 +173,17 @@ public readonly struct Variable<T>
     /// </summary>
     public Variable<T> Sum(int axis) => Reduce(axis, mean: false);
 
-    /// <summary>The mean of every element, shape (1): Σ / N (the gradient is g / N, as PyTorch's; 0 for no elements).</summary>
+    /// <summary>
+    /// The mean of every element, shape (1): Σ / N (the gradient is g / N, as PyTorch's). The mean of no elements is NaN
+    /// (0/0), as <c>torch.mean</c> and <c>numpy.mean</c> give; its gradient is the empty gradient of the empty input.
+    /// </summary>
     public Variable<T> Mean() => Reduce(null, mean: true);
 
-    /// <summary>The mean along <paramref name="axis"/> of a rank-2 variable, keeping the dimension: the sums divided by their count; see <see cref="Sum(int)"/>.</summary>
+    /// <summary>
+    /// The mean along <paramref name="axis"/> of a rank-2 variable, keeping the dimension: the sums divided by their count;
+    /// see <see cref="Sum(int)"/>. A mean over no rows (axis 0 of an (0, n) variable) or no columns (axis 1 of an (m, 0)
+    /// one) is NaN in each entry, as in PyTorch and NumPy.
+    /// </summary>
     public Variable<T> Mean(int axis) => Reduce(axis, mean: true);
 
     /// <summary>eˣ, element-wise.</summary>

@@ -90,7 +90,11 @@ public static class GradientChecker
     /// <summary>Runs the check on the batch (X, Y).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="GradientCheckOptions.Epsilon"/> is not finite and &gt; 0, or <see cref="GradientCheckOptions.MaxCoordinatesPerTensor"/> is below 1.</exception>
     /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named).</exception>
-    /// <exception cref="ArgumentException">X holds no examples (m = 0), or X and Y do not fit the model.</exception>
+    /// <exception cref="ArgumentException">
+    /// X holds no examples (m = 0), X and Y do not fit the model, or Y does not suit its loss as
+    /// <see cref="Model{T}.Evaluate(Tensor{T}, Tensor{T})"/> requires (probability rows for softmax, values in [0, 1] for
+    /// sigmoid; the first offending row is named).
+    /// </exception>
     public static GradientCheckReport Check<T>(Model<T> model, Tensor<T> x, Tensor<T> y, GradientCheckOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -111,8 +115,14 @@ public static class GradientChecker
         }
 
         // NaN or ±∞ data makes every difference NaN, which would read as the verdict "likely a bug in backpropagation".
+        model.CheckTargets(x, y);
         FiniteCheck.RequireFinite(x, "X");
         FiniteCheck.RequireFinite(y, "Y");
+
+        // Targets the loss is not defined for (Y drawn from N(0, 1) for a softmax model): the fused output gradient
+        // Ŷ − Y assumes rows summing to 1, so correct backpropagation would be reported as "likely a bug". Refused as
+        // Fit and Evaluate refuse them.
+        Trainer.CheckTargets(model, y, "gradient-check data", nameof(y));
 
         // A double model is checked in place and restored afterwards (so custom layers need no factory);
         // a float model is checked through a double copy.

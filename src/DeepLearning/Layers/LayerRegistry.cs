@@ -48,6 +48,7 @@ public static class LayerRegistry
 
     /// <summary>Rebuilds a layer from its config.</summary>
     /// <exception cref="FormatException">The kind is unknown or a setting is missing or invalid.</exception>
+    /// <exception cref="InvalidOperationException">The factory registered for the kind returned null.</exception>
     public static ILayer<T> Create<T>(LayerConfig config, RandomSource random)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -57,7 +58,8 @@ public static class LayerRegistry
             throw new FormatException($"unknown layer kind '{config.Kind}'; register a factory for it with LayerRegistry.Register");
         }
 
-        return factory.Create<T>(config, random);
+        return factory.Create<T>(config, random)
+            ?? throw new InvalidOperationException($"the factory registered for layer kind '{config.Kind}' ({factory.GetType().Name}) returned null for a {typeof(T).Name} layer of {config.InputSize} inputs; it must return the layer");
     }
 
     private sealed class BuiltIn : ILayerFactory

@@ -42,7 +42,13 @@ public abstract class Loss
     /// J = (1/m)·Σ L, dZ = clamp(d, −δ, δ)/m. Squared error near the target (with the same ½ as
     /// <see cref="MeanSquaredError"/>), absolute error far from it, so outliers pull with at most δ.
     /// </summary>
-    /// <param name="delta">δ &gt; 0, in the units of the targets the network sees (standardized ones when a target transform is set). PyTorch's default is 1.</param>
+    /// <param name="delta">
+    /// δ &gt; 0, in the units of the targets the network sees (standardized ones when a target transform is set). PyTorch's
+    /// default is 1. It must also stay above 0 once rounded to the model's element type (1e-50 is 0 in float, which would
+    /// clamp every gradient to 0): building, loading or converting such a model, and the loss's own <c>Cost</c> and
+    /// <c>OutputGradient</c> in that type, throw <see cref="ArgumentOutOfRangeException"/> naming δ and the type.
+    /// </param>
+    /// <exception cref="ArgumentOutOfRangeException">δ is not finite and &gt; 0.</exception>
     public static Loss Huber(double delta = 1.0)
     {
         if (!(delta > 0) || !double.IsFinite(delta))
@@ -71,9 +77,20 @@ public abstract class Loss
         ArgumentNullException.ThrowIfNull(y);
         ArgumentNullException.ThrowIfNull(dz);
         Tensor<T>.RequireSameShape(yhat, y, nameof(y));
+        ValidateFor<T>();
         TP.Subtract(yhat.ReadOnlySpan, y.ReadOnlySpan, dz.Span);
         ShapeGradient(dz.Span);
         TP.Multiply(dz.Span, T.One / T.CreateTruncating(Math.Max(1, y.RowCount)), dz.Span);
+    }
+
+    /// <summary>
+    /// Checks the loss's settings in the element type <typeparamref name="T"/> of the model that uses it (a value valid as a
+    /// double can round to one that breaks the loss in T); the model's constructor calls it. The default checks nothing.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A setting is out of range in <typeparamref name="T"/>.</exception>
+    internal virtual void ValidateFor<T>()
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
     }
 
     /// <summary>Parses a <see cref="Name"/>.</summary>
@@ -234,6 +251,7 @@ public abstract class Loss
         public override double Cost<T>(Tensor<T> z, Tensor<T> y)
         {
             Check(z, y);
+            ValidateFor<T>();
             var zs = z.ReadOnlySpan;
             var ys = y.ReadOnlySpan;
             double total = 0;
@@ -249,6 +267,17 @@ public abstract class Loss
         public override bool Equals(object? obj) => obj is HuberLoss h && h.Name == Name;
 
         public override int GetHashCode() => Name.GetHashCode(StringComparison.Ordinal);
+
+        // δ rounded to T is the clamp of every gradient: 0 (1e-50 in float) would train nothing while the cost, computed in
+        // double, still moves. Refused as BatchNorm's ε and Adam's ε are, naming the value and the type.
+        internal override void ValidateFor<T>()
+        {
+            if (T.CreateTruncating(delta) == T.Zero)
+            {
+                throw new ArgumentOutOfRangeException(nameof(delta), delta, FormattableString.Invariant(
+                    $"Huber delta {delta:R} rounds to 0 in {typeof(T).Name}, so every gradient clamp(ŷ − y, −δ, δ) would be 0 and nothing would be learned; use a delta a {typeof(T).Name} can hold (at least {T.Epsilon})"));
+            }
+        }
 
         private protected override void ShapeGradient<T>(Span<T> d)
         {

@@ -46,9 +46,11 @@ public sealed class Model<T>
     private IReadOnlyList<string>? _classNames;
     private Tensor<T>? _lastTargets;
     private TrainingOptions<T>? _defaultOptions; // Fit's options when none are given, kept between calls (see Fit)
+    private Regularizer _regularizer = Regularization.None;
 
     internal Model(int inputs, ILayer<T>[] layers, Loss loss, RandomSource random, ulong seed)
     {
+        loss.ValidateFor<T>(); // a setting valid as a double may not be in T (Huber's δ = 1e-50 is 0 in float)
         InputSize = inputs;
         _layers = layers;
         Loss = loss;
@@ -130,8 +132,16 @@ public sealed class Model<T>
     /// </summary>
     public bool IsMultiLabel { get; }
 
-    /// <summary>The weight penalty included in the cost and gradients (set by the training options or directly).</summary>
-    public Regularizer Regularizer { get; set; } = Regularization.None;
+    /// <summary>
+    /// The weight penalty included in the cost and gradients (set by the training options or directly);
+    /// <see cref="Regularization.None"/> for none.
+    /// </summary>
+    /// <exception cref="ArgumentNullException">The value is null (use <see cref="Regularization.None"/> for no penalty).</exception>
+    public Regularizer Regularizer
+    {
+        get => _regularizer;
+        set => _regularizer = value ?? throw new ArgumentNullException(nameof(value), "Regularizer must not be null; use Regularization.None for no weight penalty");
+    }
 
     /// <summary>The seed the model was built with.</summary>
     public ulong Seed { get; }
@@ -292,11 +302,16 @@ public sealed class Model<T>
     /// backward filling every parameter's gradient (including (λ/m)·W for L2). Returns J.
     /// Allocates nothing once warm for a given batch size.
     /// </summary>
-    /// <param name="x">Raw X (m, n_x); the <see cref="InputTransform"/> is applied here.</param>
-    /// <param name="y">Y (m, C): one-hot rows, 0/1 targets, or regression targets in original units.</param>
+    /// <param name="x">Raw X (m, n_x) with m ≥ 1; the <see cref="InputTransform"/> is applied here.</param>
+    /// <param name="y">Y (m, C): one-hot (or probability) rows for softmax, values in [0, 1] for sigmoid, or regression targets in original units.</param>
+    /// <exception cref="ArgumentException">
+    /// The shapes do not match the model, X holds no rows, or Y does not suit the loss as <see cref="Evaluate(Tensor{T}, Tensor{T})"/>
+    /// requires (probability rows for softmax, values in [0, 1] for sigmoid; the first offending row is named).
+    /// </exception>
+    /// <exception cref="InvalidDataException">Y holds NaN or ±∞ (the cell is named).</exception>
     public double ComputeGradients(Tensor<T> x, Tensor<T> y)
     {
-        CheckTargets(x, y);
+        CheckBatch(x, y);
         var yhat = ForwardWithTail(x, training: true, TrainingTail);
         y = TransformTargetsInto(y);
         LastOutput = yhat;
@@ -370,9 +385,15 @@ public sealed class Model<T>
     /// statistics) or inference mode. For regression with a <see cref="TargetTransform"/>, J is measured on the
     /// standardized targets, as training sees it.
     /// </summary>
+    /// <exception cref="ArgumentException">
+    /// The shapes do not match the model, X holds no rows (the cost of no examples is undefined: the regularization
+    /// term alone would come back), or Y does not suit the loss as <see cref="Evaluate(Tensor{T}, Tensor{T})"/>
+    /// requires (probability rows for softmax, values in [0, 1] for sigmoid; the first offending row is named).
+    /// </exception>
+    /// <exception cref="InvalidDataException">Y holds NaN or ±∞ (the cell is named).</exception>
     public double Cost(Tensor<T> x, Tensor<T> y, bool training)
     {
-        CheckTargets(x, y);
+        CheckBatch(x, y);
         if (training)
         {
             var yhat = Forward(x, training: true);
@@ -1024,7 +1045,8 @@ public sealed class Model<T>
         }
     }
 
-    private void CheckTargets(Tensor<T> x, Tensor<T> y)
+    /// <summary>Refuses X and Y whose shapes do not fit the model (only the shapes are checked).</summary>
+    internal void CheckTargets(Tensor<T> x, Tensor<T> y)
     {
         CheckInput(x, nameof(x));
         ArgumentNullException.ThrowIfNull(y);
@@ -1032,6 +1054,24 @@ public sealed class Model<T>
         {
             throw new ArgumentException($"the targets Y must be ({x.RowCount}, {OutputSize}) for X {x.ShapeText}; received {y.ShapeText}", nameof(y));
         }
+    }
+
+    /// <summary>
+    /// The checks of <see cref="Cost"/> and <see cref="ComputeGradients"/> (and the gradient checker): the shapes, at least
+    /// one row, finite Y, and Y suiting the loss as Fit and <see cref="Evaluate(Tensor{T}, Tensor{T})"/> require. One
+    /// pass over Y; allocates nothing unless it throws.
+    /// </summary>
+    internal void CheckBatch(Tensor<T> x, Tensor<T> y, string what = "batch")
+    {
+        CheckTargets(x, y);
+        if (x.RowCount == 0)
+        {
+            // J of no examples is 0/0: only the regularization term would come back (and L2's gradient (λ/m)·W divides by m = 0).
+            throw new ArgumentException($"X holds no examples: shape {x.ShapeText}; the cost and its gradients need at least one row", nameof(x));
+        }
+
+        FiniteCheck.RequireFinite(y, "Y");
+        Trainer.CheckTargets(this, y, what, nameof(y));
     }
 }
 

@@ -35,7 +35,9 @@ public static class Model
 /// <summary>
 /// Builds a <see cref="Model{T}"/> layer by layer. Shapes are inferred from the input width. The loss
 /// follows from the last layer: Softmax → categorical cross-entropy; Sigmoid → binary cross-entropy;
-/// anything else → mean squared error (or the regression loss chosen with <see cref="WithLoss"/>).
+/// anything else → mean squared error (or the regression loss chosen with <see cref="WithLoss"/>). So the output
+/// softmax or sigmoid must be the last layer: <see cref="Build(ulong)"/> refuses a Dropout, BatchNorm or activation
+/// after it (<c>.Dense(3).Softmax().Dropout(0.5)</c>), unless a <see cref="CustomLoss"/> is given.
 /// </summary>
 /// <remarks>
 /// At <see cref="Build(int)"/>: a linear Dense immediately followed by BatchNorm gets no bias unless asked for (the
@@ -275,9 +277,16 @@ public sealed class ModelBuilder<T>
     }
 
     /// <summary>Creates the model, drawing initial weights and dropout streams from <paramref name="seed"/>.</summary>
+    /// <exception cref="InvalidOperationException">See <see cref="Build(ulong)"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">See <see cref="Build(ulong)"/>.</exception>
     public Model<T> Build(int seed = 0) => Build(unchecked((ulong)(long)seed));
 
     /// <summary>Creates the model from a 64-bit seed.</summary>
+    /// <exception cref="InvalidOperationException">
+    /// The model has no layers; a layer follows the output softmax or sigmoid (and no <see cref="CustomLoss"/> was given);
+    /// a custom layer's factory returned null or a layer of other widths than declared; or the loss does not suit the output.
+    /// </exception>
+    /// <exception cref="ArgumentOutOfRangeException">A loss setting does not hold in <typeparamref name="T"/> (Huber's δ rounds to 0).</exception>
     public Model<T> Build(ulong seed)
     {
         if (_specs.Count == 0)
@@ -285,6 +294,7 @@ public sealed class ModelBuilder<T>
             throw new InvalidOperationException("the model has no layers; add at least one Dense layer");
         }
 
+        CheckOutputActivationLast();
         var random = new RandomSource(seed);
         var layers = new List<ILayer<T>>();
 
@@ -350,7 +360,8 @@ public sealed class ModelBuilder<T>
                     layer = new ActivationLayer<T>(s.Input, s.Activation, s.Slope);
                     break;
                 default:
-                    layer = s.Factory!(s.Input, random);
+                    layer = s.Factory!(s.Input, random)
+                        ?? throw new InvalidOperationException($"the factory of custom layer at position {i} (.Add(factory, {s.Output}) with input width {s.Input}) returned null; it must return the layer");
                     if (layer.InputSize != s.Input || layer.OutputSize != s.Output)
                     {
                         throw new InvalidOperationException($"custom layer at position {i} was declared ({s.Input} → {s.Output}) but reports ({layer.InputSize} → {layer.OutputSize})");
@@ -396,6 +407,47 @@ public sealed class ModelBuilder<T>
     };
 
     private static string Index(int i) => i.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Refuses a layer after the output softmax or sigmoid (after the last Dense or custom layer): the loss follows from
+    /// the last layer, so <c>.Dense(3).Softmax().Dropout(0.5)</c> would silently be a squared-error regression on
+    /// probabilities instead of a classifier. A sigmoid before a later Dense is a hidden activation and is fine, and with
+    /// a <see cref="CustomLoss"/> (<see cref="Loss(CustomLoss)"/>) the last layer's output goes to the loss as it is.
+    /// </summary>
+    private void CheckOutputActivationLast()
+    {
+        if (_loss is not null)
+        {
+            return;
+        }
+
+        int last = _specs.FindLastIndex(s => s.Kind is SpecKind.Dense or SpecKind.Custom);
+        for (int i = Math.Max(last, 0); i < _specs.Count - 1; i++)
+        {
+            var s = _specs[i];
+            bool output = s.Activation is DeepLearning.Activation.Softmax or DeepLearning.Activation.Sigmoid
+                && (s.Kind == SpecKind.Activation || (s.Kind == SpecKind.Dense && i == last));
+            if (!output)
+            {
+                continue;
+            }
+
+            var next = _specs[i + 1];
+            string name = s.Activation == DeepLearning.Activation.Softmax ? "Softmax" : "Sigmoid";
+            string where = s.Kind == SpecKind.Dense ? $"the output Dense({s.Output}, Sigmoid) at position {i}" : $"the output {name}() at position {i}";
+            string call = next.Kind switch
+            {
+                SpecKind.Dropout => string.Create(CultureInfo.InvariantCulture, $".Dropout({next.A})"),
+                SpecKind.BatchNorm => ".BatchNorm()",
+                _ when next.Activation is DeepLearning.Activation.ReLU or DeepLearning.Activation.LeakyReLU or DeepLearning.Activation.Tanh
+                    or DeepLearning.Activation.Sigmoid or DeepLearning.Activation.Softmax => $".{next.Activation}()",
+                _ => $".Activation(Activation.{next.Activation})",
+            };
+            throw new InvalidOperationException(
+                $"{call[1..]} at position {i + 1} follows {where}, but the output activation must be the last layer: the loss is chosen from the last layer, so this model would silently be a regression ({_regressionLoss?.Name ?? "MeanSquaredError"}) on {name.ToLowerInvariant()} outputs instead of a classifier. " +
+                $"Put {call} before the output layer ({call}.Dense({s.Output}).{name}()), or pass a CustomLoss with .Loss(...) to train on this output as it is");
+        }
+    }
 
     /// <summary>Whether a bias initializer would give b something other than its zeros (Zeros is what no bias amounts to).</summary>
     private static bool InitializesBias(Initializer? biasInit) => biasInit is not null && !ReferenceEquals(biasInit, Init.Zeros);

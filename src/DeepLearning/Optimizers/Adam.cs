@@ -88,11 +88,13 @@ public sealed class Adam : Optimizer
     /// <param name="epsilon">ε.</param>
     /// <param name="t">The step number, 1 on the first step.</param>
     /// <exception cref="ArgumentException">The lengths differ.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">t &lt; 1, or β1 or β2 outside [0, 1).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">t &lt; 1, α or ε not positive and finite, or β1 or β2 outside [0, 1); nothing is changed.</exception>
     public static void Update<T>(Span<T> w, ReadOnlySpan<T> g, Span<T> v, Span<T> s, T alpha, T beta1, T beta2, T epsilon, long t)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         UpdateKernels.RequireStep(t);
+        UpdateKernels.RequireRate(alpha);
+        UpdateKernels.RequireEpsilon(epsilon);
 
         // Bias corrections in double, once per step: α/(1 − β1ᵗ) and 1/√(1 − β2ᵗ).
         T stepSize = T.CreateChecked(double.CreateChecked(alpha) / UpdateKernels.OneMinusPower(beta1, t, nameof(beta1)));

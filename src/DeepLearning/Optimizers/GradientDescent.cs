@@ -23,12 +23,14 @@ public sealed class GradientDescent : Optimizer
     /// <typeparam name="T">The element type.</typeparam>
     /// <param name="w">W, updated in place.</param>
     /// <param name="g">dW.</param>
-    /// <param name="alpha">α.</param>
+    /// <param name="alpha">α, positive and finite.</param>
     /// <exception cref="ArgumentException">The lengths differ.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">α is not positive and finite; nothing is changed.</exception>
     public static void Update<T>(Span<T> w, ReadOnlySpan<T> g, T alpha)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         // w, g: (n)
+        UpdateKernels.RequireRate(alpha);
         UpdateKernels.Same(w.Length, g.Length, nameof(g));
         VectorOps.Binary(w, g, w, new Op<T>(alpha));
     }

@@ -58,15 +58,20 @@ public sealed class Momentum : Optimizer
     /// <param name="w">W, updated in place.</param>
     /// <param name="g">dW.</param>
     /// <param name="v">v, updated in place.</param>
-    /// <param name="alpha">α.</param>
-    /// <param name="beta">β.</param>
+    /// <param name="alpha">α, positive and finite.</param>
+    /// <param name="beta">β in [0, 1).</param>
     /// <param name="biasCorrection">Whether to divide v by 1 − βᵗ in the step.</param>
     /// <param name="t">The step number (≥ 1); used only with bias correction.</param>
     /// <exception cref="ArgumentException">The lengths differ.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">Bias correction with t &lt; 1 or β outside [0, 1).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// α is not positive and finite, β is outside [0, 1) (β = 2 would climb the gradient), or bias correction is asked
+    /// with t &lt; 1; nothing is changed.
+    /// </exception>
     public static void Update<T>(Span<T> w, ReadOnlySpan<T> g, Span<T> v, T alpha, T beta, bool biasCorrection = false, long t = 1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        UpdateKernels.RequireRate(alpha);
+        UpdateKernels.RequireBeta(beta, nameof(beta));
         T stepSize = alpha;
         if (biasCorrection)
         {

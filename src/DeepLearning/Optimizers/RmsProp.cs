@@ -61,13 +61,19 @@ public sealed class RmsProp : Optimizer
     /// <param name="w">W, updated in place.</param>
     /// <param name="g">dW.</param>
     /// <param name="s">s, updated in place.</param>
-    /// <param name="alpha">α.</param>
-    /// <param name="beta">β.</param>
-    /// <param name="epsilon">ε.</param>
+    /// <param name="alpha">α, positive and finite.</param>
+    /// <param name="beta">β in [0, 1).</param>
+    /// <param name="epsilon">ε, positive and finite.</param>
     /// <exception cref="ArgumentException">The lengths differ.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">α or ε is not positive and finite (ε = 0 gives 0/0 = NaN where g and s are 0), or β is outside [0, 1); nothing is changed.</exception>
     public static void Update<T>(Span<T> w, ReadOnlySpan<T> g, Span<T> s, T alpha, T beta, T epsilon)
-        where T : unmanaged, IFloatingPointIeee754<T> =>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        UpdateKernels.RequireRate(alpha);
+        UpdateKernels.RequireBeta(beta, nameof(beta));
+        UpdateKernels.RequireEpsilon(epsilon);
         UpdateKernels.OneState(w, g, s, new Op<T>(beta, T.One - beta, alpha, epsilon));
+    }
 
     /// <inheritdoc/>
     public override string Describe() => $"RmsProp(α={Format(LearningRate)}, β={Format(Beta)}, ε={Format(Epsilon)})";

@@ -217,6 +217,46 @@ internal static class UpdateKernels
         }
     }
 
+    /// <summary>
+    /// Throws unless α is positive and finite in <typeparamref name="T"/>, as <see cref="Optimizer.LearningRate"/> requires:
+    /// a negative α climbs the gradient, 0 does nothing, NaN or ∞ writes NaN weights.
+    /// </summary>
+    public static void RequireRate<T>(T alpha, string name = "alpha")
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!(alpha > T.Zero) || !T.IsFinite(alpha))
+        {
+            throw new ArgumentOutOfRangeException(name, alpha, string.Create(CultureInfo.InvariantCulture, $"{name} (the learning rate) must be positive and finite; received {alpha} ({typeof(T).Name})"));
+        }
+    }
+
+    /// <summary>
+    /// Throws unless β is in [0, 1) in <typeparamref name="T"/>, as the optimizers' Beta properties require: β ≥ 1 makes
+    /// 1 − β ≤ 0, so the average ignores or subtracts each new gradient (momentum with β = 2 climbs it), and β &lt; 0 flips
+    /// the old average's sign.
+    /// </summary>
+    public static void RequireBeta<T>(T beta, string name)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!(beta >= T.Zero && beta < T.One))
+        {
+            throw new ArgumentOutOfRangeException(name, beta, string.Create(CultureInfo.InvariantCulture, $"{name} must be in [0, 1); received {beta} ({typeof(T).Name})"));
+        }
+    }
+
+    /// <summary>
+    /// Throws unless ε is positive and finite in <typeparamref name="T"/>: with ε = 0 a weight whose gradient and average
+    /// are 0 gets 0/0 = NaN; a negative ε can divide by 0 as well.
+    /// </summary>
+    public static void RequireEpsilon<T>(T epsilon, string name = "epsilon")
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!(epsilon > T.Zero) || !T.IsFinite(epsilon))
+        {
+            throw new ArgumentOutOfRangeException(name, epsilon, string.Create(CultureInfo.InvariantCulture, $"{name} must be positive and finite; received {epsilon} ({typeof(T).Name})"));
+        }
+    }
+
     /// <summary>1 − βᵗ computed in double, the bias-correction denominator; β must be in [0, 1) as given (1 would divide by 0).</summary>
     public static double OneMinusPower<T>(T beta, long t, string name)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -42,7 +42,9 @@ public static partial class Tuner
 
     /// <summary>
     /// Random search: <see cref="SearchOptions.Trials"/> trials sampled from <paramref name="space"/>
-    /// (each dimension on its own scale), run in parallel.
+    /// (each dimension on its own scale), run in parallel. Each trial is sampled when it starts, so a
+    /// <see cref="SearchOptions.TimeBudget"/> bounds the search however large <see cref="SearchOptions.Trials"/> is
+    /// (the trials not started are counted in <see cref="SearchResult.SkippedTrials"/>).
     /// </summary>
     public static SearchResult RandomSearch(
         SearchSpace space,
@@ -51,9 +53,14 @@ public static partial class Tuner
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(space);
+        ArgumentNullException.ThrowIfNull(objective);
         options ??= new SearchOptions();
         options.Validate();
-        return Run(space.SampleTrials(options.Trials, options.Seed), objective, options, cancellationToken);
+        _ = space.Sample(options.Seed, 0); // an empty space is refused here, on the caller's thread, not by a worker
+
+        var clock = Stopwatch.StartNew();
+        var (results, stop, skipped) = RunTrials(options.Trials, id => space.Sample(options.Seed, id), objective, options, clock, cancellationToken);
+        return new SearchResult(results, options.Goal, stop, clock.Elapsed, skipped);
     }
 
     /// <summary>
@@ -77,13 +84,18 @@ public static partial class Tuner
     /// Coarse-to-fine random search: round 0 samples <see cref="SearchOptions.Trials"/> trials from
     /// the whole space; each later round samples as many from the space shrunk around the
     /// <see cref="SearchOptions.TopK"/> best trials so far (<see cref="SearchSpace.ShrinkAround"/>),
-    /// for <see cref="SearchOptions.Rounds"/> rounds. Trial ids run on across rounds.
+    /// for <see cref="SearchOptions.Rounds"/> rounds. Trial ids run on across rounds. Each trial is sampled when it
+    /// starts, so a <see cref="SearchOptions.TimeBudget"/> bounds the search however large the rounds are.
     /// </summary>
     /// <param name="space">The coarse space.</param>
     /// <param name="objective">Trains and evaluates one trial.</param>
     /// <param name="options">Seed, trials per round, rounds, top-K, padding, threads, budget and goal.</param>
     /// <param name="cancellationToken">Stops the search; the trials finished so far are returned.</param>
     /// <param name="spaces">Receives the space of each round, for reporting (optional).</param>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// An option is out of range, or <see cref="SearchOptions.Rounds"/> × <see cref="SearchOptions.Trials"/> exceeds
+    /// <see cref="int.MaxValue"/> (trial ids are ints).
+    /// </exception>
     public static SearchResult CoarseToFine(
         SearchSpace space,
         Func<TrialConfig, CancellationToken, TrialOutcome> objective,
@@ -95,7 +107,14 @@ public static partial class Tuner
         ArgumentNullException.ThrowIfNull(objective);
         options ??= new SearchOptions();
         options.Validate();
+        if ((long)options.Rounds * options.Trials > int.MaxValue)
+        {
+            // Round r's ids are r·Trials … r·Trials + Trials − 1, ints: the product overflowed into negative ids.
+            throw new ArgumentOutOfRangeException(nameof(options), string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"Rounds × Trials must be at most {int.MaxValue} (trial ids are ints); received Rounds = {options.Rounds} × Trials = {options.Trials} = {(long)options.Rounds * options.Trials}"));
+        }
 
+        _ = space.Sample(options.Seed, 0); // an empty space is refused here, on the caller's thread, not by a worker
         var clock = Stopwatch.StartNew();
         var all = new List<TrialResult>();
         var current = space;
@@ -113,14 +132,16 @@ public static partial class Tuner
             }
 
             spaces?.Add(current);
-            var trials = current.SampleTrials(options.Trials, options.Seed, round, firstId: round * options.Trials);
             if (stop != StopReason.Completed)
             {
-                skipped += trials.Count;
+                skipped += options.Trials;
                 continue;
             }
 
-            var (results, roundStop, roundSkipped) = RunTrials(trials, objective, options, clock, cancellationToken);
+            // Sampled as each trial starts: sampling every trial first took as long as the search (2^31 − 1 trials).
+            var roundSpace = current;
+            int firstId = round * options.Trials, roundNumber = round;
+            var (results, roundStop, roundSkipped) = RunTrials(options.Trials, k => roundSpace.Sample(options.Seed, firstId + k, roundNumber), objective, options, clock, cancellationToken);
             all.AddRange(results);
             stop = roundStop;
             skipped += roundSkipped;
@@ -156,19 +177,21 @@ public static partial class Tuner
         }
 
         var clock = Stopwatch.StartNew();
-        var (results, stop, skipped) = RunTrials(trials, objective, options, clock, cancellationToken);
+        var (results, stop, skipped) = RunTrials(trials.Count, i => trials[i], objective, options, clock, cancellationToken);
         return new SearchResult(results, options.Goal, stop, clock.Elapsed, skipped);
     }
 
+    // Runs trials 0 … n − 1 of trialAt, each built when a worker takes it (never all up front: n may be 2^31 − 1 with a
+    // budget of a millisecond). The results come back in trial order, whatever order they finished in.
     private static (List<TrialResult> Results, StopReason Stop, int Skipped) RunTrials(
-        IReadOnlyList<TrialConfig> trials,
+        int n,
+        Func<int, TrialConfig> trialAt,
         Func<TrialConfig, CancellationToken, TrialOutcome> objective,
         SearchOptions options,
         Stopwatch clock,
         CancellationToken cancellationToken)
     {
-        int n = trials.Count;
-        var slots = new TrialResult?[n];
+        var finished = new List<(int Index, TrialResult Result)>();
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (options.TimeBudget is { } limit)
         {
@@ -186,20 +209,41 @@ public static partial class Tuner
         var token = budget.Token;
         var callbackLock = new object();
         ExceptionDispatchInfo? callbackError = null;
-        int next = -1;
+        long next = -1; // a long: one increment per worker past n must not wrap around when n is int.MaxValue
 
         void Work()
         {
             while (!token.IsCancellationRequested)
             {
-                int i = Interlocked.Increment(ref next);
+                long i = Interlocked.Increment(ref next);
                 if (i >= n)
                 {
                     return;
                 }
 
-                var result = RunOne(trials[i], objective, token);
-                slots[i] = result;
+                TrialConfig config;
+                try
+                {
+                    config = trialAt((int)i);
+                }
+                catch (Exception e)
+                {
+                    // Not the objective's failure but the caller's (sampling): rethrown on the caller's thread.
+                    lock (callbackLock)
+                    {
+                        callbackError ??= ExceptionDispatchInfo.Capture(e);
+                    }
+
+                    budget.Cancel();
+                    return;
+                }
+
+                var result = RunOne(config, objective, token);
+                lock (finished)
+                {
+                    finished.Add(((int)i, result));
+                }
+
                 if (options.OnTrialCompleted is { } report)
                 {
                     lock (callbackLock)
@@ -239,7 +283,8 @@ public static partial class Tuner
 
         callbackError?.Throw();
 
-        var results = slots.Where(r => r is not null).Select(r => r!).ToList();
+        finished.Sort((a, b) => a.Index.CompareTo(b.Index));
+        var results = finished.ConvertAll(f => f.Result);
         int skipped = n - results.Count;
         bool interrupted = skipped > 0 || results.Exists(r => r.Status == TrialStatus.Cancelled);
         var stop = !interrupted ? StopReason.Completed

@@ -188,4 +188,41 @@ public class TapeTests
         var constant = tape.Constant(Tensor.FromArray(new[] { 1.0 })).Exp();
         FluentActions.Invoking(() => constant.Backward()).Should().Throw<InvalidOperationException>().WithMessage("*does not depend on any variable that requires a gradient*");
     }
+
+    [Fact]
+    public void The_mean_of_no_elements_is_NaN_as_in_PyTorch_and_its_gradient_is_empty()
+    {
+        // torch.empty(0, 3).mean() is nan and .mean(0) is [nan, nan, nan]; the tape gave 0 and [0, 0, 0].
+        var tape = new Tape<double>();
+        var empty = tape.Variable(new Tensor<double>(0, 3));
+        var all = empty.Mean();
+        double.IsNaN(all.Item).Should().BeTrue();
+        var columns = empty.Mean(0);
+        columns.Value.ShapeText.Should().Be("(1, 3)");
+        columns.Value.ToArray().Should().OnlyContain(v => double.IsNaN(v));
+        empty.Mean(1).Value.ShapeText.Should().Be("(0, 1)", "a mean over each of no rows is no values");
+
+        var noColumns = tape.Variable(new Tensor<double>(2, 0));
+        noColumns.Mean(1).Value.ToArray().Should().HaveCount(2).And.OnlyContain(v => double.IsNaN(v));
+        noColumns.Mean(0).Value.ShapeText.Should().Be("(1, 0)");
+
+        // Sum stays 0, the empty sum; and the backward passes run, leaving the empty inputs' empty gradients.
+        empty.Sum().Item.Should().Be(0);
+        all.Backward();
+        empty.Grad!.ShapeText.Should().Be("(0, 3)");
+
+        var tape2 = new Tape<double>();
+        var rows = tape2.Variable(new Tensor<double>(0, 3));
+        rows.Mean(0).Sum().Backward();
+        rows.Grad!.ShapeText.Should().Be("(0, 3)");
+
+        var tape3 = new Tape<double>();
+        var cols = tape3.Variable(new Tensor<double>(2, 0));
+        cols.Mean(1).Sum().Backward();
+        cols.Grad!.ShapeText.Should().Be("(2, 0)");
+
+        // In float as well.
+        var tapeF = new Tape<float>();
+        float.IsNaN(tapeF.Variable(new Tensor<float>(0, 4)).Mean().Item).Should().BeTrue();
+    }
 }

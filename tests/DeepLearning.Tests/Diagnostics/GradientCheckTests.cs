@@ -202,4 +202,31 @@ public class GradientCheckTests
         FluentActions.Invoking(() => GradientChecker.Check(model, new Tensor<double>(0, 3), new Tensor<double>(0, 1)))
             .Should().Throw<ArgumentException>().WithMessage("X holds no examples: shape (0, 3)*").Which.ParamName.Should().Be("x");
     }
+
+    [Fact]
+    public void Targets_the_loss_is_not_defined_for_are_refused_rather_than_reported_as_a_bug()
+    {
+        // Y ~ N(0, 1) for a softmax model: the fused gradient Ŷ − Y assumes rows summing to 1, so correct backpropagation
+        // was reported "LikelyBug". Refused as Fit and Evaluate refuse it, for a double model and through a float one.
+        var model = Model.Sequential<double>(3).Dense(4).Tanh().Dense(3).Softmax().Build(seed: 1);
+        var (x, _) = TestData.Problem<double>(6, 3, 3, "softmax", seed: 2);
+        var (_, normal) = TestData.Problem<double>(6, 3, 3, "regression", seed: 4);
+        FluentActions.Invoking(() => GradientChecker.Check(model, x, normal))
+            .Should().Throw<ArgumentException>().WithMessage("the gradient-check data's targets Y must be probability rows for softmax*row 0*").Which.ParamName.Should().Be("y");
+        FluentActions.Invoking(() => GradientChecker.Check(model.ConvertTo<float>(), x.ConvertTo<float>(), normal.ConvertTo<float>()))
+            .Should().Throw<ArgumentException>().WithMessage("the gradient-check data's targets Y must be probability rows for softmax*");
+
+        var binary = Model.Sequential<double>(3).Dense(2).Sigmoid().Build(seed: 1);
+        var twos = Tensor.Full(2.0, 6, 2);
+        FluentActions.Invoking(() => GradientChecker.Check(binary, x, twos))
+            .Should().Throw<ArgumentException>().WithMessage("the gradient-check data's targets Y must be in [0, 1] for sigmoid*row 0, column 0 holds 2*");
+
+        // A wrong shape is named as such, before the values are looked at.
+        FluentActions.Invoking(() => GradientChecker.Check(model, x, new Tensor<double>(6, 2)))
+            .Should().Throw<ArgumentException>().WithMessage("the targets Y must be (6, 3) for X (6, 3); received (6, 2)*").Which.ParamName.Should().Be("y");
+
+        // Valid targets still check as correct.
+        var (_, onehot) = TestData.Problem<double>(6, 3, 3, "softmax", seed: 5);
+        GradientChecker.Check(model, x, onehot).Verdict.Should().Be(GradientVerdict.Correct);
+    }
 }

@@ -75,4 +75,23 @@ public class RegressionLossTests
         crossEntropy.Should().Throw<ArgumentException>().WithMessage("*follows from the output layer*");
         FluentActions.Invoking(() => Loss.Huber(0)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*delta*received 0*");
     }
+
+    [Fact]
+    public void A_Huber_delta_that_rounds_to_0_in_the_element_type_is_refused_when_used_in_that_type()
+    {
+        // 1e-50 is 0 in float: the gradient clamp(d, −δ, δ) was 0 everywhere while the cost, computed in double, was not.
+        var loss = Loss.Huber(1e-50);
+        var yhat = Tensor.FromArray(new float[] { 1, 2 }, 2, 1);
+        var y = Tensor.FromArray(new float[] { 0, 0 }, 2, 1);
+        var dz = new Tensor<float>(2, 1);
+        FluentActions.Invoking(() => loss.OutputGradient(yhat, y, dz))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("Huber delta 1E-50 rounds to 0 in Single*at least 1E-45*").Which.ParamName.Should().Be("delta");
+        dz.ToArray().Should().Equal([0f, 0f], "nothing is written before the check");
+        FluentActions.Invoking(() => loss.Cost(yhat, y)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("Huber delta 1E-50 rounds to 0 in Single*");
+
+        // The same δ in double is fine: d = 1 and 2 beyond δ, so the gradient is δ/m per row.
+        var dzd = new Tensor<double>(2, 1);
+        loss.OutputGradient(yhat.ConvertTo<double>(), y.ConvertTo<double>(), dzd);
+        dzd.ToArray().Should().Equal(0.5e-50, 0.5e-50);
+    }
 }

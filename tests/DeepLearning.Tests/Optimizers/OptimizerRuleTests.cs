@@ -210,4 +210,38 @@ public class OptimizerRuleTests
             }
         }
     }
+
+    [Fact]
+    public void The_span_rules_validate_their_hyperparameters_as_the_optimizers_do()
+    {
+        // Momentum with β = 2 climbed the gradient (v ← 2v − g); RMSprop with ε = 0 wrote 0/0 = NaN where g = s = 0.
+        float[] w = [1, 2, 3];
+        float[] g = [0, 1, -1];
+        var (v, s) = (new float[3], new float[3]);
+
+        void Refused(Action act, string name, string message)
+        {
+            act.Should().Throw<ArgumentOutOfRangeException>().WithMessage(message).Which.ParamName.Should().Be(name);
+            w.Should().Equal([1, 2, 3], "a refused update changes nothing");
+            v.Should().Equal(0, 0, 0);
+            s.Should().Equal(0, 0, 0);
+        }
+
+        Refused(() => Momentum.Update<float>(w, g, v, 0.1f, 2f), "beta", "beta must be in [0, 1); received 2 (Single)*");
+        Refused(() => Momentum.Update<float>(w, g, v, 0.1f, -0.5f), "beta", "beta must be in [0, 1); received -0.5 (Single)*");
+        Refused(() => Momentum.Update<float>(w, g, v, 0.1f, 1f), "beta", "beta must be in [0, 1); received 1 (Single)*");
+        Refused(() => Momentum.Update<float>(w, g, v, -0.1f, 0.9f), "alpha", "alpha (the learning rate) must be positive and finite; received -0.1 (Single)*");
+        Refused(() => RmsProp.Update<float>(w, g, s, 0.1f, 0.9f, 0f), "epsilon", "epsilon must be positive and finite; received 0 (Single)*");
+        Refused(() => RmsProp.Update<float>(w, g, s, 0.1f, 0.9f, float.NaN), "epsilon", "epsilon must be positive and finite; received NaN (Single)*");
+        Refused(() => RmsProp.Update<float>(w, g, s, 0.1f, 1.5f, 1e-8f), "beta", "beta must be in [0, 1); received 1.5 (Single)*");
+        Refused(() => RmsProp.Update<float>(w, g, s, float.PositiveInfinity, 0.9f, 1e-8f), "alpha", "alpha (the learning rate) must be positive and finite; received Infinity (Single)*");
+        Refused(() => GradientDescent.Update<float>(w, g, -1f), "alpha", "alpha (the learning rate) must be positive and finite; received -1 (Single)*");
+        Refused(() => GradientDescent.Update<float>(w, g, 0f), "alpha", "alpha (the learning rate) must be positive and finite; received 0 (Single)*");
+        Refused(() => Adam.Update<float>(w, g, v, s, 0.1f, 0.9f, 0.999f, 0f, 1), "epsilon", "epsilon must be positive and finite; received 0 (Single)*");
+        Refused(() => Adam.Update<float>(w, g, v, s, float.NaN, 0.9f, 0.999f, 1e-8f, 1), "alpha", "alpha (the learning rate) must be positive and finite; received NaN (Single)*");
+
+        // β = 0 (plain gradient descent) stays valid.
+        Momentum.Update<float>(w, g, v, 0.1f, 0f);
+        w.Select(x => (double)x).Should().Equal([1, 1.9, 3.1], (a, b) => Math.Abs(a - b) < 1e-6);
+    }
 }

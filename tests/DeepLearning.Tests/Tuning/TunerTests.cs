@@ -228,4 +228,45 @@ public class TunerTests
         FluentActions.Invoking(() => Tuner.CoarseToFine(_space, Synthetic, new SearchOptions { Padding = 1.5 }))
             .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*padding must be in (0, 1]; received 1.5*");
     }
+
+    [Fact]
+    public void A_time_budget_bounds_a_search_of_int_MaxValue_trials()
+    {
+        // Every trial was sampled (and a result slot allocated) before the first started: with 2^31 − 1 trials that took
+        // far longer than the 1 ms budget. Trials are now sampled as they start.
+        var options = new SearchOptions { Trials = int.MaxValue, MaxDegreeOfParallelism = 2, TimeBudget = TimeSpan.FromMilliseconds(1) };
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var random = Tuner.RandomSearch(_space, (t, _) => new TrialOutcome(t.Id), options);
+        random.StopReason.Should().Be(StopReason.TimeBudget);
+        (random.Trials.Count + (long)random.SkippedTrials).Should().Be(int.MaxValue);
+        random.Trials.Select(t => t.Id).Should().OnlyHaveUniqueItems(); // possibly none: the budget may end before a trial does
+        random.Trials.All(t => t.Id >= 0).Should().BeTrue();
+
+        var coarse = Tuner.CoarseToFine(_space, (t, _) => new TrialOutcome(t.Id), options with { Trials = int.MaxValue / 2, Rounds = 2 });
+        coarse.StopReason.Should().Be(StopReason.TimeBudget);
+        (coarse.Trials.Count + (long)coarse.SkippedTrials).Should().Be(2L * (int.MaxValue / 2));
+        watch.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
+    public void Coarse_to_fine_refuses_more_trial_ids_than_an_int_holds()
+    {
+        // round · Trials overflowed int into negative trial ids.
+        var options = new SearchOptions { Trials = int.MaxValue, Rounds = 2, TimeBudget = TimeSpan.FromMilliseconds(1) };
+        FluentActions.Invoking(() => Tuner.CoarseToFine(_space, Synthetic, options))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("Rounds × Trials must be at most 2147483647 (trial ids are ints); received Rounds = 2 × Trials = 2147483647 = 4294967294*")
+            .Which.ParamName.Should().Be("options");
+    }
+
+    [Fact]
+    public void Lazily_sampled_trials_are_those_SampleTrials_gives()
+    {
+        var options = new SearchOptions { Seed = 9, Trials = 7, Rounds = 1, MaxDegreeOfParallelism = 3 };
+        Tuner.RandomSearch(_space, Synthetic, options).Trials.Select(t => t.Config).OrderBy(c => c.Id)
+            .Should().Equal(_space.SampleTrials(7, 9));
+        Tuner.CoarseToFine(_space, Synthetic, options).Trials.Select(t => t.Config).OrderBy(c => c.Id)
+            .Should().Equal(_space.SampleTrials(7, 9));
+        FluentActions.Invoking(() => Tuner.RandomSearch(new SearchSpace(), Synthetic, options))
+            .Should().Throw<InvalidOperationException>().WithMessage("the search space has no dimensions*", "refused on the caller's thread, not by a worker");
+    }
 }
