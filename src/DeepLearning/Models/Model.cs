@@ -312,6 +312,15 @@ public sealed class Model<T>
     public double ComputeGradients(Tensor<T> x, Tensor<T> y)
     {
         CheckBatch(x, y);
+        return ComputeGradientsChecked(x, y);
+    }
+
+    /// <summary>
+    /// <see cref="ComputeGradients"/> for a batch already checked: Fit checks the whole training set (or each streamed
+    /// batch) before it trains, so its steps do not scan Y again.
+    /// </summary>
+    internal double ComputeGradientsChecked(Tensor<T> x, Tensor<T> y)
+    {
         var yhat = ForwardWithTail(x, training: true, TrainingTail);
         y = TransformTargetsInto(y);
         LastOutput = yhat;

@@ -350,7 +350,7 @@ public static class Trainer
                             continue;
                         }
 
-                        double cost = model.ComputeGradients(x, y);
+                        double cost = model.ComputeGradientsChecked(x, y); // the data were checked above (whole, or this batch)
                         if (!double.IsFinite(cost) && guard is not null)
                         {
                             throw guard.Diverged(cost, epoch + 1, batchIndex + 1, history);
