@@ -258,12 +258,15 @@ internal static class TrainingCheckpoint
         // Callbacks with state (early stopping's best epoch and weights): restored when the checkpoint has theirs.
         var callbackImports = new List<Action>();
         var callbackTensors = new HashSet<string>(StringComparer.Ordinal);
+        var read = new HashSet<int>();
         for (int i = 0; i < callbacks.Count; i++)
         {
             if (callbacks[i] is not ICheckpointedCallback stateful || !meta.TryGetValue($"callback.{i}.kind", out var savedKind))
             {
                 continue;
             }
+
+            read.Add(i);
 
             if (savedKind != callbacks[i].GetType().Name)
             {
@@ -300,10 +303,23 @@ internal static class TrainingCheckpoint
             }
         }
 
-        // Every callback tensor belongs to a callback read above: a stray one (a callback index or weight the run does not have) means an edited file.
-        if (file.Tensors.Keys.FirstOrDefault(n => n.StartsWith("callback.", StringComparison.Ordinal) && !callbackTensors.Contains(n)) is { } stray)
+        // Every callback tensor belongs to a saved callback: one read above, or one this run leaves out (its state is then
+        // ignored as a whole). Any other (no saved callback of that index, or a weight beyond the model's) means an edited file.
+        bool Belongs(string name)
         {
-            throw Bad(path, $"tensor '{Clip(stray)}' belongs to no callback state of this run");
+            if (callbackTensors.Contains(name))
+            {
+                return true;
+            }
+
+            int dot = name.IndexOf('.', "callback.".Length);
+            return dot > 0 && int.TryParse(name.AsSpan("callback.".Length, dot - "callback.".Length), NumberStyles.None, CultureInfo.InvariantCulture, out int i)
+                && !read.Contains(i) && meta.ContainsKey($"callback.{i}.kind");
+        }
+
+        if (file.Tensors.Keys.FirstOrDefault(n => n.StartsWith("callback.", StringComparison.Ordinal) && !Belongs(n)) is { } stray)
+        {
+            throw Bad(path, $"tensor '{Clip(stray)}' belongs to no saved callback state");
         }
 
         return new Resume<T>(epoch, step, rate, initialRate, new ModelState<T>(weights), optimizerState, randoms, shuffle, history, callbackImports);

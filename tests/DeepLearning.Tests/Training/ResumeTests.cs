@@ -214,6 +214,22 @@ public sealed class ResumeTests : IDisposable
             tampered.Callbacks.Add(new EarlyStopping());
             NewModel(seed: 7).Invoking(m => m.Fit(Augmented(train, seed: 3), tampered))
                 .Should().Throw<InvalidDataException>().WithMessage("*callback 0: the EarlyStopping state \"2 x 0\" is not*");
+
+            // Resumed without the callback, its saved state (metadata and best weights) is left aside; a weight tensor no
+            // saved callback owns is an edited file.
+            var without = Options(new GradientDescent(0.5), dev);
+            without.Decay = null;
+            without.ResumeFrom = path;
+            NewModel(seed: 7).Fit(Augmented(train, seed: 3), without).Count.Should().Be(Epochs);
+            var extra = file.Tensors.Select(kv => (kv.Key, kv.Value)).ToList();
+            extra.Add(("callback.0.weights.99", new Tensor<float>(2)));
+            ModelFile.Write(bad, extra, file.Metadata);
+            var stray = Options(new GradientDescent(0.5), dev);
+            stray.Decay = null;
+            stray.ResumeFrom = bad;
+            stray.Callbacks.Add(new EarlyStopping(patience: 50, restoreBestWeights: true, monitor: EarlyStoppingMonitor.DevCost));
+            NewModel(seed: 7).Invoking(m => m.Fit(Augmented(train, seed: 3), stray))
+                .Should().Throw<InvalidDataException>().WithMessage("*tensor 'callback.0.weights.99' belongs to no saved callback state*");
         });
     }
 
@@ -468,7 +484,7 @@ public sealed class ResumeTests : IDisposable
             ("*optimizer state does not fit*\"t\"*", (t, m) => t.Remove("optimizer.t")),
             ("*optimizer_step (7) and tensor 'optimizer.t' (*) disagree*", (t, m) => { m["optimizer_step"] = "7"; return true; }),
             ("*history's metric is 'rmse' but this model's is 'accuracy'*", (t, m) => { m["history_metric"] = "rmse"; return true; }),
-            ("*tensor 'callback.3.weights.0' belongs to no callback state*", (t, m) => { t["callback.3.weights.0"] = new Tensor<float>(2); return true; }),
+            ("*tensor 'callback.3.weights.0' belongs to no saved callback state*", (t, m) => { t["callback.3.weights.0"] = new Tensor<float>(2); return true; }),
         };
         foreach (var (expected, mutate) in cases)
         {
