@@ -5,7 +5,9 @@ namespace DeepLearning;
 /// <summary>
 /// The course's bias/variance diagnosis. With human-level error as the proxy for Bayes error:
 /// avoidable bias = training error − human error; variance = dev error − training error.
-/// A gap above its threshold (<see cref="BiasVarianceThresholds"/>, 1.5% by default) is high.
+/// A gap above its threshold (<see cref="BiasVarianceThresholds"/>, 1.5% by default) is high; a gap within
+/// <see cref="BiasVarianceThresholds.Tolerance"/> (1e-12) of the threshold counts as equal to it, so decimal inputs behave
+/// as written (0.025 − 0.01 and 0.065 − 0.05 are both a 1.5% gap, not high, although the first rounds to 0.015000000000000001).
 /// High bias calls for a bigger network, longer training or a better optimizer, or another
 /// architecture; high variance for more data, regularization, or another architecture.
 /// </summary>
@@ -57,10 +59,15 @@ public static class BiasVariance
     /// <returns>The report, with <see cref="BiasVarianceReport.Epoch"/> set.</returns>
     /// <exception cref="InvalidOperationException">
     /// The history is empty, its metric is "rmse" (a regression's, which <c>Fit</c> records; not an error rate), the
-    /// epoch lacks a training or dev metric, or the run had dropout (<see cref="History.TrainMetricWithDropout"/>; use
-    /// the model overload).
+    /// epoch lacks a training or dev metric, <see cref="HistoryEpoch.Best"/> was asked for but every epoch's monitored
+    /// value (<see cref="History.Monitor"/>) is NaN, or the run had dropout (<see cref="History.TrainMetricWithDropout"/>;
+    /// use the model overload).
     /// </exception>
-    /// <exception cref="ArgumentOutOfRangeException">An error computed from the metrics is outside [0, 1].</exception>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// <paramref name="epoch"/> is not a defined <see cref="HistoryEpoch"/>; the chosen epoch's training or dev metric
+    /// gives no error in [0, 1] (e.g. NaN; reported against <paramref name="history"/>, naming the epoch); or
+    /// <paramref name="humanError"/> or a threshold is out of range.
+    /// </exception>
     public static BiasVarianceReport Diagnose(History history, double humanError = 0, HistoryEpoch epoch = HistoryEpoch.Best, BiasVarianceThresholds? thresholds = null)
     {
         ArgumentNullException.ThrowIfNull(history);
@@ -70,10 +77,17 @@ public static class BiasVariance
             throw new InvalidOperationException("bias/variance diagnosis needs error rates, but this history's metric is rmse (a regression's root-mean-squared error, in the targets' units): diagnose a classifier's history, or pass error rates to Diagnose(trainError, devError)");
         }
 
+        if (epoch is not (HistoryEpoch.Best or HistoryEpoch.Last))
+        {
+            throw new ArgumentOutOfRangeException(nameof(epoch), epoch, $"epoch must be HistoryEpoch.Best or HistoryEpoch.Last; received {(int)epoch}");
+        }
+
         var record = history.Last ?? throw new InvalidOperationException("the history has no epochs to diagnose");
         if (epoch == HistoryEpoch.Best)
         {
-            record = history.BestEpoch ?? throw new InvalidOperationException($"no epoch has a dev {history.MetricName}; diagnosing variance needs a dev set");
+            // BestEpoch is null in a non-empty history only when every value of the monitored quantity is NaN.
+            record = history.BestEpoch ?? throw new InvalidOperationException(
+                $"no best epoch: every epoch's {history.Monitor} is NaN (did the run diverge?); pass epoch: HistoryEpoch.Last to diagnose the last epoch");
         }
 
         if (history.TrainMetricWithDropout)
@@ -87,6 +101,8 @@ public static class BiasVariance
             throw new InvalidOperationException($"epoch {record.Epoch} lacks a {(record.TrainMetric is null ? "training" : "dev")} {history.MetricName}; diagnosis needs both");
         }
 
+        RequireMetric(history, record, train, "training");
+        RequireMetric(history, record, dev, "dev");
         return history.HigherIsBetter
             ? Diagnose(1 - train, 1 - dev, humanError, thresholds, record.Epoch)
             : Diagnose(train, dev, humanError, thresholds, record.Epoch);
@@ -139,12 +155,12 @@ public static class BiasVariance
 
         double bias = trainError - humanError;
         double variance = devError - trainError;
-        bool highBias = bias > thresholds.AvoidableBias;
-        bool highVariance = variance > thresholds.Variance;
+        bool highBias = BiasVarianceThresholds.Exceeds(bias, thresholds.AvoidableBias);
+        bool highVariance = BiasVarianceThresholds.Exceeds(variance, thresholds.Variance);
         var kind = (highBias, highVariance) switch
         {
-            (true, true) when bias >= thresholds.DominanceRatio * variance => BiasVarianceCase.HighBias,
-            (true, true) when variance >= thresholds.DominanceRatio * bias => BiasVarianceCase.HighVariance,
+            (true, true) when bias >= (thresholds.DominanceRatio * variance) - BiasVarianceThresholds.Tolerance => BiasVarianceCase.HighBias,
+            (true, true) when variance >= (thresholds.DominanceRatio * bias) - BiasVarianceThresholds.Tolerance => BiasVarianceCase.HighVariance,
             (true, true) => BiasVarianceCase.HighBiasAndHighVariance,
             (true, false) => BiasVarianceCase.HighBias,
             (false, true) => BiasVarianceCase.HighVariance,
@@ -173,6 +189,20 @@ public static class BiasVariance
         }
 
         return new BiasVarianceReport(trainError, devError, humanError, kind, remedies.Distinct().ToArray(), notes, thresholds, epoch);
+    }
+
+    // A metric of the history that gives no error rate in [0, 1] (NaN from a diverged run, or an accuracy above 1) is
+    // reported against the epoch, not against the internal trainError/devError it would become.
+    private static void RequireMetric(History history, EpochRecord record, double metric, string set)
+    {
+        var error = history.HigherIsBetter ? 1 - metric : metric;
+        if (!(error >= 0 && error <= 1))
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(history),
+                metric,
+                $"epoch {record.Epoch}'s {set} {history.MetricName} is {metric.ToString(CultureInfo.InvariantCulture)}, which gives no error rate in [0, 1]; diagnosis needs a finite {set} {history.MetricName}{(history.HigherIsBetter ? " in [0, 1]" : " in [0, 1] (an error rate)")}");
+        }
     }
 
     private static void RequireError(double value, string name)

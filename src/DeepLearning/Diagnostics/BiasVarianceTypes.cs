@@ -40,8 +40,8 @@ public enum HistoryEpoch
 /// from those it calls large (2% and up); a dominance ratio of 3 makes "human 1%, train 8%, dev 10%"
 /// (7% vs 2%) a bias problem, as the course says, while "train 15%, dev 30%" (15% vs 15%) is both.
 /// </remarks>
-/// <param name="AvoidableBias">Avoidable bias (train − human error) above this is high bias.</param>
-/// <param name="Variance">Variance (dev − train error) above this is high variance.</param>
+/// <param name="AvoidableBias">Avoidable bias (train − human error) above this (by more than <see cref="Tolerance"/>) is high bias.</param>
+/// <param name="Variance">Variance (dev − train error) above this (by more than <see cref="Tolerance"/>) is high variance.</param>
 /// <param name="DominanceRatio">
 /// When both gaps are high but one is at least this many times the other, only the larger is named
 /// (the course's advice: work on the bigger gap first). Use <see cref="double.PositiveInfinity"/> to
@@ -49,8 +49,18 @@ public enum HistoryEpoch
 /// </param>
 public sealed record BiasVarianceThresholds(double AvoidableBias = 0.015, double Variance = 0.015, double DominanceRatio = 3.0)
 {
+    /// <summary>
+    /// How far a gap must exceed its threshold to count as high: 1e-12 (absolute; errors are fractions in [0, 1]).
+    /// A difference of two decimal error rates carries rounding of about 1e-17, so without it a gap of exactly 1.5%
+    /// (e.g. 0.025 − 0.01 = 0.015000000000000001) would be high or not depending on the numbers' binary rounding.
+    /// </summary>
+    public const double Tolerance = 1e-12;
+
     /// <summary>The defaults: 1.5%, 1.5%, ratio 3.</summary>
     public static BiasVarianceThresholds Default { get; } = new();
+
+    // Whether gap is above threshold by more than Tolerance.
+    internal static bool Exceeds(double gap, double threshold) => gap > threshold + Tolerance;
 
     internal void Validate()
     {
@@ -98,11 +108,11 @@ public sealed record BiasVarianceReport(
     /// <summary>Variance = dev error − training error.</summary>
     public double Variance => DevError - TrainError;
 
-    /// <summary>Whether the avoidable bias exceeds its threshold.</summary>
-    public bool IsBiasHigh => AvoidableBias > Thresholds.AvoidableBias;
+    /// <summary>Whether the avoidable bias exceeds its threshold by more than <see cref="BiasVarianceThresholds.Tolerance"/>.</summary>
+    public bool IsBiasHigh => BiasVarianceThresholds.Exceeds(AvoidableBias, Thresholds.AvoidableBias);
 
-    /// <summary>Whether the variance exceeds its threshold.</summary>
-    public bool IsVarianceHigh => Variance > Thresholds.Variance;
+    /// <summary>Whether the variance exceeds its threshold by more than <see cref="BiasVarianceThresholds.Tolerance"/>.</summary>
+    public bool IsVarianceHigh => BiasVarianceThresholds.Exceeds(Variance, Thresholds.Variance);
 
     /// <summary>What to work on first: "bias" or "variance" (the larger gap), or "nothing" when fine.</summary>
     public string Focus => Case switch

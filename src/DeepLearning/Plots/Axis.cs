@@ -36,6 +36,12 @@ public sealed class Axis
         _stepExponent = stepExponent;
     }
 
+    /// <summary>
+    /// The narrowest linear axis, 1e-290: <see cref="Linear"/> widens a narrower data range (e.g. equal bounds at a
+    /// subnormal value such as double.Epsilon) to this width around its centre, so every tick step is a normal double.
+    /// </summary>
+    internal const double MinimumSpan = 1e-290;
+
     /// <summary>Lowest value shown on the axis.</summary>
     public double Min { get; }
 
@@ -56,7 +62,8 @@ public sealed class Axis
     /// <paramref name="maxTicks"/> ticks at multiples of a nice step ({1, 2, 5}·10ᵉ).
     /// </summary>
     /// <param name="dataMin">Smallest data value; finite.</param>
-    /// <param name="dataMax">Largest data value; finite and ≥ <paramref name="dataMin"/>. Equal bounds are widened.
+    /// <param name="dataMax">Largest data value; finite and ≥ <paramref name="dataMin"/>. Equal bounds are widened, and a
+    /// range narrower than 1e-290 (e.g. equal subnormal bounds) is widened to 1e-290 around its centre.
     /// Bounds up to ±double.MaxValue work: a width or an enclosing tick beyond the double range is never formed (the
     /// axis then ends at the data).</param>
     /// <param name="maxTicks">Upper bound on the number of ticks; at least 2.</param>
@@ -80,6 +87,14 @@ public sealed class Axis
             }
 
             (dataMin, dataMax) = (Math.Max(dataMin - pad, double.MinValue), Math.Min(dataMax + pad, double.MaxValue));
+        }
+
+        // A range narrower than MinimumSpan (equal subnormal bounds, whose 10% pad underflows to 0, or two nearby
+        // subnormals) has no representable nice step: centre an axis of MinimumSpan on it instead.
+        if (dataMax - dataMin < MinimumSpan)
+        {
+            var centre = (dataMin / 2) + (dataMax / 2);
+            (dataMin, dataMax) = (Math.Min(dataMin, centre - (MinimumSpan / 2)), Math.Max(dataMax, centre + (MinimumSpan / 2)));
         }
 
         // Start below the final step and widen until the ticks fit: the densest nice ticks within maxTicks. A width

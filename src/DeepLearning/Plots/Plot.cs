@@ -10,6 +10,9 @@ namespace DeepLearning;
 /// </summary>
 public static class Plot
 {
+    // Distinct classes a decision-boundary plot accepts without classNames (one legend entry each).
+    private const int MaxUnnamedClasses = 1000;
+
     /// <summary>
     /// Learning curves: the cost J per epoch (or per iteration) on the left, and the train and dev metric
     /// (e.g. accuracy) per epoch on the right. With no metric, only the cost panel is drawn.
@@ -196,7 +199,9 @@ public static class Plot
     /// <param name="classify">Maps a (k, 2) batch to k class indices (e.g. <c>argmax</c> of the model's output).</param>
     /// <param name="resolution">Grid points per axis, in [2, 2000].</param>
     /// <param name="title">Title, or null.</param>
-    /// <param name="classNames">Legend names per class, or null for "class 0", "class 1", ….</param>
+    /// <param name="classNames">Legend names indexed by class (enough to cover the largest class among the labels and the
+    /// classifier's answers), or null for "class 0", "class 1", …. Without names at most 1,000 distinct classes may occur.
+    /// The legend lists the classes that occur, in increasing order.</param>
     /// <param name="xLabel">Title of the horizontal axis (first feature).</param>
     /// <param name="yLabel">Title of the vertical axis (second feature).</param>
     /// <param name="width">Document width.</param>
@@ -263,8 +268,17 @@ public static class Plot
             }
         }
 
-        var (x0, x1) = Padded(px.Min(), px.Max(), margin);
-        var (y0, y1) = Padded(py.Min(), py.Max(), margin);
+        // The narrowest range plotted: Axis.MinimumSpan, or for float inputs one whose grid steps are normal floats
+        // (T.Epsilon·1e15 ≈ 1.4e-30), so the grid points handed to classify stay distinct in T.
+        var minimumSpan = Math.Max(Axis.MinimumSpan, double.CreateChecked(T.Epsilon) * 1e15);
+        var (x0, x1) = Padded(px.Min(), px.Max(), margin, minimumSpan);
+        var (y0, y1) = Padded(py.Min(), py.Max(), margin, minimumSpan);
+        if (!double.IsFinite(x1 - x0) || !double.IsFinite(y1 - y0))
+        {
+            throw new ArgumentException(
+                $"x spans too wide a range to plot with margin {Invariant(margin)}: x₁ in [{Invariant(px.Min())}, {Invariant(px.Max())}], x₂ in [{Invariant(py.Min())}, {Invariant(py.Max())}]; the padded range must stay below double.MaxValue",
+                nameof(x));
+        }
 
         // One batched call: (resolution², 2), cell centres, x₁ fastest, x₂ from top (y1) to bottom (y0).
         var grid = new Tensor<T>(resolution * resolution, 2);
@@ -290,7 +304,8 @@ public static class Plot
                 $"classify must return one class per grid row ({resolution * resolution}); received {predicted.Length}");
         }
 
-        var classCount = Math.Max(labels.Max(), -1) + 1;
+        // The legend lists the classes that occur (among the labels or the predictions), not every index below the
+        // largest: a stray label of 1,000,000,000 must not ask for a billion entries.
         var counts = new Dictionary<int, int>();
         for (var r = 0; r < predicted.Length; r++)
         {
@@ -299,13 +314,32 @@ public static class Plot
                 throw new InvalidOperationException($"classify returned a negative class {predicted[r]} at grid row {r}");
             }
 
-            classCount = Math.Max(classCount, predicted[r] + 1);
             counts[predicted[r]] = counts.GetValueOrDefault(predicted[r]) + 1;
         }
 
-        if (classNames is not null && classNames.Count < classCount)
+        var present = new SortedSet<int>(labels);
+        if (classNames is null && present.Count > MaxUnnamedClasses)
         {
-            throw new ArgumentException($"classNames must name all {classCount} classes; received {classNames.Count}", nameof(classNames));
+            throw new ArgumentException(
+                $"labels hold {present.Count} distinct classes (largest {present.Max}); a decision-boundary plot without classNames shows at most {MaxUnnamedClasses}: pass classNames or map the labels to fewer classes",
+                nameof(labels));
+        }
+
+        present.UnionWith(counts.Keys);
+        if (classNames is not null)
+        {
+            var needed = (long)present.Max + 1;
+            if (classNames.Count < needed)
+            {
+                throw new ArgumentException(
+                    $"classNames must name all {needed} classes (class indices 0 … {present.Max} occur among the labels and the classifier's answers); received {classNames.Count}",
+                    nameof(classNames));
+            }
+        }
+        else if (present.Count > MaxUnnamedClasses)
+        {
+            throw new InvalidOperationException(
+                $"the labels and classify's answers hold {present.Count} distinct classes (largest {present.Max}); a decision-boundary plot without classNames shows at most {MaxUnnamedClasses}: pass classNames or have classify return fewer classes");
         }
 
         var doc = new SvgDocument(width, height);
@@ -360,7 +394,7 @@ public static class Plot
 
         doc.EndGroup();
         Frame.Axes(doc, outer, area, xAxis, yAxis, xLabel, yLabel);
-        var entries = Enumerable.Range(0, classCount)
+        var entries = present
             .Select(k => new LegendEntry(classNames?[k] ?? $"class {k}", Palette.Color(k), LegendMark.Dot))
             .ToList();
         Frame.Legend(doc, area, entries, occupied);
@@ -495,16 +529,21 @@ public static class Plot
         return doc;
     }
 
-    private static (double Low, double High) Padded(double min, double max, double margin)
+    // [min, max] widened by margin·(max − min) on each side (by 20% of |min|, or 1, when min = max), and to at least
+    // minimumSpan (≥ Axis.MinimumSpan), so the classifier's grid covers exactly the axis drawn (Axis.Linear would widen a narrower range).
+    private static (double Low, double High) Padded(double min, double max, double margin, double minimumSpan)
     {
         var span = max - min;
-        if (span == 0)
+        var (low, high) = span == 0
+            ? (min == 0 ? (-1.0, 1.0) : (min - (Math.Abs(min) * 0.2), max + (Math.Abs(min) * 0.2)))
+            : (min - (margin * span), max + (margin * span));
+        if (high - low < minimumSpan)
         {
-            span = min == 0 ? 1 : Math.Abs(min) * 0.2;
-            return (min - span, max + span);
+            var centre = (min / 2) + (max / 2);
+            (low, high) = (Math.Min(low, centre - (minimumSpan / 2)), Math.Max(high, centre + (minimumSpan / 2)));
         }
 
-        return (min - (margin * span), max + (margin * span));
+        return (low, high);
     }
 
     private static string Capitalize(string text) =>

@@ -84,6 +84,7 @@ public sealed class Ensemble<T>
     /// <see cref="Model{T}.Predict"/>). <see cref="PredictClasses"/> and <see cref="Evaluate(Tensor{T}, IReadOnlyList{int})"/>,
     /// which cannot express that, throw instead.
     /// </remarks>
+    /// <exception cref="ArgumentException">A member gives no tensor of shape (m, C) with C ≥ 1 matching the others (the member is named).</exception>
     public Tensor<T> Predict(Tensor<T> x)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -112,9 +113,15 @@ public sealed class Ensemble<T>
     /// <param name="x">Inputs (m, n_x).</param>
     /// <param name="labels">The true class of each of the m examples, in [0, C) (0 or 1 when C = 1).</param>
     /// <exception cref="InvalidDataException">X holds NaN or ±∞ (the cell is named; checked before any member is called), or a member's probabilities do.</exception>
+    /// <exception cref="ArgumentException">
+    /// X has no rows (an accuracy of no examples is undefined: refused, as <see cref="DeepLearning.Accuracy"/> refuses it,
+    /// rather than reported as 0), a label is out of range, or a member gives probabilities of another shape than
+    /// (m, C) with C ≥ 1 (the member is named).
+    /// </exception>
     public EnsembleReport Evaluate(Tensor<T> x, IReadOnlyList<int> labels)
     {
         RequireFinite(x);
+        RequireExamples(x);
         ArgumentNullException.ThrowIfNull(labels);
         return Score(x, p => Accuracy(p, labels), "class");
     }
@@ -125,11 +132,12 @@ public sealed class Ensemble<T>
     /// </summary>
     /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named), or a member's probabilities do.</exception>
     /// <exception cref="ArgumentException">
-    /// A row of an (m, C) Y has two or more cells &gt; 0.5: a multi-label target, with no single class (use <see cref="EvaluateMultiLabel"/>).
+    /// X has no rows, or a row of an (m, C) Y has two or more cells &gt; 0.5: a multi-label target, with no single class (use <see cref="EvaluateMultiLabel"/>).
     /// </exception>
     public EnsembleReport Evaluate(Tensor<T> x, Tensor<T> y)
     {
         RequireFinite(x);
+        RequireExamples(x);
         return Evaluate(x, Labels(y));
     }
 
@@ -143,10 +151,11 @@ public sealed class Ensemble<T>
     /// <param name="y">Targets (m, C), values in [0, 1].</param>
     /// <returns>The report, with accuracies over the m·C cells.</returns>
     /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named), or a member's probabilities do.</exception>
-    /// <exception cref="ArgumentException">A member's probabilities and Y differ in shape.</exception>
+    /// <exception cref="ArgumentException">X has no rows, or a member's probabilities and Y differ in shape.</exception>
     public EnsembleReport EvaluateMultiLabel(Tensor<T> x, Tensor<T> y)
     {
         RequireFinite(x);
+        RequireExamples(x);
         ArgumentNullException.ThrowIfNull(y);
         if (FiniteCheck.Locate(y, y.RowCount) is { } badTarget)
         {
@@ -203,12 +212,18 @@ public sealed class Ensemble<T>
 
     /// <summary>The predicted class of each row of probabilities (m, C): argmax, or P &gt; 0.5 when C = 1 (as <see cref="Predictions.ToLabels{T}(Tensor{T}, double)"/>: exactly 0.5 is class 0).</summary>
     /// <exception cref="InvalidDataException">A probability is NaN or ±∞ (the cell is named): that row has no class.</exception>
+    /// <exception cref="ArgumentException"><paramref name="probabilities"/> is not (m, C) with C ≥ 1.</exception>
     public static int[] Classes(Tensor<T> probabilities)
     {
         ArgumentNullException.ThrowIfNull(probabilities);
         if (probabilities.Rank != 2)
         {
             throw new ArgumentException($"probabilities must have shape (m, C); received {probabilities.ShapeText}", nameof(probabilities));
+        }
+
+        if (probabilities.Dim(1) == 0)
+        {
+            throw new ArgumentException($"probabilities must have at least one column (C ≥ 1); received {probabilities.ShapeText}", nameof(probabilities));
         }
 
         // argmax of a NaN row would be 0, a plausible class; name the cell instead.
@@ -230,10 +245,16 @@ public sealed class Ensemble<T>
     }
 
     /// <summary>The fraction of rows whose predicted class (<see cref="Classes"/>) equals the label.</summary>
+    /// <exception cref="ArgumentException">There are no rows (an accuracy of no examples is undefined), or the labels do not match them.</exception>
     public static double Accuracy(Tensor<T> probabilities, IReadOnlyList<int> labels)
     {
         ArgumentNullException.ThrowIfNull(labels);
         var classes = Classes(probabilities);
+        if (classes.Length == 0)
+        {
+            throw new ArgumentException($"probabilities hold no examples: shape {probabilities.ShapeText}; an accuracy needs at least one row", nameof(probabilities));
+        }
+
         if (labels.Count != classes.Length)
         {
             throw new ArgumentException($"labels must have one entry per example: {classes.Length}; received {labels.Count}", nameof(labels));
@@ -251,7 +272,7 @@ public sealed class Ensemble<T>
             correct += classes[i] == labels[i] ? 1 : 0;
         }
 
-        return classes.Length == 0 ? 0 : (double)correct / classes.Length;
+        return (double)correct / classes.Length;
     }
 
     // As Model.PredictClasses: a row of X with NaN or ±∞ has no class, so name the cell rather than report class 0.
@@ -273,9 +294,24 @@ public sealed class Ensemble<T>
 
     private static void CheckShape(Tensor<T> p, int k, int m, Tensor<T> reference, string what)
     {
+        // (m, 0) has no class to pick: argmax of an empty row is −1, which read as a class.
+        if (p.Rank == 2 && p.Dim(1) == 0)
+        {
+            throw new ArgumentException($"{what} {k} gave probabilities of shape {p.ShapeText}: no columns, so no classes; expected ({m}, C) with C ≥ 1");
+        }
+
         if (p.Rank != 2 || p.RowCount != m || !p.SameShape(reference))
         {
             throw new ArgumentException($"{what} {k} gave probabilities of shape {p.ShapeText}; expected ({m}, C) matching {reference.ShapeText}");
+        }
+    }
+
+    // An accuracy of no examples is 0/0: refuse, as DeepLearning.Accuracy does, rather than report 0.
+    private static void RequireExamples(Tensor<T> x)
+    {
+        if (x.RowCount == 0)
+        {
+            throw new ArgumentException($"X holds no examples: shape {x.ShapeText}; an accuracy needs at least one row", nameof(x));
         }
     }
 

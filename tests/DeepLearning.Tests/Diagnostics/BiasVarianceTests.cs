@@ -58,6 +58,66 @@ public class BiasVarianceTests
         act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("the dominance ratio must be at least 1; received 0.5*");
     }
 
+    [Theory]
+    [InlineData(0.01, 0.025, 0.0)] // 0.025 − 0.01 = 0.015000000000000001: was "high variance"
+    [InlineData(0.05, 0.065, 0.05)] // 0.065 − 0.05 rounds below 0.015: "fine", as it should be, and must stay so
+    [InlineData(0.015, 0.015, 0.0)] // avoidable bias exactly 1.5%
+    [InlineData(0.065, 0.08, 0.05)] // both gaps 1.5% from decimal inputs
+    [InlineData(0.02, 0.035, 0.005)] // both gaps 1.5% from decimal inputs
+    public void A_gap_equal_to_the_threshold_as_written_is_not_high(double train, double dev, double human)
+    {
+        var report = BiasVariance.Diagnose(train, dev, human);
+        report.Case.Should().Be(BiasVarianceCase.Fine);
+        report.IsBiasHigh.Should().BeFalse();
+        report.IsVarianceHigh.Should().BeFalse();
+    }
+
+    [Fact]
+    public void A_gap_just_above_the_threshold_is_high()
+    {
+        BiasVariance.Diagnose(0.01, 0.025 + 1e-9).IsVarianceHigh.Should().BeTrue();
+        BiasVariance.Diagnose(0.015 + 1e-9, 0.02).IsBiasHigh.Should().BeTrue();
+        BiasVariance.Diagnose(0.01, 0.025 + 1e-9).Case.Should().Be(BiasVarianceCase.HighVariance);
+    }
+
+    [Fact]
+    public void A_history_at_98_5_percent_accuracy_is_diagnosed_like_the_error_rates()
+    {
+        // 1 − 0.985 = 0.015000000000000013: was "high bias" while Diagnose(0.015, 0.015) said fine.
+        var history = new History();
+        history.AddEpoch(0.1, 0.985, 0.1, 0.985, 0.1, 0);
+        var report = BiasVariance.Diagnose(history);
+        report.Case.Should().Be(BiasVariance.Diagnose(0.015, 0.015).Case).And.Be(BiasVarianceCase.Fine);
+    }
+
+    [Fact]
+    public void History_errors_say_what_is_wrong()
+    {
+        // Every dev cost NaN, dev accuracies present: was "no epoch has a dev accuracy; … needs a dev set".
+        var diverged = new History();
+        diverged.AddEpoch(0.5, 0.9, double.NaN, 0.8, 0.1, 0);
+        diverged.AddEpoch(0.4, 0.92, double.NaN, 0.85, 0.1, 0);
+        var act = () => BiasVariance.Diagnose(diverged);
+        act.Should().Throw<InvalidOperationException>().WithMessage("*every epoch's dev cost is NaN*HistoryEpoch.Last*");
+        BiasVariance.Diagnose(diverged, epoch: HistoryEpoch.Last).Epoch.Should().Be(1);
+
+        // A NaN training metric in the chosen epoch: was "trainError must be a fraction … received NaN".
+        var nanTrain = new History();
+        nanTrain.AddEpoch(0.5, double.NaN, 0.4, 0.8, 0.1, 0);
+        act = () => BiasVariance.Diagnose(nanTrain);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("history")
+            .WithMessage("epoch 0's training accuracy is NaN*").Which.Message.Should().NotContain("trainError");
+
+        var badDev = new History();
+        badDev.AddEpoch(0.5, 0.9, 0.4, 1.5, 0.1, 0);
+        act = () => BiasVariance.Diagnose(badDev);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("history").WithMessage("epoch 0's dev accuracy is 1.5*");
+
+        // An undefined HistoryEpoch was silently treated as Last.
+        act = () => BiasVariance.Diagnose(diverged, epoch: (HistoryEpoch)7);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("epoch").WithMessage("*HistoryEpoch.Best or HistoryEpoch.Last*7*");
+    }
+
     [Fact]
     public void Errors_must_be_fractions()
     {

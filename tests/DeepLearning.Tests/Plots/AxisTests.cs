@@ -117,6 +117,26 @@ public class AxisTests
     }
 
     [Fact]
+    public void Subnormal_ranges_are_widened_to_the_minimum_span()
+    {
+        // The 10% pad of double.Epsilon underflowed to 0 and NiceStep threw about 'roughStep'.
+        foreach (var (lo, hi) in new[] { (double.Epsilon, double.Epsilon), (-double.Epsilon, double.Epsilon), (double.Epsilon, 3 * double.Epsilon), (1e-300, 1e-300), (0.0, 1e-295) })
+        {
+            foreach (var nice in new[] { true, false })
+            {
+                var axis = Axis.Linear(lo, hi, 6, niceBounds: nice);
+                string context = $"[{lo}, {hi}] nice {nice}";
+                axis.Min.Should().BeLessThanOrEqualTo(lo, context);
+                axis.Max.Should().BeGreaterThanOrEqualTo(hi, context);
+                (axis.Max - axis.Min).Should().BeGreaterThanOrEqualTo(Axis.MinimumSpan * (1 - 1e-12), context);
+                axis.Ticks.Should().NotBeEmpty(context).And.OnlyContain(t => t >= axis.Min && t <= axis.Max, context);
+                axis.Fraction(lo).Should().BeInRange(0, 1, context);
+                axis.Ticks.Select(axis.Label).Should().OnlyContain(l => !l.Contains("NaN") && !l.Contains('∞'), context);
+            }
+        }
+    }
+
+    [Fact]
     public void Equal_bounds_are_widened()
     {
         var zero = Axis.Linear(0, 0);

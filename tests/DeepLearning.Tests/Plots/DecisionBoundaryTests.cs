@@ -131,6 +131,83 @@ public class DecisionBoundaryTests
     }
 
     [Fact]
+    public void Legend_lists_only_the_classes_that_occur_even_with_huge_indices()
+    {
+        // Was one legend entry per index below the largest: 10⁹ entries (hang, then out of memory).
+        var root = Parse(Plot.DecisionBoundary(_corners, [0, 1_000_000_000, 0, 1_000_000_000], g => new int[g.RowCount], resolution: 10));
+        Elements(root, "text", "legend-label").Select(t => t.Value).Should().Equal("class 0", "class 1000000000");
+
+        // classify answering int.MaxValue: `predicted + 1` overflowed and the class silently had no legend entry.
+        root = Parse(Plot.DecisionBoundary(_corners, _cornerLabels, g => [.. Enumerable.Range(0, g.RowCount).Select(r => r % 2 == 0 ? int.MaxValue : 0)], resolution: 10));
+        Elements(root, "text", "legend-label").Select(t => t.Value).Should().Equal("class 0", "class 1", $"class {int.MaxValue}");
+
+        var unnamedIntMax = () => Plot.DecisionBoundary(_corners, _cornerLabels, g => [.. Enumerable.Repeat(int.MaxValue, g.RowCount)], resolution: 10, classNames: ["a", "b"]);
+        unnamedIntMax.Should().Throw<ArgumentException>().WithParameterName("classNames").WithMessage($"*all 2147483648 classes*{int.MaxValue}*received 2*");
+    }
+
+    [Fact]
+    public void Too_many_distinct_classes_without_names_are_refused()
+    {
+        var x = new Tensor<double>(1001, 2);
+        for (var i = 0; i < 1001; i++)
+        {
+            x[i, 0] = i;
+            x[i, 1] = i % 7;
+        }
+
+        int[] labels = [.. Enumerable.Range(0, 1001)];
+        var tooMany = () => Plot.DecisionBoundary(x, labels, g => new int[g.RowCount], resolution: 10);
+        tooMany.Should().Throw<ArgumentException>().WithParameterName("labels").WithMessage("*1001 distinct classes*at most 1000*classNames*");
+
+        // 1000 label classes plus one more from classify.
+        labels[1000] = 0;
+        var viaClassify = () => Plot.DecisionBoundary(x, labels, g => [.. Enumerable.Repeat(5000, g.RowCount)], resolution: 10);
+        viaClassify.Should().Throw<InvalidOperationException>().WithMessage("*1001 distinct classes*largest 5000*at most 1000*");
+
+        // Exactly 1000 is fine; with names the limit does not apply.
+        Plot.DecisionBoundary(x, labels, g => new int[g.RowCount], resolution: 10).Should().NotBeNull();
+        labels[1000] = 1000;
+        var names = Enumerable.Range(0, 1001).Select(i => $"c{i}").ToArray();
+        Plot.DecisionBoundary(x, labels, g => new int[g.RowCount], resolution: 10, classNames: names).Should().NotBeNull();
+    }
+
+    [Fact]
+    public void Identical_subnormal_points_render()
+    {
+        // The 20% pad of 5e-324 underflowed to 0: Axis threw "step must be positive … (Parameter 'roughStep')".
+        var tiny = Tensor.FromArray(new double[,] { { double.Epsilon, double.Epsilon }, { double.Epsilon, double.Epsilon } });
+        Tensor<double>? grid = null;
+        var root = Parse(Plot.DecisionBoundary(tiny, [0, 1], g =>
+        {
+            grid = g.Clone();
+            return new int[g.RowCount];
+        }, resolution: 10));
+        Elements(root, "circle", "point").Should().HaveCount(2);
+        grid![0, 0].Should().BeLessThan(double.Epsilon);
+        grid[grid.RowCount - 1, 0].Should().BeGreaterThan(double.Epsilon);
+
+        var nearby = Tensor.FromArray(new double[,] { { double.Epsilon, 0 }, { 3 * double.Epsilon, -double.Epsilon } });
+        Parse(Plot.DecisionBoundary(nearby, [0, 1], g => new int[g.RowCount], resolution: 10)).Should().NotBeNull();
+
+        var tinyFloat = Tensor.FromArray(new float[,] { { float.Epsilon, float.Epsilon }, { float.Epsilon, float.Epsilon } });
+        var distinct = 0;
+        Plot.DecisionBoundary(tinyFloat, [0, 0], g =>
+        {
+            distinct = Enumerable.Range(0, g.RowCount).Select(r => g[r, 0]).Distinct().Count();
+            return new int[g.RowCount];
+        }, resolution: 10);
+        distinct.Should().Be(10, "the grid points stay distinct in float");
+    }
+
+    [Fact]
+    public void Data_too_wide_to_pad_is_refused_naming_x()
+    {
+        var wide = Tensor.FromArray(new double[,] { { -double.MaxValue, 0 }, { double.MaxValue, 1 } });
+        var act = () => Plot.DecisionBoundary(wide, [0, 1], g => new int[g.RowCount], resolution: 10);
+        act.Should().Throw<ArgumentException>().WithParameterName("x").WithMessage("*too wide*");
+    }
+
+    [Fact]
     public void Output_is_the_same_under_a_comma_decimal_culture()
     {
         string Build() => Plot.DecisionBoundary(

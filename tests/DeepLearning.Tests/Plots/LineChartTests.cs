@@ -9,6 +9,20 @@ public class LineChartTests
     private static readonly double[] _dev = [0.58, 0.7, 0.77, 0.8, 0.82, 0.82];
 
     [Fact]
+    public void A_subnormal_cost_still_plots()
+    {
+        // Was: "step must be positive and finite; received 0 (Parameter 'roughStep')".
+        foreach (var cost in new[] { new[] { double.Epsilon }, [double.Epsilon, 2 * double.Epsilon], [0, double.Epsilon] })
+        {
+            var root = Parse(Plot.LearningCurves(cost));
+            Elements(root, "circle", "point").Should().HaveCount(cost.Length);
+            root.ToString().Should().NotContain("NaN").And.NotContain("Infinity");
+        }
+
+        Parse(Plot.LearningCurves([double.Epsilon], logCost: true)).Should().NotBeNull();
+    }
+
+    [Fact]
     public void Learning_curves_draw_two_panels_with_one_line_and_marker_per_value()
     {
         var root = Parse(Plot.LearningCurves(_cost, _train, _dev));

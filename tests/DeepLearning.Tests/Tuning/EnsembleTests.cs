@@ -146,6 +146,36 @@ public class EnsembleTests
     }
 
     [Fact]
+    public void Evaluating_no_examples_is_refused_rather_than_reported_as_accuracy_0()
+    {
+        var ensemble = new Ensemble<double>([_ => new Tensor<double>(0, 2)]);
+        var empty = new Tensor<double>(0, 4);
+        ensemble.Invoking(e => e.Evaluate(empty, Array.Empty<int>())).Should().Throw<ArgumentException>()
+            .WithParameterName("x").WithMessage("X holds no examples: shape (0, 4)*");
+        ensemble.Invoking(e => e.Evaluate(empty, new Tensor<double>(0, 2))).Should().Throw<ArgumentException>().WithParameterName("x");
+        ensemble.Invoking(e => e.EvaluateMultiLabel(empty, new Tensor<double>(0, 2))).Should().Throw<ArgumentException>().WithParameterName("x");
+        FluentActions.Invoking(() => Ensemble<double>.Accuracy(new Tensor<double>(0, 2), Array.Empty<int>())).Should().Throw<ArgumentException>()
+            .WithParameterName("probabilities").WithMessage("*no examples*");
+
+        // Predicting no examples is still fine, as Model.Predict/PredictClasses: (0, C) and no classes.
+        ensemble.Predict(empty).Shape.Should().Equal(0, 2);
+        ensemble.PredictClasses(empty).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void A_member_with_no_output_columns_is_named_instead_of_giving_class_minus_1()
+    {
+        var ensemble = new Ensemble<double>([Fixed<double>(_a), _ => new Tensor<double>(3, 0)]);
+        ensemble.Invoking(e => e.PredictClasses(_x)).Should().Throw<ArgumentException>().WithMessage("ensemble member 1 gave probabilities of shape (3, 0)*no classes*");
+        ensemble.Invoking(e => e.Evaluate(_x, _labels)).Should().Throw<ArgumentException>().WithMessage("ensemble member 1*(3, 0)*");
+
+        var alone = new Ensemble<double>([_ => new Tensor<double>(3, 0)]);
+        alone.Invoking(e => e.PredictClasses(_x)).Should().Throw<ArgumentException>().WithMessage("ensemble member 0*(3, 0)*");
+        FluentActions.Invoking(() => Ensemble<double>.Classes(new Tensor<double>(3, 0))).Should().Throw<ArgumentException>().WithParameterName("probabilities");
+        FluentActions.Invoking(() => Ensemble<double>.Average([new Tensor<double>(3, 0)])).Should().Throw<ArgumentException>().WithMessage("prediction 0*(3, 0)*");
+    }
+
+    [Fact]
     public void Non_finite_input_is_refused_naming_the_cell_as_the_model_does_instead_of_becoming_class_0()
     {
         var model = Model.Sequential<float>(6).Dense(4, Activation.ReLU).Dense(3).Softmax().Build(seed: 1);
