@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics;
 
 namespace DeepLearning;
@@ -40,6 +41,24 @@ public abstract class ImageTransform<T> : IBatchTransform<T>
         Width = width;
         Channels = channels;
         Scratch = new T[height * width * channels];
+    }
+
+    /// <summary>
+    /// Refuses a fill value that is not finite, or that T cannot hold (1e300 for float would be written as +∞ pixels).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="fill"/> is NaN, ±∞, or overflows T; the message names the value and T.</exception>
+    private protected static void CheckFill(double fill)
+    {
+        if (!double.IsFinite(fill))
+        {
+            throw new ArgumentOutOfRangeException(nameof(fill), fill, $"fill must be finite; received {fill}");
+        }
+
+        if (!T.IsFinite(T.CreateTruncating(fill)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(fill), fill, string.Create(CultureInfo.InvariantCulture,
+                $"fill = {fill} overflows {typeof(T).Name} (largest finite value {double.CreateTruncating(T.BitDecrement(T.PositiveInfinity)):G9}); the pixels filled in would be ±∞"));
+        }
     }
 
     /// <summary>Image height in pixels.</summary>
@@ -150,7 +169,7 @@ public sealed class RandomShift<T> : ImageTransform<T>
     /// <param name="width">Image width.</param>
     /// <param name="maxShift">The largest shift in pixels along each axis, ≥ 0. Default 2.</param>
     /// <param name="channels">Values per pixel.</param>
-    /// <param name="fill">The value of pixels shifted in (0: the background of MNIST-like images).</param>
+    /// <param name="fill">The value of pixels shifted in (0: the background of MNIST-like images); finite in T.</param>
     public RandomShift(int height, int width, int maxShift = 2, int channels = 1, double fill = 0)
         : base(height, width, channels)
     {
@@ -159,10 +178,7 @@ public sealed class RandomShift<T> : ImageTransform<T>
             throw new ArgumentOutOfRangeException(nameof(maxShift), maxShift, $"maxShift must be in [0, {Math.Max(height, width)}); received {maxShift}");
         }
 
-        if (!double.IsFinite(fill))
-        {
-            throw new ArgumentOutOfRangeException(nameof(fill), fill, $"fill must be finite; received {fill}");
-        }
+        CheckFill(fill);
 
         MaxShift = maxShift;
         Fill = T.CreateTruncating(fill);
@@ -222,7 +238,7 @@ public sealed class RandomRotation<T> : ImageTransform<T>
     /// <param name="width">Image width.</param>
     /// <param name="maxDegrees">The largest angle in degrees, in [0, 180]. Default 10.</param>
     /// <param name="channels">Values per pixel.</param>
-    /// <param name="fill">The value outside the image.</param>
+    /// <param name="fill">The value outside the image; finite in T.</param>
     public RandomRotation(int height, int width, double maxDegrees = 10, int channels = 1, double fill = 0)
         : base(height, width, channels)
     {
@@ -231,10 +247,7 @@ public sealed class RandomRotation<T> : ImageTransform<T>
             throw new ArgumentOutOfRangeException(nameof(maxDegrees), maxDegrees, $"maxDegrees must be in [0, 180]; received {maxDegrees}");
         }
 
-        if (!double.IsFinite(fill))
-        {
-            throw new ArgumentOutOfRangeException(nameof(fill), fill, $"fill must be finite; received {fill}");
-        }
+        CheckFill(fill);
 
         MaxDegrees = maxDegrees;
         Fill = fill;

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Numerics;
 using System.Runtime.InteropServices;
 
@@ -22,7 +23,16 @@ namespace DeepLearning;
 /// by rows actually present (a file with m = 0 allocates no row). Readers throw only <see cref="ArgumentException"/>
 /// (a null or empty path), <see cref="FileNotFoundException"/>, <see cref="InvalidDataException"/> (the message names
 /// the file and the field at fault) and <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/> from
-/// the operating system (for example a file truncated while being streamed).
+/// the operating system (for example a file truncated while being streamed). A float64 value too large for the element
+/// type read (1e300 read as float) is refused with an <see cref="InvalidDataException"/> naming the row and column, as
+/// the IDX and CSV readers refuse it.
+/// </para>
+/// <para>
+/// NaN and ±∞ are written and read as they are (training on a streamed file names the first one by epoch, row and
+/// column). When the file holds classes, the writer refuses (<see cref="ArgumentException"/>, naming the row and column)
+/// a Y row whose class the reader could not recover faithfully: Y must be one-hot (or probability rows, entries
+/// in [0, 1] summing to 1, such as label-smoothed ones), or for 2 classes a single column in [0, 1]. The reader takes
+/// each row's class from its largest entry (y &gt; 0.5 → 1 for a single column).
 /// </para>
 /// </remarks>
 public static class BinaryRowFile
@@ -79,8 +89,15 @@ public static class BinaryRowFile
     public static StreamingDataSource<T> Open<T>(string path, int bufferRows = 4096, int chunkRows = 256)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var fingerprint = FileFingerprint.Of(path);
-        var info = ReadInfo(path);
+        // The fingerprint and the header come from one open handle: the same file, even if the path is replaced meanwhile.
+        FileFingerprint fingerprint;
+        BinaryRowFileInfo info;
+        using (var stream = OpenFile(path, 4096))
+        {
+            fingerprint = FileFingerprint.Of(stream);
+            info = ReadHeader(stream, path);
+        }
+
         return new StreamingDataSource<T>(
             Path.GetFileName(path), info.Features, info.Targets, info.Count, info.Classes, null, bufferRows, chunkRows, () => new Stream<T>(path, info, fingerprint));
     }
@@ -203,6 +220,7 @@ public static class BinaryRowFile
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly FileStream _file;
+        private readonly string _path;
         private readonly BinaryRowFileInfo _info;
         private readonly byte[] _row;
         private long _next;
@@ -210,14 +228,25 @@ public static class BinaryRowFile
         public Stream(string path, BinaryRowFileInfo info, FileFingerprint fingerprint)
         {
             _ = ElementSize<T>(); // refuses a big-endian machine before anything is read
-            fingerprint.Check(path); // rows rewritten with the same header would go unnoticed otherwise
-            _file = OpenFile(path, 1 << 16);
-            var now = ReadHeader(_file, path);
-            if (now != info)
+            _file = FileFingerprint.Reopen(path, p => OpenFile(p, 1 << 16));
+            try
+            {
+                // Compared against the open handle, after opening: rows rewritten with the same header would go
+                // unnoticed otherwise, and a check by path before opening misses a file replaced in between.
+                fingerprint.Check(path, _file);
+                var now = ReadHeader(_file, path);
+                if (now != info)
+                {
+                    throw new InvalidDataException($"'{path}' changed since it was opened: header was {info}, now {now}");
+                }
+            }
+            catch
             {
                 _file.Dispose();
-                throw new InvalidDataException($"'{path}' changed since it was opened: header was {info}, now {now}");
+                throw;
             }
+
+            _path = path;
 
             _info = info;
 
@@ -247,19 +276,19 @@ public static class BinaryRowFile
             }
 
             _file.ReadExactly(_row);
-            _next++;
+            long row = _next++;
             int n = _info.Features;
             if (_info.ElementSize == 4)
             {
                 var values = MemoryMarshal.Cast<byte, float>(_row);
-                Convert(values[..n], x);
-                Convert(values[n..], y);
+                Convert(values[..n], x, row, 0);
+                Convert(values[n..], y, row, n);
             }
             else
             {
                 var values = MemoryMarshal.Cast<byte, double>(_row);
-                Convert(values[..n], x);
-                Convert(values[n..], y);
+                Convert(values[..n], x, row, 0);
+                Convert(values[n..], y, row, n);
             }
 
             return true;
@@ -267,7 +296,7 @@ public static class BinaryRowFile
 
         public override void Dispose() => _file.Dispose();
 
-        private static void Convert<TFile>(ReadOnlySpan<TFile> source, Span<T> destination)
+        private void Convert<TFile>(ReadOnlySpan<TFile> source, Span<T> destination, long row, int firstColumn)
             where TFile : unmanaged, IFloatingPointIeee754<TFile>
         {
             if (typeof(TFile) == typeof(T))
@@ -279,6 +308,14 @@ public static class BinaryRowFile
             for (int i = 0; i < source.Length; i++)
             {
                 destination[i] = T.CreateTruncating(source[i]);
+                if (!T.IsFinite(destination[i]) && TFile.IsFinite(source[i]))
+                {
+                    // A finite float64 beyond T's range (1e300 read as float) would become ±∞: refused, as Idx and Csv do.
+                    int column = firstColumn + i;
+                    string where = column < _info.Features ? $"X[{row}, {column}]" : $"Y[{row}, {column - _info.Features}]";
+                    throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                        $"'{_path}' holds {double.CreateTruncating(source[i]):R} at row {row}, column {column} ({where}), which overflows {typeof(T).Name} (largest finite value {double.CreateTruncating(T.BitDecrement(T.PositiveInfinity)):G9}); read the file as double, or rescale the column when writing it"));
+                }
             }
         }
     }
@@ -341,6 +378,11 @@ public sealed class BinaryRowWriter<T> : IDisposable
     public long Count { get; private set; }
 
     /// <summary>Appends one row: x (n_x) then y (C).</summary>
+    /// <exception cref="ArgumentException">
+    /// The lengths are wrong, or (with classes) a finite y is not a one-hot or probability row (entries in [0, 1] summing
+    /// to 1; a single column in [0, 1] for 2 classes). The message names the row and column. NaN and ±∞ are written as
+    /// they are.
+    /// </exception>
     public void Append(ReadOnlySpan<T> x, ReadOnlySpan<T> y)
     {
         ObjectDisposedException.ThrowIf(_done, this);
@@ -349,9 +391,51 @@ public sealed class BinaryRowWriter<T> : IDisposable
             throw new ArgumentException($"a row needs {Features} inputs and {Targets} targets; received {x.Length} and {y.Length}");
         }
 
+        CheckTargets(y);
         _file.Write(MemoryMarshal.AsBytes(x));
         _file.Write(MemoryMarshal.AsBytes(y));
         Count++;
+    }
+
+    /// <summary>
+    /// With classes, refuses a Y row whose class the reader could not recover faithfully: the reader takes the argmax of
+    /// the row (y &gt; 0.5 → 1 for a single column), so [0.2, 0.3, 7] would read back as class 2. Class rows must be
+    /// probability rows, entries in [0, 1] summing to 1 (one-hot, or label-smoothed), or a single column in [0, 1].
+    /// NaN and ±∞ are written as they are (as <see cref="DataSet{T}"/> holds them): the reader returns them unchanged
+    /// and training on a streamed file names the first one by epoch, row and column.
+    /// </summary>
+    private void CheckTargets(ReadOnlySpan<T> y)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        if (_classes == 0 || FiniteCheck.FirstNonFinite(y) >= 0)
+        {
+            return;
+        }
+
+        for (int j = 0; j < y.Length; j++)
+        {
+            if (!(y[j] >= T.Zero && y[j] <= T.One))
+            {
+                throw new ArgumentException(string.Create(inv, $"row {Count}, column {j} of Y holds {y[j]}; with {_classes} classes Y must be one-hot (or probability rows summing to 1, or a 0/1 column for 2 classes), since the reader takes each row's class from its largest entry"), nameof(y));
+            }
+        }
+
+        if (y.Length > 1)
+        {
+            double sum = 0;
+            foreach (var v in y)
+            {
+                sum += double.CreateTruncating(v);
+            }
+
+            // As the trainer's check of softmax targets: C entries each rounded to T, plus a margin.
+            double machineEpsilon = double.CreateTruncating(T.BitIncrement(T.One) - T.One);
+            double tolerance = (typeof(T) == typeof(float) ? 1e-5 : 1e-9) + (4 * y.Length * machineEpsilon);
+            if (Math.Abs(sum - 1) > tolerance)
+            {
+                throw new ArgumentException(string.Create(inv, $"row {Count} of Y sums to {sum:G9}; with {_classes} classes Y must be one-hot (or probability rows summing to 1), since the reader takes each row's class from its largest entry"), nameof(y));
+            }
+        }
     }
 
     /// <summary>Appends every row of <paramref name="data"/>.</summary>

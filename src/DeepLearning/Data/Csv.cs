@@ -655,6 +655,9 @@ internal sealed class CsvLabelMap
 
     private static CsvLabelMap Fixed(int classes, IReadOnlyList<string>? names, string source)
     {
+        // A copy: the caller's list (CsvOptions.ClassNames) edited later must not rename the classes of a streaming
+        // source, whose map outlives this call.
+        names = names is null ? null : Array.AsReadOnly(names.ToArray());
         var byName = new Dictionary<string, int>(StringComparer.Ordinal);
         if (names is not null)
         {

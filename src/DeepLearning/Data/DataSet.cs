@@ -28,7 +28,7 @@ public sealed class DataSet<T> : IDataSource<T>
     /// <summary>Creates a data set from X (m, n_x) and Y (m, C), optionally with the class index of each row.</summary>
     /// <param name="x">The inputs, shape (m, n_x).</param>
     /// <param name="y">The targets, shape (m, C); C may be 0 for unlabelled data.</param>
-    /// <param name="labels">The class index y⁽ⁱ⁾ ∈ [0, classes) of each row, or null for regression.</param>
+    /// <param name="labels">The class index y⁽ⁱ⁾ ∈ [0, classes) of each row, or null for regression. The array is copied.</param>
     /// <param name="classes">The number of classes (≥ 2) when <paramref name="labels"/> is given, else 0.</param>
     /// <param name="classNames">
     /// Optional display names, one per class, indexed by label (names[y⁽ⁱ⁾] is the class of row i); null when unknown.
@@ -72,6 +72,9 @@ public sealed class DataSet<T> : IDataSource<T>
         }
         else
         {
+            // A copy, taken before it is checked: the caller editing its array afterwards must not change the classes
+            // (ClassCounts, a stratified Split) of this data set, nor put a label out of range.
+            labels = (int[])labels.Clone();
             if (classes < 2)
             {
                 throw new ArgumentOutOfRangeException(nameof(classes), classes, $"classes must be ≥ 2 when labels are given; received {classes}");
@@ -365,7 +368,8 @@ public sealed class DataSet<T> : IDataSource<T>
         }
     }
 
-    private static IReadOnlyList<string>? CopyClassNames(IReadOnlyList<string>? names)
+    /// <summary>A read-only copy of <paramref name="names"/> (null stays null), refusing a null or repeated name.</summary>
+    internal static IReadOnlyList<string>? CopyClassNames(IReadOnlyList<string>? names)
     {
         if (names is null)
         {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.IO.Compression;
 using System.Numerics;
 
@@ -135,7 +136,7 @@ public static class Datasets
     public static DataSet<T> Moons<T>(int m = 200, double noise = 0.1, int seed = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckGenerator(m, 2, noise);
+        CheckGenerator<T>(m, 2, noise);
         var random = new RandomSource(seed);
         int outer = (m + 1) / 2;
         return Generate<T>(m, 2, random, (i, _) =>
@@ -156,7 +157,7 @@ public static class Datasets
     public static DataSet<T> Circles<T>(int m = 300, double noise = 0.05, double factor = 0.8, int seed = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckGenerator(m, 2, noise);
+        CheckGenerator<T>(m, 2, noise);
         if (!(factor > 0 && factor < 1))
         {
             throw new ArgumentOutOfRangeException(nameof(factor), factor, $"factor must be in (0, 1); received {factor}");
@@ -183,7 +184,7 @@ public static class Datasets
     public static DataSet<T> Flower<T>(int m = 400, double noise = 0.2, int seed = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckGenerator(m, 2, noise);
+        CheckGenerator<T>(m, 2, noise);
         var random = new RandomSource(seed);
         int half = (m + 1) / 2;
         return Generate<T>(m, 2, random, (i, rnd) =>
@@ -205,7 +206,7 @@ public static class Datasets
     public static DataSet<T> Spirals<T>(int m = 300, int classes = 3, double noise = 0.2, int seed = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckGenerator(m, classes, noise);
+        CheckGenerator<T>(m, classes, noise);
         var random = new RandomSource(seed);
         return Generate<T>(m, classes, random, (i, rnd) =>
         {
@@ -229,7 +230,13 @@ public static class Datasets
 
     private static double Linspace(double from, double to, int count, int k) => count <= 1 ? from : from + ((to - from) * k / (count - 1));
 
-    private static void CheckGenerator(int m, int classes, double noise)
+    /// <summary>
+    /// Checks a generator's arguments. The noise is drawn as noise·g with |g| ≤ 8.6 (Box–Muller from 53-bit uniforms)
+    /// and added to coordinates of magnitude ≤ 4, so noise ≤ (largest finite T)/16 keeps every generated value finite
+    /// in T; a larger noise (1e300 for float) would write ±∞ (or NaN, through sin and cos) into X.
+    /// </summary>
+    private static void CheckGenerator<T>(int m, int classes, double noise)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (m < classes)
         {
@@ -244,6 +251,13 @@ public static class Datasets
         if (!(noise >= 0) || !double.IsFinite(noise))
         {
             throw new ArgumentOutOfRangeException(nameof(noise), noise, $"noise must be finite and ≥ 0; received {noise}");
+        }
+
+        double largest = double.CreateTruncating(T.BitDecrement(T.PositiveInfinity));
+        if (noise > largest / 16)
+        {
+            throw new ArgumentOutOfRangeException(nameof(noise), noise, string.Create(CultureInfo.InvariantCulture,
+                $"noise = {noise} is too large for {typeof(T).Name}: the generated coordinates would overflow to ±∞; noise must be at most {largest / 16:G6} (the largest finite {typeof(T).Name} / 16)"));
         }
     }
 

@@ -212,7 +212,8 @@ public static class Idx
     /// <param name="scale">Multiplies every input.</param>
     /// <param name="bufferRows">Rows in the shuffle buffer.</param>
     /// <param name="chunkRows">Rows per block in random block order.</param>
-    /// <param name="classNames">Optional display names.</param>
+    /// <param name="classNames">Optional display names: one per class, non-null and distinct (copied).</param>
+    /// <exception cref="ArgumentException"><paramref name="classNames"/> does not hold exactly <paramref name="classes"/> distinct non-null names.</exception>
     /// <exception cref="InvalidDataException">A file is malformed or the counts disagree; a label out of range is reported when read.</exception>
     /// <exception cref="FileNotFoundException">A file does not exist.</exception>
     public static StreamingDataSource<T> OpenStreaming<T>(string imagesPath, string labelsPath, int classes, double scale = 1.0, int bufferRows = 4096, int chunkRows = 256, IReadOnlyList<string>? classNames = null)
@@ -224,10 +225,9 @@ public static class Idx
         }
 
         CheckScale(scale);
-        var imagesPrint = FileFingerprint.Of(imagesPath);
-        var labelsPrint = FileFingerprint.Of(labelsPath);
-        var images = ProveFile(imagesPath);
-        var labels = ProveFile(labelsPath);
+        classNames = StreamingDataSource<T>.CheckClassNames(classNames, classes); // before any file is read
+        var (images, imagesPrint) = ProveFile(imagesPath);
+        var (labels, labelsPrint) = ProveFile(labelsPath);
         if (labels.Dimensions.Length != 1 || labels.ElementType is IdxElementType.Single or IdxElementType.Double)
         {
             throw new InvalidDataException($"'{labelsPath}' holds {labels}; labels must be a rank-1 integer IDX file");
@@ -328,11 +328,13 @@ public static class Idx
         Write(path, t, IdxElementType.UInt8, gzip);
     }
 
-    private static IdxHeader ProveFile(string path)
+    // The fingerprint is taken from the handle whose data is proved: the same file, even if the path is replaced meanwhile.
+    private static (IdxHeader Header, FileFingerprint Fingerprint) ProveFile(string path)
     {
         using var file = IdxFile.Open(path);
+        var fingerprint = file.Fingerprint;
         file.ProveData(keep: false);
-        return file.Header;
+        return (file.Header, fingerprint);
     }
 
     internal static int ResolveClasses(int[] labels, int classes, string source)
@@ -425,12 +427,23 @@ public static class Idx
         {
             // A file rewritten since the source was opened (other dimensions, element type or count) would be read with
             // the first file's shape and scale.
-            imagesPrint.Check(imagesPath);
-            labelsPrint.Check(labelsPath);
-            _images = IdxFile.Open(imagesPath);
+            // Compared against the open handles, after opening: a file replaced between a check by path and the open
+            // would go unnoticed otherwise.
+            _images = FileFingerprint.Reopen(imagesPath, IdxFile.Open);
             try
             {
-                _labels = IdxFile.Open(labelsPath);
+                imagesPrint.Check(imagesPath, _images.FileStream);
+                _labels = FileFingerprint.Reopen(labelsPath, IdxFile.Open);
+                try
+                {
+                    labelsPrint.Check(labelsPath, _labels.FileStream);
+                }
+                catch
+                {
+                    _labels.Dispose();
+                    throw;
+                }
+
                 bool imagesChanged = !Same(_images.Header, images);
                 if (imagesChanged || !Same(_labels.Header, labels))
                 {
@@ -531,6 +544,12 @@ internal sealed class IdxFile : IDisposable
     public IdxHeader Header { get; }
 
     public bool CanSeek => !Header.Compressed;
+
+    /// <summary>The open file (the compressed bytes for gzip), for comparing its fingerprint.</summary>
+    public FileStream FileStream => _file;
+
+    /// <summary>The length and last-write time of the open file.</summary>
+    public FileFingerprint Fingerprint => FileFingerprint.Of(_file);
 
     public static IdxFile Open(string path)
     {

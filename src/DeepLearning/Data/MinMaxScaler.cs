@@ -9,7 +9,8 @@ namespace DeepLearning;
 /// each training column onto [low, high] (default [0, 1]). Dev and test values outside the training range land
 /// outside [low, high]; they are not clipped.
 /// </summary>
-/// <remarks>A constant training column (max_j = min_j, or a range so small that (high − low)/range overflows T) is shifted but not scaled: x̂_j = low + (x_j − min_j).</remarks>
+/// <remarks>A column whose range max_j − min_j exceeds double's (e.g. ±1.5e308 in a double set) is scaled all the same: the
+/// range is computed as halves, so it does not overflow. A constant training column (max_j = min_j, or a range so small that (high − low)/range overflows T) is shifted but not scaled: x̂_j = low + (x_j − min_j).</remarks>
 /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
 public sealed class MinMaxScaler<T> : IInputTransform<T>
     where T : unmanaged, IFloatingPointIeee754<T>
@@ -45,6 +46,13 @@ public sealed class MinMaxScaler<T> : IInputTransform<T>
         {
             double range = max[j] - min[j];
             double scale = range > 0 ? (high - low) / range : 1.0;
+            if (double.IsPositiveInfinity(range))
+            {
+                // A column spanning more than double's range (±1.5e308): max − min overflows, and (high − low)/∞ = 0
+                // would map every value to low. Half the range is finite (each half is exact), and so is the result.
+                scale = ((high - low) / 2) / ((max[j] / 2) - (min[j] / 2));
+            }
+
             if (!T.IsFinite(T.CreateTruncating(scale)))
             {
                 // A range so small that its reciprocal overflows T (1e-39 in float) is constant at T's precision;

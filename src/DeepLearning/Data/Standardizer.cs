@@ -80,7 +80,8 @@ public sealed class Standardizer<T> : IInputTransform<T>
 
     /// <summary>Fits μ and σ² on the rows of <paramref name="x"/> (m, n_x), m ≥ 1.</summary>
     /// <param name="x">The training inputs.</param>
-    /// <param name="epsilon">ε ≥ 0 in √(σ² + ε).</param>
+    /// <param name="epsilon">ε ≥ 0 in √(σ² + ε), finite in T (an ε that overflows T, e.g. 1e300 in float, is refused).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="epsilon"/> is negative, NaN, ±∞, or overflows T.</exception>
     /// <exception cref="InvalidDataException">
     /// <paramref name="x"/> holds NaN or ±∞ (named by row and column), or a feature's σ² is too large for T (in float,
     /// a spread beyond about 1.8e19, e.g. values ±1e30): such a σ² could not be saved with the model, and its scale
@@ -97,6 +98,7 @@ public sealed class Standardizer<T> : IInputTransform<T>
             throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, $"epsilon must be finite and ≥ 0; received {epsilon.ToString(CultureInfo.InvariantCulture)}");
         }
 
+        CheckEpsilonInT(epsilon);
         if (x.Rank != 2 || x.RowCount < 1)
         {
             throw new ArgumentException($"fitting needs a (m, n_x) tensor with m ≥ 1; received shape {x.ShapeText}", nameof(x));
@@ -146,6 +148,19 @@ public sealed class Standardizer<T> : IInputTransform<T>
         }
 
         return new Standardizer<T>(mean, variance, epsilon);
+    }
+
+    /// <summary>
+    /// ε is stored in T (so a saved model restores it bit for bit): an ε finite as a double but beyond T's range (1e300
+    /// in float) would become +∞, making every σ infinite and every standardized feature 0.
+    /// </summary>
+    private static void CheckEpsilonInT(double epsilon)
+    {
+        if (!T.IsFinite(T.CreateTruncating(epsilon)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, string.Create(CultureInfo.InvariantCulture,
+                $"epsilon = {epsilon} overflows {typeof(T).Name} (largest finite value {double.CreateTruncating(T.BitDecrement(T.PositiveInfinity)):G9}); ε is stored in {typeof(T).Name} and would become +∞, scaling every feature to 0"));
+        }
     }
 
     /// <summary>Fits μ and σ² on the training set's X.</summary>
@@ -305,9 +320,9 @@ public sealed class Standardizer<T> : IInputTransform<T>
         var variance = InputTransforms.Required(tensors, KindName, "variance", mean.Length);
         var epsilon = InputTransforms.Required(tensors, KindName, "epsilon", 1);
         double eps = double.CreateTruncating(epsilon[0]);
-        if (eps < 0)
+        if (!(eps >= 0) || !double.IsFinite(eps))
         {
-            throw new InvalidDataException($"input transform '{KindName}': epsilon must be ≥ 0; received {eps.ToString(CultureInfo.InvariantCulture)}");
+            throw new InvalidDataException($"input transform '{KindName}': epsilon must be finite and ≥ 0; received {eps.ToString(CultureInfo.InvariantCulture)}");
         }
 
         var v = new double[variance.Length];

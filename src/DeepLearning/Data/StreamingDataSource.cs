@@ -43,14 +43,40 @@ public sealed class StreamingDataSource<T> : IDataSource<T>
         }
 
         Description = description;
+        ClassNames = CheckClassNames(classNames, classes);
         Features = features;
         Targets = targets;
         Count = count;
         Classes = classes;
-        ClassNames = classNames;
         BufferRows = bufferRows;
         ChunkRows = chunkRows;
         _open = open;
+    }
+
+    /// <summary>
+    /// A read-only copy of the class names, checked as <see cref="DataSet{T}"/> checks them: one per class, none null,
+    /// no two equal, and none for regression. Checked when a source is opened, not first at <see cref="ToDataSet"/>;
+    /// copied so that the caller editing its list later does not rename the classes.
+    /// </summary>
+    /// <exception cref="ArgumentException">The names do not fit the classes; the parameter is <c>classNames</c>.</exception>
+    internal static IReadOnlyList<string>? CheckClassNames(IReadOnlyList<string>? classNames, int classes)
+    {
+        if (classNames is null)
+        {
+            return null;
+        }
+
+        if (classes == 0)
+        {
+            throw new ArgumentException("classNames were given for a regression source (no classes)", nameof(classNames));
+        }
+
+        if (classNames.Count != classes)
+        {
+            throw new ArgumentException($"classNames has {classNames.Count} names but there are {classes} classes", nameof(classNames));
+        }
+
+        return DataSet<T>.CopyClassNames(classNames);
     }
 
     /// <summary>What is being streamed (the file name or names).</summary>
