@@ -403,6 +403,12 @@ public sealed class Model<T>
     public double Cost(Tensor<T> x, Tensor<T> y, bool training)
     {
         CheckBatch(x, y);
+        return CostChecked(x, y, training);
+    }
+
+    /// <summary><see cref="Cost"/> of a batch already checked (the gradient checker checks Y once, in the caller's type).</summary>
+    internal double CostChecked(Tensor<T> x, Tensor<T> y, bool training)
+    {
         if (training)
         {
             var yhat = Forward(x, training: true);

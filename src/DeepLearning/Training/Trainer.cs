@@ -49,7 +49,7 @@ public static class Trainer
     /// another model's parameters is <see cref="Optimizer.Reset"/> first, so each model trains as with a new optimizer.</para>
     /// </remarks>
     /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the training or validation set is known to be empty, the model has batch norm and the training data one example, the callbacks list one <see cref="EarlyStopping"/> twice, or an entry of the callbacks is null.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0 (the rates of all the epochs to run, up to a million, are checked before the first one trains, so such a run changes nothing).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0 when that epoch starts, the weights left as the epochs before it trained them (a run capped at many epochs and ended early by a callback never reaches such a rate, so it is not checked ahead).</exception>
     /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), a streamed source of unknown size yields no examples (found when it is first read: for validation data, after the first epoch), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model.</exception>
     /// <exception cref="TrainingDivergedException">The cost, the weights or the optimizer state (e.g. Adam's s = β2·s + (1 − β2)·g², which overflows float for |g| beyond ~1.8e19 while the weights stay finite) became NaN or ±∞; the last verified-finite weights and optimizer state are restored.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite).</exception>
@@ -184,18 +184,6 @@ public static class Trainer
         // The checkpoint is read and checked in full before anything of the model changes (its regularizer, its stream of
         // shuffles), so a refused one leaves the model as it was.
         var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks, options.Validation is not null) : null;
-
-        // The schedule is a pure function of (α0, epoch): the rates of the epochs to run are checked now (up to a
-        // million of them; the rest as each epoch starts), so one that T cannot hold is refused before any epoch trains.
-        if (options.Decay is { } decay)
-        {
-            double alpha0 = resume?.InitialLearningRate ?? options.Optimizer.LearningRate;
-            int first = resume?.Epoch ?? 0;
-            for (int epoch = first; epoch < options.Epochs && epoch - first < MaxDecayEpochsCheckedAhead; epoch++)
-            {
-                DecayedRate<T>(decay, alpha0, epoch);
-            }
-        }
         if (options.Regularization is not null)
         {
             model.Regularizer = options.Regularization;
@@ -489,9 +477,6 @@ public static class Trainer
             throw new InvalidOperationException($"{what} already in use by a Fit that has not returned (on another thread, or a Fit called from a callback); {advice}");
         }
     }
-
-    // How many epochs' decayed rates Fit checks before training (each is one call of the schedule).
-    private const int MaxDecayEpochsCheckedAhead = 1_000_000;
 
     // α for an epoch of a decay schedule. A rate T cannot hold (a long decay that reaches 1e-46 in float) is refused
     // naming the schedule, the epoch and α0: the optimizer's own check named only a rate the user never set.

@@ -90,7 +90,10 @@ public sealed class TrainingOptions<T>
     /// and optimizer state the new snapshot (copied in place, once per epoch). When a cost or a weight turns non-finite,
     /// <see cref="Trainer.Fit{T}"/> puts back the snapshot — the last state verified finite — and throws
     /// <see cref="TrainingDivergedException"/>; when anything else interrupts training (cancellation, a callback's or the
-    /// data's exception) with non-finite weights, the snapshot is put back too. False turns all of this off.
+    /// data's exception) with non-finite weights, the snapshot is put back too. A cost that turns non-finite on an epoch's
+    /// first mini-batch was computed from the latest snapshot's own weights (finite but, e.g., near 1e29), so the snapshot
+    /// before it is put back instead: the guard keeps two, twice the weights, statistics and optimizer state in memory.
+    /// False turns all of this off.
     /// </summary>
     public bool DivergenceGuard { get; set; } = true;
 

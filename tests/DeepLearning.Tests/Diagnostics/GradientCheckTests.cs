@@ -102,6 +102,17 @@ public class GradientCheckTests
     }
 
     [Fact]
+    public void A_float_model_with_label_smoothed_targets_gets_a_verdict_not_a_refusal()
+    {
+        // The rows sum to 1 in float but to 1 ± 1e-8 once widened to double: checked once, in the model's own type.
+        var model = Model.Sequential<float>(4).Dense(5).ReLU().Dense(3).Softmax().Build(seed: 5);
+        var (x, _) = TestData.Problem<float>(4, 4, 3, "softmax", seed: 2);
+        var y = Tensor.FromArray(new[] { 0.1f, 0.2f, 0.7f, 0.9333f, 0.0333f, 0.0334f, 0.8f, 0.1f, 0.1f, 1f / 3, 1f / 3, 1f / 3 }, 4, 3);
+        var report = GradientChecker.Check(model, x, y);
+        report.Verdict.Should().Be(GradientVerdict.Correct, report.ToString());
+    }
+
+    [Fact]
     public void Sampling_coordinates_checks_a_subset()
     {
         var model = Model.Sequential<double>(20).Dense(30, Activation.Tanh).Dense(3).Softmax().Build(seed: 1);
