@@ -252,11 +252,11 @@ public static class Csv
         CsvLayout layout;
         CsvLabelMap? map = null;
         FileFingerprint fingerprint;
-        using (var reader = OpenText(path))
+        using (var reader = OpenText(path, out var file))
         using (var lines = new CsvLineReader(reader, leaveOpen: true, path, options.MaxLineLength))
         {
-            // Before anything is read: a change during this first pass is caught by the first epoch.
-            fingerprint = FileFingerprint.Of(path);
+            // Before anything is read, from the open handle: a change during this first pass is caught by the first epoch.
+            fingerprint = FileFingerprint.Of(file);
             layout = CsvLayout.Read(lines, options, path);
             if (options.IsClassification)
             {
@@ -313,7 +313,10 @@ public static class Csv
         return names.Length > 0 && !sequence0 && !sequence1;
     }
 
-    internal static TextReader OpenText(string path)
+    internal static TextReader OpenText(string path) => OpenText(path, out _);
+
+    // The file's text, and the file under it (for its fingerprint: the same file the text comes from).
+    internal static TextReader OpenText(string path, out FileStream opened)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path))
@@ -326,6 +329,7 @@ public static class Csv
         bool gzip = file.ReadAtLeast(probe, 2, throwOnEndOfStream: false) == 2 && probe[0] == 0x1F && probe[1] == 0x8B;
         file.Position = 0;
         Stream s = gzip ? new GZipStream(file, CompressionMode.Decompress) : file;
+        opened = file;
         return new CheckedTextReader(new StreamReader(s, _strictUtf8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16), path);
     }
 
@@ -390,10 +394,11 @@ public static class Csv
 
         public CsvRowStream(string path, CsvOptions options, CsvLabelMap? map, FileFingerprint fingerprint, CsvLayout opened)
         {
-            _lines = new CsvLineReader(OpenText(path), leaveOpen: false, path, options.MaxLineLength);
+            _lines = new CsvLineReader(OpenText(path, out var file), leaveOpen: false, path, options.MaxLineLength);
             try
             {
-                fingerprint.Check(path);
+                // Through the open handle: a file replaced between a check by path and the open would go unnoticed.
+                fingerprint.Check(path, file);
                 _layout = CsvLayout.Read(_lines, options, path);
                 if (_layout.Features != opened.Features || _layout.LabelIndex != opened.LabelIndex)
                 {
