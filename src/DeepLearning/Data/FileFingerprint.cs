@@ -9,19 +9,6 @@ namespace DeepLearning;
 /// </summary>
 internal readonly record struct FileFingerprint(long Length, DateTime LastWriteUtc)
 {
-    /// <summary>The fingerprint of <paramref name="path"/> now.</summary>
-    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    public static FileFingerprint Of(string path)
-    {
-        var info = new FileInfo(path);
-        if (!info.Exists)
-        {
-            throw new FileNotFoundException($"'{path}' does not exist", path);
-        }
-
-        return new FileFingerprint(info.Length, info.LastWriteTimeUtc);
-    }
-
     /// <summary>
     /// The fingerprint of the file behind an open handle: the file actually being read, even if the path has since been
     /// replaced (an atomic rename between a check by path and the open would otherwise go unnoticed).
@@ -50,24 +37,6 @@ internal readonly record struct FileFingerprint(long Length, DateTime LastWriteU
         {
             throw new FileNotFoundException($"'{path}' was removed since it was opened for streaming", path, e);
         }
-    }
-
-    /// <summary>Throws unless <paramref name="path"/> still has this length and last-write time.</summary>
-    /// <exception cref="InvalidDataException">The file changed since the fingerprint was taken.</exception>
-    /// <exception cref="FileNotFoundException">The file no longer exists.</exception>
-    public void Check(string path)
-    {
-        FileFingerprint now;
-        try
-        {
-            now = Of(path);
-        }
-        catch (FileNotFoundException e)
-        {
-            throw new FileNotFoundException($"'{path}' was removed since it was opened for streaming", path, e);
-        }
-
-        Compare(path, now);
     }
 
     private void Compare(string path, FileFingerprint now)
