@@ -120,7 +120,11 @@ public sealed class DataSet<T> : IDataSource<T>
     /// <summary>The targets Y, shape (m, C): one-hot classes, a 0/1 column for a binary task, or regression targets.</summary>
     public Tensor<T> Y { get; }
 
-    /// <summary>The class index y⁽ⁱ⁾ of each row for classification; null for regression.</summary>
+    /// <summary>
+    /// The class index y⁽ⁱ⁾ of each row for classification; null for regression. The set's own array (copied from the
+    /// one it was made from), as <see cref="X"/> and <see cref="Y"/> are its own tensors: an element changed here must
+    /// be changed in Y too, or class counts and stratified splits disagree with the targets.
+    /// </summary>
     public int[]? Labels { get; }
 
     /// <summary>The number of classes for classification (2 for a binary task); 0 for regression.</summary>
