@@ -57,7 +57,7 @@ public abstract class ImageTransform<T> : IBatchTransform<T>
         if (!T.IsFinite(T.CreateTruncating(fill)))
         {
             throw new ArgumentOutOfRangeException(nameof(fill), fill, string.Create(CultureInfo.InvariantCulture,
-                $"fill = {fill} overflows {typeof(T).Name} (largest finite value {double.CreateTruncating(T.BitDecrement(T.PositiveInfinity)):G9}); the pixels filled in would be ±∞"));
+                $"fill = {fill} overflows {typeof(T).Name} (largest finite value {FiniteCheck.LargestFinite<T>():G9}); the pixels filled in would be ±∞"));
         }
     }
 

@@ -314,7 +314,7 @@ public static class BinaryRowFile
                     int column = firstColumn + i;
                     string where = column < _info.Features ? $"X[{row}, {column}]" : $"Y[{row}, {column - _info.Features}]";
                     throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                        $"'{_path}' holds {double.CreateTruncating(source[i]):R} at row {row}, column {column} ({where}), which overflows {typeof(T).Name} (largest finite value {double.CreateTruncating(T.BitDecrement(T.PositiveInfinity)):G9}); read the file as double, or rescale the column when writing it"));
+                        $"'{_path}' holds {double.CreateTruncating(source[i]):R} at row {row}, column {column} ({where}), which overflows {typeof(T).Name} (largest finite value {FiniteCheck.LargestFinite<T>():G9}); read the file as double, or rescale the column when writing it"));
                 }
             }
         }

@@ -253,7 +253,7 @@ public static class Datasets
             throw new ArgumentOutOfRangeException(nameof(noise), noise, $"noise must be finite and ≥ 0; received {noise}");
         }
 
-        double largest = double.CreateTruncating(T.BitDecrement(T.PositiveInfinity));
+        double largest = FiniteCheck.LargestFinite<T>();
         if (noise > largest / 16)
         {
             throw new ArgumentOutOfRangeException(nameof(noise), noise, string.Create(CultureInfo.InvariantCulture,

@@ -143,7 +143,7 @@ public sealed class Standardizer<T> : IInputTransform<T>
                 // The inputs are finite (checked above): the statistics themselves overflow. A σ² that T cannot hold
                 // would be saved as ∞ (a file Model.Load refuses) and scale the feature by 1/∞ = 0.
                 throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                    $"{(targets ? "target column" : "feature")} {j} has mean {mean[j]:G6} and variance {variance[j]:G6} on the training set, which {typeof(T).Name} cannot hold (largest finite value {double.CreateTruncating(T.BitDecrement(T.PositiveInfinity)):G8}); rescale {(targets ? "the targets" : "the feature")} (e.g. divide by a constant) or use a double model"));
+                    $"{(targets ? "target column" : "feature")} {j} has mean {mean[j]:G6} and variance {variance[j]:G6} on the training set, which {typeof(T).Name} cannot hold (largest finite value {FiniteCheck.LargestFinite<T>():G8}); rescale {(targets ? "the targets" : "the feature")} (e.g. divide by a constant) or use a double model"));
             }
         }
 
@@ -159,7 +159,7 @@ public sealed class Standardizer<T> : IInputTransform<T>
         if (!T.IsFinite(T.CreateTruncating(epsilon)))
         {
             throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, string.Create(CultureInfo.InvariantCulture,
-                $"epsilon = {epsilon} overflows {typeof(T).Name} (largest finite value {double.CreateTruncating(T.BitDecrement(T.PositiveInfinity)):G9}); ε is stored in {typeof(T).Name} and would become +∞, scaling every feature to 0"));
+                $"epsilon = {epsilon} overflows {typeof(T).Name} (largest finite value {FiniteCheck.LargestFinite<T>():G9}); ε is stored in {typeof(T).Name} and would become +∞, scaling every feature to 0"));
         }
     }
 

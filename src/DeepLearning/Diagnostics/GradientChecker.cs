@@ -114,15 +114,11 @@ public static class GradientChecker
             throw new ArgumentException($"X holds no examples: shape {x.ShapeText}; a gradient check needs at least one row", nameof(x));
         }
 
-        // NaN or ±∞ data makes every difference NaN, which would read as the verdict "likely a bug in backpropagation".
-        model.CheckTargets(x, y);
+        // NaN or ±∞ data makes every difference NaN, which would read as the verdict "likely a bug in backpropagation";
+        // so would targets the loss is not defined for (Y drawn from N(0, 1) for a softmax model: the fused output
+        // gradient Ŷ − Y assumes rows summing to 1). Y is checked as Cost and ComputeGradients check it, once, in T.
         FiniteCheck.RequireFinite(x, "X");
-        FiniteCheck.RequireFinite(y, "Y");
-
-        // Targets the loss is not defined for (Y drawn from N(0, 1) for a softmax model): the fused output gradient
-        // Ŷ − Y assumes rows summing to 1, so correct backpropagation would be reported as "likely a bug". Refused as
-        // Fit and Evaluate refuse them.
-        Trainer.CheckTargets(model, y, "gradient-check data", nameof(y));
+        model.CheckBatch(x, y, "gradient-check data");
 
         // A double model is checked in place and restored afterwards (so custom layers need no factory);
         // a float model is checked through a double copy.

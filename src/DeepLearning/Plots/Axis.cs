@@ -42,6 +42,18 @@ public sealed class Axis
     /// </summary>
     internal const double MinimumSpan = 1e-290;
 
+    /// <summary>[low, high], or when narrower than <paramref name="span"/> an interval of that width centred on it (and containing it).</summary>
+    internal static (double Low, double High) AtLeast(double low, double high, double span)
+    {
+        if (high - low >= span)
+        {
+            return (low, high);
+        }
+
+        var centre = (low / 2) + (high / 2);
+        return (Math.Min(low, centre - (span / 2)), Math.Max(high, centre + (span / 2)));
+    }
+
     /// <summary>Lowest value shown on the axis.</summary>
     public double Min { get; }
 
@@ -91,11 +103,7 @@ public sealed class Axis
 
         // A range narrower than MinimumSpan (equal subnormal bounds, whose 10% pad underflows to 0, or two nearby
         // subnormals) has no representable nice step: centre an axis of MinimumSpan on it instead.
-        if (dataMax - dataMin < MinimumSpan)
-        {
-            var centre = (dataMin / 2) + (dataMax / 2);
-            (dataMin, dataMax) = (Math.Min(dataMin, centre - (MinimumSpan / 2)), Math.Max(dataMax, centre + (MinimumSpan / 2)));
-        }
+        (dataMin, dataMax) = AtLeast(dataMin, dataMax, MinimumSpan);
 
         // Start below the final step and widen until the ticks fit: the densest nice ticks within maxTicks. A width
         // beyond double.MaxValue (data near ±double.MaxValue) is halved first; halving is exact, so the step is the same.

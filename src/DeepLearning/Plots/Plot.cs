@@ -537,13 +537,7 @@ public static class Plot
         var (low, high) = span == 0
             ? (min == 0 ? (-1.0, 1.0) : (min - (Math.Abs(min) * 0.2), max + (Math.Abs(min) * 0.2)))
             : (min - (margin * span), max + (margin * span));
-        if (high - low < minimumSpan)
-        {
-            var centre = (min / 2) + (max / 2);
-            (low, high) = (Math.Min(low, centre - (minimumSpan / 2)), Math.Max(high, centre + (minimumSpan / 2)));
-        }
-
-        return (low, high);
+        return Axis.AtLeast(low, high, minimumSpan);
     }
 
     private static string Capitalize(string text) =>

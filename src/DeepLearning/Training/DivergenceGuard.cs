@@ -84,12 +84,22 @@ internal sealed class DivergenceGuard<T>
             { History = history };
         }
 
-        // The latest snapshot becomes the previous one, and the previous one's storage takes this epoch's end.
-        var weights = _previousWeights ?? _model.CaptureState();
+        // The latest snapshot becomes the previous one, and the previous one's storage takes this epoch's end (new storage
+        // only the first time).
+        ModelState<T> weights;
+        if (_previousWeights is null)
+        {
+            weights = _model.CaptureState();
+        }
+        else
+        {
+            weights = _previousWeights;
+            _model.CaptureStateInto(weights);
+        }
+
         var optimizerState = _previousOptimizerState ?? new OptimizerSnapshot<T>();
-        (_previousWeights, _previousOptimizerState, _previousEpoch) = (_weights, _optimizerState, VerifiedEpoch);
-        _model.CaptureStateInto(weights);
         _optimizer.CaptureInto(_model.Parameters, optimizerState);
+        (_previousWeights, _previousOptimizerState, _previousEpoch) = (_weights, _optimizerState, VerifiedEpoch);
         (_weights, _optimizerState, VerifiedEpoch) = (weights, optimizerState, epoch);
     }
 
@@ -101,7 +111,7 @@ internal sealed class DivergenceGuard<T>
     public TrainingDivergedException Diverged(double cost, int epoch, int batch, History history)
     {
         string restored;
-        if (batch == 1 && _previousWeights is not null && _previousOptimizerState is not null)
+        if (batch == 1 && _previousWeights is not null && _previousOptimizerState is not null) // set together
         {
             (_weights, _previousWeights) = (_previousWeights, _weights);
             (_optimizerState, _previousOptimizerState) = (_previousOptimizerState, _optimizerState);

@@ -10,6 +10,10 @@ namespace DeepLearning;
 /// </summary>
 internal static class FiniteCheck
 {
+    /// <summary>The largest finite value of <typeparamref name="T"/> as a double (3.4028235e38 for float), for limits and messages.</summary>
+    public static double LargestFinite<T>()
+        where T : unmanaged, IFloatingPointIeee754<T> => double.CreateTruncating(T.BitDecrement(T.PositiveInfinity));
+
     /// <summary>The index of the first NaN or ±∞ in <paramref name="values"/>, or −1 when all are finite.</summary>
     public static int FirstNonFinite<T>(ReadOnlySpan<T> values)
         where T : unmanaged, IFloatingPointIeee754<T>
