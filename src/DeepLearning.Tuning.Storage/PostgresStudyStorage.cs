@@ -109,12 +109,13 @@ public sealed class PostgresStudyStorage : IStudyStorage
             }
             catch (Exception e) when (e is NpgsqlException or SocketException or TimeoutException or InvalidOperationException)
             {
+                bool refused = e is PostgresException { SqlState: "28P01" or "28000" or "3D000" };
                 string why = e is PostgresException { SqlState: "28P01" or "28000" }
                     ? "the server refused the credentials"
                     : e is PostgresException { SqlState: "3D000" } ? "the database does not exist"
                     : "the server could not be reached or refused the connection";
                 throw new StudyStorageException(
-                    $"cannot connect to PostgreSQL at {owner.Host}:{owner.Port.ToString(CultureInfo.InvariantCulture)} as user '{owner.Username}' (database '{owner.Database}'): {why}: {e.Message}", e);
+                    $"cannot connect to PostgreSQL at {owner.Host}:{owner.Port.ToString(CultureInfo.InvariantCulture)} as user '{owner.Username}' (database '{owner.Database}'): {why}: {e.Message}", e, isTransient: !refused);
             }
         }
 

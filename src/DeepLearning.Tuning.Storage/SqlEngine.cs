@@ -22,6 +22,9 @@ internal abstract class SqlDialect
     /// <summary>An opened connection; connection errors become <see cref="StudyStorageException"/> naming the server or file.</summary>
     public abstract DbConnection Open();
 
+    /// <summary>True when the database error may go away if the same call is made again (a lost connection, a lock, a timeout).</summary>
+    public virtual bool IsTransient(DbException e) => e.IsTransient;
+
     /// <summary>Starts a transaction that will write (SQLite: BEGIN IMMEDIATE, taking the write lock now).</summary>
     public abstract DbTransaction? BeginWrite(DbConnection connection);
 
@@ -584,7 +587,7 @@ internal sealed class SqlEngine
         }
         catch (DbException e)
         {
-            throw new StudyStorageException($"{Location}: could not {what}: {e.Message}", e);
+            throw new StudyStorageException($"{Location}: could not {what}: {e.Message}", e, _dialect.IsTransient(e));
         }
     }
 

@@ -119,7 +119,7 @@ public sealed class SqliteStudyStorage : IStudyStorage
             catch (SqliteException e)
             {
                 c.Dispose();
-                throw new StudyStorageException($"cannot open SQLite study storage '{owner.Path}': {e.Message}", e);
+                throw new StudyStorageException($"cannot open SQLite study storage '{owner.Path}': {e.Message}", e, IsTransient(e));
             }
         }
 
@@ -143,6 +143,9 @@ public sealed class SqliteStudyStorage : IStudyStorage
                 // No transaction left to roll back (SQLite ends it itself on some errors).
             }
         }
+
+        // SQLITE_BUSY (5) and SQLITE_LOCKED (6): another process held the lock past the busy timeout.
+        public override bool IsTransient(DbException e) => e.IsTransient || e is SqliteException { SqliteErrorCode: 5 or 6 };
 
         public override void LockSchema(DbConnection connection, DbTransaction? transaction)
         {

@@ -174,6 +174,7 @@ public class SqlStorageTests
         act.Should().Throw<StudyStorageException>()
             .WithMessage($"cannot connect to PostgreSQL at 127.0.0.1:{port} as user 'tuner' (database 'studies'): the server could not be reached*")
             .Which.Message.Should().NotContain("secret");
+        act.Should().Throw<StudyStorageException>().Which.IsTransient.Should().BeTrue("a server that is down may come back; workers try again");
     }
 
     [PostgresFact]
@@ -185,6 +186,7 @@ public class SqlStorageTests
         act.Should().Throw<StudyStorageException>()
             .WithMessage($"cannot connect to PostgreSQL at {builder.Host}:{builder.Port} as user '{builder.Username}'*refused the credentials*")
             .Which.Message.Should().NotContain("certainly-not-the-password");
+        act.Should().Throw<StudyStorageException>().Which.IsTransient.Should().BeFalse("trying again cannot mend a wrong password");
     }
 
     [Fact]

@@ -202,7 +202,25 @@ public sealed class StudyStorageException : Exception
 {
     /// <summary>Creates the exception.</summary>
     public StudyStorageException(string message, Exception? inner = null)
-        : base(message, inner)
+        : this(message, inner, isTransient: false)
     {
     }
+
+    /// <summary>Creates the exception, saying whether trying again later may succeed.</summary>
+    /// <param name="message">What could not be done, naming the storage and the thing.</param>
+    /// <param name="inner">The database's own error, if any.</param>
+    /// <param name="isTransient">True when the storage could not be reached or was busy, so the same call may succeed later.</param>
+    public StudyStorageException(string message, Exception? inner, bool isTransient)
+        : base(message, inner)
+    {
+        IsTransient = isTransient;
+    }
+
+    /// <summary>
+    /// True when the storage could not be reached or was busy (a server down or restarting, a dropped connection, a
+    /// lock or a timeout), so that the same call may succeed later; false for what trying again cannot mend (refused
+    /// credentials, a missing database, a study defined otherwise, a damaged row). <see cref="Tuner.RunWorker"/> tries
+    /// transient failures again for up to <see cref="WorkerOptions.StaleAfter"/>.
+    /// </summary>
+    public bool IsTransient { get; }
 }

@@ -177,10 +177,34 @@ internal static class StudyNames
     /// <summary>Longest study name accepted.</summary>
     public const int MaxLength = 200;
 
-    /// <summary>Throws unless <paramref name="study"/> is a non-empty name of at most <see cref="MaxLength"/> characters without control characters.</summary>
+    /// <summary>
+    /// Throws unless <paramref name="study"/> is a non-blank name of at most <see cref="MaxLength"/> characters (Unicode
+    /// scalar values, so an emoji counts once) without control characters, and valid UTF-16: a lone surrogate would be
+    /// stored as U+FFFD by SQLite and PostgreSQL, so two different names would share one study.
+    /// </summary>
     public static void Validate(string study)
     {
-        if (string.IsNullOrWhiteSpace(study) || study.Length > MaxLength || study.Any(char.IsControl))
+        if (study is null)
+        {
+            throw new ArgumentNullException(nameof(study), "a study name is required; received null");
+        }
+
+        int scalars = 0;
+        for (int i = 0; i < study.Length; i++, scalars++)
+        {
+            if (char.IsHighSurrogate(study[i]) && i + 1 < study.Length && char.IsLowSurrogate(study[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(study[i]))
+            {
+                throw new ArgumentException(
+                    string.Create(CultureInfo.InvariantCulture, $"a study name must be valid UTF-16 text; received one with a lone surrogate \\u{(int)study[i]:x4} at index {i}"),
+                    nameof(study));
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(study) || scalars > MaxLength || study.Any(char.IsControl))
         {
             throw new ArgumentException($"a study name must be 1–{MaxLength} printable characters; received \"{study}\"", nameof(study));
         }

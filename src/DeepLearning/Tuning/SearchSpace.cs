@@ -60,7 +60,7 @@ public sealed class SearchSpace : IReadOnlyList<Dimension>
         return this;
     }
 
-    /// <summary>Adds x ~ U[low, high] on a linear scale.</summary>
+    /// <summary>Adds x ~ U[low, high) on a linear scale (the upper end is not sampled; grid points include both ends).</summary>
     public SearchSpace Uniform(string name, double low, double high) => Add(new UniformDimension(name, low, high));
 
     /// <summary>Adds an integer uniform on {low, …, high}, both ends included.</summary>
@@ -75,10 +75,16 @@ public sealed class SearchSpace : IReadOnlyList<Dimension>
     /// <summary>Adds a uniform choice among integers.</summary>
     public SearchSpace Choice(string name, params int[] values) => Add(new ChoiceDimension(name, values.Select(HyperparameterValue.FromInteger)));
 
-    /// <summary>Adds α = 10^r with r ~ U[log10 low, log10 high], e.g. the learning rate in [1e-4, 1].</summary>
+    /// <summary>
+    /// Adds α = 10^r with r ~ U[log10 low, log10 high), e.g. the learning rate in [1e-4, 1]. As for any continuous
+    /// draw, the lower end can be sampled and the upper end (almost surely) not; grid points include both ends.
+    /// </summary>
     public SearchSpace LogUniform(string name, double low, double high) => Add(new LogUniformDimension(name, low, high));
 
-    /// <summary>Adds β = 1 − 10^r with r ~ U[log10(1 − high), log10(1 − low)], e.g. β1 in [0.9, 0.999].</summary>
+    /// <summary>
+    /// Adds β = 1 − 10^r with r ~ U[log10(1 − high), log10(1 − low)), e.g. β1 in [0.9, 0.999]: r's lower end is β's
+    /// upper end, so here the upper end can be sampled and the lower end (almost surely) not; grid points include both.
+    /// </summary>
     public SearchSpace OneMinusLogUniform(string name, double low, double high) => Add(new OneMinusLogUniformDimension(name, low, high));
 
     /// <summary>

@@ -279,7 +279,8 @@ public sealed class StudyDefinition
 
     /// <summary>
     /// The names of the settings in which <paramref name="other"/> differs from this definition (e.g. "seed",
-    /// "space"), empty when they are the same study.
+    /// "space"), empty when they are the same study. Top-K and padding count only when either study is coarse-to-fine:
+    /// random and grid studies store them but never use them.
     /// </summary>
     public IReadOnlyList<string> Differences(StudyDefinition other)
     {
@@ -287,8 +288,15 @@ public sealed class StudyDefinition
         using var a = JsonDocument.Parse(ToJson());
         using var b = JsonDocument.Parse(other.ToJson());
         var diffs = new List<string>();
+        // Top-K and padding shape only coarse-to-fine rounds: random and grid studies store them but never use them.
+        bool refines = Sampler == StudySampler.CoarseToFine || other.Sampler == StudySampler.CoarseToFine;
         foreach (var p in a.RootElement.EnumerateObject())
         {
+            if (!refines && p.Name is "topK" or "padding")
+            {
+                continue;
+            }
+
             if (!b.RootElement.TryGetProperty(p.Name, out var q) || p.Value.GetRawText() != q.GetRawText())
             {
                 diffs.Add(p.Name);

@@ -212,6 +212,12 @@ public enum StopReason
 
     /// <summary>The caller's cancellation token fired.</summary>
     Cancelled,
+
+    /// <summary>
+    /// A study worker (<see cref="Tuner.RunWorker"/>) ran its <see cref="WorkerOptions.MaxTrials"/> trials and stopped
+    /// before it saw the study finished; other workers may still be running the rest (<see cref="Tuner.LoadStudy"/> tells).
+    /// </summary>
+    TrialLimit,
 }
 
 /// <summary>One row of a <see cref="SearchResult"/>: a trial, how it ended, and what it measured.</summary>

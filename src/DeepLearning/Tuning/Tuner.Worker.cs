@@ -9,22 +9,27 @@ public sealed record WorkerOptions
     /// <summary>The worker's name in the trials table. Default: <c>host:pid:random</c>, unique per call.</summary>
     public string? WorkerId { get; init; }
 
-    /// <summary>How often the running trial's heartbeat is written. Default 10 s.</summary>
+    /// <summary>How often the running trial's heartbeat is written. Default 10 s; at most 4,294,967,294 ms (about 49.7 days).</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// A running trial whose heartbeat is older than this has lost its worker (taken for dead): a failed attempt, so it
     /// goes back to the queue and runs again from its own seed within <see cref="MaxRetries"/>, else fails for good.
-    /// Must exceed <see cref="HeartbeatInterval"/>; default 60 s.
+    /// Must exceed <see cref="HeartbeatInterval"/>; default 60 s. It is also how long this worker keeps trying a storage
+    /// that cannot be reached or is busy (<see cref="StudyStorageException.IsTransient"/>) before it gives up: when
+    /// claiming a trial, and when recording a finished one, so that a result is not lost to a brief outage.
+    /// <see cref="TimeSpan.MaxValue"/>: never stale, and the worker keeps trying until it is cancelled.
     /// </summary>
     public TimeSpan StaleAfter { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How long to wait before asking again when nothing is queued but other workers' trials are running. Default 1 s.</summary>
+    /// <summary>How long to wait before asking again when nothing is queued but other workers' trials are running. Default 1 s; at most <see cref="int.MaxValue"/> ms (about 24.8 days).</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
     /// A trial that throws (or returns a non-finite dev metric), or whose worker stops heart-beating (killed, out of
-    /// memory, hung), is queued again at most this many times, then failed for good. Default 1.
+    /// memory, hung), is queued again at most this many times, then failed for good. Default 1. A retry reruns the
+    /// trial from its own seed, so an objective that fails deterministically fails again: set 0 when only crashes
+    /// should be retried and your objective never fails by chance.
     /// </summary>
     public int MaxRetries { get; init; } = StudyNames.DefaultMaxRetries;
 
@@ -34,14 +39,21 @@ public sealed record WorkerOptions
     /// <summary>Called after each trial this worker finished (serialized, on the worker's thread).</summary>
     public Action<TrialResult>? OnTrialCompleted { get; init; }
 
-    /// <summary>Called when this worker claims a trial, before the objective runs (e.g. for progress output).</summary>
+    /// <summary>
+    /// Called when this worker claims a trial, before the objective runs (e.g. for progress output). If it throws, the
+    /// trial is put back in the queue and the exception ends the worker.
+    /// </summary>
     public Action<TrialClaim>? OnTrialStarted { get; init; }
+
+    // The longest period a Timer takes (uint.MaxValue − 1 ms) and the longest timeout a wait handle takes (int.MaxValue ms).
+    private static readonly TimeSpan MaxTimerInterval = TimeSpan.FromMilliseconds(uint.MaxValue - 1.0);
+    internal static readonly TimeSpan MaxWaitInterval = TimeSpan.FromMilliseconds(int.MaxValue);
 
     internal void Validate()
     {
-        if (HeartbeatInterval <= TimeSpan.Zero)
+        if (HeartbeatInterval <= TimeSpan.Zero || HeartbeatInterval > MaxTimerInterval)
         {
-            throw new ArgumentOutOfRangeException(nameof(HeartbeatInterval), HeartbeatInterval, $"HeartbeatInterval must be positive; received {HeartbeatInterval}");
+            throw new ArgumentOutOfRangeException(nameof(HeartbeatInterval), HeartbeatInterval, $"HeartbeatInterval must be positive and at most {MaxTimerInterval} (a timer's longest period); received {HeartbeatInterval}");
         }
 
         if (StaleAfter <= HeartbeatInterval)
@@ -49,9 +61,9 @@ public sealed record WorkerOptions
             throw new ArgumentOutOfRangeException(nameof(StaleAfter), StaleAfter, $"StaleAfter must exceed HeartbeatInterval ({HeartbeatInterval}); received {StaleAfter}");
         }
 
-        if (PollInterval <= TimeSpan.Zero)
+        if (PollInterval <= TimeSpan.Zero || PollInterval > MaxWaitInterval)
         {
-            throw new ArgumentOutOfRangeException(nameof(PollInterval), PollInterval, $"PollInterval must be positive; received {PollInterval}");
+            throw new ArgumentOutOfRangeException(nameof(PollInterval), PollInterval, $"PollInterval must be positive and at most {MaxWaitInterval} (a wait's longest timeout); received {PollInterval}");
         }
 
         if (MaxRetries < 0)
@@ -147,7 +159,16 @@ public static partial class Tuner
         bool finished = false;
         while (!cancellationToken.IsCancellationRequested && (options.MaxTrials is null || ran < options.MaxTrials))
         {
-            var next = storage.ClaimNext(studyName, worker, options.StaleAfter, options.MaxRetries);
+            TrialClaimResult next;
+            try
+            {
+                next = Retrying(() => storage.ClaimNext(studyName, worker, options.StaleAfter, options.MaxRetries), studyName, "claim a trial", options, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+
             if (next.Status == ClaimStatus.Finished)
             {
                 finished = true;
@@ -163,7 +184,16 @@ public static partial class Tuner
             var claim = next.Claim!;
             CheckClaim(storage, studyName, stored, claim);
             ran++;
-            options.OnTrialStarted?.Invoke(claim);
+            try
+            {
+                options.OnTrialStarted?.Invoke(claim);
+            }
+            catch
+            {
+                PutBack(storage, studyName, claim);
+                throw;
+            }
+
             var (result, wasLost) = RunClaimed(storage, studyName, claim, objective, options, cancellationToken);
             if (wasLost)
             {
@@ -173,19 +203,17 @@ public static partial class Tuner
 
             if (result.Status == TrialStatus.Cancelled)
             {
-                storage.Release(studyName, claim);
+                PutBack(storage, studyName, claim);
                 break;
             }
 
-            bool recorded;
+            bool recorded = Record(storage, studyName, claim, result, options, cancellationToken);
             if (result.Succeeded)
             {
-                recorded = storage.Complete(studyName, claim, result.Outcome!, result.Seconds);
                 completed += recorded ? 1 : 0;
             }
             else
             {
-                recorded = storage.Fail(studyName, claim, result.Error ?? "failed", result.Seconds, retry: claim.Failures < options.MaxRetries, result.Outcome);
                 failed += recorded ? 1 : 0;
             }
 
@@ -198,7 +226,8 @@ public static partial class Tuner
             options.OnTrialCompleted?.Invoke(result);
         }
 
-        var table = LoadTable(storage, studyName, stored, finished ? StopReason.Completed : StopReason.Cancelled, clock.Elapsed);
+        var stop = finished ? StopReason.Completed : cancellationToken.IsCancellationRequested ? StopReason.Cancelled : StopReason.TrialLimit;
+        var table = LoadTable(storage, studyName, stored, stop, clock.Elapsed);
         return new StudyWorkerResult(studyName, worker, stored, table, completed, failed, lost);
     }
 
@@ -257,16 +286,85 @@ public static partial class Tuner
         }
         catch (StudyStorageException)
         {
+            PutBack(storage, studyName, claim);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Puts a claimed trial back in the queue, best effort: if the storage cannot do it now, the trial goes stale after
+    /// <see cref="WorkerOptions.StaleAfter"/> and another worker runs it; nothing is lost either way.
+    /// </summary>
+    private static void PutBack(IStudyStorage storage, string studyName, TrialClaim claim)
+    {
+        try
+        {
+            storage.Release(studyName, claim);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Trace.TraceWarning($"could not put back trial {claim.Config.Id} of study '{studyName}': {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Records a finished trial (complete or failed), trying a storage that cannot be reached or is busy again for up to
+    /// <see cref="WorkerOptions.StaleAfter"/>. False when the trial was taken from this worker meanwhile. When the storage
+    /// stays unreachable, the <see cref="StudyStorageException"/> names the trial and its dev metric, so the result can be
+    /// read from the message.
+    /// </summary>
+    private static bool Record(IStudyStorage storage, string studyName, TrialClaim claim, TrialResult result, WorkerOptions options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return Retrying(
+                () => result.Succeeded
+                    ? storage.Complete(studyName, claim, result.Outcome!, result.Seconds)
+                    : storage.Fail(studyName, claim, result.Error ?? "failed", result.Seconds, retry: claim.Failures < options.MaxRetries, result.Outcome),
+                studyName,
+                $"record trial {claim.Config.Id}",
+                options,
+                cancellationToken);
+        }
+        catch (Exception e) when (e is StudyStorageException { IsTransient: true } or OperationCanceledException)
+        {
+            string what = result.Succeeded
+                ? string.Create(CultureInfo.InvariantCulture, $"succeeded with dev metric {result.Outcome!.DevMetric:R}")
+                : $"failed ({result.Error ?? "failed"})";
+            throw new StudyStorageException(
+                $"trial {claim.Config.Id} of study '{studyName}' {what}, but its result could not be recorded in {storage.Location}: {e.Message}; the trial goes back to the queue after StaleAfter",
+                e,
+                isTransient: true);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="call"/>, and again after a growing pause (0.1 s doubling up to 5 s) while it throws a transient
+    /// <see cref="StudyStorageException"/>, for up to <see cref="WorkerOptions.StaleAfter"/> in all. Throws the last
+    /// storage error when that time is spent, and <see cref="OperationCanceledException"/> when cancelled while waiting.
+    /// </summary>
+    private static TResult Retrying<TResult>(Func<TResult> call, string studyName, string what, WorkerOptions options, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var pause = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
             try
             {
-                storage.Release(studyName, claim);
+                return call();
             }
-            catch (Exception e) when (e is not OutOfMemoryException)
+            catch (StudyStorageException e) when (e.IsTransient && clock.Elapsed < options.StaleAfter)
             {
-                Trace.TraceWarning($"could not put back trial {claim.Config.Id} of study '{studyName}': {e.Message}");
-            }
+                Trace.TraceWarning($"study '{studyName}': could not {what}, trying again in {pause.TotalSeconds:0.#} s: {e.Message}");
+                var left = options.StaleAfter - clock.Elapsed;
+                var wait = left < pause ? left : pause;
+                if (wait > TimeSpan.Zero && cancellationToken.WaitHandle.WaitOne(wait))
+                {
+                    throw new OperationCanceledException($"study '{studyName}': cancelled while trying again to {what}", e, cancellationToken);
+                }
 
-            throw;
+                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
         }
     }
 
