@@ -46,14 +46,14 @@ public sealed record WorkerOptions
     public Action<TrialClaim>? OnTrialStarted { get; init; }
 
     // The longest period a Timer takes (uint.MaxValue − 1 ms) and the longest timeout a wait handle takes (int.MaxValue ms).
-    private static readonly TimeSpan MaxTimerInterval = TimeSpan.FromMilliseconds(uint.MaxValue - 1.0);
+    private static readonly TimeSpan _maxTimerInterval = TimeSpan.FromMilliseconds(uint.MaxValue - 1.0);
     internal static readonly TimeSpan MaxWaitInterval = TimeSpan.FromMilliseconds(int.MaxValue);
 
     internal void Validate()
     {
-        if (HeartbeatInterval <= TimeSpan.Zero || HeartbeatInterval > MaxTimerInterval)
+        if (HeartbeatInterval <= TimeSpan.Zero || HeartbeatInterval > _maxTimerInterval)
         {
-            throw new ArgumentOutOfRangeException(nameof(HeartbeatInterval), HeartbeatInterval, $"HeartbeatInterval must be positive and at most {MaxTimerInterval} (a timer's longest period); received {HeartbeatInterval}");
+            throw new ArgumentOutOfRangeException(nameof(HeartbeatInterval), HeartbeatInterval, $"HeartbeatInterval must be positive and at most {_maxTimerInterval} (a timer's longest period); received {HeartbeatInterval}");
         }
 
         if (StaleAfter <= HeartbeatInterval)
