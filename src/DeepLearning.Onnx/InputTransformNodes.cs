@@ -116,7 +116,7 @@ internal static class InputTransformNodes
             var values = new JsonArray();
             foreach (var v in tensor.ReadOnlySpan)
             {
-                values.Add(double.CreateTruncating(v));
+                values.Add((JsonNode)JsonValue.Create(double.CreateTruncating(v)));
             }
 
             tensors[name] = values;

@@ -451,7 +451,7 @@ public static class ModelFile
                 settings[k] = v;
             }
 
-            layers.Add(new JsonObject
+            layers.Add((JsonNode)new JsonObject
             {
                 ["name"] = layer.Name,
                 ["kind"] = config.Kind,

@@ -85,7 +85,7 @@ public static class Regularization
     {
         if (!(lambda >= 0) || !double.IsFinite(lambda))
         {
-            throw new ArgumentOutOfRangeException(nameof(lambda), lambda, $"lambda must be finite and ≥ 0; received {lambda}");
+            throw new ArgumentOutOfRangeException(nameof(lambda), lambda, string.Create(CultureInfo.InvariantCulture, $"lambda must be finite and ≥ 0; received {lambda}"));
         }
 
         return lambda;

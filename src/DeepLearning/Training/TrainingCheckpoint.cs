@@ -392,7 +392,7 @@ internal static class TrainingCheckpoint
         var array = new JsonArray();
         foreach (var e in history.Epochs)
         {
-            array.Add(new JsonArray(JsonValue.Create(e.Epoch.ToString(inv)), D(e.Cost), D(e.TrainMetric), D(e.DevCost), D(e.DevMetric), D(e.LearningRate), D(e.Seconds)));
+            array.Add((JsonNode)new JsonArray(JsonValue.Create(e.Epoch.ToString(inv)), D(e.Cost), D(e.TrainMetric), D(e.DevCost), D(e.DevMetric), D(e.LearningRate), D(e.Seconds)));
         }
 
         return array.ToJsonString();

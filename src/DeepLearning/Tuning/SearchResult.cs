@@ -264,7 +264,7 @@ public sealed class SearchResult
     public override string ToString()
     {
         int ok = _trials.Count(t => t.Succeeded);
-        return ToTable() + $"{_trials.Count} trials ({ok} succeeded, {_trials.Count - ok} failed or cancelled, {SkippedTrials} not started), {Goal.ToString().ToLowerInvariant()} dev metric, stopped: {StopReason}, {Elapsed.TotalSeconds:F1} s";
+        return ToTable() + string.Create(CultureInfo.InvariantCulture, $"{_trials.Count} trials ({ok} succeeded, {_trials.Count - ok} failed or cancelled, {SkippedTrials} not started), {Goal.ToString().ToLowerInvariant()} dev metric, stopped: {StopReason}, {Elapsed.TotalSeconds:F1} s");
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 
 namespace DeepLearning;
@@ -279,6 +280,6 @@ public sealed class TrialResult
 
     /// <inheritdoc/>
     public override string ToString() => Succeeded
-        ? $"{Config}: dev {DevMetric:G6}, train {TrainMetric:G6}, {Epochs} epochs, {Seconds:F2} s"
+        ? string.Create(CultureInfo.InvariantCulture, $"{Config}: dev {DevMetric:G6}, train {TrainMetric:G6}, {Epochs} epochs, {Seconds:F2} s")
         : $"{Config}: {Status.ToString().ToLowerInvariant()} — {Error}";
 }

@@ -31,6 +31,36 @@ public class SearchResultTests
     }
 
     [Fact]
+    public void Printed_results_read_the_same_in_every_culture()
+    {
+        string Print()
+        {
+            var table = Table();
+            return table + "\n" + table.Best;
+        }
+
+        string invariant;
+        var saved = System.Globalization.CultureInfo.CurrentCulture;
+        try
+        {
+            System.Globalization.CultureInfo.CurrentCulture = System.Globalization.CultureInfo.InvariantCulture;
+            invariant = Print();
+            foreach (string name in new[] { "de-DE", "fr-FR", "fa-IR", "he-IL" })
+            {
+                System.Globalization.CultureInfo.CurrentCulture = new System.Globalization.CultureInfo(name);
+                // The summary line's seconds and a row's dev metric used the current culture beside invariant hyperparameters ("0.001 …: dev 0,96").
+                Print().Should().Be(invariant, name);
+            }
+        }
+        finally
+        {
+            System.Globalization.CultureInfo.CurrentCulture = saved;
+        }
+
+        invariant.Should().Contain("14.0 s").And.Contain(": dev 0.96, train 0.99, 42 epochs, 12.25 s");
+    }
+
+    [Fact]
     public void The_printed_table_is_aligned_and_complete()
     {
         string text = Table().ToTable();
