@@ -271,7 +271,8 @@ internal sealed class GemmThreadPool
     /// <summary>
     /// Runs one step of <paramref name="work"/> with up to <paramref name="count"/> participants (the caller and
     /// count − 1 helpers) and returns when all its chunks are done. The caller claims chunks too and waits only
-    /// for chunks already claimed by a helper. The pool must be held (<see cref="TryAcquire"/>).
+    /// for chunks already claimed by a helper. The pool must be held (<see cref="TryAcquire"/>). If chunks threw, every
+    /// chunk still runs, and the first exception is rethrown as it was thrown (not wrapped), as on one thread.
     /// </summary>
     public void Run(GemmWork work, int count)
     {
@@ -298,9 +299,10 @@ internal sealed class GemmThreadPool
 
         work.Close(generation);
 
+        // The chunk's own exception, as a one-thread run would have thrown it (its stack trace kept).
         if (work.Failure is { } failure)
         {
-            throw new AggregateException("A GEMM chunk failed", failure);
+            ExceptionDispatchInfo.Throw(failure);
         }
     }
 
