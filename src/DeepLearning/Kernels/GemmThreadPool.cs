@@ -416,6 +416,7 @@ internal sealed class GemmThreadPool
                     while (Volatile.Read(ref _generation) == seen)
                     {
                         Monitor.Wait(self.Gate);
+                        self.Wakeups++;
                     }
 
                     Volatile.Write(ref self.Sleeping, 0);
@@ -442,11 +443,22 @@ internal sealed class GemmThreadPool
         }
     }
 
-    /// <summary>One helper's monitor and whether it blocks on it (so a job that uses it pulses it).</summary>
+    /// <summary>For tests: whether helper <paramref name="index"/> (from 1) blocks on its monitor, and how often it was woken there.</summary>
+    internal (bool Blocked, int Wakeups) HelperState(int index)
+    {
+        var helper = Volatile.Read(ref _helpers)[index - 1];
+        lock (helper.Gate)
+        {
+            return (Volatile.Read(ref helper.Sleeping) != 0, helper.Wakeups);
+        }
+    }
+
+    /// <summary>One helper's monitor, whether it blocks on it (so a job that uses it pulses it) and how often it woke there.</summary>
     private sealed class Helper
     {
         public readonly object Gate = new();
         public int Sleeping;
+        public int Wakeups; // written under Gate
     }
 }
 
