@@ -83,13 +83,18 @@ public sealed record GradientCheckReport(double Difference, IReadOnlyList<Parame
 /// The check runs on a double-precision copy of the model (a float model is converted), so the course's
 /// 1e-7 threshold is reachable; dropout is turned off on the copy (its random mask would make J
 /// non-deterministic) and the report says so; batch norm uses batch statistics (training mode), so J is the
-/// training cost. The model passed in is not modified.
+/// training cost. A <c>Model&lt;double&gt;</c> is checked in place (its weights perturbed one coordinate at a time) and
+/// restored afterwards, so it is not modified once the check returns; while it runs the model is held as a Fit holds
+/// it: a Fit (or another check) of it on another thread is refused, and so is a check of a model a Fit on another
+/// thread is training, whose weights are changing. A check from a callback of the Fit running on this thread (paused
+/// there) is allowed. A float model is held only while it is copied.
 /// </remarks>
 public static class GradientChecker
 {
     /// <summary>Runs the check on the batch (X, Y).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="GradientCheckOptions.Epsilon"/> is not finite and &gt; 0, or <see cref="GradientCheckOptions.MaxCoordinatesPerTensor"/> is below 1.</exception>
     /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named).</exception>
+    /// <exception cref="InvalidOperationException">The model is in use by a Fit or another gradient check on another thread (or, for a check called from a custom layer of a running check, on this one); nothing is checked.</exception>
     /// <exception cref="ArgumentException">
     /// X holds no examples (m = 0), X and Y do not fit the model, or Y does not suit its loss as
     /// <see cref="Model{T}.Evaluate(Tensor{T}, Tensor{T})"/> requires (probability rows for softmax, values in [0, 1] for
@@ -120,27 +125,52 @@ public static class GradientChecker
         FiniteCheck.RequireFinite(x, "X");
         model.CheckBatch(x, y, "gradient-check data");
 
-        // A double model is checked in place and restored afterwards (so custom layers need no factory);
-        // a float model is checked through a double copy.
-        var copy = model as Model<double> ?? model.ConvertTo<double>();
-        var saved = ReferenceEquals(copy, model) ? copy.CaptureState() : null;
-        var dropouts = copy.Layers.OfType<Dropout<double>>().ToArray();
-        var dropoutWasEnabled = dropouts.Select(d => d.Enabled).ToArray();
-        bool hadDropout = dropouts.Any(d => d.KeepProb < 1);
-        copy.DropoutEnabled = false;
+        // A double model is checked in place and restored afterwards (so custom layers need no factory), held as a Fit
+        // holds it: a Fit on another thread would step from perturbed weights (and the restore would undo its steps), and a
+        // Predict or Save there would see them. A float model is checked through a double copy, held while it is copied.
+        // A callback of the Fit running on this thread may check: that Fit waits for it.
+        bool claimed = false;
+        if (!InUse.HeldByThisThread(model))
+        {
+            InUse.Claim(model, "a gradient check", "the model is", "check the gradients before or after Fit (or from one of its callbacks), not while it runs on another thread");
+            claimed = true;
+        }
+
         try
         {
-            return Run(copy, x.ConvertTo<double>(), y.ConvertTo<double>(), options, hadDropout);
+            var copy = model as Model<double> ?? model.ConvertTo<double>();
+            if (claimed && !ReferenceEquals(copy, model))
+            {
+                InUse.Release(model);
+                claimed = false;
+            }
+
+            var saved = ReferenceEquals(copy, model) ? copy.CaptureState() : null;
+            var dropouts = copy.Layers.OfType<Dropout<double>>().ToArray();
+            var dropoutWasEnabled = dropouts.Select(d => d.Enabled).ToArray();
+            bool hadDropout = dropouts.Any(d => d.KeepProb < 1);
+            copy.DropoutEnabled = false;
+            try
+            {
+                return Run(copy, x.ConvertTo<double>(), y.ConvertTo<double>(), options, hadDropout);
+            }
+            finally
+            {
+                if (saved is not null)
+                {
+                    copy.RestoreState(saved);
+                    for (int i = 0; i < dropouts.Length; i++)
+                    {
+                        dropouts[i].Enabled = dropoutWasEnabled[i];
+                    }
+                }
+            }
         }
         finally
         {
-            if (saved is not null)
+            if (claimed)
             {
-                copy.RestoreState(saved);
-                for (int i = 0; i < dropouts.Length; i++)
-                {
-                    dropouts[i].Enabled = dropoutWasEnabled[i];
-                }
+                InUse.Release(model);
             }
         }
     }

@@ -296,9 +296,9 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
         if (pool is not null && columns)
         {
             // Few rows: each participant packs its own column panels (and A) and runs every KC step of them.
+            Job job = _job ??= new Job();
             try
             {
-                Job job = _job ??= new Job();
                 job.Problem = p;
                 job.Columns = true;
                 // Balanced ranges of whole panels, a few per participant (claimed dynamically).
@@ -307,11 +307,13 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                 job.Panels = panels;
                 job.Chunks = chunks;
                 pool.Run(job, threads);
-                job.Problem = default;
-                job.Columns = false;
             }
             finally
             {
+                // The job is static and shared by every thread's calls: however this call ends (a chunk that threw, e.g.
+                // out of memory for its scratch), the next call must not find this one's column split and problem.
+                job.Problem = default;
+                job.Columns = false;
                 pool.Release();
             }
 
@@ -334,6 +336,7 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             {
                 job = _job ??= new Job();
                 job.Problem = p;
+                job.Columns = false; // row chunks, whatever the last call of the shared job did
 
                 // About four chunks per participant, at most one MC block each.
                 chunkTiles = Math.Clamp(tiles / (threads * 4), 1, p.MC / MR);
@@ -411,14 +414,15 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
                     }
                 }
             }
-
-            if (job is not null)
-            {
-                job.Problem = default;
-            }
         }
         finally
         {
+            if (pool is not null && _job is { } job)
+            {
+                job.Problem = default;
+                job.Phase = default;
+            }
+
             pool?.Release();
         }
     }

@@ -56,10 +56,10 @@ internal static unsafe partial class GemmDriver<TS, TV, T>
             job.PackPerPanels = packPerPanels;
             job.Chunks = threads;
             pool.Run(job, threads);
-            job.Problem = default;
         }
         finally
         {
+            job!.Problem = default;
             pool.Release();
         }
     }

@@ -214,8 +214,12 @@ internal abstract class SideJob
 
 /// <summary>
 /// Persistent helper threads for GEMM: the caller is participant 0 and hands work to the others without
-/// allocating or creating threads. A helper spins briefly after each job (so back-to-back calls hand off in
-/// well under a microsecond) and then blocks on a monitor, so an idle library costs no CPU.
+/// allocating or creating threads. A helper spins briefly after a job it took part in (so back-to-back calls hand off
+/// in well under a microsecond; helper 1, part of every parallel step and the taker of side jobs, after every job) and
+/// then blocks on its own monitor, so an idle library costs no CPU. A job wakes only the helpers it uses, and a helper
+/// that sees a job it is not part of (its index at or above the job's participant count) goes straight back to
+/// blocking without spinning: helpers started for one call with a large
+/// <see cref="Gemm.MaxThreads"/> do not compete for the cores with the participants of later, smaller calls.
 /// </summary>
 internal sealed class GemmThreadPool
 {
@@ -226,11 +230,11 @@ internal sealed class GemmThreadPool
 
     private readonly object _gate = new();
     private readonly List<Thread> _threads = new();
+    private Helper[] _helpers = []; // helper i at [i − 1]; replaced whole (under _gate) when helpers are added
     private GemmWork? _work;
     private SideJob? _side;
     private int _participants;
     private long _generation;
-    private int _sleepers;
     private int _busy;
 
     /// <summary>The process-wide pool.</summary>
@@ -271,7 +275,8 @@ internal sealed class GemmThreadPool
     /// <summary>
     /// Runs one step of <paramref name="work"/> with up to <paramref name="count"/> participants (the caller and
     /// count − 1 helpers) and returns when all its chunks are done. The caller claims chunks too and waits only
-    /// for chunks already claimed by a helper. The pool must be held (<see cref="TryAcquire"/>).
+    /// for chunks already claimed by a helper. The pool must be held (<see cref="TryAcquire"/>). If chunks threw, every
+    /// chunk still runs, and the first exception is rethrown as it was thrown (not wrapped), as on one thread.
     /// </summary>
     public void Run(GemmWork work, int count)
     {
@@ -279,15 +284,9 @@ internal sealed class GemmThreadPool
         long generation = _generation + 1;
         work.Open(generation, count);
         _work = work;
-        _participants = count;
+        Volatile.Write(ref _participants, count);
         Interlocked.Exchange(ref _generation, generation);
-        if (Volatile.Read(ref _sleepers) > 0)
-        {
-            lock (_gate)
-            {
-                Monitor.PulseAll(_gate);
-            }
-        }
+        Wake(count - 1);
 
         work.Run(generation, 0);
         var spin = default(SpinWait);
@@ -298,9 +297,10 @@ internal sealed class GemmThreadPool
 
         work.Close(generation);
 
+        // The chunk's own exception, as a one-thread run would have thrown it (its stack trace kept).
         if (work.Failure is { } failure)
         {
-            throw new AggregateException("A GEMM chunk failed", failure);
+            ExceptionDispatchInfo.Throw(failure);
         }
     }
 
@@ -323,14 +323,11 @@ internal sealed class GemmThreadPool
             job.Pool = this;
             job.MarkPosted();
             Volatile.Write(ref _side, job);
+
+            // No GEMM step in this generation: the other helpers, if they see it, go back to waiting without spinning.
+            Volatile.Write(ref _participants, 1);
             Interlocked.Increment(ref _generation);
-            if (Volatile.Read(ref _sleepers) > 0)
-            {
-                lock (_gate)
-                {
-                    Monitor.PulseAll(_gate);
-                }
-            }
+            Wake(1);
         }
         finally
         {
@@ -355,13 +352,34 @@ internal sealed class GemmThreadPool
             while (_threads.Count < helpers)
             {
                 int index = _threads.Count + 1;
-                var thread = new Thread(() => Loop(index))
+                var helper = new Helper();
+                var thread = new Thread(() => Loop(index, helper))
                 {
                     IsBackground = true,
                     Name = $"DeepLearning GEMM helper {index}",
                 };
+                Volatile.Write(ref _helpers, [.. _helpers, helper]);
                 _threads.Add(thread);
                 thread.Start();
+            }
+        }
+    }
+
+    // Wakes helpers 1..count that block (a helper still spinning sees the new generation by itself). The generation was
+    // published with a full fence before this reads each helper's flag, and a helper sets its flag with a full fence
+    // before it reads the generation under its monitor: either it sees the new generation or this sees it asleep.
+    private void Wake(int count)
+    {
+        var helpers = Volatile.Read(ref _helpers);
+        for (int i = 0; i < count && i < helpers.Length; i++)
+        {
+            var helper = helpers[i];
+            if (Volatile.Read(ref helper.Sleeping) != 0)
+            {
+                lock (helper.Gate)
+                {
+                    Monitor.Pulse(helper.Gate);
+                }
             }
         }
     }
@@ -376,12 +394,14 @@ internal sealed class GemmThreadPool
         }
     }
 
-    private void Loop(int index)
+    private void Loop(int index, Helper self)
     {
         long seen = Volatile.Read(ref _generation);
+        bool spin = true;
         while (true)
         {
-            int spins = 0;
+            // Spin only after a job this helper took part in (the next call likely wants it too); otherwise block at once.
+            int spins = spin ? 0 : SpinIterations;
             while (Volatile.Read(ref _generation) == seen)
             {
                 if (++spins < SpinIterations)
@@ -390,30 +410,55 @@ internal sealed class GemmThreadPool
                     continue;
                 }
 
-                lock (_gate)
+                lock (self.Gate)
                 {
-                    Interlocked.Increment(ref _sleepers);
+                    Interlocked.Exchange(ref self.Sleeping, 1);
                     while (Volatile.Read(ref _generation) == seen)
                     {
-                        Monitor.Wait(_gate);
+                        Monitor.Wait(self.Gate);
+                        self.Wakeups++;
                     }
 
-                    Interlocked.Decrement(ref _sleepers);
+                    Volatile.Write(ref self.Sleeping, 0);
                 }
             }
 
             seen = Volatile.Read(ref _generation);
+
+            // Helper 1 takes the side jobs and part in every parallel step, so it always spins for the next one.
+            bool participated = index == 1;
             if (index == 1)
             {
                 RunSideJob();
             }
 
             GemmWork? work = _work;
-            if (work is not null && index < _participants)
+            if (work is not null && index < Volatile.Read(ref _participants))
             {
                 work.Run(seen, index);
+                participated = true;
             }
+
+            spin = participated;
         }
+    }
+
+    /// <summary>For tests: whether helper <paramref name="index"/> (from 1) blocks on its monitor, and how often it was woken there.</summary>
+    internal (bool Blocked, int Wakeups) HelperState(int index)
+    {
+        var helper = Volatile.Read(ref _helpers)[index - 1];
+        lock (helper.Gate)
+        {
+            return (Volatile.Read(ref helper.Sleeping) != 0, helper.Wakeups);
+        }
+    }
+
+    /// <summary>One helper's monitor, whether it blocks on it (so a job that uses it pulses it) and how often it woke there.</summary>
+    private sealed class Helper
+    {
+        public readonly object Gate = new();
+        public int Sleeping;
+        public int Wakeups; // written under Gate
     }
 }
 

@@ -52,10 +52,10 @@ internal static class ParallelRange
             work.ChunkLength = (chunk + granule - 1) / granule * granule;
             work.Chunks = (length + work.ChunkLength - 1) / work.ChunkLength;
             pool.Run(work, threads);
-            work.Body = default;
         }
         finally
         {
+            work.Body = default;
             pool.Release();
         }
     }

@@ -855,7 +855,7 @@ public sealed class Model<T>
 
     /// <summary>Saves the model (architecture, weights, running statistics, input and target transforms, class names) atomically; see <see cref="ModelFile"/>.</summary>
     /// <exception cref="UnauthorizedAccessException">The target file is read-only (it is left unchanged) or may not be written.</exception>
-    /// <exception cref="InvalidOperationException">A weight is not finite, or the input transform is a custom kind not registered with <see cref="InputTransforms.Register"/>; nothing is written.</exception>
+    /// <exception cref="InvalidOperationException">A weight is not finite, the input transform is a custom kind not registered with <see cref="InputTransforms.Register"/>, or a Fit (or an in-place gradient check) holds the model on another thread, so its weights are changing (saving from a callback of the Fit, on its own thread, is fine); nothing is written.</exception>
     public void Save(string path) => ModelFile.Save(this, path);
 
     /// <summary>

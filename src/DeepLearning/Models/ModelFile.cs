@@ -58,11 +58,21 @@ public static class ModelFile
     /// <param name="extraMetadata">More metadata strings to store; not the keys the file reserves (format, version, architecture, input_transform, target_transform, class_names).</param>
     /// <exception cref="InvalidOperationException">A weight or running statistic is NaN or ±∞, a running variance is negative, or the input transform is a custom kind not registered with <see cref="InputTransforms.Register"/> (Load would refuse the file); nothing is written.</exception>
     /// <exception cref="ArgumentException">An extra tensor is named "__metadata__", an extra metadata key is reserved, a tensor name repeats, an extra tensor name or metadata string holds a lone UTF-16 surrogate, or the header would exceed <see cref="MaxHeaderBytes"/>; nothing is written.</exception>
+    /// <exception cref="InvalidOperationException">A Fit (or an in-place <see cref="GradientChecker.Check{T}"/>) holds the model on another thread, so its weights are changing and the file would mix two states; nothing is written. Saving from a callback of the Fit, on its own thread, is fine (checkpoints do).</exception>
     public static void Save<T>(Model<T> model, string path, IReadOnlyDictionary<string, Tensor<T>>? extraTensors = null, IReadOnlyDictionary<string, string>? extraMetadata = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
+
+        // A Fit on another thread steps the weights while they are written: the file would hold some layers from one step
+        // and some from the next (a gradient check's perturbed coordinate, likewise). From a callback on the training
+        // thread the Fit is paused, so checkpoints and callbacks may save. (A Fit that starts after this check is not seen.)
+        if (InUse.HeldByAnotherThread(model) is { } holder)
+        {
+            throw new InvalidOperationException($"the model cannot be saved: {holder} on another thread is changing its weights, and the file would mix two states; save it after that returns, or from a training callback (on the training thread); nothing was written to '{path}'");
+        }
+
         var tensors = new List<(string Name, Tensor<T> Tensor)>();
         foreach (var layer in model.Layers)
         {

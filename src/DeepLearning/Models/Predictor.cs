@@ -24,7 +24,10 @@ namespace DeepLearning;
 /// <see cref="ILayer{T}.Infer"/> the predictor calls on the live layer; likewise a custom input transform whose kind is
 /// not registered with <see cref="InputTransforms.Register"/> is used live (later changes to it show through, and it is
 /// shared with the model, so not thread-isolated).
-/// It owns its scratch buffers and is not thread-safe: use one per thread (they are cheap next to the model).
+/// It owns its scratch buffers and is not thread-safe: use one per thread (they are cheap next to the model). A
+/// predictor called by a second thread while a call is running (or re-entered from a custom layer or input transform it
+/// runs) refuses the second call with <see cref="InvalidOperationException"/> instead of mixing the two calls' buffers
+/// into wrong answers; the guard is one interlocked flag, so the calls still allocate nothing.
 /// Once warm for the batch sizes it is used with (a few different ones at most) it allocates nothing per call.</para>
 /// </remarks>
 /// <typeparam name="T">The element type.</typeparam>
@@ -42,6 +45,9 @@ public sealed class Predictor<T>
     private T[] _ping = [];
     private T[] _pong = [];
     private readonly Standardizer<T>? _targetTransform;
+
+    // 1 while a Predict call runs: a second caller (another thread, or re-entry) is refused rather than sharing the buffers.
+    private int _inUse;
 
     internal Predictor(Model<T> model)
     {
@@ -139,6 +145,7 @@ public sealed class Predictor<T>
     /// <param name="x">m examples of n_x raw features, row after row (not transformed yet).</param>
     /// <param name="destination">Receives Ŷ (m, C), row after row; may not overlap <paramref name="x"/>.</param>
     /// <exception cref="ArgumentException">x is not a whole number of examples, destination is not m·C long, or the two overlap.</exception>
+    /// <exception cref="InvalidOperationException">Another call of this predictor is running (on another thread, or re-entered from a custom layer or input transform): nothing is written to <paramref name="destination"/>; create one predictor per thread with <see cref="Model{T}.CreatePredictor"/>.</exception>
     public void Predict(ReadOnlySpan<T> x, Span<T> destination)
     {
         if (x.Overlaps(destination))
@@ -157,10 +164,24 @@ public sealed class Predictor<T>
             throw new ArgumentException($"destination must hold Ŷ ({m}, {OutputSize}) = {(long)m * OutputSize} values for {m} example(s); received {destination.Length}", nameof(destination));
         }
 
-        for (int start = 0; start < m; start += Chunk)
+        // The scratch buffers (transformed input, ping/pong) serve one call at a time: two calls at once would overwrite
+        // each other's intermediate results and return plausible but wrong answers.
+        if (Interlocked.CompareExchange(ref _inUse, 1, 0) != 0)
         {
-            int rows = Math.Min(Chunk, m - start);
-            Run(x.Slice(start * InputSize, rows * InputSize), rows, destination.Slice(start * OutputSize, rows * OutputSize));
+            throw new InvalidOperationException("this Predictor is already running a Predict call (on another thread, or re-entered from a custom layer or input transform): a Predictor is used by one thread at a time; create one per thread with model.CreatePredictor()");
+        }
+
+        try
+        {
+            for (int start = 0; start < m; start += Chunk)
+            {
+                int rows = Math.Min(Chunk, m - start);
+                Run(x.Slice(start * InputSize, rows * InputSize), rows, destination.Slice(start * OutputSize, rows * OutputSize));
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _inUse, 0);
         }
     }
 

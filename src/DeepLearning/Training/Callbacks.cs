@@ -15,7 +15,10 @@ public interface ITrainingCallback
     {
     }
 
-    /// <summary>Called once after the last epoch (or after a stop).</summary>
+    /// <summary>
+    /// Called once when training ends: after the last epoch or a stop, and also when Fit ends by an exception
+    /// (cancellation, a callback's exception, divergence, bad data), with <see cref="TrainingContext.Aborted"/> then true.
+    /// </summary>
     void OnTrainEnd(TrainingContext context)
     {
     }
@@ -45,6 +48,15 @@ public abstract class TrainingContext
 
     /// <summary>Why training stopped early, if it did.</summary>
     public string? StopReason { get; private set; }
+
+    /// <summary>
+    /// True in <see cref="ITrainingCallback.OnTrainEnd"/> when Fit is ending by an exception (cancellation, a callback's
+    /// or the data's exception, <see cref="TrainingDivergedException"/>) rather than after its last epoch or a stop. The
+    /// weights, the optimizer state and the stream of shuffles are then where training stopped (or, after a divergence,
+    /// the last verified-finite ones), and a callback should leave the weights alone: <see cref="EarlyStopping"/> does not
+    /// put back its best epoch's weights then.
+    /// </summary>
+    public bool Aborted { get; internal set; }
 
     /// <summary>Asks the loop to stop after this epoch.</summary>
     public void Stop(string reason)
@@ -82,7 +94,9 @@ public abstract class TrainingContext
 /// <see cref="Patience"/> epochs, optionally restoring the weights of the best epoch. By default it watches the dev
 /// cost when there is a dev set and the training cost otherwise (Keras's <c>val_loss</c>), for classification and
 /// regression alike. It writes what it watched and the epoch it chose into <see cref="History.Monitor"/> and
-/// <see cref="History.BestEpoch"/>, so the history's best epoch is the one restored.
+/// <see cref="History.BestEpoch"/>, so the history's best epoch is the one restored. The best weights are put back
+/// only when the run ends normally (after its last epoch or a stop): a Fit ended by an exception (cancellation, a
+/// callback's exception, divergence) leaves the weights as trained so far, in step with the optimizer's state.
 /// </summary>
 public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
 {
@@ -94,7 +108,7 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
 
     /// <summary>Creates the callback.</summary>
     /// <param name="patience">Epochs without improvement tolerated (≥ 1); default 5.</param>
-    /// <param name="restoreBestWeights">Put back the best epoch's weights when stopping (and at the end); default true.</param>
+    /// <param name="restoreBestWeights">Put back the best epoch's weights when stopping (and at the end); default true. Not when Fit ends by an exception (see <see cref="TrainingContext.Aborted"/>).</param>
     /// <param name="monitor">
     /// What to watch: <see cref="EarlyStoppingMonitor.Auto"/> (default: dev cost with a dev set, else the training cost),
     /// <see cref="EarlyStoppingMonitor.DevCost"/>, <see cref="EarlyStoppingMonitor.DevMetric"/> (accuracy, higher is better;
@@ -130,7 +144,7 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
     /// <summary>Epochs without improvement tolerated.</summary>
     public int Patience { get; }
 
-    /// <summary>Whether the best weights are restored.</summary>
+    /// <summary>Whether the best weights are restored when the run ends normally.</summary>
     public bool RestoreBestWeights { get; }
 
     /// <summary>The figure watched.</summary>
@@ -194,7 +208,10 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
     public void OnTrainEnd(TrainingContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (RestoreBestWeights && _best is not null && _bestEpoch != context.Epoch)
+
+        // A run ended by an exception keeps the weights it has: those of the best epoch would not match the optimizer's
+        // state (Adam's t, v, s), the stream of shuffles or, after a divergence, the guard's restored state.
+        if (!context.Aborted && RestoreBestWeights && _best is not null && _bestEpoch != context.Epoch)
         {
             context.RestoreWeights(_best);
         }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
-using System.Runtime.CompilerServices;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace DeepLearning;
@@ -52,11 +51,11 @@ public static class Trainer
     /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0 when that epoch starts, the weights left as the epochs before it trained them (a run capped at many epochs and ended early by a callback never reaches such a rate, so it is not checked ahead).</exception>
     /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), a streamed source of unknown size yields no examples (found when it is first read: for validation data, after the first epoch), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model.</exception>
     /// <exception cref="TrainingDivergedException">The cost, the weights or the optimizer state (e.g. Adam's s = β2·s + (1 − β2)·g², which overflows float for |g| beyond ~1.8e19 while the weights stay finite) became NaN or ±∞; the last verified-finite weights and optimizer state are restored.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite, in step with the optimizer's state: an <see cref="EarlyStopping"/> does not put back its best epoch's weights when Fit ends by an exception).</exception>
     /// <exception cref="InvalidOperationException">
     /// The model, <paramref name="options"/>, its optimizer or one of its stateful callbacks (<see cref="EarlyStopping"/>) is in use by another Fit that has not returned (on another
     /// thread, e.g. one <see cref="TrainingOptions{T}"/> shared by the trials of a parallel search, or called from a
-    /// callback): nothing is trained. Used one Fit after another, they may be reused. Or, with the divergence guard off,
+    /// callback), or the model by a <see cref="GradientChecker.Check{T}"/> that perturbs its weights: nothing is trained. Used one Fit after another, they may be reused. Or, with the divergence guard off,
     /// a checkpoint would hold non-finite optimizer state (a file no run could resume from): it is not written. Or
     /// checkpoints are asked for and the model's input transform is a custom kind not registered with
     /// <see cref="InputTransforms.Register"/> (refused before training). Or a
@@ -73,7 +72,7 @@ public static class Trainer
         // the objective of a parallel search) would mix two runs' steps and optimizer state into plausible but wrong
         // results: refuse the second Fit instead.
         var optimizer = options.Optimizer;
-        Claim(model, "the model is", "train each model on one thread at a time");
+        Claim(model, "the model is", "train each model on one thread at a time (and not while a gradient check perturbs its weights)");
         bool optionsClaimed = false, optimizerClaimed = false;
         var callbacksClaimed = new List<object>();
         try
@@ -113,20 +112,20 @@ public static class Trainer
             // Only what this Fit claimed: a refused claim belongs to the Fit that holds it.
             foreach (var callback in callbacksClaimed)
             {
-                _inUse.Remove(callback);
+                InUse.Release(callback);
             }
 
             if (optimizerClaimed)
             {
-                _inUse.Remove(optimizer!);
+                InUse.Release(optimizer!);
             }
 
             if (optionsClaimed)
             {
-                _inUse.Remove(options);
+                InUse.Release(options);
             }
 
-            _inUse.Remove(model);
+            InUse.Release(model);
         }
     }
 
@@ -274,6 +273,7 @@ public static class Trainer
             }
         }
 
+        bool completed = false;
         try
         {
             for (int epoch = context.Epoch; epoch < options.Epochs && !context.StopRequested; epoch++)
@@ -448,6 +448,8 @@ public static class Trainer
                     break;
                 }
             }
+
+            completed = true;
         }
         catch (Exception) when (guard is not null)
         {
@@ -458,6 +460,9 @@ public static class Trainer
         finally
         {
             model.TrainingTail = null;
+
+            // Ended by an exception: callbacks leave the weights as they are (early stopping restores no best epoch).
+            context.Aborted = !completed;
             foreach (var callback in context.Callbacks)
             {
                 callback.OnTrainEnd(context);
@@ -467,16 +472,8 @@ public static class Trainer
         return history;
     }
 
-    // The models, options and optimizers of the Fits running now, on any thread.
-    private static readonly ConditionalWeakTable<object, object> _inUse = [];
-
-    private static void Claim(object thing, string what, string advice)
-    {
-        if (!_inUse.TryAdd(thing, thing))
-        {
-            throw new InvalidOperationException($"{what} already in use by a Fit that has not returned (on another thread, or a Fit called from a callback); {advice}");
-        }
-    }
+    // The models, options and optimizers of the Fits running now, on any thread (shared with the gradient checker and Save).
+    private static void Claim(object thing, string what, string advice) => InUse.Claim(thing, "a Fit", what, advice);
 
     // α for an epoch of a decay schedule. A rate T cannot hold (a long decay that reaches 1e-46 in float) is refused
     // naming the schedule, the epoch and α0: the optimizer's own check named only a rate the user never set.
