@@ -8,7 +8,7 @@ namespace DeepLearning.Tuning.Storage.Tests;
 /// </summary>
 public class StudyStorageContractTests
 {
-    private static readonly WorkerOptions _fast = new()
+    internal static readonly WorkerOptions Fast = new()
     {
         HeartbeatInterval = TimeSpan.FromMilliseconds(50),
         StaleAfter = TimeSpan.FromSeconds(60),
@@ -57,7 +57,7 @@ public class StudyStorageContractTests
         using var storage = backend.Open();
         var expected = Tuner.CoarseToFine(Space(), Objective, Options());
 
-        var run = Tuner.RunWorker(storage, "c2f", Objective, StudyDefinition.CoarseToFine(Space(), Options()), _fast);
+        var run = Tuner.RunWorker(storage, "c2f", Objective, StudyDefinition.CoarseToFine(Space(), Options()), Fast);
 
         run.Result.StopReason.Should().Be(StopReason.Completed);
         run.CompletedByThisWorker.Should().Be(10);
@@ -77,7 +77,7 @@ public class StudyStorageContractTests
         first.Outcome.DevMetricPerEpoch.Should().Equal(again.DevMetricPerEpoch);
 
         // A worker joining a finished study finds nothing to do.
-        var late = Tuner.RunWorker(storage, "c2f", Objective, options: _fast);
+        var late = Tuner.RunWorker(storage, "c2f", Objective, options: Fast);
         late.CompletedByThisWorker.Should().Be(0);
         Table(late.Result).Should().Be(Table(expected));
     }
@@ -106,7 +106,7 @@ public class StudyStorageContractTests
             try
             {
                 using var storage = backend.Open();
-                runs[i] = Tuner.RunWorker(storage, "shared", Slow, definition, _fast);
+                runs[i] = Tuner.RunWorker(storage, "shared", Slow, definition, Fast);
             }
             catch (Exception e)
             {
@@ -138,10 +138,10 @@ public class StudyStorageContractTests
         using var backend = new Backend(kind);
         using var storage = backend.Open();
         var options = Options(trials: 7);
-        var random = Tuner.RunWorker(storage, "random", Objective, StudyDefinition.Random(Space(), options), _fast);
+        var random = Tuner.RunWorker(storage, "random", Objective, StudyDefinition.Random(Space(), options), Fast);
         Table(random.Result).Should().Be(Table(Tuner.RandomSearch(Space(), Objective, options)));
 
-        var grid = Tuner.RunWorker(storage, "grid", Objective, StudyDefinition.Grid(Space(), 2, options), _fast);
+        var grid = Tuner.RunWorker(storage, "grid", Objective, StudyDefinition.Grid(Space(), 2, options), Fast);
         grid.CompletedByThisWorker.Should().Be(16); // 2 × 2 × 2 choices × 2
         Table(grid.Result).Should().Be(Table(Tuner.GridSearch(Space(), 2, Objective, options)));
     }
@@ -162,7 +162,7 @@ public class StudyStorageContractTests
         dead.Claim!.Config.Id.Should().Be(0);
         dead.Claim.Attempt.Should().Be(1);
 
-        var run = Tuner.RunWorker(storage, "stale", Objective, definition, _fast with { StaleAfter = TimeSpan.FromMilliseconds(400), HeartbeatInterval = TimeSpan.FromMilliseconds(50) });
+        var run = Tuner.RunWorker(storage, "stale", Objective, definition, Fast with { StaleAfter = TimeSpan.FromMilliseconds(400), HeartbeatInterval = TimeSpan.FromMilliseconds(50) });
 
         run.Result.StopReason.Should().Be(StopReason.Completed);
         Table(run.Result).Should().Be(Table(Tuner.RandomSearch(Space(), Objective, Options(trials: 4))));
@@ -237,7 +237,7 @@ public class StudyStorageContractTests
         Thread.Sleep(250);
 
         // MaxRetries = 1: trial 0 (2 losses) fails for good, trial 1 (1 loss) runs again and completes.
-        var run = Tuner.RunWorker(storage, "lost", Objective, definition, _fast with { StaleAfter = stale, HeartbeatInterval = TimeSpan.FromMilliseconds(20), MaxRetries = 1 });
+        var run = Tuner.RunWorker(storage, "lost", Objective, definition, Fast with { StaleAfter = stale, HeartbeatInterval = TimeSpan.FromMilliseconds(20), MaxRetries = 1 });
 
         run.Result.StopReason.Should().Be(StopReason.Completed);
         run.CompletedByThisWorker.Should().Be(2);
@@ -271,7 +271,7 @@ public class StudyStorageContractTests
             };
         }
 
-        var run = Tuner.RunWorker(storage, "flaky", Flaky, definition, _fast with { MaxRetries = 2 });
+        var run = Tuner.RunWorker(storage, "flaky", Flaky, definition, Fast with { MaxRetries = 2 });
 
         run.Result.StopReason.Should().Be(StopReason.Completed);
         run.CompletedByThisWorker.Should().Be(2);
@@ -297,10 +297,10 @@ public class StudyStorageContractTests
         using var backend = new Backend(kind);
         using var storage = backend.Open();
         var original = StudyDefinition.Random(Space(), Options(trials: 3));
-        Tuner.RunWorker(storage, "taken", Objective, original, _fast);
+        Tuner.RunWorker(storage, "taken", Objective, original, Fast);
 
         var otherSpace = new SearchSpace().LogUniform("learningRate", 1e-3, 1).IntRange("hidden", 8, 64);
-        var act = () => Tuner.RunWorker(storage, "taken", Objective, StudyDefinition.Random(otherSpace, Options(trials: 3)), _fast);
+        var act = () => Tuner.RunWorker(storage, "taken", Objective, StudyDefinition.Random(otherSpace, Options(trials: 3)), Fast);
         act.Should().Throw<StudyStorageException>().WithMessage("*study 'taken'*another definition*space*");
 
         var otherSeed = () => storage.OpenStudy("taken", StudyDefinition.Random(Space(), Options(trials: 3) with { Seed = 12 }));
@@ -401,7 +401,7 @@ public class StudyStorageContractTests
 
         var options = Options(trials: 7);
         var expected = Tuner.RandomSearch(Space(), Diverging, options);
-        var run = Tuner.RunWorker(storage, "diverging", Diverging, StudyDefinition.Random(Space(), options), _fast);
+        var run = Tuner.RunWorker(storage, "diverging", Diverging, StudyDefinition.Random(Space(), options), Fast);
         Table(run.Result).Should().Be(Table(expected));
 
         var failed = storage.LoadTrials("diverging").Where(t => t.Status == StoredTrialStatus.Failed).ToList();
@@ -499,12 +499,12 @@ public class StudyStorageContractTests
             return Objective(c, t);
         }
 
-        var first = Tuner.RunWorker(storage, "cancel", CancelOnSecond, definition, _fast, cancel.Token);
+        var first = Tuner.RunWorker(storage, "cancel", CancelOnSecond, definition, Fast, cancel.Token);
         first.CompletedByThisWorker.Should().Be(1);
         first.Result.StopReason.Should().Be(StopReason.Cancelled);
         storage.LoadTrials("cancel")[1].Status.Should().Be(StoredTrialStatus.Queued);
 
-        var second = Tuner.RunWorker(storage, "cancel", Objective, definition, _fast);
+        var second = Tuner.RunWorker(storage, "cancel", Objective, definition, Fast);
         second.CompletedByThisWorker.Should().Be(2);
         Table(second.Result).Should().Be(Table(Tuner.RandomSearch(Space(), Objective, Options(trials: 3))));
     }
@@ -513,7 +513,7 @@ public class StudyStorageContractTests
     public void A_complete_trial_without_a_finite_dev_metric_from_any_storage_is_a_storage_error_naming_study_and_trial()
     {
         using var memory = new InMemoryStudyStorage();
-        Tuner.RunWorker(memory, "custom", Objective, StudyDefinition.Random(Space(), Options(trials: 2)), _fast);
+        Tuner.RunWorker(memory, "custom", Objective, StudyDefinition.Random(Space(), Options(trials: 2)), Fast);
         using var storage = new NaNOutcomes(memory);
 
         // It was an ArgumentException from StoredTrial.ToResult, naming neither the study nor the trial.

@@ -6,12 +6,7 @@ namespace DeepLearning.Tuning.Storage.Tests;
 /// </summary>
 public class WorkerResilienceTests
 {
-    private static readonly WorkerOptions _fast = new()
-    {
-        HeartbeatInterval = TimeSpan.FromMilliseconds(50),
-        StaleAfter = TimeSpan.FromSeconds(30),
-        PollInterval = TimeSpan.FromMilliseconds(20),
-    };
+    private static readonly WorkerOptions _fast = StudyStorageContractTests.Fast;
 
     private static StudyDefinition Random3() =>
         StudyDefinition.Random(StudyStorageContractTests.Space(), StudyStorageContractTests.Options(trials: 3));
