@@ -640,6 +640,16 @@ internal sealed class CsvLabelMap
                 largest = Math.Max(largest, classOf[k]);
             }
 
+            // Labels 1..K (R, MATLAB, many CSV exports) read as indices would add an empty class 0 that the model
+            // must still output, and a Dense(K) model would be refused for a width mismatch that hides the cause.
+            if (largest > 0 && Array.IndexOf(classOf, 0) < 0)
+            {
+                int smallest = classOf.Min();
+                int first = Array.IndexOf(classOf, smallest);
+                throw layout.Error(_firstLine[first], layout.LabelIndex, string.Create(CultureInfo.InvariantCulture,
+                    $"the label column's class indices run from {smallest} to {largest} and no row has class 0. If the labels count from 1, pass CsvOptions.ClassNames = [\"1\", …, \"{largest}\"] (each label read as a name: label k becomes class k − 1); to keep 0 as a class with no rows here (e.g. a test file), pass CsvOptions.Classes = {largest + 1}"));
+            }
+
             return new Resolution(Math.Max(2, largest + 1), null, classOf);
         }
 

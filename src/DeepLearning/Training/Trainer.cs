@@ -677,9 +677,18 @@ public static class Trainer
 
         if (source.Targets != model.OutputSize)
         {
-            throw new ArgumentException($"the {what} has {source.Targets} target columns but the model has {model.OutputSize} outputs (use one-hot targets for softmax, one 0/1 column for sigmoid)");
+            throw new ArgumentException($"the {what} has {source.Targets} target columns but the model has {model.OutputSize} outputs{WidthHint(source.Targets, model.OutputSize)}");
         }
     }
+
+    /// <summary>Why a data set's target width may differ from the model's outputs, for the messages of Fit and Evaluate.</summary>
+    internal static string WidthHint(int targets, int outputs) => (targets, outputs) switch
+    {
+        (1, 2) => " (a binary 0/1 column: use data.ToOneHotTargets() for a 2-unit softmax, or end the model with Dense(1).Sigmoid())",
+        ( > 1, > 1) => string.Create(CultureInfo.InvariantCulture,
+            $" (one-hot targets need one column per class; a file read on its own infers its classes from the labels it holds, so read it with CsvOptions.Classes = {outputs} or the training set's ClassNames)"),
+        _ => " (use one-hot targets for softmax, one 0/1 column for sigmoid)",
+    };
 
     /// <summary>
     /// Gathers the next mini-batch on a helper thread from the point of a step where the second core has nothing to do

@@ -8,6 +8,45 @@ public sealed class CsvTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
+    public void Labels_counted_from_1_are_refused_when_inferred_instead_of_adding_an_empty_class_0()
+    {
+        string path = _dir.File("from1.csv");
+        File.WriteAllText(path, "a,label\n1,1\n2,2\n3,3\n4,1\n5,2\n6,3\n");
+        var read = () => Csv.Load<float>(path, new CsvOptions { LabelColumn = "label" });
+        read.Should().Throw<InvalidDataException>()
+            .WithMessage("*line 2*class indices run from 1 to 3 and no row has class 0*CsvOptions.ClassNames = [\"1\", …, \"3\"]*label k becomes class k − 1*CsvOptions.Classes = 4*");
+        FluentActions.Invoking(() => Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "label" })).Should().Throw<InvalidDataException>().WithMessage("*no row has class 0*");
+
+        // It used to give 4 classes, class 0 with no rows: a Dense(3) model was then refused for its width.
+        var named = Csv.Load<float>(path, new CsvOptions { LabelColumn = "label", ClassNames = ["1", "2", "3"] });
+        named.Classes.Should().Be(3);
+        named.Labels.Should().Equal(0, 1, 2, 0, 1, 2);
+        Csv.Load<float>(path, new CsvOptions { LabelColumn = "label", Classes = 4 }).Classes.Should().Be(4);
+
+        // Binary labels 1/2 as well; 0/1 and a file holding only 0s are read as before.
+        File.WriteAllText(path, "a,label\n1,1\n2,2\n");
+        read.Should().Throw<InvalidDataException>().WithMessage("*run from 1 to 2*");
+        File.WriteAllText(path, "a,label\n1,0\n2,0\n");
+        Csv.Load<float>(path, new CsvOptions { LabelColumn = "label" }).Classes.Should().Be(2);
+    }
+
+    [Fact]
+    public void A_width_mismatch_says_how_to_read_a_file_with_every_class()
+    {
+        // A model of 4 classes, and a test file whose labels happen to stop at class 2.
+        var test = DataSet.FromLabels(Tensor.FromRows(new float[][] { [0f], [1f], [2f] }), [0, 1, 2], classes: 3);
+        var model = Model.Sequential<float>(1).Dense(4).Softmax().Build(seed: 1);
+        var evaluate = () => model.Evaluate(test);
+        evaluate.Should().Throw<ArgumentException>().WithMessage("the evaluation data has 3 target columns but the model has 4 outputs (*CsvOptions.Classes = 4 or the training set's ClassNames)*");
+
+        var binary = DataSet.FromLabels(Tensor.FromRows(new float[][] { [0f], [1f] }), [0, 1], classes: 2);
+        binary.Y.RowLength.Should().Be(1);
+        var twoUnits = Model.Sequential<float>(1).Dense(2).Softmax().Build(seed: 1);
+        var fit = () => twoUnits.Fit(binary, new TrainingOptions<float> { Epochs = 1 });
+        fit.Should().Throw<ArgumentException>().WithMessage("*1 target columns but the model has 2 outputs (a binary 0/1 column: use data.ToOneHotTargets()*");
+    }
+
+    [Fact]
     public void A_text_token_in_a_numeric_label_column_is_refused_not_made_a_class()
     {
         using var dir = new TempFolder();
