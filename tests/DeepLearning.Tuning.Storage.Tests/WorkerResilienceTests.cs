@@ -35,6 +35,22 @@ public class WorkerResilienceTests
     }
 
     [Fact]
+    public void The_trial_keeps_heart_beating_while_its_result_waits_for_the_storage()
+    {
+        // Without heartbeats while the result waited, the trial went stale StaleAfter after its last beat, which could be
+        // before the outage ended: another worker re-queued it and the result was dropped.
+        using var memory = new InMemoryStudyStorage();
+        using var storage = new Flaky(memory) { FailingCall = "complete", Failures = 4, Transient = true };
+        var options = StudyStorageContractTests.Fast with { HeartbeatInterval = TimeSpan.FromMilliseconds(20), StaleAfter = TimeSpan.FromSeconds(30), MaxTrials = 1 };
+
+        var run = Tuner.RunWorker(storage, "beating", StudyStorageContractTests.Objective, Random3(), options);
+
+        run.CompletedByThisWorker.Should().Be(1);
+        storage.HeartbeatsDuringOutage.Should().BeGreaterThan(0, "the 0.1 + 0.2 + 0.4 s of pauses span many 20 ms heartbeats");
+        memory.LoadTrials("beating")[0].Status.Should().Be(StoredTrialStatus.Complete);
+    }
+
+    [Fact]
     public void A_result_that_cannot_be_recorded_within_StaleAfter_is_an_error_naming_the_trial_and_its_metric()
     {
         using var memory = new InMemoryStudyStorage();
@@ -158,6 +174,7 @@ public class WorkerResilienceTests
     private sealed class Flaky(IStudyStorage inner) : IStudyStorage
     {
         private int _failed;
+        private int _beatsDuringOutage;
 
         public required string FailingCall { get; init; }
 
@@ -175,7 +192,17 @@ public class WorkerResilienceTests
 
         public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter, int maxRetries) => Maybe("claim", () => inner.ClaimNext(study, worker, staleAfter, maxRetries));
 
-        public bool Heartbeat(string study, TrialClaim claim) => inner.Heartbeat(study, claim);
+        public int HeartbeatsDuringOutage => Volatile.Read(ref _beatsDuringOutage);
+
+        public bool Heartbeat(string study, TrialClaim claim)
+        {
+            if (Volatile.Read(ref _failed) > 0 && Volatile.Read(ref _failed) < Failures)
+            {
+                Interlocked.Increment(ref _beatsDuringOutage);
+            }
+
+            return inner.Heartbeat(study, claim);
+        }
 
         public bool Complete(string study, TrialClaim claim, TrialOutcome outcome, double seconds) => Maybe("complete", () => inner.Complete(study, claim, outcome, seconds));
 

@@ -641,8 +641,10 @@ internal sealed class CsvLabelMap
             }
 
             // Labels 1..K (R, MATLAB, many CSV exports) read as indices would add an empty class 0 that the model
-            // must still output, and a Dense(K) model would be refused for a width mismatch that hides the cause.
-            if (largest > 0 && Array.IndexOf(classOf, 0) < 0)
+            // must still output, and a Dense(K) model would be refused for a width mismatch that hides the cause. Only
+            // that exact pattern is refused (every index 1..K present, none 0, K ≥ 2): one label alone, or indices with
+            // gaps, are read as before (a test file may lack classes).
+            if (largest >= 2 && Array.IndexOf(classOf, 0) < 0 && classOf.Distinct().Count() == largest)
             {
                 int smallest = classOf.Min();
                 int first = Array.IndexOf(classOf, smallest);

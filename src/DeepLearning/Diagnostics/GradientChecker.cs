@@ -128,9 +128,10 @@ public static class GradientChecker
         // A double model is checked in place and restored afterwards (so custom layers need no factory), held as a Fit
         // holds it: a Fit on another thread would step from perturbed weights (and the restore would undo its steps), and a
         // Predict or Save there would see them. A float model is checked through a double copy, held while it is copied.
-        // A callback of the Fit running on this thread may check: that Fit waits for it.
+        // A callback of the Fit running on this thread may check: that Fit waits for it. A check nested in a running check
+        // (from a custom layer) is refused by the claim: the outer check's perturbation would be restored under it.
         bool claimed = false;
-        if (!InUse.HeldByThisThread(model))
+        if (!InUse.HeldByThisThread(model, InUse.Fit))
         {
             InUse.Claim(model, "a gradient check", "the model is", "check the gradients before or after Fit (or from one of its callbacks), not while it runs on another thread");
             claimed = true;

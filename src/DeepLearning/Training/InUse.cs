@@ -9,6 +9,9 @@ namespace DeepLearning;
 /// </summary>
 internal static class InUse
 {
+    /// <summary>The activity a Fit claims with.</summary>
+    public const string Fit = "a Fit";
+
     private static readonly ConditionalWeakTable<object, Holder> _held = [];
 
     /// <summary>
@@ -27,9 +30,9 @@ internal static class InUse
     /// <summary>Gives back a claim this thread made with <see cref="Claim"/>.</summary>
     public static void Release(object thing) => _held.Remove(thing);
 
-    /// <summary>Whether this thread holds <paramref name="thing"/> (e.g. a callback of the Fit running on it).</summary>
-    public static bool HeldByThisThread(object thing) =>
-        _held.TryGetValue(thing, out var holder) && holder.ThreadId == Environment.CurrentManagedThreadId;
+    /// <summary>Whether this thread holds <paramref name="thing"/> for <paramref name="activity"/> (e.g. "a Fit": a callback of the Fit running on it).</summary>
+    public static bool HeldByThisThread(object thing, string activity) =>
+        _held.TryGetValue(thing, out var holder) && holder.ThreadId == Environment.CurrentManagedThreadId && holder.Activity == activity;
 
     /// <summary>What holds <paramref name="thing"/> on another thread ("a Fit", "a gradient check"), or null.</summary>
     public static string? HeldByAnotherThread(object thing) =>

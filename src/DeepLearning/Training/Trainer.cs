@@ -473,7 +473,7 @@ public static class Trainer
     }
 
     // The models, options and optimizers of the Fits running now, on any thread (shared with the gradient checker and Save).
-    private static void Claim(object thing, string what, string advice) => InUse.Claim(thing, "a Fit", what, advice);
+    private static void Claim(object thing, string what, string advice) => InUse.Claim(thing, InUse.Fit, what, advice);
 
     // α for an epoch of a decay schedule. A rate T cannot hold (a long decay that reaches 1e-46 in float) is refused
     // naming the schedule, the epoch and α0: the optimizer's own check named only a rate the user never set.
@@ -677,13 +677,14 @@ public static class Trainer
 
         if (source.Targets != model.OutputSize)
         {
-            throw new ArgumentException($"the {what} has {source.Targets} target columns but the model has {model.OutputSize} outputs{WidthHint(source.Targets, model.OutputSize)}");
+            throw new ArgumentException($"the {what} has {source.Targets} target columns but the model has {model.OutputSize} outputs{WidthHint(source.Targets, model.OutputSize, model.IsClassifier)}");
         }
     }
 
     /// <summary>Why a data set's target width may differ from the model's outputs, for the messages of Fit and Evaluate.</summary>
-    internal static string WidthHint(int targets, int outputs) => (targets, outputs) switch
+    internal static string WidthHint(int targets, int outputs, bool classifier) => (targets, outputs) switch
     {
+        _ when !classifier => " (a regression model predicts one column per target)",
         (1, 2) => " (a binary 0/1 column: use data.ToOneHotTargets() for a 2-unit softmax, or end the model with Dense(1).Sigmoid())",
         ( > 1, > 1) => string.Create(CultureInfo.InvariantCulture,
             $" (one-hot targets need one column per class; a file read on its own infers its classes from the labels it holds, so read it with CsvOptions.Classes = {outputs} or the training set's ClassNames)"),

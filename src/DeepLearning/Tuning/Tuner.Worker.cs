@@ -133,12 +133,19 @@ public static partial class Tuner
     /// <param name="objective">Trains and evaluates one trial from its config, using <see cref="TrialConfig.Seed"/> for every random choice.</param>
     /// <param name="definition">The study's definition; null to join a study that exists.</param>
     /// <param name="options">Worker name, heartbeat, stale timeout, polling, retries.</param>
-    /// <param name="cancellationToken">Stops the worker; its running trial is put back in the queue.</param>
+    /// <param name="cancellationToken">Stops the worker; its running trial is put back in the queue. Cancelled while a
+    /// finished trial's result waits for an unreachable storage, the worker throws the <see cref="StudyStorageException"/>
+    /// that names the trial and its dev metric (the trial goes stale and is rerun).</param>
     /// <exception cref="StudyStorageException">The storage cannot be used, the study exists with another definition,
     /// or a stored trial is damaged (e.g. complete without a finite dev metric, or a config that does not fit the
     /// study's search space: a hyperparameter missing, of the wrong kind, outside its range or choices, or unknown),
     /// naming the study, the trial and the value. A claimed trial whose config does not fit is put back in the queue
-    /// before the objective sees it.</exception>
+    /// before the objective sees it. Or the storage stayed unreachable or busy (<see cref="StudyStorageException.IsTransient"/>)
+    /// for <see cref="WorkerOptions.StaleAfter"/> while claiming (the message says so) or while recording a finished trial
+    /// (the message names the trial and its dev metric); a shorter outage is ridden out, the trial heart-beating meanwhile.
+    /// A write whose commit succeeded but whose reply was lost is tried again: a claim then takes another trial while the
+    /// first goes stale and counts as a failed attempt, and a result is found already recorded and counted as lost by this
+    /// worker (it is in the table).</exception>
     public static StudyWorkerResult RunWorker(
         IStudyStorage storage,
         string studyName,
@@ -194,8 +201,8 @@ public static partial class Tuner
                 throw;
             }
 
-            var (result, wasLost) = RunClaimed(storage, studyName, claim, objective, options, cancellationToken);
-            if (wasLost)
+            var (result, wasLost, recorded) = RunClaimed(storage, studyName, claim, objective, options, cancellationToken);
+            if (wasLost && !recorded)
             {
                 lost++;
                 continue;
@@ -207,7 +214,6 @@ public static partial class Tuner
                 break;
             }
 
-            bool recorded = Record(storage, studyName, claim, result, options, cancellationToken);
             if (result.Succeeded)
             {
                 completed += recorded ? 1 : 0;
@@ -355,7 +361,7 @@ public static partial class Tuner
             }
             catch (StudyStorageException e) when (e.IsTransient && clock.Elapsed < options.StaleAfter)
             {
-                Trace.TraceWarning($"study '{studyName}': could not {what}, trying again in {pause.TotalSeconds:0.#} s: {e.Message}");
+                Trace.TraceWarning(string.Create(CultureInfo.InvariantCulture, $"study '{studyName}': could not {what}, trying again in {pause.TotalSeconds:0.#} s: {e.Message}"));
                 var left = options.StaleAfter - clock.Elapsed;
                 var wait = left < pause ? left : pause;
                 if (wait > TimeSpan.Zero && cancellationToken.WaitHandle.WaitOne(wait))
@@ -368,7 +374,9 @@ public static partial class Tuner
         }
     }
 
-    private static (TrialResult Result, bool Lost) RunClaimed(
+    // Runs the objective while heart-beating, then records its result (complete or failed) while still heart-beating, so
+    // that a storage outage shorter than StaleAfter during the recording does not let the trial go stale meanwhile.
+    private static (TrialResult Result, bool Lost, bool Recorded) RunClaimed(
         IStudyStorage storage,
         string studyName,
         TrialClaim claim,
@@ -407,10 +415,26 @@ public static partial class Tuner
         }
 
         TrialResult result;
+        bool recorded = false;
         var timer = new Timer(Beat, null, options.HeartbeatInterval, options.HeartbeatInterval);
         try
         {
             result = RunOne(claim.Config, objective, trialCancel.Token);
+            if (result.Status == TrialStatus.Cancelled && !cancellationToken.IsCancellationRequested && Volatile.Read(ref lost) == 0)
+            {
+                // The objective threw OperationCanceledException on its own: a failure like any other.
+                result = new TrialResult(result.Config, TrialStatus.Failed, null, result.Seconds, result.Error);
+            }
+
+            if (result.Status != TrialStatus.Cancelled && Volatile.Read(ref lost) == 0)
+            {
+                recorded = Record(storage, studyName, claim, result, options, cancellationToken);
+                if (!recorded)
+                {
+                    Trace.TraceWarning(string.Create(CultureInfo.InvariantCulture,
+                        $"trial {claim.Config.Id} of study '{studyName}' was taken from this worker before its result ({(result.Succeeded ? $"dev metric {result.Outcome!.DevMetric:R}" : "failed")}) was recorded; another worker reruns it"));
+                }
+            }
         }
         finally
         {
@@ -422,14 +446,7 @@ public static partial class Tuner
             }
         }
 
-        bool wasLost = Volatile.Read(ref lost) == 1;
-        if (result.Status == TrialStatus.Cancelled && !cancellationToken.IsCancellationRequested && !wasLost)
-        {
-            // The objective threw OperationCanceledException on its own: a failure like any other.
-            result = new TrialResult(result.Config, TrialStatus.Failed, null, result.Seconds, result.Error);
-        }
-
-        return (result, wasLost);
+        return (result, Volatile.Read(ref lost) == 1 || (!recorded && result.Status != TrialStatus.Cancelled), recorded);
     }
 
     private static string DefaultWorkerId() => string.Create(CultureInfo.InvariantCulture,

@@ -23,11 +23,16 @@ public sealed class CsvTests : IDisposable
         named.Labels.Should().Equal(0, 1, 2, 0, 1, 2);
         Csv.Load<float>(path, new CsvOptions { LabelColumn = "label", Classes = 4 }).Classes.Should().Be(4);
 
-        // Binary labels 1/2 as well; 0/1 and a file holding only 0s are read as before.
+        // Binary labels 1/2 as well; 0/1, a file holding only 0s or only 1s (e.g. positives to score), and indices with
+        // gaps (a test file lacking classes) are read as before.
         File.WriteAllText(path, "a,label\n1,1\n2,2\n");
         read.Should().Throw<InvalidDataException>().WithMessage("*run from 1 to 2*");
         File.WriteAllText(path, "a,label\n1,0\n2,0\n");
         Csv.Load<float>(path, new CsvOptions { LabelColumn = "label" }).Classes.Should().Be(2);
+        File.WriteAllText(path, "a,label\n1,1\n2,1\n");
+        Csv.Load<float>(path, new CsvOptions { LabelColumn = "label" }).Classes.Should().Be(2);
+        File.WriteAllText(path, "a,label\n1,2\n2,3\n3,5\n");
+        Csv.Load<float>(path, new CsvOptions { LabelColumn = "label" }).Classes.Should().Be(6);
     }
 
     [Fact]

@@ -92,9 +92,11 @@ public class GradientCheckInUseTests
             .Dense(3).Softmax().Build(seed: 4);
         var before = Weights(model);
         string path = Path.Combine(Path.GetTempPath(), $"dl-inuse-{Guid.NewGuid():N}.safetensors");
-        Exception? fitRefused = null, saveRefused = null;
+        Exception? fitRefused = null, saveRefused = null, nestedRefused = null;
         during = () =>
         {
+            // A check from inside the running check, on its own thread: its restore would undo the outer perturbation.
+            nestedRefused = Record.Exception(() => GradientChecker.Check(model, x, y));
             var other = new Thread(() =>
             {
                 fitRefused = Record.Exception(() => model.Fit(data, new TrainingOptions<double> { Epochs = 1, BatchSize = 4 }));
@@ -107,6 +109,7 @@ public class GradientCheckInUseTests
         GradientChecker.Check(model, x, y);
 
         fitRefused.Should().BeOfType<InvalidOperationException>().Which.Message.Should().StartWith("the model is already in use by a gradient check");
+        nestedRefused.Should().BeOfType<InvalidOperationException>().Which.Message.Should().StartWith("the model is already in use by a gradient check");
         saveRefused.Should().BeOfType<InvalidOperationException>().Which.Message.Should().Contain("a gradient check on another thread");
         File.Exists(path).Should().BeFalse();
         Weights(model).Should().BeEquivalentTo(before, o => o.WithStrictOrdering(), "the refused Fit took no step and the check restored its perturbations");
