@@ -39,10 +39,15 @@ public class GemmPoolWakeTests
             Enumerable.Range(2, 6).Select(i => pool.HelperState(i)).Should().OnlyContain(s => s.Blocked);
             Enumerable.Range(2, 6).Select(i => pool.HelperState(i).Wakeups).Should().Equal(wakeups, "two-thread calls wake helper 1 only");
 
-            // A wide call wakes them again and they take part.
+            // A wide call wakes them again (each is pulsed on its own monitor; a bound on attempts for liveness only).
             var again = new Count(8);
             pool.Run(again, 8);
             again.Ran.Should().Be(8);
+            for (int attempt = 0; Enumerable.Range(2, 6).Any(i => pool.HelperState(i).Wakeups == wakeups[i - 2]); attempt++)
+            {
+                attempt.Should().BeLessThan(100_000, "a job with 8 participants wakes helpers 2..7");
+                Thread.Sleep(1);
+            }
         }
         finally
         {
