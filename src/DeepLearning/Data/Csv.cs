@@ -84,6 +84,20 @@ public sealed class CsvOptions
     /// </summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
 
+    /// <summary>
+    /// Header names of columns that are neither inputs nor the label (an id, a name, a date): their cells are skipped
+    /// unread, whatever they hold. Each name must match exactly one column and not the label's. Null (default): every
+    /// column but the label is an input. An id column left in as a feature can make a model look better than it is,
+    /// when the rows are ordered by class.
+    /// </summary>
+    public IReadOnlyList<string>? IgnoreColumns { get; init; }
+
+    /// <summary>
+    /// The 0-based indices of columns to skip, as <see cref="IgnoreColumns"/> does by name (for a file without a header);
+    /// negative counts from the end. Null (default) for none.
+    /// </summary>
+    public IReadOnlyList<int>? IgnoreColumnIndices { get; init; }
+
     /// <summary>The default <see cref="MaxLineLength"/>: 64 Mi characters (a 128 MiB line buffer).</summary>
     public const int DefaultMaxLineLength = 64 * 1024 * 1024;
 
@@ -709,22 +723,25 @@ internal sealed class CsvLayout
     private readonly string _source;
     private readonly string[]? _names;
     private readonly char _delimiter;
+    private readonly bool[]? _skip; // columns neither input nor label (CsvOptions.IgnoreColumns), by index; null for none
 
-    private CsvLayout(string source, string[]? names, int columns, int labelIndex, char delimiter, bool firstRowPending)
+    private CsvLayout(string source, string[]? names, int columns, int labelIndex, bool[]? skip, char delimiter, bool firstRowPending)
     {
         _source = source;
         _names = names;
         Columns = columns;
         LabelIndex = labelIndex;
+        _skip = skip;
         _delimiter = delimiter;
         FirstRowPending = firstRowPending;
+        Features = columns - (labelIndex >= 0 ? 1 : 0) - (skip?.Count(b => b) ?? 0);
     }
 
     public int Columns { get; }
 
     public int LabelIndex { get; }
 
-    public int Features => LabelIndex >= 0 ? Columns - 1 : Columns;
+    public int Features { get; }
 
     /// <summary>True when the first data line has been read (to count columns) and is <see cref="CsvLineReader.Current"/>.</summary>
     public bool FirstRowPending { get; }
@@ -828,7 +845,73 @@ internal sealed class CsvLayout
             throw new ArgumentException($"{source}: say which column holds the label ({which}): set CsvOptions.LabelColumn = \"name\" or CsvOptions.LabelColumnIndex = -1 for the last column; for a file of inputs only, set CsvOptions.Unlabeled = true", nameof(options));
         }
 
-        return new CsvLayout(source, names, columns, labelIndex, options.Delimiter, pending);
+        var skip = IgnoredColumns(options, names, columns, labelIndex, source);
+        return new CsvLayout(source, names, columns, labelIndex, skip, options.Delimiter, pending);
+    }
+
+    // The columns of CsvOptions.IgnoreColumns / IgnoreColumnIndices, checked: each named once, in range, not the label,
+    // and at least one input left.
+    private static bool[]? IgnoredColumns(CsvOptions options, string[]? names, int columns, int labelIndex, string source)
+    {
+        if (options.IgnoreColumns is null && options.IgnoreColumnIndices is null)
+        {
+            return null;
+        }
+
+        var skip = new bool[columns];
+        void Mark(int index, string what)
+        {
+            if (index == labelIndex)
+            {
+                throw new ArgumentException($"{what} is the label column; it cannot be ignored too", nameof(options));
+            }
+
+            if (skip[index])
+            {
+                throw new ArgumentException($"{what} is listed twice among the columns to ignore", nameof(options));
+            }
+
+            skip[index] = true;
+        }
+
+        foreach (string? name in options.IgnoreColumns ?? [])
+        {
+            if (names is null)
+            {
+                throw new ArgumentException($"IgnoreColumns names column '{name}', but the file has no header (HasHeader is false); use IgnoreColumnIndices", nameof(options));
+            }
+
+            int index = name is null ? -1 : Array.IndexOf(names, name);
+            if (index < 0)
+            {
+                throw new InvalidDataException($"{source}: no column is named '{name}' (in CsvOptions.IgnoreColumns); the header has {Describe(names)}");
+            }
+
+            if (Array.IndexOf(names, name, index + 1) >= 0)
+            {
+                throw new InvalidDataException($"{source}: the header names more than one column '{name}', so IgnoreColumns is ambiguous; use IgnoreColumnIndices");
+            }
+
+            Mark(index, $"column '{name}'");
+        }
+
+        foreach (int given in options.IgnoreColumnIndices ?? [])
+        {
+            int index = given < 0 ? columns + given : given;
+            if ((uint)index >= (uint)columns)
+            {
+                throw new ArgumentException($"IgnoreColumnIndices must be in [−{columns}, {columns}) for a file of {columns} columns; received {given}", nameof(options));
+            }
+
+            Mark(index, $"column {index + 1}");
+        }
+
+        if (columns - (labelIndex >= 0 ? 1 : 0) - skip.Count(b => b) < 1)
+        {
+            throw new ArgumentException($"{source}: every column is the label or ignored; at least one input column must be left", nameof(options));
+        }
+
+        return skip;
     }
 
     /// <summary>Parses one line's inputs into x (in column order, label skipped) and returns where the label cell is.</summary>
@@ -842,7 +925,7 @@ internal sealed class CsvLayout
         Range label = default;
         while (true)
         {
-            if (column != LabelIndex && column < Columns && TryParsePlain(line, offset, _delimiter, out int end, out double plain))
+            if (column != LabelIndex && column < Columns && (_skip is null || !_skip[column]) && TryParsePlain(line, offset, _delimiter, out int end, out double plain))
             {
                 // The common cell ("0", "-0.25") read in the same pass that finds its end; a value of at most 15 digits
                 // is finite in float too.
@@ -869,7 +952,7 @@ internal sealed class CsvLayout
             {
                 label = new Range(offset, offset + length);
             }
-            else
+            else if (_skip is null || !_skip[column])
             {
                 x[f++] = ParseValue<T>(rest[..length], lineNumber, column);
             }

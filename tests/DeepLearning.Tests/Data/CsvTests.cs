@@ -36,6 +36,37 @@ public sealed class CsvTests : IDisposable
     }
 
     [Fact]
+    public void Ignored_columns_are_skipped_unread_by_name_or_index()
+    {
+        string path = _dir.File("ids.csv");
+        File.WriteAllText(path, "id,a,name,b,label\n17,1.5,Ann,2,cat\nA-9,-3,\"Bob\",4.25,dog\n");
+        var options = new CsvOptions { LabelColumn = "label", IgnoreColumns = ["id", "name"] };
+        var data = Csv.Load<float>(path, options);
+        data.X.Shape.Should().Equal(2, 2);
+        data.X.ReadOnlySpan.ToArray().Should().Equal(1.5f, 2f, -3f, 4.25f);
+        data.ClassNames.Should().Equal("cat", "dog");
+        Csv.OpenStreaming<float>(path, options).ToDataSet().X.Should().Be(data.X);
+
+        string bare = _dir.File("bare.csv");
+        File.WriteAllText(bare, "7,1,2,0\n8,3,4,1\n");
+        var byIndex = Csv.Load<float>(bare, new CsvOptions { HasHeader = false, LabelColumnIndex = -1, IgnoreColumnIndices = [0] });
+        byIndex.X.ReadOnlySpan.ToArray().Should().Equal(1f, 2f, 3f, 4f);
+
+        // Mistakes are named, nothing guessed.
+        Read(path, new CsvOptions { LabelColumn = "label", IgnoreColumns = ["ID"] }).Should().Throw<InvalidDataException>().WithMessage("*no column is named 'ID' (in CsvOptions.IgnoreColumns)*");
+        Read(path, new CsvOptions { LabelColumn = "label", IgnoreColumns = ["label"] }).Should().Throw<ArgumentException>().WithMessage("column 'label' is the label column; it cannot be ignored too*");
+        Read(path, new CsvOptions { LabelColumn = "label", IgnoreColumns = ["id"], IgnoreColumnIndices = [0] }).Should().Throw<ArgumentException>().WithMessage("column 1 is listed twice*");
+        Read(path, new CsvOptions { LabelColumn = "label", IgnoreColumnIndices = [5] }).Should().Throw<ArgumentException>().WithMessage("IgnoreColumnIndices must be in [−5, 5) for a file of 5 columns; received 5*");
+        Read(path, new CsvOptions { LabelColumn = "label", IgnoreColumns = ["id", "a", "name", "b"] }).Should().Throw<ArgumentException>().WithMessage("*at least one input column must be left*");
+        Read(bare, new CsvOptions { HasHeader = false, LabelColumnIndex = -1, IgnoreColumns = ["id"] }).Should().Throw<ArgumentException>().WithMessage("*the file has no header*use IgnoreColumnIndices*");
+
+        // Without the option a text column is an error, not a silent feature.
+        Read(path, new CsvOptions { LabelColumn = "label" }).Should().Throw<InvalidDataException>().WithMessage("*line 2, column 3 ('name'): 'Ann' is not a number");
+
+        static Action Read(string file, CsvOptions options) => () => Csv.Load<float>(file, options);
+    }
+
+    [Fact]
     public void A_width_mismatch_says_how_to_read_a_file_with_every_class()
     {
         // A model of 4 classes, and a test file whose labels happen to stop at class 2.
