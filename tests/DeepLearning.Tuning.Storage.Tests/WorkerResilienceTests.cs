@@ -34,6 +34,30 @@ public class WorkerResilienceTests
         Table(run.Result).Should().Be(Table(Tuner.RandomSearch(StudyStorageContractTests.Space(), StudyStorageContractTests.Objective, StudyStorageContractTests.Options(trials: 3))));
     }
 
+    [Theory]
+    [InlineData("claim")]
+    [InlineData("complete")]
+    [InlineData("fail")]
+    public void A_write_committed_before_its_reply_was_lost_is_neither_repeated_nor_miscounted(string call)
+    {
+        using var memory = new InMemoryStudyStorage();
+        using var storage = new Flaky(memory) { FailingCall = call, Failures = 1, Transient = true, AfterCommit = true };
+        int thrown = 0;
+        TrialOutcome Objective(TrialConfig c, CancellationToken t) =>
+            c.Id == 1 && Interlocked.Exchange(ref thrown, 1) == 0 ? throw new InvalidOperationException("once") : StudyStorageContractTests.Objective(c, t);
+
+        var run = Tuner.RunWorker(storage, "lost-reply", Objective, Random3(), _fast);
+
+        storage.Failed.Should().Be(1);
+        run.CompletedByThisWorker.Should().Be(3, "a result found recorded counts as recorded");
+        run.FailedByThisWorker.Should().Be(1, "trial 1's one failure, recorded once");
+        run.LostByThisWorker.Should().Be(0);
+        // A claim whose reply was lost is put back, not left running to go stale as a failed attempt.
+        memory.LoadTrials("lost-reply").Select(t => (t.Status, t.Failures)).Should().Equal(
+            (StoredTrialStatus.Complete, 0), (StoredTrialStatus.Complete, 1), (StoredTrialStatus.Complete, 0));
+        Table(run.Result).Should().Be(Table(Tuner.RandomSearch(StudyStorageContractTests.Space(), StudyStorageContractTests.Objective, StudyStorageContractTests.Options(trials: 3))));
+    }
+
     [Fact]
     public void The_trial_keeps_heart_beating_while_its_result_waits_for_the_storage()
     {
@@ -218,11 +242,19 @@ public class WorkerResilienceTests
         {
         }
 
+        /// <summary>True: the call is made, then the error thrown, as when a commit succeeds and its reply is lost.</summary>
+        public bool AfterCommit { get; init; }
+
         private T Maybe<T>(string call, Func<T> body)
         {
             if (call == FailingCall && Volatile.Read(ref _failed) < Failures)
             {
                 Interlocked.Increment(ref _failed);
+                if (AfterCommit)
+                {
+                    body();
+                }
+
                 throw new StudyStorageException($"flaky: {call} refused", null, Transient);
             }
 

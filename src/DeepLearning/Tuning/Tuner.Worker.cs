@@ -6,7 +6,11 @@ namespace DeepLearning;
 /// <summary>How one worker of a shared study behaves: its name, heartbeats, the stale timeout, polling and retries.</summary>
 public sealed record WorkerOptions
 {
-    /// <summary>The worker's name in the trials table. Default: <c>host:pid:random</c>, unique per call.</summary>
+    /// <summary>
+    /// The worker's name in the trials table. Default: <c>host:pid:random</c>, unique per call. Give each running worker its
+    /// own: after a storage error while claiming, a worker puts back every trial running under its name (one it may hold
+    /// without knowing, its claim's reply lost), which would take a trial from another worker of the same name.
+    /// </summary>
     public string? WorkerId { get; init; }
 
     /// <summary>How often the running trial's heartbeat is written. Default 10 s; at most 4,294,967,294 ms (about 49.7 days).</summary>
@@ -143,9 +147,9 @@ public static partial class Tuner
     /// before the objective sees it. Or the storage stayed unreachable or busy (<see cref="StudyStorageException.IsTransient"/>)
     /// for <see cref="WorkerOptions.StaleAfter"/> while claiming (the message says so) or while recording a finished trial
     /// (the message names the trial and its dev metric); a shorter outage is ridden out, the trial heart-beating meanwhile.
-    /// A write whose commit succeeded but whose reply was lost is tried again: a claim then takes another trial while the
-    /// first goes stale and counts as a failed attempt, and a result is found already recorded and counted as lost by this
-    /// worker (it is in the table).</exception>
+    /// A write whose commit succeeded but whose reply was lost is tried again safely: before claiming again the worker puts
+    /// back any trial running under its name, and a result whose second write finds nothing to update is looked up and
+    /// counted as recorded when the row holds it.</exception>
     public static StudyWorkerResult RunWorker(
         IStudyStorage storage,
         string studyName,
@@ -169,7 +173,24 @@ public static partial class Tuner
             TrialClaimResult next;
             try
             {
-                next = Retrying(() => storage.ClaimNext(studyName, worker, options.StaleAfter, options.MaxRetries), studyName, "claim a trial", options, cancellationToken);
+                // A claim tried again after a failure may have been committed before its reply was lost: that trial would
+                // be running under this worker, unknown to it, until it went stale as a failed attempt. Put it back first.
+                bool again = false;
+                next = Retrying(
+                    () =>
+                    {
+                        if (again)
+                        {
+                            ReleaseOwn(storage, studyName, worker);
+                        }
+
+                        again = true;
+                        return storage.ClaimNext(studyName, worker, options.StaleAfter, options.MaxRetries);
+                    },
+                    studyName,
+                    "claim a trial",
+                    options,
+                    cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -201,7 +222,7 @@ public static partial class Tuner
                 throw;
             }
 
-            var (result, wasLost, recorded) = RunClaimed(storage, studyName, claim, objective, options, cancellationToken);
+            var (result, wasLost, recorded) = RunClaimed(storage, studyName, worker, claim, objective, options, cancellationToken);
             if (wasLost && !recorded)
             {
                 lost++;
@@ -319,18 +340,28 @@ public static partial class Tuner
     /// stays unreachable, the <see cref="StudyStorageException"/> names the trial and its dev metric, so the result can be
     /// read from the message.
     /// </summary>
-    private static bool Record(IStudyStorage storage, string studyName, TrialClaim claim, TrialResult result, WorkerOptions options, CancellationToken cancellationToken)
+    private static bool Record(IStudyStorage storage, string studyName, string worker, TrialClaim claim, TrialResult result, WorkerOptions options, CancellationToken cancellationToken)
     {
+        string error = result.Error ?? "failed";
+        int calls = 0;
         try
         {
-            return Retrying(
-                () => result.Succeeded
-                    ? storage.Complete(studyName, claim, result.Outcome!, result.Seconds)
-                    : storage.Fail(studyName, claim, result.Error ?? "failed", result.Seconds, retry: claim.Failures < options.MaxRetries, result.Outcome),
+            bool recorded = Retrying(
+                () =>
+                {
+                    calls++;
+                    return result.Succeeded
+                        ? storage.Complete(studyName, claim, result.Outcome!, result.Seconds)
+                        : storage.Fail(studyName, claim, error, result.Seconds, retry: claim.Failures < options.MaxRetries, result.Outcome);
+                },
                 studyName,
                 $"record trial {claim.Config.Id}",
                 options,
                 cancellationToken);
+
+            // Tried again after a failure, the write may have been committed the first time, its reply lost: then the
+            // trial reads as this attempt's result, and it was recorded.
+            return recorded || (calls > 1 && RecordedEarlier(storage, studyName, worker, claim, result.Succeeded, error));
         }
         catch (Exception e) when (e is StudyStorageException { IsTransient: true } or OperationCanceledException)
         {
@@ -341,6 +372,34 @@ public static partial class Tuner
                 $"trial {claim.Config.Id} of study '{studyName}' {what}, but its result could not be recorded in {storage.Location}: {e.Message}; the trial goes back to the queue after StaleAfter",
                 e,
                 isTransient: true);
+        }
+    }
+
+    // Whether the trial's row holds this attempt's result already (a write committed before its reply was lost).
+    private static bool RecordedEarlier(IStudyStorage storage, string studyName, string worker, TrialClaim claim, bool succeeded, string error)
+    {
+        try
+        {
+            var t = storage.LoadTrials(studyName).FirstOrDefault(t => t.Config.Id == claim.Config.Id);
+            return t is not null && t.Attempts == claim.Attempt && (succeeded
+                ? t.Status == StoredTrialStatus.Complete && t.Worker == worker
+                : t.Failures == claim.Failures + 1 && t.Error == error && t.Status is StoredTrialStatus.Failed or StoredTrialStatus.Queued);
+        }
+        catch (StudyStorageException e) when (e.IsTransient)
+        {
+            return false;
+        }
+    }
+
+    // Puts back any trial running under this worker's name: after a claim whose reply was lost, one it does not know it holds.
+    private static void ReleaseOwn(IStudyStorage storage, string studyName, string worker)
+    {
+        foreach (var t in storage.LoadTrials(studyName))
+        {
+            if (t.Status == StoredTrialStatus.Running && t.Worker == worker)
+            {
+                storage.Release(studyName, new TrialClaim(t.Config, t.Attempts, t.Failures));
+            }
         }
     }
 
@@ -379,6 +438,7 @@ public static partial class Tuner
     private static (TrialResult Result, bool Lost, bool Recorded) RunClaimed(
         IStudyStorage storage,
         string studyName,
+        string worker,
         TrialClaim claim,
         Func<TrialConfig, CancellationToken, TrialOutcome> objective,
         WorkerOptions options,
@@ -428,7 +488,7 @@ public static partial class Tuner
 
             if (result.Status != TrialStatus.Cancelled && Volatile.Read(ref lost) == 0)
             {
-                recorded = Record(storage, studyName, claim, result, options, cancellationToken);
+                recorded = Record(storage, studyName, worker, claim, result, options, cancellationToken);
                 if (!recorded)
                 {
                     Trace.TraceWarning(string.Create(CultureInfo.InvariantCulture,
