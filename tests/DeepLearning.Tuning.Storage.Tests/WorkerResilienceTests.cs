@@ -59,6 +59,20 @@ public class WorkerResilienceTests
     }
 
     [Fact]
+    public void Cancelled_while_a_claim_is_tried_again_the_worker_puts_back_a_claim_whose_reply_was_lost()
+    {
+        using var memory = new InMemoryStudyStorage();
+        using var storage = new Flaky(memory) { FailingCall = "claim", Failures = int.MaxValue, Transient = true, AfterCommit = true };
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+
+        var run = Tuner.RunWorker(storage, "cancel-claim", StudyStorageContractTests.Objective, Random3(), _fast with { StaleAfter = TimeSpan.MaxValue }, cancel.Token);
+
+        run.Result.StopReason.Should().Be(StopReason.Cancelled);
+        storage.Failed.Should().BeGreaterThan(1);
+        memory.LoadTrials("cancel-claim").Should().OnlyContain(t => t.Status == StoredTrialStatus.Queued, "it used to stay running under the stopped worker, to go stale as a failed attempt");
+    }
+
+    [Fact]
     public void The_trial_keeps_heart_beating_while_its_result_waits_for_the_storage()
     {
         // Without heartbeats while the result waited, the trial went stale StaleAfter after its last beat, which could be

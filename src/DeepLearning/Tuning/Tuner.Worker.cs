@@ -171,11 +171,11 @@ public static partial class Tuner
         while (!cancellationToken.IsCancellationRequested && (options.MaxTrials is null || ran < options.MaxTrials))
         {
             TrialClaimResult next;
+            bool again = false;
             try
             {
                 // A claim tried again after a failure may have been committed before its reply was lost: that trial would
                 // be running under this worker, unknown to it, until it went stale as a failed attempt. Put it back first.
-                bool again = false;
                 next = Retrying(
                     () =>
                     {
@@ -194,6 +194,12 @@ public static partial class Tuner
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
+                // Cancelled between tries: a claim committed before its reply was lost goes back too (best effort).
+                if (again)
+                {
+                    ReleaseOwnBestEffort(storage, studyName, worker);
+                }
+
                 break;
             }
 
@@ -235,19 +241,14 @@ public static partial class Tuner
                 break;
             }
 
+            // Here the result was recorded (a trial lost or not recorded was counted above).
             if (result.Succeeded)
             {
-                completed += recorded ? 1 : 0;
+                completed++;
             }
             else
             {
-                failed += recorded ? 1 : 0;
-            }
-
-            if (!recorded)
-            {
-                lost++;
-                continue;
+                failed++;
             }
 
             options.OnTrialCompleted?.Invoke(result);
@@ -367,7 +368,7 @@ public static partial class Tuner
         {
             string what = result.Succeeded
                 ? string.Create(CultureInfo.InvariantCulture, $"succeeded with dev metric {result.Outcome!.DevMetric:R}")
-                : $"failed ({result.Error ?? "failed"})";
+                : $"failed ({error})";
             throw new StudyStorageException(
                 $"trial {claim.Config.Id} of study '{studyName}' {what}, but its result could not be recorded in {storage.Location}: {e.Message}; the trial goes back to the queue after StaleAfter",
                 e,
@@ -400,6 +401,18 @@ public static partial class Tuner
             {
                 storage.Release(studyName, new TrialClaim(t.Config, t.Attempts, t.Failures));
             }
+        }
+    }
+
+    private static void ReleaseOwnBestEffort(IStudyStorage storage, string studyName, string worker)
+    {
+        try
+        {
+            ReleaseOwn(storage, studyName, worker);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Trace.TraceWarning($"could not put back the trials of worker '{worker}' in study '{studyName}': {e.Message}");
         }
     }
 
