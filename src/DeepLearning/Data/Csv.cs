@@ -49,7 +49,7 @@ public sealed class CsvOptions
     /// <summary>Lines to skip before the header or the first row (for a preamble). Default 0.</summary>
     public int SkipLines { get; init; }
 
-    /// <summary>The cell separator. Default ','.</summary>
+    /// <summary>The cell separator ('\t' for tab-separated files). Default ','. A double quote or a line end is refused.</summary>
     public char Delimiter { get; init; } = ',';
 
     /// <summary>
@@ -62,7 +62,8 @@ public sealed class CsvOptions
     public int? LabelColumnIndex { get; init; }
 
     /// <summary>
-    /// True for a file without labels (inputs to predict on): every column is an input and Y has no columns.
+    /// True for a file without labels (inputs to predict on): every column not in <see cref="IgnoreColumns"/> or
+    /// <see cref="IgnoreColumnIndices"/> is an input and Y has no columns.
     /// Cannot be combined with <see cref="LabelColumn"/> or <see cref="LabelColumnIndex"/>. Default false.
     /// </summary>
     public bool Unlabeled { get; init; }
@@ -123,8 +124,10 @@ public sealed class CsvOptions
 /// accent would otherwise become one class). A line longer than <see cref="CsvOptions.MaxLineLength"/> characters is an
 /// <see cref="InvalidDataException"/> naming the line. A line ends at LF, CRLF or a lone CR (classic Mac OS), as Python's
 /// universal newlines read it; a field may not span lines.
-/// Cells are parsed with the invariant culture (a '.' decimal point); surrounding spaces and double quotes are
-/// removed, but a quoted cell may not contain the delimiter (such a line is refused as having too many cells). Blank
+/// Cells are parsed with the invariant culture (a '.' decimal point); surrounding spaces are removed. A cell whose first
+/// character other than a space is a double quote is quoted, as RFC 4180 and Excel write it: it runs to its closing
+/// quote, so it may hold the delimiter ("Braund, Mr. Owen"), and "" inside it stands for one quote; the quotes are
+/// removed. A quoted cell may not span lines (one without a closing quote on its line is refused, naming it). Blank
 /// lines are skipped. A missing, non-numeric or non-finite input cell (or one that overflows <c>T</c>, e.g. 1e40 read as
 /// float), a bad label, or a row with the wrong number of cells, is an <see cref="InvalidDataException"/>
 /// naming the line (1-based, counting every line of the file) and the column (1-based, with its header name). How the
@@ -560,6 +563,11 @@ internal sealed class CsvLabelMap
             throw layout.Error(lineNumber, layout.LabelIndex, "the label cell is empty (a missing value)");
         }
 
+        if (cell.Contains("\"\"", StringComparison.Ordinal) && cell.Length < raw.Trim().Length)
+        {
+            cell = CsvLayout.Text(raw); // "" in a quoted cell is one quote (rare: only such a label allocates)
+        }
+
         if (_lookup.TryGetValue(cell, out int key))
         {
             return key;
@@ -753,6 +761,11 @@ internal sealed class CsvLayout
             throw new ArgumentOutOfRangeException(nameof(options), options.SkipLines, $"SkipLines must be ≥ 0; received {options.SkipLines}");
         }
 
+        if (options.Delimiter is '"' or '\r' or '\n')
+        {
+            throw new ArgumentException($"CsvOptions.Delimiter may not be a double quote or a line end; received U+{(int)options.Delimiter:X4}", nameof(options));
+        }
+
         if (options.MaxLineLength < 1 || options.MaxLineLength > Array.MaxLength - 2)
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxLineLength, $"MaxLineLength must be in [1, {Array.MaxLength - 2}]; received {options.MaxLineLength}");
@@ -792,7 +805,7 @@ internal sealed class CsvLayout
                 throw new InvalidDataException($"{source}: the file is empty; expected a header line");
             }
 
-            names = Cells(header, options.Delimiter).Select(c => c.ToString()).ToArray();
+            names = Cells(header, options.Delimiter).ToArray();
             columns = names.Length;
             if (Csv.LooksLikeData(names))
             {
@@ -802,7 +815,7 @@ internal sealed class CsvLayout
         }
         else if (lines.TryReadDataLine(out var first))
         {
-            columns = first.Count(options.Delimiter) + 1;
+            columns = CountCells(first, options.Delimiter);
             pending = true;
         }
         else
@@ -919,6 +932,11 @@ internal sealed class CsvLayout
     public Range ParseRow<T>(ReadOnlySpan<char> line, long lineNumber, Span<T> x)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (line.Contains('"'))
+        {
+            return ParseQuotedRow(line, lineNumber, x);
+        }
+
         int column = 0;
         int f = 0;
         int offset = 0;
@@ -945,7 +963,7 @@ internal sealed class CsvLayout
             int length = cut < 0 ? rest.Length : cut;
             if (column >= Columns)
             {
-                throw new InvalidDataException($"{_source}: line {lineNumber} has {line.Count(_delimiter) + 1} cells; expected {Columns}{QuoteHint(line)}");
+                throw new InvalidDataException($"{_source}: line {lineNumber} has {line.Count(_delimiter) + 1} cells; expected {Columns}");
             }
 
             if (column == LabelIndex)
@@ -968,25 +986,152 @@ internal sealed class CsvLayout
 
         if (column != Columns)
         {
+            throw new InvalidDataException($"{_source}: line {lineNumber} has {column} cells; expected {Columns}");
+        }
+
+        return label;
+    }
+
+    // ParseRow for a line with a double quote in it: every cell's end is found by CellEnd, so a quoted cell may hold the
+    // delimiter. Kept apart so that the numeric fast path above is unchanged.
+    private Range ParseQuotedRow<T>(ReadOnlySpan<char> line, long lineNumber, Span<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int column = 0;
+        int f = 0;
+        int offset = 0;
+        Range label = default;
+        while (true)
+        {
+            int end = CellEnd(line, offset, _delimiter);
+            if (column >= Columns)
+            {
+                throw new InvalidDataException($"{_source}: line {lineNumber} has {CountCells(line, _delimiter)} cells; expected {Columns}{QuoteHint(line)}");
+            }
+
+            if (end < 0)
+            {
+                throw Error(lineNumber, column, $"the quoted cell {Shorten(line[offset..].Trim())} has no closing quote on its line (a cell may not span lines; a quote inside a quoted cell is written \"\")");
+            }
+
+            if (column == LabelIndex)
+            {
+                label = new Range(offset, end);
+            }
+            else if (_skip is null || !_skip[column])
+            {
+                x[f++] = ParseValue<T>(line[offset..end], lineNumber, column);
+            }
+
+            column++;
+            if (end == line.Length)
+            {
+                break;
+            }
+
+            offset = end + 1;
+        }
+
+        if (column != Columns)
+        {
             throw new InvalidDataException($"{_source}: line {lineNumber} has {column} cells; expected {Columns}{QuoteHint(line)}");
         }
 
         return label;
     }
 
-    // A quoted cell holding the delimiter ("dog, big") is split like any other: say so rather than only count cells.
+    // A quote counts only at the start of a cell: x "a, b" is two cells. Said when a line with quotes has the wrong count.
     private string QuoteHint(ReadOnlySpan<char> line) =>
-        line.Contains('"') ? $" (a quoted cell may not contain the delimiter '{_delimiter}')" : string.Empty;
+        line.Contains('"') ? $" (a cell holding the delimiter '{_delimiter}' must be quoted whole, from its first character)" : string.Empty;
 
+    /// <summary>
+    /// Where the cell that starts at <paramref name="offset"/> ends: the index of the delimiter after it, or the line's
+    /// length. A cell whose first character other than white space is '"' is quoted (RFC 4180): it runs to its closing
+    /// quote ("" inside stands for one quote), so it may hold the delimiter; anything after the closing quote up to the
+    /// delimiter stays part of the cell. −1 for a quoted cell with no closing quote on the line.
+    /// </summary>
+    public static int CellEnd(ReadOnlySpan<char> line, int offset, char delimiter)
+    {
+        int i = offset;
+        while (i < line.Length && line[i] != delimiter && char.IsWhiteSpace(line[i]))
+        {
+            i++;
+        }
+
+        if (i < line.Length && line[i] == '"')
+        {
+            i++;
+            while (true)
+            {
+                int q = line[i..].IndexOf('"');
+                if (q < 0)
+                {
+                    return -1;
+                }
+
+                i += q + 1;
+                if (i < line.Length && line[i] == '"')
+                {
+                    i++; // "" inside a quoted cell
+                    continue;
+                }
+
+                break;
+            }
+        }
+
+        int cut = line[i..].IndexOf(delimiter);
+        return cut < 0 ? line.Length : i + cut;
+    }
+
+    /// <summary>The number of cells of a line, quoted cells counted as one (an unclosed one runs to the line's end).</summary>
+    public static int CountCells(ReadOnlySpan<char> line, char delimiter)
+    {
+        if (!line.Contains('"'))
+        {
+            return line.Count(delimiter) + 1;
+        }
+
+        int count = 1;
+        int offset = 0;
+        int end;
+        while ((end = CellEnd(line, offset, delimiter)) >= 0 && end < line.Length)
+        {
+            count++;
+            offset = end + 1;
+        }
+
+        return count;
+    }
+
+    /// <summary>The text of every cell of a line (a header), cleaned and unquoted.</summary>
     public static List<string> Cells(ReadOnlySpan<char> line, char delimiter)
     {
         var cells = new List<string>();
-        foreach (var range in line.Split(delimiter))
+        int offset = 0;
+        while (true)
         {
-            cells.Add(Clean(line[range]).ToString());
-        }
+            int end = CellEnd(line, offset, delimiter);
+            if (end < 0)
+            {
+                end = line.Length;
+            }
 
-        return cells;
+            cells.Add(Text(line[offset..end]));
+            if (end == line.Length)
+            {
+                return cells;
+            }
+
+            offset = end + 1;
+        }
+    }
+
+    /// <summary>A cell's text: <see cref="Clean"/>ed, with "" in a quoted cell read as one quote.</summary>
+    public static string Text(ReadOnlySpan<char> raw)
+    {
+        var cell = Clean(raw);
+        return cell.Length < raw.Trim().Length && cell.Contains("\"\"", StringComparison.Ordinal) ? cell.ToString().Replace("\"\"", "\"", StringComparison.Ordinal) : cell.ToString();
     }
 
     public static ReadOnlySpan<char> Clean(ReadOnlySpan<char> cell)

@@ -279,10 +279,42 @@ public sealed class CsvTests : IDisposable
     }
 
     [Fact]
-    public void A_quoted_cell_holding_the_delimiter_is_refused_with_the_reason()
+    public void A_quoted_cell_may_hold_the_delimiter_and_escaped_quotes_as_RFC_4180_writes_them()
     {
-        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,b,c\n1,2,cat\n3,4,\"dog, big\"\n"), new CsvOptions { LabelColumn = "c" }, "data.csv"))
-            .Should().Throw<InvalidDataException>().WithMessage("data.csv: line 3 has 4 cells; expected 3 (a quoted cell may not contain the delimiter ',')");
+        // The Titanic file's name column ("Braund, Mr. Owen Harris") was split in two, and the whole line refused.
+        const string text = "id,\"name, full\",age,label\n1,\"Braund, Mr. Owen Harris\",22,\"dog, big\"\n2,\"O\"\"Brien, Ms.\" ,35,cat\n3, \"Smith\",\"4.5\",\"say \"\"hi\"\"\"\n";
+        var options = new CsvOptions { LabelColumn = "label", IgnoreColumns = ["id", "name, full"] };
+        var data = Csv.Load<double>(new StringReader(text), options, "people.csv");
+        data.X.ReadOnlySpan.ToArray().Should().Equal(22, 35, 4.5);
+        data.ClassNames.Should().Equal("cat", "dog, big", "say \"hi\"");
+        data.Labels.Should().Equal(1, 0, 2);
+
+        string path = _dir.File("people.csv");
+        File.WriteAllText(path, text);
+        Csv.OpenStreaming<double>(path, options).ToDataSet().X.Should().Be(data.X);
+        var named = Csv.Load<double>(path, new CsvOptions { LabelColumn = "label", IgnoreColumns = ["id", "name, full"], ClassNames = ["say \"hi\"", "dog, big", "cat"] });
+        named.Labels.Should().Equal(1, 2, 0); // a class name with a quote matches the unescaped cell
+
+        // Without a header, the first line's quoted cell is counted as one.
+        Csv.Load<float>(new StringReader("\"a, b\",1,0\n\"c\",2,1\n"), new CsvOptions { HasHeader = false, LabelColumnIndex = -1, IgnoreColumnIndices = [0] })
+            .X.ReadOnlySpan.ToArray().Should().Equal(1f, 2f);
+
+        // Tab-separated: leading white space before a quote is not taken for the delimiter.
+        Csv.Load<float>(new StringReader("a\tb\n\"1\"\t \"x\ty\"\n2\tz\n"), new CsvOptions { Delimiter = '\t', LabelColumn = "b" }, "tabs.tsv").ClassNames.Should().Equal("x\ty", "z");
+    }
+
+    [Fact]
+    public void A_quoted_cell_without_its_closing_quote_or_a_quote_inside_an_unquoted_cell_is_named()
+    {
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,b,c\n1,2,cat\n3,\"4,dog\n"), new CsvOptions { LabelColumn = "c" }, "data.csv"))
+            .Should().Throw<InvalidDataException>().WithMessage("data.csv: line 3, column 2 ('b'): the quoted cell \"4,dog has no closing quote on its line (a cell may not span lines*");
+
+        // A quote in the middle of a cell is text, not the start of a quoted cell: the line has one cell too many.
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,b,c\n1,2,cat\n3,4,big \"dog, cat\"\n"), new CsvOptions { LabelColumn = "c" }, "data.csv"))
+            .Should().Throw<InvalidDataException>().WithMessage("data.csv: line 3 has 4 cells; expected 3 (a cell holding the delimiter ',' must be quoted whole, from its first character)");
+
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a\"b\n1\"2\n"), new CsvOptions { Delimiter = '"', LabelColumnIndex = 1 }))
+            .Should().Throw<ArgumentException>().WithMessage("CsvOptions.Delimiter may not be a double quote or a line end; received U+0022*");
     }
 
     [Fact]

@@ -183,7 +183,8 @@ public sealed class DataFuzzTests : IDisposable
             }
         }
 
-        outcomes.Verify(minimumLoaded: 200, minimumRejected: 500);
+        // 187 load: a file cut inside a quoted cell ("bird) is refused (no closing quote) rather than read as a class '"bird'.
+        outcomes.Verify(minimumLoaded: 170, minimumRejected: 500);
     }
 
     [Fact]
