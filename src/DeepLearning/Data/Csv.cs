@@ -111,6 +111,23 @@ public sealed class CsvOptions
 
     internal bool HasLabel => LabelColumn is not null || LabelColumnIndex is not null;
 
+    /// <summary>A copy whose lists are copied too: a streaming source reads every epoch with the options it was opened with.</summary>
+    internal CsvOptions Snapshot() => new()
+    {
+        HasHeader = HasHeader,
+        SkipLines = SkipLines,
+        Delimiter = Delimiter,
+        LabelColumn = LabelColumn,
+        LabelColumnIndex = LabelColumnIndex,
+        Unlabeled = Unlabeled,
+        Regression = Regression,
+        Classes = Classes,
+        ClassNames = ClassNames?.ToArray(),
+        IgnoreColumns = IgnoreColumns?.ToArray(),
+        IgnoreColumnIndices = IgnoreColumnIndices?.ToArray(),
+        MaxLineLength = MaxLineLength,
+    };
+
     internal bool IsClassification => HasLabel && !Regression;
 }
 
@@ -266,6 +283,7 @@ public static class Csv
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(options);
+        options = options.Snapshot(); // a list changed in place later must not change what later epochs read
         CsvLayout layout;
         CsvLabelMap? map = null;
         FileFingerprint fingerprint;
@@ -417,9 +435,11 @@ public static class Csv
                 // Through the open handle: a file replaced between a check by path and the open would go unnoticed.
                 fingerprint.Check(path, file);
                 _layout = CsvLayout.Read(_lines, options, path);
-                if (_layout.Features != opened.Features || _layout.LabelIndex != opened.LabelIndex)
+                // Compared column by column, ignored ones included: the same count of features from other columns (an
+                // ignored list changed in place, or a header reordered) would feed the model the wrong inputs.
+                if (!_layout.SameColumns(opened))
                 {
-                    throw new InvalidDataException($"'{path}' changed since it was opened for streaming: its header now gives {_layout.Features} features (label column {_layout.LabelIndex}), not {opened.Features} (label column {opened.LabelIndex}); open the file again");
+                    throw new InvalidDataException($"'{path}' changed since it was opened for streaming: its header now gives {_layout.Describe()}, not {opened.Describe()}; open the file again");
                 }
             }
             catch
@@ -753,6 +773,19 @@ internal sealed class CsvLayout
 
     /// <summary>True when the first data line has been read (to count columns) and is <see cref="CsvLineReader.Current"/>.</summary>
     public bool FirstRowPending { get; }
+
+    /// <summary>True when both read the same columns in the same roles (inputs, label, ignored).</summary>
+    public bool SameColumns(CsvLayout other) =>
+        Columns == other.Columns && LabelIndex == other.LabelIndex && Features == other.Features
+        && (_skip ?? []).AsSpan().SequenceEqual(other._skip ?? []);
+
+    /// <summary>The roles of the columns, for a message: "3 features of 5 columns (label column 5, ignored 1, 2)".</summary>
+    public string Describe()
+    {
+        string ignored = _skip is null ? string.Empty : ", ignored " + string.Join(", ", Enumerable.Range(0, Columns).Where(c => _skip[c]).Select(c => (c + 1).ToString(CultureInfo.InvariantCulture)));
+        string label = LabelIndex < 0 ? "no label" : $"label column {LabelIndex + 1}";
+        return $"{Features} features of {Columns} columns ({label}{ignored})";
+    }
 
     public static CsvLayout Read(CsvLineReader lines, CsvOptions options, string source)
     {

@@ -38,6 +38,34 @@ public sealed class StreamingChangeTests : IDisposable
     }
 
     [Fact]
+    public void A_csv_source_reads_every_epoch_with_the_options_it_was_opened_with()
+    {
+        string path = _dir.File("ids.csv");
+        File.WriteAllText(path, "id,a,b,label\n7,1,2,0\n8,3,4,1\n");
+        var ignored = new List<string> { "id" };
+        var source = Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "label", IgnoreColumns = ignored });
+        var first = source.ToDataSet();
+        ignored[0] = "a"; // the list the options hold, changed in place: the id column would have become an input
+        source.ToDataSet().X.Should().Be(first.X);
+        first.X.ReadOnlySpan.ToArray().Should().Equal(1f, 2f, 3f, 4f);
+    }
+
+    [Fact]
+    public void A_csv_header_reordered_in_a_rewrite_the_fingerprint_misses_is_refused_by_its_columns()
+    {
+        // Same length and last-write time (restored): only the header's columns tell the files apart.
+        string path = _dir.File("cols.csv");
+        File.WriteAllText(path, "id,a,b,label\n7,1,2,0\n8,3,4,1\n");
+        var written = File.GetLastWriteTimeUtc(path);
+        var source = Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "label", IgnoreColumns = ["id"] });
+        source.ToDataSet().Count.Should().Be(2);
+        File.WriteAllText(path, "a,id,b,label\n1,7,2,0\n3,8,4,1\n");
+        File.SetLastWriteTimeUtc(path, written);
+        source.Invoking(s => s.ToDataSet()).Should().Throw<InvalidDataException>()
+            .WithMessage($"'{path}' changed since it was opened for streaming: its header now gives 2 features of 4 columns (label column 4, ignored 2), not 2 features of 4 columns (label column 4, ignored 1); open the file again");
+    }
+
+    [Fact]
     public void Idx_files_rewritten_between_epochs_are_refused_naming_the_file()
     {
         string images = _dir.File("images.idx");
