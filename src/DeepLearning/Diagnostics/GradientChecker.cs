@@ -91,6 +91,10 @@ public sealed record GradientCheckReport(double Difference, IReadOnlyList<Parame
 /// </remarks>
 public static class GradientChecker
 {
+    // The double models this thread is checking in place (perturbed), for refusing a nested check of one of them.
+    [ThreadStatic]
+    private static HashSet<object>? _checkingInPlace;
+
     /// <summary>Runs the check on the batch (X, Y).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="GradientCheckOptions.Epsilon"/> is not finite and &gt; 0, or <see cref="GradientCheckOptions.MaxCoordinatesPerTensor"/> is below 1.</exception>
     /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named).</exception>
@@ -130,6 +134,13 @@ public static class GradientChecker
         // Predict or Save there would see them. A float model is checked through a double copy, held while it is copied.
         // A callback of the Fit running on this thread may check: that Fit waits for it. A check nested in a running check
         // (from a custom layer) is refused by the claim: the outer check's perturbation would be restored under it.
+        // From a Fit callback the Fit's hold stands in for the claim, so a check nested in that check is caught here: the
+        // models this thread is checking in place.
+        if (model is Model<double> && _checkingInPlace is { } checking && checking.Contains(model))
+        {
+            throw new InvalidOperationException("the model is already in use by a gradient check that has not returned (a check nested in a check on this thread, e.g. from a custom layer's forward pass); its restore would undo the outer check's perturbation");
+        }
+
         bool claimed = false;
         if (!InUse.HeldByThisThread(model, InUse.Fit))
         {
@@ -147,6 +158,11 @@ public static class GradientChecker
             }
 
             var saved = ReferenceEquals(copy, model) ? copy.CaptureState() : null;
+            if (saved is not null)
+            {
+                (_checkingInPlace ??= new HashSet<object>(ReferenceEqualityComparer.Instance)).Add(model);
+            }
+
             var dropouts = copy.Layers.OfType<Dropout<double>>().ToArray();
             var dropoutWasEnabled = dropouts.Select(d => d.Enabled).ToArray();
             bool hadDropout = dropouts.Any(d => d.KeepProb < 1);
@@ -159,6 +175,7 @@ public static class GradientChecker
             {
                 if (saved is not null)
                 {
+                    _checkingInPlace!.Remove(model);
                     copy.RestoreState(saved);
                     for (int i = 0; i < dropouts.Length; i++)
                     {

@@ -119,6 +119,49 @@ public class GradientCheckInUseTests
     }
 
     [Fact]
+    public void A_check_nested_in_a_check_run_from_a_fit_callback_is_refused()
+    {
+        // The Fit's hold stands in for the outer check's claim, so the claim alone did not catch the nested check.
+        var (x, y) = TestData.Problem<double>(12, 4, 3, "softmax", seed: 6);
+        Action? during = null;
+        var model = Model.Sequential<double>(4)
+            .Add((inputs, rng) =>
+            {
+                var w = new Parameter<double>("weight", Tensor.RandomNormal<double>(rng, [5, inputs], 0, 0.5), regularized: true);
+                return new TapeLayer<double>("Hooked", inputs, 5, [w], (v, p) =>
+                {
+                    var hook = during;
+                    during = null;
+                    hook?.Invoke();
+                    return v.MatMul(p[0], transposeB: true).Tanh();
+                });
+            }, outputSize: 5)
+            .Dense(3).Softmax().Build(seed: 7);
+        Exception? nestedRefused = null;
+        GradientCheckReport? outer = null;
+        double[][]? before = null, after = null;
+        var callback = new LambdaCallback((context, record) =>
+        {
+            if (record.Epoch != 1)
+            {
+                return;
+            }
+
+            before = Weights(model);
+            during = () => nestedRefused = Record.Exception(() => GradientChecker.Check(model, x, y));
+            outer = GradientChecker.Check(model, x, y);
+            after = Weights(model);
+        });
+
+        model.Fit(DataSet.FromTargets(x, y), new TrainingOptions<double> { Epochs = 2, BatchSize = 4, Callbacks = { callback } });
+
+        nestedRefused.Should().BeOfType<InvalidOperationException>().Which.Message.Should().StartWith("the model is already in use by a gradient check that has not returned (a check nested in a check on this thread");
+        outer!.Verdict.Should().Be(GradientVerdict.Correct);
+        after.Should().BeEquivalentTo(before, o => o.WithStrictOrdering(), "the outer check restored its perturbations");
+        GradientChecker.Check(model, x, y).Verdict.Should().Be(GradientVerdict.Correct, "the set of checks in progress was emptied");
+    }
+
+    [Fact]
     public void A_float_model_is_held_only_while_it_is_copied()
     {
         var (x, y) = TestData.Problem<float>(12, 4, 3, "softmax", seed: 5);
