@@ -677,14 +677,15 @@ public static class Trainer
 
         if (source.Targets != model.OutputSize)
         {
-            throw new ArgumentException($"the {what} has {source.Targets} target columns but the model has {model.OutputSize} outputs{WidthHint(source.Targets, model.OutputSize, model.IsClassifier)}");
+            throw new ArgumentException($"the {what} has {source.Targets} target columns but the model has {model.OutputSize} outputs{WidthHint(source.Targets, model.OutputSize, model.IsClassifier, model.IsMultiLabel)}");
         }
     }
 
     /// <summary>Why a data set's target width may differ from the model's outputs, for the messages of Fit and Evaluate.</summary>
-    internal static string WidthHint(int targets, int outputs, bool classifier) => (targets, outputs) switch
+    internal static string WidthHint(int targets, int outputs, bool classifier, bool multiLabel) => (targets, outputs) switch
     {
         _ when !classifier => " (a regression model predicts one column per target)",
+        _ when multiLabel => " (a multi-label sigmoid output has one 0/1 column per label)",
         (1, 2) => " (a binary 0/1 column: use data.ToOneHotTargets() for a 2-unit softmax, or end the model with Dense(1).Sigmoid())",
         ( > 1, > 1) => string.Create(CultureInfo.InvariantCulture,
             $" (one-hot targets need one column per class; a file read on its own infers its classes from the labels it holds, so read it with CsvOptions.Classes = {outputs} or the training set's ClassNames)"),

@@ -80,6 +80,12 @@ public sealed class CsvTests : IDisposable
         var twoUnits = Model.Sequential<float>(1).Dense(2).Softmax().Build(seed: 1);
         var fit = () => twoUnits.Fit(binary, new TrainingOptions<float> { Epochs = 1 });
         fit.Should().Throw<ArgumentException>().WithMessage("*1 target columns but the model has 2 outputs (a binary 0/1 column: use data.ToOneHotTargets()*");
+
+        // A multi-label sigmoid output is not told about one-hot classes.
+        var tags = DataSet.FromTargets(Tensor.FromRows(new float[][] { [0f], [1f] }), Tensor.FromRows(new float[][] { [1f, 0f], [1f, 1f] }));
+        var threeLabels = Model.Sequential<float>(1).Dense(3).Sigmoid().Build(seed: 1);
+        threeLabels.IsMultiLabel.Should().BeTrue();
+        threeLabels.Invoking(m => m.Evaluate(tags)).Should().Throw<ArgumentException>().WithMessage("*2 target columns but the model has 3 outputs (a multi-label sigmoid output has one 0/1 column per label)*");
     }
 
     [Fact]
