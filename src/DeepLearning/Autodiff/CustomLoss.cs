@@ -20,7 +20,8 @@ namespace DeepLearning;
 /// and Y, or ŷ &gt; 0.5 for one output, or per cell for a sigmoid output with several columns, as
 /// <see cref="Model{T}.IsMultiLabel"/> describes) unless it is created with <c>classification: false</c>, which makes it a
 /// regression loss (evaluated with MSE, RMSE, MAE and R²). Each thread gets its own tape, so evaluation may run on several threads. A
-/// model with a custom loss can be saved but loading it needs the loss again; check a custom loss's gradient on a
+/// model with a custom loss can be saved, and loads with <c>Model.Load&lt;T&gt;(path, loss)</c> given the same loss again
+/// (the file holds only its <see cref="Loss.Name"/>, so keep names distinct); check a custom loss's gradient on a
 /// double model (the checker converts a float model, which a loss written for float alone cannot follow).</para>
 /// </remarks>
 public abstract class CustomLoss : Loss

@@ -30,6 +30,13 @@ public sealed partial class Tape<T>
             throw new ArgumentException($"Backward: the seed gradient has shape {Shape(seed)} but the root has shape {Shape(root.Value)}", nameof(seed));
         }
 
+        // Every node recorded so far, not only up to the root: one recorded after it keeps the flag of an earlier pass
+        // (retainGraph), and its Grad would show that pass's gradient.
+        for (int i = 0; i < _count; i++)
+        {
+            _nodes[i].Reached = false;
+        }
+
         if (root.IsLeaf)
         {
             AddSeed(root.EnsureGrad(), seed);
@@ -37,10 +44,6 @@ public sealed partial class Tape<T>
         }
 
         int last = root.Index;
-        for (int i = 0; i <= last; i++)
-        {
-            _nodes[i].Reached = false;
-        }
 
         var g = root.EnsureGrad();
         if (seed is null)

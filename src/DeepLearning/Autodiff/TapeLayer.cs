@@ -71,6 +71,17 @@ public sealed class TapeLayer<T> : ILayer<T>
             }
         }
 
+        for (int i = 1; i < _parameters.Length; i++)
+        {
+            int j = Array.FindIndex(_parameters, 0, i, p => ReferenceEquals(p, _parameters[i]) || p.Name == _parameters[i].Name);
+            if (j >= 0)
+            {
+                throw new ArgumentException(ReferenceEquals(_parameters[j], _parameters[i])
+                    ? $"parameters[{j}] and parameters[{i}] are the same parameter \"{_parameters[i].Name}\"; list each once (use its variable twice in the forward function instead)"
+                    : $"parameters[{j}] and parameters[{i}] are both named \"{_parameters[i].Name}\"; names key saving, loading and optimizer state, so each needs its own", nameof(parameters));
+            }
+        }
+
         _suffixes = [.. _parameters.Select(p => p.Name)];
         _leaves = [.. _parameters.Select(p => _tape.Parameter(p))];
     }

@@ -57,6 +57,17 @@ public sealed class Model<T>
         Random = random;
         Seed = seed;
         _parameters = layers.SelectMany(l => l.Parameters).ToArray();
+
+        // Names key Save, LoadWeights and optimizer state: a repeat failed only there, later, with an unrelated message.
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var name in _parameters.Select(p => p.Name).Concat(layers.SelectMany(l => l.Buffers.Select(b => $"{l.Name}.{b.Key}"))))
+        {
+            if (!names.Add(name))
+            {
+                throw new ArgumentException($"two parameters or buffers of the model are named \"{name}\" (a layer lists one twice, or two of one name); each needs its own name, which keys saving, loading and optimizer state", nameof(layers));
+            }
+        }
+
         OutputSize = layers.Length == 0 ? inputs : layers[^1].OutputSize;
         _outputGradient = new BatchBuffer<T>(OutputSize);
         _inputBuffer = new BatchBuffer<T>(inputs);

@@ -18,7 +18,7 @@ public static class Model
     /// Loads a model saved with <see cref="Model{T}.Save"/> (architecture, weights, running statistics, input
     /// transform), converting the stored element type to <typeparamref name="T"/>. The file is treated as hostile:
     /// the whole header is validated against the bytes present before anything sized by it is allocated; see
-    /// <see cref="ModelFile.Load{T}"/>. To load a PyTorch state_dict, build the model in code and call
+    /// <see cref="ModelFile.Load{T}(string)"/>. To load a PyTorch state_dict, build the model in code and call
     /// <see cref="Model{T}.LoadWeights"/>.
     /// </summary>
     /// <param name="path">The model file.</param>
@@ -30,6 +30,25 @@ public static class Model
     /// message names the file and the entry at fault. No other exception type escapes.</exception>
     public static Model<T> Load<T>(string path)
         where T : unmanaged, IFloatingPointIeee754<T> => ModelFile.Load<T>(path);
+
+    /// <summary>
+    /// Loads a model saved with a <see cref="CustomLoss"/>, given that loss again (the file holds only its name); see
+    /// <see cref="ModelFile.Load{T}(string, Loss)"/>. Keras users know this as <c>custom_objects</c>.
+    /// </summary>
+    /// <param name="path">The model file.</param>
+    /// <param name="loss">The loss the model was saved with; its <see cref="Loss.Name"/> must equal the stored one.</param>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null, empty or white space.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="IOException">The file system failed to open or read the file.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
+    /// <exception cref="InvalidDataException">The contents are truncated, corrupt, hostile or not a model file, or the
+    /// stored loss name differs from <paramref name="loss"/>'s.</exception>
+    public static Model<T> Load<T>(string path, Loss loss)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        return ModelFile.Load<T>(path, loss);
+    }
 }
 
 /// <summary>

@@ -169,10 +169,26 @@ public static class ModelFile
     /// <exception cref="InvalidDataException">The contents are truncated, corrupt, hostile, or not a model file
     /// (e.g. a bare PyTorch state_dict: load that with <see cref="LoadWeights{T}"/> into a model built in code).</exception>
     public static Model<T> Load<T>(string path)
+        where T : unmanaged, IFloatingPointIeee754<T> => Load<T>(path, null);
+
+    /// <summary>
+    /// Loads a model saved with a <see cref="CustomLoss"/>, given that loss again (a file holds only its name; the code
+    /// is the caller's): as <see cref="Load{T}(string)"/>, with <paramref name="loss"/> in place of the stored name.
+    /// </summary>
+    /// <param name="path">The model file.</param>
+    /// <param name="loss">The loss the model was saved with; its <see cref="Loss.Name"/> must equal the stored one.
+    /// Null reads the stored name as a built-in loss, as <see cref="Load{T}(string)"/> does.</param>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null, empty or white space.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="IOException">The file system failed to open or read the file.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
+    /// <exception cref="InvalidDataException">The contents are truncated, corrupt, hostile or not a model file, or the
+    /// stored loss name differs from <paramref name="loss"/>'s.</exception>
+    public static Model<T> Load<T>(string path, Loss? loss)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var file = Read<T>(path);
-        return FromContents(file, path);
+        return FromContents(file, path, loss);
     }
 
     /// <summary>
@@ -227,9 +243,9 @@ public static class ModelFile
             {
                 missing.Add(name);
             }
-            else if (!source.Shape.AsSpan().SequenceEqual(tensor.Shape))
+            else if (file.Scalars.Contains(name) || !source.Shape.AsSpan().SequenceEqual(tensor.Shape))
             {
-                mismatches.Add(new ShapeMismatch(name, source.Shape.ToArray(), tensor.Shape.ToArray()));
+                mismatches.Add(new ShapeMismatch(name, file.FileShape(name), tensor.Shape.ToArray()));
             }
             else
             {
@@ -304,6 +320,7 @@ public static class ModelFile
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
         var (entries, metadata, dataStart) = ReadHeader(stream, path);
         var tensors = new Dictionary<string, Tensor<T>>(entries.Count, StringComparer.Ordinal);
+        var scalars = new HashSet<string>(StringComparer.Ordinal);
         byte[]? chunk = null;
         stream.Position = dataStart;
         Tensor<T>? empty = null;
@@ -319,6 +336,11 @@ public static class ModelFile
             // The entry's shape array (checked in ParseEntry) becomes the tensor's, and scalars share one: a header of
             // many tiny tensors costs little more than its own size.
             var tensor = Tensor<T>.Adopt(entry.Shape.Length == 0 ? _scalarShape : entry.Shape);
+            if (entry.Shape.Length == 0)
+            {
+                scalars.Add(entry.Name);
+            }
+
             ReadTensor(stream, entry.DType, tensor.Span, ref chunk);
             tensors.Add(entry.Name, tensor);
             if (tensor.Length == 0)
@@ -327,7 +349,7 @@ public static class ModelFile
             }
         }
 
-        return new SafeTensorsContents<T>(tensors, metadata);
+        return new SafeTensorsContents<T>(tensors, metadata) { Scalars = scalars };
     }
 
     /// <summary>
@@ -481,7 +503,7 @@ public static class ModelFile
         }.ToJsonString();
     }
 
-    private static Model<T> FromContents<T>(SafeTensorsContents<T> file, string path)
+    private static Model<T> FromContents<T>(SafeTensorsContents<T> file, string path, Loss? customLoss)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!file.Metadata.TryGetValue("format", out var format) || format != FormatName || !file.Metadata.TryGetValue("architecture", out var arch))
@@ -489,7 +511,7 @@ public static class ModelFile
             throw Bad(path, "it is a safetensors file without a DeepLearning architecture in __metadata__ (format/architecture); to load a PyTorch state_dict, build the model in code and call LoadWeights");
         }
 
-        var (inputs, loss, regularizer, seed, configs) = ParseArchitecture(path, arch);
+        var (inputs, loss, regularizer, seed, configs) = ParseArchitecture(path, arch, customLoss);
 
         // Before building (which allocates weights), check every layer's settings and that every sized tensor
         // the architecture implies is in the file with the right shape.
@@ -636,7 +658,7 @@ public static class ModelFile
         return model;
     }
 
-    private static (int Inputs, Loss Loss, Regularizer Regularizer, ulong Seed, List<(string Name, LayerConfig Config)> Layers) ParseArchitecture(string path, string arch)
+    private static (int Inputs, Loss Loss, Regularizer Regularizer, ulong Seed, List<(string Name, LayerConfig Config)> Layers) ParseArchitecture(string path, string arch, Loss? customLoss)
     {
         JsonDocument doc;
         try
@@ -660,7 +682,25 @@ public static class ModelFile
                     throw Bad(path, $"architecture.inputs is {inputs}; it must be ≥ 1");
                 }
 
-                var loss = Loss.Parse(Str(path, Field(path, root, "loss", where), "architecture.loss"));
+                string lossName = Str(path, Field(path, root, "loss", where), "architecture.loss");
+                Loss loss;
+                if (customLoss is not null)
+                {
+                    loss = customLoss.Name == lossName ? customLoss
+                        : throw Bad(path, $"architecture.loss is '{CsvLayout.Shorten(lossName)}' but the loss given is named '{CsvLayout.Shorten(customLoss.Name)}'; pass the loss the model was saved with");
+                }
+                else
+                {
+                    try
+                    {
+                        loss = Loss.Parse(lossName);
+                    }
+                    catch (FormatException)
+                    {
+                        throw Bad(path, $"architecture: unknown loss '{CsvLayout.Shorten(lossName)}' (not a built-in loss; a model saved with a custom loss loads with Model.Load<T>(path, loss), given that loss again)");
+                    }
+                }
+
                 var regularizer = Regularization.Parse(root.TryGetValue("regularizer", out var r) ? Str(path, r, "architecture.regularizer") : "None");
                 string seedText = root.TryGetValue("seed", out var s) ? Str(path, s, "architecture.seed") : "0";
                 if (!ulong.TryParse(seedText, NumberStyles.None, CultureInfo.InvariantCulture, out ulong seed))
@@ -776,9 +816,9 @@ public static class ModelFile
             throw Bad(path, $"tensor '{name}' is missing");
         }
 
-        if (!t.Shape.AsSpan().SequenceEqual(shape))
+        if (file.Scalars.Contains(name) || !t.Shape.AsSpan().SequenceEqual(shape))
         {
-            throw Bad(path, $"tensor '{name}' has shape {t.ShapeText} but the architecture needs {Tensor<T>.ShapeString(shape)}");
+            throw Bad(path, $"tensor '{name}' has shape {Tensor<T>.ShapeString(file.FileShape(name))} but the architecture needs {Tensor<T>.ShapeString(shape)}");
         }
     }
 
@@ -790,9 +830,9 @@ public static class ModelFile
             throw Bad(path, $"tensor '{name}' is missing");
         }
 
-        if (!t.Shape.AsSpan().SequenceEqual(destination.Shape))
+        if (file.Scalars.Contains(name) || !t.Shape.AsSpan().SequenceEqual(destination.Shape))
         {
-            throw Bad(path, $"tensor '{name}' has shape {t.ShapeText} but the model needs {destination.ShapeText}");
+            throw Bad(path, $"tensor '{name}' has shape {Tensor<T>.ShapeString(file.FileShape(name))} but the model needs {destination.ShapeText}");
         }
 
         if (ValueProblem(t.ReadOnlySpan, variance) is { } problem)
@@ -1200,7 +1240,15 @@ public static class ModelFile
 /// <param name="Tensors">Tensors by name.</param>
 /// <param name="Metadata">The "__metadata__" strings.</param>
 public sealed record SafeTensorsContents<T>(IReadOnlyDictionary<string, Tensor<T>> Tensors, IReadOnlyDictionary<string, string> Metadata)
-    where T : unmanaged, IFloatingPointIeee754<T>;
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>The names of the rank-0 (scalar) entries, which <see cref="Tensors"/> holds as shape (1): a scalar is no
+    /// model tensor's shape, so loading compares the file's own rank.</summary>
+    internal IReadOnlySet<string> Scalars { get; init; } = new HashSet<string>();
+
+    /// <summary>The shape of a tensor as the file gave it (() for a scalar).</summary>
+    internal int[] FileShape(string name) => Scalars.Contains(name) ? [] : Tensors[name].Shape.ToArray();
+}
 
 /// <summary>
 /// What <see cref="Model{T}.LoadWeights"/> did: the tensors loaded, and those missing from the file, unexpected

@@ -270,4 +270,44 @@ public class TapeModelTests
 
         protected override Variable<T> Compute<T>(Variable<T> output, Variable<T> targets) => (output - targets).Pow(T.CreateTruncating(2)).Sum(1).Mean();
     }
+
+    [Fact]
+    public void A_model_with_a_custom_loss_loads_given_the_loss_again()
+    {
+        var loss = CustomLoss.FromTape<double>("HalfSquare", (z, t) => 0.5 * ((z - t) * (z - t)).Sum(1).Mean(), classification: false);
+        var (x, y) = TestData.Problem<double>(8, 3, 2, "regression", seed: 4);
+        var model = Model.Sequential<double>(3).Dense(4, Activation.Tanh).Dense(2).Loss(loss).Build(seed: 5);
+        model.Fit(DataSet.FromTargets(x, y), new TrainingOptions<double> { Epochs = 2, BatchSize = 4 });
+        string path = Path.Combine(Path.GetTempPath(), $"dl-custom-loss-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            model.Save(path);
+            FluentActions.Invoking(() => Model.Load<double>(path)).Should().Throw<InvalidDataException>()
+                .WithMessage("*architecture: unknown loss 'HalfSquare' (not a built-in loss; a model saved with a custom loss loads with Model.Load<T>(path, loss)*");
+            var other = CustomLoss.FromTape<double>("Other", (z, t) => (z - t).Abs().Mean(), classification: false);
+            FluentActions.Invoking(() => Model.Load<double>(path, other)).Should().Throw<InvalidDataException>()
+                .WithMessage("*architecture.loss is 'HalfSquare' but the loss given is named 'Other'*");
+
+            var loaded = Model.Load<double>(path, loss);
+            loaded.Loss.Should().BeSameAs(loss);
+            loaded.Predict(x).Should().Be(model.Predict(x));
+            loaded.Cost(x, y, training: false).Should().Be(model.Cost(x, y, training: false));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void A_tape_layer_listing_a_parameter_twice_or_two_of_one_name_is_refused_when_made()
+    {
+        // It built, then failed at Save (an ArgumentException about 'tensors') or LoadWeights (a raw dictionary error).
+        var w = new Parameter<double>("w", new Tensor<double>(2, 3), regularized: true);
+        var w2 = new Parameter<double>("w", new Tensor<double>(2, 3), regularized: true);
+        FluentActions.Invoking(() => new TapeLayer<double>("Dup", 3, 2, [w, w2], (v, p) => v.MatMul(p[0], transposeB: true)))
+            .Should().Throw<ArgumentException>().WithParameterName("parameters").WithMessage("parameters[0] and parameters[1] are both named \"w\"*");
+        FluentActions.Invoking(() => new TapeLayer<double>("Dup", 3, 2, [w, w], (v, p) => v.MatMul(p[0], transposeB: true)))
+            .Should().Throw<ArgumentException>().WithMessage("parameters[0] and parameters[1] are the same parameter \"w\"*");
+    }
 }

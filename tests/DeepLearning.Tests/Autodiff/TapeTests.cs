@@ -28,6 +28,21 @@ public class TapeTests
     }
 
     [Fact]
+    public void A_variable_recorded_after_the_root_shows_no_gradient_from_an_earlier_pass()
+    {
+        var tape = new Tape<double>();
+        var x = tape.Constant(Tensor.FromArray(new[] { 1.0, 2.0, 3.0 }), requiresGrad: true);
+        var y1 = x.Sum();
+        var m = x * 3.0;
+        var y2 = m.Sum();
+        y2.Backward(null, retainGraph: true);
+        m.Grad!.ReadOnlySpan.ToArray().Should().Equal(1, 1, 1);
+        y1.Backward(null, retainGraph: true);
+        m.Grad.Should().BeNull("y1's pass does not reach m; it showed y2's gradient");
+        x.Grad!.ReadOnlySpan.ToArray().Should().Equal(1, 1, 1);
+    }
+
+    [Fact]
     public void Gradient_descent_on_J_reaches_w_equals_5()
     {
         var tape = new Tape<double>();

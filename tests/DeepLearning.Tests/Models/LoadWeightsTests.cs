@@ -109,6 +109,28 @@ public sealed class LoadWeightsTests : IDisposable
     }
 
     [Fact]
+    public void A_scalar_where_the_model_needs_shape_1_is_a_shape_mismatch_as_in_PyTorch()
+    {
+        // A Dense(1) bias of shape (1) written as a rank-0 tensor: read as shape (1), it used to load without a word.
+        var model = Model.Sequential<float>(6).Dense(1).Build(seed: 3);
+        string ours = Path.Combine(_dir, "one.safetensors");
+        model.Save(ours);
+        var (header, data) = ModelFileTests.Split(File.ReadAllBytes(ours));
+        header["0.bias"]!["shape"] = new JsonArray();
+        string path = Path.Combine(_dir, "scalar.safetensors");
+        File.WriteAllBytes(path, ModelFileTests.Join(header.ToJsonString(), data));
+
+        var target = Model.Sequential<float>(6).Dense(1).Build(seed: 4);
+        var bias = target.Parameters.Single(p => p.Name == "0.bias").Value[0];
+        target.Invoking(t => t.LoadWeights(path)).Should().Throw<InvalidDataException>().WithMessage("*0.bias*()*(1)*");
+        var report = target.LoadWeights(path, strict: false);
+        report.ShapeMismatches.Should().ContainSingle().Which.Name.Should().Be("0.bias");
+        report.ShapeMismatches[0].FileShape.Should().BeEmpty();
+        target.Parameters.Single(p => p.Name == "0.bias").Value[0].Should().Be(bias, "a mismatched tensor is left as it was");
+        FluentActions.Invoking(() => Model.Load<float>(path)).Should().Throw<InvalidDataException>().WithMessage("*tensor '0.bias' has shape () but the architecture needs (1)*");
+    }
+
+    [Fact]
     public void Files_saved_with_the_earlier_layer_names_still_load_with_Model_Load()
     {
         // Before state_dict names followed nn.Sequential, .Dense(5, Activation.Tanh).Dense(3) named the second Dense "1"

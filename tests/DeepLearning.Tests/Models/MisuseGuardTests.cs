@@ -178,4 +178,36 @@ public class MisuseGuardTests
         public ILayer<T> Create<T>(LayerConfig config, RandomSource random)
             where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> => null!;
     }
+
+    [Fact]
+    public void A_model_whose_layers_give_two_tensors_one_name_is_refused_at_Build()
+    {
+        // Names key Save, LoadWeights and optimizer state: a repeat failed there, later, with unrelated messages.
+        var build = () => Model.Sequential<double>(3).Add((inputs, rng) => new TwoOfOneName(inputs), outputSize: 3).Build(seed: 1);
+        build.Should().Throw<ArgumentException>().WithMessage("two parameters or buffers of the model are named \"x.w\"*");
+    }
+
+    private sealed class TwoOfOneName(int size) : ILayer<double>
+    {
+        public string Kind => "TwoOfOneName";
+
+        public string Name { get; set; } = string.Empty;
+
+        public int InputSize => size;
+
+        public int OutputSize => size;
+
+        public IReadOnlyList<Parameter<double>> Parameters { get; } =
+            [new Parameter<double>("x.w", new Tensor<double>(size), regularized: false), new Parameter<double>("x.w", new Tensor<double>(size), regularized: false)];
+
+        public IReadOnlyDictionary<string, Tensor<double>> Buffers { get; } = new Dictionary<string, Tensor<double>>();
+
+        public LayerConfig Config => new(Kind, size, new Dictionary<string, string>());
+
+        public Tensor<double> Forward(Tensor<double> input, bool training) => input;
+
+        public void Infer(Tensor<double> input, Tensor<double> output) => input.ReadOnlySpan.CopyTo(output.Span);
+
+        public Tensor<double> Backward(Tensor<double> outputGradient) => outputGradient;
+    }
 }
