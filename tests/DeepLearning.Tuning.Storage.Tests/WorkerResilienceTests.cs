@@ -73,6 +73,126 @@ public class WorkerResilienceTests
     }
 
     [Fact]
+    public void A_worker_that_gives_up_claiming_after_StaleAfter_puts_back_the_claim_whose_reply_was_lost()
+    {
+        // Every claim commits and its reply is lost, until the worker gives up. The claim of its last try used to stay
+        // running under the worker, which had stopped: no other worker could run the trial until it went stale, and it
+        // was then charged a failed attempt although it never ran (with MaxRetries = 0 it failed for good).
+        using var memory = new InMemoryStudyStorage();
+        using var storage = new Flaky(memory) { FailingCall = "claim", Failures = int.MaxValue, Transient = true, AfterCommit = true };
+        var options = _fast with { StaleAfter = TimeSpan.FromMilliseconds(300), WorkerId = "w" };
+
+        var act = () => Tuner.RunWorker(storage, "gave-up", StudyStorageContractTests.Objective, Random3(), options);
+
+        var e = act.Should().Throw<StudyStorageException>().Which;
+        memory.LoadTrials("gave-up").Should().OnlyContain(t => t.Status == StoredTrialStatus.Queued && t.Worker == null && t.Failures == 0);
+        storage.Failed.Should().BeGreaterThan(1, "the worker tried again before giving up");
+        e.IsTransient.Should().BeTrue();
+        e.Message.Should().Be("study 'gave-up': could not claim a trial in flaky for StaleAfter (0.3 s), the storage unreachable or busy: flaky: claim refused; any trial claimed under worker 'w' was put back in the queue");
+
+        var rest = Tuner.RunWorker(memory, "gave-up", StudyStorageContractTests.Objective, options: _fast with { MaxRetries = 0 });
+        rest.CompletedByThisWorker.Should().Be(3, "no trial waits for the stopped worker, nor fails for it");
+        Table(rest.Result).Should().Be(Table(Tuner.RandomSearch(StudyStorageContractTests.Space(), StudyStorageContractTests.Objective, StudyStorageContractTests.Options(trials: 3))));
+    }
+
+    [Fact]
+    public void A_claim_that_cannot_be_put_back_when_the_worker_gives_up_goes_stale_and_runs_elsewhere()
+    {
+        var clock = new ManualClock();
+        using var memory = new InMemoryStudyStorage(clock);
+        using var storage = new Flaky(memory) { FailingCall = "claim", Failures = int.MaxValue, Transient = true, AfterCommit = true, LoadDown = true };
+        var options = _fast with { StaleAfter = TimeSpan.FromMilliseconds(300), WorkerId = "w" };
+
+        var act = () => Tuner.RunWorker(storage, "unreachable", StudyStorageContractTests.Objective, Random3(), options);
+
+        act.Should().Throw<StudyStorageException>().Which.Message.Should().Be(
+            "study 'unreachable': could not claim a trial in flaky for StaleAfter (0.3 s), the storage unreachable or busy: flaky: load refused; " +
+            "a trial this worker may have claimed without getting the reply could not be put back: it stays running under worker 'w' until its heartbeat is StaleAfter old, then goes back to the queue as a failed attempt");
+        var held = memory.LoadTrials("unreachable").Single(t => t.Status == StoredTrialStatus.Running);
+        held.Worker.Should().Be("w");
+
+        clock.Advance(TimeSpan.FromMilliseconds(301));
+        var rest = Tuner.RunWorker(memory, "unreachable", StudyStorageContractTests.Objective, options: options with { WorkerId = null });
+        rest.CompletedByThisWorker.Should().Be(3);
+        memory.LoadTrials("unreachable").Single(t => t.Config.Id == held.Config.Id).Failures.Should().Be(1, "recovered as stale, a lost worker's failed attempt");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_retried_failure_whose_reply_was_lost_counts_once_though_another_worker_claimed_the_trial_first(bool otherFinished)
+    {
+        // Trial 1's failure is recorded (back to the queue for its retry), the reply lost; another worker claims the
+        // trial before this worker looks its write up. The lookup used to want the row at this attempt, so the recorded
+        // failure was counted as a trial taken from this worker and not reported.
+        using var memory = new InMemoryStudyStorage();
+        using var storage = new Flaky(memory)
+        {
+            FailingCall = "fail",
+            Failures = 1,
+            Transient = true,
+            AfterCommit = true,
+            Meanwhile = inner =>
+            {
+                var other = inner.ClaimNext("reclaimed", "other", TimeSpan.FromSeconds(60), 1).Claim!;
+                other.Config.Id.Should().Be(1);
+                if (otherFinished)
+                {
+                    inner.Complete("reclaimed", other, StudyStorageContractTests.Objective(other.Config, default), 0);
+                }
+            },
+        };
+        int thrown = 0;
+        TrialOutcome Objective(TrialConfig c, CancellationToken t) =>
+            c.Id == 1 && Interlocked.Exchange(ref thrown, 1) == 0 ? throw new InvalidOperationException("once") : StudyStorageContractTests.Objective(c, t);
+        var reported = new List<TrialResult>();
+
+        var run = Tuner.RunWorker(storage, "reclaimed", Objective, Random3(), _fast with { MaxTrials = 3, OnTrialCompleted = reported.Add });
+
+        storage.Failed.Should().Be(1);
+        run.FailedByThisWorker.Should().Be(1, "its failure was recorded");
+        run.LostByThisWorker.Should().Be(0);
+        run.CompletedByThisWorker.Should().Be(2);
+        reported.Select(r => (r.Config.Id, r.Status)).Should().Equal((0, TrialStatus.Succeeded), (1, TrialStatus.Failed), (2, TrialStatus.Succeeded));
+        var trial = memory.LoadTrials("reclaimed")[1];
+        (trial.Attempts, trial.Failures, trial.Worker).Should().Be((2, 1, "other"), "one failure, written once");
+        trial.Status.Should().Be(otherFinished ? StoredTrialStatus.Complete : StoredTrialStatus.Running);
+    }
+
+    [Fact]
+    public void A_failure_taken_by_a_stale_sweep_before_it_was_written_counts_as_lost()
+    {
+        // The failure's write does not commit; meanwhile the trial's heartbeat goes stale, another worker takes it for
+        // dead (the failed attempt is recorded as a lost worker) and claims it again. This worker's result was dropped.
+        var clock = new ManualClock();
+        using var memory = new InMemoryStudyStorage(clock);
+        using var storage = new Flaky(memory)
+        {
+            FailingCall = "fail",
+            Failures = 1,
+            Transient = true,
+            Meanwhile = inner =>
+            {
+                clock.Advance(TimeSpan.FromSeconds(61));
+                inner.ClaimNext("swept", "other", TimeSpan.FromSeconds(60), 1).Claim!.Config.Id.Should().Be(1);
+            },
+        };
+        int thrown = 0;
+        TrialOutcome Objective(TrialConfig c, CancellationToken t) =>
+            c.Id == 1 && Interlocked.Exchange(ref thrown, 1) == 0 ? throw new InvalidOperationException("once") : StudyStorageContractTests.Objective(c, t);
+
+        // No heartbeat of this worker's own lands between the clock's jump and the other worker's claim.
+        var run = Tuner.RunWorker(storage, "swept", Objective, Random3(), _fast with { MaxTrials = 3, HeartbeatInterval = TimeSpan.FromSeconds(30) });
+
+        run.LostByThisWorker.Should().Be(1);
+        run.FailedByThisWorker.Should().Be(0);
+        run.CompletedByThisWorker.Should().Be(2);
+        var trial = memory.LoadTrials("swept")[1];
+        (trial.Attempts, trial.Failures, trial.Worker, trial.Status).Should().Be((2, 1, "other", StoredTrialStatus.Running));
+        trial.Error.Should().StartWith("re-queued: its worker stopped sending heartbeats");
+    }
+
+    [Fact]
     public void The_trial_keeps_heart_beating_while_its_result_waits_for_the_storage()
     {
         // Without heartbeats while the result waited, the trial went stale StaleAfter after its last beat, which could be
@@ -250,7 +370,8 @@ public class WorkerResilienceTests
 
         public bool Release(string study, TrialClaim claim) => inner.Release(study, claim);
 
-        public IReadOnlyList<StoredTrial> LoadTrials(string study) => inner.LoadTrials(study);
+        public IReadOnlyList<StoredTrial> LoadTrials(string study) =>
+            LoadDown ? throw new StudyStorageException("flaky: load refused", null, Transient) : inner.LoadTrials(study);
 
         public void Dispose()
         {
@@ -258,6 +379,12 @@ public class WorkerResilienceTests
 
         /// <summary>True: the call is made, then the error thrown, as when a commit succeeds and its reply is lost.</summary>
         public bool AfterCommit { get; init; }
+
+        /// <summary>True: every <see cref="LoadTrials"/> fails too (so the worker cannot find the trials it holds).</summary>
+        public bool LoadDown { get; init; }
+
+        /// <summary>Run on the inner storage after a failing call (and its commit), before its error is thrown: what other workers do meanwhile.</summary>
+        public Action<IStudyStorage>? Meanwhile { get; init; }
 
         private T Maybe<T>(string call, Func<T> body)
         {
@@ -269,10 +396,21 @@ public class WorkerResilienceTests
                     body();
                 }
 
+                Meanwhile?.Invoke(inner);
                 throw new StudyStorageException($"flaky: {call} refused", null, Transient);
             }
 
             return body();
         }
+    }
+
+    /// <summary>A clock that moves only when told, so that a heartbeat goes stale exactly when a test says.</summary>
+    private sealed class ManualClock : TimeProvider
+    {
+        private long _ticks = new DateTimeOffset(2024, 1, 1, 0, 0, 0, TimeSpan.Zero).UtcTicks;
+
+        public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
+
+        public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
     }
 }

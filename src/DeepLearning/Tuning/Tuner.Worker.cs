@@ -21,7 +21,8 @@ public sealed record WorkerOptions
     /// goes back to the queue and runs again from its own seed within <see cref="MaxRetries"/>, else fails for good.
     /// Must exceed <see cref="HeartbeatInterval"/>; default 60 s. It is also how long this worker keeps trying a storage
     /// that cannot be reached or is busy (<see cref="StudyStorageException.IsTransient"/>) before it gives up: when
-    /// claiming a trial, and when recording a finished one, so that a result is not lost to a brief outage.
+    /// claiming a trial (giving up, it puts back a trial it may have claimed without getting the reply), and when
+    /// recording a finished one, so that a result is not lost to a brief outage.
     /// <see cref="TimeSpan.MaxValue"/>: never stale, and the worker keeps trying until it is cancelled.
     /// </summary>
     public TimeSpan StaleAfter { get; init; } = TimeSpan.FromSeconds(60);
@@ -117,7 +118,11 @@ public sealed class StudyWorkerResult
     /// <summary>Attempts of this worker that failed with an error (retried or failed for good).</summary>
     public int FailedByThisWorker { get; }
 
-    /// <summary>Trials taken away from this worker (its heartbeat went stale, and another worker re-queued or failed them); their results were dropped.</summary>
+    /// <summary>
+    /// Trials taken away from this worker (its heartbeat went stale, and another worker re-queued or failed them); their
+    /// results were dropped. A failure whose write's reply was lost counts here too when the trial has been claimed and
+    /// finished again since and its heartbeat may have gone stale first, so the table no longer tells which write took effect.
+    /// </summary>
     public int LostByThisWorker { get; }
 }
 
@@ -145,11 +150,14 @@ public static partial class Tuner
     /// study's search space: a hyperparameter missing, of the wrong kind, outside its range or choices, or unknown),
     /// naming the study, the trial and the value. A claimed trial whose config does not fit is put back in the queue
     /// before the objective sees it. Or the storage stayed unreachable or busy (<see cref="StudyStorageException.IsTransient"/>)
-    /// for <see cref="WorkerOptions.StaleAfter"/> while claiming (the message says so) or while recording a finished trial
-    /// (the message names the trial and its dev metric); a shorter outage is ridden out, the trial heart-beating meanwhile.
-    /// A write whose commit succeeded but whose reply was lost is tried again safely: before claiming again the worker puts
-    /// back any trial running under its name, and a result whose second write finds nothing to update is looked up and
-    /// counted as recorded when the row holds it.</exception>
+    /// for <see cref="WorkerOptions.StaleAfter"/> while claiming (the message says so, and whether a trial the worker may
+    /// hold without knowing it was put back) or while recording a finished trial (the message names the trial and its dev
+    /// metric); a shorter outage is ridden out, the trial heart-beating meanwhile. A write whose commit succeeded but whose
+    /// reply was lost is tried again safely: before claiming again, and when it gives up claiming, the worker puts back any
+    /// trial running under its name (if the storage cannot do it then, that trial goes stale and counts as a failed
+    /// attempt, as after a crash); and a result whose second write finds nothing to update is looked up and counted as
+    /// recorded when the row holds it — also a failure sent back to the queue that another worker has claimed again
+    /// since, unless that trial may have gone stale first.</exception>
     public static StudyWorkerResult RunWorker(
         IStudyStorage storage,
         string studyName,
@@ -171,21 +179,32 @@ public static partial class Tuner
         while (!cancellationToken.IsCancellationRequested && (options.MaxTrials is null || ran < options.MaxTrials))
         {
             TrialClaimResult next;
-            bool again = false;
+            bool unsure = false;
+            long claimedFrom = 0;
             try
             {
-                // A claim tried again after a failure may have been committed before its reply was lost: that trial would
-                // be running under this worker, unknown to it, until it went stale as a failed attempt. Put it back first.
+                // A claim that failed with a transient error may have been committed before its reply was lost: that trial
+                // would be running under this worker, unknown to it, until it went stale as a failed attempt. Put it back
+                // before claiming again.
                 next = Retrying(
                     () =>
                     {
-                        if (again)
+                        if (unsure)
                         {
                             ReleaseOwn(storage, studyName, worker);
+                            unsure = false;
                         }
 
-                        again = true;
-                        return storage.ClaimNext(studyName, worker, options.StaleAfter, options.MaxRetries);
+                        try
+                        {
+                            claimedFrom = Stopwatch.GetTimestamp();
+                            return storage.ClaimNext(studyName, worker, options.StaleAfter, options.MaxRetries);
+                        }
+                        catch (StudyStorageException e) when (e.IsTransient)
+                        {
+                            unsure = true;
+                            throw;
+                        }
                     },
                     studyName,
                     "claim a trial",
@@ -195,12 +214,31 @@ public static partial class Tuner
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 // Cancelled between tries: a claim committed before its reply was lost goes back too (best effort).
-                if (again)
+                if (unsure)
                 {
                     ReleaseOwnBestEffort(storage, studyName, worker);
                 }
 
                 break;
+            }
+            catch (StudyStorageException e) when (unsure)
+            {
+                // Given up (the storage stayed unreachable or busy for StaleAfter, or putting back failed for good): a claim
+                // committed before its reply was lost must not stay running under a worker that has stopped. Put it back
+                // once more (best effort); if the storage cannot do it, the trial goes stale and another worker reruns it.
+                bool putBack = ReleaseOwnBestEffort(storage, studyName, worker);
+                if (!e.IsTransient)
+                {
+                    throw;
+                }
+
+                string held = putBack
+                    ? $"any trial claimed under worker '{worker}' was put back in the queue"
+                    : $"a trial this worker may have claimed without getting the reply could not be put back: it stays running under worker '{worker}' until its heartbeat is StaleAfter old, then goes back to the queue as a failed attempt";
+                throw new StudyStorageException(
+                    string.Create(CultureInfo.InvariantCulture, $"study '{studyName}': could not claim a trial in {storage.Location} for StaleAfter ({options.StaleAfter.TotalSeconds} s), the storage unreachable or busy: {e.Message}; {held}"),
+                    e,
+                    isTransient: true);
             }
 
             if (next.Status == ClaimStatus.Finished)
@@ -228,7 +266,7 @@ public static partial class Tuner
                 throw;
             }
 
-            var (result, wasLost, recorded) = RunClaimed(storage, studyName, worker, claim, objective, options, cancellationToken);
+            var (result, wasLost, recorded) = RunClaimed(storage, studyName, worker, claim, claimedFrom, objective, options, cancellationToken);
             if (wasLost && !recorded)
             {
                 lost++;
@@ -339,9 +377,11 @@ public static partial class Tuner
     /// Records a finished trial (complete or failed), trying a storage that cannot be reached or is busy again for up to
     /// <see cref="WorkerOptions.StaleAfter"/>. False when the trial was taken from this worker meanwhile. When the storage
     /// stays unreachable, the <see cref="StudyStorageException"/> names the trial and its dev metric, so the result can be
-    /// read from the message.
+    /// read from the message. <c>leaseFrom</c> gives when (<see cref="Stopwatch.GetTimestamp"/>) the latest call that kept
+    /// the claim alive began: the claim, or the last heartbeat that found the trial still held; until StaleAfter after it,
+    /// no other worker can have taken the trial for dead.
     /// </summary>
-    private static bool Record(IStudyStorage storage, string studyName, string worker, TrialClaim claim, TrialResult result, WorkerOptions options, CancellationToken cancellationToken)
+    private static bool Record(IStudyStorage storage, string studyName, string worker, TrialClaim claim, TrialResult result, Func<long> leaseFrom, WorkerOptions options, CancellationToken cancellationToken)
     {
         string error = result.Error ?? "failed";
         int calls = 0;
@@ -362,7 +402,7 @@ public static partial class Tuner
 
             // Tried again after a failure, the write may have been committed the first time, its reply lost: then the
             // trial reads as this attempt's result, and it was recorded.
-            return recorded || (calls > 1 && RecordedEarlier(storage, studyName, worker, claim, result.Succeeded, error));
+            return recorded || (calls > 1 && RecordedEarlier(storage, studyName, worker, claim, result.Succeeded, error, leaseFrom, options.StaleAfter));
         }
         catch (Exception e) when (e is StudyStorageException { IsTransient: true } or OperationCanceledException)
         {
@@ -376,15 +416,41 @@ public static partial class Tuner
         }
     }
 
-    // Whether the trial's row holds this attempt's result already (a write committed before its reply was lost).
-    private static bool RecordedEarlier(IStudyStorage storage, string studyName, string worker, TrialClaim claim, bool succeeded, string error)
+    /// <summary>
+    /// Whether this attempt's result was recorded by an earlier write whose reply was lost (its retried write found the
+    /// claim gone). A result kept in the row at this attempt is found there. A failure sent back to the queue for a retry
+    /// may have been claimed again since (a higher attempt): this attempt then ended as a failed attempt, written either
+    /// by this worker or, had its heartbeat gone stale, by another worker taking it for dead. The row tells which while the
+    /// later attempts have neither failed nor completed: the error of this attempt's failure is ours, or the lost
+    /// worker's. Else the lease tells: read before StaleAfter had passed since the claim's last sign of life, the trial
+    /// cannot have gone stale, so the failure is ours; otherwise it is not counted as recorded.
+    /// </summary>
+    private static bool RecordedEarlier(IStudyStorage storage, string studyName, string worker, TrialClaim claim, bool succeeded, string error, Func<long> leaseFrom, TimeSpan staleAfter)
     {
         try
         {
             var t = storage.LoadTrials(studyName).FirstOrDefault(t => t.Config.Id == claim.Config.Id);
-            return t is not null && t.Attempts == claim.Attempt && (succeeded
-                ? t.Status == StoredTrialStatus.Complete && t.Worker == worker
-                : t.Failures == claim.Failures + 1 && t.Error == error && t.Status is StoredTrialStatus.Failed or StoredTrialStatus.Queued);
+            bool leased = Stopwatch.GetElapsedTime(leaseFrom()) < staleAfter;
+            if (t is null || t.Attempts < claim.Attempt)
+            {
+                return false;
+            }
+
+            if (t.Attempts == claim.Attempt)
+            {
+                return succeeded
+                    ? t.Status == StoredTrialStatus.Complete && t.Worker == worker
+                    : t.Failures == claim.Failures + 1 && t.Error == error && t.Status is StoredTrialStatus.Failed or StoredTrialStatus.Queued;
+            }
+
+            // Claimed again since: only a trial whose attempt failed goes back to the queue (a complete one never does).
+            if (succeeded || t.Failures <= claim.Failures)
+            {
+                return false;
+            }
+
+            bool rowTells = t.Failures == claim.Failures + 1 && t.Error is not null;
+            return rowTells ? t.Error == error : leased;
         }
         catch (StudyStorageException e) when (e.IsTransient)
         {
@@ -404,15 +470,18 @@ public static partial class Tuner
         }
     }
 
-    private static void ReleaseOwnBestEffort(IStudyStorage storage, string studyName, string worker)
+    // ReleaseOwn, best effort: false (and a warning) when the storage could not do it.
+    private static bool ReleaseOwnBestEffort(IStudyStorage storage, string studyName, string worker)
     {
         try
         {
             ReleaseOwn(storage, studyName, worker);
+            return true;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             Trace.TraceWarning($"could not put back the trials of worker '{worker}' in study '{studyName}': {e.Message}");
+            return false;
         }
     }
 
@@ -448,17 +517,20 @@ public static partial class Tuner
 
     // Runs the objective while heart-beating, then records its result (complete or failed) while still heart-beating, so
     // that a storage outage shorter than StaleAfter during the recording does not let the trial go stale meanwhile.
+    // claimedFrom: when the call that made the claim began (its heartbeat is no older).
     private static (TrialResult Result, bool Lost, bool Recorded) RunClaimed(
         IStudyStorage storage,
         string studyName,
         string worker,
         TrialClaim claim,
+        long claimedFrom,
         Func<TrialConfig, CancellationToken, TrialOutcome> objective,
         WorkerOptions options,
         CancellationToken cancellationToken)
     {
         using var trialCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         int lost = 0;
+        long leaseFrom = claimedFrom;
         var beats = new object();
         void Beat(object? state)
         {
@@ -471,10 +543,18 @@ public static partial class Tuner
 
             try
             {
-                if (Volatile.Read(ref lost) == 0 && !storage.Heartbeat(studyName, claim))
+                long beganAt = Stopwatch.GetTimestamp();
+                if (Volatile.Read(ref lost) == 0)
                 {
-                    Volatile.Write(ref lost, 1);
-                    trialCancel.Cancel();
+                    if (storage.Heartbeat(studyName, claim))
+                    {
+                        Interlocked.Exchange(ref leaseFrom, beganAt);
+                    }
+                    else
+                    {
+                        Volatile.Write(ref lost, 1);
+                        trialCancel.Cancel();
+                    }
                 }
             }
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -501,7 +581,7 @@ public static partial class Tuner
 
             if (result.Status != TrialStatus.Cancelled && Volatile.Read(ref lost) == 0)
             {
-                recorded = Record(storage, studyName, worker, claim, result, options, cancellationToken);
+                recorded = Record(storage, studyName, worker, claim, result, () => Interlocked.Read(ref leaseFrom), options, cancellationToken);
                 if (!recorded)
                 {
                     Trace.TraceWarning(string.Create(CultureInfo.InvariantCulture,
