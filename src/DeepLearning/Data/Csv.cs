@@ -965,78 +965,41 @@ internal sealed class CsvLayout
     public Range ParseRow<T>(ReadOnlySpan<char> line, long lineNumber, Span<T> x)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (line.Contains('"'))
-        {
-            return ParseQuotedRow(line, lineNumber, x);
-        }
-
+        // A line with a double quote finds each cell's end with CellEnd (a quoted cell may hold the delimiter); plain
+        // numeric cells take the fast path either way.
+        bool quoted = line.Contains('"');
         int column = 0;
         int f = 0;
         int offset = 0;
         Range label = default;
         while (true)
         {
-            if (column != LabelIndex && column < Columns && (_skip is null || !_skip[column]) && TryParsePlain(line, offset, _delimiter, out int end, out double plain))
+            if (column != LabelIndex && column < Columns && (_skip is null || !_skip[column]) && TryParsePlain(line, offset, _delimiter, out int plainEnd, out double plain))
             {
                 // The common cell ("0", "-0.25") read in the same pass that finds its end; a value of at most 15 digits
                 // is finite in float too.
                 x[f++] = T.CreateTruncating(plain);
                 column++;
-                if (end == line.Length)
+                if (plainEnd == line.Length)
                 {
                     break;
                 }
 
-                offset = end + 1;
+                offset = plainEnd + 1;
                 continue;
             }
 
-            var rest = line[offset..];
-            int cut = rest.IndexOf(_delimiter);
-            int length = cut < 0 ? rest.Length : cut;
-            if (column >= Columns)
+            int end;
+            if (quoted)
             {
-                throw new InvalidDataException($"{_source}: line {lineNumber} has {line.Count(_delimiter) + 1} cells; expected {Columns}");
+                end = CellEnd(line, offset, _delimiter);
+            }
+            else
+            {
+                int cut = line[offset..].IndexOf(_delimiter);
+                end = cut < 0 ? line.Length : offset + cut;
             }
 
-            if (column == LabelIndex)
-            {
-                label = new Range(offset, offset + length);
-            }
-            else if (_skip is null || !_skip[column])
-            {
-                x[f++] = ParseValue<T>(rest[..length], lineNumber, column);
-            }
-
-            column++;
-            if (cut < 0)
-            {
-                break;
-            }
-
-            offset += cut + 1;
-        }
-
-        if (column != Columns)
-        {
-            throw new InvalidDataException($"{_source}: line {lineNumber} has {column} cells; expected {Columns}");
-        }
-
-        return label;
-    }
-
-    // ParseRow for a line with a double quote in it: every cell's end is found by CellEnd, so a quoted cell may hold the
-    // delimiter. Kept apart so that the numeric fast path above is unchanged.
-    private Range ParseQuotedRow<T>(ReadOnlySpan<char> line, long lineNumber, Span<T> x)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int column = 0;
-        int f = 0;
-        int offset = 0;
-        Range label = default;
-        while (true)
-        {
-            int end = CellEnd(line, offset, _delimiter);
             if (column >= Columns)
             {
                 throw new InvalidDataException($"{_source}: line {lineNumber} has {CountCells(line, _delimiter)} cells; expected {Columns}{QuoteHint(line)}");
