@@ -32,7 +32,8 @@ namespace DeepLearning;
 /// column). When the file holds classes, the writer refuses (<see cref="ArgumentException"/>, naming the row and column)
 /// a Y row whose class the reader could not recover faithfully: Y must be one-hot (or probability rows, entries
 /// in [0, 1] summing to 1, such as label-smoothed ones), or for 2 classes a single column in [0, 1]. The reader takes
-/// each row's class from its largest entry (y &gt; 0.5 → 1 for a single column).
+/// each row's class from its largest entry (y &gt; 0.5 → 1 for a single column), and refuses such a row too (an
+/// <see cref="InvalidDataException"/> naming the file, the row and the column), in a file edited or written elsewhere.
 /// </para>
 /// </remarks>
 public static class BinaryRowFile
@@ -126,6 +127,48 @@ public static class BinaryRowFile
         BinaryPrimitives.WriteInt32LittleEndian(header[12..], targets);
         BinaryPrimitives.WriteInt64LittleEndian(header[16..], count);
         BinaryPrimitives.WriteInt32LittleEndian(header[24..], classes);
+    }
+
+    /// <summary>
+    /// Why a finite class row of Y could not have its class recovered faithfully (", column 2 of Y holds 7; …"), or
+    /// null: entries in [0, 1] summing to 1 (one-hot or label-smoothed), or a single column in [0, 1]. The text follows
+    /// "row i". Rows holding NaN or ±∞, and regression rows (classes 0), pass.
+    /// </summary>
+    internal static string? TargetProblem<T>(ReadOnlySpan<T> y, int classes)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var inv = CultureInfo.InvariantCulture;
+        if (classes == 0 || FiniteCheck.FirstNonFinite(y) >= 0)
+        {
+            return null;
+        }
+
+        for (int j = 0; j < y.Length; j++)
+        {
+            if (!(y[j] >= T.Zero && y[j] <= T.One))
+            {
+                return string.Create(inv, $", column {j} of Y holds {y[j]}; with {classes} classes Y must be one-hot (or probability rows summing to 1, or a 0/1 column for 2 classes), since the reader takes each row's class from its largest entry");
+            }
+        }
+
+        if (y.Length > 1)
+        {
+            double sum = 0;
+            foreach (var v in y)
+            {
+                sum += double.CreateTruncating(v);
+            }
+
+            // As the trainer's check of softmax targets: C entries each rounded to T, plus a margin.
+            double machineEpsilon = double.CreateTruncating(T.BitIncrement(T.One) - T.One);
+            double tolerance = (typeof(T) == typeof(float) ? 1e-5 : 1e-9) + (4 * y.Length * machineEpsilon);
+            if (Math.Abs(sum - 1) > tolerance)
+            {
+                return string.Create(inv, $" of Y sums to {sum:G9}; with {classes} classes Y must be one-hot (or probability rows summing to 1), since the reader takes each row's class from its largest entry");
+            }
+        }
+
+        return null;
     }
 
     internal static void CheckShape(int features, int targets, int classes)
@@ -291,6 +334,12 @@ public static class BinaryRowFile
                 Convert(values[n..], y, row, n);
             }
 
+            // The writer refuses such rows; a file edited or written elsewhere could hold one, read back as some class.
+            if (TargetProblem<T>(y, _info.Classes) is { } problem)
+            {
+                throw new InvalidDataException($"'{_path}': row {row}{problem}; the file was not written by this library's writer, or was changed since");
+            }
+
             return true;
         }
 
@@ -406,35 +455,9 @@ public sealed class BinaryRowWriter<T> : IDisposable
     /// </summary>
     private void CheckTargets(ReadOnlySpan<T> y)
     {
-        var inv = CultureInfo.InvariantCulture;
-        if (_classes == 0 || FiniteCheck.FirstNonFinite(y) >= 0)
+        if (BinaryRowFile.TargetProblem(y, _classes) is { } problem)
         {
-            return;
-        }
-
-        for (int j = 0; j < y.Length; j++)
-        {
-            if (!(y[j] >= T.Zero && y[j] <= T.One))
-            {
-                throw new ArgumentException(string.Create(inv, $"row {Count}, column {j} of Y holds {y[j]}; with {_classes} classes Y must be one-hot (or probability rows summing to 1, or a 0/1 column for 2 classes), since the reader takes each row's class from its largest entry"), nameof(y));
-            }
-        }
-
-        if (y.Length > 1)
-        {
-            double sum = 0;
-            foreach (var v in y)
-            {
-                sum += double.CreateTruncating(v);
-            }
-
-            // As the trainer's check of softmax targets: C entries each rounded to T, plus a margin.
-            double machineEpsilon = double.CreateTruncating(T.BitIncrement(T.One) - T.One);
-            double tolerance = (typeof(T) == typeof(float) ? 1e-5 : 1e-9) + (4 * y.Length * machineEpsilon);
-            if (Math.Abs(sum - 1) > tolerance)
-            {
-                throw new ArgumentException(string.Create(inv, $"row {Count} of Y sums to {sum:G9}; with {_classes} classes Y must be one-hot (or probability rows summing to 1), since the reader takes each row's class from its largest entry"), nameof(y));
-            }
+            throw new ArgumentException($"row {Count}{problem}", nameof(y));
         }
     }
 

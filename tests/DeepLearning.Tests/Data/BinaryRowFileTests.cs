@@ -144,6 +144,30 @@ public sealed class BinaryRowFileTests : IDisposable
     }
 
     [Fact]
+    public void Class_rows_the_writer_refuses_are_refused_by_the_reader_naming_the_file_and_row()
+    {
+        // A file patched (or written elsewhere) to 3 classes with Y rows [0,0,1], [5,−2,0]: read back as class 0 before.
+        string path = _dir.File("classes.bin");
+        float[] rows = [0.5f, 0, 0, 1, 1.5f, 5, -2, 0];
+        var bytes = RowHeader(4, 1, 3, 2, 3).Concat(rows.SelectMany(BitConverter.GetBytes)).ToArray();
+        File.WriteAllBytes(path, bytes);
+        FluentActions.Invoking(() => BinaryRowFile.ReadAll<float>(path)).Should().Throw<InvalidDataException>()
+            .WithMessage($"'{path}': row 1, column 0 of Y holds 5; with 3 classes Y must be one-hot*the file was not written by this library's writer*");
+        FluentActions.Invoking(() => BinaryRowFile.ReadAll<double>(path)).Should().Throw<InvalidDataException>().WithMessage("*row 1, column 0 of Y holds 5*");
+
+        // Two classes in one column: 7 is no 0/1 target. A probability row that does not sum to 1 is named too.
+        File.WriteAllBytes(path, [.. RowHeader(4, 1, 1, 1, 2), .. BitConverter.GetBytes(0f), .. BitConverter.GetBytes(7f)]);
+        FluentActions.Invoking(() => BinaryRowFile.ReadAll<float>(path)).Should().Throw<InvalidDataException>().WithMessage("*row 0, column 0 of Y holds 7; with 2 classes*");
+        File.WriteAllBytes(path, [.. RowHeader(4, 1, 2, 1, 2), .. new[] { 0f, 0.25f, 0.25f }.SelectMany(BitConverter.GetBytes)]);
+        FluentActions.Invoking(() => BinaryRowFile.ReadAll<float>(path)).Should().Throw<InvalidDataException>().WithMessage("*row 0 of Y sums to 0.5*");
+
+        // What the writer writes reads back, label-smoothed rows and NaN included (training names a NaN row itself).
+        var smoothed = DataSet.FromTargets(Tensor.FromRows(new float[][] { [1f], [2f] }), Tensor.FromRows(new float[][] { [0.9f, 0.05f, 0.05f], [float.NaN, 0f, 1f] }));
+        BinaryRowFile.Write(path, smoothed);
+        BinaryRowFile.ReadAll<float>(path).Y.ReadOnlySpan.ToArray().Should().Equal(0.9f, 0.05f, 0.05f, float.NaN, 0f, 1f);
+    }
+
+    [Fact]
     public void A_header_with_no_rows_and_a_huge_feature_count_opens_and_streams_without_allocating_it()
     {
         // Issue 11.5: m = 0 with a huge n_x opened fine, then threw OverflowException or ran out of memory in the
