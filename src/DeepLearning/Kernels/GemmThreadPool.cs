@@ -378,6 +378,7 @@ internal sealed class GemmThreadPool
             {
                 lock (helper.Gate)
                 {
+                    helper.Pulses++;
                     Monitor.Pulse(helper.Gate);
                 }
             }
@@ -443,13 +444,16 @@ internal sealed class GemmThreadPool
         }
     }
 
-    /// <summary>For tests: whether helper <paramref name="index"/> (from 1) blocks on its monitor, and how often it was woken there.</summary>
-    internal (bool Blocked, int Wakeups) HelperState(int index)
+    /// <summary>
+    /// For tests: whether helper <paramref name="index"/> (from 1) blocks on its monitor, how often a job pulsed it there,
+    /// and how often it returned from waiting (a pulse is counted at once, its wake-up only when the helper runs again).
+    /// </summary>
+    internal (bool Blocked, int Pulses, int Wakeups) HelperState(int index)
     {
         var helper = Volatile.Read(ref _helpers)[index - 1];
         lock (helper.Gate)
         {
-            return (Volatile.Read(ref helper.Sleeping) != 0, helper.Wakeups);
+            return (Volatile.Read(ref helper.Sleeping) != 0, helper.Pulses, helper.Wakeups);
         }
     }
 
@@ -458,6 +462,7 @@ internal sealed class GemmThreadPool
     {
         public readonly object Gate = new();
         public int Sleeping;
+        public int Pulses; // written under Gate
         public int Wakeups; // written under Gate
     }
 }

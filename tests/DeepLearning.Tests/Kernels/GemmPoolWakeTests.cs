@@ -19,16 +19,18 @@ public class GemmPoolWakeTests
             pool.Run(wide, 8); // starts helpers 1..7
             wide.Ran.Should().Be(8);
 
-            // Helpers 2..7 block once their spin after that call ends (or at once on seeing a job they are not part of).
-            // A bound on the attempts for liveness only (a spin is 20,000 short pauses): no assertion on time.
-            for (int attempt = 0; Enumerable.Range(2, 6).Any(i => !pool.HelperState(i).Blocked); attempt++)
+            // Helpers 2..7 block once their spin after that call ends (or at once on seeing a job they are not part of),
+            // and every pulse they got has been answered (a helper pulsed by the wide call but not yet run again still
+            // reads as blocked: its wake-up would land after the counts are taken). A bound on the attempts for liveness
+            // only (a spin is 20,000 short pauses): no assertion on time.
+            for (int attempt = 0; Enumerable.Range(2, 6).Select(pool.HelperState).Any(s => !s.Blocked || s.Wakeups < s.Pulses); attempt++)
             {
                 attempt.Should().BeLessThan(100_000, "idle helpers block");
                 pool.Run(new Count(4), 2);
                 Thread.Sleep(1);
             }
 
-            var wakeups = Enumerable.Range(2, 6).Select(i => pool.HelperState(i).Wakeups).ToArray();
+            var pulses = Enumerable.Range(2, 6).Select(i => pool.HelperState(i).Pulses).ToArray();
             for (int call = 0; call < 200; call++)
             {
                 var narrow = new Count(4);
@@ -37,15 +39,16 @@ public class GemmPoolWakeTests
             }
 
             Enumerable.Range(2, 6).Select(i => pool.HelperState(i)).Should().OnlyContain(s => s.Blocked);
-            Enumerable.Range(2, 6).Select(i => pool.HelperState(i).Wakeups).Should().Equal(wakeups, "two-thread calls wake helper 1 only");
+            Enumerable.Range(2, 6).Select(i => pool.HelperState(i).Pulses).Should().Equal(pulses, "two-thread calls wake helper 1 only");
 
             // A wide call wakes them again (each is pulsed on its own monitor; a bound on attempts for liveness only).
             var again = new Count(8);
             pool.Run(again, 8);
             again.Ran.Should().Be(8);
-            for (int attempt = 0; Enumerable.Range(2, 6).Any(i => pool.HelperState(i).Wakeups == wakeups[i - 2]); attempt++)
+            Enumerable.Range(2, 6).Select(i => pool.HelperState(i).Pulses).Should().Equal(pulses.Select(p => p + 1), "each blocked participant is pulsed once");
+            for (int attempt = 0; Enumerable.Range(2, 6).Any(i => pool.HelperState(i) is var s && s.Wakeups < s.Pulses); attempt++)
             {
-                attempt.Should().BeLessThan(100_000, "a job with 8 participants wakes helpers 2..7");
+                attempt.Should().BeLessThan(100_000, "pulsed helpers wake");
                 Thread.Sleep(1);
             }
         }
