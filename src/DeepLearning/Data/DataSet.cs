@@ -263,7 +263,8 @@ public sealed class DataSet<T> : IDataSource<T>
     /// <summary>
     /// Splits the rows into train, dev and test sets by fractions (the course's 60/20/20 for a few thousand examples,
     /// 98/1/1 for millions). The rows are shuffled with <paramref name="seed"/> first; no row lands in two parts and
-    /// every row lands in one. Sizes: m_dev = round(m·dev), m_test = round(m·test), m_train = the rest.
+    /// every row lands in one. Sizes: m_dev = round(m·dev), m_test = min(round(m·test), m − m_dev), m_train = the rest
+    /// (rounding half away from zero: Split(0, 0.5, 0.5) of 3 rows gives 0, 2 and 1).
     /// </summary>
     /// <param name="train">The fraction for training, in [0, 1].</param>
     /// <param name="dev">The fraction for the dev (hold-out cross-validation) set, in [0, 1].</param>

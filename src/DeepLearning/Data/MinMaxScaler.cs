@@ -10,7 +10,8 @@ namespace DeepLearning;
 /// outside [low, high]; they are not clipped.
 /// </summary>
 /// <remarks>A column whose range max_j − min_j exceeds double's (e.g. ±1.5e308 in a double set) is scaled all the same: the
-/// range is computed as halves, so it does not overflow. A constant training column (max_j = min_j, or a range so small that (high − low)/range overflows T) is shifted but not scaled: x̂_j = low + (x_j − min_j).</remarks>
+/// range is computed as halves, so it does not overflow. A constant training column (max_j = min_j, or a range so small that (high − low)/range overflows T) is shifted but not scaled: x̂_j = low + (x_j − min_j). scikit-learn's <c>MinMaxScaler</c> scales such a column by
+/// (high − low) instead, so the two agree for the default [0, 1] and differ for another range.</remarks>
 /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
 public sealed class MinMaxScaler<T> : IInputTransform<T>
     where T : unmanaged, IFloatingPointIeee754<T>

@@ -16,8 +16,9 @@ namespace DeepLearning;
 /// σ_j ≤ 10·ε_T·|μ_j|, within rounding noise of T relative to the mean, with ε_T = 2⁻²³ for float and 2⁻⁵² for
 /// double) is centred but not scaled (its scale is 1), so a dev example that differs from the constant is not blown up.
 /// In float that threshold is not tiny for large values: a column of mean 1e7 needs σ above about 11.9 to be scaled,
-/// so store such data centred (or in double) if its spread is smaller. Statistics are accumulated in double for both
-/// element types.
+/// so store such data centred (or in double) if its spread is smaller. scikit-learn's bound for "constant" grows with m
+/// instead (var ≤ m·ε·var + (m·μ·ε)²), so for a column whose spread is a few ulps of its mean the two can differ.
+/// Statistics are accumulated in double for both element types.
 /// </para>
 /// <para>Use it as the model's first stage (<c>model.InputTransform = Standardizer.Fit(train)</c>): the model then
 /// standardizes every raw X it is given. <see cref="Apply(Tensor{T})"/> is for using it on its own.</para>
@@ -29,7 +30,8 @@ public sealed class Standardizer<T> : IInputTransform<T>
     /// <summary>The value of <see cref="Kind"/>.</summary>
     public const string KindName = "standardize";
 
-    /// <summary>The default ε: 0 (scikit-learn's convention; only an exactly constant column is left unscaled).</summary>
+    /// <summary>The default ε: 0 (scikit-learn's convention: no column's spread is shrunk; only a constant column, or one
+    /// within rounding noise of its mean as the remarks define it, is left unscaled).</summary>
     public const double DefaultEpsilon = 0;
 
     private readonly T[] _mean;

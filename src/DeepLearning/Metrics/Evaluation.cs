@@ -58,7 +58,8 @@ public sealed record Evaluation(double Cost, double? Accuracy, long Count, Confu
     /// <summary>
     /// Regression: the coefficient of determination R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)², averaged over the C target columns
     /// (scikit-learn's <c>r2_score</c> with uniform averaging; a constant column scores 1 if predicted exactly, else 0).
-    /// 1 is perfect, 0 is no better than predicting the mean. Null for a classifier.
+    /// 1 is perfect, 0 is no better than predicting the mean. NaN for fewer than 2 examples, as scikit-learn gives (one
+    /// example has no spread to explain). Null for a classifier.
     /// </summary>
     public double? RSquared { get; init; }
 

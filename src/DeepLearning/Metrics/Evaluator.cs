@@ -220,7 +220,7 @@ internal sealed class Evaluator<T>
         {
             MeanSquaredError = _seen == 0 ? double.NaN : _sse.Sum() / (n * _c),
             MeanAbsoluteError = _seen == 0 ? double.NaN : _sae.Sum() / (n * _c),
-            RSquared = _seen == 0 ? double.NaN : r2 / _c,
+            RSquared = _seen < 2 ? double.NaN : r2 / _c, // one example has no variance to explain (scikit-learn: nan)
         };
     }
 }

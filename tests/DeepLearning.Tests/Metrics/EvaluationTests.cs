@@ -47,6 +47,11 @@ public class EvaluationTests
         e.Cost.Should().BeApproximately(0.625, 1e-12, "the training loss J = (1/2m)·Σr² is ½·MSE");
         e.ToString().Should().Contain("MSE = 1.25").And.Contain("R² = 0.8710");
 
+        // One example has no spread to explain: NaN, as scikit-learn's r2_score gives, not a 0 or 1 that reads as a verdict.
+        var one = model.Evaluate(x.Rows(0, 1), y.Rows(0, 1));
+        one.RSquared.Should().Be(double.NaN);
+        one.MeanSquaredError.Should().NotBe(double.NaN);
+
         // Evaluate(x, y) and Evaluate(dataSet) give the same record.
         model.Evaluate(DataSet.FromTargets(x, y)).Should().BeEquivalentTo(e);
     }
