@@ -465,6 +465,25 @@ public abstract class Optimizer
     /// <summary>The optimizer and its hyperparameters, e.g. "Adam(α=0.001, β1=0.9, β2=0.999, ε=1e-08)".</summary>
     public abstract string Describe();
 
+    /// <summary>
+    /// <see cref="Describe"/> without α, e.g. "Adam(β1=0.9, β2=0.999, ε=1e-08)": the settings a training checkpoint
+    /// records and a resume must share (α and α0 are the checkpoint's). Describes with α set to 1 for the call, so an
+    /// optimizer of any kind whose description holds its settings is compared by all of them but α.
+    /// </summary>
+    internal string DescribeSettings()
+    {
+        double rate = _learningRate;
+        _learningRate = 1;
+        try
+        {
+            return Describe().Replace("(α=1, ", "(", StringComparison.Ordinal).Replace("(α=1)", "()", StringComparison.Ordinal);
+        }
+        finally
+        {
+            _learningRate = rate;
+        }
+    }
+
     /// <inheritdoc/>
     public override string ToString() => Describe();
 

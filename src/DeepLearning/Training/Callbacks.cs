@@ -94,7 +94,8 @@ public abstract class TrainingContext
 /// <see cref="Patience"/> epochs, optionally restoring the weights of the best epoch. By default it watches the dev
 /// cost when there is a dev set and the training cost otherwise (Keras's <c>val_loss</c>), for classification and
 /// regression alike. It writes what it watched and the epoch it chose into <see cref="History.Monitor"/> and
-/// <see cref="History.BestEpoch"/>, so the history's best epoch is the one restored. The best weights are put back
+/// <see cref="History.BestEpoch"/>, so the history's best epoch is the one restored (a run resumed from a checkpoint
+/// names them as soon as the callback's state is restored, so also when no epoch is left to train). The best weights are put back
 /// only when the run ends normally (after its last epoch or a stop): a Fit ended by an exception (cancellation, a
 /// callback's exception, divergence) leaves the weights as trained so far, in step with the optimizer's state.
 /// </summary>
@@ -171,12 +172,7 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(record);
         var history = context.History;
-        (double value, bool higherIsBetter, string name) = Monitor switch
-        {
-            EarlyStoppingMonitor.DevMetric when record.DevMetric is { } m => (m, history.HigherIsBetter, "dev " + history.MetricName),
-            EarlyStoppingMonitor.DevCost or EarlyStoppingMonitor.Auto when record.DevCost is { } c => (c, false, "dev cost"),
-            _ => (record.Cost, false, "cost"),
-        };
+        (double value, bool higherIsBetter, string name) = Watched(history, record);
         _figure = name;
         bool improved = _bestEpoch == 0 || (higherIsBetter ? value > _bestValue + MinDelta : value < _bestValue - MinDelta);
         if (!improved)
@@ -217,6 +213,14 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
         }
     }
 
+    // The figure watched in an epoch: the value, whether higher is better, and its name for the history.
+    private (double Value, bool HigherIsBetter, string Name) Watched(History history, EpochRecord record) => Monitor switch
+    {
+        EarlyStoppingMonitor.DevMetric when record.DevMetric is { } m => (m, history.HigherIsBetter, "dev " + history.MetricName),
+        EarlyStoppingMonitor.DevCost or EarlyStoppingMonitor.Auto when record.DevCost is { } c => (c, false, "dev cost"),
+        _ => (record.Cost, false, "cost"),
+    };
+
     /// <inheritdoc/>
     string? ICheckpointedCallback.FinishedReason => _bestEpoch > 0 && _wait >= Patience ? StopMessage() : null;
 
@@ -225,14 +229,14 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
         (string.Create(CultureInfo.InvariantCulture, $"{_bestEpoch} {_wait} {BitConverter.DoubleToInt64Bits(_bestValue):x16} {Monitor} {(RestoreBestWeights ? 1 : 0)} {(_figure is null ? "-" : Uri.EscapeDataString(_figure))}"), _best);
 
     /// <inheritdoc/>
-    Action ICheckpointedCallback.PrepareImport(string state, object? weights, int epoch, bool hasValidation, string metricName)
+    Action ICheckpointedCallback.PrepareImport(string state, object? weights, int epoch, bool hasValidation, History history)
     {
+        string metricName = history.MetricName;
         var parts = state.Split(' ');
         if (parts.Length is not (3 or 5 or 6)
             || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int bestEpoch)
             || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int wait)
-            || !long.TryParse(parts[2], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out long bits)
-            || double.IsNaN(BitConverter.Int64BitsToDouble(bits)))
+            || !long.TryParse(parts[2], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out long bits))
         {
             throw new FormatException($"the EarlyStopping state \"{(state.Length > 80 ? state[..80] + "…" : state)}\" is not \"<best epoch> <epochs waited> <best value as 16 hex digits> <monitor> <restore 0|1> <figure>\"");
         }
@@ -273,13 +277,36 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
             throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"the EarlyStopping state gives best epoch {bestEpoch} and {wait} epochs waited, but the checkpoint was written after epoch {epoch}"));
         }
 
+        // The best value is the figure the history recorded for the best epoch, bit for bit: so it is finite (but for a
+        // regression's dev figure that overflowed, recorded as such), and another value (−∞ would never be beaten) is an
+        // edited file. Before any epoch it is not used.
+        double bestValue = BitConverter.Int64BitsToDouble(bits);
+        string? monitorName = saved;
+        if (bestEpoch > 0)
+        {
+            var (recorded, _, name) = Watched(history, history.Epochs[bestEpoch - 1]);
+            if (BitConverter.DoubleToInt64Bits(recorded) != bits)
+            {
+                throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"the EarlyStopping state's best value {bestValue:R} {(double.IsFinite(bestValue) ? "is not" : "is not finite, nor")} the {name} its best epoch {bestEpoch} recorded ({recorded:R})"));
+            }
+
+            // The history names the figure of the last epoch, as the run's every epoch did (a state without it: figured out).
+            monitorName ??= Watched(history, history.Epochs[^1]).Name;
+        }
+
         return () =>
         {
             _bestEpoch = bestEpoch;
             _wait = wait;
-            _bestValue = BitConverter.Int64BitsToDouble(bits);
+            _bestValue = bestValue;
             _best = RestoreBestWeights ? weights : null;
             _figure = saved;
+
+            // What the uninterrupted run's history said after this epoch, also when no epoch is left to train.
+            if (bestEpoch > 0)
+            {
+                history.SetMonitor(monitorName!, bestEpoch);
+            }
         };
     }
 

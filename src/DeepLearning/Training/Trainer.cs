@@ -49,14 +49,14 @@ public static class Trainer
     /// </remarks>
     /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the training or validation set is known to be empty, the model has batch norm and the training data one example, the callbacks list one <see cref="EarlyStopping"/> twice, or an entry of the callbacks is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0 when that epoch starts, the weights left as the epochs before it trained them (a run capped at many epochs and ended early by a callback never reaches such a rate, so it is not checked ahead).</exception>
-    /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), a streamed source of unknown size yields no examples (found when it is first read: for validation data, after the first epoch), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model.</exception>
+    /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), a streamed source of unknown size yields no examples (found when it is first read: for validation data, after the first epoch), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model and these options (another batch size, decay, optimizer hyperparameter, or stateful callbacks at other positions).</exception>
     /// <exception cref="TrainingDivergedException">The cost, the weights or the optimizer state (e.g. Adam's s = β2·s + (1 − β2)·g², which overflows float for |g| beyond ~1.8e19 while the weights stay finite) became NaN or ±∞; the last verified-finite weights and optimizer state are restored.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite, in step with the optimizer's state: an <see cref="EarlyStopping"/> does not put back its best epoch's weights when Fit ends by an exception).</exception>
     /// <exception cref="InvalidOperationException">
     /// The model, <paramref name="options"/>, its optimizer or one of its stateful callbacks (<see cref="EarlyStopping"/>) is in use by another Fit that has not returned (on another
     /// thread, e.g. one <see cref="TrainingOptions{T}"/> shared by the trials of a parallel search, or called from a
     /// callback), or the model by a <see cref="GradientChecker.Check{T}"/> that perturbs its weights: nothing is trained. Used one Fit after another, they may be reused. Or, with the divergence guard off,
-    /// a checkpoint would hold non-finite optimizer state (a file no run could resume from): it is not written. Or
+    /// a checkpoint would hold non-finite optimizer state or a non-finite cost in its history (a file no run could resume from): it is not written. Or
     /// checkpoints are asked for and the model's input transform is a custom kind not registered with
     /// <see cref="InputTransforms.Register"/> (refused before training). Or a
     /// streamed source of unknown size yields a single example and the model has batch norm.
@@ -182,7 +182,7 @@ public static class Trainer
 
         // The checkpoint is read and checked in full before anything of the model changes (its regularizer, its stream of
         // shuffles), so a refused one leaves the model as it was.
-        var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks, options.Validation is not null) : null;
+        var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks, options.Validation is not null, options.BatchSize, options.Decay) : null;
         if (options.Regularization is not null)
         {
             model.Regularizer = options.Regularization;
@@ -806,7 +806,7 @@ public static class Trainer
         public override void SaveCheckpoint(string path)
         {
             ArgumentException.ThrowIfNullOrWhiteSpace(path);
-            TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, Callbacks);
+            TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, Callbacks, options.BatchSize, options.Decay);
         }
 
         internal override void RequestCheckpoint(string path)
@@ -833,7 +833,7 @@ public static class Trainer
             {
                 foreach (string path in _pendingCheckpoints)
                 {
-                    TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, Callbacks);
+                    TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, Callbacks, options.BatchSize, options.Decay);
                 }
             }
             finally

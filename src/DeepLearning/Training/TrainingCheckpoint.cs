@@ -12,14 +12,16 @@ namespace DeepLearning;
 /// statistics; it loads with <see cref="Model.Load{T}(string)"/>) whose extra tensors hold the optimizer's state
 /// ("optimizer.&lt;parameter&gt;.&lt;v|s&gt;", "optimizer.t") and whose metadata hold everything else a run needs to
 /// continue exactly: the epoch, the optimizer's step count t, α and α0 (the decay schedule's position is the epoch),
-/// the history so far, and the state of every random source (shuffling, each dropout layer, augmentation, the model's own).
+/// the history so far, the state of every random source (shuffling, each dropout layer, augmentation, the model's own),
+/// and the settings a resume must share (the batch size, the optimizer's hyperparameters but α, the decay schedule, and
+/// which callbacks' state was saved), which <see cref="Read{T}"/> compares with the options.
 /// </summary>
 internal static class TrainingCheckpoint
 {
     private const string Version = "1";
     private const string OptimizerPrefix = "optimizer.";
 
-    public static void Write<T>(string path, Model<T> model, Optimizer optimizer, double initialLearningRate, int epoch, History history, RandomSource shuffle, IDataSource<T> train, IList<ITrainingCallback> callbacks)
+    public static void Write<T>(string path, Model<T> model, Optimizer optimizer, double initialLearningRate, int epoch, History history, RandomSource shuffle, IDataSource<T> train, IList<ITrainingCallback> callbacks, int batchSize, LearningRateSchedule? decay)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         // What Read refuses is never written: optimizer state that is not finite (Adam's s overflows float for a
@@ -27,6 +29,12 @@ internal static class TrainingCheckpoint
         if (optimizer.FindInvalidState(model.Parameters) is { } problem)
         {
             throw new InvalidOperationException($"the checkpoint cannot be saved: {problem}; nothing was written to '{path}'. Train with the divergence guard on (it restores the last finite state), or with a smaller learning rate or normalized inputs");
+        }
+
+        // Nor a history Read refuses: a cost that is not finite (recorded only with the divergence guard off).
+        if (CostProblem(history, model.Loss) is { } costProblem)
+        {
+            throw new InvalidOperationException($"the checkpoint cannot be saved: {costProblem}; nothing was written to '{path}'. Train with the divergence guard on (it stops at the first non-finite cost and restores the last finite state)");
         }
 
         var inv = CultureInfo.InvariantCulture;
@@ -45,6 +53,10 @@ internal static class TrainingCheckpoint
             ["history_metric"] = history.MetricName,
             ["history"] = HistoryJson(history),
             ["history_iterations"] = Convert.ToBase64String(MemoryMarshal.AsBytes(history.IterationCosts.ToArray().AsSpan())),
+            ["batch_size"] = batchSize.ToString(inv),
+            ["decay"] = DescribeDecay(decay),
+            ["optimizer_settings"] = optimizer.DescribeSettings(),
+            ["callback_states"] = string.Join(",", Enumerable.Range(0, callbacks.Count).Where(i => callbacks[i] is ICheckpointedCallback).Select(i => i.ToString(inv))),
         };
         foreach (var dropout in model.Layers.OfType<Dropout<T>>())
         {
@@ -78,8 +90,12 @@ internal static class TrainingCheckpoint
         ModelFile.Save(model, path, tensors, metadata);
     }
 
-    /// <summary>Reads and validates the whole checkpoint against the model and options; changes nothing.</summary>
-    public static Resume<T> Read<T>(string path, Model<T> model, Optimizer optimizer, IDataSource<T> train, IList<ITrainingCallback> callbacks, bool hasValidation)
+    /// <summary>
+    /// Reads and validates the whole checkpoint against the model and options (<paramref name="batchSize"/> and
+    /// <paramref name="decay"/> are the options'; settings a checkpoint of an earlier version did not record are not
+    /// compared); changes nothing.
+    /// </summary>
+    public static Resume<T> Read<T>(string path, Model<T> model, Optimizer optimizer, IDataSource<T> train, IList<ITrainingCallback> callbacks, bool hasValidation, int batchSize, LearningRateSchedule? decay)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var file = ModelFile.Read<T>(path);
@@ -160,6 +176,12 @@ internal static class TrainingCheckpoint
         if (kind != optimizer.GetType().Name)
         {
             throw Bad(path, $"it holds the state of {Clip(Meta("optimizer"))} but the options use {optimizer.Describe()}; resume with the same optimizer");
+        }
+
+        // Its hyperparameters too (β, ε, bias correction), all but α: α and α0 are the checkpoint's, restored below.
+        if (meta.TryGetValue("optimizer_settings", out var savedSettings) && savedSettings != optimizer.DescribeSettings())
+        {
+            throw Bad(path, $"it was trained with {Clip(savedSettings, 200)} but the options use {optimizer.DescribeSettings()} (α aside: α and α0 come from the checkpoint); resume with the same optimizer settings (those the run had when the checkpoint was written, if a callback changed them)");
         }
 
         var optimizerState = new Dictionary<string, Tensor<T>>(StringComparer.Ordinal);
@@ -249,24 +271,46 @@ internal static class TrainingCheckpoint
             throw Bad(path, $"metadata 'random.shuffle': {e.Message}");
         }
 
-        var history = ReadHistory(path, model.IsClassifier, Meta("history_metric"), Meta("history"), Meta("history_iterations"));
+        var history = ReadHistory(path, model.IsClassifier, model.Loss, Meta("history_metric"), Meta("history"), Meta("history_iterations"));
         if (history.Count != epoch)
         {
             throw Bad(path, $"its history holds {history.Count} epochs but it was written after epoch {epoch}");
         }
 
-        // Callbacks with state (early stopping's best epoch and weights): restored when the checkpoint has theirs.
-        var callbackImports = new List<Action>();
-        var callbackTensors = new HashSet<string>(StringComparer.Ordinal);
-        var read = new HashSet<int>();
+        // Callbacks with state (early stopping's best epoch and weights): each saved state belongs to the callback at the
+        // same position, and (in a checkpoint that lists them) each stateful callback has its saved state. A state nothing
+        // takes (the callback left out, or moved) or a stateful callback without one (added) is another setup.
+        var savedStates = SavedCallbackStates(path, meta);
         for (int i = 0; i < callbacks.Count; i++)
         {
-            if (callbacks[i] is not ICheckpointedCallback stateful || !meta.TryGetValue($"callback.{i}.kind", out var savedKind))
+            bool stateful = callbacks[i] is ICheckpointedCallback;
+            if (savedStates.TryGetValue(i, out var savedKind) && !stateful)
+            {
+                throw Bad(path, $"it holds the state of the {Clip(savedKind)} at Callbacks[{i}], but this run lists a {callbacks[i].GetType().Name} there, which keeps none; list the same stateful callbacks at the same positions");
+            }
+
+            if (stateful && !savedStates.ContainsKey(i) && meta.ContainsKey("callback_states"))
+            {
+                throw Bad(path, $"Callbacks[{i}] is a {callbacks[i].GetType().Name}, but the run it continues had none there (it holds no state for it); list the same stateful callbacks at the same positions");
+            }
+        }
+
+        foreach (int i in savedStates.Keys.Order())
+        {
+            if (i >= callbacks.Count)
+            {
+                throw Bad(path, $"it holds the state of the {Clip(savedStates[i])} at Callbacks[{i}], but this run lists {callbacks.Count} callback(s); list the same stateful callbacks at the same positions");
+            }
+        }
+
+        var callbackImports = new List<Action>();
+        var callbackTensors = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < callbacks.Count; i++)
+        {
+            if (callbacks[i] is not ICheckpointedCallback stateful || !savedStates.TryGetValue(i, out var savedKind))
             {
                 continue;
             }
-
-            read.Add(i);
 
             if (savedKind != callbacks[i].GetType().Name)
             {
@@ -280,13 +324,13 @@ internal static class TrainingCheckpoint
                 for (int k = 0; k < weights.Count; k++)
                 {
                     string name = $"callback.{i}.weights.{k}";
-                    if (!file.Tensors.TryGetValue(name, out var saved) || !saved.SameShape(weights[k]))
+                    if (!file.Tensors.TryGetValue(name, out var tensor) || !tensor.SameShape(weights[k]))
                     {
                         throw Bad(path, $"tensor '{name}' is missing or not shaped like the model's tensor {k}");
                     }
 
-                    RequireFinite(path, name, saved);
-                    copies.Add(saved);
+                    RequireFinite(path, name, tensor);
+                    copies.Add(tensor);
                     callbackTensors.Add(name);
                 }
 
@@ -295,7 +339,7 @@ internal static class TrainingCheckpoint
 
             try
             {
-                callbackImports.Add(stateful.PrepareImport(Meta($"callback.{i}.state"), snapshot, epoch, hasValidation, Meta("history_metric")));
+                callbackImports.Add(stateful.PrepareImport(Meta($"callback.{i}.state"), snapshot, epoch, hasValidation, history));
             }
             catch (FormatException e)
             {
@@ -303,23 +347,21 @@ internal static class TrainingCheckpoint
             }
         }
 
-        // Every callback tensor belongs to a saved callback: one read above, or one this run leaves out (its state is then
-        // ignored as a whole). Any other (no saved callback of that index, or a weight beyond the model's) means an edited file.
-        bool Belongs(string name)
-        {
-            if (callbackTensors.Contains(name))
-            {
-                return true;
-            }
-
-            int dot = name.IndexOf('.', "callback.".Length);
-            return dot > 0 && int.TryParse(name.AsSpan("callback.".Length, dot - "callback.".Length), NumberStyles.None, CultureInfo.InvariantCulture, out int i)
-                && !read.Contains(i) && meta.ContainsKey($"callback.{i}.kind");
-        }
-
-        if (file.Tensors.Keys.FirstOrDefault(n => n.StartsWith("callback.", StringComparison.Ordinal) && !Belongs(n)) is { } stray)
+        // Every callback tensor belongs to a saved callback state read above; any other means an edited file.
+        if (file.Tensors.Keys.FirstOrDefault(n => n.StartsWith("callback.", StringComparison.Ordinal) && !callbackTensors.Contains(n)) is { } stray)
         {
             throw Bad(path, $"tensor '{Clip(stray)}' belongs to no saved callback state");
+        }
+
+        // The rest of the setup the run trained with (recorded since this check exists; absent from older checkpoints).
+        if (meta.TryGetValue("batch_size", out var savedBatch) && ParseLong(path, "batch_size", savedBatch, 0, int.MaxValue) != batchSize)
+        {
+            throw Bad(path, string.Create(CultureInfo.InvariantCulture, $"it was trained with BatchSize = {savedBatch} but the options have BatchSize = {batchSize}; resume with the same BatchSize (the one the run had when the checkpoint was written, if a callback changed it)"));
+        }
+
+        if (meta.TryGetValue("decay", out var savedDecay) && savedDecay != DescribeDecay(decay))
+        {
+            throw Bad(path, $"it was trained with {DecayText(Clip(savedDecay, 200))} but the options have {DecayText(DescribeDecay(decay))}; resume with the same Decay (the one the run had when the checkpoint was written, if a callback changed it)");
         }
 
         return new Resume<T>(epoch, step, rate, initialRate, new ModelState<T>(weights), optimizerState, randoms, shuffle, history, callbackImports);
@@ -329,6 +371,55 @@ internal static class TrainingCheckpoint
     internal static IReadOnlyList<RandomSource> DataRandomSources<T>(IDataSource<T> source)
         where T : unmanaged, IFloatingPointIeee754<T> =>
         source is IRandomStateSource holder ? holder.RandomSources.ToArray() : [];
+
+    // The schedule as the checkpoint records it: its description, or "" for none (no schedule describes itself as "").
+    private static string DescribeDecay(LearningRateSchedule? decay) => decay?.Describe() ?? string.Empty;
+
+    private static string DecayText(string described) => described.Length == 0 ? "no decay" : $"decay {described}";
+
+    // The saved callback states by position ("callback.<i>.kind" and ".state"), checked against "callback_states" when the
+    // checkpoint lists them.
+    private static Dictionary<int, string> SavedCallbackStates(string path, IReadOnlyDictionary<string, string> meta)
+    {
+        var saved = new Dictionary<int, string>();
+        foreach (var (key, value) in meta)
+        {
+            if (!key.StartsWith("callback.", StringComparison.Ordinal) || key == "callback_states")
+            {
+                continue;
+            }
+
+            int dot = key.IndexOf('.', "callback.".Length);
+            string suffix = dot < 0 ? string.Empty : key[(dot + 1)..];
+            if (dot < 0 || suffix is not ("kind" or "state")
+                || !int.TryParse(key.AsSpan("callback.".Length, dot - "callback.".Length), NumberStyles.None, CultureInfo.InvariantCulture, out int i)
+                || i.ToString(CultureInfo.InvariantCulture) != key["callback.".Length..dot])
+            {
+                throw Bad(path, $"the metadata entry '{Clip(key)}' is not a callback's kind or state");
+            }
+
+            if (!meta.ContainsKey($"callback.{i}.kind") || !meta.ContainsKey($"callback.{i}.state"))
+            {
+                throw Bad(path, $"the metadata entry '{Clip(key)}' has no '{(suffix == "kind" ? "state" : "kind")}' beside it");
+            }
+
+            if (suffix == "kind")
+            {
+                saved[i] = value;
+            }
+        }
+
+        if (meta.TryGetValue("callback_states", out var listed))
+        {
+            string actual = string.Join(",", saved.Keys.Order().Select(i => i.ToString(CultureInfo.InvariantCulture)));
+            if (listed != actual)
+            {
+                throw Bad(path, $"its callback_states '{Clip(listed)}' do not match the callback states it holds ({(actual.Length == 0 ? "none" : actual)})");
+            }
+        }
+
+        return saved;
+    }
 
     private static void CheckArchitecture<T>(string path, string savedJson, Model<T> model)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -399,7 +490,11 @@ internal static class TrainingCheckpoint
     }
 
     // The history's metric is the model's (accuracy for a classifier, rmse otherwise), and with it which way is better.
-    private static History ReadHistory(string path, bool classification, string metric, string json, string iterations)
+    // Every value is one the fit loop can record: epochs numbered 1, 2, … in order; costs finite (and ≥ 0 for a built-in
+    // loss); an accuracy in [0, 1], an rmse ≥ 0; a dev cost and dev metric together or not at all. A regression's dev
+    // figures may be NaN or +∞ (a dev prediction that overflowed while training stayed finite), a custom loss's costs any
+    // sign; −∞ never: a value nothing can record would otherwise steer the resumed run (its best epoch, early stopping).
+    private static History ReadHistory(string path, bool classification, Loss loss, string metric, string json, string iterations)
     {
         var history = History.ForModel(classification);
         if (metric != history.MetricName)
@@ -407,20 +502,48 @@ internal static class TrainingCheckpoint
             throw Bad(path, $"its history's metric is '{Clip(metric)}' but this model's is '{history.MetricName}'; resume with the same model");
         }
 
+        bool custom = loss is CustomLoss;
+        var inv = CultureInfo.InvariantCulture;
         try
         {
             var array = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { MaxDepth = 4 }) as JsonArray ?? throw new JsonException("not an array");
-            foreach (var node in array)
+            for (int row = 0; row < array.Count; row++)
             {
-                var cells = node as JsonArray;
+                var cells = array[row] as JsonArray;
                 if (cells is null || cells.Count != 7)
                 {
                     throw new JsonException("an epoch is not an array of 7 entries");
                 }
 
-                double? Cell(int i) => cells[i] is null ? null : double.Parse(cells[i]!.GetValue<string>(), NumberStyles.Float, CultureInfo.InvariantCulture);
-                int number = int.Parse(cells[0]!.GetValue<string>(), NumberStyles.Integer, CultureInfo.InvariantCulture);
-                history.AddEpoch(new EpochRecord(number, Cell(1) ?? double.NaN, Cell(2), Cell(3), Cell(4), Cell(5) ?? double.NaN, Cell(6) ?? double.NaN));
+                double? Cell(int i) => cells[i] is null ? null : double.Parse(cells[i]!.GetValue<string>(), NumberStyles.Float, inv);
+                int number = row + 1;
+                string numbered = cells[0]?.GetValue<string>() ?? "null";
+                if (numbered != number.ToString(inv))
+                {
+                    throw new FormatException($"its epoch {number} is numbered '{Clip(numbered)}' (a run's epochs are numbered 1, 2, … in order)");
+                }
+
+                double cost = Cell(1) ?? throw new FormatException($"epoch {number} has no cost");
+                double? trainMetric = Cell(2), devCost = Cell(3), devMetric = Cell(4);
+                if (devCost.HasValue != devMetric.HasValue)
+                {
+                    throw new FormatException($"epoch {number} has a dev {(devCost.HasValue ? "cost" : metric)} without a dev {(devCost.HasValue ? metric : "cost")}");
+                }
+
+                Require(number, "cost", cost, CostRule(custom));
+                if (trainMetric is double t)
+                {
+                    Require(number, metric, t, MetricRule(classification, dev: false));
+                }
+
+                if (devCost is double dc)
+                {
+                    Require(number, "dev cost", dc, DevCostRule(classification, custom));
+                    Require(number, "dev " + metric, devMetric!.Value, MetricRule(classification, dev: true));
+                }
+
+                // α and the seconds are checked by AddEpoch (positive and finite, ≥ 0 and finite).
+                history.AddEpoch(new EpochRecord(number, cost, trainMetric, devCost, devMetric, Cell(5) ?? double.NaN, Cell(6) ?? double.NaN));
             }
 
             byte[] bytes = Convert.FromBase64String(iterations);
@@ -429,10 +552,17 @@ internal static class TrainingCheckpoint
                 throw new FormatException($"the iteration costs take {bytes.Length} bytes, not a multiple of 8");
             }
 
-            history.EnsureIterationCapacity(bytes.Length / sizeof(double));
-            foreach (double cost in MemoryMarshal.Cast<byte, double>(bytes))
+            var costs = MemoryMarshal.Cast<byte, double>(bytes);
+            history.EnsureIterationCapacity(costs.Length);
+            var rule = CostRule(custom);
+            for (int k = 0; k < costs.Length; k++)
             {
-                history.AddIteration(cost);
+                if (!rule.Accepts(costs[k]))
+                {
+                    throw new FormatException(string.Create(inv, $"iteration {k}'s cost is {costs[k]:R}, but {rule.Text}"));
+                }
+
+                history.AddIteration(costs[k]);
             }
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or OverflowException or ArgumentException or NullReferenceException)
@@ -441,6 +571,56 @@ internal static class TrainingCheckpoint
         }
 
         return history;
+
+        static void Require(int epoch, string what, double value, ValueRule rule)
+        {
+            if (!rule.Accepts(value))
+            {
+                throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}'s {what} is {value:R}, but {rule.Text}"));
+            }
+        }
+    }
+
+    // What a cost of the fit loop can be: finite always (a non-finite one stops the run, or with the guard off is never
+    // written); ≥ 0 for the built-in losses (cross-entropy, squared, absolute and Huber errors, plus a penalty ≥ 0).
+    private static ValueRule CostRule(bool custom) => custom
+        ? new(double.MinValue, double.MaxValue, false, false, "a cost is finite")
+        : new(0, double.MaxValue, false, false, "a cost is finite and ≥ 0");
+
+    // A classifier's dev cost is finite (an output that overflowed has no class and stops the run); a regression's may be
+    // NaN or +∞ when a dev prediction overflowed.
+    private static ValueRule DevCostRule(bool classification, bool custom) => (classification, custom) switch
+    {
+        (true, false) => new(0, double.MaxValue, false, false, "a classifier's dev cost is finite and ≥ 0"),
+        (false, false) => new(0, double.MaxValue, true, true, "a dev cost is ≥ 0 (NaN or +∞ only when a dev prediction overflowed)"),
+        _ => new(double.MinValue, double.MaxValue, true, true, "a dev cost is finite (NaN or +∞ only when a dev prediction overflowed)"),
+    };
+
+    // Accuracy (per example, or per cell for a multi-label output) is a fraction; an rmse is ≥ 0, +∞ when squared errors
+    // overflowed, and a dev rmse NaN when a dev prediction did.
+    private static ValueRule MetricRule(bool classification, bool dev) => classification
+        ? new(0, 1, false, false, "an accuracy is in [0, 1]")
+        : new(0, double.MaxValue, dev, true, dev ? "an rmse is ≥ 0 (NaN or +∞ only when a dev prediction overflowed)" : "an rmse is ≥ 0");
+
+    /// <summary>The first cost of <paramref name="history"/> that <see cref="ReadHistory"/> would refuse, described; null when none.</summary>
+    private static string? CostProblem(History history, Loss loss)
+    {
+        var rule = CostRule(loss is CustomLoss);
+        if (history.Epochs.FirstOrDefault(e => !rule.Accepts(e.Cost)) is { } epoch)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"the history's epoch {epoch.Epoch} has cost {epoch.Cost:R}, and {rule.Text}");
+        }
+
+        var costs = history.IterationCosts;
+        for (int k = 0; k < costs.Count; k++)
+        {
+            if (!rule.Accepts(costs[k]))
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"the history's iteration {k} has cost {costs[k]:R}, and {rule.Text}");
+            }
+        }
+
+        return null;
     }
 
     private static void RequireFinite<T>(string path, string name, Tensor<T> tensor)
@@ -471,6 +651,13 @@ internal static class TrainingCheckpoint
 
     private static InvalidDataException OptimizerStateDoesNotFit(string path, ArgumentException e) =>
         new($"'{path}' is not a usable training checkpoint: its optimizer state does not fit this model: {e.Message}", e);
+
+    /// <summary>The values a history cell may hold: finite ones in [<paramref name="Min"/>, <paramref name="Max"/>], and NaN or +∞ where allowed.</summary>
+    private readonly record struct ValueRule(double Min, double Max, bool AllowNaN, bool AllowPositiveInfinity, string Text)
+    {
+        public bool Accepts(double value) =>
+            double.IsNaN(value) ? AllowNaN : double.IsPositiveInfinity(value) ? AllowPositiveInfinity : value >= Min && value <= Max;
+    }
 }
 
 /// <summary>A checkpoint read and validated in full by <see cref="TrainingCheckpoint.Read{T}"/>, applied only once nothing can fail.</summary>
@@ -532,9 +719,13 @@ internal interface ICheckpointedCallback
     /// <summary>The state as text, and the weights snapshot it holds (from <see cref="TrainingContext.CaptureWeights"/>) or null.</summary>
     (string State, object? Weights) ExportCheckpointState();
 
-    /// <summary>Validates a saved state, written after <paramref name="epoch"/> epochs, and returns the action that installs it (nothing changes before it runs).</summary>
-    /// <exception cref="FormatException">The state text is malformed.</exception>
-    Action PrepareImport(string state, object? weights, int epoch, bool hasValidation, string metricName);
+    /// <summary>
+    /// Validates a saved state, written after <paramref name="epoch"/> epochs, against the checkpoint's validated
+    /// <paramref name="history"/> (the resumed run's), and returns the action that installs it, in the callback and in
+    /// what it writes into the history (nothing changes before it runs).
+    /// </summary>
+    /// <exception cref="FormatException">The state text is malformed, or disagrees with the history.</exception>
+    Action PrepareImport(string state, object? weights, int epoch, bool hasValidation, History history);
 
     /// <summary>
     /// Once imported: why this callback had already ended training when the checkpoint was written (early stopping whose

@@ -117,10 +117,19 @@ public sealed class TrainingOptions<T>
     /// a checkpoint of another architecture, input or target transform, element type, optimizer kind or training source (e.g. with augmentation
     /// added or removed), and any malformed entry raise <see cref="InvalidDataException"/> naming the problem; a missing
     /// file raises <see cref="FileNotFoundException"/> (to resume only when a checkpoint exists, write
-    /// <c>ResumeFrom = File.Exists(path) ? path : null</c>). An <see cref="EarlyStopping"/> at the same
-    /// position in <see cref="Callbacks"/> gets its state back (best epoch, best weights, epochs waited); other
-    /// callbacks start afresh. A custom data source with randomness of its own takes part
-    /// by implementing <see cref="IRandomStateSource"/>.
+    /// <c>ResumeFrom = File.Exists(path) ? path : null</c>). Its history must hold only what a run records (epochs
+    /// numbered 1, 2, … in order, finite costs, accuracies in [0, 1], an rmse ≥ 0).
+    /// <para>The options must be the run's: a different <see cref="BatchSize"/>, <see cref="Decay"/> (compared by its
+    /// <see cref="LearningRateSchedule.Describe"/>) or optimizer hyperparameter (β, ε, bias correction; not α, whose
+    /// value and α0 come from the checkpoint) is refused with <see cref="InvalidDataException"/> naming both values, as
+    /// are stateful callbacks (<see cref="EarlyStopping"/>) at other positions in <see cref="Callbacks"/>: an
+    /// <see cref="EarlyStopping"/> gets its state back (best epoch, best value, best weights, epochs waited, and the
+    /// history's <see cref="History.Monitor"/> and <see cref="History.BestEpoch"/>) only from the same position, and a
+    /// saved state no callback takes, or a stateful callback the checkpoint holds no state for, is refused. Other
+    /// callbacks may differ and start afresh. If a callback changed one of these settings during the run, resume with
+    /// the value it had when the checkpoint was written. (Checkpoints written before these settings were recorded are
+    /// not compared on them.) <see cref="Epochs"/> may differ, to train on. A custom data source with randomness of its
+    /// own takes part by implementing <see cref="IRandomStateSource"/>.</para>
     /// </remarks>
     public string? ResumeFrom { get; set; }
 }
