@@ -1146,7 +1146,9 @@ internal sealed class CsvLayout
         var cell = Clean(raw);
         if (cell.IsEmpty)
         {
-            throw Error(lineNumber, column, "the cell is empty (a missing value)");
+            throw Error(lineNumber, column, column == LabelIndex
+                ? "the cell is empty (a missing value)"
+                : "the cell is empty (a missing value): fill or drop missing values before loading, or list the column in CsvOptions.IgnoreColumns");
         }
 
         bool plain = TryParsePlain(cell, 0, '\0', out int end, out double v) && end == cell.Length;
@@ -1154,7 +1156,7 @@ internal sealed class CsvLayout
         {
             throw Error(lineNumber, column, column == LabelIndex
                 ? $"'{Shorten(cell)}' is not a number (CsvOptions.Regression is true, so the label column must hold real-valued targets)"
-                : $"'{Shorten(cell)}' is not a number");
+                : $"'{Shorten(cell)}' is not a number{NotANumberHint(cell)}");
         }
 
         if (!double.IsFinite(v))
@@ -1163,6 +1165,19 @@ internal sealed class CsvLayout
         }
 
         return v;
+    }
+
+    // Why an input cell may not be a number: a decimal comma ("1,5" in a ';'-separated file), or a text column.
+    private static string NotANumberHint(ReadOnlySpan<char> cell)
+    {
+        int comma = cell.IndexOf(',');
+        if (comma >= 0 && cell.LastIndexOf(',') == comma
+            && double.TryParse(string.Concat(cell[..comma], ".", cell[(comma + 1)..]), NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+        {
+            return " (cells are read with '.' as the decimal point, in any culture: convert decimal commas before loading)";
+        }
+
+        return " (a text column: list it in CsvOptions.IgnoreColumns, or encode it as numbers before loading)";
     }
 
     // The common cell: an optional sign, up to 15 significant digits with at most one decimal point, and an optional

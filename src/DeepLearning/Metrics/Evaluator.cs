@@ -57,7 +57,7 @@ internal sealed class Evaluator<T>
 
         if (data.Targets != model.OutputSize)
         {
-            throw new ArgumentException($"the {what} has {data.Targets} target columns but the model has {model.OutputSize} outputs{Trainer.WidthHint(data.Targets, model.OutputSize, model.IsClassifier, model.IsMultiLabel)}", nameof(data));
+            throw new ArgumentException($"the {what} has {data.Targets} target columns but the model has {model.OutputSize} outputs{Trainer.WidthHint(data.Targets, model.OutputSize, model.IsClassifier, model.IsMultiLabel, Trainer.ClassesOf(data))}", nameof(data));
         }
 
         if (data is DataSet<T> set)

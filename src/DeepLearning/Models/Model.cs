@@ -1071,6 +1071,24 @@ public sealed class Model<T>
         }
     }
 
+    // How to turn what was passed into Y of the right shape, for the common mistakes: a vector of labels or targets, a
+    // column of class indices for a softmax, a 0/1 column for a 2-unit softmax.
+    private string TargetShapeHint(Tensor<T> x, Tensor<T> y)
+    {
+        bool column = (y.Rank == 1 && y.Length == x.RowCount) || (y.Rank == 2 && y.Dim(0) == x.RowCount && y.Dim(1) == 1);
+        if (!column)
+        {
+            return string.Empty;
+        }
+
+        if (IsClassifier && OutputSize > 1 && !IsMultiLabel)
+        {
+            return $" (class labels: one-hot them with DataSet.FromLabels(x, labels, {OutputSize}) or DataSet.OneHot; a 0/1 column for 2 units: data.ToOneHotTargets())";
+        }
+
+        return y.Rank == 1 && OutputSize == 1 ? $" (a vector: give it as one column, Tensor.FromArray(values, {x.RowCount}, 1))" : string.Empty;
+    }
+
     /// <summary>Refuses X and Y whose shapes do not fit the model (only the shapes are checked).</summary>
     internal void CheckTargets(Tensor<T> x, Tensor<T> y)
     {
@@ -1078,7 +1096,7 @@ public sealed class Model<T>
         ArgumentNullException.ThrowIfNull(y);
         if (y.Rank != 2 || y.Dim(0) != x.RowCount || y.Dim(1) != OutputSize)
         {
-            throw new ArgumentException($"the targets Y must be ({x.RowCount}, {OutputSize}) for X {x.ShapeText}; received {y.ShapeText}", nameof(y));
+            throw new ArgumentException($"the targets Y must be ({x.RowCount}, {OutputSize}) for X {x.ShapeText}; received {y.ShapeText}{TargetShapeHint(x, y)}", nameof(y));
         }
     }
 

@@ -276,12 +276,25 @@ public static class Trainer
         bool completed = false;
         try
         {
+            double? decayed = null; // the rate the decay set for the last epoch, to notice a callback overriding it
             for (int epoch = context.Epoch; epoch < options.Epochs && !context.StopRequested; epoch++)
             {
                 var optimizer = options.Optimizer;
                 if (options.Decay is not null)
                 {
+                    // A callback's own LearningRate (a hand-written ReduceLROnPlateau) would be overwritten here without a word.
+                    if (decayed is { } set && optimizer.LearningRate != set)
+                    {
+                        throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                            $"a callback set Optimizer.LearningRate to {optimizer.LearningRate:G6} after epoch {epoch}, but TrainingOptions.Decay ({options.Decay.Describe()}) sets it at every epoch, so the change would be lost: scale ctx.InitialLearningRate instead (the decay starts from it), or train without Decay and set LearningRate yourself"));
+                    }
+
                     optimizer.LearningRate = DecayedRate<T>(options.Decay, context.InitialLearningRate, epoch);
+                    decayed = optimizer.LearningRate;
+                }
+                else
+                {
+                    decayed = null;
                 }
 
                 optimizer.Validate<T>();
@@ -677,16 +690,29 @@ public static class Trainer
 
         if (source.Targets != model.OutputSize)
         {
-            throw new ArgumentException($"the {what} has {source.Targets} target columns but the model has {model.OutputSize} outputs{WidthHint(source.Targets, model.OutputSize, model.IsClassifier, model.IsMultiLabel)}");
+            throw new ArgumentException($"the {what} has {source.Targets} target columns but the model has {model.OutputSize} outputs{WidthHint(source.Targets, model.OutputSize, model.IsClassifier, model.IsMultiLabel, ClassesOf(source))}");
         }
     }
 
+    /// <summary>The classes a data set or a streamed source holds (0 for regression or when unknown).</summary>
+    internal static int ClassesOf<T>(IDataSource<T> source)
+        where T : unmanaged, IFloatingPointIeee754<T> => source switch
+        {
+            DataSet<T> set => set.Classes,
+            StreamingDataSource<T> stream => stream.Classes,
+            _ => 0,
+        };
+
     /// <summary>Why a data set's target width may differ from the model's outputs, for the messages of Fit and Evaluate.</summary>
-    internal static string WidthHint(int targets, int outputs, bool classifier, bool multiLabel) => (targets, outputs) switch
+    internal static string WidthHint(int targets, int outputs, bool classifier, bool multiLabel, int dataClasses) => (targets, outputs) switch
     {
+        _ when !classifier && dataClasses > 0 => string.Create(CultureInfo.InvariantCulture,
+            $" (the data holds {dataClasses} classes, one-hot, but the model ends in a linear layer, a regression: end it with .Softmax() to classify; if the column is a real-valued target that only looks like class indices, read the CSV with CsvOptions.Regression = true)"),
         _ when !classifier => " (a regression model predicts one column per target)",
         _ when multiLabel => " (a multi-label sigmoid output has one 0/1 column per label)",
         (1, 2) => " (a binary 0/1 column: use data.ToOneHotTargets() for a 2-unit softmax, or end the model with Dense(1).Sigmoid())",
+        (1, > 2) => string.Create(CultureInfo.InvariantCulture,
+            $" (one target column for {outputs} classes: one-hot the labels with DataSet.FromLabels(x, labels, {outputs}); a file read on its own that holds only 2 of the classes reads as one 0/1 column, so read it with CsvOptions.Classes = {outputs} or the training set's ClassNames)"),
         ( > 1, > 1) => string.Create(CultureInfo.InvariantCulture,
             $" (one-hot targets need one column per class; a file read on its own infers its classes from the labels it holds, so read it with CsvOptions.Classes = {outputs} or the training set's ClassNames)"),
         _ => " (use one-hot targets for softmax, one 0/1 column for sigmoid)",

@@ -61,7 +61,7 @@ public sealed class CsvTests : IDisposable
         Read(bare, new CsvOptions { HasHeader = false, LabelColumnIndex = -1, IgnoreColumns = ["id"] }).Should().Throw<ArgumentException>().WithMessage("*the file has no header*use IgnoreColumnIndices*");
 
         // Without the option a text column is an error, not a silent feature.
-        Read(path, new CsvOptions { LabelColumn = "label" }).Should().Throw<InvalidDataException>().WithMessage("*line 2, column 3 ('name'): 'Ann' is not a number");
+        Read(path, new CsvOptions { LabelColumn = "label" }).Should().Throw<InvalidDataException>().WithMessage("*line 2, column 3 ('name'): 'Ann' is not a number (a text column: list it in CsvOptions.IgnoreColumns*");
 
         static Action Read(string file, CsvOptions options) => () => Csv.Load<float>(file, options);
     }

@@ -161,4 +161,61 @@ public class ApiHabitsTests
         FluentActions.Invoking(() => model.PredictClasses(new Tensor<float>(0, 2)))
             .Should().Throw<ArgumentException>().WithMessage("*(m, 3)*(0, 2)*");
     }
+
+    [Fact]
+    public void A_callback_changing_the_learning_rate_under_a_decay_is_refused_not_overwritten()
+    {
+        // A hand-written ReduceLROnPlateau: the decay overwrote its rate at the next epoch, without a word.
+        var (x, y) = TestData.Problem<double>(16, 3, 2, "softmax", seed: 1);
+        var model = Model.Sequential<double>(3).Dense(2).Softmax().Build(seed: 2);
+        var options = new TrainingOptions<double>
+        {
+            Epochs = 4,
+            Optimizer = new Adam(learningRate: 0.01),
+            Decay = LearningRateDecay.Exponential(0.9),
+            Callbacks = { new LambdaCallback((context, record) => context.Optimizer.LearningRate /= 10) },
+        };
+        model.Invoking(m => m.Fit(DataSet.FromTargets(x, y), options)).Should().Throw<InvalidOperationException>()
+            .WithMessage("a callback set Optimizer.LearningRate to 0.001 after epoch 1, but TrainingOptions.Decay (Exponential*) sets it at every epoch*scale ctx.InitialLearningRate instead*");
+        options.Optimizer.LearningRate.Should().Be(0.01, "α0 is restored when Fit throws");
+
+        // Scaling α0, as the message says, works; so does changing the rate without a decay.
+        options.Callbacks.Clear();
+        options.Callbacks.Add(new LambdaCallback((context, record) => context.InitialLearningRate /= 10));
+        var rates = model.Fit(DataSet.FromTargets(x, y), options).Epochs.Select(e => e.LearningRate).ToArray();
+        rates.Zip(new[] { 0.01, 0.001 * 0.9, 0.0001 * 0.81, 0.00001 * 0.729 }).Should().OnlyContain(p => Math.Abs(p.First - p.Second) < 1e-15);
+    }
+
+    [Fact]
+    public void Width_and_shape_errors_say_how_to_fix_the_common_mistakes()
+    {
+        var x = Tensor.FromRows(new double[][] { [0.0], [1.0], [2.0], [3.0] });
+
+        // Integer targets read as classes, given to a regression model: say so, and how to read a real-valued target.
+        var classes = DataSet.FromLabels(x, [0, 1, 2, 1], 3);
+        var regression = Model.Sequential<double>(1).Dense(1).Build(seed: 1);
+        regression.Invoking(m => m.Fit(classes, new TrainingOptions<double> { Epochs = 1 })).Should().Throw<ArgumentException>()
+            .WithMessage("*3 target columns but the model has 1 outputs (the data holds 3 classes, one-hot, but the model ends in a linear layer*CsvOptions.Regression = true)*");
+
+        // One 0/1 column for a 3-unit softmax (a file holding only 2 of the classes).
+        var twoOfThree = DataSet.FromLabels(x, [0, 1, 0, 1], 2);
+        var softmax3 = Model.Sequential<double>(1).Dense(3).Softmax().Build(seed: 1);
+        softmax3.Invoking(m => m.Evaluate(twoOfThree)).Should().Throw<ArgumentException>()
+            .WithMessage("*1 target columns but the model has 3 outputs (one target column for 3 classes*CsvOptions.Classes = 3 or the training set's ClassNames)*");
+
+        // The tensor overloads: a vector of labels, a vector of regression targets.
+        softmax3.Invoking(m => m.Fit(x, Tensor.FromArray(new[] { 0.0, 1, 2, 1 }), new TrainingOptions<double> { Epochs = 1 })).Should().Throw<ArgumentException>()
+            .WithMessage("the targets Y must be (4, 3) for X (4, 1); received (4) (class labels: one-hot them with DataSet.FromLabels(x, labels, 3)*");
+        regression.Invoking(m => m.Fit(x, Tensor.FromArray(new[] { 0.5, 1, 2, 1 }), new TrainingOptions<double> { Epochs = 1 })).Should().Throw<ArgumentException>()
+            .WithMessage("*received (4) (a vector: give it as one column, Tensor.FromArray(values, 4, 1))*");
+    }
+
+    [Fact]
+    public void Csv_cells_that_are_not_numbers_say_why()
+    {
+        var empty = () => Csv.Load<float>(new StringReader("a,b,y\n1,,0\n"), new CsvOptions { LabelColumn = "y" }, "t.csv");
+        empty.Should().Throw<InvalidDataException>().WithMessage("t.csv: line 2, column 2 ('b'): the cell is empty (a missing value): fill or drop missing values before loading, or list the column in CsvOptions.IgnoreColumns");
+        var comma = () => Csv.Load<float>(new StringReader("a;y\n1,5;0\n"), new CsvOptions { LabelColumn = "y", Delimiter = ';' }, "t.csv");
+        comma.Should().Throw<InvalidDataException>().WithMessage("*'1,5' is not a number (cells are read with '.' as the decimal point*");
+    }
 }
