@@ -113,8 +113,8 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
     /// <param name="monitor">
     /// What to watch: <see cref="EarlyStoppingMonitor.Auto"/> (default: dev cost with a dev set, else the training cost),
     /// <see cref="EarlyStoppingMonitor.DevCost"/>, <see cref="EarlyStoppingMonitor.DevMetric"/> (accuracy, higher is better;
-    /// RMSE for regression, lower is better) or <see cref="EarlyStoppingMonitor.TrainCost"/>. A dev figure falls back to
-    /// the training cost in an epoch without a dev set.
+    /// RMSE for regression, lower is better) or <see cref="EarlyStoppingMonitor.TrainCost"/>. Fit refuses DevCost or
+    /// DevMetric without <see cref="TrainingOptions{T}.Validation"/> (they would watch the training cost).
     /// </param>
     /// <param name="minDelta">The smallest change that counts as an improvement (finite, ≥ 0); default 0.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="patience"/> &lt; 1, <paramref name="monitor"/> is not a defined value, or <paramref name="minDelta"/> is negative, NaN or ±∞.</exception>

@@ -180,6 +180,12 @@ public static class Trainer
         CheckTargets(model, trainSet, "training data");
         CheckTargets(model, options.Validation as DataSet<T>, "validation data");
 
+        // A dev figure asked for by name with no dev set would quietly watch the training cost (Keras warns here).
+        if (options.Validation is null && options.Callbacks.OfType<EarlyStopping>().FirstOrDefault(e => e.Monitor is EarlyStoppingMonitor.DevMetric or EarlyStoppingMonitor.DevCost) is { } watching)
+        {
+            throw new ArgumentException($"EarlyStopping watches {watching.Monitor} but TrainingOptions.Validation is not set, so it would watch the training cost instead: give a dev set (e.g. from data.Split), or watch EarlyStoppingMonitor.TrainCost (Auto takes the dev cost when there is a dev set)", nameof(options));
+        }
+
         // The checkpoint is read and checked in full before anything of the model changes (its regularizer, its stream of
         // shuffles), so a refused one leaves the model as it was.
         var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks, options.Validation is not null, options.BatchSize, options.Decay) : null;

@@ -218,4 +218,21 @@ public class ApiHabitsTests
         var comma = () => Csv.Load<float>(new StringReader("a;y\n1,5;0\n"), new CsvOptions { LabelColumn = "y", Delimiter = ';' }, "t.csv");
         comma.Should().Throw<InvalidDataException>().WithMessage("*'1,5' is not a number (cells are read with '.' as the decimal point*");
     }
+
+    [Fact]
+    public void Early_stopping_on_a_dev_figure_without_a_dev_set_is_refused()
+    {
+        var (x, y) = TestData.Problem<double>(16, 3, 2, "softmax", seed: 1);
+        var model = Model.Sequential<double>(3).Dense(2).Softmax().Build(seed: 2);
+        var before = model.Parameters.Select(p => p.Value.Clone()).ToArray();
+        foreach (var monitor in new[] { EarlyStoppingMonitor.DevMetric, EarlyStoppingMonitor.DevCost })
+        {
+            var options = new TrainingOptions<double> { Epochs = 2, Callbacks = { new EarlyStopping(monitor: monitor) } };
+            model.Invoking(m => m.Fit(DataSet.FromTargets(x, y), options)).Should().Throw<ArgumentException>()
+                .WithMessage($"EarlyStopping watches {monitor} but TrainingOptions.Validation is not set, so it would watch the training cost instead*");
+        }
+
+        model.Parameters.Select(p => p.Value).Should().BeEquivalentTo(before, "nothing trained");
+        model.Fit(DataSet.FromTargets(x, y), new TrainingOptions<double> { Epochs = 2, Callbacks = { new EarlyStopping() } }).Monitor.Should().Be("cost", "Auto watches the training cost without a dev set");
+    }
 }
