@@ -43,10 +43,10 @@ Console.CancelKeyPress += (_, e) =>
     cancel.Cancel();
 };
 
-// 80/10/10 split, stratified and seeded; the standardization is fitted on the training set only.
+// 80/10/10 split, stratified and seeded; the standardization is fitted on the training set only and becomes each
+// model's first stage, so every model (the best one saved or shipped too) takes raw pixels.
 var (train, dev, test) = Datasets.Digits<float>().Split(0.8, 0.1, 0.1, seed: 7, stratify: true);
 var scaler = Standardizer<float>.Fit(train);
-(train, dev, test) = (scaler.Apply(train), scaler.Apply(dev), scaler.Apply(test));
 
 var space = new SearchSpace()
     .LogUniform("learningRate", 1e-4, 1e-1)         // α = 10^r, r ~ U[−4, −1]
@@ -63,6 +63,7 @@ TrialOutcome Objective(TrialConfig config, CancellationToken token)
         .Dense(config.GetInt("hidden")).BatchNorm().ReLU().Dropout(config.GetDouble("keepProb"))
         .Dense(10).Softmax()
         .Build(config.Seed);                         // initialization; the shuffles default to the model's seed
+    model.InputTransform = scaler;                   // read-only once fitted: one scaler serves every trial
     var history = model.Fit(train, new TrainingOptions<float>
     {
         Optimizer = new Adam(config.GetDouble("learningRate"), beta1: config.GetDouble("beta1")),
@@ -139,7 +140,7 @@ var bestModel = (Model<float>)best.Outcome!.Artifact!;
 double bestDevAccuracy = best.DevMetric;
 double testAccuracy = bestModel.Evaluate(test).Accuracy ?? double.NaN;
 
-// The top trials' models, already trained: average their softmax outputs (the inputs are standardized test rows).
+// The top trials' models, already trained: average their softmax outputs (each model standardizes the raw test rows).
 var top = result.Top(ensembleSize);
 var ensemble = new Ensemble<float>(top.Select(t => (Func<Tensor<float>, Tensor<float>>)((Model<float>)t.Outcome!.Artifact!).Predict));
 var report = ensemble.Evaluate(test.X, test.Labels!);

@@ -225,7 +225,12 @@ public sealed class ModelBuilder<T>
         return this;
     }
 
-    /// <summary>Inverted dropout keeping each unit with probability <paramref name="keepProb"/> during training.</summary>
+    /// <summary>
+    /// Inverted dropout keeping each unit with probability <paramref name="keepProb"/> during training (the course's
+    /// keep_prob: <c>Dropout(0.8)</c> drops 20%). Keras's and PyTorch's argument is the rate dropped instead; for that,
+    /// use <see cref="DropoutRate"/>.
+    /// </summary>
+    /// <param name="keepProb">The probability of keeping a unit, in (0, 1].</param>
     public ModelBuilder<T> Dropout(double keepProb)
     {
         if (!(keepProb > 0 && keepProb <= 1))
@@ -235,6 +240,22 @@ public sealed class ModelBuilder<T>
 
         _specs.Add(new Spec(SpecKind.Dropout, _width, _width, DeepLearning.Activation.Linear, null, null, 0, keepProb, 0));
         return this;
+    }
+
+    /// <summary>
+    /// Inverted dropout dropping each unit with probability <paramref name="rate"/> during training, as Keras's
+    /// <c>Dropout(rate)</c> and PyTorch's <c>nn.Dropout(p)</c> read it: <c>DropoutRate(0.2)</c> is <c>Dropout(keepProb: 0.8)</c>.
+    /// </summary>
+    /// <param name="rate">The probability of dropping a unit, in [0, 1).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="rate"/> is not in [0, 1).</exception>
+    public ModelBuilder<T> DropoutRate(double rate)
+    {
+        if (!(rate >= 0 && rate < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(rate), rate, $"rate (the fraction dropped) must be in [0, 1); received {rate}");
+        }
+
+        return Dropout(1 - rate);
     }
 
     /// <summary>An activation layer g.</summary>

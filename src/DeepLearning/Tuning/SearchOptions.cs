@@ -33,7 +33,11 @@ public sealed record SearchOptions
     /// </summary>
     public TimeSpan? TimeBudget { get; init; }
 
-    /// <summary>Whether a larger (default) or smaller dev metric is better.</summary>
+    /// <summary>
+    /// Whether a larger (default: an accuracy, as scikit-learn's scores) or smaller dev metric is better. An objective
+    /// that returns a cost or a loss (<c>Evaluate(dev).Cost</c>, an RMSE) needs <see cref="MetricGoal.Minimize"/>, or the
+    /// search ranks its worst trial first (Optuna's default direction is minimize; this one's is not).
+    /// </summary>
     public MetricGoal Goal { get; init; } = MetricGoal.Maximize;
 
     /// <summary>

@@ -235,4 +235,15 @@ public class ApiHabitsTests
         model.Parameters.Select(p => p.Value).Should().BeEquivalentTo(before, "nothing trained");
         model.Fit(DataSet.FromTargets(x, y), new TrainingOptions<double> { Epochs = 2, Callbacks = { new EarlyStopping() } }).Monitor.Should().Be("cost", "Auto watches the training cost without a dev set");
     }
+
+    [Fact]
+    public void DropoutRate_reads_its_argument_as_Keras_and_PyTorch_do()
+    {
+        var byRate = Model.Sequential<float>(4).Dense(8).ReLU().DropoutRate(0.2).Dense(2).Softmax().Build(seed: 3);
+        var byKeep = Model.Sequential<float>(4).Dense(8).ReLU().Dropout(keepProb: 0.8).Dense(2).Softmax().Build(seed: 3);
+        byRate.Layers.OfType<Dropout<float>>().Single().KeepProb.Should().Be(0.8);
+        byRate.Summary().Should().Be(byKeep.Summary());
+        FluentActions.Invoking(() => Model.Sequential<float>(4).DropoutRate(1)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("rate (the fraction dropped) must be in [0, 1); received 1*");
+        FluentActions.Invoking(() => Model.Sequential<float>(4).DropoutRate(double.NaN)).Should().Throw<ArgumentOutOfRangeException>();
+    }
 }
