@@ -51,7 +51,7 @@ public static class Trainer
     /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0 when that epoch starts, the weights left as the epochs before it trained them (a run capped at many epochs and ended early by a callback never reaches such a rate, so it is not checked ahead).</exception>
     /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), a streamed source of unknown size yields no examples (found when it is first read: for validation data, after the first epoch), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model and these options (another batch size, decay, optimizer hyperparameter, or stateful callbacks at other positions).</exception>
     /// <exception cref="TrainingDivergedException">The cost, the weights or the optimizer state (e.g. Adam's s = β2·s + (1 − β2)·g², which overflows float for |g| beyond ~1.8e19 while the weights stay finite) became NaN or ±∞; the last verified-finite weights and optimizer state are restored.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the weights are left as trained so far, if finite, in step with the optimizer's state: an <see cref="EarlyStopping"/> does not put back its best epoch's weights when Fit ends by an exception).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled: a <see cref="TrainingCanceledException"/> carrying the history of the completed epochs (the weights are left as trained so far, if finite, in step with the optimizer's state: an <see cref="EarlyStopping"/> does not put back its best epoch's weights when Fit ends by an exception).</exception>
     /// <exception cref="InvalidOperationException">
     /// The model, <paramref name="options"/>, its optimizer or one of its stateful callbacks (<see cref="EarlyStopping"/>) is in use by another Fit that has not returned (on another
     /// thread, e.g. one <see cref="TrainingOptions{T}"/> shared by the trials of a parallel search, or called from a
@@ -340,7 +340,11 @@ public static class Trainer
                     int rows;
                     while ((rows = NextBatch()) > 0)
                     {
-                        cancellationToken.ThrowIfCancellationRequested();
+                        if (cancellationToken.IsCancellationRequested)
+                        {
+                            throw new TrainingCanceledException(string.Create(CultureInfo.InvariantCulture, $"Fit was cancelled in epoch {epoch + 1}, after {history.Count} complete epoch(s) (their history is in this exception's History)"), cancellationToken) { History = history };
+                        }
+
                         var (x, y) = batch.View(rows);
                         prefetch?.Arm(spare.FullX, spare.FullY);
                         if (checkBatches)

@@ -198,3 +198,37 @@ public sealed class TrainingDivergedException : Exception
     /// <summary>The history up to the last completed epoch.</summary>
     public History? History { get; init; }
 }
+
+/// <summary>
+/// Thrown by <c>Fit</c> when its cancellation token is cancelled: an <see cref="OperationCanceledException"/> (catch
+/// either) that carries the <see cref="History"/> of the epochs completed before it, as
+/// <see cref="TrainingDivergedException"/> does. The weights are left as trained so far.
+/// </summary>
+public sealed class TrainingCanceledException : OperationCanceledException
+{
+    /// <summary>Creates the exception.</summary>
+    public TrainingCanceledException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public TrainingCanceledException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public TrainingCanceledException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates the exception for <paramref name="token"/>.</summary>
+    public TrainingCanceledException(string message, CancellationToken token)
+        : base(message, token)
+    {
+    }
+
+    /// <summary>The history of the epochs completed before the cancellation (an epoch cut short is not in it).</summary>
+    public History? History { get; init; }
+}

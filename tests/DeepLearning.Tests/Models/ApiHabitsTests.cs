@@ -246,4 +246,24 @@ public class ApiHabitsTests
         FluentActions.Invoking(() => Model.Sequential<float>(4).DropoutRate(1)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("rate (the fraction dropped) must be in [0, 1); received 1*");
         FluentActions.Invoking(() => Model.Sequential<float>(4).DropoutRate(double.NaN)).Should().Throw<ArgumentOutOfRangeException>();
     }
+
+    [Fact]
+    public void A_cancelled_fit_keeps_the_history_of_its_completed_epochs()
+    {
+        var (x, y) = TestData.Problem<double>(32, 3, 2, "softmax", seed: 1);
+        var model = Model.Sequential<double>(3).Dense(4).Tanh().Dense(2).Softmax().Build(seed: 2);
+        using var cancel = new CancellationTokenSource();
+        var options = new TrainingOptions<double>
+        {
+            Epochs = 10,
+            BatchSize = 8,
+            Callbacks = { new LambdaCallback((context, record) => { if (record.Epoch == 2) { cancel.Cancel(); } }) },
+        };
+        var fit = () => model.Fit(DataSet.FromTargets(x, y), options, cancel.Token);
+        var thrown = fit.Should().Throw<TrainingCanceledException>().WithMessage("Fit was cancelled in epoch 3, after 2 complete epoch(s)*").Which;
+        thrown.Should().BeAssignableTo<OperationCanceledException>("code catching OperationCanceledException still does");
+        thrown.CancellationToken.Should().Be(cancel.Token);
+        thrown.History!.Count.Should().Be(2);
+        thrown.History.Epochs.Select(e => e.Epoch).Should().Equal(1, 2);
+    }
 }
