@@ -777,14 +777,16 @@ internal sealed class CsvLayout
     /// <summary>True when both read the same columns in the same roles (inputs, label, ignored).</summary>
     public bool SameColumns(CsvLayout other) =>
         Columns == other.Columns && LabelIndex == other.LabelIndex && Features == other.Features
-        && (_skip ?? []).AsSpan().SequenceEqual(other._skip ?? []);
+        && (_skip ?? []).AsSpan().SequenceEqual(other._skip ?? [])
+        && (_names ?? []).AsSpan().SequenceEqual(other._names ?? []);
 
     /// <summary>The roles of the columns, for a message: "3 features of 5 columns (label column 5, ignored 1, 2)".</summary>
     public string Describe()
     {
         string ignored = _skip is null ? string.Empty : ", ignored " + string.Join(", ", Enumerable.Range(0, Columns).Where(c => _skip[c]).Select(c => (c + 1).ToString(CultureInfo.InvariantCulture)));
         string label = LabelIndex < 0 ? "no label" : $"label column {LabelIndex + 1}";
-        return $"{Features} features of {Columns} columns ({label}{ignored})";
+        string names = _names is null ? string.Empty : $": {Describe(_names)}";
+        return $"{Features} features of {Columns} columns ({label}{ignored}){names}";
     }
 
     public static CsvLayout Read(CsvLineReader lines, CsvOptions options, string source)
@@ -836,6 +838,11 @@ internal sealed class CsvLayout
             if (!lines.TryReadDataLine(out var header))
             {
                 throw new InvalidDataException($"{source}: the file is empty; expected a header line");
+            }
+
+            if (UnclosedCell(header, options.Delimiter) is int open)
+            {
+                throw new InvalidDataException($"{source}: line {lines.LineNumber} (the header), cell {open + 1}: a quoted name has no closing quote on its line (a cell may not span lines)");
             }
 
             names = Cells(header, options.Delimiter).ToArray();
@@ -1098,6 +1105,27 @@ internal sealed class CsvLayout
         }
 
         return count;
+    }
+
+    /// <summary>The 0-based index of a quoted cell left open on the line, or null.</summary>
+    public static int? UnclosedCell(ReadOnlySpan<char> line, char delimiter)
+    {
+        int offset = 0;
+        for (int cell = 0; ; cell++)
+        {
+            int end = CellEnd(line, offset, delimiter);
+            if (end < 0)
+            {
+                return cell;
+            }
+
+            if (end == line.Length)
+            {
+                return null;
+            }
+
+            offset = end + 1;
+        }
     }
 
     /// <summary>The text of every cell of a line (a header), cleaned and unquoted.</summary>

@@ -158,24 +158,25 @@ public static class GradientChecker
             }
 
             var saved = ReferenceEquals(copy, model) ? copy.CaptureState() : null;
-            if (saved is not null)
-            {
-                (_checkingInPlace ??= new HashSet<object>(ReferenceEqualityComparer.Instance)).Add(model);
-            }
-
             var dropouts = copy.Layers.OfType<Dropout<double>>().ToArray();
             var dropoutWasEnabled = dropouts.Select(d => d.Enabled).ToArray();
             bool hadDropout = dropouts.Any(d => d.KeepProb < 1);
-            copy.DropoutEnabled = false;
             try
             {
+                // Inside the try, so the finally always takes the model out of the set again.
+                if (saved is not null)
+                {
+                    (_checkingInPlace ??= new HashSet<object>(ReferenceEqualityComparer.Instance)).Add(model);
+                }
+
+                copy.DropoutEnabled = false;
                 return Run(copy, x.ConvertTo<double>(), y.ConvertTo<double>(), options, hadDropout);
             }
             finally
             {
                 if (saved is not null)
                 {
-                    _checkingInPlace!.Remove(model);
+                    _checkingInPlace?.Remove(model);
                     copy.RestoreState(saved);
                     for (int i = 0; i < dropouts.Length; i++)
                     {

@@ -37,6 +37,7 @@ public static class Model
     /// </summary>
     /// <param name="path">The model file.</param>
     /// <param name="loss">The loss the model was saved with; its <see cref="Loss.Name"/> must equal the stored one.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="loss"/> is null (a model of a built-in loss loads with <see cref="Load{T}(string)"/>).</exception>
     /// <exception cref="ArgumentException"><paramref name="path"/> is null, empty or white space.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="IOException">The file system failed to open or read the file.</exception>

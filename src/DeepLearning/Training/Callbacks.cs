@@ -277,7 +277,7 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
             throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"the EarlyStopping state gives best epoch {bestEpoch} and {wait} epochs waited, but the checkpoint was written after epoch {epoch}"));
         }
 
-        // The best value is the figure the history recorded for the best epoch, bit for bit: so it is finite (but for a
+        // The best value is the figure the history recorded for the best epoch, exactly: so it is finite (but for a
         // regression's dev figure that overflowed, recorded as such), and another value (−∞ would never be beaten) is an
         // edited file. Before any epoch it is not used.
         double bestValue = BitConverter.Int64BitsToDouble(bits);
@@ -285,7 +285,7 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
         if (bestEpoch > 0)
         {
             var (recorded, _, name) = Watched(history, history.Epochs[bestEpoch - 1]);
-            if (BitConverter.DoubleToInt64Bits(recorded) != bits)
+            if (!recorded.Equals(bestValue)) // equal, or both NaN (the history's text "NaN" need not keep the payload)
             {
                 throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"the EarlyStopping state's best value {bestValue:R} {(double.IsFinite(bestValue) ? "is not" : "is not finite, nor")} the {name} its best epoch {bestEpoch} recorded ({recorded:R})"));
             }

@@ -47,7 +47,7 @@ public static class Trainer
     /// when the same model is fitted again, as Keras's repeated <c>fit</c> does; an optimizer that holds the state of
     /// another model's parameters is <see cref="Optimizer.Reset"/> first, so each model trains as with a new optimizer.</para>
     /// </remarks>
-    /// <exception cref="ArgumentException">The data's widths do not match the model, the targets do not suit the loss, the training or validation set is known to be empty, the model has batch norm and the training data one example, the callbacks list one <see cref="EarlyStopping"/> twice, or an entry of the callbacks is null.</exception>
+    /// <exception cref="ArgumentException">An <see cref="EarlyStopping"/> watches <see cref="EarlyStoppingMonitor.DevMetric"/> or <see cref="EarlyStoppingMonitor.DevCost"/> without <see cref="TrainingOptions{T}.Validation"/>. The data's widths do not match the model, the targets do not suit the loss, the training or validation set is known to be empty, the model has batch norm and the training data one example, the callbacks list one <see cref="EarlyStopping"/> twice, or an entry of the callbacks is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0 when that epoch starts, the weights left as the epochs before it trained them (a run capped at many epochs and ended early by a callback never reaches such a rate, so it is not checked ahead).</exception>
     /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), a streamed source of unknown size yields no examples (found when it is first read: for validation data, after the first epoch), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model and these options (another batch size, decay, optimizer hyperparameter, or stateful callbacks at other positions).</exception>
     /// <exception cref="TrainingDivergedException">The cost, the weights or the optimizer state (e.g. Adam's s = β2·s + (1 − β2)·g², which overflows float for |g| beyond ~1.8e19 while the weights stay finite) became NaN or ±∞; the last verified-finite weights and optimizer state are restored.</exception>
@@ -59,7 +59,9 @@ public static class Trainer
     /// a checkpoint would hold non-finite optimizer state or a non-finite cost in its history (a file no run could resume from): it is not written. Or
     /// checkpoints are asked for and the model's input transform is a custom kind not registered with
     /// <see cref="InputTransforms.Register"/> (refused before training). Or a
-    /// streamed source of unknown size yields a single example and the model has batch norm.
+    /// streamed source of unknown size yields a single example and the model has batch norm. Or a callback set
+    /// <see cref="Optimizer.LearningRate"/> while <see cref="TrainingOptions{T}.Decay"/> sets it every epoch (refused at
+    /// the next epoch; scale <see cref="TrainingContext.InitialLearningRate"/> instead).
     /// </exception>
     public static History Fit<T>(this Model<T> model, IDataSource<T> train, TrainingOptions<T> options, CancellationToken cancellationToken = default)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -717,7 +719,7 @@ public static class Trainer
     internal static string WidthHint(int targets, int outputs, bool classifier, bool multiLabel, int dataClasses) => (targets, outputs) switch
     {
         _ when !classifier && dataClasses > 0 => string.Create(CultureInfo.InvariantCulture,
-            $" (the data holds {dataClasses} classes, one-hot, but the model ends in a linear layer, a regression: end it with .Softmax() to classify; if the column is a real-valued target that only looks like class indices, read the CSV with CsvOptions.Regression = true)"),
+            $" (the data holds {dataClasses} classes, one-hot, but the model is a regression: end it with .Softmax() to classify; if the column is a real-valued target that only looks like class indices, read the CSV with CsvOptions.Regression = true)"),
         _ when !classifier => " (a regression model predicts one column per target)",
         _ when multiLabel => " (a multi-label sigmoid output has one 0/1 column per label)",
         (1, 2) => " (a binary 0/1 column: use data.ToOneHotTargets() for a 2-unit softmax, or end the model with Dense(1).Sigmoid())",

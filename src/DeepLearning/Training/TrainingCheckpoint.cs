@@ -538,7 +538,7 @@ internal static class TrainingCheckpoint
 
                 if (devCost is double dc)
                 {
-                    Require(number, "dev cost", dc, DevCostRule(classification, custom));
+                    Require(number, "dev cost", dc, DevCostRule(custom));
                     Require(number, "dev " + metric, devMetric!.Value, MetricRule(classification, dev: true));
                 }
 
@@ -589,12 +589,11 @@ internal static class TrainingCheckpoint
 
     // A classifier's dev cost is finite (an output that overflowed has no class and stops the run); a regression's may be
     // NaN or +∞ when a dev prediction overflowed.
-    private static ValueRule DevCostRule(bool classification, bool custom) => (classification, custom) switch
-    {
-        (true, false) => new(0, double.MaxValue, false, false, "a classifier's dev cost is finite and ≥ 0"),
-        (false, false) => new(0, double.MaxValue, true, true, "a dev cost is ≥ 0 (NaN or +∞ only when a dev prediction overflowed)"),
-        _ => new(double.MinValue, double.MaxValue, true, true, "a dev cost is finite (NaN or +∞ only when a dev prediction overflowed)"),
-    };
+    // A dev cost may be NaN or +∞ for a classifier too: the dev pass never stops on an output that overflowed (a dev
+    // input of 3e38 in a float model), it only records the figure.
+    private static ValueRule DevCostRule(bool custom) => custom
+        ? new(double.MinValue, double.MaxValue, true, true, "a dev cost is finite (NaN or +∞ only when a dev prediction overflowed)")
+        : new(0, double.MaxValue, true, true, "a dev cost is ≥ 0 (NaN or +∞ only when a dev prediction overflowed)");
 
     // Accuracy (per example, or per cell for a multi-label output) is a fraction; an rmse is ≥ 0, +∞ when squared errors
     // overflowed, and a dev rmse NaN when a dev prediction did.

@@ -319,6 +319,9 @@ public sealed class CsvTests : IDisposable
         FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,b,c\n1,2,cat\n3,4,big \"dog, cat\"\n"), new CsvOptions { LabelColumn = "c" }, "data.csv"))
             .Should().Throw<InvalidDataException>().WithMessage("data.csv: line 3 has 4 cells; expected 3 (a cell holding the delimiter ',' must be quoted whole, from its first character)");
 
+        FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a,\"b,c\n1,2\n"), new CsvOptions { LabelColumnIndex = 1 }, "data.csv"))
+            .Should().Throw<InvalidDataException>().WithMessage("data.csv: line 1 (the header), cell 2: a quoted name has no closing quote on its line*");
+
         FluentActions.Invoking(() => Csv.Load<float>(new StringReader("a\"b\n1\"2\n"), new CsvOptions { Delimiter = '"', LabelColumnIndex = 1 }))
             .Should().Throw<ArgumentException>().WithMessage("CsvOptions.Delimiter may not be a double quote or a line end; received U+0022*");
     }

@@ -62,7 +62,51 @@ public sealed class StreamingChangeTests : IDisposable
         File.WriteAllText(path, "a,id,b,label\n1,7,2,0\n3,8,4,1\n");
         File.SetLastWriteTimeUtc(path, written);
         source.Invoking(s => s.ToDataSet()).Should().Throw<InvalidDataException>()
-            .WithMessage($"'{path}' changed since it was opened for streaming: its header now gives 2 features of 4 columns (label column 4, ignored 2), not 2 features of 4 columns (label column 4, ignored 1); open the file again");
+            .WithMessage($"'{path}' changed since it was opened for streaming: its header now gives 2 features of 4 columns (label column 4, ignored 2): 'a', 'id', 'b', 'label', not 2 features of 4 columns (label column 4, ignored 1): 'id', 'a', 'b', 'label'; open the file again");
+
+        // Two inputs swapped: the same roles, other columns.
+        File.WriteAllText(path, "id,a,b,label\n7,1,2,0\n8,3,4,1\n");
+        written = File.GetLastWriteTimeUtc(path);
+        source = Csv.OpenStreaming<float>(path, new CsvOptions { LabelColumn = "label", IgnoreColumns = ["id"] });
+        File.WriteAllText(path, "id,b,a,label\n7,2,1,0\n8,4,3,1\n");
+        File.SetLastWriteTimeUtc(path, written);
+        source.Invoking(s => s.ToDataSet()).Should().Throw<InvalidDataException>().WithMessage("*its header now gives*'id', 'b', 'a', 'label', not *'id', 'a', 'b', 'label'*");
+    }
+
+    [Fact]
+    public void Csv_options_are_copied_whole_for_streaming()
+    {
+        // Every settable option, set to a value other than its default, survives the copy a streaming source keeps.
+        var options = new CsvOptions
+        {
+            HasHeader = false,
+            SkipLines = 2,
+            Delimiter = ';',
+            LabelColumnIndex = 3,
+            Regression = true,
+            MaxLineLength = 77,
+            IgnoreColumns = ["x"],
+            IgnoreColumnIndices = [1],
+        };
+        var copy = options.Snapshot();
+        foreach (var property in typeof(CsvOptions).GetProperties().Where(p => p.CanWrite))
+        {
+            var value = property.GetValue(copy);
+            var original = property.GetValue(options);
+            if (original is System.Collections.IEnumerable list and not string)
+            {
+                ((System.Collections.IEnumerable)value!).Cast<object>().Should().Equal(list.Cast<object>(), property.Name);
+                value.Should().NotBeSameAs(original, $"{property.Name} is copied, not shared");
+            }
+            else
+            {
+                value.Should().Be(original, property.Name);
+            }
+        }
+
+        typeof(CsvOptions).GetProperties().Where(p => p.CanWrite).Select(p => p.Name).Should().BeEquivalentTo(
+            ["HasHeader", "SkipLines", "Delimiter", "LabelColumn", "LabelColumnIndex", "Unlabeled", "Regression", "Classes", "ClassNames", "IgnoreColumns", "IgnoreColumnIndices", "MaxLineLength"],
+            "a new option must be added to CsvOptions.Snapshot too");
     }
 
     [Fact]

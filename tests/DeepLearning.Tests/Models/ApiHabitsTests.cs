@@ -195,7 +195,7 @@ public class ApiHabitsTests
         var classes = DataSet.FromLabels(x, [0, 1, 2, 1], 3);
         var regression = Model.Sequential<double>(1).Dense(1).Build(seed: 1);
         regression.Invoking(m => m.Fit(classes, new TrainingOptions<double> { Epochs = 1 })).Should().Throw<ArgumentException>()
-            .WithMessage("*3 target columns but the model has 1 outputs (the data holds 3 classes, one-hot, but the model ends in a linear layer*CsvOptions.Regression = true)*");
+            .WithMessage("*3 target columns but the model has 1 outputs (the data holds 3 classes, one-hot, but the model is a regression*CsvOptions.Regression = true)*");
 
         // One 0/1 column for a 3-unit softmax (a file holding only 2 of the classes).
         var twoOfThree = DataSet.FromLabels(x, [0, 1, 0, 1], 2);
