@@ -341,7 +341,7 @@ public sealed class DataSet<T> : IDataSource<T>
 
     /// <summary>A one-line summary: m, n_x, C and the classes.</summary>
     public override string ToString()
-        => $"DataSet<{typeof(T).Name}>: m = {Count}, n_x = {Features}, C = {Targets}" + (Labels is null ? ", regression" : $", {Classes} classes");
+        => $"DataSet<{typeof(T).Name}>: m = {Count}, n_x = {Features}, C = {Targets}" + (Labels is not null ? $", {Classes} classes" : Targets == 0 ? ", unlabeled" : ", regression");
 
     private static void CheckFraction(double f, string name)
     {

@@ -145,6 +145,8 @@ public sealed class CsvTests : IDisposable
         var unlabelled = Csv.Load<float>(new StringReader("1,2\n3,4\n"), new CsvOptions { HasHeader = false, Unlabeled = true });
         unlabelled.Features.Should().Be(2);
         unlabelled.Targets.Should().Be(0);
+        unlabelled.ToString().Should().Be("DataSet<Single>: m = 2, n_x = 2, C = 0, unlabeled", "not 'regression'");
+        regression.ToString().Should().EndWith("C = 1, regression");
     }
 
     [Fact]
