@@ -60,8 +60,9 @@ public static class Trainer
     /// checkpoints are asked for and the model's input transform is a custom kind not registered with
     /// <see cref="InputTransforms.Register"/> (refused before training). Or a
     /// streamed source of unknown size yields a single example and the model has batch norm. Or a callback set
-    /// <see cref="Optimizer.LearningRate"/> while <see cref="TrainingOptions{T}.Decay"/> sets it every epoch (refused at
-    /// the next epoch; scale <see cref="TrainingContext.InitialLearningRate"/> instead).
+    /// <see cref="Optimizer.LearningRate"/> while <see cref="TrainingOptions{T}.Decay"/> sets it every epoch (refused when
+    /// that epoch's callbacks return, before its checkpoint is written, if another epoch follows; scale
+    /// <see cref="TrainingContext.InitialLearningRate"/> instead).
     /// </exception>
     public static History Fit<T>(this Model<T> model, IDataSource<T> train, TrainingOptions<T> options, CancellationToken cancellationToken = default)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -290,13 +291,6 @@ public static class Trainer
                 var optimizer = options.Optimizer;
                 if (options.Decay is not null)
                 {
-                    // A callback's own LearningRate (a hand-written ReduceLROnPlateau) would be overwritten here without a word.
-                    if (decayed is { } set && optimizer.LearningRate != set)
-                    {
-                        throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
-                            $"a callback set Optimizer.LearningRate to {optimizer.LearningRate:G6} after epoch {epoch}, but TrainingOptions.Decay ({options.Decay.Describe()}) sets it at every epoch, so the change would be lost: scale ctx.InitialLearningRate instead (the decay starts from it), or train without Decay and set LearningRate yourself"));
-                    }
-
                     optimizer.LearningRate = DecayedRate<T>(options.Decay, context.InitialLearningRate, epoch);
                     decayed = optimizer.LearningRate;
                 }
@@ -456,6 +450,15 @@ public static class Trainer
                 finally
                 {
                     context.InEpochEnd = false;
+                }
+
+                // A callback's own LearningRate (a hand-written ReduceLROnPlateau) would be overwritten by the decay when the
+                // next epoch starts, without a word: refused now, before this epoch's checkpoint is written. After the last
+                // epoch it changes nothing.
+                if (decayed is { } set && options.Decay is not null && optimizer.LearningRate != set && epoch + 1 < options.Epochs && !context.StopRequested)
+                {
+                    throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                        $"a callback set Optimizer.LearningRate to {optimizer.LearningRate:G6} after epoch {epoch + 1}, but TrainingOptions.Decay ({options.Decay.Describe()}) sets it at every epoch, so the change would be lost: scale ctx.InitialLearningRate instead (the decay starts from it), or train without Decay and set LearningRate yourself"));
                 }
 
                 context.CheckSettings();

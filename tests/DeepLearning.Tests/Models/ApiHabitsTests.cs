@@ -179,6 +179,25 @@ public class ApiHabitsTests
             .WithMessage("a callback set Optimizer.LearningRate to 0.001 after epoch 1, but TrainingOptions.Decay (Exponential*) sets it at every epoch*scale ctx.InitialLearningRate instead*");
         options.Optimizer.LearningRate.Should().Be(0.01, "α0 is restored when Fit throws");
 
+        // Refused before that epoch's checkpoint is written; a change after the last epoch changes nothing and passes.
+        string dir = Directory.CreateTempSubdirectory("dl-decay-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "run.ckpt");
+            options.Checkpoint = new CheckpointOptions(path, everyEpochs: 1);
+            model.Invoking(m => m.Fit(DataSet.FromTargets(x, y), options)).Should().Throw<InvalidOperationException>();
+            File.Exists(path).Should().BeFalse("the run stops before the epoch's checkpoint");
+            options.Checkpoint = null;
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        options.Callbacks.Clear();
+        options.Callbacks.Add(new LambdaCallback((context, record) => { if (record.Epoch == 4) { context.Optimizer.LearningRate = 1; } }));
+        model.Fit(DataSet.FromTargets(x, y), options).Count.Should().Be(4);
+
         // Scaling α0, as the message says, works; so does changing the rate without a decay.
         options.Callbacks.Clear();
         options.Callbacks.Add(new LambdaCallback((context, record) => context.InitialLearningRate /= 10));
