@@ -583,7 +583,7 @@ internal sealed class CsvLabelMap
             throw layout.Error(lineNumber, layout.LabelIndex, "the label cell is empty (a missing value)");
         }
 
-        if (cell.Contains("\"\"", StringComparison.Ordinal) && cell.Length < raw.Trim().Length)
+        if (CsvLayout.HasEscapedQuote(raw, cell))
         {
             cell = CsvLayout.Text(raw); // "" in a quoted cell is one quote (rare: only such a label allocates)
         }
@@ -840,12 +840,13 @@ internal sealed class CsvLayout
                 throw new InvalidDataException($"{source}: the file is empty; expected a header line");
             }
 
-            if (UnclosedCell(header, options.Delimiter) is int open)
+            var cells = Cells(header, options.Delimiter, out bool unclosed);
+            if (unclosed)
             {
-                throw new InvalidDataException($"{source}: line {lines.LineNumber} (the header), cell {open + 1}: a quoted name has no closing quote on its line (a cell may not span lines)");
+                throw new InvalidDataException($"{source}: line {lines.LineNumber} (the header), cell {cells.Count}: a quoted name has no closing quote on its line (a cell may not span lines)");
             }
 
-            names = Cells(header, options.Delimiter).ToArray();
+            names = cells.ToArray();
             columns = names.Length;
             if (Csv.LooksLikeData(names))
             {
@@ -1107,36 +1108,19 @@ internal sealed class CsvLayout
         return count;
     }
 
-    /// <summary>The 0-based index of a quoted cell left open on the line, or null.</summary>
-    public static int? UnclosedCell(ReadOnlySpan<char> line, char delimiter)
-    {
-        int offset = 0;
-        for (int cell = 0; ; cell++)
-        {
-            int end = CellEnd(line, offset, delimiter);
-            if (end < 0)
-            {
-                return cell;
-            }
-
-            if (end == line.Length)
-            {
-                return null;
-            }
-
-            offset = end + 1;
-        }
-    }
-
-    /// <summary>The text of every cell of a line (a header), cleaned and unquoted.</summary>
-    public static List<string> Cells(ReadOnlySpan<char> line, char delimiter)
+    /// <summary>
+    /// The text of every cell of a line (a header), cleaned and unquoted; <paramref name="unclosed"/> tells whether the
+    /// last one is a quoted cell left open (it then runs to the line's end).
+    /// </summary>
+    public static List<string> Cells(ReadOnlySpan<char> line, char delimiter, out bool unclosed)
     {
         var cells = new List<string>();
         int offset = 0;
         while (true)
         {
             int end = CellEnd(line, offset, delimiter);
-            if (end < 0)
+            unclosed = end < 0;
+            if (unclosed)
             {
                 end = line.Length;
             }
@@ -1155,8 +1139,12 @@ internal sealed class CsvLayout
     public static string Text(ReadOnlySpan<char> raw)
     {
         var cell = Clean(raw);
-        return cell.Length < raw.Trim().Length && cell.Contains("\"\"", StringComparison.Ordinal) ? cell.ToString().Replace("\"\"", "\"", StringComparison.Ordinal) : cell.ToString();
+        return HasEscapedQuote(raw, cell) ? cell.ToString().Replace("\"\"", "\"", StringComparison.Ordinal) : cell.ToString();
     }
+
+    /// <summary>Whether <paramref name="cell"/>, <paramref name="raw"/> <see cref="Clean"/>ed, came from a quoted cell holding "".</summary>
+    public static bool HasEscapedQuote(ReadOnlySpan<char> raw, ReadOnlySpan<char> cell) =>
+        cell.Length < raw.Trim().Length && cell.Contains("\"\"", StringComparison.Ordinal);
 
     public static ReadOnlySpan<char> Clean(ReadOnlySpan<char> cell)
     {

@@ -243,7 +243,7 @@ public static class ModelFile
             {
                 missing.Add(name);
             }
-            else if (file.Scalars.Contains(name) || !source.Shape.AsSpan().SequenceEqual(tensor.Shape))
+            else if (!file.HasShape(name, tensor.Shape))
             {
                 mismatches.Add(new ShapeMismatch(name, file.FileShape(name), tensor.Shape.ToArray()));
             }
@@ -816,7 +816,7 @@ public static class ModelFile
             throw Bad(path, $"tensor '{name}' is missing");
         }
 
-        if (file.Scalars.Contains(name) || !t.Shape.AsSpan().SequenceEqual(shape))
+        if (!file.HasShape(name, shape))
         {
             throw Bad(path, $"tensor '{name}' has shape {Tensor<T>.ShapeString(file.FileShape(name))} but the architecture needs {Tensor<T>.ShapeString(shape)}");
         }
@@ -830,7 +830,7 @@ public static class ModelFile
             throw Bad(path, $"tensor '{name}' is missing");
         }
 
-        if (file.Scalars.Contains(name) || !t.Shape.AsSpan().SequenceEqual(destination.Shape))
+        if (!file.HasShape(name, destination.Shape))
         {
             throw Bad(path, $"tensor '{name}' has shape {Tensor<T>.ShapeString(file.FileShape(name))} but the model needs {destination.ShapeText}");
         }
@@ -1248,6 +1248,9 @@ public sealed record SafeTensorsContents<T>(IReadOnlyDictionary<string, Tensor<T
 
     /// <summary>The shape of a tensor as the file gave it (() for a scalar).</summary>
     internal int[] FileShape(string name) => Scalars.Contains(name) ? [] : Tensors[name].Shape.ToArray();
+
+    /// <summary>Whether the file gave tensor <paramref name="name"/> exactly <paramref name="shape"/> (a scalar is shape ()).</summary>
+    internal bool HasShape(string name, ReadOnlySpan<int> shape) => !Scalars.Contains(name) && Tensors[name].ShapeArray.AsSpan().SequenceEqual(shape);
 }
 
 /// <summary>

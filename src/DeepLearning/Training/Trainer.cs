@@ -285,18 +285,12 @@ public static class Trainer
         bool completed = false;
         try
         {
-            double? decayed = null; // the rate the decay set for the last epoch, to notice a callback overriding it
             for (int epoch = context.Epoch; epoch < options.Epochs && !context.StopRequested; epoch++)
             {
                 var optimizer = options.Optimizer;
                 if (options.Decay is not null)
                 {
                     optimizer.LearningRate = DecayedRate<T>(options.Decay, context.InitialLearningRate, epoch);
-                    decayed = optimizer.LearningRate;
-                }
-                else
-                {
-                    decayed = null;
                 }
 
                 optimizer.Validate<T>();
@@ -455,7 +449,7 @@ public static class Trainer
                 // A callback's own LearningRate (a hand-written ReduceLROnPlateau) would be overwritten by the decay when the
                 // next epoch starts, without a word: refused now, before this epoch's checkpoint is written. After the last
                 // epoch it changes nothing.
-                if (decayed is { } set && options.Decay is not null && optimizer.LearningRate != set && epoch + 1 < options.Epochs && !context.StopRequested)
+                if (options.Decay is not null && optimizer.LearningRate != record.LearningRate && epoch + 1 < options.Epochs && !context.StopRequested)
                 {
                     throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
                         $"a callback set Optimizer.LearningRate to {optimizer.LearningRate:G6} after epoch {epoch + 1}, but TrainingOptions.Decay ({options.Decay.Describe()}) sets it at every epoch, so the change would be lost: scale ctx.InitialLearningRate instead (the decay starts from it), or train without Decay and set LearningRate yourself"));

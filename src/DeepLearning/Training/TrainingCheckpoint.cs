@@ -491,8 +491,8 @@ internal static class TrainingCheckpoint
 
     // The history's metric is the model's (accuracy for a classifier, rmse otherwise), and with it which way is better.
     // Every value is one the fit loop can record: epochs numbered 1, 2, … in order; costs finite (and ≥ 0 for a built-in
-    // loss); an accuracy in [0, 1], an rmse ≥ 0; a dev cost and dev metric together or not at all. A regression's dev
-    // figures may be NaN or +∞ (a dev prediction that overflowed while training stayed finite), a custom loss's costs any
+    // loss); an accuracy in [0, 1], an rmse ≥ 0; a dev cost and dev metric together or not at all. A dev cost, and a
+    // regression's dev rmse, may be NaN or +∞ (a dev prediction that overflowed while training stayed finite), a custom loss's costs any
     // sign; −∞ never: a value nothing can record would otherwise steer the resumed run (its best epoch, early stopping).
     private static History ReadHistory(string path, bool classification, Loss loss, string metric, string json, string iterations)
     {
@@ -587,8 +587,6 @@ internal static class TrainingCheckpoint
         ? new(double.MinValue, double.MaxValue, false, false, "a cost is finite")
         : new(0, double.MaxValue, false, false, "a cost is finite and ≥ 0");
 
-    // A classifier's dev cost is finite (an output that overflowed has no class and stops the run); a regression's may be
-    // NaN or +∞ when a dev prediction overflowed.
     // A dev cost may be NaN or +∞ for a classifier too: the dev pass never stops on an output that overflowed (a dev
     // input of 3e38 in a float model), it only records the figure.
     private static ValueRule DevCostRule(bool custom) => custom
