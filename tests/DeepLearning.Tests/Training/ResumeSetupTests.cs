@@ -16,29 +16,13 @@ public sealed class ResumeSetupTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    // 4 × 4 "images", 3 classes.
-    private static DataSet<float> Images(int m, int seed)
-    {
-        var r = new RandomSource(seed);
-        var x = new Tensor<float>(m, 16);
-        var labels = new int[m];
-        for (int i = 0; i < m; i++)
-        {
-            labels[i] = r.NextInt(3);
-            for (int j = 0; j < 16; j++)
-            {
-                x[i, j] = (float)(r.NextGaussian() + (j % 3 == labels[i] ? 1.5 : 0));
-            }
-        }
-
-        return DataSet.FromLabels(x, labels, 3);
-    }
-
     private static readonly DataSet<float> _train = Images(150, seed: 1);
     private static readonly DataSet<float> _dev = Images(40, seed: 2);
 
-    private static Model<float> NewModel(int seed) =>
-        Model.Sequential<float>(16).Dense(24).BatchNorm().ReLU().Dropout(0.8).Dense(12, Activation.Tanh).Dropout(0.9).Dense(3).Softmax().Build(seed: seed);
+    // The data and network of ResumeTests.
+    private static DataSet<float> Images(int m, int seed) => ResumeTests.Images(m, seed);
+
+    private static Model<float> NewModel(int seed) => ResumeTests.NewModel(seed);
 
     private static TrainingOptions<float> Options(int epochs, Optimizer? optimizer = null) => new()
     {

@@ -21,7 +21,7 @@ public sealed class ResumeTests : IDisposable
     };
 
     // 4 × 4 "images", 3 classes.
-    private static DataSet<float> Images(int m, int seed)
+    internal static DataSet<float> Images(int m, int seed)
     {
         var r = new RandomSource(seed);
         var x = new Tensor<float>(m, 16);
@@ -38,7 +38,7 @@ public sealed class ResumeTests : IDisposable
         return DataSet.FromLabels(x, labels, 3);
     }
 
-    private static Model<float> NewModel(int seed) =>
+    internal static Model<float> NewModel(int seed) =>
         Model.Sequential<float>(16).Dense(24).BatchNorm().ReLU().Dropout(0.8).Dense(12, Activation.Tanh).Dropout(0.9).Dense(3).Softmax().Build(seed: seed);
 
     private static IDataSource<float> Augmented(DataSet<float> data, int seed) =>
