@@ -82,6 +82,12 @@ public abstract class TrainingContext
     /// </summary>
     public abstract void SaveCheckpoint(string path);
 
+    /// <summary>Whether a <see cref="TrainingOptions{T}.Decay"/> sets the rate every epoch from <see cref="InitialLearningRate"/>.</summary>
+    internal virtual bool DecaysRate => false;
+
+    /// <summary>Whether <paramref name="rate"/> is a positive, finite learning rate in the model's element type (a tiny one rounds to 0 in float).</summary>
+    internal virtual bool RateRepresentable(double rate) => rate > 0 && double.IsFinite(rate);
+
     /// <summary>Writes a checkpoint once every callback has finished this epoch (as <see cref="Checkpoint"/> does); by default at once.</summary>
     internal virtual void RequestCheckpoint(string path) => SaveCheckpoint(path);
 
@@ -213,13 +219,7 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
         }
     }
 
-    // The figure watched in an epoch: the value, whether higher is better, and its name for the history.
-    private (double Value, bool HigherIsBetter, string Name) Watched(History history, EpochRecord record) => Monitor switch
-    {
-        EarlyStoppingMonitor.DevMetric when record.DevMetric is { } m => (m, history.HigherIsBetter, "dev " + history.MetricName),
-        EarlyStoppingMonitor.DevCost or EarlyStoppingMonitor.Auto when record.DevCost is { } c => (c, false, "dev cost"),
-        _ => (record.Cost, false, "cost"),
-    };
+    private (double Value, bool HigherIsBetter, string Name) Watched(History history, EpochRecord record) => MonitoredFigure.Of(Monitor, history, record);
 
     /// <inheritdoc/>
     string? ICheckpointedCallback.FinishedReason => _bestEpoch > 0 && _wait >= Patience ? StopMessage() : null;
@@ -254,12 +254,7 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
 
         // Auto and DevMetric watch a dev figure only when there is a dev set: a resume without one (or with one, where the
         // checkpoint had none) would compare the saved best of one figure with values of another.
-        string figure = Monitor switch
-        {
-            EarlyStoppingMonitor.DevMetric when hasValidation => "dev " + metricName,
-            EarlyStoppingMonitor.DevCost or EarlyStoppingMonitor.Auto when hasValidation => "dev cost",
-            _ => "cost",
-        };
+        string figure = MonitoredFigure.Expected(Monitor, hasValidation, metricName);
         string? saved = parts.Length == 6 && parts[5] != "-" ? Uri.UnescapeDataString(parts[5]) : null;
         if (saved is not null && saved != figure)
         {
@@ -314,7 +309,27 @@ public sealed class EarlyStopping : ITrainingCallback, ICheckpointedCallback
         string.Create(CultureInfo.InvariantCulture, $"early stopping: no improvement for {Patience} epochs; best epoch {_bestEpoch} ({_bestValue:G6})");
 }
 
-/// <summary>The figure <see cref="EarlyStopping"/> watches.</summary>
+/// <summary>The figure <see cref="EarlyStopping"/> and <see cref="ReduceLearningRateOnPlateau"/> watch in an epoch's record.</summary>
+internal static class MonitoredFigure
+{
+    /// <summary>The value watched in <paramref name="record"/>, whether higher is better, and its name for the history.</summary>
+    public static (double Value, bool HigherIsBetter, string Name) Of(EarlyStoppingMonitor monitor, History history, EpochRecord record) => monitor switch
+    {
+        EarlyStoppingMonitor.DevMetric when record.DevMetric is { } m => (m, history.HigherIsBetter, "dev " + history.MetricName),
+        EarlyStoppingMonitor.DevCost or EarlyStoppingMonitor.Auto when record.DevCost is { } c => (c, false, "dev cost"),
+        _ => (record.Cost, false, "cost"),
+    };
+
+    /// <summary>The name of the figure a run with or without a dev set gives <paramref name="monitor"/>.</summary>
+    public static string Expected(EarlyStoppingMonitor monitor, bool hasValidation, string metricName) => monitor switch
+    {
+        EarlyStoppingMonitor.DevMetric when hasValidation => "dev " + metricName,
+        EarlyStoppingMonitor.DevCost or EarlyStoppingMonitor.Auto when hasValidation => "dev cost",
+        _ => "cost",
+    };
+}
+
+/// <summary>The figure <see cref="EarlyStopping"/> (and <see cref="ReduceLearningRateOnPlateau"/>) watches.</summary>
 public enum EarlyStoppingMonitor
 {
     /// <summary>The dev-set metric: accuracy for a classifier (higher is better), RMSE for a regression (lower is better).</summary>

@@ -13,6 +13,14 @@ namespace DeepLearning;
 /// </summary>
 public static class Trainer
 {
+    // What a built-in callback that watches a figure watches; null for others.
+    private static EarlyStoppingMonitor? WatchedMonitor(ITrainingCallback callback) => callback switch
+    {
+        EarlyStopping e => e.Monitor,
+        ReduceLearningRateOnPlateau r => r.Monitor,
+        _ => null,
+    };
+
     /// <summary>
     /// Trains <paramref name="model"/> on <paramref name="train"/> (an in-memory <see cref="DataSet{T}"/> or a
     /// streaming source) of raw data: the model applies its own <see cref="Model{T}.InputTransform"/> and
@@ -184,14 +192,14 @@ public static class Trainer
         CheckTargets(model, options.Validation as DataSet<T>, "validation data");
 
         // A dev figure asked for by name with no dev set would quietly watch the training cost (Keras warns here).
-        if (options.Validation is null && options.Callbacks.OfType<EarlyStopping>().FirstOrDefault(e => e.Monitor is EarlyStoppingMonitor.DevMetric or EarlyStoppingMonitor.DevCost) is { } watching)
+        if (options.Validation is null && options.Callbacks.FirstOrDefault(c => WatchedMonitor(c) is EarlyStoppingMonitor.DevMetric or EarlyStoppingMonitor.DevCost) is { } watching)
         {
-            throw new ArgumentException($"EarlyStopping watches {watching.Monitor} but TrainingOptions.Validation is not set, so it would watch the training cost instead: give a dev set (e.g. from data.Split), or watch EarlyStoppingMonitor.TrainCost (Auto takes the dev cost when there is a dev set)", nameof(options));
+            throw new ArgumentException($"{watching.GetType().Name} watches {WatchedMonitor(watching)} but TrainingOptions.Validation is not set, so it would watch the training cost instead: give a dev set (e.g. from data.Split), or watch EarlyStoppingMonitor.TrainCost (Auto takes the dev cost when there is a dev set)", nameof(options));
         }
 
         // The checkpoint is read and checked in full before anything of the model changes (its regularizer, its stream of
         // shuffles), so a refused one leaves the model as it was.
-        var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks, options.Validation is not null, options.BatchSize, options.Decay) : null;
+        var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks, options) : null;
         if (options.Regularization is not null)
         {
             model.Regularizer = options.Regularization;
@@ -828,6 +836,10 @@ public static class Trainer
 
         public override Optimizer Optimizer => _optimizer;
 
+        internal override bool DecaysRate => options.Decay is not null;
+
+        internal override bool RateRepresentable(double rate) => T.CreateTruncating(rate) is var alpha && T.IsFinite(alpha) && alpha > T.Zero;
+
         public override object Options => options;
 
         public override object CaptureWeights() => model.CaptureState();
@@ -841,7 +853,7 @@ public static class Trainer
         public override void SaveCheckpoint(string path)
         {
             ArgumentException.ThrowIfNullOrWhiteSpace(path);
-            TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, Callbacks, options.BatchSize, options.Decay);
+            TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, Callbacks, options);
         }
 
         internal override void RequestCheckpoint(string path)
@@ -868,7 +880,7 @@ public static class Trainer
             {
                 foreach (string path in _pendingCheckpoints)
                 {
-                    TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, Callbacks, options.BatchSize, options.Decay);
+                    TrainingCheckpoint.Write(path, model, _optimizer, InitialLearningRate, Epoch, history, shuffle, train, Callbacks, options);
                 }
             }
             finally

@@ -13,15 +13,15 @@ namespace DeepLearning;
 /// ("optimizer.&lt;parameter&gt;.&lt;v|s&gt;", "optimizer.t") and whose metadata hold everything else a run needs to
 /// continue exactly: the epoch, the optimizer's step count t, α and α0 (the decay schedule's position is the epoch),
 /// the history so far, the state of every random source (shuffling, each dropout layer, augmentation, the model's own),
-/// and the settings a resume must share (the batch size, the optimizer's hyperparameters but α, the decay schedule, and
-/// which callbacks' state was saved), which <see cref="Read{T}"/> compares with the options.
+/// and the settings a resume must share (the batch size, the optimizer's hyperparameters but α, the decay schedule,
+/// whether examples are shuffled, the weight penalty, and which callbacks' state was saved), which <see cref="Read{T}"/> compares with the options.
 /// </summary>
 internal static class TrainingCheckpoint
 {
     private const string Version = "1";
     private const string OptimizerPrefix = "optimizer.";
 
-    public static void Write<T>(string path, Model<T> model, Optimizer optimizer, double initialLearningRate, int epoch, History history, RandomSource shuffle, IDataSource<T> train, IList<ITrainingCallback> callbacks, int batchSize, LearningRateSchedule? decay)
+    public static void Write<T>(string path, Model<T> model, Optimizer optimizer, double initialLearningRate, int epoch, History history, RandomSource shuffle, IDataSource<T> train, IList<ITrainingCallback> callbacks, TrainingOptions<T> options)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         // What Read refuses is never written: optimizer state that is not finite (Adam's s overflows float for a
@@ -53,8 +53,10 @@ internal static class TrainingCheckpoint
             ["history_metric"] = history.MetricName,
             ["history"] = HistoryJson(history),
             ["history_iterations"] = Convert.ToBase64String(MemoryMarshal.AsBytes(history.IterationCosts.ToArray().AsSpan())),
-            ["batch_size"] = batchSize.ToString(inv),
-            ["decay"] = DescribeDecay(decay),
+            ["batch_size"] = options.BatchSize.ToString(inv),
+            ["decay"] = DescribeDecay(options.Decay),
+            ["shuffle"] = options.Shuffle ? "true" : "false",
+            ["regularization"] = Penalty(model, options).Name,
             ["optimizer_settings"] = optimizer.DescribeSettings(),
             ["callback_states"] = string.Join(",", Enumerable.Range(0, callbacks.Count).Where(i => callbacks[i] is ICheckpointedCallback).Select(i => i.ToString(inv))),
         };
@@ -91,13 +93,15 @@ internal static class TrainingCheckpoint
     }
 
     /// <summary>
-    /// Reads and validates the whole checkpoint against the model and options (<paramref name="batchSize"/> and
-    /// <paramref name="decay"/> are the options'; settings a checkpoint of an earlier version did not record are not
-    /// compared); changes nothing.
+    /// Reads and validates the whole checkpoint against the model and options (settings a checkpoint of an earlier
+    /// version did not record are not compared); changes nothing.
     /// </summary>
-    public static Resume<T> Read<T>(string path, Model<T> model, Optimizer optimizer, IDataSource<T> train, IList<ITrainingCallback> callbacks, bool hasValidation, int batchSize, LearningRateSchedule? decay)
+    public static Resume<T> Read<T>(string path, Model<T> model, Optimizer optimizer, IDataSource<T> train, IList<ITrainingCallback> callbacks, TrainingOptions<T> options)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        bool hasValidation = options.Validation is not null;
+        int batchSize = options.BatchSize;
+        var decay = options.Decay;
         var file = ModelFile.Read<T>(path);
         var meta = file.Metadata;
         string Meta(string key) => meta.TryGetValue(key, out var v) ? v : throw Bad(path, $"the metadata entry '{key}' is missing");
@@ -364,6 +368,18 @@ internal static class TrainingCheckpoint
             throw Bad(path, $"it was trained with {DecayText(Clip(savedDecay, 200))} but the options have {DecayText(DescribeDecay(decay))}; resume with the same Decay (the one the run had when the checkpoint was written, if a callback changed it)");
         }
 
+        if (meta.TryGetValue("shuffle", out var savedShuffle) && savedShuffle != (options.Shuffle ? "true" : "false"))
+        {
+            throw Bad(path, $"it was trained with Shuffle = {Clip(savedShuffle)} but the options have Shuffle = {(options.Shuffle ? "true" : "false")}; resume with the same Shuffle");
+        }
+
+        // The penalty the next epoch trains with: the options' (possibly set by a callback before the checkpoint was
+        // written, applied from the next epoch), else the model's.
+        if (meta.TryGetValue("regularization", out var savedPenalty) && savedPenalty != Penalty(model, options).Name)
+        {
+            throw Bad(path, $"it continues with regularization {Clip(savedPenalty, 200)} but this run would train with {Penalty(model, options).Name}; resume with the same penalty (TrainingOptions.Regularization, or the model's Regularizer when that is null; the one the run had when the checkpoint was written, if a callback changed it)");
+        }
+
         return new Resume<T>(epoch, step, rate, initialRate, new ModelState<T>(weights), optimizerState, randoms, shuffle, history, callbackImports);
     }
 
@@ -371,6 +387,10 @@ internal static class TrainingCheckpoint
     internal static IReadOnlyList<RandomSource> DataRandomSources<T>(IDataSource<T> source)
         where T : unmanaged, IFloatingPointIeee754<T> =>
         source is IRandomStateSource holder ? holder.RandomSources.ToArray() : [];
+
+    // The penalty the next epoch trains with (the options' replaces the model's when that epoch starts).
+    private static Regularizer Penalty<T>(Model<T> model, TrainingOptions<T> options)
+        where T : unmanaged, IFloatingPointIeee754<T> => options.Regularization ?? model.Regularizer;
 
     // The schedule as the checkpoint records it: its description, or "" for none (no schedule describes itself as "").
     private static string DescribeDecay(LearningRateSchedule? decay) => decay?.Describe() ?? string.Empty;

@@ -327,6 +327,76 @@ public sealed class ResumeSetupTests : IDisposable
     }
 
     [Fact]
+    public void A_resume_with_shuffling_switched_or_another_weight_penalty_is_refused_naming_both()
+    {
+        // Were accepted: the resumed run read its batches in file order, or trained another objective, unlike the
+        // uninterrupted run.
+        string path = Checkpoint();
+        var options = Options(epochs: 6);
+        options.Shuffle = false;
+        ShouldBeRefused(path, options, "it was trained with Shuffle = true but the options have Shuffle = false*");
+
+        options = Options(epochs: 6);
+        options.Regularization = Regularization.L2(0.1);
+        ShouldBeRefused(path, options, "it continues with regularization None but this run would train with L2(0.1)*");
+
+        // The model's own penalty counts when the options leave it unset.
+        var penalized = NewModel(seed: 5);
+        penalized.Regularizer = Regularization.L1(0.5);
+        options = Options(epochs: 6);
+        options.ResumeFrom = path;
+        var act = () => penalized.Fit(_train, options);
+        act.Should().Throw<InvalidDataException>().WithMessage("*it continues with regularization None but this run would train with L1(0.5)*");
+        penalized.Regularizer.Name.Should().Be("L1(0.5)");
+    }
+
+    [Fact]
+    public void A_penalty_a_callback_set_is_the_one_a_resume_must_train_with_and_then_continues_exactly()
+    {
+        OneGemmThread(() =>
+        {
+            // The callback anneals λ after epoch 2: the next epochs train with L2(0.05), and the checkpoint after epoch 3
+            // records that, not the model's L2(0.2) it started with.
+            TrainingOptions<float> Run(int epochs, bool anneal)
+            {
+                var options = Options(epochs);
+                options.Regularization = Regularization.L2(anneal ? 0.2 : 0.05);
+                if (anneal)
+                {
+                    options.Callbacks.Add(new LambdaCallback((c, r) =>
+                    {
+                        if (r.Epoch == 2)
+                        {
+                            ((TrainingOptions<float>)c.Options).Regularization = Regularization.L2(0.05);
+                        }
+                    }));
+                }
+
+                return options;
+            }
+
+            var whole = NewModel(seed: 7);
+            var expected = whole.Fit(_train, Run(6, anneal: true));
+
+            string path = Path.Combine(_dir, "annealed.ckpt");
+            var first = Run(3, anneal: true);
+            first.Checkpoint = new CheckpointOptions(path);
+            NewModel(seed: 7).Fit(_train, first);
+
+            // The penalty the run started with is not the one it continues with.
+            var stale = Run(6, anneal: false);
+            stale.Regularization = Regularization.L2(0.2);
+            ShouldBeRefused(path, stale, "it continues with regularization L2(0.05) but this run would train with L2(0.2)*");
+
+            var options = Run(6, anneal: false);
+            options.ResumeFrom = path;
+            var resumed = NewModel(seed: 9);
+            resumed.Fit(_train, options).SameValuesAs(expected).Should().BeTrue();
+            SameWeights(resumed, whole).Should().BeTrue();
+        });
+    }
+
+    [Fact]
     public void A_saved_callback_state_nothing_takes_or_a_stateful_callback_without_one_is_refused()
     {
         // Early stopping moved behind another callback: its saved state (best epoch, weights, epochs waited) was dropped.
@@ -369,7 +439,7 @@ public sealed class ResumeSetupTests : IDisposable
             var expected = whole.Fit(_train, Run());
             string old = Edited(Checkpoint(earlyStopping: true), m =>
             {
-                foreach (string key in new[] { "batch_size", "decay", "optimizer_settings", "callback_states" })
+                foreach (string key in new[] { "batch_size", "decay", "optimizer_settings", "callback_states", "shuffle", "regularization" })
                 {
                     m.Remove(key).Should().BeTrue(key);
                 }
