@@ -106,6 +106,8 @@ public sealed class Adam : Optimizer
     public override string Describe() =>
         $"Adam(α={Format(LearningRate)}, β1={Format(Beta1)}, β2={Format(Beta2)}, ε={Format(Epsilon)})";
 
+    private protected override string SettingsWithoutRate => $"Adam(β1={Format(Beta1)}, β2={Format(Beta2)}, ε={Format(Epsilon)})";
+
     /// <inheritdoc/>
     protected override void ValidateHyperparameters<T>()
     {

@@ -38,6 +38,8 @@ public sealed class GradientDescent : Optimizer
     /// <inheritdoc/>
     public override string Describe() => $"GradientDescent(α={Format(LearningRate)})";
 
+    private protected override string SettingsWithoutRate => "GradientDescent()";
+
     /// <inheritdoc/>
     protected override void Update<T>(Parameter<T> parameter, Tensor<T>[] state, T learningRate, long t) =>
         Update(parameter.Value.Span, parameter.Gradient.ReadOnlySpan, learningRate);

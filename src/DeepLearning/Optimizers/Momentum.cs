@@ -86,6 +86,8 @@ public sealed class Momentum : Optimizer
     public override string Describe() =>
         $"Momentum(α={Format(LearningRate)}, β={Format(Beta)}{(BiasCorrection ? ", bias correction" : string.Empty)})";
 
+    private protected override string SettingsWithoutRate => $"Momentum(β={Format(Beta)}{(BiasCorrection ? ", bias correction" : string.Empty)})";
+
     /// <inheritdoc/>
     protected override void ValidateHyperparameters<T>()
     {

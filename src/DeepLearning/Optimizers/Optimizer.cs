@@ -467,11 +467,17 @@ public abstract class Optimizer
 
     /// <summary>
     /// <see cref="Describe"/> without α, e.g. "Adam(β1=0.9, β2=0.999, ε=1e-08)": the settings a training checkpoint
-    /// records and a resume must share (α and α0 are the checkpoint's). Describes with α set to 1 for the call, so an
-    /// optimizer of any kind whose description holds its settings is compared by all of them but α.
+    /// records and a resume must share (α and α0 are the checkpoint's). The built-in optimizers give it directly; for
+    /// another kind it is <see cref="Describe"/> with α set to 1 for the call and then taken out, so an optimizer whose
+    /// description holds its settings is compared by all of them but α.
     /// </summary>
     internal string DescribeSettings()
     {
+        if (SettingsWithoutRate is { } settings)
+        {
+            return settings;
+        }
+
         double rate = _learningRate;
         _learningRate = 1;
         try
@@ -483,6 +489,9 @@ public abstract class Optimizer
             _learningRate = rate;
         }
     }
+
+    /// <summary>A built-in optimizer's <see cref="Describe"/> without α; null for other kinds.</summary>
+    private protected virtual string? SettingsWithoutRate => null;
 
     /// <inheritdoc/>
     public override string ToString() => Describe();

@@ -78,6 +78,8 @@ public sealed class RmsProp : Optimizer
     /// <inheritdoc/>
     public override string Describe() => $"RmsProp(α={Format(LearningRate)}, β={Format(Beta)}, ε={Format(Epsilon)})";
 
+    private protected override string SettingsWithoutRate => $"RmsProp(β={Format(Beta)}, ε={Format(Epsilon)})";
+
     /// <inheritdoc/>
     protected override void ValidateHyperparameters<T>()
     {
