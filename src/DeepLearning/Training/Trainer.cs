@@ -55,9 +55,9 @@ public static class Trainer
     /// when the same model is fitted again, as Keras's repeated <c>fit</c> does; an optimizer that holds the state of
     /// another model's parameters is <see cref="Optimizer.Reset"/> first, so each model trains as with a new optimizer.</para>
     /// </remarks>
-    /// <exception cref="ArgumentException">An <see cref="EarlyStopping"/> watches <see cref="EarlyStoppingMonitor.DevMetric"/> or <see cref="EarlyStoppingMonitor.DevCost"/> without <see cref="TrainingOptions{T}.Validation"/>. The data's widths do not match the model, the targets do not suit the loss, the training or validation set is known to be empty, the model has batch norm and the training data one example, the callbacks list one <see cref="EarlyStopping"/> twice, or an entry of the callbacks is null.</exception>
+    /// <exception cref="ArgumentException">An <see cref="EarlyStopping"/> or <see cref="ReduceLearningRateOnPlateau"/> watches <see cref="EarlyStoppingMonitor.DevMetric"/> or <see cref="EarlyStoppingMonitor.DevCost"/> without <see cref="TrainingOptions{T}.Validation"/>. The data's widths do not match the model, the targets do not suit the loss, the training or validation set is known to be empty, the model has batch norm and the training data one example, the callbacks list one <see cref="EarlyStopping"/> twice, or an entry of the callbacks is null. Or <see cref="TrainingOptions{T}.ValidationSplit"/> is set with <see cref="TrainingOptions{T}.Validation"/>, on data not in memory (streamed or augmented), or would leave either part without a row.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0 when that epoch starts, the weights left as the epochs before it trained them (a run capped at many epochs and ended early by a callback never reaches such a rate, so it is not checked ahead).</exception>
-    /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), a streamed source of unknown size yields no examples (found when it is first read: for validation data, after the first epoch), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model and these options (another batch size, decay, optimizer hyperparameter, or stateful callbacks at other positions).</exception>
+    /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), a streamed source of unknown size yields no examples (found when it is first read: for validation data, after the first epoch), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model and these options (another batch size, decay, shuffling, weight penalty, validation split or its seed, optimizer hyperparameter, or stateful callbacks at other positions).</exception>
     /// <exception cref="TrainingDivergedException">The cost, the weights or the optimizer state (e.g. Adam's s = β2·s + (1 − β2)·g², which overflows float for |g| beyond ~1.8e19 while the weights stay finite) became NaN or ±∞; the last verified-finite weights and optimizer state are restored.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled: a <see cref="TrainingCanceledException"/> carrying the history of the completed epochs (the weights are left as trained so far, if finite, in step with the optimizer's state: an <see cref="EarlyStopping"/> does not put back its best epoch's weights when Fit ends by an exception).</exception>
     /// <exception cref="InvalidOperationException">
@@ -116,6 +116,22 @@ public static class Trainer
                 callbacksClaimed.Add(callback);
             }
 
+            if (options.ValidationSplit > 0)
+            {
+                // The held-out rows are this Fit's dev set: options.Validation names them while it runs (callbacks see
+                // them there) and is null again when it returns.
+                var (kept, heldOut) = HoldOut(model, train, options);
+                options.Validation = heldOut;
+                try
+                {
+                    return FitClaimed(model, kept, options, cancellationToken);
+                }
+                finally
+                {
+                    options.Validation = null;
+                }
+            }
+
             return FitClaimed(model, train, options, cancellationToken);
         }
         finally
@@ -138,6 +154,37 @@ public static class Trainer
 
             InUse.Release(model);
         }
+    }
+
+    /// <summary>
+    /// <see cref="TrainingOptions{T}.ValidationSplit"/>: the rows trained on and the ⌈m·fraction⌉ held out, drawn with
+    /// the shuffle seed, stratified by class when the data has labels.
+    /// </summary>
+    private static (DataSet<T> Train, DataSet<T> Dev) HoldOut<T>(Model<T> model, IDataSource<T> train, TrainingOptions<T> options)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double fraction = options.ValidationSplit;
+        string text = fraction.ToString("R", CultureInfo.InvariantCulture);
+        if (options.Validation is not null)
+        {
+            throw new ArgumentException($"both Validation and ValidationSplit = {text} are set: give a dev set or a fraction to hold out, not both", nameof(options));
+        }
+
+        if (train is not DataSet<T> data)
+        {
+            throw new ArgumentException($"ValidationSplit = {text} needs the training data in memory (a DataSet), but it is a {train.GetType().Name}: split the data yourself (e.g. data.Split(0.8, 0.2, 0, seed)) and pass the dev part as Validation{(Model<T>.Unaugmented(train) is DataSet<T> ? ", then augment the training part" : string.Empty)}", nameof(options));
+        }
+
+        int m = data.Count;
+        long dev = (long)Math.Ceiling(m * fraction);
+        if (dev < 1 || dev >= m)
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"ValidationSplit = {text} of {m} examples holds out {dev}, leaving {m - dev} to train on: each part needs at least one row"), nameof(options));
+        }
+
+        ulong seed = options.Seed ?? model.Seed;
+        var (kept, heldOut, _) = data.SplitByCount(m - (int)dev, (int)dev, 0, unchecked((int)(seed ^ (seed >> 32))), stratify: data.Labels is not null);
+        return (kept, heldOut);
     }
 
     private static History FitClaimed<T>(Model<T> model, IDataSource<T> train, TrainingOptions<T> options, CancellationToken cancellationToken)

@@ -56,6 +56,8 @@ internal static class TrainingCheckpoint
             ["batch_size"] = options.BatchSize.ToString(inv),
             ["decay"] = DescribeDecay(options.Decay),
             ["shuffle"] = options.Shuffle ? "true" : "false",
+            ["validation_split"] = options.ValidationSplit.ToString("R", inv),
+            ["validation_split_seed"] = options.ValidationSplit > 0 ? (options.Seed ?? model.Seed).ToString(inv) : string.Empty,
             ["regularization"] = Penalty(model, options).Name,
             ["optimizer_settings"] = optimizer.DescribeSettings(),
             ["callback_states"] = string.Join(",", Enumerable.Range(0, callbacks.Count).Where(i => callbacks[i] is ICheckpointedCallback).Select(i => i.ToString(inv))),
@@ -371,6 +373,18 @@ internal static class TrainingCheckpoint
         if (meta.TryGetValue("shuffle", out var savedShuffle) && savedShuffle != (options.Shuffle ? "true" : "false"))
         {
             throw Bad(path, $"it was trained with Shuffle = {Clip(savedShuffle)} but the options have Shuffle = {(options.Shuffle ? "true" : "false")}; resume with the same Shuffle");
+        }
+
+        if (meta.TryGetValue("validation_split", out var savedSplit) && savedSplit != options.ValidationSplit.ToString("R", CultureInfo.InvariantCulture))
+        {
+            throw Bad(path, $"it was trained with ValidationSplit = {Clip(savedSplit)} but the options have ValidationSplit = {options.ValidationSplit.ToString("R", CultureInfo.InvariantCulture)}, which trains on other rows; resume with the same ValidationSplit");
+        }
+
+        // The held-out rows are drawn with the shuffle seed, which the model's seed gives when the options have none.
+        string splitSeed = options.ValidationSplit > 0 ? (options.Seed ?? model.Seed).ToString(CultureInfo.InvariantCulture) : string.Empty;
+        if (meta.TryGetValue("validation_split_seed", out var savedSplitSeed) && savedSplitSeed != splitSeed && savedSplitSeed.Length > 0 && splitSeed.Length > 0)
+        {
+            throw Bad(path, $"it held out its dev rows (ValidationSplit) with seed {Clip(savedSplitSeed)} but this run would draw them with seed {splitSeed} (TrainingOptions.Seed, else the model's seed), which holds out other rows; resume with TrainingOptions.Seed = {Clip(savedSplitSeed)}");
         }
 
         // The penalty the next epoch trains with: the options' (possibly set by a callback before the checkpoint was

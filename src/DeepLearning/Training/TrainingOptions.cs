@@ -60,6 +60,33 @@ public sealed class TrainingOptions<T>
     public IDataSource<T>? Validation { get; set; }
 
     /// <summary>
+    /// The fraction of the training examples Fit holds out as the dev set, in [0, 1); 0 (none) by default. Keras's
+    /// <c>validation_split</c> and scikit-learn's <c>validation_fraction</c>: m_dev = ⌈m·fraction⌉ rows (scikit-learn's
+    /// count) are drawn at random with the shuffle seed (<see cref="Seed"/>, else the model's), stratified by class when
+    /// the data has labels (as scikit-learn does; Keras takes the last rows, unshuffled), and are not trained on; they are
+    /// the dev set of every epoch, as <see cref="Validation"/> would be. The same data, seed and fraction give the same
+    /// rows, so a resume holds out the same ones (a checkpoint records the fraction and a resume with another is
+    /// refused). Needs an in-memory <see cref="DataSet{T}"/> (split a streamed or augmented source yourself, e.g. with
+    /// <see cref="DataSet{T}.Split"/>) and <see cref="Validation"/> null; both parts must keep at least one row.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is NaN, negative, or 1 or more.</exception>
+    public double ValidationSplit
+    {
+        get => _validationSplit;
+        set
+        {
+            if (!(value >= 0 && value < 1))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"ValidationSplit must be in [0, 1); received {value.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}");
+            }
+
+            _validationSplit = value;
+        }
+    }
+
+    private double _validationSplit;
+
+    /// <summary>
     /// Callbacks run at the end of each epoch, in order (early stopping, checkpoints, hyperparameter changes). Fit reads
     /// the list when it starts: a callback that adds to or removes from it changes the next Fit, not the running one.
     /// </summary>

@@ -439,7 +439,7 @@ public sealed class ResumeSetupTests : IDisposable
             var expected = whole.Fit(_train, Run());
             string old = Edited(Checkpoint(earlyStopping: true), m =>
             {
-                foreach (string key in new[] { "batch_size", "decay", "optimizer_settings", "callback_states", "shuffle", "regularization" })
+                foreach (string key in new[] { "batch_size", "decay", "optimizer_settings", "callback_states", "shuffle", "regularization", "validation_split", "validation_split_seed" })
                 {
                     m.Remove(key).Should().BeTrue(key);
                 }
