@@ -182,6 +182,19 @@ public static class Trainer
             throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"ValidationSplit = {text} of {m} examples holds out {dev}, leaving {m - dev} to train on: each part needs at least one row"), nameof(options));
         }
 
+        // Fit(x, y) gives no labels: a single-label classifier's rows are stratified by the class their targets give. Targets
+        // that give none (NaN, rows not one-hot) are split unstratified and refused by the checks that follow.
+        if (data.Labels is null && model.IsClassifier && !model.IsMultiLabel)
+        {
+            try
+            {
+                data = new DataSet<T>(data.X, data.Y, DataSet.ToLabels(data.Y), Math.Max(2, data.Targets), data.ClassNames);
+            }
+            catch (ArgumentException)
+            {
+            }
+        }
+
         ulong seed = options.Seed ?? model.Seed;
         var (kept, heldOut, _) = data.SplitByCount(m - (int)dev, (int)dev, 0, unchecked((int)(seed ^ (seed >> 32))), stratify: data.Labels is not null);
         return (kept, heldOut);

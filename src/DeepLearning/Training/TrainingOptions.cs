@@ -62,8 +62,9 @@ public sealed class TrainingOptions<T>
     /// <summary>
     /// The fraction of the training examples Fit holds out as the dev set, in [0, 1); 0 (none) by default. Keras's
     /// <c>validation_split</c> and scikit-learn's <c>validation_fraction</c>: m_dev = ⌈m·fraction⌉ rows (scikit-learn's
-    /// count) are drawn at random with the shuffle seed (<see cref="Seed"/>, else the model's), stratified by class when
-    /// the data has labels (as scikit-learn does; Keras takes the last rows, unshuffled), and are not trained on; they are
+    /// count) are drawn at random with the shuffle seed (<see cref="Seed"/>, else the model's), stratified by class for a
+    /// single-label classifier (by the class each row of Y gives when the data has no labels, as from Fit(x, y)), as
+    /// scikit-learn does (Keras takes the last rows, unshuffled), and are not trained on; they are
     /// the dev set of every epoch, as <see cref="Validation"/> would be. The same data, seed and fraction give the same
     /// rows, so a resume holds out the same ones (a checkpoint records the fraction and a resume with another is
     /// refused). Needs an in-memory <see cref="DataSet{T}"/> (split a streamed or augmented source yourself, e.g. with

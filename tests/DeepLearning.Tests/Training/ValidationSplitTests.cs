@@ -64,6 +64,29 @@ public sealed class ValidationSplitTests : IDisposable
         devRows.Should().Be(1, "⌈50 · 0.01⌉ = 1");
     }
 
+    [Fact]
+    public void Fit_x_y_stratifies_by_the_class_each_row_of_Y_gives()
+    {
+        // 40 rows of class 0 and 10 of class 1, sorted: a 20% hold-out keeps the 4 : 1 ratio (8 and 2 rows).
+        var x = new Tensor<float>(50, 16);
+        var y = new Tensor<float>(50, 3);
+        for (int i = 0; i < 50; i++)
+        {
+            x[i, i % 16] = 1;
+            y[i, i < 40 ? 0 : 1] = 1;
+        }
+
+        var options = new TrainingOptions<float> { Epochs = 1, BatchSize = 16, ValidationSplit = 0.2 };
+        int[]? counts = null;
+        options.Callbacks.Add(new LambdaCallback((c, r) =>
+        {
+            var dev = (DataSet<float>)((TrainingOptions<float>)c.Options).Validation!;
+            counts = [.. Enumerable.Range(0, 3).Select(k => DataSet.ToLabels(dev.Y).Count(l => l == k))];
+        }));
+        ResumeTests.NewModel(seed: 3).Fit(x, y, options);
+        counts.Should().Equal(8, 2, 0);
+    }
+
     [Theory]
     [InlineData(double.NaN)]
     [InlineData(-0.1)]
