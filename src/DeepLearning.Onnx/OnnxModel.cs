@@ -1198,8 +1198,8 @@ public static class OnnxModel
             {
                 OnnxDataType.Float => t.FloatData.Count,
                 OnnxDataType.Double => t.DoubleData.Count,
-                OnnxDataType.Int64 => t.Int64Data.Count,
-                9 => t.Int32Data.Count, // BOOL outside raw_data: one int32_data entry per value
+                OnnxDataType.Int64 => t.Int64Count,
+                9 => t.Int32Count, // BOOL outside raw_data: one int32_data entry per value
                 _ => 0,
             };
             if (present != n)
@@ -1209,15 +1209,28 @@ public static class OnnxModel
 
             Charge(node, name, n);
             var values = new T[n];
-            for (int i = 0; i < n; i++)
+            switch (t.DataType)
             {
-                values[i] = t.DataType switch
-                {
-                    OnnxDataType.Float => T.CreateTruncating(t.FloatData[i]),
-                    OnnxDataType.Double => T.CreateTruncating(t.DoubleData[i]),
-                    9 => t.Int32Data[i] == 0 ? T.Zero : T.One,
-                    _ => T.CreateTruncating(t.Int64Data[i]),
-                };
+                case OnnxDataType.Float:
+                    for (int i = 0; i < n; i++)
+                    {
+                        values[i] = T.CreateTruncating(t.FloatData[i]);
+                    }
+
+                    break;
+                case OnnxDataType.Double:
+                    for (int i = 0; i < n; i++)
+                    {
+                        values[i] = T.CreateTruncating(t.DoubleData[i]);
+                    }
+
+                    break;
+                case 9:
+                    t.ReadIntegers(5, values.AsSpan(), v => v == 0 ? T.Zero : T.One);
+                    break;
+                default:
+                    t.ReadIntegers(7, values.AsSpan(), T.CreateTruncating);
+                    break;
             }
 
             return values;
