@@ -202,11 +202,23 @@ internal static class InputTransformNodes
     /// A transform that approximates the two nodes of a graph written elsewhere: Sub then Div/Mul as a standardizer
     /// (μ, σ² = d² or 1/s², ε = 0), Mul then Add as a min-max scaler onto [0, 1]. Scales must be positive and finite.
     /// Null when the pair has no such form — also when a σ is within rounding noise of its μ (below about 10·ε_T·|μ|),
-    /// since the standardizer would not scale that column at all.
+    /// since the standardizer would not scale that column at all, and when the min-max scaler rebuilt in T does not
+    /// compute the graph's scale s and offset o to within 16 roundings (relative 16·ε, ε that of T or of the graph's
+    /// <paramref name="graphEpsilon"/>, whichever is coarser): min = −o/s and max = min + 1/s are rounded to T, which
+    /// changes the range when |min| is large next to 1/s. <paramref name="mismatch"/> then names the feature and both
+    /// pairs of values.
     /// </summary>
-    public static IInputTransform<T>? Approximate<T>(string firstOp, T[] first, string secondOp, T[] second)
+    /// <param name="firstOp">The first node's operator: Sub or Mul.</param>
+    /// <param name="first">The first node's constant, one value per feature.</param>
+    /// <param name="secondOp">The second node's operator: Div or Mul after Sub, Add after Mul.</param>
+    /// <param name="second">The second node's constant, one value per feature.</param>
+    /// <param name="graphEpsilon">The machine ε of the graph's element type (what ONNX Runtime computes in): a float graph
+    /// loaded as double is compared to float's precision, not double's.</param>
+    /// <param name="mismatch">Set when a Mul then Add has no min-max scaler equal to it in T: the feature and the values.</param>
+    public static IInputTransform<T>? Approximate<T>(string firstOp, T[] first, string secondOp, T[] second, double graphEpsilon, out string? mismatch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        mismatch = null;
         int n = first.Length;
         foreach (var v in firstOp == "Mul" ? first : second)
         {
@@ -262,24 +274,54 @@ internal static class InputTransformNodes
             {
                 double s = double.CreateTruncating(first[j]);
                 double lo = -double.CreateTruncating(second[j]) / s;
+                // max from the rounded min, so that only max's rounding changes the range.
                 min[j] = T.CreateTruncating(lo);
-                max[j] = T.CreateTruncating(lo + (1 / s));
+                max[j] = T.CreateTruncating(double.CreateTruncating(min[j]) + (1 / s));
                 if (!T.IsFinite(min[j]) || !T.IsFinite(max[j]) || !(max[j] > min[j]))
                 {
                     return null;
                 }
             }
 
-            return InputTransforms.Restore<T>(MinMaxScaler<T>.KindName, new Dictionary<string, Tensor<T>>
+            var scaler = (MinMaxScaler<T>)InputTransforms.Restore<T>(MinMaxScaler<T>.KindName, new Dictionary<string, Tensor<T>>
             {
                 ["min"] = Tensor.FromArray(min),
                 ["max"] = Tensor.FromArray(max),
                 ["range"] = Tensor.FromArray(new[] { T.Zero, T.One }),
             });
+
+            // The scaler computes x·scale_j + offset_j from min and max rounded to T: with |min| large next to 1/s the
+            // rounding changes the range (Add(x, 16777218) alone in float gives min = −16777218, max = −16777216, so
+            // scale 0.5). Refuse rather than import a model that computes something else. Within the tolerance, the
+            // outputs differ from the graph's by at most 16 times the rounding error of x·s + o itself, for every x.
+            double tolerance = 16 * Math.Max(graphEpsilon, double.CreateTruncating(T.BitIncrement(T.One) - T.One));
+            for (int j = 0; j < n; j++)
+            {
+                T scale = scaler.ScaleOf(j), offset = scaler.OffsetOf(j);
+                if (!Near(scale, first[j], tolerance) || !Near(offset, second[j], tolerance))
+                {
+                    mismatch = string.Create(CultureInfo.InvariantCulture,
+                        $"feature {j}: the graph computes x·{Text(first[j])} + {Text(second[j])}, but the nearest min-max scaler in {typeof(T).Name} (min {Text(min[j])}, max {Text(max[j])}) computes x·{Text(scale)} + {Text(offset)}; the range 1/s is too small next to the minimum −o/s for {typeof(T).Name} to hold both");
+                    return null;
+                }
+            }
+
+            return scaler;
         }
 
         return null;
     }
+
+    // |a − b| ≤ tolerance·|b| (so b = 0 needs a = 0), in double.
+    private static bool Near<T>(T a, T b, double tolerance)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double x = double.CreateTruncating(a), y = double.CreateTruncating(b);
+        return Math.Abs(x - y) <= tolerance * Math.Abs(y);
+    }
+
+    private static string Text<T>(T value)
+        where T : unmanaged, IFloatingPointIeee754<T> => double.CreateTruncating(value).ToString("R", CultureInfo.InvariantCulture);
 
     /// <summary>A float attribute as the double it was most likely written from: the shortest decimal that rounds to it (1e-5f → 1e-5).</summary>
     public static double ShortestDouble(float value) =>

@@ -50,7 +50,8 @@ public sealed class OnnxExportOptions
 /// <para>float models are written as FLOAT tensors, double models as DOUBLE. Weights are stored as initializers
 /// named like the model's parameters ("0.weight", "0.bias", "1.running_mean", …). ONNX stores the attributes ε, the
 /// leaky-ReLU slope and the momentum as 32-bit floats, so in a double model they are rounded to float precision
-/// (<see cref="OnnxModel"/> reads them back as the shortest decimal, e.g. 1e-5, so a round trip is exact).</para>
+/// (<see cref="OnnxModel"/> reads them back as each layer's own double from the "architecture" metadata, or as the
+/// shortest decimal, e.g. 1e-5, so a round trip is exact).</para>
 /// <para>Metadata (metadata_props): "producer", "architecture" (the layers as JSON), "element_type", "loss",
 /// "input_transform" (its kind and tensors as JSON, so <see cref="OnnxModel.Load{T}(string)"/> rebuilds it exactly),
 /// "target_transform" (likewise, for a regression model's <see cref="Model{T}.TargetTransform"/>) and "class_names"

@@ -17,14 +17,21 @@ namespace DeepLearning.Onnx;
 /// <see cref="MaxOpset"/>): see <see cref="SupportedOperators"/>.</para>
 /// <list type="bullet">
 /// <item><c>Gemm</c>(A, B, C) with alpha = beta = 1, transA = 0, transB = 0 or 1 → a Dense layer (Z = A·Wᵀ + b);
-/// <c>MatMul</c>(A, B) → a Dense layer without bias, and an <c>Add</c> right after it → its bias b;</item>
+/// <c>MatMul</c>(A, B) → a Dense layer without bias, and an <c>Add</c> right after it (<c>Constant</c> and
+/// <c>Identity</c> nodes may come between) → its bias b;</item>
 /// <item><c>Relu</c>, <c>LeakyRelu</c>(alpha in [0, 1)), <c>Sigmoid</c>, <c>Tanh</c>, <c>Softmax</c> over the last
 /// axis → activations (fused into the preceding Dense as the model builder does);</item>
-/// <item><c>BatchNormalization</c> in inference form (training_mode = 0) → BatchNorm with the running statistics;</item>
+/// <item><c>BatchNormalization</c> in inference form (training_mode = 0 and the single output Y; before opset 14 the
+/// training form has no attribute and is told by its extra outputs, the running and saved statistics, so a node with
+/// more than one output is refused) → BatchNorm with the running statistics;</item>
 /// <item><c>Identity</c>, <c>Dropout</c> (inference) and <c>Flatten</c>(axis = 1) → nothing;</item>
 /// <item><c>Sub</c>, <c>Div</c>, <c>Mul</c>, <c>Add</c> with per-feature constants before the first layer → the
 /// model's <see cref="Model{T}.InputTransform"/> (exact for files from <see cref="OnnxExporter"/>, which stores the
-/// transform in its metadata; otherwise a standardizer or min-max scaler equal to the nodes up to rounding);</item>
+/// transform in its metadata; otherwise a standardizer or min-max scaler equal to the nodes up to rounding: a min-max
+/// scaler keeps min = −o/s and max = min + 1/s in T, and a Mul then Add (or a lone Add) whose rebuilt scale or offset
+/// is more than 16 roundings (of T or of the graph's element type, whichever is coarser) from the graph's — because
+/// |min| is too large next to 1/s for T — is a <see cref="NotSupportedException"/> naming the feature and both
+/// values);</item>
 /// <item><c>Mul</c>(Ŷ, σ) then <c>Add</c>(·, μ) ending the graph of a regression (the last layer is not softmax or
 /// sigmoid), with constants of shape (C), (1, C) or a scalar, σ finite and &gt; 0 and μ finite → the model's
 /// <see cref="Model{T}.TargetTransform"/>, a standardizer with y = ŷ·σ + μ (exact for files from
@@ -39,8 +46,13 @@ namespace DeepLearning.Onnx;
 /// Huber(δ)) or mean squared error.</para>
 /// <para>The file is read as hostile: every length and every tensor size is checked against the bytes present before
 /// anything is allocated, and the counts of nodes, initializers, attributes and dimensions are capped, so a file
-/// never makes the reader allocate more than a small multiple of its size. Float attributes (ε, slopes) are read as
-/// the shortest decimal that rounds to them (1e-5f → 1e-5), which is what PyTorch and the exporter wrote.</para>
+/// never makes the reader allocate more than a small multiple of its size (repeated integer fields, int32_data and
+/// int64_data, are counted when read and decoded only for a constant a node uses, within the decode budget below).
+/// Float attributes (ε, slopes, momentum) are read as the shortest decimal that rounds to them (1e-5f → 1e-5), which
+/// is what PyTorch wrote; for a file from <see cref="OnnxExporter"/>, the "architecture" metadata gives the double
+/// each layer was built with, matched by position (the k-th LeakyRelu node with the k-th leaky-ReLU layer, the k-th
+/// BatchNormalization with the k-th BatchNorm), and used only when it rounds to the node's attribute and the layer
+/// accepts it in T (a double model's momentum 0.99999999999 is 1 in float; the graph's attribute is then used).</para>
 /// <para>Every node that reads a constant gets its own copy (a layer owns its weights), so a file naming one constant
 /// from many nodes would expand without bound. The elements decoded from constants over the whole import, counting
 /// each node's read of a constant again, are capped at <see cref="MaxDecodedElements"/> of the file's size,
@@ -206,10 +218,18 @@ public static class OnnxModel
         private int _opset;
         private int _width = -1;
         private int _inputWidth = -1;
+        private double _graphEpsilon = double.Epsilon;
         private int _rank = 2;
         private string _current = string.Empty;
         private NodeProto? _lastLayerNode;
-        private List<(string Key, double Value)>? _architectureSettings;
+
+        // The exporter's "architecture" metadata, by position: the slope of each leaky-ReLU layer and the ε and momentum
+        // of each BatchNorm layer, in layer order (null for a setting that does not parse). Empty when absent, malformed,
+        // or when the graph has another number of LeakyRelu or BatchNormalization nodes.
+        private List<double?> _leakySlopes = [];
+        private List<(double? Epsilon, double? Momentum)> _batchNormSettings = [];
+        private int _leakyNodes;
+        private int _batchNormNodes;
 
         // Elements decoded from constants so far, every node's read counted, against MaxDecodedElements(file size).
         private readonly long _decodeBudget = MaxDecodedElements(fileBytes);
@@ -248,11 +268,18 @@ public static class OnnxModel
                 _targetMul = chain[^2];
             }
 
+            ReadArchitectureSettings(graph);
+
+            // The last node that computed something: a Constant only defines a value, and an Identity passes its input
+            // on, so neither comes between a MatMul and the Add of its bias.
             NodeProto? previous = null;
             foreach (var node in graph.Nodes)
             {
                 Visit(node, previous);
-                previous = node;
+                if (node.OpType is not ("Constant" or "Identity"))
+                {
+                    previous = node;
+                }
             }
 
             var output = graph.Outputs[0];
@@ -328,63 +355,78 @@ public static class OnnxModel
         }
 
         /// <summary>
-        /// The double a float attribute was written from: a value of that setting in the exporter's "architecture"
-        /// metadata that rounds to it, else the shortest decimal that rounds to it (1e-5f → 1e-5, what PyTorch wrote).
+        /// The double a float attribute was written from: <paramref name="candidate"/> (the setting of the layer this node
+        /// came from, in the exporter's "architecture" metadata) when it rounds to the attribute and
+        /// <paramref name="valid"/> accepts it (e.g. it is still a valid ε once rounded to T); else the shortest decimal
+        /// that rounds to the attribute (1e-5f → 1e-5, what PyTorch wrote). The graph is authoritative: the metadata
+        /// only restores the digits that float dropped.
         /// </summary>
-        private double Refine(float value, string setting)
-        {
-            _architectureSettings ??= ReadArchitectureSettings();
-            foreach (var (key, candidate) in _architectureSettings)
-            {
-                if (key == setting && (float)candidate == value)
-                {
-                    return candidate;
-                }
-            }
+        private static double Refine(float value, double? candidate, Func<double, bool> valid) =>
+            candidate is double c && (float)c == value && valid(c) ? c : InputTransformNodes.ShortestDouble(value);
 
-            return InputTransformNodes.ShortestDouble(value);
-        }
-
-        private List<(string Key, double Value)> ReadArchitectureSettings()
+        /// <summary>
+        /// Reads the slope of each leaky-ReLU layer and the ε and momentum of each BatchNorm layer from the exporter's
+        /// "architecture" metadata, to be matched by position with the graph's LeakyRelu and BatchNormalization nodes
+        /// (the exporter writes one such node per such layer, in order); a list whose length differs from the graph's
+        /// count of those nodes is dropped. Metadata is a hint: a malformed entry is ignored.
+        /// </summary>
+        private void ReadArchitectureSettings(GraphProto graph)
         {
-            var result = new List<(string, double)>();
             string? json = proto.Metadata.Where(kv => kv.Key == "architecture").Select(kv => kv.Value).LastOrDefault();
             if (json is null)
             {
-                return result;
+                return;
             }
 
+            var slopes = new List<double?>();
+            var batchNorms = new List<(double?, double?)>();
             try
             {
-                if (System.Text.Json.Nodes.JsonNode.Parse(json, documentOptions: new System.Text.Json.JsonDocumentOptions { MaxDepth = 8 }) is System.Text.Json.Nodes.JsonObject o
-                    && o["layers"] is System.Text.Json.Nodes.JsonArray layers)
+                if (System.Text.Json.Nodes.JsonNode.Parse(json, documentOptions: new System.Text.Json.JsonDocumentOptions { MaxDepth = 8 }) is not System.Text.Json.Nodes.JsonObject o
+                    || o["layers"] is not System.Text.Json.Nodes.JsonArray layers)
                 {
-                    foreach (var layer in layers)
-                    {
-                        if (layer is not System.Text.Json.Nodes.JsonObject l || l["settings"] is not System.Text.Json.Nodes.JsonObject settings)
-                        {
-                            continue;
-                        }
+                    return;
+                }
 
-                        foreach (var (key, node) in settings)
-                        {
-                            if (node is System.Text.Json.Nodes.JsonValue v && v.TryGetValue<string>(out var text)
-                                && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double d))
-                            {
-                                result.Add((key, d));
-                            }
-                        }
+                foreach (var layer in layers)
+                {
+                    if (layer is not System.Text.Json.Nodes.JsonObject l || l["settings"] is not System.Text.Json.Nodes.JsonObject settings)
+                    {
+                        continue;
+                    }
+
+                    if (Text(settings, "activation") == nameof(Activation.LeakyReLU))
+                    {
+                        slopes.Add(Number(settings, "leakySlope"));
+                    }
+
+                    if (Text(l, "kind") == "BatchNorm")
+                    {
+                        batchNorms.Add((Number(settings, "epsilon"), Number(settings, "momentum")));
                     }
                 }
             }
             catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException or InvalidOperationException)
             {
-                // Metadata is a hint; a malformed entry (bad JSON, duplicate keys, a layer that is not an object)
-                // falls back to the shortest decimal.
-                result.Clear();
+                // Bad JSON, duplicate keys, a layer that is not an object: the attributes' shortest decimals are used.
+                return;
             }
 
-            return result;
+            if (slopes.Count == graph.Nodes.Count(n => n.OpType == "LeakyRelu"))
+            {
+                _leakySlopes = slopes;
+            }
+
+            if (batchNorms.Count == graph.Nodes.Count(n => n.OpType == "BatchNormalization"))
+            {
+                _batchNormSettings = batchNorms;
+            }
+
+            static string? Text(System.Text.Json.Nodes.JsonObject o, string key) =>
+                o[key] is System.Text.Json.Nodes.JsonValue v && v.TryGetValue<string>(out var text) ? text : null;
+
+            static double? Number(System.Text.Json.Nodes.JsonObject o, string key) =>
+                Text(o, key) is { } text && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) ? d : null;
         }
 
         private static NotSupportedException Unsupported(NodeProto node, string detail) =>
@@ -435,6 +477,8 @@ public static class OnnxModel
                 throw new NotSupportedException($"the graph input '{input.Name}' has element type {OnnxDataType.Name(input.ElemType)}; supported: FLOAT, DOUBLE");
             }
 
+            // The precision ONNX Runtime computes the graph in: what a rebuilt input transform is compared to.
+            _graphEpsilon = input.ElemType == OnnxDataType.Float ? double.CreateTruncating(MathF.BitIncrement(1f) - 1f) : Math.BitIncrement(1.0) - 1.0;
             if (input.Shape is { } shape)
             {
                 if (shape.Count < 2)
@@ -576,7 +620,9 @@ public static class OnnxModel
                 case "LeakyRelu":
                     {
                         Attributes(node, "alpha");
-                        double slope = Refine(Float(node, "alpha", 0.01f), "leakySlope");
+                        double? candidate = _leakyNodes < _leakySlopes.Count ? _leakySlopes[_leakyNodes] : null;
+                        _leakyNodes++;
+                        double slope = Refine(Float(node, "alpha", 0.01f), candidate, c => c >= 0 && c < 1);
                         if (!(slope >= 0 && slope < 1))
                         {
                             throw Unsupported(node, $"alpha = {slope.ToString(CultureInfo.InvariantCulture)} is not supported (the leaky-ReLU slope must be in [0, 1))");
@@ -639,6 +685,21 @@ public static class OnnxModel
             }
 
             var a = node.Attributes[0];
+            (int type, string typeName) = a.Name switch
+            {
+                "value" => (OnnxAttributeType.Tensor, "TENSOR"),
+                "value_float" => (OnnxAttributeType.Float, "FLOAT"),
+                _ => (OnnxAttributeType.Floats, "FLOATS"),
+            };
+
+            // A value_float that carries a FLOATS payload (or the reverse) would otherwise become 0 (or empty); a writer
+            // that leaves the type unset (0) must still have written the payload the name implies.
+            bool wrongPayload = a.Type == 0 && ((a.Name == "value_float" && (a.Floats.Count > 0 || a.T is not null)) || (a.Name == "value_floats" && a.T is not null));
+            if ((a.Type != type && a.Type != 0) || wrongPayload)
+            {
+                throw Bad(node, $"attribute '{a.Name}' must be a {typeName}; it has type {a.Type}{(wrongPayload ? " and a payload of another type" : string.Empty)}");
+            }
+
             TensorProto t;
             switch (a.Name)
             {
@@ -752,6 +813,15 @@ public static class OnnxModel
                 throw Unsupported(node, "training_mode must be 0 (inference form)");
             }
 
+            // Before opset 14 the training form is told by its outputs: Y plus the updated running and saved statistics
+            // (it normalizes with the batch's own statistics, not the running ones). Opset 14 and later allow the extra
+            // outputs only with training_mode = 1.
+            int outputs = node.Outputs.Count(o => o.Length > 0);
+            if (outputs > 1)
+            {
+                throw Unsupported(node, $"it has {outputs} outputs ({string.Join(", ", node.Outputs.Where(o => o.Length > 0).Select(o => $"'{o}'"))}); more than Y is the training form (the batch's statistics, not the running ones), and only the inference form with the single output Y is supported");
+            }
+
             if (Int(node, "spatial", 1) != 1)
             {
                 throw Unsupported(node, "spatial must be 1");
@@ -785,8 +855,13 @@ public static class OnnxModel
                 }
             }
 
-            double epsilon = Refine(Float(node, "epsilon", 1e-5f), "epsilon");
-            double momentum = Refine(Float(node, "momentum", 0.9f), "momentum");
+            var (epsilonHint, momentumHint) = _batchNormNodes < _batchNormSettings.Count ? _batchNormSettings[_batchNormNodes] : (null, null);
+            _batchNormNodes++;
+
+            // The metadata's digits only where the layer accepts them in T (a double model's ε = 1e-300 is 0 in float,
+            // its momentum 0.99999999999 is 1): otherwise the graph's own attribute.
+            double epsilon = Refine(Float(node, "epsilon", 1e-5f), epsilonHint, c => c > 0 && double.IsFinite(c) && T.CreateTruncating(c) > T.Zero && T.IsFinite(T.CreateTruncating(c)));
+            double momentum = Refine(Float(node, "momentum", 0.9f), momentumHint, c => c >= 0 && c < 1 && T.CreateTruncating(c) < T.One);
             if (!(epsilon > 0) || !double.IsFinite(epsilon))
             {
                 throw Unsupported(node, $"epsilon = {epsilon.ToString(CultureInfo.InvariantCulture)} is not supported (must be finite and > 0)");
@@ -950,10 +1025,17 @@ public static class OnnxModel
             }
 
             var (op1, c1, node1) = ops[0];
-            var (op2, c2, _) = ops[1];
+            var (op2, c2, node2) = ops[1];
             var exact = proto.Metadata.Where(kv => kv.Key == "input_transform").Select(kv => kv.Value).LastOrDefault();
+            string? mismatch = null;
             var transform = (exact is null ? null : InputTransformNodes.FromJson(exact, n, op1, c1, op2, c2))
-                ?? InputTransformNodes.Approximate(op1, c1, op2, c2);
+                ?? InputTransformNodes.Approximate(op1, c1, op2, c2, _graphEpsilon, out mismatch);
+            if (mismatch is not null)
+            {
+                string pair = ReferenceEquals(node1, node2) ? $"the input transform {node1.OpType} (a min-max scaler with scale 1)" : $"the input transform {op1} then {op2} (node '{node2.Name}')";
+                throw Unsupported(node1, $"{pair} has no min-max scaler equivalent in {typeof(T).Name}: {mismatch}");
+            }
+
             return transform ?? throw Unsupported(node1, $"the input nodes {op1} then {op2} have no input-transform equivalent; supported: Sub then Div or Mul with positive scales (standardize; a σ within rounding noise of its mean μ, below about 10·ε·|μ|, is not, since a standardizer takes such a column for a constant one and does not scale it), Mul with positive scales then Add (min-max)");
         }
 
@@ -1198,8 +1280,8 @@ public static class OnnxModel
             {
                 OnnxDataType.Float => t.FloatData.Count,
                 OnnxDataType.Double => t.DoubleData.Count,
-                OnnxDataType.Int64 => t.Int64Data.Count,
-                9 => t.Int32Data.Count, // BOOL outside raw_data: one int32_data entry per value
+                OnnxDataType.Int64 => t.Int64Count,
+                9 => t.Int32Count, // BOOL outside raw_data: one int32_data entry per value
                 _ => 0,
             };
             if (present != n)
@@ -1209,15 +1291,28 @@ public static class OnnxModel
 
             Charge(node, name, n);
             var values = new T[n];
-            for (int i = 0; i < n; i++)
+            switch (t.DataType)
             {
-                values[i] = t.DataType switch
-                {
-                    OnnxDataType.Float => T.CreateTruncating(t.FloatData[i]),
-                    OnnxDataType.Double => T.CreateTruncating(t.DoubleData[i]),
-                    9 => t.Int32Data[i] == 0 ? T.Zero : T.One,
-                    _ => T.CreateTruncating(t.Int64Data[i]),
-                };
+                case OnnxDataType.Float:
+                    for (int i = 0; i < n; i++)
+                    {
+                        values[i] = T.CreateTruncating(t.FloatData[i]);
+                    }
+
+                    break;
+                case OnnxDataType.Double:
+                    for (int i = 0; i < n; i++)
+                    {
+                        values[i] = T.CreateTruncating(t.DoubleData[i]);
+                    }
+
+                    break;
+                case 9:
+                    t.ReadIntegers(5, values.AsSpan(), v => v == 0 ? T.Zero : T.One);
+                    break;
+                default:
+                    t.ReadIntegers(7, values.AsSpan(), T.CreateTruncating);
+                    break;
             }
 
             return values;

@@ -272,11 +272,12 @@ public class ImportTests
     }
 
     [Theory]
-    [InlineData("""{"layers":[{"settings":{"leakySlope":"0.1000000001"}}]}""", 0.1000000001)]
+    [InlineData("""{"layers":[{"settings":{"activation":"LeakyReLU","leakySlope":"0.1000000001"}}]}""", 0.1000000001)]
+    [InlineData("""{"layers":[{"settings":{"activation":"ReLU","leakySlope":"0.1000000001"}}]}""", 0.1)]
     [InlineData("""{"layers":[1]}""", 0.1)]
     [InlineData("""{"layers":[[1]]}""", 0.1)]
     [InlineData("""[1]""", 0.1)]
-    [InlineData("""{"layers":[{"settings":{"leakySlope":"0.1000000001","leakySlope":"2"}}]}""", 0.1)]
+    [InlineData("""{"layers":[{"settings":{"activation":"LeakyReLU","leakySlope":"0.1000000001","leakySlope":"2"}}]}""", 0.1)]
     [InlineData("""{"layers":[{"settings":{}}],"layers":[]}""", 0.1)]
     [InlineData("""{"layers":""", 0.1)]
     public void A_malformed_architecture_hint_falls_back_to_the_shortest_decimal(string architecture, double slope)
@@ -382,6 +383,15 @@ public class ImportTests
             Graph_.Nodes.Add(node);
         }
 
+        /// <summary>A Constant node with one attribute as given (name, type and payload need not agree).</summary>
+        public void Constant(string output, AttributeProto attribute)
+        {
+            var node = new NodeProto { Name = $"n{++_nodes}", OpType = "Constant" };
+            node.Outputs.Add(output);
+            node.Attributes.Add(attribute);
+            Graph_.Nodes.Add(node);
+        }
+
         public void Node(string op, string[] inputs, string output, params (string Name, object Value)[] attributes)
         {
             var node = new NodeProto { Name = $"n{++_nodes}", OpType = op };
@@ -450,8 +460,22 @@ public class ImportTests
                             nw.Message(5, aw =>
                             {
                                 aw.String(1, a.Name);
-                                aw.Message(5, a.T!.Write);
-                                aw.Int64(20, OnnxAttributeType.Tensor);
+                                if (a.T is not null)
+                                {
+                                    aw.Message(5, a.T.Write);
+                                }
+
+                                foreach (float f in a.Floats)
+                                {
+                                    aw.Float(7, f);
+                                }
+
+                                if (a.Type == OnnxAttributeType.Float)
+                                {
+                                    aw.Float(2, a.F);
+                                }
+
+                                aw.Int64(20, a.Type);
                             });
                         }
                     });

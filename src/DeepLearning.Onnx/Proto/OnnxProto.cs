@@ -392,10 +392,25 @@ internal sealed class TensorProto
 
     public List<double> DoubleData { get; } = [];
 
+    /// <summary>
+    /// int32_data to write (where BOOL, INT8/16/32, UINT8/16, FLOAT16 and BFLOAT16 values are kept when not in
+    /// raw_data); a tensor built in code for <see cref="Write"/>. A decoded tensor leaves it empty and keeps its
+    /// int32_data and int64_data undecoded: see <see cref="Int32Count"/> and <see cref="ReadIntegers{TOut}"/>.
+    /// </summary>
+    public List<long> Int32Data { get; } = [];
+
+    /// <summary>int64_data to write (INT64 values not in raw_data); like <see cref="Int32Data"/>, empty in a decoded tensor.</summary>
     public List<long> Int64Data { get; } = [];
 
-    /// <summary>int32_data: where BOOL, INT8/16/32 and UINT8/16 values are kept when not in raw_data.</summary>
-    public List<long> Int32Data { get; } = [];
+    /// <summary>The number of int32_data entries of a decoded tensor, counted without decoding them.</summary>
+    public int Int32Count { get; private set; }
+
+    /// <summary>The number of int64_data entries of a decoded tensor, counted without decoding them.</summary>
+    public int Int64Count { get; private set; }
+
+    // The decoded message's bytes (a slice of the file, no copy): int32_data and int64_data are read from it on demand,
+    // so a tensor nobody reads (an INT64 shape, a FLOAT16 weight) costs nothing however many entries it holds.
+    private ReadOnlyMemory<byte> _message;
 
     public bool External { get; set; }
 
@@ -408,7 +423,7 @@ internal sealed class TensorProto
 
         w.Int64(2, DataType);
         w.String(8, Name);
-        if (HasRaw || Raw.Length > 0 || Int32Data.Count == 0)
+        if (HasRaw || Raw.Length > 0 || (Int32Data.Count == 0 && Int64Data.Count == 0))
         {
             w.Bytes(9, Raw.Span);
         }
@@ -416,6 +431,11 @@ internal sealed class TensorProto
         foreach (long v in Int32Data)
         {
             w.Int64(5, v);
+        }
+
+        foreach (long v in Int64Data)
+        {
+            w.Int64(7, v);
         }
     }
 
@@ -431,8 +451,8 @@ internal sealed class TensorProto
                 case 1: r.RepeatedInt64(wire, t.Dims, OnnxLimits.MaxDims, "tensor.dims"); break;
                 case 2: t.DataType = r.Int32(wire, "tensor.data_type"); break;
                 case 4: r.RepeatedFloat(wire, t.FloatData, int.MaxValue, "tensor.float_data"); break;
-                case 5: r.RepeatedInt64(wire, t.Int32Data, OnnxLimits.MaxDims * 8, "tensor.int32_data"); break;
-                case 7: r.RepeatedInt64(wire, t.Int64Data, OnnxLimits.MaxDims * 8, "tensor.int64_data"); break;
+                case 5: t.Int32Count += r.CountVarints(wire, "tensor.int32_data"); break;
+                case 7: t.Int64Count += r.CountVarints(wire, "tensor.int64_data"); break;
                 case 8: t.Name = r.String(wire, "tensor.name"); break;
                 case 9: t.Raw = r.LengthDelimited(wire); t.HasRaw = true; break;
                 case 10: r.RepeatedDouble(wire, t.DoubleData, int.MaxValue, "tensor.double_data"); break;
@@ -442,7 +462,45 @@ internal sealed class TensorProto
             }
         }
 
+        t._message = bytes;
         return t;
+    }
+
+    /// <summary>
+    /// Decodes the entries of int32_data (<paramref name="field"/> 5) or int64_data (7) of a decoded tensor into
+    /// <paramref name="destination"/>, whose length must be <see cref="Int32Count"/> or <see cref="Int64Count"/>
+    /// (the caller checks the count, and its budget, before allocating it).
+    /// </summary>
+    public void ReadIntegers<TOut>(int field, Span<TOut> destination, Func<long, TOut> convert)
+    {
+        int expected = field == 5 ? Int32Count : field == 7 ? Int64Count : throw new ArgumentOutOfRangeException(nameof(field), field, "int32_data (5) or int64_data (7)");
+        if (destination.Length != expected)
+        {
+            throw new ArgumentException($"the destination holds {destination.Length} values; field {field} has {expected}", nameof(destination));
+        }
+
+        int i = 0;
+        var r = new ProtoReader(_message, "TensorProto");
+        while (!r.AtEnd)
+        {
+            var (f, wire) = r.Tag();
+            if (f != field)
+            {
+                r.Skip(wire);
+            }
+            else if (wire == ProtoReader.WireLength)
+            {
+                var run = new ProtoReader(r.LengthDelimited(wire), "TensorProto");
+                while (!run.AtEnd)
+                {
+                    destination[i++] = convert(unchecked((long)run.Varint()));
+                }
+            }
+            else
+            {
+                destination[i++] = convert(r.Int64(wire));
+            }
+        }
     }
 }
 

@@ -152,6 +152,43 @@ internal ref struct ProtoReader
         }
     }
 
+    /// <summary>
+    /// Counts the entries of a repeated varint field (one packed run, or one value per tag) without decoding or storing
+    /// them; a packed run must hold whole varints of at most 10 bytes.
+    /// </summary>
+    public int CountVarints(int wireType, string name)
+    {
+        if (wireType != WireLength)
+        {
+            Int64(wireType);
+            return 1;
+        }
+
+        var run = LengthDelimited(wireType).Span;
+        int count = 0, length = 0;
+        foreach (byte b in run)
+        {
+            length++;
+            if (length > 10)
+            {
+                throw Bad($"packed {name} holds a varint longer than 10 bytes");
+            }
+
+            if (b < 0x80)
+            {
+                count++;
+                length = 0;
+            }
+        }
+
+        if (length != 0)
+        {
+            throw Bad($"packed {name} ends inside a varint");
+        }
+
+        return count;
+    }
+
     /// <summary>A repeated float field, packed or not; a packed run's size is checked before its array is made.</summary>
     public void RepeatedFloat(int wireType, List<float> values, int limit, string name)
     {
