@@ -257,7 +257,10 @@ public sealed class TrialResult
     /// <summary>Wall-clock seconds the objective took.</summary>
     public double Seconds { get; }
 
-    /// <summary>For a failed or cancelled trial: the exception type and message.</summary>
+    /// <summary>
+    /// For a failed or cancelled trial: the exception type and message, as a study storage records it (each NUL and lone
+    /// surrogate replaced by U+FFFD, cut to 4,000 characters with a marker giving the full length).
+    /// </summary>
     public string? Error { get; }
 
     /// <summary>Shortcut for <see cref="TrialConfig.Id"/>.</summary>
