@@ -200,10 +200,12 @@ public static partial class Tuner
             {
                 budget.Cancel();
             }
-            else
+            else if (remaining <= SearchOptions.MaxTimedBudget)
             {
                 budget.CancelAfter(remaining);
             }
+
+            // Longer than a timer takes (CancelAfter threw for it): no timer, the search runs as without a budget.
         }
 
         var token = budget.Token;
