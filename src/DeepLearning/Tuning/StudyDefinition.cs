@@ -66,9 +66,11 @@ public sealed class StudyDefinition
     public MetricGoal Goal { get; }
 
     /// <summary>
-    /// The most trials a study may run in all (trials per round × rounds), as many as a grid may hold
-    /// (<see cref="SearchSpace.MaxGridSize"/>): a definition read from shared storage is checked against it before a
-    /// round's trials are built, and trial ids (round · trials + i) cannot overflow.
+    /// The most trials a study may run in all, as many as a grid may hold (<see cref="SearchSpace.MaxGridSize"/>): a
+    /// definition read from shared storage is checked against it before a round's trials are built (a round's trials
+    /// are built at once), and trial ids (round · trials + i) cannot overflow. A coarse-to-fine study counts trials per
+    /// round × rounds; a random study counts its trials alone (it has one round, whatever
+    /// <see cref="SearchOptions.Rounds"/> says); a grid study, its grid's points (limited by <see cref="SearchSpace.GridTrials"/>).
     /// </summary>
     public const int MaxTotalTrials = SearchSpace.MaxGridSize;
 
@@ -78,14 +80,14 @@ public sealed class StudyDefinition
     /// <summary>A random search study: <see cref="SearchOptions.Trials"/> trials seeded <see cref="SearchOptions.Seed"/>, ranked by <see cref="SearchOptions.Goal"/>.</summary>
     public static StudyDefinition Random(SearchSpace space, SearchOptions? options = null)
     {
-        var o = Check(space, options);
+        var o = Check(space, options, StudySampler.Random);
         return new StudyDefinition(StudySampler.Random, space, o.Seed, o.Trials, 1, o.TopK, o.Padding, 0, o.Goal);
     }
 
     /// <summary>A grid search study over <paramref name="pointsPerDimension"/> points per dimension (<see cref="SearchSpace.GridTrials"/>).</summary>
     public static StudyDefinition Grid(SearchSpace space, int pointsPerDimension, SearchOptions? options = null)
     {
-        var o = Check(space, options);
+        var o = Check(space, options, StudySampler.Grid);
         int count = space.GridTrials(pointsPerDimension, o.Seed).Count;
         return new StudyDefinition(StudySampler.Grid, space, o.Seed, count, 1, o.TopK, o.Padding, pointsPerDimension, o.Goal);
     }
@@ -97,11 +99,11 @@ public sealed class StudyDefinition
     /// </summary>
     public static StudyDefinition CoarseToFine(SearchSpace space, SearchOptions? options = null)
     {
-        var o = Check(space, options);
+        var o = Check(space, options, StudySampler.CoarseToFine);
         return new StudyDefinition(StudySampler.CoarseToFine, space, o.Seed, o.Trials, o.Rounds, o.TopK, o.Padding, 0, o.Goal);
     }
 
-    private static SearchOptions Check(SearchSpace space, SearchOptions? options)
+    private static SearchOptions Check(SearchSpace space, SearchOptions? options, StudySampler sampler)
     {
         ArgumentNullException.ThrowIfNull(space);
         if (space.Count == 0)
@@ -119,9 +121,16 @@ public sealed class StudyDefinition
 
         options ??= new SearchOptions();
         options.Validate();
-        if ((long)options.Trials * options.Rounds > MaxTotalTrials)
+        // Only coarse-to-fine runs Rounds rounds: a random study has one (Rounds ignored), and a grid's size is its own
+        // (GridTrials refuses one beyond MaxGridSize; Trials and Rounds are ignored).
+        if (sampler == StudySampler.CoarseToFine && (long)options.Trials * options.Rounds > MaxTotalTrials)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), string.Create(CultureInfo.InvariantCulture, $"a study runs at most {MaxTotalTrials} trials in all; received {options.Trials} trials × {options.Rounds} rounds"));
+            throw new ArgumentOutOfRangeException(nameof(options), string.Create(CultureInfo.InvariantCulture, $"a coarse-to-fine study runs at most {MaxTotalTrials} trials in all; received {options.Trials} trials × {options.Rounds} rounds"));
+        }
+
+        if (sampler == StudySampler.Random && options.Trials > MaxTotalTrials)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), string.Create(CultureInfo.InvariantCulture, $"a random study runs at most {MaxTotalTrials} trials in all; received {options.Trials} trials (in its one round)"));
         }
 
         return options;

@@ -63,6 +63,26 @@ public class StudyDefinitionTests
     }
 
     [Fact]
+    public void Only_a_coarse_to_fine_study_counts_its_rounds_against_the_trial_limit()
+    {
+        // Random and grid studies ignore Rounds, yet Random(space, Trials = 600,000) was refused as "600000 trials × 2 rounds".
+        var options = new SearchOptions { Seed = 3, Trials = 600_000 };
+        var random = StudyDefinition.Random(Space(), options);
+        (random.Trials, random.Rounds, random.TotalTrials).Should().Be((600_000, 1, 600_000));
+        StudyDefinition.FromJson(random.ToJson()).TotalTrials.Should().Be(600_000);
+        StudyDefinition.Random(Space(), options with { Trials = 1_000_000, Rounds = 7 }).TotalTrials.Should().Be(1_000_000);
+        StudyDefinition.Grid(Space(), 2, options with { Trials = int.MaxValue, Rounds = int.MaxValue }).TotalTrials.Should().Be(128);
+
+        // The limits that keep a round's trials buildable and trial ids inside an int stay.
+        FluentActions.Invoking(() => StudyDefinition.Random(Space(), options with { Trials = 1_000_001 }))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("a random study runs at most 1000000 trials in all; received 1000001 trials (in its one round)*");
+        FluentActions.Invoking(() => StudyDefinition.CoarseToFine(Space(), options))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("a coarse-to-fine study runs at most 1000000 trials in all; received 600000 trials × 2 rounds*");
+        FluentActions.Invoking(() => StudyDefinition.Grid(Space(), 40, options))
+            .Should().Throw<ArgumentException>().WithMessage("the grid would have more than 1000000 points*");
+    }
+
+    [Fact]
     public void A_custom_dimension_or_bad_json_is_refused_clearly()
     {
         var act = () => StudyDefinition.Random(new SearchSpace().Add(new CustomDimension()));

@@ -92,7 +92,9 @@ public sealed class TuningJsonFuzzTests
         json = json.Replace("\"trials\":4", $"\"trials\":{trials}", StringComparison.Ordinal).Replace("\"rounds\":" + (sampler == "random" ? "1" : "2"), $"\"rounds\":{rounds}", StringComparison.Ordinal);
         long before = GC.GetAllocatedBytesForCurrentThread();
         FluentActions.Invoking(() => StudyDefinition.FromJson(json)).Should().Throw<FormatException>()
-            .WithMessage($"not a valid study definition: *a study runs at most 1000000 trials in all; received {trials} trials × {rounds} rounds*");
+            .WithMessage(sampler == "random"
+                ? $"not a valid study definition: *a random study runs at most 1000000 trials in all; received {trials} trials (in its one round)*"
+                : $"not a valid study definition: *a coarse-to-fine study runs at most 1000000 trials in all; received {trials} trials × {rounds} rounds*");
         (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
         FluentActions.Invoking(() => StudyDefinition.CoarseToFine(Space(), new SearchOptions { Trials = trials, Rounds = rounds }))
             .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*at most 1000000 trials*");
