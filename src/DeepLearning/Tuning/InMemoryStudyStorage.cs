@@ -376,7 +376,7 @@ internal static class StudyNames
                 $"{trial} has seed {config.Seed}, but the study gives trial {config.Id} the seed {seed} (a damaged row)"));
         }
 
-        var problems = definition.Space.Mismatches(config);
+        var problems = definition.OwnSpace.Mismatches(config);
         if (problems.Count > 0)
         {
             throw new StudyStorageException($"{trial} does not fit the study's search space: {string.Join("; ", problems)} (a damaged row)");

@@ -28,7 +28,7 @@ public sealed class StudyDefinition
     private StudyDefinition(StudySampler sampler, SearchSpace space, ulong seed, int trials, int rounds, int topK, double padding, int gridPoints, MetricGoal goal)
     {
         Sampler = sampler;
-        Space = space;
+        _space = new SearchSpace(space); // the study's own: the caller's space may change after this (its dimensions are immutable)
         Seed = seed;
         Trials = trials;
         Rounds = rounds;
@@ -41,8 +41,16 @@ public sealed class StudyDefinition
     /// <summary>How trials are picked.</summary>
     public StudySampler Sampler { get; }
 
-    /// <summary>The (coarse) search space.</summary>
-    public SearchSpace Space { get; }
+    private readonly SearchSpace _space;
+
+    /// <summary>
+    /// The (coarse) search space: a copy of the one the definition was created with, new at each call, so that changing
+    /// it (or the space the definition was created from) does not change the study.
+    /// </summary>
+    public SearchSpace Space => new(_space);
+
+    /// <summary>The definition's own space, for reading inside the library (never handed out: <see cref="Space"/> copies it).</summary>
+    internal SearchSpace OwnSpace => _space;
 
     /// <summary>The study seed.</summary>
     public ulong Seed { get; }
@@ -153,21 +161,22 @@ public sealed class StudyDefinition
 
         return Sampler switch
         {
-            StudySampler.Grid => Space.GridTrials(GridPoints, Seed),
-            StudySampler.Random => Space.SampleTrials(Trials, Seed),
+            StudySampler.Grid => _space.GridTrials(GridPoints, Seed),
+            StudySampler.Random => _space.SampleTrials(Trials, Seed),
             _ => SpaceOfRound(round, finished).SampleTrials(Trials, Seed, round, firstId: round * Trials),
         };
     }
 
     /// <summary>
     /// The space round <paramref name="round"/> samples from: the study's space for round 0; for round r,
-    /// the space of round r − 1 shrunk around the <see cref="TopK"/> best of the trials of rounds &lt; r.
+    /// the space of round r − 1 shrunk around the <see cref="TopK"/> best of the trials of rounds &lt; r. The space is
+    /// the caller's: changing it does not change the study.
     /// </summary>
     public SearchSpace SpaceOfRound(int round, IReadOnlyList<TrialResult> finished)
     {
         ArgumentNullException.ThrowIfNull(finished);
         ArgumentOutOfRangeException.ThrowIfNegative(round);
-        var current = Space;
+        var current = _space;
         for (int r = 1; r <= round; r++)
         {
             var best = SearchResult.Rank(finished.Where(t => t.Round < r), Goal).Where(t => t.Succeeded).Take(TopK).Select(t => t.Config).ToList();
@@ -177,7 +186,7 @@ public sealed class StudyDefinition
             }
         }
 
-        return current;
+        return ReferenceEquals(current, _space) ? new SearchSpace(_space) : current;
     }
 
     /// <summary>
@@ -198,7 +207,7 @@ public sealed class StudyDefinition
         w.WriteNumber("gridPoints", GridPoints);
         w.WriteString("goal", Camel(Goal.ToString()));
         w.WriteStartArray("space");
-        foreach (var d in Space)
+        foreach (var d in _space)
         {
             w.WriteStartObject();
             w.WriteString("name", d.Name);
@@ -317,7 +326,7 @@ public sealed class StudyDefinition
 
     /// <summary>A one-line summary, e.g. <c>coarseToFine, 2 rounds × 8 trials, seed 1, maximize</c>.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Camel(Sampler.ToString())}, {Rounds} round{(Rounds == 1 ? "" : "s")} × {Trials} trials, seed {Seed}, {Camel(Goal.ToString())}; {string.Join("; ", Space)}");
+        $"{Camel(Sampler.ToString())}, {Rounds} round{(Rounds == 1 ? "" : "s")} × {Trials} trials, seed {Seed}, {Camel(Goal.ToString())}; {string.Join("; ", _space)}");
 
     private static string Camel(string s) => char.ToLowerInvariant(s[0]) + s[1..];
 

@@ -83,6 +83,40 @@ public class StudyDefinitionTests
     }
 
     [Fact]
+    public void A_definition_keeps_its_own_space_whatever_is_done_to_the_callers_or_to_the_one_it_hands_out()
+    {
+        // The definition kept the caller's SearchSpace: a dimension added afterwards changed its JSON, and stored trials
+        // then failed the study's checks ("trial 3 … in round 0, whose trials are 0–2 (a damaged row)").
+        var space = Space();
+        var options = new SearchOptions { Seed = 9, Trials = 3, Rounds = 2 };
+        foreach (var d in new[] { StudyDefinition.Random(space, options), StudyDefinition.Grid(space, 2, options), StudyDefinition.CoarseToFine(space, options) })
+        {
+            string json = d.ToJson();
+            var first = d.NextTrials([]);
+            d.Space.Uniform("addedLater", 0, 1);
+            d.SpaceOfRound(0, []).Uniform("addedToo", 0, 1);
+            d.ToJson().Should().Be(json);
+            d.Space.Should().NotContain(x => x.Name == "addedLater" || x.Name == "addedToo");
+            d.NextTrials([]).Select(t => t.ToJson()).Should().Equal(first.Select(t => t.ToJson()));
+        }
+
+        var study = StudyDefinition.Random(space, options);
+        string before = study.ToJson();
+        space.Uniform("callerAddsThis", 0, 1);
+        study.ToJson().Should().Be(before);
+        study.Space.Count.Should().Be(Space().Count);
+
+        // In memory, the stored definition is the study's: the caller's space changing does not change it.
+        using var storage = new InMemoryStudyStorage();
+        var mine = Space();
+        storage.OpenStudy("s", StudyDefinition.Random(mine, options));
+        mine.Uniform("later", 0, 1);
+        storage.OpenStudy("s", null).ToJson().Should().Be(before);
+        var claim = storage.ClaimNext("s", "w", TimeSpan.FromMinutes(1)).Claim!;
+        claim.Config.Hyperparameters.Should().NotContainKey("later");
+    }
+
+    [Fact]
     public void A_custom_dimension_or_bad_json_is_refused_clearly()
     {
         var act = () => StudyDefinition.Random(new SearchSpace().Add(new CustomDimension()));
