@@ -265,14 +265,14 @@ public sealed class StudyDefinition
             Json.Expect(d, JsonValueKind.Object, "study dimension");
             string name = Json.Property(d, "name", "study dimension").GetString() ?? "";
             string kind = Json.Property(d, "kind", "study dimension").GetString() ?? "";
-            double Low() => Json.Property(d, "low", "study dimension").GetDouble();
-            double High() => Json.Property(d, "high", "study dimension").GetDouble();
+            double Low() => Json.ReadDouble(Json.Property(d, "low", "study dimension"), "low");
+            double High() => Json.ReadDouble(Json.Property(d, "high", "study dimension"), "high");
             space.Add(kind switch
             {
                 "uniform" => new UniformDimension(name, Low(), High()),
                 "logUniform" => new LogUniformDimension(name, Low(), High()),
                 "oneMinusLogUniform" => new OneMinusLogUniformDimension(name, Low(), High()),
-                "intRange" => new IntRangeDimension(name, Json.Property(d, "low", "study dimension").GetInt32(), Json.Property(d, "high", "study dimension").GetInt32()),
+                "intRange" => new IntRangeDimension(name, Json.ReadInt32(Json.Property(d, "low", "study dimension"), "low"), Json.ReadInt32(Json.Property(d, "high", "study dimension"), "high")),
                 "choice" => new ChoiceDimension(name, Json.Property(d, "values", "study dimension").EnumerateArray().Select(v => Json.ReadValue(v, name)).ToList()),
                 _ => throw new FormatException($"dimension '{name}' has an unknown kind \"{kind}\""),
             });
@@ -280,17 +280,17 @@ public sealed class StudyDefinition
 
         var options = new SearchOptions
         {
-            Seed = Json.Property(e, "seed", what).GetUInt64(),
-            Trials = Json.Property(e, "trials", what).GetInt32(),
-            Rounds = Json.Property(e, "rounds", what).GetInt32(),
-            TopK = Json.Property(e, "topK", what).GetInt32(),
-            Padding = Json.Property(e, "padding", what).GetDouble(),
+            Seed = Json.ReadUInt64(Json.Property(e, "seed", what), "seed"),
+            Trials = Json.ReadInt32(Json.Property(e, "trials", what), "trials"),
+            Rounds = Json.ReadInt32(Json.Property(e, "rounds", what), "rounds"),
+            TopK = Json.ReadInt32(Json.Property(e, "topK", what), "topK"),
+            Padding = Json.ReadDouble(Json.Property(e, "padding", what), "padding"),
             Goal = goal,
         };
         return sampler switch
         {
             StudySampler.Random => Random(space, options),
-            StudySampler.Grid => Grid(space, Json.Property(e, "gridPoints", what).GetInt32(), options),
+            StudySampler.Grid => Grid(space, Json.ReadInt32(Json.Property(e, "gridPoints", what), "gridPoints"), options),
             _ => CoarseToFine(space, options),
         };
     });
