@@ -7,6 +7,8 @@
 // With --storage the search is a shared study: start the program several times at once (on one machine with
 // sqlite:, on many with postgres://) and the processes split the trials between them; each ends with the
 // study's whole table. Plots of the study go to the output folder (best-so-far.svg, dev-vs-<hyperparameter>.svg).
+// Each process runs --workers study workers on as many threads. --epochs is part of the study (a one-value
+// hyperparameter "epochs"): a process started with other epochs is refused rather than joining the study.
 //   dotnet run -c Release --project samples/HyperparameterSearch -- [--trials N] [--epochs N] [--workers N]
 //       [--seed N] [--out DIR] [--json] [--storage URL --study NAME]
 using System.Globalization;
@@ -68,7 +70,7 @@ TrialOutcome Objective(TrialConfig config, CancellationToken token)
     {
         Optimizer = new Adam(config.GetDouble("learningRate"), beta1: config.GetDouble("beta1")),
         Regularization = Regularization.L2(config.GetDouble("lambda")),
-        Epochs = epochs,
+        Epochs = config.Hyperparameters.ContainsKey("epochs") ? config.GetInt("epochs") : epochs, // a study's trials carry it
         BatchSize = 64,
         Validation = dev,
         Callbacks = { new EarlyStopping(patience: 5, restoreBestWeights: true) },
@@ -203,18 +205,35 @@ int RunStudyWorker(string url)
 
     using (storage)
     {
-        StudyWorkerResult run;
+        // The epochs decide every trial's result, so they belong to the study: as a one-value hyperparameter (added last,
+        // it leaves the other hyperparameters' draws as they were), a process started with other --epochs brings another
+        // definition, which the storage refuses, instead of silently joining and mixing trials of both.
+        var definition = StudyDefinition.CoarseToFine(new SearchSpace(space).Choice("epochs", epochs), options);
+        StudyWorkerResult[] runs;
         try
         {
             if (!json)
             {
-                Console.WriteLine($"Study '{studyName}' in {storage.Location}: 2 rounds × {trialsPerRound} trials, search seed {seed}; this worker claims trials until the study is finished");
+                Console.WriteLine($"Study '{studyName}' in {storage.Location}: 2 rounds × {trialsPerRound} trials, ≤ {epochs} epochs, search seed {seed}; {workers} worker(s) in this process claim trials until the study is finished");
             }
 
-            run = Tuner.RunWorker(storage, studyName!, Objective, StudyDefinition.CoarseToFine(space, options), new WorkerOptions
+            // --workers study workers side by side, each with its own worker id, sharing the storage.
+            var tasks = Enumerable.Range(0, workers).Select(_ => Task.Factory.StartNew(
+                () => Tuner.RunWorker(storage, studyName!, Objective, definition, new WorkerOptions
+                {
+                    OnTrialCompleted = json ? null : r => Console.WriteLine($"  done {r}"),
+                }, cancel.Token),
+                TaskCreationOptions.LongRunning)).ToArray();
+            try
             {
-                OnTrialCompleted = json ? null : r => Console.WriteLine($"  done {r}"),
-            }, cancel.Token);
+                Task.WaitAll(tasks);
+            }
+            catch (AggregateException e) when (e.InnerExceptions.OfType<StudyStorageException>().FirstOrDefault() is { } storageError)
+            {
+                throw storageError;
+            }
+
+            runs = tasks.Select(t => t.Result).ToArray();
         }
         catch (StudyStorageException e)
         {
@@ -222,7 +241,8 @@ int RunStudyWorker(string url)
             return 1;
         }
 
-        var study = run.Result;
+        int completedHere = runs.Sum(r => r.CompletedByThisWorker);
+        var study = runs.MaxBy(r => r.Result.Trials.Count)!.Result; // each worker's table as it stopped: the fullest one
         if (!json)
         {
             Console.WriteLine();
@@ -256,7 +276,8 @@ int RunStudyWorker(string url)
             {
                 study = studyName,
                 trials = study.Succeeded.Count,
-                completedByThisWorker = run.CompletedByThisWorker,
+                workers = runs.Length,
+                completedByThisProcess = completedHere,
                 bestDevAccuracy = bestDev,
                 testAccuracy = studyTestAccuracy,
             }));
@@ -264,7 +285,7 @@ int RunStudyWorker(string url)
         else
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"This worker completed {run.CompletedByThisWorker} of the study's {study.Succeeded.Count} trials. Best trial {bestTrial.Config}: dev accuracy {bestDev:P2} → test accuracy {studyTestAccuracy:P2}"));
+                $"This process's {runs.Length} worker(s) completed {completedHere} of the study's {study.Succeeded.Count} trials. Best trial {bestTrial.Config}: dev accuracy {bestDev:P2} → test accuracy {studyTestAccuracy:P2}"));
             Console.WriteLine($"Table and plots written to {Path.GetFullPath(outDir)}");
         }
 

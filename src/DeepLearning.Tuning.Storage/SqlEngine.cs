@@ -112,7 +112,7 @@ internal sealed class SqlEngine
     public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter, int maxRetries)
     {
         StudyNames.Validate(study);
-        ArgumentException.ThrowIfNullOrEmpty(worker);
+        StudyNames.ValidateWorker(worker);
         StudyNames.ValidateStaleAfter(staleAfter);
         StudyNames.ValidateMaxRetries(maxRetries);
         return Write("claim a trial", (c, tx) =>
@@ -171,6 +171,9 @@ internal sealed class SqlEngine
     public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry, TrialOutcome? outcome)
     {
         StudyNames.ValidateSeconds(seconds);
+
+        // As every storage records it: PostgreSQL refuses a NUL in text (22021) and its driver cannot encode a lone surrogate.
+        error = StudyNames.CleanError(error)!;
         return retry
             ? Update("record a failure", study, claim, "status = 'queued', worker = NULL, failures = failures + 1, error = @e", ("e", error))
             : Update("record a failure", study, claim, $"status = 'failed', failures = failures + 1, error = @e, seconds = @sec, outcome = @o, ended_at = {_dialect.Now}",
@@ -562,7 +565,7 @@ internal sealed class SqlEngine
         return InTransaction(what, body);
     }
 
-    /// <summary>Runs <paramref name="body"/> in one write transaction; a database error becomes a <see cref="StudyStorageException"/> saying what could not be done.</summary>
+    /// <summary>Runs <paramref name="body"/> in one write transaction; a database error, or an encoding error from the driver, becomes a <see cref="StudyStorageException"/> saying what could not be done.</summary>
     private TResult InTransaction<TResult>(string what, Func<DbConnection, DbTransaction?, TResult> body)
     {
         try
@@ -588,6 +591,12 @@ internal sealed class SqlEngine
         catch (DbException e)
         {
             throw new StudyStorageException($"{Location}: could not {what}: {e.Message}", e, _dialect.IsTransient(e));
+        }
+        catch (Exception e) when (e is System.Text.EncoderFallbackException or System.Text.DecoderFallbackException)
+        {
+            // A value the driver cannot encode for the database (e.g. a lone surrogate for PostgreSQL's UTF-8), or text it
+            // read back that it cannot decode: not a raw encoding error from deep inside the driver.
+            throw new StudyStorageException($"{Location}: could not {what}: a value could not be encoded or decoded as the database's text: {e.Message}", e);
         }
     }
 

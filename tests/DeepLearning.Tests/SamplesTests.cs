@@ -77,6 +77,29 @@ public class SamplesTests
         result.GetProperty("testAccuracy").GetDouble().Should().BeGreaterThan(0.95);
     }
 
+    [SampleFact("HyperparameterSearch")]
+    public void HyperparameterSearch_study_runs_its_workers_and_refuses_a_process_with_other_epochs()
+    {
+        // The study mode ran one worker whatever --workers said, and a process with other --epochs joined the study.
+        string folder = Directory.CreateTempSubdirectory("dl-sample-study-").FullName;
+        try
+        {
+            string[] study = ["--storage", "sqlite:" + Path.Combine(folder, "study.db"), "--study", "s", "--trials", "3"];
+            var first = Run("HyperparameterSearch", [.. study, "--epochs", "2", "--workers", "2"]);
+            first.GetProperty("workers").GetInt32().Should().Be(2);
+            first.GetProperty("completedByThisProcess").GetInt32().Should().Be(6);
+            first.GetProperty("trials").GetInt32().Should().Be(6);
+
+            var (exitCode, _, stderr) = RunProcess("HyperparameterSearch", [.. study, "--epochs", "3", "--workers", "1"]);
+            exitCode.Should().Be(1);
+            stderr.Should().Contain("study 's' already exists").And.Contain("different space").And.Contain("\"name\":\"epochs\",\"kind\":\"choice\",\"values\":[3]");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true); // the sample processes have exited: nothing holds the database
+        }
+    }
+
     [SampleFact("OnnxExport")]
     public void OnnxExport_agrees_with_ONNX_Runtime()
     {
@@ -111,6 +134,15 @@ public class SamplesTests
     // Runs the sample with --json into a temporary folder; returns its last line, parsed.
     private static JsonElement Run(string sample, params string[] extra)
     {
+        var (exitCode, stdout, stderr) = RunProcess(sample, extra);
+        exitCode.Should().Be(0, $"samples/{sample} failed:\n{stdout}\n{stderr}");
+        string last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1];
+        return JsonDocument.Parse(last).RootElement.Clone();
+    }
+
+    // Runs the sample with --json into a temporary folder; returns its exit code and output.
+    private static (int ExitCode, string Stdout, string Stderr) RunProcess(string sample, params string[] extra)
+    {
         string output = Path.Combine(Path.GetTempPath(), $"dl-sample-{sample}-{Guid.NewGuid():N}");
         try
         {
@@ -124,9 +156,7 @@ public class SamplesTests
             var stderr = process.StandardError.ReadToEndAsync();
             string stdout = process.StandardOutput.ReadToEnd();
             process.WaitForExit(300_000).Should().BeTrue($"samples/{sample} should finish within 5 minutes");
-            process.ExitCode.Should().Be(0, $"samples/{sample} failed:\n{stdout}\n{stderr.Result}");
-            string last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1];
-            return JsonDocument.Parse(last).RootElement.Clone();
+            return (process.ExitCode, stdout, stderr.Result);
         }
         finally
         {

@@ -76,6 +76,27 @@ public class SqlStorageTests
     }
 
     [Theory]
+    [InlineData("sqlite", "{\"devMetric\":0.5,\"epochs\":-7}", "\"epochs\" must be ≥ 0; found -7")]
+    [InlineData("sqlite", "{\"devMetric\":0.5,\"trainMetric\":1e999}", "\"trainMetric\" is 1e999, beyond the range of a double")]
+    [InlineData("sqlite", "{\"devMetric\":0.5,\"extras\":{\"a\":1e400}}", "\"a\" is 1e400, beyond the range of a double")]
+    [InlineData("sqlite", "{\"devMetric\":0.5,\"epochs\":1e10}", "\"epochs\" must be a whole number of 32 bits; found 1e10")]
+    [PostgresInlineData("{\"devMetric\":0.5,\"epochs\":-7}", "\"epochs\" must be ≥ 0; found -7")]
+    [PostgresInlineData("{\"devMetric\":0.5,\"extras\":{\"a\":1e400}}", "\"a\" is 1e400, beyond the range of a double")]
+    public void A_stored_outcome_with_a_negative_epoch_count_or_a_number_beyond_a_double_is_a_storage_error_naming_it(string kind, string outcome, string message)
+    {
+        // {"devMetric":0.5,"epochs":-7,"extras":{"a":1e400},"trainMetric":1e999} loaded as Epochs = -7, TrainMetric = ∞, a = ∞.
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        storage.OpenStudy("tampered", StudyDefinition.Random(StudyStorageContractTests.Space(), StudyStorageContractTests.Options(trials: 2)));
+        var claim = storage.ClaimNext("tampered", "w1", TimeSpan.FromMinutes(1)).Claim!;
+        storage.Complete("tampered", claim, new TrialOutcome(0.5), 1).Should().BeTrue();
+        backend.Sql($"UPDATE dl_trials SET outcome = '{outcome}' WHERE id = 0");
+
+        var load = () => storage.LoadTrials("tampered");
+        load.Should().Throw<StudyStorageException>().WithMessage($"{storage.Location}: trial 0 of study 'tampered' has an invalid outcome: {message}*");
+    }
+
+    [Theory]
     [InlineData("sqlite", "outcome = NULL", "NULL")]
     [InlineData("sqlite", "outcome = '{\"devMetric\":null}'", "{\"devMetric\":null}")]
     [PostgresInlineData("outcome = NULL", "NULL")]

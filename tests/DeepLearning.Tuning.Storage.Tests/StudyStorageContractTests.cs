@@ -51,6 +51,72 @@ public class StudyStorageContractTests
     [Theory]
     [LocalBackends]
     [PostgresBackend]
+    public void A_trial_error_with_a_NUL_a_lone_surrogate_or_megabytes_of_text_is_recorded_cleaned_as_the_one_process_search_reports_it(string kind)
+    {
+        // PostgreSQL refused the NUL (22021) and its driver threw EncoderFallbackException on the surrogate while the
+        // failure was recorded: every worker that ran the trial crashed, the trial stayed running and the error was lost.
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        string[] messages = ["nul\0here", "lone \uD800 and \uDC00, a pair \U0001F600 kept, a line\nbreak kept", new string('x', 1_000_000)];
+        TrialOutcome Throwing(TrialConfig c, CancellationToken token) => throw new InvalidOperationException(messages[c.Id]);
+
+        var run = Tuner.RunWorker(storage, "errors", Throwing, StudyDefinition.Random(Space(), Options(trials: 3)), Fast with { MaxRetries = 0 });
+
+        run.FailedByThisWorker.Should().Be(3);
+        run.Result.StopReason.Should().Be(StopReason.Completed);
+        var trials = storage.LoadTrials("errors");
+        trials.Should().OnlyContain(t => t.Status == StoredTrialStatus.Failed);
+        trials[0].Error.Should().Be("InvalidOperationException: nul\uFFFDhere");
+        trials[1].Error.Should().Be("InvalidOperationException: lone \uFFFD and \uFFFD, a pair \U0001F600 kept, a line\nbreak kept");
+        trials[2].Error.Should().HaveLength(4000).And.StartWith("InvalidOperationException: xxx").And.EndWith("xxx… [cut: 1000027 characters in all]");
+        var local = Tuner.RandomSearch(Space(), Throwing, Options(trials: 3));
+        local.Trials.Select(t => t.Error).Should().Equal(trials.Select(t => t.Error));
+        run.Result.Trials.Select(t => t.Error).Should().Equal(trials.Select(t => t.Error));
+
+        // A caller of the storage itself gets the same cleaning; text already clean is kept as it is.
+        storage.OpenStudy("direct", StudyDefinition.Random(Space(), Options(trials: 2)));
+        var first = storage.ClaimNext("direct", "w", TimeSpan.FromMinutes(1)).Claim!;
+        storage.Fail("direct", first, "a\0b\uDFFF", 0, retry: false).Should().BeTrue();
+        var second = storage.ClaimNext("direct", "w", TimeSpan.FromMinutes(1)).Claim!;
+        storage.Fail("direct", second, "plain\ttext", 0, retry: true).Should().BeTrue();
+        var direct = storage.LoadTrials("direct");
+        direct[0].Error.Should().Be("a\uFFFDb\uFFFD");
+        direct[1].Error.Should().Be("plain\ttext");
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
+    public void A_worker_id_with_a_control_character_or_a_lone_surrogate_is_refused_naming_it(string kind)
+    {
+        // PostgreSQL refused a NUL in the worker column and its driver could not encode a lone surrogate (every claim of
+        // such a worker failed); SQLite stored the surrogate as U+FFFD, so the worker no longer knew its own rows.
+        using var backend = new Backend(kind);
+        using var storage = backend.Open();
+        var definition = StudyDefinition.Random(Space(), Options(trials: 1));
+        storage.OpenStudy("ids", definition);
+        foreach (string id in new[] { "a\0b", "w\uD800", "tab\there", "", " ", new string('w', 201) })
+        {
+            var claim = () => storage.ClaimNext("ids", id, TimeSpan.FromMinutes(1));
+            claim.Should().Throw<ArgumentException>().WithMessage("a worker id must be *").Which.ParamName.Should().Be("worker");
+            var worker = () => Tuner.RunWorker(storage, "ids", Objective, options: Fast with { WorkerId = id });
+            worker.Should().Throw<ArgumentException>().WithMessage("a worker id must be *").Which.ParamName.Should().Be("WorkerId");
+        }
+
+        var nul = () => storage.ClaimNext("ids", "a\0b", TimeSpan.FromMinutes(1));
+        nul.Should().Throw<ArgumentException>().WithMessage("a worker id must be 1–200 printable characters; received \"a\\u0000b\"*");
+        var surrogate = () => storage.ClaimNext("ids", "w\uD800", TimeSpan.FromMinutes(1));
+        surrogate.Should().Throw<ArgumentException>().WithMessage("a worker id must be valid UTF-16 text; received one with a lone surrogate \\ud800 at index 1*");
+        storage.LoadTrials("ids").Should().BeEmpty();
+
+        string emoji = string.Concat(Enumerable.Repeat("\U0001F600", 200));
+        Tuner.RunWorker(storage, "ids", Objective, options: Fast with { WorkerId = emoji }).CompletedByThisWorker.Should().Be(1);
+        storage.LoadTrials("ids").Single().Worker.Should().Be(emoji);
+    }
+
+    [Theory]
+    [LocalBackends]
+    [PostgresBackend]
     public void One_worker_runs_a_coarse_to_fine_study_to_the_same_table_as_the_one_process_search(string kind)
     {
         using var backend = new Backend(kind);

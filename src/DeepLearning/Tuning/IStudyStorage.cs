@@ -59,11 +59,13 @@ public interface IStudyStorage : IDisposable
     /// written before this overload, calls <see cref="ClaimNext(string, string, TimeSpan)"/> (its own retry limit).
     /// </summary>
     /// <param name="study">The study's name.</param>
-    /// <param name="worker">The claiming worker's id.</param>
+    /// <param name="worker">The claiming worker's id: 1–200 characters, no control character, valid UTF-16 (as <see cref="WorkerOptions.WorkerId"/>).</param>
     /// <param name="staleAfter">How old a heartbeat may be before its trial's worker is taken for dead; positive
     /// (<see cref="TimeSpan.MaxValue"/> for never).</param>
     /// <param name="maxRetries">How many times a failed trial is queued again (≥ 0), as <see cref="WorkerOptions.MaxRetries"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="staleAfter"/> is zero or negative, or <paramref name="maxRetries"/> is negative.</exception>
+    /// <exception cref="ArgumentException"><paramref name="worker"/> is empty, blank, longer than 200 characters, or holds a
+    /// control character (NUL included) or a lone surrogate (the storages of this library; nothing is written).</exception>
     /// <exception cref="StudyStorageException">The study does not exist, the storage cannot be used, or a row the claim
     /// reads is damaged (see the remarks), e.g. the queued trial's config does not fit the study's search space; nothing is written.</exception>
     TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter, int maxRetries)
@@ -87,7 +89,9 @@ public interface IStudyStorage : IDisposable
     /// <summary>
     /// Records that the claimed trial failed with <paramref name="error"/>: back to the queue when
     /// <paramref name="retry"/>, otherwise failed for good (with <paramref name="seconds"/>, which reads back exactly).
-    /// False when the claim no longer holds the trial.
+    /// False when the claim no longer holds the trial. Every storage of this library records the error the same way,
+    /// as the one-process search reports it: each NUL and each lone surrogate replaced by U+FFFD (PostgreSQL text cannot
+    /// hold them), and text longer than 4,000 characters cut to 4,000, ending with a marker giving its full length.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="seconds"/> is NaN, ±∞ or negative; nothing is written.</exception>
     bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry);

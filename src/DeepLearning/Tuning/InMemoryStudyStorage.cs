@@ -50,7 +50,7 @@ public sealed class InMemoryStudyStorage : IStudyStorage
     /// <inheritdoc/>
     public TrialClaimResult ClaimNext(string study, string worker, TimeSpan staleAfter, int maxRetries)
     {
-        ArgumentException.ThrowIfNullOrEmpty(worker);
+        StudyNames.ValidateWorker(worker);
         StudyNames.ValidateStaleAfter(staleAfter);
         StudyNames.ValidateMaxRetries(maxRetries);
         lock (_lock)
@@ -125,6 +125,7 @@ public sealed class InMemoryStudyStorage : IStudyStorage
     public bool Fail(string study, TrialClaim claim, string error, double seconds, bool retry, TrialOutcome? outcome)
     {
         StudyNames.ValidateSeconds(seconds);
+        error = StudyNames.CleanError(error)!;
         return Update(study, claim, t => retry
             ? t with { Status = StoredTrialStatus.Queued, Worker = null, Failures = t.Failures + 1, Error = error }
             : t with { Status = StoredTrialStatus.Failed, Failures = t.Failures + 1, Error = error, Seconds = seconds, Outcome = outcome, EndedAt = _time.GetUtcNow() });
@@ -182,32 +183,109 @@ internal static class StudyNames
     /// scalar values, so an emoji counts once) without control characters, and valid UTF-16: a lone surrogate would be
     /// stored as U+FFFD by SQLite and PostgreSQL, so two different names would share one study.
     /// </summary>
-    public static void Validate(string study)
+    public static void Validate(string study) => CheckName(study, nameof(study), "a study name");
+
+    /// <summary>
+    /// Throws unless <paramref name="worker"/> is a worker id as <see cref="Validate"/> wants a study name: non-blank, at
+    /// most <see cref="MaxLength"/> characters, no control characters, valid UTF-16. PostgreSQL cannot store a NUL in
+    /// text and its driver cannot encode a lone surrogate (every claim of such a worker failed), SQLite stored the
+    /// surrogate as U+FFFD (so the worker no longer recognised its own rows).
+    /// </summary>
+    public static void ValidateWorker(string worker, string paramName = "worker") => CheckName(worker, paramName, "a worker id");
+
+    private static void CheckName(string value, string paramName, string what)
     {
-        if (study is null)
+        if (value is null)
         {
-            throw new ArgumentNullException(nameof(study), "a study name is required; received null");
+            throw new ArgumentNullException(paramName, $"{what} is required; received null");
         }
 
         int scalars = 0;
-        for (int i = 0; i < study.Length; i++, scalars++)
+        for (int i = 0; i < value.Length; i++, scalars++)
         {
-            if (char.IsHighSurrogate(study[i]) && i + 1 < study.Length && char.IsLowSurrogate(study[i + 1]))
+            if (char.IsHighSurrogate(value[i]) && i + 1 < value.Length && char.IsLowSurrogate(value[i + 1]))
             {
                 i++;
             }
-            else if (char.IsSurrogate(study[i]))
+            else if (char.IsSurrogate(value[i]))
             {
                 throw new ArgumentException(
-                    string.Create(CultureInfo.InvariantCulture, $"a study name must be valid UTF-16 text; received one with a lone surrogate \\u{(int)study[i]:x4} at index {i}"),
-                    nameof(study));
+                    string.Create(CultureInfo.InvariantCulture, $"{what} must be valid UTF-16 text; received one with a lone surrogate \\u{(int)value[i]:x4} at index {i}"),
+                    paramName);
             }
         }
 
-        if (string.IsNullOrWhiteSpace(study) || scalars > MaxLength || study.Any(char.IsControl))
+        if (string.IsNullOrWhiteSpace(value) || scalars > MaxLength || value.Any(char.IsControl))
         {
-            throw new ArgumentException($"a study name must be 1–{MaxLength} printable characters; received \"{study}\"", nameof(study));
+            throw new ArgumentException($"{what} must be 1–{MaxLength} printable characters; received {Quote(value)}", paramName);
         }
+    }
+
+    /// <summary>The most characters of a trial's error text that a storage records (<see cref="CleanError"/>).</summary>
+    public const int MaxErrorLength = 4000;
+
+    /// <summary>
+    /// A trial's error text as every storage records it (and as the search reports it): each NUL and each lone surrogate
+    /// replaced by U+FFFD (PostgreSQL text cannot hold a NUL, its driver cannot encode a lone surrogate, and SQLite
+    /// stored a lone surrogate as U+FFFD anyway), and text longer than <see cref="MaxErrorLength"/> characters cut to
+    /// that length, ending with a marker saying how long it was (an exception message can be megabytes long). Other
+    /// characters, line breaks included, are kept. Text that is already clean comes back unchanged (the same string),
+    /// so cleaning twice changes nothing. Null stays null.
+    /// </summary>
+    public static string? CleanError(string? error)
+    {
+        if (error is null)
+        {
+            return null;
+        }
+
+        System.Text.StringBuilder? sb = null;
+        for (int i = 0; i < error.Length; i++)
+        {
+            char ch = error[i];
+            bool pair = char.IsHighSurrogate(ch) && i + 1 < error.Length && char.IsLowSurrogate(error[i + 1]);
+            bool bad = ch == '\0' || (char.IsSurrogate(ch) && !pair);
+            if (bad && sb is null)
+            {
+                sb = new System.Text.StringBuilder(error.Length).Append(error, 0, i);
+            }
+
+            if (sb is not null)
+            {
+                if (bad)
+                {
+                    sb.Append('\uFFFD');
+                }
+                else
+                {
+                    sb.Append(ch);
+                    if (pair)
+                    {
+                        sb.Append(error[i + 1]);
+                    }
+                }
+            }
+
+            if (pair)
+            {
+                i++;
+            }
+        }
+
+        string clean = sb?.ToString() ?? error;
+        if (clean.Length <= MaxErrorLength)
+        {
+            return clean;
+        }
+
+        string marker = string.Create(CultureInfo.InvariantCulture, $"… [cut: {clean.Length} characters in all]");
+        int keep = MaxErrorLength - marker.Length;
+        if (char.IsHighSurrogate(clean[keep - 1]))
+        {
+            keep--; // never split a surrogate pair: its half would be a lone surrogate
+        }
+
+        return string.Concat(clean.AsSpan(0, keep), marker);
     }
 
     /// <summary>Throws when <paramref name="given"/> is not null and differs from <paramref name="stored"/>, naming the settings that differ.</summary>
@@ -298,7 +376,7 @@ internal static class StudyNames
                 $"{trial} has seed {config.Seed}, but the study gives trial {config.Id} the seed {seed} (a damaged row)"));
         }
 
-        var problems = definition.Space.Mismatches(config);
+        var problems = definition.OwnSpace.Mismatches(config);
         if (problems.Count > 0)
         {
             throw new StudyStorageException($"{trial} does not fit the study's search space: {string.Join("; ", problems)} (a damaged row)");

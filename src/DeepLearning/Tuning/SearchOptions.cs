@@ -28,10 +28,15 @@ public sealed record SearchOptions
     public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;
 
     /// <summary>
-    /// Wall-clock budget for the whole search, or null for none. When it runs out no further trial
-    /// starts and the token passed to running trials is cancelled.
+    /// Wall-clock budget for the whole search, or null for none; positive. When it runs out no further trial
+    /// starts and the token passed to running trials is cancelled. A budget longer than a timer can wait,
+    /// 4,294,967,294 ms (about 49.7 days), <see cref="TimeSpan.MaxValue"/> included, sets no timer: the search runs
+    /// as if it had no budget.
     /// </summary>
     public TimeSpan? TimeBudget { get; init; }
+
+    // The longest delay CancellationTokenSource.CancelAfter takes (uint.MaxValue − 1 ms); a longer budget sets no timer.
+    internal static readonly TimeSpan MaxTimedBudget = TimeSpan.FromMilliseconds(uint.MaxValue - 1.0);
 
     /// <summary>
     /// Whether a larger (default: an accuracy, as scikit-learn's scores) or smaller dev metric is better. An objective

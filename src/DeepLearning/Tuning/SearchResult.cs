@@ -361,7 +361,7 @@ public sealed class SearchResult
         Json.Expect(e, JsonValueKind.Object, "search result");
         var goal = ParseEnum<MetricGoal>(Json.Property(e, "goal", "search result").GetString(), "goal");
         var stop = ParseEnum<StopReason>(Json.Property(e, "stopReason", "search result").GetString(), "stopReason");
-        double elapsed = Json.Property(e, "elapsedSeconds", "search result").GetDouble();
+        double elapsed = Json.ReadDouble(Json.Property(e, "elapsedSeconds", "search result"), "elapsedSeconds");
         FormatException BadElapsed() => new(string.Create(CultureInfo.InvariantCulture, $"\"elapsedSeconds\" must be ≥ 0 and fit a TimeSpan (below {TimeSpan.MaxValue.TotalSeconds:R}); found {elapsed:R}"));
         if (!(elapsed >= 0))
         {
@@ -378,7 +378,7 @@ public sealed class SearchResult
             throw BadElapsed();
         }
 
-        int skipped = Json.Property(e, "skippedTrials", "search result").GetInt32();
+        int skipped = Json.ReadInt32(Json.Property(e, "skippedTrials", "search result"), "skippedTrials");
         var trials = Json.Property(e, "trials", "search result");
         Json.Expect(trials, JsonValueKind.Array, "trials");
         var rows = trials.EnumerateArray().Select(r =>
@@ -386,7 +386,7 @@ public sealed class SearchResult
             Json.Expect(r, JsonValueKind.Object, "trial row");
             var config = TrialConfig.Read(Json.Property(r, "config", "trial row"));
             var status = ParseEnum<TrialStatus>(Json.Property(r, "status", "trial row").GetString(), "status");
-            double seconds = Json.Property(r, "seconds", "trial row").GetDouble();
+            double seconds = Json.ReadDouble(Json.Property(r, "seconds", "trial row"), "seconds");
             string? error = r.TryGetProperty("error", out var err) && err.ValueKind == JsonValueKind.String ? err.GetString() : null;
             TrialOutcome? outcome = null;
             if (r.TryGetProperty("outcome", out var o) && o.ValueKind == JsonValueKind.Object)

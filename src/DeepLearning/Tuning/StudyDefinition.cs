@@ -28,7 +28,7 @@ public sealed class StudyDefinition
     private StudyDefinition(StudySampler sampler, SearchSpace space, ulong seed, int trials, int rounds, int topK, double padding, int gridPoints, MetricGoal goal)
     {
         Sampler = sampler;
-        Space = space;
+        _space = new SearchSpace(space); // the study's own: the caller's space may change after this (its dimensions are immutable)
         Seed = seed;
         Trials = trials;
         Rounds = rounds;
@@ -41,8 +41,16 @@ public sealed class StudyDefinition
     /// <summary>How trials are picked.</summary>
     public StudySampler Sampler { get; }
 
-    /// <summary>The (coarse) search space.</summary>
-    public SearchSpace Space { get; }
+    private readonly SearchSpace _space;
+
+    /// <summary>
+    /// The (coarse) search space: a copy of the one the definition was created with, new at each call, so that changing
+    /// it (or the space the definition was created from) does not change the study.
+    /// </summary>
+    public SearchSpace Space => new(_space);
+
+    /// <summary>The definition's own space, for reading inside the library (never handed out: <see cref="Space"/> copies it).</summary>
+    internal SearchSpace OwnSpace => _space;
 
     /// <summary>The study seed.</summary>
     public ulong Seed { get; }
@@ -66,9 +74,11 @@ public sealed class StudyDefinition
     public MetricGoal Goal { get; }
 
     /// <summary>
-    /// The most trials a study may run in all (trials per round × rounds), as many as a grid may hold
-    /// (<see cref="SearchSpace.MaxGridSize"/>): a definition read from shared storage is checked against it before a
-    /// round's trials are built, and trial ids (round · trials + i) cannot overflow.
+    /// The most trials a study may run in all, as many as a grid may hold (<see cref="SearchSpace.MaxGridSize"/>): a
+    /// definition read from shared storage is checked against it before a round's trials are built (a round's trials
+    /// are built at once), and trial ids (round · trials + i) cannot overflow. A coarse-to-fine study counts trials per
+    /// round × rounds; a random study counts its trials alone (it has one round, whatever
+    /// <see cref="SearchOptions.Rounds"/> says); a grid study, its grid's points (limited by <see cref="SearchSpace.GridTrials"/>).
     /// </summary>
     public const int MaxTotalTrials = SearchSpace.MaxGridSize;
 
@@ -78,14 +88,14 @@ public sealed class StudyDefinition
     /// <summary>A random search study: <see cref="SearchOptions.Trials"/> trials seeded <see cref="SearchOptions.Seed"/>, ranked by <see cref="SearchOptions.Goal"/>.</summary>
     public static StudyDefinition Random(SearchSpace space, SearchOptions? options = null)
     {
-        var o = Check(space, options);
+        var o = Check(space, options, StudySampler.Random);
         return new StudyDefinition(StudySampler.Random, space, o.Seed, o.Trials, 1, o.TopK, o.Padding, 0, o.Goal);
     }
 
     /// <summary>A grid search study over <paramref name="pointsPerDimension"/> points per dimension (<see cref="SearchSpace.GridTrials"/>).</summary>
     public static StudyDefinition Grid(SearchSpace space, int pointsPerDimension, SearchOptions? options = null)
     {
-        var o = Check(space, options);
+        var o = Check(space, options, StudySampler.Grid);
         int count = space.GridTrials(pointsPerDimension, o.Seed).Count;
         return new StudyDefinition(StudySampler.Grid, space, o.Seed, count, 1, o.TopK, o.Padding, pointsPerDimension, o.Goal);
     }
@@ -97,11 +107,11 @@ public sealed class StudyDefinition
     /// </summary>
     public static StudyDefinition CoarseToFine(SearchSpace space, SearchOptions? options = null)
     {
-        var o = Check(space, options);
+        var o = Check(space, options, StudySampler.CoarseToFine);
         return new StudyDefinition(StudySampler.CoarseToFine, space, o.Seed, o.Trials, o.Rounds, o.TopK, o.Padding, 0, o.Goal);
     }
 
-    private static SearchOptions Check(SearchSpace space, SearchOptions? options)
+    private static SearchOptions Check(SearchSpace space, SearchOptions? options, StudySampler sampler)
     {
         ArgumentNullException.ThrowIfNull(space);
         if (space.Count == 0)
@@ -119,9 +129,16 @@ public sealed class StudyDefinition
 
         options ??= new SearchOptions();
         options.Validate();
-        if ((long)options.Trials * options.Rounds > MaxTotalTrials)
+        // Only coarse-to-fine runs Rounds rounds: a random study has one (Rounds ignored), and a grid's size is its own
+        // (GridTrials refuses one beyond MaxGridSize; Trials and Rounds are ignored).
+        if (sampler == StudySampler.CoarseToFine && (long)options.Trials * options.Rounds > MaxTotalTrials)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), string.Create(CultureInfo.InvariantCulture, $"a study runs at most {MaxTotalTrials} trials in all; received {options.Trials} trials × {options.Rounds} rounds"));
+            throw new ArgumentOutOfRangeException(nameof(options), string.Create(CultureInfo.InvariantCulture, $"a coarse-to-fine study runs at most {MaxTotalTrials} trials in all; received {options.Trials} trials × {options.Rounds} rounds"));
+        }
+
+        if (sampler == StudySampler.Random && options.Trials > MaxTotalTrials)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), string.Create(CultureInfo.InvariantCulture, $"a random study runs at most {MaxTotalTrials} trials in all; received {options.Trials} trials (in its one round)"));
         }
 
         return options;
@@ -144,21 +161,22 @@ public sealed class StudyDefinition
 
         return Sampler switch
         {
-            StudySampler.Grid => Space.GridTrials(GridPoints, Seed),
-            StudySampler.Random => Space.SampleTrials(Trials, Seed),
+            StudySampler.Grid => _space.GridTrials(GridPoints, Seed),
+            StudySampler.Random => _space.SampleTrials(Trials, Seed),
             _ => SpaceOfRound(round, finished).SampleTrials(Trials, Seed, round, firstId: round * Trials),
         };
     }
 
     /// <summary>
     /// The space round <paramref name="round"/> samples from: the study's space for round 0; for round r,
-    /// the space of round r − 1 shrunk around the <see cref="TopK"/> best of the trials of rounds &lt; r.
+    /// the space of round r − 1 shrunk around the <see cref="TopK"/> best of the trials of rounds &lt; r. The space is
+    /// the caller's: changing it does not change the study.
     /// </summary>
     public SearchSpace SpaceOfRound(int round, IReadOnlyList<TrialResult> finished)
     {
         ArgumentNullException.ThrowIfNull(finished);
         ArgumentOutOfRangeException.ThrowIfNegative(round);
-        var current = Space;
+        var current = _space;
         for (int r = 1; r <= round; r++)
         {
             var best = SearchResult.Rank(finished.Where(t => t.Round < r), Goal).Where(t => t.Succeeded).Take(TopK).Select(t => t.Config).ToList();
@@ -168,7 +186,7 @@ public sealed class StudyDefinition
             }
         }
 
-        return current;
+        return ReferenceEquals(current, _space) ? new SearchSpace(_space) : current;
     }
 
     /// <summary>
@@ -189,7 +207,7 @@ public sealed class StudyDefinition
         w.WriteNumber("gridPoints", GridPoints);
         w.WriteString("goal", Camel(Goal.ToString()));
         w.WriteStartArray("space");
-        foreach (var d in Space)
+        foreach (var d in _space)
         {
             w.WriteStartObject();
             w.WriteString("name", d.Name);
@@ -247,14 +265,14 @@ public sealed class StudyDefinition
             Json.Expect(d, JsonValueKind.Object, "study dimension");
             string name = Json.Property(d, "name", "study dimension").GetString() ?? "";
             string kind = Json.Property(d, "kind", "study dimension").GetString() ?? "";
-            double Low() => Json.Property(d, "low", "study dimension").GetDouble();
-            double High() => Json.Property(d, "high", "study dimension").GetDouble();
+            double Low() => Json.ReadDouble(Json.Property(d, "low", "study dimension"), "low");
+            double High() => Json.ReadDouble(Json.Property(d, "high", "study dimension"), "high");
             space.Add(kind switch
             {
                 "uniform" => new UniformDimension(name, Low(), High()),
                 "logUniform" => new LogUniformDimension(name, Low(), High()),
                 "oneMinusLogUniform" => new OneMinusLogUniformDimension(name, Low(), High()),
-                "intRange" => new IntRangeDimension(name, Json.Property(d, "low", "study dimension").GetInt32(), Json.Property(d, "high", "study dimension").GetInt32()),
+                "intRange" => new IntRangeDimension(name, Json.ReadInt32(Json.Property(d, "low", "study dimension"), "low"), Json.ReadInt32(Json.Property(d, "high", "study dimension"), "high")),
                 "choice" => new ChoiceDimension(name, Json.Property(d, "values", "study dimension").EnumerateArray().Select(v => Json.ReadValue(v, name)).ToList()),
                 _ => throw new FormatException($"dimension '{name}' has an unknown kind \"{kind}\""),
             });
@@ -262,17 +280,17 @@ public sealed class StudyDefinition
 
         var options = new SearchOptions
         {
-            Seed = Json.Property(e, "seed", what).GetUInt64(),
-            Trials = Json.Property(e, "trials", what).GetInt32(),
-            Rounds = Json.Property(e, "rounds", what).GetInt32(),
-            TopK = Json.Property(e, "topK", what).GetInt32(),
-            Padding = Json.Property(e, "padding", what).GetDouble(),
+            Seed = Json.ReadUInt64(Json.Property(e, "seed", what), "seed"),
+            Trials = Json.ReadInt32(Json.Property(e, "trials", what), "trials"),
+            Rounds = Json.ReadInt32(Json.Property(e, "rounds", what), "rounds"),
+            TopK = Json.ReadInt32(Json.Property(e, "topK", what), "topK"),
+            Padding = Json.ReadDouble(Json.Property(e, "padding", what), "padding"),
             Goal = goal,
         };
         return sampler switch
         {
             StudySampler.Random => Random(space, options),
-            StudySampler.Grid => Grid(space, Json.Property(e, "gridPoints", what).GetInt32(), options),
+            StudySampler.Grid => Grid(space, Json.ReadInt32(Json.Property(e, "gridPoints", what), "gridPoints"), options),
             _ => CoarseToFine(space, options),
         };
     });
@@ -308,7 +326,7 @@ public sealed class StudyDefinition
 
     /// <summary>A one-line summary, e.g. <c>coarseToFine, 2 rounds × 8 trials, seed 1, maximize</c>.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Camel(Sampler.ToString())}, {Rounds} round{(Rounds == 1 ? "" : "s")} × {Trials} trials, seed {Seed}, {Camel(Goal.ToString())}; {string.Join("; ", Space)}");
+        $"{Camel(Sampler.ToString())}, {Rounds} round{(Rounds == 1 ? "" : "s")} × {Trials} trials, seed {Seed}, {Camel(Goal.ToString())}; {string.Join("; ", _space)}");
 
     private static string Camel(string s) => char.ToLowerInvariant(s[0]) + s[1..];
 

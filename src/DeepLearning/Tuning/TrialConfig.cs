@@ -188,9 +188,9 @@ public sealed class TrialConfig : IEquatable<TrialConfig>
     internal static TrialConfig Read(JsonElement e)
     {
         Json.Expect(e, JsonValueKind.Object, "trial");
-        int id = Json.Property(e, "id", "trial").GetInt32();
-        int round = Json.Property(e, "round", "trial").GetInt32();
-        ulong seed = Json.Property(e, "seed", "trial").GetUInt64();
+        int id = Json.ReadInt32(Json.Property(e, "id", "trial"), "id");
+        int round = Json.ReadInt32(Json.Property(e, "round", "trial"), "round");
+        ulong seed = Json.ReadUInt64(Json.Property(e, "seed", "trial"), "seed");
         var hp = Json.Property(e, "hyperparameters", "trial");
         Json.Expect(hp, JsonValueKind.Object, "trial hyperparameters");
         var values = hp.EnumerateObject().Select(p => new KeyValuePair<string, HyperparameterValue>(p.Name, Json.ReadValue(p.Value, p.Name))).ToList();
@@ -256,6 +256,46 @@ internal static class Json
     public static JsonElement Property(JsonElement e, string name, string what) =>
         e.TryGetProperty(name, out var p) ? p : throw new FormatException($"the {what} has no \"{name}\" property");
 
+    /// <summary>
+    /// <paramref name="p"/>, the value of property <paramref name="name"/>, as an int: a JSON number written as a whole
+    /// number of 32 bits (no fraction or exponent: 1e2 and 100.5 are refused); else a <see cref="FormatException"/>
+    /// naming the property and the text found (GetInt32 threw one naming neither).
+    /// </summary>
+    public static int ReadInt32(JsonElement p, string name) =>
+        p.ValueKind == JsonValueKind.Number && p.TryGetInt32(out int n)
+            ? n
+            : throw new FormatException($"\"{name}\" must be a whole number of 32 bits; found {Show(p)}");
+
+    /// <summary>As <see cref="ReadInt32"/>, for a whole number in [0, 2^64 − 1] (a seed).</summary>
+    public static ulong ReadUInt64(JsonElement p, string name) =>
+        p.ValueKind == JsonValueKind.Number && p.TryGetUInt64(out ulong n)
+            ? n
+            : throw new FormatException($"\"{name}\" must be a whole number in [0, {ulong.MaxValue}]; found {Show(p)}");
+
+    /// <summary>
+    /// <paramref name="p"/>, the value of property <paramref name="name"/>, as a finite double: a JSON number within a
+    /// double's range (1e400 is refused, never read as ∞); else a <see cref="FormatException"/> naming the property and
+    /// the text found. (The writers never write a non-finite value as a number: NaN is null, ±∞ a string.)
+    /// </summary>
+    public static double ReadDouble(JsonElement p, string name)
+    {
+        if (p.ValueKind != JsonValueKind.Number)
+        {
+            throw new FormatException($"\"{name}\" must be a number; found {Show(p)}");
+        }
+
+        return p.TryGetDouble(out double d) && double.IsFinite(d)
+            ? d
+            : throw new FormatException($"\"{name}\" is {Show(p)}, beyond the range of a double");
+    }
+
+    /// <summary>A JSON value for a message: its text as written (a string with its quotes), cut to 100 characters.</summary>
+    public static string Show(JsonElement p)
+    {
+        string raw = p.GetRawText();
+        return raw.Length <= 100 ? raw : string.Create(CultureInfo.InvariantCulture, $"{raw[..100]}… ({raw.Length} characters)");
+    }
+
     /// <summary>Reals always carry '.' or an exponent so that they read back as reals.</summary>
     public static void WriteValue(Utf8JsonWriter w, HyperparameterValue v)
     {
@@ -292,7 +332,7 @@ internal static class Json
                     return n;
                 }
 
-                return e.GetDouble();
+                return ReadDouble(e, name);
             default:
                 throw new FormatException($"the hyperparameter '{name}' must be a number or a string; found {e.ValueKind}");
         }
@@ -328,10 +368,11 @@ internal static class Json
             {
                 "Infinity" => double.PositiveInfinity,
                 "-Infinity" => double.NegativeInfinity,
-                _ => throw new FormatException($"\"{name}\" must be a number, null or ±Infinity; found \"{p.GetString()}\""),
+                _ => throw new FormatException($"\"{name}\" must be a number, null or ±Infinity; found {Show(p)}"),
             };
         }
 
-        return p.GetDouble();
+        // A number beyond a double's range (1e400) is refused, not read as ±∞: the writer writes ±∞ as a string.
+        return ReadDouble(p, name);
     }
 }

@@ -68,8 +68,10 @@ public sealed record TrialOutcome(double DevMetric)
     /// "devMetricPerEpoch" (written before it existed) reads with an empty curve.
     /// </summary>
     /// <exception cref="FormatException">
-    /// The text is not a valid outcome, e.g. a per-epoch value that is not a number, null or ±Infinity, a number
-    /// beyond the range of a double, or more than <see cref="MaxDevMetricPerEpochCount"/> values.
+    /// The text is not a valid outcome, e.g. a metric, extra or per-epoch value that is not a number, null or ±Infinity,
+    /// a number beyond the range of a double (1e400 is refused, not read as ∞: ±∞ is written as a string), "epochs"
+    /// that is negative or not a whole number of 32 bits, or more than <see cref="MaxDevMetricPerEpochCount"/> per-epoch
+    /// values; the message names the field and the value found.
     /// </exception>
     public static TrialOutcome FromJson(string json) => Json.Read(json, "trial outcome", e =>
     {
@@ -127,10 +129,17 @@ public sealed record TrialOutcome(double DevMetric)
         return new TrialOutcome(Json.ReadNullableNumber(e, "devMetric"))
         {
             TrainMetric = Json.ReadNullableNumber(e, "trainMetric"),
-            Epochs = e.TryGetProperty("epochs", out var ep) ? ep.GetInt32() : 0,
+            Epochs = e.TryGetProperty("epochs", out var ep) ? ReadEpochs(ep) : 0,
             Extras = extras,
             DevMetricPerEpoch = ReadCurve(e),
         };
+    }
+
+    // "epochs": a whole number ≥ 0 of 32 bits (a count of epochs; a tampered row's -7 was read as is).
+    private static int ReadEpochs(JsonElement ep)
+    {
+        int epochs = Json.ReadInt32(ep, "epochs");
+        return epochs >= 0 ? epochs : throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"\"epochs\" must be ≥ 0; found {epochs}"));
     }
 
     // "devMetricPerEpoch": absent or null (older text) is empty; otherwise an array of at most
@@ -257,7 +266,10 @@ public sealed class TrialResult
     /// <summary>Wall-clock seconds the objective took.</summary>
     public double Seconds { get; }
 
-    /// <summary>For a failed or cancelled trial: the exception type and message.</summary>
+    /// <summary>
+    /// For a failed or cancelled trial: the exception type and message, as a study storage records it (each NUL and lone
+    /// surrogate replaced by U+FFFD, cut to 4,000 characters with a marker giving the full length).
+    /// </summary>
     public string? Error { get; }
 
     /// <summary>Shortcut for <see cref="TrialConfig.Id"/>.</summary>

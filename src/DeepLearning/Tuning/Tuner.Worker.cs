@@ -10,6 +10,8 @@ public sealed record WorkerOptions
     /// The worker's name in the trials table. Default: <c>host:pid:random</c>, unique per call. Give each running worker its
     /// own: after a storage error while claiming, a worker puts back every trial running under its name (one it may hold
     /// without knowing, its claim's reply lost), which would take a trial from another worker of the same name.
+    /// At most 200 characters, none of them a control character (NUL included), and valid UTF-16 (no lone surrogate):
+    /// another is refused with an <see cref="ArgumentException"/> naming it, as a study name is.
     /// </summary>
     public string? WorkerId { get; init; }
 
@@ -56,6 +58,11 @@ public sealed record WorkerOptions
 
     internal void Validate()
     {
+        if (WorkerId is not null)
+        {
+            StudyNames.ValidateWorker(WorkerId, nameof(WorkerId));
+        }
+
         if (HeartbeatInterval <= TimeSpan.Zero || HeartbeatInterval > _maxTimerInterval)
         {
             throw new ArgumentOutOfRangeException(nameof(HeartbeatInterval), HeartbeatInterval, $"HeartbeatInterval must be positive and at most {_maxTimerInterval} (a timer's longest period); received {HeartbeatInterval}");
@@ -383,7 +390,9 @@ public static partial class Tuner
     /// </summary>
     private static bool Record(IStudyStorage storage, string studyName, string worker, TrialClaim claim, TrialResult result, Func<long> leaseFrom, WorkerOptions options, CancellationToken cancellationToken)
     {
-        string error = result.Error ?? "failed";
+        // Cleaned as the storage records it (RunOne has done so already; a storage written elsewhere may not), so that
+        // RecordedEarlier compares like with like.
+        string error = StudyNames.CleanError(result.Error) ?? "failed";
         int calls = 0;
         try
         {

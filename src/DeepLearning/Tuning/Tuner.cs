@@ -200,10 +200,12 @@ public static partial class Tuner
             {
                 budget.Cancel();
             }
-            else
+            else if (remaining <= SearchOptions.MaxTimedBudget)
             {
                 budget.CancelAfter(remaining);
             }
+
+            // Longer than a timer takes (CancelAfter threw for it): no timer, the search runs as without a budget.
         }
 
         var token = budget.Token;
@@ -314,11 +316,16 @@ public static partial class Tuner
         }
         catch (OperationCanceledException e) when (token.IsCancellationRequested)
         {
-            return new TrialResult(config, TrialStatus.Cancelled, null, watch.Elapsed.TotalSeconds, $"{e.GetType().Name}: {e.Message}");
+            return new TrialResult(config, TrialStatus.Cancelled, null, watch.Elapsed.TotalSeconds, ErrorText(e));
         }
         catch (Exception e)
         {
-            return new TrialResult(config, TrialStatus.Failed, null, watch.Elapsed.TotalSeconds, $"{e.GetType().Name}: {e.Message}");
+            return new TrialResult(config, TrialStatus.Failed, null, watch.Elapsed.TotalSeconds, ErrorText(e));
         }
     }
+
+    // The exception as a trial's error: its type and message, cleaned as every study storage records it
+    // (StudyNames.CleanError: no NUL or lone surrogate, at most MaxErrorLength characters), so that a one-process search
+    // and a shared study report the same text, and a message PostgreSQL cannot store does not lose the trial's result.
+    private static string ErrorText(Exception e) => StudyNames.CleanError($"{e.GetType().Name}: {e.Message}")!;
 }

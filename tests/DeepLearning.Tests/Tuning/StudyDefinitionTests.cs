@@ -63,6 +63,60 @@ public class StudyDefinitionTests
     }
 
     [Fact]
+    public void Only_a_coarse_to_fine_study_counts_its_rounds_against_the_trial_limit()
+    {
+        // Random and grid studies ignore Rounds, yet Random(space, Trials = 600,000) was refused as "600000 trials × 2 rounds".
+        var options = new SearchOptions { Seed = 3, Trials = 600_000 };
+        var random = StudyDefinition.Random(Space(), options);
+        (random.Trials, random.Rounds, random.TotalTrials).Should().Be((600_000, 1, 600_000));
+        StudyDefinition.FromJson(random.ToJson()).TotalTrials.Should().Be(600_000);
+        StudyDefinition.Random(Space(), options with { Trials = 1_000_000, Rounds = 7 }).TotalTrials.Should().Be(1_000_000);
+        StudyDefinition.Grid(Space(), 2, options with { Trials = int.MaxValue, Rounds = int.MaxValue }).TotalTrials.Should().Be(128);
+
+        // The limits that keep a round's trials buildable and trial ids inside an int stay.
+        FluentActions.Invoking(() => StudyDefinition.Random(Space(), options with { Trials = 1_000_001 }))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("a random study runs at most 1000000 trials in all; received 1000001 trials (in its one round)*");
+        FluentActions.Invoking(() => StudyDefinition.CoarseToFine(Space(), options))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("a coarse-to-fine study runs at most 1000000 trials in all; received 600000 trials × 2 rounds*");
+        FluentActions.Invoking(() => StudyDefinition.Grid(Space(), 40, options))
+            .Should().Throw<ArgumentException>().WithMessage("the grid would have more than 1000000 points*");
+    }
+
+    [Fact]
+    public void A_definition_keeps_its_own_space_whatever_is_done_to_the_callers_or_to_the_one_it_hands_out()
+    {
+        // The definition kept the caller's SearchSpace: a dimension added afterwards changed its JSON, and stored trials
+        // then failed the study's checks ("trial 3 … in round 0, whose trials are 0–2 (a damaged row)").
+        var space = Space();
+        var options = new SearchOptions { Seed = 9, Trials = 3, Rounds = 2 };
+        foreach (var d in new[] { StudyDefinition.Random(space, options), StudyDefinition.Grid(space, 2, options), StudyDefinition.CoarseToFine(space, options) })
+        {
+            string json = d.ToJson();
+            var first = d.NextTrials([]);
+            d.Space.Uniform("addedLater", 0, 1);
+            d.SpaceOfRound(0, []).Uniform("addedToo", 0, 1);
+            d.ToJson().Should().Be(json);
+            d.Space.Should().NotContain(x => x.Name == "addedLater" || x.Name == "addedToo");
+            d.NextTrials([]).Select(t => t.ToJson()).Should().Equal(first.Select(t => t.ToJson()));
+        }
+
+        var study = StudyDefinition.Random(space, options);
+        string before = study.ToJson();
+        space.Uniform("callerAddsThis", 0, 1);
+        study.ToJson().Should().Be(before);
+        study.Space.Count.Should().Be(Space().Count);
+
+        // In memory, the stored definition is the study's: the caller's space changing does not change it.
+        using var storage = new InMemoryStudyStorage();
+        var mine = Space();
+        storage.OpenStudy("s", StudyDefinition.Random(mine, options));
+        mine.Uniform("later", 0, 1);
+        storage.OpenStudy("s", null).ToJson().Should().Be(before);
+        var claim = storage.ClaimNext("s", "w", TimeSpan.FromMinutes(1)).Claim!;
+        claim.Config.Hyperparameters.Should().NotContainKey("later");
+    }
+
+    [Fact]
     public void A_custom_dimension_or_bad_json_is_refused_clearly()
     {
         var act = () => StudyDefinition.Random(new SearchSpace().Add(new CustomDimension()));

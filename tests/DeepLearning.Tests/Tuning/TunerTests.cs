@@ -230,6 +230,26 @@ public class TunerTests
     }
 
     [Fact]
+    public void A_time_budget_longer_than_a_timer_can_wait_runs_the_search_without_a_timer()
+    {
+        // CancelAfter takes at most 4,294,967,294 ms (about 49.7 days): a longer budget, TimeSpan.MaxValue included,
+        // threw ArgumentOutOfRangeException about 'delay' from inside the search.
+        var plain = Tuner.RandomSearch(_space, Synthetic, new SearchOptions { Seed = 5, Trials = 4, MaxDegreeOfParallelism = 2 });
+        foreach (var budget in new[] { TimeSpan.MaxValue, TimeSpan.FromDays(50), TimeSpan.FromMilliseconds(uint.MaxValue), TimeSpan.FromMilliseconds(uint.MaxValue - 1.0) })
+        {
+            var options = new SearchOptions { Seed = 5, Trials = 4, Rounds = 2, MaxDegreeOfParallelism = 2, TimeBudget = budget };
+            var random = Tuner.RandomSearch(_space, Synthetic, options);
+            random.StopReason.Should().Be(StopReason.Completed);
+            random.ToTable(includeSeconds: false).Should().Be(plain.ToTable(includeSeconds: false));
+            Tuner.CoarseToFine(_space, Synthetic, options).Trials.Should().HaveCount(8);
+            Tuner.GridSearch(_space, 2, Synthetic, options).StopReason.Should().Be(StopReason.Completed);
+        }
+
+        FluentActions.Invoking(() => Tuner.RandomSearch(_space, Synthetic, new SearchOptions { TimeBudget = TimeSpan.FromTicks(-1) }))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("TimeBudget must be positive; received -00:00:00.0000001*");
+    }
+
+    [Fact]
     public void A_time_budget_bounds_a_search_of_int_MaxValue_trials()
     {
         // Every trial was sampled (and a result slot allocated) before the first started: with 2^31 − 1 trials the search

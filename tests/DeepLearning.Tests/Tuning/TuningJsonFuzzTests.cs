@@ -67,6 +67,63 @@ public sealed class TuningJsonFuzzTests
     }
 
     [Theory]
+    [InlineData("{\"devMetric\":0.5,\"epochs\":-7}", "\"epochs\" must be ≥ 0; found -7")]
+    [InlineData("{\"devMetric\":0.5,\"trainMetric\":1e999}", "\"trainMetric\" is 1e999, beyond the range of a double")]
+    [InlineData("{\"devMetric\":-1e400}", "\"devMetric\" is -1e400, beyond the range of a double")]
+    [InlineData("{\"devMetric\":0.5,\"extras\":{\"a\":1e400}}", "\"a\" is 1e400, beyond the range of a double")]
+    [InlineData("{\"devMetric\":0.5,\"trainMetric\":true}", "\"trainMetric\" must be a number; found true")]
+    [InlineData("{\"devMetric\":0.5,\"epochs\":1e10}", "\"epochs\" must be a whole number of 32 bits; found 1e10")]
+    [InlineData("{\"devMetric\":0.5,\"epochs\":2.5}", "\"epochs\" must be a whole number of 32 bits; found 2.5")]
+    [InlineData("{\"devMetric\":0.5,\"epochs\":\"3\"}", "\"epochs\" must be a whole number of 32 bits; found \"3\"")]
+    public void An_outcome_with_a_negative_epoch_count_or_a_number_beyond_a_double_is_refused_naming_the_field_and_value(string json, string message)
+    {
+        // Read as Epochs = -7 and TrainMetric = ∞ (the writer writes ∞ as the string "Infinity", never as a number), and
+        // "epochs":1e10 gave a bare "One of the identified items was in an invalid format."
+        FluentActions.Invoking(() => TrialOutcome.FromJson(json)).Should().Throw<FormatException>().WithMessage(message);
+
+        // What the writer writes reads back: ±∞ as strings, NaN as null, the largest doubles as numbers.
+        var outcome = new TrialOutcome(double.MaxValue)
+        {
+            TrainMetric = double.PositiveInfinity,
+            Epochs = int.MaxValue,
+            Extras = new Dictionary<string, double> { ["a"] = double.NegativeInfinity, ["b"] = double.NaN, ["c"] = -double.MaxValue, ["d"] = double.Epsilon },
+        };
+        TrialOutcome.FromJson(outcome.ToJson()).ToJson().Should().Be(outcome.ToJson());
+        TrialOutcome.FromJson(outcome.ToJson()).Extras["a"].Should().Be(double.NegativeInfinity);
+    }
+
+    [Fact]
+    public void A_whole_number_that_is_fractional_too_large_or_not_a_number_is_refused_naming_the_field_and_value()
+    {
+        // Each gave the bare "One of the identified items was in an invalid format.", naming neither field nor value.
+        string config = TrialConfig.ToJson([new TrialConfig(1, 0, 7, [new("x", 0.5)])]);
+        FluentActions.Invoking(() => TrialConfig.ListFromJson(config.Replace("\"id\":1", "\"id\":1.5", StringComparison.Ordinal)))
+            .Should().Throw<FormatException>().WithMessage("\"id\" must be a whole number of 32 bits; found 1.5");
+        FluentActions.Invoking(() => TrialConfig.ListFromJson(config.Replace("\"seed\":7", "\"seed\":-7", StringComparison.Ordinal)))
+            .Should().Throw<FormatException>().WithMessage("\"seed\" must be a whole number in [0, 18446744073709551615]; found -7");
+        FluentActions.Invoking(() => TrialConfig.ListFromJson(config.Replace("\"x\":0.5", "\"x\":1e400", StringComparison.Ordinal)))
+            .Should().Throw<FormatException>().WithMessage("\"x\" is 1e400, beyond the range of a double");
+
+        string result = Result(new SearchOptions { Seed = 1, Trials = 2, Rounds = 1, MaxDegreeOfParallelism = 1 }).ToJson();
+        string skipped = System.Text.RegularExpressions.Regex.Replace(result, "\"skippedTrials\":[^,]*", "\"skippedTrials\":1.5");
+        skipped.Should().NotBe(result);
+        FluentActions.Invoking(() => SearchResult.FromJson(skipped)).Should().Throw<FormatException>().WithMessage("\"skippedTrials\" must be a whole number of 32 bits; found 1.5");
+
+        string study = StudyDefinition.Random(new SearchSpace().IntRange("layers", 1, 3), new SearchOptions { Seed = 1, Trials = 2 }).ToJson();
+        foreach (string bound in new[] { "1e2", "100.5", "99999999999", "\"3\"" })
+        {
+            FluentActions.Invoking(() => StudyDefinition.FromJson(study.Replace("\"high\":3", "\"high\":" + bound, StringComparison.Ordinal)))
+                .Should().Throw<FormatException>().WithMessage($"\"high\" must be a whole number of 32 bits; found {bound}");
+        }
+
+        FluentActions.Invoking(() => StudyDefinition.FromJson(study.Replace("\"trials\":2", "\"trials\":2e0", StringComparison.Ordinal)))
+            .Should().Throw<FormatException>().WithMessage("\"trials\" must be a whole number of 32 bits; found 2e0");
+        string uniform = StudyDefinition.Random(new SearchSpace().Uniform("u", 0, 1), new SearchOptions { Seed = 1, Trials = 2 }).ToJson();
+        FluentActions.Invoking(() => StudyDefinition.FromJson(uniform.Replace("\"high\":1.0", "\"high\":1e999", StringComparison.Ordinal)))
+            .Should().Throw<FormatException>().WithMessage("\"high\" is 1e999, beyond the range of a double");
+    }
+
+    [Theory]
     [InlineData("1e300")]
     [InlineData("-1")]
     [InlineData("922337203686")]
@@ -92,7 +149,9 @@ public sealed class TuningJsonFuzzTests
         json = json.Replace("\"trials\":4", $"\"trials\":{trials}", StringComparison.Ordinal).Replace("\"rounds\":" + (sampler == "random" ? "1" : "2"), $"\"rounds\":{rounds}", StringComparison.Ordinal);
         long before = GC.GetAllocatedBytesForCurrentThread();
         FluentActions.Invoking(() => StudyDefinition.FromJson(json)).Should().Throw<FormatException>()
-            .WithMessage($"not a valid study definition: *a study runs at most 1000000 trials in all; received {trials} trials × {rounds} rounds*");
+            .WithMessage(sampler == "random"
+                ? $"not a valid study definition: *a random study runs at most 1000000 trials in all; received {trials} trials (in its one round)*"
+                : $"not a valid study definition: *a coarse-to-fine study runs at most 1000000 trials in all; received {trials} trials × {rounds} rounds*");
         (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
         FluentActions.Invoking(() => StudyDefinition.CoarseToFine(Space(), new SearchOptions { Trials = trials, Rounds = rounds }))
             .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*at most 1000000 trials*");
