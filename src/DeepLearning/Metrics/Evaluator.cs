@@ -39,7 +39,8 @@ internal sealed class Evaluator<T>
     }
 
     /// <summary>
-    /// Evaluates a whole labelled source, read in order in chunks of up to 1,024 rows. With <paramref name="checkTargets"/>,
+    /// Evaluates a whole labelled source, read in order in chunks of up to 1,024 rows (fewer when a layer is so wide that
+    /// 1,024 rows of it would exceed <see cref="Model{T}.InferenceChunkElements"/>). With <paramref name="checkTargets"/>,
     /// an in-memory set's Y must first be finite and suit the loss (Fit checks its validation data itself, once).
     /// <paramref name="checkRawInput"/> false skips the test for already-standardized input (Fit's dev set after its
     /// first epoch: the same data again).
@@ -74,7 +75,8 @@ internal sealed class Evaluator<T>
             }
         }
 
-        int bs = data.Count > 0 ? (int)Math.Min(Chunk, data.Count) : Chunk;
+        int chunk = model.RowsPerChunk(Chunk); // fewer rows for a layer wider than 65,536 units
+        int bs = data.Count > 0 ? (int)Math.Min(chunk, data.Count) : chunk;
         var buffers = model.TakeInferenceBuffers();
         try
         {
@@ -124,9 +126,10 @@ internal sealed class Evaluator<T>
         try
         {
             var evaluator = new Evaluator<T>(model, confusion: true) { _buffers = buffers };
-            for (int start = 0; start < m; start += Chunk)
+            int chunk = model.RowsPerChunk(Chunk);
+            for (int start = 0; start < m; start += chunk)
             {
-                int rows = Math.Min(Chunk, m - start);
+                int rows = Math.Min(chunk, m - start);
                 evaluator.Add(rows == m ? x : x.Rows(start, rows), rows == m ? y : y.Rows(start, rows));
             }
 

@@ -86,6 +86,7 @@ public sealed class Model<T>
             _tailLayer = layers.Length;
         }
 
+        _widest = Math.Max(inputs, layers.Length == 0 ? 0 : layers.Max(l => l.OutputSize));
         _scratchWidth = layers.All(l => l is Dense<T> or ActivationLayer<T> or BatchNorm<T> or Dropout<T>)
             ? Math.Max(inputs, layers.Length == 0 ? 0 : layers.Max(l => l.OutputSize))
             : 0;
@@ -97,6 +98,35 @@ public sealed class Model<T>
     // nothing of its tensors; the widest layer's width, or 0 when a layer is of another kind.
     private const int ScratchElements = 1 << 14; // 64 KB per buffer in float: three per thread that predicts
     private readonly int _scratchWidth;
+
+    // The widest of the input and the layers' outputs: what one row of inference activations needs.
+    private readonly int _widest;
+
+    /// <summary>
+    /// The most values a chunk of inference rows keeps per layer: 64M (256 MB in float), where rows × width used to
+    /// overflow an int (300 rows of a 9M-unit layer). It binds only for layers wider than 16,384 units (Predict's 4,096
+    /// rows), 65,536 (Evaluate's 1,024) or 262,144 (a Predictor's 256); such a chunk still has rows enough (7 for 9M
+    /// units) that packing the weights once per chunk costs little next to the products.
+    /// </summary>
+    internal const long InferenceChunkElements = 1L << 26;
+
+    /// <summary>
+    /// How many rows to run through the layers at a time: <paramref name="preferred"/>, or fewer (at least 1) so that
+    /// rows × <paramref name="width"/> stays within <see cref="InferenceChunkElements"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">One row of <paramref name="width"/> values is more than a tensor holds.</exception>
+    internal static int ChunkRows(int preferred, int width)
+    {
+        if (width > Tensor.MaxLength)
+        {
+            throw new InvalidOperationException($"a layer of {width} units is too wide for inference: one row of its activations is more than the {Tensor.MaxLength} values a tensor holds");
+        }
+
+        return (int)Math.Clamp(InferenceChunkElements / Math.Max(width, 1), 1, preferred);
+    }
+
+    /// <summary><see cref="ChunkRows"/> for this model's widest layer (or input).</summary>
+    internal int RowsPerChunk(int preferred) => ChunkRows(preferred, _widest);
 
     [ThreadStatic]
     private static InferenceScratch? _inferenceScratch;
@@ -562,9 +592,10 @@ public sealed class Model<T>
             }
 
             var result = new Tensor<T>(input.RowCount, OutputSize);
-            for (int start = 0; start < input.RowCount; start += InferenceChunk)
+            int chunk = RowsPerChunk(InferenceChunk); // fewer rows for a layer wider than 16,384 units
+            for (int start = 0; start < input.RowCount; start += chunk)
             {
-                int count = Math.Min(InferenceChunk, input.RowCount - start);
+                int count = Math.Min(chunk, input.RowCount - start);
                 var a = input.Rows(start, count);
                 for (int l = 0; l < _layers.Length; l++)
                 {
@@ -617,15 +648,21 @@ public sealed class Model<T>
 
         public long Elements { get; private set; }
 
-        // A (rows, cols) view of buffer `slot`; its contents are whatever the last use left.
+        // A (rows, cols) view of buffer `slot`; its contents are whatever the last use left. Callers keep rows × cols
+        // within a tensor (RowsPerChunk); a view that would not fit is refused naming its shape.
         public Tensor<T> Get(int slot, int rows, int cols)
         {
-            int need = rows * cols;
+            long need = (long)rows * cols;
+            if (need > Tensor.MaxLength)
+            {
+                throw new InvalidOperationException($"an inference buffer of ({rows}, {cols}) holds more than the {Tensor.MaxLength} values a tensor can");
+            }
+
             var store = _stores[slot];
             if (store is null || store.Length < need)
             {
                 Elements += need - (store?.Length ?? 0);
-                _stores[slot] = store = new Tensor<T>(Math.Max(need, 1));
+                _stores[slot] = store = new Tensor<T>((int)Math.Max(need, 1));
             }
 
             return store.Prefix(rows, cols);
@@ -654,7 +691,8 @@ public sealed class Model<T>
 
         public void Release() => _inUse = false;
 
-        // A (rows, cols) view of buffer `slot`; its contents are whatever the last call left.
+        // A (rows, cols) view of buffer `slot`; its contents are whatever the last call left. Only for calls of at most
+        // ScratchElements values per layer, so rows × cols fits an int.
         public Tensor<T> Get(int slot, int rows, int cols)
         {
             int need = rows * cols;
