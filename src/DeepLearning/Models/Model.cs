@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics;
 using System.Text;
 
@@ -879,28 +880,103 @@ public sealed class Model<T>
     /// <summary>
     /// A copy of this model with another element type (e.g. a double copy of a float model for gradient
     /// checking): same architecture, weights, running statistics, regularizer, input and target transforms and class names.
+    /// Each value is rounded to the nearest <typeparamref name="TOther"/> (a double weight far below float's smallest
+    /// normal becomes 0 or a subnormal; one beyond its range would become ±∞ and is refused).
     /// </summary>
+    /// <typeparam name="TOther">The element type of the copy.</typeparam>
+    /// <returns>The copy; this model is unchanged.</returns>
+    /// <exception cref="InvalidOperationException">
+    /// Nothing is returned when the copy would not be this model: a finite weight, running statistic or transform value
+    /// lies beyond the range of <typeparamref name="TOther"/> (e.g. 1e300 for float) and would become ±∞ (the tensor,
+    /// the index, the value and the type are named); a layer cannot be rebuilt in <typeparamref name="TOther"/> (a custom
+    /// kind with no factory registered with <see cref="LayerRegistry.Register"/>, or one its factory refuses) or its
+    /// loss cannot (a Huber δ that rounds to 0); or the input or target transform does not rebuild from its converted
+    /// values. The cause, if any, is the inner exception.
+    /// </exception>
     public Model<TOther> ConvertTo<TOther>()
         where TOther : unmanaged, IFloatingPointIeee754<TOther>
     {
-        var copy = ModelFactory.FromConfigs<TOther>(InputSize, _layers.Select(l => (l.Name, l.Config)).ToArray(), Loss, Seed);
+        string conversion = $"Model<{typeof(T).Name}>.ConvertTo<{typeof(TOther).Name}>()";
+        Model<TOther> copy;
+        try
+        {
+            copy = ModelFactory.FromConfigs<TOther>(InputSize, _layers.Select(l => (l.Name, l.Config)).ToArray(), Loss, Seed);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException or InvalidDataException)
+        {
+            // Nothing was parsed: the layers' configs rebuild the model in the other type, and a kind without a factory
+            // (a custom layer) or with settings its factory refuses cannot be.
+            throw new InvalidOperationException($"{conversion} cannot rebuild the model in {typeof(TOther).Name}: {e.Message}", e);
+        }
+
         for (int l = 0; l < _layers.Length; l++)
         {
-            var src = _layers[l].Parameters.Select(p => p.Value).Concat(_layers[l].Buffers.Values).ToArray();
+            var src = _layers[l].Parameters.Select(p => (Name: p.Name, p.Value)).Concat(_layers[l].Buffers.Select(b => (Name: $"{_layers[l].Name}.{b.Key}", b.Value))).ToArray();
             var dst = copy.Layers[l].Parameters.Select(p => p.Value).Concat(copy.Layers[l].Buffers.Values).ToArray();
             for (int t = 0; t < src.Length; t++)
             {
-                src[t].ConvertTo<TOther>().CopyTo(dst[t]);
+                var converted = src[t].Value.ConvertTo<TOther>();
+                RequireNoOverflow(src[t].Value, converted, src[t].Name, conversion);
+                converted.CopyTo(dst[t]);
             }
         }
 
         copy.Regularizer = Regularizer;
-        copy.InputTransform = InputTransform is null ? null : InputTransforms.Convert<T, TOther>(InputTransform);
-        copy.TargetTransform = TargetTransform is null ? null : (Standardizer<TOther>)InputTransforms.Convert<T, TOther>(TargetTransform);
+        copy.InputTransform = InputTransform is null ? null : ConvertTransform<TOther>(InputTransform, "input transform", conversion);
+        copy.TargetTransform = TargetTransform is null ? null : (Standardizer<TOther>)ConvertTransform<TOther>(TargetTransform, "target transform", conversion);
         copy.ClassNames = ClassNames;
         copy.RefuseStandardizedInput = RefuseStandardizedInput;
         return copy;
     }
+
+    // A transform in another element type: its exported values checked for overflow first (so the message names the
+    // conversion, not a load), then rebuilt; a rebuild its kind refuses is reported as the conversion's.
+    private static IInputTransform<TOther> ConvertTransform<TOther>(IInputTransform<T> transform, string role, string conversion)
+        where TOther : unmanaged, IFloatingPointIeee754<TOther>
+    {
+        try
+        {
+            if (InputTransforms.IsRegistered(transform.Kind))
+            {
+                foreach (var (name, tensor) in transform.ExportTensors())
+                {
+                    RequireNoOverflow(tensor, tensor.ConvertTo<TOther>(), $"{role} ({transform.Kind}) '{name}'", conversion);
+                }
+            }
+
+            return InputTransforms.Convert<T, TOther>(transform);
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or FormatException)
+        {
+            throw new InvalidOperationException($"{conversion} cannot rebuild the {role} ({transform.Kind}) in {typeof(TOther).Name}: {e.Message}", e);
+        }
+    }
+
+    // Refuses a finite value that became ±∞ in the other type (one already NaN or ±∞ is carried over as it is).
+    private static void RequireNoOverflow<TOther>(Tensor<T> source, Tensor<TOther> converted, string name, string conversion)
+        where TOther : unmanaged, IFloatingPointIeee754<TOther>
+    {
+        var c = converted.ReadOnlySpan;
+        if (FiniteCheck.FirstNonFinite(c) < 0)
+        {
+            return;
+        }
+
+        var s = source.ReadOnlySpan;
+        for (int i = 0; i < c.Length; i++)
+        {
+            if (!TOther.IsFinite(c[i]) && T.IsFinite(s[i]))
+            {
+                throw new InvalidOperationException(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{conversion}: {name}{FlatIndex(source, i)} = {double.CreateTruncating(s[i]):R} is beyond the range of {typeof(TOther).Name} (largest finite value {FiniteCheck.LargestFinite<TOther>():G9}) and would become {c[i]}; nothing was converted"));
+            }
+        }
+    }
+
+    // "[r, c]" for element i of a matrix, "[i]" otherwise.
+    private static string FlatIndex(Tensor<T> tensor, int i) =>
+        tensor.Rank == 2 ? string.Create(CultureInfo.InvariantCulture, $"[{i / tensor.RowLength}, {i % tensor.RowLength}]") : string.Create(CultureInfo.InvariantCulture, $"[{i}]");
 
     /// <summary>Saves the model (architecture, weights, running statistics, input and target transforms, class names) atomically; see <see cref="ModelFile"/>.</summary>
     /// <exception cref="UnauthorizedAccessException">The target file is read-only (it is left unchanged) or may not be written.</exception>
