@@ -752,6 +752,9 @@ public sealed class Model<T>
     /// 1[(ŷⱼ⁽ⁱ⁾ &gt; 0.5) = (yⱼ⁽ⁱ⁾ &gt; 0.5)] (Keras's <c>binary_accuracy</c>), and there is no C×C confusion matrix (null);
     /// for a regression, MSE, RMSE, MAE and R² in the targets' original units. The same <see cref="Evaluation"/> as
     /// <see cref="Evaluate(IDataSource{T})"/> gives. Thread-safe.
+    /// An output that overflows to NaN or ±∞ on finite X is reported, not refused (as Fit's dev pass records it): the
+    /// cost is then NaN or +∞, <see cref="Evaluation.NonFiniteOutputCount"/> counts the rows, and for a classifier each
+    /// such row counts as wrong (in the confusion matrix as <see cref="ConfusionMatrix.Unclassified"/>), never as a class.
     /// </summary>
     /// <exception cref="ArgumentException">
     /// The shapes do not match the model, or Y does not suit its loss as <see cref="Fit(Tensor{T}, Tensor{T}, TrainingOptions{T}, CancellationToken)"/>
