@@ -7,6 +7,8 @@ namespace DeepLearning;
 /// One step of the mini-batch pipeline that changes the inputs of a batch in place, for example a random flip of each
 /// image. The course: flipped and slightly distorted copies of the training images act as a regularizer (data
 /// augmentation). Apply it to training batches only; see <see cref="DataSourceExtensions.WithAugmentation{T}(IDataSource{T}, int, IBatchTransform{T}[])"/>.
+/// An implementation must be safe to call from several threads at once (each with its own x and random), as the
+/// built-in transforms are: readers of one augmented source opened on different threads share its transforms.
 /// </summary>
 /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
 public interface IBatchTransform<T>
@@ -18,7 +20,8 @@ public interface IBatchTransform<T>
 
 /// <summary>
 /// The base of the image transforms: each row of X is one image of height × width pixels with channels interleaved
-/// (row-major, channels last: element (r, c, k) at (r·width + c)·channels + k).
+/// (row-major, channels last: element (r, c, k) at (r·width + c)·channels + k). A transform holds no mutable state: its
+/// <see cref="Scratch"/> image is the calling thread's, so one instance may serve readers on several threads at once.
 /// </summary>
 /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
 public abstract class ImageTransform<T> : IBatchTransform<T>
@@ -40,7 +43,7 @@ public abstract class ImageTransform<T> : IBatchTransform<T>
         Height = height;
         Width = width;
         Channels = channels;
-        Scratch = new T[height * width * channels];
+        ImageLength = height * width * channels;
     }
 
     /// <summary>
@@ -71,10 +74,30 @@ public abstract class ImageTransform<T> : IBatchTransform<T>
     public int Channels { get; }
 
     /// <summary>The elements in one image: height·width·channels (must equal n_x).</summary>
-    public int ImageLength => Scratch.Length;
+    public int ImageLength { get; }
 
-    /// <summary>One image of scratch space, allocated once (so a transform is not thread-safe).</summary>
-    protected T[] Scratch { get; }
+    /// <summary>
+    /// One image (<see cref="ImageLength"/> values) of scratch space belonging to the calling thread, allocated once per
+    /// thread and shared by every image transform of element type <typeparamref name="T"/> on it: valid until the next
+    /// transform runs on this thread, so use it within one <see cref="ApplyImage"/> and call no other transform meanwhile.
+    /// Readers on other threads never see it (a buffer per instance was shared by all of them and mixed their images).
+    /// </summary>
+    protected Span<T> Scratch
+    {
+        get
+        {
+            var buffer = _scratch;
+            if (buffer is null || buffer.Length < ImageLength)
+            {
+                _scratch = buffer = new T[ImageLength];
+            }
+
+            return buffer.AsSpan(0, ImageLength);
+        }
+    }
+
+    [ThreadStatic]
+    private static T[]? _scratch;
 
     /// <inheritdoc/>
     public void Apply(Tensor<T> x, int rows, RandomSource random)
@@ -200,7 +223,7 @@ public sealed class RandomShift<T> : ImageTransform<T>
             return;
         }
 
-        var source = Scratch.AsSpan();
+        var source = Scratch;
         image.CopyTo(source);
         int c = Channels;
         int rowLength = Width * c;
@@ -300,8 +323,9 @@ public sealed class RandomRotation<T> : ImageTransform<T>
     protected override void ApplyImage(Span<T> image, RandomSource random)
     {
         double degrees = random.NextUniform(-MaxDegrees, MaxDegrees);
-        image.CopyTo(Scratch);
-        Rotate(Scratch, image, degrees);
+        var source = Scratch;
+        image.CopyTo(source);
+        Rotate(source, image, degrees);
     }
 
     private double Sample(ReadOnlySpan<T> source, int r, int col, int k)
@@ -316,10 +340,21 @@ public static class DataSourceExtensions
     /// read. The augmentation draws from its own stream seeded with <paramref name="seed"/> (one fork per epoch), so a
     /// run is reproducible and independent of the shuffle. Wrap the training source only, never dev or test.
     /// </summary>
+    /// <remarks>
+    /// Threads: readers of the result (<see cref="IDataSource{T}.OpenEpoch"/>) may be opened and read on several threads
+    /// at once — each takes its own fork of the stream, in the order they are opened, and the built-in transforms keep
+    /// their scratch image per thread — provided every custom <see cref="IBatchTransform{T}"/> is thread-safe too.
+    /// <c>Fit</c> claims the stream for the whole run (its epochs' draws and checkpoints depend on it): a second
+    /// <c>Fit</c> on the same augmented source (or on another wrapping the same <see cref="RandomSource"/>) while the
+    /// first runs throws <see cref="InvalidOperationException"/>; wrap the data once per concurrent run.
+    /// </remarks>
     public static IDataSource<T> WithAugmentation<T>(this IDataSource<T> source, int seed, params IBatchTransform<T>[] transforms)
         where T : unmanaged, IFloatingPointIeee754<T> => source.WithAugmentation(new RandomSource(seed), transforms);
 
-    /// <summary>As <see cref="WithAugmentation{T}(IDataSource{T}, int, IBatchTransform{T}[])"/>, drawing from <paramref name="random"/>.</summary>
+    /// <summary>
+    /// As <see cref="WithAugmentation{T}(IDataSource{T}, int, IBatchTransform{T}[])"/> (and with its rules for threads),
+    /// drawing from <paramref name="random"/>.
+    /// </summary>
     public static IDataSource<T> WithAugmentation<T>(this IDataSource<T> source, RandomSource random, params IBatchTransform<T>[] transforms)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -365,7 +400,17 @@ public static class DataSourceExtensions
             _inner is IRandomStateSource inner ? inner.RandomSources.Prepend(_random) : [_random];
 
         public IBatchReader<T> OpenEpoch(int batchSize, RandomSource? random)
-            => new Reader(_inner.OpenEpoch(batchSize, random), _random.Fork(), _transforms);
+        {
+            var inner = _inner.OpenEpoch(batchSize, random);
+            RandomSource fork;
+            lock (_random)
+            {
+                // Readers opened on several threads at once: each its own fork, never two from one torn state.
+                fork = _random.Fork();
+            }
+
+            return new Reader(inner, fork, _transforms);
+        }
 
         private sealed class Reader : IBatchReader<T>
         {

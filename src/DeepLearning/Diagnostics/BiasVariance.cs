@@ -122,7 +122,11 @@ public static class BiasVariance
     /// <param name="humanError">Human-level error in [0, 1].</param>
     /// <param name="thresholds">When a gap is large.</param>
     /// <returns>The report.</returns>
-    /// <exception cref="InvalidOperationException">The model is not a classifier (no accuracy to turn into an error).</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The model is not a classifier (no accuracy to turn into an error), or its output is NaN or ±∞ on some example of
+    /// either set (<see cref="Evaluation.NonFiniteOutputCount"/>; the set and count are named): a model that overflows
+    /// has no error rate that measures bias or variance.
+    /// </exception>
     /// <exception cref="ArgumentException"><paramref name="train"/> or <paramref name="dev"/> yields no examples.</exception>
     public static BiasVarianceReport Diagnose<T>(Model<T> model, IDataSource<T> train, IDataSource<T> dev, double humanError = 0, BiasVarianceThresholds? thresholds = null)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
@@ -141,6 +145,8 @@ public static class BiasVariance
         // An empty set has no accuracy (and no error rate): say which set, rather than that the model is no classifier.
         double trainAccuracy = trainEvaluation.Accuracy ?? throw new ArgumentException("the training set has no examples: bias/variance diagnosis needs its error rate", nameof(train));
         double devAccuracy = devEvaluation.Accuracy ?? throw new ArgumentException("the dev set has no examples: bias/variance diagnosis needs its error rate", nameof(dev));
+        RequireFiniteOutputs(trainEvaluation, "training");
+        RequireFiniteOutputs(devEvaluation, "dev");
 
         return Diagnose(1 - trainAccuracy, 1 - devAccuracy, humanError, thresholds, epoch: null);
     }
@@ -202,6 +208,17 @@ public static class BiasVariance
                 nameof(history),
                 metric,
                 $"epoch {record.Epoch}'s {set} {history.MetricName} is {metric.ToString(CultureInfo.InvariantCulture)}, which gives no error rate in [0, 1]; diagnosis needs a finite {set} {history.MetricName}{(history.HigherIsBetter ? " in [0, 1]" : " in [0, 1] (an error rate)")}");
+        }
+    }
+
+    // An evaluation that counted overflowed outputs as wrong gives an error rate, but not one of bias or variance.
+    private static void RequireFiniteOutputs(Evaluation evaluation, string set)
+    {
+        if (evaluation.NonFiniteOutputCount > 0)
+        {
+            throw new InvalidOperationException(string.Create(
+                CultureInfo.InvariantCulture,
+                $"the model's output is NaN or ±∞ on {evaluation.NonFiniteOutputCount} of the {evaluation.Count} examples of the {set} set (its cost is {evaluation.Cost}): a model that overflows has no error rate that measures bias or variance; find why it overflows (inputs far outside the training range, weights too large) before diagnosing"));
         }
     }
 

@@ -98,7 +98,7 @@ public static class GradientChecker
     /// <summary>Runs the check on the batch (X, Y).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="GradientCheckOptions.Epsilon"/> is not finite and &gt; 0, or <see cref="GradientCheckOptions.MaxCoordinatesPerTensor"/> is below 1.</exception>
     /// <exception cref="InvalidDataException">X or Y holds NaN or ±∞ (the cell is named).</exception>
-    /// <exception cref="InvalidOperationException">The model is in use by a Fit or another gradient check on another thread (or, for a check called from a custom layer of a running check, on this one); nothing is checked.</exception>
+    /// <exception cref="InvalidOperationException">The model is in use by a Fit or another gradient check on another thread (or, for a check called from a custom layer of a running check, on this one); nothing is checked. Or a model that is not double, checked through a double copy, cannot be copied (<see cref="Model{T}.ConvertTo{TOther}"/>: a custom layer with no factory registered with <see cref="LayerRegistry.Register"/>).</exception>
     /// <exception cref="ArgumentException">
     /// X holds no examples (m = 0), X and Y do not fit the model, or Y does not suit its loss as
     /// <see cref="Model{T}.Evaluate(Tensor{T}, Tensor{T})"/> requires (probability rows for softmax, values in [0, 1] for

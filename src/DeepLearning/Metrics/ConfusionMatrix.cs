@@ -26,10 +26,15 @@ namespace DeepLearning;
 /// such targets (a row with two or more cells &gt; 0.5), <c>Model.Evaluate</c> leaves its matrix null, and
 /// <see cref="PerLabel{T}(Tensor{T}, Tensor{T}, double)"/> gives one 2×2 matrix per label instead (scikit-learn's
 /// <c>multilabel_confusion_matrix</c>).</para>
+/// <para>An example whose model output held NaN or ±∞ (a model that overflowed) has no predicted class: <c>Model.Evaluate</c>
+/// counts it as <see cref="Unclassified"/> for its true class instead of in a column, so it is in <see cref="Support"/>,
+/// <see cref="Total"/> and the false negatives (wrong, lowering recall and accuracy) and predicted as no class (leaving
+/// every precision as it was). The matrices of <see cref="FromLabels"/> and <see cref="Compute{T}(Tensor{T}, ReadOnlySpan{int}, double)"/> never have any.</para>
 /// </remarks>
 public sealed class ConfusionMatrix
 {
     private readonly long[] _counts;
+    private readonly long[] _unclassified;
 
     /// <summary>Creates an empty matrix for <paramref name="classCount"/> classes, to fill with <see cref="Add(int, int)"/>.</summary>
     /// <param name="classCount">C ≥ 2, with C² counts fitting in one array (C ≤ 46,340).</param>
@@ -49,6 +54,7 @@ public sealed class ConfusionMatrix
 
         ClassCount = classCount;
         _counts = new long[classCount * classCount];
+        _unclassified = new long[classCount];
     }
 
     /// <summary>The number of classes C.</summary>
@@ -70,8 +76,14 @@ public sealed class ConfusionMatrix
         }
     }
 
-    /// <summary>The number of examples counted.</summary>
+    /// <summary>The number of examples counted, <see cref="UnclassifiedTotal"/> included.</summary>
     public long Total { get; private set; }
+
+    /// <summary>
+    /// The number of examples counted with no predicted class because the model's output for them held NaN or ±∞
+    /// (Σ_c <see cref="Unclassified"/>(c)); 0 unless a model overflowed.
+    /// </summary>
+    public long UnclassifiedTotal { get; private set; }
 
     /// <summary>The number of examples of true class <paramref name="actual"/> predicted as <paramref name="predicted"/>.</summary>
     /// <param name="actual">The true class.</param>
@@ -87,7 +99,7 @@ public sealed class ConfusionMatrix
         }
     }
 
-    /// <summary>The fraction of examples on the diagonal: Σ TP / total; 0 when empty.</summary>
+    /// <summary>The fraction of examples on the diagonal: Σ TP / total (unclassified examples count as wrong); 0 when empty.</summary>
     public double Accuracy => Total == 0 ? 0 : (double)Enumerable.Range(0, ClassCount).Sum(c => _counts[(c * ClassCount) + c]) / Total;
 
     /// <summary>
@@ -233,6 +245,31 @@ public sealed class ConfusionMatrix
         Total++;
     }
 
+    /// <summary>
+    /// Counts one more example of true class <paramref name="actual"/> that has no predicted class (the model's output
+    /// for it held NaN or ±∞): wrong, a false negative of its class and a prediction of none.
+    /// </summary>
+    internal void AddUnclassified(int actual)
+    {
+        RequireClass(actual, nameof(actual));
+        _unclassified[actual]++;
+        UnclassifiedTotal++;
+        Total++;
+    }
+
+    /// <summary>
+    /// The number of examples of true class <paramref name="actual"/> with no predicted class: the model's output for
+    /// them held NaN or ±∞. They are in <see cref="Support"/> and <see cref="FalseNegatives"/>, in no column.
+    /// </summary>
+    /// <param name="actual">The true class.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="actual"/> is not in [0, C); the message names it.</exception>
+    /// <returns>The count.</returns>
+    public long Unclassified(int actual)
+    {
+        RequireClass(actual, nameof(actual));
+        return _unclassified[actual];
+    }
+
     /// <summary>TP of class c: examples of class c predicted as c.</summary>
     /// <param name="c">The class.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="c"/> is not in [0, C); the message names it.</exception>
@@ -249,20 +286,20 @@ public sealed class ConfusionMatrix
     /// <returns>The count.</returns>
     public long FalsePositives(int c) => Predicted(c) - TruePositives(c);
 
-    /// <summary>FN of class c: examples of class c predicted as another class.</summary>
+    /// <summary>FN of class c: examples of class c predicted as another class or as none (<see cref="Unclassified"/>).</summary>
     /// <param name="c">The class.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="c"/> is not in [0, C); the message names it.</exception>
     /// <returns>The count.</returns>
     public long FalseNegatives(int c) => Support(c) - TruePositives(c);
 
-    /// <summary>The number of examples whose true class is c (the row sum).</summary>
+    /// <summary>The number of examples whose true class is c (the row sum, plus <see cref="Unclassified"/>(c)).</summary>
     /// <param name="c">The class.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="c"/> is not in [0, C); the message names it.</exception>
     /// <returns>The count.</returns>
     public long Support(int c)
     {
         RequireClass(c, nameof(c));
-        long sum = 0;
+        long sum = _unclassified[c];
         for (int j = 0; j < ClassCount; j++)
         {
             sum += _counts[(c * ClassCount) + j];
@@ -330,13 +367,20 @@ public sealed class ConfusionMatrix
         string[] names = Enumerable.Range(0, ClassCount).Select(c => classNames?[c] ?? c.ToString(inv)).ToArray();
         const string Corner = "true \\ predicted";
         int nameWidth = Math.Max(Corner.Length, names.Max(n => n.Length));
-        int cell = Math.Max(names.Max(n => n.Length), _counts.Length == 0 ? 1 : _counts.Max().ToString(inv).Length) + 2;
+        const string NoClass = "no class (NaN)";
+        bool unclassified = UnclassifiedTotal > 0;
+        int cell = Math.Max(names.Max(n => n.Length), Math.Max(_counts.Max(), _unclassified.Max()).ToString(inv).Length) + 2;
 
         var sb = new StringBuilder();
         sb.Append(Corner.PadRight(nameWidth));
         foreach (var n in names)
         {
             sb.Append(n.PadLeft(cell));
+        }
+
+        if (unclassified)
+        {
+            sb.Append(NoClass.PadLeft(Math.Max(cell, NoClass.Length + 2)));
         }
 
         sb.AppendLine();
@@ -346,6 +390,11 @@ public sealed class ConfusionMatrix
             for (int j = 0; j < ClassCount; j++)
             {
                 sb.Append(_counts[(i * ClassCount) + j].ToString(inv).PadLeft(cell));
+            }
+
+            if (unclassified)
+            {
+                sb.Append(_unclassified[i].ToString(inv).PadLeft(Math.Max(cell, NoClass.Length + 2)));
             }
 
             sb.AppendLine();

@@ -9,6 +9,14 @@ namespace DeepLearning;
 /// <see cref="MeanSquaredError"/>, <see cref="RootMeanSquaredError"/>, <see cref="MeanAbsoluteError"/> and
 /// <see cref="RSquared"/>, in the targets' original units.
 /// </summary>
+/// <remarks>
+/// A model whose output overflowed (NaN or ±∞, e.g. a float model given inputs near 3e38) is evaluated, not refused, as
+/// <c>Fit</c>'s dev pass records it: the cost is then NaN or +∞, <see cref="NonFiniteOutputCount"/> says on how many
+/// examples, and a classifier's example with such an output has no class and counts as wrong — in
+/// <see cref="Accuracy"/> (all its cells, for a multi-label output) and in the confusion matrix, as
+/// <see cref="DeepLearning.ConfusionMatrix.Unclassified"/> for its true class — never as the class a NaN happens to
+/// select (a NaN row's argmax is 0). A regression's metrics are then NaN or +∞.
+/// </remarks>
 /// <param name="Cost">
 /// The mean loss over the examples, (1/m)·Σ L, in inference mode, without the regularization term — the loss term of
 /// the training cost J (for squared error that is ½·MSE, on standardized targets when a target transform is set);
@@ -19,6 +27,7 @@ namespace DeepLearning;
 /// The fraction classified correctly (null for regression); a sigmoid output's probability targets count as class 1
 /// where y &gt; 0.5. For a multi-label sigmoid output (C &gt; 1 columns, <see cref="MultiLabelCount"/> set) it is the
 /// fraction of the m·C cells right, (1/(m·C))·Σᵢ Σⱼ 1[(ŷⱼ⁽ⁱ⁾ &gt; 0.5) = (yⱼ⁽ⁱ⁾ &gt; 0.5)], Keras's <c>binary_accuracy</c>.
+/// An example whose output holds NaN or ±∞ counts as wrong (see <see cref="NonFiniteOutputCount"/>).
 /// </param>
 /// <param name="Count">The number of examples m.</param>
 /// <param name="ConfusionMatrix">
@@ -42,6 +51,14 @@ public sealed record Evaluation(double Cost, double? Accuracy, long Count, Confu
     /// <see cref="Accuracy"/> is over <see cref="Count"/>·C cells. Null otherwise.
     /// </summary>
     public int? MultiLabelCount { get; init; }
+
+    /// <summary>
+    /// The number of examples (rows) whose model output held NaN or ±∞ — or whose output layer's logits did (a sigmoid
+    /// turns a logit of −∞ into an exact 0) — although the inputs were finite (Evaluate refuses non-finite data). 0 for a model that did not overflow. For a classifier these rows count as wrong in
+    /// <see cref="Accuracy"/> and as <see cref="DeepLearning.ConfusionMatrix.Unclassified"/> in the matrix; for a
+    /// regression they make the metrics NaN or +∞.
+    /// </summary>
+    public long NonFiniteOutputCount { get; init; }
 
     /// <summary>
     /// Regression: MSE = (1/(m·C))·Σᵢ Σⱼ (ŷⱼ⁽ⁱ⁾ − yⱼ⁽ⁱ⁾)², the plain mean as scikit-learn's <c>mean_squared_error</c> and
@@ -79,6 +96,11 @@ public sealed record Evaluation(double Cost, double? Accuracy, long Count, Confu
             {
                 sb.Append(inv, $" (per label: {Count}·{c} cells; multi-label, no confusion matrix)");
             }
+        }
+
+        if (NonFiniteOutputCount > 0)
+        {
+            sb.Append(inv, $", {NonFiniteOutputCount} of {Count} outputs NaN or ±∞{(Accuracy is null ? string.Empty : " (counted wrong)")}");
         }
 
         if (IsRegression)

@@ -24,6 +24,7 @@ internal sealed class Evaluator<T>
     private double _costSum;
     private long _seen;
     private long _correct;
+    private long _nonFinite;
 
     public Evaluator(Model<T> model, bool confusion)
     {
@@ -39,7 +40,8 @@ internal sealed class Evaluator<T>
     }
 
     /// <summary>
-    /// Evaluates a whole labelled source, read in order in chunks of up to 1,024 rows. With <paramref name="checkTargets"/>,
+    /// Evaluates a whole labelled source, read in order in chunks of up to 1,024 rows (fewer when a layer is so wide that
+    /// 1,024 rows of it would exceed <see cref="Model{T}.InferenceChunkElements"/>). With <paramref name="checkTargets"/>,
     /// an in-memory set's Y must first be finite and suit the loss (Fit checks its validation data itself, once).
     /// <paramref name="checkRawInput"/> false skips the test for already-standardized input (Fit's dev set after its
     /// first epoch: the same data again).
@@ -74,7 +76,8 @@ internal sealed class Evaluator<T>
             }
         }
 
-        int bs = data.Count > 0 ? (int)Math.Min(Chunk, data.Count) : Chunk;
+        int chunk = model.RowsPerChunk(Chunk); // fewer rows for a layer wider than 65,536 units
+        int bs = data.Count > 0 ? (int)Math.Min(chunk, data.Count) : chunk;
         var buffers = model.TakeInferenceBuffers();
         try
         {
@@ -124,9 +127,10 @@ internal sealed class Evaluator<T>
         try
         {
             var evaluator = new Evaluator<T>(model, confusion: true) { _buffers = buffers };
-            for (int start = 0; start < m; start += Chunk)
+            int chunk = model.RowsPerChunk(Chunk);
+            for (int start = 0; start < m; start += chunk)
             {
-                int rows = Math.Min(Chunk, m - start);
+                int rows = Math.Min(chunk, m - start);
                 evaluator.Add(rows == m ? x : x.Rows(start, rows), rows == m ? y : y.Rows(start, rows));
             }
 
@@ -150,22 +154,65 @@ internal sealed class Evaluator<T>
         var (logits, output) = _model.InferLogitsAndOutput(x, _buffers);
         _costSum += _model.Loss.Cost(logits, _model.TransformTargets(y)) * rows;
         _seen += rows;
+
+        // One or two vectorized sums per chunk; only an output that overflowed is scanned row by row. A row with NaN or
+        // ±∞ in its output, or in the output layer's logits (a sigmoid gives an exact 0 for −∞), has no class (the argmax
+        // of a NaN row is 0, NaN > 0.5 is false): it counts as wrong, never as the class a NaN happens to select, and is
+        // counted in NonFiniteOutputCount.
+        bool finite = FiniteCheck.FirstNonFinite(output.ReadOnlySpan) < 0 && (ReferenceEquals(logits, output) || FiniteCheck.FirstNonFinite(logits.ReadOnlySpan) < 0);
+        if (!finite)
+        {
+            for (int i = 0; i < rows; i++)
+            {
+                _nonFinite += RowFinite(logits, output, i) ? 0 : 1;
+            }
+        }
+
         if (_model.IsMultiLabel)
         {
             _correct += Accuracy.CountCorrectLabels(output, y, 0.5);
+            if (!finite)
+            {
+                for (int i = 0; i < rows; i++)
+                {
+                    if (!RowFinite(logits, output, i))
+                    {
+                        _correct -= Accuracy.CountCorrectLabels(output.Rows(i, 1), y.Rows(i, 1), 0.5); // all its cells wrong
+                    }
+                }
+            }
+
             return;
         }
 
         if (_model.IsClassifier)
         {
             _correct += Accuracy.CountCorrect(output, y, 0.5, probabilityTargets: true);
+            if (!finite)
+            {
+                for (int i = 0; i < rows; i++)
+                {
+                    if (!RowFinite(logits, output, i))
+                    {
+                        _correct -= Accuracy.CountCorrect(output.Rows(i, 1), y.Rows(i, 1), 0.5, probabilityTargets: true);
+                    }
+                }
+            }
+
             if (_matrix is not null)
             {
                 var predicted = Predictions.ToLabelsAllowingNonFinite(output);
                 var actual = Predictions.ToLabelsAllowingNonFinite(y);
                 for (int i = 0; i < rows; i++)
                 {
-                    _matrix.Add(actual[i], predicted[i]);
+                    if (finite || RowFinite(logits, output, i))
+                    {
+                        _matrix.Add(actual[i], predicted[i]);
+                    }
+                    else
+                    {
+                        _matrix.AddUnclassified(actual[i]);
+                    }
                 }
             }
 
@@ -197,6 +244,14 @@ internal sealed class Evaluator<T>
         }
     }
 
+    // Whether a row of the output and of the logits is free of NaN and ±∞.
+    private static bool RowFinite(Tensor<T> logits, Tensor<T> output, int row)
+    {
+        int n = output.RowLength, z = logits.RowLength;
+        return FiniteCheck.FirstNonFinite(output.ReadOnlySpan.Slice(row * n, n)) < 0
+            && FiniteCheck.FirstNonFinite(logits.ReadOnlySpan.Slice(row * z, z)) < 0;
+    }
+
     public Evaluation Result()
     {
         // No examples, no figures: NaN, never a 0 that reads as a perfect cost or MSE.
@@ -205,7 +260,7 @@ internal sealed class Evaluator<T>
         {
             // A multi-label model's accuracy is over the m·C cells (Keras's binary_accuracy), not over the m rows.
             long scored = _model.IsMultiLabel ? _seen * _c : _seen;
-            return new Evaluation(cost, _seen > 0 ? _correct / (double)scored : null, _seen, _matrix) { MultiLabelCount = _model.IsMultiLabel ? _c : null };
+            return new Evaluation(cost, _seen > 0 ? _correct / (double)scored : null, _seen, _matrix) { MultiLabelCount = _model.IsMultiLabel ? _c : null, NonFiniteOutputCount = _nonFinite };
         }
 
         double n = Math.Max(1, _seen);
@@ -218,6 +273,7 @@ internal sealed class Evaluator<T>
 
         return new Evaluation(cost, null, _seen, null)
         {
+            NonFiniteOutputCount = _nonFinite,
             MeanSquaredError = _seen == 0 ? double.NaN : _sse.Sum() / (n * _c),
             MeanAbsoluteError = _seen == 0 ? double.NaN : _sae.Sum() / (n * _c),
             RSquared = _seen < 2 ? double.NaN : r2 / _c, // one example has no variance to explain (scikit-learn: nan)

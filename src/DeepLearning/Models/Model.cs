@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics;
 using System.Text;
 
@@ -86,6 +87,7 @@ public sealed class Model<T>
             _tailLayer = layers.Length;
         }
 
+        _widest = Math.Max(inputs, layers.Length == 0 ? 0 : layers.Max(l => l.OutputSize));
         _scratchWidth = layers.All(l => l is Dense<T> or ActivationLayer<T> or BatchNorm<T> or Dropout<T>)
             ? Math.Max(inputs, layers.Length == 0 ? 0 : layers.Max(l => l.OutputSize))
             : 0;
@@ -97,6 +99,35 @@ public sealed class Model<T>
     // nothing of its tensors; the widest layer's width, or 0 when a layer is of another kind.
     private const int ScratchElements = 1 << 14; // 64 KB per buffer in float: three per thread that predicts
     private readonly int _scratchWidth;
+
+    // The widest of the input and the layers' outputs: what one row of inference activations needs.
+    private readonly int _widest;
+
+    /// <summary>
+    /// The most values a chunk of inference rows keeps per layer: 64M (256 MB in float), where rows × width used to
+    /// overflow an int (300 rows of a 9M-unit layer). It binds only for layers wider than 16,384 units (Predict's 4,096
+    /// rows), 65,536 (Evaluate's 1,024) or 262,144 (a Predictor's 256); such a chunk still has rows enough (7 for 9M
+    /// units) that packing the weights once per chunk costs little next to the products.
+    /// </summary>
+    internal const long InferenceChunkElements = 1L << 26;
+
+    /// <summary>
+    /// How many rows to run through the layers at a time: <paramref name="preferred"/>, or fewer (at least 1) so that
+    /// rows × <paramref name="width"/> stays within <see cref="InferenceChunkElements"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">One row of <paramref name="width"/> values is more than a tensor holds.</exception>
+    internal static int ChunkRows(int preferred, int width)
+    {
+        if (width > Tensor.MaxLength)
+        {
+            throw new InvalidOperationException($"a layer of {width} units is too wide for inference: one row of its activations is more than the {Tensor.MaxLength} values a tensor holds");
+        }
+
+        return (int)Math.Clamp(InferenceChunkElements / Math.Max(width, 1), 1, preferred);
+    }
+
+    /// <summary><see cref="ChunkRows"/> for this model's widest layer (or input).</summary>
+    internal int RowsPerChunk(int preferred) => ChunkRows(preferred, _widest);
 
     [ThreadStatic]
     private static InferenceScratch? _inferenceScratch;
@@ -562,9 +593,10 @@ public sealed class Model<T>
             }
 
             var result = new Tensor<T>(input.RowCount, OutputSize);
-            for (int start = 0; start < input.RowCount; start += InferenceChunk)
+            int chunk = RowsPerChunk(InferenceChunk); // fewer rows for a layer wider than 16,384 units
+            for (int start = 0; start < input.RowCount; start += chunk)
             {
-                int count = Math.Min(InferenceChunk, input.RowCount - start);
+                int count = Math.Min(chunk, input.RowCount - start);
                 var a = input.Rows(start, count);
                 for (int l = 0; l < _layers.Length; l++)
                 {
@@ -617,15 +649,21 @@ public sealed class Model<T>
 
         public long Elements { get; private set; }
 
-        // A (rows, cols) view of buffer `slot`; its contents are whatever the last use left.
+        // A (rows, cols) view of buffer `slot`; its contents are whatever the last use left. Callers keep rows × cols
+        // within a tensor (RowsPerChunk); a view that would not fit is refused naming its shape.
         public Tensor<T> Get(int slot, int rows, int cols)
         {
-            int need = rows * cols;
+            long need = (long)rows * cols;
+            if (need > Tensor.MaxLength)
+            {
+                throw new InvalidOperationException($"an inference buffer of ({rows}, {cols}) holds more than the {Tensor.MaxLength} values a tensor can");
+            }
+
             var store = _stores[slot];
             if (store is null || store.Length < need)
             {
                 Elements += need - (store?.Length ?? 0);
-                _stores[slot] = store = new Tensor<T>(Math.Max(need, 1));
+                _stores[slot] = store = new Tensor<T>((int)Math.Max(need, 1));
             }
 
             return store.Prefix(rows, cols);
@@ -654,7 +692,8 @@ public sealed class Model<T>
 
         public void Release() => _inUse = false;
 
-        // A (rows, cols) view of buffer `slot`; its contents are whatever the last call left.
+        // A (rows, cols) view of buffer `slot`; its contents are whatever the last call left. Only for calls of at most
+        // ScratchElements values per layer, so rows × cols fits an int.
         public Tensor<T> Get(int slot, int rows, int cols)
         {
             int need = rows * cols;
@@ -713,6 +752,9 @@ public sealed class Model<T>
     /// 1[(ŷⱼ⁽ⁱ⁾ &gt; 0.5) = (yⱼ⁽ⁱ⁾ &gt; 0.5)] (Keras's <c>binary_accuracy</c>), and there is no C×C confusion matrix (null);
     /// for a regression, MSE, RMSE, MAE and R² in the targets' original units. The same <see cref="Evaluation"/> as
     /// <see cref="Evaluate(IDataSource{T})"/> gives. Thread-safe.
+    /// An output that overflows to NaN or ±∞ on finite X is reported, not refused (as Fit's dev pass records it): the
+    /// cost is then NaN or +∞, <see cref="Evaluation.NonFiniteOutputCount"/> counts the rows, and for a classifier each
+    /// such row counts as wrong (in the confusion matrix as <see cref="ConfusionMatrix.Unclassified"/>), never as a class.
     /// </summary>
     /// <exception cref="ArgumentException">
     /// The shapes do not match the model, or Y does not suit its loss as <see cref="Fit(Tensor{T}, Tensor{T}, TrainingOptions{T}, CancellationToken)"/>
@@ -841,28 +883,103 @@ public sealed class Model<T>
     /// <summary>
     /// A copy of this model with another element type (e.g. a double copy of a float model for gradient
     /// checking): same architecture, weights, running statistics, regularizer, input and target transforms and class names.
+    /// Each value is rounded to the nearest <typeparamref name="TOther"/> (a double weight far below float's smallest
+    /// normal becomes 0 or a subnormal; one beyond its range would become ±∞ and is refused).
     /// </summary>
+    /// <typeparam name="TOther">The element type of the copy.</typeparam>
+    /// <returns>The copy; this model is unchanged.</returns>
+    /// <exception cref="InvalidOperationException">
+    /// Nothing is returned when the copy would not be this model: a finite weight, running statistic or transform value
+    /// lies beyond the range of <typeparamref name="TOther"/> (e.g. 1e300 for float) and would become ±∞ (the tensor,
+    /// the index, the value and the type are named); a layer cannot be rebuilt in <typeparamref name="TOther"/> (a custom
+    /// kind with no factory registered with <see cref="LayerRegistry.Register"/>, or one its factory refuses) or its
+    /// loss cannot (a Huber δ that rounds to 0); or the input or target transform does not rebuild from its converted
+    /// values. The cause, if any, is the inner exception.
+    /// </exception>
     public Model<TOther> ConvertTo<TOther>()
         where TOther : unmanaged, IFloatingPointIeee754<TOther>
     {
-        var copy = ModelFactory.FromConfigs<TOther>(InputSize, _layers.Select(l => (l.Name, l.Config)).ToArray(), Loss, Seed);
+        string conversion = $"Model<{typeof(T).Name}>.ConvertTo<{typeof(TOther).Name}>()";
+        Model<TOther> copy;
+        try
+        {
+            copy = ModelFactory.FromConfigs<TOther>(InputSize, _layers.Select(l => (l.Name, l.Config)).ToArray(), Loss, Seed);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException or InvalidDataException)
+        {
+            // Nothing was parsed: the layers' configs rebuild the model in the other type, and a kind without a factory
+            // (a custom layer) or with settings its factory refuses cannot be.
+            throw new InvalidOperationException($"{conversion} cannot rebuild the model in {typeof(TOther).Name}: {e.Message}", e);
+        }
+
         for (int l = 0; l < _layers.Length; l++)
         {
-            var src = _layers[l].Parameters.Select(p => p.Value).Concat(_layers[l].Buffers.Values).ToArray();
+            var src = _layers[l].Parameters.Select(p => (Name: p.Name, p.Value)).Concat(_layers[l].Buffers.Select(b => (Name: $"{_layers[l].Name}.{b.Key}", b.Value))).ToArray();
             var dst = copy.Layers[l].Parameters.Select(p => p.Value).Concat(copy.Layers[l].Buffers.Values).ToArray();
             for (int t = 0; t < src.Length; t++)
             {
-                src[t].ConvertTo<TOther>().CopyTo(dst[t]);
+                var converted = src[t].Value.ConvertTo<TOther>();
+                RequireNoOverflow(src[t].Value, converted, src[t].Name, conversion);
+                converted.CopyTo(dst[t]);
             }
         }
 
         copy.Regularizer = Regularizer;
-        copy.InputTransform = InputTransform is null ? null : InputTransforms.Convert<T, TOther>(InputTransform);
-        copy.TargetTransform = TargetTransform is null ? null : (Standardizer<TOther>)InputTransforms.Convert<T, TOther>(TargetTransform);
+        copy.InputTransform = InputTransform is null ? null : ConvertTransform<TOther>(InputTransform, "input transform", conversion);
+        copy.TargetTransform = TargetTransform is null ? null : (Standardizer<TOther>)ConvertTransform<TOther>(TargetTransform, "target transform", conversion);
         copy.ClassNames = ClassNames;
         copy.RefuseStandardizedInput = RefuseStandardizedInput;
         return copy;
     }
+
+    // A transform in another element type: its exported values checked for overflow first (so the message names the
+    // conversion, not a load), then rebuilt; a rebuild its kind refuses is reported as the conversion's.
+    private static IInputTransform<TOther> ConvertTransform<TOther>(IInputTransform<T> transform, string role, string conversion)
+        where TOther : unmanaged, IFloatingPointIeee754<TOther>
+    {
+        try
+        {
+            if (InputTransforms.IsRegistered(transform.Kind))
+            {
+                foreach (var (name, tensor) in transform.ExportTensors())
+                {
+                    RequireNoOverflow(tensor, tensor.ConvertTo<TOther>(), $"{role} ({transform.Kind}) '{name}'", conversion);
+                }
+            }
+
+            return InputTransforms.Convert<T, TOther>(transform);
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or FormatException)
+        {
+            throw new InvalidOperationException($"{conversion} cannot rebuild the {role} ({transform.Kind}) in {typeof(TOther).Name}: {e.Message}", e);
+        }
+    }
+
+    // Refuses a finite value that became ±∞ in the other type (one already NaN or ±∞ is carried over as it is).
+    private static void RequireNoOverflow<TOther>(Tensor<T> source, Tensor<TOther> converted, string name, string conversion)
+        where TOther : unmanaged, IFloatingPointIeee754<TOther>
+    {
+        var c = converted.ReadOnlySpan;
+        if (FiniteCheck.FirstNonFinite(c) < 0)
+        {
+            return;
+        }
+
+        var s = source.ReadOnlySpan;
+        for (int i = 0; i < c.Length; i++)
+        {
+            if (!TOther.IsFinite(c[i]) && T.IsFinite(s[i]))
+            {
+                throw new InvalidOperationException(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{conversion}: {name}{FlatIndex(source, i)} = {double.CreateTruncating(s[i]):R} is beyond the range of {typeof(TOther).Name} (largest finite value {FiniteCheck.LargestFinite<TOther>():G9}) and would become {c[i]}; nothing was converted"));
+            }
+        }
+    }
+
+    // "[r, c]" for element i of a matrix, "[i]" otherwise.
+    private static string FlatIndex(Tensor<T> tensor, int i) =>
+        tensor.Rank == 2 ? string.Create(CultureInfo.InvariantCulture, $"[{i / tensor.RowLength}, {i % tensor.RowLength}]") : string.Create(CultureInfo.InvariantCulture, $"[{i}]");
 
     /// <summary>Saves the model (architecture, weights, running statistics, input and target transforms, class names) atomically; see <see cref="ModelFile"/>.</summary>
     /// <exception cref="UnauthorizedAccessException">The target file is read-only (it is left unchanged) or may not be written.</exception>

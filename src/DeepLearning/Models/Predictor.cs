@@ -38,6 +38,7 @@ public sealed class Predictor<T>
     private readonly Step[] _steps;
     private readonly IInputTransform<T>? _transform;
     private readonly int _maxWidth;
+    private readonly int _chunk;
     // The transformed input: one store as tall as the largest m seen, and a cached row view of it per m, so calls that
     // alternate between batch sizes (1, 16, 1, ...) allocate nothing once each size has been seen.
     private Tensor<T>? _inputStore;
@@ -84,6 +85,7 @@ public sealed class Predictor<T>
 
         _steps = [.. steps];
         _maxWidth = Math.Max(InputSize, model.Layers.Count == 0 ? 0 : model.Layers.Max(l => l.OutputSize));
+        _chunk = Model<T>.ChunkRows(Chunk, _maxWidth); // fewer rows for a layer wider than 262,144 units
     }
 
     // A custom layer's copy with this moment's weights: a tape layer copies its parameters; another layer whose kind has
@@ -173,9 +175,9 @@ public sealed class Predictor<T>
 
         try
         {
-            for (int start = 0; start < m; start += Chunk)
+            for (int start = 0; start < m; start += _chunk)
             {
-                int rows = Math.Min(Chunk, m - start);
+                int rows = Math.Min(_chunk, m - start);
                 Run(x.Slice(start * InputSize, rows * InputSize), rows, destination.Slice(start * OutputSize, rows * OutputSize));
             }
         }
@@ -215,7 +217,7 @@ public sealed class Predictor<T>
             return;
         }
 
-        int need = rows * _maxWidth;
+        int need = rows * _maxWidth; // rows ≤ _chunk: at most InferenceChunkElements, or one row
         if (_ping.Length < need)
         {
             _ping = GC.AllocateUninitializedArray<T>(need, pinned: true);

@@ -70,8 +70,10 @@ public sealed class SvgDocument
     /// <param name="dashArray">Optional SVG dash pattern, e.g. <c>"4 3"</c>.</param>
     /// <param name="cssClass">Optional <c>class</c> attribute.</param>
     /// <returns>This document, for chaining.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="stroke"/> is null (nothing is added).</exception>
     public SvgDocument Line(double x1, double y1, double x2, double y2, string stroke = "#000000", double strokeWidth = 1, string? dashArray = null, string? cssClass = null)
     {
+        ArgumentNullException.ThrowIfNull(stroke);
         Open("line", cssClass)
             .Attr("x1", x1).Attr("y1", y1).Attr("x2", x2).Attr("y2", y2)
             .Attr("stroke", stroke).Attr("stroke-width", strokeWidth);
@@ -90,9 +92,12 @@ public sealed class SvgDocument
     /// <param name="dashArray">Optional SVG dash pattern.</param>
     /// <param name="cssClass">Optional <c>class</c> attribute.</param>
     /// <returns>This document, for chaining.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="points"/> or <paramref name="stroke"/> is null (nothing is added).</exception>
+    /// <exception cref="ArgumentException"><paramref name="points"/> is empty.</exception>
     public SvgDocument Polyline(IEnumerable<(double X, double Y)> points, string stroke = "#000000", double strokeWidth = 1.5, string? dashArray = null, string? cssClass = null)
     {
         ArgumentNullException.ThrowIfNull(points);
+        ArgumentNullException.ThrowIfNull(stroke);
         var list = new StringBuilder();
         var count = 0;
         foreach (var (x, y) in points)
@@ -188,9 +193,11 @@ public sealed class SvgDocument
     /// <param name="middleBaseline">When true, <paramref name="y"/> is the vertical centre of the text rather than its baseline.</param>
     /// <param name="cssClass">Optional <c>class</c> attribute.</param>
     /// <returns>This document, for chaining.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="text"/> or <paramref name="fill"/> is null (nothing is added).</exception>
     public SvgDocument Text(double x, double y, string text, double fontSize = 12, TextAnchor anchor = TextAnchor.Start, string fill = "#000000", double rotate = 0, bool bold = false, bool middleBaseline = false, string? cssClass = null)
     {
         ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(fill);
 
         // dominant-baseline is not honoured everywhere; shifting by ~0.35 em centres digits and capitals reliably.
         var baselineY = middleBaseline ? y + (0.35 * fontSize) : y;

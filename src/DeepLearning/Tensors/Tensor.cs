@@ -41,7 +41,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     /// <param name="shape">The size of each dimension; each must be non-negative. A zero dimension makes an empty tensor
     /// whatever the others are, e.g. (2³¹ − 1, 0).</param>
     /// <exception cref="ArgumentException">The rank is outside 1..4, a dimension is negative, the shape holds more than
-    /// <see cref="Array.MaxLength"/> elements, or a trailing block of its dimensions (a row) more than <see cref="int.MaxValue"/>.</exception>
+    /// <see cref="Tensor.MaxLength"/> elements (<see cref="Array.MaxLength"/> less room for alignment), or a trailing block of its dimensions (a row) more than <see cref="int.MaxValue"/>.</exception>
     public Tensor(params int[] shape)
     {
         _shape = ValidateShape(shape);
@@ -256,7 +256,9 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     public bool SameShape(Tensor<T> other) => other is not null && _shape.AsSpan().SequenceEqual(other._shape);
 
     /// <summary>
-    /// True when the shapes match and every pair satisfies |a − b| ≤ atol + rtol·|b| (NaN equals NaN).
+    /// True when the shapes match and every pair satisfies |a − b| ≤ atol + rtol·|b|, the rule of numpy's and PyTorch's
+    /// <c>isclose</c>: an infinity is close only to the same infinity (never to a finite value or to the other sign,
+    /// whatever the tolerances), and NaN is close only to NaN (as with <c>equal_nan=True</c>).
     /// Intended for tests; see <see cref="MaxAbsDifference"/> for the largest gap.
     /// </summary>
     public bool IsClose(Tensor<T> other, double rtol = 1e-5, double atol = 1e-8)
@@ -272,17 +274,14 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         {
             double x = double.CreateTruncating(a[i]);
             double y = double.CreateTruncating(b[i]);
-            if (double.IsNaN(x) && double.IsNaN(y))
+            if (x == y || (double.IsNaN(x) && double.IsNaN(y)))
             {
                 continue;
             }
 
-            if (x == y)
-            {
-                continue;
-            }
-
-            if (!(Math.Abs(x - y) <= atol + (rtol * Math.Abs(y))))
+            // Unequal, and one infinite: |x − y| is ∞ and so is rtol·|y| when y is the infinity, which let any value
+            // (or −∞) be "close" to +∞ but not the other way round.
+            if (double.IsInfinity(x) || double.IsInfinity(y) || !(Math.Abs(x - y) <= atol + (rtol * Math.Abs(y))))
             {
                 return false;
             }
@@ -291,7 +290,10 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         return true;
     }
 
-    /// <summary>The largest |a − b| over all elements (shapes must match).</summary>
+    /// <summary>
+    /// The largest |a − b| over all elements (shapes must match). Equal elements differ by 0, equal infinities included
+    /// (∞ − ∞ would be NaN); an infinity against anything else gives +∞, and a NaN in either tensor gives NaN.
+    /// </summary>
     public double MaxAbsDifference(Tensor<T> other)
     {
         ArgumentNullException.ThrowIfNull(other);
@@ -301,7 +303,9 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         var b = other.ReadOnlySpan;
         for (int i = 0; i < a.Length; i++)
         {
-            max = Math.Max(max, Math.Abs(double.CreateTruncating(a[i]) - double.CreateTruncating(b[i])));
+            double x = double.CreateTruncating(a[i]);
+            double y = double.CreateTruncating(b[i]);
+            max = Math.Max(max, x == y ? 0 : Math.Abs(x - y));
         }
 
         return max;

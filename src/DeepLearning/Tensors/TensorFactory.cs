@@ -8,8 +8,14 @@ namespace DeepLearning;
 public static class Tensor
 {
     /// <summary>
+    /// The most elements one tensor can hold: <see cref="Array.MaxLength"/> less <see cref="Tensor{T}.Alignment"/> (64)
+    /// elements, 2,147,483,527, because a tensor's storage is allocated with room to align its first element to 64 bytes.
+    /// </summary>
+    public static int MaxLength { get; } = Array.MaxLength - Tensor<float>.Alignment;
+
+    /// <summary>
     /// Why a tensor cannot have <paramref name="shape"/>, or null when it can: rank 1 to 4, every dimension ≥ 0, at most
-    /// <see cref="Array.MaxLength"/> elements in all, and the elements of each trailing block of dimensions (a row, the
+    /// <see cref="MaxLength"/> elements in all, and the elements of each trailing block of dimensions (a row, the
     /// stride of an axis) countable in an <see cref="int"/>. A zero dimension makes 0 elements whatever the others are,
     /// so (2³¹ − 1, 0) is a valid empty shape.
     /// </summary>
@@ -37,12 +43,15 @@ public static class Tensor
             if (product > int.MaxValue)
             {
                 return i == 0 || shape[..i].IndexOf(0) < 0
-                    ? $"shape {Tensor<float>.ShapeString(shape)} holds more than {Array.MaxLength} elements"
+                    ? TooMany(shape)
                     : $"shape {Tensor<float>.ShapeString(shape)} is empty but its dimensions from axis {i} on hold more than {int.MaxValue} elements";
             }
         }
 
-        return product > Array.MaxLength ? $"shape {Tensor<float>.ShapeString(shape)} holds more than {Array.MaxLength} elements" : null;
+        return product > MaxLength ? TooMany(shape) : null;
+
+        static string TooMany(ReadOnlySpan<int> shape) =>
+            $"shape {Tensor<float>.ShapeString(shape)} holds more than {MaxLength} elements, the most a tensor can hold (Tensor.MaxLength: Array.MaxLength less room to align the storage)";
     }
 
     /// <summary>A rank-1 tensor holding a copy of <paramref name="values"/>.</summary>

@@ -61,7 +61,7 @@ public static class Trainer
     /// <exception cref="TrainingDivergedException">The cost, the weights or the optimizer state (e.g. Adam's s = β2·s + (1 − β2)·g², which overflows float for |g| beyond ~1.8e19 while the weights stay finite) became NaN or ±∞; the last verified-finite weights and optimizer state are restored.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled: a <see cref="TrainingCanceledException"/> carrying the history of the completed epochs (the weights are left as trained so far, if finite, in step with the optimizer's state: an <see cref="EarlyStopping"/> does not put back its best epoch's weights when Fit ends by an exception).</exception>
     /// <exception cref="InvalidOperationException">
-    /// The model, <paramref name="options"/>, its optimizer or one of its stateful callbacks (<see cref="EarlyStopping"/>) is in use by another Fit that has not returned (on another
+    /// The model, <paramref name="options"/>, its optimizer, one of its stateful callbacks (<see cref="EarlyStopping"/>) or the training data's random stream (an augmented source's, <see cref="DataSourceExtensions.WithAugmentation{T}(IDataSource{T}, int, IBatchTransform{T}[])"/>, or another <see cref="IRandomStateSource"/>) is in use by another Fit that has not returned (on another
     /// thread, e.g. one <see cref="TrainingOptions{T}"/> shared by the trials of a parallel search, or called from a
     /// callback), or the model by a <see cref="GradientChecker.Check{T}"/> that perturbs its weights: nothing is trained. Used one Fit after another, they may be reused. Or, with the divergence guard off,
     /// a checkpoint would hold non-finite optimizer state or a non-finite cost in its history (a file no run could resume from): it is not written. Or
@@ -86,6 +86,7 @@ public static class Trainer
         Claim(model, "the model is", "train each model on one thread at a time (and not while a gradient check perturbs its weights)");
         bool optionsClaimed = false, optimizerClaimed = false;
         var callbacksClaimed = new List<object>();
+        var streamsClaimed = new List<RandomSource>();
         try
         {
             Claim(options, "these TrainingOptions are", "create the options (and their optimizer) inside each run, e.g. inside a search objective");
@@ -116,6 +117,20 @@ public static class Trainer
                 callbacksClaimed.Add(callback);
             }
 
+            // The random streams of the training source (an augmentation's): each epoch forks it, and a checkpoint saves
+            // it, so two runs drawing from one would interleave their epochs' draws by timing and neither could resume.
+            if (train is IRandomStateSource holder)
+            {
+                foreach (var stream in holder.RandomSources)
+                {
+                    if (stream is not null && !streamsClaimed.Contains(stream, ReferenceEqualityComparer.Instance))
+                    {
+                        Claim(stream, "the training data's random stream (its augmentation's) is", "wrap the data with its own WithAugmentation(seed, ...) for each concurrent Fit");
+                        streamsClaimed.Add(stream);
+                    }
+                }
+            }
+
             if (options.ValidationSplit > 0)
             {
                 // The held-out rows are this Fit's dev set: options.Validation names them while it runs (callbacks see
@@ -136,6 +151,11 @@ public static class Trainer
         }
         finally
         {
+            foreach (var stream in streamsClaimed)
+            {
+                InUse.Release(stream);
+            }
+
             // Only what this Fit claimed: a refused claim belongs to the Fit that holds it.
             foreach (var callback in callbacksClaimed)
             {

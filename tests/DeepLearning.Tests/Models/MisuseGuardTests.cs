@@ -153,7 +153,8 @@ public class MisuseGuardTests
         var model = Model.Sequential<double>(2).Dense(1).WithLoss(loss).Build(seed: 1);
         model.Loss.Should().BeSameAs(loss);
         FluentActions.Invoking(() => model.ConvertTo<float>())
-            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("Huber delta 1E-50 rounds to 0 in Single*");
+            .Should().Throw<InvalidOperationException>().WithMessage("Model<Double>.ConvertTo<Single>() cannot rebuild the model in Single: Huber delta 1E-50 rounds to 0 in Single*")
+            .WithInnerException<ArgumentOutOfRangeException>();
 
         // Loading that model as float is refused as a file that cannot be built in float (no other exception type escapes Load).
         string path = Path.Combine(Path.GetTempPath(), $"dl-huber-{Guid.NewGuid():N}.safetensors");

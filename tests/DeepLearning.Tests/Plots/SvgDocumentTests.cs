@@ -7,6 +7,20 @@ namespace DeepLearning.Tests.Plots;
 public class SvgDocumentTests
 {
     [Fact]
+    public void A_null_colour_is_refused_naming_its_parameter_and_leaves_the_document_well_formed()
+    {
+        // Text(fill: null) threw ArgumentNullException for 'text' from the escaping, after half an element was written.
+        var doc = new SvgDocument(10, 10);
+        int before = doc.ElementCount;
+        FluentActions.Invoking(() => doc.Text(1, 1, "x", fill: null!)).Should().Throw<ArgumentNullException>().Which.ParamName.Should().Be("fill");
+        FluentActions.Invoking(() => doc.Line(0, 0, 1, 1, stroke: null!)).Should().Throw<ArgumentNullException>().Which.ParamName.Should().Be("stroke");
+        FluentActions.Invoking(() => doc.Polyline([(0, 0), (1, 1)], stroke: null!)).Should().Throw<ArgumentNullException>().Which.ParamName.Should().Be("stroke");
+        FluentActions.Invoking(() => doc.Text(1, 1, null!)).Should().Throw<ArgumentNullException>().Which.ParamName.Should().Be("text");
+        doc.ElementCount.Should().Be(before);
+        XDocument.Parse(doc.Text(1, 1, "ok").ToString()).Root!.Elements().Should().HaveCount(2, "the background and the text, no half-written element");
+    }
+
+    [Fact]
     public void Document_is_well_formed_svg_with_size_and_viewbox()
     {
         var doc = new SvgDocument(300, 200.5);

@@ -42,13 +42,27 @@ public class TensorTests
     }
 
     [Theory]
-    [InlineData(new[] { 65536, 65536 }, "shape (65536, 65536) holds more than 2147483591 elements")]
-    [InlineData(new[] { 1, int.MaxValue }, "shape (1, 2147483647) holds more than 2147483591 elements")]
+    [InlineData(new[] { 65536, 65536 }, "shape (65536, 65536) holds more than 2147483527 elements, the most a tensor can hold")]
+    [InlineData(new[] { 1, int.MaxValue }, "shape (1, 2147483647) holds more than 2147483527 elements")]
+    [InlineData(new[] { 2147483591 }, "shape (2147483591) holds more than 2147483527 elements, the most a tensor can hold (Tensor.MaxLength: Array.MaxLength less room to align the storage)")]
+    [InlineData(new[] { 2147483528 }, "shape (2147483528) holds more than 2147483527 elements")]
     [InlineData(new[] { 0, 65536, 65536 }, "shape (0, 65536, 65536) is empty but its dimensions from axis 1 on hold more than 2147483647 elements")]
     public void Shapes_too_large_to_count_are_rejected_with_the_shape(int[] shape, string message)
     {
         var act = () => new Tensor<double>(shape);
         act.Should().Throw<ArgumentException>().WithMessage(message + "*");
+    }
+
+    [Fact]
+    public void The_largest_shape_allowed_can_be_allocated_with_its_alignment_padding()
+    {
+        // Array.MaxLength elements passed the shape check, and the allocation then added the padding that aligns the
+        // storage: OutOfMemoryException "Array dimensions exceeded supported range". The limit leaves room for it.
+        Tensor.MaxLength.Should().Be(Array.MaxLength - 64);
+        Tensor.ShapeProblem([Tensor.MaxLength]).Should().BeNull();
+        Tensor.ShapeProblem([Tensor.MaxLength + 1]).Should().NotBeNull();
+        ((long)Tensor.MaxLength + (Tensor<float>.Alignment / sizeof(float))).Should().BeLessThanOrEqualTo(Array.MaxLength);
+        ((long)Tensor.MaxLength + (Tensor<Half>.Alignment / 2)).Should().BeLessThanOrEqualTo(Array.MaxLength);
     }
 
     [Fact]
@@ -162,6 +176,40 @@ public class TensorTests
         a.IsClose(b, rtol: 1e-8, atol: 1e-8).Should().BeFalse();
         a.IsClose(new Tensor<double>(2)).Should().BeFalse();
         Tensor.FromArray(new[] { 1.0 }).MaxAbsDifference(Tensor.FromArray(new[] { 1.5 })).Should().Be(0.5);
+    }
+
+    [Theory]
+    [InlineData(5.0, double.PositiveInfinity, false)]
+    [InlineData(double.PositiveInfinity, 5.0, false)]
+    [InlineData(double.NegativeInfinity, double.PositiveInfinity, false)]
+    [InlineData(double.PositiveInfinity, double.NegativeInfinity, false)]
+    [InlineData(3e38, double.PositiveInfinity, false)]
+    [InlineData(double.PositiveInfinity, double.PositiveInfinity, true)]
+    [InlineData(double.NegativeInfinity, double.NegativeInfinity, true)]
+    [InlineData(double.NaN, double.NaN, true)]
+    [InlineData(double.NaN, 1.0, false)]
+    [InlineData(1.0, double.NaN, false)]
+    [InlineData(double.NaN, double.PositiveInfinity, false)]
+    public void IsClose_follows_numpy_for_infinities_in_either_order(double a, double b, bool close)
+    {
+        // [5].IsClose([+∞]) was true (|5 − ∞| ≤ rtol·∞), and −∞ close to +∞, but not in the other order.
+        var x = Tensor.FromArray(new[] { a });
+        var y = Tensor.FromArray(new[] { b });
+        x.IsClose(y).Should().Be(close);
+        x.IsClose(y, rtol: 1, atol: 1e300).Should().Be(close, "no tolerance makes an infinity close to anything else");
+        x.ConvertTo<float>().IsClose(y.ConvertTo<float>()).Should().Be(close);
+    }
+
+    [Fact]
+    public void MaxAbsDifference_counts_equal_infinities_as_no_difference()
+    {
+        // ∞ − ∞ is NaN: two identical tensors holding ∞ had a NaN largest difference.
+        var inf = Tensor.FromArray(new[] { 1.0, double.PositiveInfinity, double.NegativeInfinity });
+        inf.MaxAbsDifference(inf.Clone()).Should().Be(0);
+        inf.MaxAbsDifference(Tensor.FromArray(new[] { 1.5, double.PositiveInfinity, double.NegativeInfinity })).Should().Be(0.5);
+        inf.MaxAbsDifference(Tensor.FromArray(new[] { 1.0, 5.0, double.NegativeInfinity })).Should().Be(double.PositiveInfinity);
+        inf.MaxAbsDifference(Tensor.FromArray(new[] { 1.0, double.NegativeInfinity, double.NegativeInfinity })).Should().Be(double.PositiveInfinity);
+        inf.MaxAbsDifference(Tensor.FromArray(new[] { double.NaN, double.PositiveInfinity, double.NegativeInfinity })).Should().Be(double.NaN);
     }
 
     [Fact]
