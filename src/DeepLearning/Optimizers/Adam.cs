@@ -103,10 +103,9 @@ public sealed class Adam : Optimizer
     }
 
     /// <inheritdoc/>
-    public override string Describe() =>
-        $"Adam(α={Format(LearningRate)}, β1={Format(Beta1)}, β2={Format(Beta2)}, ε={Format(Epsilon)})";
+    public override string Describe() => DescribeWithRate(SettingsList);
 
-    private protected override string SettingsWithoutRate => $"Adam(β1={Format(Beta1)}, β2={Format(Beta2)}, ε={Format(Epsilon)})";
+    private protected override string SettingsList => $"β1={Format(Beta1)}, β2={Format(Beta2)}, ε={Format(Epsilon)}";
 
     /// <inheritdoc/>
     protected override void ValidateHyperparameters<T>()

@@ -36,9 +36,9 @@ public sealed class GradientDescent : Optimizer
     }
 
     /// <inheritdoc/>
-    public override string Describe() => $"GradientDescent(α={Format(LearningRate)})";
+    public override string Describe() => DescribeWithRate(SettingsList);
 
-    private protected override string SettingsWithoutRate => "GradientDescent()";
+    private protected override string SettingsList => string.Empty;
 
     /// <inheritdoc/>
     protected override void Update<T>(Parameter<T> parameter, Tensor<T>[] state, T learningRate, long t) =>

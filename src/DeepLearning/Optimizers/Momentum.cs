@@ -83,10 +83,9 @@ public sealed class Momentum : Optimizer
     }
 
     /// <inheritdoc/>
-    public override string Describe() =>
-        $"Momentum(α={Format(LearningRate)}, β={Format(Beta)}{(BiasCorrection ? ", bias correction" : string.Empty)})";
+    public override string Describe() => DescribeWithRate(SettingsList);
 
-    private protected override string SettingsWithoutRate => $"Momentum(β={Format(Beta)}{(BiasCorrection ? ", bias correction" : string.Empty)})";
+    private protected override string SettingsList => $"β={Format(Beta)}{(BiasCorrection ? ", bias correction" : string.Empty)}";
 
     /// <inheritdoc/>
     protected override void ValidateHyperparameters<T>()

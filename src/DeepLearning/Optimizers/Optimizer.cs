@@ -491,7 +491,14 @@ public abstract class Optimizer
     }
 
     /// <summary>A built-in optimizer's <see cref="Describe"/> without α; null for other kinds.</summary>
-    private protected virtual string? SettingsWithoutRate => null;
+    private protected string? SettingsWithoutRate => SettingsList is { } list ? $"{GetType().Name}({list})" : null;
+
+    /// <summary>A built-in optimizer's settings but α, e.g. "β1=0.9, β2=0.999, ε=1e-08" ("" for none); null for other kinds.</summary>
+    private protected virtual string? SettingsList => null;
+
+    /// <summary>A built-in optimizer's <see cref="Describe"/>: its kind, α, then <see cref="SettingsList"/>.</summary>
+    private protected string DescribeWithRate(string settings) =>
+        $"{GetType().Name}(α={Format(LearningRate)}{(settings.Length == 0 ? string.Empty : ", " + settings)})";
 
     /// <inheritdoc/>
     public override string ToString() => Describe();

@@ -76,9 +76,9 @@ public sealed class RmsProp : Optimizer
     }
 
     /// <inheritdoc/>
-    public override string Describe() => $"RmsProp(α={Format(LearningRate)}, β={Format(Beta)}, ε={Format(Epsilon)})";
+    public override string Describe() => DescribeWithRate(SettingsList);
 
-    private protected override string SettingsWithoutRate => $"RmsProp(β={Format(Beta)}, ε={Format(Epsilon)})";
+    private protected override string SettingsList => $"β={Format(Beta)}, ε={Format(Epsilon)}";
 
     /// <inheritdoc/>
     protected override void ValidateHyperparameters<T>()

@@ -8,8 +8,9 @@ namespace DeepLearning;
 public static class Tensor
 {
     /// <summary>
-    /// The most elements one tensor can hold: <see cref="Array.MaxLength"/> less <see cref="Tensor{T}.Alignment"/> (64)
-    /// elements, 2,147,483,527, because a tensor's storage is allocated with room to align its first element to 64 bytes.
+    /// The most elements a tensor of any element type may have: <see cref="Array.MaxLength"/> less
+    /// <see cref="Tensor{T}.Alignment"/> (64) elements, 2,147,483,527, because a tensor's storage is allocated with room
+    /// to align its first element to 64 bytes (64 / sizeof(T) elements; one limit for float and double alike).
     /// </summary>
     public static int MaxLength { get; } = Array.MaxLength - Tensor<float>.Alignment;
 

@@ -85,8 +85,11 @@ public abstract class TrainingContext
     /// <summary>Whether a <see cref="TrainingOptions{T}.Decay"/> sets the rate every epoch from <see cref="InitialLearningRate"/>.</summary>
     internal virtual bool DecaysRate => false;
 
-    /// <summary>Whether <paramref name="rate"/> is a positive, finite learning rate in the model's element type (a tiny one rounds to 0 in float).</summary>
-    internal virtual bool RateRepresentable(double rate) => rate > 0 && double.IsFinite(rate);
+    /// <summary>
+    /// Whether the next epoch could train with <paramref name="rate"/> as α (as α0 under a decay: the rate the decay gives
+    /// the next epoch from it): positive and finite in the model's element type (a tiny one rounds to 0 in float).
+    /// </summary>
+    internal virtual bool NextRateUsable(double rate) => rate > 0 && double.IsFinite(rate);
 
     /// <summary>Writes a checkpoint once every callback has finished this epoch (as <see cref="Checkpoint"/> does); by default at once.</summary>
     internal virtual void RequestCheckpoint(string path) => SaveCheckpoint(path);

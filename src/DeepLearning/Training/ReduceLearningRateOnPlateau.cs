@@ -8,8 +8,8 @@ namespace DeepLearning;
 /// <see cref="MinLearningRate"/>), and the <see cref="Cooldown"/> epochs after a reduction do not count. It lowers the
 /// rate at the same epochs as PyTorch's <c>ReduceLROnPlateau</c> with <c>threshold_mode="abs"</c>,
 /// <c>threshold = minDelta</c> and <c>patience</c> one less (PyTorch lowers the rate when the bad epochs exceed its
-/// patience, this callback when they reach it, as Keras's does), but for PyTorch's <c>eps</c>, which skips a reduction
-/// smaller than 1e-8. Keras's <c>ReduceLROnPlateau</c> (<c>min_delta</c> is absolute there too) gives the same epochs
+/// patience, this callback when they reach it, as Keras's does), and skips a reduction of <see cref="Epsilon"/> or less
+/// as PyTorch's <c>eps</c> does (1e-8 by default, so α stops falling near 1e-8 with a factor of 0.1). Keras's <c>ReduceLROnPlateau</c> (<c>min_delta</c> is absolute there too) gives the same epochs
 /// without a cooldown; with one, Keras counts the epoch its cooldown ends, so its <c>cooldown = c + 1</c> is this
 /// callback's c.
 /// </summary>
@@ -46,9 +46,10 @@ public sealed class ReduceLearningRateOnPlateau : ITrainingCallback, ICheckpoint
     /// </param>
     /// <param name="minDelta">The smallest change that counts as an improvement (finite, ≥ 0); default 1e-4, as in Keras.</param>
     /// <param name="cooldown">Epochs after a reduction during which no epoch counts as without improvement (≥ 0); default 0.</param>
-    /// <param name="minLearningRate">The lowest rate (α0 with a decay) a reduction sets (finite, ≥ 0); default 0. A reduction to a rate that rounds to 0 in the model's element type is skipped.</param>
+    /// <param name="minLearningRate">The lowest rate (α0 with a decay) a reduction sets (finite, ≥ 0); default 0. A reduction is skipped when the next epoch's rate would round to 0 in the model's element type (with a decay, the rate the decay gives that epoch from the lowered α0).</param>
+    /// <param name="epsilon">A reduction of the rate by this much or less is skipped (finite, ≥ 0); default 1e-8, PyTorch's <c>eps</c>.</param>
     /// <exception cref="ArgumentOutOfRangeException">An argument is outside the range above, NaN, or <paramref name="monitor"/> is not a defined value.</exception>
-    public ReduceLearningRateOnPlateau(double factor = 0.1, int patience = 10, EarlyStoppingMonitor monitor = EarlyStoppingMonitor.Auto, double minDelta = 1e-4, int cooldown = 0, double minLearningRate = 0)
+    public ReduceLearningRateOnPlateau(double factor = 0.1, int patience = 10, EarlyStoppingMonitor monitor = EarlyStoppingMonitor.Auto, double minDelta = 1e-4, int cooldown = 0, double minLearningRate = 0, double epsilon = 1e-8)
     {
         var inv = CultureInfo.InvariantCulture;
         if (!(factor > 0 && factor < 1))
@@ -81,6 +82,12 @@ public sealed class ReduceLearningRateOnPlateau : ITrainingCallback, ICheckpoint
             throw new ArgumentOutOfRangeException(nameof(minLearningRate), minLearningRate, string.Create(inv, $"minLearningRate must be finite and ≥ 0; received {minLearningRate}"));
         }
 
+        if (!(epsilon >= 0) || !double.IsFinite(epsilon))
+        {
+            throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, string.Create(inv, $"epsilon must be finite and ≥ 0; received {epsilon}"));
+        }
+
+        Epsilon = epsilon;
         Factor = factor;
         Patience = patience;
         Monitor = monitor;
@@ -103,6 +110,9 @@ public sealed class ReduceLearningRateOnPlateau : ITrainingCallback, ICheckpoint
 
     /// <summary>Epochs after a reduction before epochs without improvement count again.</summary>
     public int Cooldown { get; }
+
+    /// <summary>The smallest change of the rate a reduction makes (PyTorch's <c>eps</c>): a smaller one is skipped.</summary>
+    public double Epsilon { get; }
 
     /// <summary>The lowest rate a reduction sets (α0 with a decay).</summary>
     public double MinLearningRate { get; }
@@ -160,7 +170,7 @@ public sealed class ReduceLearningRateOnPlateau : ITrainingCallback, ICheckpoint
         bool decays = context.DecaysRate;
         double rate = decays ? context.InitialLearningRate : context.Optimizer.LearningRate;
         double lowered = Math.Max(rate * Factor, MinLearningRate);
-        if (rate > MinLearningRate && context.RateRepresentable(lowered))
+        if (rate - lowered > Epsilon && context.NextRateUsable(lowered))
         {
             if (decays)
             {

@@ -918,7 +918,11 @@ public static class Trainer
 
         internal override bool DecaysRate => options.Decay is not null;
 
-        internal override bool RateRepresentable(double rate) => T.CreateTruncating(rate) is var alpha && T.IsFinite(alpha) && alpha > T.Zero;
+        internal override bool NextRateUsable(double rate)
+        {
+            double next = options.Decay is { } decay ? decay.Rate(rate, Epoch) : rate; // Epoch epochs done: the next is index Epoch
+            return double.IsFinite(next) && T.CreateTruncating(next) is var alpha && T.IsFinite(alpha) && alpha > T.Zero;
+        }
 
         public override object Options => options;
 

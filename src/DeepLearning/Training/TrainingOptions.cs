@@ -68,7 +68,8 @@ public sealed class TrainingOptions<T>
     /// the dev set of every epoch, as <see cref="Validation"/> would be. The same data, seed and fraction give the same
     /// rows, so a resume holds out the same ones (a checkpoint records the fraction and a resume with another is
     /// refused). Needs an in-memory <see cref="DataSet{T}"/> (split a streamed or augmented source yourself, e.g. with
-    /// <see cref="DataSet{T}.Split"/>) and <see cref="Validation"/> null; both parts must keep at least one row.
+    /// <see cref="DataSet{T}.Split"/>) and <see cref="Validation"/> null; both parts must keep at least one row. Fit copies
+    /// the rows into the two parts, so the data is held twice while it runs (split once yourself to avoid that).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is NaN, negative, or 1 or more.</exception>
     public double ValidationSplit

@@ -72,7 +72,7 @@ public sealed class ReduceLearningRateOnPlateauTests : IDisposable
 
         // In float, 2e-45 · 0.1 rounds to 0: the rate stays at the last one float holds.
         var context = new FakeContext(History.ForModel(classification: true), 2e-45, decay: false, elementIsFloat: true);
-        var callback = new ReduceLearningRateOnPlateau(factor: 0.1, patience: 1);
+        var callback = new ReduceLearningRateOnPlateau(factor: 0.1, patience: 1, epsilon: 0);
         callback.OnTrainBegin(context);
         for (int e = 0; e < 4; e++)
         {
@@ -82,6 +82,16 @@ public sealed class ReduceLearningRateOnPlateauTests : IDisposable
 
         context.Optimizer.LearningRate.Should().Be(2e-45);
         callback.Reductions.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void A_reduction_of_epsilon_or_less_is_skipped_as_PyTorch_skips_one_of_eps_or_less()
+    {
+        // torch.optim.lr_scheduler.ReduceLROnPlateau(factor=0.1, patience=0, eps=1e-8) from lr 1e-5: 1e-6, 1e-7, 1e-8,
+        // then 1e-9 (a step of 9e-9 ≤ eps) is skipped.
+        var (epochs, rates) = Run(new ReduceLearningRateOnPlateau(factor: 0.1, patience: 1, minDelta: 1), [1, 1, 1, 1, 1, 1], rate: 1e-5);
+        epochs.Should().Equal(2, 3, 4);
+        rates[^1].Should().BeApproximately(1e-8, 1e-22);
     }
 
     [Fact]
@@ -106,6 +116,27 @@ public sealed class ReduceLearningRateOnPlateauTests : IDisposable
         history.Epochs.Select(e => e.LearningRate).Should().Equal(0.04, 0.04 / 2, 0.02 / 3, 0.01 / 4);
         plateau.Reductions.Should().Equal(2, 3, 4);
         options.Optimizer.LearningRate.Should().Be(0.04, "Fit puts the rate back when it ends");
+    }
+
+    [Fact]
+    public void Under_a_decay_a_reduction_whose_next_decayed_rate_float_cannot_hold_is_skipped_and_Fit_goes_on()
+    {
+        // α0 falls by 100 each epoch; InverseTime(1) divides it by the epoch again: the decayed rate reaches float's
+        // smallest long before α0 does. The reduction that would make it 0 is skipped (Fit threw mid-run).
+        var data = ResumeTests.Images(30, seed: 3);
+        var options = new TrainingOptions<float> { Optimizer = new GradientDescent(0.1), Decay = LearningRateDecay.InverseTime(1), Epochs = 30, BatchSize = 30 };
+        var plateau = new ReduceLearningRateOnPlateau(factor: 0.01, patience: 1, minDelta: 1e6);
+        options.Callbacks.Add(plateau);
+        var history = ResumeTests.NewModel(seed: 1).Fit(data, options);
+        history.Count.Should().Be(30);
+        history.Epochs.Should().OnlyContain(e => (float)e.LearningRate > 0);
+        plateau.Reductions.Should().Equal(2, 3, 4, 5);
+
+        // With no epsilon, α0 falls until the next epoch's decayed rate would round to 0 in float, and stops there.
+        options.Callbacks[0] = plateau = new ReduceLearningRateOnPlateau(factor: 0.01, patience: 1, minDelta: 1e6, epsilon: 0);
+        history = ResumeTests.NewModel(seed: 1).Fit(data, options);
+        history.Count.Should().Be(30);
+        plateau.Reductions.Count.Should().BeLessThan(29);
     }
 
     [Fact]
@@ -137,9 +168,11 @@ public sealed class ReduceLearningRateOnPlateauTests : IDisposable
     [InlineData(0.5, 1, 0, -1, 0, "cooldown")]
     [InlineData(0.5, 1, 0, 0, -1e-9, "minLearningRate")]
     [InlineData(0.5, 1, 0, 0, double.NaN, "minLearningRate")]
-    public void Settings_outside_their_range_are_refused_by_name(double factor, int patience, double minDelta, int cooldown, double minRate, string name)
+    [InlineData(0.5, 1, 0, 0, 0, "epsilon", -1.0)]
+    [InlineData(0.5, 1, 0, 0, 0, "epsilon", double.NaN)]
+    public void Settings_outside_their_range_are_refused_by_name(double factor, int patience, double minDelta, int cooldown, double minRate, string name, double epsilon = 1e-8)
     {
-        var act = () => new ReduceLearningRateOnPlateau(factor, patience, EarlyStoppingMonitor.Auto, minDelta, cooldown, minRate);
+        var act = () => new ReduceLearningRateOnPlateau(factor, patience, EarlyStoppingMonitor.Auto, minDelta, cooldown, minRate, epsilon);
         act.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == name).WithMessage($"{name} must be*received*");
     }
 
@@ -218,7 +251,7 @@ public sealed class ReduceLearningRateOnPlateauTests : IDisposable
 
         internal override bool DecaysRate => _decay;
 
-        internal override bool RateRepresentable(double rate) => _float ? (float)rate > 0 : rate > 0;
+        internal override bool NextRateUsable(double rate) => _float ? (float)rate > 0 : rate > 0;
 
         public void Step(EpochRecord record)
         {
