@@ -116,7 +116,7 @@ public static class Idx
         CheckScale(scale);
         using var file = IdxFile.Open(path);
         var h = file.Header;
-        if (h.ElementCount > Array.MaxLength)
+        if (h.ElementCount > Tensor.MaxLength)
         {
             throw new InvalidDataException($"'{path}' holds {h.ElementCount} elements ({h}); more than one tensor can hold");
         }

@@ -127,7 +127,7 @@ public sealed class StreamingDataSource<T> : IDataSource<T>
     /// <exception cref="InvalidDataException">The file is malformed or changed since it was opened.</exception>
     public DataSet<T> ToDataSet()
     {
-        if (Count > Array.MaxLength / Math.Max(1, Math.Max(Features, Targets)))
+        if (Count > Tensor.MaxLength / Math.Max(1, Math.Max(Features, Targets)))
         {
             throw new InvalidDataException($"{Description}: m = {Count} rows of n_x = {Features}, C = {Targets} do not fit in memory; stream them instead");
         }
@@ -148,7 +148,7 @@ public sealed class StreamingDataSource<T> : IDataSource<T>
         }
         else
         {
-            int most = Array.MaxLength / Math.Max(1, Math.Max(Features, Targets));
+            int most = Tensor.MaxLength / Math.Max(1, Math.Max(Features, Targets));
             var x = Array.Empty<T>();
             var y = Array.Empty<T>();
             int m = 0;

@@ -1131,7 +1131,7 @@ public static class ModelFile
             throw Bad(path, $"tensor '{name}' of shape [{string.Join(", ", shape)}] and dtype {dtypeNode.GetString()} needs {need} bytes but its data_offsets span {end - begin}");
         }
 
-        // What a Tensor<T> can hold (a scalar is read as shape [1]), e.g. no more than Array.MaxLength elements of F16.
+        // What a Tensor<T> can hold (a scalar is read as shape [1]), e.g. no more than Tensor.MaxLength elements of F16.
         if (rank > 0 && Tensor.ShapeProblem(shape) is { } problem)
         {
             throw Bad(path, $"tensor '{name}': {problem}");
