@@ -117,6 +117,11 @@ public static class GradientChecker
             throw new ArgumentOutOfRangeException(nameof(options), options.Epsilon, $"Epsilon must be finite and > 0; received {options.Epsilon.ToString(CultureInfo.InvariantCulture)}");
         }
 
+        if (options.MaxCoordinatesPerTensor is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxCoordinatesPerTensor, $"MaxCoordinatesPerTensor must be ≥ 1; received {options.MaxCoordinatesPerTensor}");
+        }
+
         if (x.RowCount == 0)
         {
             // J and every gradient of no examples are 0: every difference would be 0, the verdict "correct".
@@ -249,11 +254,6 @@ public static class GradientChecker
         if (max is null || max.Value >= length)
         {
             return Enumerable.Range(0, length).ToArray();
-        }
-
-        if (max.Value < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(max), max, $"MaxCoordinatesPerTensor must be ≥ 1; received {max}");
         }
 
         var perm = random.Permutation(length);

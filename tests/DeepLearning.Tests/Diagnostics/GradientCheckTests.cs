@@ -190,6 +190,19 @@ public class GradientCheckTests
     }
 
     [Fact]
+    public void MaxCoordinatesPerTensor_below_1_is_refused_up_front_naming_the_options()
+    {
+        // It was refused only at the first tensor longer than it, with the internal parameter name 'max'.
+        var model = Model.Sequential<double>(3).Dense(2).Softmax().Build(seed: 1);
+        var (x, y) = TestData.Problem<double>(4, 3, 2, "softmax", seed: 2);
+        foreach (int max in new[] { 0, -3 })
+        {
+            FluentActions.Invoking(() => GradientChecker.Check(model, x, y, new GradientCheckOptions { MaxCoordinatesPerTensor = max }))
+                .Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "options").WithMessage($"MaxCoordinatesPerTensor must be ≥ 1; received {max}*");
+        }
+    }
+
+    [Fact]
     public void NaN_or_infinite_data_is_refused_naming_the_cell_before_reporting_a_bug()
     {
         // A NaN in X or Y made every difference NaN, reported as "likely a bug in backpropagation".
