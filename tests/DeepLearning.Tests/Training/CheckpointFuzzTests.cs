@@ -43,7 +43,7 @@ public sealed class CheckpointFuzzTests(ITestOutputHelper output) : IDisposable
         Epochs = epochs,
         BatchSize = 8,
         Validation = Data(9, seed: 2),
-        Callbacks = { new EarlyStopping(patience: 3) },
+        Callbacks = { new EarlyStopping(patience: 3), new ReduceLearningRateOnPlateau(factor: 0.5, patience: 1, cooldown: 1) },
     };
 
     private byte[] GoodCheckpoint()
