@@ -65,8 +65,8 @@ public interface ILayer<T>
 /// <param name="Settings">Kind-specific settings as invariant strings, e.g. "units" → "256".</param>
 public sealed record LayerConfig(string Kind, int InputSize, IReadOnlyDictionary<string, string> Settings)
 {
-    /// <summary>A setting parsed as a double (invariant culture).</summary>
-    public double GetDouble(string key) => double.Parse(Get(key), System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>A setting parsed as a double (invariant culture, no thousands separators: "1,5" is refused, not 15).</summary>
+    public double GetDouble(string key) => double.Parse(Get(key), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>A setting parsed as an int.</summary>
     public int GetInt(string key) => int.Parse(Get(key), System.Globalization.CultureInfo.InvariantCulture);

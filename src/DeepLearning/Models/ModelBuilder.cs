@@ -262,6 +262,11 @@ public sealed class ModelBuilder<T>
     /// <summary>An activation layer g.</summary>
     public ModelBuilder<T> Activation(DeepLearning.Activation activation, double leakySlope = 0.01)
     {
+        if (!Enum.IsDefined(activation))
+        {
+            throw new ArgumentOutOfRangeException(nameof(activation), activation, $"unknown activation {activation}");
+        }
+
         if (!(leakySlope >= 0 && leakySlope < 1))
         {
             throw new ArgumentOutOfRangeException(nameof(leakySlope), leakySlope, $"leakySlope must be in [0, 1); received {leakySlope}");
@@ -432,6 +437,11 @@ public sealed class ModelBuilder<T>
             if (model.IsClassifier)
             {
                 throw new InvalidOperationException($"StandardizeTargets is for regression; this model is a classifier ({loss.Name})");
+            }
+
+            if (_targetTransform.Features != model.OutputSize)
+            {
+                throw new InvalidOperationException($"StandardizeTargets was fitted to targets of {_targetTransform.Features} columns but the model has {model.OutputSize} outputs; fit it to the training targets of this model (Y of shape (m, {model.OutputSize}))");
             }
 
             model.TargetTransform = _targetTransform;

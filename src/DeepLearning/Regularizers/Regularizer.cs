@@ -74,7 +74,7 @@ public static class Regularization
 
         if (name.Length > 4 && name.EndsWith(')') && (name.StartsWith("L2(", StringComparison.Ordinal) || name.StartsWith("L1(", StringComparison.Ordinal)))
         {
-            double lambda = double.Parse(name[3..^1], CultureInfo.InvariantCulture);
+            double lambda = double.Parse(name[3..^1], NumberStyles.Float, CultureInfo.InvariantCulture); // "0,01" is refused, not read as 1
             return name[1] == '2' ? L2(lambda) : L1(lambda);
         }
 

@@ -74,6 +74,19 @@ public class MisuseGuardTests
     }
 
     [Fact]
+    public void Build_refuses_target_standardization_of_another_width_and_Activation_an_undefined_value()
+    {
+        // StandardizeTargets of 2 columns on a 1-output model threw ArgumentException (Parameter 'value') from a setter;
+        // an undefined activation was accepted and refused only at Build.
+        var y2 = new DataSet<float>(new Tensor<float>(4, 3), Tensor.FromArray(new float[,] { { 1, 2 }, { 3, 4 }, { 5, 7 }, { 8, 9 } }));
+        var act = () => Model.Sequential<float>(3).StandardizeTargets(y2).Dense(1).Build(seed: 1);
+        act.Should().Throw<InvalidOperationException>().WithMessage("StandardizeTargets was fitted to targets of 2 columns but the model has 1 outputs*");
+
+        var activation = () => Model.Sequential<float>(3).Dense(2).Activation((Activation)99);
+        activation.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "activation").WithMessage("unknown activation 99*");
+    }
+
+    [Fact]
     public void A_null_regularizer_is_refused_when_set_not_at_the_next_Fit()
     {
         var model = Model.Sequential<float>(2).Dense(1).Build(seed: 1);

@@ -66,6 +66,12 @@ public class RegularizerTests
         Regularization.Parse(Regularization.L2(0.01).Name).Lambda.Should().Be(0.01);
         Regularization.Parse("L1(0.5)").Name.Should().Be("L1(0.5)");
         Regularization.Parse("None").Should().BeSameAs(Regularization.None);
+
+        // A decimal comma was read as a thousands separator: "L2(0,01)" loaded as L2(1).
+        var comma = () => Regularization.Parse("L2(0,01)");
+        comma.Should().Throw<FormatException>();
+        var layerComma = () => new LayerConfig("X", 3, new Dictionary<string, string> { ["a"] = "1,5" }).GetDouble("a");
+        layerComma.Should().Throw<FormatException>();
         var act = () => Regularization.L2(-1);
         act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("lambda must be finite and ≥ 0; received -1*");
     }
