@@ -88,9 +88,7 @@ public sealed class Model<T>
         }
 
         _widest = Math.Max(inputs, layers.Length == 0 ? 0 : layers.Max(l => l.OutputSize));
-        _scratchWidth = layers.All(l => l is Dense<T> or ActivationLayer<T> or BatchNorm<T> or Dropout<T>)
-            ? Math.Max(inputs, layers.Length == 0 ? 0 : layers.Max(l => l.OutputSize))
-            : 0;
+        _scratchWidth = layers.All(l => l is Dense<T> or ActivationLayer<T> or BatchNorm<T> or Dropout<T>) ? _widest : 0;
     }
 
     // Predict's intermediate activations (and its transformed input) for a call of at most ScratchElements values per

@@ -55,9 +55,9 @@ internal static class TrainingCheckpoint
             ["history_iterations"] = Convert.ToBase64String(MemoryMarshal.AsBytes(history.IterationCosts.ToArray().AsSpan())),
             ["batch_size"] = options.BatchSize.ToString(inv),
             ["decay"] = DescribeDecay(options.Decay),
-            ["shuffle"] = options.Shuffle ? "true" : "false",
-            ["validation_split"] = options.ValidationSplit.ToString("R", inv),
-            ["validation_split_seed"] = options.ValidationSplit > 0 ? (options.Seed ?? model.Seed).ToString(inv) : string.Empty,
+            ["shuffle"] = ShuffleText(options),
+            ["validation_split"] = SplitText(options),
+            ["validation_split_seed"] = SplitSeedText(model, options),
             ["regularization"] = Penalty(model, options).Name,
             ["optimizer_settings"] = optimizer.DescribeSettings(),
             ["callback_states"] = string.Join(",", Enumerable.Range(0, callbacks.Count).Where(i => callbacks[i] is ICheckpointedCallback).Select(i => i.ToString(inv))),
@@ -102,8 +102,6 @@ internal static class TrainingCheckpoint
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         bool hasValidation = options.Validation is not null;
-        int batchSize = options.BatchSize;
-        var decay = options.Decay;
         var file = ModelFile.Read<T>(path);
         var meta = file.Metadata;
         string Meta(string key) => meta.TryGetValue(key, out var v) ? v : throw Bad(path, $"the metadata entry '{key}' is missing");
@@ -360,28 +358,27 @@ internal static class TrainingCheckpoint
         }
 
         // The rest of the setup the run trained with (recorded since this check exists; absent from older checkpoints).
-        if (meta.TryGetValue("batch_size", out var savedBatch) && ParseLong(path, "batch_size", savedBatch, 0, int.MaxValue) != batchSize)
+        if (meta.TryGetValue("batch_size", out var savedBatch) && ParseLong(path, "batch_size", savedBatch, 0, int.MaxValue) != options.BatchSize)
         {
-            throw Bad(path, string.Create(CultureInfo.InvariantCulture, $"it was trained with BatchSize = {savedBatch} but the options have BatchSize = {batchSize}; resume with the same BatchSize (the one the run had when the checkpoint was written, if a callback changed it)"));
+            throw Bad(path, string.Create(CultureInfo.InvariantCulture, $"it was trained with BatchSize = {savedBatch} but the options have BatchSize = {options.BatchSize}; resume with the same BatchSize (the one the run had when the checkpoint was written, if a callback changed it)"));
         }
 
-        if (meta.TryGetValue("decay", out var savedDecay) && savedDecay != DescribeDecay(decay))
+        if (meta.TryGetValue("decay", out var savedDecay) && savedDecay != DescribeDecay(options.Decay))
         {
-            throw Bad(path, $"it was trained with {DecayText(Clip(savedDecay, 200))} but the options have {DecayText(DescribeDecay(decay))}; resume with the same Decay (the one the run had when the checkpoint was written, if a callback changed it)");
+            throw Bad(path, $"it was trained with {DecayText(Clip(savedDecay, 200))} but the options have {DecayText(DescribeDecay(options.Decay))}; resume with the same Decay (the one the run had when the checkpoint was written, if a callback changed it)");
         }
 
-        if (meta.TryGetValue("shuffle", out var savedShuffle) && savedShuffle != (options.Shuffle ? "true" : "false"))
+        if (meta.TryGetValue("shuffle", out var savedShuffle) && savedShuffle != ShuffleText(options))
         {
-            throw Bad(path, $"it was trained with Shuffle = {Clip(savedShuffle)} but the options have Shuffle = {(options.Shuffle ? "true" : "false")}; resume with the same Shuffle");
+            throw Bad(path, $"it was trained with Shuffle = {Clip(savedShuffle)} but the options have Shuffle = {ShuffleText(options)}; resume with the same Shuffle");
         }
 
-        if (meta.TryGetValue("validation_split", out var savedSplit) && savedSplit != options.ValidationSplit.ToString("R", CultureInfo.InvariantCulture))
+        if (meta.TryGetValue("validation_split", out var savedSplit) && savedSplit != SplitText(options))
         {
-            throw Bad(path, $"it was trained with ValidationSplit = {Clip(savedSplit)} but the options have ValidationSplit = {options.ValidationSplit.ToString("R", CultureInfo.InvariantCulture)}, which trains on other rows; resume with the same ValidationSplit");
+            throw Bad(path, $"it was trained with ValidationSplit = {Clip(savedSplit)} but the options have ValidationSplit = {SplitText(options)}, which trains on other rows; resume with the same ValidationSplit");
         }
 
-        // The held-out rows are drawn with the shuffle seed, which the model's seed gives when the options have none.
-        string splitSeed = options.ValidationSplit > 0 ? (options.Seed ?? model.Seed).ToString(CultureInfo.InvariantCulture) : string.Empty;
+        string splitSeed = SplitSeedText(model, options);
         if (meta.TryGetValue("validation_split_seed", out var savedSplitSeed) && savedSplitSeed != splitSeed && savedSplitSeed.Length > 0 && splitSeed.Length > 0)
         {
             throw Bad(path, $"it held out its dev rows (ValidationSplit) with seed {Clip(savedSplitSeed)} but this run would draw them with seed {splitSeed} (TrainingOptions.Seed, else the model's seed), which holds out other rows; resume with TrainingOptions.Seed = {Clip(savedSplitSeed)}");
@@ -401,6 +398,17 @@ internal static class TrainingCheckpoint
     internal static IReadOnlyList<RandomSource> DataRandomSources<T>(IDataSource<T> source)
         where T : unmanaged, IFloatingPointIeee754<T> =>
         source is IRandomStateSource holder ? holder.RandomSources.ToArray() : [];
+
+    private static string ShuffleText<T>(TrainingOptions<T> options)
+        where T : unmanaged, IFloatingPointIeee754<T> => options.Shuffle ? "true" : "false";
+
+    private static string SplitText<T>(TrainingOptions<T> options)
+        where T : unmanaged, IFloatingPointIeee754<T> => options.ValidationSplit.ToString("R", CultureInfo.InvariantCulture);
+
+    // The seed that draws ValidationSplit's rows (the shuffle seed: the options', else the model's); "" without a split.
+    private static string SplitSeedText<T>(Model<T> model, TrainingOptions<T> options)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        options.ValidationSplit > 0 ? (options.Seed ?? model.Seed).ToString(CultureInfo.InvariantCulture) : string.Empty;
 
     // The penalty the next epoch trains with (the options' replaces the model's when that epoch starts).
     private static Regularizer Penalty<T>(Model<T> model, TrainingOptions<T> options)
