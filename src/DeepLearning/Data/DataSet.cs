@@ -167,6 +167,31 @@ public sealed class DataSet<T> : IDataSource<T>
         return counts;
     }
 
+    /// <summary>
+    /// scikit-learn's <c>compute_class_weight("balanced")</c> for <see cref="TrainingOptions{T}.ClassWeights"/>: wⱼ = m/(C·mⱼ),
+    /// m the rows, C = <see cref="Classes"/> and mⱼ the rows of class j, so every class contributes the same total weight
+    /// (m/C) and balanced classes all weigh 1. Count the training rows only (compute it on the part you train on).
+    /// </summary>
+    /// <returns>C weights, indexed by label.</returns>
+    /// <exception cref="InvalidOperationException">The data set has no labels, or a class has no rows (its weight would be ∞; the class is named).</exception>
+    public double[] BalancedClassWeights()
+    {
+        var counts = ClassCounts();
+        var weights = new double[counts.Length];
+        for (int j = 0; j < counts.Length; j++)
+        {
+            if (counts[j] == 0)
+            {
+                string name = ClassNames is { } names ? $" (\"{names[j]}\")" : string.Empty;
+                throw new InvalidOperationException($"class {j}{name} has no rows in this data set of {Count}, so its balanced weight m/(C·0) would be ∞: give weights yourself, or balance the data set that has it");
+            }
+
+            weights[j] = Count / ((double)counts.Length * counts[j]);
+        }
+
+        return weights;
+    }
+
     /// <summary>The first <paramref name="count"/> rows (a copy). <c>Take(16)</c> is handy for a gradient check.</summary>
     public DataSet<T> Take(int count)
     {

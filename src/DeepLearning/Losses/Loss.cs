@@ -114,6 +114,71 @@ public abstract class Loss
         };
     }
 
+    /// <summary>
+    /// The class-weighted cross-entropy of a training batch and its ∂J/∂Z, written into <paramref name="dz"/> (m, C); returns J's
+    /// data term. Softmax (C = w.Length ≥ 2): Lᵢ = −Σⱼ wⱼ·yⱼ⁽ⁱ⁾·log ŷⱼ⁽ⁱ⁾ and dZᵢⱼ = (ŷⱼ·sᵢ − wⱼ·yⱼ)/m with sᵢ = Σⱼ wⱼ·yⱼ.
+    /// Sigmoid (C = 1, w = [w₀, w₁]): Lᵢ = −[w₁·y·log ŷ + w₀·(1 − y)·log(1 − ŷ)] and dZ = (w₀·(1 − y)·ŷ − w₁·y·(1 − ŷ))/m.
+    /// J = (1/m)·Σ Lᵢ; with every w = 1 these are the unweighted losses. Computed in double from Z with log-sum-exp (as
+    /// <see cref="Cost"/>), each dZ rounded once to T.
+    /// </summary>
+    internal static double ClassWeightedCostAndGradient<T>(Tensor<T> z, Tensor<T> yhat, Tensor<T> y, Tensor<T> dz, double[] w)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int m = z.RowCount;
+        int c = z.RowLength;
+        var zs = z.ReadOnlySpan;
+        var ps = yhat.ReadOnlySpan;
+        var ys = y.ReadOnlySpan;
+        var ds = dz.Span;
+        double total = 0;
+        double inv = 1.0 / Math.Max(1, m);
+        if (c == 1)
+        {
+            double w0 = w[0], w1 = w[1];
+            for (int i = 0; i < m; i++)
+            {
+                double zv = double.CreateTruncating(zs[i]);
+                double yv = double.CreateTruncating(ys[i]);
+                double p = double.CreateTruncating(ps[i]);
+                double softplus = Math.Max(zv, 0) + Math.Log(1 + Math.Exp(-Math.Abs(zv))); // −log(1 − ŷ); −log ŷ = softplus − z
+                total += (yv != 0 ? w1 * yv * (softplus - zv) : 0) + (yv != 1 ? w0 * (1 - yv) * softplus : 0);
+                ds[i] = T.CreateTruncating(((w0 * (1 - yv) * p) - (w1 * yv * (1 - p))) * inv);
+            }
+
+            return total * inv;
+        }
+
+        for (int i = 0; i < m; i++)
+        {
+            var zr = zs.Slice(i * c, c);
+            var pr = ps.Slice(i * c, c);
+            var yr = ys.Slice(i * c, c);
+            var dr = ds.Slice(i * c, c);
+            double max = double.CreateTruncating(TP.Max(zr));
+            double sum = 0;
+            double s = 0;
+            for (int j = 0; j < c; j++)
+            {
+                sum += Math.Exp(double.CreateTruncating(zr[j]) - max);
+                s += w[j] * double.CreateTruncating(yr[j]);
+            }
+
+            double lse = max + Math.Log(sum);
+            for (int j = 0; j < c; j++)
+            {
+                double wy = w[j] * double.CreateTruncating(yr[j]);
+                if (wy != 0)
+                {
+                    total += wy * (lse - double.CreateTruncating(zr[j]));
+                }
+
+                dr[j] = T.CreateTruncating(((double.CreateTruncating(pr[j]) * s) - wy) * inv);
+            }
+        }
+
+        return total * inv;
+    }
+
     /// <summary>Turns d = Ŷ − Y into the loss's ∂L/∂ŷ in place (identity for the losses whose gradient is Ŷ − Y).</summary>
     private protected virtual void ShapeGradient<T>(Span<T> d)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -141,6 +141,16 @@ public sealed class Model<T>
     /// </summary>
     internal Action? TrainingTail { get; set; }
 
+    /// <summary>
+    /// The class weights of <see cref="TrainingOptions{T}.ClassWeights"/> while Fit runs (checked by it: a single-label
+    /// classifier with a fused softmax or sigmoid output, one weight per class), else null: the cost and dZ of each training
+    /// step are then the class-weighted ones (<see cref="Loss.ClassWeightedCostAndGradient"/>).
+    /// </summary>
+    internal double[]? TrainingClassWeights { get; set; }
+
+    /// <summary>Whether the output activation (softmax or sigmoid) is fused with the loss, as class weights need.</summary>
+    internal bool HasFusedOutput => _fusedOutput;
+
     /// <summary>n_x, the number of input features.</summary>
     public int InputSize { get; }
 
@@ -366,10 +376,17 @@ public sealed class Model<T>
         LastOutput = yhat;
         _lastTargets = y;
         int m = x.RowCount;
-        double cost = DataCost(yhat, y);
-
         var dz = _outputGradient.Get(m);
-        Loss.OutputGradient(yhat, y, dz);
+        double cost;
+        if (TrainingClassWeights is { } classWeights)
+        {
+            cost = Loss.ClassWeightedCostAndGradient(((ActivationLayer<T>)_layers[^1]).LastInput!, yhat, y, dz, classWeights);
+        }
+        else
+        {
+            cost = DataCost(yhat, y);
+            Loss.OutputGradient(yhat, y, dz);
+        }
         var grad = dz;
         int start = _fusedOutput ? _layers.Length - 2 : _layers.Length - 1;
 

@@ -277,6 +277,8 @@ public static class Trainer
             throw new ArgumentException($"{watching.GetType().Name} watches {WatchedMonitor(watching)} but TrainingOptions.Validation is not set, so it would watch the training cost instead: give a dev set (e.g. from data.Split), or watch EarlyStoppingMonitor.TrainCost (Auto takes the dev cost when there is a dev set)", nameof(options));
         }
 
+        var classWeights = ClassWeightsFor(model, options);
+
         // The checkpoint is read and checked in full before anything of the model changes (its regularizer, its stream of
         // shuffles), so a refused one leaves the model as it was.
         var resume = options.ResumeFrom is { } resumePath ? TrainingCheckpoint.Read(resumePath, model, options.Optimizer, train, options.Callbacks, options) : null;
@@ -305,6 +307,7 @@ public static class Trainer
         var optimizer = options.Optimizer;
         double userRate = optimizer.LearningRate;
         optimizer.Bind(model.Parameters);
+        model.TrainingClassWeights = classWeights;
         try
         {
             return Train(model, train, options, resume, shuffle, resume?.InitialLearningRate ?? userRate, cancellationToken);
@@ -312,7 +315,52 @@ public static class Trainer
         finally
         {
             optimizer.LearningRate = userRate;
+            model.TrainingClassWeights = null;
         }
+    }
+
+    // TrainingOptions.ClassWeights checked against the model and rounded to T (as PyTorch's weight tensor has the model's
+    // dtype), or null. Called when Fit starts and after every epoch's callbacks, which may change them.
+    internal static double[]? ClassWeightsFor<T>(Model<T> model, TrainingOptions<T> options)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (options.ClassWeights is not { } weights)
+        {
+            return null;
+        }
+
+        if (!model.IsClassifier || model.IsMultiLabel || !model.HasFusedOutput)
+        {
+            string what = !model.IsClassifier ? $"a regression ({model.Loss.Name})"
+                : model.IsMultiLabel ? $"a multi-label classifier ({model.OutputSize} sigmoid outputs, each its own yes/no)"
+                : $"a classifier with its own loss ({model.Loss.Name})";
+            throw new ArgumentException($"ClassWeights weigh the classes of a single-label classifier (a softmax output, or one sigmoid output); this model is {what}", nameof(options));
+        }
+
+        if (weights.Count != model.ClassCount)
+        {
+            string form = model.OutputSize == 1 ? "2 for its sigmoid output (w₀ for y = 0, w₁ for y = 1)" : $"one per softmax output";
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"ClassWeights has {weights.Count} weights but the model has {model.ClassCount} classes: give {form}"), nameof(options));
+        }
+
+        var rounded = new double[weights.Count];
+        for (int j = 0; j < rounded.Length; j++)
+        {
+            T w = T.CreateTruncating(weights[j]);
+            if (!T.IsFinite(w))
+            {
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"ClassWeights[{j}] = {weights[j]:R} overflows to ∞ in {typeof(T).Name}"), nameof(options));
+            }
+
+            rounded[j] = double.CreateTruncating(w);
+        }
+
+        if (Array.TrueForAll(rounded, w => w == 0))
+        {
+            throw new ArgumentException($"ClassWeights all round to 0 in {typeof(T).Name}, which would train nothing: give at least one class a weight a {typeof(T).Name} can hold", nameof(options));
+        }
+
+        return rounded;
     }
 
     /// <summary>One optimization step on one mini-batch: gradients, then the optimizer's update. Returns J. Allocates nothing once warm.</summary>
@@ -990,6 +1038,8 @@ public static class Trainer
             {
                 model.Regularizer = regularization;
             }
+
+            model.TrainingClassWeights = ClassWeightsFor(model, options);
         }
     }
 }

@@ -59,6 +59,7 @@ internal static class TrainingCheckpoint
             ["validation_split"] = SplitText(options),
             ["validation_split_seed"] = SplitSeedText(model, options),
             ["regularization"] = Penalty(model, options).Name,
+            ["class_weights"] = ClassWeightsText(options),
             ["optimizer_settings"] = optimizer.DescribeSettings(),
             ["callback_states"] = string.Join(",", Enumerable.Range(0, callbacks.Count).Where(i => callbacks[i] is ICheckpointedCallback).Select(i => i.ToString(inv))),
         };
@@ -391,6 +392,11 @@ internal static class TrainingCheckpoint
             throw Bad(path, $"it continues with regularization {Clip(savedPenalty, 200)} but this run would train with {Penalty(model, options).Name}; resume with the same penalty (TrainingOptions.Regularization, or the model's Regularizer when that is null; the one the run had when the checkpoint was written, if a callback changed it)");
         }
 
+        if (meta.TryGetValue("class_weights", out var savedWeights) && savedWeights != ClassWeightsText(options))
+        {
+            throw Bad(path, $"it continues with {WeightsText(Clip(savedWeights, 200))} but the options have {WeightsText(ClassWeightsText(options))}, which weigh the cost otherwise; resume with the same ClassWeights (the ones the run had when the checkpoint was written, if a callback changed them)");
+        }
+
         return new Resume<T>(epoch, step, rate, initialRate, new ModelState<T>(weights), optimizerState, randoms, shuffle, history, callbackImports);
     }
 
@@ -413,6 +419,13 @@ internal static class TrainingCheckpoint
     // The penalty the next epoch trains with (the options' replaces the model's when that epoch starts).
     private static Regularizer Penalty<T>(Model<T> model, TrainingOptions<T> options)
         where T : unmanaged, IFloatingPointIeee754<T> => options.Regularization ?? model.Regularizer;
+
+    // TrainingOptions.ClassWeights as the checkpoint records them: "" for none, else the weights, comma-separated.
+    private static string ClassWeightsText<T>(TrainingOptions<T> options)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        options.ClassWeights is { } weights ? string.Join(",", weights.Select(w => w.ToString("R", CultureInfo.InvariantCulture))) : string.Empty;
+
+    private static string WeightsText(string recorded) => recorded.Length == 0 ? "no class weights" : $"ClassWeights [{recorded}]";
 
     // The schedule as the checkpoint records it: its description, or "" for none (no schedule describes itself as "").
     private static string DescribeDecay(LearningRateSchedule? decay) => decay?.Describe() ?? string.Empty;

@@ -34,6 +34,65 @@ public sealed class TrainingOptions<T>
     /// </summary>
     public Regularizer? Regularization { get; set; }
 
+    /// <summary>
+    /// Per-class weights of the training cost for imbalanced classes (Keras's <c>class_weight</c>, PyTorch's
+    /// <c>CrossEntropyLoss(weight=w)</c>); null (every class weighs 1) by default. One weight wⱼ ≥ 0 per class, indexed by
+    /// label: C for a softmax output, 2 (w₀ for y = 0, w₁ for y = 1) for a single sigmoid output. Each training row's
+    /// cross-entropy is weighted by its targets: Lᵢ = −Σⱼ wⱼ·yⱼ⁽ⁱ⁾·log ŷⱼ⁽ⁱ⁾ (softmax; a one-hot row weighs w of its class),
+    /// Lᵢ = −[w₁·y·log ŷ + w₀·(1 − y)·log(1 − ŷ)] (sigmoid), and J = (1/m)·Σᵢ Lᵢ + the weight penalty, so dZ = (ŷⱼ·Σₖ wₖ·yₖ −
+    /// wⱼ·yⱼ)/m. The mean is over the m rows of the mini-batch, as Keras and PyTorch's probability targets divide; PyTorch
+    /// with class-index targets divides by Σᵢ w of each row's class instead, which differs by a factor per mini-batch (the
+    /// same direction, another step size). <see cref="DataSet{T}.BalancedClassWeights"/> gives scikit-learn's
+    /// <c>class_weight="balanced"</c>, m/(C·count of the class).
+    /// <para>
+    /// Only training is weighted: the training cost in the history is the weighted J (as Keras reports), while the dev cost,
+    /// <see cref="Model{T}.Evaluate(Tensor{T}, Tensor{T})"/> and every metric are unweighted. Fit reads the weights at the start
+    /// of every epoch (a callback may change them; they round to the model's element type) and a checkpoint records
+    /// the ones the next epoch uses: a resume with others is refused. Setting copies the values.
+    /// </para>
+    /// </summary>
+    /// <exception cref="ArgumentException">Set to weights that are empty, negative, NaN, ±∞ or all 0.</exception>
+    /// <remarks>
+    /// <see cref="Trainer.Fit{T}"/> refuses weights for a regression, a multi-label sigmoid output, a <see cref="CustomLoss"/>,
+    /// or of another count than the model's classes (<see cref="Model{T}.ClassCount"/>), and a weight the element type
+    /// rounds to ∞, naming the weight.
+    /// </remarks>
+    public IReadOnlyList<double>? ClassWeights
+    {
+        get => _classWeights;
+        set
+        {
+            if (value is null)
+            {
+                _classWeights = null;
+                return;
+            }
+
+            var copy = value.ToArray();
+            if (copy.Length == 0)
+            {
+                throw new ArgumentException("ClassWeights is empty: give one weight per class, or null for none", nameof(value));
+            }
+
+            for (int j = 0; j < copy.Length; j++)
+            {
+                if (!(copy[j] >= 0) || !double.IsFinite(copy[j]))
+                {
+                    throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"ClassWeights[{j}] = {copy[j]:R}: each class weight must be finite and ≥ 0"), nameof(value));
+                }
+            }
+
+            if (Array.TrueForAll(copy, w => w == 0))
+            {
+                throw new ArgumentException("ClassWeights are all 0, which would train nothing: give at least one class a weight > 0", nameof(value));
+            }
+
+            _classWeights = Array.AsReadOnly(copy);
+        }
+    }
+
+    private System.Collections.ObjectModel.ReadOnlyCollection<double>? _classWeights;
+
     /// <summary>The number of passes over the training data (≥ 1); 10 by default.</summary>
     public int Epochs { get; set; } = 10;
 
