@@ -484,6 +484,12 @@ public sealed class Model<T>
     /// Non-finite input gives non-finite output, as in PyTorch, and never a plausible number: every output of a row of X
     /// that holds NaN or ±∞ is NaN (the other rows are unaffected). <see cref="PredictClasses"/> and
     /// <see cref="Evaluate(Tensor{T}, Tensor{T})"/>, which cannot express that, throw instead.
+    /// <para>For a few rows (up to 32, e.g. one example per call) each Dense layer multiplies by a Wᵀ packed on the
+    /// first such call and kept while W is unchanged (any write to W — a span or indexer, an optimizer step, Fit,
+    /// LoadWeights, RestoreState — packs it again on the next call): a single-example Predict does not repack the weights
+    /// (29 → 12 µs for 784-256-128-10), at the cost of one packed copy of the weights held beside them. The outputs are
+    /// bit-identical either way. Writing the weights from one thread while another predicts is a race, as it always was.
+    /// For no allocation at all, use <see cref="CreatePredictor"/>.</para>
     /// </remarks>
     public Tensor<T> Predict(Tensor<T> x)
     {
@@ -612,11 +618,12 @@ public sealed class Model<T>
             for (int start = 0; start < input.RowCount; start += chunk)
             {
                 int count = Math.Min(chunk, input.RowCount - start);
-                var a = input.Rows(start, count);
+                bool whole = count == input.RowCount; // one chunk: no views to allocate
+                var a = whole ? input : input.Rows(start, count);
                 for (int l = 0; l < _layers.Length; l++)
                 {
                     int width = _layers[l].OutputSize;
-                    var output = l == _layers.Length - 1 ? result.Rows(start, count)
+                    var output = l == _layers.Length - 1 ? (whole ? result : result.Rows(start, count))
                         : scratch?.Get(l % 2, count, width) ?? shared?.Get(l + 1, count, width) ?? new Tensor<T>(count, width);
                     _layers[l].Infer(a, output);
                     a = output;

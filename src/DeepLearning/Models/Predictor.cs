@@ -275,7 +275,7 @@ public sealed class Predictor<T>
             : base(dense.OutputSize)
         {
             _k = dense.InputSize;
-            _weightT = Gemm.PackB(Transpose.Transposed, dense.InputSize, dense.OutputSize, dense.Weight.Value.ReadOnlySpan, dense.InputSize);
+            _weightT = dense.InferencePack(); // immutable: a later write to W packs a new one for the model
             _bias = dense.Bias?.Value.ReadOnlySpan.ToArray();
             _activation = Dense<T>.Fused(dense.Activation);
             _slope = T.CreateTruncating(dense.LeakySlope);

@@ -108,6 +108,7 @@ public abstract class Optimizer
         {
             var p = parameters[i];
             Update(p, slots == 0 ? [] : GetOrCreateState(p, slots), alpha, t);
+            p.Value.MarkWritten(); // the update is over: a copy of W taken while it ran (a packed Wᵀ for inference) is stale
         }
     }
 

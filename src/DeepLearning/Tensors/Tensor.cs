@@ -37,6 +37,11 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     private readonly int _offset;
     private readonly int[] _shape;
 
+    // Counts the accesses that can write the storage (Span, Row, First, the indexers' setters), shared with every view of
+    // it: a cache derived from the contents (a Dense layer's packed Wᵀ for inference) is valid while the count is unchanged.
+    // Made when first needed (a count read, or a view made), so a tensor nobody caches from allocates nothing more.
+    private WriteCounter? _writes;
+
     /// <summary>Allocates a zero-filled tensor of the given shape (rank 1 to 4).</summary>
     /// <param name="shape">The size of each dimension; each must be non-negative. A zero dimension makes an empty tensor
     /// whatever the others are, e.g. (2³¹ − 1, 0).</param>
@@ -62,16 +67,38 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         }
 
         var (data, offset) = AllocateAligned(Product(shape));
-        return new Tensor<T>(data, offset, shape);
+        return new Tensor<T>(data, offset, shape, null);
     }
 
-    private Tensor(T[] data, int offset, int[] shape)
+    private Tensor(T[] data, int offset, int[] shape, WriteCounter? writes)
     {
         _data = data;
         _offset = offset;
         _shape = shape;
+        _writes = writes;
         Length = Product(shape);
     }
+
+    /// <summary>
+    /// How many times this tensor's storage (shared with its views) has been handed out for writing: a cache computed from
+    /// the contents while the count was c stays valid as long as it is still c. Writers that hold a span across a long
+    /// update call <see cref="MarkWritten"/> when done, so a cache taken while they wrote is seen as stale.
+    /// </summary>
+    internal long WriteCount => Volatile.Read(ref Writes.Count);
+
+    /// <summary>Counts one more write to the storage (see <see cref="WriteCount"/>). A plain increment, cheap enough for
+    /// the indexers: two threads writing one tensor at once may count one write for both, which still changes the count.
+    /// Without a counter yet nothing has read the count, so there is nothing to invalidate.</summary>
+    internal void MarkWritten()
+    {
+        if (_writes is { } writes)
+        {
+            writes.Count++;
+        }
+    }
+
+    // The shared counter, made on first use; two threads making it at once agree on one.
+    private WriteCounter Writes => _writes ?? Interlocked.CompareExchange(ref _writes, new WriteCounter(), null) ?? _writes;
 
     /// <summary>The size of each dimension. The returned array is a copy.</summary>
     public int[] Shape => (int[])_shape.Clone();
@@ -100,7 +127,14 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     }
 
     /// <summary>A span over every element, in row-major order.</summary>
-    public Span<T> Span => _data.AsSpan(_offset, Length);
+    public Span<T> Span
+    {
+        get
+        {
+            MarkWritten();
+            return _data.AsSpan(_offset, Length);
+        }
+    }
 
     /// <summary>The same elements as <see cref="Span"/>, read-only.</summary>
     public ReadOnlySpan<T> ReadOnlySpan => _data.AsSpan(_offset, Length);
@@ -114,38 +148,62 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         }
 
         int rl = RowLength;
+        MarkWritten();
         return _data.AsSpan(_offset + (row * rl), rl);
     }
 
     /// <summary>A reference to the first element, for kernels that have validated their bounds.</summary>
-    internal ref T First => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_data), _offset);
+    internal ref T First
+    {
+        get
+        {
+            MarkWritten();
+            return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_data), _offset);
+        }
+    }
 
     /// <summary>Element of a rank-1 tensor.</summary>
     public T this[int i]
     {
         get => _data[_offset + Index(i)];
-        set => _data[_offset + Index(i)] = value;
+        set
+        {
+            MarkWritten();
+            _data[_offset + Index(i)] = value;
+        }
     }
 
     /// <summary>Element (i, j) of a rank-2 tensor.</summary>
     public T this[int i, int j]
     {
         get => _data[_offset + Index(i, j)];
-        set => _data[_offset + Index(i, j)] = value;
+        set
+        {
+            MarkWritten();
+            _data[_offset + Index(i, j)] = value;
+        }
     }
 
     /// <summary>Element (i, j, k) of a rank-3 tensor.</summary>
     public T this[int i, int j, int k]
     {
         get => _data[_offset + Index(i, j, k)];
-        set => _data[_offset + Index(i, j, k)] = value;
+        set
+        {
+            MarkWritten();
+            _data[_offset + Index(i, j, k)] = value;
+        }
     }
 
     /// <summary>Element (i, j, k, l) of a rank-4 tensor.</summary>
     public T this[int i, int j, int k, int l]
     {
         get => _data[_offset + Index(i, j, k, l)];
-        set => _data[_offset + Index(i, j, k, l)] = value;
+        set
+        {
+            MarkWritten();
+            _data[_offset + Index(i, j, k, l)] = value;
+        }
     }
 
     /// <summary>A (rows, cols) view of this tensor's first rows·cols elements (internal scratch buffers), sharing storage.</summary>
@@ -156,7 +214,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
             throw new ArgumentOutOfRangeException(nameof(rows), $"a ({rows}, {cols}) view does not fit in a tensor of {Length} elements");
         }
 
-        return new Tensor<T>(_data, _offset, [rows, cols]);
+        return new Tensor<T>(_data, _offset, [rows, cols], Writes);
     }
 
     /// <summary>
@@ -172,7 +230,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
 
         var shape = (int[])_shape.Clone();
         shape[0] = count;
-        return new Tensor<T>(_data, _offset + (start * RowLength), shape);
+        return new Tensor<T>(_data, _offset + (start * RowLength), shape, Writes);
     }
 
     /// <summary>
@@ -209,7 +267,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
             throw new ArgumentException($"cannot reshape a tensor of shape {ShapeString(_shape)} ({Length} elements) to {ShapeString(shape)} ({Product(s)} elements)", nameof(shape));
         }
 
-        return new Tensor<T>(_data, _offset, s);
+        return new Tensor<T>(_data, _offset, s, Writes);
     }
 
     /// <summary>A deep copy with freshly allocated, aligned storage.</summary>
@@ -244,13 +302,22 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         ArgumentNullException.ThrowIfNull(destination);
         RequireSameShape(this, destination, nameof(destination));
         ReadOnlySpan.CopyTo(destination.Span);
+        destination.MarkWritten();
     }
 
     /// <summary>Sets every element to <paramref name="value"/>.</summary>
-    public void Fill(T value) => Span.Fill(value);
+    public void Fill(T value)
+    {
+        Span.Fill(value);
+        MarkWritten();
+    }
 
     /// <summary>Sets every element to zero.</summary>
-    public void Clear() => Span.Clear();
+    public void Clear()
+    {
+        Span.Clear();
+        MarkWritten();
+    }
 
     /// <summary>True when both tensors have the same shape.</summary>
     public bool SameShape(Tensor<T> other) => other is not null && _shape.AsSpan().SequenceEqual(other._shape);
@@ -499,4 +566,10 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         int offset = misalign == 0 ? 0 : (Alignment - misalign) / sizeof(T);
         return (data, offset);
     }
+}
+
+/// <summary>The write count a tensor shares with its views (see <c>Tensor&lt;T&gt;.WriteCount</c>).</summary>
+internal sealed class WriteCounter
+{
+    public long Count;
 }

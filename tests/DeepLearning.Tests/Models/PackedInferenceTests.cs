@@ -1,0 +1,173 @@
+using System.Numerics;
+
+namespace DeepLearning.Tests.Models;
+
+/// <summary>
+/// Inference on a few rows multiplies by a Wᵀ each Dense layer packs once and keeps while W is unchanged: the outputs are
+/// bit-identical to the unpacked product's, and every way of writing W (spans, indexers, views, Fill, CopyTo, an
+/// optimizer step, Fit, LoadWeights, RestoreState) makes the next call pack again.
+/// </summary>
+public sealed class PackedInferenceTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("dl-packed-inference-tests").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static Model<T> NewModel<T>(int seed)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        Model.Sequential<T>(37).Dense(70).BatchNorm().LeakyReLU(0.1).Dense(33, Activation.Tanh).Dense(5).Softmax().Build(seed: seed);
+
+    private static Tensor<T> Inputs<T>(int m, int seed)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var r = new RandomSource(seed);
+        var x = new Tensor<T>(m, 37);
+        var s = x.Span;
+        for (int i = 0; i < s.Length; i++)
+        {
+            s[i] = T.CreateTruncating(r.NextGaussian());
+        }
+
+        return x;
+    }
+
+    // Each row predicted alone (the packed path) against all rows at once (above PackedInferenceRows: packed per call).
+    private static void RowsAloneMatchTheBatch<T>(Model<T> model, Tensor<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        x.RowCount.Should().BeGreaterThan(Dense<T>.PackedInferenceRows);
+        var all = model.Predict(x);
+        for (int i = 0; i < x.RowCount; i++)
+        {
+            model.Predict(x.Rows(i, 1)).ReadOnlySpan.SequenceEqual(all.Rows(i, 1).ReadOnlySpan).Should().BeTrue($"row {i} alone ({typeof(T).Name})");
+        }
+    }
+
+    [Fact]
+    public void Few_rows_are_bit_identical_to_the_same_rows_in_a_large_batch()
+    {
+        var xf = Inputs<float>(40, seed: 1);
+        var model = NewModel<float>(seed: 2);
+        RowsAloneMatchTheBatch(model, xf);
+        var all = model.Predict(xf);
+        foreach (int m in new[] { 2, 3, 5, 6, 7, 8, 13, 31, 32 })
+        {
+            model.Predict(xf.Rows(3, m)).ReadOnlySpan.SequenceEqual(all.Rows(3, m).ReadOnlySpan).Should().BeTrue($"{m} rows");
+        }
+
+        RowsAloneMatchTheBatch(NewModel<double>(seed: 2), Inputs<double>(40, seed: 1));
+    }
+
+    [Fact]
+    public void Every_way_of_writing_the_weights_is_seen_by_the_next_prediction()
+    {
+        var model = NewModel<float>(seed: 3);
+        var x = Inputs<float>(40, seed: 4);
+        var dense = (Dense<float>)model.Layers[0];
+        var w = dense.Weight.Value;
+        string path = Path.Combine(_dir, "other.safetensors");
+        NewModel<float>(seed: 11).Save(path);
+        var state = NewModel<float>(seed: 12).CaptureState();
+
+        var writes = new (string Name, Action Write)[]
+        {
+            ("Span", () => w.Span[5] += 0.5f),
+            ("Row", () => w.Row(3)[7] -= 0.25f),
+            ("indexer", () => w[2, 4] = 1.5f),
+            ("a Reshape view's Span", () => w.Reshape(-1).Span[100] = -2f),
+            ("a Rows view's indexer", () => w.Rows(10, 5)[1, 1] = 3f),
+            ("Fill of a view", () => w.Rows(20, 1).Fill(0.125f)),
+            ("CopyTo", () => NewModel<float>(seed: 13).Layers.OfType<Dense<float>>().First().Weight.Value.CopyTo(w)),
+            ("Clear of a row view", () => w.Rows(0, 1).Clear()),
+            ("an optimizer step", () =>
+            {
+                model.ComputeGradients(x, OneHot(x.RowCount));
+                new Adam(0.05).Step(model.Parameters);
+            }),
+            ("Trainer.Step", () => Trainer.Step(model, new GradientDescent(0.5), x, OneHot(x.RowCount))),
+            ("Fit", () => model.Fit(x, OneHot(x.RowCount), new TrainingOptions<float> { Epochs = 1, BatchSize = 8, Optimizer = new Adam(0.05) })),
+            ("LoadWeights", () => model.LoadWeights(path)),
+            ("RestoreState", () => model.RestoreState(state)),
+        };
+
+        foreach (var (name, write) in writes)
+        {
+            var before = model.Predict(x.Rows(0, 1)).ToArray(); // packs (or reuses) Wᵀ
+            write();
+            var alone = model.Predict(x.Rows(0, 1));
+            var batch = model.Predict(x).Rows(0, 1);
+            alone.ReadOnlySpan.SequenceEqual(batch.ReadOnlySpan).Should().BeTrue($"after a write by {name}, one row is predicted with the new weights");
+            alone.ToArray().Should().NotEqual(before, $"the write by {name} changed the output");
+        }
+    }
+
+    private static Tensor<float> OneHot(int m)
+    {
+        var y = new Tensor<float>(m, 5);
+        for (int i = 0; i < m; i++)
+        {
+            y[i, i % 5] = 1;
+        }
+
+        return y;
+    }
+
+    [Fact]
+    public void Reading_the_weights_keeps_the_packed_copy()
+    {
+        var model = NewModel<float>(seed: 5);
+        var dense = (Dense<float>)model.Layers[0];
+        var x = Inputs<float>(1, seed: 6);
+        model.Predict(x);
+        var packed = dense.InferencePack();
+        _ = dense.Weight.Value.ReadOnlySpan[0];
+        _ = dense.Weight.Value[0, 0];
+        _ = dense.Weight.Value.Equals(dense.Weight.Value.Clone());
+        model.Predict(x);
+        dense.InferencePack().Should().BeSameAs(packed, "reads do not count as writes");
+        model.CreatePredictor();
+        dense.InferencePack().Should().BeSameAs(packed);
+        _ = dense.Weight.Value.Span;
+        dense.InferencePack().Should().NotBeSameAs(packed, "a span handed out may have been written");
+    }
+
+    [Fact]
+    public void Views_share_the_write_count_of_their_storage()
+    {
+        var t = new Tensor<float>(4, 6);
+        long c0 = t.WriteCount;
+        _ = t.ReadOnlySpan;
+        _ = t[1, 1];
+        t.WriteCount.Should().Be(c0, "reads are not writes");
+        t.Rows(1, 2).Span[0] = 1;
+        t.WriteCount.Should().BeGreaterThan(c0);
+        long c1 = t.WriteCount;
+        t.Reshape(24)[3] = 2;
+        t.WriteCount.Should().BeGreaterThan(c1);
+        var clone = t.Clone();
+        long c2 = t.WriteCount;
+        clone.Span[0] = 5;
+        t.WriteCount.Should().Be(c2, "a clone has storage of its own");
+    }
+
+    [Fact]
+    public void Threads_predicting_single_rows_at_once_agree_with_the_batch()
+    {
+        var model = NewModel<float>(seed: 7);
+        var x = Inputs<float>(64, seed: 8);
+        var all = model.Predict(x);
+        var wrong = 0;
+        Parallel.For(0, 4, t =>
+        {
+            for (int rep = 0; rep < 50; rep++)
+            {
+                int i = ((t * 50) + rep) % 64;
+                if (!model.Predict(x.Rows(i, 1)).ReadOnlySpan.SequenceEqual(all.Rows(i, 1).ReadOnlySpan))
+                {
+                    Interlocked.Increment(ref wrong);
+                }
+            }
+        });
+        wrong.Should().Be(0);
+    }
+}
