@@ -175,7 +175,10 @@ public sealed class ModelBuilder<T>
         return this;
     }
 
-    /// <summary>A fully connected layer: Z = A·Wᵀ + b, A = g(Z). W is (units, n[l-1]).</summary>
+    /// <summary>
+    /// A fully connected layer: Z = A·Wᵀ + b, A = g(Z). W is (units, n[l-1]) and must fit in one tensor: n[l-1] × units at
+    /// most <see cref="Tensor.MaxLength"/> values, which <see cref="Build(ulong)"/> checks.
+    /// </summary>
     /// <param name="units">n[l].</param>
     /// <param name="activation">g (Linear by default: add an activation layer or pass one here).</param>
     /// <param name="init">
@@ -342,7 +345,9 @@ public sealed class ModelBuilder<T>
     /// <summary>Creates the model from a 64-bit seed.</summary>
     /// <exception cref="InvalidOperationException">
     /// The model has no layers; a layer follows the output softmax or sigmoid (and no <see cref="CustomLoss"/> was given);
-    /// a custom layer's factory returned null or a layer of other widths than declared; or the loss does not suit the output.
+    /// a Dense layer is too wide for one tensor (its W, n[l-1] inputs × n[l] units, is more than <see cref="Tensor.MaxLength"/>
+    /// values; refused, naming the layer, before any weights are drawn); a custom layer's factory returned null or a layer of
+    /// other widths than declared; or the loss does not suit the output.
     /// </exception>
     /// <exception cref="ArgumentOutOfRangeException">A loss setting does not hold in <typeparamref name="T"/> (Huber's δ rounds to 0).</exception>
     public Model<T> Build(ulong seed)
@@ -353,6 +358,7 @@ public sealed class ModelBuilder<T>
         }
 
         CheckOutputActivationLast();
+        CheckWidths();
         var random = new RandomSource(seed);
         var layers = new List<ILayer<T>>();
 
@@ -494,6 +500,46 @@ public sealed class ModelBuilder<T>
             throw new InvalidOperationException(
                 $"{call[1..]} at position {i + 1} follows {where}, but the output activation must be the last layer: the loss is chosen from the last layer, so this model would silently be a regression ({_regressionLoss?.Name ?? "MeanSquaredError"}) on {name.ToLowerInvariant()} outputs instead of a classifier. " +
                 $"Put {call} before the output layer ({call}.Dense({s.Output}).{name}()), or pass a CustomLoss with .Loss(...) to train on this output as it is");
+        }
+    }
+
+    /// <summary>
+    /// Refuses, before any layer is made, a Dense whose W (n[l] × n[l-1] values) is more than a tensor holds
+    /// (<see cref="Tensor.MaxLength"/>), or another layer one row of whose outputs is: the tensor constructor's message
+    /// named only a shape. Positions and names are counted as <see cref="Build(ulong)"/> counts them.
+    /// </summary>
+    private void CheckWidths()
+    {
+        int position = 0;
+        for (int i = 0; i < _specs.Count; i++, position++)
+        {
+            var s = _specs[i];
+            if (s.Kind == SpecKind.Dense)
+            {
+                long weights = (long)s.Input * s.Output;
+                if (weights > Tensor.MaxLength)
+                {
+                    int most = Tensor.MaxLength / s.Input;
+                    string advice = most >= 1 ? $"give it at most {most} units, or fewer inputs" : $"its {s.Input} inputs alone are more than a row of W can hold: give the model fewer inputs";
+                    throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                        $"Dense({s.Output}) at position {i} (layer '{Index(position)}') is too wide: its W would be {s.Input} inputs × {s.Output} units = {weights} values, more than the {Tensor.MaxLength} a tensor holds (Tensor.MaxLength); {advice}"));
+                }
+
+                var (activation, _, last) = ResolveDense(i);
+                if (activation != DeepLearning.Activation.Linear)
+                {
+                    position++;
+                }
+
+                i = last;
+            }
+            else if (s.Output > Tensor.MaxLength)
+            {
+                // Only the input (n_x) or a custom layer's declared width can be this wide: every Dense is checked above.
+                string what = s.Kind == SpecKind.Custom ? $"custom layer (.Add(factory, {s.Output}))" : s.Kind.ToString();
+                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                    $"{what} at position {i} (layer '{Index(position)}') is too wide: one row of its {s.Output} outputs is more than the {Tensor.MaxLength} values a tensor holds (Tensor.MaxLength)"));
+            }
         }
     }
 
