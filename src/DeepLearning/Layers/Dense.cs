@@ -38,6 +38,10 @@ public sealed class Dense<T> : ILayer<T>
     /// <param name="useBias">Whether the layer has b.</param>
     /// <param name="leakySlope">The leaky-ReLU slope, in [0, 1).</param>
     /// <param name="biasInitializer">How b is initialized (drawn after W, with fan-in n[l-1]); null or <see cref="Init.Zeros"/> starts it at 0.</param>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// A size is below 1, W's <paramref name="inputSize"/> × <paramref name="units"/> values are more than
+    /// <see cref="Tensor.MaxLength"/>, <paramref name="activation"/> is not a defined value, or <paramref name="leakySlope"/> is not in [0, 1).
+    /// </exception>
     public Dense(int inputSize, int units, Activation activation, Initializer initializer, RandomSource random, bool useBias = true, double leakySlope = 0.01, Initializer? biasInitializer = null)
     {
         if (inputSize < 1)
@@ -48,6 +52,12 @@ public sealed class Dense<T> : ILayer<T>
         if (units < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(units), units, $"units must be ≥ 1; received {units}");
+        }
+
+        if ((long)inputSize * units > Tensor.MaxLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(units), units, string.Create(CultureInfo.InvariantCulture,
+                $"W of inputSize × units = {inputSize} × {units} = {(long)inputSize * units} values is more than the {Tensor.MaxLength} a tensor holds (Tensor.MaxLength)"));
         }
 
         if (!Enum.IsDefined(activation))

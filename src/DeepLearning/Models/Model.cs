@@ -127,6 +127,54 @@ public sealed class Model<T>
     /// <summary><see cref="ChunkRows"/> for this model's widest layer (or input).</summary>
     internal int RowsPerChunk(int preferred) => ChunkRows(preferred, _widest);
 
+    /// <summary>
+    /// The most rows one training pass (or unchunked inference pass) can take: every layer keeps a (rows, its width) buffer,
+    /// which must hold at most <see cref="Tensor.MaxLength"/> values.
+    /// </summary>
+    internal int MaxBatchRows => Tensor.MaxLength / Math.Max(1, _widest);
+
+    /// <summary>
+    /// The input or first layer whose (rows, width) buffer would be more than a tensor holds for <paramref name="rows"/>
+    /// rows, described for a message ("layer '0' (Dense, 40000 units)") with its width; null when all of them fit.
+    /// </summary>
+    internal (string What, int Width)? TooWideFor(long rows)
+    {
+        if (rows * _widest <= Tensor.MaxLength)
+        {
+            return null;
+        }
+
+        if (rows * InputSize > Tensor.MaxLength)
+        {
+            return ($"the input (n_x = {InputSize} features)", InputSize);
+        }
+
+        // A loop, not First(lambda): a lambda capturing rows would allocate its closure on every call, in the training step.
+        foreach (var layer in _layers)
+        {
+            if (rows * layer.OutputSize > Tensor.MaxLength)
+            {
+                return ($"layer '{layer.Name}' ({layer.Kind}, {layer.OutputSize} units)", layer.OutputSize);
+            }
+        }
+
+        return null; // unreachable: _widest is the input's or a layer's width
+    }
+
+    /// <summary>
+    /// Refuses X of more rows than one pass through the layers can take (<see cref="MaxBatchRows"/>), naming the layer, where
+    /// the layer's buffer would otherwise fail with only a tensor shape to show. Predict and Evaluate split X into chunks instead.
+    /// </summary>
+    private void CheckPassRows(Tensor<T> x)
+    {
+        if (TooWideFor(x.RowCount) is { } wide)
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"X of {x.RowCount} rows is too many for one pass: through {wide.What} they need {x.RowCount} × {wide.Width} = {(long)x.RowCount * wide.Width} values, more than the {Tensor.MaxLength} a tensor holds (Tensor.MaxLength); pass at most {MaxBatchRows} rows at a time (Predict and Evaluate split X into chunks themselves)"),
+                nameof(x));
+        }
+    }
+
     [ThreadStatic]
     private static InferenceScratch? _inferenceScratch;
 
@@ -322,12 +370,17 @@ public sealed class Model<T>
     /// is active and batch norm uses batch statistics. The result is a buffer owned by the last layer, in the network's
     /// own units (before any <see cref="TargetTransform"/> is undone).
     /// </summary>
+    /// <exception cref="ArgumentException">
+    /// X is not (m, n_x), or has so many rows that a layer's activations, m × its units, would be more than
+    /// <see cref="Tensor.MaxLength"/> values (the layer is named).
+    /// </exception>
     public Tensor<T> Forward(Tensor<T> x, bool training) => ForwardWithTail(x, training, tail: null);
 
     // The forward pass, calling tail (if any) just before the last dense layer (or at the end when there is none).
     private Tensor<T> ForwardWithTail(Tensor<T> x, bool training, Action? tail)
     {
         CheckInput(x, nameof(x));
+        CheckPassRows(x);
         var a = TransformInputInto(x);
         for (int l = 0; l < _layers.Length; l++)
         {
@@ -356,7 +409,9 @@ public sealed class Model<T>
     /// <param name="y">Y (m, C): one-hot (or probability) rows for softmax, values in [0, 1] for sigmoid, or regression targets in original units.</param>
     /// <exception cref="ArgumentException">
     /// The shapes do not match the model, X holds no rows, or Y does not suit the loss as <see cref="Evaluate(Tensor{T}, Tensor{T})"/>
-    /// requires (probability rows for softmax, values in [0, 1] for sigmoid; the first offending row is named).
+    /// requires (probability rows for softmax, values in [0, 1] for sigmoid; the first offending row is named). Or X has so
+    /// many rows that a layer's activations, m × its units, would be more than <see cref="Tensor.MaxLength"/> values (the
+    /// layer is named); nothing is computed.
     /// </exception>
     /// <exception cref="InvalidDataException">Y holds NaN or ±∞ (the cell is named).</exception>
     public double ComputeGradients(Tensor<T> x, Tensor<T> y)
@@ -454,7 +509,9 @@ public sealed class Model<T>
     /// <exception cref="ArgumentException">
     /// The shapes do not match the model, X holds no rows (the cost of no examples is undefined: the regularization
     /// term alone would come back), or Y does not suit the loss as <see cref="Evaluate(Tensor{T}, Tensor{T})"/>
-    /// requires (probability rows for softmax, values in [0, 1] for sigmoid; the first offending row is named).
+    /// requires (probability rows for softmax, values in [0, 1] for sigmoid; the first offending row is named). Or X has so
+    /// many rows that a layer's activations, m × its units, would be more than <see cref="Tensor.MaxLength"/> values (the
+    /// layer is named; <see cref="Evaluate(Tensor{T}, Tensor{T})"/> splits X into chunks and has no such limit).
     /// </exception>
     /// <exception cref="InvalidDataException">Y holds NaN or ±∞ (the cell is named).</exception>
     public double Cost(Tensor<T> x, Tensor<T> y, bool training)
@@ -1087,6 +1144,7 @@ public sealed class Model<T>
     internal (Tensor<T> Logits, Tensor<T> Output) InferLogitsAndOutput(Tensor<T> x, InferenceBuffers? buffers = null)
     {
         CheckInput(x, nameof(x));
+        CheckPassRows(x); // Predict and Evaluate pass chunks that fit; Cost in inference mode passes X whole
         Tensor<T> a;
         if (buffers is null || _inputTransform is null)
         {

@@ -62,8 +62,12 @@ public static class Model
 /// <remarks>
 /// At <see cref="Build(int)"/>: a linear Dense immediately followed by BatchNorm gets no bias unless asked for (the
 /// batch mean would subtract b out); every other Dense keeps it; a Dense's default initializer is chosen from the activation that follows it (He for ReLU and
-/// leaky ReLU, Xavier otherwise); an activation directly after a linear Dense is fused into that Dense's GEMM
-/// epilogue (except the output sigmoid/softmax, which the loss needs separate). Parameter names are the indices
+/// leaky ReLU, Xavier otherwise), looking past BatchNorm and Dropout; an activation directly after a linear Dense is fused into that Dense's GEMM
+/// epilogue (except the output sigmoid/softmax, which the loss needs separate). An explicit
+/// <c>.Activation(Activation.Linear)</c> is the identity and every one of these rules looks past it: right after a linear
+/// Dense it is no layer at all (<c>.Dense(64).Activation(Activation.Linear).BatchNorm()</c> builds the model
+/// <c>.Dense(64).BatchNorm()</c> does), and elsewhere it is an identity layer with its own index, as <c>nn.Identity</c>.
+/// Parameter names are the indices
 /// of the equivalent <c>nn.Sequential</c>, so state_dicts move both ways: a Dense with an activation counts as
 /// Linear plus the activation module, so <c>.Dense(64, Activation.ReLU).Dense(10)</c> and
 /// <c>.Dense(64).ReLU().Dense(10)</c> both name their tensors "0.weight", "0.bias", "2.weight", "2.bias", as
@@ -171,14 +175,21 @@ public sealed class ModelBuilder<T>
         return this;
     }
 
-    /// <summary>A fully connected layer: Z = A·Wᵀ + b, A = g(Z). W is (units, n[l-1]).</summary>
+    /// <summary>
+    /// A fully connected layer: Z = A·Wᵀ + b, A = g(Z). W is (units, n[l-1]) and must fit in one tensor: n[l-1] × units at
+    /// most <see cref="Tensor.MaxLength"/> values, which <see cref="Build(ulong)"/> checks.
+    /// </summary>
     /// <param name="units">n[l].</param>
     /// <param name="activation">g (Linear by default: add an activation layer or pass one here).</param>
     /// <param name="init">
     /// The weight initializer; by default <see cref="Init.He"/> before ReLU-family activations (the course's choice),
-    /// <see cref="Init.Xavier"/> otherwise. <see cref="Init.PyTorchLinear"/> reproduces PyTorch's <c>nn.Linear</c>.
+    /// <see cref="Init.Xavier"/> otherwise, judged for a linear Dense by the first activation after it other than Linear, past
+    /// BatchNorm and Dropout. <see cref="Init.PyTorchLinear"/> reproduces PyTorch's <c>nn.Linear</c>.
     /// </param>
-    /// <param name="useBias">Whether to keep b; by default true, except for a linear Dense immediately followed by BatchNorm.</param>
+    /// <param name="useBias">
+    /// Whether to keep b; by default true, except for a linear Dense immediately followed by BatchNorm (an explicit
+    /// <c>.Activation(Activation.Linear)</c> between them is the identity and changes nothing).
+    /// </param>
     /// <param name="leakySlope">Slope for <see cref="DeepLearning.Activation.LeakyReLU"/>.</param>
     /// <param name="biasInit">
     /// How b starts: <see cref="Init.Zeros"/> by default (the course); <see cref="Init.PyTorchLinear"/> for PyTorch's
@@ -259,7 +270,11 @@ public sealed class ModelBuilder<T>
         return Dropout(1 - rate);
     }
 
-    /// <summary>An activation layer g.</summary>
+    /// <summary>
+    /// An activation layer g. <see cref="DeepLearning.Activation.Linear"/> is the identity: right after a linear Dense it
+    /// adds no layer, elsewhere an identity layer, and the builder's rules for the Dense before it (no bias before BatchNorm,
+    /// the default initializer, fusing the activation) look past it.
+    /// </summary>
     public ModelBuilder<T> Activation(DeepLearning.Activation activation, double leakySlope = 0.01)
     {
         if (!Enum.IsDefined(activation))
@@ -330,7 +345,9 @@ public sealed class ModelBuilder<T>
     /// <summary>Creates the model from a 64-bit seed.</summary>
     /// <exception cref="InvalidOperationException">
     /// The model has no layers; a layer follows the output softmax or sigmoid (and no <see cref="CustomLoss"/> was given);
-    /// a custom layer's factory returned null or a layer of other widths than declared; or the loss does not suit the output.
+    /// a Dense layer is too wide for one tensor (its W, n[l-1] inputs × n[l] units, is more than <see cref="Tensor.MaxLength"/>
+    /// values; refused, naming the layer, before any weights are drawn); a custom layer's factory returned null or a layer of
+    /// other widths than declared; or the loss does not suit the output.
     /// </exception>
     /// <exception cref="ArgumentOutOfRangeException">A loss setting does not hold in <typeparamref name="T"/> (Huber's δ rounds to 0).</exception>
     public Model<T> Build(ulong seed)
@@ -341,6 +358,7 @@ public sealed class ModelBuilder<T>
         }
 
         CheckOutputActivationLast();
+        CheckWidths();
         var random = new RandomSource(seed);
         var layers = new List<ILayer<T>>();
 
@@ -355,21 +373,10 @@ public sealed class ModelBuilder<T>
             {
                 case SpecKind.Dense:
                     {
-                        var activation = s.Activation;
-                        double slope = s.Slope;
-                        bool fuse = false;
-                        if (activation == DeepLearning.Activation.Linear && i + 1 < _specs.Count && _specs[i + 1] is { Kind: SpecKind.Activation } next
-                            && next.Activation != DeepLearning.Activation.Softmax
-                            && !(next.Activation == DeepLearning.Activation.Sigmoid && i + 2 == _specs.Count))
-                        {
-                            activation = next.Activation;
-                            slope = next.Slope;
-                            fuse = true;
-                        }
-
-                        bool lastSigmoid = activation == DeepLearning.Activation.Sigmoid && i + 1 == _specs.Count;
-                        var init = s.Init ?? DefaultInitializer(i, activation);
-                        bool useBias = s.UseBias ?? !(activation == DeepLearning.Activation.Linear && i + 1 < _specs.Count && _specs[i + 1].Kind == SpecKind.BatchNorm);
+                        var (activation, slope, last) = ResolveDense(i);
+                        bool lastSigmoid = activation == DeepLearning.Activation.Sigmoid && last + 1 == _specs.Count;
+                        var init = s.Init ?? DefaultInitializer(last, activation);
+                        bool useBias = s.UseBias ?? !(activation == DeepLearning.Activation.Linear && last + 1 < _specs.Count && _specs[last + 1].Kind == SpecKind.BatchNorm);
                         if (!useBias && InitializesBias(s.BiasInit))
                         {
                             // The bias a linear Dense drops before BatchNorm: a biasInit for it would be ignored silently.
@@ -388,11 +395,7 @@ public sealed class ModelBuilder<T>
                             layers.Add(new ActivationLayer<T>(s.Output, DeepLearning.Activation.Sigmoid) { Name = Index(position) });
                         }
 
-                        if (fuse)
-                        {
-                            i++;
-                        }
-
+                        i = last;
                         continue;
                     }
 
@@ -500,18 +503,95 @@ public sealed class ModelBuilder<T>
         }
     }
 
+    /// <summary>
+    /// Refuses, before any layer is made, a Dense whose W (n[l] × n[l-1] values) is more than a tensor holds
+    /// (<see cref="Tensor.MaxLength"/>), or another layer one row of whose outputs is: the tensor constructor's message
+    /// named only a shape. Positions and names are counted as <see cref="Build(ulong)"/> counts them.
+    /// </summary>
+    private void CheckWidths()
+    {
+        int position = 0;
+        for (int i = 0; i < _specs.Count; i++, position++)
+        {
+            var s = _specs[i];
+            if (s.Kind == SpecKind.Dense)
+            {
+                long weights = (long)s.Input * s.Output;
+                if (weights > Tensor.MaxLength)
+                {
+                    int most = Tensor.MaxLength / s.Input;
+                    string advice = most >= 1 ? $"give it at most {most} units, or fewer inputs" : $"its {s.Input} inputs alone are more than a row of W can hold: give the model fewer inputs";
+                    throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                        $"Dense({s.Output}) at position {i} (layer '{Index(position)}') is too wide: its W would be {s.Input} inputs × {s.Output} units = {weights} values, more than the {Tensor.MaxLength} a tensor holds (Tensor.MaxLength); {advice}"));
+                }
+
+                var (activation, _, last) = ResolveDense(i);
+                if (activation != DeepLearning.Activation.Linear)
+                {
+                    position++;
+                }
+
+                i = last;
+            }
+            else if (s.Output > Tensor.MaxLength)
+            {
+                // Only the input (n_x) or a custom layer's declared width can be this wide: every Dense is checked above.
+                string what = s.Kind == SpecKind.Custom ? $"custom layer (.Add(factory, {s.Output}))" : s.Kind.ToString();
+                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                    $"{what} at position {i} (layer '{Index(position)}') is too wide: one row of its {s.Output} outputs is more than the {Tensor.MaxLength} values a tensor holds (Tensor.MaxLength)"));
+            }
+        }
+    }
+
     /// <summary>Whether a bias initializer would give b something other than its zeros (Zeros is what no bias amounts to).</summary>
     private static bool InitializesBias(Initializer? biasInit) => biasInit is not null && !ReferenceEquals(biasInit, Init.Zeros);
 
-    private Initializer DefaultInitializer(int i, DeepLearning.Activation activation)
+    /// <summary>
+    /// The Dense layer at <paramref name="i"/> as built: its activation g and slope, and the index of the last spec it takes
+    /// up. A linear Dense takes up the explicit Linear activations right after it (the identity: <c>.Dense(64).Activation(Activation.Linear)</c>
+    /// is <c>.Dense(64)</c>) and then the activation after them, fused into its GEMM epilogue, unless that is softmax or the
+    /// output sigmoid, which the loss needs as a layer of their own.
+    /// </summary>
+    private (DeepLearning.Activation Activation, double Slope, int Last) ResolveDense(int i)
+    {
+        var s = _specs[i];
+        if (s.Activation != DeepLearning.Activation.Linear)
+        {
+            return (s.Activation, s.Slope, i);
+        }
+
+        int last = i;
+        while (last + 1 < _specs.Count && IsIdentity(_specs[last + 1]))
+        {
+            last++;
+        }
+
+        if (last + 1 < _specs.Count && _specs[last + 1] is { Kind: SpecKind.Activation } next
+            && next.Activation != DeepLearning.Activation.Softmax
+            && !(next.Activation == DeepLearning.Activation.Sigmoid && last + 2 == _specs.Count))
+        {
+            return (next.Activation, next.Slope, last + 1);
+        }
+
+        return (DeepLearning.Activation.Linear, s.Slope, last);
+    }
+
+    /// <summary>Whether a spec is an explicit <c>.Activation(Activation.Linear)</c>: g(z) = z.</summary>
+    private static bool IsIdentity(Spec s) => s is { Kind: SpecKind.Activation, Activation: DeepLearning.Activation.Linear };
+
+    /// <summary>
+    /// He before ReLU and leaky ReLU, Xavier otherwise: from <paramref name="activation"/>, the Dense's own (or fused) g, or
+    /// when that is linear, from the first activation after spec <paramref name="last"/> that is not Linear, past BatchNorm and Dropout.
+    /// </summary>
+    private Initializer DefaultInitializer(int last, DeepLearning.Activation activation)
     {
         var g = activation;
         if (g == DeepLearning.Activation.Linear)
         {
-            // Look past BatchNorm/Dropout for the activation that will follow this layer.
-            for (int j = i + 1; j < _specs.Count; j++)
+            // Look past BatchNorm, Dropout and the identity for the activation that will follow this layer.
+            for (int j = last + 1; j < _specs.Count; j++)
             {
-                if (_specs[j].Kind is SpecKind.BatchNorm or SpecKind.Dropout)
+                if (_specs[j].Kind is SpecKind.BatchNorm or SpecKind.Dropout || IsIdentity(_specs[j]))
                 {
                     continue;
                 }

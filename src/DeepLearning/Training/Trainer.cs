@@ -56,7 +56,7 @@ public static class Trainer
     /// another model's parameters is <see cref="Optimizer.Reset"/> first, so each model trains as with a new optimizer.</para>
     /// </remarks>
     /// <exception cref="ArgumentException">An <see cref="EarlyStopping"/> or <see cref="ReduceLearningRateOnPlateau"/> watches <see cref="EarlyStoppingMonitor.DevMetric"/> or <see cref="EarlyStoppingMonitor.DevCost"/> without <see cref="TrainingOptions{T}.Validation"/>. The data's widths do not match the model, the targets do not suit the loss, the training or validation set is known to be empty, the model has batch norm and the training data one example, the callbacks list one <see cref="EarlyStopping"/> twice, or an entry of the callbacks is null. Or <see cref="TrainingOptions{T}.ValidationSplit"/> is set with <see cref="TrainingOptions{T}.Validation"/>, on data not in memory (streamed or augmented), or would leave either part without a row.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0 when that epoch starts, the weights left as the epochs before it trained them (a run capped at many epochs and ended early by a callback never reaches such a rate, so it is not checked ahead).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Epochs or BatchSize is out of range (BatchSize 1 with batch norm in the model; or so large that a mini-batch's activations in some layer, rows × its units, would be more than <see cref="Tensor.MaxLength"/> values: the layer is named), or an optimizer hyperparameter is out of range once rounded to <typeparamref name="T"/> (α that rounds to 0 or overflows, β that rounds to 1, ε that rounds to 0), checked before training and at every epoch; a rate of <see cref="TrainingOptions{T}.Decay"/> that <typeparamref name="T"/> cannot hold is named with the schedule, the epoch and α0 when that epoch starts, the weights left as the epochs before it trained them (a run capped at many epochs and ended early by a callback never reaches such a rate, so it is not checked ahead).</exception>
     /// <exception cref="InvalidDataException">The data holds NaN or ±∞ (the cell is named), a streamed source of unknown size yields no examples (found when it is first read: for validation data, after the first epoch), or <see cref="TrainingOptions{T}.ResumeFrom"/> is not a usable checkpoint for this model and these options (another batch size, decay, shuffling, weight penalty, validation split or its seed, optimizer hyperparameter, or stateful callbacks at other positions).</exception>
     /// <exception cref="TrainingDivergedException">The cost, the weights or the optimizer state (e.g. Adam's s = β2·s + (1 − β2)·g², which overflows float for |g| beyond ~1.8e19 while the weights stay finite) became NaN or ±∞; the last verified-finite weights and optimizer state are restored.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled: a <see cref="TrainingCanceledException"/> carrying the history of the completed epochs (the weights are left as trained so far, if finite, in step with the optimizer's state: an <see cref="EarlyStopping"/> does not put back its best epoch's weights when Fit ends by an exception).</exception>
@@ -256,6 +256,7 @@ public static class Trainer
 
         CheckBatchSize(options.BatchSize, train.Count, epoch: null);
         CheckBatchNormBatchSize(model, options.BatchSize, train.Count);
+        CheckBatchWidth(model, options.BatchSize, train.Count, epoch: null);
 
         ArgumentNullException.ThrowIfNull(options.Optimizer, "options.Optimizer");
 
@@ -432,6 +433,7 @@ public static class Trainer
                 optimizer.Validate<T>();
                 CheckBatchSize(options.BatchSize, train.Count, epoch); // a callback may have changed it
                 CheckBatchNormBatchSize(model, options.BatchSize, train.Count);
+                CheckBatchWidth(model, options.BatchSize, train.Count, epoch);
                 history.TrainMetricWithDropout |= DropoutActive(model); // a callback may have turned dropout on
                 int bs = EffectiveBatchSize(options.BatchSize, train.Count);
                 batch.Ensure(bs, model.InputSize, model.OutputSize);
@@ -659,6 +661,27 @@ public static class Trainer
             string when = epoch is int e ? string.Create(CultureInfo.InvariantCulture, $" (set during training, before epoch {e + 1})") : string.Empty;
             throw new ArgumentOutOfRangeException("options", batchSize, $"BatchSize must be ≥ 1 (or 0 for full batch on a source of known size); received {batchSize}{when}");
         }
+    }
+
+    /// <summary>
+    /// A mini-batch must fit through every layer: each keeps a (rows, its width) buffer of at most Tensor.MaxLength values,
+    /// which the first step would otherwise fail to allocate with only a tensor shape to show. The rows are the effective
+    /// batch size: all of them for full batch or a batch size beyond m, BatchSize itself for a source of unknown size.
+    /// </summary>
+    private static void CheckBatchWidth<T>(Model<T> model, int batchSize, long count, int? epoch)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = EffectiveBatchSize(batchSize, count);
+        if (model.TooWideFor(rows) is not { } wide)
+        {
+            return;
+        }
+
+        string setting = batchSize == 0 ? "BatchSize = 0 (full batch)" : string.Create(CultureInfo.InvariantCulture, $"BatchSize = {batchSize}");
+        string whole = rows != batchSize ? " (the whole training set)" : string.Empty;
+        string when = epoch is int e ? string.Create(CultureInfo.InvariantCulture, $" (set during training, before epoch {e + 1})") : string.Empty;
+        throw new ArgumentOutOfRangeException("options", batchSize, string.Create(CultureInfo.InvariantCulture,
+            $"{setting} is too large for this model: a mini-batch of {rows} rows{whole} through {wide.What} needs {rows} × {wide.Width} = {(long)rows * wide.Width} values, more than the {Tensor.MaxLength} a tensor holds (Tensor.MaxLength); use BatchSize ≤ {model.MaxBatchRows}{when}"));
     }
 
     private static int EffectiveBatchSize(int batchSize, long count) =>

@@ -100,7 +100,9 @@ public sealed class TrainingOptions<T>
     /// Mini-batch size: m (or 0) is batch gradient descent, 1 is stochastic gradient descent; the course suggests powers of
     /// two such as 64–512. 64 by default. With a <see cref="BatchNorm{T}"/> layer in the model it must be at least 2 (the
     /// batch variance of one row is 0: Fit refuses 1 before training), and the last mini-batch of an epoch is skipped when
-    /// it would hold one row (m mod BatchSize = 1), like PyTorch's <c>drop_last</c> but only in that case.
+    /// it would hold one row (m mod BatchSize = 1), like PyTorch's <c>drop_last</c> but only in that case. Every layer keeps
+    /// its activations for a mini-batch in one tensor, so rows × the widest layer's units may be at most
+    /// <see cref="Tensor.MaxLength"/>: Fit refuses a larger mini-batch before training, naming the layer.
     /// </summary>
     public int BatchSize { get; set; } = 64;
 
