@@ -279,6 +279,7 @@ public static class Trainer
         }
 
         var classWeights = ClassWeightsFor(model, options);
+        CheckClipping(options);
 
         // The checkpoint is read and checked in full before anything of the model changes (its regularizer, its stream of
         // shuffles), so a refused one leaves the model as it was.
@@ -362,6 +363,19 @@ public static class Trainer
         }
 
         return rounded;
+    }
+
+    // A clipping limit that rounds to 0 in T would zero every gradient (1e-50 in float): refused before training.
+    private static void CheckClipping<T>(TrainingOptions<T> options)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        foreach (var (name, limit) in new[] { ("GradientClipNorm", options.GradientClipNorm), ("GradientClipValue", options.GradientClipValue) })
+        {
+            if (limit is double v && T.CreateTruncating(v) == T.Zero)
+            {
+                throw new ArgumentOutOfRangeException(nameof(options), v, string.Create(CultureInfo.InvariantCulture, $"{name} = {v:R} rounds to 0 in {typeof(T).Name}, which would zero every gradient: use a limit a {typeof(T).Name} can hold"));
+            }
+        }
     }
 
     /// <summary>One optimization step on one mini-batch: gradients, then the optimizer's update. Returns J. Allocates nothing once warm.</summary>
@@ -493,6 +507,16 @@ public static class Trainer
                         if (!double.IsFinite(cost) && guard is not null)
                         {
                             throw guard.Diverged(cost, epoch + 1, batchIndex + 1, history);
+                        }
+
+                        if (options.GradientClipNorm is double maxNorm)
+                        {
+                            GradientClipping.ClipByNorm(model.Parameters, maxNorm);
+                        }
+
+                        if (options.GradientClipValue is double clipValue)
+                        {
+                            GradientClipping.ClipByValue(model.Parameters, clipValue);
                         }
 
                         optimizer.Step(model.Parameters);
@@ -1063,6 +1087,7 @@ public static class Trainer
             }
 
             model.TrainingClassWeights = ClassWeightsFor(model, options);
+            CheckClipping(options);
         }
     }
 }

@@ -60,6 +60,8 @@ internal static class TrainingCheckpoint
             ["validation_split_seed"] = SplitSeedText(model, options),
             ["regularization"] = Penalty(model, options).Name,
             ["class_weights"] = ClassWeightsText(options),
+            ["gradient_clip_norm"] = ClipText(options.GradientClipNorm),
+            ["gradient_clip_value"] = ClipText(options.GradientClipValue),
             ["optimizer_settings"] = optimizer.DescribeSettings(),
             ["callback_states"] = string.Join(",", Enumerable.Range(0, callbacks.Count).Where(i => callbacks[i] is ICheckpointedCallback).Select(i => i.ToString(inv))),
         };
@@ -397,6 +399,16 @@ internal static class TrainingCheckpoint
             throw Bad(path, $"it continues with {WeightsText(Clip(savedWeights, 200))} but the options have {WeightsText(ClassWeightsText(options))}, which weigh the cost otherwise; resume with the same ClassWeights (the ones the run had when the checkpoint was written, if a callback changed them)");
         }
 
+        if (meta.TryGetValue("gradient_clip_norm", out var savedClipNorm) && savedClipNorm != ClipText(options.GradientClipNorm))
+        {
+            throw Bad(path, $"it was trained with GradientClipNorm = {ClipShown(Clip(savedClipNorm))} but the options have GradientClipNorm = {ClipShown(ClipText(options.GradientClipNorm))}; resume with the same clipping");
+        }
+
+        if (meta.TryGetValue("gradient_clip_value", out var savedClipValue) && savedClipValue != ClipText(options.GradientClipValue))
+        {
+            throw Bad(path, $"it was trained with GradientClipValue = {ClipShown(Clip(savedClipValue))} but the options have GradientClipValue = {ClipShown(ClipText(options.GradientClipValue))}; resume with the same clipping");
+        }
+
         return new Resume<T>(epoch, step, rate, initialRate, new ModelState<T>(weights), optimizerState, randoms, shuffle, history, callbackImports);
     }
 
@@ -424,6 +436,11 @@ internal static class TrainingCheckpoint
     private static string ClassWeightsText<T>(TrainingOptions<T> options)
         where T : unmanaged, IFloatingPointIeee754<T> =>
         options.ClassWeights is { } weights ? string.Join(",", weights.Select(w => w.ToString("R", CultureInfo.InvariantCulture))) : string.Empty;
+
+    // A clipping limit as the checkpoint records it: "" for none.
+    private static string ClipText(double? limit) => limit is double v ? v.ToString("R", CultureInfo.InvariantCulture) : string.Empty;
+
+    private static string ClipShown(string recorded) => recorded.Length == 0 ? "null" : recorded;
 
     private static string WeightsText(string recorded) => recorded.Length == 0 ? "no class weights" : $"ClassWeights [{recorded}]";
 

@@ -93,6 +93,53 @@ public sealed class TrainingOptions<T>
 
     private System.Collections.ObjectModel.ReadOnlyCollection<double>? _classWeights;
 
+    /// <summary>
+    /// Clip the gradients of every step to a global L2 norm of at most this value before the optimizer uses them (PyTorch's
+    /// <c>clip_grad_norm_(model.parameters(), max_norm)</c>, Keras's <c>global_clipnorm</c>): each gradient is multiplied
+    /// by min(1, max / (‖g‖ + 1e-6)), ‖g‖ over all parameters together (see <see cref="GradientClipping.ClipByNorm{T}"/>),
+    /// the weight penalty's term included. Null (no clipping) by default. A remedy for exploding gradients that keeps
+    /// each step's direction. A checkpoint records it and a resume with another value is refused; a callback may change
+    /// it between epochs.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a value that is not finite and &gt; 0.</exception>
+    public double? GradientClipNorm
+    {
+        get => _gradientClipNorm;
+        set
+        {
+            if (value is double v)
+            {
+                GradientClipping.CheckLimit(v, nameof(GradientClipNorm));
+            }
+
+            _gradientClipNorm = value;
+        }
+    }
+
+    private double? _gradientClipNorm;
+
+    /// <summary>
+    /// Clamp every element of every step's gradients to [−value, value] before the optimizer uses them (PyTorch's
+    /// <c>clip_grad_value_</c>, Keras's <c>clipvalue</c>), after <see cref="GradientClipNorm"/> when both are set (Keras's
+    /// order). Null (no clipping) by default. Unlike the norm, it can change the step's direction. A checkpoint records it.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a value that is not finite and &gt; 0.</exception>
+    public double? GradientClipValue
+    {
+        get => _gradientClipValue;
+        set
+        {
+            if (value is double v)
+            {
+                GradientClipping.CheckLimit(v, nameof(GradientClipValue));
+            }
+
+            _gradientClipValue = value;
+        }
+    }
+
+    private double? _gradientClipValue;
+
     /// <summary>The number of passes over the training data (≥ 1); 10 by default.</summary>
     public int Epochs { get; set; } = 10;
 
