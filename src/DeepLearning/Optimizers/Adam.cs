@@ -96,10 +96,21 @@ public sealed class Adam : Optimizer
         UpdateKernels.RequireRate(alpha);
         UpdateKernels.RequireEpsilon(epsilon);
 
+        UpdateScaled(w, g, v, s, alpha, beta1, beta2, epsilon, t, T.One);
+    }
+
+    /// <summary>
+    /// <see cref="Update{T}(Span{T}, ReadOnlySpan{T}, Span{T}, Span{T}, T, T, T, T, long)"/> with W first multiplied by <paramref name="scale"/> in the same pass (AdamW's decoupled decay
+    /// 1 − α·λ; W·1 is W exactly, so Adam itself passes 1): w ← w·scale − (α/(1 − β1ᵗ))·v/(√s/√(1 − β2ᵗ) + ε), each product
+    /// rounded as PyTorch's <c>mul_</c> then <c>addcdiv_</c> round them.
+    /// </summary>
+    internal static void UpdateScaled<T>(Span<T> w, ReadOnlySpan<T> g, Span<T> v, Span<T> s, T alpha, T beta1, T beta2, T epsilon, long t, T scale)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         // Bias corrections in double, once per step: α/(1 − β1ᵗ) and 1/√(1 − β2ᵗ).
         T stepSize = T.CreateChecked(double.CreateChecked(alpha) / UpdateKernels.OneMinusPower(beta1, t, nameof(beta1)));
         T rootCorrection = T.CreateChecked(1.0 / Math.Sqrt(UpdateKernels.OneMinusPower(beta2, t, nameof(beta2))));
-        UpdateKernels.TwoState(w, g, v, s, new Op<T>(beta1, T.One - beta1, beta2, T.One - beta2, stepSize, rootCorrection, epsilon));
+        UpdateKernels.TwoState(w, g, v, s, new Op<T>(beta1, T.One - beta1, beta2, T.One - beta2, stepSize, rootCorrection, epsilon, scale));
     }
 
     /// <inheritdoc/>
@@ -128,7 +139,7 @@ public sealed class Adam : Optimizer
             T.CreateChecked(_epsilon),
             t);
 
-    private readonly struct Op<T>(T beta1, T oneMinusBeta1, T beta2, T oneMinusBeta2, T stepSize, T rootCorrection, T epsilon) : ITwoStateOp<T>
+    private readonly struct Op<T>(T beta1, T oneMinusBeta1, T beta2, T oneMinusBeta2, T stepSize, T rootCorrection, T epsilon, T scale) : ITwoStateOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -136,7 +147,7 @@ public sealed class Adam : Optimizer
         {
             v = (beta1 * v) + (oneMinusBeta1 * g);
             s = (beta2 * s) + (oneMinusBeta2 * (g * g));
-            w -= stepSize * v / ((T.Sqrt(s) * rootCorrection) + epsilon);
+            w = (w * scale) - (stepSize * v / ((T.Sqrt(s) * rootCorrection) + epsilon));
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -144,7 +155,7 @@ public sealed class Adam : Optimizer
         {
             v = (v * beta1) + (g * oneMinusBeta1);
             s = (s * beta2) + (g * g * oneMinusBeta2);
-            w -= v * stepSize / ((Vector128.Sqrt(s) * rootCorrection) + Vector128.Create(epsilon));
+            w = (w * scale) - (v * stepSize / ((Vector128.Sqrt(s) * rootCorrection) + Vector128.Create(epsilon)));
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -152,7 +163,7 @@ public sealed class Adam : Optimizer
         {
             v = (v * beta1) + (g * oneMinusBeta1);
             s = (s * beta2) + (g * g * oneMinusBeta2);
-            w -= v * stepSize / ((Vector256.Sqrt(s) * rootCorrection) + Vector256.Create(epsilon));
+            w = (w * scale) - (v * stepSize / ((Vector256.Sqrt(s) * rootCorrection) + Vector256.Create(epsilon)));
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -160,7 +171,7 @@ public sealed class Adam : Optimizer
         {
             v = (v * beta1) + (g * oneMinusBeta1);
             s = (s * beta2) + (g * g * oneMinusBeta2);
-            w -= v * stepSize / ((Vector512.Sqrt(s) * rootCorrection) + Vector512.Create(epsilon));
+            w = (w * scale) - (v * stepSize / ((Vector512.Sqrt(s) * rootCorrection) + Vector512.Create(epsilon)));
         }
     }
 }
