@@ -176,6 +176,7 @@ public sealed class DataSet<T> : IDataSource<T>
     /// <exception cref="InvalidOperationException">The data set has no labels, or a class has no rows (its weight would be ∞; the class is named).</exception>
     public double[] BalancedClassWeights()
     {
+        RequireLabels("BalancedClassWeights");
         var counts = ClassCounts();
         var weights = new double[counts.Length];
         for (int j = 0; j < counts.Length; j++)
@@ -425,7 +426,7 @@ public sealed class DataSet<T> : IDataSource<T>
     }
 
     private int[] RequireLabels(string operation)
-        => Labels ?? throw new InvalidOperationException($"{operation} needs class labels, but this data set is a regression set (Labels is null)");
+        => Labels ?? throw new InvalidOperationException($"{operation} needs class labels, but this data set has none (Labels is null: a regression set, or one made from targets alone; DataSet.FromLabels gives labels)");
 
     private (DataSet<T> Train, DataSet<T> Dev, DataSet<T> Test) SplitCore(int nTrain, int nDev, int nTest, int seed, bool stratify)
     {

@@ -115,13 +115,14 @@ public abstract class Loss
     }
 
     /// <summary>
-    /// The class-weighted cross-entropy of a training batch and its ∂J/∂Z, written into <paramref name="dz"/> (m, C); returns J's
-    /// data term. Softmax (C = w.Length ≥ 2): Lᵢ = −Σⱼ wⱼ·yⱼ⁽ⁱ⁾·log ŷⱼ⁽ⁱ⁾ and dZᵢⱼ = (ŷⱼ·sᵢ − wⱼ·yⱼ)/m with sᵢ = Σⱼ wⱼ·yⱼ.
-    /// Sigmoid (C = 1, w = [w₀, w₁]): Lᵢ = −[w₁·y·log ŷ + w₀·(1 − y)·log(1 − ŷ)] and dZ = (w₀·(1 − y)·ŷ − w₁·y·(1 − ŷ))/m.
-    /// J = (1/m)·Σ Lᵢ; with every w = 1 these are the unweighted losses. Computed in double from Z with log-sum-exp (as
-    /// <see cref="Cost"/>), each dZ rounded once to T.
+    /// The class-weighted, label-smoothed cross-entropy of a training batch and its ∂J/∂Z, written into <paramref name="dz"/>
+    /// (m, C); returns J's data term. Targets are smoothed first: y′ = (1 − ε)·y + ε/C for softmax, (1 − ε)·y + ε/2 for
+    /// sigmoid. Softmax (C ≥ 2, w of length C or null for 1s): Lᵢ = −Σⱼ wⱼ·y′ⱼ⁽ⁱ⁾·log ŷⱼ⁽ⁱ⁾ and dZᵢⱼ = (ŷⱼ·sᵢ − wⱼ·y′ⱼ)/m with
+    /// sᵢ = Σⱼ wⱼ·y′ⱼ. Sigmoid (each of the C outputs a yes/no; w = [w₀, w₁] only for C = 1): L = −[w₁·y′·log ŷ + w₀·(1 − y′)·log(1 − ŷ)]
+    /// summed over the row, dZ = (w₀·(1 − y′)·ŷ − w₁·y′·(1 − ŷ))/m. J = (1/m)·Σ Lᵢ; with w = 1 and ε = 0 these are the
+    /// plain losses. Computed in double from Z with log-sum-exp (as <see cref="Cost"/>), each dZ rounded once to T.
     /// </summary>
-    internal static double ClassWeightedCostAndGradient<T>(Tensor<T> z, Tensor<T> yhat, Tensor<T> y, Tensor<T> dz, double[] w)
+    internal static double WeightedCostAndGradient<T>(Tensor<T> z, Tensor<T> yhat, Tensor<T> y, Tensor<T> dz, double[]? w, double smoothing, bool softmax)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int m = z.RowCount;
@@ -132,13 +133,14 @@ public abstract class Loss
         var ds = dz.Span;
         double total = 0;
         double inv = 1.0 / Math.Max(1, m);
-        if (c == 1)
+        double keep = 1 - smoothing;
+        if (!softmax)
         {
-            double w0 = w[0], w1 = w[1];
-            for (int i = 0; i < m; i++)
+            double w0 = w?[0] ?? 1, w1 = w?[1] ?? 1, spread = smoothing / 2;
+            for (int i = 0; i < zs.Length; i++)
             {
                 double zv = double.CreateTruncating(zs[i]);
-                double yv = double.CreateTruncating(ys[i]);
+                double yv = (keep * double.CreateTruncating(ys[i])) + spread;
                 double p = double.CreateTruncating(ps[i]);
                 double softplus = Math.Max(zv, 0) + Math.Log(1 + Math.Exp(-Math.Abs(zv))); // −log(1 − ŷ); −log ŷ = softplus − z
                 total += (yv != 0 ? w1 * yv * (softplus - zv) : 0) + (yv != 1 ? w0 * (1 - yv) * softplus : 0);
@@ -148,6 +150,7 @@ public abstract class Loss
             return total * inv;
         }
 
+        double uniform = smoothing / c;
         for (int i = 0; i < m; i++)
         {
             var zr = zs.Slice(i * c, c);
@@ -160,13 +163,13 @@ public abstract class Loss
             for (int j = 0; j < c; j++)
             {
                 sum += Math.Exp(double.CreateTruncating(zr[j]) - max);
-                s += w[j] * double.CreateTruncating(yr[j]);
+                s += (w?[j] ?? 1) * ((keep * double.CreateTruncating(yr[j])) + uniform);
             }
 
             double lse = max + Math.Log(sum);
             for (int j = 0; j < c; j++)
             {
-                double wy = w[j] * double.CreateTruncating(yr[j]);
+                double wy = (w?[j] ?? 1) * ((keep * double.CreateTruncating(yr[j])) + uniform);
                 if (wy != 0)
                 {
                     total += wy * (lse - double.CreateTruncating(zr[j]));

@@ -189,13 +189,6 @@ public sealed class Model<T>
     /// </summary>
     internal Action? TrainingTail { get; set; }
 
-    /// <summary>
-    /// The class weights of <see cref="TrainingOptions{T}.ClassWeights"/> while Fit runs (checked by it: a single-label
-    /// classifier with a fused softmax or sigmoid output, one weight per class), else null: the cost and dZ of each training
-    /// step are then the class-weighted ones (<see cref="Loss.ClassWeightedCostAndGradient"/>).
-    /// </summary>
-    internal double[]? TrainingClassWeights { get; set; }
-
     /// <summary>Whether the output activation (softmax or sigmoid) is fused with the loss, as class weights need.</summary>
     internal bool HasFusedOutput => _fusedOutput;
 
@@ -424,7 +417,14 @@ public sealed class Model<T>
     /// <see cref="ComputeGradients"/> for a batch already checked: Fit checks the whole training set (or each streamed
     /// batch) before it trains, so its steps do not scan Y again.
     /// </summary>
-    internal double ComputeGradientsChecked(Tensor<T> x, Tensor<T> y)
+    /// <param name="x">Raw X (m, n_x).</param>
+    /// <param name="y">Y (m, C).</param>
+    /// <param name="classWeights">Fit's checked <see cref="TrainingOptions{T}.ClassWeights"/> (a single-label classifier
+    /// with a fused output, one weight per class, rounded to T), or null.</param>
+    /// <param name="labelSmoothing">Fit's checked <see cref="TrainingOptions{T}.LabelSmoothing"/>, or 0. With either, the
+    /// cost and dZ are <see cref="Loss.WeightedCostAndGradient"/>'s. Only Fit's own steps pass them: the public
+    /// <see cref="ComputeGradients"/>, <see cref="Trainer.Step"/> and the gradient checker never weigh or smooth.</param>
+    internal double ComputeGradientsChecked(Tensor<T> x, Tensor<T> y, double[]? classWeights = null, double labelSmoothing = 0)
     {
         var yhat = ForwardWithTail(x, training: true, TrainingTail);
         y = TransformTargetsInto(y);
@@ -433,9 +433,10 @@ public sealed class Model<T>
         int m = x.RowCount;
         var dz = _outputGradient.Get(m);
         double cost;
-        if (TrainingClassWeights is { } classWeights)
+        if (classWeights is not null || labelSmoothing > 0)
         {
-            cost = Loss.ClassWeightedCostAndGradient(((ActivationLayer<T>)_layers[^1]).LastInput!, yhat, y, dz, classWeights);
+            var output = (ActivationLayer<T>)_layers[^1];
+            cost = Loss.WeightedCostAndGradient(output.LastInput!, yhat, y, dz, classWeights, labelSmoothing, output.Activation == Activation.Softmax);
         }
         else
         {

@@ -278,7 +278,10 @@ public static class Trainer
             throw new ArgumentException($"{watching.GetType().Name} watches {WatchedMonitor(watching)} but TrainingOptions.Validation is not set, so it would watch the training cost instead: give a dev set (e.g. from data.Split), or watch EarlyStoppingMonitor.TrainCost (Auto takes the dev cost when there is a dev set)", nameof(options));
         }
 
-        var classWeights = ClassWeightsFor(model, options);
+        // Checked before anything changes; Train reads them again at the start of every epoch (after OnTrainBegin, and after
+        // callbacks that may change them).
+        ClassWeightsFor(model, options);
+        LabelSmoothingFor(model, options);
         CheckClipping(options);
 
         // The checkpoint is read and checked in full before anything of the model changes (its regularizer, its stream of
@@ -309,7 +312,6 @@ public static class Trainer
         var optimizer = options.Optimizer;
         double userRate = optimizer.LearningRate;
         optimizer.Bind(model.Parameters);
-        model.TrainingClassWeights = classWeights;
         try
         {
             return Train(model, train, options, resume, shuffle, resume?.InitialLearningRate ?? userRate, cancellationToken);
@@ -317,7 +319,6 @@ public static class Trainer
         finally
         {
             optimizer.LearningRate = userRate;
-            model.TrainingClassWeights = null;
         }
     }
 
@@ -363,6 +364,21 @@ public static class Trainer
         }
 
         return rounded;
+    }
+
+    // TrainingOptions.LabelSmoothing checked against the model: a classifier whose softmax or sigmoid output is fused with
+    // its cross-entropy.
+    internal static double LabelSmoothingFor<T>(Model<T> model, TrainingOptions<T> options)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double smoothing = options.LabelSmoothing;
+        if (smoothing > 0 && (!model.IsClassifier || !model.HasFusedOutput))
+        {
+            string what = !model.IsClassifier ? $"a regression ({model.Loss.Name})" : $"a classifier with its own loss ({model.Loss.Name})";
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"LabelSmoothing = {smoothing:R} smooths the targets of a softmax or sigmoid cross-entropy; this model is {what}"), nameof(options));
+        }
+
+        return smoothing;
     }
 
     // A clipping limit that rounds to 0 in T would zero every gradient (1e-50 in float): refused before training.
@@ -450,6 +466,9 @@ public static class Trainer
                 CheckBatchWidth(model, options.BatchSize, train.Count, epoch);
                 history.TrainMetricWithDropout |= DropoutActive(model); // a callback may have turned dropout on
                 int bs = EffectiveBatchSize(options.BatchSize, train.Count);
+                var classWeights = ClassWeightsFor(model, options); // a callback may have changed them
+                double labelSmoothing = LabelSmoothingFor(model, options);
+                CheckClipping(options);
                 batch.Ensure(bs, model.InputSize, model.OutputSize);
                 int batchesPerEpoch = train.Count > 0 ? (int)((train.Count + bs - 1) / bs) - (batchNorm is not null && train.Count % bs == 1 ? 1 : 0) : -1;
                 if (options.RecordIterations && batchesPerEpoch > 0)
@@ -503,7 +522,7 @@ public static class Trainer
                             continue;
                         }
 
-                        double cost = model.ComputeGradientsChecked(x, y); // the data were checked above (whole, or this batch)
+                        double cost = model.ComputeGradientsChecked(x, y, classWeights, labelSmoothing); // the data were checked above (whole, or this batch)
                         if (!double.IsFinite(cost) && guard is not null)
                         {
                             throw guard.Diverged(cost, epoch + 1, batchIndex + 1, history);
@@ -1086,7 +1105,9 @@ public static class Trainer
                 model.Regularizer = regularization;
             }
 
-            model.TrainingClassWeights = ClassWeightsFor(model, options);
+            // Checked here, after the callbacks and before a checkpoint is written; the next epoch reads them again.
+            ClassWeightsFor(model, options);
+            LabelSmoothingFor(model, options);
             CheckClipping(options);
         }
     }

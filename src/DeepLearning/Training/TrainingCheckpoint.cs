@@ -60,6 +60,7 @@ internal static class TrainingCheckpoint
             ["validation_split_seed"] = SplitSeedText(model, options),
             ["regularization"] = Penalty(model, options).Name,
             ["class_weights"] = ClassWeightsText(options),
+            ["label_smoothing"] = options.LabelSmoothing.ToString("R", CultureInfo.InvariantCulture),
             ["gradient_clip_norm"] = ClipText(options.GradientClipNorm),
             ["gradient_clip_value"] = ClipText(options.GradientClipValue),
             ["optimizer_settings"] = optimizer.DescribeSettings(),
@@ -397,6 +398,12 @@ internal static class TrainingCheckpoint
         if (meta.TryGetValue("class_weights", out var savedWeights) && savedWeights != ClassWeightsText(options))
         {
             throw Bad(path, $"it continues with {WeightsText(Clip(savedWeights, 200))} but the options have {WeightsText(ClassWeightsText(options))}, which weigh the cost otherwise; resume with the same ClassWeights (the ones the run had when the checkpoint was written, if a callback changed them)");
+        }
+
+        string smoothing = options.LabelSmoothing.ToString("R", CultureInfo.InvariantCulture);
+        if (meta.TryGetValue("label_smoothing", out var savedSmoothing) && savedSmoothing != smoothing)
+        {
+            throw Bad(path, $"it was trained with LabelSmoothing = {Clip(savedSmoothing)} but the options have LabelSmoothing = {smoothing}; resume with the same smoothing");
         }
 
         if (meta.TryGetValue("gradient_clip_norm", out var savedClipNorm) && savedClipNorm != ClipText(options.GradientClipNorm))

@@ -94,6 +94,33 @@ public sealed class TrainingOptions<T>
     private System.Collections.ObjectModel.ReadOnlyCollection<double>? _classWeights;
 
     /// <summary>
+    /// Label smoothing ε in [0, 1], 0 (none) by default: each training target is replaced by y′ = (1 − ε)·y + ε/C for a
+    /// softmax output (PyTorch's <c>CrossEntropyLoss(label_smoothing=ε)</c>, Keras's
+    /// <c>CategoricalCrossentropy(label_smoothing=ε)</c>) and by (1 − ε)·y + ε/2 for sigmoid outputs (Keras's
+    /// <c>BinaryCrossentropy(label_smoothing=ε)</c>), so the network is not pushed towards infinite logits. With
+    /// <see cref="ClassWeights"/> the smoothed targets are weighted (as PyTorch does with both). Only training is smoothed:
+    /// the training cost in the history is the smoothed one, the dev cost, <c>Evaluate</c> and the metrics use Y as given.
+    /// A checkpoint records it; a callback may change it between epochs.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a value outside [0, 1] or NaN.</exception>
+    /// <remarks><see cref="Trainer.Fit{T}"/> refuses ε &gt; 0 for a regression or a <see cref="CustomLoss"/>.</remarks>
+    public double LabelSmoothing
+    {
+        get => _labelSmoothing;
+        set
+        {
+            if (!(value >= 0 && value <= 1))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"LabelSmoothing must be in [0, 1]; received {value.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}");
+            }
+
+            _labelSmoothing = value;
+        }
+    }
+
+    private double _labelSmoothing;
+
+    /// <summary>
     /// Clip the gradients of every step to a global L2 norm of at most this value before the optimizer uses them (PyTorch's
     /// <c>clip_grad_norm_(model.parameters(), max_norm)</c>, Keras's <c>global_clipnorm</c>): each gradient is multiplied
     /// by min(1, max / (‖g‖ + 1e-6)), ‖g‖ over all parameters together (see <see cref="GradientClipping.ClipByNorm{T}"/>),

@@ -94,8 +94,8 @@ public sealed class ClassWeightsTests : IDisposable
         var model = GoldenModel<T>(outputs);
         var x = Tensor.FromArray(_x.Select(T.CreateChecked).ToArray()).Reshape(5, 3);
         var yt = Tensor.FromArray(y.Select(T.CreateChecked).ToArray()).Reshape(5, outputs);
-        model.TrainingClassWeights = Trainer.ClassWeightsFor(model, new TrainingOptions<T> { ClassWeights = classWeights });
-        model.ComputeGradients(x, yt).Should().BeApproximately(cost, tol * 10, $"J ({typeof(T).Name})");
+        var weights = Trainer.ClassWeightsFor(model, new TrainingOptions<T> { ClassWeights = classWeights });
+        model.ComputeGradientsChecked(x, yt, weights).Should().BeApproximately(cost, tol * 10, $"J ({typeof(T).Name})");
         for (int i = 0; i < gradients.Length; i++)
         {
             var g = model.Parameters[i].Gradient.ToArray();
@@ -116,8 +116,7 @@ public sealed class ClassWeightsTests : IDisposable
         var yt = Tensor.FromArray(y).Reshape(5, outputs);
         var plain = GoldenModel<double>(outputs);
         var weighted = GoldenModel<double>(outputs);
-        weighted.TrainingClassWeights = outputs == 3 ? [1, 1, 1] : [1, 1];
-        weighted.ComputeGradients(x, yt).Should().BeApproximately(plain.ComputeGradients(x, yt), 1e-15);
+        weighted.ComputeGradientsChecked(x, yt, outputs == 3 ? [1, 1, 1] : [1, 1]).Should().BeApproximately(plain.ComputeGradients(x, yt), 1e-15);
         for (int i = 0; i < plain.Parameters.Count; i++)
         {
             var a = plain.Parameters[i].Gradient.ToArray();
@@ -191,7 +190,6 @@ public sealed class ClassWeightsTests : IDisposable
         before.Should().BeLessThan(0.3, "unweighted, the rare class is mostly missed");
         after.Should().BeGreaterThan(before + 0.3, "balanced weights make each class count as much in the cost");
         history.Epochs.Should().OnlyContain(e => double.IsFinite(e.Cost));
-        balanced.TrainingClassWeights.Should().BeNull("the weights are Fit's, not the model's");
     }
 
     [Fact]
@@ -201,9 +199,8 @@ public sealed class ClassWeightsTests : IDisposable
         var model = Model.Sequential<float>(4).Dense(8).Dense(2).Softmax().Build(seed: 2);
         var twin = Model.Sequential<float>(4).Dense(8).Dense(2).Softmax().Build(seed: 2);
         double[] weights = [0.25, 4.0];
-        twin.TrainingClassWeights = [0.25, 4.0];
         double expected = twin.Cost(data.X, data.Y, training: true); // the unweighted cost, for contrast
-        double weightedBefore = twin.ComputeGradients(data.X, data.Y);
+        double weightedBefore = twin.ComputeGradientsChecked(data.X, data.Y, [0.25, 4.0]);
 
         // One full-batch step: the epoch's training cost is the step's, taken before the update.
         var history = model.Fit(data, new TrainingOptions<float> { Optimizer = new GradientDescent(0.1), Epochs = 1, BatchSize = 0, ClassWeights = weights, Validation = data });
@@ -238,7 +235,6 @@ public sealed class ClassWeightsTests : IDisposable
 
         act = () => model.Fit(data, new TrainingOptions<float> { Epochs = 1, ClassWeights = [1e-50, 0, 0] });
         act.Should().Throw<ArgumentException>().WithMessage("ClassWeights all round to 0 in Single*");
-        model.TrainingClassWeights.Should().BeNull("a refused Fit leaves no weights on the model");
     }
 
     [Theory]
@@ -342,5 +338,106 @@ public sealed class ClassWeightsTests : IDisposable
         var model = Model.Sequential<float>(16).Dense(3).Softmax().Build(seed: 1);
         var history = model.Fit(data, doubling);
         history.Epochs[1].Cost.Should().BeApproximately(2 * history.Epochs[0].Cost, 1e-5);
+    }
+
+    [Fact]
+    public void Label_smoothing_with_class_weights_matches_PyTorch_cross_entropy()
+    {
+        // F.cross_entropy(z, Y, weight=[0.5, 2, 3], label_smoothing=0.2) for the softmax network of the tests above.
+        double[] y = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0.25, 0.75, 0, 1, 0, 0];
+        double[][] gradients =
+        [
+            [0.7173217299393737, -0.2885227980303022, 0.059663868127652966, -0.001698939274386746, -0.12070586198848912, -0.08764299749392229, -0.7891793691327099, 0.23502122365910505, -0.10639629505810727, 0.25458567949237876, -0.025936367389109476, 0.018240056967297746],
+            [0.013443772737688264, -0.18991253786477974, -0.1673385325615318, 0.11159079293903476],
+            [0.020649030003751213, 0.054006608627941696, 0.08237093176625289, 0.07223001028079043, -0.33210450977567574, -0.2951991876199098, 0.34674920658161257, -0.20091538706798087, 0.3114554797719245, 0.2411925789919681, -0.4291201383478654, 0.12868537678719041],
+            [0.29627031568400064, -0.11165444742937328, -0.18461586825462745],
+        ];
+        Smoothed(3, [0.5, 2.0, 3.0], 0.2, y, 2.494012004219266, gradients);
+    }
+
+    [Fact]
+    public void Label_smoothing_of_a_multi_label_sigmoid_output_matches_binary_cross_entropy_on_smoothed_targets()
+    {
+        // F.binary_cross_entropy_with_logits(z, 0.8·Y + 0.1, reduction='sum') / 5: Keras's smoothing, summed over the labels.
+        double[] y = [1, 0, 0, 1, 0, 0, 1, 1, 0.3, 1];
+        double[][] gradients =
+        [
+            [0.10615778110121862, 0.023466339395738865, -0.09150800615578043, 0.044896083937882296, -0.07785890414031613, 0.08093984365260641, -0.24116229328424416, 0.008454602984199124, 0.0857922936513238, 0.04062622911946695, 0.040671026123906315, -0.044778225570387964],
+            [0.054036935554436435, -0.03107350841427632, -0.09661638293279123, 0.06043359220696634],
+            [-0.08940753883303143, 0.008630482120917611, 0.06088651965407808, -0.10570239676752585, -0.07817875260544016, -0.188710909175858, 0.16869039469483724, 0.033616856657047146],
+            [0.05346939007994714, -0.08378728325027428],
+        ];
+        Smoothed(2, null, 0.2, y, 1.3758923603918305, gradients);
+    }
+
+    private static void Smoothed(int outputs, double[]? classWeights, double smoothing, double[] y, double cost, double[][] gradients)
+    {
+        var builder = Model.Sequential<double>(3).Dense(4, Activation.Tanh).Dense(outputs);
+        var model = (outputs == 3 ? builder.Softmax() : builder.Sigmoid()).Build(seed: 1);
+        double[][] weights = [_w0, _b0, _w2[..(4 * outputs)], _b2[..outputs]];
+        for (int i = 0; i < weights.Length; i++)
+        {
+            weights[i].CopyTo(model.Parameters[i].Value.Span);
+        }
+
+        var x = Tensor.FromArray(_x).Reshape(5, 3);
+        var yt = Tensor.FromArray(y).Reshape(5, outputs);
+        var options = new TrainingOptions<double> { ClassWeights = classWeights, LabelSmoothing = smoothing };
+        model.ComputeGradientsChecked(x, yt, Trainer.ClassWeightsFor(model, options), Trainer.LabelSmoothingFor(model, options)).Should().BeApproximately(cost, 1e-14);
+        for (int i = 0; i < gradients.Length; i++)
+        {
+            var g = model.Parameters[i].Gradient.ToArray();
+            for (int k = 0; k < g.Length; k++)
+            {
+                g[k].Should().BeApproximately(gradients[i][k], 1e-14, $"d{model.Parameters[i].Name}[{k}]");
+            }
+        }
+    }
+
+    [Fact]
+    public void Label_smoothing_is_refused_for_a_regression_and_out_of_range()
+    {
+        var options = new TrainingOptions<float>();
+        Action act = () => options.LabelSmoothing = 1.5;
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("LabelSmoothing must be in [0, 1]; received 1.5*");
+        act = () => options.LabelSmoothing = double.NaN;
+        act.Should().Throw<ArgumentOutOfRangeException>();
+        var regression = Model.Sequential<float>(2).Dense(1).Build(seed: 1);
+        act = () => regression.Fit(new Tensor<float>(4, 2), new Tensor<float>(4, 1), new TrainingOptions<float> { Epochs = 1, LabelSmoothing = 0.1 });
+        act.Should().Throw<ArgumentException>().WithMessage("LabelSmoothing = 0.1 smooths the targets of a softmax or sigmoid cross-entropy; this model is a regression (MeanSquaredError)*");
+    }
+
+    private sealed class OnBegin(Action<TrainingContext> begin, Action<TrainingContext, EpochRecord>? end = null) : ITrainingCallback
+    {
+        public void OnTrainBegin(TrainingContext context) => begin(context);
+
+        public void OnEpochEnd(TrainingContext context, EpochRecord record) => end?.Invoke(context, record);
+
+        public void OnTrainEnd(TrainingContext context)
+        {
+        }
+    }
+
+    [Fact]
+    public void Weights_set_when_training_begins_weigh_the_first_epoch_and_the_public_gradient_pass_is_never_weighted()
+    {
+        var data = ResumeTests.Images(30, seed: 2);
+        var x = data.X;
+        var y = data.Y;
+        var model = Model.Sequential<float>(16).Dense(3).Softmax().Build(seed: 1);
+        double plain = model.Cost(x, y, training: true);
+        double? inside = null;
+        var options = new TrainingOptions<float> { Epochs = 1, BatchSize = 0, Optimizer = new GradientDescent(1e-30) };
+        options.Callbacks.Add(new OnBegin(
+            c => ((TrainingOptions<float>)c.Options).ClassWeights = [2, 2, 2],
+            (c, r) => inside = model.ComputeGradients(x, y)));
+        var history = model.Fit(data, options);
+        history.Epochs[0].Cost.Should().BeApproximately(2 * plain, 1e-5, "weights set in OnTrainBegin apply from the first epoch");
+        inside!.Value.Should().BeApproximately(plain, 1e-5, "a callback's own ComputeGradients is the model's plain J, not Fit's weighted one");
+
+        var smoothing = new TrainingOptions<float> { Epochs = 1, BatchSize = 0, Optimizer = new GradientDescent(1e-30), LabelSmoothing = 0.3 };
+        smoothing.Callbacks.Add(new OnBegin(_ => { }, (c, r) => inside = model.ComputeGradients(x, y)));
+        model.Fit(data, smoothing).Epochs[0].Cost.Should().NotBeApproximately(plain, 1e-3);
+        inside!.Value.Should().BeApproximately(plain, 1e-5);
     }
 }
