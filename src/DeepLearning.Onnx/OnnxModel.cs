@@ -1171,7 +1171,7 @@ public static class OnnxModel
                 }
             }
 
-            values.CopyTo(target.Span);
+            target.CopyFrom(values);
         }
 
         private static void Attributes(NodeProto node, params string[] allowed)

@@ -211,7 +211,7 @@ public static class GradientChecker
         for (int pi = 0; pi < copy.Parameters.Count; pi++)
         {
             var p = copy.Parameters[pi];
-            var theta = p.Value.Span;
+            var theta = p.Value.WritableSpan;
             int[] coords = ChooseCoordinates(p.Length, options.MaxCoordinatesPerTensor, random);
             double diff2 = 0, approx2 = 0, grad2 = 0, maxAbs = 0;
             foreach (int i in coords)
@@ -230,6 +230,7 @@ public static class GradientChecker
                 maxAbs = Math.Max(maxAbs, Math.Abs(approx - grad));
             }
 
+            p.Value.MarkWritten(); // θ was perturbed through a held span (and put back): a copy taken meanwhile is stale
             results.Add(new ParameterCheck(p.Name, coords.Length, Relative(diff2, approx2, grad2), maxAbs));
             totalDiff2 += diff2;
             totalApprox2 += approx2;

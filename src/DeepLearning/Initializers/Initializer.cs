@@ -153,11 +153,11 @@ public static class Init
             if (uniform)
             {
                 double limit = Math.Sqrt(3 * v);
-                random.FillUniform(weights.Span, -limit, limit);
+                random.FillUniform(weights.WritableSpan, -limit, limit);
             }
             else
             {
-                random.FillNormal(weights.Span, 0, Math.Sqrt(v));
+                random.FillNormal(weights.WritableSpan, 0, Math.Sqrt(v));
             }
 
             // RandomNormal(1e40) in float (or 1e200 in double, whose variance overflows) drew ±∞: a model that predicts NaN.

@@ -209,24 +209,37 @@ public sealed class Dense<T> : ILayer<T>
     private PackedWeight? _inferencePack;
 
     /// <summary>
-    /// Wᵀ packed for the GEMM, reused while W is unchanged (its <see cref="Tensor{T}.WriteCount"/>: every span or indexer
-    /// write, optimizer step, load or copy into it counts). Kept only when W was not written while it was packed.
+    /// Wᵀ packed for the GEMM, reused while W is unchanged (its <see cref="Tensor{T}.CacheableWriteCount"/>: every indexer
+    /// write, optimizer step, load or copy into it counts; after a public span of W was handed out nothing is kept).
+    /// Kept only when W was not written while it was packed.
     /// Thread-safe: concurrent callers may each pack, and any of their equal copies is kept.
     /// </summary>
     internal GemmPackedB<T> InferencePack()
     {
         var w = Weight.Value;
-        long version = w.WriteCount;
+        long? version = w.CacheableWriteCount;
         var cached = Volatile.Read(ref _inferencePack);
+        if (version is null)
+        {
+            // W's memory was handed out by a public span: it may change at any time, unseen. Packed on every call, as before
+            // the cache existed, and nothing is kept.
+            if (cached is not null)
+            {
+                Volatile.Write(ref _inferencePack, null);
+            }
+
+            return Gemm.PackB(Transpose.Transposed, InputSize, OutputSize, w.ReadOnlySpan, InputSize);
+        }
+
         if (cached is not null && cached.WriteCount == version)
         {
             return cached.Packed;
         }
 
         var packed = Gemm.PackB(Transpose.Transposed, InputSize, OutputSize, w.ReadOnlySpan, InputSize);
-        if (w.WriteCount == version)
+        if (w.CacheableWriteCount == version)
         {
-            Volatile.Write(ref _inferencePack, new PackedWeight(packed, version));
+            Volatile.Write(ref _inferencePack, new PackedWeight(packed, version.Value));
         }
 
         return packed;

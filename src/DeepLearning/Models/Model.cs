@@ -543,11 +543,13 @@ public sealed class Model<T>
     /// that holds NaN or ±∞ is NaN (the other rows are unaffected). <see cref="PredictClasses"/> and
     /// <see cref="Evaluate(Tensor{T}, Tensor{T})"/>, which cannot express that, throw instead.
     /// <para>For a few rows (up to 32, e.g. one example per call) each Dense layer multiplies by a Wᵀ packed on the
-    /// first such call and kept while W is unchanged (any write to W — a span or indexer, an optimizer step, Fit,
-    /// LoadWeights, RestoreState — packs it again on the next call): a single-example Predict does not repack the weights
-    /// (29 → 12 µs for 784-256-128-10), at the cost of one packed copy of the weights held beside them. The outputs are
-    /// bit-identical either way. Writing the weights from one thread while another predicts is a race, as it always was.
-    /// For no allocation at all, use <see cref="CreatePredictor"/>.</para>
+    /// first such call and kept while W is unchanged: a single-example Predict does not repack the weights (32 → 14 µs for
+    /// 784-256-128-10 on one Zen 4 core), at the cost of one packed copy of the weights held beside them. The outputs are
+    /// bit-identical either way. Every write the library makes (an optimizer step, Fit, LoadWeights, Load, RestoreState,
+    /// the indexers, <see cref="Tensor{T}.CopyFrom"/>, CopyTo, Fill) packs it again on the next call; once a public
+    /// <see cref="Tensor{T}.Span"/> or Row of W has been handed out, which may be written at any time, W is packed on
+    /// every call instead (correct, not faster). Writing the weights from one thread while another predicts is a race, as
+    /// it always was. For no allocation at all, use <see cref="CreatePredictor"/>.</para>
     /// </remarks>
     public Tensor<T> Predict(Tensor<T> x)
     {

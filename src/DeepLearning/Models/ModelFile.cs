@@ -280,7 +280,7 @@ public static class ModelFile
         var byName = targets.ToDictionary(t => t.Name, t => t.Tensor, StringComparer.Ordinal);
         foreach (var name in loaded)
         {
-            file.Tensors[name].ReadOnlySpan.CopyTo(byName[name].Span);
+            file.Tensors[name].ReadOnlySpan.CopyTo(byName[name].WritableSpan);
         }
 
         return report;
@@ -341,7 +341,7 @@ public static class ModelFile
                 scalars.Add(entry.Name);
             }
 
-            ReadTensor(stream, entry.DType, tensor.Span, ref chunk);
+            ReadTensor(stream, entry.DType, tensor.WritableSpan, ref chunk);
             tensors.Add(entry.Name, tensor);
             if (tensor.Length == 0)
             {
@@ -840,7 +840,7 @@ public static class ModelFile
             throw Bad(path, $"tensor '{name}' {problem}");
         }
 
-        t.ReadOnlySpan.CopyTo(destination.Span);
+        t.ReadOnlySpan.CopyTo(destination.WritableSpan);
     }
 
     // Why values cannot be a layer's weights or statistics ("holds NaN at index 3"), or null: every value finite, and a

@@ -129,7 +129,7 @@ public sealed class Adam : Optimizer
     /// <inheritdoc/>
     protected override void Update<T>(Parameter<T> parameter, Tensor<T>[] state, T learningRate, long t) =>
         Update(
-            parameter.Value.Span,
+            parameter.Value.WritableSpan,
             parameter.Gradient.ReadOnlySpan,
             state[0].Span,
             state[1].Span,

@@ -121,7 +121,7 @@ public sealed class AdamW : Optimizer
         // PyTorch multiplies by 1 − lr·λ computed in double from the rate as set, then rounded to the parameter's type.
         T scale = DecayOnlyWeights && !parameter.Regularized ? T.One : T.CreateTruncating(1 - (LearningRate * _weightDecay));
         Adam.UpdateScaled(
-            parameter.Value.Span,
+            parameter.Value.WritableSpan,
             parameter.Gradient.ReadOnlySpan,
             state[0].Span,
             state[1].Span,

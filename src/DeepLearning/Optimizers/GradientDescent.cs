@@ -42,7 +42,7 @@ public sealed class GradientDescent : Optimizer
 
     /// <inheritdoc/>
     protected override void Update<T>(Parameter<T> parameter, Tensor<T>[] state, T learningRate, long t) =>
-        Update(parameter.Value.Span, parameter.Gradient.ReadOnlySpan, learningRate);
+        Update(parameter.Value.WritableSpan, parameter.Gradient.ReadOnlySpan, learningRate);
 
     // One fused pass like the other rules; TensorPrimitives.MultiplyAdd measured no faster here in place.
     private readonly struct Op<T>(T alpha) : IBinaryOp<T>

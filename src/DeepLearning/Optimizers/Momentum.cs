@@ -95,7 +95,7 @@ public sealed class Momentum : Optimizer
 
     /// <inheritdoc/>
     protected override void Update<T>(Parameter<T> parameter, Tensor<T>[] state, T learningRate, long t) =>
-        Update(parameter.Value.Span, parameter.Gradient.ReadOnlySpan, state[0].Span, learningRate, T.CreateChecked(_beta), BiasCorrection, t);
+        Update(parameter.Value.WritableSpan, parameter.Gradient.ReadOnlySpan, state[0].Span, learningRate, T.CreateChecked(_beta), BiasCorrection, t);
 
     private readonly struct Op<T>(T beta, T oneMinusBeta, T stepSize) : IOneStateOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -89,7 +89,7 @@ public sealed class RmsProp : Optimizer
 
     /// <inheritdoc/>
     protected override void Update<T>(Parameter<T> parameter, Tensor<T>[] state, T learningRate, long t) =>
-        Update(parameter.Value.Span, parameter.Gradient.ReadOnlySpan, state[0].Span, learningRate, T.CreateChecked(_beta), T.CreateChecked(_epsilon));
+        Update(parameter.Value.WritableSpan, parameter.Gradient.ReadOnlySpan, state[0].Span, learningRate, T.CreateChecked(_beta), T.CreateChecked(_epsilon));
 
     private readonly struct Op<T>(T beta, T oneMinusBeta, T alpha, T epsilon) : IOneStateOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>

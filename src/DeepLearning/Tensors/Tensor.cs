@@ -37,9 +37,12 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     private readonly int _offset;
     private readonly int[] _shape;
 
-    // Counts the accesses that can write the storage (Span, Row, First, the indexers' setters), shared with every view of
-    // it: a cache derived from the contents (a Dense layer's packed Wᵀ for inference) is valid while the count is unchanged.
-    // Made when first needed (a count read, or a view made), so a tensor nobody caches from allocates nothing more.
+    // Counts the library's writes to the storage (its internal spans, the indexers' setters, Fill, Clear, CopyTo), shared
+    // with every view of it: a cache derived from the contents (a Dense layer's packed Wᵀ for inference) is valid while the
+    // count is unchanged. Made when first needed (a count read, or a view made), so a tensor nobody caches from allocates
+    // nothing more. A public Span or Row hands out memory that may be written at any later time, which no count can see:
+    // it marks the counter exposed (or, when there is none yet, installs the shared exposed one), and nothing is cached
+    // from the storage again.
     private WriteCounter? _writes;
 
     /// <summary>Allocates a zero-filled tensor of the given shape (rank 1 to 4).</summary>
@@ -80,25 +83,65 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     }
 
     /// <summary>
-    /// How many times this tensor's storage (shared with its views) has been handed out for writing: a cache computed from
-    /// the contents while the count was c stays valid as long as it is still c. Writers that hold a span across a long
-    /// update call <see cref="MarkWritten"/> when done, so a cache taken while they wrote is seen as stale.
+    /// How many times the library has written this tensor's storage (shared with its views), or null when a public
+    /// <see cref="Span"/> or <see cref="Row"/> of it was ever handed out (it may be written later, unseen): a cache computed
+    /// from the contents while the count was c stays valid as long as it is still c. The library's writers that hold a span
+    /// across a long update call <see cref="MarkWritten"/> when done, so a cache taken while they wrote is seen as stale.
     /// </summary>
-    internal long WriteCount => Volatile.Read(ref Writes.Count);
-
-    /// <summary>Counts one more write to the storage (see <see cref="WriteCount"/>). A plain increment, cheap enough for
-    /// the indexers: two threads writing one tensor at once may count one write for both, which still changes the count.
-    /// Without a counter yet nothing has read the count, so there is nothing to invalidate.</summary>
-    internal void MarkWritten()
+    internal long? CacheableWriteCount
     {
-        if (_writes is { } writes)
+        get
         {
+            var writes = Writes;
+            long count = Volatile.Read(ref writes.Count);
+            return Volatile.Read(ref writes.Exposed) ? null : count;
+        }
+    }
+
+    /// <summary>A span over every element for the library's own writers: counted (see <see cref="CacheableWriteCount"/>), not exposed.</summary>
+    internal Span<T> WritableSpan
+    {
+        get
+        {
+            MarkWritten();
+            return _data.AsSpan(_offset, Length);
+        }
+    }
+
+    // A public span or row was handed out: nothing may be cached from this storage any more. Without a counter yet, the
+    // shared exposed one takes its place (no allocation), and views made later share it.
+    private void Expose()
+    {
+        var writes = Volatile.Read(ref _writes);
+        if (writes is null)
+        {
+            writes = Interlocked.CompareExchange(ref _writes, WriteCounter.ExposedShared, null);
+            if (writes is null)
+            {
+                return;
+            }
+        }
+
+        if (!writes.Exposed)
+        {
+            Volatile.Write(ref writes.Exposed, true);
             writes.Count++;
         }
     }
 
-    // The shared counter, made on first use; two threads making it at once agree on one.
-    private WriteCounter Writes => _writes ?? Interlocked.CompareExchange(ref _writes, new WriteCounter(), null) ?? _writes;
+    /// <summary>Counts one more write to the storage (see <see cref="CacheableWriteCount"/>). A plain increment, cheap enough for
+    /// the indexers: two threads writing one tensor at once may count one write for both, which still changes the count.
+    /// Without a counter yet nothing has read the count, so there is nothing to invalidate.</summary>
+    internal void MarkWritten()
+    {
+        if (_writes is { Exposed: false } writes)
+        {
+            writes.Count++; // an exposed storage is never cached from, and its counter may be the shared one
+        }
+    }
+
+    // The shared counter, made on first use; two threads making it at once (or one exposing the storage) agree on one.
+    private WriteCounter Writes => Volatile.Read(ref _writes) ?? Interlocked.CompareExchange(ref _writes, new WriteCounter(), null) ?? _writes!;
 
     /// <summary>The size of each dimension. The returned array is a copy.</summary>
     public int[] Shape => (int[])_shape.Clone();
@@ -127,11 +170,17 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     }
 
     /// <summary>A span over every element, in row-major order.</summary>
+    /// <remarks>
+    /// The span may be written at any time later. Writing a Dense layer's weights through it is always seen by inference
+    /// (the layer then stops keeping a packed copy of W for few-row predictions), at the cost of packing W on every such
+    /// call; <see cref="CopyFrom"/>, <see cref="CopyTo"/>, <see cref="Fill"/>, <see cref="Clear"/> and the indexers keep
+    /// the copy valid instead.
+    /// </remarks>
     public Span<T> Span
     {
         get
         {
-            MarkWritten();
+            Expose();
             return _data.AsSpan(_offset, Length);
         }
     }
@@ -148,7 +197,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         }
 
         int rl = RowLength;
-        MarkWritten();
+        Expose();
         return _data.AsSpan(_offset + (row * rl), rl);
     }
 
@@ -301,21 +350,37 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     {
         ArgumentNullException.ThrowIfNull(destination);
         RequireSameShape(this, destination, nameof(destination));
-        ReadOnlySpan.CopyTo(destination.Span);
+        ReadOnlySpan.CopyTo(destination.WritableSpan);
         destination.MarkWritten();
+    }
+
+    /// <summary>
+    /// Copies <paramref name="source"/> (row-major, exactly <see cref="Length"/> values) into this tensor: the way to set a
+    /// layer's weights from an array that keeps inference's packed copy of W valid (see <see cref="Span"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The lengths differ.</exception>
+    public void CopyFrom(ReadOnlySpan<T> source)
+    {
+        if (source.Length != Length)
+        {
+            throw new ArgumentException($"source holds {source.Length} values but the tensor of shape {ShapeString(_shape)} holds {Length}", nameof(source));
+        }
+
+        source.CopyTo(WritableSpan);
+        MarkWritten();
     }
 
     /// <summary>Sets every element to <paramref name="value"/>.</summary>
     public void Fill(T value)
     {
-        Span.Fill(value);
+        WritableSpan.Fill(value);
         MarkWritten();
     }
 
     /// <summary>Sets every element to zero.</summary>
     public void Clear()
     {
-        Span.Clear();
+        WritableSpan.Clear();
         MarkWritten();
     }
 
@@ -571,5 +636,9 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
 /// <summary>The write count a tensor shares with its views (see <c>Tensor&lt;T&gt;.WriteCount</c>).</summary>
 internal sealed class WriteCounter
 {
+    /// <summary>The counter of every storage exposed before it had one of its own (its count is never read).</summary>
+    public static readonly WriteCounter ExposedShared = new() { Exposed = true };
+
     public long Count;
+    public bool Exposed;
 }

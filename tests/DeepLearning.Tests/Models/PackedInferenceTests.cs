@@ -113,7 +113,7 @@ public sealed class PackedInferenceTests : IDisposable
     }
 
     [Fact]
-    public void Reading_the_weights_keeps_the_packed_copy()
+    public void Reading_the_weights_keeps_the_packed_copy_and_a_public_span_ends_it()
     {
         var model = NewModel<float>(seed: 5);
         var dense = (Dense<float>)model.Layers[0];
@@ -127,27 +127,109 @@ public sealed class PackedInferenceTests : IDisposable
         dense.InferencePack().Should().BeSameAs(packed, "reads do not count as writes");
         model.CreatePredictor();
         dense.InferencePack().Should().BeSameAs(packed);
-        _ = dense.Weight.Value.Span;
-        dense.InferencePack().Should().NotBeSameAs(packed, "a span handed out may have been written");
+        _ = dense.Weight.Value.Reshape(-1).Span;
+        var first = dense.InferencePack();
+        first.Should().NotBeSameAs(packed, "a span handed out may be written at any time");
+        dense.InferencePack().Should().NotBeSameAs(first, "so W is packed on every call from then on");
     }
 
     [Fact]
-    public void Views_share_the_write_count_of_their_storage()
+    public void A_span_held_across_predictions_is_seen_when_written_later()
+    {
+        var model = NewModel<double>(seed: 3);
+        var x = Inputs<double>(40, seed: 4);
+        var w = ((Dense<double>)model.Layers[0]).Weight.Value;
+        model.Predict(x.Rows(0, 1)); // packs and keeps Wᵀ
+        var span = w.Span; // held across the predictions below
+        for (int i = 0; i < 5; i++)
+        {
+            var before = model.Predict(x.Rows(0, 1)).ToArray();
+            span[(i * 37) + 3] += 0.75;
+            var alone = model.Predict(x.Rows(0, 1));
+            alone.ToArray().Should().NotEqual(before, $"write {i} through the held span changed W");
+            alone.ReadOnlySpan.SequenceEqual(model.Predict(x).Rows(0, 1).ReadOnlySpan).Should().BeTrue($"one row, after write {i}");
+            model.CreatePredictor().Predict(x.Rows(0, 1).ReadOnlySpan, alone.Span);
+            alone.ReadOnlySpan.SequenceEqual(model.Predict(x).Rows(0, 1).ReadOnlySpan).Should().BeTrue($"a new predictor, after write {i}");
+        }
+
+        var many = Inputs<double>(5000, seed: 5);
+        var old = model.Predict(many.Rows(0, 1)).ToArray();
+        span[1] -= 1;
+        model.Predict(many).Rows(0, 1).ToArray().Should().NotEqual(old, "the large-batch path packs W afresh too");
+    }
+
+    [Fact]
+    public void The_library_s_own_writes_keep_the_copy_cacheable()
+    {
+        var data = DeepLearning.Tests.Training.ResumeTests.Images(40, seed: 1);
+        var model = DeepLearning.Tests.Training.ResumeTests.NewModel(seed: 2);
+        string path = Path.Combine(_dir, "cacheable.safetensors");
+
+        void ShouldCache(string after)
+        {
+            foreach (var dense in model.Layers.OfType<Dense<float>>())
+            {
+                dense.InferencePack().Should().BeSameAs(dense.InferencePack(), $"{dense.Name}'s Wᵀ is kept after {after}");
+            }
+        }
+
+        ShouldCache("Build");
+        foreach (var optimizer in new Optimizer[] { new GradientDescent(0.1), new Momentum(0.1), new RmsProp(0.01), new Adam(0.01), new AdamW(0.01) })
+        {
+            model.Fit(data, new TrainingOptions<float> { Epochs = 2, BatchSize = 16, Optimizer = optimizer, Validation = data, Callbacks = { new EarlyStopping(patience: 1) } });
+            ShouldCache($"Fit with {optimizer.GetType().Name} and early stopping");
+        }
+
+        model.Save(path);
+        model.LoadWeights(path);
+        ShouldCache("LoadWeights");
+        model = Model.Load<float>(path);
+        ShouldCache("Load");
+        model.RestoreState(DeepLearning.Tests.Training.ResumeTests.NewModel(seed: 3).CaptureState());
+        ShouldCache("RestoreState");
+        var w = model.Layers.OfType<Dense<float>>().First().Weight.Value;
+        w.CopyFrom(new float[w.Length]);
+        w[0, 0] = 1;
+        ShouldCache("CopyFrom and an indexer");
+        var converted = model.ConvertTo<double>();
+        foreach (var dense in converted.Layers.OfType<Dense<double>>())
+        {
+            dense.InferencePack().Should().BeSameAs(dense.InferencePack(), "after ConvertTo");
+        }
+
+        var checkedModel = Model.Sequential<double>(16).Dense(8, Activation.Tanh).Dense(3).Softmax().Build(seed: 4);
+        GradientChecker.Check(checkedModel, data.X.ConvertTo<double>().Rows(0, 8), data.Y.ConvertTo<double>().Rows(0, 8));
+        foreach (var dense in checkedModel.Layers.OfType<Dense<double>>())
+        {
+            dense.InferencePack().Should().BeSameAs(dense.InferencePack(), "after a gradient check in place");
+        }
+    }
+
+    [Fact]
+    public void Views_share_the_write_count_and_the_exposure_of_their_storage()
     {
         var t = new Tensor<float>(4, 6);
-        long c0 = t.WriteCount;
+        long? c0 = t.CacheableWriteCount;
+        c0.Should().NotBeNull();
         _ = t.ReadOnlySpan;
         _ = t[1, 1];
-        t.WriteCount.Should().Be(c0, "reads are not writes");
-        t.Rows(1, 2).Span[0] = 1;
-        t.WriteCount.Should().BeGreaterThan(c0);
-        long c1 = t.WriteCount;
-        t.Reshape(24)[3] = 2;
-        t.WriteCount.Should().BeGreaterThan(c1);
+        t.CacheableWriteCount.Should().Be(c0, "reads are not writes");
+        t.Rows(1, 2)[0, 0] = 1;
+        t.CacheableWriteCount.Should().BeGreaterThan(c0!.Value);
+        long? c1 = t.CacheableWriteCount;
+        t.Reshape(24).Fill(2);
+        t.CacheableWriteCount.Should().BeGreaterThan(c1!.Value);
         var clone = t.Clone();
-        long c2 = t.WriteCount;
-        clone.Span[0] = 5;
-        t.WriteCount.Should().Be(c2, "a clone has storage of its own");
+        long? c2 = t.CacheableWriteCount;
+        _ = clone.Span;
+        t.CacheableWriteCount.Should().Be(c2, "a clone has storage of its own");
+        _ = t.Rows(3, 1).Row(0);
+        t.CacheableWriteCount.Should().BeNull("a view's public row exposes the storage it shares");
+
+        var early = new Tensor<float>(3);
+        _ = early.Span; // exposed before any counter exists
+        early.CacheableWriteCount.Should().BeNull();
+        early.Reshape(1, 3).CacheableWriteCount.Should().BeNull();
     }
 
     [Fact]
