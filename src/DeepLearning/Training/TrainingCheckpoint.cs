@@ -61,6 +61,7 @@ internal static class TrainingCheckpoint
             ["regularization"] = Penalty(model, options).Name,
             ["class_weights"] = ClassWeightsText(options),
             ["label_smoothing"] = options.LabelSmoothing.ToString("R", CultureInfo.InvariantCulture),
+            ["record_iterations"] = options.RecordIterations ? "true" : "false",
             ["gradient_clip_norm"] = ClipText(options.GradientClipNorm),
             ["gradient_clip_value"] = ClipText(options.GradientClipValue),
             ["optimizer_settings"] = optimizer.DescribeSettings(),
@@ -398,6 +399,13 @@ internal static class TrainingCheckpoint
         if (meta.TryGetValue("class_weights", out var savedWeights) && savedWeights != ClassWeightsText(options))
         {
             throw Bad(path, $"it continues with {WeightsText(Clip(savedWeights, 200))} but the options have {WeightsText(ClassWeightsText(options))}, which weigh the cost otherwise; resume with the same ClassWeights (the ones the run had when the checkpoint was written, if a callback changed them)");
+        }
+
+        // The history's per-mini-batch costs would cover only part of the run (the course's cost plot, from a later epoch on).
+        string recordIterations = options.RecordIterations ? "true" : "false";
+        if (meta.TryGetValue("record_iterations", out var savedRecord) && savedRecord != recordIterations)
+        {
+            throw Bad(path, $"it was trained with RecordIterations = {Clip(savedRecord)} but the options have RecordIterations = {recordIterations}, so History.IterationCosts would cover only part of the run; resume with the same RecordIterations");
         }
 
         string smoothing = options.LabelSmoothing.ToString("R", CultureInfo.InvariantCulture);

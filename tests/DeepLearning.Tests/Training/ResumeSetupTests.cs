@@ -307,6 +307,10 @@ public sealed class ResumeSetupTests : IDisposable
         ShouldBeRefused(path, options, "it was trained with decay InverseTime(decayRate=0.5) but the options have no decay*");
 
         options = Options(epochs: 6);
+        options.RecordIterations = !options.RecordIterations;
+        ShouldBeRefused(path, options, $"it was trained with RecordIterations = {(!options.RecordIterations ? "true" : "false")} but the options have RecordIterations = {(options.RecordIterations ? "true" : "false")}, so History.IterationCosts would cover only part of the run*");
+
+        options = Options(epochs: 6);
         options.Decay = LearningRateDecay.InverseTime(0.25);
         ShouldBeRefused(path, options, "it was trained with decay InverseTime(decayRate=0.5) but the options have decay InverseTime(decayRate=0.25)*");
 
