@@ -160,6 +160,8 @@ public static class Init
                 random.FillNormal(weights.WritableSpan, 0, Math.Sqrt(v));
             }
 
+            weights.MarkWritten();
+
             // RandomNormal(1e40) in float (or 1e200 in double, whose variance overflows) drew ±∞: a model that predicts NaN.
             int bad = FiniteCheck.FirstNonFinite(weights.ReadOnlySpan);
             if (bad >= 0)

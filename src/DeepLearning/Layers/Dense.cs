@@ -185,7 +185,7 @@ public sealed class Dense<T> : ILayer<T>
         LayerChecks.Output(this, input, output);
         var act = Fused(Activation);
         int m = input.RowCount;
-        if (m > PackedInferenceRows || (typeof(T) == typeof(float) && UseTransposedProduct(m, act)))
+        if (m > PackedInferenceRows || (typeof(T) == typeof(float) && UseTransposedProduct(m, act)) || CachedPack() is not { } packed)
         {
             Compute(input, output);
             return;
@@ -195,10 +195,38 @@ public sealed class Dense<T> : ILayer<T>
         // of a 30 µs single-example Predict for 784×256), so it is packed once and kept until W is written again. The
         // same kernels in the same order as the unpacked product: bit-identical outputs.
         Gemm.Multiply(
-            Transpose.None, m, T.One, input.ReadOnlySpan, InputSize, InferencePack(),
+            Transpose.None, m, T.One, input.ReadOnlySpan, InputSize, packed,
             T.Zero, output.Span, OutputSize,
             Bias is null ? default : Bias.Value.ReadOnlySpan, act, _slope);
     }
+
+    // The kept Wᵀ for a few-row inference, or null to multiply unpacked (packing into per-thread scratch, allocating
+    // nothing): when W's memory is exposed, and on the first call after W changed. W is packed into a new array (and kept)
+    // only when the same W is seen a second time, so a loop that trains a step and predicts one row never allocates one.
+    private GemmPackedB<T>? CachedPack()
+    {
+        long? version = Weight.Value.CacheableWriteCount;
+        if (version is null)
+        {
+            return null;
+        }
+
+        var cached = Volatile.Read(ref _inferencePack);
+        if (cached is not null && cached.WriteCount == version)
+        {
+            return cached.Packed;
+        }
+
+        if (Interlocked.Exchange(ref _lastSeenWriteCount, version.Value) != version.Value)
+        {
+            return null;
+        }
+
+        return InferencePack();
+    }
+
+    // The write count of W at the latest few-row inference that found no kept Wᵀ (−1: none yet).
+    private long _lastSeenWriteCount = -1;
 
     // Up to this many rows, inference multiplies by a Wᵀ packed once (InferencePack) instead of packing it per call.
     internal const int PackedInferenceRows = 32;
@@ -221,8 +249,8 @@ public sealed class Dense<T> : ILayer<T>
         var cached = Volatile.Read(ref _inferencePack);
         if (version is null)
         {
-            // W's memory was handed out by a public span: it may change at any time, unseen. Packed on every call, as before
-            // the cache existed, and nothing is kept.
+            // W's memory was handed out by a public span: it may change at any time, unseen. Packed for this caller (a
+            // predictor's snapshot) and not kept.
             if (cached is not null)
             {
                 Volatile.Write(ref _inferencePack, null);

@@ -280,7 +280,9 @@ public static class ModelFile
         var byName = targets.ToDictionary(t => t.Name, t => t.Tensor, StringComparer.Ordinal);
         foreach (var name in loaded)
         {
-            file.Tensors[name].ReadOnlySpan.CopyTo(byName[name].WritableSpan);
+            var target = byName[name];
+            file.Tensors[name].ReadOnlySpan.CopyTo(target.WritableSpan);
+            target.MarkWritten(); // after the copy too: see Tensor.CacheableWriteCount
         }
 
         return report;
@@ -342,6 +344,7 @@ public static class ModelFile
             }
 
             ReadTensor(stream, entry.DType, tensor.WritableSpan, ref chunk);
+            tensor.MarkWritten();
             tensors.Add(entry.Name, tensor);
             if (tensor.Length == 0)
             {
@@ -841,6 +844,7 @@ public static class ModelFile
         }
 
         t.ReadOnlySpan.CopyTo(destination.WritableSpan);
+        destination.MarkWritten();
     }
 
     // Why values cannot be a layer's weights or statistics ("holds NaN at index 3"), or null: every value finite, and a

@@ -23,27 +23,27 @@ public static class GradientClipping
     /// <summary>
     /// Scales every gradient by c = min(1, maxNorm / (‖g‖ + 1e-6)), where ‖g‖ = √(Σ over every parameter of Σ g²) is the
     /// L2 norm of all gradients together: the direction is kept and the length becomes at most maxNorm (PyTorch 1.13's
-    /// <c>clip_grad_norm_(parameters, max_norm)</c>). Gradients are left untouched when c = 1. Each tensor's Σ g² is
-    /// summed in the element type with SIMD (as PyTorch's <c>torch.norm</c>), the tensors' sums in double.
+    /// <c>clip_grad_norm_(parameters, max_norm)</c>). Gradients are left untouched when c = 1. Σ g² is summed in double
+    /// (PyTorch sums in the gradients' type), so finite float gradients never give an infinite norm (in PyTorch, ten
+    /// gradients of 1e19 do, and every gradient is then zeroed).
     /// </summary>
     /// <param name="parameters">The parameters whose <see cref="Parameter{T}.Gradient"/> to clip (e.g. <c>model.Parameters</c>).</param>
     /// <param name="maxNorm">The largest norm kept, finite and &gt; 0.</param>
-    /// <returns>‖g‖ before clipping (non-finite when a gradient is; the gradients are then multiplied as PyTorch does, to NaN or 0).</returns>
+    /// <returns>‖g‖ before clipping: NaN or ∞ only when a gradient is (the gradients are then multiplied as PyTorch does, to
+    /// NaN or 0, and Fit's divergence guard sees the weights).</returns>
     /// <exception cref="ArgumentNullException">The list or one of its parameters is null.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxNorm"/> is not finite and &gt; 0.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxNorm"/> is not finite and &gt; 0, or rounds to 0 in <typeparamref name="T"/>.</exception>
     public static double ClipByNorm<T>(IReadOnlyList<Parameter<T>> parameters, double maxNorm)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckParameters(parameters);
         CheckLimit(maxNorm, nameof(maxNorm));
-        double sum = 0;
-        for (int i = 0; i < parameters.Count; i++)
+        if (T.CreateTruncating(maxNorm) == T.Zero)
         {
-            var g = parameters[i].Gradient.ReadOnlySpan;
-            sum += double.CreateTruncating(TP.SumOfSquares(g));
+            throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, string.Create(CultureInfo.InvariantCulture, $"maxNorm {maxNorm:R} rounds to 0 in {typeof(T).Name}, which would zero every gradient"));
         }
 
-        double norm = Math.Sqrt(sum);
+        double norm = Norm(parameters);
         double coefficient = maxNorm / (norm + NormEpsilon);
         if (!(coefficient >= 1))
         {
@@ -83,6 +83,90 @@ public static class GradientClipping
             TP.Min(g, hi, g); // IEEE 754 minimum and maximum: NaN stays NaN, as torch.clamp keeps it
             TP.Max(g, -hi, g);
         }
+    }
+
+    // ‖g‖ over every gradient, summed in double: a float gradient's squares cannot overflow there (10 gradients of 1e19
+    // overflow a float sum to ∞, which would clip every gradient to 0), and 10⁷ of them lose no precision. Double
+    // gradients whose squares overflow are scaled by their largest magnitude first.
+    private static double Norm<T>(IReadOnlyList<Parameter<T>> parameters)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double sum = 0;
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            sum += SumOfSquares(parameters[i].Gradient.ReadOnlySpan);
+        }
+
+        if (double.IsPositiveInfinity(sum))
+        {
+            double scale = 0;
+            for (int i = 0; i < parameters.Count; i++)
+            {
+                var g = parameters[i].Gradient.ReadOnlySpan;
+                scale = g.IsEmpty ? scale : Math.Max(scale, double.CreateTruncating(TP.MaxMagnitude(g)));
+            }
+
+            if (double.IsFinite(scale) && scale > 0)
+            {
+                double scaled = 0;
+                for (int i = 0; i < parameters.Count; i++)
+                {
+                    foreach (var v in parameters[i].Gradient.ReadOnlySpan)
+                    {
+                        double d = double.CreateTruncating(v) / scale;
+                        scaled += d * d;
+                    }
+                }
+
+                return scale * Math.Sqrt(scaled);
+            }
+        }
+
+        return Math.Sqrt(sum);
+    }
+
+    // Σ g² in double: floats widened eight or sixteen at a time.
+    private static double SumOfSquares<T>(ReadOnlySpan<T> g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(double))
+        {
+            return double.CreateTruncating(TP.SumOfSquares(g));
+        }
+
+        if (typeof(T) != typeof(float))
+        {
+            double total = 0;
+            foreach (var v in g)
+            {
+                double d = double.CreateTruncating(v);
+                total += d * d;
+            }
+
+            return total;
+        }
+
+        var f = System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(g);
+        var acc0 = Vector<double>.Zero;
+        var acc1 = Vector<double>.Zero;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; i <= f.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                Vector.Widen(new Vector<float>(f.Slice(i)), out var lo, out var hi);
+                acc0 += lo * lo;
+                acc1 += hi * hi;
+            }
+        }
+
+        double sum = Vector.Sum(acc0 + acc1);
+        for (; i < f.Length; i++)
+        {
+            sum += (double)f[i] * f[i];
+        }
+
+        return sum;
     }
 
     /// <summary>Checks a clipping limit: finite and &gt; 0.</summary>

@@ -98,7 +98,10 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         }
     }
 
-    /// <summary>A span over every element for the library's own writers: counted (see <see cref="CacheableWriteCount"/>), not exposed.</summary>
+    /// <summary>
+    /// A span over every element for the library's own writers: counted (see <see cref="CacheableWriteCount"/>), not
+    /// exposed. The writer calls <see cref="MarkWritten"/> again once it has written, so a copy taken meanwhile is stale.
+    /// </summary>
     internal Span<T> WritableSpan
     {
         get
@@ -217,8 +220,8 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         get => _data[_offset + Index(i)];
         set
         {
-            MarkWritten();
             _data[_offset + Index(i)] = value;
+            MarkWritten(); // after the store: a copy taken between the two is then seen as stale
         }
     }
 
@@ -228,8 +231,8 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         get => _data[_offset + Index(i, j)];
         set
         {
-            MarkWritten();
             _data[_offset + Index(i, j)] = value;
+            MarkWritten(); // after the store: a copy taken between the two is then seen as stale
         }
     }
 
@@ -239,8 +242,8 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         get => _data[_offset + Index(i, j, k)];
         set
         {
-            MarkWritten();
             _data[_offset + Index(i, j, k)] = value;
+            MarkWritten(); // after the store: a copy taken between the two is then seen as stale
         }
     }
 
@@ -250,8 +253,8 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         get => _data[_offset + Index(i, j, k, l)];
         set
         {
-            MarkWritten();
             _data[_offset + Index(i, j, k, l)] = value;
+            MarkWritten(); // after the store: a copy taken between the two is then seen as stale
         }
     }
 

@@ -42,7 +42,9 @@ public sealed class TrainingOptions<T>
     /// Lᵢ = −[w₁·y·log ŷ + w₀·(1 − y)·log(1 − ŷ)] (sigmoid), and J = (1/m)·Σᵢ Lᵢ + the weight penalty, so dZ = (ŷⱼ·Σₖ wₖ·yₖ −
     /// wⱼ·yⱼ)/m. The mean is over the m rows of the mini-batch, as Keras and PyTorch's probability targets divide; PyTorch
     /// with class-index targets divides by Σᵢ w of each row's class instead, which differs by a factor per mini-batch (the
-    /// same direction, another step size). <see cref="DataSet{T}.BalancedClassWeights"/> gives scikit-learn's
+    /// same direction, another step size). For soft (or smoothed) targets a row weighs Σⱼ wⱼ·yⱼ, PyTorch's rule; Keras
+    /// weighs a row by the weight of its argmax class instead (the same for one-hot rows).
+    /// <see cref="DataSet{T}.BalancedClassWeights"/> gives scikit-learn's
     /// <c>class_weight="balanced"</c>, m/(C·count of the class).
     /// <para>
     /// Only training is weighted: the training cost in the history is the weighted J (as Keras reports), while the dev cost,
@@ -148,7 +150,9 @@ public sealed class TrainingOptions<T>
     /// <summary>
     /// Clamp every element of every step's gradients to [−value, value] before the optimizer uses them (PyTorch's
     /// <c>clip_grad_value_</c>, Keras's <c>clipvalue</c>), after <see cref="GradientClipNorm"/> when both are set (Keras's
-    /// order). Null (no clipping) by default. Unlike the norm, it can change the step's direction. A checkpoint records it.
+    /// order). Null (no clipping) by default. Unlike the norm, it can change the step's direction, and it turns an infinite
+    /// gradient into ±value (as PyTorch's does), so a diverging step is clamped rather than caught by the divergence
+    /// guard. A checkpoint records it.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Set to a value that is not finite and &gt; 0.</exception>
     public double? GradientClipValue

@@ -252,4 +252,49 @@ public sealed class PackedInferenceTests : IDisposable
         });
         wrong.Should().Be(0);
     }
+
+    [Fact]
+    public void Training_a_step_then_predicting_one_row_never_packs_a_copy_of_the_weights()
+    {
+        var model = Model.Sequential<float>(784).Dense(256).ReLU().Dense(10).Softmax().Build(seed: 1);
+        var x = Inputs(784, 16);
+        var y = new Tensor<float>(16, 10);
+        for (int i = 0; i < 16; i++)
+        {
+            y[i, i % 10] = 1;
+        }
+
+        var optimizer = new Adam(0.001);
+        long Iterations(int n)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < n; i++)
+            {
+                Trainer.Step(model, optimizer, x, y);
+                model.Predict(x.Rows(0, 1));
+            }
+
+            return (GC.GetAllocatedBytesForCurrentThread() - before) / n;
+        }
+
+        Iterations(3); // warm
+        Iterations(10).Should().BeLessThan(4096, "W (784×256 floats, 800 KB) is packed into scratch, not a new array, when it changed since the last call");
+
+        _ = model.Parameters[0].Value.Span; // exposed: every few-row call multiplies unpacked
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++)
+        {
+            model.Predict(x.Rows(0, 1));
+        }
+
+        ((GC.GetAllocatedBytesForCurrentThread() - before) / 10).Should().BeLessThan(4096);
+    }
+
+    private static Tensor<float> Inputs(int features, int m)
+    {
+        var r = new RandomSource(3);
+        var x = new Tensor<float>(m, features);
+        r.FillNormal(x.Span, 0, 1);
+        return x;
+    }
 }

@@ -198,4 +198,32 @@ public sealed class GradientClippingTests : IDisposable
         act = () => Train(NewModel(), norm: 0.3, value: null, epochs: 3, resume: path);
         act.Should().Throw<InvalidDataException>().WithMessage("*it was trained with GradientClipValue = 0.05 but the options have GradientClipValue = null*");
     }
+
+    [Fact]
+    public void The_norm_of_float_gradients_is_summed_in_double()
+    {
+        // Ten gradients of 1e19: Σ g² overflows a float sum (PyTorch's norm is ∞ and every gradient is zeroed).
+        var model = Model.Sequential<float>(5).Dense(2).Softmax().Build(seed: 1);
+        var g = model.Parameters[0].Gradient;
+        g.Fill(1e19f);
+        GradientClipping.ClipByNorm(model.Parameters, 1.0).Should().BeApproximately(1e19 * Math.Sqrt(10), 1e19 * 1e-6);
+        g.ToArray().Should().OnlyContain(v => Math.Abs(v - (1 / Math.Sqrt(10))) < 1e-6, "clipped to norm 1, not to 0");
+
+        // Ten million gradients of 0.1: a float sum drifts (PyTorch: 313.77); the exact norm is √(10⁷·0.1f²).
+        var wide = Model.Sequential<float>(10_000).Dense(1000).Softmax().Build(seed: 1);
+        wide.Parameters[0].Gradient.Fill(0.1f);
+        wide.Parameters[1].Gradient.Clear();
+        double exact = Math.Sqrt(1e7) * 0.1f;
+        GradientClipping.ClipByNorm(wide.Parameters, 1e9).Should().BeApproximately(exact, exact * 1e-10);
+
+        // Double gradients whose squares overflow are scaled first.
+        var d = Model.Sequential<double>(2).Dense(2).Softmax().Build(seed: 1);
+        d.Parameters[0].Gradient.Fill(1e200);
+        d.Parameters[1].Gradient.Clear();
+        GradientClipping.ClipByNorm(d.Parameters, 1.0).Should().BeApproximately(2e200, 2e200 * 1e-12);
+        d.Parameters[0].Gradient.ToArray().Should().OnlyContain(v => Math.Abs(v - 0.5) < 1e-12);
+
+        var act = () => GradientClipping.ClipByNorm(model.Parameters, 1e-50);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("maxNorm 1E-50 rounds to 0 in Single*");
+    }
 }

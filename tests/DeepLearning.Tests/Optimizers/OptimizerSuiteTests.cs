@@ -5,7 +5,7 @@ namespace DeepLearning.Tests.Optimizers;
 /// <summary>The same contract for every optimizer: lazy, isolated per-parameter state; Reset; checkpoints; float and double; no allocation once warm.</summary>
 public class OptimizerSuiteTests
 {
-    public static TheoryData<string> Names => new() { "gd", "momentum", "momentum-bc", "rmsprop", "adam" };
+    public static TheoryData<string> Names => new() { "gd", "momentum", "momentum-bc", "rmsprop", "adam", "adamw" };
 
     [Theory]
     [MemberData(nameof(Names))]
@@ -363,6 +363,7 @@ public class OptimizerSuiteTests
         "momentum-bc" => new Momentum(0.05, 0.9, biasCorrection: true),
         "rmsprop" => new RmsProp(0.01, 0.9),
         "adam" => new Adam(0.01),
+        "adamw" => new AdamW(0.01, weightDecay: 0.1),
         _ => throw new ArgumentException(name),
     };
 
