@@ -241,7 +241,8 @@ public sealed class RandomSource
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(tensor);
-        FillNormal(tensor.Span, mean, standardDeviation);
+        FillNormal(tensor.WritableSpan, mean, standardDeviation);
+        tensor.MarkWritten();
     }
 
     /// <summary>Fills a tensor with uniform samples in [low, high).</summary>
@@ -249,7 +250,8 @@ public sealed class RandomSource
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(tensor);
-        FillUniform(tensor.Span, low, high);
+        FillUniform(tensor.WritableSpan, low, high);
+        tensor.MarkWritten();
     }
 
     // A NaN or ±∞ mean made every sample NaN or ±∞ without a word.

@@ -192,8 +192,8 @@ public sealed class Dense<T> : ILayer<T>
         }
 
         // A few rows (one example at a time): packing Wᵀ for the GEMM would cost more than the product itself (~20 µs
-        // of a 30 µs single-example Predict for 784×256), so it is packed once and kept until W is written again. The
-        // same kernels in the same order as the unpacked product: bit-identical outputs.
+        // of a 30 µs single-example Predict for 784×256), so a packed Wᵀ is kept while W is unchanged (see CachedPack:
+        // made when the same W is seen twice). The same kernels in the same order as the unpacked product: bit-identical.
         Gemm.Multiply(
             Transpose.None, m, T.One, input.ReadOnlySpan, InputSize, packed,
             T.Zero, output.Span, OutputSize,
@@ -206,12 +206,17 @@ public sealed class Dense<T> : ILayer<T>
     private GemmPackedB<T>? CachedPack()
     {
         long? version = Weight.Value.CacheableWriteCount;
+        var cached = Volatile.Read(ref _inferencePack);
         if (version is null)
         {
+            if (cached is not null)
+            {
+                Volatile.Write(ref _inferencePack, null); // W is exposed: the kept copy is never used again
+            }
+
             return null;
         }
 
-        var cached = Volatile.Read(ref _inferencePack);
         if (cached is not null && cached.WriteCount == version)
         {
             return cached.Packed;

@@ -189,7 +189,7 @@ public sealed class Model<T>
     /// </summary>
     internal Action? TrainingTail { get; set; }
 
-    /// <summary>Whether the output activation (softmax or sigmoid) is fused with the loss, as class weights need.</summary>
+    /// <summary>Whether the output activation (softmax or sigmoid) is fused with the loss, as class weights and label smoothing need.</summary>
     internal bool HasFusedOutput => _fusedOutput;
 
     /// <summary>n_x, the number of input features.</summary>
@@ -443,6 +443,7 @@ public sealed class Model<T>
             cost = DataCost(yhat, y);
             Loss.OutputGradient(yhat, y, dz);
         }
+
         var grad = dz;
         int start = _fusedOutput ? _layers.Length - 2 : _layers.Length - 1;
 
@@ -542,14 +543,17 @@ public sealed class Model<T>
     /// Non-finite input gives non-finite output, as in PyTorch, and never a plausible number: every output of a row of X
     /// that holds NaN or ±∞ is NaN (the other rows are unaffected). <see cref="PredictClasses"/> and
     /// <see cref="Evaluate(Tensor{T}, Tensor{T})"/>, which cannot express that, throw instead.
-    /// <para>For a few rows (up to 32, e.g. one example per call) each Dense layer multiplies by a Wᵀ packed on the
-    /// first such call and kept while W is unchanged: a single-example Predict does not repack the weights (32 → 14 µs for
-    /// 784-256-128-10 on one Zen 4 core), at the cost of one packed copy of the weights held beside them. The outputs are
-    /// bit-identical either way. Every write the library makes (an optimizer step, Fit, LoadWeights, Load, RestoreState,
-    /// the indexers, <see cref="Tensor{T}.CopyFrom"/>, CopyTo, Fill) packs it again on the next call; once a public
-    /// <see cref="Tensor{T}.Span"/> or Row of W has been handed out, which may be written at any time, W is packed on
-    /// every call instead (correct, not faster). Writing the weights from one thread while another predicts is a race, as
-    /// it always was. For no allocation at all, use <see cref="CreatePredictor"/>.</para>
+    /// <para>For a few rows (up to 32, e.g. one example per call; float layers wide enough for the transposed product use
+    /// that from 8 rows) each Dense layer multiplies by a packed Wᵀ it keeps while W is unchanged: a single-example Predict
+    /// does not repack the weights (32 → 15 µs for 784-256-128-10 on one Zen 4 core), at the cost of one packed copy of the
+    /// weights held beside them. The outputs are bit-identical either way. Every write the library makes (an optimizer
+    /// step, Fit, LoadWeights, Load, RestoreState, the indexers, <see cref="Tensor{T}.CopyFrom"/>, CopyTo, Fill) is
+    /// counted: the first call after it multiplies unpacked (repacking W into per-thread scratch, as a large batch does),
+    /// and W is packed and kept again when the same W is seen a second time, so a loop that trains a step and predicts a
+    /// row allocates no copy. Once a public <see cref="Tensor{T}.Span"/> or Row of W has been handed out, which may be
+    /// written at any time, every few-row call multiplies unpacked (correct, not faster). Writing the weights from one
+    /// thread while another predicts is a race, as it always was. For no allocation at all, use
+    /// <see cref="CreatePredictor"/>.</para>
     /// </remarks>
     public Tensor<T> Predict(Tensor<T> x)
     {

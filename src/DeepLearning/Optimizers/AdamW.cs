@@ -65,7 +65,7 @@ public sealed class AdamW : Optimizer
     /// <summary>Whether only the parameters a regularizer would penalize (the W[l]) are decayed. May be changed between steps.</summary>
     public bool DecayOnlyWeights { get; set; }
 
-    /// <summary>β1 in [0, 1). May be changed between steps.</summary>
+    /// <summary>β1 in [0, 1), and below 1 once rounded to the parameters' element type (as <see cref="Adam.Beta1"/>). May be changed between steps.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is outside [0, 1).</exception>
     public double Beta1
     {
@@ -73,7 +73,7 @@ public sealed class AdamW : Optimizer
         set => _beta1 = RequireBeta(value, "beta1");
     }
 
-    /// <summary>β2 in [0, 1). May be changed between steps.</summary>
+    /// <summary>β2 in [0, 1), and below 1 once rounded to the parameters' element type. May be changed between steps.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is outside [0, 1).</exception>
     public double Beta2
     {
@@ -81,7 +81,7 @@ public sealed class AdamW : Optimizer
         set => _beta2 = RequireBeta(value, "beta2");
     }
 
-    /// <summary>ε &gt; 0. May be changed between steps.</summary>
+    /// <summary>ε &gt; 0, and above 0 once rounded to the parameters' element type. May be changed between steps.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not positive and finite.</exception>
     public double Epsilon
     {

@@ -67,7 +67,7 @@ public abstract class Optimizer
 
     /// <summary>
     /// The names of the per-parameter state tensors, each the same shape as the parameter:
-    /// none for gradient descent, "v" for momentum, "s" for RMSprop, "v" and "s" for Adam.
+    /// none for gradient descent, "v" for momentum, "s" for RMSprop, "v" and "s" for Adam and AdamW.
     /// </summary>
     public virtual IReadOnlyList<string> StateNames => _noStateNames;
 

@@ -37,7 +37,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     private readonly int _offset;
     private readonly int[] _shape;
 
-    // Counts the library's writes to the storage (its internal spans, the indexers' setters, Fill, Clear, CopyTo), shared
+    // Counts the library's writes to the storage (its internal spans, the indexers' setters, Fill, Clear, CopyTo, CopyFrom), shared
     // with every view of it: a cache derived from the contents (a Dense layer's packed Wᵀ for inference) is valid while the
     // count is unchanged. Made when first needed (a count read, or a view made), so a tensor nobody caches from allocates
     // nothing more. A public Span or Row hands out memory that may be written at any later time, which no count can see:
@@ -174,10 +174,10 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
 
     /// <summary>A span over every element, in row-major order.</summary>
     /// <remarks>
-    /// The span may be written at any time later. Writing a Dense layer's weights through it is always seen by inference
-    /// (the layer then stops keeping a packed copy of W for few-row predictions), at the cost of packing W on every such
-    /// call; <see cref="CopyFrom"/>, <see cref="CopyTo"/>, <see cref="Fill"/>, <see cref="Clear"/> and the indexers keep
-    /// the copy valid instead.
+    /// The span may be written at any time later. Writing a Dense layer's weights through it is always seen by inference:
+    /// the layer stops keeping a packed copy of W, and every few-row prediction multiplies unpacked (as before the copy
+    /// existed). <see cref="CopyFrom"/>, <see cref="CopyTo"/>, <see cref="Fill"/>, <see cref="Clear"/> and the indexers are
+    /// counted instead, so W stays cacheable and the copy is repacked after them.
     /// </remarks>
     public Span<T> Span
     {
@@ -192,6 +192,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     public ReadOnlySpan<T> ReadOnlySpan => _data.AsSpan(_offset, Length);
 
     /// <summary>A span over row <paramref name="row"/> (length <see cref="RowLength"/>).</summary>
+    /// <remarks>Like <see cref="Span"/>, it exposes the storage (see there).</remarks>
     public Span<T> Row(int row)
     {
         if ((uint)row >= (uint)RowCount)
@@ -202,16 +203,6 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
         int rl = RowLength;
         Expose();
         return _data.AsSpan(_offset + (row * rl), rl);
-    }
-
-    /// <summary>A reference to the first element, for kernels that have validated their bounds.</summary>
-    internal ref T First
-    {
-        get
-        {
-            MarkWritten();
-            return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_data), _offset);
-        }
     }
 
     /// <summary>Element of a rank-1 tensor.</summary>
@@ -326,7 +317,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     public Tensor<T> Clone()
     {
         var t = new Tensor<T>(_shape);
-        ReadOnlySpan.CopyTo(t.Span);
+        ReadOnlySpan.CopyTo(t.WritableSpan);
         return t;
     }
 
@@ -339,7 +330,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     {
         var result = new Tensor<TOther>(_shape);
         var s = ReadOnlySpan;
-        var d = result.Span;
+        var d = result.WritableSpan;
         for (int i = 0; i < s.Length; i++)
         {
             d[i] = TOther.CreateTruncating(s[i]);
@@ -359,7 +350,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
 
     /// <summary>
     /// Copies <paramref name="source"/> (row-major, exactly <see cref="Length"/> values) into this tensor: the way to set a
-    /// layer's weights from an array that keeps inference's packed copy of W valid (see <see cref="Span"/>).
+    /// layer's weights from an array that is counted, so W stays cacheable for inference's packed copy (see <see cref="Span"/>).
     /// </summary>
     /// <exception cref="ArgumentException">The lengths differ.</exception>
     public void CopyFrom(ReadOnlySpan<T> source)
@@ -636,7 +627,7 @@ public sealed class Tensor<T> : IEquatable<Tensor<T>>
     }
 }
 
-/// <summary>The write count a tensor shares with its views (see <c>Tensor&lt;T&gt;.WriteCount</c>).</summary>
+/// <summary>The write count and exposure a tensor shares with its views (see <c>Tensor&lt;T&gt;.CacheableWriteCount</c>).</summary>
 internal sealed class WriteCounter
 {
     /// <summary>The counter of every storage exposed before it had one of its own (its count is never read).</summary>

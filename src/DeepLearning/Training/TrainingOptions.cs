@@ -102,7 +102,7 @@ public sealed class TrainingOptions<T>
     /// <c>BinaryCrossentropy(label_smoothing=ε)</c>), so the network is not pushed towards infinite logits. With
     /// <see cref="ClassWeights"/> the smoothed targets are weighted (as PyTorch does with both). Only training is smoothed:
     /// the training cost in the history is the smoothed one, the dev cost, <c>Evaluate</c> and the metrics use Y as given.
-    /// A checkpoint records it; a callback may change it between epochs.
+    /// A checkpoint records it and a resume with another value is refused; a callback may change it between epochs.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Set to a value outside [0, 1] or NaN.</exception>
     /// <remarks><see cref="Trainer.Fit{T}"/> refuses ε &gt; 0 for a regression or a <see cref="CustomLoss"/>.</remarks>
@@ -152,7 +152,7 @@ public sealed class TrainingOptions<T>
     /// <c>clip_grad_value_</c>, Keras's <c>clipvalue</c>), after <see cref="GradientClipNorm"/> when both are set (Keras's
     /// order). Null (no clipping) by default. Unlike the norm, it can change the step's direction, and it turns an infinite
     /// gradient into ±value (as PyTorch's does), so a diverging step is clamped rather than caught by the divergence
-    /// guard. A checkpoint records it.
+    /// guard. A checkpoint records it and a resume with another value is refused; a callback may change it between epochs.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Set to a value that is not finite and &gt; 0.</exception>
     public double? GradientClipValue
@@ -248,7 +248,10 @@ public sealed class TrainingOptions<T>
     /// <summary>Whether <see cref="Progress"/> also hears about each mini-batch. False by default.</summary>
     public bool ReportBatches { get; set; }
 
-    /// <summary>Record every mini-batch cost in <see cref="History.IterationCosts"/> (the course's per-iteration plot). True by default.</summary>
+    /// <summary>
+    /// Record every mini-batch cost in <see cref="History.IterationCosts"/> (the course's per-iteration plot). True by
+    /// default. A checkpoint records it and a resume with another value is refused (the costs would cover part of the run).
+    /// </summary>
     public bool RecordIterations { get; set; } = true;
 
     /// <summary>
@@ -288,7 +291,10 @@ public sealed class TrainingOptions<T>
     /// <c>ResumeFrom = File.Exists(path) ? path : null</c>). Its history must hold only what a run records (epochs
     /// numbered 1, 2, … in order, finite costs, accuracies in [0, 1], an rmse ≥ 0).
     /// <para>The options must be the run's: a different <see cref="BatchSize"/>, <see cref="Decay"/> (compared by its
-    /// <see cref="LearningRateSchedule.Describe"/>) or optimizer hyperparameter (β, ε, bias correction; not α, whose
+    /// <see cref="LearningRateSchedule.Describe"/>), <see cref="Shuffle"/>, weight penalty (<see cref="Regularization"/>,
+    /// else the model's), <see cref="ValidationSplit"/> (and its seed), <see cref="ClassWeights"/>,
+    /// <see cref="LabelSmoothing"/>, <see cref="GradientClipNorm"/>, <see cref="GradientClipValue"/>,
+    /// <see cref="RecordIterations"/> or optimizer hyperparameter (β, ε, bias correction; not α, whose
     /// value and α0 come from the checkpoint) is refused with <see cref="InvalidDataException"/> naming both values, as
     /// are stateful callbacks (<see cref="EarlyStopping"/>) at other positions in <see cref="Callbacks"/>: an
     /// <see cref="EarlyStopping"/> gets its state back (best epoch, best value, best weights, epochs waited, and the
