@@ -203,32 +203,8 @@ public sealed class Dense<T> : ILayer<T>
     // The kept Wᵀ for a few-row inference, or null to multiply unpacked (packing into per-thread scratch, allocating
     // nothing): when W's memory is exposed, and on the first call after W changed. W is packed into a new array (and kept)
     // only when the same W is seen a second time, so a loop that trains a step and predicts one row never allocates one.
-    private GemmPackedB<T>? CachedPack()
-    {
-        long? version = Weight.Value.CacheableWriteCount;
-        var cached = Volatile.Read(ref _inferencePack);
-        if (version is null)
-        {
-            if (cached is not null)
-            {
-                Volatile.Write(ref _inferencePack, null); // W is exposed: the kept copy is never used again
-            }
-
-            return null;
-        }
-
-        if (cached is not null && cached.WriteCount == version)
-        {
-            return cached.Packed;
-        }
-
-        if (Interlocked.Exchange(ref _lastSeenWriteCount, version.Value) != version.Value)
-        {
-            return null;
-        }
-
-        return InferencePack();
-    }
+    private GemmPackedB<T>? CachedPack() =>
+        KeptPack(out long? version) ?? (version is long count && Interlocked.Exchange(ref _lastSeenWriteCount, count) == count ? PackAndKeep(count) : null);
 
     // The write count of W at the latest few-row inference that found no kept Wᵀ (−1: none yet).
     private long _lastSeenWriteCount = -1;
@@ -244,35 +220,33 @@ public sealed class Dense<T> : ILayer<T>
     /// <summary>
     /// Wᵀ packed for the GEMM, reused while W is unchanged (its <see cref="Tensor{T}.CacheableWriteCount"/>: every indexer
     /// write, optimizer step, load or copy into it counts; after a public span of W was handed out nothing is kept).
-    /// Kept only when W was not written while it was packed.
     /// Thread-safe: concurrent callers may each pack, and any of their equal copies is kept.
     /// </summary>
-    internal GemmPackedB<T> InferencePack()
+    internal GemmPackedB<T> InferencePack() =>
+        KeptPack(out long? version) ?? (version is long count ? PackAndKeep(count)
+            : Gemm.PackB(Transpose.Transposed, InputSize, OutputSize, Weight.Value.ReadOnlySpan, InputSize)); // exposed: packed for this caller (a predictor's snapshot), not kept
+
+    // The kept Wᵀ when it is of W's current write count, else null; version is that count, or null when W is exposed (its
+    // memory handed out by a public span, so it may change unseen), in which case the kept copy is dropped.
+    private GemmPackedB<T>? KeptPack(out long? version)
     {
-        var w = Weight.Value;
-        long? version = w.CacheableWriteCount;
+        version = Weight.Value.CacheableWriteCount;
         var cached = Volatile.Read(ref _inferencePack);
-        if (version is null)
+        if (version is null && cached is not null)
         {
-            // W's memory was handed out by a public span: it may change at any time, unseen. Packed for this caller (a
-            // predictor's snapshot) and not kept.
-            if (cached is not null)
-            {
-                Volatile.Write(ref _inferencePack, null);
-            }
-
-            return Gemm.PackB(Transpose.Transposed, InputSize, OutputSize, w.ReadOnlySpan, InputSize);
+            Volatile.Write(ref _inferencePack, null);
         }
 
-        if (cached is not null && cached.WriteCount == version)
-        {
-            return cached.Packed;
-        }
+        return cached is not null && cached.WriteCount == version ? cached.Packed : null;
+    }
 
-        var packed = Gemm.PackB(Transpose.Transposed, InputSize, OutputSize, w.ReadOnlySpan, InputSize);
-        if (w.CacheableWriteCount == version)
+    // Packs Wᵀ and keeps it when W was not written while it was packed.
+    private GemmPackedB<T> PackAndKeep(long version)
+    {
+        var packed = Gemm.PackB(Transpose.Transposed, InputSize, OutputSize, Weight.Value.ReadOnlySpan, InputSize);
+        if (Weight.Value.CacheableWriteCount == version)
         {
-            Volatile.Write(ref _inferencePack, new PackedWeight(packed, version.Value));
+            Volatile.Write(ref _inferencePack, new PackedWeight(packed, version));
         }
 
         return packed;

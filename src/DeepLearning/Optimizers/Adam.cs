@@ -16,7 +16,7 @@ namespace DeepLearning;
 /// On the first step v̂ = dW and ŝ = dW², so every weight moves by α·sign(dW) (ε aside).
 /// The update is one fused pass over W, dW, v and s.
 /// </remarks>
-public sealed class Adam : Optimizer
+public class Adam : Optimizer
 {
     private static readonly string[] _names = ["v", "s"];
     private double _beta1;
@@ -128,7 +128,7 @@ public sealed class Adam : Optimizer
 
     /// <inheritdoc/>
     protected override void Update<T>(Parameter<T> parameter, Tensor<T>[] state, T learningRate, long t) =>
-        Update(
+        UpdateScaled(
             parameter.Value.WritableSpan,
             parameter.Gradient.ReadOnlySpan,
             state[0].Span,
@@ -137,7 +137,12 @@ public sealed class Adam : Optimizer
             T.CreateChecked(_beta1),
             T.CreateChecked(_beta2),
             T.CreateChecked(_epsilon),
-            t);
+            t,
+            WeightScale(parameter));
+
+    /// <summary>The factor W is multiplied by before the step (1 for Adam; <see cref="AdamW"/>'s decoupled decay).</summary>
+    private protected virtual T WeightScale<T>(Parameter<T> parameter)
+        where T : unmanaged, IFloatingPointIeee754<T> => T.One;
 
     private readonly struct Op<T>(T beta1, T oneMinusBeta1, T beta2, T oneMinusBeta2, T stepSize, T rootCorrection, T epsilon, T scale) : ITwoStateOp<T>
         where T : unmanaged, IFloatingPointIeee754<T>

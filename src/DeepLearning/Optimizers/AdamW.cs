@@ -16,12 +16,8 @@ namespace DeepLearning;
 /// rest does. The decay uses the rate of the step (a <see cref="TrainingOptions{T}.Decay"/> schedule lowers both). To
 /// combine it with <see cref="TrainingOptions{T}.Regularization"/> is allowed but unusual: that penalty goes through dW.
 /// </remarks>
-public sealed class AdamW : Optimizer
+public sealed class AdamW : Adam
 {
-    private static readonly string[] _names = ["v", "s"];
-    private double _beta1;
-    private double _beta2;
-    private double _epsilon;
     private double _weightDecay;
 
     /// <summary>Creates AdamW.</summary>
@@ -37,12 +33,9 @@ public sealed class AdamW : Optimizer
     /// step; α·λ above 1 (which would flip the weights' sign every step) is refused there, naming both.
     /// </remarks>
     public AdamW(double learningRate = 0.001, double weightDecay = 0.01, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, bool decayOnlyWeights = false)
-        : base(learningRate)
+        : base(learningRate, beta1, beta2, epsilon)
     {
         WeightDecay = weightDecay;
-        Beta1 = beta1;
-        Beta2 = beta2;
-        Epsilon = epsilon;
         DecayOnlyWeights = decayOnlyWeights;
     }
 
@@ -65,49 +58,13 @@ public sealed class AdamW : Optimizer
     /// <summary>Whether only the parameters a regularizer would penalize (the W[l]) are decayed. May be changed between steps.</summary>
     public bool DecayOnlyWeights { get; set; }
 
-    /// <summary>β1 in [0, 1), and below 1 once rounded to the parameters' element type (as <see cref="Adam.Beta1"/>). May be changed between steps.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The value is outside [0, 1).</exception>
-    public double Beta1
-    {
-        get => _beta1;
-        set => _beta1 = RequireBeta(value, "beta1");
-    }
-
-    /// <summary>β2 in [0, 1), and below 1 once rounded to the parameters' element type. May be changed between steps.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The value is outside [0, 1).</exception>
-    public double Beta2
-    {
-        get => _beta2;
-        set => _beta2 = RequireBeta(value, "beta2");
-    }
-
-    /// <summary>ε &gt; 0, and above 0 once rounded to the parameters' element type. May be changed between steps.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The value is not positive and finite.</exception>
-    public double Epsilon
-    {
-        get => _epsilon;
-        set => _epsilon = RequireEpsilon(value, "epsilon");
-    }
-
-    /// <inheritdoc/>
-    public override IReadOnlyList<string> StateNames => _names;
-
-    /// <inheritdoc/>
-    /// <remarks>s (index 1), an average of squared gradients, must be ≥ 0: the update divides by √s.</remarks>
-    protected override string? NonNegativeStateMeaning(int index) => index == 1 ? "an average of squared gradients" : null;
-
-    /// <inheritdoc/>
-    public override string Describe() => DescribeWithRate(SettingsList);
-
     private protected override string SettingsList =>
-        $"λ={Format(WeightDecay)}{(DecayOnlyWeights ? " (weights only)" : string.Empty)}, β1={Format(Beta1)}, β2={Format(Beta2)}, ε={Format(Epsilon)}";
+        $"λ={Format(WeightDecay)}{(DecayOnlyWeights ? " (weights only)" : string.Empty)}, {base.SettingsList}";
 
     /// <inheritdoc/>
     protected override void ValidateHyperparameters<T>()
     {
-        BetaIn<T>(_beta1, "beta1");
-        BetaIn<T>(_beta2, "beta2");
-        EpsilonIn<T>(_epsilon, "epsilon");
+        base.ValidateHyperparameters<T>();
         if (LearningRate * _weightDecay > 1)
         {
             throw new ArgumentOutOfRangeException("weightDecay", _weightDecay, string.Create(CultureInfo.InvariantCulture,
@@ -115,21 +72,7 @@ public sealed class AdamW : Optimizer
         }
     }
 
-    /// <inheritdoc/>
-    protected override void Update<T>(Parameter<T> parameter, Tensor<T>[] state, T learningRate, long t)
-    {
-        // PyTorch multiplies by 1 − lr·λ computed in double from the rate as set, then rounded to the parameter's type.
-        T scale = DecayOnlyWeights && !parameter.Regularized ? T.One : T.CreateTruncating(1 - (LearningRate * _weightDecay));
-        Adam.UpdateScaled(
-            parameter.Value.WritableSpan,
-            parameter.Gradient.ReadOnlySpan,
-            state[0].Span,
-            state[1].Span,
-            learningRate,
-            T.CreateChecked(_beta1),
-            T.CreateChecked(_beta2),
-            T.CreateChecked(_epsilon),
-            t,
-            scale);
-    }
+    // PyTorch multiplies by 1 − lr·λ computed in double from the rate as set, then rounded to the parameter's type.
+    private protected override T WeightScale<T>(Parameter<T> parameter) =>
+        DecayOnlyWeights && !parameter.Regularized ? T.One : T.CreateTruncating(1 - (LearningRate * _weightDecay));
 }

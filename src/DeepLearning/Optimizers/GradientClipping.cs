@@ -169,6 +169,17 @@ public static class GradientClipping
         return sum;
     }
 
+    /// <summary>A clipping setting: null, or a limit checked by <see cref="CheckLimit(double, string)"/>.</summary>
+    internal static double? CheckLimit(double? limit, string name)
+    {
+        if (limit is double v)
+        {
+            CheckLimit(v, name);
+        }
+
+        return limit;
+    }
+
     /// <summary>Checks a clipping limit: finite and &gt; 0.</summary>
     internal static void CheckLimit(double limit, string name)
     {

@@ -134,15 +134,7 @@ public sealed class TrainingOptions<T>
     public double? GradientClipNorm
     {
         get => _gradientClipNorm;
-        set
-        {
-            if (value is double v)
-            {
-                GradientClipping.CheckLimit(v, nameof(GradientClipNorm));
-            }
-
-            _gradientClipNorm = value;
-        }
+        set => _gradientClipNorm = GradientClipping.CheckLimit(value, nameof(GradientClipNorm));
     }
 
     private double? _gradientClipNorm;
@@ -158,15 +150,7 @@ public sealed class TrainingOptions<T>
     public double? GradientClipValue
     {
         get => _gradientClipValue;
-        set
-        {
-            if (value is double v)
-            {
-                GradientClipping.CheckLimit(v, nameof(GradientClipValue));
-            }
-
-            _gradientClipValue = value;
-        }
+        set => _gradientClipValue = GradientClipping.CheckLimit(value, nameof(GradientClipValue));
     }
 
     private double? _gradientClipValue;
